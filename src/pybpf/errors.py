@@ -1,0 +1,141 @@
+"""The errors pybpf raises for things a user can cause.
+
+Every error a user can provoke — bad assembly, a malformed instruction, a
+memory access outside the program's memory, a corrupt object file, a kernel
+refusal — is a :class:`BPFError` subclass.  Each names *where* (line, section,
+instruction index, the instruction itself) and *why*, so that the command line
+can print it in one or two lines without a traceback.
+
+This module is the bottom of the import graph: every layer may import it.
+"""
+
+from __future__ import annotations
+
+
+class BPFError(Exception):
+    """Base class of every error pybpf raises for something a user can cause."""
+
+
+class AssemblerError(BPFError):
+    """Assembly text that cannot be assembled.
+
+    ``line`` and ``column`` are 1-based; ``token`` is the offending text.
+    """
+
+    def __init__(self, message: str, *, line: int | None = None, column: int | None = None,
+                 token: str | None = None, source: str | None = None):
+        self.reason = message
+        self.line = line
+        self.column = column
+        self.token = token
+        self.source = source
+        where = []
+        if source:
+            where.append(source)
+        if line is not None:
+            where.append(f"line {line}")
+            if column is not None:
+                where[-1] += f", column {column}"
+        prefix = (" ".join(where) + ": ") if where else ""
+        near = f" (at {token!r})" if token else ""
+        super().__init__(f"{prefix}{message}{near}")
+
+
+class InstructionError(BPFError):
+    """An instruction that does not encode anything valid.
+
+    Raised by decoding and validation; names the instruction index and the
+    raw instruction.
+    """
+
+    def __init__(self, message: str, *, pc: int | None = None, insn: object = None):
+        self.reason = message
+        self.pc = pc
+        self.insn = insn
+        where = f"insn {pc}: " if pc is not None else ""
+        raw = f" ({_raw(insn)})" if insn is not None else ""
+        super().__init__(f"{where}{message}{raw}")
+
+
+class DecodeError(InstructionError):
+    """Bytes that cannot be split into 8-byte instructions."""
+
+
+class VMError(BPFError):
+    """A program stopped abnormally in the userspace virtual machine.
+
+    ``pc`` is the index of the instruction that stopped it and ``insn`` its
+    disassembly.
+    """
+
+    def __init__(self, message: str, *, pc: int | None = None, insn: str | None = None):
+        self.reason = message
+        self.pc = pc
+        self.insn = insn
+        where = ""
+        if pc is not None:
+            where = f"pc {pc}"
+            if insn:
+                where += f" ({insn})"
+            where += ": "
+        super().__init__(f"{where}{message}")
+
+
+class MemoryFault(VMError):
+    """A load, store or atomic touched an address outside every mapped region,
+    or a region that forbids the access (writing read-only memory)."""
+
+    def __init__(self, message: str, *, address: int, size: int, write: bool,
+                 pc: int | None = None, insn: str | None = None):
+        self.address = address
+        self.size = size
+        self.write = write
+        super().__init__(message, pc=pc, insn=insn)
+
+
+class InstructionLimitExceeded(VMError):
+    """The program executed more instructions than the caller allowed."""
+
+
+class CallDepthExceeded(VMError):
+    """bpf-to-bpf calls nested deeper than the frame limit."""
+
+
+class HelperError(VMError):
+    """A helper function was called that does not exist, or misused its arguments."""
+
+
+def _raw(insn: object) -> str:
+    encode = getattr(insn, "encode", None)
+    if callable(encode):
+        try:
+            return str(insn) + ", raw " + encode().hex()
+        except Exception:  # an instruction too broken to print still gets reported
+            return repr(insn)
+    return repr(insn)
+
+
+class ObjectError(BPFError):
+    """An object file (ELF, BTF) that is truncated, corrupt or unsupported.
+
+    ``section`` and ``offset`` say where in the file the problem is.
+    """
+
+    def __init__(self, message: str, *, section: str | None = None, offset: int | None = None,
+                 path: str | None = None):
+        self.reason = message
+        self.section = section
+        self.offset = offset
+        self.path = path
+        where = []
+        if path:
+            where.append(str(path))
+        if section:
+            where.append(f"section {section}")
+        if offset is not None:
+            where.append(f"offset {offset:#x}")
+        super().__init__(("" if not where else ", ".join(where) + ": ") + message)
+
+
+class BTFError(ObjectError):
+    """BTF type information that cannot be parsed, resolved or built."""

@@ -1,0 +1,117 @@
+"""Structural validation: is every slot of a program a well-formed instruction?
+
+This is the check every loader does before anything else (the kernel's
+"unknown opcode" and "uses reserved fields" errors, uBPF's validator): known
+opcodes and variants, reserved fields zero, registers r0-r10, ``lddw`` pairs
+complete, jump and call targets inside the program and not inside an
+``lddw``.  It says nothing about safety; that is the verifier's job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..errors import InstructionError
+from .insn import Insn, iter_logical
+from .opcodes import (
+    FORMS_BY_OPCODE,
+    PSEUDO_FUNC,
+    PSEUDO_MAP_FD,
+    PSEUDO_MAP_IDX,
+    Kind,
+)
+
+# lddw sources whose second slot carries nothing: its imm must be zero too.
+_NO_SECOND_IMM = (PSEUDO_MAP_FD, PSEUDO_MAP_IDX, PSEUDO_FUNC)
+
+MAX_REGISTER = 10
+
+
+def validate(insns: Sequence[Insn], *, version: int = 4, extensions: bool = True) -> None:
+    """Raise :class:`InstructionError` for the first malformed instruction.
+
+    ``version`` is the highest CPU version (1-4) whose instructions are
+    allowed; ``extensions`` allows the Linux-only forms (may_goto,
+    addr_space_cast, load-acquire/store-release, kfunc calls, pseudo
+    ``lddw`` sources).
+    """
+    problems = find_problems(insns, version=version, extensions=extensions, first_only=True)
+    if problems:
+        raise problems[0]
+
+
+def find_problems(insns: Sequence[Insn], *, version: int = 4, extensions: bool = True,
+                  first_only: bool = False) -> list[InstructionError]:
+    """Every structural problem of a program, as errors naming the pc."""
+    found: list[InstructionError] = []
+    n = len(insns)
+    if n == 0:
+        return [InstructionError("program has no instructions")]
+    second_slots: set[int] = set()
+    targets: list[tuple[int, int, Insn, str]] = []  # (pc, target, insn, what)
+    for item in iter_logical(insns):
+        pc, insn, form = item.pc, item.insn, item.form
+        problem = _check_one(insn, form, version, extensions)
+        if problem is None and form is not None:
+            if form.kind is Kind.LDDW:
+                problem = _check_lddw_tail(insns, pc)
+                second_slots.add(pc + 1)
+                if form.pseudo == PSEUDO_FUNC:
+                    targets.append((pc, pc + 1 + insn.imm, insn, "function"))
+            elif form.kind in (Kind.JA, Kind.JCOND, Kind.MAY_GOTO):
+                targets.append((pc, pc + 1 + insn.off, insn, "jump"))
+            elif form.kind is Kind.GOTOL:
+                targets.append((pc, pc + 1 + insn.imm, insn, "jump"))
+            elif form.kind is Kind.CALL_LOCAL:
+                targets.append((pc, pc + 1 + insn.imm, insn, "call"))
+        if problem is not None:
+            found.append(InstructionError(problem, pc=pc, insn=insn))
+            if first_only:
+                return found
+    for pc, target, insn, what in targets:
+        if not 0 <= target < n:
+            found.append(InstructionError(f"{what} out of range: target {target} is outside "
+                                          f"the program (0..{n - 1})", pc=pc, insn=insn))
+        elif target in second_slots:
+            found.append(InstructionError(f"{what} into the middle of lddw at {target - 1}",
+                                          pc=pc, insn=insn))
+        else:
+            continue
+        if first_only:
+            return found
+    return found
+
+
+def _check_one(insn: Insn, form, version: int, extensions: bool) -> str | None:
+    if form is None:
+        if insn.opcode not in FORMS_BY_OPCODE:
+            return f"unknown opcode 0x{insn.opcode:02x}"
+        variants = ", ".join(sorted({f.name for f in FORMS_BY_OPCODE[insn.opcode]}))
+        return (f"invalid variant of opcode 0x{insn.opcode:02x} (dst={insn.dst} src={insn.src} "
+                f"off={insn.off} imm={insn.imm}); the opcode means one of: {variants}")
+    for field in form.reserved:
+        value = getattr(insn, field)
+        if value:
+            return f"{form.name} uses reserved field {field} (= {value}); it must be 0"
+    for field in ("dst", "src"):
+        if field in form.uses and not (form.kind is Kind.LDDW and field == "src"):
+            reg = getattr(insn, field)
+            if reg > MAX_REGISTER:
+                return f"invalid register r{reg} in {field}"
+    if form.version > version:
+        return f"{form.name} needs CPU version v{form.version} (allowed: v{version})"
+    if form.group == "linux" and not extensions:
+        return f"{form.name} is a Linux extension, not allowed here"
+    return None
+
+
+def _check_lddw_tail(insns: Sequence[Insn], pc: int) -> str | None:
+    if pc + 1 >= len(insns):
+        return "lddw is missing its second slot at the end of the program"
+    tail = insns[pc + 1]
+    if tail.opcode or tail.dst or tail.src or tail.off:
+        return "invalid second slot of lddw: only its imm may be non-zero"
+    src = insns[pc].src
+    if src in _NO_SECOND_IMM and tail.imm:
+        return f"invalid second slot of lddw with src {src}: its imm must be 0"
+    return None
