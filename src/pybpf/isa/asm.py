@@ -444,6 +444,8 @@ def _parse_ubpf(cur: Cursor, helper_ids: HelperLookup, hint: int | None) -> _Stm
         _target(cur, st, "imm")
     elif k is Kind.EXIT:
         pass
+    elif k is Kind.CALLX:
+        st.dst, _ = _register(cur, "the register holding the call target")
     elif k in (Kind.LOAD, Kind.LOAD_SX, Kind.LOAD_ACQUIRE):
         st.dst, _ = _register(cur, "the destination register")
         sep()
@@ -482,7 +484,7 @@ def _parse_ubpf(cur: Cursor, helper_ids: HelperLookup, hint: int | None) -> _Stm
 def _operand_count(kind: Kind) -> int:
     return {Kind.ALU: 2, Kind.MOV: 2, Kind.NEG: 1, Kind.END: 1, Kind.BSWAP: 1, Kind.MOVSX: 2,
             Kind.ADDR_SPACE_CAST: 4, Kind.JCOND: 3, Kind.JA: 1, Kind.MAY_GOTO: 1,
-            Kind.GOTOL: 1, Kind.EXIT: 0, Kind.LOAD: 2, Kind.LOAD_SX: 2, Kind.LOAD_ACQUIRE: 2,
+            Kind.GOTOL: 1, Kind.EXIT: 0, Kind.CALLX: 1, Kind.LOAD: 2, Kind.LOAD_SX: 2, Kind.LOAD_ACQUIRE: 2,
             Kind.STORE_IMM: 2, Kind.STORE_REG: 2, Kind.STORE_RELEASE: 2, Kind.LDDW: 2,
             Kind.LD_ABS: 1, Kind.LD_IND: 2}.get(kind, 0)
 

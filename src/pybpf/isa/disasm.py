@@ -176,11 +176,11 @@ def _pseudo_operand(form: OpForm, insn: Insn, slots: Sequence[Insn], ctx: _Conte
     if form.pseudo == PSEUDO_MAP_FD:
         return f"map[fd:{insn.imm}]"
     if form.pseudo == PSEUDO_MAP_VALUE:
-        return f"map[fd:{insn.imm}][0]+{hi & 0xFFFFFFFF}"
+        return f"map[fd:{insn.imm}][0]+{_imm(hi)}"
     if form.pseudo == PSEUDO_MAP_IDX:
         return f"map[idx:{insn.imm}]"
     if form.pseudo == PSEUDO_MAP_IDX_VALUE:
-        return f"map[idx:{insn.imm}][0]+{hi & 0xFFFFFFFF}"
+        return f"map[idx:{insn.imm}][0]+{_imm(hi)}"
     if form.pseudo == PSEUDO_BTF_ID:
         return f"btf_var[id:{insn.imm}]" if hi == 0 else f"btf_var[id:{insn.imm},btf:{hi}]"
     if form.pseudo == PSEUDO_FUNC:

@@ -220,9 +220,9 @@ def _build() -> list[OpForm]:
         for op, code in ALU_OPS.items():
             group = divmul if op in ("mul", "div", "mod") else plain
             add(OpForm(op + sfx, cls | code | BPF_K, Kind.ALU, op, "imm", width,
-                       uses=frozenset({dst, imm}), fixed=(("off", 0),), group=group))
+                       uses=frozenset({dst, imm}), group=group))
             add(OpForm(op + sfx, cls | code | BPF_X, Kind.ALU, op, "reg", width,
-                       uses=frozenset({dst, src}), fixed=(("off", 0),), group=group))
+                       uses=frozenset({dst, src}), group=group))
         for op, code in (("sdiv", BPF_DIV), ("smod", BPF_MOD)):
             add(OpForm(op + sfx, cls | code | BPF_K, Kind.ALU, op, "imm", width,
                        uses=frozenset({dst, imm}), fixed=(("off", 1),), version=4, group=divmul))
@@ -231,9 +231,9 @@ def _build() -> list[OpForm]:
         add(OpForm("neg" + sfx, cls | BPF_NEG | BPF_K, Kind.NEG, "neg", None, width,
                    uses=frozenset({dst}), group=plain))
         add(OpForm("mov" + sfx, cls | BPF_MOV | BPF_K, Kind.MOV, "mov", "imm", width,
-                   uses=frozenset({dst, imm}), fixed=(("off", 0),), group=plain))
+                   uses=frozenset({dst, imm}), group=plain))
         add(OpForm("mov" + sfx, cls | BPF_MOV | BPF_X, Kind.MOV, "mov", "reg", width,
-                   uses=frozenset({dst, src}), fixed=(("off", 0),), group=plain))
+                   uses=frozenset({dst, src}), group=plain))
         extends = (8, 16, 32) if width == 64 else (8, 16)
         for bits in extends:
             add(OpForm(f"movsx{bits}{width}", cls | BPF_MOV | BPF_X, Kind.MOVSX, "movsx", "reg",
