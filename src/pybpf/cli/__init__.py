@@ -1,0 +1,1 @@
+"""The ``pybpf`` command line: parses arguments, calls the library, prints."""

@@ -1,0 +1,201 @@
+"""``pybpf``: the command line.
+
+Each subcommand parses its arguments, calls the library and prints.  Errors
+a user can cause are printed in one or two lines, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ..errors import AssemblerError, BPFError
+
+SYNTAX_CHOICES = ("auto", "ubpf", "llvm")
+
+
+def _cmd_asm(args: argparse.Namespace) -> int:
+    from ..isa import encode
+    from .inputs import load_program
+
+    insns, _ = load_program(args.file, args.syntax)
+    data = encode(insns, "big" if args.big_endian else "little")
+    if args.output:
+        with open(args.output, "wb") as f:
+            f.write(data)
+    else:
+        for i in range(0, len(data), 8):
+            print(data[i:i + 8].hex())
+    return 0
+
+
+def _cmd_disasm(args: argparse.Namespace) -> int:
+    from ..isa import decode, disassemble
+    from .inputs import classify, read_bytes
+
+    data = read_bytes(args.file)
+    kind = classify(data)
+    if kind == "hex":
+        import re
+
+        data = bytes.fromhex(re.sub(r"\s+", "", data.decode()))
+    elif kind == "asm":
+        raise BPFError(f"{args.file}: this looks like assembly text, not bytecode; "
+                       f"'pybpf asm' assembles it")
+    insns = decode(data, "big" if args.big_endian else "little")
+    syntax = "ubpf" if args.syntax == "auto" else args.syntax
+    sys.stdout.write(disassemble(insns, syntax=syntax, labels=args.labels, pcs=args.pcs,
+                                 helper_names=_helper_names() if syntax == "llvm" else None))
+    return 0
+
+
+def _helper_names():
+    try:
+        from ..spec import helper_name
+    except ImportError:  # the ABI tables are optional for disassembly
+        return None
+    return helper_name
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    import re
+
+    from ..vm import VM
+    from .inputs import load_program
+
+    insns, _ = load_program(args.file, args.syntax)
+    try:
+        mem = bytes.fromhex(re.sub(r"\s+", "", args.mem or ""))
+    except ValueError:
+        raise BPFError("--mem must be hex bytes, for example --mem '01 02 aa'") from None
+    vm = VM(max_insns=args.max_insns or None)
+    result = vm.run(insns, mem, trace=sys.stdout if args.trace else None)
+    print(f"{result.r0:#x}")
+    if args.stats:
+        print(f"instructions executed: {result.insn_count}", file=sys.stderr)
+    return 0
+
+
+def _cmd_plugin(args: argparse.Namespace) -> int:
+    from ..conformance import plugin_main
+
+    return plugin_main(args.rest)
+
+
+def _cmd_conformance(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..conformance import load_data_file, run_test
+
+    paths = sorted(Path(args.directory).glob("*.data")) if Path(args.directory).is_dir() \
+        else [Path(args.directory)]
+    if not paths:
+        raise BPFError(f"{args.directory}: no .data files")
+    failed = 0
+    for path in paths:
+        try:
+            outcome = run_test(load_data_file(path))
+        except BPFError as e:
+            passed, detail = False, str(e)
+        else:
+            passed, detail = outcome.passed, outcome.error
+        if not passed:
+            failed += 1
+        if args.verbose or not passed:
+            print(f"{'PASS' if passed else 'FAIL'} {path.stem}" + (f": {detail}" if detail and
+                                                                   not passed else ""))
+    print(f"{len(paths) - failed}/{len(paths)} passed")
+    return 1 if failed else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``pybpf`` command."""
+    parser = argparse.ArgumentParser(
+        prog="pybpf", description="The eBPF system in Python: assemble, disassemble and run "
+                                  "eBPF programs.")
+    from .. import __version__
+
+    parser.add_argument("--version", action="version", version=f"pybpf {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("asm", help="assemble a program to bytecode",
+                       description="Assemble FILE (uBPF or kernel/LLVM syntax). Without -o, "
+                                   "prints one instruction slot per line in hex.")
+    p.add_argument("file", metavar="FILE", help="assembly text ('-' for standard input)")
+    p.add_argument("-o", "--output", metavar="OUT", help="write raw bytecode to OUT")
+    p.add_argument("--syntax", choices=SYNTAX_CHOICES, default="auto")
+    p.add_argument("--big-endian", action="store_true", help="encode big-endian bytecode")
+    p.set_defaults(func=_cmd_asm)
+
+    p = sub.add_parser("disasm", help="disassemble bytecode",
+                       description="Disassemble FILE: raw bytecode or hex text.")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--syntax", choices=SYNTAX_CHOICES, default="ubpf")
+    p.add_argument("--labels", action="store_true", help="name jump targets instead of offsets")
+    p.add_argument("--pcs", action="store_true", help="prefix each line with its slot index")
+    p.add_argument("--big-endian", action="store_true", help="decode big-endian bytecode")
+    p.set_defaults(func=_cmd_disasm)
+
+    p = sub.add_parser("run", help="run a program in the userspace VM and print r0",
+                       description="Run FILE (assembly, raw or hex bytecode) with r1 pointing "
+                                   "at --mem and r2 holding its length; prints r0 in hex.")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--mem", metavar="HEX", help="input memory as hex bytes")
+    p.add_argument("--max-insns", metavar="N", type=int, default=100_000_000,
+                   help="stop after N instructions (0: no limit; default %(default)s)")
+    p.add_argument("--trace", action="store_true",
+                   help="print each executed instruction and the registers it changed")
+    p.add_argument("--stats", action="store_true", help="print the instruction count")
+    p.add_argument("--syntax", choices=SYNTAX_CHOICES, default="auto")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("conformance-plugin", add_help=False,
+                       help="bpf_conformance plugin: [MEM] [options], program hex on stdin")
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=_cmd_plugin)
+
+    p = sub.add_parser("conformance", help="run bpf_conformance .data tests in the VM",
+                       description="Run every .data file of a bpf_conformance test directory "
+                                   "(or one file) through the VM and report failures.")
+    p.add_argument("directory", metavar="DIR_OR_FILE")
+    p.add_argument("-v", "--verbose", action="store_true", help="list passing tests too")
+    p.set_defaults(func=_cmd_conformance)
+    return parser
+
+
+def format_error(error: BPFError) -> str:
+    """One or two lines describing a user error."""
+    text = f"pybpf: error: {error}"
+    if isinstance(error, AssemblerError) and error.column and error.source and error.line:
+        try:
+            with open(error.source) as f:
+                source_line = f.read().splitlines()[error.line - 1]
+        except (OSError, IndexError, UnicodeDecodeError):
+            return text
+        text += "\n  " + source_line.rstrip()
+    return text
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["conformance-plugin"]:
+        # The plugin's arguments (memory hex, options) must reach it untouched.
+        from ..conformance import plugin_main
+
+        return plugin_main(argv[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except BPFError as e:
+        print(format_error(e), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0

@@ -1,0 +1,599 @@
+"""The reference interpreter.
+
+A program is decoded once into Python code: each basic block becomes a run
+of the statements :mod:`pybpf.vm.semantics` gives for its instructions, with
+the registers held in local variables.  Blocks are laid out in program order
+inside one ``while True`` loop and found by a tree of ``pc`` comparisons, so
+falling through or jumping forward costs a comparison or two and a backward
+jump one pass from the top.  This keeps the interpreter plain — the
+statements are the specification — while running at tens of nanoseconds per
+instruction instead of hundreds.
+
+Every memory access goes through the :class:`~pybpf.vm.memory.AddressSpace`;
+bpf-to-bpf calls get a fresh stack frame region each; helpers are Python
+callables looked up by id when the program is prepared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from ..errors import (
+    BPFError,
+    CallDepthExceeded,
+    HelperError,
+    InstructionLimitExceeded,
+    VMError,
+)
+from ..isa import Insn, Kind, OpForm, format_insn, lddw_value
+from ..isa.opcodes import PSEUDO_FUNC, PSEUDO_IMM
+from . import semantics as sem
+from .memory import AddressSpace, Region
+
+Helper = Callable[[int, int, int, int, int], int]
+
+#: The kernel's budget for may_goto loops (BPF_MAX_LOOPS).
+MAY_GOTO_BUDGET = 8 * 1024 * 1024
+#: Blocks tested one after another at the leaves of the dispatch tree.
+_LEAF_BLOCKS = 6
+
+
+class _PacketAbort(Exception):
+    """A legacy packet load went out of bounds: the program returns 0."""
+
+
+class StackFrames:
+    """The stack: one region of ``frame_size`` bytes per call depth.
+
+    Frame 0 sits at the top; deeper frames below it, so a frame's r10 is the
+    end of its region.  Only the frames of calls in progress are reachable.
+    """
+
+    def __init__(self, space: AddressSpace, frame_size: int = 512, max_depth: int = 8):
+        self.space = space
+        self.frame_size = frame_size
+        self.max_depth = max_depth
+        self._storage = bytearray(frame_size * max_depth)
+        view = memoryview(self._storage)
+        self.frames: list[Region] = []
+        for depth in range(max_depth):
+            lo = (max_depth - 1 - depth) * frame_size
+            region = Region(f"frame{depth}", view[lo:lo + frame_size], kind="stack")
+            region.active = False
+            space.map(region)
+            self.frames.append(region)
+        self.depth = -1
+
+    def enter(self, depth: int) -> int:
+        """Activate (and zero) the frame for ``depth``; returns its r10."""
+        if depth >= self.max_depth:
+            raise CallDepthExceeded(f"call depth limit exceeded: more than {self.max_depth} "
+                                    f"nested frames")
+        region = self.frames[depth]
+        region.view[:] = bytes(self.frame_size)
+        region.active = True
+        self.depth = depth
+        return region.end
+
+    def leave(self, depth: int) -> None:
+        """Deactivate the frame for ``depth``."""
+        self.frames[depth].active = False
+        self.depth = depth - 1
+        self.space.forget_hot()
+
+    def reset(self) -> None:
+        """Deactivate every frame (after a run ends, normally or not)."""
+        for region in self.frames:
+            region.active = False
+        self.depth = -1
+        self.space.forget_hot()
+
+
+class CompiledProgram:
+    """A program decoded into Python, bound to an address space and helpers.
+
+    ``helpers`` maps helper ids to callables taking r1..r5 and returning r0.
+    ``resolve_pseudo(pc, form, imm, next_imm)`` gives the value of a pseudo
+    ``lddw`` (map references); ``packet()`` returns the region legacy packet
+    loads read.  ``trace(pc, regs)`` is called after every instruction when
+    given.
+    """
+
+    def __init__(self, insns: Sequence[Insn], *, space: AddressSpace, stack: StackFrames,
+                 helpers: Mapping[int, Helper],
+                 resolve_pseudo: Callable[[int, OpForm, int, int], int] | None = None,
+                 packet: Callable[[], Region | None] | None = None,
+                 trace: Callable[[int, tuple[int, ...]], None] | None = None,
+                 max_insns: int | None = None, name: str = "prog",
+                 arena_base: int = 0, code: Region | None = None):
+        self.insns = [Insn(*i) for i in insns]
+        self.name = name
+        self.space = space
+        self.stack = stack
+        self.helpers = helpers
+        self.max_insns = max_insns
+        self._resolve_pseudo = resolve_pseudo
+        self._packet = packet
+        self.code = code if code is not None else code_region(space, self.insns, name)
+        self.entries = _function_entries(self.insns)
+        self.source = generate(self.insns, trace=trace is not None, max_insns=max_insns,
+                               pseudo=self._pseudo_values())
+        namespace: dict[str, Any] = dict(sem.RUNTIME_NAMES)
+        namespace.update(self._runtime_names(trace, arena_base))
+        exec(compile(self.source, f"<bpf program {name}>", "exec"), namespace)
+        self._run = namespace["run"]
+        self.insn_count = 0
+
+    # --- running ----------------------------------------------------------------
+
+    def run(self, r1: int = 0, r2: int = 0, r3: int = 0, r4: int = 0, r5: int = 0) -> int:
+        """Run from the first instruction in a fresh frame 0; returns r0."""
+        self.insn_count = 0
+        r10 = self.stack.enter(0)
+        try:
+            r0, n = self._run(0, r1, r2, r3, r4, r5, r10, 0)
+        except _PacketAbort:
+            r0, n = 0, self._aborted_count
+        finally:
+            self.stack.reset()
+        self.insn_count += n
+        return r0
+
+    def invoke(self, address: int, r1: int = 0, r2: int = 0, r3: int = 0, r4: int = 0,
+               r5: int = 0) -> int:
+        """Call the subprogram at code ``address`` in a new frame (for helpers
+        that take callbacks, like bpf_loop); returns its r0."""
+        pc = self.function_at(address)
+        if pc is None:
+            raise HelperError(f"callback address {address:#x} is not a function of "
+                              f"program {self.name}")
+        depth = self.stack.depth + 1
+        r10 = self.stack.enter(depth)
+        try:
+            r0, n = self._run(pc, r1 & sem.M64, r2 & sem.M64, r3 & sem.M64, r4 & sem.M64,
+                              r5 & sem.M64, r10, depth)
+        finally:
+            self.stack.leave(depth)
+        self.insn_count += n
+        return r0
+
+    def function_address(self, pc: int) -> int:
+        """The code address programs see for the instruction at ``pc``."""
+        return self.code.start + 8 * pc
+
+    def function_at(self, address: int) -> int | None:
+        """The pc of the function entry at code ``address``, or None."""
+        off = address - self.code.start
+        if off < 0 or off % 8 or off // 8 not in self.entries:
+            return None
+        return off // 8
+
+    # --- the names generated code uses --------------------------------------------
+
+    def _runtime_names(self, trace, arena_base: int) -> dict[str, Any]:
+        space = self.space
+        names: dict[str, Any] = {
+            "ENTER": self.stack.enter, "LEAVE": self.stack.leave,
+            "ARENA_BASE": arena_base, "MAY_GOTO_BUDGET": MAY_GOTO_BUDGET,
+            "LOCATE": self._locate, "RAN_OFF": self._ran_off, "OVER_LIMIT": self._over_limit,
+            "CALLX": self._callx, "PACKET": self._packet_load, "TRACE": trace,
+            "VMError": VMError,
+        }
+        for size in (1, 2, 4, 8):
+            names[f"LD{size}"] = _loader(space, size, signed=False)
+            names[f"ST{size}"] = _storer(space, size)
+        for size in (1, 2, 4):
+            names[f"LDS{size}"] = _loader(space, size, signed=True)
+        for insn in self.insns:
+            form = insn.form
+            if form is not None and form.kind is Kind.CALL:
+                names[f"H{insn.imm & 0xFFFFFFFF}"] = self._helper(insn.imm)
+        return names
+
+    def _helper(self, helper_id: int) -> Helper:
+        fn = self.helpers.get(helper_id)
+        if fn is not None:
+            return fn
+
+        def missing(*_args: int) -> int:
+            raise HelperError(f"unknown helper function #{helper_id}")
+
+        return missing
+
+    def _pseudo_values(self) -> dict[int, int | None]:
+        """The value of every pseudo lddw, None where nothing resolves it."""
+        values: dict[int, int | None] = {}
+        for pc, insn in enumerate(self.insns):
+            form = insn.form
+            if form is None or form.kind is not Kind.LDDW or form.pseudo == PSEUDO_IMM:
+                continue
+            if form.pseudo == PSEUDO_FUNC:
+                values[pc] = self.function_address(pc + 1 + insn.imm)
+            elif self._resolve_pseudo is not None:
+                values[pc] = self._resolve_pseudo(pc, form, insn.imm, self.insns[pc + 1].imm)
+            else:
+                values[pc] = None
+        return values
+
+    def _callx(self, target: int) -> tuple[bool, Any]:
+        pc = self.function_at(target)
+        if pc is not None:
+            return False, pc
+        fn = self.helpers.get(target) if 0 <= target < (1 << 32) else None
+        if fn is not None:
+            return True, fn
+        raise VMError(f"callx to {target:#x}: neither a function of this program nor a "
+                      f"helper id")
+
+    def _packet_load(self, offset: int, size: int) -> int:
+        region = self._packet() if self._packet else None
+        if region is None:
+            raise VMError("legacy packet load (ld_abs/ld_ind) without a packet")
+        if offset < 0 or offset + size > region.size:
+            raise _PacketAbort
+        return int.from_bytes(region.view[offset:offset + size], "big")
+
+    def _locate(self, error: BaseException, pc: int, n: int) -> BaseException:
+        """Attach the pc and instruction to an error raised while running."""
+        if isinstance(error, _PacketAbort):
+            self._aborted_count = n
+            return error
+        text = self.describe(pc)
+        if isinstance(error, VMError):
+            if error.pc is None:
+                error.pc, error.insn = pc, text
+                error.args = (f"pc {pc} ({text}): {error.reason}",)
+            return error
+        if isinstance(error, BPFError):
+            return error
+        form = self.insns[pc].form if 0 <= pc < len(self.insns) else None
+        if form is not None and form.kind in (Kind.CALL, Kind.CALLX):
+            wrapped = HelperError(f"helper raised {type(error).__name__}: {error}", pc=pc,
+                                  insn=text)
+            wrapped.__cause__ = error
+            return wrapped
+        return error
+
+    def _ran_off(self, pc: int) -> VMError:
+        return VMError("execution ran past the last instruction", pc=pc, insn=self.describe(pc))
+
+    def _over_limit(self, pc: int, n: int) -> InstructionLimitExceeded:
+        return InstructionLimitExceeded(
+            f"instruction limit exceeded: {n} executed, limit {self.max_insns}",
+            pc=pc, insn=self.describe(pc))
+
+    def describe(self, pc: int) -> str:
+        """The instruction at ``pc`` as uBPF-syntax text."""
+        if not 0 <= pc < len(self.insns):
+            return "<outside the program>"
+        tail = self.insns[pc + 1] if pc + 1 < len(self.insns) else None
+        return format_insn(self.insns[pc], tail if self.insns[pc].is_lddw else None, pc=pc)
+
+
+def code_region(space: AddressSpace, insns: Sequence[Insn], name: str) -> Region:
+    """Map a program's bytecode read-only; function pointers are addresses in it."""
+    from ..isa import encode
+
+    return space.map_buffer(bytearray(encode(insns)) or bytearray(8), f"{name} code",
+                            kind="code", writable=False)
+
+
+def _loader(space: AddressSpace, size: int, signed: bool) -> Callable[[int], int]:
+    from .memory import _SIGNED, _UNSIGNED
+
+    unpack = (_SIGNED if signed else _UNSIGNED)[size].unpack_from
+    region_for = space.region_for
+    mask = sem.M64
+
+    def load(address: int) -> int:
+        r = space._hot_read
+        off = address - r.start
+        if off < 0 or off + size > r.size:
+            r = region_for(address, size, False)
+            off = address - r.start
+        return unpack(r.view, off)[0] & mask
+
+    return load
+
+
+def _storer(space: AddressSpace, size: int) -> Callable[[int, int], None]:
+    from .memory import _UNSIGNED
+
+    pack = _UNSIGNED[size].pack_into
+    region_for = space.region_for
+    mask = (1 << (size * 8)) - 1
+
+    def store(address: int, value: int) -> None:
+        r = space._hot_write
+        off = address - r.start
+        if off < 0 or off + size > r.size:
+            r = region_for(address, size, True)
+            off = address - r.start
+        pack(r.view, off, value & mask)
+
+    return store
+
+
+# --- code generation --------------------------------------------------------------
+
+def _function_entries(insns: Sequence[Insn]) -> set[int]:
+    entries = {0}
+    for pc, insn in enumerate(insns):
+        form = insn.form
+        if form is None:
+            continue
+        if form.kind is Kind.CALL_LOCAL or (form.kind is Kind.LDDW and form.pseudo == PSEUDO_FUNC):
+            entries.add(pc + 1 + insn.imm)
+    return entries
+
+
+def _blocks(insns: Sequence[Insn]) -> list[tuple[int, int]]:
+    """Basic blocks as (start, end) slot ranges."""
+    n = len(insns)
+    leaders = set(_function_entries(insns))
+    pc = 0
+    while pc < n:
+        insn = insns[pc]
+        form = insn.form
+        size = form.slots if form is not None else 1
+        if form is not None:
+            k = form.kind
+            if k in (Kind.JA, Kind.JCOND, Kind.MAY_GOTO):
+                leaders.add(pc + 1 + insn.off)
+            elif k is Kind.GOTOL:
+                leaders.add(pc + 1 + insn.imm)
+            if k in (Kind.JA, Kind.GOTOL, Kind.JCOND, Kind.MAY_GOTO, Kind.EXIT,
+                     Kind.CALL_LOCAL, Kind.CALLX):
+                leaders.add(pc + size)
+        pc += size
+    starts = sorted(p for p in leaders if 0 <= p < n)
+    return [(s, starts[i + 1] if i + 1 < len(starts) else n) for i, s in enumerate(starts)]
+
+
+class _Writer:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.depth = 0
+        self.pseudo: dict[int, int | None] = {}
+
+    def __call__(self, text: str) -> None:
+        self.lines.append("    " * self.depth + text)
+
+
+def generate(insns: Sequence[Insn], *, trace: bool = False, max_insns: int | None = None,
+             pseudo: Mapping[int, int | None] | None = None) -> str:
+    """The Python source of ``run(pc, r1, r2, r3, r4, r5, r10, depth)`` for a
+    valid program; ``run`` returns ``(r0, instructions executed)``.
+
+    ``pseudo`` gives the value of each pseudo ``lddw`` by pc (None: the
+    reference could not be resolved and executing it is an error).
+    """
+    blocks = _blocks(insns)
+    out = _Writer()
+    out.pseudo = dict(pseudo or {})
+    out("def run(pc, r1, r2, r3, r4, r5, r10, depth):")
+    out.depth = 1
+    out("r0 = r6 = r7 = r8 = r9 = 0")
+    out("n = 0")
+    out("at = pc")
+    out("frames = []")
+    if any(i.form is not None and i.form.kind is Kind.MAY_GOTO for i in insns):
+        out("budget = MAY_GOTO_BUDGET")
+    out("try:")
+    out.depth = 2
+    out("while True:")
+    out.depth = 3
+    if max_insns is not None:
+        out(f"if n > {max_insns}:")
+        out("    raise OVER_LIMIT(pc, n)")
+    _emit_tree(out, insns, blocks, trace, max_insns)
+    out("raise RAN_OFF(pc)")
+    out.depth = 1
+    out("except BaseException as error:")
+    out("    raise LOCATE(error, at, n)")
+    return "\n".join(out.lines) + "\n"
+
+
+def _emit_tree(out: _Writer, insns, blocks, trace, max_insns) -> None:
+    if len(blocks) <= _LEAF_BLOCKS:
+        for start, end in blocks:
+            out(f"if pc == {start}:")
+            out.depth += 1
+            _emit_block(out, insns, start, end, trace, max_insns)
+            out.depth -= 1
+        return
+    mid = len(blocks) // 2
+    out(f"if pc < {blocks[mid][0]}:")
+    out.depth += 1
+    _emit_tree(out, insns, blocks[:mid], trace, max_insns)
+    out.depth -= 1
+    _emit_tree(out, insns, blocks[mid:], trace, max_insns)
+
+
+def _emit_block(out: _Writer, insns, start: int, end: int, trace: bool, max_insns) -> None:
+    count = sum(1 for pc in range(start, end) if not (pc > start and insns[pc - 1].is_lddw))
+    out(f"n += {count}")
+    pc = start
+    while pc < end:
+        insn = insns[pc]
+        form = insn.form
+        assert form is not None, f"invalid instruction at {pc}: validate before compiling"
+        last = pc + form.slots >= end
+        _emit_insn(out, insns, pc, insn, form, start, end, trace)
+        if trace and not _transfers(form):
+            out(f"TRACE({pc}, (r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10))")
+        pc += form.slots
+        if last and not _transfers(form):
+            _goto(out, end, start, len(insns))
+
+
+def _transfers(form: OpForm) -> bool:
+    return form.kind in (Kind.JA, Kind.GOTOL, Kind.JCOND, Kind.MAY_GOTO, Kind.EXIT,
+                         Kind.CALL_LOCAL, Kind.CALLX)
+
+
+def _goto(out: _Writer, target: int, block_start: int, n: int) -> None:
+    """Continue at ``target``: forward targets are found by the checks that
+    follow; backward ones need a new pass of the dispatch loop."""
+    if target >= n:
+        out(f"raise RAN_OFF({n - 1})")
+        return
+    out(f"pc = {target}")
+    if target <= block_start:
+        out("continue")
+
+
+def _reg(r: int) -> str:
+    return f"r{r}"
+
+
+def _emit_insn(out: _Writer, insns, pc: int, insn: Insn, form: OpForm, block_start: int,
+               block_end: int, trace: bool) -> None:
+    k = form.kind
+    d, s = _reg(insn.dst), _reg(insn.src)
+    n = len(insns)
+    wide = form.width == 64
+    mask = sem.M64 if wide else sem.M32
+    k_unsigned = insn.imm & mask  # the immediate sign-extended to the width, unsigned
+    trace_call = f"TRACE({pc}, (r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10))" if trace else None
+
+    if k in (Kind.ALU, Kind.MOV, Kind.NEG):
+        table = sem.ALU64 if wide else sem.ALU32
+        op = "mov" if k is Kind.MOV else form.op
+        src = s if form.source == "reg" else hex(k_unsigned)
+        out(table[op].format(d=d, src=src))
+    elif k is Kind.MOVSX:
+        out(sem.MOVSX.format(d=d, s=s, bits=form.size * 8, mask="M64" if wide else "M32"))
+    elif k is Kind.ADDR_SPACE_CAST:
+        spaces = ((insn.imm >> 16) & 0xFFFF, insn.imm & 0xFFFF)
+        template = sem.ADDR_SPACE_CAST.get(spaces)
+        if template is None:
+            out(f"at = {pc}")
+            out(f"raise VMError('addr_space_cast between spaces {spaces} is not supported')")
+        else:
+            out(template.format(d=d, s=s))
+    elif k in (Kind.END, Kind.BSWAP):
+        out(sem.END[(form.op, form.size)].format(d=d))
+    elif k is Kind.LDDW:
+        if form.pseudo == PSEUDO_IMM:
+            out(f"{d} = {hex(lddw_value(insns, pc))}")
+        else:
+            value = out.pseudo.get(pc)
+            if value is None:
+                out(f"at = {pc}")
+                out(f"raise VMError('lddw {form.name.split()[-1]} reference is not resolved: "
+                    f"no map or object is loaded for it')")
+            else:
+                out(f"{d} = {hex(value & sem.M64)}")
+    elif k in (Kind.LOAD, Kind.LOAD_ACQUIRE):
+        out(f"at = {pc}")
+        out(f"{d} = LD{form.size}({s} + {insn.off})")
+    elif k is Kind.LOAD_SX:
+        out(f"at = {pc}")
+        out(f"{d} = LDS{form.size}({s} + {insn.off})")
+    elif k is Kind.STORE_IMM:
+        out(f"at = {pc}")
+        out(f"ST{form.size}({d} + {insn.off}, {hex(insn.imm & sem.M64)})")
+    elif k in (Kind.STORE_REG, Kind.STORE_RELEASE):
+        out(f"at = {pc}")
+        out(f"ST{form.size}({d} + {insn.off}, {s})")
+    elif k is Kind.ATOMIC:
+        size = form.size
+        out(f"at = {pc}")
+        out(f"addr = {d} + {insn.off}")
+        out(f"old = LD{size}(addr)")
+        if form.op == "cmpxchg":
+            out(f"if old == r0 & {hex(mask)}:")
+            out(f"    ST{size}(addr, {s})")
+            out("r0 = old")
+        else:
+            out(f"ST{size}(addr, {sem.ATOMIC[form.op].format(s=s)})")
+            if form.fetch:
+                out(f"{s} = old")
+    elif k in (Kind.LD_ABS, Kind.LD_IND):
+        out(f"at = {pc}")
+        offset = str(insn.imm) if k is Kind.LD_ABS else f"signed32({s} + {insn.imm})"
+        out(f"r0 = PACKET({offset}, {form.size})")
+    elif k is Kind.CALL:
+        out(f"at = {pc}")
+        out(f"r0 = H{insn.imm & 0xFFFFFFFF}(r1, r2, r3, r4, r5) & M64")
+    elif k is Kind.CALL_KFUNC:
+        out(f"at = {pc}")
+        out(f"raise VMError('kernel function calls (kfunc #{insn.imm}) cannot run in the "
+            f"userspace VM')")
+    elif k is Kind.JCOND:
+        op, signed = sem.CONDITIONS[form.op]
+        if wide:
+            a = f"({d} ^ S64)" if signed else d
+            if form.source == "reg":
+                b = f"({s} ^ S64)" if signed else s
+            else:
+                b = hex(k_unsigned ^ sem.S64 if signed else k_unsigned)
+        else:
+            a = f"(({d} & M32) ^ S32)" if signed else f"({d} & M32)"
+            if form.source == "reg":
+                b = f"(({s} & M32) ^ S32)" if signed else f"({s} & M32)"
+            else:
+                b = hex(k_unsigned ^ sem.S32 if signed else k_unsigned)
+        if trace_call:
+            out(trace_call)
+        _branch(out, f"{a} {op} {b}", pc + 1 + insn.off, pc + 1, block_start, n)
+    elif k is Kind.JA:
+        if trace_call:
+            out(trace_call)
+        _goto(out, pc + 1 + insn.off, block_start, n)
+    elif k is Kind.GOTOL:
+        if trace_call:
+            out(trace_call)
+        _goto(out, pc + 1 + insn.imm, block_start, n)
+    elif k is Kind.MAY_GOTO:
+        if trace_call:
+            out(trace_call)
+        out("budget -= 1")
+        _branch(out, "budget < 0", pc + 1 + insn.off, pc + 1, block_start, n)
+    elif k is Kind.EXIT:
+        if trace_call:
+            out(trace_call)
+        out("if frames:")
+        out("    LEAVE(depth)")
+        out("    depth -= 1")
+        out("    pc, r6, r7, r8, r9, r10 = frames.pop()")
+        out("    continue")
+        out("return r0, n")
+    elif k is Kind.CALL_LOCAL:
+        if trace_call:
+            out(trace_call)
+        out(f"at = {pc}")
+        out(f"frames.append(({pc + 1}, r6, r7, r8, r9, r10))")
+        out("depth += 1")
+        out("r10 = ENTER(depth)")
+        _goto(out, pc + 1 + insn.imm, block_start, n)
+    elif k is Kind.CALLX:
+        if trace_call:
+            out(trace_call)
+        out(f"at = {pc}")
+        out(f"is_helper, target = CALLX({d})")
+        out("if is_helper:")
+        out("    r0 = target(r1, r2, r3, r4, r5) & M64")
+        out(f"    pc = {pc + 1}")
+        out("else:")
+        out(f"    frames.append(({pc + 1}, r6, r7, r8, r9, r10))")
+        out("    depth += 1")
+        out("    r10 = ENTER(depth)")
+        out("    pc = target")
+        out("continue")
+    else:  # pragma: no cover - every kind is handled above
+        raise AssertionError(k)
+
+
+def _branch(out: _Writer, condition: str, taken: int, fallthrough: int, block_start: int,
+            n: int) -> None:
+    if taken < n and fallthrough < n and taken > block_start:
+        out(f"pc = {taken} if {condition} else {fallthrough}")
+        return
+    out(f"if {condition}:")
+    out.depth += 1
+    _goto(out, taken, block_start, n)
+    out.depth -= 1
+    _goto(out, fallthrough, block_start, n)
