@@ -1,0 +1,100 @@
+"""BTF, the BPF Type Format: parse it, walk its type graph, build it, write it
+as a C header, decode values with it, and resolve CO-RE relocations.
+
+::
+
+    from pybpf.btf import BTF
+
+    btf = BTF.load_vmlinux()                     # the running kernel's types
+    task = btf.find("task_struct")
+    btf.member_offset(task, "se.vruntime")       # byte offset of a nested member
+    btf.enum_values("bpf_map_type")["BPF_MAP_TYPE_HASH"]
+    open("vmlinux.h", "w").write(btf.dump_c())   # like bpftool ... format c
+
+Parsing is lazy: the constructor only indexes where each type starts, and a
+type becomes an object the first time it is used.
+"""
+
+from .btf import BTF, FieldLocation, TypeNotFoundError, TypesView
+from .builder import BTFBuilder
+from .ext import BTFExt, CoreRelo, FuncInfo, LineInfo
+from .types import (
+    INT_BOOL,
+    INT_CHAR,
+    INT_SIGNED,
+    VOID,
+    Array,
+    Composite,
+    Const,
+    Datasec,
+    DeclTag,
+    Enum,
+    Enum64,
+    EnumBase,
+    EnumValue,
+    Float,
+    Func,
+    FuncProto,
+    Fwd,
+    Int,
+    Kind,
+    Linkage,
+    Member,
+    Param,
+    Ptr,
+    Restrict,
+    Struct,
+    Type,
+    Typedef,
+    TypeTag,
+    Union,
+    Var,
+    VarSecinfo,
+    Void,
+    Volatile,
+)
+
+__all__ = [
+    "BTF",
+    "INT_BOOL",
+    "INT_CHAR",
+    "INT_SIGNED",
+    "VOID",
+    "Array",
+    "BTFBuilder",
+    "BTFExt",
+    "Composite",
+    "Const",
+    "CoreRelo",
+    "Datasec",
+    "DeclTag",
+    "Enum",
+    "Enum64",
+    "EnumBase",
+    "EnumValue",
+    "FieldLocation",
+    "Float",
+    "Func",
+    "FuncInfo",
+    "FuncProto",
+    "Fwd",
+    "Int",
+    "Kind",
+    "LineInfo",
+    "Linkage",
+    "Member",
+    "Param",
+    "Ptr",
+    "Restrict",
+    "Struct",
+    "Type",
+    "TypeNotFoundError",
+    "TypeTag",
+    "Typedef",
+    "TypesView",
+    "Union",
+    "Var",
+    "VarSecinfo",
+    "Void",
+    "Volatile",
+]
