@@ -19,8 +19,10 @@ from .errors import (
     HelperError,
     InstructionError,
     InstructionLimitExceeded,
+    KernelError,
     MemoryFault,
     ObjectError,
+    VerifierError,
     VMError,
 )
 
@@ -38,9 +40,11 @@ __all__ = [
     "HelperError",
     "InstructionError",
     "InstructionLimitExceeded",
+    "KernelError",
     "MemoryFault",
     "ObjectError",
     "VMError",
+    "VerifierError",
     "__version__",
     "assemble",
     "disassemble",

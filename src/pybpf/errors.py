@@ -139,3 +139,34 @@ class ObjectError(BPFError):
 
 class BTFError(ObjectError):
     """BTF type information that cannot be parsed, resolved or built."""
+
+
+class KernelError(BPFError):
+    """The kernel refused an operation.
+
+    ``errno`` is the kernel's error number and ``operation`` what was
+    attempted (``BPF_PROG_LOAD``, ``attach xdp to eth0``...).
+    """
+
+    def __init__(self, message: str, *, errno: int | None = None,
+                 operation: str | None = None):
+        self.reason = message
+        self.errno = errno
+        self.operation = operation
+        super().__init__(message)
+
+
+class VerifierError(KernelError):
+    """The kernel's verifier rejected a program.
+
+    ``str(error)`` is a short summary — the error line and the instruction it
+    failed at; ``log`` holds the full verifier log.
+    """
+
+    def __init__(self, message: str, *, log: str = "", errno: int | None = None,
+                 operation: str | None = "BPF_PROG_LOAD", program: str | None = None,
+                 pc: int | None = None):
+        self.log = log
+        self.program = program
+        self.pc = pc
+        super().__init__(message, errno=errno, operation=operation)
