@@ -1,0 +1,406 @@
+"""Decoding and printing values with their BTF type: map keys and values,
+ring-buffer and perf events, global variables.
+
+:func:`decode` turns bytes into plain Python: ``int`` for integers, enums
+and pointers, ``bool`` for ``_Bool``, ``float``, ``str`` for ``char`` arrays
+(up to the first NUL), ``bytes`` for ``unsigned char``/``u8`` arrays,
+``list`` for other arrays and ``dict`` for structs and unions (members of an
+anonymous struct or union appear in the enclosing dict, as C spells them).
+Bitfields are extracted and sign-extended.
+
+:func:`format_value` prints the same value in C initializer style, with
+enumerator names and pointers in hex::
+
+    {.pid = 1234, .comm = "bash", .state = TASK_RUNNING, .prev = 0xffff8881...}
+
+Decoders are compiled once per type and cached on the BTF, so decoding a
+stream of events of one type stays cheap.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import BTFError
+from .btf import BTF, MAX_NESTING
+from .types import (
+    Array,
+    Composite,
+    Datasec,
+    EnumBase,
+    Float,
+    Int,
+    Ptr,
+    Type,
+    Var,
+)
+
+Decoder = Callable[[bytes, int], Any]
+
+
+def decode(btf: BTF, ref: Type | int | str, data: bytes | bytearray | memoryview) -> Any:
+    """Decode ``data`` as a value of type ``ref`` (see the module docstring).
+
+    ``data`` may be longer than the type; shorter raises BTFError.
+    """
+    t = btf.type(ref)
+    size = btf.size_of(t)
+    if len(data) < size:
+        raise BTFError(f"{size} bytes needed to decode {_label(btf, t)}, got {len(data)}",
+                       path=btf.path)
+    return decoder(btf, t.id)(bytes(data) if not isinstance(data, bytes) else data, 0)
+
+
+def decoder(btf: BTF, type_id: int) -> Decoder:
+    """A function ``f(buf, offset)`` that decodes a value of ``type_id`` found
+    at byte ``offset`` of ``buf``; compiled once and cached on ``btf``."""
+    cache = _cache(btf)
+    d = cache.get(type_id)
+    if d is None:
+        d = _Compiler(btf, cache).compile(type_id, 0)
+    return d
+
+
+def _cache(btf: BTF) -> dict[int, Decoder]:
+    cache = getattr(btf, "_decoders", None)
+    if cache is None:
+        cache = {}
+        btf._decoders = cache  # type: ignore[attr-defined]
+    return cache
+
+
+def _label(btf: BTF, t: Type) -> str:
+    return f"[{t.id}] {btf.type_name(t.id)}" if t.id else repr(t)
+
+
+def is_char(t: Type) -> bool:
+    """Whether ``t`` (resolved) is ``char``: arrays of it decode as ``str``."""
+    return isinstance(t, Int) and t.size == 1 and (t.is_char or t.name == "char")
+
+
+def _is_byte(t: Type) -> bool:
+    return isinstance(t, Int) and t.size == 1 and not t.is_signed and not t.is_bool
+
+
+_STRUCTS = {}
+
+
+def _int_struct(size: int, signed: bool, endian: str) -> struct.Struct | None:
+    code = {1: "b", 2: "h", 4: "i", 8: "q"}.get(size)
+    if code is None:
+        return None
+    key = (code if signed else code.upper(), endian)
+    s = _STRUCTS.get(key)
+    if s is None:
+        s = _STRUCTS[key] = struct.Struct(endian + key[0])
+    return s
+
+
+def read_bits(buf: bytes, bit_offset: int, nbits: int, signed: bool, byteorder: str) -> int:
+    """The ``nbits``-wide field at ``bit_offset`` of ``buf`` (BTF numbers bits
+    from the first byte's least significant bit on little-endian targets and
+    from its most significant bit on big-endian ones)."""
+    first = bit_offset // 8
+    last = (bit_offset + nbits + 7) // 8
+    chunk = int.from_bytes(buf[first:last], byteorder)
+    if byteorder == "little":
+        value = (chunk >> (bit_offset % 8)) & ((1 << nbits) - 1)
+    else:
+        value = (chunk >> ((last - first) * 8 - bit_offset % 8 - nbits)) & ((1 << nbits) - 1)
+    if signed and nbits and value >> (nbits - 1):
+        value -= 1 << nbits
+    return value
+
+
+class _Compiler:
+    def __init__(self, btf: BTF, cache: dict[int, Decoder]):
+        self.btf = btf
+        self.cache = cache
+        self.endian = "<" if btf.byteorder == "little" else ">"
+        self.in_progress: set[int] = set()
+
+    def compile(self, tid: int, depth: int) -> Decoder:
+        d = self.cache.get(tid)
+        if d is not None:
+            return d
+        if depth > MAX_NESTING or tid in self.in_progress:
+            raise BTFError(f"type [{tid}] contains itself (or nests too deeply) and cannot be "
+                           f"decoded", path=self.btf.path)
+        self.in_progress.add(tid)
+        try:
+            d = self._build(tid, depth)
+        finally:
+            self.in_progress.discard(tid)
+        self.cache[tid] = d
+        return d
+
+    def _build(self, tid: int, depth: int) -> Decoder:
+        btf = self.btf
+        t = btf.resolve(tid)
+        if t.id != tid:
+            return self.compile(t.id, depth + 1)
+        if isinstance(t, Var):
+            return self.compile(t.type_id, depth + 1)
+        if isinstance(t, Int):
+            return self._int(t)
+        if isinstance(t, EnumBase):
+            s = _int_struct(t.size, t.signed, self.endian)
+            if s is None:
+                return self._wide_int(t.size, t.signed)
+            unpack = s.unpack_from
+            return lambda buf, off: unpack(buf, off)[0]
+        if isinstance(t, Ptr):
+            unpack = _int_struct(btf.pointer_size, False, self.endian).unpack_from
+            return lambda buf, off: unpack(buf, off)[0]
+        if isinstance(t, Float):
+            code = {4: "f", 8: "d", 2: "e"}.get(t.size)
+            if code is None:
+                size = t.size
+                return lambda buf, off: bytes(buf[off:off + size])
+            unpack = struct.Struct(self.endian + code).unpack_from
+            return lambda buf, off: unpack(buf, off)[0]
+        if isinstance(t, Array):
+            return self._array(t, depth)
+        if isinstance(t, Composite):
+            return self._composite(t, depth)
+        if isinstance(t, Datasec):
+            entries = [(var.name, self.compile(var.id, depth + 1), off)
+                       for var, off, _ in btf.datasec_vars(t)]
+            return lambda buf, off: {name: d(buf, off + o) for name, d, o in entries}
+        raise BTFError(f"cannot decode a value of {_label(btf, t)}: it has no size",
+                       path=btf.path)
+
+    def _int(self, t: Int) -> Decoder:
+        if t.bits != t.size * 8 or t.bit_offset:
+            bit_offset, bits, signed, order = t.bit_offset, t.bits, t.is_signed, self.btf.byteorder
+            return lambda buf, off: read_bits(buf, off * 8 + bit_offset, bits, signed, order)
+        if t.is_bool:
+            size = t.size
+            return lambda buf, off: any(buf[off:off + size])
+        s = _int_struct(t.size, t.is_signed, self.endian)
+        if s is None:
+            return self._wide_int(t.size, t.is_signed)
+        unpack = s.unpack_from
+        return lambda buf, off: unpack(buf, off)[0]
+
+    def _wide_int(self, size: int, signed: bool) -> Decoder:
+        order = self.btf.byteorder
+        return lambda buf, off: int.from_bytes(buf[off:off + size], order, signed=signed)
+
+    def _array(self, t: Array, depth: int) -> Decoder:
+        btf = self.btf
+        elem = btf.resolve(t.elem_type_id)
+        n = t.nelems
+        if is_char(elem):
+            def as_str(buf, off):
+                raw = buf[off:off + n]
+                end = raw.find(b"\0")
+                return (raw if end < 0 else raw[:end]).decode("utf-8", "backslashreplace")
+            return as_str
+        if _is_byte(elem):
+            return lambda buf, off: bytes(buf[off:off + n])
+        step = btf.size_of(t.elem_type_id)
+        if isinstance(elem, Int) and elem.bits == elem.size * 8 and not elem.bit_offset \
+                and not elem.is_bool:
+            s = _int_struct(elem.size, elem.is_signed, self.endian)
+            if s is not None:
+                many = struct.Struct(self.endian + s.format[-1] * n).unpack_from
+                return lambda buf, off: list(many(buf, off))
+        inner = self.compile(t.elem_type_id, depth + 1)
+        return lambda buf, off: [inner(buf, off + i * step) for i in range(n)]
+
+    def _composite(self, t: Composite, depth: int) -> Decoder:
+        btf = self.btf
+        # One step per member, in member order: (how, name, a, b, c, d).
+        steps: list[tuple] = []
+        for m in t.members:
+            mt = btf.resolve(m.type_id)
+            nbits, bit_off = m.bitfield_size, m.bit_offset
+            if not nbits and isinstance(mt, Int) and (mt.bits != mt.size * 8 or mt.bit_offset):
+                nbits, bit_off = mt.bits, m.bit_offset + mt.bit_offset
+            if nbits:
+                signed = (isinstance(mt, Int) and mt.is_signed) or (
+                    isinstance(mt, EnumBase) and mt.signed)
+                steps.append((_BITS, m.name, bit_off, nbits, signed,
+                              isinstance(mt, Int) and mt.is_bool))
+            elif not m.name and isinstance(mt, Composite):
+                steps.append((_MERGE, "", self.compile(m.type_id, depth + 1), bit_off // 8,
+                              None, None))
+            elif m.name:
+                steps.append((_PLAIN, m.name, self.compile(m.type_id, depth + 1), bit_off // 8,
+                              None, None))
+        if all(step[0] == _PLAIN for step in steps):
+            plain = [(name, d, o) for _, name, d, o, _, _ in steps]
+            return lambda buf, off: {name: d(buf, off + o) for name, d, o in plain}
+        order = btf.byteorder
+
+        def decode_record(buf, off):
+            out = {}
+            for how, name, a, b, c, d in steps:
+                if how == _PLAIN:
+                    out[name] = a(buf, off + b)
+                elif how == _BITS:
+                    v = read_bits(buf, off * 8 + a, b, c, order)
+                    out[name] = bool(v) if d else v
+                else:
+                    for k, v in a(buf, off + b).items():
+                        out.setdefault(k, v)
+            return out
+        return decode_record
+
+
+_PLAIN, _BITS, _MERGE = 0, 1, 2
+
+
+# ------------------------------------------------------------------ printing
+
+
+def format_value(btf: BTF, ref: Type | int | str, data: bytes | bytearray | memoryview, *,
+                 indent: int | None = None, max_items: int = 64) -> str:
+    """``data`` as a value of type ``ref``, for humans.
+
+    One line by default; ``indent=N`` spreads records and arrays over lines
+    indented by N spaces.  Arrays longer than ``max_items`` are cut with
+    ``...``.
+    """
+    t = btf.type(ref)
+    size = btf.size_of(t)
+    if len(data) < size:
+        raise BTFError(f"{size} bytes needed to format {_label(btf, t)}, got {len(data)}",
+                       path=btf.path)
+    return _Formatter(btf, bytes(data), indent, max_items).value(t.id, 0, None, 0)
+
+
+class _Formatter:
+    def __init__(self, btf: BTF, buf: bytes, indent: int | None, max_items: int):
+        self.btf = btf
+        self.buf = buf
+        self.indent = indent
+        self.max_items = max_items
+        self.order = btf.byteorder
+
+    def _join(self, items: list[str], open_: str, close: str, level: int) -> str:
+        if not items:
+            return open_ + close
+        if self.indent is None:
+            return open_ + ", ".join(items) + close
+        pad = " " * (self.indent * (level + 1))
+        return (open_ + "\n" + ",\n".join(pad + i for i in items) + ",\n"
+                + " " * (self.indent * level) + close)
+
+    def value(self, tid: int, off: int, bitfield: tuple[int, int] | None, level: int) -> str:
+        btf = self.btf
+        if level > MAX_NESTING:
+            raise BTFError(f"type [{tid}] nests too deeply to format", path=btf.path)
+        t = btf.resolve(tid)
+        if isinstance(t, Var):
+            return self.value(t.type_id, off, bitfield, level)
+        if bitfield is not None:
+            bit_off, nbits = bitfield
+            signed = (isinstance(t, Int) and t.is_signed) or (isinstance(t, EnumBase) and t.signed)
+            v = read_bits(self.buf, bit_off, nbits, signed, self.order)
+            return self._scalar(t, v)
+        if isinstance(t, (Int, EnumBase, Ptr)):
+            v = decoder(btf, t.id)(self.buf, off)
+            return self._scalar(t, v)
+        if isinstance(t, Float):
+            return repr(decoder(btf, t.id)(self.buf, off))
+        if isinstance(t, Array):
+            elem = btf.resolve(t.elem_type_id)
+            if is_char(elem):
+                return _c_string(self.buf[off:off + t.nelems])
+            step = btf.size_of(t.elem_type_id)
+            shown = min(t.nelems, self.max_items)
+            items = [self.value(t.elem_type_id, off + i * step, None, level + 1)
+                     for i in range(shown)]
+            if shown < t.nelems:
+                items.append(f"... {t.nelems - shown} more")
+            if isinstance(elem, (Int, EnumBase, Ptr, Float)):
+                return "[" + ", ".join(items) + "]"
+            return self._join(items, "[", "]", level)
+        if isinstance(t, Composite):
+            items = [f".{name} = {text}" if name else text
+                     for name, text in self._members(t, off * 8, level)]
+            return self._join(items, "{", "}", level)
+        if isinstance(t, Datasec):
+            items = [f".{var.name} = {self.value(var.type_id, off + o, None, level + 1)}"
+                     for var, o, _ in btf.datasec_vars(t)]
+            return self._join(items, "{", "}", level)
+        raise BTFError(f"cannot format a value of {_label(btf, t)}: it has no size",
+                       path=btf.path)
+
+    def _members(self, t: Composite, base_bits: int, level: int) -> list[tuple[str, str]]:
+        btf = self.btf
+        out = []
+        for m in t.members:
+            mt = btf.resolve(m.type_id)
+            nbits, bit_off = m.bitfield_size, base_bits + m.bit_offset
+            if not nbits and isinstance(mt, Int) and (mt.bits != mt.size * 8 or mt.bit_offset):
+                nbits, bit_off = mt.bits, bit_off + mt.bit_offset
+            if nbits:
+                out.append((m.name, self.value(m.type_id, 0, (bit_off, nbits), level + 1)))
+            elif not m.name and isinstance(mt, Composite):
+                out.extend(self._members(mt, bit_off, level))
+            else:
+                out.append((m.name, self.value(m.type_id, bit_off // 8, None, level + 1)))
+        return out
+
+    def _scalar(self, t: Type, v: int) -> str:
+        if isinstance(t, Ptr):
+            return "NULL" if v == 0 else hex(v)
+        if isinstance(t, EnumBase):
+            name = t.name_of(v)
+            return name if name is not None else _enum_flags(t, v)
+        if isinstance(t, Int):
+            if t.is_bool:
+                return "true" if v else "false"
+            if is_char(t):
+                return _c_char(v)
+        return str(v)
+
+
+def _enum_flags(t: EnumBase, v: int) -> str:
+    """``A | B`` when ``v`` is an OR of single-bit enumerators, else the number."""
+    if v > 0:
+        names = []
+        rest = v
+        for e in t.values:
+            if e.value > 0 and e.value & (e.value - 1) == 0 and rest & e.value:
+                names.append(e.name)
+                rest &= ~e.value
+        if names and not rest:
+            return " | ".join(names)
+    return str(v)
+
+
+_ESCAPES = {0x5C: "\\\\", 0x22: '\\"', 0x0A: "\\n", 0x09: "\\t", 0x0D: "\\r"}
+
+
+def _c_string(raw: bytes) -> str:
+    end = raw.find(b"\0")
+    if end >= 0:
+        raw = raw[:end]
+    out = []
+    for b in raw:
+        if b in _ESCAPES:
+            out.append(_ESCAPES[b])
+        elif 0x20 <= b < 0x7F:
+            out.append(chr(b))
+        else:
+            out.append(f"\\x{b:02x}")
+    return '"' + "".join(out) + '"'
+
+
+def _c_char(v: int) -> str:
+    b = v & 0xFF
+    if b == 0x27:
+        return "'\\''"
+    if b == 0x22:
+        return "'\"'"
+    if b in _ESCAPES:
+        return f"'{_ESCAPES[b]}'"
+    if 0x20 <= b < 0x7F:
+        return f"'{chr(b)}'"
+    return str(v)
