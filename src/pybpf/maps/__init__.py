@@ -1,0 +1,172 @@
+"""Userspace eBPF maps with the kernel's semantics.
+
+::
+
+    from pybpf.maps import create_map, BPF_NOEXIST, MapError
+    from pybpf.objects import MapSpec
+
+    counts = create_map(MapSpec("counts", "hash", key_size=4, value_size=8,
+                                max_entries=1024))
+    counts[7] = 1                      # ints are encoded little-endian
+    counts.update(7, 2, BPF_NOEXIST)   # MapError: ... (EEXIST)
+    counts.lookup(7)                   # b'\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00'
+
+Every map type answers userspace calls (``lookup``, ``update``, ``delete``,
+``get_next_key``, batches, ``freeze``, the mapping protocol) with the errno
+``bpf()`` would give, and programs' helper calls through ``bpf_*`` methods
+that return what the helpers return.  Values live in preallocated
+:attr:`Map.arenas` that the VM maps as memory, so a program's pointer into a
+value sees userspace updates and the other way round.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import os
+from typing import Any
+
+from ..objects import MapSpec
+from ._abi import (
+    BPF_ANY,
+    BPF_EXIST,
+    BPF_F_CURRENT_CPU,
+    BPF_F_FAST_STACK_CMP,
+    BPF_F_INNER_MAP,
+    BPF_F_LOCK,
+    BPF_F_MMAPABLE,
+    BPF_F_NO_COMMON_LRU,
+    BPF_F_NO_PREALLOC,
+    BPF_F_RDONLY,
+    BPF_F_RDONLY_PROG,
+    BPF_F_REUSE_STACKID,
+    BPF_F_WRONLY,
+    BPF_F_ZERO_SEED,
+    BPF_NOEXIST,
+    BPF_RB_AVAIL_DATA,
+    BPF_RB_CONS_POS,
+    BPF_RB_FORCE_WAKEUP,
+    BPF_RB_NO_WAKEUP,
+    BPF_RB_PROD_POS,
+    BPF_RB_RING_SIZE,
+    ENOTSUPP,
+)
+from .array import ArrayMap, ObjectArray, PercpuArrayMap, ProgArray
+from .base import Batch, Map, MapBuffer, map_at, map_by_id
+from .codecs import BTFCodec, BytesCodec, Codec, IntCodec
+from .errors import MapError
+from .hash import HashMap, LruHashMap, LruPercpuHashMap, PercpuHashMap
+from .lpm import LpmTrie
+from .mapinmap import ArrayOfMaps, HashOfMaps
+from .perf import PerfBuffer, PerfEventArray, PerfLost, PerfReader, PerfSample
+from .queue import BloomFilter, QueueMap, StackMap
+from .ringbuf import RingBuf
+from .stacktrace import StackTraceMap
+
+MAP_TYPES: dict[str, type[Map]] = {cls.type: cls for cls in (
+    HashMap, PercpuHashMap, LruHashMap, LruPercpuHashMap, ArrayMap, PercpuArrayMap,
+    ProgArray, PerfEventArray, StackTraceMap, LpmTrie, ArrayOfMaps, HashOfMaps,
+    QueueMap, StackMap, BloomFilter, RingBuf,
+)}
+"""Map type name (as in :attr:`MapSpec.type`) -> implementing class."""
+
+
+def create_map(spec: MapSpec, *, num_cpus: int | None = None, key_codec: Codec | None = None,
+               value_codec: Codec | None = None, spin_lock_offset: int | None = None) -> Map:
+    """A userspace map for ``spec``, filled with ``spec.contents`` and frozen
+    if ``spec.freeze`` says so.
+
+    ``num_cpus`` is the number of simulated CPUs (per-CPU maps keep one value
+    per CPU; default: this machine's).  ``key_codec``/``value_codec`` replace
+    the codecs the mapping protocol uses (default: BTF when the spec has
+    types, ints for array indexes, else bytes).  ``spin_lock_offset`` places
+    a ``struct bpf_spin_lock`` in the value when there is no BTF to say so.
+
+    Raises :class:`MapError` (op ``create``) with the kernel's errno for a
+    spec the kernel would refuse, and EINVAL for a type not implemented.
+    """
+    cpus = num_cpus if num_cpus is not None else (os.cpu_count() or 1)
+    if cpus <= 0:
+        raise ValueError("num_cpus must be positive")
+    cls = MAP_TYPES.get(spec.type)
+    if cls is None:
+        known = ", ".join(sorted(MAP_TYPES))
+        raise MapError(_errno.EINVAL, f"map type {spec.type!r} is not implemented in "
+                       f"userspace (implemented: {known})", map_name=spec.name, op="create")
+    if cls is PerfEventArray and spec.max_entries == 0:
+        spec = spec.copy()
+        spec.max_entries = cpus
+    cls.check_spec(spec, cpus)
+    m = cls(spec, num_cpus=cpus, key_codec=key_codec, value_codec=value_codec,
+            spin_lock_offset=spin_lock_offset)
+    for key, value in spec.contents:
+        m.update(key, value)
+    if spec.freeze:
+        m.freeze()
+    return m
+
+
+def open_maps(specs: dict[str, MapSpec] | list[MapSpec], **options: Any) -> dict[str, Map]:
+    """:func:`create_map` for each spec, by name (inner specs of maps of maps
+    are not instantiated: fill those with maps you create)."""
+    items = specs.values() if isinstance(specs, dict) else specs
+    return {spec.name: create_map(spec, **options) for spec in items}
+
+
+__all__ = [
+    "BPF_ANY",
+    "BPF_EXIST",
+    "BPF_F_CURRENT_CPU",
+    "BPF_F_FAST_STACK_CMP",
+    "BPF_F_INNER_MAP",
+    "BPF_F_LOCK",
+    "BPF_F_MMAPABLE",
+    "BPF_F_NO_COMMON_LRU",
+    "BPF_F_NO_PREALLOC",
+    "BPF_F_RDONLY",
+    "BPF_F_RDONLY_PROG",
+    "BPF_F_REUSE_STACKID",
+    "BPF_F_WRONLY",
+    "BPF_F_ZERO_SEED",
+    "BPF_NOEXIST",
+    "BPF_RB_AVAIL_DATA",
+    "BPF_RB_CONS_POS",
+    "BPF_RB_FORCE_WAKEUP",
+    "BPF_RB_NO_WAKEUP",
+    "BPF_RB_PROD_POS",
+    "BPF_RB_RING_SIZE",
+    "ENOTSUPP",
+    "MAP_TYPES",
+    "ArrayMap",
+    "ArrayOfMaps",
+    "BTFCodec",
+    "Batch",
+    "BloomFilter",
+    "BytesCodec",
+    "Codec",
+    "HashMap",
+    "HashOfMaps",
+    "IntCodec",
+    "LpmTrie",
+    "LruHashMap",
+    "LruPercpuHashMap",
+    "Map",
+    "MapBuffer",
+    "MapError",
+    "ObjectArray",
+    "PercpuArrayMap",
+    "PercpuHashMap",
+    "PerfBuffer",
+    "PerfEventArray",
+    "PerfLost",
+    "PerfReader",
+    "PerfSample",
+    "ProgArray",
+    "QueueMap",
+    "RingBuf",
+    "StackMap",
+    "StackTraceMap",
+    "create_map",
+    "map_at",
+    "map_by_id",
+    "open_maps",
+]

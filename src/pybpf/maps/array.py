@@ -1,0 +1,298 @@
+"""Array maps: ``array``, ``percpu_array``, and arrays whose values are
+objects (``prog_array``; the map-in-map and perf-event arrays build on it).
+
+Keys are u32 indexes below ``max_entries``; every index always has a value
+(zero at creation), so lookups of a valid index succeed, deletes fail with
+EINVAL and ``len()`` is ``max_entries``.  Value ``i`` sits at ``i *
+value_stride`` of its arena (``value_stride`` is ``value_size`` rounded up
+to 8, the kernel's layout) and never moves, so a program's pointer stays
+valid and sees every later update.
+"""
+
+from __future__ import annotations
+
+import errno as E
+from collections.abc import Iterator
+from typing import Any
+
+from ..objects import MapSpec
+from ._abi import (
+    BPF_EXIST,
+    BPF_F_ACCESS_MASK,
+    BPF_F_INNER_MAP,
+    BPF_F_LOCK,
+    BPF_F_MMAPABLE,
+    BPF_F_NUMA_NODE,
+    BPF_NOEXIST,
+    ENOTSUPP,
+    PAGE_SIZE,
+    PCPU_MIN_UNIT_SIZE,
+)
+from .base import Map
+
+MAX_ARENA_BYTES = 1 << 30
+
+
+class ArrayMap(Map):
+    """``BPF_MAP_TYPE_ARRAY``: ``max_entries`` values indexed by a u32 key."""
+
+    type = "array"
+    index_keys = True
+    allowed_flags = BPF_F_NUMA_NODE | BPF_F_ACCESS_MASK | BPF_F_MMAPABLE | BPF_F_INNER_MAP
+
+    @classmethod
+    def check_spec(cls, spec: MapSpec, num_cpus: int) -> None:
+        """The kernel's array_map_alloc_check."""
+        allowed = cls.allowed_flags & ~(BPF_F_MMAPABLE if cls.percpu else 0)
+        cls._check_sizes(spec, key_size=4, allowed_flags=allowed)
+        if cls.percpu and spec.value_size > PCPU_MIN_UNIT_SIZE:
+            raise cls._create_error(spec, E.E2BIG, f"per-CPU value_size {spec.value_size} is "
+                                                   f"over {PCPU_MIN_UNIT_SIZE}")
+        stride = (spec.value_size + 7) & ~7
+        if stride * spec.max_entries > MAX_ARENA_BYTES:
+            raise cls._create_error(spec, E.ENOMEM, f"{stride * spec.max_entries} bytes of "
+                                                    f"values is more than the VM allocates")
+
+    def __init__(self, spec: MapSpec, **kw: Any):
+        super().__init__(spec, **kw)
+        size = self.max_entries * self.value_stride
+        if self.flags & BPF_F_MMAPABLE:
+            size = -(-size // PAGE_SIZE) * PAGE_SIZE
+        for _ in range(self.num_cpus if self.percpu else 1):
+            self._new_arena(size)
+        self._base = self.arena_addresses[0]
+        self._bases = self.arena_addresses
+        if self.percpu:
+            self.bpf_lookup = self._bpf_lookup_percpu  # type: ignore[method-assign]
+
+    def value_address(self, index: int = 0, cpu: int = 0) -> int:
+        """The address of value ``index`` (on ``cpu``): what a ``lddw`` of a
+        map value (global data) loads."""
+        return self._bases[cpu] + index * self.value_stride
+
+    # ------------------------------------------------------------ core
+
+    def _index_of(self, key: bytes) -> int:
+        return int.from_bytes(key, "little")
+
+    def _update(self, key: bytes, value: Any, flags: int, cpu: int, all_cpus: bool) -> int:
+        if (flags & ~BPF_F_LOCK) > BPF_EXIST:
+            return -E.EINVAL
+        if flags & BPF_F_LOCK and self.spin_lock_offset is None:
+            return -E.EINVAL
+        index = int.from_bytes(key, "little")
+        if index >= self.max_entries:
+            return -E.E2BIG
+        if flags & BPF_NOEXIST:
+            return -E.EEXIST
+        offset = index * self.value_stride
+        if not self.percpu:
+            self._write_value(self.arenas[0], offset, value)
+        elif all_cpus:
+            for arena, v in zip(self.arenas, value):
+                self._write_value(arena, offset, v)
+        else:
+            self._write_value(self.arenas[cpu], offset, value)
+        return 0
+
+    # ------------------------------------------------------------ userspace
+
+    def _sys_lookup(self, key: bytes, flags: int) -> Any:
+        index = int.from_bytes(key, "little")
+        if index >= self.max_entries:
+            raise self._error(E.ENOENT, "lookup", key, f"index {index} is out of range "
+                                                       f"(max_entries {self.max_entries})")
+        offset = index * self.value_stride
+        if self.percpu:
+            return [self._read_value(arena, offset) for arena in self.arenas]
+        return self._read_value(self.arenas[0], offset)
+
+    def _sys_update(self, key: bytes, value: Any, flags: int) -> int:
+        return self._update(key, value, flags, self.user_cpu, True)
+
+    def _sys_delete(self, key: bytes) -> int:
+        return -E.EINVAL
+
+    def _update_message(self, code: int, flags: int) -> str:
+        if code == E.EEXIST:
+            return "array elements always exist: BPF_NOEXIST cannot succeed"
+        if code == E.E2BIG:
+            return f"index out of range (max_entries {self.max_entries})"
+        return super()._update_message(code, flags)
+
+    def _next_key(self, key: bytes | None) -> bytes | None:
+        if key is None:
+            return (0).to_bytes(4, "little")
+        index = int.from_bytes(key, "little")
+        if index >= self.max_entries:
+            return (0).to_bytes(4, "little")
+        if index == self.max_entries - 1:
+            return None
+        return (index + 1).to_bytes(4, "little")
+
+    def _raw_keys(self) -> list[bytes]:
+        return [i.to_bytes(4, "little") for i in range(self.max_entries)]
+
+    def __len__(self) -> int:
+        return self.max_entries
+
+    def __contains__(self, key: Any) -> bool:
+        try:
+            return int.from_bytes(self._key(key, "lookup"), "little") < self.max_entries
+        except Exception:
+            return False
+
+    def clear(self) -> None:
+        """Zero every value (array elements cannot be deleted)."""
+        self._check_write("clear")
+        for arena in self.arenas:
+            arena[:] = bytes(len(arena))
+
+    def _has_batch(self, which: str) -> bool:
+        return which in ("lookup", "update")
+
+    # ------------------------------------------------------------ BPF side
+
+    def bpf_lookup(self, key: bytes, cpu: int = 0) -> int:
+        """The address of value ``key`` (a u32 index), or 0 when out of range."""
+        index = int.from_bytes(key, "little")
+        if index >= self.max_entries:
+            return 0
+        return self._base + index * self.value_stride
+
+    def _bpf_lookup_percpu(self, key: bytes, cpu: int = 0) -> int:
+        index = int.from_bytes(key, "little")
+        if index >= self.max_entries:
+            return 0
+        return self._bases[cpu] + index * self.value_stride
+
+    def bpf_update(self, key: bytes, value: bytes, flags: int = 0, cpu: int = 0) -> int:
+        """Overwrite value ``key`` (this CPU's, for per-CPU arrays): 0, or
+        -EINVAL (flags), -E2BIG (index), -EEXIST (BPF_NOEXIST)."""
+        return self._update(key, value, flags, cpu, False)
+
+    def bpf_delete(self, key: bytes, cpu: int = 0) -> int:
+        """Arrays cannot delete: -EINVAL."""
+        return -E.EINVAL
+
+    def bpf_for_each(self, cpu: int = 0) -> Iterator[tuple[int, int]]:
+        """``(key address, value address)`` for every index in order."""
+        scratch, key_address = self.key_scratch, self.key_scratch_address
+        base, stride = self._bases[cpu if self.percpu else 0], self.value_stride
+        for index in range(self.max_entries):
+            scratch[:4] = index.to_bytes(4, "little")
+            yield key_address, base + index * stride
+
+
+class PercpuArrayMap(ArrayMap):
+    """``BPF_MAP_TYPE_PERCPU_ARRAY``: one value per CPU for each index."""
+
+    type = "percpu_array"
+    percpu = True
+
+
+class ObjectArray(Map):
+    """An array whose values are objects rather than bytes (the kernel's fd
+    arrays): programs, maps, perf buffers.  Updates take only BPF_ANY;
+    deleting an empty slot is ENOENT, an index past the end E2BIG."""
+
+    index_keys = True
+    value_is_bytes = False
+    allowed_flags = BPF_F_NUMA_NODE | BPF_F_ACCESS_MASK
+
+    @classmethod
+    def check_spec(cls, spec: MapSpec, num_cpus: int) -> None:
+        """Key and value are 4 bytes (an index and an fd in the kernel)."""
+        cls._check_sizes(spec, key_size=4, value_size=4, allowed_flags=cls.allowed_flags)
+
+    def __init__(self, spec: MapSpec, **kw: Any):
+        super().__init__(spec, **kw)
+        self._objects: list[Any] = [None] * self.max_entries
+
+    def _accept(self, obj: Any, op: str, key: Any) -> Any:
+        """Check an object for storing; subclasses refuse the wrong kind."""
+        if obj is None:
+            raise self._error(E.EBADF, op, key, "no object given")
+        return obj
+
+    def _user_value(self, value: Any, op: str, key: Any) -> Any:
+        return self._accept(value, op, key)
+
+    def decode_value(self, raw: Any) -> Any:
+        """Objects are returned as they are."""
+        return raw
+
+    def _sys_lookup(self, key: bytes, flags: int) -> Any:
+        index = int.from_bytes(key, "little")
+        obj = self._objects[index] if index < self.max_entries else None
+        if obj is None:
+            raise self._error(E.ENOENT, "lookup", key, "empty slot")
+        return obj
+
+    def _sys_update(self, key: bytes, value: Any, flags: int) -> int:
+        if flags:
+            return -E.EINVAL
+        index = int.from_bytes(key, "little")
+        if index >= self.max_entries:
+            return -E.E2BIG
+        self._objects[index] = value
+        return 0
+
+    def _update_message(self, code: int, flags: int) -> str:
+        if code == E.EINVAL:
+            return f"flags {flags:#x}: this map type only takes BPF_ANY"
+        return super()._update_message(code, flags)
+
+    def _sys_delete(self, key: bytes) -> int:
+        index = int.from_bytes(key, "little")
+        if index >= self.max_entries:
+            return -E.E2BIG
+        if self._objects[index] is None:
+            return -E.ENOENT
+        self._objects[index] = None
+        return 0
+
+    _next_key = ArrayMap._next_key
+
+    def _raw_keys(self) -> list[bytes]:
+        return [i.to_bytes(4, "little") for i, obj in enumerate(self._objects)
+                if obj is not None]
+
+    def raw_items(self) -> list[tuple[bytes, Any]]:
+        """``(index as bytes, object)`` for every filled slot."""
+        return [(i.to_bytes(4, "little"), obj) for i, obj in enumerate(self._objects)
+                if obj is not None]
+
+    def __len__(self) -> int:
+        return sum(obj is not None for obj in self._objects)
+
+    def __contains__(self, key: Any) -> bool:
+        try:
+            index = int.from_bytes(self._key(key, "lookup"), "little")
+        except Exception:
+            return False
+        return index < self.max_entries and self._objects[index] is not None
+
+    def object_at(self, index: int) -> Any:
+        """The object in slot ``index``, or None (no errors; for helpers)."""
+        if 0 <= index < self.max_entries:
+            return self._objects[index]
+        return None
+
+
+class ProgArray(ObjectArray):
+    """``BPF_MAP_TYPE_PROG_ARRAY``: programs for ``bpf_tail_call``.  Values are
+    opaque program objects, stored and returned as given."""
+
+    type = "prog_array"
+
+    def bpf_tail_call_target(self, index: int) -> Any:
+        """The program ``bpf_tail_call`` jumps to for ``index`` (an unsigned
+        32-bit index), or None: then the call falls through."""
+        if 0 <= index < self.max_entries:
+            return self._objects[index]
+        return None
+
+    def bpf_update(self, key: bytes, value: bytes, flags: int = 0, cpu: int = 0) -> int:
+        """Programs cannot update a program array."""
+        return -ENOTSUPP

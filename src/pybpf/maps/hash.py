@@ -1,0 +1,355 @@
+"""Hash maps: ``hash``, ``percpu_hash``, ``lru_hash``, ``lru_percpu_hash``.
+
+Values sit in preallocated slots of the arenas (one arena, or one per CPU
+for per-CPU maps), ``value_stride`` bytes apart.  A dict maps each key to
+its slot's offset, so a lookup from a program is one dict probe and an add.
+A deleted slot goes on a free list and the next insert reuses it, as the
+kernel's preallocated elements are recycled; updating an existing key writes
+its slot in place (the kernel swaps in a fresh element instead, which only a
+program holding an old pointer across the update could tell apart).
+
+Iteration (get_next_key, batches, the mapping protocol) walks slots in
+order.  A missing key passed to get_next_key restarts from the first key,
+as the kernel does.  Batch cursors are 4-byte slot numbers (the kernel's are
+bucket numbers): opaque either way.
+
+LRU maps never fail with E2BIG: a new key evicts the least recently used
+one.  Programs' lookups and every update make a key most recent; lookups from
+userspace do not (the kernel only marks on program lookups).  With
+``BPF_F_NO_COMMON_LRU`` each CPU has its own list of ``max_entries /
+num_cpus`` elements (``max_entries`` is rounded up to a multiple of the CPU
+count, as the kernel does) and evicts from its own list.  The kernel's LRU is
+approximate and may evict a little early; this one is exact.
+"""
+
+from __future__ import annotations
+
+import errno as E
+from collections import OrderedDict
+from collections.abc import Iterator
+from typing import Any
+
+from ..objects import MapSpec
+from ._abi import (
+    BPF_EXIST,
+    BPF_F_ACCESS_MASK,
+    BPF_F_LOCK,
+    BPF_F_NO_COMMON_LRU,
+    BPF_F_NO_PREALLOC,
+    BPF_F_NUMA_NODE,
+    BPF_F_ZERO_SEED,
+    BPF_NOEXIST,
+    ENOTSUPP,
+    HTAB_ELEM_OVERHEAD,
+    KMALLOC_MAX_SIZE,
+    MAX_BPF_STACK,
+    PCPU_MIN_UNIT_SIZE,
+)
+from .base import Batch, Map
+
+
+class HashMap(Map):
+    """``BPF_MAP_TYPE_HASH``: keys of ``key_size`` bytes to values."""
+
+    type = "hash"
+    lru = False
+    allowed_flags = BPF_F_NO_PREALLOC | BPF_F_NUMA_NODE | BPF_F_ACCESS_MASK | BPF_F_ZERO_SEED
+
+    @classmethod
+    def check_spec(cls, spec: MapSpec, num_cpus: int) -> None:
+        """The kernel's htab_map_alloc_check."""
+        allowed = cls.allowed_flags
+        if cls.lru:
+            allowed |= BPF_F_NO_COMMON_LRU
+        cls._check_sizes(spec, allowed_flags=allowed | BPF_F_NO_COMMON_LRU)
+        if spec.flags & BPF_F_NO_COMMON_LRU and not cls.lru:
+            raise cls._create_error(spec, E.EINVAL,
+                                    "BPF_F_NO_COMMON_LRU is only for LRU hash maps")
+        if cls.lru and spec.flags & BPF_F_NO_PREALLOC:
+            raise cls._create_error(spec, ENOTSUPP, "LRU hash maps are always preallocated")
+        if spec.value_size >= KMALLOC_MAX_SIZE - MAX_BPF_STACK - HTAB_ELEM_OVERHEAD:
+            raise cls._create_error(spec, E.E2BIG, f"value_size {spec.value_size} is too large")
+        if cls.percpu and spec.value_size > PCPU_MIN_UNIT_SIZE:
+            raise cls._create_error(spec, E.E2BIG,
+                                    f"per-CPU value_size {spec.value_size} is over "
+                                    f"{PCPU_MIN_UNIT_SIZE}")
+
+    def __init__(self, spec: MapSpec, **kw: Any):
+        super().__init__(spec, **kw)
+        if self.lru and self.flags & BPF_F_NO_COMMON_LRU:
+            n = self.num_cpus
+            self.max_entries = -(-self.max_entries // n) * n
+        size = self.max_entries * self.value_stride
+        for _ in range(self.num_cpus if self.percpu else 1):
+            self._new_arena(size)
+        self._base = self.arena_addresses[0]
+        self._bases = self.arena_addresses
+        self._index: dict[bytes, int] = {}          # key -> offset of its value slot
+        self._slot_keys: list[bytes | None] = []    # slot -> key; grows as slots are used
+        self._free: list[int] = []                  # freed slots, reused last-freed first
+        if self.lru:
+            per_cpu_lists = bool(self.flags & BPF_F_NO_COMMON_LRU)
+            nlists = self.num_cpus if per_cpu_lists else 1
+            self._lists: list[OrderedDict[bytes, None]] = [OrderedDict() for _ in range(nlists)]
+            self._list_capacity = self.max_entries // nlists
+            self._home: dict[bytes, int] | None = {} if per_cpu_lists else None
+            self.bpf_lookup = self._bpf_lookup_lru  # type: ignore[method-assign]
+        elif self.percpu:
+            self.bpf_lookup = self._bpf_lookup_percpu  # type: ignore[method-assign]
+
+    # ------------------------------------------------------------ slots
+
+    def _take_slot(self, key: bytes, cpu: int) -> int:
+        """A free slot for a new key (evicting for LRU maps), or -1."""
+        if self.lru:
+            lst = self._lists[cpu if self._home is not None else 0]
+            if len(lst) >= self._list_capacity:
+                victim = next(iter(lst))
+                self._remove(victim)
+        if self._free:
+            return self._free.pop()
+        used = len(self._slot_keys)
+        if used < self.max_entries:
+            self._slot_keys.append(None)
+            return used
+        return -1
+
+    def _remove(self, key: bytes) -> int:
+        """Drop ``key`` (present); returns its value offset."""
+        offset = self._index.pop(key)
+        slot = offset // self.value_stride
+        self._slot_keys[slot] = None
+        self._free.append(slot)
+        if self.lru:
+            if self._home is None:
+                del self._lists[0][key]
+            else:
+                del self._lists[self._home.pop(key)][key]
+        return offset
+
+    def _touch(self, key: bytes) -> None:
+        home = self._home
+        self._lists[0 if home is None else home[key]].move_to_end(key)
+
+    # ------------------------------------------------------------ core operations
+
+    def _update(self, key: bytes, value: Any, flags: int, cpu: int, all_cpus: bool) -> int:
+        if (flags & ~BPF_F_LOCK) > BPF_EXIST:
+            return -E.EINVAL
+        if flags & BPF_F_LOCK and self.spin_lock_offset is None:
+            return -E.EINVAL
+        offset = self._index.get(key)
+        new = offset is None
+        if new:
+            if flags & BPF_EXIST:
+                return -E.ENOENT
+            slot = self._take_slot(key, cpu)
+            if slot < 0:
+                return -E.E2BIG
+            offset = slot * self.value_stride
+            self._slot_keys[slot] = key
+            self._index[key] = offset
+            if self.lru:
+                home = self._home
+                if home is None:
+                    self._lists[0][key] = None
+                else:
+                    home[key] = cpu
+                    self._lists[cpu][key] = None
+        else:
+            if flags & BPF_NOEXIST:
+                return -E.EEXIST
+            if self.lru:
+                self._touch(key)
+        arenas = self.arenas
+        if not self.percpu:
+            self._write_value(arenas[0], offset, value)
+        elif all_cpus:
+            for arena, v in zip(arenas, value):
+                self._write_value(arena, offset, v)
+        else:
+            self._write_value(arenas[cpu], offset, value)
+            if new:
+                blank = bytes(self.value_size)
+                for other, arena in enumerate(arenas):
+                    if other != cpu:
+                        arena[offset:offset + self.value_size] = blank
+        return 0
+
+    def _copy(self, offset: int) -> Any:
+        if self.percpu:
+            return [self._read_value(arena, offset) for arena in self.arenas]
+        return self._read_value(self.arenas[0], offset)
+
+    # ------------------------------------------------------------ userspace
+
+    def _sys_lookup(self, key: bytes, flags: int) -> Any:
+        offset = self._index.get(key)
+        if offset is None:
+            raise self._error(E.ENOENT, "lookup", key, "no such key")
+        return self._copy(offset)
+
+    def _sys_update(self, key: bytes, value: Any, flags: int) -> int:
+        return self._update(key, value, flags, self.user_cpu, True)
+
+    def _sys_delete(self, key: bytes) -> int:
+        if key not in self._index:
+            return -E.ENOENT
+        self._remove(key)
+        return 0
+
+    def _sys_lookup_and_delete(self, key: bytes, flags: int) -> Any:
+        if flags & ~BPF_F_LOCK:
+            raise self._error(E.EINVAL, "lookup_and_delete", key, f"bad flags {flags:#x}")
+        offset = self._index.get(key)
+        if offset is None:
+            raise self._error(E.ENOENT, "lookup_and_delete", key, "no such key")
+        value = self._copy(offset)
+        self._remove(key)
+        return value
+
+    def _next_key(self, key: bytes | None) -> bytes | None:
+        start = 0
+        if key is not None:
+            offset = self._index.get(key)
+            if offset is not None:
+                start = offset // self.value_stride + 1
+        slots = self._slot_keys
+        for slot in range(start, len(slots)):
+            found = slots[slot]
+            if found is not None:
+                return found
+        return None
+
+    def _raw_keys(self) -> list[bytes]:
+        return [k for k in self._slot_keys if k is not None]
+
+    def raw_items(self) -> list[tuple[bytes, Any]]:
+        """``(key, value)`` pairs as raw bytes, in slot order."""
+        stride = self.value_stride
+        return [(k, self._copy(slot * stride)) for slot, k in enumerate(self._slot_keys)
+                if k is not None]
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __contains__(self, key: Any) -> bool:
+        try:
+            return self._key(key, "lookup") in self._index
+        except Exception:
+            return False
+
+    def _has_batch(self, which: str) -> bool:
+        return True
+
+    def _lookup_batch(self, cursor: bytes | None, count: int, elem_flags: int, flags: int,
+                      delete: bool) -> Batch:
+        """The kernel's hash batch walk; the cursor is the next slot number."""
+        op = "lookup_and_delete_batch" if delete else "lookup_batch"
+        if elem_flags & ~BPF_F_LOCK:
+            raise self._error(E.EINVAL, op, None, f"elem_flags {elem_flags:#x}")
+        self._check_lock_flag(elem_flags, op)
+        if flags:
+            raise self._error(E.EINVAL, op, None, f"flags {flags:#x} must be 0")
+        if count <= 0:
+            return Batch([], [], cursor, False)
+        if cursor is None:
+            slot = 0
+        elif isinstance(cursor, int):
+            slot = cursor
+        else:
+            slot = int.from_bytes(bytes(cursor)[:4], "little")
+        nslots = self.max_entries
+        if slot >= nslots:
+            return Batch([], [], cursor, True)
+        slots = self._slot_keys
+        used = len(slots)
+        keys: list[bytes] = []
+        values: list[Any] = []
+        stride = self.value_stride
+        while slot < used and len(keys) < count:
+            key = slots[slot]
+            if key is not None:
+                keys.append(key)
+                values.append(self._copy(slot * stride))
+            slot += 1
+        while slot < used and slots[slot] is None:
+            slot += 1
+        if slot >= used:
+            slot = nslots
+        if delete:
+            for key in keys:
+                self._remove(key)
+        return Batch(keys, values, slot.to_bytes(4, "little"), slot >= nslots)
+
+    # ------------------------------------------------------------ BPF side
+
+    def bpf_lookup(self, key: bytes, cpu: int = 0) -> int:
+        """The address of ``key``'s value, or 0."""
+        offset = self._index.get(key)
+        if offset is None:
+            return 0
+        return self._base + offset
+
+    def _bpf_lookup_percpu(self, key: bytes, cpu: int = 0) -> int:
+        offset = self._index.get(key)
+        if offset is None:
+            return 0
+        return self._bases[cpu] + offset
+
+    def _bpf_lookup_lru(self, key: bytes, cpu: int = 0) -> int:
+        offset = self._index.get(key)
+        if offset is None:
+            return 0
+        self._touch(key)
+        return self._bases[cpu if self.percpu else 0] + offset
+
+    def bpf_update(self, key: bytes, value: bytes, flags: int = 0, cpu: int = 0) -> int:
+        """Insert or overwrite (this CPU's value for per-CPU maps; a new per-CPU
+        element starts zeroed on the other CPUs).  0 or -EINVAL/-EEXIST/
+        -ENOENT/-E2BIG."""
+        return self._update(key, value, flags, cpu, False)
+
+    def bpf_delete(self, key: bytes, cpu: int = 0) -> int:
+        """Remove ``key``: 0 or -ENOENT."""
+        if key not in self._index:
+            return -E.ENOENT
+        self._remove(key)
+        return 0
+
+    def bpf_for_each(self, cpu: int = 0) -> Iterator[tuple[int, int]]:
+        """``(key address, value address)`` of each element, in slot order;
+        elements deleted by the callback are skipped."""
+        scratch, key_address = self.key_scratch, self.key_scratch_address
+        base = self._bases[cpu if self.percpu else 0]
+        stride, size = self.value_stride, self.key_size
+        slots = self._slot_keys
+        for slot in range(len(slots)):
+            key = slots[slot]
+            if key is None:
+                continue
+            scratch[:size] = key
+            yield key_address, base + slot * stride
+
+
+class PercpuHashMap(HashMap):
+    """``BPF_MAP_TYPE_PERCPU_HASH``: one value per CPU for each key."""
+
+    type = "percpu_hash"
+    percpu = True
+
+
+class LruHashMap(HashMap):
+    """``BPF_MAP_TYPE_LRU_HASH``: a full map evicts its least recently used key."""
+
+    type = "lru_hash"
+    lru = True
+
+
+class LruPercpuHashMap(HashMap):
+    """``BPF_MAP_TYPE_LRU_PERCPU_HASH``: LRU eviction, one value per CPU."""
+
+    type = "lru_percpu_hash"
+    lru = True
+    percpu = True
+

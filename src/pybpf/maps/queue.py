@@ -1,0 +1,329 @@
+"""``queue`` and ``stack`` maps, and the ``bloom_filter``.
+
+Queues and stacks have no keys (``key_size`` 0).  Push appends; with
+``BPF_EXIST`` a full map drops its oldest element to make room (for both
+kinds, as in the kernel), otherwise a full map fails with E2BIG.  A queue
+pops its oldest element, a stack its newest; an empty one gives ENOENT.
+From userspace, ``update(None, v)`` pushes, ``lookup()`` peeks and
+``lookup_and_delete()`` pops, as ``bpf()`` does; :meth:`push`, :meth:`pop`
+and :meth:`peek` say the same more plainly.
+
+A bloom filter answers "maybe present" (0) or "definitely absent"
+(ENOENT).  It uses the kernel's bit-array size and the kernel's hashes
+(``jhash`` of the value seeded with ``seed + i`` for each of the
+``map_extra & 0xf`` hash functions, 5 by default), so with
+``BPF_F_ZERO_SEED`` it answers exactly as the kernel does, false positives
+included.
+"""
+
+from __future__ import annotations
+
+import errno as E
+import random
+from collections import deque
+from collections.abc import Iterator
+from typing import Any
+
+from ..objects import MapSpec
+from ._abi import (
+    BLOOM_DEFAULT_HASH_FUNCS,
+    BLOOM_NR_HASH_FUNCS_MASK,
+    BPF_ANY,
+    BPF_EXIST,
+    BPF_F_ACCESS_MASK,
+    BPF_F_NUMA_NODE,
+    BPF_F_ZERO_SEED,
+    BPF_NOEXIST,
+    ENOTSUPP,
+    KMALLOC_MAX_SIZE,
+)
+from .base import Map
+from .jhash import jhash
+
+EOPNOTSUPP = E.EOPNOTSUPP
+
+
+class _Keyless(Map):
+    """Maps whose key is empty: the key argument must be None or b''."""
+
+    def _key(self, key: Any, op: str) -> bytes:
+        if key is None or (isinstance(key, (bytes, bytearray)) and not key):
+            return b""
+        raise self._error(E.EINVAL, op, key, f"{self.type} maps have no keys: pass None")
+
+    def _keyless_value(self, value: Any, op: str) -> bytes:
+        return self._value(value, op, None)
+
+
+class QueueMap(_Keyless):
+    """``BPF_MAP_TYPE_QUEUE``: first in, first out."""
+
+    type = "queue"
+    lifo = False
+
+    @classmethod
+    def check_spec(cls, spec: MapSpec, num_cpus: int) -> None:
+        """key_size 0, value_size up to KMALLOC_MAX_SIZE."""
+        cls._check_sizes(spec, key_size=0, allowed_flags=BPF_F_NUMA_NODE | BPF_F_ACCESS_MASK)
+        if spec.value_size > KMALLOC_MAX_SIZE:
+            raise cls._create_error(spec, E.E2BIG, f"value_size {spec.value_size} is too large")
+
+    def __init__(self, spec: MapSpec, **kw: Any):
+        super().__init__(spec, **kw)
+        self._items: deque[bytes] = deque()
+
+    # ------------------------------------------------------------ core
+
+    def _push(self, value: bytes, flags: int) -> int:
+        if flags & BPF_NOEXIST or flags > BPF_EXIST:
+            return -E.EINVAL
+        items = self._items
+        if len(items) >= self.max_entries:
+            if not flags & BPF_EXIST:
+                return -E.E2BIG
+            items.popleft()
+        items.append(bytes(value))
+        return 0
+
+    def _take(self, remove: bool) -> bytes | None:
+        items = self._items
+        if not items:
+            return None
+        if self.lifo:
+            return items.pop() if remove else items[-1]
+        return items.popleft() if remove else items[0]
+
+    # ------------------------------------------------------------ userspace
+
+    def push(self, value: Any, flags: int = BPF_ANY) -> None:
+        """Append ``value``; ``BPF_EXIST`` overwrites the oldest when full."""
+        self.update(None, value, flags)
+
+    def pop(self, *default: Any) -> bytes:  # type: ignore[override]
+        """Remove and return the next value (oldest for a queue, newest for a
+        stack).  Raises MapError ENOENT when empty."""
+        return self.lookup_and_delete(None)
+
+    def peek(self) -> bytes:
+        """The value :meth:`pop` would return, left in place."""
+        return self.lookup(None)
+
+    def _sys_update(self, key: bytes, value: Any, flags: int) -> int:
+        return self._push(value, flags)
+
+    def _update_message(self, code: int, flags: int) -> str:
+        if code == E.E2BIG:
+            return f"the {self.type} is full ({self.max_entries} entries); BPF_EXIST overwrites"
+        if code == E.EINVAL:
+            return f"flags {flags:#x}: push takes BPF_ANY or BPF_EXIST"
+        return super()._update_message(code, flags)
+
+    def lookup(self, key: Any = None, flags: int = 0) -> bytes:
+        """Peek (``bpf()`` lookup on a queue or stack)."""
+        self._check_read("lookup", key)
+        self._key(key, "lookup")
+        if flags:
+            raise self._error(E.EINVAL, "lookup", None, f"bad flags {flags:#x}")
+        value = self._take(False)
+        if value is None:
+            raise self._error(E.ENOENT, "lookup", None, f"the {self.type} is empty")
+        return value
+
+    def lookup_and_delete(self, key: Any = None, flags: int = 0) -> bytes:
+        """Pop (``bpf()`` lookup-and-delete on a queue or stack)."""
+        self._check_write("lookup_and_delete", key)
+        self._check_read("lookup_and_delete", key)
+        self._key(key, "lookup_and_delete")
+        if flags:
+            raise self._error(E.EINVAL, "lookup_and_delete", None, f"bad flags {flags:#x}")
+        value = self._take(True)
+        if value is None:
+            raise self._error(E.ENOENT, "lookup_and_delete", None, f"the {self.type} is empty")
+        return value
+
+    def _sys_delete(self, key: bytes) -> int:
+        return -E.EINVAL
+
+    def _next_key(self, key: bytes | None) -> bytes | None:
+        raise self._error(E.EINVAL, "get_next_key", None, f"{self.type} maps have no keys")
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[Any]:
+        """The decoded values in the order pops would return them (nothing is
+        removed)."""
+        order = reversed(self._items) if self.lifo else iter(self._items)
+        decode = self.value_codec.decode
+        return iter([decode(v) for v in order])
+
+    def values(self) -> list[Any]:
+        """Decoded values in pop order."""
+        return list(self)
+
+    def items(self) -> list[tuple[Any, Any]]:
+        """Queues and stacks have no keys: ``(None, value)`` in pop order."""
+        return [(None, v) for v in self]
+
+    def raw_items(self) -> list[tuple[bytes, Any]]:
+        """``(b'', value)`` in pop order."""
+        order = reversed(self._items) if self.lifo else iter(self._items)
+        return [(b"", v) for v in order]
+
+    def clear(self) -> None:
+        """Pop everything."""
+        self._check_write("clear")
+        self._items.clear()
+
+    def __contains__(self, value: Any) -> bool:
+        return False
+
+    # ------------------------------------------------------------ BPF side
+
+    def bpf_push(self, value: bytes | memoryview, flags: int = 0) -> int:
+        """``bpf_map_push_elem``: 0, -EINVAL (flags) or -E2BIG (full)."""
+        return self._push(value, flags)
+
+    def bpf_update(self, key: bytes, value: bytes, flags: int = 0, cpu: int = 0) -> int:
+        """``bpf_map_update_elem`` on a queue pushes, as in the kernel."""
+        return self._push(value, flags)
+
+    def bpf_pop(self, out: memoryview | bytearray) -> int:
+        """``bpf_map_pop_elem``: the value goes into ``out``; 0 or -ENOENT."""
+        value = self._take(True)
+        if value is None:
+            return -E.ENOENT
+        out[:self.value_size] = value
+        return 0
+
+    def bpf_peek(self, buf: memoryview | bytearray) -> int:
+        """``bpf_map_peek_elem``: the value goes into ``buf``; 0 or -ENOENT."""
+        value = self._take(False)
+        if value is None:
+            return -E.ENOENT
+        buf[:self.value_size] = value
+        return 0
+
+
+class StackMap(QueueMap):
+    """``BPF_MAP_TYPE_STACK``: last in, first out."""
+
+    type = "stack"
+    lifo = True
+
+
+class BloomFilter(_Keyless):
+    """``BPF_MAP_TYPE_BLOOM_FILTER``: membership with false positives."""
+
+    type = "bloom_filter"
+
+    @classmethod
+    def check_spec(cls, spec: MapSpec, num_cpus: int) -> None:
+        """key_size 0; map_extra holds only the number of hash functions."""
+        extra = spec.map_extra
+        checked = MapSpec(spec.name, spec.type, spec.key_size, spec.value_size,
+                          spec.max_entries, spec.flags)
+        cls._check_sizes(checked, key_size=0,
+                         allowed_flags=BPF_F_NUMA_NODE | BPF_F_ZERO_SEED | BPF_F_ACCESS_MASK)
+        if extra & ~BLOOM_NR_HASH_FUNCS_MASK:
+            raise cls._create_error(spec, E.EINVAL, f"map_extra {extra:#x}: only the low 4 "
+                                                    f"bits (number of hash functions) may be set")
+        if spec.value_size > KMALLOC_MAX_SIZE:
+            raise cls._create_error(spec, E.E2BIG, f"value_size {spec.value_size} is too large")
+
+    def __init__(self, spec: MapSpec, **kw: Any):
+        super().__init__(spec, **kw)
+        self.nr_hash_funcs = (spec.map_extra & BLOOM_NR_HASH_FUNCS_MASK) or \
+            BLOOM_DEFAULT_HASH_FUNCS
+        self.seed = 0 if self.flags & BPF_F_ZERO_SEED else random.getrandbits(32)
+        nr_bits = self.max_entries * self.nr_hash_funcs
+        overflow = nr_bits > 0xFFFFFFFF
+        nr_bits = nr_bits // 5 * 7
+        if overflow or nr_bits > 1 << 31:
+            self.bitset_mask = 0xFFFFFFFF
+            nbytes = 1 << 29
+        else:
+            nr_bits = 64 if nr_bits <= 64 else 1 << (nr_bits - 1).bit_length()
+            self.bitset_mask = nr_bits - 1
+            nbytes = nr_bits // 8
+        self.bits = bytearray(-(-nbytes // 8) * 8)
+
+    def _positions(self, value: bytes) -> list[int]:
+        seed, mask = self.seed, self.bitset_mask
+        return [jhash(value, (seed + i) & 0xFFFFFFFF) & mask for i in range(self.nr_hash_funcs)]
+
+    def _add(self, value: bytes) -> None:
+        bits = self.bits
+        for bit in self._positions(bytes(value)):
+            bits[bit >> 3] |= 1 << (bit & 7)
+
+    def _test(self, value: bytes) -> bool:
+        bits = self.bits
+        return all(bits[bit >> 3] >> (bit & 7) & 1 for bit in self._positions(bytes(value)))
+
+    # ------------------------------------------------------------ userspace
+
+    def push(self, value: Any, flags: int = BPF_ANY) -> None:
+        """Add ``value``; flags must be BPF_ANY (else EINVAL)."""
+        self.update(None, value, flags)
+
+    def _sys_update(self, key: bytes, value: Any, flags: int) -> int:
+        if flags != BPF_ANY:
+            return -E.EINVAL
+        self._add(value)
+        return 0
+
+    def peek(self, value: Any) -> None:
+        """Succeed when ``value`` may be present; MapError ENOENT when it is
+        certainly absent (the kernel's lookup, which takes the value)."""
+        self._check_read("lookup", value)
+        if not self._test(self._value(value, "lookup", value)):
+            raise self._error(E.ENOENT, "lookup", value, "not in the bloom filter")
+
+    def lookup(self, key: Any = None, flags: int = 0) -> bytes:
+        """Bloom filters are looked up by value: see :meth:`peek`; this takes
+        the value as ``key`` and returns it when it may be present."""
+        if flags:
+            raise self._error(E.EINVAL, "lookup", key, f"bad flags {flags:#x}")
+        self.peek(key)
+        return self._value(key, "lookup", key)
+
+    def __contains__(self, value: Any) -> bool:
+        try:
+            return self._test(self._value(value, "lookup", value))
+        except Exception:
+            return False
+
+    def _sys_delete(self, key: bytes) -> int:
+        return -EOPNOTSUPP
+
+    def _next_key(self, key: bytes | None) -> bytes | None:
+        raise self._error(EOPNOTSUPP, "get_next_key", None, "bloom filters cannot iterate")
+
+    def __len__(self) -> int:
+        raise self._error(EOPNOTSUPP, "len", None, "bloom filters do not count")
+
+    def __iter__(self) -> Iterator[Any]:
+        raise self._error(EOPNOTSUPP, "iterate", None, "bloom filters cannot iterate")
+
+    def raw_items(self) -> list[tuple[bytes, Any]]:
+        """Bloom filters cannot list their contents."""
+        raise self._error(EOPNOTSUPP, "iterate", None, "bloom filters cannot iterate")
+
+    # ------------------------------------------------------------ BPF side
+
+    def bpf_push(self, value: bytes | memoryview, flags: int = 0) -> int:
+        """``bpf_map_push_elem``: add; 0 or -EINVAL (flags other than BPF_ANY)."""
+        if flags != BPF_ANY:
+            return -E.EINVAL
+        self._add(value)
+        return 0
+
+    def bpf_update(self, key: bytes, value: bytes, flags: int = 0, cpu: int = 0) -> int:
+        """Bloom filters are not updated by key."""
+        return -ENOTSUPP
+
+    def bpf_peek(self, buf: memoryview | bytearray) -> int:
+        """``bpf_map_peek_elem``: ``buf`` holds the value to test (read, not
+        written); 0 when it may be present, -ENOENT when it is not."""
+        return 0 if self._test(bytes(buf[:self.value_size])) else -E.ENOENT
