@@ -40,6 +40,9 @@ _COMPILER_TYPEDEFS = frozenset({"__builtin_va_list"})
 """Typedefs the compiler predefines: referred to, never redeclared."""
 _QUALIFIER_WORDS = {Kind.CONST: "const", Kind.VOLATILE: "volatile", Kind.RESTRICT: "restrict"}
 _TAG_KINDS = (Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64)
+MAX_PADDING_BITS = 64 * 1024 * 8
+"""Largest gap filled with unnamed bitfields; a bigger one (only seen in
+corrupt BTF) leaves the record unpadded rather than print megabytes."""
 # Unnamed bitfields that fill gaps, widest first: (C type, bits).
 _PADDING_TYPES = (("long", 64), ("int", 32), ("short", 16), ("char", 8))
 
@@ -327,6 +330,8 @@ class CDumper:
             self._in_progress.discard(t.id)
 
     def _forward(self, t: Type) -> None:
+        if t.id in self._in_progress:
+            return  # inside its own definition C already knows the tag
         tag = self._tag(t)
         if tag not in self._declared:
             self._declared.add(tag)
@@ -618,6 +623,8 @@ def _padding(start: int, end: int) -> list[tuple[str, int]]:
     """Unnamed bitfields covering bits [start, end).  Each is naturally
     placed (none crosses a boundary of its own type) and unnamed bitfields do
     not change a record's alignment, so the compiler puts them exactly there."""
+    if end - start > MAX_PADDING_BITS:
+        raise _LayoutMismatch
     out = []
     pos = start
     while pos < end:

@@ -50,7 +50,12 @@ def decode(btf: BTF, ref: Type | int | str, data: bytes | bytearray | memoryview
     if len(data) < size:
         raise BTFError(f"{size} bytes needed to decode {_label(btf, t)}, got {len(data)}",
                        path=btf.path)
-    return decoder(btf, t.id)(bytes(data) if not isinstance(data, bytes) else data, 0)
+    buf = bytes(data) if not isinstance(data, bytes) else data
+    try:
+        return decoder(btf, t.id)(buf, 0)
+    except (struct.error, IndexError):
+        raise BTFError(f"{_label(btf, t)} has members outside its {size} bytes",
+                       path=btf.path) from None
 
 
 def decoder(btf: BTF, type_id: int) -> Decoder:
@@ -270,7 +275,11 @@ def format_value(btf: BTF, ref: Type | int | str, data: bytes | bytearray | memo
     if len(data) < size:
         raise BTFError(f"{size} bytes needed to format {_label(btf, t)}, got {len(data)}",
                        path=btf.path)
-    return _Formatter(btf, bytes(data), indent, max_items).value(t.id, 0, None, 0)
+    try:
+        return _Formatter(btf, bytes(data), indent, max_items).value(t.id, 0, None, 0)
+    except (struct.error, IndexError):
+        raise BTFError(f"{_label(btf, t)} has members outside its {size} bytes",
+                       path=btf.path) from None
 
 
 class _Formatter:
