@@ -264,7 +264,10 @@ class Map:
                               "BPF_F_LOCK needs a struct bpf_spin_lock in the value")
 
     def _key(self, key: Any, op: str) -> bytes:
-        """The raw key for ``key`` (bytes, int, or anything the key codec takes)."""
+        """The raw key for ``key`` (bytes, int, or anything the key codec takes;
+        None or b'' for maps without keys)."""
+        if not self.key_size and (key is None or key == b""):
+            return b""
         try:
             data = encode_plain(key, self.key_size)
             if data is None:
