@@ -95,15 +95,15 @@ class CompiledProgram:
 
     ``helpers`` maps helper ids to callables taking r1..r5 and returning r0.
     ``resolve_pseudo(pc, form, imm, next_imm)`` gives the value of a pseudo
-    ``lddw`` (map references); ``packet()`` returns the region legacy packet
-    loads read.  ``trace(pc, regs)`` is called after every instruction when
-    given.
+    ``lddw`` (map references); ``packet()`` returns ``(buffer, start, end)``,
+    the bytes legacy packet loads read.  ``trace(pc, regs)`` is called after
+    every instruction when given.
     """
 
     def __init__(self, insns: Sequence[Insn], *, space: AddressSpace, stack: StackFrames,
                  helpers: Mapping[int, Helper],
                  resolve_pseudo: Callable[[int, OpForm, int, int], int] | None = None,
-                 packet: Callable[[], Region | None] | None = None,
+                 packet: Callable[[], tuple[bytearray, int, int] | None] | None = None,
                  trace: Callable[[int, tuple[int, ...]], None] | None = None,
                  max_insns: int | None = None, name: str = "prog",
                  arena_base: int = 0, code: Region | None = None):
@@ -181,10 +181,10 @@ class CompiledProgram:
             "VMError": VMError,
         }
         for size in (1, 2, 4, 8):
-            names[f"LD{size}"] = _loader(space, size, signed=False)
-            names[f"ST{size}"] = _storer(space, size)
+            names[f"LD{size}"] = space.loader(size)
+            names[f"ST{size}"] = space.storer(size)
         for size in (1, 2, 4):
-            names[f"LDS{size}"] = _loader(space, size, signed=True)
+            names[f"LDS{size}"] = space.loader(size, signed=True)
         for insn in self.insns:
             form = insn.form
             if form is not None and form.kind is Kind.CALL:
@@ -227,12 +227,13 @@ class CompiledProgram:
                       f"helper id")
 
     def _packet_load(self, offset: int, size: int) -> int:
-        region = self._packet() if self._packet else None
-        if region is None:
+        packet = self._packet() if self._packet else None
+        if packet is None:
             raise VMError("legacy packet load (ld_abs/ld_ind) without a packet")
-        if offset < 0 or offset + size > region.size:
+        buffer, start, end = packet
+        if offset < 0 or start + offset + size > end:
             raise _PacketAbort
-        return int.from_bytes(region.view[offset:offset + size], "big")
+        return int.from_bytes(buffer[start + offset:start + offset + size], "big")
 
     def _locate(self, error: BaseException, pc: int, n: int) -> BaseException:
         """Attach the pc and instruction to an error raised while running."""
@@ -277,42 +278,6 @@ def code_region(space: AddressSpace, insns: Sequence[Insn], name: str) -> Region
 
     return space.map_buffer(bytearray(encode(insns)) or bytearray(8), f"{name} code",
                             kind="code", writable=False)
-
-
-def _loader(space: AddressSpace, size: int, signed: bool) -> Callable[[int], int]:
-    from .memory import _SIGNED, _UNSIGNED
-
-    unpack = (_SIGNED if signed else _UNSIGNED)[size].unpack_from
-    region_for = space.region_for
-    mask = sem.M64
-
-    def load(address: int) -> int:
-        r = space._hot_read
-        off = address - r.start
-        if off < 0 or off + size > r.size:
-            r = region_for(address, size, False)
-            off = address - r.start
-        return unpack(r.view, off)[0] & mask
-
-    return load
-
-
-def _storer(space: AddressSpace, size: int) -> Callable[[int, int], None]:
-    from .memory import _UNSIGNED
-
-    pack = _UNSIGNED[size].pack_into
-    region_for = space.region_for
-    mask = (1 << (size * 8)) - 1
-
-    def store(address: int, value: int) -> None:
-        r = space._hot_write
-        off = address - r.start
-        if off < 0 or off + size > r.size:
-            r = region_for(address, size, True)
-            off = address - r.start
-        pack(r.view, off, value & mask)
-
-    return store
 
 
 # --- code generation --------------------------------------------------------------

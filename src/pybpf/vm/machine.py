@@ -16,12 +16,16 @@ and limits.  :meth:`VM.load` validates and prepares a program;
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable, Sequence
 from typing import NamedTuple, TextIO
 
 from ..isa import Insn, OpForm, assemble, decode, validate
+from .context import StructContext
 from .interpreter import CompiledProgram, Helper, StackFrames, code_region
 from .memory import AddressSpace, Region
+from .packet import Packet
+from .progtypes import SUPPORTED, Invocation, TestRunError, TestRunResult, prepare, verdict
 from .trace import Tracer
 
 
@@ -70,17 +74,23 @@ class VM:
         self.version = version
         self.trace_pipe: list[bytes] = []
 
-    def load(self, program: ProgramSource, *, name: str = "prog", check: bool = True,
+    def load(self, program: ProgramSource, *, name: str = "prog", prog_type: str = "memory",
+             check: bool = True,
              resolve_pseudo: Callable[[int, OpForm, int, int], int] | None = None) -> Program:
         """Validate and prepare a program (slots, bytecode or assembly text).
 
-        Raises :class:`~pybpf.errors.InstructionError` for a malformed
-        program and :class:`~pybpf.errors.AssemblerError` for bad text.
+        ``prog_type`` is the kernel's program type name (``xdp``,
+        ``sched_cls``, ``socket_filter``...) or ``memory``.  Raises
+        :class:`~pybpf.errors.InstructionError` for a malformed program and
+        :class:`~pybpf.errors.AssemblerError` for bad text.
         """
+        if prog_type not in SUPPORTED:
+            raise TestRunError(f"the VM cannot run programs of type {prog_type!r} (supported: "
+                               f"{', '.join(sorted(SUPPORTED))})")
         insns = as_instructions(program)
         if check:
             validate(insns, version=self.version)
-        return Program(self, insns, name, resolve_pseudo)
+        return Program(self, insns, name, resolve_pseudo, prog_type)
 
     def run(self, program: ProgramSource, mem: bytes | bytearray | None = None, *,
             trace: Tracer | TextIO | None = None) -> RunResult:
@@ -89,20 +99,27 @@ class VM:
 
 
 class Program:
-    """A program loaded into a :class:`VM`, ready to run."""
+    """A program loaded into a :class:`VM`, ready to run.
+
+    ``prog_type`` (the kernel's program type name: ``xdp``, ``sched_cls``,
+    ``socket_filter``, ``tracepoint``... or ``memory``) decides what
+    :meth:`test_run` passes in ``r1``.
+    """
 
     def __init__(self, vm: VM, insns: list[Insn], name: str,
-                 resolve_pseudo: Callable[[int, OpForm, int, int], int] | None = None):
+                 resolve_pseudo: Callable[[int, OpForm, int, int], int] | None = None,
+                 prog_type: str = "memory"):
         self.vm = vm
         self.insns = insns
         self.name = name
+        self.prog_type = prog_type
         self._resolve_pseudo = resolve_pseudo
-        self.packet: Region | None = None
         self.memory = vm.memory
         self.env = vm.env
+        self.invocation: Invocation | None = None
         self.code = code_region(vm.memory, insns, name)
         self._compiled = self._compile(None)
-        self._traced: CompiledProgram | None = None
+        self._active = self._compiled
 
     # The HelperContext protocol: helpers reach the VM through the program.
 
@@ -111,9 +128,29 @@ class Program:
         return self._active.invoke(address, *args)
 
     @property
+    def packet(self) -> Packet | None:
+        """The packet of the run in progress (skb and XDP programs)."""
+        return self.invocation.packet if self.invocation is not None else None
+
+    @property
+    def ctx(self) -> StructContext | None:
+        """The context struct of the run in progress, if it has one."""
+        return self.invocation.ctx if self.invocation is not None else None
+
+    @property
     def trace_pipe(self) -> list[bytes]:
         """Lines written by bpf_trace_printk, shared by the VM's programs."""
         return self.vm.trace_pipe
+
+    def _packet_bytes(self) -> tuple[bytearray, int, int] | None:
+        inv = self.invocation
+        if inv is None:
+            return None
+        if inv.packet is not None:
+            return inv.packet.buffer, inv.packet.data, inv.packet.end
+        if inv.memory is not None:
+            return inv.memory, 0, len(inv.memory)
+        return None
 
     def _compile(self, tracer: Tracer | None) -> CompiledProgram:
         bound: dict[int, Helper] = {}
@@ -121,12 +158,27 @@ class Program:
             bound[entry.id] = functools.partial(entry.fn, self)
         return CompiledProgram(self.insns, space=self.vm.memory, stack=self.vm.stack,
                                helpers=bound, resolve_pseudo=self._resolve_pseudo,
-                               packet=lambda: self.packet, trace=tracer,
+                               packet=self._packet_bytes, trace=tracer,
                                max_insns=self.vm.max_insns, name=self.name, code=self.code)
+
+    def _select(self, trace: Tracer | TextIO | None) -> tuple[CompiledProgram, Tracer | None]:
+        if trace is None:
+            return self._compiled, None
+        tracer = trace if isinstance(trace, Tracer) else Tracer(self.insns, trace)
+        return self._compile(tracer), tracer
+
+    def _execute(self, compiled: CompiledProgram, tracer: Tracer | None,
+                 inv: Invocation) -> int:
+        regs = [*inv.args, 0, 0, 0, 0, 0][:5]
+        self.invocation = inv
+        self._active = compiled
+        if tracer is not None:
+            tracer.start([0, *regs, 0, 0, 0, 0, self.vm.stack.frames[0].end])
+        return compiled.run(*regs)
 
     def run(self, mem: bytes | bytearray | None = None, *, args: Sequence[int] | None = None,
             trace: Tracer | TextIO | None = None) -> RunResult:
-        """Run the program once.
+        """Run the program once, uBPF style, whatever its type.
 
         ``mem`` is mapped as a writable region: ``r1`` holds its address and
         ``r2`` its length (a ``bytearray`` is used in place, so the caller
@@ -134,30 +186,43 @@ class Program:
         r1..r5 explicitly instead.  ``trace`` is a :class:`Tracer` or a text
         stream to print one line per executed instruction to.
         """
-        compiled = self._compiled
-        tracer: Tracer | None = None
-        if trace is not None:
-            tracer = trace if isinstance(trace, Tracer) else Tracer(self.insns, trace)
-            compiled = self._compile(tracer)
-        buffer: bytearray | None = None
-        region: Region | None = None
-        regs = [0, 0, 0, 0, 0]
-        if mem is not None:
-            buffer = mem if isinstance(mem, bytearray) else bytearray(mem)
-            if buffer:
-                region = self.memory.map_buffer(buffer, "mem", kind="mem")
-                regs[0], regs[1] = region.start, len(buffer)
+        compiled, tracer = self._select(trace)
+        buffer = None if mem is None else mem if isinstance(mem, bytearray) else bytearray(mem)
+        regions = []
+        inv_args: tuple[int, ...] = (0, 0)
+        if buffer:
+            region = self.memory.map(Region("mem", buffer, kind="mem"))
+            regions.append(region)
+            inv_args = (region.start, len(buffer))
+        inv = Invocation(inv_args, "memory", regions=regions, memory=buffer)
         if args is not None:
-            for i, value in enumerate(args[:5]):
-                regs[i] = value & ((1 << 64) - 1)
-        self.packet = region
-        self._active = compiled
-        if tracer is not None:
-            tracer.start([0, *regs, 0, 0, 0, 0, self.vm.stack.frames[0].end])
+            inv.args = tuple(v & ((1 << 64) - 1) for v in args[:5])
         try:
-            r0 = compiled.run(*regs)
+            r0 = self._execute(compiled, tracer, inv)
         finally:
-            if region is not None:
-                self.memory.unmap(region)
-            self.packet = None
+            inv.close(self.memory)
+            self.invocation = None
         return RunResult(r0, compiled.insn_count, buffer)
+
+    def test_run(self, data: bytes = b"", ctx: bytes | None = None, *, repeat: int = 1,
+                 trace: Tracer | TextIO | None = None) -> TestRunResult:
+        """Run the program as ``BPF_PROG_TEST_RUN`` would: ``data`` is the
+        packet (or memory), ``ctx`` the context struct's bytes; the program
+        runs ``repeat`` times on the same input.  Returns retval (the low 32
+        bits of r0), data_out, ctx_out and the average duration."""
+        if repeat < 1:
+            repeat = 1
+        compiled, tracer = self._select(trace)
+        inv = prepare(self.prog_type, self.memory, bytes(data), ctx)
+        try:
+            start = time.perf_counter_ns()
+            for _ in range(repeat):
+                r0 = self._execute(compiled, tracer, inv)
+            elapsed = time.perf_counter_ns() - start
+            result = TestRunResult(r0 & 0xFFFFFFFF, inv.data_out(), inv.ctx_out(),
+                                   elapsed // repeat, r0, verdict(self.prog_type, r0))
+        finally:
+            inv.close(self.memory)
+            self.invocation = None
+        self.last_insn_count = compiled.insn_count
+        return result

@@ -14,7 +14,8 @@ from __future__ import annotations
 import bisect
 import ctypes
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Protocol
 
 from ..errors import MemoryFault
 
@@ -26,6 +27,18 @@ _SIGNED = {1: struct.Struct("<b"), 2: struct.Struct("<h"), 4: struct.Struct("<i"
            8: struct.Struct("<q")}
 
 
+class SpecialAccess(Protocol):
+    """Loads and stores of a region that are not plain memory."""
+
+    def load(self, offset: int, size: int, signed: bool) -> int:
+        """The value a load of ``size`` bytes at ``offset`` sees."""
+        ...
+
+    def store(self, offset: int, size: int, value: int) -> None:
+        """Carry out a store of ``size`` bytes at ``offset``."""
+        ...
+
+
 class Region:
     """A contiguous range of addresses backed by a buffer.
 
@@ -33,11 +46,13 @@ class Region:
     ``view`` is a writable memoryview of the backing storage (permission is
     enforced by the address space, not by the view).  ``kind`` says what the
     memory is (``stack``, ``mem``, ``ctx``, ``packet``, ``map_value``,
-    ``code``...) and ``name`` identifies it in error messages.
+    ``code``...) and ``name`` identifies it in error messages.  ``special``,
+    when set, takes over every load and store (a context whose fields the
+    kernel would rewrite, for example).
     """
 
-    __slots__ = ("_keep", "active", "kind", "name", "readable", "size", "start", "view",
-                 "writable")
+    __slots__ = ("_keep", "active", "kind", "name", "readable", "size", "special", "start",
+                 "view", "writable")
 
     def __init__(self, name: str, storage: bytearray | memoryview | ctypes.Array, *,
                  kind: str = "mem", writable: bool = True, readable: bool = True):
@@ -51,6 +66,7 @@ class Region:
         self.writable = writable
         self.readable = readable
         self.active = True
+        self.special: SpecialAccess | None = None
         if self.size:
             anchor = (ctypes.c_char * self.size).from_buffer(view)
             self.start = ctypes.addressof(anchor)
@@ -85,6 +101,8 @@ class AddressSpace:
         self._starts: list[int] = []
         self._hot_read: Region = _NOWHERE
         self._hot_write: Region = _NOWHERE
+        self._loaders = {size: self.loader(size) for size in (1, 2, 4, 8)}
+        self._storers = {size: self.storer(size) for size in (1, 2, 4, 8)}
 
     # --- managing regions ---------------------------------------------------
 
@@ -146,38 +164,61 @@ class AddressSpace:
             raise MemoryFault(f"read of {size} bytes at {address & M64:#x} from write-only "
                               f"{r.kind} region {r.name}", address=address, size=size,
                               write=False)
-        if write:
-            self._hot_write = r
-        else:
-            self._hot_read = r
+        if r.special is None:
+            if write:
+                self._hot_write = r
+            else:
+                self._hot_read = r
         return r
+
+    def loader(self, size: int, signed: bool = False) -> Callable[[int], int]:
+        """A function ``load(address)`` returning the ``size``-byte
+        little-endian value there as an unsigned 64-bit integer (sign-extended
+        first when ``signed``).  The interpreter calls these in its hot path."""
+        unpack = (_SIGNED if signed else _UNSIGNED)[size].unpack_from
+        region_for = self.region_for
+        space = self
+
+        def load(address: int) -> int:
+            r = space._hot_read
+            off = address - r.start
+            if off < 0 or off + size > r.size:
+                r = region_for(address, size, False)
+                off = address - r.start
+                if r.special is not None:
+                    return r.special.load(off, size, signed) & M64
+            return unpack(r.view, off)[0] & M64
+
+        return load
+
+    def storer(self, size: int) -> Callable[[int, int], None]:
+        """A function ``store(address, value)`` writing the low ``size`` bytes
+        of ``value`` little-endian."""
+        pack = _UNSIGNED[size].pack_into
+        region_for = self.region_for
+        mask = (1 << (size * 8)) - 1
+        space = self
+
+        def store(address: int, value: int) -> None:
+            r = space._hot_write
+            off = address - r.start
+            if off < 0 or off + size > r.size:
+                r = region_for(address, size, True)
+                off = address - r.start
+                if r.special is not None:
+                    r.special.store(off, size, value & mask)
+                    return
+            pack(r.view, off, value & mask)
+
+        return store
 
     def load(self, address: int, size: int) -> int:
         """The unsigned little-endian integer of ``size`` bytes at ``address``."""
-        r = self._hot_read
-        off = address - r.start
-        if off < 0 or off + size > r.size:
-            r = self.region_for(address, size, False)
-            off = address - r.start
-        return _UNSIGNED[size].unpack_from(r.view, off)[0]
-
-    def load_signed(self, address: int, size: int) -> int:
-        """The signed little-endian integer of ``size`` bytes at ``address``."""
-        r = self._hot_read
-        off = address - r.start
-        if off < 0 or off + size > r.size:
-            r = self.region_for(address, size, False)
-            off = address - r.start
-        return _SIGNED[size].unpack_from(r.view, off)[0]
+        return self._loaders[size](address)
 
     def store(self, address: int, size: int, value: int) -> None:
         """Write the low ``size`` bytes of ``value`` at ``address``, little-endian."""
-        r = self._hot_write
-        off = address - r.start
-        if off < 0 or off + size > r.size:
-            r = self.region_for(address, size, True)
-            off = address - r.start
-        _UNSIGNED[size].pack_into(r.view, off, value & ((1 << (size * 8)) - 1))
+        self._storers[size](address, value)
 
     def read(self, address: int, size: int) -> bytes:
         """``size`` bytes at ``address`` (for helpers)."""
@@ -185,6 +226,8 @@ class AddressSpace:
             return b""
         r = self.region_for(address, size, False)
         off = address - r.start
+        if r.special is not None:
+            return bytes(r.special.load(off + i, 1, False) for i in range(size))
         return bytes(r.view[off:off + size])
 
     def write(self, address: int, data: bytes | bytearray | memoryview) -> None:
@@ -193,6 +236,10 @@ class AddressSpace:
             return
         r = self.region_for(address, len(data), True)
         off = address - r.start
+        if r.special is not None:
+            for i, byte in enumerate(bytes(data)):
+                r.special.store(off + i, 1, byte)
+            return
         r.view[off:off + len(data)] = data
 
     def read_cstring(self, address: int, limit: int) -> bytes:

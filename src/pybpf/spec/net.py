@@ -1,0 +1,50 @@
+"""Networking ABI facts the kernel's BTF does not carry (``#define``\\ s).
+
+Each group names the uapi header it comes from.
+"""
+
+from __future__ import annotations
+
+# --- include/uapi/linux/pkt_cls.h: tc action verdicts ------------------------
+TC_ACT_UNSPEC = -1
+TC_ACT_OK = 0
+TC_ACT_RECLASSIFY = 1
+TC_ACT_SHOT = 2
+TC_ACT_PIPE = 3
+TC_ACT_STOLEN = 4
+TC_ACT_QUEUED = 5
+TC_ACT_REPEAT = 6
+TC_ACT_REDIRECT = 7
+TC_ACT_TRAP = 8
+
+TC_ACT_NAMES = {v: k for k, v in globals().items() if k.startswith("TC_ACT_")}
+
+# --- include/uapi/linux/if_ether.h ---------------------------------------------
+ETH_HLEN = 14
+ETH_ALEN = 6
+ETH_P_802_3_MIN = 0x0600
+ETH_P_IP = 0x0800
+ETH_P_ARP = 0x0806
+ETH_P_8021Q = 0x8100
+ETH_P_IPV6 = 0x86DD
+ETH_P_8021AD = 0x88A8
+ETH_P_802_3 = 0x0001
+ETH_P_802_2 = 0x0004
+
+# --- include/uapi/linux/if_packet.h: skb->pkt_type ------------------------------
+PACKET_HOST = 0
+PACKET_BROADCAST = 1
+PACKET_MULTICAST = 2
+PACKET_OTHERHOST = 3
+
+# --- include/linux/socket.h ------------------------------------------------------
+AF_UNSPEC = 0
+AF_INET = 2
+AF_INET6 = 10
+
+# --- include/uapi/linux/bpf.h and net/core: XDP buffer geometry ----------------
+XDP_PACKET_HEADROOM = 256
+"""Bytes before the packet data an XDP program may claim with adjust_head."""
+
+# --- the loopback device BPF_PROG_TEST_RUN attaches skbs to ---------------------
+LOOPBACK_IFINDEX = 1

@@ -1,0 +1,98 @@
+"""Packet buffers for skb and XDP programs.
+
+A :class:`Packet` owns one buffer with headroom before the data and tailroom
+after it, like the kernel's skb and xdp_buff.  The program can reach the
+bytes from ``data_meta`` (XDP metadata) or ``data`` to ``data_end`` through
+one region of the address space; helpers that move those bounds
+(``bpf_xdp_adjust_head``, ``bpf_skb_change_tail``...) remap the region.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+from .memory import AddressSpace, Region
+
+
+class Packet:
+    """Packet data with room to grow at both ends.
+
+    Offsets (``meta``, ``data``, ``end``) index :attr:`buffer`; the
+    ``*_address`` properties give what the program sees.
+    """
+
+    def __init__(self, space: AddressSpace, data: bytes, *, headroom: int = 0,
+                 tailroom: int = 0, meta: int = 0, writable: bool = True,
+                 name: str = "packet"):
+        self.space = space
+        self.name = name
+        self.writable = writable
+        self.buffer = bytearray(headroom + len(data) + tailroom)
+        self.buffer[headroom:headroom + len(data)] = data
+        self._anchor = (ctypes.c_char * len(self.buffer)).from_buffer(self.buffer)
+        self.base = ctypes.addressof(self._anchor)
+        self.data = headroom
+        self.end = headroom + len(data)
+        self.meta = headroom - meta
+        self.region: Region | None = None
+        self._remap()
+
+    # --- what programs see -------------------------------------------------------
+
+    @property
+    def data_address(self) -> int:
+        """Address of the first packet byte."""
+        return self.base + self.data
+
+    @property
+    def end_address(self) -> int:
+        """Address one past the last packet byte."""
+        return self.base + self.end
+
+    @property
+    def meta_address(self) -> int:
+        """Address of the metadata in front of the data (equal to data when none)."""
+        return self.base + self.meta
+
+    def __len__(self) -> int:
+        return self.end - self.data
+
+    def payload(self) -> bytes:
+        """The packet bytes from data to data_end."""
+        return bytes(self.buffer[self.data:self.end])
+
+    def metadata(self) -> bytes:
+        """The metadata bytes from data_meta to data."""
+        return bytes(self.buffer[self.meta:self.data])
+
+    # --- moving the bounds ---------------------------------------------------------
+
+    def set_bounds(self, *, meta: int | None = None, data: int | None = None,
+                   end: int | None = None) -> bool:
+        """Move the bounds (buffer offsets); False, with nothing changed, when
+        they would leave the buffer or cross each other."""
+        new_meta = self.meta if meta is None else meta
+        new_data = self.data if data is None else data
+        new_end = self.end if end is None else end
+        if not 0 <= new_meta <= new_data <= new_end <= len(self.buffer):
+            return False
+        self.meta, self.data, self.end = new_meta, new_data, new_end
+        self._remap()
+        return True
+
+    def _remap(self) -> None:
+        if self.region is not None:
+            self.space.unmap(self.region)
+        view = memoryview(self.buffer)[self.meta:self.end]
+        if len(view):
+            self.region = self.space.map(Region(self.name, view, kind="packet",
+                                                writable=self.writable))
+        else:
+            self.region = None
+        self.space.forget_hot()
+
+    def close(self) -> None:
+        """Make the packet unreachable."""
+        if self.region is not None:
+            self.space.unmap(self.region)
+            self.region = None

@@ -1,0 +1,293 @@
+"""Program types in the VM: what ``r1`` points at and what a test run returns.
+
+:func:`prepare` builds the input of one run the way ``BPF_PROG_TEST_RUN``
+does in the kernel: for skb programs an ``__sk_buff`` over a packet that
+went through ``eth_type_trans`` (so socket filters and cgroup programs see
+the packet from its network header, tc programs from its Ethernet header),
+for XDP an ``xdp_md`` over a buffer with 256 bytes of headroom, for tracing
+programs the raw context bytes, for the plain ``memory`` type ``r1`` = data
+and ``r2`` = its length as uBPF does.  After the run, :class:`Invocation`
+gives ``data_out`` and ``ctx_out`` as the kernel would.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from ..errors import BPFError
+from ..spec import enum_values
+from ..spec import net as N
+from .context import StructContext, plain_context
+from .memory import AddressSpace, Region
+from .packet import Packet
+
+U32 = 0xFFFFFFFF
+
+# Geometry of the kernel's test-run buffers on x86-64.
+SKB_HEADROOM = 64          # NET_SKB_PAD + NET_IP_ALIGN
+SHARED_INFO_SIZE = 320     # SKB_DATA_ALIGN(sizeof(struct skb_shared_info))
+PAGE_SIZE = 4096
+GSO_MAX_SIZE = 65536
+
+
+class TestRunError(BPFError):
+    """Input a test run refuses, with the errno the kernel gives for it."""
+
+    def __init__(self, message: str, errno: int = _errno.EINVAL):
+        self.errno = errno
+        super().__init__(message)
+
+
+class TestRunResult(NamedTuple):
+    """What a test run returns, like ``BPF_PROG_TEST_RUN``: ``retval`` is the
+    low 32 bits of r0 (``r0`` has all 64), ``duration_ns`` the average time of
+    one run."""
+
+    retval: int
+    data_out: bytes
+    ctx_out: bytes | None
+    duration_ns: int
+    r0: int = 0
+    verdict: str | None = None
+
+
+SKB_TYPES = {"socket_filter", "cgroup_skb", "sched_cls", "sched_act", "lwt_in", "lwt_out",
+             "lwt_xmit", "lwt_seg6local", "sk_skb"}
+L2_SKB_TYPES = {"sched_cls", "sched_act"}
+PLAIN_CONTEXT_TYPES = {"tracepoint": None, "raw_tracepoint": "bpf_raw_tracepoint_args",
+                       "raw_tracepoint_writable": "bpf_raw_tracepoint_args",
+                       "kprobe": "pt_regs", "perf_event": "bpf_perf_event_data",
+                       "tracing": None, "syscall": None}
+#: Program types the VM can run.
+SUPPORTED = SKB_TYPES | {"xdp", "memory"} | set(PLAIN_CONTEXT_TYPES)
+
+# __sk_buff fields a test run's ctx_in may set (the kernel refuses others).
+_SKB_CTX_IN = {"mark", "priority", "ingress_ifindex", "ifindex", "cb", "tstamp", "wire_len",
+               "gso_segs", "gso_size", "hwtstamp"}
+# ... and the fields its ctx_out carries back.
+_SKB_CTX_OUT = _SKB_CTX_IN
+# __sk_buff fields programs of each type may write.
+_SKB_WRITABLE = {
+    "socket_filter": {"cb"},
+    "cgroup_skb": {"mark", "priority", "cb", "tstamp"},
+    "sched_cls": {"mark", "tc_index", "priority", "cb", "tc_classid", "queue_mapping", "tstamp"},
+    "sched_act": {"mark", "tc_index", "priority", "cb", "tc_classid", "queue_mapping", "tstamp"},
+}
+
+
+@dataclass
+class Invocation:
+    """One prepared run: the argument registers and what to read back."""
+
+    args: tuple[int, ...]
+    prog_type: str
+    packet: Packet | None = None
+    ctx: StructContext | None = None
+    regions: list[Region] = field(default_factory=list)
+    memory: bytearray | None = None
+    l3_offset: int = 0
+
+    def data_out(self) -> bytes:
+        """The packet (or memory) after the run, as the kernel copies it out."""
+        if self.packet is not None:
+            if self.prog_type == "xdp":
+                return self.packet.metadata() + self.packet.payload()
+            start = self.packet.data - self.l3_offset
+            return bytes(self.packet.buffer[max(start, 0):self.packet.end])
+        return bytes(self.memory or b"")
+
+    def ctx_out(self) -> bytes | None:
+        """The context after the run, as the kernel copies it out."""
+        if self.ctx is None:
+            return None
+        if self.prog_type in SKB_TYPES:
+            out = StructContext("__sk_buff")
+            for name in _SKB_CTX_OUT:
+                f = self.ctx.layout.field(name)
+                out.bytes[f.offset:f.offset + f.size] = self.ctx.bytes[f.offset:f.offset + f.size]
+            return bytes(out.bytes)
+        if self.prog_type == "xdp":
+            out = bytearray(self.ctx.bytes)
+            pkt = self.packet
+            assert pkt is not None
+            lay = self.ctx.layout
+            for name, value in (("data", pkt.data - pkt.meta), ("data_meta", 0),
+                                ("data_end", pkt.end - pkt.meta)):
+                f = lay.field(name)
+                out[f.offset:f.offset + f.size] = value.to_bytes(f.size, "little")
+            return bytes(out)
+        return bytes(self.ctx.bytes)
+
+    def close(self, space: AddressSpace) -> None:
+        """Unmap everything the run mapped."""
+        if self.packet is not None:
+            self.packet.close()
+        if self.ctx is not None and self.ctx.region is not None:
+            space.unmap(self.ctx.region)
+        for region in self.regions:
+            space.unmap(region)
+
+
+def prepare(prog_type: str, space: AddressSpace, data: bytes = b"", ctx: bytes | None = None
+            ) -> Invocation:
+    """Map the input of one run of a program of ``prog_type``."""
+    if prog_type in SKB_TYPES:
+        return _prepare_skb(prog_type, space, data, ctx)
+    if prog_type == "xdp":
+        return _prepare_xdp(space, data, ctx)
+    if prog_type in PLAIN_CONTEXT_TYPES:
+        raw = ctx if ctx is not None else data
+        region = plain_context(space, raw, name=f"ctx {prog_type}",
+                               writable=prog_type == "raw_tracepoint_writable")
+        inv = Invocation((region.start if raw else 0,), prog_type, regions=[region])
+        return inv
+    if prog_type == "memory":
+        buffer = bytearray(data)
+        regions = []
+        args: tuple[int, ...] = (0, 0)
+        if buffer:
+            region = space.map(Region("mem", buffer, kind="mem"))
+            regions.append(region)
+            args = (region.start, len(buffer))
+        return Invocation(args, prog_type, regions=regions, memory=buffer)
+    raise TestRunError(f"the VM cannot run programs of type {prog_type!r} (supported: "
+                       f"{', '.join(sorted(SUPPORTED))})", _errno.ENOTSUP)
+
+
+def verdict(prog_type: str, r0: int) -> str | None:
+    """What a return value means for the program type, in the kernel's words."""
+    if prog_type == "xdp":
+        names = {v: k for k, v in enum_values("xdp_action").items()}
+        return names.get(r0 & U32, f"unknown XDP action {r0 & U32}")
+    if prog_type in ("sched_cls", "sched_act"):
+        value = r0 & U32
+        value = value - (1 << 32) if value & 0x80000000 else value
+        return N.TC_ACT_NAMES.get(value, f"TC action {value}")
+    if prog_type == "socket_filter":
+        keep = r0 & U32
+        return "drop" if keep == 0 else f"keep {keep} bytes"
+    if prog_type == "cgroup_skb":
+        return {0: "drop", 1: "allow"}.get(r0 & 1)
+    return None
+
+
+# --- skb ------------------------------------------------------------------------------
+
+def _check_packet_size(data: bytes, headroom: int, tailroom: int) -> None:
+    limit = PAGE_SIZE - headroom - tailroom
+    if len(data) < N.ETH_HLEN:
+        raise TestRunError(f"test-run packet of {len(data)} bytes is shorter than an "
+                           f"Ethernet header ({N.ETH_HLEN} bytes)")
+    if len(data) > limit:
+        raise TestRunError(f"test-run packet of {len(data)} bytes exceeds the {limit} bytes of "
+                           f"one page the VM supports")
+
+
+def _eth_protocol(frame: bytes) -> int:
+    """skb->protocol as eth_type_trans sets it (host order)."""
+    proto = int.from_bytes(frame[12:14], "big")
+    if proto >= N.ETH_P_802_3_MIN:
+        return proto
+    if frame[14:16] == b"\xff\xff":
+        return N.ETH_P_802_3
+    return N.ETH_P_802_2
+
+
+def _pkt_type(frame: bytes) -> int:
+    """skb->pkt_type as eth_type_trans sets it on the loopback device."""
+    dest = frame[0:6]
+    if dest[0] & 1:
+        return N.PACKET_BROADCAST if dest == b"\xff" * 6 else N.PACKET_MULTICAST
+    return N.PACKET_HOST if dest == bytes(6) else N.PACKET_OTHERHOST
+
+
+def _prepare_skb(prog_type: str, space: AddressSpace, data: bytes, ctx_in: bytes | None
+                 ) -> Invocation:
+    _check_packet_size(data, SKB_HEADROOM, SHARED_INFO_SIZE)
+    l2 = prog_type in L2_SKB_TYPES
+    packet = Packet(space, data, headroom=SKB_HEADROOM, tailroom=SHARED_INFO_SIZE,
+                    writable=prog_type in L2_SKB_TYPES or prog_type.startswith("lwt"),
+                    name=f"packet ({prog_type})")
+    ctx = StructContext("__sk_buff", writable=_SKB_WRITABLE.get(prog_type, {"cb"}))
+    if ctx_in:
+        _apply_skb_ctx_in(ctx, ctx_in)
+    protocol = _eth_protocol(data)
+    ctx.set_field("protocol", int.from_bytes(protocol.to_bytes(2, "big"), "little"))
+    ctx.set_field("pkt_type", _pkt_type(data))
+    if ctx.field_value("ifindex") == 0:
+        ctx.set_field("ifindex", N.LOOPBACK_IFINDEX)
+    l3 = data[N.ETH_HLEN:]
+    if not ctx.field_value("wire_len"):
+        ctx.set_field("wire_len", len(l3))
+    elif not len(l3) <= ctx.field_value("wire_len") <= GSO_MAX_SIZE:
+        raise TestRunError("ctx_in wire_len is smaller than the packet or too large")
+    if protocol == N.ETH_P_IP:
+        ctx.set_field("family", N.AF_INET)
+        if len(l3) >= 20:
+            ctx.set_field("local_ip4", l3[12:16])
+            ctx.set_field("remote_ip4", l3[16:20])
+    elif protocol == N.ETH_P_IPV6:
+        ctx.set_field("family", N.AF_INET6)
+        if len(l3) >= 40:
+            ctx.set_field("local_ip6", l3[8:24])
+            ctx.set_field("remote_ip6", l3[24:40])
+    if not l2:
+        packet.set_bounds(data=packet.data + N.ETH_HLEN)
+    ctx.computed = {
+        "len": lambda: len(packet),
+        "data": lambda: packet.data_address,
+        "data_end": lambda: packet.end_address,
+        "data_meta": lambda: packet.data_address,
+        "sk": lambda: 0,
+        "flow_keys": lambda: 0,
+    }
+    region = ctx.map(space)
+    return Invocation((region.start,), prog_type, packet=packet, ctx=ctx,
+                      l3_offset=0 if l2 else N.ETH_HLEN)
+
+
+def _apply_skb_ctx_in(ctx: StructContext, ctx_in: bytes) -> None:
+    size = ctx.layout.size
+    if len(ctx_in) > size and any(ctx_in[size:]):
+        raise TestRunError("ctx_in is larger than struct __sk_buff and not zero-padded")
+    raw = ctx_in[:size].ljust(size, b"\0")
+    for f in ctx.layout:
+        chunk = raw[f.offset:f.offset + f.size]
+        if f.name in _SKB_CTX_IN:
+            ctx.bytes[f.offset:f.offset + f.size] = chunk
+        elif any(chunk) and not any(f.name.startswith(p + ".") or f.name.startswith(p + "[")
+                                    for p in _SKB_CTX_IN):
+            raise TestRunError(f"ctx_in sets __sk_buff.{f.name}, which a test run cannot set")
+
+
+# --- xdp --------------------------------------------------------------------------------
+
+def _prepare_xdp(space: AddressSpace, data: bytes, ctx_in: bytes | None) -> Invocation:
+    ctx = StructContext("xdp_md")
+    meta = 0
+    if ctx_in:
+        ctx.bytes[:] = ctx_in[:ctx.layout.size].ljust(ctx.layout.size, b"\0")
+        meta = ctx.field_value("data")
+        if ctx.field_value("data_meta") or (ctx.field_value("data_end") and
+                                            ctx.field_value("data_end") != len(data)):
+            raise TestRunError("xdp_md ctx_in: data_meta must be 0 and data_end the data size")
+        if meta > len(data) or meta > 32 or meta % 4:
+            raise TestRunError("xdp_md ctx_in: data (the metadata size) must be at most 32, "
+                               "a multiple of 4 and within the data")
+        if ctx.field_value("egress_ifindex"):
+            raise TestRunError("xdp_md ctx_in: egress_ifindex must be 0")
+    _check_packet_size(data[meta:], N.XDP_PACKET_HEADROOM + meta, SHARED_INFO_SIZE)
+    packet = Packet(space, data[meta:], headroom=N.XDP_PACKET_HEADROOM,
+                    tailroom=SHARED_INFO_SIZE, name="packet (xdp)")
+    if meta:
+        packet.buffer[packet.data - meta:packet.data] = data[:meta]
+        packet.set_bounds(meta=packet.data - meta)
+    ctx.computed = {
+        "data": lambda: packet.data_address,
+        "data_end": lambda: packet.end_address,
+        "data_meta": lambda: packet.meta_address,
+    }
+    region = ctx.map(space)
+    return Invocation((region.start,), "xdp", packet=packet, ctx=ctx)
