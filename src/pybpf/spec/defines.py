@@ -1,0 +1,88 @@
+"""Linux ABI constants that the kernel's BTF does not carry.
+
+BTF records enums and types, not ``#define``\\ s, so these are written by
+hand.  Each group names the uapi header it comes from; the values are fixed
+ABI and never change once released.
+"""
+
+from __future__ import annotations
+
+# --- include/uapi/linux/bpf.h: lddw pseudo sources (insn[0].src_reg) -------
+BPF_PSEUDO_MAP_FD = 1
+"""``lddw`` imm is a map fd; loads the map's address."""
+BPF_PSEUDO_MAP_VALUE = 2
+"""``lddw`` imm is a map fd, the second slot an offset into its value."""
+BPF_PSEUDO_BTF_ID = 3
+"""``lddw`` imm is a kernel BTF id of a variable (ksym)."""
+BPF_PSEUDO_FUNC = 4
+"""``lddw`` imm is a relative pc of a subprogram (callback address)."""
+BPF_PSEUDO_MAP_IDX = 5
+"""Like :data:`BPF_PSEUDO_MAP_FD` but imm indexes ``fd_array``."""
+BPF_PSEUDO_MAP_IDX_VALUE = 6
+"""Like :data:`BPF_PSEUDO_MAP_VALUE` but imm indexes ``fd_array``."""
+
+# --- include/uapi/linux/bpf.h: call pseudo sources ----------------------------
+BPF_PSEUDO_CALL = 1
+"""``call`` imm is a relative pc of a bpf-to-bpf callee."""
+BPF_PSEUDO_KFUNC_CALL = 2
+"""``call`` imm is a kernel BTF id of a kfunc."""
+
+# --- include/uapi/linux/bpf.h: sizes -----------------------------------------
+BPF_OBJ_NAME_LEN = 16
+"""Bytes of a program or map name, including the terminating NUL."""
+BPF_TAG_SIZE = 8
+"""Bytes of a program tag (truncated SHA-1 of the instructions)."""
+
+# --- include/uapi/linux/bpf.h: BPF_PROG_ATTACH / BPF_LINK_CREATE flags --------
+BPF_F_ALLOW_OVERRIDE = 1 << 0
+BPF_F_ALLOW_MULTI = 1 << 1
+BPF_F_REPLACE = 1 << 2
+BPF_F_BEFORE = 1 << 3
+BPF_F_AFTER = 1 << 4
+BPF_F_ID = 1 << 5
+
+# --- include/uapi/linux/bpf.h: BPF_PROG_LOAD prog_flags ----------------------
+BPF_F_STRICT_ALIGNMENT = 1 << 0
+BPF_F_ANY_ALIGNMENT = 1 << 1
+BPF_F_TEST_RND_HI32 = 1 << 2
+BPF_F_TEST_STATE_FREQ = 1 << 3
+BPF_F_SLEEPABLE = 1 << 4
+BPF_F_XDP_HAS_FRAGS = 1 << 5
+BPF_F_XDP_DEV_BOUND_ONLY = 1 << 6
+BPF_F_TEST_REG_INVARIANTS = 1 << 7
+
+# --- include/uapi/linux/bpf.h: BPF_PROG_QUERY query_flags --------------------
+BPF_F_QUERY_EFFECTIVE = 1 << 0
+
+# --- include/uapi/linux/bpf.h: BPF_PROG_TEST_RUN flags -----------------------
+BPF_F_TEST_RUN_ON_CPU = 1 << 0
+BPF_F_TEST_XDP_LIVE_FRAMES = 1 << 1
+BPF_F_TEST_SKB_CHECKSUM_COMPLETE = 1 << 2
+
+# --- include/linux/bpf_verifier.h (values fixed by the uapi log_level field) --
+BPF_LOG_LEVEL1 = 1
+"""Verifier log: the instructions of each path and the error."""
+BPF_LOG_LEVEL2 = 2
+"""Verifier log: also the register state after every instruction."""
+BPF_LOG_STATS = 4
+"""Verifier log: statistics (instructions processed, states, time)."""
+
+# --- include/uapi/linux/magic.h ----------------------------------------------
+BPF_FS_MAGIC = 0xCAFE4A11
+"""``statfs(2)`` f_type of a bpffs mount."""
+
+# --- arch/*/include/uapi/asm/unistd*.h: the bpf() system call number ---------
+BPF_SYSCALL_NR = {
+    "x86_64": 321,
+    "aarch64": 280,
+    "arm64": 280,
+    "riscv64": 280,
+    "loongarch64": 280,
+    "i386": 357,
+    "i686": 357,
+    "armv7l": 386,
+    "ppc64le": 361,
+    "ppc64": 361,
+    "s390x": 351,
+}
+"""``__NR_bpf`` by ``platform.machine()``."""
