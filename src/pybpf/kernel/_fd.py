@@ -1,0 +1,56 @@
+"""Owned file descriptors: closed once, by ``close()`` or when collected."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+
+class FD:
+    """A file descriptor this process owns.
+
+    ``int(fd)`` gives the number (a ValueError once closed); ``close()`` is
+    idempotent; an FD that is garbage-collected while open is closed then,
+    as a last resort — objects holding one close it explicitly.
+    """
+
+    __slots__ = ("__weakref__", "_fd")
+
+    def __init__(self, fd: int):
+        if fd < 0:
+            raise ValueError(f"invalid file descriptor {fd}")
+        self._fd = fd
+
+    def __int__(self) -> int:
+        if self._fd < 0:
+            raise ValueError("file descriptor is closed")
+        return self._fd
+
+    __index__ = __int__
+
+    @property
+    def closed(self) -> bool:
+        """Whether the descriptor has been closed."""
+        return self._fd < 0
+
+    def close(self, _close=os.close) -> None:
+        """Close the descriptor (again is a no-op)."""
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            _close(fd)
+
+    def dup(self) -> FD:
+        """A second descriptor for the same kernel object."""
+        return FD(os.dup(int(self)))
+
+    def release(self) -> int:
+        """Give up ownership: return the number without closing it."""
+        fd, self._fd = int(self), -1
+        return fd
+
+    def __del__(self) -> None:
+        with contextlib.suppress(OSError):
+            self.close()
+
+    def __repr__(self) -> str:
+        return f"FD({self._fd})" if self._fd >= 0 else "FD(closed)"
