@@ -35,6 +35,8 @@ GSO_MAX_SIZE = 65536
 class TestRunError(BPFError):
     """Input a test run refuses, with the errno the kernel gives for it."""
 
+    __test__ = False  # not a pytest test class
+
     def __init__(self, message: str, errno: int = _errno.EINVAL):
         self.errno = errno
         super().__init__(message)
@@ -44,6 +46,8 @@ class TestRunResult(NamedTuple):
     """What a test run returns, like ``BPF_PROG_TEST_RUN``: ``retval`` is the
     low 32 bits of r0 (``r0`` has all 64), ``duration_ns`` the average time of
     one run."""
+
+    __test__ = False  # not a pytest test class
 
     retval: int
     data_out: bytes
