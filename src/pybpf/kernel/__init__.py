@@ -1,0 +1,58 @@
+"""The kernel backend: pybpf objects loaded into Linux through ``bpf()``.
+
+Pure Python over the system call (ctypes; no libbpf, no compiler)::
+
+    import pybpf
+    from pybpf import kernel
+
+    prog = kernel.KernelProgram.load(pybpf.assemble("r0 = 1\\nexit"), "socket_filter")
+    print(prog.test_run(b"\\0" * 64).retval)            # 1
+
+    with kernel.KernelMap.create("hash", 4, 8, 16, key_codec="int",
+                                 value_codec="int") as m:
+        m[1] = 2
+        print(dict(m.items()))                         # {1: 2}
+
+    with kernel.load(spec) as coll:                    # an ObjectSpec
+        coll.programs["prog"].test_run(b"\\0" * 64)
+
+Modules: :mod:`~pybpf.kernel.sys` (one function per bpf() command),
+:mod:`~pybpf.kernel.maps`, :mod:`~pybpf.kernel.programs`,
+:mod:`~pybpf.kernel.links`, :mod:`~pybpf.kernel.kernel_btf`,
+:mod:`~pybpf.kernel.pins` (bpffs), :mod:`~pybpf.kernel.features` (probes),
+:mod:`~pybpf.kernel.info` (listing objects), :mod:`~pybpf.kernel.collection`.
+Failures raise :class:`~pybpf.errors.KernelError`; verifier rejections
+:class:`~pybpf.errors.VerifierError`.
+"""
+
+from __future__ import annotations
+
+from ._fd import FD
+from .codec import BTFCodec, BytesCodec, Codec, IntCodec
+from .collection import Collection, load
+from .kernel_btf import KernelBTF, load_btf
+from .links import KernelLink, link_create, raw_tracepoint_open
+from .maps import KernelMap, possible_cpus
+from .programs import KernelProgram, TestRunResult, probe_test_run
+from .sys import unavailable_reason
+
+__all__ = [
+    "FD",
+    "BTFCodec",
+    "BytesCodec",
+    "Codec",
+    "Collection",
+    "IntCodec",
+    "KernelBTF",
+    "KernelLink",
+    "KernelMap",
+    "KernelProgram",
+    "TestRunResult",
+    "link_create",
+    "load",
+    "load_btf",
+    "possible_cpus",
+    "probe_test_run",
+    "raw_tracepoint_open",
+    "unavailable_reason",
+]

@@ -1,0 +1,358 @@
+"""Programs loaded into the kernel.
+
+::
+
+    from pybpf import assemble
+    from pybpf.kernel import KernelProgram
+
+    prog = KernelProgram.load(assemble("r0 = 2\\nexit"), "xdp", name="pass")
+    result = prog.test_run(b"\\0" * 64)     # BPF_PROG_TEST_RUN
+    result.retval, result.data_out         # (2, b'\\x00' * 64)
+    prog.close()
+
+A verifier rejection raises :class:`~pybpf.errors.VerifierError`: its
+``str()`` is the verifier's error line and the instruction it stopped at,
+``.log`` the whole log.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno as _errno
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+from ..errors import BPFError, KernelError, VerifierError
+from ..spec.defines import BPF_F_SLEEPABLE, BPF_F_TEST_RUN_ON_CPU
+from . import sys as _sys
+from ._abi import ATTACH_TYPES, INFO, PROG_TYPES
+from ._fd import FD
+from .maps import object_name
+
+
+def prog_type_id(type_: str | int) -> int:
+    """The kernel's number for program type ``type_`` (``"xdp"``...)."""
+    if isinstance(type_, int):
+        return type_
+    try:
+        return PROG_TYPES[type_]
+    except KeyError:
+        known = ", ".join(k for k in PROG_TYPES if k != "unspec")
+        raise BPFError(f"unknown program type {type_!r} (known: {known})") from None
+
+
+def prog_type_name(type_id: int) -> str:
+    """The name of program type number ``type_id``."""
+    return PROG_TYPES.name_of(type_id)
+
+
+def attach_type_id(type_: str | int) -> int:
+    """The kernel's number for attach type ``type_`` (``"cgroup_inet_ingress"``,
+    ``"xdp"``, ``"trace_raw_tp"``...)."""
+    if isinstance(type_, int):
+        return type_
+    try:
+        return ATTACH_TYPES[type_]
+    except KeyError:
+        raise BPFError(f"unknown attach type {type_!r} (known: "
+                       f"{', '.join(ATTACH_TYPES)})") from None
+
+
+def attach_type_name(type_id: int) -> str:
+    """The name of attach type number ``type_id``."""
+    return ATTACH_TYPES.name_of(type_id)
+
+
+_CTX_NOT_RETURNED = frozenset({"raw_tracepoint", "raw_tracepoint_writable", "tracing",
+                               "syscall", "struct_ops"})
+"""Program types whose test run refuses a ``ctx_out`` buffer."""
+
+
+class TestRunResult(NamedTuple):
+    """What ``BPF_PROG_TEST_RUN`` reports: the program's return value (low
+    32 bits of r0), the packet and context after the run, and the kernel's
+    average time per run in nanoseconds."""
+
+    retval: int
+    data_out: bytes
+    ctx_out: bytes
+    duration_ns: int
+
+
+TestRunResult.__test__ = False  # not a pytest test class
+
+
+def _func_info_bytes(records: Any) -> tuple[bytes, int]:
+    if isinstance(records, bytes | bytearray):
+        return bytes(records), len(records) // INFO["bpf_func_info"].size
+    layout = INFO["bpf_func_info"]
+    out = []
+    for r in records:
+        # .BTF.ext records count bytes; the kernel counts instructions
+        insn = r.insn_index if hasattr(r, "insn_index") else r.insn_off
+        out.append(bytes(layout.new(insn_off=insn, type_id=r.type_id)))
+    return b"".join(out), len(out)
+
+
+def _line_info_bytes(records: Any, btf: Any) -> tuple[bytes, int]:
+    if isinstance(records, bytes | bytearray):
+        return bytes(records), len(records) // INFO["bpf_line_info"].size
+    layout = INFO["bpf_line_info"]
+    offsets: dict[str, int] | None = None
+    out = []
+    for r in records:
+        insn = r.insn_index if hasattr(r, "insn_index") else r.insn_off
+        if hasattr(r, "file_name_off"):
+            fname, line = r.file_name_off, r.line_off
+        else:  # strings: find their offsets in the program's BTF
+            if offsets is None:
+                if btf is None or not hasattr(btf, "strings"):
+                    raise BPFError("line_info with strings needs the program's BTF")
+                offsets = {s: off for off, s in btf.strings()}
+            fname, line = offsets.get(r.file_name, 0), offsets.get(r.line, 0)
+        col = (r.line_num << 10) | (r.column & 0x3FF)
+        out.append(bytes(layout.new(insn_off=insn, file_name_off=fname, line_off=line,
+                                    line_col=col)))
+    return b"".join(out), len(out)
+
+
+class KernelProgram:
+    """A program in the kernel, owned through its fd.
+
+    ``log`` holds the verifier log when the program was loaded with a
+    ``log_level``.
+    """
+
+    def __init__(self, fd: FD, *, type: str | int, name: str = "",
+                 expected_attach_type: str | int | None = None, log: str = ""):
+        self._fd = fd
+        self.type_id = prog_type_id(type)
+        self.type = prog_type_name(self.type_id)
+        self.name = name
+        self.expected_attach_type = expected_attach_type
+        self.log = log
+
+    @classmethod
+    def load(cls, insns: Sequence[Any] | bytes, type: str | int = "socket_filter", *,
+             name: str = "", license: str = "GPL",
+             expected_attach_type: str | int | None = None, attach_btf_id: int = 0,
+             attach_btf_obj_fd: int | None = None, attach_prog_fd: int | None = None,
+             kernel_version: int = 0, flags: int = 0, sleepable: bool = False,
+             log_level: int = 0, log_size: int | None = None, btf: Any = None,
+             func_info: Any = None, line_info: Any = None,
+             fd_array: Sequence[int] | None = None, ifindex: int = 0) -> KernelProgram:
+        """Load a program (``BPF_PROG_LOAD``).
+
+        ``insns`` are :class:`pybpf.isa.Insn` slots (or bytecode) with map
+        loads already resolved to fds (or ``map[idx:I]`` loads with
+        ``fd_array``).  ``type`` is the program type name; tracing-style
+        programs name their target with ``expected_attach_type`` and
+        ``attach_btf_id``.  ``log_level`` 1 or 2 (or-ed with 4 for
+        statistics) keeps the verifier log in :attr:`log`.  ``btf`` (a
+        :class:`KernelBTF`, fd, or :class:`pybpf.btf.BTF`) with
+        ``func_info``/``line_info`` gives the verifier source lines.
+        """
+        from ..isa import encode
+
+        type_id = prog_type_id(type)
+        code = bytes(insns) if isinstance(insns, bytes | bytearray) else encode(insns)
+        if not code:
+            raise BPFError(f"program {name!r} has no instructions")
+        kname = object_name(name)
+        label = f"program {name!r} ({prog_type_name(type_id)})" if name else \
+            f"{prog_type_name(type_id)} program"
+        fields: dict[str, Any] = {
+            "prog_type": type_id, "prog_name": kname, "kern_version": kernel_version,
+            "prog_flags": flags | (BPF_F_SLEEPABLE if sleepable else 0),
+            "prog_ifindex": ifindex, "attach_btf_id": attach_btf_id,
+        }
+        if expected_attach_type is not None:
+            fields["expected_attach_type"] = attach_type_id(expected_attach_type)
+        if attach_prog_fd is not None:
+            fields["attach_prog_fd"] = attach_prog_fd
+        elif attach_btf_obj_fd is not None:
+            fields["attach_btf_obj_fd"] = attach_btf_obj_fd
+        keep: list[Any] = []  # buffers that must outlive the call
+        owned_btf = None
+        if btf is not None:
+            from .kernel_btf import load_btf
+
+            if isinstance(btf, int | FD):
+                fields["prog_btf_fd"], source = int(btf), None
+            else:
+                kbtf = load_btf(btf)
+                owned_btf = kbtf if kbtf is not btf else None
+                fields["prog_btf_fd"], source = kbtf.fd, kbtf.btf
+            if func_info:
+                data, n = _func_info_bytes(func_info)
+                buf = ctypes.create_string_buffer(data, len(data))
+                keep.append(buf)
+                fields.update(func_info=ctypes.addressof(buf), func_info_cnt=n,
+                              func_info_rec_size=INFO["bpf_func_info"].size)
+            if line_info:
+                data, n = _line_info_bytes(line_info, source)
+                buf = ctypes.create_string_buffer(data, len(data))
+                keep.append(buf)
+                fields.update(line_info=ctypes.addressof(buf), line_info_cnt=n,
+                              line_info_rec_size=INFO["bpf_line_info"].size)
+        if fd_array:
+            arr = (ctypes.c_int32 * len(fd_array))(*fd_array)
+            keep.append(arr)
+            fields["fd_array"] = ctypes.addressof(arr)
+        try:
+            fd, log = _sys.prog_load(insns=code, license=license, log_level=log_level,
+                                     log_size=log_size, what=label, program=name or None,
+                                     **fields)
+        except VerifierError:
+            raise
+        except KernelError as e:
+            raise _explain_load(e, type_id, label) from e
+        finally:
+            if owned_btf is not None:
+                owned_btf.close()
+        return cls(fd, type=type_id, name=kname, expected_attach_type=expected_attach_type,
+                   log=log)
+
+    @classmethod
+    def from_fd(cls, fd: int | FD) -> KernelProgram:
+        """Wrap a program fd (ownership passes to the program)."""
+        owned = fd if isinstance(fd, FD) else FD(fd)
+        try:
+            info = _sys.obj_get_info_by_fd(int(owned), INFO["bpf_prog_info"].new())
+        except BaseException:
+            owned.close()
+            raise
+        return cls(owned, type=info.type, name=info.name)
+
+    @classmethod
+    def from_id(cls, prog_id: int) -> KernelProgram:
+        """Open the program with kernel id ``prog_id``."""
+        return cls.from_fd(_sys.get_fd_by_id("prog", prog_id))
+
+    @classmethod
+    def from_pin(cls, path: str) -> KernelProgram:
+        """Open the program pinned at ``path``."""
+        return cls.from_fd(_sys.obj_get(path, what=f"program pinned at {path}"))
+
+    @property
+    def fd(self) -> int:
+        """The file descriptor (ValueError once closed)."""
+        return int(self._fd)
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has run."""
+        return self._fd.closed
+
+    def close(self) -> None:
+        """Close the fd; the program stays loaded while attached or pinned."""
+        self._fd.close()
+
+    def __enter__(self) -> KernelProgram:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def info(self):
+        """The kernel's view of the program (:class:`~pybpf.kernel.info.ProgramInfo`)."""
+        from .info import program_info
+
+        return program_info(self.fd)
+
+    @property
+    def id(self) -> int:
+        """The kernel's id for this program."""
+        return _sys.obj_get_info_by_fd(self.fd, INFO["bpf_prog_info"].new()).id
+
+    @property
+    def tag(self) -> str:
+        """The program tag (hex of the truncated SHA-1 the kernel computes)."""
+        return _sys.obj_get_info_by_fd(self.fd, INFO["bpf_prog_info"].new()).tag.hex()
+
+    def pin(self, path: str) -> None:
+        """Pin the program at ``path`` in a bpffs (mounted on demand)."""
+        from .pins import pin
+
+        pin(self, path)
+
+    def test_run(self, data: bytes = b"", ctx: bytes | None = None, repeat: int = 1,
+                 data_size_out: int | None = None, flags: int = 0, cpu: int = 0,
+                 ctx_size_out: int | None = None, batch_size: int = 0) -> TestRunResult:
+        """Run the program in the kernel on ``data`` (a packet) and/or
+        ``ctx`` (a context struct, e.g. ``__sk_buff`` or raw tracepoint
+        arguments), ``repeat`` times (``BPF_PROG_TEST_RUN``).
+
+        ``data_size_out`` bounds the packet copied back (it grows when the
+        program made the packet larger); a non-zero ``cpu`` runs on that CPU
+        (raw tracepoint programs).
+        """
+        din = ctypes.create_string_buffer(bytes(data), len(data)) if data else None
+        cin = ctypes.create_string_buffer(bytes(ctx), len(ctx)) if ctx else None
+        dsize = data_size_out if data_size_out is not None else (len(data) + 256 if data else 0)
+        if ctx_size_out is None:
+            ctx_size_out = len(ctx) if ctx and self.type not in _CTX_NOT_RETURNED else 0
+        csize = ctx_size_out
+        if cpu:
+            flags |= BPF_F_TEST_RUN_ON_CPU
+        what = f"program {self.name!r} ({self.type})" if self.name else f"{self.type} program"
+        while True:
+            dout = ctypes.create_string_buffer(dsize) if dsize else None
+            cout = ctypes.create_string_buffer(csize) if csize else None
+            # repeat 0 means once; some types (raw tracepoints) refuse any other value
+            fields = dict(prog_fd=self.fd, repeat=0 if repeat == 1 else repeat,
+                          flags=flags, cpu=cpu,
+                          batch_size=batch_size,
+                          data_in=ctypes.addressof(din) if din else 0,
+                          data_size_in=len(data),
+                          data_out=ctypes.addressof(dout) if dout else 0, data_size_out=dsize,
+                          ctx_in=ctypes.addressof(cin) if cin else 0,
+                          ctx_size_in=len(ctx) if ctx else 0,
+                          ctx_out=ctypes.addressof(cout) if cout else 0, ctx_size_out=csize)
+            try:
+                attr = _sys.prog_test_run(what=what, **fields)
+            except KernelError as e:
+                # the output grew past the buffer: make room and run again
+                if e.errno == _errno.ENOSPC and data_size_out is None and dsize < (1 << 20):
+                    dsize = max(dsize * 4, 4096)
+                    continue
+                raise _explain_test_run(e, self.type, what) from e
+            break
+        data_out = dout.raw[:attr.data_size_out] if dout is not None else b""
+        ctx_out = cout.raw[:attr.ctx_size_out] if cout is not None else b""
+        if self.type == "syscall" and cin is not None:
+            ctx_out = cin.raw  # syscall programs update their context in place
+        return TestRunResult(attr.retval, data_out, ctx_out, attr.duration)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._fd.closed else f"fd {self._fd._fd}"
+        return f"<KernelProgram {self.name or '?'} {self.type} {state}>"
+
+
+def _explain_load(e: KernelError, type_id: int, label: str) -> KernelError:
+    """A load refused without a log: say which program type this kernel lacks."""
+    if e.errno not in (_errno.EINVAL, _errno.E2BIG, _errno.EOPNOTSUPP, _sys.ENOTSUPP):
+        return e
+    from .features import prog_type_supported
+
+    name = prog_type_name(type_id)
+    if prog_type_supported(name) is False:
+        return KernelError(f"BPF_PROG_LOAD {label}: this kernel does not support program "
+                           f"type {name!r}", errno=e.errno, operation="BPF_PROG_LOAD")
+    return e
+
+
+def _explain_test_run(e: KernelError, type_name: str, what: str) -> KernelError:
+    if e.errno in (_sys.ENOTSUPP, _errno.EOPNOTSUPP):
+        return KernelError(f"BPF_PROG_TEST_RUN {what}: this kernel cannot test-run "
+                           f"{type_name} programs", errno=e.errno, operation="BPF_PROG_TEST_RUN")
+    return e
+
+
+def probe_test_run(bytecode: bytes, repeat: int) -> tuple[int, float]:
+    """Load ``bytecode`` as a GPL ``socket_filter`` program, run it
+    ``repeat`` times on a 64-byte zero packet (``BPF_PROG_TEST_RUN``) and
+    close it: ``(retval as u32, the kernel's average ns per run)``."""
+    with KernelProgram.load(bytecode, "socket_filter", name="probe_test_run") as prog:
+        result = prog.test_run(bytes(64), repeat=repeat)
+    return result.retval, float(result.duration_ns)
