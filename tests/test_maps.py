@@ -412,9 +412,12 @@ def test_lru_evicts_least_recently_used():
     m.lookup(3)                                  # userspace lookups do not count as use
     m[5] = 5
     assert sorted(m) == [u32(1), u32(4), u32(5)]
-    assert errno_of(m.update, 1, u64(0), BPF_NOEXIST) == errno.EEXIST
+    # like the kernel, an update of a full LRU map evicts first, even for an existing key
+    m[4] = 44
+    assert sorted(m) == [u32(4), u32(5)] and m[4] == u64(44)
+    assert errno_of(m.update, 5, u64(0), BPF_NOEXIST) == errno.EEXIST
     assert errno_of(m.update, 9, u64(0), BPF_EXIST) == errno.ENOENT
-    assert len(m) == 3
+    assert len(m) == 2
 
 
 def test_lru_never_reports_full():

@@ -149,7 +149,8 @@ class ArrayModel(RuleBasedStateMachine):
 
 
 class LruModel(RuleBasedStateMachine):
-    """An LRU hash against an exact LRU list."""
+    """An LRU hash against an exact LRU list, evicting as the kernel does:
+    an update of a full map evicts before it looks at the key."""
 
     MAX = 4
 
@@ -158,14 +159,18 @@ class LruModel(RuleBasedStateMachine):
         self.m = create_map(MapSpec("l", "lru_hash", 4, 8, self.MAX), num_cpus=1)
         self.model: OrderedDict[int, int] = OrderedDict()
 
-    @rule(k=keys, v=values)
-    def update(self, k, v):
-        self.m.update(k, u64(v))
-        if k in self.model:
-            self.model.move_to_end(k)
-        elif len(self.model) >= self.MAX:
+    @rule(k=keys, v=values, f=flags)
+    def update(self, k, v, f):
+        if len(self.model) >= self.MAX:       # a fresh element first: evict when full
             self.model.popitem(last=False)
-        self.model[k] = v
+        if k in self.model:
+            expected = errno.EEXIST if f == BPF_NOEXIST else 0
+        else:
+            expected = errno.ENOENT if f == BPF_EXIST else 0
+        assert outcome(self.m.update, k, u64(v), f) == expected
+        if not expected:
+            self.model[k] = v
+            self.model.move_to_end(k)
 
     @rule(k=keys)
     def program_lookup(self, k):

@@ -218,6 +218,21 @@ class ObjectArray(Map):
     def _user_value(self, value: Any, op: str, key: Any) -> Any:
         return self._accept(value, op, key)
 
+    def update(self, key: Any, value: Any, flags: int = 0) -> None:
+        """Store an object at index ``key``.  As in the kernel, the flags
+        (only BPF_ANY: else EINVAL) and the index (E2BIG) are checked before
+        the object."""
+        self._check_write("update", key)
+        raw_key = self._key(key, "update")
+        err = 0
+        if flags:
+            err = E.EINVAL
+        elif int.from_bytes(raw_key, "little") >= self.max_entries:
+            err = E.E2BIG
+        if err:
+            raise self._error(err, "update", key, self._update_message(err, flags))
+        self._sys_update(raw_key, self._accept(value, "update", key), flags)
+
     def decode_value(self, raw: Any) -> Any:
         """Objects are returned as they are."""
         return raw

@@ -13,8 +13,10 @@ order.  A missing key passed to get_next_key restarts from the first key,
 as the kernel does.  Batch cursors are 4-byte slot numbers (the kernel's are
 bucket numbers): opaque either way.
 
-LRU maps never fail with E2BIG: a new key evicts the least recently used
-one.  Programs' lookups and every update make a key most recent; lookups from
+LRU maps never fail with E2BIG: an update of a full map first evicts the
+least recently used element — as the kernel, which takes a fresh element
+before looking the key up, even when the key exists or the update then
+fails its flag check.  Programs' lookups and every update make a key most recent; lookups from
 userspace do not (the kernel only marks on program lookups).  With
 ``BPF_F_NO_COMMON_LRU`` each CPU has its own list of ``max_entries /
 num_cpus`` elements (``max_entries`` is rounded up to a multiple of the CPU
@@ -99,13 +101,17 @@ class HashMap(Map):
 
     # ------------------------------------------------------------ slots
 
-    def _take_slot(self, key: bytes, cpu: int) -> int:
-        """A free slot for a new key (evicting for LRU maps), or -1."""
-        if self.lru:
-            lst = self._lists[cpu if self._home is not None else 0]
-            if len(lst) >= self._list_capacity:
-                victim = next(iter(lst))
-                self._remove(victim)
+    def _make_room(self, cpu: int) -> None:
+        """LRU: evict the least recently used element of the list ``cpu``
+        updates when that list is full.  The kernel takes a fresh element
+        before it looks the key up, so this happens even when the key exists
+        (the map then has a free element afterwards) or the update fails."""
+        lst = self._lists[cpu if self._home is not None else 0]
+        if len(lst) >= self._list_capacity:
+            self._remove(next(iter(lst)))
+
+    def _take_slot(self) -> int:
+        """A free slot for a new key, or -1."""
         if self._free:
             return self._free.pop()
         used = len(self._slot_keys)
@@ -138,12 +144,14 @@ class HashMap(Map):
             return -E.EINVAL
         if flags & BPF_F_LOCK and self.spin_lock_offset is None:
             return -E.EINVAL
+        if self.lru:
+            self._make_room(cpu)
         offset = self._index.get(key)
         new = offset is None
         if new:
             if flags & BPF_EXIST:
                 return -E.ENOENT
-            slot = self._take_slot(key, cpu)
+            slot = self._take_slot()
             if slot < 0:
                 return -E.E2BIG
             offset = slot * self.value_stride
