@@ -48,6 +48,12 @@ class FD:
         fd, self._fd = int(self), -1
         return fd
 
+    def __enter__(self) -> FD:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def __del__(self) -> None:
         with contextlib.suppress(OSError):
             self.close()
