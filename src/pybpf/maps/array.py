@@ -62,8 +62,11 @@ class ArrayMap(Map):
             self._new_arena(size)
         self._base = self.arena_addresses[0]
         self._bases = self.arena_addresses
+        self._offsets: dict[bytes, int] = {}    # key bytes -> value offset, filled on use
         if self.percpu:
             self.bpf_lookup = self._bpf_lookup_percpu  # type: ignore[method-assign]
+        elif self.spin_lock_offset is None:
+            self.bpf_update = self._bpf_update_plain  # type: ignore[method-assign]
 
     def value_address(self, index: int = 0, cpu: int = 0) -> int:
         """The address of value ``index`` (on ``cpu``): what a ``lddw`` of a
@@ -80,12 +83,13 @@ class ArrayMap(Map):
             return -E.EINVAL
         if flags & BPF_F_LOCK and self.spin_lock_offset is None:
             return -E.EINVAL
-        index = int.from_bytes(key, "little")
-        if index >= self.max_entries:
-            return -E.E2BIG
+        offset = self._offsets.get(key)
+        if offset is None:
+            offset = self._offset(key)
+            if offset < 0:
+                return -E.E2BIG
         if flags & BPF_NOEXIST:
             return -E.EEXIST
-        offset = index * self.value_stride
         if not self.percpu:
             self._write_value(self.arenas[0], offset, value)
         elif all_cpus:
@@ -153,18 +157,37 @@ class ArrayMap(Map):
 
     # ------------------------------------------------------------ BPF side
 
+    def _offset(self, key: bytes) -> int:
+        """The value offset of a 4-byte key, or -1 when out of range (cached)."""
+        index = int.from_bytes(key, "little")
+        if index >= self.max_entries or len(key) != 4:
+            return -1
+        offset = self._offsets[bytes(key)] = index * self.value_stride
+        return offset
+
     def bpf_lookup(self, key: bytes, cpu: int = 0) -> int:
         """The address of value ``key`` (a u32 index), or 0 when out of range."""
-        index = int.from_bytes(key, "little")
-        if index >= self.max_entries:
-            return 0
-        return self._base + index * self.value_stride
+        offset = self._offsets.get(key)
+        if offset is None:
+            offset = self._offset(key)
+            if offset < 0:
+                return 0
+        return self._base + offset
 
     def _bpf_lookup_percpu(self, key: bytes, cpu: int = 0) -> int:
-        index = int.from_bytes(key, "little")
-        if index >= self.max_entries:
-            return 0
-        return self._bases[cpu] + index * self.value_stride
+        offset = self._offsets.get(key)
+        if offset is None:
+            offset = self._offset(key)
+            if offset < 0:
+                return 0
+        return self._bases[cpu] + offset
+
+    def _bpf_update_plain(self, key: bytes, value: bytes, flags: int = 0, cpu: int = 0) -> int:
+        offset = self._offsets.get(key)
+        if offset is None or flags:
+            return self._update(key, value, flags, cpu, False)
+        self.arenas[0][offset:offset + self.value_size] = value
+        return 0
 
     def bpf_update(self, key: bytes, value: bytes, flags: int = 0, cpu: int = 0) -> int:
         """Overwrite value ``key`` (this CPU's, for per-CPU arrays): 0, or

@@ -98,6 +98,8 @@ class HashMap(Map):
             self.bpf_lookup = self._bpf_lookup_lru  # type: ignore[method-assign]
         elif self.percpu:
             self.bpf_lookup = self._bpf_lookup_percpu  # type: ignore[method-assign]
+        elif self.spin_lock_offset is None and self.value_is_bytes:
+            self.bpf_update = self._bpf_update_plain  # type: ignore[method-assign]
 
     # ------------------------------------------------------------ slots
 
@@ -317,6 +319,13 @@ class HashMap(Map):
         element starts zeroed on the other CPUs).  0 or -EINVAL/-EEXIST/
         -ENOENT/-E2BIG."""
         return self._update(key, value, flags, cpu, False)
+
+    def _bpf_update_plain(self, key: bytes, value: bytes, flags: int = 0, cpu: int = 0) -> int:
+        offset = self._index.get(key)
+        if offset is None or flags:
+            return self._update(key, value, flags, cpu, False)
+        self.arenas[0][offset:offset + self.value_size] = value
+        return 0
 
     def bpf_delete(self, key: bytes, cpu: int = 0) -> int:
         """Remove ``key``: 0 or -ENOENT."""
