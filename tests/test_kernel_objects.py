@@ -334,3 +334,75 @@ def test_bpf_map_iterator_writes_one_byte_per_map():
                 data += chunk
         assert data == b"M" * len(list(info.maps()))
         assert m.info().id in {x.id for x in info.maps()}
+
+
+def test_btf_described_maps_and_source_lines():
+    from pybpf.btf import BTFBuilder, FuncInfo, LineInfo
+
+    b = BTFBuilder()
+    i = b.add_int("int", 4, signed=True)
+    pair = b.add_struct("pair", 8, [("a", i, 0), ("b", i, 32)])
+    ctx = b.add_ptr(0)
+    proto = b.add_func_proto(i, [("ctx", ctx)])
+    func = b.add_func("prog", proto, linkage=0)
+    b.add_string("t.c")
+    b.add_string("return 7;")
+    btf = b.build()
+    prog = ProgramSpec.from_assembly(
+        "prog", "r0 = 7\nexit", func_info=[FuncInfo(0, func)],
+        line_info=[LineInfo(0, "t.c", "return 7;", 3, 5)])
+    m = MapSpec("pairs", "hash", 4, 8, 4, key_type=btf[i], value_type=btf[pair],
+                contents=[(1, struct.pack("<ii", -1, 2))])
+    spec = ObjectSpec.build([prog], [m])
+    spec.btf = btf
+    with load(spec, log_level=2) as coll:
+        pairs = coll.maps["pairs"]
+        assert pairs[1] == {"a": -1, "b": 2}
+        assert dict(pairs.items()) == {1: {"a": -1, "b": 2}}
+        rec = pairs.info()
+        assert (rec.btf_key_type_id, rec.btf_value_type_id) == (i, pair)
+        assert rec.btf_id == coll.btf.id
+        p = coll.programs["prog"]
+        assert "; return 7; @ t.c:3" in p.log
+        assert p.info().btf_id == coll.btf.id
+        assert p.test_run(PACKET).retval == 7
+
+
+def cgroup2_root() -> str | None:
+    with open("/proc/mounts") as f:
+        for line in f:
+            parts = line.split()
+            if parts[2] == "cgroup2":
+                return parts[1]
+    return None
+
+
+def test_cgroup_prog_attach_query_detach():
+    from pybpf.kernel import sys as ksys
+    from pybpf.kernel.programs import attach_type_id
+    from pybpf.spec.defines import BPF_F_ALLOW_MULTI
+
+    root = cgroup2_root()
+    if root is None:
+        pytest.skip("no cgroup2 mount")
+    path = os.path.join(root, f"pybpf-test-{os.getpid()}")
+    os.mkdir(path)
+    ingress = attach_type_id("cgroup_inet_ingress")
+    try:
+        cg = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            with KernelProgram.load(assemble("r0 = 1\nexit"), "cgroup_skb",
+                                    expected_attach_type="cgroup_inet_ingress") as p:
+                ksys.prog_attach(target_fd=cg, attach_bpf_fd=p.fd, attach_type=ingress,
+                                 attach_flags=BPF_F_ALLOW_MULTI)
+                q, ids = ksys.prog_query(target_fd=cg, attach_type=ingress)
+                assert ids == [p.id] and q.attach_flags == BPF_F_ALLOW_MULTI
+                ksys.prog_detach(target_fd=cg, attach_bpf_fd=p.fd, attach_type=ingress)
+                assert ksys.prog_query(target_fd=cg, attach_type=ingress)[1] == []
+                with pytest.raises(KernelError) as e:
+                    ksys.prog_detach(target_fd=cg, attach_bpf_fd=p.fd, attach_type=ingress)
+                assert e.value.errno == errno.ENOENT
+        finally:
+            os.close(cg)
+    finally:
+        os.rmdir(path)

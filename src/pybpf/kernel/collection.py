@@ -158,10 +158,30 @@ class _Loader:
             if inner is not None:
                 inner.close()  # the outer map keeps what it needs of the template
 
+    def _codecs(self, ms: MapSpec) -> dict[str, Any]:
+        """BTF codecs for keys and values the object describes (sizes
+        permitting): maps then read as dicts, ints and strings."""
+        from .codec import BTFCodec
+
+        btf = ms.btf if ms.btf is not None else self.spec.btf
+        out: dict[str, Any] = {}
+        if btf is None:
+            return out
+        for which, t, size in (("key_codec", ms.key_type, ms.key_size),
+                               ("value_codec", ms.value_type, ms.value_size)):
+            if t is not None and size:
+                try:
+                    codec = BTFCodec(btf, t)
+                except BPFError:  # a type the BTF cannot size: keep bytes
+                    continue
+                if codec.size == size:
+                    out[which] = codec
+        return out
+
     def _create_plain(self, ms: MapSpec, inner: KernelMap | None) -> KernelMap:
         args: dict[str, Any] = dict(
             flags=ms.flags, name=ms.name, inner=inner, numa_node=ms.numa_node,
-            map_extra=ms.map_extra)
+            map_extra=ms.map_extra, **self._codecs(ms))
         key_id, value_id = self._type_id(ms.key_type), self._type_id(ms.value_type)
         if self.btf is not None and (key_id or value_id):
             try:
@@ -192,6 +212,8 @@ class _Loader:
                 f"map {ms.name!r}: the map pinned at {path} does not match the spec "
                 f"(type/key/value/max_entries {have} pinned, {want} wanted); remove the pin "
                 "to recreate it")
+        for which, codec in self._codecs(ms).items():
+            setattr(m, which, codec)
         return m
 
     def _initialize(self, names: list[str]) -> None:

@@ -91,5 +91,6 @@ def load_btf(btf: Any, *, log_level: int = 0) -> KernelBTF:
     if isinstance(btf, BTF):
         if btf.base is not None:
             raise BPFError("loading split BTF (on top of vmlinux or a module) is not supported")
-        return KernelBTF.load(btf.to_bytes(), log_level=log_level, btf=btf)
+        # the bytes it was parsed from: line_info string offsets point into them
+        return KernelBTF.load(btf.raw, log_level=log_level, btf=btf)
     raise BPFError(f"cannot load {type(btf).__name__} as BTF: give pybpf.btf.BTF or bytes")
