@@ -25,8 +25,10 @@ _TYPE = re.compile(r"^(?P<base>[us](?:8|16|32|64)|char)(?:\[(?P<count>\d+)\])?"
 
 class Field(NamedTuple):
     """One field: byte offset and size; ``fmt`` is the struct format of an
-    integer field (None for arrays); ``text`` marks a NUL-terminated char
-    array; a bitfield has a non-zero ``bits`` starting at ``bit``."""
+    integer field (None for arrays) and ``codec`` its compiled form;
+    ``mask`` wraps an unsigned value (0 for signed fields); ``text`` marks a
+    NUL-terminated char array; a bitfield has a non-zero ``bits`` starting
+    at ``bit``."""
 
     name: str
     offset: int
@@ -35,6 +37,8 @@ class Field(NamedTuple):
     text: bool = False
     bits: int = 0
     bit: int = 0
+    codec: struct.Struct | None = None
+    mask: int = 0
 
 
 def _field(name: str, offset: int, ctype: str) -> Field:
@@ -48,9 +52,12 @@ def _field(name: str, offset: int, ctype: str) -> Field:
     size = struct.calcsize(fmt)
     if count is not None:
         return Field(name, offset, size * int(count), None)
+    codec = struct.Struct("<" + fmt)
+    mask = (1 << (8 * size)) - 1 if base[0] == "u" else 0
     if m["bits"]:
-        return Field(name, offset, size, "<" + fmt, bits=int(m["bits"]), bit=int(m["bit"]))
-    return Field(name, offset, size, "<" + fmt)
+        return Field(name, offset, size, "<" + fmt, bits=int(m["bits"]), bit=int(m["bit"]),
+                     codec=codec, mask=mask)
+    return Field(name, offset, size, "<" + fmt, codec=codec, mask=mask)
 
 
 class Layout:
@@ -69,11 +76,14 @@ class Layout:
             self.fields[fname] = f
 
     def new(self, **values: Any) -> Record:
-        """A zeroed record with ``values`` set."""
+        """A zeroed record with ``values`` set (zeros and None are skipped:
+        the buffer starts zeroed)."""
         rec = Record(self, ctypes.create_string_buffer(self.size))
         for k, v in values.items():
-            if v is not None:
+            if v:
                 rec[k] = v
+            elif k not in self.fields:
+                raise KeyError(f"{self.name} has no field {k!r}")
         return rec
 
     def from_bytes(self, data: bytes) -> Record:
@@ -118,8 +128,8 @@ class Record:
 
     def __getitem__(self, name: str) -> Any:
         f = self.layout.fields[name]
-        if f.fmt is not None:
-            value = struct.unpack_from(f.fmt, self.buf, f.offset)[0]
+        if f.codec is not None:
+            value = f.codec.unpack_from(self.buf, f.offset)[0]
             if f.bits:
                 value = (value >> f.bit) & ((1 << f.bits) - 1)
             return value
@@ -128,14 +138,14 @@ class Record:
 
     def __setitem__(self, name: str, value: Any) -> None:
         f = self.layout.fields[name]
-        if f.fmt is not None:
+        if f.codec is not None:
             if f.bits:
-                old = struct.unpack_from(f.fmt, self.buf, f.offset)[0]
+                old = f.codec.unpack_from(self.buf, f.offset)[0]
                 mask = ((1 << f.bits) - 1) << f.bit
                 value = (old & ~mask) | ((int(value) << f.bit) & mask)
-            elif f.fmt[1].isupper():
-                value = int(value) & ((1 << (8 * f.size)) - 1)
-            struct.pack_into(f.fmt, self.buf, f.offset, value)
+            elif f.mask:
+                value = int(value) & f.mask
+            f.codec.pack_into(self.buf, f.offset, value)
             return
         data = value.encode() if isinstance(value, str) else bytes(value)
         limit = f.size - 1 if f.text else f.size

@@ -263,16 +263,19 @@ class KernelMap(MutableMapping):
 
     # --- encoding ---------------------------------------------------------------
 
-    def _key(self, key: Any) -> ctypes.Array | None:
+    def _key_bytes(self, key: Any) -> bytes:
         if self.key_codec is None:
-            if key is not None:
-                raise BPFError(f"{self._what} has no keys")
-            return None
-        return ctypes.create_string_buffer(self.key_codec.encode(key), self.key_size)
+            raise BPFError(f"{self._what} has no keys")
+        return self.key_codec.encode(key)
 
-    def _value(self, value: Any) -> ctypes.Array:
+    def _key(self, key: Any) -> ctypes.Array | None:
+        if self.key_codec is None and key is None:
+            return None
+        return ctypes.create_string_buffer(self._key_bytes(key), self.key_size)
+
+    def _value_bytes(self, value: Any) -> bytes:
         if not self.percpu:
-            return ctypes.create_string_buffer(self.value_codec.encode(value), self.value_size)
+            return self.value_codec.encode(value)
         if isinstance(value, list | tuple):
             if len(value) != self.ncpus:
                 raise BPFError(f"{self._what} is per-CPU: give {self.ncpus} values "
@@ -281,7 +284,10 @@ class KernelMap(MutableMapping):
         else:
             parts = [self.value_codec.encode(value)] * self.ncpus
         pad = bytes(self._stride - self.value_size)
-        return ctypes.create_string_buffer(b"".join(p + pad for p in parts), self._vsize)
+        return b"".join(p + pad for p in parts)
+
+    def _value(self, value: Any) -> ctypes.Array:
+        return ctypes.create_string_buffer(self._value_bytes(value), self._vsize)
 
     def _decode_value(self, raw: bytes) -> Any:
         if not self.percpu:
@@ -467,8 +473,8 @@ class KernelMap(MutableMapping):
         pairs = list(items.items() if isinstance(items, dict) else items)
         if not pairs:
             return 0
-        keys = ctypes.create_string_buffer(b"".join(self._key(k).raw for k, _ in pairs))
-        values = ctypes.create_string_buffer(b"".join(self._value(v).raw for _, v in pairs))
+        keys = ctypes.create_string_buffer(b"".join(self._key_bytes(k) for k, _ in pairs))
+        values = ctypes.create_string_buffer(b"".join(self._value_bytes(v) for _, v in pairs))
         count, _ = _sys.map_batch("map_update_batch", what=self._what, map_fd=self.fd,
                                   keys=ctypes.addressof(keys), values=ctypes.addressof(values),
                                   count=len(pairs), elem_flags=flags)
@@ -481,7 +487,7 @@ class KernelMap(MutableMapping):
         ks = list(keys)
         if not ks:
             return 0
-        kbuf = ctypes.create_string_buffer(b"".join(self._key(k).raw for k in ks))
+        kbuf = ctypes.create_string_buffer(b"".join(self._key_bytes(k) for k in ks))
         count, _ = _sys.map_batch("map_delete_batch", what=self._what, map_fd=self.fd,
                                   keys=ctypes.addressof(kbuf), count=len(ks))
         return count
