@@ -719,3 +719,36 @@ def test_map_handles_and_buffers():
     assert struct.unpack("<IIII", handle) == (1, 4, 8, 4)
     pc = make("percpu_array", num_cpus=3)
     assert len([b for b in pc.buffers() if b.kind == "map_value"]) == 3
+
+
+def test_vm_regions_over_arenas_have_the_addresses_maps_hand_out():
+    memory = pytest.importorskip("pybpf.vm.memory")
+    m = make("hash", 4, 8, 4)
+    m[1] = 5
+    space = memory.AddressSpace()
+    for buf in m.buffers():
+        space.map(memory.Region(buf.name, buf.buffer, kind=buf.kind, writable=buf.writable))
+    address = m.bpf_lookup(u32(1))
+    assert space.load(address, 8) == 5
+    space.store(address, 8, 6)                       # a program's store through the pointer
+    assert m[1] == u64(6)
+    assert space.find(m.address) is not None
+
+
+def test_for_each_on_arrays_and_deleting_during_hash_walk():
+    a = make("percpu_array", 4, 4, 3, num_cpus=2)
+    a.update(2, [7, 8])
+    walked = [(ctypes.string_at(k, 4), ctypes.string_at(v, 4)) for k, v in a.bpf_for_each(1)]
+    assert walked == [(u32(0), u32(0)), (u32(1), u32(0)), (u32(2), u32(8))]
+    h = make("hash", 4, 8, 8)
+    for k in range(5):
+        h[k] = k
+    visited = []
+    for key_addr, _ in h.bpf_for_each(0):
+        key = ctypes.string_at(key_addr, 4)
+        visited.append(key)
+        h.bpf_delete(u32(int.from_bytes(key, "little") + 1))   # delete the next one
+    assert visited == [u32(0), u32(2), u32(4)]
+    lpm = make("lpm_trie", 8, 4, 4, BPF_F_NO_PREALLOC)
+    with pytest.raises(MapError):
+        next(lpm.bpf_for_each(0))

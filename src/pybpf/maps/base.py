@@ -196,8 +196,8 @@ class Map:
 
     @property
     def prog_writable(self) -> bool:
-        """Whether programs may write values (not ``BPF_F_RDONLY_PROG``, and
-        not a frozen read-only-for-programs map)."""
+        """Whether programs may write values (not ``BPF_F_RDONLY_PROG``;
+        freezing a map only stops userspace)."""
         return not self.flags & BPF_F_RDONLY_PROG
 
     @property
