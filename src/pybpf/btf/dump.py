@@ -40,6 +40,8 @@ _COMPILER_TYPEDEFS = frozenset({"__builtin_va_list"})
 """Typedefs the compiler predefines: referred to, never redeclared."""
 _QUALIFIER_WORDS = {Kind.CONST: "const", Kind.VOLATILE: "volatile", Kind.RESTRICT: "restrict"}
 _TAG_KINDS = (Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64)
+MAX_INLINE_DEPTH = 32
+"""Deepest nesting of anonymous records written inline."""
 MAX_PADDING_BITS = 64 * 1024 * 8
 """Largest gap filled with unnamed bitfields; a bigger one (only seen in
 corrupt BTF) leaves the record unpadded rather than print megabytes."""
@@ -429,6 +431,9 @@ class CDumper:
                 return self._tag(t)
             if self.abbreviate:
                 return f"{t.kind_name} {{...}}"
+            if level > MAX_INLINE_DEPTH:
+                raise BTFError(f"anonymous {t.kind_name} [{t.id}] nests too deeply (or "
+                               f"contains itself) to dump as C")
             return self._record_body(t, level)  # type: ignore[arg-type]
         if kind in (Kind.ENUM, Kind.ENUM64):
             if t.name:  # type: ignore[attr-defined]
@@ -596,6 +601,8 @@ class CDumper:
         if bits == 0:
             return _round_up(cur, align * 8)
         unit = size * 8
+        if unit <= 0:
+            raise _LayoutMismatch  # a bitfield of a type without size: corrupt BTF
         if cur // unit != (cur + bits - 1) // unit:
             return _round_up(cur, align * 8)
         return cur

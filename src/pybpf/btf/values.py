@@ -90,6 +90,8 @@ def _is_byte(t: Type) -> bool:
 
 
 _STRUCTS = {}
+MAX_EMPTY_ELEMENTS = 1 << 16
+"""Longest array of zero-sized elements decoded (longer ones are corrupt)."""
 
 
 def _int_struct(size: int, signed: bool, endian: str) -> struct.Struct | None:
@@ -207,14 +209,23 @@ class _Compiler:
         if _is_byte(elem):
             return lambda buf, off: bytes(buf[off:off + n])
         step = btf.size_of(t.elem_type_id)
+        if step == 0 and n > MAX_EMPTY_ELEMENTS:
+            raise BTFError(f"{_label(btf, t)}: {n} elements of size 0 are too many to decode",
+                           path=btf.path)
         if isinstance(elem, Int) and elem.bits == elem.size * 8 and not elem.bit_offset \
                 and not elem.is_bool:
             s = _int_struct(elem.size, elem.is_signed, self.endian)
             if s is not None:
-                many = struct.Struct(self.endian + s.format[-1] * n).unpack_from
+                many = struct.Struct(f"{self.endian}{n}{s.format[-1]}").unpack_from
                 return lambda buf, off: list(many(buf, off))
         inner = self.compile(t.elem_type_id, depth + 1)
-        return lambda buf, off: [inner(buf, off + i * step) for i in range(n)]
+        total = n * step
+
+        def decode_array(buf, off):
+            if off + total > len(buf):
+                raise IndexError  # the enclosing type is smaller than this array
+            return [inner(buf, off + i * step) for i in range(n)]
+        return decode_array
 
     def _composite(self, t: Composite, depth: int) -> Decoder:
         btf = self.btf
