@@ -214,3 +214,18 @@ def test_no_fd_leaks():
     KernelProgram.load(assemble("r0 = 1\nexit"))  # dropped: closed when collected
     gc.collect()
     assert open_fds() == before
+
+
+def test_map_index_loads_with_fd_array():
+    text = "r1 = map[idx:1][0]+0 ll\nr0 = *(u32 *)(r1 + 0)\nexit"
+    with KernelMap.create("array", 4, 4, 1) as unused, \
+            KernelMap.create("array", 4, 4, 1, value_codec="int") as m:
+        m[0] = 321
+        with KernelProgram.load(assemble(text), fd_array=[unused.fd, m.fd]) as p:
+            assert p.test_run(PACKET).retval == 321
+            assert p.info().map_ids == (m.info().id,)
+
+
+def test_source_info_needs_btf():
+    with pytest.raises(BPFError, match="need the program's BTF"):
+        KernelProgram.load(assemble("r0 = 0\nexit"), func_info=b"\0" * 8)

@@ -187,7 +187,7 @@ class KernelMap(MutableMapping):
         except KernelError as e:
             raise _explain_create(e, type_id, flags, what) from e
         return cls(fd, type=type_id, key_size=key_size, value_size=value_size,
-                   max_entries=max_entries, flags=flags, name=kname,
+                   max_entries=max_entries, flags=flags, name=name,
                    key_codec=key_codec, value_codec=value_codec)
 
     @classmethod

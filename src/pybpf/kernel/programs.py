@@ -116,6 +116,33 @@ def _line_info_bytes(records: Any, btf: Any) -> tuple[bytes, int]:
     return b"".join(out), len(out)
 
 
+def _btf_fields(fields: dict[str, Any], keep: list[Any], btf: Any, func_info: Any,
+                line_info: Any) -> Any:
+    """Set the BTF fd and func/line info of a load; returns a BTF object
+    loaded here (the caller closes it after the load), or None."""
+    from .kernel_btf import load_btf
+
+    owned = None
+    if isinstance(btf, int | FD):
+        fields["prog_btf_fd"], source = int(btf), None
+    else:
+        kbtf = load_btf(btf)
+        owned = kbtf if kbtf is not btf else None
+        fields["prog_btf_fd"], source = kbtf.fd, kbtf.btf
+    for kind, records in (("func_info", func_info), ("line_info", line_info)):
+        if not records:
+            continue
+        if kind == "func_info":
+            data, n = _func_info_bytes(records)
+        else:
+            data, n = _line_info_bytes(records, source)
+        buf = ctypes.create_string_buffer(data, len(data))
+        keep.append(buf)
+        fields.update({kind: ctypes.addressof(buf), f"{kind}_cnt": n,
+                       f"{kind}_rec_size": INFO[f"bpf_{kind}"].size})
+    return owned
+
+
 class KernelProgram:
     """A program in the kernel, owned through its fd.
 
@@ -154,6 +181,8 @@ class KernelProgram:
         """
         from ..isa import encode
 
+        if (func_info or line_info) and btf is None:
+            raise BPFError(f"program {name!r}: func_info and line_info need the program's BTF")
         type_id = prog_type_id(type)
         code = bytes(insns) if isinstance(insns, bytes | bytearray) else encode(insns)
         if not code:
@@ -173,33 +202,14 @@ class KernelProgram:
         elif attach_btf_obj_fd is not None:
             fields["attach_btf_obj_fd"] = attach_btf_obj_fd
         keep: list[Any] = []  # buffers that must outlive the call
-        owned_btf = None
-        if btf is not None:
-            from .kernel_btf import load_btf
-
-            if isinstance(btf, int | FD):
-                fields["prog_btf_fd"], source = int(btf), None
-            else:
-                kbtf = load_btf(btf)
-                owned_btf = kbtf if kbtf is not btf else None
-                fields["prog_btf_fd"], source = kbtf.fd, kbtf.btf
-            if func_info:
-                data, n = _func_info_bytes(func_info)
-                buf = ctypes.create_string_buffer(data, len(data))
-                keep.append(buf)
-                fields.update(func_info=ctypes.addressof(buf), func_info_cnt=n,
-                              func_info_rec_size=INFO["bpf_func_info"].size)
-            if line_info:
-                data, n = _line_info_bytes(line_info, source)
-                buf = ctypes.create_string_buffer(data, len(data))
-                keep.append(buf)
-                fields.update(line_info=ctypes.addressof(buf), line_info_cnt=n,
-                              line_info_rec_size=INFO["bpf_line_info"].size)
         if fd_array:
             arr = (ctypes.c_int32 * len(fd_array))(*fd_array)
             keep.append(arr)
             fields["fd_array"] = ctypes.addressof(arr)
+        owned_btf = None
         try:
+            if btf is not None:
+                owned_btf = _btf_fields(fields, keep, btf, func_info, line_info)
             fd, log = _sys.prog_load(insns=code, license=license, log_level=log_level,
                                      log_size=log_size, what=label, program=name or None,
                                      **fields)
@@ -209,8 +219,8 @@ class KernelProgram:
             raise _explain_load(e, type_id, label) from e
         finally:
             if owned_btf is not None:
-                owned_btf.close()
-        return cls(fd, type=type_id, name=kname, expected_attach_type=expected_attach_type,
+                owned_btf.close()  # the program holds its own reference
+        return cls(fd, type=type_id, name=name, expected_attach_type=expected_attach_type,
                    log=log)
 
     @classmethod
