@@ -651,3 +651,51 @@ def test_lru_keeps_the_newest_like_kernel(ncpus):
     assert u32(39) in kernel_keys and u32(39) in list(m)
     assert kernel_keys <= set(map(u32, range(40)))
     k.close()
+
+
+BATCH_SUPPORT_SPECS = [
+    MapSpec("l", "lpm_trie", 8, 4, 4, BPF_F_NO_PREALLOC), MapSpec("s", "stack_trace", 4, 16, 4),
+    MapSpec("p", "prog_array", 4, 4, 4), MapSpec("e", "perf_event_array", 4, 4, 4),
+    MapSpec("a", "array_of_maps", 4, 4, 4, inner=MapSpec("in", "array", 4, 8, 4)),
+    MapSpec("h", "hash_of_maps", 4, 4, 4, inner=MapSpec("in", "array", 4, 8, 4)),
+    MapSpec("q", "queue", 0, 4, 4), MapSpec("b", "bloom_filter", 0, 4, 4),
+    MapSpec("r", "ringbuf", 0, 0, 4096), MapSpec("pa", "percpu_array", 4, 4, 4),
+]
+
+
+@pytest.mark.parametrize("s", BATCH_SUPPORT_SPECS, ids=lambda s: s.type)
+def test_which_batch_operations_exist_matches_kernel(ncpus, s):
+    inner = KernelMap(s.inner) if s.inner else None
+    k = KernelMap(s, inner_fd=inner.fd if inner else 0)
+    m = create_map(s, num_cpus=ncpus)
+    calls = ((LOOKUP_BATCH, 2, lambda: m.lookup_batch(None, 2)),
+             (LOOKUP_AND_DELETE_BATCH, 2, lambda: m.lookup_and_delete_batch(None, 2)),
+             (UPDATE_BATCH, 0, lambda: m.update_batch([], [])),
+             (DELETE_BATCH, 0, lambda: m.delete_batch([])))
+    for cmd, count, call in calls:
+        kernel_err = k.batch(cmd, None, count, value_size=64)[0]
+        our_err, result = ours(call)
+        if kernel_err == errno.ENOENT and our_err == 0:
+            assert result.done                       # ENOENT is how the kernel says "done"
+        else:
+            assert kernel_err == our_err, cmd
+    k.close()
+    if inner:
+        inner.close()
+
+
+def test_generic_batch_skips_empty_slots_like_kernel(ncpus):
+    inner_spec = MapSpec("in", "array", 4, 8, 4)
+    kinner = KernelMap(inner_spec)
+    s = MapSpec("a", "array_of_maps", 4, 4, 6, inner=inner_spec)
+    k, m = KernelMap(s, inner_fd=kinner.fd), create_map(s, num_cpus=ncpus)
+    for index in (2, 4):
+        assert k.update(u32(index), u32(kinner.fd)) == 0
+        m.update(index, create_map(inner_spec, num_cpus=ncpus))
+    for count in (1, 2, 3, 10):
+        err, _count, out, keys, _ = k.batch(LOOKUP_BATCH, None, count, value_size=4)
+        step = m.lookup_batch(None, count)
+        assert (err == errno.ENOENT, keys, out[:4]) == (step.done, b"".join(step.keys),
+                                                         step.cursor)
+    k.close()
+    kinner.close()

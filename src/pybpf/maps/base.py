@@ -511,8 +511,9 @@ class Map:
 
     def _generic_lookup_batch(self, cursor: bytes | None, count: int, elem_flags: int,
                               op: str) -> Batch:
-        """The kernel's generic batch: ``cursor`` is the last key returned and
-        get_next_key walks on from it."""
+        """The kernel's generic batch: get_next_key walks on from ``cursor``,
+        skipping keys without a value; the new cursor is the last key
+        visited (left as it was when nothing was returned)."""
         if elem_flags & ~BPF_F_LOCK:
             raise self._error(E.EINVAL, op, None, f"elem_flags {elem_flags:#x}")
         self._check_lock_flag(elem_flags, op)
@@ -527,10 +528,16 @@ class Map:
             if nxt is None:
                 done = True
                 break
-            keys.append(nxt)
-            values.append(self._sys_lookup(nxt, elem_flags))
             prev = nxt
-        return Batch(keys, values, keys[-1] if keys else cursor, done)
+            try:
+                value = self._sys_lookup(nxt, elem_flags)
+            except MapError as exc:
+                if exc.errno == E.ENOENT:    # an empty slot (maps of maps): skipped
+                    continue
+                raise
+            keys.append(nxt)
+            values.append(value)
+        return Batch(keys, values, prev if keys else cursor, done)
 
     # ---------------------------------------------------------- mapping protocol
 

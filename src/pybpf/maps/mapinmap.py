@@ -97,7 +97,7 @@ class ArrayOfMaps(_InnerMaps, ObjectArray):
         return self.object_at(int.from_bytes(key, "little"))
 
     def _has_batch(self, which: str) -> bool:
-        return which in ("lookup", "update", "delete")
+        return which in ("lookup", "update")
 
 
 class HashOfMaps(_InnerMaps, HashMap):
