@@ -173,8 +173,9 @@ class KernelMap(MutableMapping):
         if numa_node is not None:
             flags |= MAP_FLAGS["numa_node"]
         kname = object_name(name)
-        what = f"map {name!r} ({map_type_name(type_id)})" if name else \
-            f"{map_type_name(type_id)} map"
+        tname = map_type_name(type_id)
+        what = (f"map {name!r} ({tname}" if name else f"{tname} map (") + \
+            f", key {key_size}, value {value_size}, {max_entries} entries, flags {flags:#x})"
         btf_fd = int(getattr(btf, "fd", btf)) if btf is not None else 0
         try:
             fd = _sys.map_create(
@@ -493,8 +494,24 @@ class KernelMap(MutableMapping):
         return count
 
 
+# What each family of map types insists on, for refusals the kernel leaves at EINVAL.
+_TYPE_RULES = {
+    **dict.fromkeys(("ringbuf", "user_ringbuf"), "key and value size 0, max_entries a "
+                    "power-of-2 multiple of the page size"),
+    **dict.fromkeys(("queue", "stack", "bloom_filter"), "key size 0"),
+    **dict.fromkeys(("array", "percpu_array"), "key size 4"),
+    **dict.fromkeys(("prog_array", "perf_event_array", "cgroup_array"), "key and value size 4"),
+    **dict.fromkeys(("array_of_maps", "hash_of_maps"), "value size 4 and an inner map template"),
+    **dict.fromkeys(("sk_storage", "inode_storage", "task_storage", "cgrp_storage"),
+                    "max_entries 0, the no_prealloc flag and BTF key and value types"),
+    "lpm_trie": "the no_prealloc flag and a key of a 4-byte prefix length plus data",
+    "arena": "key and value size 0 and the mmapable flag",
+}
+
+
 def _explain_create(e: KernelError, type_id: int, flags: int, what: str) -> KernelError:
-    """Turn a bare refusal into one naming the missing feature, if a probe finds it."""
+    """Turn a bare refusal into one naming the missing feature (a probe
+    decides) or the type's rules."""
     if e.errno not in (_errno.EINVAL, _errno.E2BIG, _errno.EOPNOTSUPP, _sys.ENOTSUPP):
         return e
     from .features import map_type_supported
@@ -503,4 +520,7 @@ def _explain_create(e: KernelError, type_id: int, flags: int, what: str) -> Kern
     if not map_type_supported(name):
         return KernelError(f"BPF_MAP_CREATE {what}: this kernel does not support map type "
                            f"{name!r}", errno=e.errno, operation="BPF_MAP_CREATE")
+    if e.errno == _errno.EINVAL and name in _TYPE_RULES:
+        return KernelError(f"{e}; {name} maps need {_TYPE_RULES[name]}", errno=e.errno,
+                           operation="BPF_MAP_CREATE")
     return e
