@@ -699,3 +699,14 @@ def test_generic_batch_skips_empty_slots_like_kernel(ncpus):
                                                          step.cursor)
     k.close()
     kinner.close()
+
+
+@pytest.mark.parametrize("flags", [0x8, 0x10, 0x80, 0x100])
+def test_access_flags_match_kernel(ncpus, flags):
+    s = MapSpec("x", "hash", 4, 8, 4, flags)
+    k, m = pair(s, ncpus)
+    script = [("update", u32(1), u64(1), 0), ("lookup", u32(1), 0), ("next", None),
+              ("lookup_and_delete", u32(1), 0), ("delete", u32(1)), ("freeze",),
+              ("freeze",)]
+    assert run_script(k, m, script) == []
+    k.close()
