@@ -708,6 +708,11 @@ def test_btf_typed_view():
     m[3] = u32(1) + u32(5) + u32(2)
     assert m[3] == {"a": 1, "lock": {"val": 0}, "b": 2}
     assert list(m) == [3] and m.lookup(3, BPF_F_LOCK) == u32(1) + bytes(4) + u32(2)
+    if hasattr(btf, "encode"):                   # structured values once the BTF package encodes
+        m[4] = {"a": 7, "lock": {"val": 0}, "b": 8}
+        assert m[4]["b"] == 8
+    else:
+        assert errno_of(m.update, 4, {"a": 7, "b": 8}) == errno.EINVAL
 
 
 def test_map_handles_and_buffers():

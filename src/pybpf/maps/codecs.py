@@ -106,7 +106,12 @@ class BTFCodec:
         from ..btf import values
 
         self._decoder = values.decoder(btf, self.type.id)
-        self._encoder = getattr(values, "encode", None)
+        btf_encode = getattr(btf, "encode", None)
+        module_encode = getattr(values, "encode", None)
+        if btf_encode is not None:
+            self._encoder = lambda _btf, type_, obj: btf_encode(type_, obj)
+        else:
+            self._encoder = module_encode
 
     def encode(self, obj: Any) -> bytes:
         """``obj`` as bytes: bytes and ints directly, other objects through the
