@@ -207,6 +207,24 @@ def test_pin_and_open_a_map(pin_dir):
         KernelMap.from_pin(f"{pin_dir}/sub/m")
 
 
+def test_mount_a_bpffs_and_pin_in_it(tmp_path):
+    import ctypes
+
+    from pybpf.kernel.pins import mount_bpffs
+
+    where = str(tmp_path / "bpffs")
+    assert mount_bpffs(where) == where and is_bpffs(where)
+    try:
+        assert mount_bpffs(where) == where  # mounted already: nothing to do
+        with KernelMap.create("array", 4, 4, 1, name="in_tmp") as m:
+            m.pin(f"{where}/m")
+        with open_pinned(f"{where}/m") as again:
+            assert again.name == "in_tmp"
+    finally:
+        assert ctypes.CDLL(None, use_errno=True).umount2(where.encode(), 2) == 0  # MNT_DETACH
+    assert not is_bpffs(where)
+
+
 def test_pinning_outside_bpffs_is_refused(tmp_path):
     with KernelMap.create("array", 4, 4, 1) as m, pytest.raises(BPFError, match="not in a bpf"):
         m.pin(str(tmp_path / "m"))
@@ -227,6 +245,8 @@ def test_btf_objects():
         rec = btf.info()
         assert rec.size == len(data) and not rec.kernel_btf
         assert rec.id in {b.id for b in info.btfs()}
+        with KernelBTF.from_id(rec.id) as again:
+            assert again.raw() == data
     with pytest.raises(VerifierError) as e:
         KernelBTF.load(data[:-3] + b"\xff\xff\xff")  # unterminated string section
     assert e.value.operation == "BPF_BTF_LOAD" and e.value.log
