@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import errno as _errno
 import functools
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,8 +59,8 @@ _MAP_PROBES: dict[str, dict[str, Any]] = {
     "queue": {"key_size": 0},
     "stack": {"key_size": 0},
     "bloom_filter": {"key_size": 0},
-    "ringbuf": {"key_size": 0, "value_size": 0, "max_entries": 4096},
-    "user_ringbuf": {"key_size": 0, "value_size": 0, "max_entries": 4096},
+    "ringbuf": {"key_size": 0, "value_size": 0, "max_entries": "page"},
+    "user_ringbuf": {"key_size": 0, "value_size": 0, "max_entries": "page"},
     "arena": {"key_size": 0, "value_size": 0, "flags": ("mmapable",)},
     "sk_storage": {"max_entries": 0, "flags": ("no_prealloc",), "btf": True},
     "inode_storage": {"max_entries": 0, "flags": ("no_prealloc",), "btf": True},
@@ -93,9 +94,12 @@ def probe_map_type(name: str) -> Probe:
     flags = 0
     for f in p.get("flags", ()):
         flags |= MAP_FLAGS[f]
+    max_entries = p.get("max_entries", 1)
+    if max_entries == "page":  # ring buffers: one page
+        max_entries = os.sysconf("SC_PAGE_SIZE")
     fields: dict[str, Any] = dict(
         map_type=MAP_TYPES[name], key_size=p.get("key_size", 4),
-        value_size=p.get("value_size", 4), max_entries=p.get("max_entries", 1),
+        value_size=p.get("value_size", 4), max_entries=max_entries,
         map_flags=flags, what=f"probe of map type {name}")
     closers = []
     try:

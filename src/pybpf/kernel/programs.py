@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from ..errors import BPFError, KernelError, VerifierError
-from ..spec.defines import BPF_F_SLEEPABLE, BPF_F_TEST_RUN_ON_CPU
+from ..spec.defines import BPF_F_SLEEPABLE, BPF_F_TEST_RUN_ON_CPU, BPF_LINE_INFO_COL_BITS
 from . import sys as _sys
 from ._abi import ATTACH_TYPES, INFO, PROG_TYPES
 from ._fd import FD
@@ -110,7 +110,8 @@ def _line_info_bytes(records: Any, btf: Any) -> tuple[bytes, int]:
                     raise BPFError("line_info with strings needs the program's BTF")
                 offsets = {s: off for off, s in btf.strings()}
             fname, line = offsets.get(r.file_name, 0), offsets.get(r.line, 0)
-        col = (r.line_num << 10) | (r.column & 0x3FF)
+        col = (r.line_num << BPF_LINE_INFO_COL_BITS) | \
+            (r.column & ((1 << BPF_LINE_INFO_COL_BITS) - 1))
         out.append(bytes(layout.new(insn_off=insn, file_name_off=fname, line_off=line,
                                     line_col=col)))
     return b"".join(out), len(out)

@@ -20,17 +20,16 @@ import functools
 import os
 
 from ..errors import KernelError, VerifierError
-from ..spec.defines import BPF_SYSCALL_NR
+from ..spec.defines import BPF_LOG_SIZE_MAX, BPF_SYSCALL_NR, ENOTSUPP
 from ._abi import ATTR, COMMANDS
 from ._fd import FD
 from ._layout import Record
 
-ENOTSUPP = 524
-"""The kernel-internal "not supported" errno that bpf() lets escape."""
-
 LOG_SIZE_START = 64 * 1024
+"""First verifier-log buffer when a log is asked for; it grows as needed."""
 LOG_SIZE_RETRY = 1024 * 1024
-LOG_SIZE_MAX = 0x3FFFFFFF  # the kernel refuses log_size above UINT_MAX >> 2
+"""Log buffer of the retry that fetches a log for a refused load."""
+LOG_SIZE_MAX = BPF_LOG_SIZE_MAX
 
 _syscall = None
 _MACHINE = os.uname().machine

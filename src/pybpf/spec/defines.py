@@ -33,6 +33,10 @@ BPF_OBJ_NAME_LEN = 16
 BPF_TAG_SIZE = 8
 """Bytes of a program tag (truncated SHA-1 of the instructions)."""
 
+# --- include/uapi/linux/bpf.h: struct bpf_line_info.line_col ------------------
+BPF_LINE_INFO_COL_BITS = 10
+"""``line_col`` is ``line << 10 | column`` (BPF_LINE_INFO_LINE_NUM/LINE_COL)."""
+
 # --- include/uapi/linux/bpf.h: BPF_PROG_ATTACH / BPF_LINK_CREATE flags --------
 BPF_F_ALLOW_OVERRIDE = 1 << 0
 BPF_F_ALLOW_MULTI = 1 << 1
@@ -66,6 +70,14 @@ BPF_LOG_LEVEL2 = 2
 """Verifier log: also the register state after every instruction."""
 BPF_LOG_STATS = 4
 """Verifier log: statistics (instructions processed, states, time)."""
+
+BPF_LOG_SIZE_MAX = 0xFFFFFFFF >> 2
+"""Largest ``log_size`` the kernel accepts (kernel/bpf/log.c checks ``UINT_MAX >> 2``)."""
+
+# --- include/linux/errno.h (kernel-internal, but bpf() lets it escape) -------
+ENOTSUPP = 524
+""""Operation is not supported": what bpf() returns for many unsupported
+operations, a number libc has no name for."""
 
 # --- include/uapi/linux/magic.h ----------------------------------------------
 BPF_FS_MAGIC = 0xCAFE4A11
