@@ -101,6 +101,22 @@ def test_create_refuses_what_the_kernel_refuses(type_, args, code):
     assert errno_of(make, type_, *args) == code
 
 
+def test_missing_keys_raise_an_error_that_is_also_a_key_error():
+    m = make("hash", 4, 8, 2)
+    with pytest.raises(KeyError) as info:
+        m.lookup(5)
+    assert isinstance(info.value, MapError) and info.value.errno == errno.ENOENT
+    assert str(info.value).startswith("lookup on map 't_hash' key 5")
+    with pytest.raises(KeyError):
+        m.delete(5)
+    with pytest.raises(KeyError):
+        make("queue", 0, 4, 2).pop()
+    m[1] = 1
+    with pytest.raises(MapError) as info:
+        m.get_next_key(1)                         # the end of iteration is not a KeyError
+    assert info.value.errno == errno.ENOENT and not isinstance(info.value, KeyError)
+
+
 def test_create_error_names_map_and_op():
     with pytest.raises(MapError) as info:
         make("array", 8, 8, 4)

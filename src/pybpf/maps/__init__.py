@@ -53,7 +53,7 @@ from ._abi import (
 from .array import ArrayMap, ObjectArray, PercpuArrayMap, ProgArray
 from .base import Batch, Map, MapBuffer, map_at, map_by_id
 from .codecs import BTFCodec, BytesCodec, Codec, IntCodec
-from .errors import MapError
+from .errors import MapError, MapKeyError
 from .hash import HashMap, LruHashMap, LruPercpuHashMap, PercpuHashMap
 from .lpm import LpmTrie
 from .mapinmap import ArrayOfMaps, HashOfMaps
@@ -152,6 +152,7 @@ __all__ = [
     "Map",
     "MapBuffer",
     "MapError",
+    "MapKeyError",
     "ObjectArray",
     "PercpuArrayMap",
     "PercpuHashMap",

@@ -38,12 +38,13 @@ from ._abi import (
     MAP_TYPE_IDS,
 )
 from .codecs import Codec, default_codec, encode_plain
-from .errors import MapError, errno_text
+from .errors import MapError, MapKeyError, errno_text
 
 _ids = itertools.count(1)
 _by_address: weakref.WeakValueDictionary[int, Map] = weakref.WeakValueDictionary()
 _by_id: weakref.WeakValueDictionary[int, Map] = weakref.WeakValueDictionary()
 
+_KEY_OPS = frozenset({"lookup", "delete", "lookup_and_delete"})
 HANDLE_SIZE = 64
 _HANDLE = struct.Struct("<IIIIII")  # map type id, key size, value size, max entries, flags, id
 
@@ -245,8 +246,9 @@ class Map:
 
     def _error(self, code: int, op: str, key: Any = None, message: str | None = None,
                count: int | None = None) -> MapError:
-        return MapError(code, message or errno_text(code), map_name=self.name, op=op, key=key,
-                        count=count)
+        cls = MapKeyError if code == E.ENOENT and op in _KEY_OPS else MapError
+        return cls(code, message or errno_text(code), map_name=self.name, op=op, key=key,
+                   count=count)
 
     def _check_write(self, op: str, key: Any = None) -> None:
         if self.frozen:
@@ -342,7 +344,10 @@ class Map:
         if flags & ~BPF_F_LOCK:
             raise self._error(E.EINVAL, "lookup", key, f"bad flags {flags:#x}")
         self._check_lock_flag(flags, "lookup", key)
-        return self._sys_lookup(self._key(key, "lookup"), flags)
+        try:
+            return self._sys_lookup(self._key(key, "lookup"), flags)
+        except MapError as exc:
+            raise self._as_given(exc, key) from None
 
     def update(self, key: Any, value: Any, flags: int = 0) -> None:
         """Store ``value`` under ``key``; ``flags`` is BPF_ANY, BPF_NOEXIST or
@@ -366,7 +371,16 @@ class Map:
         self._check_write("lookup_and_delete", key)
         self._check_read("lookup_and_delete", key)
         self._check_lock_flag(flags, "lookup_and_delete", key)
-        return self._sys_lookup_and_delete(self._key(key, "lookup_and_delete"), flags)
+        try:
+            return self._sys_lookup_and_delete(self._key(key, "lookup_and_delete"), flags)
+        except MapError as exc:
+            raise self._as_given(exc, key) from None
+
+    def _as_given(self, exc: MapError, key: Any) -> MapError:
+        """``exc`` naming the key as the caller gave it."""
+        if key is None or isinstance(key, (bytes, bytearray)):
+            return exc
+        return self._error(exc.errno, exc.op or "", key, exc.reason, exc.count)
 
     def get_next_key(self, key: Any = None) -> bytes:
         """The key after ``key`` in the map's iteration order (the first key when

@@ -65,3 +65,11 @@ def _show(key: object) -> str:
         return raw.hex() if len(raw) <= 32 else raw[:32].hex() + "..."
     text = repr(key)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+class MapKeyError(MapError, KeyError):
+    """ENOENT from a lookup, delete or pop: the key (or element) is not
+    there.  Also a :class:`KeyError`, so ``except KeyError`` works as it does
+    with Python mappings and with the kernel backend's maps."""
+
+    __str__ = MapError.__str__  # not KeyError's repr-of-the-key
