@@ -332,8 +332,6 @@ class CDumper:
             self._in_progress.discard(t.id)
 
     def _forward(self, t: Type) -> None:
-        if t.id in self._in_progress:
-            return  # inside its own definition C already knows the tag
         tag = self._tag(t)
         if tag not in self._declared:
             self._declared.add(tag)
