@@ -19,22 +19,19 @@ from typing import Any
 from ._layout import Layout
 
 
-class _LazyEnum(Mapping):
-    """Enum ``enum`` of the spec as ``{short name: value}``: the prefix
-    dropped, lower case, ``__MAX`` sentinels left out."""
+class Table(Mapping):
+    """A ``{short name: number}`` table built on first use, with the
+    reverse lookup and a user-facing lookup by name or number."""
 
-    def __init__(self, enum: str, prefix: str):
-        self._enum, self._prefix = enum, prefix
+    def __init__(self, what: str, build: Callable[[], dict[str, int]]):
+        self.what = what
+        self._build = build
         self._data: dict[str, int] | None = None
         self._names: dict[int, str] | None = None
 
     def _load(self) -> dict[str, int]:
         if self._data is None:
-            from ..spec.layout import enum_values
-
-            n = len(self._prefix)
-            self._data = {k[n:].lower(): v for k, v in enum_values(self._enum).items()
-                          if k.startswith(self._prefix) and not k.startswith("__")}
+            self._data = self._build()
         return self._data
 
     def __getitem__(self, key: str) -> int:
@@ -57,18 +54,43 @@ class _LazyEnum(Mapping):
             self._names = names
         return self._names.get(value, f"unknown({value})")
 
+    def id_of(self, key: str | int) -> int:
+        """The number of ``key`` (a number passes through); an unknown name
+        raises :class:`~pybpf.errors.BPFError` listing the known ones."""
+        if isinstance(key, int):
+            return key
+        try:
+            return self._load()[key]
+        except KeyError:
+            from ..errors import BPFError
 
-COMMANDS = _LazyEnum("bpf_cmd", "BPF_")
+            known = ", ".join(k for k in self._load() if k != "unspec")
+            raise BPFError(f"unknown {self.what} {key!r} (known: {known})") from None
+
+
+def _enum(enum: str, prefix: str) -> Callable[[], dict[str, int]]:
+    """Enum ``enum`` of the spec with ``prefix`` dropped and lower case,
+    ``__MAX`` sentinels left out."""
+    def build() -> dict[str, int]:
+        from ..spec.layout import enum_values
+
+        n = len(prefix)
+        return {k[n:].lower(): v for k, v in enum_values(enum).items()
+                if k.startswith(prefix) and not k.startswith("__")}
+    return build
+
+
+COMMANDS = Table("bpf() command", _enum("bpf_cmd", "BPF_"))
 """``enum bpf_cmd``: ``{"map_create": 0, ...}``."""
-MAP_TYPES = _LazyEnum("bpf_map_type", "BPF_MAP_TYPE_")
+MAP_TYPES = Table("map type", _enum("bpf_map_type", "BPF_MAP_TYPE_"))
 """``enum bpf_map_type``: ``{"hash": 1, ...}``."""
-PROG_TYPES = _LazyEnum("bpf_prog_type", "BPF_PROG_TYPE_")
+PROG_TYPES = Table("program type", _enum("bpf_prog_type", "BPF_PROG_TYPE_"))
 """``enum bpf_prog_type``: ``{"socket_filter": 1, ...}``."""
-ATTACH_TYPES = _LazyEnum("bpf_attach_type", "BPF_")
+ATTACH_TYPES = Table("attach type", _enum("bpf_attach_type", "BPF_"))
 """``enum bpf_attach_type``: ``{"cgroup_inet_ingress": 0, ...}``."""
-LINK_TYPES = _LazyEnum("bpf_link_type", "BPF_LINK_TYPE_")
+LINK_TYPES = Table("link type", _enum("bpf_link_type", "BPF_LINK_TYPE_"))
 """``enum bpf_link_type``: ``{"raw_tracepoint": 1, ...}``."""
-STATS_TYPES = _LazyEnum("bpf_stats_type", "BPF_STATS_")
+STATS_TYPES = Table("stats type", _enum("bpf_stats_type", "BPF_STATS_"))
 """``enum bpf_stats_type``: ``{"run_time": 0}``."""
 
 _MAP_FLAG_NAMES = (
@@ -85,31 +107,15 @@ def constant(name: str) -> int:
     return spec_constant(name)
 
 
-class _LazyFlags(Mapping):
-    def __init__(self, names: tuple[str, ...]):
-        self._names = names
-        self._data: dict[str, int] | None = None
+def _map_flags() -> dict[str, int]:
+    from ..spec.linux import CONSTANTS
 
-    def _load(self) -> dict[str, int]:
-        if self._data is None:
-            from ..spec.linux import CONSTANTS
-
-            # a flag newer than the generated tables is simply absent
-            self._data = {n.lower(): CONSTANTS["BPF_F_" + n] for n in self._names
-                          if "BPF_F_" + n in CONSTANTS}
-        return self._data
-
-    def __getitem__(self, key: str) -> int:
-        return self._load()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._load())
-
-    def __len__(self) -> int:
-        return len(self._load())
+    # a flag newer than the generated tables is simply absent
+    return {n.lower(): CONSTANTS["BPF_F_" + n] for n in _MAP_FLAG_NAMES
+            if "BPF_F_" + n in CONSTANTS}
 
 
-MAP_FLAGS = _LazyFlags(_MAP_FLAG_NAMES)
+MAP_FLAGS = Table("map flag", _map_flags)
 """Map creation / object access flags: ``{"no_prealloc": 1, ...}``."""
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from typing import Self
 
 
 class FD:
@@ -60,3 +61,34 @@ class FD:
 
     def __repr__(self) -> str:
         return f"FD({self._fd})" if self._fd >= 0 else "FD(closed)"
+
+
+class FDOwner:
+    """Base of the objects that own one kernel object through an fd
+    (``self._fd``): ``fd``, ``closed``, ``close()`` and ``with`` blocks."""
+
+    _fd: FD
+
+    @property
+    def fd(self) -> int:
+        """The file descriptor (ValueError once closed)."""
+        return int(self._fd)
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has run."""
+        return self._fd.closed
+
+    def close(self) -> None:
+        """Close the fd.  The kernel object lives on while something else
+        holds it: a pin, a program using a map, an attachment."""
+        self._fd.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _state(self) -> str:
+        return "closed" if self._fd.closed else f"fd {self._fd._fd}"

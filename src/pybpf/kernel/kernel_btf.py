@@ -15,10 +15,10 @@ from typing import Any
 from ..errors import BPFError
 from . import sys as _sys
 from ._abi import INFO
-from ._fd import FD
+from ._fd import FD, FDOwner
 
 
-class KernelBTF:
+class KernelBTF(FDOwner):
     """A BTF object in the kernel, owned through its fd.  ``log`` is the
     kernel's BTF log when one was asked for."""
 
@@ -41,11 +41,6 @@ class KernelBTF:
         return cls(_sys.get_fd_by_id("btf", btf_id))
 
     @property
-    def fd(self) -> int:
-        """The file descriptor (ValueError once closed)."""
-        return int(self._fd)
-
-    @property
     def id(self) -> int:
         """The kernel's id for this BTF object."""
         return self.info().id
@@ -64,18 +59,8 @@ class KernelBTF:
             btf=ctypes.addressof(buf), btf_size=size))
         return buf.raw
 
-    def close(self) -> None:
-        """Close the fd (maps and programs using the BTF keep it alive)."""
-        self._fd.close()
-
-    def __enter__(self) -> KernelBTF:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def __repr__(self) -> str:
-        return f"<KernelBTF {'closed' if self._fd.closed else f'fd {self._fd._fd}'}>"
+        return f"<KernelBTF {self._state()}>"
 
 
 def load_btf(btf: Any, *, log_level: int = 0) -> KernelBTF:

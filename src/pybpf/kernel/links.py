@@ -14,7 +14,7 @@ from typing import Any
 
 from . import sys as _sys
 from ._abi import INFO, LINK_TYPES
-from ._fd import FD
+from ._fd import FD, FDOwner
 from .programs import attach_type_id
 
 
@@ -27,7 +27,7 @@ def _fd_of(obj: Any) -> int:
     return int(getattr(obj, "fd", obj))
 
 
-class KernelLink:
+class KernelLink(FDOwner):
     """An attachment, owned through its link fd.
 
     ``program`` is the :class:`KernelProgram` attached (when known) and
@@ -48,16 +48,6 @@ class KernelLink:
     def from_pin(cls, path: str) -> KernelLink:
         """Open the link pinned at ``path``."""
         return cls(_sys.obj_get(path, what=f"link pinned at {path}"), target=path)
-
-    @property
-    def fd(self) -> int:
-        """The link fd (ValueError once closed)."""
-        return int(self._fd)
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` has run."""
-        return self._fd.closed
 
     @property
     def id(self) -> int:
@@ -96,20 +86,13 @@ class KernelLink:
     def close(self) -> None:
         """Close the link fd: the program is detached unless the link is
         pinned or another fd holds it."""
-        self._fd.close()
-
-    def __enter__(self) -> KernelLink:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        super().close()
 
     def _what(self) -> str:
         return f"link to {self.target}" if self.target else "link"
 
     def __repr__(self) -> str:
-        state = "closed" if self._fd.closed else f"fd {self._fd._fd}"
-        return f"<KernelLink {self.target or '?'} {state}>"
+        return f"<KernelLink {self.target or '?'} {self._state()}>"
 
 
 def link_create(program: Any, target_fd: int = 0, attach_type: str | int = 0, *,

@@ -28,7 +28,7 @@ from typing import Any
 from ..errors import BPFError, KernelError
 from . import sys as _sys
 from ._abi import INFO, MAP_FLAGS, MAP_TYPES, constant
-from ._fd import FD
+from ._fd import FD, FDOwner
 from .codec import Codec, make_codec
 
 _UPDATE_FLAGS = {
@@ -84,13 +84,7 @@ def possible_cpus() -> int:
 
 def map_type_id(type_: str | int) -> int:
     """The kernel's number for map type ``type_`` (``"hash"``, ``"array"``...)."""
-    if isinstance(type_, int):
-        return type_
-    try:
-        return MAP_TYPES[type_]
-    except KeyError:
-        known = ", ".join(k for k in MAP_TYPES if k != "unspec")
-        raise BPFError(f"unknown map type {type_!r} (known: {known})") from None
+    return MAP_TYPES.id_of(type_)
 
 
 def map_type_name(type_id: int) -> str:
@@ -105,10 +99,7 @@ def map_flags(flags: int | str | Iterable[str]) -> int:
     names = [flags] if isinstance(flags, str) else list(flags)
     value = 0
     for n in names:
-        key = n.lower().removeprefix("bpf_f_")
-        if key not in MAP_FLAGS:
-            raise BPFError(f"unknown map flag {n!r} (known: {', '.join(MAP_FLAGS)})")
-        value |= MAP_FLAGS[key]
+        value |= MAP_FLAGS.id_of(n.lower().removeprefix("bpf_f_"))
     return value
 
 
@@ -123,7 +114,7 @@ def _addr(buf: ctypes.Array | None) -> int:
     return ctypes.addressof(buf) if buf is not None else 0
 
 
-class KernelMap(MutableMapping):
+class KernelMap(FDOwner, MutableMapping):
     """A map in the kernel, owned through its file descriptor.
 
     Behaves as a mutable mapping (``m[k]``, ``m[k] = v``, ``del m[k]``,
@@ -218,27 +209,6 @@ class KernelMap(MutableMapping):
 
     # --- the object -------------------------------------------------------------
 
-    @property
-    def fd(self) -> int:
-        """The file descriptor (ValueError once closed)."""
-        return int(self._fd)
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` has run."""
-        return self._fd.closed
-
-    def close(self) -> None:
-        """Close the file descriptor (the map lives on while something else
-        holds it: a program, a pin, another fd)."""
-        self._fd.close()
-
-    def __enter__(self) -> KernelMap:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def info(self):
         """The kernel's view of the map (:class:`~pybpf.kernel.info.MapInfo`)."""
         from .info import map_info
@@ -258,9 +228,8 @@ class KernelMap(MutableMapping):
         _sys.map_freeze(self.fd, self._what)
 
     def __repr__(self) -> str:
-        state = "closed" if self.closed else f"fd {self._fd._fd}"
         return (f"<KernelMap {self.name or '?'} {self.type} key {self.key_size} value "
-                f"{self.value_size} max {self.max_entries} {state}>")
+                f"{self.value_size} max {self.max_entries} {self._state()}>")
 
     # --- encoding ---------------------------------------------------------------
 

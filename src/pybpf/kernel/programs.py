@@ -26,19 +26,13 @@ from ..errors import BPFError, KernelError, VerifierError
 from ..spec.defines import BPF_F_SLEEPABLE, BPF_F_TEST_RUN_ON_CPU, BPF_LINE_INFO_COL_BITS
 from . import sys as _sys
 from ._abi import ATTACH_TYPES, INFO, PROG_TYPES
-from ._fd import FD
+from ._fd import FD, FDOwner
 from .maps import object_name
 
 
 def prog_type_id(type_: str | int) -> int:
     """The kernel's number for program type ``type_`` (``"xdp"``...)."""
-    if isinstance(type_, int):
-        return type_
-    try:
-        return PROG_TYPES[type_]
-    except KeyError:
-        known = ", ".join(k for k in PROG_TYPES if k != "unspec")
-        raise BPFError(f"unknown program type {type_!r} (known: {known})") from None
+    return PROG_TYPES.id_of(type_)
 
 
 def prog_type_name(type_id: int) -> str:
@@ -49,13 +43,7 @@ def prog_type_name(type_id: int) -> str:
 def attach_type_id(type_: str | int) -> int:
     """The kernel's number for attach type ``type_`` (``"cgroup_inet_ingress"``,
     ``"xdp"``, ``"trace_raw_tp"``...)."""
-    if isinstance(type_, int):
-        return type_
-    try:
-        return ATTACH_TYPES[type_]
-    except KeyError:
-        raise BPFError(f"unknown attach type {type_!r} (known: "
-                       f"{', '.join(ATTACH_TYPES)})") from None
+    return ATTACH_TYPES.id_of(type_)
 
 
 def attach_type_name(type_id: int) -> str:
@@ -144,7 +132,7 @@ def _btf_fields(fields: dict[str, Any], keep: list[Any], btf: Any, func_info: An
     return owned
 
 
-class KernelProgram:
+class KernelProgram(FDOwner):
     """A program in the kernel, owned through its fd.
 
     ``log`` holds the verifier log when the program was loaded with a
@@ -245,26 +233,6 @@ class KernelProgram:
         """Open the program pinned at ``path``."""
         return cls.from_fd(_sys.obj_get(path, what=f"program pinned at {path}"))
 
-    @property
-    def fd(self) -> int:
-        """The file descriptor (ValueError once closed)."""
-        return int(self._fd)
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` has run."""
-        return self._fd.closed
-
-    def close(self) -> None:
-        """Close the fd; the program stays loaded while attached or pinned."""
-        self._fd.close()
-
-    def __enter__(self) -> KernelProgram:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def info(self):
         """The kernel's view of the program (:class:`~pybpf.kernel.info.ProgramInfo`)."""
         from .info import program_info
@@ -336,8 +304,7 @@ class KernelProgram:
         return TestRunResult(attr.retval, data_out, ctx_out, attr.duration)
 
     def __repr__(self) -> str:
-        state = "closed" if self._fd.closed else f"fd {self._fd._fd}"
-        return f"<KernelProgram {self.name or '?'} {self.type} {state}>"
+        return f"<KernelProgram {self.name or '?'} {self.type} {self._state()}>"
 
 
 def _explain_load(e: KernelError, type_id: int, label: str) -> KernelError:
