@@ -414,6 +414,8 @@ def test_spin_lock_is_preserved_and_read_as_zero():
     assert m.lookup(1, BPF_F_LOCK) == bytes(4) + b"\xee" * 12
     plain = make("hash", 4, 16, 4)
     assert errno_of(plain.lookup, 1, BPF_F_LOCK) == errno.EINVAL
+    lru = create_map(spec("lru_hash", 4, 16, 4), num_cpus=1, spin_lock_offset=0)
+    assert lru.bpf_update(u32(1), bytes(16), BPF_F_LOCK) == -errno.EINVAL   # kernel: LRU has no F_LOCK
 
 
 # --------------------------------------------------------------------- LRU

@@ -17,6 +17,14 @@ Every map type answers userspace calls (``lookup``, ``update``, ``delete``,
 that return what the helpers return.  Values live in preallocated
 :attr:`Map.arenas` that the VM maps as memory, so a program's pointer into a
 value sees userspace updates and the other way round.
+
+For the VM: map every :meth:`Map.buffers` entry as a region (the buffers'
+host addresses are the addresses maps hand out); ``lddw`` of a map loads
+:attr:`Map.address` and :func:`map_at` turns it back into the map; helpers
+call ``bpf_lookup``/``bpf_update``/``bpf_delete``/``bpf_push``/``bpf_pop``/
+``bpf_peek``/``bpf_for_each``, ``bpf_ringbuf_*``, ``bpf_perf_event_output``,
+``bpf_get_stackid`` and ``bpf_tail_call_target`` with the raw bytes read from
+program memory and the current CPU.
 """
 
 from __future__ import annotations

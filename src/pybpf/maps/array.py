@@ -81,7 +81,7 @@ class ArrayMap(Map):
     def _update(self, key: bytes, value: Any, flags: int, cpu: int, all_cpus: bool) -> int:
         if (flags & ~BPF_F_LOCK) > BPF_EXIST:
             return -E.EINVAL
-        if flags & BPF_F_LOCK and self.spin_lock_offset is None:
+        if flags & BPF_F_LOCK and (self.spin_lock_offset is None or self.percpu):
             return -E.EINVAL
         offset = self._offsets.get(key)
         if offset is None:

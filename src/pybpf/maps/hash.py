@@ -144,7 +144,7 @@ class HashMap(Map):
     def _update(self, key: bytes, value: Any, flags: int, cpu: int, all_cpus: bool) -> int:
         if (flags & ~BPF_F_LOCK) > BPF_EXIST:
             return -E.EINVAL
-        if flags & BPF_F_LOCK and self.spin_lock_offset is None:
+        if flags & BPF_F_LOCK and (self.spin_lock_offset is None or self.lru or self.percpu):
             return -E.EINVAL
         if self.lru:
             self._make_room(cpu)
