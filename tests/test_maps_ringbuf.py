@@ -24,6 +24,7 @@ from pybpf.maps import (
     PerfLost,
     PerfSample,
     create_map,
+    map_owning,
 )
 from pybpf.objects import MapSpec
 
@@ -302,3 +303,14 @@ def test_perf_reader_poll_callbacks():
     n = reader.poll(0, lambda cpu, data: samples.append((cpu, data)),
                     lambda cpu, count: lost.append((cpu, count)))
     assert n == 1 and samples == [(1, b"s1\0\0")] and lost == []
+
+
+def test_sample_address_leads_back_to_its_ring_buffer():
+    rb = ringbuf()
+    other = ringbuf()
+    sample = rb.bpf_ringbuf_reserve(16)
+    owner, arena, offset = map_owning(sample)
+    assert owner is rb and arena == 0 and offset == 8
+    owner.bpf_ringbuf_submit(sample)
+    assert rb.consume() == [bytes(16)] and other.consume() == []
+    assert map_owning(12) is None

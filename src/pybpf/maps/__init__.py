@@ -59,7 +59,7 @@ from ._abi import (
     ENOTSUPP,
 )
 from .array import ArrayMap, ObjectArray, PercpuArrayMap, ProgArray
-from .base import Batch, Map, MapBuffer, map_at, map_by_id
+from .base import Batch, Map, MapBuffer, map_at, map_by_id, map_owning
 from .codecs import BTFCodec, BytesCodec, Codec, IntCodec
 from .errors import MapError, MapKeyError
 from .hash import HashMap, LruHashMap, LruPercpuHashMap, PercpuHashMap
@@ -177,5 +177,6 @@ __all__ = [
     "create_map",
     "map_at",
     "map_by_id",
+    "map_owning",
     "open_maps",
 ]

@@ -60,6 +60,17 @@ def map_at(address: int) -> Map | None:
     return _by_address.get(address)
 
 
+def map_owning(address: int) -> tuple[Map, int, int] | None:
+    """``(map, arena index, offset)`` for an address inside some live map's
+    values (a ring buffer sample, a value pointer), or None.  Walks every
+    map: cache the answer per region where speed matters."""
+    for m in list(_by_address.values()):
+        where = m.locate(address)
+        if where is not None:
+            return m, where[0], where[1]
+    return None
+
+
 def map_by_id(map_id: int) -> Map | None:
     """The live map with this :attr:`Map.id`, or None."""
     return _by_id.get(map_id)
