@@ -126,10 +126,12 @@ class _Loader:
     def _load_btf(self, btf: Any) -> KernelBTF | None:
         from .features import btf_kind_supported
         from .kernel_btf import load_btf
+        from .programs import line_strings
 
         if not btf_kind_supported("int"):  # a kernel without BTF: load without it
             return None
-        return load_btf(btf, log_level=self.log_level)
+        strings = set().union(*(line_strings(ps.line_info) for ps in self.spec.programs.values()))
+        return load_btf(btf, log_level=self.log_level, strings=strings)
 
     @staticmethod
     def _type_id(t: Any) -> int:

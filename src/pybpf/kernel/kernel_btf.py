@@ -10,6 +10,7 @@ raw bytes, an already loaded :class:`KernelBTF` — and returns a
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Iterable
 from typing import Any
 
 from ..errors import BPFError
@@ -63,10 +64,15 @@ class KernelBTF(FDOwner):
         return f"<KernelBTF {self._state()}>"
 
 
-def load_btf(btf: Any, *, log_level: int = 0) -> KernelBTF:
+def load_btf(btf: Any, *, log_level: int = 0, strings: Iterable[str] = ()) -> KernelBTF:
     """The hook between a spec's BTF and the kernel: load ``btf`` (a
     :class:`pybpf.btf.BTF`, raw bytes, or a :class:`KernelBTF` returned as
-    is) and return the kernel object."""
+    is) and return the kernel object.
+
+    ``strings`` (source file names and lines that ``line_info`` records
+    point at) are added to a BTF that lacks them; the result's ``btf``
+    attribute is then the extended BTF, whose string offsets to use.
+    """
     if isinstance(btf, KernelBTF):
         return btf
     if isinstance(btf, bytes | bytearray | memoryview):
@@ -76,6 +82,23 @@ def load_btf(btf: Any, *, log_level: int = 0) -> KernelBTF:
     if isinstance(btf, BTF):
         if btf.base is not None:
             raise BPFError("loading split BTF (on top of vmlinux or a module) is not supported")
-        # the bytes it was parsed from: line_info string offsets point into them
-        return KernelBTF.load(btf.raw, log_level=log_level, btf=btf)
+        full = with_strings(btf, strings)
+        return KernelBTF.load(full.raw, log_level=log_level, btf=full)
     raise BPFError(f"cannot load {type(btf).__name__} as BTF: give pybpf.btf.BTF or bytes")
+
+
+def with_strings(btf: Any, strings: Iterable[str]) -> Any:
+    """``btf`` itself when it holds every string of ``strings``, else a copy
+    of its types (same ids) with the missing strings added.  Line info
+    points into the string section, which a BTF rebuilt from its types
+    alone no longer carries."""
+    have = {text for _, text in btf.strings()}
+    missing = sorted(set(strings) - have)
+    if not missing:
+        return btf
+    from ..btf import BTFBuilder
+
+    b = BTFBuilder.from_btf(btf)
+    for text in missing:
+        b.add_string(text)
+    return b.build()

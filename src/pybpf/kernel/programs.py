@@ -82,6 +82,14 @@ def _func_info_bytes(records: Any) -> tuple[bytes, int]:
     return b"".join(out), len(out)
 
 
+def line_strings(records: Any) -> set[str]:
+    """The file names and source lines ``line_info`` records name (none for
+    raw records that carry string offsets)."""
+    if not records or isinstance(records, bytes | bytearray):
+        return set()
+    return {s for r in records if hasattr(r, "file_name") for s in (r.file_name, r.line)}
+
+
 def _line_info_bytes(records: Any, btf: Any) -> tuple[bytes, int]:
     if isinstance(records, bytes | bytearray):
         return bytes(records), len(records) // INFO["bpf_line_info"].size
@@ -97,7 +105,11 @@ def _line_info_bytes(records: Any, btf: Any) -> tuple[bytes, int]:
                 if btf is None or not hasattr(btf, "strings"):
                     raise BPFError("line_info with strings needs the program's BTF")
                 offsets = {s: off for off, s in btf.strings()}
-            fname, line = offsets.get(r.file_name, 0), offsets.get(r.line, 0)
+            try:
+                fname, line = offsets[r.file_name], offsets[r.line]
+            except KeyError as e:
+                raise BPFError(f"line_info names {e.args[0]!r}, which the program's BTF "
+                               "does not hold") from None
         col = (r.line_num << BPF_LINE_INFO_COL_BITS) | \
             (r.column & ((1 << BPF_LINE_INFO_COL_BITS) - 1))
         out.append(bytes(layout.new(insn_off=insn, file_name_off=fname, line_off=line,
@@ -115,7 +127,7 @@ def _btf_fields(fields: dict[str, Any], keep: list[Any], btf: Any, func_info: An
     if isinstance(btf, int | FD):
         fields["prog_btf_fd"], source = int(btf), None
     else:
-        kbtf = load_btf(btf)
+        kbtf = load_btf(btf, strings=line_strings(line_info))
         owned = kbtf if kbtf is not btf else None
         fields["prog_btf_fd"], source = kbtf.fd, kbtf.btf
     for kind, records in (("func_info", func_info), ("line_info", line_info)):
