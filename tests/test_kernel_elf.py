@@ -70,3 +70,26 @@ def test_compiled_object_runs_in_the_kernel(tmp_path):
         assert rodata.info().frozen and list(rodata.values()) == [{"weight": 5}]
         assert "counter.c" in prog.log  # line info reached the verifier
         assert prog.info().btf_id == coll.btf.id
+
+
+CORE_C = r"""
+#define SEC(n) __attribute__((section(n), used))
+/* fields in another order than the kernel's: CO-RE must fix the offset */
+struct __sk_buff { unsigned int mark; unsigned int len; } __attribute__((preserve_access_index));
+SEC("socket") int read_mark(struct __sk_buff *skb) { return skb->mark; }
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+def test_core_relocations_are_applied_against_the_kernels_btf(tmp_path):
+    import struct
+
+    from pybpf.elf import load_object
+
+    spec = load_object(zig_cc(CORE_C, tmp_path, "core"))
+    assert spec.programs["read_mark"].core_relocations
+    ctx = bytearray(192)
+    struct.pack_into("<II", ctx, 0, 64, 0)
+    struct.pack_into("<I", ctx, 8, 1000)  # __sk_buff.mark is at 8 in the kernel
+    with load(spec) as coll:
+        assert coll.programs["read_mark"].test_run(bytes(64), ctx=bytes(ctx)).retval == 1000
