@@ -101,11 +101,17 @@ class StructLayout:
         return iter(self.fields)
 
     def variants(self) -> list[StructLayout]:
-        """For a union of anonymous structs (``bpf_attr``): one layout per
-        anonymous struct member, in declaration order."""
+        """For a union of structs (``bpf_attr``): one layout per member whose
+        type is an anonymous struct, in declaration order.  A named one
+        (``info``) keeps its prefix: its fields are ``info.bpf_fd``..."""
         out = []
         for i, m in enumerate(self.raw_members):
-            if not m["name"] and "members" in m:
+            if "members" not in m:
+                continue
+            if m["name"]:
+                out.append(StructLayout(f"{self.name}.{m['name']}", {
+                    "kind": m["kind"], "size": m["offset"] + m["size"], "members": [m]}))
+            else:
                 out.append(StructLayout(f"{self.name}#{i}", {
                     "kind": m["kind"], "size": m["size"], "members": m["members"]}))
         return out
