@@ -279,7 +279,8 @@ def _llvm(insn: Insn, form: OpForm, imm64: int | None, slots: Sequence[Insn],
         return f"may_goto {ctx.target(insn.off)}"
     if k is Kind.CALL:
         name = ctx.helper(insn.imm)
-        return f"call {name}#{insn.imm}" if name else f"call {insn.imm}"
+        helper = str(insn.imm) if insn.imm >= 0 else f"0x{insn.imm & 0xFFFFFFFF:x}"
+        return f"call {name}#{helper}" if name else f"call {helper}"
     if k is Kind.CALL_LOCAL:
         target = ctx.target(insn.imm)
         return f"call {target}" if target[0] not in "+-" else f"call pc{target}"
