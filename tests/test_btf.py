@@ -315,8 +315,9 @@ def _exercise(data: bytes) -> None:
             if isinstance(t, (Composite, Int, Enum, Enum64, Float, Ptr, Array)):
                 size = btf.size_of(t)
                 if size < 4096:
-                    btf.decode(t, bytes(size))
+                    value = btf.decode(t, bytes(size))
                     btf.format(t, bytes(size))
+                    btf.encode(t, value)
         except BTFError:
             pass
     for fn in (btf.dump_c, btf.dump_raw, btf.to_bytes):
@@ -378,6 +379,16 @@ def test_decode_and_format_a_struct():
     assert btf.format("ev", data, indent=2).startswith("{\n  .pid = -7,\n")
     with pytest.raises(BTFError, match="32 bytes needed"):
         btf.decode(ev, data[:10])
+    assert btf.encode(ev, value) == data
+    assert btf.decode(ev, btf.encode(ev, {"col": "BLUE", "comm": "sh", "b": -1})) == {
+        "pid": 0, "comm": "sh", "a": 0, "b": -1, "ok": False, "col": 4, "i": 0,
+        "raw": bytes(4), "p": 0}
+    with pytest.raises(BTFError, match="no member 'nope'"):
+        btf.encode(ev, {"nope": 1})
+    with pytest.raises(BTFError, match="out of range"):
+        btf.encode(ev, {"a": 8})
+    with pytest.raises(BTFError, match="longer than 8"):
+        btf.encode(ev, {"comm": "a much longer name"})
 
 
 def test_decode_big_endian_bitfields():
@@ -386,6 +397,7 @@ def test_decode_big_endian_bitfields():
     s = b.add_struct("s", 2, [("hi", u16, 0, 4), ("lo", u16, 4, 12)])
     btf = b.build()
     assert btf.decode(s, bytes([0xAB, 0xCD])) == {"hi": 0xA, "lo": 0xBCD}
+    assert btf.encode(s, {"hi": 0xA, "lo": 0xBCD}) == bytes([0xAB, 0xCD])
 
 
 def test_decode_vmlinux_types():

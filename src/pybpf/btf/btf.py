@@ -764,6 +764,13 @@ class BTF:
 
         return decode(self, ref, data)
 
+    def encode(self, ref: TypeRef, value) -> bytes:
+        """The bytes of a Python value as type ``ref`` (the inverse of
+        :meth:`decode`); see :func:`pybpf.btf.values.encode`."""
+        from .values import encode
+
+        return encode(self, ref, value)
+
     def format(self, ref: TypeRef, data: bytes | bytearray | memoryview, **options) -> str:
         """A value of type ``ref`` for humans; see :func:`pybpf.btf.values.format_value`."""
         from .values import format_value

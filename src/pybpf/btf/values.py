@@ -424,3 +424,156 @@ def _c_char(v: int) -> str:
     if 0x20 <= b < 0x7F:
         return f"'{chr(b)}'"
     return str(v)
+
+
+# ------------------------------------------------------------------ encoding
+
+
+def encode(btf: BTF, ref: Type | int | str, value: Any) -> bytes:
+    """The bytes of ``value`` as type ``ref``: the inverse of :func:`decode`.
+
+    Accepts what :func:`decode` returns, and a little more: enumerator names
+    for enums, ``str`` or ``bytes`` for ``char`` arrays, shorter lists for
+    arrays and dicts without some members (the rest is zero).  Raises
+    BTFError for a value that does not fit.
+    """
+    t = btf.type(ref)
+    buf = bytearray(btf.size_of(t))
+    _Encoder(btf).put(buf, t.id, 0, value, 0)
+    return bytes(buf)
+
+
+def write_bits(buf: bytearray, bit_offset: int, nbits: int, value: int, byteorder: str) -> None:
+    """Store ``value`` in the ``nbits``-wide field at ``bit_offset`` (the
+    numbering of :func:`read_bits`)."""
+    first = bit_offset // 8
+    last = (bit_offset + nbits + 7) // 8
+    if last > len(buf):
+        raise BTFError(f"bitfield at bit {bit_offset} lies outside its {len(buf)}-byte record")
+    chunk = int.from_bytes(buf[first:last], byteorder)
+    mask = (1 << nbits) - 1
+    shift = bit_offset % 8 if byteorder == "little" else (last - first) * 8 - bit_offset % 8 - nbits
+    chunk = (chunk & ~(mask << shift)) | ((value & mask) << shift)
+    buf[first:last] = chunk.to_bytes(last - first, byteorder)
+
+
+class _Encoder:
+    def __init__(self, btf: BTF):
+        self.btf = btf
+        self.order = btf.byteorder
+
+    def _error(self, t: Type, value: Any, why: str) -> BTFError:
+        return BTFError(f"cannot encode {value!r} as {_label(self.btf, t)}: {why}",
+                        path=self.btf.path)
+
+    def _int_value(self, t: Type, value: Any) -> int:
+        if isinstance(value, bool):
+            return int(value)
+        if isinstance(value, str) and isinstance(t, EnumBase):
+            for v in t.values:
+                if v.name == value:
+                    return v.value
+            raise self._error(t, value, "no such enumerator")
+        if not isinstance(value, int):
+            raise self._error(t, value, "expected an integer")
+        return value
+
+    def _check_range(self, t: Type, value: int, bits: int, signed: bool) -> None:
+        if not 0 < bits <= 128:
+            raise self._error(t, value, f"{bits}-bit integers are not supported")
+        low = -(1 << (bits - 1))  # an unsigned field takes -1 as all ones, as in C
+        high = (1 << (bits - 1)) - 1 if signed else (1 << bits) - 1
+        if not low <= value <= high:
+            raise self._error(t, value, f"out of range for {bits} bits")
+
+    def put(self, buf: bytearray, tid: int, off: int, value: Any, depth: int) -> None:
+        btf = self.btf
+        if depth > MAX_NESTING:
+            raise BTFError(f"type [{tid}] nests too deeply to encode", path=btf.path)
+        t = btf.resolve(tid)
+        if isinstance(t, Var):
+            return self.put(buf, t.type_id, off, value, depth + 1)
+        if isinstance(t, (Int, EnumBase, Ptr)):
+            size = btf.pointer_size if isinstance(t, Ptr) else t.size
+            if not 0 < size <= 16 or off + size > len(buf):
+                raise self._error(t, value, f"a {size}-byte integer at offset {off} does not fit "
+                                  f"in {len(buf)} bytes")
+            v = self._int_value(t, value)
+            signed = (isinstance(t, Int) and t.is_signed) or (isinstance(t, EnumBase) and t.signed)
+            if isinstance(t, Int) and (t.bits != t.size * 8 or t.bit_offset):
+                self._check_range(t, v, t.bits, signed)
+                write_bits(buf, off * 8 + t.bit_offset, t.bits, v, self.order)
+                return None
+            self._check_range(t, v, size * 8, signed)
+            buf[off:off + size] = (v & ((1 << (size * 8)) - 1)).to_bytes(size, self.order)
+            return None
+        if isinstance(t, Float):
+            code = {4: "f", 8: "d", 2: "e"}.get(t.size)
+            if code is None or not isinstance(value, (int, float)) or off + t.size > len(buf):
+                raise self._error(t, value, "expected a float of 2, 4 or 8 bytes")
+            struct.pack_into(("<" if self.order == "little" else ">") + code, buf, off, value)
+            return None
+        if isinstance(t, Array):
+            return self._array(buf, t, off, value, depth)
+        if isinstance(t, Composite):
+            if not isinstance(value, dict):
+                raise self._error(t, value, "expected a dict of members")
+            rest = dict(value)
+            self._members(buf, t, off * 8, rest, depth)
+            if rest:
+                raise self._error(t, value, f"no member {next(iter(rest))!r}")
+            return None
+        if isinstance(t, Datasec):
+            if not isinstance(value, dict):
+                raise self._error(t, value, "expected a dict of variables")
+            for var, o, _ in btf.datasec_vars(t):
+                if var.name in value:
+                    self.put(buf, var.type_id, off + o, value[var.name], depth + 1)
+            return None
+        raise self._error(t, value, "the type has no size")
+
+    def _array(self, buf: bytearray, t: Array, off: int, value: Any, depth: int) -> None:
+        btf = self.btf
+        elem = btf.resolve(t.elem_type_id)
+        n = t.nelems
+        if isinstance(value, str) and is_char(elem):
+            value = value.encode("utf-8", "surrogateescape")
+        if isinstance(value, (bytes, bytearray)) and isinstance(elem, Int) and elem.size == 1:
+            if len(value) > n:
+                raise self._error(t, value, f"longer than {n} bytes")
+            if off + len(value) > len(buf):
+                raise self._error(t, value, "the array lies outside its enclosing type")
+            buf[off:off + len(value)] = value
+            return
+        if not isinstance(value, (list, tuple)):
+            raise self._error(t, value, "expected a list")
+        if len(value) > n:
+            raise self._error(t, value, f"more than {n} elements")
+        step = btf.size_of(t.elem_type_id)
+        for i, item in enumerate(value):
+            self.put(buf, t.elem_type_id, off + i * step, item, depth + 1)
+
+    def _members(self, buf: bytearray, t: Composite, base_bits: int, rest: dict,
+                 depth: int) -> None:
+        btf = self.btf
+        for m in t.members:
+            mt = btf.resolve(m.type_id)
+            bit_off = base_bits + m.bit_offset
+            nbits = m.bitfield_size
+            if not nbits and isinstance(mt, Int) and (mt.bits != mt.size * 8 or mt.bit_offset):
+                nbits, bit_off = mt.bits, bit_off + mt.bit_offset
+            if not m.name:
+                if isinstance(mt, Composite):
+                    self._members(buf, mt, bit_off, rest, depth + 1)
+                continue
+            if m.name not in rest:
+                continue
+            item = rest.pop(m.name)
+            if nbits:
+                v = self._int_value(mt, item)
+                signed = (isinstance(mt, Int) and mt.is_signed) or (
+                    isinstance(mt, EnumBase) and mt.signed)
+                self._check_range(mt, v, nbits, signed)
+                write_bits(buf, bit_off, nbits, v, self.order)
+            else:
+                self.put(buf, m.type_id, bit_off // 8, item, depth + 1)
