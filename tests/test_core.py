@@ -19,6 +19,7 @@ from pybpf.btf.core import (
     RelocKind,
     essential_name,
     is_poison,
+    poison_messages,
     relocate,
     types_compatible,
     types_match,
@@ -236,6 +237,10 @@ def test_patching_instructions():
     assert is_poison(patched[6]) and is_poison(patched[7])  # both lddw slots
     assert patched[8] == Insn(0x95)
     assert [r.poisoned for r in results] == [False, False, False, False, True, True]
+    messages = poison_messages(results)
+    assert sorted(messages) == [5, 6]
+    assert messages[5] == ("insn 5: unresolved CO-RE relocation byte_off [6] struct task.gone "
+                           "(0:2): not found in the target BTF")
 
 
 def test_patching_checks_the_compiled_value():

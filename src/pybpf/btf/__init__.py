@@ -17,6 +17,16 @@ type becomes an object the first time it is used.
 
 from .btf import BTF, FieldLocation, TypeNotFoundError, TypesView
 from .builder import BTFBuilder
+from .core import (
+    POISON_HELPER_ID,
+    CoreError,
+    CoreResolver,
+    CoreResult,
+    RelocKind,
+    apply_relocations,
+    poison_messages,
+    relocate,
+)
 from .ext import BTFExt, CoreRelo, FuncInfo, LineInfo
 from .types import (
     INT_BOOL,
@@ -59,13 +69,17 @@ __all__ = [
     "INT_BOOL",
     "INT_CHAR",
     "INT_SIGNED",
+    "POISON_HELPER_ID",
     "VOID",
     "Array",
     "BTFBuilder",
     "BTFExt",
     "Composite",
     "Const",
+    "CoreError",
     "CoreRelo",
+    "CoreResolver",
+    "CoreResult",
     "Datasec",
     "DeclTag",
     "Enum",
@@ -85,6 +99,7 @@ __all__ = [
     "Member",
     "Param",
     "Ptr",
+    "RelocKind",
     "Restrict",
     "Struct",
     "Type",
@@ -97,4 +112,7 @@ __all__ = [
     "VarSecinfo",
     "Void",
     "Volatile",
+    "apply_relocations",
+    "poison_messages",
+    "relocate",
 ]

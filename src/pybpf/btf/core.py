@@ -910,6 +910,27 @@ def _s32(v: int) -> int:
     return v - (1 << 32) if v & 0x80000000 else v
 
 
+def poison_messages(results: Iterable[CoreResult]) -> dict[int, str]:
+    """For each poisoned instruction index, the sentence to show when a
+    program reaches it (the VM or a verifier log can print it instead of
+    "unknown helper 195896080")::
+
+        insn 18: unresolved CO-RE relocation byte_off [327] struct
+        task_struct___old.state___nope (0:1): not found in the target BTF
+    """
+    out = {}
+    for r in results:
+        if r.poisoned:
+            out[r.insn_index] = (f"insn {r.insn_index}: unresolved CO-RE relocation "
+                                 f"{r.kind.label} {r.description}: not found in the target BTF")
+        elif r.resize_unsafe:
+            out[r.insn_index] = (f"insn {r.insn_index}: CO-RE relocation {r.kind.label} "
+                                 f"{r.description}: the field changed size from "
+                                 f"{r.local_size} to {r.target_size} bytes and is not an "
+                                 f"unsigned integer or pointer")
+    return out
+
+
 def relocate(insns: Sequence[Insn], relos: Iterable[CoreRelo], local: BTF,
              target: BTF | Sequence[BTF], *, validate: bool = True
              ) -> tuple[list[Insn], list[CoreResult]]:
@@ -934,6 +955,7 @@ __all__ = [
     "fields_compatible",
     "is_poison",
     "poison_insn",
+    "poison_messages",
     "relocate",
     "resolve_relocation",
     "types_compatible",
