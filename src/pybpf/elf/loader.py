@@ -79,6 +79,8 @@ BPF_F_RDONLY_PROG = 1 << 7
 
 _DATA_PREFIXES = (".data", ".rodata", ".bss")
 _IGNORED_RELOCS = {R_BPF_NONE}
+LINKAGE_FUNC = 0
+"""Linkage given to extern kfunc declarations in the BTF handed on."""
 
 
 def is_data_section(name: str) -> bool:
@@ -456,6 +458,7 @@ class _Loader:
                 var = self._btf_call("DATASEC", lambda v=v: btf[v.type_id])
                 off = offsets.get(getattr(var, "name", ""), v.offset)
                 new_vars.append(v._replace(offset=off))
+            new_vars.sort(key=lambda v: v.offset)  # the kernel wants them in order
             fixed = Datasec(t.name, sec.size, tuple(new_vars), id=t.id)
             if fixed != t:
                 changes[t.id] = fixed
@@ -474,39 +477,77 @@ class _Loader:
         return self._btf_call("rewriting DATASECs", build)
 
     def _fix_extern_datasec(self, t: Datasec, changes: dict[int, Any], extra: list) -> None:
+        """Make a ``.kconfig``/``.ksyms`` DATASEC acceptable to the kernel:
+        extern VARs become allocated globals at their ``.kconfig`` offsets;
+        kfunc entries and typeless ksyms (``const void``) point at a dummy
+        ``int`` variable, and extern FUNCs become static with named
+        parameters (kfuncs are resolved by name, so the declarations stay)."""
         btf = self.btf
         assert btf is not None
         new_vars = []
         offset = 0
-        dummy_id = 0
+        dummy: list[int] = []
+
+        def dummy_var() -> int:
+            if not dummy:
+                from ..btf import INT_SIGNED, Int
+
+                int_id = len(btf) + len(extra)
+                extra.append(Int("int", 4, INT_SIGNED, 0, 32))
+                extra.append(Var("__pybpf_dummy_ksym", int_id, 1))
+                dummy.append(int_id + 1)
+            return dummy[0]
+
         for v in t.vars:
             ref = btf[v.type_id]
             ext = self.externs.get(getattr(ref, "name", ""))
             if isinstance(ref, Var):
-                if ref.linkage == 2:  # extern -> global allocated, as the kernel wants
-                    changes[ref.id] = Var(ref.name, ref.type_id, 1, id=ref.id)
+                size = self._size_or_zero(ref.type_id)
                 if ext is not None and ext.kind == KIND_KCONFIG:
+                    changes[ref.id] = Var(ref.name, ref.type_id, 1, id=ref.id)
                     new_vars.append(v._replace(offset=ext.offset, size=ext.size))
-                else:
-                    size = v.size or self._btf_call("ksym", lambda r=ref: btf.size_of(r.type_id))
+                    continue
+                if size:
+                    changes[ref.id] = Var(ref.name, ref.type_id, 1, id=ref.id)
                     new_vars.append(v._replace(offset=offset, size=size))
-                    offset += size
-            else:  # a kfunc: a DATASEC may only hold variables; point at a dummy int var
-                if not dummy_id:
-                    from ..btf import INT_SIGNED, Int
-
-                    int_id = len(btf) + len(extra)
-                    extra.append(Int("int", 4, INT_SIGNED, 0, 32))
-                    extra.append(Var("__pybpf_dummy_ksym", int_id, 1))
-                    dummy_id = int_id + 1
-                new_vars.append(v._replace(type_id=dummy_id, offset=offset, size=4))
+                else:  # extern const void sym __ksym: no type to describe
+                    changes[ref.id] = Var(ref.name, dummy_var() - 1, 1, id=ref.id)
+                    size = 4
+                    new_vars.append(v._replace(offset=offset, size=size))
+                offset += size
+            else:
+                if isinstance(ref, Func) and ref.linkage == 2:
+                    proto_id = self._named_proto(ref.type_id, extra)
+                    changes[ref.id] = Func(ref.name, proto_id, LINKAGE_FUNC, id=ref.id)
+                new_vars.append(v._replace(type_id=dummy_var(), offset=offset, size=4))
                 offset += 4
         if t.name == KCONFIG_SECTION:
             kmap = self.maps.get(KCONFIG_SECTION)
             size = kmap.value_size if kmap is not None else offset
         else:
             size = offset
+        new_vars.sort(key=lambda v: v.offset)
         changes[t.id] = Datasec(t.name, max(size, 1), tuple(new_vars), id=t.id)
+
+    def _size_or_zero(self, type_id: int) -> int:
+        try:
+            return self.btf.size_of(type_id)
+        except BTFError:
+            return 0
+
+    def _named_proto(self, proto_id: int, extra: list) -> int:
+        """``proto_id``, or a copy appended to ``extra`` whose unnamed
+        parameters are called ``argN``."""
+        from ..btf import FuncProto, Param
+
+        proto = self.btf[proto_id]
+        if not isinstance(proto, FuncProto) or all(p.name or not p.type_id
+                                                    for p in proto.params):
+            return proto_id
+        params = tuple(Param(p.name or (f"arg{i}" if p.type_id else ""), p.type_id)
+                       for i, p in enumerate(proto.params))
+        extra.append(FuncProto(proto.return_type_id, params))
+        return len(self.btf) + len(extra) - 1
 
     def _rebind(self, t: Any) -> Any:
         if t is None or self.btf is None:

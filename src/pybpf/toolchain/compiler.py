@@ -1,0 +1,208 @@
+"""The compiler driver behind :func:`pybpf.toolchain.compile` and ``pybpf cc``."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import BPFError
+
+ARCHES = {"x86": "x86", "x86_64": "x86", "amd64": "x86", "arm64": "arm64", "aarch64": "arm64"}
+"""Names accepted for ``arch`` -> the ``__TARGET_ARCH_*`` suffix bpf_tracing.h reads."""
+
+MAX_ERROR_LINES = 6
+
+
+class CompileError(BPFError):
+    """The compiler rejected the source.  ``str()`` holds the first error
+    lines; ``output`` the compiler's full diagnostics."""
+
+    def __init__(self, message: str, *, output: str = "", source: str | None = None,
+                 command: Sequence[str] = ()):
+        self.reason = message
+        self.output = output
+        self.source = source
+        self.command = list(command)
+        super().__init__(message)
+
+
+class CompilerNotFound(BPFError):
+    """No usable BPF compiler: neither the ziglang wheel nor clang."""
+
+
+@dataclass(frozen=True)
+class Compiler:
+    """A BPF-capable C compiler: its kind (``zig`` or ``clang``) and the
+    command prefix that runs it."""
+
+    kind: str
+    command: tuple[str, ...]
+
+    def target_flags(self) -> list[str]:
+        """Flags selecting the BPF target (little endian)."""
+        if self.kind == "zig":
+            return ["-target", "bpfel-freestanding"]
+        return ["-target", "bpfel" if sys.byteorder == "little" else "bpfeb"]
+
+
+def include_dir() -> Path:
+    """The directory holding pybpf's ``bpf/*.h`` headers."""
+    return Path(__file__).resolve().parent.parent / "include"
+
+
+def target_arch(arch: str | None = None) -> str:
+    """The ``__TARGET_ARCH_*`` name for ``arch`` (default: this machine's)."""
+    name = (arch or platform.machine()).lower()
+    if name not in ARCHES:
+        raise BPFError(f"unknown target architecture {arch!r}; use one of "
+                       f"{', '.join(sorted(set(ARCHES.values())))}")
+    return ARCHES[name]
+
+
+def _zig() -> Compiler | None:
+    if importlib.util.find_spec("ziglang") is None:
+        return None
+    return Compiler("zig", (sys.executable, "-m", "ziglang", "cc"))
+
+
+def _clang() -> Compiler | None:
+    path = shutil.which("clang")
+    if path is None:
+        for version in range(22, 13, -1):
+            path = shutil.which(f"clang-{version}")
+            if path:
+                break
+    return Compiler("clang", (path,)) if path else None
+
+
+def find_compiler(kind: str = "auto") -> Compiler:
+    """The compiler to use: ``zig`` (the ziglang wheel), ``clang`` (from
+    PATH), or ``auto`` (zig if installed, else clang)."""
+    if kind not in ("auto", "zig", "clang"):
+        raise BPFError(f"unknown compiler {kind!r}; use auto, zig or clang")
+    found = None
+    if kind in ("auto", "zig"):
+        found = _zig()
+    if found is None and kind in ("auto", "clang"):
+        found = _clang()
+    if found is None:
+        hint = {"zig": "pip install ziglang", "clang": "install clang (apt-get install clang)",
+                "auto": "pip install ziglang, or install clang"}[kind]
+        raise CompilerNotFound(f"no BPF C compiler found ({kind}): {hint}")
+    return found
+
+
+def compile(source: str | os.PathLike, output: str | os.PathLike | None = None, *,
+            compiler: str = "auto", include_dirs: Iterable[str | os.PathLike] = (),
+            defines: Mapping[str, object] | Iterable[str] = (), arch: str | None = None,
+            extra_flags: Sequence[str] = (), optimize: str = "-O2", debug: bool = True,
+            timeout: float = 300) -> Path:
+    """Compile the BPF C file ``source`` to an object file and return its path.
+
+    ``output`` defaults to the source with ``.o`` instead of ``.c``.
+    ``include_dirs`` come before pybpf's own headers; ``defines`` is a
+    mapping (``{"DEBUG": 1}``) or ``NAME``/``NAME=VALUE`` strings; ``arch``
+    (``x86``, ``arm64``; default this machine's) selects the pt_regs layout
+    bpf_tracing.h uses.  BTF comes with ``debug`` (``-g``).  Compiler errors
+    raise :class:`CompileError` with the first error lines.
+    """
+    src = Path(source)
+    if not src.is_file():
+        raise CompileError(f"{src}: no such source file", source=str(src))
+    out = Path(output) if output is not None else src.with_suffix(".o")
+    cc = find_compiler(compiler)
+    cmd = [*cc.command, *cc.target_flags(), optimize]
+    if debug:
+        cmd.append("-g")
+    tarch = target_arch(arch)
+    cmd.append(f"-D__TARGET_ARCH_{tarch}")
+    for d in ([f"{k}={v}" if v is not None else k for k, v in defines.items()]
+              if isinstance(defines, Mapping) else list(defines)):
+        cmd.append(f"-D{d}")
+    for inc in include_dirs:
+        cmd += ["-I", os.fspath(inc)]
+    cmd += ["-I", os.fspath(src.resolve().parent), "-I", os.fspath(include_dir())]
+    cmd += _uapi_include_flags(cc, tarch)
+    cmd.append("-fno-stack-protector")
+    if cc.kind == "zig":
+        # zig's clang emits DWARF unwind tables by default; BPF has no use for them
+        cmd += ["-fno-unwind-tables", "-fno-asynchronous-unwind-tables"]
+    cmd += [*extra_flags, "-c", os.fspath(src), "-o", os.fspath(out)]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    if cc.kind == "zig":
+        env.setdefault("ZIG_GLOBAL_CACHE_DIR", os.path.join(tempfile.gettempdir(),
+                                                            "pybpf-zig-cache"))
+        env.setdefault("ZIG_LOCAL_CACHE_DIR", env["ZIG_GLOBAL_CACHE_DIR"])
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        raise CompileError(f"{src}: the compiler ran longer than {timeout} s",
+                           source=str(src), command=cmd) from None
+    except OSError as e:
+        raise CompilerNotFound(f"cannot run {cmd[0]}: {e.strerror or e}") from None
+    if proc.returncode != 0:
+        raise CompileError(_summary(proc.stderr, src, cc.kind), output=proc.stderr,
+                           source=str(src), command=cmd)
+    if not out.is_file():
+        raise CompileError(f"{src}: the compiler produced no {out}", output=proc.stderr,
+                           source=str(src), command=cmd)
+    return out
+
+
+def _uapi_include_flags(cc: Compiler, arch: str) -> list[str]:
+    """Where <linux/bpf.h> and <asm/...> come from for programs that include
+    the kernel's uapi headers rather than vmlinux.h: the Linux headers the
+    ziglang wheel bundles, or the system's multiarch directory for clang."""
+    if cc.kind == "zig":
+        spec = importlib.util.find_spec("ziglang")
+        if spec is None or not spec.origin:
+            return []
+        libc = Path(spec.origin).parent / "lib" / "libc" / "include"
+        arch_dir = libc / ("aarch64-linux-any" if arch == "arm64" else "x86-linux-any")
+        flags = []
+        if (libc / "any-linux-any").is_dir():
+            flags += ["-isystem", os.fspath(libc / "any-linux-any")]
+        if arch_dir.is_dir():
+            flags += ["-idirafter", os.fspath(arch_dir)]
+        return flags
+    multiarch = {"x86": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu"}[arch]
+    path = Path("/usr/include") / multiarch
+    return ["-idirafter", os.fspath(path)] if path.is_dir() else []
+
+
+def compile_source(text: str, output: str | os.PathLike, *, name: str = "prog.bpf.c",
+                   **options) -> Path:
+    """Compile C ``text`` (written to a temporary file called ``name``);
+    options as for :func:`compile`."""
+    with tempfile.TemporaryDirectory(prefix="pybpf-cc-") as tmp:
+        src = Path(tmp) / name
+        src.write_text(text)
+        includes = list(options.pop("include_dirs", ()))
+        return compile(src, output, include_dirs=includes, **options)
+
+
+def _summary(stderr: str, src: Path, kind: str) -> str:
+    """The first error lines of a compiler's diagnostics."""
+    lines = [ln.rstrip() for ln in stderr.splitlines() if ln.strip()]
+    errors = [i for i, ln in enumerate(lines) if "error:" in ln]
+    if errors:
+        first = errors[0]
+        picked = lines[first:first + 3]  # the error, its source line and caret
+        more = [lines[i] for i in errors[1:MAX_ERROR_LINES - 2]]
+        picked += more
+    else:
+        picked = lines[:MAX_ERROR_LINES]
+    if not picked:
+        picked = [f"{kind} failed without a message"]
+    count = len(errors)
+    tail = f" ({count} errors)" if count > 1 else ""
+    return f"{src}: compilation failed{tail}\n" + "\n".join(picked[:MAX_ERROR_LINES])
