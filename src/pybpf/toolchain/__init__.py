@@ -19,20 +19,24 @@ from .compiler import (
     CompileError,
     Compiler,
     CompilerNotFound,
+    cache_dir,
     compile,
     compile_source,
     find_compiler,
     include_dir,
     target_arch,
+    vmlinux_header,
 )
 
 __all__ = [
     "CompileError",
     "Compiler",
     "CompilerNotFound",
+    "cache_dir",
     "compile",
     "compile_source",
     "find_compiler",
     "include_dir",
     "target_arch",
+    "vmlinux_header",
 ]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -100,19 +102,66 @@ def find_compiler(kind: str = "auto") -> Compiler:
     return found
 
 
+_INCLUDES_VMLINUX = re.compile(r'^\s*#\s*include\s*[<"]vmlinux\.h[">]', re.M)
+
+
+def cache_dir() -> Path:
+    """Where generated files (vmlinux.h) are kept between runs."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "pybpf"
+
+
+def vmlinux_header(btf_path: str | os.PathLike = "/sys/kernel/btf/vmlinux",
+                   directory: str | os.PathLike | None = None) -> Path:
+    """A directory holding ``vmlinux.h`` for the kernel BTF at ``btf_path``
+    (the running kernel's by default), generated once and cached by the
+    BTF's hash."""
+    from ..btf import BTF
+
+    try:
+        raw = Path(btf_path).read_bytes()
+    except OSError as e:
+        raise BPFError(f"cannot read kernel BTF {btf_path}: {e.strerror or e}; write "
+                       f"vmlinux.h yourself ('pybpf btf vmlinux -o vmlinux.h' on a machine "
+                       f"with BTF) and pass its directory with -I") from None
+    digest = hashlib.sha256(raw).hexdigest()[:16]
+    out_dir = Path(directory) if directory is not None else cache_dir() / f"vmlinux-{digest}"
+    header = out_dir / "vmlinux.h"
+    if not header.is_file():
+        out_dir.mkdir(parents=True, exist_ok=True)
+        text = BTF.from_bytes(raw, path=os.fspath(btf_path)).dump_c()
+        tmp = header.with_suffix(f".h.{os.getpid()}")
+        tmp.write_text(text)
+        os.replace(tmp, header)
+    return out_dir
+
+
+def _needs_vmlinux(src: Path, include_dirs: list[str]) -> bool:
+    try:
+        text = src.read_text(errors="replace")
+    except OSError:
+        return False
+    if not _INCLUDES_VMLINUX.search(text):
+        return False
+    return not any((Path(d) / "vmlinux.h").is_file()
+                   for d in [*include_dirs, os.fspath(src.resolve().parent)])
+
+
 def compile(source: str | os.PathLike, output: str | os.PathLike | None = None, *,
             compiler: str = "auto", include_dirs: Iterable[str | os.PathLike] = (),
             defines: Mapping[str, object] | Iterable[str] = (), arch: str | None = None,
             extra_flags: Sequence[str] = (), optimize: str = "-O2", debug: bool = True,
-            timeout: float = 300) -> Path:
+            vmlinux: bool = True, timeout: float = 300) -> Path:
     """Compile the BPF C file ``source`` to an object file and return its path.
 
     ``output`` defaults to the source with ``.o`` instead of ``.c``.
     ``include_dirs`` come before pybpf's own headers; ``defines`` is a
     mapping (``{"DEBUG": 1}``) or ``NAME``/``NAME=VALUE`` strings; ``arch``
     (``x86``, ``arm64``; default this machine's) selects the pt_regs layout
-    bpf_tracing.h uses.  BTF comes with ``debug`` (``-g``).  Compiler errors
-    raise :class:`CompileError` with the first error lines.
+    bpf_tracing.h uses.  BTF comes with ``debug`` (``-g``).  A source that
+    includes ``vmlinux.h`` that no include directory holds gets one generated
+    from the running kernel's BTF (cached; ``vmlinux=False`` turns this off).
+    Compiler errors raise :class:`CompileError` with the first error lines.
     """
     src = Path(source)
     if not src.is_file():
@@ -127,8 +176,11 @@ def compile(source: str | os.PathLike, output: str | os.PathLike | None = None, 
     for d in ([f"{k}={v}" if v is not None else k for k, v in defines.items()]
               if isinstance(defines, Mapping) else list(defines)):
         cmd.append(f"-D{d}")
+    include_dirs = [os.fspath(d) for d in include_dirs]
+    if vmlinux and _needs_vmlinux(src, include_dirs):
+        include_dirs.append(os.fspath(vmlinux_header()))
     for inc in include_dirs:
-        cmd += ["-I", os.fspath(inc)]
+        cmd += ["-I", inc]
     cmd += ["-I", os.fspath(src.resolve().parent), "-I", os.fspath(include_dir())]
     cmd += _uapi_include_flags(cc, tarch)
     cmd.append("-fno-stack-protector")
