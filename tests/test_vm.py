@@ -260,10 +260,10 @@ def test_invalid_programs_are_refused_at_load():
         run("mov %r0, 1")
 
 
-def test_unresolved_map_reference_fails_when_executed():
-    with pytest.raises(VMError, match="not resolved") as info:
-        run("lddw %r1, map[fd:3]\nexit")
-    assert info.value.pc == 0
+def test_unknown_map_reference_fails_at_load():
+    with pytest.raises(VMError, match="refers to map fd 3, which this VM does not have") as info:
+        run("mov %r0, 0\nlddw %r1, map[fd:3]\nexit")
+    assert info.value.pc == 1
     resolved = vm().load("lddw %r0, map[fd:3]\nexit",
                          resolve_pseudo=lambda pc, form, imm, nxt: 0x1000 + imm)
     assert resolved.run().r0 == 0x1003

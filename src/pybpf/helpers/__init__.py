@@ -13,7 +13,8 @@ from .registry import Helper, HelperContext, HelperRegistry
 def default_registry() -> HelperRegistry:
     """A registry of the built-in helpers under their kernel ids."""
     from ..spec import helper_id
-    from .builtin import BUILTINS
+    from . import mapops, net  # noqa: F401 - they register their helpers
+    from .core import BUILTINS
 
     registry = HelperRegistry()
     for name, fn in BUILTINS.items():

@@ -28,7 +28,9 @@ class Environment:
     """Values the VM's helpers report.  Set any field to make runs deterministic.
 
     ``monotonic_ns`` and ``boottime_ns`` are callables so that time can be
-    frozen (``lambda: 1000``) or advanced by a test.
+    frozen (``lambda: 1000``) or advanced by a test.  ``kernel_stack`` and
+    ``user_stack`` are the instruction pointers (innermost first) that
+    ``bpf_get_stack`` and ``bpf_get_stackid`` report.
     """
 
     pid: int = field(default_factory=os.getpid)
@@ -43,6 +45,12 @@ class Environment:
     boottime_ns: Callable[[], int] = field(
         default_factory=lambda: (lambda: time.clock_gettime_ns(time.CLOCK_BOOTTIME)))
     hz: int = 250
+    cgroup_id: int = 1
+    socket_cookie: int = 1
+    netns_cookie: int = 1
+    numa_node: int = 0
+    kernel_stack: tuple[int, ...] = (0xFFFF_FFFF_8100_1000, 0xFFFF_FFFF_8100_2000)
+    user_stack: tuple[int, ...] = (0x5555_5555_1000, 0x5555_5555_2000)
     seed: int | None = None
     _random: random.Random = field(init=False, repr=False)
 

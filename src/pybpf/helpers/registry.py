@@ -17,13 +17,26 @@ HelperFunction = Callable[..., int]
 
 
 class HelperContext(Protocol):
-    """What a helper can reach while a program runs."""
+    """What a helper can reach while a program runs (the VM's Program)."""
 
     memory: Any        # the AddressSpace: load/store/read/write/read_cstring
     env: Any           # the Environment: pid, comm, clock, cpu, random source
+    prog_type: str     # the running program's type (xdp, sched_cls, ...)
+    packet: Any        # the packet of skb/xdp runs (buffer offsets meta/data/end/mac)
+    ctx: Any           # the context struct (StructContext) when the type has one
+    trace_pipe: list[bytes]
+    redirect: Any      # set by redirect helpers: where the packet should go
 
     def invoke(self, address: int, *args: int) -> int:
         """Call a subprogram of the running program (callbacks)."""
+        ...
+
+    def map_at(self, address: int) -> Any:
+        """The map whose pointer is ``address``, or None."""
+        ...
+
+    def map_owning(self, address: int) -> Any:
+        """The map whose memory holds ``address`` (ring buffer records), or None."""
         ...
 
 

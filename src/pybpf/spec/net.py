@@ -46,5 +46,12 @@ AF_INET6 = 10
 XDP_PACKET_HEADROOM = 256
 """Bytes before the packet data an XDP program may claim with adjust_head."""
 
+SKB_SHARED_INFO_SIZE = 320
+"""SKB_DATA_ALIGN(sizeof(struct skb_shared_info)) on x86-64: the tailroom
+kept after packet data in test-run buffers."""
+
+SKB_TEST_RUN_HEADROOM = 64
+"""NET_SKB_PAD + NET_IP_ALIGN on x86-64: headroom of test-run skbs."""
+
 # --- the loopback device BPF_PROG_TEST_RUN attaches skbs to ---------------------
 LOOPBACK_IFINDEX = 1

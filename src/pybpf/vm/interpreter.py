@@ -28,13 +28,16 @@ from ..errors import (
 )
 from ..isa import Insn, Kind, OpForm, format_insn, lddw_value
 from ..isa.opcodes import PSEUDO_FUNC, PSEUDO_IMM
+from ..spec import constant, helper_id
 from . import semantics as sem
 from .memory import AddressSpace, Region
 
 Helper = Callable[[int, int, int, int, int], int]
 
 #: The kernel's budget for may_goto loops (BPF_MAX_LOOPS).
-MAY_GOTO_BUDGET = 8 * 1024 * 1024
+MAY_GOTO_BUDGET = constant("BPF_MAX_LOOPS")
+#: bpf_tail_call changes control flow, so the interpreter performs it itself.
+TAIL_CALL_ID = helper_id("tail_call")
 #: Blocks tested one after another at the leaves of the dispatch tree.
 _LEAF_BLOCKS = 6
 
@@ -106,7 +109,8 @@ class CompiledProgram:
                  packet: Callable[[], tuple[bytearray, int, int] | None] | None = None,
                  trace: Callable[[int, tuple[int, ...]], None] | None = None,
                  max_insns: int | None = None, name: str = "prog",
-                 arena_base: int = 0, code: Region | None = None):
+                 arena_base: int = 0, code: Region | None = None,
+                 tail_call: Callable[[int, int, int, int], tuple[int, int] | None] | None = None):
         self.insns = [Insn(*i) for i in insns]
         self.name = name
         self.space = space
@@ -115,6 +119,7 @@ class CompiledProgram:
         self.max_insns = max_insns
         self._resolve_pseudo = resolve_pseudo
         self._packet = packet
+        self._tail_call = tail_call
         self.code = code if code is not None else code_region(space, self.insns, name)
         self.entries = _function_entries(self.insns)
         self.source = generate(self.insns, trace=trace is not None, max_insns=max_insns,
@@ -158,6 +163,12 @@ class CompiledProgram:
         self.insn_count += n
         return r0
 
+    def run_in_frame(self, r1: int, depth: int) -> tuple[int, int]:
+        """Run from the first instruction in the already active frame
+        ``depth`` (a tail call reuses its caller's frame); returns (r0,
+        instructions executed)."""
+        return self._run(0, r1, 0, 0, 0, 0, self.stack.frames[depth].end, depth)
+
     def function_address(self, pc: int) -> int:
         """The code address programs see for the instruction at ``pc``."""
         return self.code.start + 8 * pc
@@ -178,7 +189,7 @@ class CompiledProgram:
             "ARENA_BASE": arena_base, "MAY_GOTO_BUDGET": MAY_GOTO_BUDGET,
             "LOCATE": self._locate, "RAN_OFF": self._ran_off, "OVER_LIMIT": self._over_limit,
             "CALLX": self._callx, "PACKET": self._packet_load, "TRACE": trace,
-            "VMError": VMError,
+            "VMError": VMError, "TAILCALL": self._tail_call_or_fall_through,
         }
         for size in (1, 2, 4, 8):
             names[f"LD{size}"] = space.loader(size)
@@ -195,11 +206,24 @@ class CompiledProgram:
         fn = self.helpers.get(helper_id)
         if fn is not None:
             return fn
+        from ..btf.core import POISON_HELPER_ID
+
+        if helper_id == POISON_HELPER_ID:
+            message = ("a CO-RE relocation of this instruction could not be resolved against "
+                       "the target kernel's BTF")
+        else:
+            message = f"unknown helper function #{helper_id}"
 
         def missing(*_args: int) -> int:
-            raise HelperError(f"unknown helper function #{helper_id}")
+            raise HelperError(message)
 
         return missing
+
+    def _tail_call_or_fall_through(self, r1: int, r2: int, r3: int, depth: int
+                                   ) -> tuple[int, int] | None:
+        if self._tail_call is None:
+            return None
+        return self._tail_call(r1, r2, r3, depth)
 
     def _pseudo_values(self) -> dict[int, int | None]:
         """The value of every pseudo lddw, None where nothing resolves it."""
@@ -480,6 +504,19 @@ def _emit_insn(out: _Writer, insns, pc: int, insn: Insn, form: OpForm, block_sta
         out(f"at = {pc}")
         offset = str(insn.imm) if k is Kind.LD_ABS else f"signed32({s} + {insn.imm})"
         out(f"r0 = PACKET({offset}, {form.size})")
+    elif k is Kind.CALL and insn.imm == TAIL_CALL_ID:
+        # A successful tail call replaces this frame: its result is this frame's exit.
+        out(f"at = {pc}")
+        out("tail = TAILCALL(r1, r2, r3, depth)")
+        out("if tail is not None:")
+        out("    r0 = tail[0]")
+        out("    n += tail[1]")
+        out("    if frames:")
+        out("        LEAVE(depth)")
+        out("        depth -= 1")
+        out("        pc, r6, r7, r8, r9, r10 = frames.pop()")
+        out("        continue")
+        out("    return r0, n")
     elif k is Kind.CALL:
         out(f"at = {pc}")
         out(f"r0 = H{insn.imm & 0xFFFFFFFF}(r1, r2, r3, r4, r5) & M64")

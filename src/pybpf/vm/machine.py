@@ -18,15 +18,24 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Sequence
-from typing import NamedTuple, TextIO
+from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
+from ..errors import HelperError, VMError
 from ..isa import Insn, OpForm, assemble, decode, validate
+from ..isa.opcodes import PSEUDO_MAP_FD, PSEUDO_MAP_IDX, PSEUDO_MAP_IDX_VALUE, PSEUDO_MAP_VALUE
+from ..objects import MapSpec
 from .context import StructContext
-from .interpreter import CompiledProgram, Helper, StackFrames, code_region
+from .interpreter import TAIL_CALL_ID, CompiledProgram, Helper, StackFrames, code_region
 from .memory import AddressSpace, Region
 from .packet import Packet
-from .progtypes import SUPPORTED, Invocation, TestRunError, TestRunResult, prepare, verdict
+from .progtypes import Invocation, TestRunResult, prepare, verdict
 from .trace import Tracer
+
+if TYPE_CHECKING:
+    from ..maps import Map
+
+#: The kernel's limit on chained tail calls (MAX_TAIL_CALL_CNT).
+MAX_TAIL_CALLS = 33
 
 
 class RunResult(NamedTuple):
@@ -73,6 +82,80 @@ class VM:
         self.max_insns = max_insns
         self.version = version
         self.trace_pipe: list[bytes] = []
+        self.maps_by_fd: dict[int, Any] = {}
+        self._fds: dict[int, int] = {}            # map id -> fd
+        self._by_address: dict[int, Any] = {}
+        self._next_fd = 3
+        self.tail_calls = 0
+
+    # --- maps -------------------------------------------------------------------------
+
+    def create_map(self, spec: MapSpec) -> Map:
+        """Create a userspace map (see :mod:`pybpf.maps`) that this VM's
+        programs can use; its fd is ``vm.fd_of(map)``."""
+        from ..maps import create_map
+
+        m = create_map(spec, num_cpus=self.env.num_cpus)
+        self.adopt_map(m)
+        return m
+
+    def adopt_map(self, m: Map) -> int:
+        """Make an existing userspace map reachable by programs (map its
+        memory, give it an fd); returns the fd."""
+        fd = self._fds.get(m.id)
+        if fd is not None:
+            return fd
+        for buf in m.buffers():
+            region = Region(buf.name, buf.buffer, kind=buf.kind, writable=buf.writable)
+            region.owner = m
+            self.memory.map(region)
+        fd = self._next_fd
+        self._next_fd += 1
+        self._fds[m.id] = fd
+        self.maps_by_fd[fd] = m
+        self._by_address[m.address] = m
+        return fd
+
+    def fd_of(self, m: Map) -> int:
+        """The VM-local file descriptor of a map (what ``map[fd:N]`` names)."""
+        return self.adopt_map(m)
+
+    def map_at(self, address: int) -> Map | None:
+        """The map whose pointer (the value ``lddw map`` loads) is ``address``."""
+        m = self._by_address.get(address)
+        if m is None:
+            from ..maps import map_at
+
+            m = map_at(address)
+            if m is not None:
+                self.adopt_map(m)  # an inner map userspace put into a map of maps
+        return m
+
+    def map_owning(self, address: int) -> Map | None:
+        """The map whose memory holds ``address``."""
+        region = self.memory.find(address)
+        return region.owner if region is not None else None
+
+    def resolve_pseudo(self, pc: int, form: OpForm, imm: int, next_imm: int,
+                       maps_by_index: Sequence[Map] = ()) -> int:
+        """The value a pseudo ``lddw`` loads: a map pointer or the address of
+        a map value, by VM fd or by index into ``maps_by_index``."""
+        pseudo = form.pseudo
+        if pseudo in (PSEUDO_MAP_FD, PSEUDO_MAP_VALUE):
+            m = self.maps_by_fd.get(imm)
+            where = f"fd {imm}"
+        elif pseudo in (PSEUDO_MAP_IDX, PSEUDO_MAP_IDX_VALUE):
+            m = maps_by_index[imm] if 0 <= imm < len(maps_by_index) else None
+            where = f"index {imm}"
+        else:
+            raise VMError(f"lddw {form.name}: kernel objects (BTF ids) do not exist in the "
+                          f"userspace VM", pc=pc)
+        if m is None:
+            raise VMError(f"lddw at pc {pc} refers to map {where}, which this VM does not "
+                          f"have", pc=pc)
+        if pseudo in (PSEUDO_MAP_FD, PSEUDO_MAP_IDX):
+            return m.address
+        return m.value_address(0) + (next_imm & 0xFFFFFFFF)
 
     def load(self, program: ProgramSource, *, name: str = "prog", prog_type: str = "memory",
              check: bool = True,
@@ -80,17 +163,17 @@ class VM:
         """Validate and prepare a program (slots, bytecode or assembly text).
 
         ``prog_type`` is the kernel's program type name (``xdp``,
-        ``sched_cls``, ``socket_filter``...) or ``memory``.  Raises
-        :class:`~pybpf.errors.InstructionError` for a malformed program and
-        :class:`~pybpf.errors.AssemblerError` for bad text.
+        ``sched_cls``, ``socket_filter``...) or ``memory``; it decides what
+        :meth:`Program.test_run` passes.  Map references (``lddw rN,
+        map[fd:F]``) resolve against this VM's maps unless ``resolve_pseudo``
+        is given.  Raises :class:`~pybpf.errors.InstructionError` for a
+        malformed program and :class:`~pybpf.errors.AssemblerError` for bad
+        text.
         """
-        if prog_type not in SUPPORTED:
-            raise TestRunError(f"the VM cannot run programs of type {prog_type!r} (supported: "
-                               f"{', '.join(sorted(SUPPORTED))})")
         insns = as_instructions(program)
         if check:
             validate(insns, version=self.version)
-        return Program(self, insns, name, resolve_pseudo, prog_type)
+        return Program(self, insns, name, resolve_pseudo or self.resolve_pseudo, prog_type)
 
     def run(self, program: ProgramSource, mem: bytes | bytearray | None = None, *,
             trace: Tracer | TextIO | None = None) -> RunResult:
@@ -117,6 +200,7 @@ class Program:
         self.memory = vm.memory
         self.env = vm.env
         self.invocation: Invocation | None = None
+        self.redirect: Any = None
         self.code = code_region(vm.memory, insns, name)
         self._compiled = self._compile(None)
         self._active = self._compiled
@@ -126,6 +210,14 @@ class Program:
     def invoke(self, address: int, *args: int) -> int:
         """Call a subprogram of this program by code address (for callbacks)."""
         return self._active.invoke(address, *args)
+
+    def map_at(self, address: int) -> Map | None:
+        """The map whose pointer is ``address`` (for helpers)."""
+        return self.vm.map_at(address)
+
+    def map_owning(self, address: int) -> Map | None:
+        """The map whose memory holds ``address`` (for helpers)."""
+        return self.vm.map_owning(address)
 
     @property
     def packet(self) -> Packet | None:
@@ -156,10 +248,32 @@ class Program:
         bound: dict[int, Helper] = {}
         for entry in self.vm.helpers:
             bound[entry.id] = functools.partial(entry.fn, self)
+        self._tail_call_target = bound.get(TAIL_CALL_ID)
         return CompiledProgram(self.insns, space=self.vm.memory, stack=self.vm.stack,
                                helpers=bound, resolve_pseudo=self._resolve_pseudo,
                                packet=self._packet_bytes, trace=tracer,
-                               max_insns=self.vm.max_insns, name=self.name, code=self.code)
+                               max_insns=self.vm.max_insns, name=self.name, code=self.code,
+                               tail_call=self._tail_call)
+
+    def _tail_call(self, ctx_ptr: int, map_ptr: int, index: int, depth: int
+                   ) -> tuple[int, int] | None:
+        """Jump to ``map_ptr[index]``: run that program in the current frame
+        and return its (r0, instructions), or None to fall through."""
+        find = self._tail_call_target
+        target = find(ctx_ptr, map_ptr, index, 0, 0) if find is not None else None
+        if target is None or self.vm.tail_calls >= MAX_TAIL_CALLS:
+            return None
+        if not isinstance(target, Program) or target.vm is not self.vm:
+            raise HelperError(f"bpf_tail_call: the prog_array holds {target!r}, not a program "
+                              f"of this VM")
+        self.vm.tail_calls += 1
+        saved = target.invocation
+        target.invocation = self.invocation
+        target._active = target._compiled
+        try:
+            return target._compiled.run_in_frame(ctx_ptr, depth)
+        finally:
+            target.invocation = saved
 
     def _select(self, trace: Tracer | TextIO | None) -> tuple[CompiledProgram, Tracer | None]:
         if trace is None:
@@ -171,6 +285,8 @@ class Program:
                  inv: Invocation) -> int:
         regs = [*inv.args, 0, 0, 0, 0, 0][:5]
         self.invocation = inv
+        self.redirect = None
+        self.vm.tail_calls = 0
         self._active = compiled
         if tracer is not None:
             tracer.start([0, *regs, 0, 0, 0, 0, self.vm.stack.frames[0].end])
@@ -220,7 +336,8 @@ class Program:
                 r0 = self._execute(compiled, tracer, inv)
             elapsed = time.perf_counter_ns() - start
             result = TestRunResult(r0 & 0xFFFFFFFF, inv.data_out(), inv.ctx_out(),
-                                   elapsed // repeat, r0, verdict(self.prog_type, r0))
+                                   elapsed // repeat, r0, verdict(self.prog_type, r0),
+                                   self.redirect)
         finally:
             inv.close(self.memory)
             self.invocation = None

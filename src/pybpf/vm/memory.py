@@ -48,11 +48,12 @@ class Region:
     memory is (``stack``, ``mem``, ``ctx``, ``packet``, ``map_value``,
     ``code``...) and ``name`` identifies it in error messages.  ``special``,
     when set, takes over every load and store (a context whose fields the
-    kernel would rewrite, for example).
+    kernel would rewrite, for example); ``owner`` is the object the memory
+    belongs to (a map), if any.
     """
 
-    __slots__ = ("_keep", "active", "kind", "name", "readable", "size", "special", "start",
-                 "view", "writable")
+    __slots__ = ("_keep", "active", "kind", "name", "owner", "readable", "size", "special",
+                 "start", "view", "writable")
 
     def __init__(self, name: str, storage: bytearray | memoryview | ctypes.Array, *,
                  kind: str = "mem", writable: bool = True, readable: bool = True):
@@ -67,6 +68,7 @@ class Region:
         self.readable = readable
         self.active = True
         self.special: SpecialAccess | None = None
+        self.owner: object = None
         if self.size:
             anchor = (ctypes.c_char * self.size).from_buffer(view)
             self.start = ctypes.addressof(anchor)

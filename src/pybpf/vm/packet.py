@@ -17,8 +17,9 @@ from .memory import AddressSpace, Region
 class Packet:
     """Packet data with room to grow at both ends.
 
-    Offsets (``meta``, ``data``, ``end``) index :attr:`buffer`; the
-    ``*_address`` properties give what the program sees.
+    Offsets (``meta``, ``data``, ``end``, and ``mac``, where the link-layer
+    header starts) index :attr:`buffer`; the ``*_address`` properties give
+    what the program sees.
     """
 
     def __init__(self, space: AddressSpace, data: bytes, *, headroom: int = 0,
@@ -34,6 +35,7 @@ class Packet:
         self.data = headroom
         self.end = headroom + len(data)
         self.meta = headroom - meta
+        self.mac = headroom
         self.region: Region | None = None
         self._remap()
 
@@ -79,6 +81,49 @@ class Packet:
         self.meta, self.data, self.end = new_meta, new_data, new_end
         self._remap()
         return True
+
+    def ensure_room(self, head: int = 0, tail: int = 0) -> None:
+        """Reallocate so that at least ``head`` bytes precede ``meta`` and
+        ``tail`` bytes follow ``end`` (the packet's address changes, as it
+        does when the kernel expands an skb's head)."""
+        have_head, have_tail = self.meta, len(self.buffer) - self.end
+        if have_head >= head and have_tail >= tail:
+            return
+        grow_head = max(0, head - have_head)
+        grow_tail = max(0, tail - have_tail)
+        buffer = bytearray(grow_head) + self.buffer + bytearray(grow_tail)
+        self.buffer = buffer
+        self._anchor = (ctypes.c_char * len(buffer)).from_buffer(buffer)
+        self.base = ctypes.addressof(self._anchor)
+        self.meta += grow_head
+        self.data += grow_head
+        self.end += grow_head
+        self.mac += grow_head
+        self._remap()
+
+    def insert(self, offset: int, data: bytes) -> None:
+        """Insert ``data`` at buffer offset ``offset`` by moving the bytes
+        before it toward the head (``data`` and ``meta`` move down)."""
+        self.ensure_room(head=len(data))
+        n = len(data)
+        start = min(self.meta, self.mac)
+        self.buffer[start - n:offset - n] = self.buffer[start:offset]
+        self.buffer[offset - n:offset] = data
+        self.meta -= n
+        self.data -= n
+        self.mac -= n
+        self._remap()
+
+    def remove(self, offset: int, size: int) -> None:
+        """Remove ``size`` bytes at buffer offset ``offset`` by moving the
+        bytes before them toward the tail."""
+        start = min(self.meta, self.mac)
+        self.buffer[start + size:offset + size] = self.buffer[start:offset]
+        self.buffer[start:start + size] = bytes(size)
+        self.meta += size
+        self.data += size
+        self.mac += size
+        self._remap()
 
     def _remap(self) -> None:
         if self.region is not None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import errno as _errno
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ..errors import BPFError
 from ..spec import enum_values
@@ -25,9 +25,8 @@ from .packet import Packet
 
 U32 = 0xFFFFFFFF
 
-# Geometry of the kernel's test-run buffers on x86-64.
-SKB_HEADROOM = 64          # NET_SKB_PAD + NET_IP_ALIGN
-SHARED_INFO_SIZE = 320     # SKB_DATA_ALIGN(sizeof(struct skb_shared_info))
+SKB_HEADROOM = N.SKB_TEST_RUN_HEADROOM
+SHARED_INFO_SIZE = N.SKB_SHARED_INFO_SIZE
 PAGE_SIZE = 4096
 GSO_MAX_SIZE = 65536
 
@@ -45,7 +44,8 @@ class TestRunError(BPFError):
 class TestRunResult(NamedTuple):
     """What a test run returns, like ``BPF_PROG_TEST_RUN``: ``retval`` is the
     low 32 bits of r0 (``r0`` has all 64), ``duration_ns`` the average time of
-    one run."""
+    one run.  ``verdict`` says what the return value means for the program
+    type; ``redirect`` where a redirect helper sent the packet."""
 
     __test__ = False  # not a pytest test class
 
@@ -55,6 +55,7 @@ class TestRunResult(NamedTuple):
     duration_ns: int
     r0: int = 0
     verdict: str | None = None
+    redirect: Any = None
 
 
 SKB_TYPES = {"socket_filter", "cgroup_skb", "sched_cls", "sched_act", "lwt_in", "lwt_out",
@@ -98,8 +99,11 @@ class Invocation:
         if self.packet is not None:
             if self.prog_type == "xdp":
                 return self.packet.metadata() + self.packet.payload()
-            start = self.packet.data - self.l3_offset
-            return bytes(self.packet.buffer[max(start, 0):self.packet.end])
+            if self.l3_offset:
+                # The kernel pushes the link-layer header back before copying
+                # out; its bytes come back zeroed.
+                return bytes(self.l3_offset) + self.packet.payload()
+            return self.packet.payload()
         return bytes(self.memory or b"")
 
     def ctx_out(self) -> bytes | None:
@@ -239,6 +243,7 @@ def _prepare_skb(prog_type: str, space: AddressSpace, data: bytes, ctx_in: bytes
             ctx.set_field("remote_ip6", l3[24:40])
     if not l2:
         packet.set_bounds(data=packet.data + N.ETH_HLEN)
+    packet.mac = packet.data - (0 if l2 else N.ETH_HLEN)
     ctx.computed = {
         "len": lambda: len(packet),
         "data": lambda: packet.data_address,

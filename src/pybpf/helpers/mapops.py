@@ -1,0 +1,174 @@
+"""Map helpers: element operations, queues, ring and perf buffers, iteration,
+stack ids and tail calls.
+
+The map a program passes is the address :attr:`pybpf.maps.Map.address`
+that its ``lddw`` loaded; ``ctx.map_at`` turns it back into the map.  Keys
+and values are read from and written to program memory as raw bytes.
+"""
+
+from __future__ import annotations
+
+import errno as E
+
+from ..errors import HelperError
+from .core import builtin, stack_for
+from .registry import HelperContext
+
+
+def the_map(ctx: HelperContext, address: int, helper: str):
+    """The map at ``address``; anything else is a program error."""
+    m = ctx.map_at(address)
+    if m is None:
+        raise HelperError(f"bpf_{helper}: {address:#x} is not a map pointer")
+    return m
+
+
+@builtin("map_lookup_elem")
+def map_lookup_elem(ctx: HelperContext, map_ptr: int, key: int, *_: int) -> int:
+    """The address of the value for ``key``, or NULL."""
+    m = the_map(ctx, map_ptr, "map_lookup_elem")
+    return m.bpf_lookup(ctx.memory.read(key, m.key_size), ctx.env.cpu)
+
+
+@builtin("map_update_elem")
+def map_update_elem(ctx: HelperContext, map_ptr: int, key: int, value: int, flags: int,
+                    *_: int) -> int:
+    """Create or update an element; 0 or a negative errno."""
+    m = the_map(ctx, map_ptr, "map_update_elem")
+    return m.bpf_update(ctx.memory.read(key, m.key_size), ctx.memory.read(value, m.value_size),
+                        flags, ctx.env.cpu)
+
+
+@builtin("map_delete_elem")
+def map_delete_elem(ctx: HelperContext, map_ptr: int, key: int, *_: int) -> int:
+    """Delete an element; 0 or a negative errno."""
+    m = the_map(ctx, map_ptr, "map_delete_elem")
+    return m.bpf_delete(ctx.memory.read(key, m.key_size), ctx.env.cpu)
+
+
+@builtin("map_lookup_percpu_elem")
+def map_lookup_percpu_elem(ctx: HelperContext, map_ptr: int, key: int, cpu: int,
+                           *_: int) -> int:
+    """The address of ``key``'s value on another CPU, or NULL."""
+    m = the_map(ctx, map_ptr, "map_lookup_percpu_elem")
+    return m.bpf_lookup_percpu(ctx.memory.read(key, m.key_size), cpu & 0xFFFFFFFF)
+
+
+@builtin("map_push_elem")
+def map_push_elem(ctx: HelperContext, map_ptr: int, value: int, flags: int, *_: int) -> int:
+    """Push onto a queue, stack or bloom filter."""
+    m = the_map(ctx, map_ptr, "map_push_elem")
+    return m.bpf_push(ctx.memory.read(value, m.value_size), flags)
+
+
+def _pop_or_peek(ctx: HelperContext, map_ptr: int, value: int, helper: str) -> int:
+    m = the_map(ctx, map_ptr, helper)
+    out = bytearray(m.value_size)
+    if helper == "map_peek_elem" and m.type == "bloom_filter":
+        return m.bpf_peek(memoryview(bytearray(ctx.memory.read(value, m.value_size))))
+    ret = m.bpf_pop(out) if helper == "map_pop_elem" else m.bpf_peek(out)
+    if ret == 0:
+        ctx.memory.write(value, out)
+    return ret
+
+
+@builtin("map_pop_elem")
+def map_pop_elem(ctx: HelperContext, map_ptr: int, value: int, *_: int) -> int:
+    """Pop from a queue or stack into ``value``."""
+    return _pop_or_peek(ctx, map_ptr, value, "map_pop_elem")
+
+
+@builtin("map_peek_elem")
+def map_peek_elem(ctx: HelperContext, map_ptr: int, value: int, *_: int) -> int:
+    """Peek at a queue or stack (or test a bloom filter for ``value``)."""
+    return _pop_or_peek(ctx, map_ptr, value, "map_peek_elem")
+
+
+@builtin("for_each_map_elem")
+def for_each_map_elem(ctx: HelperContext, map_ptr: int, callback: int, callback_ctx: int,
+                      flags: int, *_: int) -> int:
+    """Call ``callback(map, key, value, ctx)`` for each element until it
+    returns non-zero; returns the number of elements visited."""
+    if flags:
+        return -E.EINVAL
+    m = the_map(ctx, map_ptr, "for_each_map_elem")
+    count = 0
+    for key_address, value_address in m.bpf_for_each(ctx.env.cpu):
+        count += 1
+        if ctx.invoke(callback, map_ptr, key_address, value_address, callback_ctx):
+            break
+    return count
+
+
+# --- ring buffers ---------------------------------------------------------------------
+
+@builtin("ringbuf_output")
+def ringbuf_output(ctx: HelperContext, map_ptr: int, data: int, size: int, flags: int,
+                   *_: int) -> int:
+    """Copy ``size`` bytes into a ring buffer record."""
+    m = the_map(ctx, map_ptr, "ringbuf_output")
+    return m.bpf_ringbuf_output(ctx.memory.read(data, size & 0xFFFFFFFF), flags)
+
+
+@builtin("ringbuf_reserve")
+def ringbuf_reserve(ctx: HelperContext, map_ptr: int, size: int, flags: int, *_: int) -> int:
+    """Reserve a record; its address, or NULL when the buffer is full."""
+    m = the_map(ctx, map_ptr, "ringbuf_reserve")
+    return m.bpf_ringbuf_reserve(size, flags)
+
+
+def _ring_of(ctx: HelperContext, address: int, helper: str):
+    owner = ctx.map_owning(address)
+    if owner is None or owner.type != "ringbuf":
+        raise HelperError(f"bpf_{helper}: {address:#x} is not a reserved ring buffer record")
+    return owner
+
+
+@builtin("ringbuf_submit")
+def ringbuf_submit(ctx: HelperContext, data: int, flags: int, *_: int) -> int:
+    """Commit a reserved record."""
+    _ring_of(ctx, data, "ringbuf_submit").bpf_ringbuf_submit(data, flags)
+    return 0
+
+
+@builtin("ringbuf_discard")
+def ringbuf_discard(ctx: HelperContext, data: int, flags: int, *_: int) -> int:
+    """Drop a reserved record."""
+    _ring_of(ctx, data, "ringbuf_discard").bpf_ringbuf_discard(data, flags)
+    return 0
+
+
+@builtin("ringbuf_query")
+def ringbuf_query(ctx: HelperContext, map_ptr: int, flags: int, *_: int) -> int:
+    """Ring buffer state: available data, size, positions."""
+    return the_map(ctx, map_ptr, "ringbuf_query").bpf_ringbuf_query(flags)
+
+
+# --- perf events and stacks --------------------------------------------------------------
+
+@builtin("perf_event_output")
+def perf_event_output(ctx: HelperContext, _ctx_ptr: int, map_ptr: int, flags: int, data: int,
+                      size: int) -> int:
+    """Send a sample to a perf event array's buffer."""
+    m = the_map(ctx, map_ptr, "perf_event_output")
+    packet = ctx.packet
+    ctx_data = packet.payload() if packet is not None else None
+    return m.bpf_perf_event_output(ctx.memory.read(data, size & 0xFFFFFFFF), flags,
+                                   ctx.env.cpu, ctx_data=ctx_data)
+
+
+@builtin("get_stackid")
+def get_stackid(ctx: HelperContext, _ctx_ptr: int, map_ptr: int, flags: int, *_: int) -> int:
+    """The id of the current stack in a stack trace map."""
+    m = the_map(ctx, map_ptr, "get_stackid")
+    return m.bpf_get_stackid(stack_for(ctx, flags), flags)
+
+
+@builtin("tail_call")
+def tail_call(ctx: HelperContext, _ctx_ptr: int, map_ptr: int, index: int, *_: int):
+    """The program a tail call through ``map_ptr[index]`` jumps to, or None
+    to fall through.  The interpreter performs the jump itself."""
+    m = the_map(ctx, map_ptr, "tail_call")
+    if m.type != "prog_array":
+        raise HelperError(f"bpf_tail_call: map {m.name} is a {m.type}, not a prog_array")
+    return m.bpf_tail_call_target(index & 0xFFFFFFFF)
