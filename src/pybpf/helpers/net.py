@@ -12,7 +12,7 @@ import errno as E
 from typing import NamedTuple
 
 from ..errors import HelperError
-from ..spec import constant, enum_values
+from ..spec import constant, enum_values, struct_layout
 from ..spec import net as N
 from .core import builtin
 from .registry import HelperContext
@@ -461,3 +461,37 @@ def redirect_map(ctx: HelperContext, map_ptr: int, key: int, flags: int, *_: int
         return flags & XDP_ACTION_MASK
     ctx.redirect = Redirect(map=m.name, key=index, flags=flags)
     return XDP_REDIRECT
+
+
+# --- sockets and routes: the VM has neither ------------------------------------------------
+
+def _no_socket(ctx: HelperContext, *_: int) -> int:
+    """Socket lookups find nothing in the VM: NULL."""
+    return 0
+
+
+for _name in ("sk_lookup_tcp", "sk_lookup_udp", "skc_lookup_tcp", "get_listener_sock",
+              "sk_fullsock", "tcp_sock", "skc_to_tcp_sock", "skc_to_tcp6_sock",
+              "skc_to_udp6_sock", "skc_to_tcp_timewait_sock", "skc_to_tcp_request_sock"):
+    builtin(_name)(_no_socket)
+
+
+@builtin("sk_release")
+def sk_release(ctx: HelperContext, *_: int) -> int:
+    """Release a socket reference (there are none to release in the VM)."""
+    return 0
+
+
+FIB_LOOKUP_SIZE = struct_layout("bpf_fib_lookup").size
+FIB_FLAGS = (constant("BPF_FIB_LOOKUP_DIRECT") | constant("BPF_FIB_LOOKUP_OUTPUT") |
+             constant("BPF_FIB_LOOKUP_SKIP_NEIGH") | constant("BPF_FIB_LOOKUP_TBID") |
+             constant("BPF_FIB_LOOKUP_SRC") | constant("BPF_FIB_LOOKUP_MARK"))
+
+
+@builtin("fib_lookup")
+def fib_lookup(ctx: HelperContext, _ctx_ptr: int, params: int, plen: int, flags: int,
+               *_: int) -> int:
+    """A route lookup; the VM has no routing table, so nothing is forwarded."""
+    if (plen & 0xFFFFFFFF) < FIB_LOOKUP_SIZE or flags & ~FIB_FLAGS:
+        return -E.EINVAL
+    return constant("BPF_FIB_LKUP_RET_NOT_FWDED")

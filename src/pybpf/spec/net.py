@@ -53,5 +53,12 @@ kept after packet data in test-run buffers."""
 SKB_TEST_RUN_HEADROOM = 64
 """NET_SKB_PAD + NET_IP_ALIGN on x86-64: headroom of test-run skbs."""
 
+# --- include/uapi/linux/filter.h: special offsets of legacy packet loads -------
+SKF_AD_OFF = -0x1000
+SKF_NET_OFF = -0x100000
+"""Legacy packet loads at SKF_NET_OFF + k read the network header + k."""
+SKF_LL_OFF = -0x200000
+"""Legacy packet loads at SKF_LL_OFF + k read the link-layer header + k."""
+
 # --- the loopback device BPF_PROG_TEST_RUN attaches skbs to ---------------------
 LOOPBACK_IFINDEX = 1

@@ -234,14 +234,14 @@ class Program:
         """Lines written by bpf_trace_printk, shared by the VM's programs."""
         return self.vm.trace_pipe
 
-    def _packet_bytes(self) -> tuple[bytearray, int, int] | None:
+    def _packet_bytes(self) -> tuple[bytearray, int, int, int] | None:
         inv = self.invocation
         if inv is None:
             return None
         if inv.packet is not None:
-            return inv.packet.buffer, inv.packet.data, inv.packet.end
+            return inv.packet.buffer, inv.packet.data, inv.packet.end, inv.packet.mac
         if inv.memory is not None:
-            return inv.memory, 0, len(inv.memory)
+            return inv.memory, 0, len(inv.memory), 0
         return None
 
     def _compile(self, tracer: Tracer | None) -> CompiledProgram:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from ..errors import BPFError
-from ..spec import enum_values
+from ..spec import enum_values, struct_layout
 from ..spec import net as N
 from .context import StructContext, plain_context
 from .memory import AddressSpace, Region
@@ -79,6 +79,10 @@ _SKB_WRITABLE = {
     "cgroup_skb": {"mark", "priority", "cb", "tstamp"},
     "sched_cls": {"mark", "tc_index", "priority", "cb", "tc_classid", "queue_mapping", "tstamp"},
     "sched_act": {"mark", "tc_index", "priority", "cb", "tc_classid", "queue_mapping", "tstamp"},
+    "sk_skb": {"priority", "tc_index"},
+    "lwt_xmit": {"mark", "priority", "cb"},
+    "lwt_in": {"cb"},
+    "lwt_out": {"cb"},
 }
 
 
@@ -147,6 +151,10 @@ def prepare(prog_type: str, space: AddressSpace, data: bytes = b"", ctx: bytes |
         return _prepare_xdp(space, data, ctx)
     if prog_type in PLAIN_CONTEXT_TYPES:
         raw = ctx if ctx is not None else data
+        struct = PLAIN_CONTEXT_TYPES[prog_type]
+        if struct is not None:
+            size = struct_layout(struct).size
+            raw = raw[:size].ljust(size, b"\0")
         region = plain_context(space, raw, name=f"ctx {prog_type}",
                                writable=prog_type == "raw_tracepoint_writable")
         inv = Invocation((region.start if raw else 0,), prog_type, regions=[region])
@@ -216,7 +224,7 @@ def _prepare_skb(prog_type: str, space: AddressSpace, data: bytes, ctx_in: bytes
     _check_packet_size(data, SKB_HEADROOM, SHARED_INFO_SIZE)
     l2 = prog_type in L2_SKB_TYPES
     packet = Packet(space, data, headroom=SKB_HEADROOM, tailroom=SHARED_INFO_SIZE,
-                    writable=prog_type in L2_SKB_TYPES or prog_type.startswith("lwt"),
+                    writable=prog_type in L2_SKB_TYPES or prog_type in ("lwt_xmit", "sk_skb"),
                     name=f"packet ({prog_type})")
     ctx = StructContext("__sk_buff", writable=_SKB_WRITABLE.get(prog_type, {"cb"}))
     if ctx_in:
@@ -227,9 +235,8 @@ def _prepare_skb(prog_type: str, space: AddressSpace, data: bytes, ctx_in: bytes
     if ctx.field_value("ifindex") == 0:
         ctx.set_field("ifindex", N.LOOPBACK_IFINDEX)
     l3 = data[N.ETH_HLEN:]
-    if not ctx.field_value("wire_len"):
-        ctx.set_field("wire_len", len(l3))
-    elif not len(l3) <= ctx.field_value("wire_len") <= GSO_MAX_SIZE:
+    wire_len = ctx.field_value("wire_len")
+    if wire_len and not len(l3) <= wire_len <= GSO_MAX_SIZE:
         raise TestRunError("ctx_in wire_len is smaller than the packet or too large")
     if protocol == N.ETH_P_IP:
         ctx.set_field("family", N.AF_INET)
@@ -287,6 +294,9 @@ def _prepare_xdp(space: AddressSpace, data: bytes, ctx_in: bytes | None) -> Invo
                                "a multiple of 4 and within the data")
         if ctx.field_value("egress_ifindex"):
             raise TestRunError("xdp_md ctx_in: egress_ifindex must be 0")
+    if not ctx.field_value("ingress_ifindex"):
+        # Test runs receive on the loopback device's first queue.
+        ctx.set_field("ingress_ifindex", N.LOOPBACK_IFINDEX)
     _check_packet_size(data[meta:], N.XDP_PACKET_HEADROOM + meta, SHARED_INFO_SIZE)
     packet = Packet(space, data[meta:], headroom=N.XDP_PACKET_HEADROOM,
                     tailroom=SHARED_INFO_SIZE, name="packet (xdp)")
