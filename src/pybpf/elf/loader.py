@@ -79,6 +79,8 @@ BPF_F_RDONLY_PROG = 1 << 7
 
 _DATA_PREFIXES = (".data", ".rodata", ".bss")
 _IGNORED_RELOCS = {R_BPF_NONE}
+MAX_KCONFIG_SIZE = 1 << 20
+"""Largest ``.kconfig`` map (all kconfig externs together)."""
 LINKAGE_FUNC = 0
 """Linkage given to extern kfunc declarations in the BTF handed on."""
 
@@ -424,6 +426,9 @@ class _Loader:
             offset += ext.size
             self.externs[ext.name] = ext
         total = (offset + 7) // 8 * 8
+        if total > MAX_KCONFIG_SIZE:
+            raise self.error(f"kconfig externs take {total} bytes, more than the "
+                             f"{MAX_KCONFIG_SIZE} pybpf allows", section=KCONFIG_SECTION)
         self._add_map(MapSpec(name=KCONFIG_SECTION, type="array", key_size=4,
                               value_size=total, max_entries=1, flags=BPF_F_RDONLY_PROG,
                               value_type=self._datasec(KCONFIG_SECTION), btf=self.btf,

@@ -248,9 +248,8 @@ def _summary(stderr: str, src: Path, kind: str) -> str:
     errors = [i for i, ln in enumerate(lines) if "error:" in ln]
     if errors:
         first = errors[0]
-        picked = lines[first:first + 3]  # the error, its source line and caret
-        more = [lines[i] for i in errors[1:MAX_ERROR_LINES - 2]]
-        picked += more
+        picked = lines[first:first + 3]  # the first error, its source line and caret
+        picked = [ln for i, ln in enumerate(picked) if i == 0 or "error:" not in ln]
     else:
         picked = lines[:MAX_ERROR_LINES]
     if not picked:

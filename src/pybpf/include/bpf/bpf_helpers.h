@@ -20,6 +20,25 @@
 #ifndef __PYBPF_BPF_HELPERS_H
 #define __PYBPF_BPF_HELPERS_H
 
+/* The helper declarations use the kernel's __u32-style types.  Programs
+ * usually include vmlinux.h or <linux/types.h> first; when neither came,
+ * declare them here (C allows the identical typedefs again later). */
+#if !defined(__VMLINUX_H__) && !defined(_LINUX_TYPES_H) && !defined(_UAPI_LINUX_TYPES_H) && \
+	!defined(__ASM_GENERIC_INT_LL64_H) && !defined(_ASM_GENERIC_INT_LL64_H)
+typedef signed char __s8;
+typedef unsigned char __u8;
+typedef short __s16;
+typedef unsigned short __u16;
+typedef int __s32;
+typedef unsigned int __u32;
+typedef long long __s64;
+typedef unsigned long long __u64;
+typedef __u16 __be16;
+typedef __u32 __be32;
+typedef __u64 __be64;
+typedef __u32 __wsum;
+#endif
+
 #include "bpf_helper_defs.h"
 
 /* ---- token pasting and argument counting (used by every pybpf header) ---- */

@@ -1,0 +1,310 @@
+"""Command-line subcommands for object files, BTF and the C toolchain:
+``pybpf object``, ``pybpf disasm FILE.o``, ``pybpf btf dump``,
+``pybpf btf vmlinux`` and ``pybpf cc``.
+
+Each ``cmd_*`` function takes the parsed arguments, calls the library and
+prints; :func:`add_parsers` registers them on the ``pybpf`` parser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import BPFError
+
+ELF_MAGIC = b"\x7fELF"
+
+
+def is_object_file(path: str) -> bool:
+    """Whether ``path`` starts like an ELF file."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == ELF_MAGIC
+    except OSError:
+        return False
+
+
+def _type_name(spec: Any, t: Any) -> str | None:
+    if t is None:
+        return None
+    btf = spec.btf
+    try:
+        return btf.type_name(t.id) if btf is not None and getattr(t, "id", 0) else str(t)
+    except BPFError:
+        return getattr(t, "name", None) or str(t)
+
+
+def describe_object(spec: Any) -> dict[str, Any]:
+    """An ObjectSpec as plain data (what ``pybpf object --json`` prints)."""
+    from ..elf import extern_references_of, externs_of
+
+    def map_info(m: Any) -> dict[str, Any]:
+        out = {"name": m.name, "type": m.type, "key_size": m.key_size,
+               "value_size": m.value_size, "max_entries": m.max_entries, "flags": m.flags,
+               "section": m.section}
+        if m.pinning:
+            out["pinning"] = m.pinning
+        if m.map_extra:
+            out["map_extra"] = m.map_extra
+        if m.numa_node is not None:
+            out["numa_node"] = m.numa_node
+        if m.freeze:
+            out["freeze"] = True
+        if m.key_type is not None:
+            out["key_type"] = _type_name(spec, m.key_type)
+        if m.value_type is not None:
+            out["value_type"] = _type_name(spec, m.value_type)
+        if m.inner is not None:
+            out["inner"] = map_info(m.inner)
+        if m.contents and not m.section:
+            out["initial"] = {str(k): v for k, v in m.contents}
+        return out
+
+    return {
+        "path": spec.path,
+        "license": spec.license,
+        "kernel_version": spec.kernel_version,
+        "programs": [{
+            "name": p.name, "section": p.section, "type": p.type,
+            "attach_type": p.attach_type, "attach_to": p.attach_to,
+            "instructions": len(p.instructions), "sleepable": p.sleepable,
+            "flags": p.flags,
+            "maps": sorted({r.map_name for r in p.map_references}),
+            "externs": sorted({r.name for r in extern_references_of(p)}),
+            "core_relocations": len(p.core_relocations),
+        } for p in spec.programs.values()],
+        "maps": [map_info(m) for m in spec.maps.values()],
+        "variables": [{"name": n, "map": m, "offset": off, "size": size,
+                       "type": _type_name(spec, t)}
+                      for n, (m, off, size, t) in spec.variables.items()],
+        "externs": [{"name": e.name, "kind": e.kind, "weak": e.weak}
+                    for e in externs_of(spec).values()],
+    }
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths)).rstrip()]
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+def cmd_object(args: argparse.Namespace) -> int:
+    """``pybpf object FILE.o [--json]``: what an object file holds."""
+    from ..elf import load_object
+
+    spec = load_object(args.file)
+    info = describe_object(spec)
+    if args.json:
+        json.dump(info, sys.stdout, indent=2)
+        print()
+        return 0
+    print(f"{args.file}: license {info['license'] or '(none)'!r}"
+          + (f", kernel version {info['kernel_version']:#x}" if info["kernel_version"] else ""))
+    print("\nprograms:")
+    print(_table([[p["name"], p["section"], p["type"], p["attach_type"] or "-",
+                   p["attach_to"] or "-", p["instructions"]] for p in info["programs"]],
+                 ["name", "section", "type", "attach type", "attach to", "insns"]))
+    if info["maps"]:
+        print("\nmaps:")
+        print(_table([[m["name"], m["type"], m["key_size"], m["value_size"],
+                       m["max_entries"], f"{m['flags']:#x}",
+                       " ".join(k for k in ("freeze", "pinning") if m.get(k))]
+                      for m in info["maps"]],
+                     ["name", "type", "key", "value", "max entries", "flags", ""]))
+    if info["variables"]:
+        print("\nvariables:")
+        print(_table([[v["name"], v["map"], v["offset"], v["size"], v["type"] or "-"]
+                      for v in info["variables"]],
+                     ["name", "map", "offset", "size", "type"]))
+    if info["externs"]:
+        print("\nexterns:")
+        print(_table([[e["name"], e["kind"], "weak" if e["weak"] else ""]
+                      for e in info["externs"]], ["name", "kind", ""]))
+    return 0
+
+
+def source_annotations(program: Any) -> dict[int, str]:
+    """pc -> comment lines for a program: its source lines (from BTF
+    line_info) and the maps and externs its instructions load."""
+    from ..elf import extern_references_of
+
+    notes: dict[int, list[str]] = {}
+    last = None
+    for li in program.line_info:
+        where = (li.file_name, li.line_num)
+        if where == last:
+            continue
+        last = where
+        text = li.line.strip()
+        name = os.path.basename(li.file_name)
+        notes.setdefault(li.insn_index, []).append(
+            f"{name}:{li.line_num}: {text}" if text else f"{name}:{li.line_num}")
+    for r in program.map_references:
+        what = f"map {r.map_name}" + (f" + {r.offset}" if r.value else "")
+        notes.setdefault(r.pc, []).append(what)
+    for r in extern_references_of(program):
+        notes.setdefault(r.pc, []).append(f"{r.kind} {r.name}")
+    return {pc: "\n".join(lines) for pc, lines in notes.items()}
+
+
+def disassemble_object(path: str, *, section: str | None = None, syntax: str = "llvm",
+                       source: bool = True, pcs: bool = True) -> str:
+    """The programs of an object file as text, with source lines."""
+    from ..elf import load_object
+    from ..isa import disassemble
+    from ..spec import helper_name
+
+    spec = load_object(path)
+    programs = [p for p in spec.programs.values()
+                if section is None or section in (p.section, p.name)]
+    if not programs:
+        known = ", ".join(sorted({p.section for p in spec.programs.values()})) or "none"
+        raise BPFError(f"{path}: no program in section {section!r} (sections: {known})")
+    out = []
+    for p in programs:
+        notes = source_annotations(p) if source else {}
+        out.append(f"{p.name}: section {p.section}, type {p.type}, "
+                   f"{len(p.instructions)} instructions\n")
+        out.append(disassemble(p.instructions, syntax=syntax, pcs=pcs,
+                               helper_names=helper_name if syntax == "llvm" else None,
+                               annotate=notes.get if notes else None))
+        out.append("\n")
+    return "".join(out).rstrip("\n") + "\n"
+
+
+def cmd_disasm_object(args: argparse.Namespace) -> int:
+    """``pybpf disasm FILE.o [--section S] [--syntax S]``."""
+    syntax = getattr(args, "syntax", "auto")
+    syntax = "llvm" if syntax in (None, "auto") else syntax
+    sys.stdout.write(disassemble_object(args.file, section=getattr(args, "section", None),
+                                        syntax=syntax,
+                                        source=not getattr(args, "no_source", False)))
+    return 0
+
+
+def load_btf_file(path: str) -> Any:
+    """BTF from an object file (its .BTF), raw BTF, or ``vmlinux`` (the
+    running kernel's)."""
+    from ..btf import BTF
+
+    if path == "vmlinux":
+        return BTF.load_vmlinux()
+    if not os.path.exists(path):
+        raise BPFError(f"{path}: no such file")
+    return BTF.from_file(path)
+
+
+def cmd_btf_dump(args: argparse.Namespace) -> int:
+    """``pybpf btf dump FILE [--format c|raw]``."""
+    btf = load_btf_file(args.file)
+    text = btf.dump_c() if args.format == "c" else btf.dump_raw() + "\n"
+    _write(text, getattr(args, "output", None))
+    return 0
+
+
+def cmd_btf_vmlinux(args: argparse.Namespace) -> int:
+    """``pybpf btf vmlinux [-o vmlinux.h] [--btf PATH]``: a vmlinux.h for
+    the running kernel (or the kernel BTF at PATH)."""
+    from ..btf import BTF
+
+    btf = BTF.load_vmlinux() if not args.btf else BTF.from_file(args.btf)
+    _write(btf.dump_c(), args.output)
+    if args.output:
+        print(f"wrote {args.output} ({len(btf)} types)", file=sys.stderr)
+    return 0
+
+
+def _write(text: str, output: str | None) -> None:
+    if not output or output == "-":
+        sys.stdout.write(text)
+        return
+    try:
+        Path(output).write_text(text)
+    except OSError as e:
+        raise BPFError(f"{output}: {e.strerror or e}") from None
+
+
+def cmd_cc(args: argparse.Namespace) -> int:
+    """``pybpf cc FILE.bpf.c [-o FILE.bpf.o] [--compiler zig|clang] [-I DIR] [-D X]``."""
+    from ..toolchain import CompileError, compile
+
+    try:
+        out = compile(args.file, args.output, compiler=args.compiler,
+                      include_dirs=args.include or (), defines=args.define or (),
+                      arch=args.arch, extra_flags=args.flag or ())
+    except CompileError as e:
+        if args.verbose and e.output:
+            sys.stderr.write(e.output)
+        raise
+    if args.verbose:
+        print(out, file=sys.stderr)
+    return 0
+
+
+def add_parsers(sub: Any) -> None:
+    """Register ``object``, ``btf`` and ``cc`` on the ``pybpf`` subparsers
+    (``disasm`` of object files is wired into the existing ``disasm``)."""
+    p = sub.add_parser("object", help="show what a BPF object file holds",
+                       description="List the programs (section, type, attach point, size), "
+                                   "maps, global variables and externs of a BPF object.")
+    p.add_argument("file", metavar="FILE.o")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_object)
+
+    p = sub.add_parser("btf", help="BTF: dump types, write vmlinux.h",
+                       description="Work with BTF type information.")
+    btf_sub = p.add_subparsers(dest="btf_command", metavar="COMMAND", required=True)
+    d = btf_sub.add_parser("dump", help="print the types of an object, raw BTF or vmlinux",
+                           description="FILE is a BPF object (its .BTF section), a raw BTF "
+                                       "file (/sys/kernel/btf/*) or 'vmlinux' for the "
+                                       "running kernel.")
+    d.add_argument("file", metavar="FILE")
+    d.add_argument("--format", choices=("c", "raw"), default="raw")
+    d.add_argument("-o", "--output", metavar="OUT")
+    d.set_defaults(func=cmd_btf_dump)
+    v = btf_sub.add_parser("vmlinux", help="write vmlinux.h for the running kernel",
+                           description="Write a C header declaring every kernel type, for "
+                                       "BPF programs that #include \"vmlinux.h\".")
+    v.add_argument("-o", "--output", metavar="OUT", help="file to write (default: stdout)")
+    v.add_argument("--btf", metavar="PATH", help="kernel BTF to use instead of "
+                                                 "/sys/kernel/btf/vmlinux")
+    v.set_defaults(func=cmd_btf_vmlinux)
+
+    p = sub.add_parser("cc", help="compile BPF C to an object file",
+                       description="Compile BPF C with the ziglang wheel (or clang) and "
+                                   "pybpf's bpf/*.h headers.  A source including vmlinux.h "
+                                   "gets one generated from the running kernel.")
+    p.add_argument("file", metavar="FILE.bpf.c")
+    p.add_argument("-o", "--output", metavar="OUT", help="object file (default: FILE.bpf.o)")
+    p.add_argument("--compiler", choices=("auto", "zig", "clang"), default="auto")
+    p.add_argument("-I", dest="include", action="append", metavar="DIR",
+                   help="add an include directory")
+    p.add_argument("-D", dest="define", action="append", metavar="NAME[=VALUE]",
+                   help="define a macro")
+    p.add_argument("--arch", choices=("x86", "arm64"), default=None,
+                   help="kernel architecture for pt_regs (default: this machine's)")
+    p.add_argument("--flag", action="append", metavar="FLAG",
+                   help="pass FLAG to the compiler (repeatable)")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.set_defaults(func=cmd_cc)
+
+
+__all__ = [
+    "add_parsers",
+    "cmd_btf_dump",
+    "cmd_btf_vmlinux",
+    "cmd_cc",
+    "cmd_disasm_object",
+    "cmd_object",
+    "describe_object",
+    "disassemble_object",
+    "is_object_file",
+    "load_btf_file",
+    "source_annotations",
+]
