@@ -61,7 +61,7 @@ def describe_object(spec: Any) -> dict[str, Any]:
             out["value_type"] = _type_name(spec, m.value_type)
         if m.inner is not None:
             out["inner"] = map_info(m.inner)
-        if m.contents and not m.section:
+        if m.contents and m.section in (None, ".maps", "maps"):
             out["initial"] = {str(k): v for k, v in m.contents}
         return out
 
