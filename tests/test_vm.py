@@ -261,7 +261,7 @@ def test_invalid_programs_are_refused_at_load():
 
 
 def test_unknown_map_reference_fails_at_load():
-    with pytest.raises(VMError, match="refers to map fd 3, which this VM does not have") as info:
+    with pytest.raises(VMError, match="lddw refers to map fd 3, which this VM does not have") as info:
         run("mov %r0, 0\nlddw %r1, map[fd:3]\nexit")
     assert info.value.pc == 1
     resolved = vm().load("lddw %r0, map[fd:3]\nexit",

@@ -77,6 +77,95 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_map_option(text: str):
+    """``NAME=TYPE:KEY:VALUE:MAX`` -> a MapSpec."""
+    from ..objects import MapSpec
+
+    name, sep, rest = text.partition("=")
+    parts = rest.split(":")
+    if not sep or len(parts) != 4 or not name:
+        raise BPFError(f"--map {text!r}: expected NAME=TYPE:KEY_SIZE:VALUE_SIZE:MAX_ENTRIES, "
+                       f"for example counts=hash:4:8:1024")
+    try:
+        key, value, entries = (int(p, 0) for p in parts[1:])
+    except ValueError:
+        raise BPFError(f"--map {text!r}: sizes and max entries must be numbers") from None
+    return MapSpec(name, parts[0], key, value, entries)
+
+
+def _test_run_spec(args: argparse.Namespace):
+    """The ObjectSpec a test-run command loads, and the program to run."""
+    from ..objects import ObjectSpec, ProgramSpec
+    from .inputs import read_bytes
+
+    data = read_bytes(args.file)
+    if data[:4] == b"\x7fELF":
+        from ..elf import load_object
+
+        spec = load_object(data, path=args.file)
+        names = list(spec.programs)
+        if args.program is None and len(names) != 1:
+            raise BPFError(f"{args.file} has {len(names)} programs ({', '.join(names)}); "
+                           f"choose one with --program")
+        name = args.program or names[0]
+        if name not in spec.programs:
+            raise BPFError(f"{args.file} has no program {name!r} (it has: {', '.join(names)})")
+        if args.prog_type:
+            spec.programs[name].type = args.prog_type
+        for option in args.map or ():
+            extra = _parse_map_option(option)
+            spec.maps[extra.name] = extra
+        return spec, name
+    from .inputs import load_program
+
+    insns, _ = load_program(args.file, args.syntax)
+    prog = ProgramSpec("prog", insns, type=args.prog_type or "memory")
+    maps = [_parse_map_option(m) for m in args.map or ()]
+    return ObjectSpec.build([prog], maps), "prog"
+
+
+def _cmd_test_run(args: argparse.Namespace) -> int:
+    import json
+    import re
+
+    from .. import vm as vm_backend
+
+    def hex_arg(value: str | None, option: str) -> bytes | None:
+        if value is None:
+            return None
+        try:
+            return bytes.fromhex(re.sub(r"\s+", "", value))
+        except ValueError:
+            raise BPFError(f"{option} must be hex bytes") from None
+
+    data = hex_arg(args.data, "--data") or b""
+    ctx = hex_arg(args.ctx, "--ctx")
+    spec, name = _test_run_spec(args)
+    coll = vm_backend.load(spec, max_insns=args.max_insns or None)
+    result = coll.programs[name].test_run(data, ctx, repeat=args.repeat)
+    maps = {}
+    for map_name, m in coll.maps.items():
+        if m.type in ("ringbuf", "perf_event_array", "prog_array", "array_of_maps",
+                      "hash_of_maps", "queue", "stack", "bloom_filter", "stack_trace"):
+            continue
+        maps[map_name] = {k.hex(): (v.hex() if isinstance(v, bytes) else [x.hex() for x in v])
+                          for k, v in m.raw_items()}
+    if args.json:
+        print(json.dumps({"retval": result.retval, "verdict": result.verdict,
+                          "data_out": result.data_out.hex(),
+                          "ctx_out": result.ctx_out.hex() if result.ctx_out else None,
+                          "duration_ns": result.duration_ns, "maps": maps}))
+        return 0
+    verdict = f" ({result.verdict})" if result.verdict else ""
+    print(f"retval: {result.retval} {result.retval:#x}{verdict}")
+    if result.data_out != data:
+        print(f"data_out: {result.data_out.hex()}")
+    print(f"duration: {result.duration_ns} ns per run")
+    for map_name, items in maps.items():
+        print(f"map {map_name}: " + (", ".join(f"{k}: {v}" for k, v in items.items()) or "empty"))
+    return 0
+
+
 def _cmd_plugin(args: argparse.Namespace) -> int:
     from ..conformance import plugin_main
 
@@ -149,6 +238,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stats", action="store_true", help="print the instruction count")
     p.add_argument("--syntax", choices=SYNTAX_CHOICES, default="auto")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("test-run", help="run a program once in the VM like BPF_PROG_TEST_RUN",
+                       description="Run FILE (assembly, bytecode or an ELF object) in the "
+                                   "userspace VM on a packet or context, as BPF_PROG_TEST_RUN "
+                                   "would; maps given with --map are created first and can be "
+                                   "named in assembly as map[idx:I] in the order given.")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--prog-type", metavar="TYPE",
+                   help="program type: xdp, sched_cls, socket_filter, cgroup_skb, tracepoint, "
+                        "memory... (objects: from the section name)")
+    p.add_argument("--program", metavar="NAME", help="which program of an object to run")
+    p.add_argument("--data", metavar="HEX", help="the packet (or memory) as hex bytes")
+    p.add_argument("--ctx", metavar="HEX", help="the context struct as hex bytes")
+    p.add_argument("--repeat", metavar="N", type=int, default=1)
+    p.add_argument("--map", metavar="NAME=TYPE:KEY:VALUE:MAX", action="append",
+                   help="create a map (repeatable), e.g. counts=hash:4:8:1024")
+    p.add_argument("--max-insns", metavar="N", type=int, default=100_000_000)
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--syntax", choices=SYNTAX_CHOICES, default="auto")
+    p.set_defaults(func=_cmd_test_run)
 
     p = sub.add_parser("conformance-plugin", add_help=False,
                        help="bpf_conformance plugin: [MEM] [options], program hex on stdin")

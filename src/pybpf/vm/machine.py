@@ -151,8 +151,7 @@ class VM:
             raise VMError(f"lddw {form.name}: kernel objects (BTF ids) do not exist in the "
                           f"userspace VM", pc=pc)
         if m is None:
-            raise VMError(f"lddw at pc {pc} refers to map {where}, which this VM does not "
-                          f"have", pc=pc)
+            raise VMError(f"lddw refers to map {where}, which this VM does not have", pc=pc)
         if pseudo in (PSEUDO_MAP_FD, PSEUDO_MAP_IDX):
             return m.address
         return m.value_address(0) + (next_imm & 0xFFFFFFFF)
