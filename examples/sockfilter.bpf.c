@@ -2,8 +2,8 @@
 /* sockfilter: a socket filter that keeps only UDP datagrams to one port
  * (DNS by default) and drops everything else.
  *
- * Attach to a raw (AF_PACKET) socket; the program sees each frame from its
- * Ethernet header.  Knob: port   the UDP destination port to keep.
+ * Attach to a socket (a packet socket sees every frame on an interface).
+ * Knob: port   the UDP destination port to keep.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -15,22 +15,21 @@
 
 const volatile __u16 port = 53;
 
-/* the UDP destination port of an IPv4 frame, or 0 */
+/* the UDP destination port of an IPv4 packet, or 0.  Reads relative to the
+ * network header, which works whether the socket sees frames from their
+ * Ethernet header (packet sockets) or from the IP header (test runs). */
 static __noinline __u16 udp_dport(struct __sk_buff *skb)
 {
 	struct iphdr ip;
 	struct udphdr udp;
-	__u16 proto;
 
-	if (bpf_skb_load_bytes(skb, offsetof(struct ethhdr, h_proto), &proto, sizeof(proto)))
+	if (skb->protocol != bpf_htons(ETH_P_IP))
 		return 0;
-	if (proto != bpf_htons(ETH_P_IP))
-		return 0;
-	if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip, sizeof(ip)))
+	if (bpf_skb_load_bytes_relative(skb, 0, &ip, sizeof(ip), BPF_HDR_START_NET))
 		return 0;
 	if (ip.protocol != IPPROTO_UDP || (ip.frag_off & bpf_htons(0x3fff)))
 		return 0;
-	if (bpf_skb_load_bytes(skb, ETH_HLEN + ip.ihl * 4, &udp, sizeof(udp)))
+	if (bpf_skb_load_bytes_relative(skb, ip.ihl * 4, &udp, sizeof(udp), BPF_HDR_START_NET))
 		return 0;
 	return bpf_ntohs(udp.dest);
 }

@@ -119,3 +119,64 @@ def test_syscount_reads_the_tracepoint_context(built, compiler):
     (relo,) = prog.core_relocations   # vmlinux.h structs are relocatable
     res = CoreResolver(spec.btf, vmlinux).resolve(relo)
     assert prog.instructions[relo.insn_index].off == res.local_value == res.target_value == id_off
+
+
+def _packet(proto: int, dport: int, payload: bytes = b"x" * 8) -> bytes:
+    """Ethernet + IPv4 + UDP (17) or TCP (6) to ``dport``."""
+    import struct
+
+    if proto == 17:
+        l4 = struct.pack("!HHHH", 1234, dport, 8 + len(payload), 0)
+    else:
+        l4 = struct.pack("!HHIIBBHHH", 1234, dport, 0, 0, 0x50, 0x02, 1024, 0, 0)
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4) + len(payload), 0, 0, 64, proto,
+                     0, bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
+    return b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip + l4 + payload
+
+
+def _vm():
+    import pybpf.vm
+
+    if not hasattr(pybpf.vm, "load"):
+        pytest.skip("pybpf.vm.load is not available")
+    return pybpf.vm
+
+
+@pytest.mark.parametrize("compiler", COMPILERS)
+def test_xdp_count_in_the_vm(built, compiler):
+    spec = load_object(built("xdp_count", compiler))
+    spec.set_variable("drop_proto", 17)
+    with _vm().load(spec) as coll:
+        prog = coll.programs["count_packets"]
+        assert prog.test_run(_packet(17, 53)).retval == 1       # XDP_DROP
+        assert prog.test_run(_packet(6, 80)).retval == 2        # XDP_PASS
+        assert prog.test_run(b"\x02" * 12 + b"\x86\xdd" + b"\x00" * 40).retval == 2  # IPv6
+        assert sum(coll.maps["counts"][17]) == 1
+        assert sum(coll.maps["counts"][6]) == 1
+        assert sum(coll.maps["counts"][0]) == 1
+
+
+@pytest.mark.parametrize("compiler", COMPILERS)
+def test_tc_classify_in_the_vm(built, compiler):
+    spec = load_object(built("tc_classify", compiler))
+    spec.set_variable("blocked_port", 53)
+    with _vm().load(spec) as coll:
+        prog = coll.programs["classify"]
+        assert prog.test_run(_packet(17, 53)).retval == 2       # TC_ACT_SHOT
+        assert prog.test_run(_packet(6, 53)).retval == 2
+        assert prog.test_run(_packet(17, 123)).retval == 0      # TC_ACT_OK
+        assert coll.maps[".bss"][0] == {"passed": 1, "blocked": 2}
+
+
+@pytest.mark.parametrize("compiler", COMPILERS)
+def test_sockfilter_in_the_vm(built, compiler):
+    spec = load_object(built("sockfilter", compiler))
+    with _vm().load(spec) as coll:
+        prog = coll.programs["keep_dns"]
+        dns = _packet(17, 53)
+        assert prog.test_run(dns).retval == len(dns) - 14       # kept whole (from the IP header)
+        assert prog.test_run(_packet(17, 123)).retval == 0
+        assert prog.test_run(_packet(6, 53)).retval == 0
+    spec.set_variable("port", 123)
+    with _vm().load(spec) as coll:
+        assert coll.programs["keep_dns"].test_run(_packet(17, 123)).retval > 0
