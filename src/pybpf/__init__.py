@@ -29,7 +29,7 @@ from .errors import (
 __version__ = "0.1.0"
 
 _SUBMODULES = {"isa", "vm", "helpers", "spec", "btf", "elf", "kernel", "maps", "cli",
-               "conformance"}
+               "conformance", "toolchain", "objects"}
 
 __all__ = [
     "AssemblerError",
@@ -48,6 +48,7 @@ __all__ = [
     "__version__",
     "assemble",
     "disassemble",
+    "load_object",
 ]
 
 
@@ -56,4 +57,6 @@ def __getattr__(name: str) -> Any:
         return importlib.import_module(f".{name}", __name__)
     if name in ("assemble", "disassemble"):
         return getattr(importlib.import_module(".isa", __name__), name)
+    if name == "load_object":
+        return importlib.import_module(".elf", __name__).load_object
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

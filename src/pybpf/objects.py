@@ -40,6 +40,38 @@ class MapReference:
 
 
 @dataclass
+class Extern:
+    """An extern an object declares: a kconfig value, a kernel symbol (ksym)
+    or a kernel function (kfunc).
+
+    ``weak`` externs may be missing from the kernel (they read as zero, or
+    as a NULL kfunc).  ``type`` is the BTF type (the variable's type, or the
+    FUNC for a kfunc); for kconfig externs ``offset`` and ``size`` place the
+    value in the ``.kconfig`` map.
+    """
+
+    name: str
+    kind: str
+    weak: bool = False
+    type: Any = None
+    type_id: int = 0
+    offset: int = 0
+    size: int = 0
+
+
+@dataclass
+class ExternReference:
+    """Instruction ``pc`` of a program uses extern ``name``: a ``lddw`` of a
+    ksym's address (kind ``ksym``: the loader sets src BPF_PSEUDO_BTF_ID and
+    the kernel BTF id) or a call of a kfunc (kind ``kfunc``: src
+    BPF_PSEUDO_KFUNC_CALL and the BTF id)."""
+
+    pc: int
+    name: str
+    kind: str
+
+
+@dataclass
 class MapSpec:
     """A map to create.
 
@@ -101,6 +133,7 @@ class ProgramSpec:
     func_info: list[Any] = field(default_factory=list)
     line_info: list[Any] = field(default_factory=list)
     core_relocations: list[Any] = field(default_factory=list)
+    extern_references: list[ExternReference] = field(default_factory=list)
     sleepable: bool = False
 
     @classmethod
@@ -121,7 +154,8 @@ class ObjectSpec:
     ``btf`` is the object's BTF (None for hand-built specs); ``variables``
     maps global variable names to ``(map name, offset, size, BTF type)`` so
     that :meth:`set_variable` can change ``const volatile`` knobs before
-    loading.
+    loading; ``externs`` are the kconfig, ksym and kfunc externs the object
+    declares.
     """
 
     programs: dict[str, ProgramSpec] = field(default_factory=dict)
@@ -130,6 +164,7 @@ class ObjectSpec:
     license: str = "GPL"
     kernel_version: int = 0
     variables: dict[str, tuple[str, int, int, Any]] = field(default_factory=dict)
+    externs: dict[str, Extern] = field(default_factory=dict)
     path: str | None = None
 
     @classmethod

@@ -285,6 +285,13 @@ class BTF:
 
     # ------------------------------------------------------------------ types
 
+    def __deepcopy__(self, memo: dict) -> BTF:
+        """BTF is immutable once parsed: copies of a spec share it."""
+        return self
+
+    def __copy__(self) -> BTF:
+        return self
+
     def __len__(self) -> int:
         """Number of type ids, including void (0) and any base types."""
         return self._first_id + len(self._offsets)

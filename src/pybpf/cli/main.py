@@ -32,7 +32,11 @@ def _cmd_asm(args: argparse.Namespace) -> int:
 
 def _cmd_disasm(args: argparse.Namespace) -> int:
     from ..isa import decode, disassemble
+    from . import object_cmds
     from .inputs import classify, read_bytes
+
+    if args.file != "-" and object_cmds.is_object_file(args.file):
+        return object_cmds.cmd_disasm_object(args)
 
     data = read_bytes(args.file)
     kind = classify(data)
@@ -217,10 +221,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--big-endian", action="store_true", help="encode big-endian bytecode")
     p.set_defaults(func=_cmd_asm)
 
-    p = sub.add_parser("disasm", help="disassemble bytecode",
-                       description="Disassemble FILE: raw bytecode or hex text.")
+    p = sub.add_parser("disasm", help="disassemble bytecode or an object file",
+                       description="Disassemble FILE: raw bytecode, hex text, or an ELF object "
+                                   "(with source lines from BTF when present).")
     p.add_argument("file", metavar="FILE")
-    p.add_argument("--syntax", choices=SYNTAX_CHOICES, default="ubpf")
+    p.add_argument("--syntax", choices=SYNTAX_CHOICES, default="auto",
+                   help="ubpf or llvm (auto: ubpf for bytecode, llvm for objects)")
+    p.add_argument("--section", metavar="S", help="object files: only this section or program")
     p.add_argument("--labels", action="store_true", help="name jump targets instead of offsets")
     p.add_argument("--pcs", action="store_true", help="prefix each line with its slot index")
     p.add_argument("--big-endian", action="store_true", help="decode big-endian bytecode")
@@ -270,6 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("directory", metavar="DIR_OR_FILE")
     p.add_argument("-v", "--verbose", action="store_true", help="list passing tests too")
     p.set_defaults(func=_cmd_conformance)
+
+    from . import object_cmds
+
+    object_cmds.add_parsers(sub)
     return parser
 
 

@@ -13,8 +13,9 @@ for the kernel backend to resolve against the kernel's BTF.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
+
+from ..objects import Extern, ExternReference
 
 KCONFIG_SECTION = ".kconfig"
 KSYMS_SECTION = ".ksyms"
@@ -24,48 +25,14 @@ KIND_KSYM = "ksym"
 KIND_KFUNC = "kfunc"
 
 
-@dataclass
-class Extern:
-    """One extern the object declares.
-
-    ``kind`` is ``kconfig``, ``ksym`` or ``kfunc``; ``weak`` externs may be
-    missing from the kernel (they read as zero, or as a NULL kfunc).
-    ``type`` is the BTF type (the variable's type, or the FUNC for a kfunc);
-    for kconfig externs ``offset`` and ``size`` place the value in the
-    ``.kconfig`` map.
-    """
-
-    name: str
-    kind: str
-    weak: bool = False
-    type: Any = None
-    type_id: int = 0
-    offset: int = 0
-    size: int = 0
-
-
-@dataclass
-class ExternReference:
-    """Instruction ``pc`` of a program uses extern ``name``: a ``lddw`` of a
-    ksym's address (kind ``ksym``; the kernel backend sets src
-    BPF_PSEUDO_BTF_ID and the BTF id), or a call of a kfunc (kind ``kfunc``;
-    src BPF_PSEUDO_KFUNC_CALL and the BTF id)."""
-
-    pc: int
-    name: str
-    kind: str
-
-
 def externs_of(spec: Any) -> dict[str, Extern]:
-    """The externs recorded on an :class:`~pybpf.objects.ObjectSpec` by
-    :func:`pybpf.elf.load_object` (empty for specs built otherwise)."""
-    return getattr(spec, "externs", None) or {}
+    """The externs of an :class:`~pybpf.objects.ObjectSpec` (its ``externs``)."""
+    return spec.externs
 
 
 def extern_references_of(program: Any) -> list[ExternReference]:
-    """The extern references recorded on a
-    :class:`~pybpf.objects.ProgramSpec` (empty for programs built otherwise)."""
-    return getattr(program, "extern_references", None) or []
+    """The extern references of a :class:`~pybpf.objects.ProgramSpec`."""
+    return program.extern_references
 
 
 __all__ = [

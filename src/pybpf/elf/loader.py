@@ -181,7 +181,7 @@ class _Loader:
         spec = ObjectSpec(programs=programs, maps=self.maps, btf=self.btf,
                           license=self.license, kernel_version=self.kernel_version,
                           variables=self.variables, path=elf.path)
-        spec.externs = self.externs  # type: ignore[attr-defined]
+        spec.externs = self.externs
         return spec
 
     # ------------------------------------------------------------------- BTF
@@ -757,7 +757,7 @@ class _Loader:
             func_info=sorted(func_info, key=lambda r: r.insn_off),
             line_info=sorted(line_info, key=lambda r: r.insn_off),
             core_relocations=sorted(core, key=lambda r: r.insn_off), sleepable=sleepable)
-        spec.extern_references = extern_refs  # type: ignore[attr-defined]
+        spec.extern_references = extern_refs
         return spec
 
     def _rebase_ext(self, f: _Function, base: int, func_info: list, line_info: list,
