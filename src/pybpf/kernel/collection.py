@@ -24,7 +24,10 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BPFError, KernelError
+from ..isa import Insn
 from ..spec.defines import (
+    BPF_PSEUDO_BTF_ID,
+    BPF_PSEUDO_KFUNC_CALL,
     BPF_PSEUDO_MAP_FD,
     BPF_PSEUDO_MAP_IDX,
     BPF_PSEUDO_MAP_IDX_VALUE,
@@ -35,7 +38,6 @@ from .pins import DEFAULT_BPFFS
 from .programs import KernelProgram
 
 if TYPE_CHECKING:
-    from ..isa import Insn
     from ..objects import MapSpec, ObjectSpec, ProgramSpec
     from .kernel_btf import KernelBTF
 
@@ -246,6 +248,8 @@ class _Loader:
 
     def _load_program(self, ps: ProgramSpec) -> KernelProgram:
         insns = self._resolve_maps(ps)
+        if ps.extern_references:
+            insns = self._resolve_externs(ps, insns)
         if ps.core_relocations:
             insns = self._relocate(ps, insns)
         extra: dict[str, Any] = {}
@@ -293,6 +297,44 @@ class _Loader:
                 patch(pc, self.maps[names[index]], value, offset, f"map[idx:{index}]")
         return insns
 
+    def _resolve_externs(self, ps: ProgramSpec, insns: list[Insn]) -> list[Insn]:
+        """Point ksym loads and kfunc calls at the running kernel: typed
+        ksyms and kfuncs by their vmlinux BTF id, typeless ksyms by their
+        /proc/kallsyms address.  A weak extern the kernel lacks becomes 0."""
+        from ..btf import BTF
+        from ..btf.types import Void
+
+        vmlinux = BTF.load_vmlinux()
+        insns = list(insns)
+        for ref in ps.extern_references:
+            ext = self.spec.externs.get(ref.name)
+            weak = ext.weak if ext is not None else False
+            pc = ref.pc
+            if ref.kind == "kfunc":
+                ids = [i for i in vmlinux.find_ids(ref.name) if vmlinux.kind_of(i).name == "FUNC"]
+                if ids:
+                    insns[pc] = insns[pc]._replace(src=BPF_PSEUDO_KFUNC_CALL, imm=ids[0], off=0)
+                elif weak:
+                    insns[pc] = Insn(0xB7, 0, 0, 0, 0)  # r0 = 0: the kfunc does not exist
+                else:
+                    raise BPFError(f"program {ps.name!r}: insn {pc} calls kfunc {ref.name!r}, "
+                                   f"which this kernel's BTF does not have")
+                continue
+            typed = ext is not None and ext.type is not None and not isinstance(ext.type, Void)
+            ids = [i for i in vmlinux.find_ids(ref.name) if vmlinux.kind_of(i).name == "VAR"]
+            if typed and ids:
+                insns[pc] = insns[pc]._replace(src=BPF_PSEUDO_BTF_ID, imm=ids[0])
+                insns[pc + 1] = insns[pc + 1]._replace(imm=0)
+                continue
+            address = _kallsyms_address(ref.name)
+            if address is None and not weak:
+                raise BPFError(f"program {ps.name!r}: insn {pc} loads ksym {ref.name!r}, which "
+                               f"this kernel does not export")
+            value = address or 0
+            insns[pc] = insns[pc]._replace(src=0, imm=_s32(value & 0xFFFFFFFF))
+            insns[pc + 1] = insns[pc + 1]._replace(imm=_s32(value >> 32))
+        return insns
+
     def _relocate(self, ps: ProgramSpec, insns: list[Insn]) -> list[Insn]:
         from ..btf import BTF
         from ..btf.core import relocate
@@ -302,6 +344,24 @@ class _Loader:
             raise BPFError(f"program {ps.name!r} has CO-RE relocations but no BTF")
         patched, _ = relocate(insns, ps.core_relocations, local, BTF.load_vmlinux())
         return patched
+
+
+def _s32(v: int) -> int:
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v >> 31 else v
+
+
+def _kallsyms_address(name: str) -> int | None:
+    """The address /proc/kallsyms gives a kernel symbol, or None."""
+    try:
+        with open("/proc/kallsyms") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 3 and parts[2] == name:
+                    return int(parts[0], 16)
+    except OSError:
+        return None
+    return None
 
 
 def _attach_btf_id(ps: ProgramSpec) -> int:

@@ -1,0 +1,69 @@
+"""ksym and kfunc externs resolved against the running kernel's BTF and kallsyms."""
+
+from __future__ import annotations
+
+import pytest
+
+from pybpf.errors import BPFError
+from pybpf.isa import Insn, assemble
+from pybpf.objects import Extern, ExternReference, ObjectSpec, ProgramSpec
+
+btf_module = pytest.importorskip("pybpf.btf")
+
+
+def _vmlinux():
+    try:
+        return btf_module.BTF.load_vmlinux()
+    except BPFError as e:
+        pytest.skip(f"no kernel BTF: {e}")
+
+
+def _resolve(spec: ObjectSpec, name: str) -> list[Insn]:
+    from pybpf.kernel.collection import _Loader
+
+    loader = _Loader(spec, "/sys/fs/bpf", 0)
+    return loader._resolve_externs(spec.programs[name], spec.programs[name].instructions)
+
+
+def test_kfunc_calls_get_the_kernel_btf_id():
+    vmlinux = _vmlinux()
+    func = "bpf_task_acquire"
+    ids = [i for i in vmlinux.find_ids(func) if vmlinux.kind_of(i).name == "FUNC"]
+    if not ids:
+        pytest.skip(f"this kernel has no {func}")
+    prog = ProgramSpec("p", assemble("call kfunc[id:0]\nexit", "llvm"), type="tracing",
+                       extern_references=[ExternReference(0, func, "kfunc")])
+    spec = ObjectSpec(programs={"p": prog}, externs={func: Extern(func, "kfunc")})
+    out = _resolve(spec, "p")
+    assert out[0] == Insn(0x85, 0, 2, 0, ids[0])
+
+
+def test_missing_externs_fail_clearly_unless_weak():
+    _vmlinux()
+    prog = ProgramSpec("p", assemble("call kfunc[id:0]\nexit", "llvm"), type="tracing",
+                       extern_references=[ExternReference(0, "no_such_kfunc_here", "kfunc")])
+    spec = ObjectSpec(programs={"p": prog},
+                      externs={"no_such_kfunc_here": Extern("no_such_kfunc_here", "kfunc")})
+    with pytest.raises(BPFError, match="calls kfunc 'no_such_kfunc_here', which this kernel"):
+        _resolve(spec, "p")
+    spec.externs["no_such_kfunc_here"].weak = True
+    assert _resolve(spec, "p")[0] == Insn(0xB7, 0, 0, 0, 0)
+
+
+def test_typeless_ksym_loads_the_kallsyms_address():
+    _vmlinux()
+    symbol = None
+    with open("/proc/kallsyms") as f:
+        for line in f:
+            address, _kind, name = line.split()[:3]
+            if name == "bpf_prog_put" and int(address, 16):
+                symbol = (name, int(address, 16))
+                break
+    if symbol is None:
+        pytest.skip("kallsyms hides addresses here")
+    prog = ProgramSpec("p", assemble("r1 = 0 ll\nexit"), type="socket_filter",
+                       extern_references=[ExternReference(0, symbol[0], "ksym")])
+    spec = ObjectSpec(programs={"p": prog}, externs={symbol[0]: Extern(symbol[0], "ksym")})
+    out = _resolve(spec, "p")
+    value = (out[0].imm & 0xFFFFFFFF) | ((out[1].imm & 0xFFFFFFFF) << 32)
+    assert out[0].src == 0 and value == symbol[1]
