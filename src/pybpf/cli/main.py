@@ -166,7 +166,14 @@ def _cmd_test_run(args: argparse.Namespace) -> int:
         print(f"data_out: {result.data_out.hex()}")
     print(f"duration: {result.duration_ns} ns per run")
     for map_name, items in maps.items():
-        print(f"map {map_name}: " + (", ".join(f"{k}: {v}" for k, v in items.items()) or "empty"))
+        def zero(value) -> bool:
+            return not any(int(x, 16) for x in (value if isinstance(value, list) else [value]))
+
+        shown = {k: v for k, v in items.items() if not zero(v)}
+        hidden = len(items) - len(shown)
+        text = ", ".join(f"{k}: {v}" for k, v in shown.items()) or "nothing non-zero"
+        print(f"map {map_name}: {text}" + (f" ({hidden} zero entries not shown)" if hidden
+                                          and shown else ""))
     return 0
 
 
