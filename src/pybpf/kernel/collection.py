@@ -36,29 +36,35 @@ from ..spec.defines import (
 from .maps import FD_VALUE_TYPES, KernelMap, map_type_id
 from .pins import DEFAULT_BPFFS
 from .programs import KernelProgram
+from .readers import CollectionReaders
 
 if TYPE_CHECKING:
     from ..objects import MapSpec, ObjectSpec, ProgramSpec
     from .kernel_btf import KernelBTF
 
 
-class Collection:
+class Collection(CollectionReaders):
     """Programs and maps loaded together from one spec.
 
     ``programs`` and ``maps`` are keyed by the spec's names; ``btf`` is the
-    loaded object BTF (None without one).  ``close()`` (or leaving a
-    ``with`` block) closes every fd; pinned maps and attached programs live
-    on in the kernel.
+    loaded object BTF (None without one); ``spec`` the spec loaded.
+    ``ringbuf()``, ``perfbuf()`` and ``trace_pipe()`` open readers.
+    ``close()`` (or leaving a ``with`` block) closes every reader, detaches
+    what ``program.attach()`` attached and closes every fd; pinned maps and
+    links live on in the kernel.
     """
 
     def __init__(self, programs: dict[str, KernelProgram], maps: dict[str, KernelMap],
-                 btf: KernelBTF | None = None):
+                 btf: KernelBTF | None = None, spec: ObjectSpec | None = None):
         self.programs = programs
         self.maps = maps
         self.btf = btf
+        self.spec = spec
+        self.readers: list[Any] = []
 
     def close(self) -> None:
-        """Close every program, map and BTF fd."""
+        """Close every reader, attachment, program, map and BTF fd."""
+        self.close_readers()
         for p in self.programs.values():
             p.close()
         for m in self.maps.values():
@@ -113,12 +119,13 @@ class _Loader:
         prog_arrays = [n for n, m in self.maps.items() if m.type == "prog_array"]
         self._initialize([n for n in self.maps if n not in prog_arrays])
         for name, ps in spec.programs.items():
-            self.programs[name] = self._load_program(ps)
+            self.programs[name] = prog = self._load_program(ps)
+            prog.section, prog.attach_to = ps.section, ps.attach_to
         self._initialize(prog_arrays)
         for name, ms in spec.maps.items():
             if ms.pinning == "by_name" and name not in self.reused:
                 self.maps[name].pin(self._pin_path(ms))
-        return Collection(self.programs, self.maps, self.btf)
+        return Collection(self.programs, self.maps, self.btf, spec)
 
     def abandon(self) -> None:
         Collection(self.programs, self.maps, self.btf).close()

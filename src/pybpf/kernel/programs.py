@@ -151,6 +151,11 @@ class KernelProgram(FDOwner):
     ``log_level``.
     """
 
+    section: str = ""
+    """The ELF section the program came from: it says where to attach."""
+    attach_to: str | None = None
+    """The hook named in the section (``sched/sched_process_exit``...)."""
+
     def __init__(self, fd: FD, *, type: str | int, name: str = "",
                  expected_attach_type: str | int | None = None, log: str = ""):
         self._fd = fd
@@ -159,6 +164,25 @@ class KernelProgram(FDOwner):
         self.name = name
         self.expected_attach_type = expected_attach_type
         self.log = log
+        self.attachments: list[Any] = []
+
+    def attach(self, **options: Any) -> Any:
+        """Attach where the section name says (see
+        :func:`pybpf.kernel.attach.attach_program` for ``options``: the
+        interface, cgroup, socket... a section cannot name).  Returns the
+        link or attachment; :meth:`close` detaches it too."""
+        from .attach import attach_program
+
+        attachment = attach_program(self, **options)
+        self.attachments.append(attachment)
+        return attachment
+
+    def close(self) -> None:
+        """Detach what :meth:`attach` attached, then close the program fd."""
+        attachments, self.attachments = self.attachments, []
+        for a in reversed(attachments):
+            a.close()
+        super().close()
 
     @classmethod
     def load(cls, insns: Sequence[Any] | bytes, type: str | int = "socket_filter", *,
@@ -217,7 +241,7 @@ class KernelProgram(FDOwner):
         except VerifierError:
             raise
         except KernelError as e:
-            raise _explain_load(e, type_id, label) from e
+            raise _explain_load(e, type_id, label, expected_attach_type) from e
         finally:
             if owned_btf is not None:
                 owned_btf.close()  # the program holds its own reference
@@ -319,8 +343,22 @@ class KernelProgram(FDOwner):
         return f"<KernelProgram {self.name or '?'} {self.type} {self._state()}>"
 
 
-def _explain_load(e: KernelError, type_id: int, label: str) -> KernelError:
+_TRAMPOLINE_TYPES = frozenset({"trace_fentry", "trace_fexit", "modify_return", "lsm_mac",
+                               "lsm_cgroup"})
+
+
+def _explain_load(e: KernelError, type_id: int, label: str,
+                  expected_attach_type: str | int | None = None) -> KernelError:
     """A load refused without a log: say which program type this kernel lacks."""
+    at = expected_attach_type
+    if isinstance(at, int):
+        at = attach_type_name(at)
+    if e.errno == _errno.EPERM and (at in _TRAMPOLINE_TYPES or prog_type_name(type_id) == "lsm"):
+        from .attach import trampoline_refusal
+
+        return KernelError(f"BPF_PROG_LOAD {label} ({at}): Operation not permitted "
+                           f"(EPERM): {trampoline_refusal()}", errno=e.errno,
+                           operation="BPF_PROG_LOAD")
     if e.errno not in (_errno.EINVAL, _errno.E2BIG, _errno.EOPNOTSUPP, _sys.ENOTSUPP):
         return e
     from .features import prog_type_supported
