@@ -298,8 +298,11 @@ def _prepare_xdp(space: AddressSpace, data: bytes, ctx_in: bytes | None) -> Invo
         # Test runs receive on the loopback device's first queue.
         ctx.set_field("ingress_ifindex", N.LOOPBACK_IFINDEX)
     _check_packet_size(data[meta:], N.XDP_PACKET_HEADROOM + meta, SHARED_INFO_SIZE)
+    # The frame is one page, as in the kernel: bpf_xdp_adjust_tail may grow
+    # the packet up to the skb_shared_info at the page's end.
     packet = Packet(space, data[meta:], headroom=N.XDP_PACKET_HEADROOM,
-                    tailroom=SHARED_INFO_SIZE, name="packet (xdp)")
+                    tailroom=PAGE_SIZE - N.XDP_PACKET_HEADROOM - len(data) + meta,
+                    name="packet (xdp)")
     if meta:
         packet.buffer[packet.data - meta:packet.data] = data[:meta]
         packet.set_bounds(meta=packet.data - meta)
