@@ -294,9 +294,6 @@ def _prepare_xdp(space: AddressSpace, data: bytes, ctx_in: bytes | None) -> Invo
                                "a multiple of 4 and within the data")
         if ctx.field_value("egress_ifindex"):
             raise TestRunError("xdp_md ctx_in: egress_ifindex must be 0")
-    if not ctx.field_value("ingress_ifindex"):
-        # Test runs receive on the loopback device's first queue.
-        ctx.set_field("ingress_ifindex", N.LOOPBACK_IFINDEX)
     _check_packet_size(data[meta:], N.XDP_PACKET_HEADROOM + meta, SHARED_INFO_SIZE)
     # The frame is one page, as in the kernel: bpf_xdp_adjust_tail may grow
     # the packet up to the skb_shared_info at the page's end.
@@ -311,5 +308,9 @@ def _prepare_xdp(space: AddressSpace, data: bytes, ctx_in: bytes | None) -> Invo
         "data_end": lambda: packet.end_address,
         "data_meta": lambda: packet.meta_address,
     }
+    if not ctx.field_value("ingress_ifindex"):
+        # Test runs receive on the loopback device's first queue; ctx_out
+        # still gives back the ingress_ifindex of ctx_in.
+        ctx.computed["ingress_ifindex"] = lambda: N.LOOPBACK_IFINDEX
     region = ctx.map(space)
     return Invocation((region.start,), "xdp", packet=packet, ctx=ctx)
