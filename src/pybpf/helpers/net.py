@@ -98,18 +98,31 @@ def _csum_add_diff(old_csum: int, diff: int) -> int:
     return (~fold16(total)) & 0xFFFF
 
 
+def csum_from32to16(value: int) -> int:
+    """The kernel's csum_from32to16: a 32-bit partial sum folded to 16 bits."""
+    value &= 0xFFFFFFFF
+    value += ((value >> 16) | (value << 16)) & 0xFFFFFFFF
+    return (value >> 16) & 0xFFFF
+
+
 @builtin("csum_diff")
 def csum_diff(ctx: HelperContext, from_ptr: int, from_size: int, to_ptr: int, to_size: int,
               seed: int) -> int:
-    """The checksum difference between two buffers (multiples of 4 bytes)."""
+    """The checksum difference between two buffers, folded to 16 bits (the
+    kernel's since 6.12: any sizes; with both sizes 0 the seed comes back)."""
     from_size &= 0xFFFFFFFF
     to_size &= 0xFFFFFFFF
-    if from_size % 4 or to_size % 4 or from_size + to_size > 512:
-        return -E.EINVAL
+    seed &= 0xFFFFFFFF
     old = ctx.memory.read(from_ptr, from_size) if from_size else b""
     new = ctx.memory.read(to_ptr, to_size) if to_size else b""
-    inverted = bytes(b ^ 0xFF for b in old)
-    return csum_partial(inverted + new, seed)
+    if from_size and to_size:
+        return csum_from32to16(fold32(csum_partial(new, seed) +
+                                      (~csum_partial(old, 0) & 0xFFFFFFFF)))
+    if to_size:
+        return csum_from32to16(csum_partial(new, seed))
+    if from_size:
+        return csum_from32to16(~csum_partial(old, ~seed & 0xFFFFFFFF))
+    return seed
 
 
 # --- loading and storing packet bytes --------------------------------------------------------
