@@ -29,7 +29,7 @@ BPF_HDR_START_NET = constant("BPF_HDR_START_NET")
 XDP_REDIRECT = enum_values("xdp_action")["XDP_REDIRECT"]
 XDP_ACTION_MASK = 0x3             # redirect_map's fallback action lives in the low bits
 XDP_FRAME_SIZE = 40               # sizeof(struct xdp_frame) kept at the buffer's start
-XDP_METADATA_MAX = 32
+XDP_METADATA_MAX = 255           # skb_shared_info.meta_len is a u8 (xdp_metalen_invalid)
 VLAN_HLEN = 4
 ENOTSUPP = 524                    # the kernel-internal errno some helpers return
 MAX_SKB_LOAD = 0xFFFF
@@ -438,8 +438,10 @@ def xdp_adjust_meta(ctx: HelperContext, _xdp: int, delta: int, *_: int) -> int:
     packet = _packet(ctx, "xdp_adjust_meta")
     meta = packet.meta + _s32(delta)
     metalen = packet.data - meta
-    if meta < XDP_FRAME_SIZE or meta > packet.data or metalen > XDP_METADATA_MAX or metalen % 4:
+    if meta < XDP_FRAME_SIZE or meta > packet.data:
         return -E.EINVAL
+    if metalen > XDP_METADATA_MAX or metalen % 4:
+        return -E.EACCES
     packet.set_bounds(meta=meta)
     return 0
 

@@ -29,6 +29,7 @@ SKB_HEADROOM = N.SKB_TEST_RUN_HEADROOM
 SHARED_INFO_SIZE = N.SKB_SHARED_INFO_SIZE
 PAGE_SIZE = 4096
 GSO_MAX_SIZE = 65536
+XDP_METADATA_MAX = 255  # skb_shared_info.meta_len is a u8 (the kernel's xdp_metalen_invalid)
 
 
 class TestRunError(BPFError):
@@ -289,8 +290,8 @@ def _prepare_xdp(space: AddressSpace, data: bytes, ctx_in: bytes | None) -> Invo
         if ctx.field_value("data_meta") or (ctx.field_value("data_end") and
                                             ctx.field_value("data_end") != len(data)):
             raise TestRunError("xdp_md ctx_in: data_meta must be 0 and data_end the data size")
-        if meta > len(data) or meta > 32 or meta % 4:
-            raise TestRunError("xdp_md ctx_in: data (the metadata size) must be at most 32, "
+        if meta > len(data) or meta > XDP_METADATA_MAX or meta % 4:
+            raise TestRunError("xdp_md ctx_in: data (the metadata size) must be at most 255, "
                                "a multiple of 4 and within the data")
         if ctx.field_value("egress_ifindex"):
             raise TestRunError("xdp_md ctx_in: egress_ifindex must be 0")
