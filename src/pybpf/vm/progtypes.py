@@ -236,21 +236,29 @@ def _prepare_skb(prog_type: str, space: AddressSpace, data: bytes, ctx_in: bytes
     if ctx.field_value("ifindex") == 0:
         ctx.set_field("ifindex", N.LOOPBACK_IFINDEX)
     l3 = data[N.ETH_HLEN:]
-    wire_len = ctx.field_value("wire_len")
-    if wire_len and not len(l3) <= wire_len <= GSO_MAX_SIZE:
-        raise TestRunError("ctx_in wire_len is smaller than the packet or too large")
+    # The kernel refuses IP packets whose network header is cut short.
     if protocol == N.ETH_P_IP:
+        if len(l3) < 20:
+            raise TestRunError("test-run IPv4 packet shorter than an IPv4 header")
         ctx.set_field("family", N.AF_INET)
-        if len(l3) >= 20:
-            ctx.set_field("local_ip4", l3[12:16])
-            ctx.set_field("remote_ip4", l3[16:20])
+        ctx.set_field("local_ip4", l3[12:16])
+        ctx.set_field("remote_ip4", l3[16:20])
     elif protocol == N.ETH_P_IPV6:
+        if len(l3) < 40:
+            raise TestRunError("test-run IPv6 packet shorter than an IPv6 header")
         ctx.set_field("family", N.AF_INET6)
-        if len(l3) >= 40:
-            ctx.set_field("local_ip6", l3[8:24])
-            ctx.set_field("remote_ip6", l3[24:40])
+        ctx.set_field("local_ip6", l3[8:24])
+        ctx.set_field("remote_ip6", l3[24:40])
     if not l2:
         packet.set_bounds(data=packet.data + N.ETH_HLEN)
+    if ctx_in:
+        # wire_len (qdisc_skb_cb pkt_len) is the skb's length unless ctx_in
+        # gives one, which may not be shorter
+        wire_len = ctx.field_value("wire_len")
+        if not wire_len:
+            ctx.set_field("wire_len", len(packet))
+        elif not len(packet) <= wire_len <= GSO_MAX_SIZE:
+            raise TestRunError("ctx_in wire_len is smaller than the packet or too large")
     packet.mac = packet.data - (0 if l2 else N.ETH_HLEN)
     ctx.computed = {
         "len": lambda: len(packet),
