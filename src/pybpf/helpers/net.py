@@ -23,6 +23,7 @@ BPF_F_HDR_FIELD_MASK = constant("BPF_F_HDR_FIELD_MASK")
 BPF_F_PSEUDO_HDR = constant("BPF_F_PSEUDO_HDR")
 BPF_F_MARK_MANGLED_0 = constant("BPF_F_MARK_MANGLED_0")
 BPF_F_MARK_ENFORCE = constant("BPF_F_MARK_ENFORCE")
+BPF_F_IPV6 = constant("BPF_F_IPV6")
 BPF_F_INGRESS = constant("BPF_F_INGRESS")
 BPF_HDR_START_MAC = constant("BPF_HDR_START_MAC")
 BPF_HDR_START_NET = constant("BPF_HDR_START_NET")
@@ -93,8 +94,11 @@ def _replace_checksum(old_csum: int, old: int, new: int, size: int) -> int:
 
 
 def _csum_add_diff(old_csum: int, diff: int) -> int:
-    """The checksum field after adding a 32-bit partial-sum ``diff``."""
-    total = ((~old_csum) & 0xFFFF) + fold16(fold32(diff & 0xFFFFFFFF))
+    """The checksum field after adding a 32-bit partial-sum ``diff`` (the
+    kernel's csum_replace_by_diff).  The diff is a host-order sum, as
+    bpf_csum_diff gives it, so the field is read and written in host
+    (little-endian) byte order too."""
+    total = fold32((diff & 0xFFFFFFFF) + (~old_csum & 0xFFFFFFFF))
     return (~fold16(total)) & 0xFFFF
 
 
@@ -183,18 +187,21 @@ def _csum_replace(ctx: HelperContext, offset: int, old: int, new: int, flags: in
     packet = _packet(ctx, helper)
     offset &= 0xFFFFFFFF
     allowed = BPF_F_HDR_FIELD_MASK | (
-        BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0 | BPF_F_MARK_ENFORCE if l4 else 0)
+        BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0 | BPF_F_MARK_ENFORCE | BPF_F_IPV6 if l4 else 0)
     if flags & ~allowed:
         return -E.EINVAL
     size = flags & BPF_F_HDR_FIELD_MASK
-    if offset + 2 > len(packet):
+    if offset > 0xFFFF or offset & 1 or offset + 2 > len(packet):
         return -E.EFAULT
     at = packet.data + offset
     field = int.from_bytes(packet.buffer[at:at + 2], "big")
-    if l4 and flags & BPF_F_MARK_MANGLED_0 and field == 0:
+    if l4 and flags & BPF_F_MARK_MANGLED_0 and not flags & BPF_F_MARK_ENFORCE and field == 0:
         return 0  # a UDP checksum of zero means "none": leave it alone
     if size == 0:
-        result = _csum_add_diff(field, new)
+        if old:
+            return -E.EINVAL
+        host = _csum_add_diff(int.from_bytes(packet.buffer[at:at + 2], "little"), new)
+        result = int.from_bytes(host.to_bytes(2, "little"), "big")
     elif size == 2:
         result = _replace_checksum(field, old & 0xFFFF, new & 0xFFFF, 2)
     elif size == 4:
