@@ -25,6 +25,11 @@ BPF_F_MARK_MANGLED_0 = constant("BPF_F_MARK_MANGLED_0")
 BPF_F_MARK_ENFORCE = constant("BPF_F_MARK_ENFORCE")
 BPF_F_IPV6 = constant("BPF_F_IPV6")
 BPF_F_INGRESS = constant("BPF_F_INGRESS")
+BPF_CSUM_LEVEL_QUERY = constant("BPF_CSUM_LEVEL_QUERY")
+BPF_CSUM_LEVEL_INC = constant("BPF_CSUM_LEVEL_INC")
+BPF_CSUM_LEVEL_DEC = constant("BPF_CSUM_LEVEL_DEC")
+BPF_CSUM_LEVEL_RESET = constant("BPF_CSUM_LEVEL_RESET")
+SKB_MAX_CSUM_LEVEL = 3            # include/linux/skbuff.h
 BPF_HDR_START_MAC = constant("BPF_HDR_START_MAC")
 BPF_HDR_START_NET = constant("BPF_HDR_START_NET")
 XDP_REDIRECT = enum_values("xdp_action")["XDP_REDIRECT"]
@@ -247,8 +252,22 @@ def csum_update(ctx: HelperContext, _skb: int, csum: int, *_: int) -> int:
 
 @builtin("csum_level")
 def csum_level(ctx: HelperContext, _skb: int, level: int, *_: int) -> int:
-    """Checksum level of a CHECKSUM_UNNECESSARY skb (test-run skbs have none)."""
-    return -E.EACCES if level == 3 else 0
+    """Query, increment, decrement or reset the checksum level of the skb
+    (test-run skbs start as CHECKSUM_NONE: a query is EACCES until an
+    increment makes them CHECKSUM_UNNECESSARY)."""
+    packet = _packet(ctx, "csum_level")
+    current = packet.csum_level
+    if level == BPF_CSUM_LEVEL_QUERY:
+        return current if current is not None else -E.EACCES
+    if level == BPF_CSUM_LEVEL_INC:
+        packet.csum_level = 0 if current is None else min(current + 1, SKB_MAX_CSUM_LEVEL)
+    elif level == BPF_CSUM_LEVEL_DEC:
+        packet.csum_level = None if not current else current - 1
+    elif level == BPF_CSUM_LEVEL_RESET:
+        packet.csum_level = None
+    else:
+        return -E.EINVAL
+    return 0
 
 
 # --- skb geometry ---------------------------------------------------------------------------

@@ -36,6 +36,9 @@ class Packet:
         self.end = headroom + len(data)
         self.meta = headroom - meta
         self.mac = headroom
+        #: None for a CHECKSUM_NONE skb, else the csum_level of a
+        #: CHECKSUM_UNNECESSARY one (bpf_csum_level changes it)
+        self.csum_level: int | None = None
         self.region: Region | None = None
         self._remap()
 
