@@ -32,14 +32,16 @@ _INT_CODES = {(1, False): "B", (1, True): "b", (2, False): "H", (2, True): "h",
 
 # field kinds: how the unpacked items become the attribute
 K_INT, K_STR, K_BYTES, K_ARRAY, K_BOOL, K_FLOAT = "int", "str", "bytes", "array", "bool", "float"
+K_STRS = "strs"
 
 
 class RecordType:
     """A flat C struct as a decoder: ``fields`` are ``(name, kind, offset,
     code, count)`` rows where ``code`` is a ``struct`` format character and
     ``kind`` one of ``int``, ``bool``, ``float``, ``str`` (a char array,
-    cut at the first NUL), ``bytes`` (an unsigned char array) or ``array``
-    (``count`` numbers, as a tuple).
+    cut at the first NUL), ``bytes`` (an unsigned char array), ``array``
+    (``count`` numbers, as a tuple) or ``strs`` (``count`` char arrays of
+    ``code`` bytes each — ``char argv[8][64]`` — as a tuple of strings).
 
     ``decode(data)`` returns an instance of :attr:`cls`, a named tuple with
     one attribute per field; data longer than :attr:`size` is fine.
@@ -57,6 +59,9 @@ class RecordType:
             if kind in (K_STR, K_BYTES):
                 fmt += f"{count}s"
                 pos = offset + count
+            elif kind == K_STRS:
+                fmt += f"{code}s" * count
+                pos = offset + int(code) * count
             else:
                 n = count if kind == K_ARRAY else 1
                 fmt += f"{n}{code}" if n != 1 else code
@@ -112,6 +117,8 @@ class RecordType:
                     rows.append((m.name, K_STR, off, "s", n))
                 elif isinstance(et, Int) and et.size == 1 and not et.is_signed:
                     rows.append((m.name, K_BYTES, off, "s", n))
+                elif isinstance(et, Array) and _is_char(btf.resolve(et.elem_type_id)):
+                    rows.append((m.name, K_STRS, off, str(et.nelems), n))
                 elif isinstance(et, Int | EnumBase):
                     code = _INT_CODES.get((et.size, bool(getattr(et, "is_signed", False) or
                                                          getattr(et, "signed", False))))
@@ -167,6 +174,11 @@ class RecordType:
                 exprs.append(f"t[{i}:{i + count}]")
                 plain = False
                 i += count
+            elif kind == K_STRS:
+                exprs.append(f"tuple(x.split(b'\\0', 1)[0].decode('utf-8', 'replace') "
+                             f"for x in t[{i}:{i + count}])")
+                plain = False
+                i += count
             else:
                 exprs.append(f"t[{i}]")
                 i += 1
@@ -197,6 +209,12 @@ class RecordType:
 
     def __repr__(self) -> str:
         return f"<RecordType struct {self.name} ({self.size} bytes, {len(self.fields)} fields)>"
+
+
+def _is_char(t: Any) -> bool:
+    from ..btf import Int
+
+    return isinstance(t, Int) and t.size == 1 and (t.is_char or t.name == "char")
 
 
 def _identifier(name: str) -> str:

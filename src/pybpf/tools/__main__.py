@@ -1,0 +1,5 @@
+"""``python -m pybpf.tools NAME [ARGS...]``."""
+
+from . import main
+
+raise SystemExit(main())

@@ -1,0 +1,177 @@
+"""What every tool shares: building its BPF object (compiled once per
+source, cached), loading it fast (:mod:`pybpf.kernel.load_cache`), the
+common options, and a run loop that stops cleanly on Ctrl-C, SIGTERM or
+after ``--duration``.
+
+Environment variables for measuring and testing:
+
+* ``PYBPF_TOOL_ATTACHED_MARK`` — print this line (to stderr) as soon as the
+  programs are attached;
+* ``PYBPF_TOOL_EXIT_AFTER_ATTACH`` — exit (status 0) right after attaching.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+INCLUDE = HERE / "include"
+
+
+class Stop(Exception):
+    """Raised by the SIGTERM handler to end a tool's loop."""
+
+
+def _pybpf_headers() -> list[Path]:
+    inc = HERE.parent / "include" / "bpf"
+    return sorted(inc.glob("*.h")) if inc.is_dir() else []
+
+
+def source_key(name: str) -> str:
+    """A hash of everything that makes up tool ``name``'s object: its C
+    source, the tools' headers, pybpf's BPF headers and the kernel (whose
+    BTF becomes vmlinux.h)."""
+    from ..kernel.load_cache import kernel_identity
+
+    h = hashlib.sha256()
+    for path in [HERE / f"{name}.bpf.c", *sorted(INCLUDE.glob("*.h")), *_pybpf_headers()]:
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    h.update(kernel_identity().encode())
+    return h.hexdigest()[:24]
+
+
+def object_path(name: str, *, quiet: bool = False) -> Path:
+    """Tool ``name``'s compiled object, compiling it on first use (with the
+    ziglang wheel, or clang) into ``$XDG_CACHE_HOME/pybpf/tools``."""
+    from ..kernel.load_cache import cache_dir
+
+    out = Path(cache_dir()) / "tools" / f"{name}-{source_key(name)}.bpf.o"
+    if out.is_file():
+        return out
+    from ..toolchain import compile
+
+    if not quiet:
+        print(f"{name}: compiling {name}.bpf.c (once; cached in {out.parent})",
+              file=sys.stderr)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(f".{os.getpid()}.o")
+    try:
+        compile(HERE / f"{name}.bpf.c", tmp, include_dirs=[INCLUDE])
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return out
+
+
+def open_tool(name: str, *, record_types: dict[str, str] | None = None,
+              variables: dict[str, Any] | None = None) -> Any:
+    """Load tool ``name``'s object into the kernel (a Collection)."""
+    from ..kernel.load_cache import load_cached
+
+    return load_cached(object_path(name), record_types=record_types,
+                       set_variables={k: v for k, v in (variables or {}).items()
+                                      if v is not None})
+
+
+def attached() -> None:
+    """Call once the programs are attached: honours the measuring hooks."""
+    mark = os.environ.get("PYBPF_TOOL_ATTACHED_MARK")
+    if mark:
+        print(mark, file=sys.stderr, flush=True)
+    if os.environ.get("PYBPF_TOOL_EXIT_AFTER_ATTACH"):
+        raise SystemExit(0)
+
+
+def parser(name: str, description: str, epilog: str = "") -> argparse.ArgumentParser:
+    """An argument parser with the options every tool has."""
+    p = argparse.ArgumentParser(prog=f"pybpf tools {name}", description=description,
+                                epilog=epilog,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-d", "--duration", type=float, metavar="SECONDS",
+                   help="stop after SECONDS (default: run until Ctrl-C)")
+    return p
+
+
+def attach_all(coll: Any, optional: Iterable[str] = ()) -> None:
+    """Attach every program where its section says; programs named in
+    ``optional`` may fail (a tracepoint this kernel lacks)."""
+    from ..errors import KernelError
+
+    for name, prog in coll.programs.items():
+        try:
+            prog.attach()
+        except KernelError:
+            if name not in optional:
+                raise
+
+
+def run(readers: list[Any], duration: float | None, *,
+        every: float | None = None, tick: Callable[[], Any] | None = None) -> None:
+    """Poll ``readers`` until Ctrl-C, SIGTERM or ``duration`` seconds; call
+    ``tick()`` every ``every`` seconds (and once at the end if given)."""
+    from ..kernel.readers import Poller
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise Stop
+
+    old = signal.signal(signal.SIGTERM, on_term)
+    start = time.monotonic()
+    next_tick = start + every if every else None
+    try:
+        with Poller(readers) as poller:
+            while True:
+                now = time.monotonic()
+                limits = []
+                if duration is not None:
+                    limits.append(start + duration - now)
+                if next_tick is not None:
+                    limits.append(next_tick - now)
+                wait = max(0.0, min(limits)) if limits else 1.0
+                if duration is not None and now - start >= duration:
+                    break
+                poller.poll(min(wait, 1.0))
+                if next_tick is not None and time.monotonic() >= next_tick and tick:
+                    tick()
+                    next_tick += every  # type: ignore[operator]
+    except (KeyboardInterrupt, Stop):
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    if tick is not None and every is None:
+        tick()
+
+
+def main_wrapper(run_tool: Callable[[list[str] | None], int]) -> Callable[[list[str] | None], int]:
+    """Print pybpf errors in one line, as the CLI does."""
+    def main(argv: list[str] | None = None) -> int:
+        from ..errors import BPFError
+
+        try:
+            return run_tool(argv)
+        except BPFError as e:
+            print(f"pybpf: error: {e}", file=sys.stderr)
+            return 1
+        except BrokenPipeError:
+            return 0
+    main.__doc__ = run_tool.__doc__
+    return main
+
+
+def ktime_now_ns() -> int:
+    """``bpf_ktime_get_ns()``'s clock (CLOCK_MONOTONIC) now."""
+    return time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+
+
+def boot_ns_now() -> int:
+    """CLOCK_BOOTTIME now (task start times count from boot)."""
+    return time.clock_gettime_ns(time.CLOCK_BOOTTIME)

@@ -1,0 +1,60 @@
+"""opensnoop: trace file opens — open(2) and openat(2), path, flags and result.
+
+::
+
+    pybpf tools opensnoop -p 1234      # one process
+    pybpf tools opensnoop -x -d 5      # failed opens, for 5 seconds
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from . import _runtime as rt
+
+NAME = "opensnoop"
+DESCRIPTION = "Trace open(2)/openat(2): process, fd or error, flags and path."
+
+
+def format_event(e, *, timestamp: bool = False) -> str:
+    """One output line for an open event."""
+    if e.ret >= 0:
+        fd, err = e.ret, 0
+    else:
+        fd, err = -1, -e.ret
+    line = f"{e.pid:>7} {e.comm:<16} {fd:>4} {err:>3} {e.flags:>8o} {e.path}"
+    return (time.strftime("%H:%M:%S ") + line) if timestamp else line
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run opensnoop with command-line arguments ``argv``."""
+    p = rt.parser(NAME, DESCRIPTION)
+    p.add_argument("-p", "--pid", type=int, help="only this process")
+    p.add_argument("-x", "--failed", action="store_true", help="only failed opens")
+    p.add_argument("-t", "--timestamp", action="store_true", help="print the time")
+    p.add_argument("-n", "--name", help="only commands containing NAME")
+    args = p.parse_args(argv)
+    me = os.getpid()
+
+    def show(e) -> None:
+        if e.pid == me or (args.name and args.name not in e.comm):
+            return
+        print(format_event(e, timestamp=args.timestamp), flush=True)
+
+    with rt.open_tool(NAME, record_types={"events": "open_event"},
+                      variables={"target_pid": args.pid,
+                                 "failed_only": 1 if args.failed else None}) as coll:
+        rb = coll.ringbuf("events", show)
+        rt.attach_all(coll, optional=("enter_open", "exit_open"))
+        rt.attached()
+        print(("TIME     " if args.timestamp else "") +
+              f"{'PID':>7} {'COMM':<16} {'FD':>4} {'ERR':>3} {'FLAGS':>8} PATH", flush=True)
+        rt.run([rb], args.duration)
+    return 0
+
+
+main = rt.main_wrapper(run)
+
+if __name__ == "__main__":
+    raise SystemExit(main())

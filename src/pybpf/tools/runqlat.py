@@ -1,0 +1,70 @@
+"""runqlat: run queue latency — how long runnable tasks wait for a CPU.
+
+::
+
+    pybpf tools runqlat -d 5           # one histogram after 5 seconds
+    pybpf tools runqlat -i 1 -m        # every second, in milliseconds
+"""
+
+from __future__ import annotations
+
+import ctypes
+import time
+
+from . import _runtime as rt
+from ._hist import format_log2
+
+NAME = "runqlat"
+DESCRIPTION = "Summarize run queue (scheduler) latency as a log2 histogram."
+SLOTS = 32
+
+
+def read_hist(m, *, clear: bool = False) -> list[int]:
+    """The histogram's slot counts (zeroed afterwards with ``clear``)."""
+    from ..kernel import sys as _sys
+
+    counts = []
+    key = ctypes.c_int32(0)
+    value = ctypes.c_uint64(0)
+    zero = ctypes.c_uint64(0)
+    for slot in range(SLOTS):
+        key.value = slot
+        _sys.map_lookup_elem(m.fd, ctypes.addressof(key), ctypes.addressof(value))
+        counts.append(value.value)
+        if clear and value.value:
+            _sys.map_update_elem(m.fd, ctypes.addressof(key), ctypes.addressof(zero))
+    return counts
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run runqlat with command-line arguments ``argv``."""
+    p = rt.parser(NAME, DESCRIPTION)
+    p.add_argument("-p", "--pid", type=int, help="only this process")
+    p.add_argument("-m", "--milliseconds", action="store_true", help="in milliseconds")
+    p.add_argument("-i", "--interval", type=float, help="print every INTERVAL seconds")
+    args = p.parse_args(argv)
+    unit = "msecs" if args.milliseconds else "usecs"
+    with rt.open_tool(NAME, variables={"target_pid": args.pid,
+                                       "millis": 1 if args.milliseconds else None}) as coll:
+        hist = coll.maps["hist"]
+
+        def tick() -> None:
+            counts = read_hist(hist, clear=bool(args.interval))
+            if args.interval:
+                print(time.strftime("%H:%M:%S"))
+            print(format_log2(counts, f"@{unit}:"), flush=True)
+            print()
+
+        rt.attach_all(coll)
+        rt.attached()
+        print("Tracing run queue latency... Ctrl-C to end.", flush=True)
+        rt.run([], args.duration, every=args.interval, tick=tick)
+        if args.interval:
+            tick()
+    return 0
+
+
+main = rt.main_wrapper(run)
+
+if __name__ == "__main__":
+    raise SystemExit(main())
