@@ -160,9 +160,9 @@ def skb_load_bytes_relative(ctx: HelperContext, _skb: int, offset: int, to: int,
         base = packet.mac
     elif start_header == BPF_HDR_START_NET:
         base = packet.mac + N.ETH_HLEN
-    else:
+    else:  # the kernel clears the buffer and fails the same way for a bad header
         ctx.memory.write(to, bytes(size))
-        return -E.EINVAL
+        return -E.EFAULT
     if size == 0 or offset > MAX_SKB_LOAD or base + offset + size > packet.end:
         ctx.memory.write(to, bytes(size))
         return -E.EFAULT
