@@ -213,11 +213,13 @@ def _eth_protocol(frame: bytes) -> int:
 
 
 def _pkt_type(frame: bytes) -> int:
-    """skb->pkt_type as eth_type_trans sets it on the loopback device."""
+    """skb->pkt_type as eth_type_trans sets it on the loopback device, whose
+    own and broadcast addresses are both all zeros: so ff:ff:ff:ff:ff:ff is
+    just another group address (PACKET_MULTICAST)."""
     dest = frame[0:6]
-    if dest[0] & 1:
-        return N.PACKET_BROADCAST if dest == b"\xff" * 6 else N.PACKET_MULTICAST
-    return N.PACKET_HOST if dest == bytes(6) else N.PACKET_OTHERHOST
+    if dest == bytes(6):
+        return N.PACKET_HOST
+    return N.PACKET_MULTICAST if dest[0] & 1 else N.PACKET_OTHERHOST
 
 
 def _prepare_skb(prog_type: str, space: AddressSpace, data: bytes, ctx_in: bytes | None
