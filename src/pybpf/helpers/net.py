@@ -39,6 +39,7 @@ XDP_METADATA_MAX = 255           # skb_shared_info.meta_len is a u8 (xdp_metalen
 VLAN_HLEN = 4
 ENOTSUPP = 524                    # the kernel-internal errno some helpers return
 MAX_SKB_LOAD = 0xFFFF
+BPF_SKB_MAX_LEN = 4 * 4096 - N.SKB_SHARED_INFO_SIZE  # SKB_MAX_ALLOC: the most skb_change_* make
 CSUM_MANGLED_0 = 0xFFFF
 
 
@@ -352,7 +353,8 @@ def skb_change_head(ctx: HelperContext, _skb: int, size: int, flags: int, *_: in
     """Grow the packet at its head by ``size`` zero bytes."""
     packet = _packet(ctx, "skb_change_head")
     size &= 0xFFFFFFFF
-    if flags or size > 0xFFF:
+    new_len = (len(packet) + size) & 0xFFFFFFFF
+    if flags or new_len > BPF_SKB_MAX_LEN or new_len < len(packet):
         return -E.EINVAL
     packet.ensure_room(head=size)
     packet.buffer[packet.data - size:packet.data] = bytes(size)
@@ -366,7 +368,7 @@ def skb_change_tail(ctx: HelperContext, _skb: int, new_len: int, flags: int, *_:
     """Trim the packet or extend it with zeros to ``new_len`` bytes."""
     packet = _packet(ctx, "skb_change_tail")
     new_len &= 0xFFFFFFFF
-    if flags or new_len > 0xFFFF or new_len < N.ETH_HLEN - (packet.data - packet.mac):
+    if flags or new_len > BPF_SKB_MAX_LEN or new_len < N.ETH_HLEN - (packet.data - packet.mac):
         return -E.EINVAL
     if new_len > len(packet):
         packet.ensure_room(tail=new_len - len(packet))
