@@ -125,11 +125,10 @@ class PerfEventLink(Attachment):
         self._cleanup = cleanup
 
     def detach(self) -> None:
-        """Stop the program running: detach the link, or disable the event."""
-        if self.link is not None:
-            self.link.detach()
-        else:
-            self.event.disable()
+        """Stop the program running.  The kernel detaches a program from a
+        perf event only when the event goes (disabling it does not stop
+        tracepoint or probe programs), so this is :meth:`close`."""
+        self.close()
 
     def pin(self, path: str) -> None:
         """Pin the BPF link (only when attached through one)."""
@@ -745,7 +744,7 @@ def netfilter(program: Any, *, family: str | int = "ipv4", hook: str | int = "lo
     return link_create(program, 0, "netfilter", target=f"netfilter {family} {hook} "
                        f"priority {priority}", **{
                            "netfilter.pf": pf, "netfilter.hooknum": hooknum,
-                           "netfilter.priority": priority & 0xFFFFFFFF,
+                           "netfilter.priority": priority,
                            "netfilter.flags": BPF_F_NETFILTER_IP_DEFRAG if defrag else 0})
 
 
@@ -816,11 +815,14 @@ def struct_ops(struct: str, programs: dict[str, Any], data: dict[str, Any] | Non
         value[off:off + len(raw)] = raw
     flags = _const("BPF_F_LINK") if link else 0
     label = f"struct_ops {struct}" + (f" {name!r}" if name else "")
+    from .features import _int_btf
+
     try:
-        fd = _sys.map_create(what=label, map_type=_map_type("struct_ops"), key_size=4,
-                             value_size=len(value), max_entries=1, map_flags=flags,
-                             btf_vmlinux_value_type_id=wrapper.id,
-                             map_name=(name or struct)[:15])
+        with _int_btf() as btf:  # map_create insists on some BTF fd
+            fd = _sys.map_create(what=label, map_type=_map_type("struct_ops"), key_size=4,
+                                 value_size=len(value), max_entries=1, map_flags=flags,
+                                 btf_fd=btf.fd, btf_vmlinux_value_type_id=wrapper.id,
+                                 map_name=(name or struct)[:15])
     except KernelError as e:
         raise _explain_struct_ops(e, label) from e
     m = KernelMap(fd, type="struct_ops", key_size=4, value_size=len(value), max_entries=1,
@@ -991,8 +993,8 @@ def attach_program(program: Any, **options: Any) -> Any:
         if not target:
             raise need("which probe", "target='/usr/bin/python3:python:function__entry'")
         binary, provider, name = target.rsplit(":", 2)
-        return done(options, usdt(program, binary, provider, name,
-                                  **_take(options, "pid", "cookie_base")))
+        return done(options, usdt(program, binary, provider, name, cookie=cookie,
+                                  **_take(options, "pid", "semaphore")))
     if p.startswith("xdp") or (not section and ptype == "xdp"):
         from .attach_net import xdp
 

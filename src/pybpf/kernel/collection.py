@@ -381,6 +381,12 @@ def _attach_btf_id(ps: ProgramSpec) -> int:
     vmlinux = BTF.load_vmlinux()
     if ps.type == "lsm":
         candidates = [f"bpf_lsm_{ps.attach_to}"]
+    elif ps.attach_type == "trace_iter":  # iter/task -> the bpf_iter_task function
+        ids = [i for i in vmlinux.find_ids(f"bpf_iter_{ps.attach_to}")
+               if vmlinux.kind_of(i).name == "FUNC"]
+        if ids:
+            return ids[0]
+        candidates = [f"bpf_iter_{ps.attach_to}"]
     elif ps.attach_type in ("trace_raw_tp", None):
         candidates = [f"btf_trace_{ps.attach_to}", ps.attach_to]
     else:
