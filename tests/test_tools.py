@@ -1,0 +1,190 @@
+"""The tracing tools run as a user runs them — as processes, seeing real
+events, stopping on --duration, Ctrl-C and SIGTERM — plus their output
+helpers.  The first run compiles each tool's BPF C (ziglang wheel or clang)
+into the cache; later runs reuse it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from pybpf.tools import TOOLS
+from pybpf.tools._hist import bucket_label, format_log2
+from pybpf.tools._syscalls import syscall_name, syscall_names
+
+SRC = str(Path(__file__).resolve().parent.parent / "src")
+MARK = "PYBPF-ATTACHED"
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYBPF_TOOL_ATTACHED_MARK"] = MARK
+    env.update(extra)
+    return env
+
+
+# --- helpers that need no kernel ------------------------------------------------------------
+
+def test_hist_labels_and_bars():
+    assert [bucket_label(i) for i in range(4)] == ["[0]", "[1]", "[2, 4)", "[4, 8)"]
+    assert bucket_label(11) == "[1K, 2K)"
+    assert bucket_label(21) == "[1M, 2M)"
+    text = format_log2([0, 0, 5, 10, 0, 1], "@usecs:")
+    lines = text.splitlines()
+    assert lines[0] == "@usecs:"
+    assert lines[1].startswith("[2, 4)") and lines[1].rstrip().endswith("|")
+    assert lines[2].count("@") == 52 and lines[1].count("@") == 26
+    assert lines[3].startswith("[8, 16)") and lines[3].count("@") == 0
+    assert lines[4].startswith("[16, 32)") and lines[4].count("@") == 5
+    assert format_log2([0] * 8) == "(no samples)"
+
+
+def test_syscall_names_from_headers():
+    table = syscall_names()
+    if not table:
+        pytest.skip("no asm/unistd header on this machine or in the ziglang wheel")
+    assert "read" in table.values() and "openat" in table.values()
+    if os.uname().machine == "x86_64":
+        assert syscall_name(0) == "read" and syscall_name(39) == "getpid"
+    assert syscall_name(99999) == "[99999]"
+
+
+@pytest.mark.parametrize("name", sorted(TOOLS))
+def test_tool_help(name):
+    out = subprocess.run([sys.executable, "-m", f"pybpf.tools.{name}", "--help"],
+                         capture_output=True, text=True, env=_env(), timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert f"pybpf tools {name}" in out.stdout and "--duration" in out.stdout
+
+
+def test_tools_package_lists_and_refuses_unknown():
+    out = subprocess.run([sys.executable, "-m", "pybpf.tools"], capture_output=True, text=True,
+                         env=_env(), timeout=60)
+    assert out.returncode == 2 and all(n in out.stdout for n in TOOLS)
+    out = subprocess.run([sys.executable, "-m", "pybpf.tools", "nosuchtool"],
+                         capture_output=True, text=True, env=_env(), timeout=60)
+    assert out.returncode == 2 and "no tool 'nosuchtool'" in out.stderr
+
+
+# --- running them -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def built():
+    """Every tool compiled (the slow first run happens here, once)."""
+    from pybpf import kernel
+
+    reason = kernel.unavailable_reason()
+    if reason:
+        pytest.skip(f"bpf() refused: {reason}")
+    from pybpf.toolchain import CompilerNotFound
+    from pybpf.tools._runtime import object_path
+
+    try:
+        return {name: object_path(name, quiet=True) for name in TOOLS}
+    except CompilerNotFound as e:
+        pytest.skip(str(e))
+
+
+class Tool:
+    """A tool running in a subprocess, started and waited for its attach mark."""
+
+    def __init__(self, name: str, *args: str):
+        self.proc = subprocess.Popen([sys.executable, "-m", f"pybpf.tools.{name}", *args],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, env=_env())
+        line = self.proc.stderr.readline()
+        while line and MARK not in line:  # "compiling..." notes come first
+            line = self.proc.stderr.readline()
+        if MARK not in line:
+            _out, err = self.proc.communicate(timeout=10)
+            raise AssertionError(f"{name} did not attach: {err}")
+
+    def finish(self, timeout: float = 30) -> tuple[int, str, str]:
+        out, err = self.proc.communicate(timeout=timeout)
+        return self.proc.returncode, out, err
+
+
+
+
+@pytest.mark.kernel
+def test_exitsnoop_reports_an_exit_code(built):
+    t = Tool("exitsnoop", "-d", "2", "-x")
+    subprocess.run(["sh", "-c", "exit 3"])
+    code, out, err = t.finish()
+    assert code == 0, err
+    lines = [ln for ln in out.splitlines() if ln.startswith("sh ")]
+    assert any(ln.split()[-2:] == ["code", "3"] for ln in lines), out
+    assert out.splitlines()[0].split()[:3] == ["PCOMM", "PID", "PPID"]
+
+
+@pytest.mark.kernel
+def test_execsnoop_shows_arguments(built):
+    tag = f"pybpf-{uuid.uuid4().hex[:8]}"
+    t = Tool("execsnoop", "-d", "2")
+    subprocess.run(["/bin/echo", tag, "second"], capture_output=True)
+    code, out, err = t.finish()
+    assert code == 0, err
+    assert any(tag in ln and "second" in ln and ln.split()[3] == "0" for ln in out.splitlines()
+               ), out
+
+
+@pytest.mark.kernel
+def test_opensnoop_shows_failed_open(built):
+    path = f"/nonexistent-{uuid.uuid4().hex[:8]}"
+    t = Tool("opensnoop", "-d", "2", "-x")
+    subprocess.run(["cat", path], capture_output=True)
+    code, out, err = t.finish()
+    assert code == 0, err
+    rows = [ln.split() for ln in out.splitlines() if ln.endswith(path)]
+    assert rows and rows[0][2:4] == ["-1", "2"], out  # fd -1, ENOENT
+
+
+@pytest.mark.kernel
+def test_syscount_counts(built):
+    t = Tool("syscount", "-d", "1", "-L")
+    for _ in range(100):
+        os.getppid()
+    code, out, err = t.finish()
+    assert code == 0, err
+    rows = {ln.split()[0]: ln.split()[1:] for ln in out.splitlines()[3:] if ln.strip()}
+    assert out.splitlines()[2].split() == ["SYSCALL", "COUNT", "TIME", "(us)"]
+    assert "getppid" in rows and int(rows["getppid"][0]) >= 100, out
+
+
+@pytest.mark.kernel
+def test_runqlat_prints_a_histogram(built):
+    t = Tool("runqlat", "-d", "1")
+    end = time.monotonic() + 0.5
+    while time.monotonic() < end:
+        time.sleep(0.001)  # wake-ups to measure
+    code, out, err = t.finish()
+    assert code == 0, err
+    assert "@usecs:" in out
+    assert any(ln.startswith("[") and "|" in ln for ln in out.splitlines()), out
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_tool_stops_cleanly_on_signals(built, sig):
+    t = Tool("exitsnoop")
+    t.proc.send_signal(sig)
+    code, _out, err = t.finish(timeout=10)
+    assert code == 0, err
+    assert "Traceback" not in err
+
+
+@pytest.mark.kernel
+def test_exit_after_attach_for_timing(built):
+    start = time.monotonic()
+    out = subprocess.run([sys.executable, "-m", "pybpf.tools.exitsnoop"], capture_output=True,
+                         text=True, env=_env(PYBPF_TOOL_EXIT_AFTER_ATTACH="1"), timeout=60)
+    assert out.returncode == 0 and MARK in out.stderr
+    assert time.monotonic() - start < 10
