@@ -26,12 +26,18 @@ class StructContext:
 
     ``values`` holds the plain fields' bytes (the layout's size); ``computed``
     gives fields whose value is produced on each load (packet pointers);
-    ``writable`` names the fields a program may store to.
+    ``writable`` names the fields a program may store to.  ``storage`` gives
+    the size of the kernel's own field behind a wider context field (the u16
+    ``sk_buff.protocol`` behind the u32 ``__sk_buff.protocol``): stores keep
+    that many bytes, and a narrow load at least that wide returns the whole
+    value, at any offset, as the kernel's rewrite does.  ``store_filters``
+    map a stored value to the one kept, or None to keep the old one.
     """
 
     def __init__(self, struct: str, values: bytes | bytearray | None = None, *,
                  computed: dict[str, Callable[[], int]] | None = None,
-                 writable: Iterable[str] = ()):
+                 writable: Iterable[str] = (), storage: dict[str, int] | None = None,
+                 store_filters: dict[str, Callable[[int], int | None]] | None = None):
         self.struct = struct
         self.layout = struct_layout(struct)
         self.bytes = bytearray(self.layout.size)
@@ -39,6 +45,8 @@ class StructContext:
             self.bytes[:len(values)] = values[:self.layout.size]
         self.computed = dict(computed or {})
         self.writable = set(writable)
+        self.storage = dict(storage or {})
+        self.store_filters = dict(store_filters or {})
         self._field_at: list[object | None] = [None] * self.layout.size
         for field in self.layout:
             if field.is_bitfield:
@@ -81,6 +89,13 @@ class StructContext:
             if shift == 0 and size >= 4:
                 return value  # pointer fields yield the whole pointer
             return (value >> shift) & ((1 << (8 * size)) - 1)
+        kernel_size = self.storage.get(field.name)  # type: ignore[attr-defined]
+        if kernel_size is not None:
+            start = field.offset  # type: ignore[attr-defined]
+            whole = int.from_bytes(self.bytes[start:start + kernel_size], "little")
+            if size >= kernel_size:
+                return whole
+            return (whole >> (8 * (offset - start))) & ((1 << (8 * size)) - 1)
         value = int.from_bytes(self.bytes[offset:offset + size], "little", signed=signed)
         return value
 
@@ -91,6 +106,15 @@ class StructContext:
         if name not in self.writable:
             raise ContextAccessError(f"write to read-only context field {self.struct}.{name} "
                                      f"(off={offset} size={size})")
+        keep = self.store_filters.get(name)
+        if keep is not None:
+            kept = keep(value)
+            if kept is None:
+                return
+            value = kept
+        kernel_size = self.storage.get(name)
+        if kernel_size is not None:
+            value &= (1 << (8 * kernel_size)) - 1
         self.bytes[offset:offset + size] = value.to_bytes(size, "little")
 
     # --- mapping ----------------------------------------------------------------------

@@ -74,6 +74,11 @@ _SKB_CTX_IN = {"mark", "priority", "ingress_ifindex", "ifindex", "cb", "tstamp",
                "gso_segs", "gso_size", "hwtstamp"}
 # ... and the fields its ctx_out carries back.
 _SKB_CTX_OUT = _SKB_CTX_IN
+# The kernel's sk_buff fields behind the __sk_buff fields narrower than their
+# u32 slot (bytes): stores keep that much, narrow loads behave accordingly.
+_SKB_STORAGE = {"pkt_type": 1, "queue_mapping": 2, "protocol": 2, "vlan_tci": 2,
+                "vlan_proto": 2, "tc_index": 2, "tc_classid": 2, "gso_segs": 2, "gso_size": 2}
+NO_QUEUE_MAPPING = 0xFFFF
 # __sk_buff fields programs of each type may write.
 _SKB_WRITABLE = {
     "socket_filter": {"cb"},
@@ -229,7 +234,11 @@ def _prepare_skb(prog_type: str, space: AddressSpace, data: bytes, ctx_in: bytes
     packet = Packet(space, data, headroom=SKB_HEADROOM, tailroom=SHARED_INFO_SIZE,
                     writable=prog_type in L2_SKB_TYPES or prog_type in ("lwt_xmit", "sk_skb"),
                     name=f"packet ({prog_type})")
-    ctx = StructContext("__sk_buff", writable=_SKB_WRITABLE.get(prog_type, {"cb"}))
+    ctx = StructContext("__sk_buff", writable=_SKB_WRITABLE.get(prog_type, {"cb"}),
+                        storage=_SKB_STORAGE,
+                        # the kernel ignores a queue_mapping of NO_QUEUE_MAPPING or more
+                        store_filters={"queue_mapping":
+                                       lambda v: None if v >= NO_QUEUE_MAPPING else v})
     if ctx_in:
         _apply_skb_ctx_in(ctx, ctx_in)
     protocol = _eth_protocol(data)
