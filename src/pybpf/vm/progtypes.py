@@ -79,6 +79,7 @@ _SKB_CTX_OUT = _SKB_CTX_IN
 _SKB_STORAGE = {"pkt_type": 1, "queue_mapping": 2, "protocol": 2, "vlan_tci": 2,
                 "vlan_proto": 2, "tc_index": 2, "tc_classid": 2, "gso_segs": 2, "gso_size": 2}
 NO_QUEUE_MAPPING = 0xFFFF
+GSO_MAX_SEGS = 65535
 # __sk_buff fields programs of each type may write.
 _SKB_WRITABLE = {
     "socket_filter": {"cb"},
@@ -270,6 +271,8 @@ def _prepare_skb(prog_type: str, space: AddressSpace, data: bytes, ctx_in: bytes
             ctx.set_field("wire_len", len(packet))
         elif not len(packet) <= wire_len <= GSO_MAX_SIZE:
             raise TestRunError("ctx_in wire_len is smaller than the packet or too large")
+        if ctx.field_value("gso_segs") > GSO_MAX_SEGS:
+            raise TestRunError("ctx_in gso_segs is larger than GSO_MAX_SEGS")
     packet.mac = packet.data - (0 if l2 else N.ETH_HLEN)
     ctx.computed = {
         "len": lambda: len(packet),
@@ -287,7 +290,8 @@ def _prepare_skb(prog_type: str, space: AddressSpace, data: bytes, ctx_in: bytes
 def _apply_skb_ctx_in(ctx: StructContext, ctx_in: bytes) -> None:
     size = ctx.layout.size
     if len(ctx_in) > size and any(ctx_in[size:]):
-        raise TestRunError("ctx_in is larger than struct __sk_buff and not zero-padded")
+        raise TestRunError("ctx_in is larger than struct __sk_buff and not zero-padded",
+                           _errno.E2BIG)
     raw = ctx_in[:size].ljust(size, b"\0")
     for f in ctx.layout:
         chunk = raw[f.offset:f.offset + f.size]
@@ -304,6 +308,9 @@ def _prepare_xdp(space: AddressSpace, data: bytes, ctx_in: bytes | None) -> Invo
     ctx = StructContext("xdp_md")
     meta = 0
     if ctx_in:
+        if any(ctx_in[ctx.layout.size:]):
+            raise TestRunError("ctx_in is larger than struct xdp_md and not zero-padded",
+                               _errno.E2BIG)
         ctx.bytes[:] = ctx_in[:ctx.layout.size].ljust(ctx.layout.size, b"\0")
         meta = ctx.field_value("data")
         if ctx.field_value("data_meta") or (ctx.field_value("data_end") and
