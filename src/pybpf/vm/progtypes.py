@@ -13,6 +13,8 @@ gives ``data_out`` and ``ctx_out`` as the kernel would.
 from __future__ import annotations
 
 import errno as _errno
+import glob
+import socket
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -245,8 +247,10 @@ def _prepare_skb(prog_type: str, space: AddressSpace, data: bytes, ctx_in: bytes
     protocol = _eth_protocol(data)
     ctx.set_field("protocol", int.from_bytes(protocol.to_bytes(2, "big"), "little"))
     ctx.set_field("pkt_type", _pkt_type(data))
-    if ctx.field_value("ifindex") == 0:
+    if ctx.field_value("ifindex") <= N.LOOPBACK_IFINDEX:
         ctx.set_field("ifindex", N.LOOPBACK_IFINDEX)
+    else:
+        _device_name(ctx.field_value("ifindex"))
     l3 = data[N.ETH_HLEN:]
     # The kernel refuses IP packets whose network header is cut short.
     if protocol == N.ETH_P_IP:
@@ -287,6 +291,26 @@ def _prepare_skb(prog_type: str, space: AddressSpace, data: bytes, ctx_in: bytes
                       l3_offset=0 if l2 else N.ETH_HLEN)
 
 
+def _device_name(ifindex: int) -> str:
+    """The name of network device ``ifindex`` (a test run's device must
+    exist, as in the kernel); raises ENODEV."""
+    if ifindex == N.LOOPBACK_IFINDEX:
+        return "lo"
+    try:
+        return socket.if_indextoname(ifindex)
+    except (OSError, OverflowError):
+        raise TestRunError(f"test-run ctx_in names device {ifindex}, which does not exist",
+                           _errno.ENODEV) from None
+
+
+def _rx_queues(ifindex: int) -> int:
+    """How many receive queues device ``ifindex`` has (ENODEV if none)."""
+    name = _device_name(ifindex)
+    if ifindex == N.LOOPBACK_IFINDEX:
+        return 1
+    return max(1, len(glob.glob(f"/sys/class/net/{name}/queues/rx-*")))
+
+
 def _apply_skb_ctx_in(ctx: StructContext, ctx_in: bytes) -> None:
     size = ctx.layout.size
     if len(ctx_in) > size and any(ctx_in[size:]):
@@ -313,14 +337,20 @@ def _prepare_xdp(space: AddressSpace, data: bytes, ctx_in: bytes | None) -> Invo
                                _errno.E2BIG)
         ctx.bytes[:] = ctx_in[:ctx.layout.size].ljust(ctx.layout.size, b"\0")
         meta = ctx.field_value("data")
-        if ctx.field_value("data_meta") or (ctx.field_value("data_end") and
-                                            ctx.field_value("data_end") != len(data)):
+        if ctx.field_value("data_meta") or ctx.field_value("data_end") != len(data):
+            # (kernels from 6.18 take a shorter data_end and put the rest in
+            # fragments: the VM has no multi-buffer XDP)
             raise TestRunError("xdp_md ctx_in: data_meta must be 0 and data_end the data size")
         if meta > len(data) or meta > XDP_METADATA_MAX or meta % 4:
             raise TestRunError("xdp_md ctx_in: data (the metadata size) must be at most 255, "
                                "a multiple of 4 and within the data")
         if ctx.field_value("egress_ifindex"):
             raise TestRunError("xdp_md ctx_in: egress_ifindex must be 0")
+        ingress, queue = ctx.field_value("ingress_ifindex"), ctx.field_value("rx_queue_index")
+        if queue and not ingress:
+            raise TestRunError("xdp_md ctx_in: rx_queue_index without an ingress_ifindex")
+        if ingress and queue >= _rx_queues(ingress):
+            raise TestRunError(f"xdp_md ctx_in: device {ingress} has no rx queue {queue}")
     _check_packet_size(data[meta:], N.XDP_PACKET_HEADROOM + meta, SHARED_INFO_SIZE)
     # The frame is one page, as in the kernel: bpf_xdp_adjust_tail may grow
     # the packet up to the skb_shared_info at the page's end.
