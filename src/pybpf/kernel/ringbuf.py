@@ -25,6 +25,7 @@ consumer position moves on, so what a callback keeps stays valid.
 from __future__ import annotations
 
 import contextlib
+import gc
 import mmap
 import select
 import struct
@@ -106,17 +107,29 @@ class RecordBatch:
         if decode is None:
             return list(self)
         if isinstance(decode, RecordType):
-            make = decode.from_tuple
-            out: list[Any] = []
-            for run in self.runs:
-                start, count, stride, length = run
-                if length < decode.size:
-                    out += [bytes(r) for r in RecordBatch(self.data, [run])]
-                    continue
-                s = struct.Struct(f"<{_HDR}x{decode.format[1:]}{stride - _HDR - decode.size}x")
-                out += map(make, s.iter_unpack(memoryview(self.data)[start:start + count * stride]))
-            return out
+            # Records are tuples the cyclic GC would scan again and again while
+            # a large batch is built; they hold no cycles, so it may rest.
+            pause = self._count > 4096 and gc.isenabled()
+            if pause:
+                gc.disable()
+            try:
+                return self._decode_runs(decode)
+            finally:
+                if pause:
+                    gc.enable()
         return [decode(r) for r in self]
+
+    def _decode_runs(self, decode: RecordType) -> list[Any]:
+        make = decode.from_tuple
+        out: list[Any] = []
+        for run in self.runs:
+            start, count, stride, length = run
+            if length < decode.size:
+                out += [bytes(r) for r in RecordBatch(self.data, [run])]
+                continue
+            s = struct.Struct(f"<{_HDR}x{decode.format[1:]}{stride - _HDR - decode.size}x")
+            out += map(make, s.iter_unpack(memoryview(self.data)[start:start + count * stride]))
+        return out
 
     def __repr__(self) -> str:
         return f"<RecordBatch {self._count} records in {len(self.runs)} runs>"
