@@ -328,6 +328,11 @@ unsigned short pybpftest_tick_semaphore __attribute__((section(".probes"), used)
 int main(int argc, char **argv)
 {
     int n = argc > 1 ? atoi(argv[1]) : 3;
+    if (argc > 2) {            /* "wait": let the test attach first */
+        printf("ready\n");
+        fflush(stdout);
+        getchar();
+    }
     for (int i = 0; i < n; i++) {
         long big = 1000L * i;
         if (pybpftest_tick_semaphore)
@@ -491,11 +496,19 @@ def test_cgroup():
     os.rmdir(path)
 
 
-def test_cgroup_skb_counts_packets_of_a_process_in_the_cgroup(test_cgroup):
+@pytest.mark.parametrize("use_link", [None, False])
+def test_cgroup_skb_counts_packets_of_a_process_in_the_cgroup(test_cgroup, use_link):
     spec = counter_spec("cgroup_skb/egress", "cgroup_skb", attach_type="cgroup_inet_egress",
                         ret=1)
     with kernel.load(spec) as coll:
-        link = coll.programs["count"].attach(cgroup=test_cgroup)
+        link = coll.programs["count"].attach(cgroup=test_cgroup, use_link=use_link)
+        if use_link is False:
+            assert isinstance(link, attach.ProgAttachment)
+            _, ids = kernel.sys.prog_query(target_fd=int(link._target_fd),
+                                           attach_type=link.attach_type)
+            assert ids == [coll.programs["count"].info().id]
+        else:
+            assert link.info().type == "cgroup"
         code = textwrap.dedent(f"""
             import os, socket
             with open({os.path.join(test_cgroup, 'cgroup.procs')!r}, "w") as f:
@@ -538,10 +551,13 @@ def test_sockmap_sk_msg_program_attaches():
         prog = coll.programs["verdict"]
         with pytest.raises(BPFError, match="which sockmap"):
             prog.attach()
-        att = prog.attach(map=coll.maps["socks"])
-        assert att.target.startswith("sockmap")
-        att.close()
-        assert att.closed
+        for use_link in (None, False):
+            att = prog.attach(map=coll.maps["socks"], use_link=use_link)
+            assert att.target.startswith("sockmap")
+            if use_link is False:
+                assert isinstance(att, attach.ProgAttachment)
+            att.close()
+            assert att.closed
 
 
 def test_netfilter_link():
@@ -585,3 +601,26 @@ def test_struct_ops_tcp_congestion_control_or_clear_refusal():
     finally:
         for p in progs.values():
             p.close()
+
+
+def test_usdt_semaphore_through_proc_mem(usdt_binary):
+    spec = counter_spec("usdt", "kprobe")
+    with kernel.load(spec) as coll:
+        prog = coll.programs["count"]
+        with pytest.raises(BPFError, match="needs the pid"):
+            prog.attach(target=f"{usdt_binary}:pybpftest:tick", semaphore="mem")
+        proc = subprocess.Popen([usdt_binary, "4", "wait"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout.readline().strip() == "ready"
+            group = prog.attach(target=f"{usdt_binary}:pybpftest:tick", pid=proc.pid,
+                                semaphore="mem")
+            holds = [p for p in group.parts if not isinstance(p, attach.PerfEventLink)]
+            assert len(holds) == 1
+            out, _ = proc.communicate("\n", timeout=10)
+            assert out.strip() == "1"  # raised by writing /proc/PID/mem
+            assert count(coll) == 4
+            group.close()
+        finally:
+            proc.kill()
+            proc.wait()

@@ -165,3 +165,56 @@ def test_load_attaches_prints_events_and_closes(tmp_path):
     assert "hits: value=4242 pad=0" in out
     assert "printk:" in out and "getppid 4242" in out
     assert "closed" in err
+
+
+def test_load_pins_under_a_bpffs_directory(tmp_path):
+    import uuid
+
+    from pybpf.kernel.pins import DEFAULT_BPFFS, mount_bpffs, open_pinned
+    from pybpf.toolchain import CompilerNotFound, compile_source
+
+    src = textwrap.dedent("""
+        #include <linux/bpf.h>
+        #include <bpf/bpf_helpers.h>
+        struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1);
+                 __type(key, int); __type(value, long); } pin_counts SEC(".maps");
+        SEC("tracepoint/syscalls/sys_enter_getppid")
+        int pin_prog(void *ctx)
+        {
+            int k = 0;
+            long *v = bpf_map_lookup_elem(&pin_counts, &k);
+            if (v)
+                __sync_fetch_and_add(v, 1);
+            return 0;
+        }
+        char LICENSE[] SEC("license") = "GPL";
+    """)
+    try:
+        obj = compile_source(src, tmp_path / "pin.o", name="pin.bpf.c")
+    except CompilerNotFound as e:
+        pytest.skip(str(e))
+    mount_bpffs(DEFAULT_BPFFS)
+    pin_dir = f"{DEFAULT_BPFFS}/pybpf-test-{uuid.uuid4().hex[:8]}"
+    try:
+        assert cli("load", str(obj), "--attach", "--pin", pin_dir, "-d", "0.1") == 0
+        assert sorted(os.listdir(pin_dir)) == ["link_pin_prog", "pin_counts", "pin_prog"]
+        # the pinned link keeps the program attached after the command ended
+        with open_pinned(os.path.join(pin_dir, "pin_counts")) as m:
+            before = _raw_u64(m)
+            os.getppid()
+            assert _raw_u64(m) > before
+        with open_pinned(os.path.join(pin_dir, "pin_prog")) as again:
+            assert again.type == "tracepoint"
+    finally:
+        if os.path.isdir(pin_dir):
+            for name in os.listdir(pin_dir):
+                os.unlink(os.path.join(pin_dir, name))
+            os.rmdir(pin_dir)
+
+
+def _raw_u64(m) -> int:
+    import ctypes
+
+    key, value = ctypes.c_uint32(0), ctypes.c_uint64(0)
+    kernel.sys.map_lookup_elem(m.fd, ctypes.addressof(key), ctypes.addressof(value))
+    return value.value

@@ -336,8 +336,11 @@ def cmd_load(args: argparse.Namespace) -> int:
                         print(f"pybpf: cannot attach {name}: {e}", file=sys.stderr)
                         continue
                     print(f"attached {name} to {link.target}", flush=True)
-                    if args.pin and hasattr(link, "fd"):
-                        link.pin(os.path.join(args.pin, f"link_{name}"))
+                    if args.pin:
+                        try:
+                            link.pin(os.path.join(args.pin, f"link_{name}"))
+                        except BPFError as e:  # not a BPF link: it ends with the command
+                            print(f"pybpf: {e}", file=sys.stderr)
             readers = []
             for name, m in coll.maps.items():
                 if m.type == "ringbuf":

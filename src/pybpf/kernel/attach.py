@@ -131,9 +131,11 @@ class PerfEventLink(Attachment):
         self.close()
 
     def pin(self, path: str) -> None:
-        """Pin the BPF link (only when attached through one)."""
+        """Pin the BPF link (only when attached through one): the program
+        stays attached after this process ends, until the pin is removed."""
         if self.link is None:
             super().pin(path)
+            return
         self.link.pin(path)
 
     def _release(self) -> None:
@@ -595,12 +597,12 @@ def _open_cgroup(path: str | None) -> FD:
 
 
 def cgroup(program: Any, path: str | int | None = None, attach_type: str | None = None, *,
-           multi: bool = True) -> Attachment | KernelLink:
+           multi: bool = True, use_link: bool | None = None) -> Attachment | KernelLink:
     """Attach a cgroup program (``cgroup_skb``, ``cgroup/connect4``,
     ``sockops``...) to the cgroup at ``path`` (a directory in the cgroup v2
     hierarchy, relative to its root, or an open fd; default the root):
     a BPF link, or ``BPF_PROG_ATTACH`` with ``BPF_F_ALLOW_MULTI`` on kernels
-    without cgroup links (before 5.7)."""
+    without cgroup links (before 5.7; ``use_link=False`` forces it)."""
     from .programs import attach_type_id
 
     at = attach_type or getattr(program, "expected_attach_type", None)
@@ -608,14 +610,15 @@ def cgroup(program: Any, path: str | int | None = None, attach_type: str | None 
         raise BPFError(f"{_pname(program)}: which cgroup hook? give attach_type "
                        f"(for example 'cgroup_inet_ingress')")
     label = f"cgroup {path if path is not None else 'root'} ({at})"
-    fd = FD(os.dup(path)) if isinstance(path, int) else _open_cgroup(path)
-    try:
-        return link_create(program, int(fd), at, target=label)
-    except KernelError as e:
-        if e.errno not in (_errno.EINVAL, _errno.EOPNOTSUPP, _sys.ENOTSUPP):
-            raise
-    finally:
-        fd.close()
+    if use_link is not False:
+        fd = FD(os.dup(path)) if isinstance(path, int) else _open_cgroup(path)
+        try:
+            return link_create(program, int(fd), at, target=label)
+        except KernelError as e:
+            if use_link or e.errno not in (_errno.EINVAL, _errno.EOPNOTSUPP, _sys.ENOTSUPP):
+                raise
+        finally:
+            fd.close()
     from ..spec.defines import BPF_F_ALLOW_MULTI
 
     fd = FD(os.dup(path)) if isinstance(path, int) else _open_cgroup(path)
@@ -679,9 +682,11 @@ def socket_filter(program: Any, sock: Any, *, reuseport: bool = False) -> Socket
                             else SO_DETACH_BPF)
 
 
-def sockmap(program: Any, map: Any, attach_type: str | None = None) -> Attachment | KernelLink:
+def sockmap(program: Any, map: Any, attach_type: str | None = None, *,
+            use_link: bool | None = None) -> Attachment | KernelLink:
     """Attach an ``sk_msg`` or ``sk_skb`` program to a sockmap or sockhash:
-    a link (Linux 6.10+) or ``BPF_PROG_ATTACH`` to the map."""
+    a link (Linux 6.10+) or ``BPF_PROG_ATTACH`` to the map (``use_link``
+    forces one or the other)."""
     from .programs import attach_type_id
 
     at = attach_type or getattr(program, "expected_attach_type", None)
@@ -690,11 +695,12 @@ def sockmap(program: Any, map: Any, attach_type: str | None = None) -> Attachmen
                        f"('sk_msg_verdict', 'sk_skb_stream_verdict', "
                        f"'sk_skb_stream_parser', 'sk_skb_verdict')")
     label = f"{getattr(map, 'type', 'sockmap')} {getattr(map, 'name', '')!r} ({at})"
-    try:
-        return link_create(program, _fd_of(map), at, target=label)
-    except KernelError as e:
-        if e.errno not in (_errno.EINVAL, _errno.EOPNOTSUPP, _sys.ENOTSUPP):
-            raise
+    if use_link is not False:
+        try:
+            return link_create(program, _fd_of(map), at, target=label)
+        except KernelError as e:
+            if use_link or e.errno not in (_errno.EINVAL, _errno.EOPNOTSUPP, _sys.ENOTSUPP):
+                raise
     mfd = FD(os.dup(_fd_of(map)))
     try:
         _sys.prog_attach(target_fd=int(mfd), attach_bpf_fd=_fd_of(program),
@@ -1024,10 +1030,12 @@ def attach_program(program: Any, **options: Any) -> Any:
         m = options.pop("map", None)
         if m is None:
             raise need("which sockmap", "map=coll.maps['sock_map']")
-        return done(options, sockmap(program, m, options.pop("attach_type", None)))
+        return done(options, sockmap(program, m, options.pop("attach_type", None),
+                                     **_take(options, "use_link")))
     if p.startswith(_CGROUP_PREFIXES) or ptype.startswith("cgroup") or ptype == "sock_ops":
         return done(options, cgroup(program, options.pop("cgroup", None),
-                                    options.pop("attach_type", None)))
+                                    options.pop("attach_type", None),
+                                    **_take(options, "use_link", "multi")))
     if p == "perf_event" or ptype == "perf_event":
         return done(options, perf_event(program, **_take(
             options, "frequency", "period", "event", "event_type", "cpus", "pid")))
