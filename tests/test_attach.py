@@ -20,7 +20,7 @@ import pytest
 
 from pybpf import kernel
 from pybpf.errors import BPFError, KernelError
-from pybpf.kernel import attach
+from pybpf.kernel import attach, info
 from pybpf.objects import MapSpec, ObjectSpec, ProgramSpec
 
 pytestmark = pytest.mark.kernel
@@ -82,6 +82,9 @@ def test_tracepoint_counts_getpid_calls():
         link = coll.programs["count"].attach()
         assert isinstance(link, attach.Attachment)
         assert "syscalls/sys_enter_getpid" in link.target
+        if link.link is not None:  # a BPF link over the perf event (Linux 5.15+)
+            assert link.info().type == "perf_event"
+            assert link.id in {lk.id for lk in info.links()}
         before = count(coll)
         for _ in range(50):
             os.getpid()

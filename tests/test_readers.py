@@ -14,7 +14,7 @@ import pytest
 
 from pybpf import kernel
 from pybpf.errors import BPFError
-from pybpf.kernel import info
+from pybpf.kernel import info, perf
 from pybpf.kernel.readers import RecordType, infer_record_size
 from pybpf.kernel.ringbuf import RingBuffer
 from pybpf.kernel.tracepipe import parse_line
@@ -257,7 +257,7 @@ def test_perfbuf_samples(bpf):
     with kernel.load(spec) as coll:
         got = []
         pb = coll.perfbuf("pb", got.append)
-        assert pb.cpus == list(kernel.perf.online_cpus())
+        assert pb.cpus == list(perf.online_cpus())
         run(coll, 2)
         assert pb.poll(1.0) == 10
         assert [struct.unpack_from("<QQ", s) for s in got] == \
@@ -368,8 +368,8 @@ def test_closing_a_collection_leaves_nothing_behind(bpf):
     # the perf producer's map reference is index 0 in its own spec: point it at "pb"
     text = PERF_OUT.format(n=1).replace("map[idx:0]", "map[idx:1]")
     spec.programs["produce"] = ProgramSpec.from_assembly("produce", text, type="socket_filter")
-    kernel.perf.online_cpus()  # cached helpers open nothing later
-    kernel.perf.tracefs()
+    perf.online_cpus()  # cached helpers open nothing later
+    perf.tracefs()
     before_fds, before_maps = _fds(), _bpf_mappings()
     coll = kernel.load(spec)
     ids = {p.info().id for p in coll.programs.values()}

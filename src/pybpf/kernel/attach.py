@@ -130,6 +130,17 @@ class PerfEventLink(Attachment):
         tracepoint or probe programs), so this is :meth:`close`."""
         self.close()
 
+    def info(self) -> Any:
+        """The kernel's view of the BPF link (only when attached through one)."""
+        if self.link is None:
+            raise BPFError(f"{self.target}: attached with PERF_EVENT_IOC_SET_BPF, not a link")
+        return self.link.info()
+
+    @property
+    def id(self) -> int:
+        """The BPF link's id (only when attached through one)."""
+        return self.info().id
+
     def pin(self, path: str) -> None:
         """Pin the BPF link (only when attached through one): the program
         stays attached after this process ends, until the pin is removed."""
