@@ -107,6 +107,19 @@ def _fd_of(obj: Any) -> int:
     return int(getattr(obj, "fd", obj))
 
 
+def raw_update(map_fd: int, key: bytes, value: bytes, flags: int = 0, what: str = "") -> None:
+    """``BPF_MAP_UPDATE_ELEM`` with raw key and value bytes (no codecs)."""
+    k = ctypes.create_string_buffer(key, max(len(key), 1))
+    v = ctypes.create_string_buffer(value, max(len(value), 1))
+    _sys.map_update_elem(map_fd, ctypes.addressof(k), ctypes.addressof(v), flags, what)
+
+
+def raw_delete(map_fd: int, key: bytes, what: str = "") -> bool:
+    """``BPF_MAP_DELETE_ELEM`` with a raw key; False when it was absent."""
+    k = ctypes.create_string_buffer(key, max(len(key), 1))
+    return _sys.map_delete_elem(map_fd, ctypes.addressof(k), what)
+
+
 # --- perf-event attachments ----------------------------------------------------------
 
 class PerfEventLink(Attachment):
@@ -787,7 +800,7 @@ class StructOpsAttachment(Attachment):
                 self.link.close()
             elif not self.map.closed:
                 with contextlib.suppress(KernelError):
-                    self.map.delete(0)
+                    raw_delete(self.map.fd, (0).to_bytes(4, "little"))
         finally:
             self.map.close()
             for p in self.programs:
@@ -846,7 +859,7 @@ def struct_ops(struct: str, programs: dict[str, Any], data: dict[str, Any] | Non
                   name=name or struct)
     try:
         try:
-            m.update(0, bytes(value))
+            raw_update(m.fd, (0).to_bytes(4, "little"), bytes(value))
         except KernelError as e:
             raise _explain_struct_ops(e, label) from e
         lk = None

@@ -31,7 +31,7 @@ from typing import Any, NamedTuple
 
 from ..errors import BPFError, KernelError
 from ..spec import uprobe as _U
-from .attach import AttachmentGroup
+from .attach import AttachmentGroup, raw_update
 from .symbols import ElfBinary, find_binary
 
 ARG_CONST, ARG_REG, ARG_DEREF = 0, 1, 2
@@ -278,7 +278,8 @@ def usdt(program: Any, binary: str, provider: str, name: str, *, pid: int = -1,
                     raise BPFError(f"USDT {provider}:{name} has {len(site.args)} arguments; "
                                    f"at most {MAX_ARGS} are supported")
                 args = b"".join(a.encode() for a in site.args)
-                m.update(index, _SPEC.pack(args, cookie, len(site.args)))
+                raw_update(m.fd, index.to_bytes(4, "little"),
+                           _SPEC.pack(args, cookie, len(site.args)), what=f"map {SPEC_MAP}")
                 site_cookie = index
             ref = site.semaphore_offset if semaphore == "kernel" else 0
             if site.semaphore and semaphore == "mem":
