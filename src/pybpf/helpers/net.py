@@ -303,7 +303,7 @@ def skb_vlan_push(ctx: HelperContext, _skb: int, vlan_proto: int, vlan_tci: int,
         old_proto = int.from_bytes(skb.field_value("vlan_proto").to_bytes(4, "little")[:2],
                                    "big")
         tag = old_proto.to_bytes(2, "big") + skb.field_value("vlan_tci").to_bytes(2, "big")
-        packet.insert(packet.mac + 2 * N.ETH_ALEN + VLAN_HLEN, tag)
+        packet.insert(packet.mac + 2 * N.ETH_ALEN, tag)
         _set_protocol(skb, old_proto)
     _set_vlan(skb, True, proto, vlan_tci & 0xFFFF)
     return 0
