@@ -160,7 +160,7 @@ def skb_load_bytes_relative(ctx: HelperContext, _skb: int, offset: int, to: int,
     if start_header == BPF_HDR_START_MAC:
         base = packet.mac
     elif start_header == BPF_HDR_START_NET:
-        base = packet.mac + N.ETH_HLEN
+        base = packet.network if packet.network is not None else packet.mac + N.ETH_HLEN
     else:  # the kernel clears the buffer and fails the same way for a bad header
         ctx.memory.write(to, bytes(size))
         return -E.EFAULT
@@ -304,6 +304,8 @@ def skb_vlan_push(ctx: HelperContext, _skb: int, vlan_proto: int, vlan_tci: int,
                                    "big")
         tag = old_proto.to_bytes(2, "big") + skb.field_value("vlan_tci").to_bytes(2, "big")
         packet.insert(packet.mac + 2 * N.ETH_ALEN, tag)
+        if packet.network is not None:
+            packet.network -= VLAN_HLEN   # as skb_vlan_push moves network_header
         _set_protocol(skb, old_proto)
     _set_vlan(skb, True, proto, vlan_tci & 0xFFFF)
     return 0
@@ -322,6 +324,8 @@ def _pop_packet_tag(packet, skb) -> tuple[int, int] | int:
     tci = int.from_bytes(packet.buffer[at + 2:at + 4], "big")
     inner = int.from_bytes(packet.buffer[at + 4:at + 6], "big")
     packet.remove(at, VLAN_HLEN)
+    if packet.network is not None and packet.network - packet.data < N.ETH_HLEN:
+        packet.network = packet.data + N.ETH_HLEN   # as __skb_vlan_pop resets it
     _set_protocol(skb, inner if inner >= N.ETH_P_802_3_MIN else N.ETH_P_802_2)
     return tci, inner
 
@@ -368,7 +372,9 @@ def skb_change_tail(ctx: HelperContext, _skb: int, new_len: int, flags: int, *_:
     """Trim the packet or extend it with zeros to ``new_len`` bytes."""
     packet = _packet(ctx, "skb_change_tail")
     new_len &= 0xFFFFFFFF
-    if flags or new_len > BPF_SKB_MAX_LEN or new_len < N.ETH_HLEN - (packet.data - packet.mac):
+    # the kernel keeps at least the bytes up to the network header
+    network = packet.network if packet.network is not None else packet.mac + N.ETH_HLEN
+    if flags or new_len > BPF_SKB_MAX_LEN or new_len < network - packet.data:
         return -E.EINVAL
     if new_len > len(packet):
         packet.ensure_room(tail=new_len - len(packet))

@@ -29,7 +29,7 @@ from ..errors import (
 from ..isa import Insn, Kind, OpForm, format_insn, lddw_value
 from ..isa.opcodes import PSEUDO_FUNC, PSEUDO_IMM
 from ..spec import constant, helper_id
-from ..spec.net import ETH_HLEN, SKF_LL_OFF, SKF_NET_OFF
+from ..spec.net import SKF_LL_OFF, SKF_NET_OFF
 from . import semantics as sem
 from .memory import AddressSpace, Region
 
@@ -100,15 +100,15 @@ class CompiledProgram:
     ``helpers`` maps helper ids to callables taking r1..r5 and returning r0.
     ``resolve_pseudo(pc, form, imm, next_imm)`` gives the value of a pseudo
     ``lddw`` (map references); ``packet()`` returns ``(buffer, start, end,
-    mac)``, the bytes legacy packet loads read and where the link-layer
-    header starts.  ``trace(pc, regs)`` is called after
+    mac, net)``, the bytes legacy packet loads read and where the link-layer
+    and network headers start.  ``trace(pc, regs)`` is called after
     every instruction when given.
     """
 
     def __init__(self, insns: Sequence[Insn], *, space: AddressSpace, stack: StackFrames,
                  helpers: Mapping[int, Helper],
                  resolve_pseudo: Callable[[int, OpForm, int, int], int] | None = None,
-                 packet: Callable[[], tuple[bytearray, int, int, int] | None] | None = None,
+                 packet: Callable[[], tuple[bytearray, int, int, int, int] | None] | None = None,
                  trace: Callable[[int, tuple[int, ...]], None] | None = None,
                  max_insns: int | None = None, name: str = "prog",
                  arena_base: int = 0, code: Region | None = None,
@@ -256,12 +256,12 @@ class CompiledProgram:
         packet = self._packet() if self._packet else None
         if packet is None:
             raise VMError("legacy packet load (ld_abs/ld_ind) without a packet")
-        buffer, start, end, mac = packet
+        buffer, start, end, mac, net = packet
         if offset < 0:
             # Offsets from SKF_NET_OFF and SKF_LL_OFF address the network and
             # link-layer headers whatever the program's data start.
             if offset >= SKF_NET_OFF:
-                start, offset = mac + ETH_HLEN, offset - SKF_NET_OFF
+                start, offset = net, offset - SKF_NET_OFF
             elif offset >= SKF_LL_OFF:
                 start, offset = mac, offset - SKF_LL_OFF
             else:

@@ -24,6 +24,7 @@ from ..errors import HelperError, VMError
 from ..isa import Insn, OpForm, assemble, decode, validate
 from ..isa.opcodes import PSEUDO_MAP_FD, PSEUDO_MAP_IDX, PSEUDO_MAP_IDX_VALUE, PSEUDO_MAP_VALUE
 from ..objects import MapSpec
+from ..spec.net import ETH_HLEN
 from .context import StructContext
 from .interpreter import TAIL_CALL_ID, CompiledProgram, Helper, StackFrames, code_region
 from .memory import AddressSpace, Region
@@ -233,14 +234,16 @@ class Program:
         """Lines written by bpf_trace_printk, shared by the VM's programs."""
         return self.vm.trace_pipe
 
-    def _packet_bytes(self) -> tuple[bytearray, int, int, int] | None:
+    def _packet_bytes(self) -> tuple[bytearray, int, int, int, int] | None:
         inv = self.invocation
         if inv is None:
             return None
-        if inv.packet is not None:
-            return inv.packet.buffer, inv.packet.data, inv.packet.end, inv.packet.mac
+        packet = inv.packet
+        if packet is not None:
+            net = packet.network if packet.network is not None else packet.mac + ETH_HLEN
+            return packet.buffer, packet.data, packet.end, packet.mac, net
         if inv.memory is not None:
-            return inv.memory, 0, len(inv.memory), 0
+            return inv.memory, 0, len(inv.memory), 0, ETH_HLEN
         return None
 
     def _compile(self, tracer: Tracer | None) -> CompiledProgram:

@@ -36,6 +36,8 @@ class Packet:
         self.end = headroom + len(data)
         self.meta = headroom - meta
         self.mac = headroom
+        #: where the network header starts (skb programs; None: not set)
+        self.network: int | None = None
         #: None for a CHECKSUM_NONE skb, else the csum_level of a
         #: CHECKSUM_UNNECESSARY one (bpf_csum_level changes it)
         self.csum_level: int | None = None
@@ -102,6 +104,8 @@ class Packet:
         self.data += grow_head
         self.end += grow_head
         self.mac += grow_head
+        if self.network is not None:
+            self.network += grow_head
         self._remap()
 
     def insert(self, offset: int, data: bytes) -> None:
@@ -115,6 +119,8 @@ class Packet:
         self.meta -= n
         self.data -= n
         self.mac -= n
+        if self.network is not None and self.network < offset:
+            self.network -= n
         self._remap()
 
     def remove(self, offset: int, size: int) -> None:
@@ -126,6 +132,8 @@ class Packet:
         self.meta += size
         self.data += size
         self.mac += size
+        if self.network is not None and self.network < offset:
+            self.network += size
         self._remap()
 
     def _remap(self) -> None:

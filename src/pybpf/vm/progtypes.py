@@ -278,6 +278,7 @@ def _prepare_skb(prog_type: str, space: AddressSpace, data: bytes, ctx_in: bytes
         if ctx.field_value("gso_segs") > GSO_MAX_SEGS:
             raise TestRunError("ctx_in gso_segs is larger than GSO_MAX_SEGS")
     packet.mac = packet.data - (0 if l2 else N.ETH_HLEN)
+    packet.network = packet.mac + N.ETH_HLEN
     ctx.computed = {
         "len": lambda: len(packet),
         "data": lambda: packet.data_address,
