@@ -179,7 +179,7 @@ coll.close()
 cached, from_spec = [], []
 for _ in range({args.runs}):
     t0 = time.perf_counter()
-    c = load_cached(obj, record_types={{"events": "exit_event"}})
+    c = load_cached(obj, pybpf.load_object, record_types={{"events": "exit_event"}})
     c.programs["handle_exit"].attach()
     cached.append(time.perf_counter() - t0)
     c.close()

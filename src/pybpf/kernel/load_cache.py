@@ -9,9 +9,11 @@ loads still symbolic, raw BTF, func/line info, map definitions, record
 decoders — as plain data; :func:`load_prepared` then needs no ELF, BTF or
 CO-RE code at all::
 
+    import pybpf
     from pybpf.kernel.load_cache import load_cached
 
-    with load_cached("exitsnoop.bpf.o", record_types={"events": "exit_event"}) as coll:
+    with load_cached("exitsnoop.bpf.o", pybpf.load_object,
+                     record_types={"events": "exit_event"}) as coll:
         coll.programs["handle_exit"].attach()
         for event in coll.ringbuf("events"):
             ...
@@ -30,6 +32,7 @@ import hashlib
 import marshal
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import BPFError, KernelError
@@ -283,13 +286,16 @@ def _key(data: bytes, uses_kallsyms: bool | None = None) -> str:
     return h.hexdigest()[:32]
 
 
-def load_cached(path: str | os.PathLike, *, record_types: dict[str, Any] | None = None,
+def load_cached(path: str | os.PathLike, parse: Callable[[bytes], Any], *,
+                record_types: dict[str, Any] | None = None,
                 set_variables: dict[str, Any] | None = None, pin_dir: str | None = None,
                 directory: str | None = None) -> Any:
     """Load object file ``path`` through the prepared cache: the first call
-    for an object and kernel prepares it (slow), later calls load the
-    prepared form (fast).  ``set_variables`` sets ``.rodata``/``.data``
-    knobs before loading (as :meth:`ObjectSpec.set_variable`)."""
+    for an object and kernel parses it with ``parse`` (the object's bytes
+    -> an :class:`~pybpf.objects.ObjectSpec`: ``pybpf.load_object``) and
+    prepares it (slow), later calls load the prepared form (fast).
+    ``set_variables`` sets ``.rodata``/``.data`` knobs before loading (as
+    :meth:`ObjectSpec.set_variable`)."""
     with open(path, "rb") as f:
         data = f.read()
     where = directory or os.path.join(cache_dir(), "prepared")
@@ -303,9 +309,7 @@ def load_cached(path: str | os.PathLike, *, record_types: dict[str, Any] | None 
         if prepared.get("format") != FORMAT or (prepared.get("boot_id") and prepared["boot_id"] != kernel_identity(True)):
             prepared = None
     if prepared is None:
-        from ..elf import load_object
-
-        spec = load_object(data)
+        spec = parse(data)
         spec.path = str(path)
         prepared = prepare(spec, record_types=record_types)
         if any(getattr(p, "extern_references", None) for p in spec.programs.values()):

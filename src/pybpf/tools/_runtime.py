@@ -78,7 +78,12 @@ def open_tool(name: str, *, record_types: dict[str, str] | None = None,
     """Load tool ``name``'s object into the kernel (a Collection)."""
     from ..kernel.load_cache import load_cached
 
-    return load_cached(object_path(name), record_types=record_types,
+    def parse(data: bytes) -> Any:
+        from ..elf import load_object
+
+        return load_object(data)
+
+    return load_cached(object_path(name), parse, record_types=record_types,
                        set_variables={k: v for k, v in (variables or {}).items()
                                       if v is not None})
 
