@@ -119,7 +119,7 @@ def csum_from32to16(value: int) -> int:
 def csum_diff(ctx: HelperContext, from_ptr: int, from_size: int, to_ptr: int, to_size: int,
               seed: int) -> int:
     """The checksum difference between two buffers, folded to 16 bits (the
-    kernel's since 6.12: any sizes; with both sizes 0 the seed comes back)."""
+    kernel's since 6.12: any sizes; with both sizes 0 the seed, folded)."""
     from_size &= 0xFFFFFFFF
     to_size &= 0xFFFFFFFF
     seed &= 0xFFFFFFFF
@@ -132,7 +132,7 @@ def csum_diff(ctx: HelperContext, from_ptr: int, from_size: int, to_ptr: int, to
         return csum_from32to16(csum_partial(new, seed))
     if from_size:
         return csum_from32to16(~csum_partial(old, ~seed & 0xFFFFFFFF))
-    return seed
+    return csum_from32to16(seed)
 
 
 # --- loading and storing packet bytes --------------------------------------------------------
