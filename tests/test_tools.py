@@ -149,7 +149,7 @@ def test_opensnoop_shows_failed_open(built):
 
 @pytest.mark.kernel
 def test_syscount_counts(built):
-    t = Tool("syscount", "-d", "1", "-L")
+    t = Tool("syscount", "-d", "1", "-L", "-p", str(os.getpid()))
     for _ in range(100):
         os.getppid()
     code, out, err = t.finish()

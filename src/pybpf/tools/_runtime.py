@@ -26,8 +26,9 @@ HERE = Path(__file__).resolve().parent
 INCLUDE = HERE / "include"
 
 
-class Stop(Exception):
-    """Raised by the SIGTERM handler to end a tool's loop."""
+class Stop(BaseException):
+    """Raised by the SIGTERM handler to end a tool (a BaseException, like
+    KeyboardInterrupt: nothing should mistake it for an error to handle)."""
 
 
 def _pybpf_headers() -> list[Path]:
@@ -126,10 +127,6 @@ def run(readers: list[Any], duration: float | None, *,
     ``tick()`` every ``every`` seconds (and once at the end if given)."""
     from ..kernel.readers import Poller
 
-    def on_term(signum: int, frame: Any) -> None:
-        raise Stop
-
-    old = signal.signal(signal.SIGTERM, on_term)
     start = time.monotonic()
     next_tick = start + every if every else None
     try:
@@ -150,8 +147,6 @@ def run(readers: list[Any], duration: float | None, *,
                     next_tick += every  # type: ignore[operator]
     except (KeyboardInterrupt, Stop):
         pass
-    finally:
-        signal.signal(signal.SIGTERM, old)
     if tick is not None and every is None:
         tick()
 
@@ -161,13 +156,21 @@ def main_wrapper(run_tool: Callable[[list[str] | None], int]) -> Callable[[list[
     def main(argv: list[str] | None = None) -> int:
         from ..errors import BPFError
 
+        def on_term(signum: int, frame: Any) -> None:
+            raise Stop
+
+        # SIGTERM ends a tool like Ctrl-C does, from the start: whatever was
+        # loaded or attached is closed on the way out
+        old = signal.signal(signal.SIGTERM, on_term)
         try:
             return run_tool(argv)
         except BPFError as e:
             print(f"pybpf: error: {e}", file=sys.stderr)
             return 1
-        except BrokenPipeError:
+        except (KeyboardInterrupt, Stop, BrokenPipeError):
             return 0
+        finally:
+            signal.signal(signal.SIGTERM, old)
     main.__doc__ = run_tool.__doc__
     return main
 
