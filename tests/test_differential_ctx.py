@@ -246,3 +246,16 @@ def test_xdp_multi_buffer_inputs(case):
     ctx_in = None if case == "long-packet" else _xdp_ctx(0, 20)
     with LoadedPair(snippet("xdp", body, packet)) as pair:
         assert_same(pair, packet, ctx_in, case)
+
+
+@pytest.mark.parametrize("name", ["mark", "queue_mapping", "priority", "tc_index", "tc_classid"])
+def test_skb_narrow_reads_after_writes(name):
+    offset = WRITES["sched_cls"][name][0]
+    for value in (0x1234, 0xABCDEF01, 0xFFFE):
+        for off, size in _accesses(offset, 4):
+            body = (f"r1 = {value} ll; *(u32 *)(r6 + {offset}) = r1;"
+                    f"r0 = *({SIZES[size]} *)(r6 + {off})")
+            with LoadedPair(snippet("sched_cls", body, PACKETS["ipv4"])) as pair:
+                if pair.rejected:
+                    continue
+                assert_same(pair, PACKETS["ipv4"], None, f"{name}={value:#x} {size}@{off}")
