@@ -116,7 +116,7 @@ class Tool:
 
 @pytest.mark.kernel
 def test_exitsnoop_reports_an_exit_code(built):
-    t = Tool("exitsnoop", "-d", "2", "-x")
+    t = Tool("exitsnoop", "-d", "1", "-x")
     subprocess.run(["sh", "-c", "exit 3"])
     code, out, err = t.finish()
     assert code == 0, err
@@ -128,7 +128,7 @@ def test_exitsnoop_reports_an_exit_code(built):
 @pytest.mark.kernel
 def test_execsnoop_shows_arguments(built):
     tag = f"pybpf-{uuid.uuid4().hex[:8]}"
-    t = Tool("execsnoop", "-d", "2")
+    t = Tool("execsnoop", "-d", "1")
     subprocess.run(["/bin/echo", tag, "second"], capture_output=True)
     code, out, err = t.finish()
     assert code == 0, err
@@ -139,7 +139,7 @@ def test_execsnoop_shows_arguments(built):
 @pytest.mark.kernel
 def test_opensnoop_shows_failed_open(built):
     path = f"/nonexistent-{uuid.uuid4().hex[:8]}"
-    t = Tool("opensnoop", "-d", "2", "-x")
+    t = Tool("opensnoop", "-d", "1", "-x")
     subprocess.run(["cat", path], capture_output=True)
     code, out, err = t.finish()
     assert code == 0, err

@@ -304,7 +304,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     if args.cgroup:
         options["cgroup"] = args.cgroup
 
-    class _Stop(Exception):
+    class _Stop(BaseException):
         pass
 
     def on_term(signum: int, frame: Any) -> None:
