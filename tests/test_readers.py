@@ -96,6 +96,7 @@ def test_record_type_decodes_and_round_trips():
         RecordType("bad", 8, [("a", "int", 0, "Q", 1), ("b", "int", 4, "I", 1)])
 
 
+@pytest.mark.kernel
 def test_record_type_from_btf_and_inference(bpf, tmp_path):
     from pybpf.elf import load_object
     from pybpf.toolchain import CompilerNotFound, compile_source
@@ -142,6 +143,7 @@ def test_record_type_from_btf_and_inference(bpf, tmp_path):
 
 # --- ring buffers --------------------------------------------------------------------------
 
+@pytest.mark.kernel
 def test_ringbuf_callback_and_iteration(bpf):
     with kernel.load(producer(10)) as coll:
         got = []
@@ -159,6 +161,7 @@ def test_ringbuf_callback_and_iteration(bpf):
         assert list(rb.records(0.05)) == []
 
 
+@pytest.mark.kernel
 def test_ringbuf_batches_unpack_without_python_per_record(bpf):
     with kernel.load(producer(100, ring=1 << 20)) as coll:
         rb = coll.ringbuf("rb", raw=True)
@@ -174,6 +177,7 @@ def test_ringbuf_batches_unpack_without_python_per_record(bpf):
         assert not rb.read_batch()
 
 
+@pytest.mark.kernel
 def test_ringbuf_skips_discarded_records(bpf):
     with kernel.load(producer(10, discard_mask=1)) as coll:  # odd ones discarded
         rb = coll.ringbuf("rb", type=EVENT)
@@ -182,6 +186,7 @@ def test_ringbuf_skips_discarded_records(bpf):
         assert rb.available == 0
 
 
+@pytest.mark.kernel
 def test_ringbuf_mixed_sizes_and_wraparound(bpf):
     # a 4 KiB ring, filled and drained many times with 32- and 48-byte records
     small, big = producer(20, size=32, ring=4096), producer(20, size=48, ring=4096)
@@ -201,6 +206,7 @@ def test_ringbuf_mixed_sizes_and_wraparound(bpf):
         assert seen == ([32] * 20 + [48] * 20) * 30
 
 
+@pytest.mark.kernel
 def test_ringbuf_wakes_epoll_and_refuses_other_maps(bpf):
     with kernel.load(producer(3)) as coll:
         rb = coll.ringbuf("rb", type=EVENT)
@@ -251,6 +257,7 @@ def perf_spec(n: int):
     return ObjectSpec.build([prog], [MapSpec("pb", "perf_event_array", 4, 4, 0)])
 
 
+@pytest.mark.kernel
 def test_perfbuf_samples(bpf):
     spec = perf_spec(5)
     spec.maps["pb"].max_entries = os.cpu_count() or 1
@@ -264,6 +271,7 @@ def test_perfbuf_samples(bpf):
             [(0x1234, i) for i in range(5)] * 2
 
 
+@pytest.mark.kernel
 def test_perfbuf_reports_lost_samples(bpf):
     spec = perf_spec(200)
     spec.maps["pb"].max_entries = os.cpu_count() or 1
@@ -315,6 +323,7 @@ PRINTK = """
 """
 
 
+@pytest.mark.kernel
 def test_trace_pipe_reads_printk(bpf):
     value = 4000 + os.getpid() % 1000
     prog = ProgramSpec.from_assembly("say", PRINTK.format(value=value), type="socket_filter")
@@ -357,6 +366,7 @@ out:
 """
 
 
+@pytest.mark.kernel
 def test_closing_a_collection_leaves_nothing_behind(bpf):
     spec_tp = ProgramSpec.from_assembly("on_exit", EXIT_COUNT, type="tracepoint",
                                         section="tracepoint/sched/sched_process_exit",
