@@ -24,7 +24,6 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BPFError, KernelError
-from ..isa import Insn
 from ..spec.defines import (
     BPF_PSEUDO_BTF_ID,
     BPF_PSEUDO_KFUNC_CALL,
@@ -38,7 +37,8 @@ from .pins import DEFAULT_BPFFS
 from .programs import KernelProgram
 from .readers import CollectionReaders
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pybpf.isa is imported where instructions are rewritten (start-up time)
+    from ..isa import Insn
     from ..objects import MapSpec, ObjectSpec, ProgramSpec
     from .kernel_btf import KernelBTF
 
@@ -310,6 +310,7 @@ class _Loader:
         /proc/kallsyms address.  A weak extern the kernel lacks becomes 0."""
         from ..btf import BTF
         from ..btf.types import Void
+        from ..isa import Insn
 
         vmlinux = BTF.load_vmlinux()
         insns = list(insns)

@@ -204,12 +204,15 @@ class KernelProgram(FDOwner):
         :class:`KernelBTF`, fd, or :class:`pybpf.btf.BTF`) with
         ``func_info``/``line_info`` gives the verifier source lines.
         """
-        from ..isa import encode
-
         if (func_info or line_info) and btf is None:
             raise BPFError(f"program {name!r}: func_info and line_info need the program's BTF")
         type_id = prog_type_id(type)
-        code = bytes(insns) if isinstance(insns, bytes | bytearray) else encode(insns)
+        if isinstance(insns, bytes | bytearray):
+            code = bytes(insns)
+        else:
+            from ..isa import encode
+
+            code = encode(insns)
         if not code:
             raise BPFError(f"program {name!r} has no instructions")
         kname = object_name(name)
