@@ -194,16 +194,17 @@ class _Loader:
             flags=ms.flags, name=ms.name, inner=inner, numa_node=ms.numa_node,
             map_extra=ms.map_extra, **self._codecs(ms))
         key_id, value_id = self._type_id(ms.key_type), self._type_id(ms.value_type)
+        entries = default_max_entries(ms.type, ms.max_entries)
         if self.btf is not None and (key_id or value_id):
             try:
-                return KernelMap.create(ms.type, ms.key_size, ms.value_size, ms.max_entries,
+                return KernelMap.create(ms.type, ms.key_size, ms.value_size, entries,
                                         btf=self.btf, btf_key_type_id=key_id,
                                         btf_value_type_id=value_id, **args)
             except KernelError as e:
                 if e.errno != _errno.EINVAL:
                     raise
                 # the kernel disliked the BTF description: create the map without it
-        return KernelMap.create(ms.type, ms.key_size, ms.value_size, ms.max_entries, **args)
+        return KernelMap.create(ms.type, ms.key_size, ms.value_size, entries, **args)
 
     def _open_pinned(self, ms: MapSpec) -> KernelMap | None:
         path = self._pin_path(ms)
@@ -352,6 +353,16 @@ class _Loader:
             raise BPFError(f"program {ps.name!r} has CO-RE relocations but no BTF")
         patched, _ = relocate(insns, ps.core_relocations, local, BTF.load_vmlinux())
         return patched
+
+
+def default_max_entries(map_type: str, max_entries: int) -> int:
+    """``max_entries`` as given, except that a perf event array declared
+    without it gets one slot per possible CPU (as libbpf does)."""
+    if map_type == "perf_event_array" and not max_entries:
+        from .maps import possible_cpus
+
+        return possible_cpus()
+    return max_entries
 
 
 def _s32(v: int) -> int:

@@ -203,21 +203,23 @@ def _create_map(md: dict[str, Any], kbtf: Any, pin_dir: str, reused: set[str]) -
                                f"the object; remove the pin to recreate it")
             reused.add(md["name"])
             return m
+    from .collection import default_max_entries
+
     inner = _create_map(md["inner"], kbtf, pin_dir, set()) if md["inner"] else None
     args = dict(flags=md["flags"], name=md["name"], inner=inner, numa_node=md["numa_node"],
                 map_extra=md["map_extra"])
+    entries = default_max_entries(md["type"], md["max_entries"])
     try:
         if kbtf is not None and (md["btf_key"] or md["btf_value"]):
             try:
                 return KernelMap.create(md["type"], md["key_size"], md["value_size"],
-                                        md["max_entries"], btf=kbtf,
+                                        entries, btf=kbtf,
                                         btf_key_type_id=md["btf_key"],
                                         btf_value_type_id=md["btf_value"], **args)
             except KernelError as e:
                 if e.errno != _errno.EINVAL:
                     raise
-        return KernelMap.create(md["type"], md["key_size"], md["value_size"],
-                                md["max_entries"], **args)
+        return KernelMap.create(md["type"], md["key_size"], md["value_size"], entries, **args)
     finally:
         if inner is not None:
             inner.close()
