@@ -641,3 +641,13 @@ def test_usdt_semaphore_through_proc_mem(usdt_binary):
         finally:
             proc.kill()
             proc.wait()
+
+
+def test_sockops_attaches_to_a_cgroup(test_cgroup):
+    prog = ProgramSpec.from_assembly("ops", "r0 = 1\nexit", type="sock_ops", section="sockops",
+                                     attach_type="cgroup_sock_ops")
+    with load_or_skip(ObjectSpec.build([prog])) as coll:
+        link = coll.programs["ops"].attach(cgroup=test_cgroup)
+        info = link.info()
+        assert info.type == "cgroup"
+        assert info.details["attach_type"] == kernel.programs.attach_type_id("cgroup_sock_ops")
