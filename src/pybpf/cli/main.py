@@ -286,8 +286,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_conformance)
 
     from . import object_cmds
+    from .kernel_cmds import register as register_kernel_commands
 
     object_cmds.add_parsers(sub)
+    register_kernel_commands(sub)
     return parser
 
 
