@@ -19,6 +19,10 @@ const volatile int target_ppid = 0;
 /* events lost because the ring buffer was full */
 unsigned long long dropped = 0;
 
+/* puts struct exit_event into the object's BTF, so readers can decode the
+ * ring buffer's records with it (types only used locally are not emitted) */
+const struct exit_event *exit_event_record __attribute__((unused));
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);
