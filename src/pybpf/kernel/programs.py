@@ -301,46 +301,51 @@ class KernelProgram(FDOwner):
         ``ctx`` (a context struct, e.g. ``__sk_buff`` or raw tracepoint
         arguments), ``repeat`` times (``BPF_PROG_TEST_RUN``).
 
-        ``data_size_out`` bounds the packet copied back (it grows when the
-        program made the packet larger); a non-zero ``cpu`` runs on that CPU
-        (raw tracepoint programs).
+        ``data_size_out`` bounds the packet copied back; by default there is
+        room for any growth the kernel allows (64 KiB more than ``data``), so
+        the program runs exactly ``repeat`` times.  A non-zero ``cpu`` runs on
+        that CPU (raw tracepoint programs).
         """
         din = ctypes.create_string_buffer(bytes(data), len(data)) if data else None
         cin = ctypes.create_string_buffer(bytes(ctx), len(ctx)) if ctx else None
-        dsize = data_size_out if data_size_out is not None else (len(data) + 256 if data else 0)
+        dsize = data_size_out if data_size_out is not None else (
+            len(data) + _MAX_PACKET_GROWTH if data else 0)
         if ctx_size_out is None:
             ctx_size_out = len(ctx) if ctx and self.type not in _CTX_NOT_RETURNED else 0
         csize = ctx_size_out
         if cpu:
             flags |= BPF_F_TEST_RUN_ON_CPU
         what = f"program {self.name!r} ({self.type})" if self.name else f"{self.type} program"
-        while True:
-            dout = ctypes.create_string_buffer(dsize) if dsize else None
-            cout = ctypes.create_string_buffer(csize) if csize else None
-            # repeat 0 means once; some types (raw tracepoints) refuse any other value
-            fields = dict(prog_fd=self.fd, repeat=0 if repeat == 1 else repeat,
-                          flags=flags, cpu=cpu,
-                          batch_size=batch_size,
-                          data_in=ctypes.addressof(din) if din else 0,
-                          data_size_in=len(data),
-                          data_out=ctypes.addressof(dout) if dout else 0, data_size_out=dsize,
-                          ctx_in=ctypes.addressof(cin) if cin else 0,
-                          ctx_size_in=len(ctx) if ctx else 0,
-                          ctx_out=ctypes.addressof(cout) if cout else 0, ctx_size_out=csize)
-            try:
-                attr = _sys.prog_test_run(what=what, **fields)
-            except KernelError as e:
-                # the output grew past the buffer: make room and run again
-                if e.errno == _errno.ENOSPC and data_size_out is None and dsize < (1 << 20):
-                    dsize = max(dsize * 4, 4096)
-                    continue
-                raise _explain_test_run(e, self.type, what) from e
-            break
-        data_out = dout.raw[:attr.data_size_out] if dout is not None else b""
+        dout = self._output_buffer(dsize) if dsize else None
+        cout = ctypes.create_string_buffer(csize) if csize else None
+        # repeat 0 means once; some types (raw tracepoints) refuse any other value
+        fields = dict(prog_fd=self.fd, repeat=0 if repeat == 1 else repeat,
+                      flags=flags, cpu=cpu,
+                      batch_size=batch_size,
+                      data_in=ctypes.addressof(din) if din else 0,
+                      data_size_in=len(data),
+                      data_out=ctypes.addressof(dout) if dout else 0, data_size_out=dsize,
+                      ctx_in=ctypes.addressof(cin) if cin else 0,
+                      ctx_size_in=len(ctx) if ctx else 0,
+                      ctx_out=ctypes.addressof(cout) if cout else 0, ctx_size_out=csize)
+        try:
+            attr = _sys.prog_test_run(what=what, **fields)
+        except KernelError as e:
+            raise _explain_test_run(e, self.type, what) from e
+        data_out = ctypes.string_at(dout, min(attr.data_size_out, dsize)) if dout is not None \
+            else b""
         ctx_out = cout.raw[:attr.ctx_size_out] if cout is not None else b""
         if self.type == "syscall" and cin is not None:
             ctx_out = cin.raw  # syscall programs update their context in place
         return TestRunResult(attr.retval, data_out, ctx_out, attr.duration)
+
+    def _output_buffer(self, size: int) -> ctypes.Array:
+        """A reusable buffer of at least ``size`` bytes for test-run output."""
+        buf = getattr(self, "_test_run_out", None)
+        if buf is None or len(buf) < size:
+            buf = ctypes.create_string_buffer(size)
+            self._test_run_out = buf
+        return buf
 
     def __repr__(self) -> str:
         return f"<KernelProgram {self.name or '?'} {self.type} {self._state()}>"
@@ -371,6 +376,11 @@ def _explain_load(e: KernelError, type_id: int, label: str,
         return KernelError(f"BPF_PROG_LOAD {label}: this kernel does not support program "
                            f"type {name!r}", errno=e.errno, operation="BPF_PROG_LOAD")
     return e
+
+
+#: Room left for a packet to grow in a test run: skb programs can grow it by
+#: up to 64 KiB (GSO_MAX_SIZE), XDP programs within a page.
+_MAX_PACKET_GROWTH = 65536
 
 
 def _explain_test_run(e: KernelError, type_name: str, what: str) -> KernelError:
