@@ -7,25 +7,19 @@ ABI and never change once released.
 
 from __future__ import annotations
 
-# --- include/uapi/linux/bpf.h: lddw pseudo sources (insn[0].src_reg) -------
-BPF_PSEUDO_MAP_FD = 1
-"""``lddw`` imm is a map fd; loads the map's address."""
-BPF_PSEUDO_MAP_VALUE = 2
-"""``lddw`` imm is a map fd, the second slot an offset into its value."""
-BPF_PSEUDO_BTF_ID = 3
-"""``lddw`` imm is a kernel BTF id of a variable (ksym)."""
-BPF_PSEUDO_FUNC = 4
-"""``lddw`` imm is a relative pc of a subprogram (callback address)."""
-BPF_PSEUDO_MAP_IDX = 5
-"""Like :data:`BPF_PSEUDO_MAP_FD` but imm indexes ``fd_array``."""
-BPF_PSEUDO_MAP_IDX_VALUE = 6
-"""Like :data:`BPF_PSEUDO_MAP_VALUE` but imm indexes ``fd_array``."""
+from ..isa import opcodes as _isa
 
-# --- include/uapi/linux/bpf.h: call pseudo sources ----------------------------
-BPF_PSEUDO_CALL = 1
-"""``call`` imm is a relative pc of a bpf-to-bpf callee."""
-BPF_PSEUDO_KFUNC_CALL = 2
-"""``call`` imm is a kernel BTF id of a kfunc."""
+# --- include/uapi/linux/bpf.h: lddw and call pseudo sources ------------------
+# They belong to the instruction encoding, which pybpf.isa (the layer below)
+# defines; the uapi names are kept here for the rest of the code.
+BPF_PSEUDO_MAP_FD = _isa.PSEUDO_MAP_FD
+BPF_PSEUDO_MAP_VALUE = _isa.PSEUDO_MAP_VALUE
+BPF_PSEUDO_BTF_ID = _isa.PSEUDO_BTF_ID
+BPF_PSEUDO_FUNC = _isa.PSEUDO_FUNC
+BPF_PSEUDO_MAP_IDX = _isa.PSEUDO_MAP_IDX
+BPF_PSEUDO_MAP_IDX_VALUE = _isa.PSEUDO_MAP_IDX_VALUE
+BPF_PSEUDO_CALL = _isa.PSEUDO_CALL_LOCAL
+BPF_PSEUDO_KFUNC_CALL = _isa.PSEUDO_CALL_KFUNC
 
 # --- include/uapi/linux/bpf.h: sizes -----------------------------------------
 BPF_OBJ_NAME_LEN = 16
