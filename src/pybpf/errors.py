@@ -156,6 +156,73 @@ class KernelError(BPFError):
         super().__init__(message)
 
 
+class MapError(BPFError):
+    """A map operation failed, in either backend, the way ``bpf()`` fails.
+
+    ``errno`` is the value ``bpf()`` sets (ENOENT for a missing key, EEXIST
+    for ``BPF_NOEXIST`` on an existing one, E2BIG for a full map, EINVAL for
+    bad flags or a key or value that cannot be encoded, EPERM on a frozen
+    map...); ``op`` names the operation (``lookup``, ``update``, ``delete``,
+    ``lookup_and_delete``, ``get_next_key``, ``freeze``, the batch
+    operations, ``create``), ``map_name`` the map and ``key`` the key as the
+    caller gave it.  Batch operations also set ``count``: how many elements
+    were processed before the failure.  ``reason`` is the explanation
+    without the location.
+
+    The userspace maps (:mod:`pybpf.maps`) raise it directly, the kernel
+    backend a subclass that is also a :class:`KernelError`; ``except
+    MapError`` catches both.
+    """
+
+    def __init__(self, code: int, message: str, *, map_name: str | None = None,
+                 op: str | None = None, key: object = None, count: int | None = None,
+                 errno_name: str | None = None):
+        super().__init__(message)
+        self.errno = code
+        self.reason = message
+        self.map_name = map_name
+        self.op = op
+        self.key = key
+        self.count = count
+        self._errno_name = errno_name
+
+    @property
+    def errno_name(self) -> str:
+        """The symbolic errno (``ENOENT``...)."""
+        if self._errno_name:
+            return self._errno_name
+        import errno as _errno
+
+        return _errno.errorcode.get(self.errno, f"errno {self.errno}")
+
+    def __str__(self) -> str:
+        where = []
+        if self.op:
+            where.append(self.op)
+        if self.map_name is not None:
+            where.append(f"on map {self.map_name!r}")
+        if self.key is not None:
+            where.append(f"key {_show_key(self.key)}")
+        prefix = " ".join(where)
+        return f"{prefix + ': ' if prefix else ''}{self.reason} ({self.errno_name})"
+
+
+class MapKeyError(MapError, KeyError):
+    """ENOENT from ``lookup``, ``delete``, ``lookup_and_delete``, ``pop`` or
+    ``peek``: the key (or element) is not there.  Also a :class:`KeyError`,
+    so ``except KeyError`` works as with Python mappings."""
+
+    __str__ = MapError.__str__  # not KeyError's repr-of-the-key
+
+
+def _show_key(key: object) -> str:
+    if isinstance(key, (bytes, bytearray, memoryview)):
+        raw = bytes(key)
+        return raw.hex() if len(raw) <= 32 else raw[:32].hex() + "..."
+    text = repr(key)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 class VerifierError(KernelError):
     """The kernel's verifier rejected a program.
 
