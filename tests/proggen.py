@@ -1327,7 +1327,7 @@ def run_vm(gp: GeneratedProgram) -> Outcome:
         res = prog.test_run(gp.packet, gp.ctx_in)
     except BPFError as e:
         return Outcome(error=f"{type(e).__name__}: {e}", errno=getattr(e, "errno", None))
-    maps = {name: dict(vmap.raw_items()) for name, vmap in vmaps.items()}
+    maps = {name: dict(vmap.raw.items()) for name, vmap in vmaps.items()}
     return Outcome(res.retval, res.data_out, res.ctx_out if gp.ctx_in else None, maps)
 
 
@@ -1428,7 +1428,7 @@ class LoadedPair:
         try:
             res = self.vprog.test_run(packet, ctx_in)
             vm = Outcome(res.retval, res.data_out, res.ctx_out if ctx_in else None,
-                         {n: dict(m.raw_items()) for n, m in self.vmaps.items()})
+                         {n: dict(m.raw.items()) for n, m in self.vmaps.items()})
         except BPFError as e:
             vm = Outcome(error=f"{type(e).__name__}: {e}", errno=getattr(e, "errno", None))
         return Comparison(gp, kernel, vm)

@@ -112,9 +112,8 @@ def test_missing_keys_raise_an_error_that_is_also_a_key_error():
     with pytest.raises(KeyError):
         make("queue", 0, 4, 2).pop()
     m[1] = 1
-    with pytest.raises(MapError) as info:
-        m.get_next_key(1)                         # the end of iteration is not a KeyError
-    assert info.value.errno == errno.ENOENT and not isinstance(info.value, KeyError)
+    assert m.get_next_key(1) is None              # the end of iteration is not an error
+    assert m.lookup(5, "absent") == "absent" and m.get(5) is None
 
 
 def test_create_error_names_map_and_op():
@@ -136,7 +135,7 @@ def test_bloom_map_extra_is_checked():
 def test_contents_and_freeze_from_spec():
     s = spec("array", 4, 4, 2, contents=[(1, u32(99))], freeze=True)
     m = create_map(s, num_cpus=1)
-    assert m.lookup(1) == u32(99) and m.frozen
+    assert m.lookup(1) == u32(99) and m[1] == u32(99) and m.frozen
     assert errno_of(m.update, 0, u32(1)) == errno.EPERM
 
 
@@ -159,10 +158,10 @@ def test_hash_update_flags_and_errors():
     assert errno_of(m.update, 1, u64(0), 3) == errno.EINVAL
     assert errno_of(m.update, 1, u64(0), BPF_F_LOCK) == errno.EINVAL
     assert errno_of(m.lookup, 9) == errno.ENOENT
-    assert errno_of(m.lookup, 1, 1) == errno.EINVAL
+    assert errno_of(m.lookup, 1, flags=1) == errno.EINVAL
     assert errno_of(m.delete, 9) == errno.ENOENT
     assert errno_of(m.lookup_and_delete, 9) == errno.ENOENT
-    assert errno_of(m.lookup_and_delete, 1, 1) == errno.EINVAL
+    assert errno_of(m.lookup_and_delete, 1, flags=1) == errno.EINVAL
     m.update(2, u64(22), BPF_EXIST)
     assert m.lookup_and_delete(2) == u64(22) and 2 not in m and len(m) == 2
 
@@ -185,15 +184,10 @@ def test_hash_get_next_key_kernel_rules():
     first = m.get_next_key(None)
     assert m.get_next_key(12345) == first          # missing key: the first key
     seen, key = [first], first
-    while True:
-        try:
-            key = m.get_next_key(key)
-        except MapError as exc:
-            assert exc.errno == errno.ENOENT
-            break
+    while (key := m.get_next_key(key)) is not None:
         seen.append(key)
     assert sorted(seen) == [u32(3), u32(5), u32(9)]
-    assert seen == list(m)                          # iteration agrees
+    assert seen == list(m) == m.keys()              # iteration agrees
 
 
 def test_hash_delete_while_iterating_restarts_like_kernel():
@@ -202,13 +196,10 @@ def test_hash_delete_while_iterating_restarts_like_kernel():
         m[k] = k
     key = m.get_next_key(None)
     deleted = 0
-    while True:
+    while key is not None:
         m.delete(key)
         deleted += 1
-        try:
-            key = m.get_next_key(key)             # key is gone: restarts from the first
-        except MapError:
-            break
+        key = m.get_next_key(key)                 # key is gone: restarts from the first
     assert deleted == 6 and len(m) == 0
 
 
@@ -261,7 +252,7 @@ def test_hash_batches_follow_kernel_cursor_semantics():
         if step.done:
             break
         cursor = step.cursor
-    assert got == dict(m.raw_items()) and steps == 3
+    assert got == dict(m.raw.items()) == dict(m.items()) and steps == 3
     assert m.lookup_batch(None, 0).keys == []
     assert errno_of(m.lookup_batch, None, 3, flags=1) == errno.EINVAL
     assert errno_of(m.lookup_batch, None, 3, elem_flags=1) == errno.EINVAL
@@ -302,8 +293,10 @@ def test_percpu_hash_userspace_sees_every_cpu():
     assert m.lookup(1) == [u32(1), u32(2), u32(3)]
     m.update(1, u32(7) + bytes(4) + u32(8) + bytes(4) + u32(9) + bytes(4))  # kernel layout
     assert m[1] == [u32(7), u32(8), u32(9)]
-    assert errno_of(m.update, 1, u32(1)) == errno.EINVAL
+    m.update(2, u32(5))                                  # one value: every CPU
+    assert m[2] == [u32(5)] * 3
     assert errno_of(m.update, 1, [1, 2]) == errno.EINVAL
+    assert errno_of(m.update, 1, b"\1\2") == errno.EINVAL
 
 
 def test_percpu_hash_bpf_update_writes_own_cpu_and_zeroes_others_when_new():
@@ -341,14 +334,18 @@ def test_array_semantics():
     assert errno_of(m.lookup_and_delete, 1) == ENOTSUPP
     assert len(m) == 4 and list(m) == [0, 1, 2, 3]
     assert m[1] == u64(5)
+    assert errno_of(m.pop, 1) == errno.EINVAL      # looked up, then the delete fails
+    m.clear()                                      # arrays: every value zeroed
+    assert m.values() == [bytes(8)] * 4
 
 
 def test_array_get_next_key_order():
     m = make("array", 4, 8, 4)
-    assert m.get_next_key(None) == u32(0)
-    assert m.get_next_key(2) == u32(3)
-    assert errno_of(m.get_next_key, 3) == errno.ENOENT
-    assert m.get_next_key(99) == u32(0)
+    assert m.get_next_key(None) == 0                # keys decode as indexes
+    assert m.get_next_key(2) == 3
+    assert m.get_next_key(3) is None
+    assert m.get_next_key(99) == 0
+    assert m.raw.get_next_key(u32(1)) == u32(2)
 
 
 def test_array_values_never_move_and_stride_is_8():
@@ -364,10 +361,11 @@ def test_array_batches():
     m = make("array", 4, 4, 5)
     m.update_batch([0, 1, 2, 3, 4], [u32(i * 3) for i in range(5)])
     first = m.lookup_batch(None, 2)
-    assert first.keys == [u32(0), u32(1)] and first.cursor == u32(1) and not first.done
+    assert first.keys == [0, 1] and first.cursor == u32(1) and not first.done
     rest = m.lookup_batch(first.cursor, 10)
-    assert rest.keys == [u32(2), u32(3), u32(4)] and rest.done and rest.cursor == u32(4)
+    assert rest.keys == [2, 3, 4] and rest.done and rest.cursor == u32(4)
     assert rest.values == [u32(6), u32(9), u32(12)]
+    assert m.raw.lookup_batch(None, 1).keys == [u32(0)]
     assert errno_of(m.lookup_and_delete_batch, None, 2) == ENOTSUPP
     assert errno_of(m.delete_batch, [0]) == ENOTSUPP
     with pytest.raises(MapError) as info:
@@ -411,9 +409,9 @@ def test_spin_lock_is_preserved_and_read_as_zero():
     write_at(addr, u32(1))                       # a program holds the lock
     m.update(1, b"\xee" * 16, BPF_F_LOCK | BPF_EXIST)
     assert read_at(addr, 4) == u32(1) and read_at(addr + 4, 12) == b"\xee" * 12
-    assert m.lookup(1, BPF_F_LOCK) == bytes(4) + b"\xee" * 12
+    assert m.lookup(1, flags=BPF_F_LOCK) == bytes(4) + b"\xee" * 12
     plain = make("hash", 4, 16, 4)
-    assert errno_of(plain.lookup, 1, BPF_F_LOCK) == errno.EINVAL
+    assert errno_of(plain.lookup, 1, flags=BPF_F_LOCK) == errno.EINVAL
     lru = create_map(spec("lru_hash", 4, 16, 4), num_cpus=1, spin_lock_offset=0)
     assert lru.bpf_update(u32(1), bytes(16), BPF_F_LOCK) == -errno.EINVAL   # kernel: LRU has no F_LOCK
 
@@ -489,7 +487,7 @@ def test_lpm_longest_prefix_match_and_order():
     assert order == [lpm_key(24, 192, 168, 0, 0), lpm_key(24, 192, 168, 1, 0),
                      lpm_key(24, 192, 168, 128, 0), lpm_key(16, 192, 168, 0, 0)]
     assert m.get_next_key(lpm_key(8, 1, 0, 0, 0)) == order[0]
-    assert errno_of(m.get_next_key, order[-1]) == errno.ENOENT
+    assert m.get_next_key(order[-1]) is None
     assert errno_of(m.delete, lpm_key(8, 1, 0, 0, 0)) == errno.ENOENT
     assert errno_of(m.delete, lpm_key(33, 1, 0, 0, 0)) == errno.EINVAL
     assert errno_of(m.lookup_and_delete, order[0]) == ENOTSUPP
@@ -531,9 +529,15 @@ def test_queue_push_pop_peek_and_overwrite():
     assert errno_of(q.push, 9, BPF_NOEXIST) == errno.EINVAL
     assert errno_of(q.push, 9, BPF_F_LOCK) == errno.EINVAL
     q.push(9, BPF_EXIST)                         # drops the oldest (0)
-    assert q.peek() == u32(1) and len(q) == 3
-    assert errno_of(q.lookup, None, BPF_F_LOCK) == errno.EINVAL
+    assert q.peek() == u32(1) == q.lookup(None)
+    assert errno_of(q.lookup, None, flags=BPF_F_LOCK) == errno.EINVAL
+    assert errno_of(len, q) == errno.EINVAL        # no keys to count, as in the kernel
+    assert errno_of(q.peek, 1) == errno.EINVAL
     assert [q.pop() for _ in range(3)] == [u32(1), u32(2), u32(9)]
+    assert q.pop(None, "empty") == "empty"
+    q.push(1)
+    q.clear()
+    assert errno_of(q.peek) == errno.ENOENT
     assert errno_of(q.pop) == errno.ENOENT
     assert errno_of(q.delete, None) == errno.EINVAL
     assert errno_of(q.get_next_key, None) == errno.EINVAL
@@ -562,8 +566,13 @@ def test_bloom_filter_semantics():
     b = make("bloom_filter", 0, 4, 100, BPF_F_ZERO_SEED)
     b.push(5)
     assert u32(5) in b
-    b.peek(5)
+    assert b.peek(5) is None and 5 in b and 6 not in b and "text" not in b
     assert errno_of(b.peek, 6) == errno.ENOENT
+    with pytest.raises(KeyError):
+        b.peek(6)
+    assert errno_of(b.lookup, None) == errno.ENOENT   # tests the zero value, as bpf() does
+    b.push(0)
+    assert b.lookup(None) == bytes(4)
     assert errno_of(b.push, 6, BPF_NOEXIST) == errno.EINVAL
     assert errno_of(b.push, 6, BPF_EXIST) == errno.EINVAL
     assert errno_of(b.delete, None) == errno.EOPNOTSUPP
@@ -611,7 +620,7 @@ def test_stack_trace_ids_and_collisions():
     assert errno_of(m.delete, 99) == errno.E2BIG
     for key in list(m):
         m.delete(key)
-    assert errno_of(m.get_next_key, None) == errno.ENOENT
+    assert m.get_next_key(None) is None and len(m) == 0
 
 
 def test_stack_trace_depth_is_truncated_and_map_fills():
@@ -725,7 +734,9 @@ def test_btf_typed_view():
     assert m.spin_lock_offset == 4                 # found through BTF
     m[3] = u32(1) + u32(5) + u32(2)
     assert m[3] == {"a": 1, "lock": {"val": 0}, "b": 2}
-    assert list(m) == [3] and m.lookup(3, BPF_F_LOCK) == u32(1) + bytes(4) + u32(2)
+    assert list(m) == [3] and m.lookup(3, flags=BPF_F_LOCK) == {"a": 1, "lock": {"val": 0},
+                                                                 "b": 2}
+    assert m.raw.lookup(3, flags=BPF_F_LOCK) == u32(1) + bytes(4) + u32(2)
     if hasattr(btf, "encode"):                   # structured values once the BTF package encodes
         m[4] = {"a": 7, "lock": {"val": 0}, "b": 8}
         assert m[4]["b"] == 8

@@ -99,12 +99,7 @@ class HashModel(RuleBasedStateMachine):
     @invariant()
     def iteration_matches(self):
         walked, key = [], None
-        while True:
-            try:
-                key = self.m.get_next_key(key)
-            except MapError as exc:
-                assert exc.errno == errno.ENOENT
-                break
+        while (key := self.m.get_next_key(key)) is not None:
             walked.append(int.from_bytes(key, "little"))
         assert sorted(walked) == sorted(self.model)
         assert len(walked) == len(self.m) == len(self.model)
@@ -143,7 +138,8 @@ class ArrayModel(RuleBasedStateMachine):
 
     @invariant()
     def contents(self):
-        assert [int.from_bytes(v, "little") for _, v in self.m.raw_items()] == self.model
+        assert [int.from_bytes(v, "little") for _, v in self.m.raw.items()] == self.model
+        assert self.m.keys() == list(range(self.MAX))
         batched = [v for step in self.m.batches(2) for v in step.values]
         assert batched == [u64(v) for v in self.model]
 
@@ -298,14 +294,18 @@ class QueueModel(RuleBasedStateMachine):
         if not model:
             assert outcome(m.pop) == errno.ENOENT
             return
-        assert m.peek() == m.lookup()
+        assert m.peek() == m.lookup(None)
         expected = model.popleft() if which == "q" else model.pop()
         assert m.pop() == u32(expected)
 
     @invariant()
-    def contents(self):
-        assert list(self.q) == [u32(v) for v in self.models["q"]]
-        assert list(self.s) == [u32(v) for v in reversed(self.models["s"])]
+    def front(self):
+        for which, m in (("q", self.q), ("s", self.s)):
+            model = self.models[which]
+            if not model:
+                assert outcome(m.peek) == errno.ENOENT
+            else:
+                assert m.peek() == u32(model[0] if which == "q" else model[-1])
 
 
 TestHashModel = HashModel.TestCase

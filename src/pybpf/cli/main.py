@@ -153,7 +153,7 @@ def _cmd_test_run(args: argparse.Namespace) -> int:
                       "hash_of_maps", "queue", "stack", "bloom_filter", "stack_trace"):
             continue
         maps[map_name] = {k.hex(): (v.hex() if isinstance(v, bytes) else [x.hex() for x in v])
-                          for k, v in m.raw_items()}
+                          for k, v in m.raw.items()}
     if args.json:
         print(json.dumps({"retval": result.retval, "verdict": result.verdict,
                           "data_out": result.data_out.hex(),

@@ -6,17 +6,21 @@
     from pybpf.objects import MapSpec
 
     counts = create_map(MapSpec("counts", "hash", key_size=4, value_size=8,
-                                max_entries=1024))
-    counts[7] = 1                      # ints are encoded little-endian
+                                max_entries=1024), value_codec="int")
+    counts[7] = 1                      # keys: bytes or ints (little-endian)
     counts.update(7, 2, BPF_NOEXIST)   # MapError: ... (EEXIST)
-    counts.lookup(7)                   # b'\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00'
+    counts.lookup(7)                   # 1
+    counts.raw[7]                      # b'\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00'
 
-Every map type answers userspace calls (``lookup``, ``update``, ``delete``,
-``get_next_key``, batches, ``freeze``, the mapping protocol) with the errno
-``bpf()`` would give, and programs' helper calls through ``bpf_*`` methods
-that return what the helpers return.  Values live in preallocated
-:attr:`Map.arenas` that the VM maps as memory, so a program's pointer into a
-value sees userspace updates and the other way round.
+MAP_PROTOCOL: every map type answers userspace calls through the map
+protocol it shares with the kernel backend's :class:`pybpf.kernel.KernelMap`
+(``m[k]``, ``lookup``, ``update``, ``delete``, ``get_next_key``, batches,
+``freeze``, ``push``/``pop``/``peek``, ``m.raw``; described in
+:mod:`pybpf.codecs`) with the errno ``bpf()`` would give, and programs'
+helper calls through ``bpf_*`` methods that return what the helpers return.
+Values live in preallocated :attr:`Map.arenas` that the VM maps as memory, so
+a program's pointer into a value sees userspace updates and the other way
+round.
 
 For the VM: map every :meth:`Map.buffers` entry as a region (the buffers'
 host addresses are the addresses maps hand out); ``lddw`` of a map loads
@@ -33,6 +37,7 @@ import errno as _errno
 import os
 from typing import Any
 
+from ..codecs import Batch, BTFCodec, BytesCodec, Codec, IntCodec, RawView
 from ..objects import MapSpec
 from ._abi import (
     BPF_ANY,
@@ -59,8 +64,7 @@ from ._abi import (
     ENOTSUPP,
 )
 from .array import ArrayMap, ObjectArray, PercpuArrayMap, ProgArray
-from .base import Batch, Map, MapBuffer, map_at, map_by_id, map_owning
-from .codecs import BTFCodec, BytesCodec, Codec, IntCodec
+from .base import Map, MapBuffer, map_at, map_by_id, map_owning
 from .errors import MapError, MapKeyError
 from .hash import HashMap, LruHashMap, LruPercpuHashMap, PercpuHashMap
 from .lpm import LpmTrie
@@ -78,15 +82,17 @@ MAP_TYPES: dict[str, type[Map]] = {cls.type: cls for cls in (
 """Map type name (as in :attr:`MapSpec.type`) -> implementing class."""
 
 
-def create_map(spec: MapSpec, *, num_cpus: int | None = None, key_codec: Codec | None = None,
-               value_codec: Codec | None = None, spin_lock_offset: int | None = None) -> Map:
+def create_map(spec: MapSpec, *, num_cpus: int | None = None,
+               key_codec: Codec | str | None = None, value_codec: Codec | str | None = None,
+               spin_lock_offset: int | None = None) -> Map:
     """A userspace map for ``spec``, filled with ``spec.contents`` and frozen
     if ``spec.freeze`` says so.
 
     ``num_cpus`` is the number of simulated CPUs (per-CPU maps keep one value
     per CPU; default: this machine's).  ``key_codec``/``value_codec`` replace
-    the codecs the mapping protocol uses (default: BTF when the spec has
-    types, ints for array indexes, else bytes).  ``spin_lock_offset`` places
+    the codecs the map protocol uses (a codec, or ``"bytes"``, ``"int"``,
+    ``"sint"``; default: BTF when the spec has types, ints for array
+    indexes, else bytes — :func:`pybpf.codecs.default_codecs`).  ``spin_lock_offset`` places
     a ``struct bpf_spin_lock`` in the value when there is no BTF to say so.
 
     Raises :class:`MapError` (op ``create``) with the kernel's errno for a
@@ -171,6 +177,7 @@ __all__ = [
     "PerfSample",
     "ProgArray",
     "QueueMap",
+    "RawView",
     "RingBuf",
     "StackMap",
     "StackTraceMap",

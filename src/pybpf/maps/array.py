@@ -37,7 +37,6 @@ class ArrayMap(Map):
     """``BPF_MAP_TYPE_ARRAY``: ``max_entries`` values indexed by a u32 key."""
 
     type = "array"
-    index_keys = True
     allowed_flags = BPF_F_NUMA_NODE | BPF_F_ACCESS_MASK | BPF_F_MMAPABLE | BPF_F_INNER_MAP
 
     @classmethod
@@ -137,20 +136,23 @@ class ArrayMap(Map):
     def _raw_keys(self) -> list[bytes]:
         return [i.to_bytes(4, "little") for i in range(self.max_entries)]
 
-    def __len__(self) -> int:
+    def _count(self) -> int:
         return self.max_entries
 
-    def __contains__(self, key: Any) -> bool:
-        try:
-            return int.from_bytes(self._key(key, "lookup"), "little") < self.max_entries
-        except Exception:
-            return False
+    def _has(self, key: bytes) -> bool:
+        return int.from_bytes(key, "little") < self.max_entries
 
-    def clear(self) -> None:
-        """Zero every value (array elements cannot be deleted)."""
-        self._check_write("clear")
+    def _op_zero_all(self) -> None:
+        """Zero every value (array elements cannot be deleted), as updates
+        with zeros would."""
+        self._check_write("update")
+        lock = self.spin_lock_offset
         for arena in self.arenas:
-            arena[:] = bytes(len(arena))
+            if lock is None:
+                arena[:] = bytes(len(arena))
+                continue
+            for offset in range(0, self.max_entries * self.value_stride, self.value_stride):
+                self._write_value(arena, offset, bytes(self.value_size))
 
     def _has_batch(self, which: str) -> bool:
         return which in ("lookup", "update")
@@ -219,7 +221,6 @@ class ObjectArray(Map):
     arrays): programs, maps, perf buffers.  Updates take only BPF_ANY;
     deleting an empty slot is ENOENT, an index past the end E2BIG."""
 
-    index_keys = True
     value_is_bytes = False
     allowed_flags = BPF_F_NUMA_NODE | BPF_F_ACCESS_MASK
 
@@ -238,27 +239,22 @@ class ObjectArray(Map):
             raise self._error(E.EBADF, op, key, "no object given")
         return obj
 
-    def _user_value(self, value: Any, op: str, key: Any) -> Any:
+    def _accept_value(self, value: Any, op: str, key: Any) -> Any:
         return self._accept(value, op, key)
 
-    def update(self, key: Any, value: Any, flags: int = 0) -> None:
+    def _op_update(self, key: bytes, value: Any, flags: int) -> None:
         """Store an object at index ``key``.  As in the kernel, the flags
         (only BPF_ANY: else EINVAL) and the index (E2BIG) are checked before
         the object."""
         self._check_write("update", key)
-        raw_key = self._key(key, "update")
         err = 0
         if flags:
             err = E.EINVAL
-        elif int.from_bytes(raw_key, "little") >= self.max_entries:
+        elif int.from_bytes(key, "little") >= self.max_entries:
             err = E.E2BIG
         if err:
             raise self._error(err, "update", key, self._update_message(err, flags))
-        self._sys_update(raw_key, self._accept(value, "update", key), flags)
-
-    def decode_value(self, raw: Any) -> Any:
-        """Objects are returned as they are."""
-        return raw
+        self._sys_update(key, self._accept(value, "update", key), flags)
 
     def _sys_lookup(self, key: bytes, flags: int) -> Any:
         index = int.from_bytes(key, "little")
@@ -296,19 +292,15 @@ class ObjectArray(Map):
         return [i.to_bytes(4, "little") for i, obj in enumerate(self._objects)
                 if obj is not None]
 
-    def raw_items(self) -> list[tuple[bytes, Any]]:
-        """``(index as bytes, object)`` for every filled slot."""
+    def _raw_items(self) -> list[tuple[bytes, Any]]:
         return [(i.to_bytes(4, "little"), obj) for i, obj in enumerate(self._objects)
                 if obj is not None]
 
-    def __len__(self) -> int:
+    def _count(self) -> int:
         return sum(obj is not None for obj in self._objects)
 
-    def __contains__(self, key: Any) -> bool:
-        try:
-            index = int.from_bytes(self._key(key, "lookup"), "little")
-        except Exception:
-            return False
+    def _has(self, key: bytes) -> bool:
+        index = int.from_bytes(key, "little")
         return index < self.max_entries and self._objects[index] is not None
 
     def object_at(self, index: int) -> Any:

@@ -1,13 +1,14 @@
-"""What every userspace map shares: identity, memory, key and value handling,
-the userspace operations' common checks, batches and the mapping protocol.
+"""What every userspace map shares: identity, memory, the userspace
+operations' common checks and batches.
 
 Two faces per map:
 
-* **userspace** — ``lookup``/``update``/``delete``/``get_next_key``/batches/
-  ``freeze`` with bytes (or ints) in and bytes out, raising
-  :class:`~pybpf.maps.errors.MapError` with the errno ``bpf()`` would set;
-  and the Python mapping protocol (``m[k]``, ``items()``...) through the
-  map's codecs.
+* **userspace** — the map protocol both backends share
+  (:class:`pybpf.codecs.MapProtocol`: ``m[k]``, ``lookup``, ``update``,
+  ``get_next_key``, batches, ``freeze``, ``m.raw``...), raising
+  :class:`~pybpf.errors.MapError` with the errno ``bpf()`` would set.  This
+  module implements its ``_op_*`` primitives on raw bytes; the protocol
+  encodes and decodes around them with the map's codecs.
 * **BPF side** — ``bpf_*`` methods that helpers call while a program runs.
   They never raise: they return what the helper returns (an address, 0 for
   NULL, or a negative errno).
@@ -24,9 +25,10 @@ import errno as E
 import itertools
 import struct
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any, ClassVar, NamedTuple
 
+from ..codecs import Batch, Codec, MapProtocol, default_codecs, make_codec, round8
 from ..objects import MapSpec
 from ._abi import (
     BPF_F_LOCK,
@@ -37,21 +39,14 @@ from ._abi import (
     ENOTSUPP,
     MAP_TYPE_IDS,
 )
-from .codecs import Codec, default_codec, encode_plain
-from .errors import MapError, MapKeyError, errno_text
+from .errors import MapError, errno_text
 
 _ids = itertools.count(1)
 _by_address: weakref.WeakValueDictionary[int, Map] = weakref.WeakValueDictionary()
 _by_id: weakref.WeakValueDictionary[int, Map] = weakref.WeakValueDictionary()
 
-_KEY_OPS = frozenset({"lookup", "delete", "lookup_and_delete"})
 HANDLE_SIZE = 64
 _HANDLE = struct.Struct("<IIIIII")  # map type id, key size, value size, max entries, flags, id
-
-
-def round8(n: int) -> int:
-    """``n`` rounded up to a multiple of 8 (the kernel's value stride)."""
-    return (n + 7) & ~7
 
 
 def map_at(address: int) -> Map | None:
@@ -87,21 +82,6 @@ class MapBuffer(NamedTuple):
     kind: str
 
 
-class Batch(NamedTuple):
-    """One step of a batch operation.
-
-    ``keys`` and ``values`` are what the step returned (raw bytes; per-CPU
-    maps give a list of per-CPU values for each key).  ``cursor`` is the
-    kernel's ``out_batch``: pass it as ``cursor=`` to continue.  ``done`` is
-    True where the kernel returns ENOENT: nothing follows this step.
-    """
-
-    keys: list[bytes]
-    values: list[Any]
-    cursor: bytes | None
-    done: bool
-
-
 def find_spin_lock_offset(spec: MapSpec) -> int | None:
     """Byte offset of the ``struct bpf_spin_lock`` in the spec's BTF value
     type, or None when there is no BTF or no lock."""
@@ -119,8 +99,9 @@ def find_spin_lock_offset(spec: MapSpec) -> int | None:
     return None
 
 
-class Map:
-    """A userspace eBPF map with the kernel's semantics.
+class Map(MapProtocol):
+    """A userspace eBPF map with the kernel's semantics and the map protocol
+    both backends share (:mod:`pybpf.codecs`).
 
     Create maps with :func:`pybpf.maps.create_map`.  Attributes: ``spec``,
     ``name``, ``type``, ``key_size``, ``value_size``, ``max_entries``,
@@ -131,11 +112,10 @@ class Map:
 
     type: ClassVar[str] = ""
     percpu: ClassVar[bool] = False
-    index_keys: ClassVar[bool] = False
     value_is_bytes: ClassVar[bool] = True
 
-    def __init__(self, spec: MapSpec, *, num_cpus: int, key_codec: Codec | None = None,
-                 value_codec: Codec | None = None, spin_lock_offset: int | None = None):
+    def __init__(self, spec: MapSpec, *, num_cpus: int, key_codec: Codec | str | None = None,
+                 value_codec: Codec | str | None = None, spin_lock_offset: int | None = None):
         self.spec = spec
         self.name = spec.name
         self.key_size = spec.key_size
@@ -158,10 +138,13 @@ class Map:
         self.key_scratch_address = self._pin(self.key_scratch)
         _by_address[self.address] = self
         _by_id[self.id] = self
-        self.key_codec: Codec = key_codec or default_codec(
-            spec.btf, spec.key_type, self.key_size, integer=self.index_keys)
-        self.value_codec: Codec = value_codec or default_codec(
-            spec.btf, spec.value_type, self.value_size)
+        default_key, default_value = default_codecs(
+            self.type, self.key_size, self.value_size, btf=spec.btf, key_type=spec.key_type,
+            value_type=spec.value_type)
+        self.key_codec: Codec = (default_key if key_codec is None
+                                 else make_codec(key_codec, self.key_size))
+        self.value_codec: Codec = (default_value if value_codec is None
+                                   else make_codec(value_codec, self.value_size))
         self.spin_lock_offset: int | None = (
             spin_lock_offset if spin_lock_offset is not None else find_spin_lock_offset(spec))
 
@@ -255,12 +238,6 @@ class Map:
 
     # ------------------------------------------------------- errors and checks
 
-    def _error(self, code: int, op: str, key: Any = None, message: str | None = None,
-               count: int | None = None) -> MapError:
-        cls = MapKeyError if code == E.ENOENT and op in _KEY_OPS else MapError
-        return cls(code, message or errno_text(code), map_name=self.name, op=op, key=key,
-                   count=count)
-
     def _check_write(self, op: str, key: Any = None) -> None:
         if self.frozen:
             raise self._error(E.EPERM, op, key, "the map is frozen: userspace cannot write it")
@@ -276,57 +253,20 @@ class Map:
             raise self._error(E.EINVAL, op, key,
                               "BPF_F_LOCK needs a struct bpf_spin_lock in the value")
 
-    def _key(self, key: Any, op: str) -> bytes:
-        """The raw key for ``key`` (bytes, int, or anything the key codec takes;
-        None or b'' for maps without keys)."""
-        if not self.key_size and (key is None or key == b""):
-            return b""
-        try:
-            data = encode_plain(key, self.key_size)
-            if data is None:
-                data = self.key_codec.encode(key)
-                if len(data) != self.key_size:
-                    raise ValueError(f"{len(data)} bytes given where the map wants "
-                                     f"{self.key_size}")
-        except (TypeError, ValueError) as exc:
-            raise self._error(E.EINVAL, op, key, f"bad key: {exc}") from None
+    def _accept_value(self, value: Any, op: str, key: Any) -> Any:
+        """A raw value about to be stored; maps of objects check the object
+        here (after the checks ``bpf()`` makes first)."""
+        return value
+
+    def _cursor_key(self, cursor: Any, op: str) -> bytes:
+        """A generic batch cursor (the last key returned) as raw key bytes."""
+        if isinstance(cursor, int):
+            return cursor.to_bytes(self.key_size, "little")
+        data = bytes(cursor)
+        if len(data) != self.key_size:
+            raise self._error(E.EINVAL, op, cursor, f"a batch cursor of {len(data)} bytes; "
+                                                    f"this map's are {self.key_size}")
         return data
-
-    def _value(self, value: Any, op: str, key: Any) -> bytes:
-        """The raw value for ``value`` (one value, even for per-CPU maps)."""
-        try:
-            data = encode_plain(value, self.value_size)
-            if data is None:
-                data = self.value_codec.encode(value)
-                if len(data) != self.value_size:
-                    raise ValueError(f"{len(data)} bytes given where the map wants "
-                                     f"{self.value_size}")
-        except (TypeError, ValueError) as exc:
-            raise self._error(E.EINVAL, op, key, f"bad value: {exc}") from None
-        return data
-
-    def _percpu_values(self, value: Any, op: str, key: Any) -> list[bytes]:
-        """Per-CPU values from a list of ``num_cpus`` values or from the
-        kernel's layout (``num_cpus`` values, each padded to 8 bytes)."""
-        stride, n = self.value_stride, self.num_cpus
-        if isinstance(value, (bytes, bytearray, memoryview)):
-            raw = bytes(value)
-            if len(raw) != stride * n:
-                raise self._error(E.EINVAL, op, key,
-                                  f"a per-CPU value is a list of {n} values or {stride * n} "
-                                  f"bytes ({n} CPUs x {stride}), not {len(raw)} bytes")
-            return [raw[i * stride:i * stride + self.value_size] for i in range(n)]
-        if isinstance(value, (list, tuple)):
-            if len(value) != n:
-                raise self._error(E.EINVAL, op, key,
-                                  f"{len(value)} per-CPU values given for {n} CPUs")
-            return [self._value(v, op, key) for v in value]
-        raise self._error(E.EINVAL, op, key,
-                          f"a per-CPU value is a list of {n} values, one per CPU")
-
-    def _user_value(self, value: Any, op: str, key: Any) -> Any:
-        return self._percpu_values(value, op, key) if self.percpu else \
-            self._value(value, op, key)
 
     def _read_value(self, arena: bytearray, offset: int) -> bytes:
         """A copy of the value at ``offset``, spin lock zeroed as the kernel does."""
@@ -346,72 +286,61 @@ class Map:
             arena[offset:offset + self.value_size] = value
             arena[offset + lock:offset + lock + 4] = held
 
-    # ------------------------------------------------------ userspace operations
+    # ------------------------------------------- protocol primitives (raw bytes)
 
-    def lookup(self, key: Any = None, flags: int = 0) -> Any:
-        """The value stored under ``key`` (a copy): bytes, or for per-CPU maps a
-        list of per-CPU values.  Raises MapError (ENOENT when absent)."""
+    def _op_lookup(self, key: bytes, flags: int) -> Any:
         self._check_read("lookup", key)
         if flags & ~BPF_F_LOCK:
             raise self._error(E.EINVAL, "lookup", key, f"bad flags {flags:#x}")
         self._check_lock_flag(flags, "lookup", key)
-        try:
-            return self._sys_lookup(self._key(key, "lookup"), flags)
-        except MapError as exc:
-            raise self._as_given(exc, key) from None
+        return self._sys_lookup(key, flags)
 
-    def update(self, key: Any, value: Any, flags: int = 0) -> None:
-        """Store ``value`` under ``key``; ``flags`` is BPF_ANY, BPF_NOEXIST or
-        BPF_EXIST, optionally with BPF_F_LOCK.  Raises MapError."""
+    def _op_update(self, key: bytes, value: Any, flags: int) -> None:
         self._check_write("update", key)
         self._check_lock_flag(flags, "update", key)
-        raw_key = self._key(key, "update")
-        err = self._sys_update(raw_key, self._user_value(value, "update", key), flags)
+        err = self._sys_update(key, self._accept_value(value, "update", key), flags)
         if err:
             raise self._error(-err, "update", key, self._update_message(-err, flags))
 
-    def delete(self, key: Any) -> None:
-        """Remove ``key``.  Raises MapError (ENOENT when absent)."""
+    def _op_delete(self, key: bytes) -> None:
         self._check_write("delete", key)
-        err = self._sys_delete(self._key(key, "delete"))
+        err = self._sys_delete(key)
         if err:
             raise self._error(-err, "delete", key)
 
-    def lookup_and_delete(self, key: Any = None, flags: int = 0) -> Any:
-        """Remove ``key`` and return its value.  Raises MapError."""
+    def _op_lookup_and_delete(self, key: bytes, flags: int) -> Any:
         self._check_write("lookup_and_delete", key)
         self._check_read("lookup_and_delete", key)
         self._check_lock_flag(flags, "lookup_and_delete", key)
-        try:
-            return self._sys_lookup_and_delete(self._key(key, "lookup_and_delete"), flags)
-        except MapError as exc:
-            raise self._as_given(exc, key) from None
+        return self._sys_lookup_and_delete(key, flags)
 
-    def _as_given(self, exc: MapError, key: Any) -> MapError:
-        """``exc`` naming the key as the caller gave it."""
-        if key is None or isinstance(key, (bytes, bytearray)):
-            return exc
-        return self._error(exc.errno, exc.op or "", key, exc.reason, exc.count)
-
-    def get_next_key(self, key: Any = None) -> bytes:
-        """The key after ``key`` in the map's iteration order (the first key when
-        ``key`` is None, or missing for hash maps).  Raises MapError ENOENT
-        after the last key."""
+    def _op_next_key(self, key: bytes | None) -> bytes | None:
         self._check_read("get_next_key", key)
-        raw = None if key is None else self._key(key, "get_next_key")
-        nxt = self._next_key(raw)
-        if nxt is None:
-            raise self._error(E.ENOENT, "get_next_key", key, "no next key")
-        return nxt
+        return self._next_key(key)
 
-    def freeze(self) -> None:
-        """Forbid writes from userspace from now on (BPF_MAP_FREEZE); programs
-        may still write.  A second freeze fails with EPERM, as in the kernel."""
+    def _op_freeze(self) -> None:
         if self.frozen or self.flags & BPF_F_RDONLY:
             raise self._error(E.EPERM, "freeze", None, "the map is already frozen")
         self.frozen = True
 
-    # Subclass hooks; the defaults are what a type without the operation does.
+    def _op_keys(self) -> list[bytes]:
+        self._check_read("get_next_key")
+        return self._raw_keys()
+
+    def _op_items(self) -> list[tuple[bytes, Any]]:
+        self._check_read("lookup")
+        return self._raw_items()
+
+    def _op_len(self) -> int:
+        self._check_read("get_next_key")
+        return self._count()
+
+    def _op_contains(self, key: bytes) -> bool:
+        self._check_read("lookup", key)
+        return self._has(key)
+
+    # Subclass hooks; the defaults are what a type without the operation does,
+    # or a generic (slow) walk.
 
     def _sys_lookup(self, key: bytes, flags: int) -> Any:
         raise self._error(ENOTSUPP, "lookup", key)
@@ -428,6 +357,20 @@ class Map:
     def _next_key(self, key: bytes | None) -> bytes | None:
         raise self._error(ENOTSUPP, "get_next_key", key)
 
+    def _raw_keys(self) -> list[bytes]:
+        """Every key in get_next_key order."""
+        return MapProtocol._op_keys(self)
+
+    def _raw_items(self) -> list[tuple[bytes, Any]]:
+        """Every ``(key, value)`` in get_next_key order."""
+        return MapProtocol._op_items(self)
+
+    def _count(self) -> int:
+        return len(self._raw_keys())
+
+    def _has(self, key: bytes) -> bool:
+        return MapProtocol._op_contains(self, key)
+
     def _update_message(self, code: int, flags: int) -> str:
         if code == E.EEXIST:
             return "the key exists and BPF_NOEXIST was given"
@@ -441,35 +384,19 @@ class Map:
 
     # ------------------------------------------------------------------ batches
 
-    def lookup_batch(self, cursor: bytes | None = None, count: int = 64, *,
-                     elem_flags: int = 0, flags: int = 0) -> Batch:
-        """Up to ``count`` entries after ``cursor`` (BPF_MAP_LOOKUP_BATCH).
+    def _op_lookup_batch(self, cursor: bytes | None, count: int, elem_flags: int, flags: int,
+                         delete: bool) -> Batch:
+        op = "lookup_and_delete_batch" if delete else "lookup_batch"
+        self._check_read(op)
+        if delete:
+            self._check_write(op)
+        return self._lookup_batch(cursor, count, elem_flags, flags, delete)
 
-        Start with ``cursor=None`` and pass each result's ``cursor`` on until
-        a result has ``done`` set.  Raises MapError (ENOSPC when a hash
-        bucket does not fit in ``count``, EINVAL for bad flags)."""
-        self._check_read("lookup_batch")
-        return self._lookup_batch(cursor, count, elem_flags, flags, delete=False)
-
-    def lookup_and_delete_batch(self, cursor: bytes | None = None, count: int = 64, *,
-                                elem_flags: int = 0, flags: int = 0) -> Batch:
-        """Like :meth:`lookup_batch`, removing what it returns."""
-        self._check_read("lookup_and_delete_batch")
-        self._check_write("lookup_and_delete_batch")
-        return self._lookup_batch(cursor, count, elem_flags, flags, delete=True)
-
-    def update_batch(self, keys: Iterable[Any], values: Iterable[Any], *,
-                     elem_flags: int = 0, flags: int = 0) -> int:
-        """Store each value under its key (BPF_MAP_UPDATE_BATCH); returns the
-        count.  ``elem_flags`` may only be 0 or BPF_F_LOCK, as in the kernel.
-        On failure the MapError's ``count`` says how many were stored."""
+    def _op_update_batch(self, keys: list[bytes], values: list[Any], elem_flags: int,
+                         flags: int) -> int:
         self._check_write("update_batch")
         if not self._has_batch("update"):
             raise self._error(ENOTSUPP, "update_batch")
-        keys, values = list(keys), list(values)
-        if len(keys) != len(values):
-            raise self._error(E.EINVAL, "update_batch", None,
-                              f"{len(keys)} keys but {len(values)} values", count=0)
         if elem_flags & ~BPF_F_LOCK:
             raise self._error(E.EINVAL, "update_batch", None,
                               f"elem_flags {elem_flags:#x}: only BPF_F_LOCK is allowed", count=0)
@@ -477,23 +404,18 @@ class Map:
         done = 0
         for key, value in zip(keys, values):
             try:
-                raw_key = self._key(key, "update_batch")
-                raw_value = self._user_value(value, "update_batch", key)
+                raw_value = self._accept_value(value, "update_batch", key)
             except MapError as exc:
                 exc.count = done
                 raise
-            err = self._sys_update(raw_key, raw_value, elem_flags)
+            err = self._sys_update(key, raw_value, elem_flags)
             if err:
-                raise self._error(-err, "update_batch", key, self._update_message(-err,
-                                                                                   elem_flags),
-                                  count=done)
+                raise self._error(-err, "update_batch", key,
+                                  self._update_message(-err, elem_flags), count=done)
             done += 1
         return done
 
-    def delete_batch(self, keys: Iterable[Any], *, elem_flags: int = 0, flags: int = 0) -> int:
-        """Remove each key (BPF_MAP_DELETE_BATCH); returns the count.  On
-        failure (a missing key: ENOENT) the MapError's ``count`` says how many
-        were removed."""
+    def _op_delete_batch(self, keys: list[bytes], elem_flags: int, flags: int) -> int:
         self._check_write("delete_batch")
         if not self._has_batch("delete"):
             raise self._error(ENOTSUPP, "delete_batch")
@@ -502,27 +424,11 @@ class Map:
                               f"elem_flags {elem_flags:#x}: only BPF_F_LOCK is allowed", count=0)
         done = 0
         for key in keys:
-            try:
-                raw_key = self._key(key, "delete_batch")
-            except MapError as exc:
-                exc.count = done
-                raise
-            err = self._sys_delete(raw_key)
+            err = self._sys_delete(key)
             if err:
                 raise self._error(-err, "delete_batch", key, count=done)
             done += 1
         return done
-
-    def batches(self, count: int = 64, *, delete: bool = False) -> Iterator[Batch]:
-        """Every batch from the start to the end (lookup, or lookup-and-delete)."""
-        cursor = None
-        while True:
-            step = (self.lookup_and_delete_batch if delete else self.lookup_batch)(
-                cursor, count)
-            yield step
-            if step.done:
-                return
-            cursor = step.cursor
 
     def _has_batch(self, which: str) -> bool:
         return False
@@ -544,7 +450,7 @@ class Map:
         self._check_lock_flag(elem_flags, op)
         if count <= 0:
             return Batch([], [], cursor, False)
-        prev = None if cursor is None else self._key(cursor, op)
+        prev = None if cursor is None else self._cursor_key(cursor, op)
         keys: list[bytes] = []
         values: list[Any] = []
         done = False
@@ -563,109 +469,6 @@ class Map:
             keys.append(nxt)
             values.append(value)
         return Batch(keys, values, prev if keys else cursor, done)
-
-    # ---------------------------------------------------------- mapping protocol
-
-    def _raw_keys(self) -> list[bytes]:
-        """Every key in get_next_key order (subclasses make this fast)."""
-        out = []
-        key = self._next_key(None)
-        while key is not None:
-            out.append(key)
-            key = self._next_key(key)
-        return out
-
-    def __len__(self) -> int:
-        return len(self._raw_keys())
-
-    def __iter__(self) -> Iterator[Any]:
-        decode = self.key_codec.decode
-        for key in self._raw_keys():
-            yield decode(key)
-
-    def __contains__(self, key: Any) -> bool:
-        try:
-            self._sys_lookup(self._key(key, "lookup"), 0)
-        except MapError as exc:
-            if exc.errno in (E.ENOENT, E.EINVAL):
-                return False
-            raise
-        return True
-
-    def decode_value(self, raw: Any) -> Any:
-        """A raw value (or list of per-CPU values) through the value codec."""
-        if self.percpu:
-            return [self.value_codec.decode(v) for v in raw]
-        return self.value_codec.decode(raw)
-
-    def __getitem__(self, key: Any) -> Any:
-        try:
-            raw = self.lookup(key)
-        except MapError as exc:
-            if exc.errno == E.ENOENT:
-                raise KeyError(key) from None
-            raise
-        return self.decode_value(raw)
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        self.update(key, value)
-
-    def __delitem__(self, key: Any) -> None:
-        try:
-            self.delete(key)
-        except MapError as exc:
-            if exc.errno == E.ENOENT:
-                raise KeyError(key) from None
-            raise
-
-    def get(self, key: Any, default: Any = None) -> Any:
-        """``m[key]``, or ``default`` when the key is absent."""
-        try:
-            return self[key]
-        except KeyError:
-            return default
-
-    def pop(self, key: Any, *default: Any) -> Any:
-        """Remove ``key`` and return its decoded value (``default`` if absent)."""
-        try:
-            value = self[key]
-        except KeyError:
-            if default:
-                return default[0]
-            raise
-        self.delete(key)
-        return value
-
-    def keys(self) -> list[Any]:
-        """Decoded keys in iteration order."""
-        return list(self)
-
-    def values(self) -> list[Any]:
-        """Decoded values in iteration order."""
-        return [v for _, v in self.items()]
-
-    def items(self) -> list[tuple[Any, Any]]:
-        """``(key, value)`` pairs decoded through the codecs, in iteration order."""
-        decode_key = self.key_codec.decode
-        return [(decode_key(k), self.decode_value(v)) for k, v in self.raw_items()]
-
-    def raw_items(self) -> list[tuple[bytes, Any]]:
-        """``(key, value)`` pairs as raw bytes, in iteration order."""
-        out = []
-        for key in self._raw_keys():
-            try:
-                out.append((key, self._sys_lookup(key, 0)))
-            except MapError:
-                continue
-        return out
-
-    def clear(self) -> None:
-        """Delete every key (arrays: EINVAL, as the kernel cannot delete)."""
-        for key in self._raw_keys():
-            self.delete(key)
-
-    def __bool__(self) -> bool:
-        return True
 
     def __repr__(self) -> str:
         frozen = " frozen" if self.frozen else ""

@@ -234,20 +234,16 @@ class HashMap(Map):
     def _raw_keys(self) -> list[bytes]:
         return [k for k in self._slot_keys if k is not None]
 
-    def raw_items(self) -> list[tuple[bytes, Any]]:
-        """``(key, value)`` pairs as raw bytes, in slot order."""
+    def _raw_items(self) -> list[tuple[bytes, Any]]:
         stride = self.value_stride
         return [(k, self._copy(slot * stride)) for slot, k in enumerate(self._slot_keys)
                 if k is not None]
 
-    def __len__(self) -> int:
+    def _count(self) -> int:
         return len(self._index)
 
-    def __contains__(self, key: Any) -> bool:
-        try:
-            return self._key(key, "lookup") in self._index
-        except Exception:
-            return False
+    def _has(self, key: bytes) -> bool:
+        return key in self._index
 
     def _has_batch(self, which: str) -> bool:
         return True

@@ -278,18 +278,14 @@ class LpmTrie(Map):
         node = self._next_node(key)
         return None if node is None else self._key_of(node)
 
-    def __len__(self) -> int:
+    def _count(self) -> int:
         return self.n_entries
 
-    def __contains__(self, key: Any) -> bool:
+    def _has(self, key: bytes) -> bool:
         """Whether a lookup of ``key`` finds a prefix (longest-prefix match)."""
-        try:
-            return self._find(self._key(key, "lookup")) is not None
-        except Exception:
-            return False
+        return self._find(key) is not None
 
-    def raw_items(self) -> list[tuple[bytes, Any]]:
-        """``(key, value)`` for every stored prefix, in get_next_key order."""
+    def _raw_items(self) -> list[tuple[bytes, Any]]:
         out = []
         node = self._next_node(None)
         while node is not None:

@@ -117,7 +117,7 @@ class HashOfMaps(_InnerMaps, HashMap):
         super().__init__(spec, **kw)
         self._maps: dict[int, Map] = {}
 
-    def _user_value(self, value: Any, op: str, key: Any) -> Any:
+    def _accept_value(self, value: Any, op: str, key: Any) -> Any:
         return self._accept(value, op, key)
 
     def _write_value(self, arena: bytearray, offset: int, value: Any) -> None:
@@ -131,10 +131,6 @@ class HashOfMaps(_InnerMaps, HashMap):
         offset = super()._remove(key)
         self._maps.pop(offset, None)
         return offset
-
-    def decode_value(self, raw: Any) -> Any:
-        """Inner maps are returned as they are."""
-        return raw
 
     def bpf_lookup(self, key: bytes, cpu: int = 0) -> int:
         """The inner map's address (a map pointer), or 0."""

@@ -4,9 +4,11 @@ Queues and stacks have no keys (``key_size`` 0).  Push appends; with
 ``BPF_EXIST`` a full map drops its oldest element to make room (for both
 kinds, as in the kernel), otherwise a full map fails with E2BIG.  A queue
 pops its oldest element, a stack its newest; an empty one gives ENOENT.
-From userspace, ``update(None, v)`` pushes, ``lookup()`` peeks and
-``lookup_and_delete()`` pops, as ``bpf()`` does; :meth:`push`, :meth:`pop`
-and :meth:`peek` say the same more plainly.
+From userspace, ``update(None, v)`` pushes, ``lookup(None)`` peeks and
+``lookup_and_delete(None)`` pops, as ``bpf()`` does; ``push``, ``pop`` and
+``peek`` of the map protocol (:mod:`pybpf.codecs`) say the same more
+plainly.  Neither kind has keys to iterate or count (EINVAL, as the
+kernel's get_next_key).
 
 A bloom filter answers "maybe present" (0) or "definitely absent"
 (ENOENT).  It uses the kernel's bit-array size and the kernel's hashes
@@ -21,7 +23,6 @@ from __future__ import annotations
 import errno as E
 import random
 from collections import deque
-from collections.abc import Iterator
 from typing import Any
 
 from ..objects import MapSpec
@@ -43,19 +44,7 @@ from .jhash import jhash
 EOPNOTSUPP = E.EOPNOTSUPP
 
 
-class _Keyless(Map):
-    """Maps whose key is empty: the key argument must be None or b''."""
-
-    def _key(self, key: Any, op: str) -> bytes:
-        if key is None or (isinstance(key, (bytes, bytearray)) and not key):
-            return b""
-        raise self._error(E.EINVAL, op, key, f"{self.type} maps have no keys: pass None")
-
-    def _keyless_value(self, value: Any, op: str) -> bytes:
-        return self._value(value, op, None)
-
-
-class QueueMap(_Keyless):
+class QueueMap(Map):
     """``BPF_MAP_TYPE_QUEUE``: first in, first out."""
 
     type = "queue"
@@ -95,19 +84,6 @@ class QueueMap(_Keyless):
 
     # ------------------------------------------------------------ userspace
 
-    def push(self, value: Any, flags: int = BPF_ANY) -> None:
-        """Append ``value``; ``BPF_EXIST`` overwrites the oldest when full."""
-        self.update(None, value, flags)
-
-    def pop(self, *default: Any) -> bytes:  # type: ignore[override]
-        """Remove and return the next value (oldest for a queue, newest for a
-        stack).  Raises MapError ENOENT when empty."""
-        return self.lookup_and_delete(None)
-
-    def peek(self) -> bytes:
-        """The value :meth:`pop` would return, left in place."""
-        return self.lookup(None)
-
     def _sys_update(self, key: bytes, value: Any, flags: int) -> int:
         return self._push(value, flags)
 
@@ -118,10 +94,8 @@ class QueueMap(_Keyless):
             return f"flags {flags:#x}: push takes BPF_ANY or BPF_EXIST"
         return super()._update_message(code, flags)
 
-    def lookup(self, key: Any = None, flags: int = 0) -> bytes:
+    def _sys_lookup(self, key: bytes, flags: int) -> bytes:
         """Peek (``bpf()`` lookup on a queue or stack)."""
-        self._check_read("lookup", key)
-        self._key(key, "lookup")
         if flags:
             raise self._error(E.EINVAL, "lookup", None, f"bad flags {flags:#x}")
         value = self._take(False)
@@ -129,11 +103,8 @@ class QueueMap(_Keyless):
             raise self._error(E.ENOENT, "lookup", None, f"the {self.type} is empty")
         return value
 
-    def lookup_and_delete(self, key: Any = None, flags: int = 0) -> bytes:
+    def _sys_lookup_and_delete(self, key: bytes, flags: int) -> bytes:
         """Pop (``bpf()`` lookup-and-delete on a queue or stack)."""
-        self._check_write("lookup_and_delete", key)
-        self._check_read("lookup_and_delete", key)
-        self._key(key, "lookup_and_delete")
         if flags:
             raise self._error(E.EINVAL, "lookup_and_delete", None, f"bad flags {flags:#x}")
         value = self._take(True)
@@ -146,37 +117,6 @@ class QueueMap(_Keyless):
 
     def _next_key(self, key: bytes | None) -> bytes | None:
         raise self._error(E.EINVAL, "get_next_key", None, f"{self.type} maps have no keys")
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __iter__(self) -> Iterator[Any]:
-        """The decoded values in the order pops would return them (nothing is
-        removed)."""
-        order = reversed(self._items) if self.lifo else iter(self._items)
-        decode = self.value_codec.decode
-        return iter([decode(v) for v in order])
-
-    def values(self) -> list[Any]:
-        """Decoded values in pop order."""
-        return list(self)
-
-    def items(self) -> list[tuple[Any, Any]]:
-        """Queues and stacks have no keys: ``(None, value)`` in pop order."""
-        return [(None, v) for v in self]
-
-    def raw_items(self) -> list[tuple[bytes, Any]]:
-        """``(b'', value)`` in pop order."""
-        order = reversed(self._items) if self.lifo else iter(self._items)
-        return [(b"", v) for v in order]
-
-    def clear(self) -> None:
-        """Pop everything."""
-        self._check_write("clear")
-        self._items.clear()
-
-    def __contains__(self, value: Any) -> bool:
-        return False
 
     # ------------------------------------------------------------ BPF side
 
@@ -212,7 +152,7 @@ class StackMap(QueueMap):
     lifo = True
 
 
-class BloomFilter(_Keyless):
+class BloomFilter(Map):
     """``BPF_MAP_TYPE_BLOOM_FILTER``: membership with false positives."""
 
     type = "bloom_filter"
@@ -263,52 +203,31 @@ class BloomFilter(_Keyless):
 
     # ------------------------------------------------------------ userspace
 
-    def push(self, value: Any, flags: int = BPF_ANY) -> None:
-        """Add ``value``; flags must be BPF_ANY (else EINVAL)."""
-        self.update(None, value, flags)
-
     def _sys_update(self, key: bytes, value: Any, flags: int) -> int:
         if flags != BPF_ANY:
             return -E.EINVAL
         self._add(value)
         return 0
 
-    def peek(self, value: Any) -> None:
-        """Succeed when ``value`` may be present; MapError ENOENT when it is
-        certainly absent (the kernel's lookup, which takes the value)."""
-        self._check_read("lookup", value)
-        if not self._test(self._value(value, "lookup", value)):
-            raise self._error(E.ENOENT, "lookup", value, "not in the bloom filter")
+    def _sys_lookup(self, key: bytes, flags: int) -> bytes:
+        """``bpf()`` lookup without a value to test: the kernel tests the
+        zero-filled value buffer; so does this."""
+        zero = bytes(self.value_size)
+        self._op_peek_value(zero)
+        return zero
 
-    def lookup(self, key: Any = None, flags: int = 0) -> bytes:
-        """Bloom filters are looked up by value: see :meth:`peek`; this takes
-        the value as ``key`` and returns it when it may be present."""
-        if flags:
-            raise self._error(E.EINVAL, "lookup", key, f"bad flags {flags:#x}")
-        self.peek(key)
-        return self._value(key, "lookup", key)
-
-    def __contains__(self, value: Any) -> bool:
-        try:
-            return self._test(self._value(value, "lookup", value))
-        except Exception:
-            return False
+    def _op_peek_value(self, value: bytes) -> None:
+        """Nothing when ``value`` may be present; MapKeyError ENOENT when it
+        is certainly absent (the kernel's lookup, which takes the value)."""
+        self._check_read("lookup")
+        if not self._test(value):
+            raise self._error(E.ENOENT, "lookup", None, "not in the bloom filter")
 
     def _sys_delete(self, key: bytes) -> int:
         return -EOPNOTSUPP
 
     def _next_key(self, key: bytes | None) -> bytes | None:
         raise self._error(EOPNOTSUPP, "get_next_key", None, "bloom filters cannot iterate")
-
-    def __len__(self) -> int:
-        raise self._error(EOPNOTSUPP, "len", None, "bloom filters do not count")
-
-    def __iter__(self) -> Iterator[Any]:
-        raise self._error(EOPNOTSUPP, "iterate", None, "bloom filters cannot iterate")
-
-    def raw_items(self) -> list[tuple[bytes, Any]]:
-        """Bloom filters cannot list their contents."""
-        raise self._error(EOPNOTSUPP, "iterate", None, "bloom filters cannot iterate")
 
     # ------------------------------------------------------------ BPF side
 

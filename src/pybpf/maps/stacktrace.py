@@ -42,7 +42,6 @@ class StackTraceMap(Map):
     """``BPF_MAP_TYPE_STACK_TRACE``: stack id -> addresses."""
 
     type = "stack_trace"
-    index_keys = True
 
     @classmethod
     def check_spec(cls, spec: MapSpec, num_cpus: int) -> None:
@@ -152,5 +151,5 @@ class StackTraceMap(Map):
     def _raw_keys(self) -> list[bytes]:
         return [i.to_bytes(4, "little") for i, b in enumerate(self._buckets) if b is not None]
 
-    def __len__(self) -> int:
+    def _count(self) -> int:
         return self._used

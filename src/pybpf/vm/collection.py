@@ -7,12 +7,14 @@
 
 The same interface as :func:`pybpf.kernel.load`: ``programs`` and ``maps``
 by name, ``close()`` and a context manager.  Maps are :mod:`pybpf.maps`
-maps; programs are :class:`~pybpf.vm.machine.Program`\\ s with
-``test_run``.
+maps, with the map protocol the kernel's maps have (:mod:`pybpf.codecs`)
+and the same codecs (the object's BTF types); programs are
+:class:`~pybpf.vm.machine.Program`\\ s with ``test_run``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -76,6 +78,9 @@ def load(spec: ObjectSpec, *, vm: VM | None = None, core_target: Any = None,
             mspec = mspec.copy()
             mspec.contents = []
             deferred.append((name, pending))
+        if mspec.btf is None and spec.btf is not None and \
+                (mspec.key_type is not None or mspec.value_type is not None):
+            mspec = dataclasses.replace(mspec, btf=spec.btf)  # codecs as the kernel's
         coll.maps[name] = vm.create_map(mspec)
     ordered = list(coll.maps.values())
     for pspec in spec.programs.values():
