@@ -1300,7 +1300,7 @@ def run_kernel(gp: GeneratedProgram) -> tuple[Outcome | None, str | None]:
                 res = prog.test_run(gp.packet, gp.ctx_in, data_size_out=DATA_OUT_SIZE)
             except KernelError as e:
                 return Outcome(error=f"{type(e).__name__}: {e}", errno=e.errno), None
-        maps = {name: dict(km.items()) for name, km in kmaps.items()}
+        maps = {name: dict(km.raw.items()) for name, km in kmaps.items()}
         ctx_out = res.ctx_out if gp.ctx_in else None
         return Outcome(res.retval, res.data_out, ctx_out, maps), None
     finally:
@@ -1422,7 +1422,7 @@ class LoadedPair:
         try:
             res = self.kprog.test_run(packet, ctx_in, data_size_out=DATA_OUT_SIZE)
             kernel = Outcome(res.retval, res.data_out, res.ctx_out if ctx_in else None,
-                             {n: dict(km.items()) for n, km in self.kmaps.items()})
+                             {n: dict(km.raw.items()) for n, km in self.kmaps.items()})
         except KernelError as e:
             kernel = Outcome(error=f"KernelError: {e}", errno=e.errno)
         try:

@@ -11,7 +11,7 @@ import os
 import pytest
 
 from pybpf import assemble
-from pybpf.errors import BPFError, KernelError
+from pybpf.errors import BPFError, KernelError, MapError
 from pybpf.kernel import KernelBTF, KernelMap, KernelProgram, possible_cpus, unavailable_reason
 from pybpf.kernel import maps as kmaps
 
@@ -47,8 +47,11 @@ def test_hash_update_lookup_delete(hmap):
     assert dict(hmap.items()) == {2: 20}
     with pytest.raises(KeyError):
         hmap[1]
-    with pytest.raises(KeyError):
+    with pytest.raises(KeyError) as e:
         hmap.delete(1)
+    assert isinstance(e.value, MapError) and isinstance(e.value, KernelError)
+    assert e.value.errno == errno.ENOENT and e.value.op == "delete" and e.value.key == 1
+    assert e.value.operation == "BPF_MAP_DELETE_ELEM"
 
 
 def test_update_flags_report_the_kernels_errno(hmap):
@@ -72,7 +75,7 @@ def test_full_hash_map_says_so(hmap):
 
 
 def test_get_next_key_walks_every_key(hmap):
-    hmap.update({k: k * k for k in range(5)})
+    hmap.update_batch(range(5), [k * k for k in range(5)])
     seen, key = [], hmap.get_next_key()
     while key is not None:
         seen.append(key)
@@ -105,26 +108,31 @@ def test_bytes_keys_and_values():
         m[0x0201] = 0x030201
         assert m[b"ab"] == b"xyz"
         assert m[b"\x01\x02"] == b"\x01\x02\x03"
-        with pytest.raises(BPFError, match="must be 2 bytes"):
+        with pytest.raises(MapError, match="bad key: 3 bytes given where 2") as e:
             m[b"abc"] = b"xyz"
+        assert e.value.errno == errno.EINVAL
+        assert m.raw.items() == m.items()            # bytes codecs: the same view
+        assert sorted(m.items()) == [(b"\x01\x02", b"\x01\x02\x03"), (b"ab", b"xyz")]
 
 
 def test_batch_operations():
     with KernelMap.create("hash", 4, 4, 256, key_codec="int", value_codec="int") as m:
-        assert m.update_batch({k: k + 1000 for k in range(100)}) == 100
-        got = m.lookup_batch(batch_size=7)
+        assert m.update_batch(range(100), [k + 1000 for k in range(100)]) == 100
+        got = [kv for step in m.batches(7) for kv in zip(step.keys, step.values)]
         assert sorted(got) == [(k, k + 1000) for k in range(100)]
         assert m.delete_batch(range(10)) == 10
         assert len(m) == 90
-        drained = m.lookup_and_delete_batch(batch_size=16)
-        assert sorted(k for k, _ in drained) == list(range(10, 100))
+        drained = [k for step in m.batches(16, delete=True) for k in step.keys]
+        assert sorted(drained) == list(range(10, 100))
         assert len(m) == 0
 
 
 def test_batch_on_arrays():
     with KernelMap.create("array", 4, 8, 10, key_codec="int", value_codec="int") as a:
-        a.update_batch([(i, i * 3) for i in range(10)])
-        assert a.lookup_batch(batch_size=4) == [(i, i * 3) for i in range(10)]
+        assert a.update_batch(range(10), [i * 3 for i in range(10)]) == 10
+        first = a.lookup_batch(None, 4)
+        assert first.keys == [0, 1, 2, 3] and first.cursor == (3).to_bytes(4, "little")
+        assert [v for step in a.batches(4) for v in step.values] == [i * 3 for i in range(10)]
 
 
 def test_percpu_values_are_lists():
@@ -134,9 +142,12 @@ def test_percpu_values_are_lists():
         assert m[1] == [7] * n
         m[2] = list(range(n))
         assert m[2] == list(range(n))
-        assert sorted(m.lookup_batch()) == [(1, [7] * n), (2, list(range(n)))]
-        with pytest.raises(BPFError, match="per-CPU"):
+        step = m.lookup_batch(None, 8)
+        assert step.done and sorted(zip(step.keys, step.values)) == [(1, [7] * n),
+                                                                     (2, list(range(n)))]
+        with pytest.raises(MapError, match="per-CPU values given") as e:
             m[3] = [1] * (n + 1)
+        assert e.value.errno == errno.EINVAL
     with KernelMap.create("percpu_array", 4, 12, 1) as a:  # 12 bytes, stride 16 per CPU
         a[0] = [bytes([i]) * 12 for i in range(n)]
         assert a[0] == [bytes([i]) * 12 for i in range(n)]
@@ -155,6 +166,8 @@ def test_queue_and_stack():
         assert q.pop(default=None) is None
         with pytest.raises(KeyError):
             q.pop()
+        with pytest.raises(KeyError):
+            q.peek()
     with KernelMap.create("stack", 0, 4, 3, value_codec="int") as s:
         s.push(1)
         s.push(2)
@@ -178,7 +191,7 @@ def test_map_of_maps_holds_inner_maps():
                                  value_codec="int") as outer:
         outer[0] = inner
         assert outer[0] == inner.info().id  # user space reads back ids
-        assert dict(outer.items()) == {b"\0\0\0\0": inner.info().id}  # empty slot skipped
+        assert dict(outer.items()) == {0: inner.info().id}  # empty slot skipped
 
 
 def test_prog_array_holds_programs():
@@ -228,7 +241,7 @@ def test_no_fd_leaks():
         with KernelMap.create("hash", 4, 4, 4) as m:
             m[1] = 1
             m.lookup_batch()
-            list(m.items())
+            m.items()
     for _ in range(5):  # dropped without close: collected and closed
         KernelMap.create("array", 4, 4, 1)
     gc.collect()

@@ -1,5 +1,5 @@
 """Parts of the kernel backend that need no kernel: struct layouts, the
-verifier-log reader, codecs, error messages."""
+verifier-log reader, names, error messages (codecs: tests/test_maps_codecs.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from pybpf.errors import BPFError
 from pybpf.kernel import sys as ksys
 from pybpf.kernel._abi import ATTR, COMMANDS, INFO, MAP_FLAGS, MAP_TYPES, PROG_TYPES
 from pybpf.kernel._layout import Layout
-from pybpf.kernel.codec import BytesCodec, IntCodec, make_codec
 from pybpf.kernel.maps import map_flags, object_name, parse_cpu_list
 from pybpf.kernel.verifier_log import summarize
 
@@ -124,22 +123,7 @@ def test_summary_joins_multi_line_errors():
                          "R0 min value is outside of the allowed memory range")
 
 
-# --- codecs and names --------------------------------------------------------------
-
-def test_codecs():
-    assert BytesCodec(4).encode(1) == b"\1\0\0\0"
-    assert BytesCodec(4).encode(-1) == b"\xff" * 4
-    assert IntCodec(2, signed=True).decode(b"\xfe\xff") == -2
-    assert IntCodec(8).decode(IntCodec(8).encode(1 << 63)) == 1 << 63
-    with pytest.raises(BPFError, match="must be 4 bytes"):
-        BytesCodec(4).encode(b"abc")
-    with pytest.raises(BPFError, match="does not fit"):
-        IntCodec(1).encode(256)
-    with pytest.raises(BPFError, match="unknown codec"):
-        make_codec("float", 4)
-    with pytest.raises(BPFError, match="encodes 8 bytes"):
-        make_codec(IntCodec(8), 4)
-
+# --- names --------------------------------------------------------------
 
 def test_object_names_and_flags():
     assert object_name("my-prog/with spaces and a long name") == "my_prog_with_sp"

@@ -9,7 +9,7 @@ Pure Python over the system call (ctypes; no libbpf, no compiler)::
     print(prog.test_run(b"\\0" * 64).retval)            # 1
 
     with kernel.KernelMap.create("hash", 4, 8, 16, key_codec="int",
-                                 value_codec="int") as m:
+                                 value_codec="int") as m:   # the map protocol of pybpf.codecs
         m[1] = 2
         print(dict(m.items()))                         # {1: 2}
 
@@ -22,23 +22,25 @@ Modules: :mod:`~pybpf.kernel.sys` (one function per bpf() command),
 :mod:`~pybpf.kernel.pins` (bpffs), :mod:`~pybpf.kernel.features` (probes),
 :mod:`~pybpf.kernel.info` (listing objects), :mod:`~pybpf.kernel.collection`.
 Failures raise :class:`~pybpf.errors.KernelError`; verifier rejections
-:class:`~pybpf.errors.VerifierError`.
+:class:`~pybpf.errors.VerifierError`; map operations :class:`KernelMapError`,
+also a :class:`~pybpf.errors.MapError` as the userspace maps raise.
 """
 
 from __future__ import annotations
 
+from ..codecs import Batch, BTFCodec, BytesCodec, Codec, IntCodec
 from ._fd import FD
-from .codec import BTFCodec, BytesCodec, Codec, IntCodec
 from .collection import Collection, load
 from .kernel_btf import KernelBTF, load_btf
 from .links import KernelLink, link_create, raw_tracepoint_open
-from .maps import KernelMap, possible_cpus
+from .maps import KernelMap, KernelMapError, KernelMapKeyError, possible_cpus
 from .programs import KernelProgram, TestRunResult, probe_test_run
 from .sys import unavailable_reason
 
 __all__ = [
     "FD",
     "BTFCodec",
+    "Batch",
     "BytesCodec",
     "Codec",
     "Collection",
@@ -46,6 +48,8 @@ __all__ = [
     "KernelBTF",
     "KernelLink",
     "KernelMap",
+    "KernelMapError",
+    "KernelMapKeyError",
     "KernelProgram",
     "TestRunResult",
     "link_create",

@@ -170,24 +170,15 @@ class _Loader:
                 inner.close()  # the outer map keeps what it needs of the template
 
     def _codecs(self, ms: MapSpec) -> dict[str, Any]:
-        """BTF codecs for keys and values the object describes (sizes
-        permitting): maps then read as dicts, ints and strings."""
-        from .codec import BTFCodec
+        """The codecs the userspace maps would have for ``ms`` (the object's
+        BTF types where they fit, int keys for array-like maps, else bytes):
+        :func:`pybpf.codecs.default_codecs`."""
+        from ..codecs import default_codecs
 
         btf = ms.btf if ms.btf is not None else self.spec.btf
-        out: dict[str, Any] = {}
-        if btf is None:
-            return out
-        for which, t, size in (("key_codec", ms.key_type, ms.key_size),
-                               ("value_codec", ms.value_type, ms.value_size)):
-            if t is not None and size:
-                try:
-                    codec = BTFCodec(btf, t)
-                except BPFError:  # a type the BTF cannot size: keep bytes
-                    continue
-                if codec.size == size:
-                    out[which] = codec
-        return out
+        key_codec, value_codec = default_codecs(ms.type, ms.key_size, ms.value_size, btf=btf,
+                                                key_type=ms.key_type, value_type=ms.value_type)
+        return {"key_codec": key_codec, "value_codec": value_codec}
 
     def _create_plain(self, ms: MapSpec, inner: KernelMap | None) -> KernelMap:
         args: dict[str, Any] = dict(

@@ -1,20 +1,26 @@
-"""Kernel maps as Python mappings.
+"""Kernel maps, driven through the map protocol both backends share.
 
 ::
 
     from pybpf.kernel import KernelMap
+    from pybpf.kernel import maps
 
     with KernelMap.create("hash", key_size=4, value_size=8, max_entries=1024,
-                          key_codec="int", value_codec="int") as m:
-        m[1] = 100                      # BPF_MAP_UPDATE_ELEM, BPF_ANY
-        m.update(2, 200, flags=NOEXIST)  # KernelError (EEXIST) if 2 is present
-        print(m[1], dict(m.items()))     # 100 {1: 100, 2: 200}
-        m.lookup_batch()                 # [(1, 100), (2, 200)] in batches
+                          value_codec="int") as m:
+        m[1] = 100                           # BPF_MAP_UPDATE_ELEM, BPF_ANY
+        m.update(2, 200, maps.NOEXIST)       # MapError (EEXIST) if 2 is present
+        print(m[1], dict(m.items()))         # 100 {b'\\x01\\x00\\x00\\x00': 100, ...}
+        m.lookup_batch(None, 64)             # Batch(keys, values, cursor, done)
 
-Keys and values are bytes by default and accept ints; a codec
-(:mod:`pybpf.kernel.codec`) decodes them otherwise.  Per-CPU maps read as
-lists with one value per possible CPU and accept a list or a single value
-(written to every CPU).
+MAP_PROTOCOL: :class:`KernelMap` implements the primitives of
+:class:`pybpf.codecs.MapProtocol` with ``bpf()``; every public method
+(``m[k]``, ``lookup``, ``update``, ``get_next_key``, batches, ``push``/
+``pop``/``peek``, ``m.raw``...) is the one the userspace maps of
+:mod:`pybpf.maps` have, with the same results and errnos (the protocol is
+described in :mod:`pybpf.codecs`).  Failures raise :class:`KernelMapError`:
+a :class:`~pybpf.errors.MapError` and a :class:`~pybpf.errors.KernelError`
+(``operation`` names the command); a missing key :class:`KernelMapKeyError`,
+a KeyError too.
 """
 
 from __future__ import annotations
@@ -22,14 +28,28 @@ from __future__ import annotations
 import ctypes
 import errno as _errno
 import functools
-from collections.abc import Iterable, Iterator, MutableMapping
+from collections.abc import Iterable
 from typing import Any
 
-from ..errors import BPFError, KernelError
+from ..codecs import (
+    HASH_BATCH_TYPES,
+    KEY_OPS,
+    PERCPU_TYPES,
+    Batch,
+    Codec,
+    MapProtocol,
+    default_codecs,
+    encode_plain,
+    join_percpu,
+    make_codec,
+    map_error,
+    round8,
+    split_percpu,
+)
+from ..errors import KernelError, MapError, MapKeyError
 from . import sys as _sys
-from ._abi import INFO, MAP_FLAGS, MAP_TYPES, constant
+from ._abi import ATTR, COMMANDS, INFO, MAP_FLAGS, MAP_TYPES, constant
 from ._fd import FD, FDOwner
-from .codec import Codec, make_codec
 
 _UPDATE_FLAGS = {
     "ANY": "BPF_ANY",          # create or replace (the default, no flag bits)
@@ -47,22 +67,10 @@ def __getattr__(name: str) -> int:
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-PERCPU_TYPES = frozenset({"percpu_hash", "percpu_array", "lru_percpu_hash",
-                          "percpu_cgroup_storage"})
-"""Map types whose values are per CPU."""
 FD_VALUE_TYPES = frozenset({"prog_array", "perf_event_array", "cgroup_array", "array_of_maps",
                             "hash_of_maps", "devmap", "devmap_hash", "sockmap", "sockhash",
                             "cpumap", "xskmap", "reuseport_sockarray"})
 """Map types whose values are written as file descriptors (read back as ids)."""
-KEYLESS_TYPES = frozenset({"queue", "stack", "bloom_filter"})
-"""Map types with no keys (``key_size`` 0): push, pop and peek."""
-ARRAY_TYPES = frozenset({"array", "percpu_array", "prog_array", "perf_event_array",
-                         "cgroup_array", "array_of_maps"})
-"""Map types with an element at every index below ``max_entries``."""
-
-_MISSING = object()
-_MISSING_VALUE = object()
-
 
 def parse_cpu_list(text: str) -> int:
     """The number of CPU slots a kernel CPU list (``"0-3,5"``) spans: its
@@ -114,12 +122,43 @@ def _addr(buf: ctypes.Array | None) -> int:
     return ctypes.addressof(buf) if buf is not None else 0
 
 
-class KernelMap(FDOwner, MutableMapping):
+class KernelMapError(MapError, KernelError):
+    """A map operation the kernel refused: a :class:`~pybpf.errors.MapError`
+    (``errno``, ``op``, ``key``, ``map_name``, ``count``) that is also a
+    :class:`~pybpf.errors.KernelError` (``operation`` is the command,
+    ``BPF_MAP_UPDATE_ELEM``...)."""
+
+    def __init__(self, code: int, message: str, *, operation: str | None = None,
+                 **fields: Any):
+        super().__init__(code, message, **fields)
+        self.operation = operation
+
+
+class KernelMapKeyError(KernelMapError, MapKeyError):
+    """ENOENT from a key operation on a kernel map: also a KeyError."""
+
+    __str__ = MapError.__str__
+
+
+_COMMAND_OF = {
+    "lookup": "map_lookup_elem", "update": "map_update_elem", "delete": "map_delete_elem",
+    "lookup_and_delete": "map_lookup_and_delete_elem", "get_next_key": "map_get_next_key",
+    "freeze": "map_freeze", "lookup_batch": "map_lookup_batch",
+    "lookup_and_delete_batch": "map_lookup_and_delete_batch",
+    "update_batch": "map_update_batch", "delete_batch": "map_delete_batch",
+}
+_LOOKUP, _UPDATE, _DELETE, _NEXT_KEY, _LOOKUP_AND_DELETE = 2, 3, 4, 5, 6  # in _sys._elem()
+
+
+class KernelMap(FDOwner, MapProtocol):
     """A map in the kernel, owned through its file descriptor.
 
-    Behaves as a mutable mapping (``m[k]``, ``m[k] = v``, ``del m[k]``,
-    ``in``, iteration, ``len``); ``update``, ``delete``, ``lookup`` take the
-    kernel's flags; batch operations move many elements per system call.
+    The map protocol of :mod:`pybpf.codecs` (the one the userspace maps
+    have): ``m[k]``, ``m[k] = v``, ``del m[k]``, ``in``, ``len``, iteration,
+    ``keys``/``values``/``items`` (lists), ``lookup``/``update``/``delete``
+    with the kernel's flags, ``get_next_key``, batches, ``push``/``pop``/
+    ``peek``, ``freeze`` and ``m.raw``.  ``num_cpus`` is the number of
+    possible CPUs per-CPU values are spread over.
     """
 
     def __init__(self, fd: FD, *, type: str | int, key_size: int, value_size: int,
@@ -133,13 +172,20 @@ class KernelMap(FDOwner, MutableMapping):
         self.max_entries = max_entries
         self.flags = flags
         self.name = name
-        self.key_codec = make_codec(key_codec, key_size) if key_size else None
-        self.value_codec = make_codec(value_codec, value_size)
+        default_key, default_value = default_codecs(self.type, key_size, value_size)
+        self.key_codec = default_key if key_codec is None else make_codec(key_codec, key_size)
+        self.value_codec = (default_value if value_codec is None
+                            else make_codec(value_codec, value_size))
         self.percpu = self.type in PERCPU_TYPES
-        self.ncpus = possible_cpus() if self.percpu else 1
-        self._stride = (value_size + 7) & ~7 if self.percpu else value_size
-        self._vsize = self._stride * self.ncpus
+        self.num_cpus = possible_cpus() if self.percpu else 1
+        self._vsize = max(round8(value_size) * self.num_cpus if self.percpu else value_size, 1)
+        self._ksize = max(key_size, 1)
         self._what = f"map {name!r} ({self.type})" if name else f"{self.type} map"
+
+    @property
+    def ncpus(self) -> int:
+        """The number of per-CPU value slots (:attr:`num_cpus`)."""
+        return self.num_cpus
 
     # --- creation --------------------------------------------------------------
 
@@ -156,8 +202,10 @@ class KernelMap(FDOwner, MutableMapping):
         ``"ringbuf"``...); ``flags`` an int or flag names
         (``"no_prealloc"``, ``"rdonly_prog"``...); ``inner`` the template map
         of an array or hash of maps; ``btf`` a :class:`KernelBTF` (or fd)
-        with the key and value type ids.  A refusal the kernel explains only
-        with EINVAL says which map type or flag this kernel lacks.
+        with the key and value type ids.  ``key_codec``/``value_codec``:
+        a codec, ``"bytes"``, ``"int"`` or ``"sint"`` (default: ints for
+        array-like keys, bytes otherwise).  A refusal the kernel explains
+        only with EINVAL says which map type or flag this kernel lacks.
         """
         type_id = map_type_id(type)
         flags = map_flags(flags)
@@ -222,245 +270,208 @@ class KernelMap(FDOwner, MutableMapping):
 
         pin(self, path)
 
-    def freeze(self) -> None:
-        """Forbid further writes from user space (``BPF_MAP_FREEZE``);
-        programs may still write unless the map is ``rdonly_prog``."""
-        _sys.map_freeze(self.fd, self._what)
-
     def __repr__(self) -> str:
         return (f"<KernelMap {self.name or '?'} {self.type} key {self.key_size} value "
                 f"{self.value_size} max {self.max_entries} {self._state()}>")
 
-    # --- encoding ---------------------------------------------------------------
+    # --- errors and encoding ----------------------------------------------------
 
-    def _key_bytes(self, key: Any) -> bytes:
-        if self.key_codec is None:
-            raise BPFError(f"{self._what} has no keys")
-        return self.key_codec.encode(key)
+    def _error(self, code: int, op: str, key: Any = None, message: str | None = None,
+               count: int | None = None) -> MapError:
+        return map_error(code, message, op=op, map_name=self.name or None, key=key,
+                         count=count, classes=(KernelMapError, KernelMapKeyError),
+                         operation="BPF_" + _COMMAND_OF.get(op, op).upper())
 
-    def _key(self, key: Any) -> ctypes.Array | None:
-        if self.key_codec is None and key is None:
-            return None
-        return ctypes.create_string_buffer(self._key_bytes(key), self.key_size)
-
-    def _value_bytes(self, value: Any) -> bytes:
-        if not self.percpu:
-            return self.value_codec.encode(value)
-        if isinstance(value, list | tuple):
-            if len(value) != self.ncpus:
-                raise BPFError(f"{self._what} is per-CPU: give {self.ncpus} values "
-                               f"(one per possible CPU) or a single value, not {len(value)}")
-            parts = [self.value_codec.encode(v) for v in value]
+    def _failed(self, op: str, err: int, key: Any = None, count: int | None = None) -> MapError:
+        """The error for ``bpf()`` refusing ``op`` with ``err``: the kernel's
+        words, with the hint :mod:`pybpf.kernel.sys` has for it."""
+        cmd = _COMMAND_OF[op]
+        if err == _errno.ENOENT and op in KEY_OPS:
+            reason = f"the {self.type} is empty" if not self.key_size else "no such key"
         else:
-            parts = [self.value_codec.encode(value)] * self.ncpus
-        pad = bytes(self._stride - self.value_size)
-        return b"".join(p + pad for p in parts)
+            text = str(_sys.error(cmd, err))
+            reason = text.replace(f" ({_sys.errno_name(err)})", "", 1)
+        return self._error(err, op, key, reason, count)
 
-    def _value(self, value: Any) -> ctypes.Array:
-        return ctypes.create_string_buffer(self._value_bytes(value), self._vsize)
+    def _encode_one(self, value: Any) -> bytes:
+        if self.type in FD_VALUE_TYPES and self.value_size == 4 and \
+                encode_plain(value, 4) is None and getattr(value, "fd", None) is not None:
+            return int(value.fd).to_bytes(4, "little")  # a program or map to store
+        return MapProtocol._encode_one(self, value)
 
-    def _decode_value(self, raw: bytes) -> Any:
-        if not self.percpu:
-            return self.value_codec.decode(raw)
-        s, n = self._stride, self.value_size
-        return [self.value_codec.decode(raw[i * s:i * s + n]) for i in range(self.ncpus)]
+    def _key_buf(self, key: bytes | None) -> ctypes.Array | None:
+        if key is None or not self.key_size:
+            return None
+        return ctypes.create_string_buffer(key, self._ksize)
 
-    def _decode_key(self, raw: bytes) -> Any:
-        return self.key_codec.decode(raw) if self.key_codec is not None else None
+    def _value_buf(self, value: Any) -> ctypes.Array:
+        raw = join_percpu(value, self.value_size) if self.percpu else value
+        return ctypes.create_string_buffer(bytes(raw), self._vsize)
 
-    # --- element operations -----------------------------------------------------
+    def _split(self, raw: bytes) -> Any:
+        if self.percpu:
+            return split_percpu(raw, self.num_cpus, self.value_size)
+        return raw[:self.value_size]
 
-    def lookup(self, key: Any, default: Any = _MISSING, *, flags: int = 0) -> Any:
-        """The value of ``key`` (``default``, or KeyError, when absent).
-        ``flags`` may be :data:`F_LOCK`."""
-        kbuf = self._key(key)
+    def _elem(self, which: int, key: int, value: int, flags: int) -> int:
+        """One BPF_MAP_*_ELEM command; the errno (0 on success)."""
+        ops = _sys._elem_ops or _sys._elem()
+        _ret, err = _sys.raw_bpf(ops[which], ops[0](self.fd, key, value, flags), ops[1])
+        return err
+
+    # --- protocol primitives ----------------------------------------------------
+
+    def _op_lookup(self, key: bytes, flags: int) -> Any:
+        kbuf = self._key_buf(key)
         vbuf = ctypes.create_string_buffer(self._vsize)
-        if _sys.map_lookup_elem(self.fd, _addr(kbuf), ctypes.addressof(vbuf), flags,
-                                self._what):
-            return self._decode_value(vbuf.raw)
-        if default is _MISSING:
-            raise KeyError(key)
-        return default
+        err = self._elem(_LOOKUP, _addr(kbuf), ctypes.addressof(vbuf), flags)
+        if err:
+            raise self._failed("lookup", err, key)
+        return self._split(vbuf.raw)
 
-    def __getitem__(self, key: Any) -> Any:
-        return self.lookup(key)
+    def _op_update(self, key: bytes, value: Any, flags: int) -> None:
+        kbuf = self._key_buf(key)
+        vbuf = self._value_buf(value)
+        err = self._elem(_UPDATE, _addr(kbuf), ctypes.addressof(vbuf), flags)
+        if err:
+            raise self._failed("update", err, key or None)
 
-    def __setitem__(self, key: Any, value: Any) -> None:
-        self.update(key, value)
+    def _op_delete(self, key: bytes) -> None:
+        err = self._elem(_DELETE, _addr(self._key_buf(key)), 0, 0)
+        if err:
+            raise self._failed("delete", err, key or None)
 
-    def __delitem__(self, key: Any) -> None:
-        self.delete(key)
-
-    def update(self, key: Any = _MISSING, value: Any = _MISSING, flags: int = 0,
-               **kwargs: Any) -> None:
-        """``update(key, value, flags=0)``: write one element with the
-        kernel's flags (0 is ``BPF_ANY``; :data:`NOEXIST`, :data:`EXIST`,
-        or-ed with :data:`F_LOCK`).  ``update(mapping_or_pairs)`` writes many, as
-        ``dict.update`` does."""
-        if value is _MISSING:
-            pairs = [] if key is _MISSING else (key.items() if hasattr(key, "items") else key)
-            for k, v in [*pairs, *kwargs.items()]:
-                self.update(k, v, flags)
-            return
-        kbuf = self._key(key)
-        vbuf = self._value(value)
-        _sys.map_update_elem(self.fd, _addr(kbuf), ctypes.addressof(vbuf), flags, self._what)
-
-    def delete(self, key: Any) -> None:
-        """Remove ``key`` (KeyError when absent)."""
-        if not _sys.map_delete_elem(self.fd, _addr(self._key(key)), self._what):
-            raise KeyError(key)
-
-    def get_next_key(self, key: Any = None) -> Any:
-        """The key after ``key`` (the first key for None), or None at the end."""
-        kbuf = self._key(key) if key is not None else None
-        nbuf = ctypes.create_string_buffer(self.key_size)
-        if _sys.map_get_next_key(self.fd, _addr(kbuf), ctypes.addressof(nbuf), self._what):
-            return self._decode_key(nbuf.raw)
-        return None
-
-    def _raw_keys(self) -> Iterator[bytes]:
-        if self.key_codec is None:
-            return
-        cur = None
-        nbuf = ctypes.create_string_buffer(self.key_size)
-        while _sys.map_get_next_key(self.fd, _addr(cur), ctypes.addressof(nbuf), self._what):
-            raw = nbuf.raw
-            yield raw
-            cur = ctypes.create_string_buffer(raw, self.key_size)
-
-    def __iter__(self) -> Iterator[Any]:
-        for raw in self._raw_keys():
-            yield self._decode_key(raw)
-
-    def __len__(self) -> int:
-        if self.type in ("array", "percpu_array"):
-            return self.max_entries
-        return sum(1 for _ in self._raw_keys())
-
-    def __contains__(self, key: object) -> bool:
-        return self.lookup(key, _MISSING_VALUE) is not _MISSING_VALUE
-
-    def items(self) -> Iterator[tuple[Any, Any]]:  # type: ignore[override]
-        """``(key, value)`` pairs, one lookup per key; keys that vanish
-        meanwhile (or empty slots of fd arrays) are skipped."""
+    def _op_lookup_and_delete(self, key: bytes, flags: int) -> Any:
+        kbuf = self._key_buf(key)
         vbuf = ctypes.create_string_buffer(self._vsize)
-        for raw in self._raw_keys():
-            kbuf = ctypes.create_string_buffer(raw, self.key_size)
-            if _sys.map_lookup_elem(self.fd, ctypes.addressof(kbuf), ctypes.addressof(vbuf),
-                                    0, self._what):
-                yield self._decode_key(raw), self._decode_value(vbuf.raw)
+        err = self._elem(_LOOKUP_AND_DELETE, _addr(kbuf), ctypes.addressof(vbuf), flags)
+        if err:
+            raise self._failed("lookup_and_delete", err, key or None)
+        return self._split(vbuf.raw)
 
-    def values(self) -> Iterator[Any]:  # type: ignore[override]
-        """The values, as :meth:`items` finds them."""
-        for _, v in self.items():
-            yield v
+    def _op_next_key(self, key: bytes | None) -> bytes | None:
+        nbuf = ctypes.create_string_buffer(self._ksize)
+        err = self._elem(_NEXT_KEY, _addr(self._key_buf(key)), ctypes.addressof(nbuf), 0)
+        if err == _errno.ENOENT:
+            return None
+        if err:
+            raise self._failed("get_next_key", err, key)
+        return nbuf.raw[:self.key_size]
 
-    def pop(self, key: Any = _MISSING, default: Any = _MISSING) -> Any:
-        """Remove and return the value of ``key`` in one step
-        (``BPF_MAP_LOOKUP_AND_DELETE_ELEM``); without a key, pop the front
-        of a queue or the top of a stack.  ``default`` or KeyError when
-        absent or empty."""
-        kbuf = None if key is _MISSING else self._key(key)
-        vbuf = ctypes.create_string_buffer(self._vsize)
-        try:
-            found = _sys.map_lookup_and_delete_elem(self.fd, _addr(kbuf),
-                                                    ctypes.addressof(vbuf), 0, self._what)
-        except KernelError as e:
-            if key is _MISSING or e.errno not in (_sys.ENOTSUPP, _errno.EOPNOTSUPP):
-                raise
-            value = self.lookup(key, _MISSING_VALUE)  # a type without lookup-and-delete
-            if value is _MISSING_VALUE:
-                if default is _MISSING:
-                    raise KeyError(key) from None
-                return default
-            self.delete(key)
-            return value
-        if found:
-            return self._decode_value(vbuf.raw)
-        if default is _MISSING:
-            raise KeyError(key if key is not _MISSING else "pop from an empty map")
-        return default
+    def _op_freeze(self) -> None:
+        attr = ATTR["map_elem"].new(map_fd=self.fd)
+        _ret, err = _sys.raw_bpf(COMMANDS["map_freeze"], attr.buf, attr.layout.size)
+        if err:
+            raise self._failed("freeze", err)
 
-    def push(self, value: Any, flags: int = 0) -> None:
-        """Append ``value`` to a queue, stack or bloom filter (with
-        ``flags`` :data:`EXIST`, a full queue drops its oldest element)."""
-        vbuf = self._value(value)
-        _sys.map_update_elem(self.fd, 0, ctypes.addressof(vbuf), flags, self._what)
+    def _op_peek_value(self, value: bytes) -> None:
+        vbuf = ctypes.create_string_buffer(value, self._vsize)
+        err = self._elem(_LOOKUP, 0, ctypes.addressof(vbuf), 0)
+        if err:
+            raise self._failed("lookup", err)
 
-    def peek(self, default: Any = None) -> Any:
-        """The front of a queue or top of a stack without removing it."""
-        vbuf = ctypes.create_string_buffer(self._vsize)
-        if _sys.map_lookup_elem(self.fd, 0, ctypes.addressof(vbuf), 0, self._what):
-            return self._decode_value(vbuf.raw)
-        return default
-
-    # --- batch operations ------------------------------------------------------
-
-    def _batches(self, cmd: str, batch_size: int | None) -> Iterator[list[tuple[Any, Any]]]:
-        n = max(1, batch_size or min(self.max_entries, 4096))
-        token_size = max(self.key_size, 8)
-        token_in = ctypes.create_string_buffer(token_size)
-        token_out = ctypes.create_string_buffer(token_size)
-        first = True
+    def _op_keys(self) -> list[bytes]:
+        out: list[bytes] = []
+        seen: set[bytes] = set()
+        ksize = self.key_size
+        nbuf = ctypes.create_string_buffer(self._ksize)
+        cur = ctypes.create_string_buffer(self._ksize)
+        caddr, naddr = 0, ctypes.addressof(nbuf)
         while True:
-            keys = ctypes.create_string_buffer(n * self.key_size)
-            values = ctypes.create_string_buffer(n * self._vsize)
-            try:
-                count, done = _sys.map_batch(
-                    cmd, what=self._what, map_fd=self.fd,
-                    in_batch=0 if first else ctypes.addressof(token_in),
-                    out_batch=ctypes.addressof(token_out), keys=ctypes.addressof(keys),
-                    values=ctypes.addressof(values), count=n)
-            except KernelError as e:
-                if e.errno == _errno.ENOSPC and n < (1 << 20):  # a hash bucket outgrew n
-                    n *= 2
-                    continue
-                raise
-            kraw, vraw = keys.raw, values.raw
-            ks, vs = self.key_size, self._vsize
-            yield [(self._decode_key(kraw[i * ks:(i + 1) * ks]),
-                    self._decode_value(vraw[i * vs:(i + 1) * vs])) for i in range(count)]
-            if done:
-                return
-            ctypes.memmove(token_in, token_out, token_size)
-            first = False
+            err = self._elem(_NEXT_KEY, caddr, naddr, 0)
+            if err == _errno.ENOENT:
+                return out
+            if err:
+                raise self._failed("get_next_key", err)
+            raw = nbuf.raw[:ksize]
+            if raw not in seen:  # a key deleted meanwhile restarts a hash walk
+                seen.add(raw)
+                out.append(raw)
+            ctypes.memmove(cur, nbuf, ksize)
+            caddr = ctypes.addressof(cur)
 
-    def lookup_batch(self, batch_size: int | None = None) -> list[tuple[Any, Any]]:
-        """Every element, ``batch_size`` per system call
-        (``BPF_MAP_LOOKUP_BATCH``)."""
-        return [kv for batch in self._batches("map_lookup_batch", batch_size) for kv in batch]
+    def _op_items(self) -> list[tuple[bytes, Any]]:
+        vbuf = ctypes.create_string_buffer(self._vsize)
+        kbuf = ctypes.create_string_buffer(self._ksize)
+        kaddr, vaddr = ctypes.addressof(kbuf), ctypes.addressof(vbuf)
+        out = []
+        for raw in self._op_keys():
+            ctypes.memmove(kbuf, raw, self.key_size)
+            err = self._elem(_LOOKUP, kaddr, vaddr, 0)
+            if err == _errno.ENOENT:  # deleted meanwhile, or an empty fd-array slot
+                continue
+            if err:
+                raise self._failed("lookup", err, raw)
+            out.append((raw, self._split(vbuf.raw)))
+        return out
 
-    def lookup_and_delete_batch(self, batch_size: int | None = None) -> list[tuple[Any, Any]]:
-        """Every element, removed as it is read
-        (``BPF_MAP_LOOKUP_AND_DELETE_BATCH``)."""
-        return [kv for batch in self._batches("map_lookup_and_delete_batch", batch_size)
-                for kv in batch]
+    def _op_zero_all(self) -> None:
+        zero = bytes(self.value_size)
+        value: Any = [zero] * self.num_cpus if self.percpu else zero
+        chunk = 4096
+        for start in range(0, self.max_entries, chunk):
+            keys = [i.to_bytes(self.key_size, "little")
+                    for i in range(start, min(start + chunk, self.max_entries))]
+            self._op_update_batch(keys, [value] * len(keys), 0, 0)
 
-    def update_batch(self, items: Iterable[tuple[Any, Any]] | dict, flags: int = 0) -> int:
-        """Write many elements in one system call (``BPF_MAP_UPDATE_BATCH``);
-        ``flags`` (``BPF_F_LOCK`` or 0) apply to each element.  Returns how many were written."""
-        pairs = list(items.items() if isinstance(items, dict) else items)
-        if not pairs:
-            return 0
-        keys = ctypes.create_string_buffer(b"".join(self._key_bytes(k) for k, _ in pairs))
-        values = ctypes.create_string_buffer(b"".join(self._value_bytes(v) for _, v in pairs))
-        count, _ = _sys.map_batch("map_update_batch", what=self._what, map_fd=self.fd,
-                                  keys=ctypes.addressof(keys), values=ctypes.addressof(values),
-                                  count=len(pairs), elem_flags=flags)
-        return count
+    # --- batches --------------------------------------------------------------------
 
-    def delete_batch(self, keys: Iterable[Any]) -> int:
-        """Remove many keys in one system call (``BPF_MAP_DELETE_BATCH``);
-        returns how many were removed (a missing key stops the batch with
-        ENOENT)."""
-        ks = list(keys)
-        if not ks:
-            return 0
-        kbuf = ctypes.create_string_buffer(b"".join(self._key_bytes(k) for k in ks))
-        count, _ = _sys.map_batch("map_delete_batch", what=self._what, map_fd=self.fd,
-                                  keys=ctypes.addressof(kbuf), count=len(ks))
-        return count
+    def _batch(self, op: str, **fields: Any) -> tuple[int, int]:
+        """One BPF_MAP_*_BATCH command: ``(errno, elements processed)``."""
+        attr = ATTR["batch"].new(map_fd=self.fd, **fields)
+        _ret, err = _sys.raw_bpf(COMMANDS[_COMMAND_OF[op]], attr.buf, attr.layout.size)
+        return err, attr.count
+
+    def _op_lookup_batch(self, cursor: bytes | None, count: int, elem_flags: int, flags: int,
+                         delete: bool) -> Batch:
+        op = "lookup_and_delete_batch" if delete else "lookup_batch"
+        hashed = self.type in HASH_BATCH_TYPES
+        token_size = max(self.key_size, 4)
+        token_in = None if cursor is None else \
+            ctypes.create_string_buffer(bytes(cursor), token_size)
+        token_out = ctypes.create_string_buffer(token_size)
+        n = max(count, 0)
+        keys = ctypes.create_string_buffer(max(n * self.key_size, 1))
+        values = ctypes.create_string_buffer(max(n * self._vsize, 1))
+        err, got = self._batch(op, in_batch=_addr(token_in),
+                               out_batch=ctypes.addressof(token_out),
+                               keys=ctypes.addressof(keys), values=ctypes.addressof(values),
+                               count=n, elem_flags=elem_flags, flags=flags)
+        done = err == _errno.ENOENT
+        if err and not done:
+            raise self._failed(op, err)
+        if count <= 0 or (not got and not hashed):
+            out_cursor = cursor            # the kernel leaves out_batch alone then
+        else:
+            out_cursor = token_out.raw[:4 if hashed else self.key_size]
+        kraw, vraw = keys.raw, values.raw
+        ks, vs = self.key_size, self._vsize
+        return Batch([kraw[i * ks:(i + 1) * ks] for i in range(got)],
+                     [self._split(vraw[i * vs:(i + 1) * vs]) for i in range(got)],
+                     out_cursor, done)
+
+    def _op_update_batch(self, keys: list[bytes], values: list[Any], elem_flags: int,
+                         flags: int) -> int:
+        kbuf = ctypes.create_string_buffer(b"".join(keys), max(len(keys) * self.key_size, 1))
+        vraw = b"".join(join_percpu(v, self.value_size) if self.percpu else bytes(v)
+                        for v in values)
+        vbuf = ctypes.create_string_buffer(vraw, max(len(vraw), 1))
+        err, got = self._batch("update_batch", keys=ctypes.addressof(kbuf),
+                               values=ctypes.addressof(vbuf), count=len(keys),
+                               elem_flags=elem_flags, flags=flags)
+        if err:
+            raise self._failed("update_batch", err, keys[got] if got < len(keys) else None,
+                               count=got)
+        return got
+
+    def _op_delete_batch(self, keys: list[bytes], elem_flags: int, flags: int) -> int:
+        kbuf = ctypes.create_string_buffer(b"".join(keys), max(len(keys) * self.key_size, 1))
+        err, got = self._batch("delete_batch", keys=ctypes.addressof(kbuf), count=len(keys),
+                               elem_flags=elem_flags, flags=flags)
+        if err:
+            raise self._failed("delete_batch", err, keys[got] if got < len(keys) else None,
+                               count=got)
+        return got
 
 
 # What each family of map types insists on, for refusals the kernel leaves at EINVAL.
