@@ -255,9 +255,11 @@ def test_refusals_quote_the_attributes_and_the_types_rules():
     with pytest.raises(KernelError) as e:
         KernelMap.create("ringbuf", 0, 0, 1000, name="events")
     assert e.value.errno == errno.EINVAL
-    assert str(e.value).startswith("BPF_MAP_CREATE map 'events' (ringbuf, key 0, value 0, "
-                                   "1000 entries, flags 0x0): Invalid argument (EINVAL)")
+    assert isinstance(e.value, MapError) and e.value.op == "create"  # as userspace maps say
+    assert e.value.map_name == "events" and e.value.operation == "BPF_MAP_CREATE"
+    assert str(e.value).startswith("create on map 'events': BPF_MAP_CREATE (ringbuf, key 0, "
+                                   "value 0, 1000 entries, flags 0x0): Invalid argument")
     assert str(e.value).endswith("ringbuf maps need key and value size 0, max_entries a "
-                                 "power-of-2 multiple of the page size")
+                                 "power-of-2 multiple of the page size (EINVAL)")
     with KernelMap.create("ringbuf", 0, 0, os.sysconf("SC_PAGE_SIZE") * 4) as rb:
         assert rb.info().type == "ringbuf"

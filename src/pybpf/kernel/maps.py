@@ -204,8 +204,10 @@ class KernelMap(FDOwner, MapProtocol):
         of an array or hash of maps; ``btf`` a :class:`KernelBTF` (or fd)
         with the key and value type ids.  ``key_codec``/``value_codec``:
         a codec, ``"bytes"``, ``"int"`` or ``"sint"`` (default: ints for
-        array-like keys, bytes otherwise).  A refusal the kernel explains
-        only with EINVAL says which map type or flag this kernel lacks.
+        array-like keys, bytes otherwise).  A refusal raises
+        :class:`KernelMapError` (op ``create``, as the userspace maps'
+        refusals); one the kernel explains only with EINVAL says which map
+        type or flag this kernel lacks.
         """
         type_id = map_type_id(type)
         flags = map_flags(flags)
@@ -213,8 +215,9 @@ class KernelMap(FDOwner, MapProtocol):
             flags |= MAP_FLAGS["numa_node"]
         kname = object_name(name)
         tname = map_type_name(type_id)
-        what = (f"map {name!r} ({tname}" if name else f"{tname} map (") + \
-            f", key {key_size}, value {value_size}, {max_entries} entries, flags {flags:#x})"
+        shape = (f"({tname}, key {key_size}, value {value_size}, {max_entries} entries, "
+                 f"flags {flags:#x})")
+        what = f"map {name!r} {shape}" if name else f"{tname} map {shape}"
         btf_fd = int(getattr(btf, "fd", btf)) if btf is not None else 0
         try:
             fd = _sys.map_create(
@@ -225,7 +228,13 @@ class KernelMap(FDOwner, MapProtocol):
                 btf_key_type_id=btf_key_type_id if btf_fd else 0,
                 btf_value_type_id=btf_value_type_id if btf_fd else 0)
         except KernelError as e:
-            raise _explain_create(e, type_id, flags, what) from e
+            explained = _explain_create(e, type_id, flags, what)
+            code = explained.errno or _errno.EINVAL
+            reason = str(explained).replace(f" {what}", f" {shape}", 1).replace(
+                f" ({_sys.errno_name(code)})", "", 1)
+            raise KernelMapError(code, reason, op="create", map_name=name or None,
+                                 operation="BPF_MAP_CREATE",
+                                 errno_name=_sys.errno_name(code)) from e
         return cls(fd, type=type_id, key_size=key_size, value_size=value_size,
                    max_entries=max_entries, flags=flags, name=name,
                    key_codec=key_codec, value_codec=value_codec)
