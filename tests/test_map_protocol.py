@@ -191,6 +191,12 @@ def test_percpu_values_are_lists(make, type_):
     exc = fails(m.update, 1, [1] * (NCPUS + 1))
     assert exc.errno == errno.EINVAL and "per-CPU values given" in str(exc)
     assert dict(m.items())[2] == [7] * NCPUS
+    assert m.update_batch([0, 1], [[5] * NCPUS, 6]) == 2
+    step = m.lookup_batch(None, 4)
+    assert dict(zip(step.keys, step.values))[0] == [5] * NCPUS
+    assert dict(zip(step.keys, step.values))[1] == [6] * NCPUS
+    m.clear()
+    assert m.values() == ([[0] * NCPUS] * 4 if type_ == "percpu_array" else [])
 
 
 # --------------------------------------------------------------------- codecs and raw
@@ -376,3 +382,34 @@ def test_access_flags(make, flags, failing):
                 call()
             except MapError as exc:  # allowed to fail, but not for lack of permission
                 assert exc.errno != errno.EPERM, name
+
+
+# --------------------------------------------------------------------- through load()
+
+def test_load_gives_maps_with_the_same_codecs(backend):
+    """``pybpf.vm.load(spec)`` and ``pybpf.kernel.load(spec)``: maps typed by
+    the object's BTF decode the same; array keys are indexes in both."""
+    from pybpf.btf import BTFBuilder, Member
+    from pybpf.objects import ObjectSpec
+
+    b = BTFBuilder()
+    u32_id = b.add_int("u32", 4)
+    stats = b.add_struct("stats", 8, [Member("packets", u32_id, 0), Member("bytes", u32_id, 32)])
+    btf = b.build()
+    spec = ObjectSpec(btf=btf, maps={
+        "counts": MapSpec("counts", "hash", 4, 8, 8, key_type=u32_id, value_type=stats,
+                          contents=[(1, {"packets": 2, "bytes": 3})]),
+        "plain": MapSpec("plain", "array", 4, 8, 2, contents=[(1, u64(9))]),
+    })
+    if backend == "user":
+        from pybpf.vm import load
+    else:
+        from pybpf.kernel import load
+    with load(spec) as coll:
+        counts, plain = coll.maps["counts"], coll.maps["plain"]
+        assert counts.items() == [(1, {"packets": 2, "bytes": 3})]
+        counts[7] = {"packets": 1, "bytes": 64}
+        assert counts[7] == {"packets": 1, "bytes": 64} and counts.raw[7] == u32(1) + u32(64)
+        assert plain.items() == [(0, bytes(8)), (1, u64(9))]
+        with pytest.raises(KeyError):
+            counts[8]
