@@ -153,16 +153,19 @@ def encode_plain(value: Any, size: int) -> bytes | None:
     """``value`` as ``size`` bytes when it is bytes-like (exactly ``size``
     long) or an integer (little-endian; negative numbers in two's
     complement); None for anything else.  ValueError when it does not fit."""
-    if isinstance(value, bytes):
+    kind = type(value)
+    if kind is bytes:
         data = value
-    elif isinstance(value, (bytearray, memoryview)):
-        data = bytes(value)
-    elif isinstance(value, int) or hasattr(value, "__index__"):
+    elif kind is int or isinstance(value, int) or hasattr(value, "__index__"):
         v = operator.index(value)
-        bits = 8 * size
-        if not size or not -(1 << (bits - 1)) <= v < (1 << bits):
-            raise ValueError(f"{v} does not fit in {size} bytes")
-        return (v & ((1 << bits) - 1)).to_bytes(size, "little")
+        try:
+            if not size:
+                raise OverflowError
+            return v.to_bytes(size, "little", signed=v < 0)
+        except OverflowError:
+            raise ValueError(f"{v} does not fit in {size} bytes") from None
+    elif isinstance(value, (bytes, bytearray, memoryview)):
+        data = bytes(value)
     else:
         return None
     if len(data) != size:
