@@ -63,9 +63,9 @@ def main() -> None:
         rows.append(["map iteration, items() (per element)",
                      per_op(lambda: list(m.items()), N, r)])
         rows.append(["map update_batch (per element)",
-                     per_op(lambda: m.update_batch([(k, k) for k in keys]), N, r)])
+                     per_op(lambda: m.update_batch(keys, keys), N, r)])
         rows.append(["map lookup_batch (per element)",
-                     per_op(lambda: m.lookup_batch(), N, r)])
+                     per_op(lambda: list(m.batches(N)), N, r)])
 
     insns = assemble("r0 = 1\nexit")
 
