@@ -11,37 +11,38 @@ the same result and the same errno in both.
 MAP PROTOCOL
 ------------
 
-================================================  ===========================================
-``m[k]`` / ``m.lookup(k, default, *, flags=0)``    decoded value; missing: :class:`MapKeyError`
-                                                   (a KeyError and a MapError, ENOENT) unless
-                                                   ``default`` is given
-``m[k] = v`` / ``m.update(k, v, flags=BPF_ANY)``   ``flags``: BPF_ANY, BPF_NOEXIST, BPF_EXIST,
-                                                   or-ed with BPF_F_LOCK
-``del m[k]`` / ``m.delete(k)``                     missing: MapKeyError; arrays: EINVAL
-``m.lookup_and_delete(k, *, flags=0)``             decoded value (hash types, queues, stacks)
-``m.get_next_key(k=None)``                         decoded key after ``k`` (the first for None,
-                                                   or for a missing hash key); None at the end
-``m.freeze()``                                     no more userspace writes (BPF_MAP_FREEZE)
-``k in m``, ``len(m)``                             a lookup; a key walk (arrays: max_entries)
+==================================================  ============================================
+``m[k]``, ``m.lookup(k, default, *, flags=0)``      decoded value; missing: :class:`MapKeyError`
+                                                    (a KeyError and a MapError, ENOENT) unless
+                                                    ``default`` is given
+``m[k] = v``, ``m.update(k, v, flags=BPF_ANY)``     ``flags``: BPF_ANY, BPF_NOEXIST, BPF_EXIST,
+                                                    or-ed with BPF_F_LOCK
+``del m[k]``, ``m.delete(k)``                       missing: MapKeyError; arrays: EINVAL
+``m.lookup_and_delete(k, *, flags=0)``              decoded value (hash types, queues, stacks)
+``m.get_next_key(k=None)``                          decoded key after ``k`` (the first for None,
+                                                    or for a missing hash key); None at the end
+``m.freeze()``                                      no more userspace writes (BPF_MAP_FREEZE)
+``k in m``, ``len(m)``                              a lookup; a key walk (arrays: max_entries)
 ``iter(m)``, ``keys()``, ``values()``, ``items()``  **lists**: snapshots taken when called
-``get(k, default=None)``, ``pop(k[, default])``    as for dicts (pop: lookup_and_delete where
-                                                   the type has it, else lookup then delete)
-``clear()``                                        delete every key; arrays: zero every value;
-                                                   queues and stacks: pop everything
-``lookup_batch(cursor=None, count=64, *,``         one step: ``Batch(keys, values, cursor,
-``elem_flags=0, flags=0)``                         done)``; pass ``cursor`` on until ``done``
-``lookup_and_delete_batch(...)``                   the same, removing what it returns
-``batches(count=64, *, delete=False)``             every step, start to end (``count`` doubles
-                                                   when a hash bucket does not fit: ENOSPC)
-``update_batch(keys, values, *, elem_flags=0,``    how many were stored
-``flags=0)``
-``delete_batch(keys, *, elem_flags=0, flags=0)``   how many were removed
-``push(v, flags=BPF_ANY)``, ``pop()``, ``peek()``  queues and stacks (``pop``/``peek`` of an
-                                                   empty one: MapKeyError)
-``push(v)``, ``peek(v)``, ``v in m``               bloom filters (``peek``: MapKeyError when
-                                                   ``v`` is certainly absent)
-``m.raw``                                          the same map with bytes keys and values
-================================================  ===========================================
+``get(k, default=None)``, ``pop(k[, default])``     as for dicts (pop: lookup_and_delete where
+                                                    the type has it, else lookup then delete)
+``clear()``                                         delete every key; arrays: zero every value;
+                                                    queues and stacks: pop everything
+``lookup_batch(cursor=None, count=64)``             one step: a ``Batch`` (keys, values, cursor,
+                                                    done); pass ``cursor`` on until ``done``;
+                                                    keywords ``elem_flags=0``, ``flags=0``
+``lookup_and_delete_batch(cursor, count)``          the same, removing what it returns
+``batches(count=64, *, delete=False)``              every step, start to end (``count`` doubles
+                                                    when a hash bucket does not fit: ENOSPC)
+``update_batch(keys, values)``                      how many were stored (keywords as above;
+                                                    a failure's ``count``: how many went first)
+``delete_batch(keys)``                              how many were removed (the same)
+``push(v, flags=BPF_ANY)``, ``pop()``, ``peek()``   queues and stacks (``pop``/``peek`` of an
+                                                    empty one: MapKeyError)
+``push(v)``, ``peek(v)``, ``v in m``                bloom filters (``peek``: MapKeyError when
+                                                    ``v`` is certainly absent)
+``m.raw``                                           the same map with bytes keys and values
+==================================================  ============================================
 
 Keys and values go through ``m.key_codec`` and ``m.value_codec``
 (:class:`BytesCodec`, :class:`IntCodec`, :class:`BTFCodec` or any object with
