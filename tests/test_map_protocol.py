@@ -413,3 +413,38 @@ def test_load_gives_maps_with_the_same_codecs(backend):
         assert plain.items() == [(0, bytes(8)), (1, u64(9))]
         with pytest.raises(KeyError):
             counts[8]
+
+
+def test_spin_lock_values(backend):
+    """A value with a ``struct bpf_spin_lock`` (found through BTF): BPF_F_LOCK
+    updates and lookups, the lock word read as zero, and no freezing."""
+    from pybpf.btf import BTFBuilder
+    from pybpf.maps import BPF_F_LOCK
+
+    b = BTFBuilder()
+    u32_id = b.add_int("unsigned int", 4)
+    lock = b.add_struct("bpf_spin_lock", 4, [("val", u32_id, 0)])
+    val = b.add_struct("val", 8, [("lock", lock, 0), ("count", u32_id, 32)])
+    if backend == "user":
+        m = create_map(MapSpec("locked", "hash", 4, 8, 4, btf=b.build(), key_type=u32_id,
+                               value_type=val), num_cpus=NCPUS, value_codec="bytes")
+        plain = create_map(MapSpec("plain", "hash", 4, 8, 4), num_cpus=NCPUS)
+        closing = []
+    else:
+        from pybpf.kernel import KernelBTF, KernelMap
+
+        kbtf = KernelBTF.load(b.to_bytes())
+        m = KernelMap.create("hash", 4, 8, 4, name="locked", btf=kbtf, btf_key_type_id=u32_id,
+                             btf_value_type_id=val, value_codec="bytes")
+        plain = KernelMap.create("hash", 4, 8, 4, name="plain")
+        closing = [m, plain, kbtf]
+    try:
+        m.update(1, u32(0xFFFF) + u32(7), BPF_F_LOCK)
+        assert m.lookup(1, flags=BPF_F_LOCK) == bytes(4) + u32(7)   # the lock reads as 0
+        assert m[1] == bytes(4) + u32(7)
+        assert errno_of(m.freeze) == ENOTSUPP
+        assert errno_of(plain.update, 1, 0, BPF_F_LOCK) == errno.EINVAL
+        assert errno_of(plain.lookup, 1, flags=BPF_F_LOCK) == errno.EINVAL
+    finally:
+        for c in closing:
+            c.close()

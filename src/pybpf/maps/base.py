@@ -319,6 +319,9 @@ class Map(MapProtocol):
         return self._next_key(key)
 
     def _op_freeze(self) -> None:
+        if self.spin_lock_offset is not None:  # the kernel: a map with a BTF record
+            raise self._error(ENOTSUPP, "freeze", None,
+                              "maps whose values hold a bpf_spin_lock cannot be frozen")
         if self.frozen or self.flags & BPF_F_RDONLY:
             raise self._error(E.EPERM, "freeze", None, "the map is already frozen")
         self.frozen = True
