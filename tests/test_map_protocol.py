@@ -448,3 +448,87 @@ def test_spin_lock_values(backend):
     finally:
         for c in closing:
             c.close()
+
+
+# --------------------------------------------------------------------- both at once
+
+def _outcome(m, op: str, key, value, flags: int, ordered: bool):
+    """What ``op`` gave on ``m``: its result (lists of pairs sorted: hash maps
+    iterate in different orders), or its errno and whether it was a KeyError."""
+    calls = {
+        "update": lambda: m.update(key, value, flags),
+        "lookup": lambda: m.lookup(key, flags=flags & 4),
+        "delete": lambda: m.delete(key),
+        "lookup_and_delete": lambda: m.lookup_and_delete(key),
+        "pop": lambda: m.pop(key, "absent"),
+        "get": lambda: m.get(key),
+        "in": lambda: key in m,
+        "len": lambda: len(m),
+        "items": m.items,
+        "next": lambda: m.get_next_key(key) if ordered else len(m.keys()),
+        "push": lambda: m.push(value, flags),
+        "peek": m.peek,
+        "pop_front": m.pop,
+        "clear": m.clear,
+        "update_batch": lambda: m.update_batch([key, key], [value, value + 1],
+                                               elem_flags=flags),
+        "delete_batch": lambda: m.delete_batch([key]),
+        "lookup_batch": lambda: m.lookup_batch(None, 10),
+    }
+    try:
+        result = calls[op]()
+    except MapError as exc:
+        return ("error", exc.errno, isinstance(exc, KeyError))
+    except TypeError:  # pop() without a key on a map that has keys
+        return ("TypeError",)
+    if isinstance(result, Batch):
+        result = sorted(zip(result.keys, result.values))
+    if isinstance(result, list) and result and isinstance(result[0], tuple):
+        result = sorted(result)
+    return ("ok", result)
+
+
+RANDOM_OPS = ("update", "lookup", "delete", "lookup_and_delete", "pop", "get", "in", "len",
+              "items", "next", "push", "peek", "pop_front", "clear", "update_batch",
+              "delete_batch", "lookup_batch")
+RANDOM_SHAPES = [("hash", 4, 8, 4, 0), ("lru_hash", 4, 8, 4, 0), ("array", 4, 8, 4, 0),
+                 ("percpu_hash", 4, 4, 3, 0), ("percpu_array", 4, 4, 3, 0),
+                 ("lpm_trie", 5, 4, 4, BPF_F_NO_PREALLOC), ("queue", 0, 4, 3, 0),
+                 ("stack", 0, 4, 3, 0)]
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("shape", RANDOM_SHAPES, ids=lambda s: s[0])
+def test_random_operations_agree(shape):
+    """The same random calls on a userspace and a kernel map of one shape give
+    the same results and errnos, call after call."""
+    import random
+
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(f"bpf() refused: {reason}")
+    from pybpf.kernel import KernelMap
+
+    type_, ks, vs, entries, flags = shape
+    rng = random.Random(type_)
+    ordered = type_ in ("array", "percpu_array", "lpm_trie")  # hash orders differ
+
+    def key():
+        if not ks:
+            return None
+        if type_ == "lpm_trie":
+            return u32(rng.choice((0, 4, 8))) + bytes([rng.choice((1, 2, 3))])
+        return rng.randrange(6)
+
+    calls = 0
+    for _ in range(20):
+        ours = create_map(MapSpec("r", type_, ks, vs, entries, flags), num_cpus=NCPUS,
+                          value_codec="int")
+        with KernelMap.create(type_, ks, vs, entries, flags=flags, name="r",
+                              value_codec="int") as theirs:
+            for _ in range(25):
+                step = (rng.choice(RANDOM_OPS), key(), rng.randrange(100),
+                        rng.choice((0, 0, 0, 1, 2, 4)), ordered)
+                assert _outcome(ours, *step) == _outcome(theirs, *step), step
+                calls += 1
+    assert calls == 500
