@@ -69,10 +69,8 @@ def test_kernel_verifier_loses_atomic_fetch_precision(fetch):
         _same(pair, bytes(64))          # len 50: r9 = 2, should be 10; the kernel gives 20
 
 
-@pytest.mark.xfail(strict=True, reason="pybpf.maps (not the VM): an array map update with "
-                   "BPF_F_LOCK and an index past the end is EINVAL in the VM; the kernel "
-                   "checks the index first and says E2BIG (array_map_update_elem)")
 def test_array_update_checks_index_before_f_lock():
+    # The kernel checks the index before BPF_F_LOCK (array_map_update_elem): E2BIG.
     maps = (MapDef("arr", "array", 4, 16, 2), MapDef("out", "array", 4, 8, 1))
     body = """
         *(u32 *)(r10 - 8) = 5

@@ -78,9 +78,8 @@ class ArrayMap(Map):
         return int.from_bytes(key, "little")
 
     def _update(self, key: bytes, value: Any, flags: int, cpu: int, all_cpus: bool) -> int:
+        # The kernel's order of checks: flags, index, NOEXIST, then the lock.
         if (flags & ~BPF_F_LOCK) > BPF_EXIST:
-            return -E.EINVAL
-        if flags & BPF_F_LOCK and (self.spin_lock_offset is None or self.percpu):
             return -E.EINVAL
         offset = self._offsets.get(key)
         if offset is None:
@@ -89,6 +88,8 @@ class ArrayMap(Map):
                 return -E.E2BIG
         if flags & BPF_NOEXIST:
             return -E.EEXIST
+        if flags & BPF_F_LOCK and (self.spin_lock_offset is None or self.percpu):
+            return -E.EINVAL
         if not self.percpu:
             self._write_value(self.arenas[0], offset, value)
         elif all_cpus:
