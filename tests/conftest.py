@@ -18,3 +18,18 @@ def shared_path(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is absent (the shared material sits beside the checkout)")
     return path
+
+
+_BPF_UNAVAILABLE: list[str | None] = []
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Tests marked ``kernel`` skip, with the reason, where ``bpf()`` is refused."""
+    if item.get_closest_marker("kernel") is None:
+        return
+    if not _BPF_UNAVAILABLE:
+        from pybpf.kernel import unavailable_reason
+
+        _BPF_UNAVAILABLE.append(unavailable_reason())
+    if _BPF_UNAVAILABLE[0]:
+        pytest.skip(f"bpf() refused: {_BPF_UNAVAILABLE[0]}")

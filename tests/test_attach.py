@@ -26,12 +26,6 @@ from pybpf.objects import MapSpec, ObjectSpec, ProgramSpec
 pytestmark = pytest.mark.kernel
 
 
-@pytest.fixture(autouse=True)
-def _needs_bpf():
-    reason = kernel.unavailable_reason()
-    if reason:
-        pytest.skip(f"bpf() refused: {reason}")
-
 
 # A program that adds 1 to element 0 of its first map (an 8-byte array) and
 # returns RET.

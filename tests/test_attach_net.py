@@ -35,12 +35,6 @@ out:
 """
 
 
-@pytest.fixture(autouse=True)
-def _needs_bpf():
-    reason = kernel.unavailable_reason()
-    if reason:
-        pytest.skip(f"bpf() refused: {reason}")
-
 
 def _ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True)

@@ -6,16 +6,10 @@ from __future__ import annotations
 import pytest
 
 from btf_samples import zig_cc
-from pybpf.kernel import load, unavailable_reason
+from pybpf.kernel import load
 
 pytestmark = pytest.mark.kernel
 
-
-@pytest.fixture(autouse=True)
-def _needs_bpf():
-    reason = unavailable_reason()
-    if reason:
-        pytest.skip(f"bpf() refused: {reason}")
 
 
 COUNTER_C = r"""

@@ -4,16 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from pybpf.kernel import features, unavailable_reason
+from pybpf.kernel import features
 
 pytestmark = pytest.mark.kernel
 
-
-@pytest.fixture(autouse=True)
-def _needs_bpf():
-    reason = unavailable_reason()
-    if reason:
-        pytest.skip(f"bpf() refused: {reason}")
 
 
 @pytest.mark.parametrize("name", ["hash", "array", "percpu_array", "lpm_trie", "queue",

@@ -12,17 +12,11 @@ import pytest
 
 from pybpf import assemble
 from pybpf.errors import BPFError, KernelError, MapError
-from pybpf.kernel import KernelBTF, KernelMap, KernelProgram, possible_cpus, unavailable_reason
+from pybpf.kernel import KernelBTF, KernelMap, KernelProgram, possible_cpus
 from pybpf.kernel import maps as kmaps
 
 pytestmark = pytest.mark.kernel
 
-
-@pytest.fixture(autouse=True)
-def _needs_bpf():
-    reason = unavailable_reason()
-    if reason:
-        pytest.skip(f"bpf() refused: {reason}")
 
 
 def open_fds() -> int:

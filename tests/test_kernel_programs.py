@@ -14,17 +14,11 @@ import pytest
 from pybpf import assemble
 from pybpf.errors import BPFError, KernelError, VerifierError
 from pybpf.isa import encode
-from pybpf.kernel import KernelMap, KernelProgram, possible_cpus, probe_test_run, unavailable_reason
+from pybpf.kernel import KernelMap, KernelProgram, possible_cpus, probe_test_run
 from pybpf.kernel.info import program_code
 
 pytestmark = pytest.mark.kernel
 
-
-@pytest.fixture(autouse=True)
-def _needs_bpf():
-    reason = unavailable_reason()
-    if reason:
-        pytest.skip(f"bpf() refused: {reason}")
 
 
 def open_fds() -> int:

@@ -25,12 +25,6 @@ pytestmark = pytest.mark.kernel
 SRC = str(Path(__file__).resolve().parent.parent / "src")
 
 
-@pytest.fixture(autouse=True)
-def _needs_bpf():
-    reason = kernel.unavailable_reason()
-    if reason:
-        pytest.skip(f"bpf() refused: {reason}")
-
 
 def cli(*argv: str) -> int:
     parser = argparse.ArgumentParser(prog="pybpf")
