@@ -15,10 +15,10 @@ import pytest
 from pybpf import kernel
 from pybpf.errors import BPFError
 from pybpf.kernel import info, perf
-from pybpf.kernel.readers import RecordType, infer_record_size
 from pybpf.kernel.ringbuf import RingBuffer
 from pybpf.kernel.tracepipe import parse_line
 from pybpf.objects import MapSpec, ObjectSpec, ProgramSpec
+from pybpf.records import RecordType, infer_record_size
 
 
 @pytest.fixture

@@ -420,3 +420,24 @@ def test_ring_buffer_stress_produced_equals_consumed_plus_dropped():
     assert consumed == produced              # in order, each exactly once
     assert len(produced) == ok and dropped > 0 and discarded > 0
     assert ok * 8 > 4 * 4096                 # the ring wrapped around several times
+
+
+def test_exitsnoop_object_runs_in_the_vm_and_its_events_decode(tmp_path):
+    # The same object the kernel runs: the tracepoint program reads the task
+    # with CO-RE (the VM's task pointer leads nowhere, so those reads give 0)
+    # and its ring-buffer records decode through the object's BTF, the record
+    # type inferred from the size the program reserves.
+    pytest.importorskip("ziglang")
+    from pathlib import Path
+
+    from pybpf.toolchain import compile
+
+    source = Path(__file__).resolve().parent.parent / "examples" / "exitsnoop.bpf.c"
+    spec = pybpf.load_object(compile(source, tmp_path / "exitsnoop.bpf.o", compiler="zig"))
+    env = Environment.fixed(comm=b"true", pid=7, tgid=7, monotonic_ns=lambda: 5_000)
+    with pybpf.vm.load(spec, env=env) as coll:
+        assert coll.programs["handle_exit"].test_run(ctx=bytes(64)).retval == 0
+        events = list(coll.ringbuf("events"))
+    assert len(events) == 1
+    event = events[0]
+    assert (event.comm, event.pid, event.exit_code, event.duration_ns) == ("true", 7, 0, 5_000)

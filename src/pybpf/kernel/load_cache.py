@@ -71,11 +71,11 @@ def prepare(spec: Any, *, record_types: dict[str, Any] | None = None) -> dict[st
     ``record_types`` maps ring buffer / perf buffer map names to the BTF
     type of their records (inferred where not given)."""
     from ..isa import encode
+    from ..records import RecordType, infer_record_type
     from .collection import _attach_btf_id, _Loader
     from .kernel_btf import with_strings
     from .pins import DEFAULT_BPFFS
     from .programs import _func_info_bytes, _line_info_bytes, line_strings
-    from .readers import RecordType, infer_record_type
 
     loader = _Loader(spec, DEFAULT_BPFFS, 0)
     btf = spec.btf
@@ -148,10 +148,10 @@ def load_prepared(prepared: dict[str, Any], *, pin_dir: str | None = None,
     """Load what :func:`prepare` produced: a
     :class:`~pybpf.kernel.Collection` (without a spec; ring buffer records
     decode with the prepared record types)."""
+    from ..records import RecordType
     from .collection import Collection
     from .kernel_btf import KernelBTF
     from .pins import DEFAULT_BPFFS
-    from .readers import RecordType
 
     if prepared.get("format") != FORMAT:
         raise BPFError("prepared object of another format version: prepare it again")

@@ -23,9 +23,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..errors import BPFError
+from ..records import RecordType
 from . import perf as _perf
 from . import sys as _sys
-from .readers import RecordType
 
 _HEADER = struct.Struct("<IHH")
 _LOST = struct.Struct("<QQ")
@@ -98,7 +98,7 @@ class PerfBuffer:
     """A reader of one perf event array map.
 
     ``callback(record)`` gets each sample (decoded by ``decode``: a
-    :class:`~pybpf.kernel.readers.RecordType`, a function, or None for
+    :class:`~pybpf.records.RecordType`, a function, or None for
     bytes — the kernel pads samples to 8 bytes, so raw data can be a few
     bytes longer than what the program sent); ``lost(cpu, count)`` each
     report of dropped samples (they are also counted in :attr:`lost_count`).

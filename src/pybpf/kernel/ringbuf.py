@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..errors import BPFError
-from .readers import RecordType
+from ..records import RecordType
 
 _HDR = 8
 

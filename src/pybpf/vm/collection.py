@@ -22,6 +22,7 @@ from ..errors import BPFError
 from ..isa import Insn
 from ..isa.opcodes import PSEUDO_MAP_FD, PSEUDO_MAP_VALUE
 from ..objects import MapReference, ObjectSpec, ProgramSpec
+from ..records import record_decoder
 from .machine import VM, Program
 
 
@@ -34,18 +35,15 @@ class Collection:
         self.maps: dict[str, Any] = {}
         self.programs: dict[str, Program] = {}
 
-    def ringbuf(self, name: str, type: str | None = None) -> Iterator[Any]:
-        """Consume the records waiting in ring buffer map ``name``: raw bytes,
-        or Python values when ``type`` names a type of the object's BTF
-        (``"struct event"``)."""
+    def ringbuf(self, name: str, type: Any = None) -> Iterator[Any]:
+        """Consume the records waiting in ring buffer map ``name``, decoded
+        as the kernel backend decodes them: as BTF type ``type`` when given,
+        else as the struct the programs reserve (inferred from the object),
+        else raw bytes."""
         ring = self.maps[name]
-        btf = self.spec.btf
-        if type is None or btf is None:
-            yield from ring
-            return
-        decoded = btf.find(type)
+        decode = record_decoder(self.spec, name, type)
         for record in ring:
-            yield btf.decode(decoded, bytes(record))
+            yield decode(record) if decode is not None else bytes(record)
 
     def close(self) -> None:
         """Forget the programs and maps (the VM's memory goes with them)."""
