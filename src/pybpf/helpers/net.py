@@ -14,6 +14,7 @@ from typing import NamedTuple
 from ..errors import HelperError
 from ..spec import constant, enum_values, struct_layout
 from ..spec import net as N
+from ..spec.defines import ENOTSUPP
 from .core import builtin
 from .registry import HelperContext
 
@@ -37,7 +38,6 @@ XDP_ACTION_MASK = 0x3             # redirect_map's fallback action lives in the 
 XDP_FRAME_SIZE = 40               # sizeof(struct xdp_frame) kept at the buffer's start
 XDP_METADATA_MAX = 255           # skb_shared_info.meta_len is a u8 (xdp_metalen_invalid)
 VLAN_HLEN = 4
-ENOTSUPP = 524                    # the kernel-internal errno some helpers return
 MAX_SKB_LOAD = 0xFFFF
 BPF_SKB_MAX_LEN = 4 * 4096 - N.SKB_SHARED_INFO_SIZE  # SKB_MAX_ALLOC: the most skb_change_* make
 CSUM_MANGLED_0 = 0xFFFF

@@ -2,14 +2,32 @@
 
 Enumerators that kernel BTF carries (update and creation flags, ring-buffer
 and stack-id flags, perf record types, map type ids) are read from
-:mod:`pybpf.spec`.  The rest are ``#define``\\ s and kernel-internal limits
-that BTF cannot carry; they are written here until :mod:`pybpf.spec.defines`
-holds them, and nothing else in :mod:`pybpf.maps` spells an ABI number.
+:mod:`pybpf.spec`; ``#define``\\ s and kernel-internal limits that BTF
+cannot carry come from :mod:`pybpf.spec.defines`.  Nothing else in
+:mod:`pybpf.maps` spells an ABI number.
 """
 
 from __future__ import annotations
 
 from ..spec import constant, enum_values
+from ..spec.defines import (  # noqa: F401 - re-exported for the map modules
+    BLOOM_DEFAULT_HASH_FUNCS,
+    BLOOM_NR_HASH_FUNCS_MASK,
+    BPF_BUILD_ID_SIZE,
+    ENOTSUPP,
+    HTAB_ELEM_OVERHEAD,
+    KMALLOC_MAX_SIZE,
+    LPM_DATA_SIZE_MAX,
+    LPM_KEY_HEADER,
+    MAX_BPF_STACK,
+    PAGE_SIZE,
+    PCPU_MIN_UNIT_SIZE,
+    PERF_MAX_STACK_DEPTH,
+    PERF_RECORD_MISC_KERNEL,
+    RINGBUF_MAX_RECORD_SZ,
+    RINGBUF_META_PAGES,
+    STACK_BUILD_ID_ENTRY_SIZE,
+)
 
 # --- enumerators from vmlinux BTF (pybpf.spec) ---------------------------------
 BPF_ANY = constant("BPF_ANY")
@@ -56,27 +74,3 @@ BPF_F_ACCESS_MASK = BPF_F_RDONLY | BPF_F_WRONLY | BPF_F_RDONLY_PROG | BPF_F_WRON
 MAP_TYPE_IDS = {name.removeprefix("BPF_MAP_TYPE_").lower(): value
                 for name, value in enum_values("bpf_map_type").items()
                 if name.startswith("BPF_MAP_TYPE_") and not name.endswith("_DEPRECATED")}
-
-# --- #defines and kernel-internal values (not in BTF; move to spec.defines) ------
-BPF_BUILD_ID_SIZE = 20               # uapi bpf.h
-STACK_BUILD_ID_ENTRY_SIZE = 32       # sizeof(struct bpf_stack_build_id)
-PERF_RECORD_MISC_KERNEL = 1          # uapi perf_event.h
-# struct bpf_ringbuf puts one page of bookkeeping, then the consumer page and
-# the producer page, before the data pages: a record header's pg_off counts
-# pages from the start of that structure.
-RINGBUF_META_PAGES = 3
-RINGBUF_MAX_RECORD_SZ = 0xFFFFFFFF // 4
-PAGE_SIZE = 4096
-KMALLOC_MAX_SIZE = 1 << 22          # 4 MiB: MAX_PAGE_ORDER 10 with 4 KiB pages
-PCPU_MIN_UNIT_SIZE = 32 << 10       # the largest per-CPU value
-MAX_BPF_STACK = 512
-PERF_MAX_STACK_DEPTH = 127          # default kernel.perf_event_max_stack
-LPM_DATA_SIZE_MAX = 256
-LPM_KEY_HEADER = 4                  # u32 prefixlen before the data
-HTAB_ELEM_OVERHEAD = 48             # sizeof(struct htab_elem) on x86-64
-BLOOM_NR_HASH_FUNCS_MASK = 0xF
-BLOOM_DEFAULT_HASH_FUNCS = 5
-
-# ENOTSUPP is a kernel-internal errno (not in Python's errno module) that
-# bpf() nevertheless returns for operations a map type lacks.
-ENOTSUPP = 524

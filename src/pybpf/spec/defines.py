@@ -92,3 +92,26 @@ BPF_SYSCALL_NR = {
     "s390x": 351,
 }
 """``__NR_bpf`` by ``platform.machine()``."""
+
+
+# --- kernel geometry and limits that maps' behaviour shows (x86-64, 4 KiB pages) --
+# Not ABI in the uapi sense, but bpf() answers depend on them (E2BIG limits,
+# record header page offsets), so they are facts the maps must agree with.
+BPF_BUILD_ID_SIZE = 20               # uapi bpf.h
+STACK_BUILD_ID_ENTRY_SIZE = 32       # sizeof(struct bpf_stack_build_id)
+PERF_RECORD_MISC_KERNEL = 1          # uapi perf_event.h
+# struct bpf_ringbuf puts one page of bookkeeping, then the consumer page and
+# the producer page, before the data pages: a record header's pg_off counts
+# pages from the start of that structure.
+RINGBUF_META_PAGES = 3
+RINGBUF_MAX_RECORD_SZ = 0xFFFFFFFF // 4
+PAGE_SIZE = 4096
+KMALLOC_MAX_SIZE = 1 << 22          # 4 MiB: MAX_PAGE_ORDER 10 with 4 KiB pages
+PCPU_MIN_UNIT_SIZE = 32 << 10       # the largest per-CPU value
+MAX_BPF_STACK = 512
+PERF_MAX_STACK_DEPTH = 127          # default kernel.perf_event_max_stack
+LPM_DATA_SIZE_MAX = 256
+LPM_KEY_HEADER = 4                  # u32 prefixlen before the data
+HTAB_ELEM_OVERHEAD = 48             # sizeof(struct htab_elem) on x86-64
+BLOOM_NR_HASH_FUNCS_MASK = 0xF
+BLOOM_DEFAULT_HASH_FUNCS = 5
