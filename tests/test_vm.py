@@ -300,7 +300,7 @@ def test_atomics():
 
 
 @given(valid_program(max_size=25), st.binary(max_size=64))
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=1500, deadline=None)
 def test_random_valid_programs_only_raise_pybpf_errors(program, mem):
     try:
         result = vm(max_insns=5000).run(program, mem)
@@ -310,7 +310,7 @@ def test_random_valid_programs_only_raise_pybpf_errors(program, mem):
 
 
 @given(st.lists(any_slot, min_size=1, max_size=25))
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=1500, deadline=None)
 def test_random_bytes_only_raise_pybpf_errors(slots):
     try:
         result = vm(max_insns=5000).run(encode(slots), b"\0" * 16)
