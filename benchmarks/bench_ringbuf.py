@@ -161,7 +161,7 @@ def main() -> None:
 
     import pybpf
     from pybpf import kernel
-    from pybpf.kernel.readers import RecordType
+    from pybpf.records import RecordType
 
     reason = kernel.unavailable_reason()
     if reason:
