@@ -106,3 +106,13 @@ def test_assembler_errors_show_the_line(tmp_path, capsys):
     assert status == 1 and len(lines) == 2
     assert "line 2, column 1: unknown instruction mnemonic" in lines[0]
     assert lines[1].strip() == "ldxq %r0, [%r1+0]"
+
+
+def test_conformance_directories(capsys):
+    from conftest import shared_path
+
+    tests = shared_path("conformance", "tests")
+    status, out, _ = run_cli(capsys, "conformance", str(tests))
+    assert status == 0 and out.strip().endswith("313/313 passed")
+    status, out, _ = run_cli(capsys, "conformance", str(tests.parent / "negative"), "--negative")
+    assert status == 0 and out.strip().endswith("60/60 refused")

@@ -195,17 +195,24 @@ def _cmd_conformance(args: argparse.Namespace) -> int:
     failed = 0
     for path in paths:
         try:
-            outcome = run_test(load_data_file(path))
+            test = load_data_file(path)
+            outcome = run_test(test)
         except BPFError as e:
-            passed, detail = False, str(e)
+            passed, detail = args.negative, str(e)
         else:
             passed, detail = outcome.passed, outcome.error
+            if args.negative:
+                # refused: rejected on the way, or not running to its expected result
+                passed = not (outcome.r0 is not None and outcome.r0 == test.result)
+                detail = outcome.error or f"ran to r0={outcome.r0:#x}"
         if not passed:
             failed += 1
+        word = ("REFUSED" if passed else "ACCEPTED") if args.negative else (
+            "PASS" if passed else "FAIL")
         if args.verbose or not passed:
-            print(f"{'PASS' if passed else 'FAIL'} {path.stem}" + (f": {detail}" if detail and
-                                                                   not passed else ""))
-    print(f"{len(paths) - failed}/{len(paths)} passed")
+            print(f"{word} {path.stem}" + (f": {detail}" if detail and
+                                           (not passed or args.negative) else ""))
+    print(f"{len(paths) - failed}/{len(paths)} " + ("refused" if args.negative else "passed"))
     return 1 if failed else 0
 
 
@@ -283,6 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(or one file) through the VM and report failures.")
     p.add_argument("directory", metavar="DIR_OR_FILE")
     p.add_argument("-v", "--verbose", action="store_true", help="list passing tests too")
+    p.add_argument("--negative", action="store_true",
+                   help="the cases must be refused (the suite's negative directory)")
     p.set_defaults(func=_cmd_conformance)
 
     from . import object_cmds
