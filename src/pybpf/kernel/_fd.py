@@ -92,3 +92,21 @@ class FDOwner:
 
     def _state(self) -> str:
         return "closed" if self._fd.closed else f"fd {self._fd._fd}"
+
+
+class Closing:
+    """Mix-in for objects with an idempotent ``close()``: ``with`` blocks
+    close them, and so does garbage collection, as a last resort."""
+
+    def close(self) -> None:  # pragma: no cover - every user defines it
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # also at interpreter shutdown
+            self.close()

@@ -37,11 +37,11 @@ from typing import Any
 from ..errors import BPFError, KernelError
 from . import perf as _perf
 from . import sys as _sys
-from ._fd import FD
+from ._fd import FD, Closing
 from .links import KernelLink, link_create, raw_tracepoint_open
 
 
-class Attachment(abc.ABC):
+class Attachment(Closing, abc.ABC):
     """An attached program that is not a plain BPF link: same interface as
     :class:`~pybpf.kernel.KernelLink` (``close``, ``detach``, ``closed``,
     ``with``).  ``program`` is what was attached and ``target`` the hook."""
@@ -79,15 +79,6 @@ class Attachment(abc.ABC):
         raise BPFError(f"{self.kind} attachment to {self.target} is not a BPF link and "
                        f"cannot be pinned")
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):
-            self.close()
 
     def __repr__(self) -> str:
         name = getattr(self.program, "name", "") or "?"

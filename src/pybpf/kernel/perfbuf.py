@@ -26,6 +26,7 @@ from ..errors import BPFError
 from ..records import RecordType
 from . import perf as _perf
 from . import sys as _sys
+from ._fd import Closing
 
 _HEADER = struct.Struct("<IHH")
 _LOST = struct.Struct("<QQ")
@@ -94,7 +95,7 @@ class _CpuRing:
         self.event.close()
 
 
-class PerfBuffer:
+class PerfBuffer(Closing):
     """A reader of one perf event array map.
 
     ``callback(record)`` gets each sample (decoded by ``decode``: a
@@ -227,15 +228,6 @@ class PerfBuffer:
         self._rings.clear()
         self._epoll.close()
 
-    def __enter__(self) -> PerfBuffer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):
-            self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"{len(self._rings)} cpus"

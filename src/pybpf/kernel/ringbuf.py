@@ -24,7 +24,6 @@ consumer position moves on, so what a callback keeps stays valid.
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import mmap
 import select
@@ -34,6 +33,7 @@ from typing import Any
 
 from ..errors import BPFError
 from ..records import RecordType
+from ._fd import Closing
 
 _HDR = 8
 
@@ -138,7 +138,7 @@ class RecordBatch:
 _EMPTY = RecordBatch(b"", [])
 
 
-class RingBuffer:
+class RingBuffer(Closing):
     """A reader of one ring buffer map.
 
     ``decode`` turns each record's bytes into what callbacks and iteration
@@ -308,15 +308,6 @@ class RingBuffer:
         self._cons_map.close()
         self._prod_map.close()
 
-    def __enter__(self) -> RingBuffer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):  # at interpreter shutdown
-            self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"{self.size} bytes"

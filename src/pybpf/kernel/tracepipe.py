@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 from . import perf as _perf
+from ._fd import Closing
 
 
 class TraceLine(NamedTuple):
@@ -61,7 +62,7 @@ def parse_line(line: str) -> TraceLine | None:
                      m["message"], m["flags"] or "")
 
 
-class TracePipe:
+class TracePipe(Closing):
     """A non-blocking reader of tracefs ``trace_pipe`` (mounting tracefs if
     needed).  ``callback(line)`` gets each :class:`TraceLine` that
     :meth:`poll`/:meth:`consume` read; with ``events`` only lines of those
@@ -164,12 +165,3 @@ class TracePipe:
             self._epoll.close()
             os.close(self._fd)
 
-    def __enter__(self) -> TracePipe:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):
-            self.close()
