@@ -129,8 +129,6 @@ class StructContext:
 
 def plain_context(space: AddressSpace, data: bytes, *, name: str = "ctx",
                   writable: bool = False) -> Region:
-    """A context that is plain memory (a tracepoint record, an args array)."""
-    region = Region(name, bytearray(data) or bytearray(8), kind="ctx", writable=writable)
-    if not data:
-        region.size = 0
-    return space.map(region)
+    """A context that is plain memory (a tracepoint record, an args array);
+    ``data`` must not be empty."""
+    return space.map(Region(name, bytearray(data), kind="ctx", writable=writable))

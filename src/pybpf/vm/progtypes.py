@@ -164,10 +164,11 @@ def prepare(prog_type: str, space: AddressSpace, data: bytes = b"", ctx: bytes |
         if struct is not None:
             size = struct_layout(struct).size
             raw = raw[:size].ljust(size, b"\0")
+        if not raw:
+            return Invocation((0,), prog_type)  # no context: r1 is NULL
         region = plain_context(space, raw, name=f"ctx {prog_type}",
                                writable=prog_type == "raw_tracepoint_writable")
-        inv = Invocation((region.start if raw else 0,), prog_type, regions=[region])
-        return inv
+        return Invocation((region.start,), prog_type, regions=[region])
     if prog_type == "memory":
         buffer = bytearray(data)
         regions = []
