@@ -1,4 +1,5 @@
-"""Shared fixtures: where the shared material lives."""
+"""Shared fixtures: where the project, its test data and the shared material
+live; kernel-marked tests skip with the reason where ``bpf()`` is refused."""
 
 from __future__ import annotations
 
@@ -7,9 +8,13 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+SRC = ROOT / "src"
+EXAMPLES = ROOT / "examples"
+DATA = TESTS / "data"
 SHARED = ROOT.parent / "shared"
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(TESTS))
 
 
 def shared_path(*parts: str) -> Path:

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from conftest import ROOT
 from pybpf.btf import BTF
 from pybpf.btf.core import CoreResolver, RelocKind
 from pybpf.elf import load_object
 from pybpf.toolchain import compile
 
-ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 HAVE_ZIG = importlib.util.find_spec("ziglang") is not None
 HAVE_CLANG = shutil.which("clang") is not None

@@ -7,16 +7,15 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import DATA
 from pybpf.elf import load_object
 from pybpf.errors import ObjectError
 
-DATA = Path(__file__).parent / "data"
 OBJECTS = [p.read_bytes() for p in sorted(DATA.glob("*.o"))]
 SLOW_PARSE = 2.0
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import DATA
 from pybpf.btf import BTF, Datasec, Func, Var
 from pybpf.btf.core import RelocKind
 from pybpf.elf import (
@@ -31,7 +32,6 @@ from pybpf.isa import Insn
 from pybpf.spec import enum_values
 from pybpf.spec.sections import SECTIONS, SectionError, find_definition, lookup
 
-DATA = Path(__file__).parent / "data"
 RICH = [DATA / "rich.bpf.zig.o", DATA / "rich.bpf.clang.o"]
 LEGACY = [DATA / "legacy.bpf.zig.o", DATA / "legacy.bpf.clang.o"]
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from pathlib import Path
 
 import pytest
 
+from conftest import ROOT
 from pybpf.btf import Kind
 from pybpf.spec import (
     constant,
@@ -21,7 +21,6 @@ from pybpf.spec import (
 )
 from pybpf.spec import linux as data
 
-ROOT = Path(__file__).resolve().parent.parent
 VMLINUX = "/sys/kernel/btf/vmlinux"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import pybpf.vm
+from conftest import EXAMPLES
 from pybpf.errors import HelperError
 from pybpf.helpers import Environment
 from pybpf.objects import MapReference, MapSpec, ObjectSpec, ProgramSpec
@@ -428,11 +429,10 @@ def test_exitsnoop_object_runs_in_the_vm_and_its_events_decode(tmp_path):
     # and its ring-buffer records decode through the object's BTF, the record
     # type inferred from the size the program reserves.
     pytest.importorskip("ziglang")
-    from pathlib import Path
 
     from pybpf.toolchain import compile
 
-    source = Path(__file__).resolve().parent.parent / "examples" / "exitsnoop.bpf.c"
+    source = EXAMPLES / "exitsnoop.bpf.c"
     spec = pybpf.load_object(compile(source, tmp_path / "exitsnoop.bpf.o", compiler="zig"))
     env = Environment.fixed(comm=b"true", pid=7, tgid=7, monotonic_ns=lambda: 5_000)
     with pybpf.vm.load(spec, env=env) as coll:

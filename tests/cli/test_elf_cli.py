@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from conftest import DATA
 from pybpf.cli import object_cmds
 from pybpf.errors import BPFError
 
-DATA = Path(__file__).parent / "data"
 RICH = DATA / "rich.bpf.zig.o"
 
 

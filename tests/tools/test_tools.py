@@ -11,15 +11,15 @@ import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
+from conftest import SRC as SRC_DIR
 from pybpf.tools import TOOLS
 from pybpf.tools._hist import bucket_label, format_log2
 from pybpf.tools._syscalls import syscall_name, syscall_names
 
-SRC = str(Path(__file__).resolve().parent.parent / "src")
+SRC = str(SRC_DIR)
 MARK = "PYBPF-ATTACHED"
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import ROOT
 from pybpf.btf import BTF
 from pybpf.btf.core import CoreResolver, RelocKind
 from pybpf.elf import load_object
@@ -19,7 +20,6 @@ from pybpf.spec import helper_id, helpers
 from pybpf.spec.helper_protos import HELPER_PROTOS
 from pybpf.toolchain import CompileError, compile, compile_source, find_compiler, include_dir
 
-ROOT = Path(__file__).resolve().parent.parent
 HAVE_ZIG = importlib.util.find_spec("ziglang") is not None
 HAVE_CLANG = shutil.which("clang") is not None
 HAVE_VMLINUX = Path("/sys/kernel/btf/vmlinux").exists()

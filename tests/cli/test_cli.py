@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from conftest import EXAMPLES
 from pybpf.cli.main import main
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 PACKET = "00" * 12 + "0800" + "00" * 40
 
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from conftest import DATA
 from pybpf.btf.core import RelocKind
 from pybpf.elf import load_object
 from pybpf.toolchain import compile
 
-DATA = Path(__file__).parent / "data"
 SOURCE = DATA / "libbpf_style.bpf.c"
 LIBBPF_HEADERS = Path("/usr/include/bpf/bpf_helpers.h")
 

@@ -12,17 +12,17 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
 
+from conftest import SRC as SRC_DIR
 from pybpf import kernel
 from pybpf.cli import kernel_cmds
 from pybpf.errors import BPFError
 from pybpf.objects import MapSpec, ObjectSpec, ProgramSpec
 
 pytestmark = pytest.mark.kernel
-SRC = str(Path(__file__).resolve().parent.parent / "src")
+SRC = str(SRC_DIR)
 
 
 
