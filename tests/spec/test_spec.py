@@ -25,7 +25,7 @@ VMLINUX = "/sys/kernel/btf/vmlinux"
 
 
 def _generator():
-    spec = importlib.util.spec_from_file_location("gen_spec", ROOT / "tools" / "gen_spec.py")
+    spec = importlib.util.spec_from_file_location("gen_spec", ROOT / "generators" / "gen_spec.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -42,7 +42,7 @@ def test_checked_in_tables_match_the_running_kernel():
 
     fresh = gen.generate(BTF.load_vmlinux(), source)
     checked_in = (ROOT / "src" / "pybpf" / "spec" / "linux.py").read_text()
-    assert fresh == checked_in, "run: python tools/gen_spec.py"
+    assert fresh == checked_in, "run: python generators/gen_spec.py"
 
 
 def test_generator_is_deterministic_and_self_contained():

@@ -44,7 +44,7 @@ def test_helper_table_covers_every_helper():
 
 
 def test_helper_defs_header_is_current():
-    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "gen_helper_defs.py"),
+    proc = subprocess.run([sys.executable, str(ROOT / "generators" / "gen_helper_defs.py"),
                            "--check"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     text = (include_dir() / "bpf" / "bpf_helper_defs.h").read_text()

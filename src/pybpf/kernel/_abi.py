@@ -1,7 +1,7 @@
 """The bpf() ABI as the kernel backend uses it, read from :mod:`pybpf.spec`.
 
 Nothing here is a number: enums, flags and struct layouts come from the
-tables ``tools/gen_spec.py`` generates from the kernel's BTF
+tables ``generators/gen_spec.py`` generates from the kernel's BTF
 (:mod:`pybpf.spec.linux`), so a new kernel is one regeneration away.  This
 module only chooses which parts of ``union bpf_attr`` each family of
 commands uses, and shapes enums the way the API spells them (``"hash"``

@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ..errors import BPFError, KernelError
+from . import kallsyms
 from . import perf as _perf
 from . import sys as _sys
 from ._fd import FD, Closing
@@ -384,7 +385,7 @@ def kprobe_multi(program: Any, symbols: Sequence[str] | str, *, retprobe: bool =
     if reason:
         raise KernelError(f"attach {_pname(program)} to kprobe.multi: {reason}",
                           errno=_errno.EOPNOTSUPP, operation="attach kprobe.multi")
-    names = _kallsyms_matching(symbols) if isinstance(symbols, str) else list(symbols)
+    names = kallsyms.functions_matching(symbols) if isinstance(symbols, str) else list(symbols)
     if not names:
         raise BPFError(f"kprobe.multi {symbols!r} matches no kernel function")
     bufs = [ctypes.create_string_buffer(n.encode()) for n in names]
@@ -400,18 +401,6 @@ def kprobe_multi(program: Any, symbols: Sequence[str] | str, *, retprobe: bool =
         extra["kprobe_multi.cookies"] = ctypes.addressof(arr)
     return link_create(program, 0, "trace_kprobe_multi",
                        target=f"kprobe.multi {len(names)} functions", **extra)
-
-
-def _kallsyms_matching(pattern: str) -> list[str]:
-    import fnmatch
-
-    out = []
-    with open("/proc/kallsyms") as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) >= 3 and parts[1] in "tT" and fnmatch.fnmatchcase(parts[2], pattern):
-                out.append(parts[2])
-    return sorted(set(out))
 
 
 def _const(name: str) -> int:

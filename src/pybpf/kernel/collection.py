@@ -32,6 +32,7 @@ from ..spec.defines import (
     BPF_PSEUDO_MAP_IDX_VALUE,
     BPF_PSEUDO_MAP_VALUE,
 )
+from . import kallsyms
 from .maps import FD_VALUE_TYPES, KernelMap, map_type_id
 from .pins import DEFAULT_BPFFS
 from .programs import KernelProgram
@@ -326,7 +327,7 @@ class _Loader:
                 insns[pc] = insns[pc]._replace(src=BPF_PSEUDO_BTF_ID, imm=ids[0])
                 insns[pc + 1] = insns[pc + 1]._replace(imm=0)
                 continue
-            address = _kallsyms_address(ref.name)
+            address = kallsyms.address(ref.name)
             if address is None and not weak:
                 raise BPFError(f"program {ps.name!r}: insn {pc} loads ksym {ref.name!r}, which "
                                f"this kernel does not export")
@@ -359,19 +360,6 @@ def default_max_entries(map_type: str, max_entries: int) -> int:
 def _s32(v: int) -> int:
     v &= 0xFFFFFFFF
     return v - (1 << 32) if v >> 31 else v
-
-
-def _kallsyms_address(name: str) -> int | None:
-    """The address /proc/kallsyms gives a kernel symbol, or None."""
-    try:
-        with open("/proc/kallsyms") as f:
-            for line in f:
-                parts = line.split()
-                if len(parts) >= 3 and parts[2] == name:
-                    return int(parts[0], 16)
-    except OSError:
-        return None
-    return None
 
 
 def _attach_btf_id(ps: ProgramSpec) -> int:

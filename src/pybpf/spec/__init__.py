@@ -1,5 +1,5 @@
 """The Linux BPF ABI as tables: the generated :mod:`pybpf.spec.linux` (enums,
-helper ids, struct layouts read from kernel BTF by ``tools/gen_spec.py``)
+helper ids, struct layouts read from kernel BTF by ``generators/gen_spec.py``)
 and hand-written modules beside it.  Every layer reads its ABI numbers here.
 """
 

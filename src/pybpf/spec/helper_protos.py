@@ -8,7 +8,7 @@ and parameter list, spelled with the kernel's own types (``struct bpf_map *``,
 ``u64 (u64, u64, u64, u64, u64)``, with the real parameter names but not
 their types, so the types are kept here by hand.
 
-``tools/gen_helper_defs.py`` turns this table into
+``generators/gen_helper_defs.py`` turns this table into
 ``include/bpf/bpf_helper_defs.h`` (translating kernel types to the types
 programs see: ``struct sk_buff *`` -> ``struct __sk_buff *``...) and, with
 ``--refresh-protos HEADER``, re-reads a newer uapi header into this table.

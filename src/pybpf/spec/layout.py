@@ -142,7 +142,7 @@ def struct_layout(name: str) -> StructLayout:
         record = _data().STRUCTS[name]
     except KeyError:
         raise KeyError(f"no layout recorded for {name!r}; add it to STRUCTS in "
-                       f"tools/gen_spec.py") from None
+                       f"generators/gen_spec.py") from None
     return StructLayout(name, record)
 
 
