@@ -141,6 +141,71 @@ class BTFError(ObjectError):
     """BTF type information that cannot be parsed, resolved or built."""
 
 
+class LoadError(BPFError):
+    """An object or program that cannot be prepared for loading: a map
+    reference to a map the object lacks, an extern the target does not
+    have, a relocation that does not fit its instruction.
+
+    Names where: the object file (``path``), the ``program``, the
+    instruction index ``pc`` and the instruction ``insn`` when there is one.
+    """
+
+    def __init__(self, message: str, *, program: str | None = None, pc: int | None = None,
+                 insn: object = None, path: str | None = None, section: str | None = None):
+        self.reason = message
+        self.program = program
+        self.pc = pc
+        self.insn = insn
+        self.path = path
+        self.section = section
+        where = []
+        if path:
+            where.append(str(path))
+        if program:
+            where.append(f"program {program}")
+        if section and section != program:
+            where.append(f"section {section}")
+        if pc is not None:
+            where.append(f"insn {pc}" + (f" ({insn})" if insn is not None else ""))
+        super().__init__(("" if not where else ", ".join(where) + ": ") + message)
+
+
+class CoreRelocationError(LoadError):
+    """A CO-RE relocation that cannot be resolved against the target BTF
+    (a field or type the running kernel does not have).
+
+    Besides :class:`LoadError`'s fields it carries the relocation ``kind``
+    (``field_byte_offset``...), the local ``type_name`` and the ``access``
+    string (``0:1:2``) with its spelled-out form ``spelled``
+    (``task_struct.real_parent``).
+    """
+
+    def __init__(self, message: str, *, kind: str | None = None,
+                 type_name: str | None = None, access: str | None = None,
+                 spelled: str | None = None, **where: object):
+        self.kind = kind
+        self.type_name = type_name
+        self.access = access
+        self.spelled = spelled
+        super().__init__(message, **where)  # type: ignore[arg-type]
+
+
+class AttachError(BPFError):
+    """A program that cannot be attached where it was asked to: the section
+    does not say where, an option does not apply, the hook does not exist.
+    (A refusal by the kernel itself is a :class:`KernelError`.)
+
+    ``program`` names the program, ``target`` the hook.
+    """
+
+    def __init__(self, message: str, *, program: str | None = None,
+                 target: str | None = None):
+        self.reason = message
+        self.program = program
+        self.target = target
+        super().__init__(message)
+
+
 class KernelError(BPFError):
     """The kernel refused an operation.
 

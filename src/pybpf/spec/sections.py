@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
+from ..errors import BPFError
 from .defines import BPF_F_SLEEPABLE, BPF_F_XDP_HAS_FRAGS
 
 # Target kinds: how the text after "prefix/" is read.
@@ -227,7 +228,7 @@ def find_definition(section: str) -> SectionDef | None:
 _TRACEPOINT = re.compile(r"^[^/\s]+/[^/\s]+$")
 
 
-class SectionError(ValueError):
+class SectionError(BPFError, ValueError):
     """A section name that follows a convention but whose target is malformed."""
 
 
