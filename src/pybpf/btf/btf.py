@@ -22,6 +22,7 @@ from typing import NamedTuple
 from ..errors import BTFError
 from .types import (
     MAX_KIND,
+    MAX_NESTING,
     QUALIFIER_KINDS,
     VOID,
     Array,
@@ -64,8 +65,6 @@ SYSFS_BTF_DIR = "/sys/kernel/btf"
 _EXTRA = (0, 4, 0, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 4, 0, 0)
 _PER_VLEN = (0, 0, 0, 0, 12, 12, 8, 0, 0, 0, 0, 0, 0, 8, 0, 12, 0, 0, 0, 12)
 
-MAX_NESTING = 200
-"""Deepest chain of nested types followed before BTF is declared corrupt."""
 
 TypeRef = "Type | int | str"
 
@@ -783,15 +782,6 @@ class BTF:
         from .values import format_value
 
         return format_value(self, ref, data, **options)
-
-    def to_bytes(self) -> bytes:
-        """Serialize this BTF's own types (and strings) back to raw BTF."""
-        from .builder import BTFBuilder
-
-        b = BTFBuilder(base=self.base, byteorder=self.byteorder)
-        for t in self.own_types():
-            b.add(t)
-        return b.to_bytes()
 
     @property
     def raw(self) -> bytes:

@@ -20,10 +20,11 @@ can ``#include "vmlinux.h"`` instead of kernel headers:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from ..errors import BTFError
-from .btf import BTF, MAX_NESTING
 from .types import (
+    MAX_NESTING,
     QUALIFIER_KINDS,
     Array,
     Composite,
@@ -35,6 +36,9 @@ from .types import (
     Member,
     Type,
 )
+
+if TYPE_CHECKING:  # the BTF class reaches this module lazily: no import cycle
+    from .btf import BTF
 
 _COMPILER_TYPEDEFS = frozenset({"__builtin_va_list"})
 """Typedefs the compiler predefines: referred to, never redeclared."""

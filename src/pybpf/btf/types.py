@@ -16,6 +16,9 @@ import enum
 from dataclasses import dataclass, field
 from typing import ClassVar, NamedTuple
 
+MAX_NESTING = 200
+"""Deepest chain of nested types followed before BTF is declared corrupt."""
+
 
 class Kind(enum.IntEnum):
     """The BTF kinds (``BTF_KIND_*``), numbered as in the kernel's uapi."""

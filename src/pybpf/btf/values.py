@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BTFError
-from .btf import BTF, MAX_NESTING
 from .types import (
+    MAX_NESTING,
     Array,
     Composite,
     Datasec,
@@ -36,6 +36,9 @@ from .types import (
     Type,
     Var,
 )
+
+if TYPE_CHECKING:  # the BTF class reaches this module lazily: no import cycle
+    from .btf import BTF
 
 Decoder = Callable[[bytes, int], Any]
 

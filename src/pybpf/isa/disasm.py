@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from .insn import Insn
+from .insn import Insn, format_raw, set_text_formatter
 from .opcodes import (
     PSEUDO_BTF_ID,
     PSEUDO_FUNC,
@@ -26,7 +26,7 @@ from .opcodes import (
     Kind,
     OpForm,
 )
-from .validate import _check_lddw_tail, _check_one
+from .validate import lddw_tail_problem, slot_problem
 
 SYNTAXES = ("ubpf", "llvm")
 
@@ -67,14 +67,9 @@ def is_valid_slot_group(insns: Sequence[Insn], pc: int, form: OpForm | None) -> 
     """Whether the instruction at ``pc`` (with its lddw tail) prints as an
     instruction rather than as raw ``.insn`` slots."""
     insn = insns[pc]
-    if form is None or _check_one(insn, form, 4, True) is not None:
+    if form is None or slot_problem(insn, form, 4, True) is not None:
         return False
-    return not (form.kind is Kind.LDDW and _check_lddw_tail(insns, pc) is not None)
-
-
-def format_raw(insn: Insn) -> str:
-    """The ``.insn`` directive that assembles to exactly this slot."""
-    return f".insn 0x{insn.opcode:02x}, {insn.dst}, {insn.src}, {insn.off}, {insn.imm}"
+    return not (form.kind is Kind.LDDW and lddw_tail_problem(insns, pc) is not None)
 
 
 def format_insn(insn: Insn, next_insn: Insn | None = None, *, syntax: str = "ubpf",
@@ -98,6 +93,9 @@ def format_insn(insn: Insn, next_insn: Insn | None = None, *, syntax: str = "ubp
     if syntax == "llvm":
         return _llvm(insn, form, imm64, slots, ctx)
     raise ValueError(f"unknown syntax {syntax!r}; choose one of {SYNTAXES}")
+
+
+set_text_formatter(format_insn)
 
 
 def disassemble(insns: Sequence[Insn], *, syntax: str = "ubpf", labels: bool = False,

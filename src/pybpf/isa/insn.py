@@ -10,7 +10,7 @@ thing; :func:`iter_logical` walks a program one instruction at a time.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import NamedTuple
 
 from ..errors import DecodeError
@@ -66,9 +66,7 @@ class Insn(NamedTuple):
             raise DecodeError(f"instruction field out of range: {e}", insn=tuple(self)) from None
 
     def __str__(self) -> str:
-        from .disasm import format_insn
-
-        return format_insn(self)
+        return _text_formatter(self)
 
     # Constructors for the common shapes; the assembler is the general tool.
 
@@ -141,3 +139,20 @@ def iter_logical(insns: Sequence[Insn]) -> Iterator[Logical]:
         else:
             yield Logical(pc, insn, form)
             pc += 1
+
+
+def format_raw(insn: Insn) -> str:
+    """The ``.insn`` directive that assembles to exactly this slot."""
+    return f".insn 0x{insn.opcode:02x}, {insn.dst}, {insn.src}, {insn.off}, {insn.imm}"
+
+
+_text_formatter: Callable[[Insn], str] = format_raw
+
+
+def set_text_formatter(formatter: Callable[[Insn], str]) -> None:
+    """Choose how ``str(insn)`` prints an instruction.  The disassembler,
+    which sits above this module, installs its formatter when it is
+    imported (``import pybpf.isa`` always imports it); until then a slot
+    prints as the raw ``.insn`` directive."""
+    global _text_formatter
+    _text_formatter = formatter

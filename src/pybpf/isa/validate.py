@@ -51,10 +51,10 @@ def find_problems(insns: Sequence[Insn], *, version: int = 4, extensions: bool =
     targets: list[tuple[int, int, Insn, str]] = []  # (pc, target, insn, what)
     for item in iter_logical(insns):
         pc, insn, form = item.pc, item.insn, item.form
-        problem = _check_one(insn, form, version, extensions)
+        problem = slot_problem(insn, form, version, extensions)
         if problem is None and form is not None:
             if form.kind is Kind.LDDW:
-                problem = _check_lddw_tail(insns, pc)
+                problem = lddw_tail_problem(insns, pc)
                 second_slots.add(pc + 1)
                 if form.pseudo == PSEUDO_FUNC:
                     targets.append((pc, pc + 1 + insn.imm, insn, "function"))
@@ -82,7 +82,9 @@ def find_problems(insns: Sequence[Insn], *, version: int = 4, extensions: bool =
     return found
 
 
-def _check_one(insn: Insn, form, version: int, extensions: bool) -> str | None:
+def slot_problem(insn: Insn, form, version: int, extensions: bool) -> str | None:
+    """What is wrong with one slot read as ``form`` (None when it is a valid
+    instruction of CPU ``version``; ``extensions`` admits the Linux-only forms)."""
     if form is None:
         if insn.opcode not in FORMS_BY_OPCODE:
             return f"unknown opcode 0x{insn.opcode:02x}"
@@ -105,7 +107,9 @@ def _check_one(insn: Insn, form, version: int, extensions: bool) -> str | None:
     return None
 
 
-def _check_lddw_tail(insns: Sequence[Insn], pc: int) -> str | None:
+def lddw_tail_problem(insns: Sequence[Insn], pc: int) -> str | None:
+    """What is wrong with the second slot of the ``lddw`` at ``pc`` (None when
+    it is a valid tail)."""
     if pc + 1 >= len(insns):
         return "lddw is missing its second slot at the end of the program"
     tail = insns[pc + 1]
