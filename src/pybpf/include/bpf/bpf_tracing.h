@@ -246,7 +246,7 @@ struct pt_regs;
 
 /* Whether probed syscalls go through arch wrappers (__x64_sys_*) that take
  * a pt_regs; the loader answers from the kernel. */
-extern int LINUX_HAS_SYSCALL_WRAPPER __kconfig;
+extern _Bool LINUX_HAS_SYSCALL_WRAPPER __kconfig;
 
 /* ---- argument lists for the wrappers below ---- */
 
