@@ -707,3 +707,26 @@ def test_user_kfunc_prototypes_win_with_bpf_no_kfunc_prototypes(tmp_path, vmlinu
                                include_dirs=[vmlinux_dir],
                                defines=["BPF_NO_KFUNC_PROTOTYPES"]))
     assert spec.programs["x"].type == "xdp"
+
+
+@needs_vmlinux
+@pytest.mark.parametrize("compiler", COMPILERS)
+def test_kfunc_prototypes_of_vmlinux_h_take_precedence(tmp_path, vmlinux_dir, compiler):
+    # a kernel older than this one: bpf_rdonly_cast took a non-const pointer
+    text = (vmlinux_dir / "vmlinux.h").read_text()
+    assert "#define __PYBPF_VMLINUX_KFUNCS 1" in text
+    older = text.replace("extern void *bpf_rdonly_cast(const void *", "extern void *bpf_rdonly_cast(void *")
+    assert older != text
+    src = tmp_path / "older.bpf.c"
+    src.write_text('#include "vmlinux.h"\n' + "\n".join(f"#include {h}" for h in ALL_HEADERS)
+                   + "\nlong pid;\nSEC(\"tp_btf/sched_switch\")\nint BPF_PROG(sw, bool p, "
+                   "struct task_struct *prev)\n{ pid = bpf_core_cast(prev, struct task_struct)"
+                   "->pid; return 0; }\nchar LICENSE[] SEC(\"license\") = \"GPL\";\n")
+    (tmp_path / "vmlinux.h").write_text(older)
+    spec = load_object(compile(src, tmp_path / "older.o", compiler=compiler,
+                               include_dirs=[tmp_path]))
+    assert "bpf_rdonly_cast" in kfunc_calls(spec.programs["sw"])
+    # without the marker both declarations meet, and they disagree
+    (tmp_path / "vmlinux.h").write_text(older.replace("#define __PYBPF_VMLINUX_KFUNCS 1\n", ""))
+    with pytest.raises(CompileError, match="bpf_rdonly_cast"):
+        compile(src, tmp_path / "older.o", compiler=compiler, include_dirs=[tmp_path])

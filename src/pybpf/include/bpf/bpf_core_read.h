@@ -162,9 +162,12 @@ enum bpf_enum_value_kind {
 /* ---- typed views of kernel pointers ---- */
 
 /* The kfunc behind bpf_core_cast (Linux 6.2+): the verifier treats OBJ as a
- * read-only pointer to the kernel type with id BTF_ID.  vmlinux.h of a
- * kernel that has it declares it identically. */
+ * read-only pointer to the kernel type with id BTF_ID.  Declared here unless
+ * a vmlinux.h from pybpf btf dump came first with its kernel's prototype
+ * (older kernels take a non-const OBJ; see bpf_helpers.h). */
+#ifndef __PYBPF_VMLINUX_KFUNCS
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __weak __ksym;
+#endif
 
 /* PTR as a TYPE * whose fields the program may read directly (loads that
  * fault read as 0):  struct file *f = bpf_core_cast(ptr, struct file); */

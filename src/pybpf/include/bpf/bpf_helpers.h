@@ -280,12 +280,19 @@ bpf_tail_call_static(void *ctx, const void *map, const unsigned int slot)
 
 /* The numeric iterator's kfuncs: new(it, start, end) makes it yield start,
  * start + 1, ..., end - 1; next() returns a pointer to the next number or
- * NULL at the end; destroy() must follow every new().  vmlinux.h of a
- * kernel that has them declares them identically. */
+ * NULL at the end; destroy() must follow every new().
+ *
+ * Kfunc declarations here give way to a vmlinux.h included before that
+ * declares its kernel's kfuncs (pybpf btf dump marks that with
+ * __PYBPF_VMLINUX_KFUNCS), whose prototypes are the kernel's own; otherwise
+ * they must equal what a vmlinux.h included later says (they do for every
+ * kernel since 6.4). */
 struct bpf_iter_num;
+#ifndef __PYBPF_VMLINUX_KFUNCS
 extern int bpf_iter_num_new(struct bpf_iter_num *it, int start, int end) __weak __ksym;
 extern int *bpf_iter_num_next(struct bpf_iter_num *it) __weak __ksym;
 extern void bpf_iter_num_destroy(struct bpf_iter_num *it) __weak __ksym;
+#endif
 
 /* Stack room for one numeric iterator (the kernel's struct bpf_iter_num is
  * 8 bytes, 8-aligned); ours, so bpf_for needs neither vmlinux.h nor a
