@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* pybpf's BPF C support header: section and map-definition macros,
- * attributes, extern markers, bpf_printk and the helper declarations.
+ * attributes and BTF tags, extern markers, tail calls, printf-style output
+ * (bpf_printk, BPF_SNPRINTF, BPF_SEQ_PRINTF), open-coded iterators
+ * (bpf_for, bpf_repeat, bpf_for_each) and the helper declarations.
  *
  * Programs written for libbpf include it by the same name:
  *

@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /* Tracing support: registers of struct pt_regs by role (PT_REGS_PARM1...,
  * PT_REGS_RC, PT_REGS_IP, PT_REGS_SP) for x86-64 and arm64, and the
- * BPF_PROG / BPF_KPROBE / BPF_KRETPROBE / BPF_UPROBE / BPF_KSYSCALL wrappers
- * that let a program declare typed arguments:
+ * BPF_PROG / BPF_PROG2 / BPF_KPROBE / BPF_KRETPROBE / BPF_UPROBE /
+ * BPF_URETPROBE / BPF_KSYSCALL wrappers that let a program declare typed
+ * arguments:
  *
  *     SEC("kprobe/do_unlinkat")
  *     int BPF_KPROBE(do_unlinkat, int dfd, struct filename *name) { ... }
  *
  *     SEC("fentry/do_unlinkat")
  *     int BPF_PROG(enter, int dfd, struct filename *name) { ... }
+ *
+ * (USDT probes: <bpf/usdt.bpf.h>.)
  *
  * Select the architecture of the kernel the program will run on with
  * -D__TARGET_ARCH_x86 or -D__TARGET_ARCH_arm64 (pybpf cc does it).
