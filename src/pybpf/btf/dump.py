@@ -60,7 +60,8 @@ def dump_c(btf: BTF, *, guard: str = "__VMLINUX_H__", preserve_access_index: boo
     ``guard`` names the include guard (None for none).  ``types`` limits the
     output to those types and what they need.  ``kfuncs`` adds ``extern``
     declarations of the functions tagged ``bpf_kfunc`` (guarded by
-    ``BPF_NO_KFUNC_PROTOTYPES``).
+    ``BPF_NO_KFUNC_PROTOTYPES``; ``__PYBPF_VMLINUX_KFUNCS`` is defined when
+    they are, so pybpf's headers leave those kfuncs to this header).
     """
     dumper = CDumper(btf)
     if types is None:
@@ -83,8 +84,10 @@ def dump_c(btf: BTF, *, guard: str = "__VMLINUX_H__", preserve_access_index: boo
             parts.append("#ifndef __ksym\n#define __ksym __attribute__((section(\".ksyms\")))\n"
                          "#endif\n\n#ifndef __weak\n#define __weak __attribute__((weak))\n"
                          "#endif\n\n")
-            body += ("#ifndef BPF_NO_KFUNC_PROTOTYPES\n" + "".join(protos)
-                     + "#endif\n\n")
+            # the marker tells pybpf's bpf/*.h that these declarations came
+            # (theirs would clash where this kernel's prototypes differ)
+            body += ("#ifndef BPF_NO_KFUNC_PROTOTYPES\n#define __PYBPF_VMLINUX_KFUNCS 1\n"
+                     + "".join(protos) + "#endif\n\n")
     parts.append(body)
     if preserve_access_index:
         parts.append("#ifndef BPF_NO_PRESERVE_ACCESS_INDEX\n#pragma clang attribute pop\n"

@@ -22,6 +22,11 @@ ARCHES = {"x86": "x86", "x86_64": "x86", "amd64": "x86", "arm64": "arm64", "aarc
 
 MAX_ERROR_LINES = 6
 
+VMLINUX_H_FORMAT = 2
+"""Part of the cache key of generated vmlinux.h files: raised when
+:func:`pybpf.btf.dump.dump_c` changes what it writes (2: the
+``__PYBPF_VMLINUX_KFUNCS`` marker), so older cached headers are not reused."""
+
 
 class CompileError(BPFError):
     """The compiler rejected the source.  ``str()`` holds the first error
@@ -125,7 +130,8 @@ def vmlinux_header(btf_path: str | os.PathLike = "/sys/kernel/btf/vmlinux",
                        f"vmlinux.h yourself ('pybpf btf vmlinux -o vmlinux.h' on a machine "
                        f"with BTF) and pass its directory with -I") from None
     digest = hashlib.sha256(raw).hexdigest()[:16]
-    out_dir = Path(directory) if directory is not None else cache_dir() / f"vmlinux-{digest}"
+    out_dir = Path(directory) if directory is not None else \
+        cache_dir() / f"vmlinux-{digest}-v{VMLINUX_H_FORMAT}"
     header = out_dir / "vmlinux.h"
     if not header.is_file():
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -135,6 +135,45 @@ enum bpf_enum_value_kind {
 	__pybpf_val; \
 })
 
+/* Write NEW_VAL into a bitfield (or integer field) of a struct the program
+ * may store to, leaving the neighbouring bits as they were; the field's
+ * place comes from the target kernel's BTF. */
+#define BPF_CORE_WRITE_BITFIELD(s, field, new_val) ({ \
+	void *__pybpf_at = (void *)(s) + \
+		__builtin_preserve_field_info((s)->field, BPF_FIELD_BYTE_OFFSET); \
+	unsigned int __pybpf_lsh = __builtin_preserve_field_info((s)->field, BPF_FIELD_LSHIFT_U64); \
+	unsigned int __pybpf_rsh = __builtin_preserve_field_info((s)->field, BPF_FIELD_RSHIFT_U64); \
+	/* the field's bits within the unit loaded below */ \
+	unsigned long long __pybpf_mask = (~0ULL << __pybpf_rsh) >> __pybpf_lsh; \
+	unsigned long long __pybpf_bits = \
+		((unsigned long long)(new_val) << __pybpf_rsh) >> __pybpf_lsh; \
+	switch (__builtin_preserve_field_info((s)->field, BPF_FIELD_BYTE_SIZE)) { \
+	case 1: *(unsigned char *)__pybpf_at = (*(unsigned char *)__pybpf_at & \
+		~__pybpf_mask) | __pybpf_bits; break; \
+	case 2: *(unsigned short *)__pybpf_at = (*(unsigned short *)__pybpf_at & \
+		~__pybpf_mask) | __pybpf_bits; break; \
+	case 4: *(unsigned int *)__pybpf_at = (*(unsigned int *)__pybpf_at & \
+		~__pybpf_mask) | __pybpf_bits; break; \
+	case 8: *(unsigned long long *)__pybpf_at = (*(unsigned long long *)__pybpf_at & \
+		~__pybpf_mask) | __pybpf_bits; break; \
+	} \
+})
+
+/* ---- typed views of kernel pointers ---- */
+
+/* The kfunc behind bpf_core_cast (Linux 6.2+): the verifier treats OBJ as a
+ * read-only pointer to the kernel type with id BTF_ID.  Declared here unless
+ * a vmlinux.h from pybpf btf dump came first with its kernel's prototype
+ * (older kernels take a non-const OBJ; see bpf_helpers.h). */
+#ifndef __PYBPF_VMLINUX_KFUNCS
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __weak __ksym;
+#endif
+
+/* PTR as a TYPE * whose fields the program may read directly (loads that
+ * fault read as 0):  struct file *f = bpf_core_cast(ptr, struct file); */
+#define bpf_core_cast(ptr, type) \
+	((typeof(type) *)bpf_rdonly_cast((ptr), bpf_core_type_id_kernel(type)))
+
 /* ---- single reads ---- */
 
 /* bpf_probe_read_kernel of SRC, with SRC's field accesses relocatable */

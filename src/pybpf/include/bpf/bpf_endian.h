@@ -52,7 +52,17 @@
 #define __bpf_constant_cpu_to_be64(x) ___pybpf_const_be64(x)
 #define __bpf_constant_be64_to_cpu(x) ___pybpf_const_be64(x)
 
-/* host to network and back, 16, 32 and 64 bits */
+/* never-folded forms: always the byte-swap instruction (or nothing on a
+ * big-endian target) */
+#define __bpf_htons(x) ___pybpf_be16(x)
+#define __bpf_ntohs(x) ___pybpf_be16(x)
+#define __bpf_htonl(x) ___pybpf_be32(x)
+#define __bpf_ntohl(x) ___pybpf_be32(x)
+#define __bpf_cpu_to_be64(x) ___pybpf_be64(x)
+#define __bpf_be64_to_cpu(x) ___pybpf_be64(x)
+
+/* host to network and back, 16, 32 and 64 bits: folded when X is a
+ * constant, the instruction otherwise */
 #define bpf_htons(x) (__builtin_constant_p(x) ? ___pybpf_const_be16(x) : ___pybpf_be16(x))
 #define bpf_ntohs(x) (__builtin_constant_p(x) ? ___pybpf_const_be16(x) : ___pybpf_be16(x))
 #define bpf_htonl(x) (__builtin_constant_p(x) ? ___pybpf_const_be32(x) : ___pybpf_be32(x))

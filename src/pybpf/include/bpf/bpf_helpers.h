@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* pybpf's BPF C support header: section and map-definition macros,
- * attributes, extern markers, bpf_printk and the helper declarations.
+ * attributes and BTF tags, extern markers, tail calls, printf-style output
+ * (bpf_printk, BPF_SNPRINTF, BPF_SEQ_PRINTF), open-coded iterators
+ * (bpf_for, bpf_repeat, bpf_for_each) and the helper declarations.
  *
  * Programs written for libbpf include it by the same name:
  *
@@ -94,6 +96,10 @@ enum libbpf_tristate {
 
 /* ---- attributes ---- */
 
+#ifndef NULL
+#define NULL ((void *)0)
+#endif
+
 #undef __always_inline
 #define __always_inline inline __attribute__((always_inline))
 #ifndef __noinline
@@ -122,7 +128,22 @@ enum libbpf_tristate {
 #define __arg_nullable __attribute__((btf_decl_tag("arg:nullable")))
 #define __arg_trusted __attribute__((btf_decl_tag("arg:trusted")))
 #define __arg_arena __attribute__((btf_decl_tag("arg:arena")))
+#define __arg_untrusted __attribute__((btf_decl_tag("arg:untrusted")))
 #define __contains(name, node) __attribute__((btf_decl_tag("contains:" #name ":" #node)))
+
+/* A helper or kfunc call that leaves r1-r5 intact when the kernel inlines
+ * it (the compiler then need not spill them); nothing on compilers without
+ * the attribute. */
+#ifndef __bpf_fastcall
+# if defined(__has_attribute)
+#  if __has_attribute(bpf_fastcall)
+#   define __bpf_fastcall __attribute__((bpf_fastcall))
+#  endif
+# endif
+# ifndef __bpf_fastcall
+#  define __bpf_fastcall
+# endif
+#endif
 
 #ifndef likely
 #define likely(x) __builtin_expect(!!(x), 1)
@@ -187,9 +208,10 @@ bpf_tail_call_static(void *ctx, const void *map, const unsigned int slot)
 	({ _Static_assert(!__builtin_constant_p(!!sym), #sym " should be marked __weak"); \
 	   !!sym; })
 
-/* ---- printing to the trace pipe ---- */
+/* ---- printf-style output ---- */
 
-/* Fill a u64 array from up to 12 arguments (bpf_printk with > 3 arguments). */
+/* Store up to 12 values, each widened to 64 bits, in ARR[0], ARR[1]...: the
+ * argument array of bpf_trace_vprintk, bpf_seq_printf and bpf_snprintf. */
 #define ___pybpf_fill0(arr, p, x) do {} while (0)
 #define ___pybpf_fill1(arr, p, x) arr[p] = (unsigned long long)(x)
 #define ___pybpf_fill2(arr, p, x, args...) arr[p] = (unsigned long long)(x); ___pybpf_fill1(arr, p + 1, args)
@@ -206,29 +228,126 @@ bpf_tail_call_static(void *ctx, const void *map, const unsigned int slot)
 #define ___pybpf_fill(arr, args...) \
 	___pybpf_apply(___pybpf_fill, ___pybpf_narg(args))(arr, 0, args)
 
-/* up to three arguments: bpf_trace_printk with the arguments in registers */
-#define ___pybpf_printk(fmt, args...) \
+/* Declare FMT as a read-only copy of the format string and ARR as the
+ * argument array (one spare slot: never a zero-sized array), then store the
+ * arguments.  Pointers go in as integers, hence the silenced warning. */
+#define ___pybpf_format_args(fmt_name, fmt, arr, args...) \
+	static const char fmt_name[] = fmt; \
+	unsigned long long arr[___pybpf_narg(args) + 1]; \
+	_Pragma("GCC diagnostic push") \
+	_Pragma("GCC diagnostic ignored \"-Wint-conversion\"") \
+	___pybpf_fill(arr, ##args); \
+	_Pragma("GCC diagnostic pop")
+/* the byte length of the arguments stored above */
+#define ___pybpf_args_size(args...) (___pybpf_narg(args) * sizeof(unsigned long long))
+
+/* Up to three arguments: bpf_trace_printk with the arguments in registers.
+ * (libbpf spells it __bpf_printk.) */
+#define __bpf_printk(fmt, args...) \
 	({ static const char ____pybpf_fmt[] = fmt; \
 	   bpf_trace_printk(____pybpf_fmt, sizeof(____pybpf_fmt), ##args); })
 
-/* more: bpf_trace_vprintk with the arguments in an array */
-#define ___pybpf_vprintk(fmt, args...) \
-	({ static const char ____pybpf_fmt[] = fmt; \
-	   unsigned long long ____pybpf_args[___pybpf_narg(args)]; \
-	   _Pragma("GCC diagnostic push") \
-	   _Pragma("GCC diagnostic ignored \"-Wint-conversion\"") \
-	   ___pybpf_fill(____pybpf_args, args); \
-	   _Pragma("GCC diagnostic pop") \
-	   bpf_trace_vprintk(____pybpf_fmt, sizeof(____pybpf_fmt), \
-			     ____pybpf_args, sizeof(____pybpf_args)); })
+/* Any number up to 12: bpf_trace_vprintk (Linux 5.16+) with an array. */
+#define __bpf_vprintk(fmt, args...) \
+	({ ___pybpf_format_args(____pybpf_fmt, fmt, ____pybpf_args, ##args) \
+	   bpf_trace_vprintk(____pybpf_fmt, sizeof(____pybpf_fmt), ____pybpf_args, \
+			     ___pybpf_args_size(args)); })
 
+/* __bpf_printk for 0-3 arguments, __bpf_vprintk for 4-12 */
 #define ___pybpf_pick_printk(...) \
-	___pybpf_nth(_, ##__VA_ARGS__, ___pybpf_vprintk, ___pybpf_vprintk, ___pybpf_vprintk, \
-		     ___pybpf_vprintk, ___pybpf_vprintk, ___pybpf_vprintk, ___pybpf_vprintk, \
-		     ___pybpf_vprintk, ___pybpf_vprintk, ___pybpf_printk, ___pybpf_printk, \
-		     ___pybpf_printk, ___pybpf_printk)
+	___pybpf_nth(_, ##__VA_ARGS__, __bpf_vprintk, __bpf_vprintk, __bpf_vprintk, \
+		     __bpf_vprintk, __bpf_vprintk, __bpf_vprintk, __bpf_vprintk, \
+		     __bpf_vprintk, __bpf_vprintk, __bpf_printk, __bpf_printk, \
+		     __bpf_printk, __bpf_printk)
 
-/* printf-like output to /sys/kernel/tracing/trace_pipe (debugging). */
+/* printf-like output to /sys/kernel/tracing/trace_pipe (debugging), up to 12
+ * arguments:  bpf_printk("pid %d opened %s", pid, name); */
 #define bpf_printk(fmt, args...) ___pybpf_pick_printk(args)(fmt, ##args)
+
+/* printf into the seq_file of an iterator program (SEC("iter/...")):
+ *     BPF_SEQ_PRINTF(ctx->meta->seq, "%d %s\n", task->pid, task->comm); */
+#define BPF_SEQ_PRINTF(seq, fmt, args...) \
+	({ ___pybpf_format_args(____pybpf_fmt, fmt, ____pybpf_args, ##args) \
+	   bpf_seq_printf(seq, ____pybpf_fmt, sizeof(____pybpf_fmt), ____pybpf_args, \
+			  ___pybpf_args_size(args)); })
+
+/* snprintf into OUT (OUT_SIZE bytes); the length with its NUL, or a
+ * negative error:  BPF_SNPRINTF(buf, sizeof(buf), "%d-%d", a, b); */
+#define BPF_SNPRINTF(out, out_size, fmt, args...) \
+	({ ___pybpf_format_args(____pybpf_fmt, fmt, ____pybpf_args, ##args) \
+	   bpf_snprintf(out, out_size, ____pybpf_fmt, ____pybpf_args, \
+			___pybpf_args_size(args)); })
+
+/* ---- open-coded iterators (Linux 6.4+) ---- */
+
+/* The numeric iterator's kfuncs: new(it, start, end) makes it yield start,
+ * start + 1, ..., end - 1; next() returns a pointer to the next number or
+ * NULL at the end; destroy() must follow every new().
+ *
+ * Kfunc declarations here give way to a vmlinux.h included before that
+ * declares its kernel's kfuncs (pybpf btf dump marks that with
+ * __PYBPF_VMLINUX_KFUNCS), whose prototypes are the kernel's own; otherwise
+ * they must equal what a vmlinux.h included later says (they do for every
+ * kernel since 6.4). */
+struct bpf_iter_num;
+#ifndef __PYBPF_VMLINUX_KFUNCS
+extern int bpf_iter_num_new(struct bpf_iter_num *it, int start, int end) __weak __ksym;
+extern int *bpf_iter_num_next(struct bpf_iter_num *it) __weak __ksym;
+extern void bpf_iter_num_destroy(struct bpf_iter_num *it) __weak __ksym;
+#endif
+
+/* Stack room for one numeric iterator (the kernel's struct bpf_iter_num is
+ * 8 bytes, 8-aligned); ours, so bpf_for needs neither vmlinux.h nor a
+ * recent <linux/bpf.h>. */
+struct ___pybpf_num_slot {
+	unsigned long long ___state;
+} __attribute__((aligned(8)));
+
+static __always_inline void ___pybpf_num_slot_end(struct ___pybpf_num_slot *slot)
+{
+	bpf_iter_num_destroy((struct bpf_iter_num *)slot);
+}
+
+/* These loops open an iterator in the for-statement's declaration (a
+ * second, unused declarator runs the new() call), advance it in the
+ * condition, and destroy it through the cleanup attribute whichever way the
+ * loop is left (break and return included). */
+
+/* for (I = START; I < END; I++) as the verifier can check without unrolling:
+ *     int i, sum = 0;
+ *     bpf_for(i, 0, n) sum += i;
+ * START and END are evaluated more than once; I is known to lie in
+ * [START, END) inside the body. */
+#define bpf_for(i, start, end) \
+	for (struct ___pybpf_num_slot ___pybpf_slot \
+		     __attribute__((cleanup(___pybpf_num_slot_end))), \
+	     *___pybpf_opened __attribute__((unused)) = \
+		     (bpf_iter_num_new((struct bpf_iter_num *)&___pybpf_slot, (start), (end)), \
+		      (void *)0); \
+	     ({ int *___pybpf_at = bpf_iter_num_next((struct bpf_iter_num *)&___pybpf_slot); \
+		___pybpf_at && ((i) = *___pybpf_at, (i) >= (start) && (i) < (end)); });)
+
+/* Run the body N times:  bpf_repeat(10) { ... } */
+#define bpf_repeat(n) \
+	for (struct ___pybpf_num_slot ___pybpf_slot \
+		     __attribute__((cleanup(___pybpf_num_slot_end))), \
+	     *___pybpf_opened __attribute__((unused)) = \
+		     (bpf_iter_num_new((struct bpf_iter_num *)&___pybpf_slot, 0, (n)), \
+		      (void *)0); \
+	     bpf_iter_num_next((struct bpf_iter_num *)&___pybpf_slot);)
+
+/* Walk any open-coded iterator TYPE (the kernel's struct bpf_iter_TYPE and
+ * its bpf_iter_TYPE_new/_next/_destroy kfuncs, from vmlinux.h), setting CUR
+ * to each element; ARGS go to _new after the iterator:
+ *     struct task_struct *t;
+ *     bpf_for_each(task, t, NULL, BPF_TASK_ITER_ALL_PROCS) n++;
+ *     int *v;
+ *     bpf_for_each(num, v, 0, 10) sum += *v; */
+#define bpf_for_each(type, cur, args...) \
+	for (struct bpf_iter_##type ___pybpf_it \
+		     __attribute__((aligned(8), cleanup(bpf_iter_##type##_destroy))), \
+	     *___pybpf_opened __attribute__((unused)) = \
+		     (bpf_iter_##type##_new(&___pybpf_it, ##args), (void *)0); \
+	     ((cur) = bpf_iter_##type##_next(&___pybpf_it));)
 
 #endif /* __PYBPF_BPF_HELPERS_H */

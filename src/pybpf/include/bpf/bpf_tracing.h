@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /* Tracing support: registers of struct pt_regs by role (PT_REGS_PARM1...,
  * PT_REGS_RC, PT_REGS_IP, PT_REGS_SP) for x86-64 and arm64, and the
- * BPF_PROG / BPF_KPROBE / BPF_KRETPROBE / BPF_UPROBE / BPF_KSYSCALL wrappers
- * that let a program declare typed arguments:
+ * BPF_PROG / BPF_PROG2 / BPF_KPROBE / BPF_KRETPROBE / BPF_UPROBE /
+ * BPF_URETPROBE / BPF_KSYSCALL wrappers that let a program declare typed
+ * arguments:
  *
  *     SEC("kprobe/do_unlinkat")
  *     int BPF_KPROBE(do_unlinkat, int dfd, struct filename *name) { ... }
  *
  *     SEC("fentry/do_unlinkat")
  *     int BPF_PROG(enter, int dfd, struct filename *name) { ... }
+ *
+ * (USDT probes: <bpf/usdt.bpf.h>.)
  *
  * Select the architecture of the kernel the program will run on with
  * -D__TARGET_ARCH_x86 or -D__TARGET_ARCH_arm64 (pybpf cc does it).
@@ -29,6 +32,15 @@
 # elif defined(__aarch64__)
 #  define __PYBPF_ARCH_ARM64 1
 # endif
+#endif
+
+/* which architecture's registers PT_REGS_* name (libbpf's spelling) */
+#if defined(__PYBPF_ARCH_X86)
+# define bpf_target_x86
+# define bpf_target_defined
+#elif defined(__PYBPF_ARCH_ARM64)
+# define bpf_target_arm64
+# define bpf_target_defined
 #endif
 
 /* Kernel struct pt_regs (vmlinux.h) or the user-space ABI's? */
@@ -218,12 +230,26 @@ struct pt_regs;
 
 #endif
 
+/* The address a kprobed function will return to, read at its entry into IP
+ * (x86-64: the top of the stack; arm64: the link register). */
+#if defined(__PYBPF_RET)
+# define BPF_KPROBE_READ_RET_IP(ip, ctx) ({ (ip) = PT_REGS_RET(ctx); })
+#else
+# define BPF_KPROBE_READ_RET_IP(ip, ctx) \
+	({ bpf_probe_read_kernel(&(ip), sizeof(ip), (const void *)PT_REGS_RET(ctx)); })
+#endif
+/* In a kretprobe: the caller's return address, one word above the frame
+ * pointer (needs kernels built with frame pointers). */
+#define BPF_KRETPROBE_READ_RET_IP(ip, ctx) \
+	({ bpf_probe_read_kernel(&(ip), sizeof(ip), \
+				 (const void *)(PT_REGS_FP(ctx) + sizeof(ip))); })
+
 /* The pt_regs a syscall wrapper received as its first argument. */
 #define PT_REGS_SYSCALL_REGS(ctx) ((struct pt_regs *)PT_REGS_PARM1(ctx))
 
 /* Whether probed syscalls go through arch wrappers (__x64_sys_*) that take
  * a pt_regs; the loader answers from the kernel. */
-extern int LINUX_HAS_SYSCALL_WRAPPER __kconfig;
+extern _Bool LINUX_HAS_SYSCALL_WRAPPER __kconfig;
 
 /* ---- argument lists for the wrappers below ---- */
 
@@ -288,6 +314,89 @@ typeof(name(0)) name(unsigned long long *ctx) \
 static __always_inline typeof(name(0)) \
 ____##name(unsigned long long *ctx, ##args)
 
+/* ---- BPF_PROG2: arguments that take two context slots ---- */
+
+/* argument counting up to 24 (12 type, name pairs) */
+#define ___pybpf_nth24(_0, _1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, \
+		       _16, _17, _18, _19, _20, _21, _22, _23, _24, N, ...) N
+#define ___pybpf_narg24(...) \
+	___pybpf_nth24(_, ##__VA_ARGS__, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, \
+		       11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
+
+/* the u64 context slots a T argument takes: 1, or 2 for a 9-16 byte struct */
+#define ___pybpf_slots(t) ((sizeof(t) + 7) / 8)
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+# define ___pybpf_slot_shift(t) (sizeof(t) < 8 ? (8 - sizeof(t)) * 8 : 0)
+#else
+# define ___pybpf_slot_shift(t) 0
+#endif
+/* the T argument starting at ctx[AT], rebuilt from its one or two slots */
+#define ___pybpf_prog2_value(t, at) ({ \
+	union { unsigned long long ___w[2]; t ___v; } ___pybpf_u; \
+	___pybpf_u.___w[0] = ctx[at] << ___pybpf_slot_shift(t); \
+	__builtin_choose_expr(sizeof(t) > 8, (void)(___pybpf_u.___w[1] = ctx[(at) + 1]), \
+			      (void)0); \
+	___pybpf_u.___v; })
+
+#define ___pybpf_prog2_params0(...)
+#define ___pybpf_prog2_params2(t, a) , t a
+#define ___pybpf_prog2_params4(t, a, args...) , t a ___pybpf_prog2_params2(args)
+#define ___pybpf_prog2_params6(t, a, args...) , t a ___pybpf_prog2_params4(args)
+#define ___pybpf_prog2_params8(t, a, args...) , t a ___pybpf_prog2_params6(args)
+#define ___pybpf_prog2_params10(t, a, args...) , t a ___pybpf_prog2_params8(args)
+#define ___pybpf_prog2_params12(t, a, args...) , t a ___pybpf_prog2_params10(args)
+#define ___pybpf_prog2_params14(t, a, args...) , t a ___pybpf_prog2_params12(args)
+#define ___pybpf_prog2_params16(t, a, args...) , t a ___pybpf_prog2_params14(args)
+#define ___pybpf_prog2_params18(t, a, args...) , t a ___pybpf_prog2_params16(args)
+#define ___pybpf_prog2_params20(t, a, args...) , t a ___pybpf_prog2_params18(args)
+#define ___pybpf_prog2_params22(t, a, args...) , t a ___pybpf_prog2_params20(args)
+#define ___pybpf_prog2_params24(t, a, args...) , t a ___pybpf_prog2_params22(args)
+#define ___pybpf_prog2_params(args...) \
+	___pybpf_apply(___pybpf_prog2_params, ___pybpf_narg24(args))(args)
+
+#define ___pybpf_prog2_values0(at, ...)
+#define ___pybpf_prog2_values2(at, t, a) , ___pybpf_prog2_value(t, at)
+#define ___pybpf_prog2_values4(at, t, a, args...) \
+	, ___pybpf_prog2_value(t, at) ___pybpf_prog2_values2(at + ___pybpf_slots(t), args)
+#define ___pybpf_prog2_values6(at, t, a, args...) \
+	, ___pybpf_prog2_value(t, at) ___pybpf_prog2_values4(at + ___pybpf_slots(t), args)
+#define ___pybpf_prog2_values8(at, t, a, args...) \
+	, ___pybpf_prog2_value(t, at) ___pybpf_prog2_values6(at + ___pybpf_slots(t), args)
+#define ___pybpf_prog2_values10(at, t, a, args...) \
+	, ___pybpf_prog2_value(t, at) ___pybpf_prog2_values8(at + ___pybpf_slots(t), args)
+#define ___pybpf_prog2_values12(at, t, a, args...) \
+	, ___pybpf_prog2_value(t, at) ___pybpf_prog2_values10(at + ___pybpf_slots(t), args)
+#define ___pybpf_prog2_values14(at, t, a, args...) \
+	, ___pybpf_prog2_value(t, at) ___pybpf_prog2_values12(at + ___pybpf_slots(t), args)
+#define ___pybpf_prog2_values16(at, t, a, args...) \
+	, ___pybpf_prog2_value(t, at) ___pybpf_prog2_values14(at + ___pybpf_slots(t), args)
+#define ___pybpf_prog2_values18(at, t, a, args...) \
+	, ___pybpf_prog2_value(t, at) ___pybpf_prog2_values16(at + ___pybpf_slots(t), args)
+#define ___pybpf_prog2_values20(at, t, a, args...) \
+	, ___pybpf_prog2_value(t, at) ___pybpf_prog2_values18(at + ___pybpf_slots(t), args)
+#define ___pybpf_prog2_values22(at, t, a, args...) \
+	, ___pybpf_prog2_value(t, at) ___pybpf_prog2_values20(at + ___pybpf_slots(t), args)
+#define ___pybpf_prog2_values24(at, t, a, args...) \
+	, ___pybpf_prog2_value(t, at) ___pybpf_prog2_values22(at + ___pybpf_slots(t), args)
+#define ___pybpf_prog2_values(args...) \
+	___pybpf_apply(___pybpf_prog2_values, ___pybpf_narg24(args))(0, args)
+
+/* BPF_PROG for functions that take structs by value: arguments come as
+ * type, name pairs, so that a 9-16 byte struct (two context slots) shifts
+ * the arguments after it:
+ *     SEC("fentry/tcp_v4_connect")
+ *     int BPF_PROG2(on_call, struct sock *, sk, struct wide, w, int, flags) */
+#define BPF_PROG2(name, args...) \
+name(unsigned long long *ctx); \
+static __always_inline typeof(name(0)) \
+____##name(unsigned long long *ctx ___pybpf_prog2_params(args)); \
+typeof(name(0)) name(unsigned long long *ctx) \
+{ \
+	return ____##name(ctx ___pybpf_prog2_values(args)); \
+} \
+static __always_inline typeof(name(0)) \
+____##name(unsigned long long *ctx ___pybpf_prog2_params(args))
+
 /* A kprobe (or uprobe) program whose arguments are read from pt_regs:
  *     int BPF_KPROBE(name, int fd, const char *path) */
 #define BPF_KPROBE(name, args...) \
@@ -325,8 +434,50 @@ typeof(name(0)) name(struct pt_regs *ctx) \
 static __always_inline typeof(name(0)) \
 ____##name(struct pt_regs *ctx, ##args)
 
-/* uprobes see user registers through the same pt_regs */
-#define BPF_UPROBE(name, args...) BPF_KPROBE(name, ##args)
+/* A uprobe's arguments 7 and 8: x86-64 passes them on the user stack */
+#if defined(__PYBPF_STACK_P7)
+# define ___pybpf_user_stack_arg(x, n) ({ \
+	unsigned long __pybpf_v = 0; \
+	bpf_probe_read_user(&__pybpf_v, sizeof(__pybpf_v), \
+			    (const void *)(PT_REGS_SP(x) + (n) * sizeof(unsigned long))); \
+	__pybpf_v; })
+# define ___pybpf_uprobe_parm7(x) ___pybpf_user_stack_arg(x, __PYBPF_STACK_P7)
+# define ___pybpf_uprobe_parm8(x) ___pybpf_user_stack_arg(x, __PYBPF_STACK_P8)
+#else
+# define ___pybpf_uprobe_parm7(x) PT_REGS_PARM7(x)
+# define ___pybpf_uprobe_parm8(x) PT_REGS_PARM8(x)
+#endif
+
+#define ___pybpf_uprobe_args0() ctx
+#define ___pybpf_uprobe_args1(x) ___pybpf_uprobe_args0(), (void *)PT_REGS_PARM1(ctx)
+#define ___pybpf_uprobe_args2(x, args...) ___pybpf_uprobe_args1(args), (void *)PT_REGS_PARM2(ctx)
+#define ___pybpf_uprobe_args3(x, args...) ___pybpf_uprobe_args2(args), (void *)PT_REGS_PARM3(ctx)
+#define ___pybpf_uprobe_args4(x, args...) ___pybpf_uprobe_args3(args), (void *)PT_REGS_PARM4(ctx)
+#define ___pybpf_uprobe_args5(x, args...) ___pybpf_uprobe_args4(args), (void *)PT_REGS_PARM5(ctx)
+#define ___pybpf_uprobe_args6(x, args...) ___pybpf_uprobe_args5(args), (void *)PT_REGS_PARM6(ctx)
+#define ___pybpf_uprobe_args7(x, args...) ___pybpf_uprobe_args6(args), (void *)___pybpf_uprobe_parm7(ctx)
+#define ___pybpf_uprobe_args8(x, args...) ___pybpf_uprobe_args7(args), (void *)___pybpf_uprobe_parm8(ctx)
+#define ___pybpf_uprobe_args(args...) ___pybpf_apply(___pybpf_uprobe_args, ___pybpf_narg(args))(args)
+
+/* A uprobe program with typed arguments, read from the user registers (and,
+ * for arguments 7 and 8 on x86-64, the user stack):
+ *     SEC("uprobe//usr/bin/bash:readline")
+ *     int BPF_UPROBE(on_readline, const char *prompt) */
+#define BPF_UPROBE(name, args...) \
+name(struct pt_regs *ctx); \
+static __always_inline typeof(name(0)) \
+____##name(struct pt_regs *ctx, ##args); \
+typeof(name(0)) name(struct pt_regs *ctx) \
+{ \
+	_Pragma("GCC diagnostic push") \
+	_Pragma("GCC diagnostic ignored \"-Wint-conversion\"") \
+	return ____##name(___pybpf_uprobe_args(args)); \
+	_Pragma("GCC diagnostic pop") \
+} \
+static __always_inline typeof(name(0)) \
+____##name(struct pt_regs *ctx, ##args)
+
+/* a uretprobe sees the return value as a kretprobe does */
 #define BPF_URETPROBE(name, args...) BPF_KRETPROBE(name, ##args)
 
 /* A kprobe on a system call (SEC("ksyscall/openat")) with the syscall's
@@ -352,27 +503,5 @@ static __always_inline typeof(name(0)) \
 ____##name(struct pt_regs *ctx, ##args)
 
 #define BPF_KPROBE_SYSCALL BPF_KSYSCALL
-
-/* bpf_seq_printf with printf-like arguments (iterator programs) */
-#define BPF_SEQ_PRINTF(seq, fmt, args...) ({ \
-	static const char ____pybpf_fmt[] = fmt; \
-	unsigned long long ____pybpf_args[___pybpf_narg(args) + 1]; \
-	_Pragma("GCC diagnostic push") \
-	_Pragma("GCC diagnostic ignored \"-Wint-conversion\"") \
-	___pybpf_fill(____pybpf_args, ##args); \
-	_Pragma("GCC diagnostic pop") \
-	bpf_seq_printf(seq, ____pybpf_fmt, sizeof(____pybpf_fmt), ____pybpf_args, \
-		       ___pybpf_narg(args) * sizeof(unsigned long long)); })
-
-/* bpf_snprintf with printf-like arguments */
-#define BPF_SNPRINTF(out, out_size, fmt, args...) ({ \
-	static const char ____pybpf_fmt[] = fmt; \
-	unsigned long long ____pybpf_args[___pybpf_narg(args) + 1]; \
-	_Pragma("GCC diagnostic push") \
-	_Pragma("GCC diagnostic ignored \"-Wint-conversion\"") \
-	___pybpf_fill(____pybpf_args, ##args); \
-	_Pragma("GCC diagnostic pop") \
-	bpf_snprintf(out, out_size, ____pybpf_fmt, ____pybpf_args, \
-		     ___pybpf_narg(args) * sizeof(unsigned long long)); })
 
 #endif /* __PYBPF_BPF_TRACING_H */
