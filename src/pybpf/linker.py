@@ -1,0 +1,959 @@
+"""The link step: an :class:`~pybpf.objects.ObjectSpec` turned into the
+instructions a backend loads.
+
+Both backends — the userspace VM (:func:`pybpf.vm.load`) and the kernel
+(:func:`pybpf.kernel.load`, and the kernel's prepared cache) — load what
+:func:`link` returns, so every decision about a program's final
+instructions is taken here, once:
+
+* **map references** stay symbolic: each ``lddw`` that loads a map (from a
+  :class:`~pybpf.objects.MapReference` or a ``map[idx:N]`` pseudo load) is
+  rewritten to ``src`` ``PSEUDO_MAP_FD`` (the map) or ``PSEUDO_MAP_VALUE``
+  (an address in its value; the offset in the second slot) with ``imm`` 0,
+  and recorded as a :class:`MapRef` (map name, value or pointer, offset).
+  The backend's only remaining step is "map reference -> VM address or
+  kernel fd" (:meth:`LinkedProgram.with_map_values`).
+* **externs** — ksyms, kfuncs and ``__kconfig`` values — are answered by a
+  :class:`SymbolResolver` the caller passes in: the kernel backend's looks
+  in vmlinux BTF, ``/proc/kallsyms`` and the kernel configuration;
+  :class:`NoKernel` (the VM's) knows no kernel symbol.  A weak extern that
+  is not found reads as 0 (a kfunc call becomes ``r0 = 0``); a strong one is
+  a :class:`~pybpf.errors.LoadError` naming program, instruction and extern.
+* **CO-RE** relocations are applied against a target BTF the caller gives
+  (loaded only when some program has relocations); one that cannot be
+  processed is a :class:`~pybpf.errors.CoreRelocationError`, one that finds
+  no match is poisoned, as libbpf does.
+* the **attach BTF id** of tracing and LSM programs comes from the resolver.
+* the **fill order** of maps: plain maps and ``.rodata`` are filled (and
+  frozen) before programs load, so the verifier sees constants; maps of
+  maps after the maps they hold; program arrays after the programs.
+
+The output, a :class:`LinkedObject` of :class:`LinkedProgram`\\ s and
+:class:`LinkedMap`\\ s, is plain data: :meth:`LinkedObject.to_data` gives
+ints, strings, bytes, lists and dicts that :mod:`marshal` stores (the
+kernel's prepared cache keeps exactly that).
+
+How references travel with instructions
+---------------------------------------
+A :class:`LinkedProgram` keeps its instruction slots as an immutable tuple
+of plain :class:`~pybpf.isa.Insn` and its map references in a table keyed
+by pc, beside func_info and line_info keyed the same way.  The only way to
+insert or remove instructions is :meth:`LinkedProgram.splice`, which takes
+a batch of edits and, in one pass, moves the references, func/line info and
+every pc-relative offset (jumps, ``gotol``, bpf-to-bpf calls, ``lddw``
+of a subprogram) together.  The alternative — metadata carried on each
+instruction, as cilium/ebpf's ``asm.Instruction`` does — was not taken:
+
+* the next layers read far more than they rewrite.  A verifier records
+  facts per pc and asks "what map does pc N load?" (a dict lookup); a JIT
+  translates slot by slot, 1:1, and needs the same lookup; the interpreter
+  and the encoder want bare ``Insn`` tuples.  With metadata on the
+  instructions every reader would unwrap 1M objects, and every ``Insn``
+  built by the assembler, decoder and CO-RE code would need a wider type.
+* a table is cheap where it matters: a 1M-slot program with a few thousand
+  map loads costs a tuple and a small dict, and serialises as bytes plus a
+  short list (what the prepared cache stores).
+* rewrites stay safe without per-instruction identity: the kernel's own
+  verifier patches programs the same way (replace one instruction by a
+  sequence, then fix jumps, line info and aux data in one place), and
+  :meth:`~LinkedProgram.splice` is that one place here, batched so that a
+  pass patching many sites is O(n) rather than O(n) per site.
+
+This module imports only :mod:`pybpf.isa`, :mod:`pybpf.spec`,
+:mod:`pybpf.btf`, :mod:`pybpf.objects` and :mod:`pybpf.errors`: it sits
+below both backends.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, NamedTuple, Protocol
+
+from .errors import BPFError, CoreRelocationError, LoadError
+from .isa import Insn, decode, encode, s32
+from .isa.opcodes import (
+    BPF_ALU64,
+    BPF_CALL,
+    BPF_EXIT,
+    BPF_JA,
+    BPF_JMP,
+    BPF_JMP32,
+    BPF_K,
+    BPF_MOV,
+    PSEUDO_BTF_ID,
+    PSEUDO_CALL_KFUNC,
+    PSEUDO_CALL_LOCAL,
+    PSEUDO_FUNC,
+    PSEUDO_IMM,
+    PSEUDO_MAP_FD,
+    PSEUDO_MAP_IDX,
+    PSEUDO_MAP_IDX_VALUE,
+    PSEUDO_MAP_VALUE,
+)
+from .objects import Extern, MapSpec, ObjectSpec, ProgramSpec, patch_value
+
+DATA_FORMAT = 1
+"""Version of :meth:`LinkedObject.to_data`'s layout."""
+
+PROG_ARRAY = "prog_array"
+"""The map type whose initial contents name programs."""
+MAP_OF_MAPS = frozenset({"array_of_maps", "hash_of_maps"})
+"""Map types whose initial contents name other maps."""
+
+_MOV64_IMM = BPF_ALU64 | BPF_MOV | BPF_K
+_CALL = BPF_JMP | BPF_CALL
+_CLASS_MASK = 0x07
+_OP_MASK = 0xF0
+_I16 = (-(1 << 15), (1 << 15) - 1)
+
+
+# --- what the target knows ---------------------------------------------------------------
+
+class SymbolResolver(Protocol):
+    """What the link step asks the target about kernel symbols.
+
+    ``describe`` names the target in errors (``"this kernel"``);
+    ``has_kernel_btf`` says whether attach targets of tracing programs can
+    be looked up (when False they stay 0: nothing attaches by BTF id).
+    Each lookup returns None for "not there".
+    """
+
+    describe: str
+    has_kernel_btf: bool
+
+    def kernel_btf_id(self, name: str, kind: str | None = None) -> int | None:
+        """The kernel BTF id of ``name`` (of BTF kind ``kind`` — ``FUNC``,
+        ``VAR``... — or of any kind)."""
+        ...
+
+    def kernel_symbol_address(self, name: str) -> int | None:
+        """The address of kernel symbol ``name``."""
+        ...
+
+    def kconfig(self, extern: Extern, btf: Any) -> bytes | None:
+        """The bytes of ``__kconfig`` extern ``extern`` (``btf`` is the
+        object's, which types it)."""
+        ...
+
+
+class NoKernel:
+    """A target without kernel symbols (the userspace VM): no BTF ids, no
+    addresses, no kernel configuration."""
+
+    has_kernel_btf = False
+
+    def __init__(self, describe: str = "the userspace VM"):
+        self.describe = describe
+
+    def kernel_btf_id(self, name: str, kind: str | None = None) -> int | None:
+        """None: there is no kernel BTF."""
+        return None
+
+    def kernel_symbol_address(self, name: str) -> int | None:
+        """None: there are no kernel symbols."""
+        return None
+
+    def kconfig(self, extern: Extern, btf: Any) -> bytes | None:
+        """None: there is no kernel configuration."""
+        return None
+
+
+# --- the linked form ---------------------------------------------------------------------
+
+class MapRef(NamedTuple):
+    """A symbolic map load: map ``map`` itself (``value`` False) or the
+    address of byte ``offset`` of its value (global data)."""
+
+    map: str
+    value: bool = False
+    offset: int = 0
+
+
+Edit = tuple[int, int, Sequence[Insn]] | tuple[int, int, Sequence[Insn], Mapping[int, MapRef]]
+"""One edit of :meth:`LinkedProgram.splice`: ``(pc, slots removed, slots
+inserted[, map references of the inserted slots by index in them])``."""
+
+
+class LinkedProgram:
+    """A program's final instructions, with its map loads left symbolic.
+
+    ``insns`` is an immutable tuple of slots; ``map_refs`` maps the pc of
+    every map-loading ``lddw`` to its :class:`MapRef`; ``func_info`` holds
+    ``(insn, btf type id)`` rows and ``line_info`` ``(insn, file name
+    offset, line offset, line << 10 | column)`` rows, the offsets into
+    :attr:`LinkedObject.btf`.  :meth:`splice` is the one way to change the
+    instructions.  The other fields are what loading needs: program type,
+    section, attach type and target (and its kernel BTF id), license,
+    kernel version, load flags.
+    """
+
+    __slots__ = ("_insns", "_map_refs", "attach_btf_id", "attach_to", "attach_type",
+                 "flags", "func_info", "kernel_version", "license", "line_info", "name",
+                 "section", "sleepable", "type")
+
+    def __init__(self, name: str, insns: Iterable[Insn],
+                 map_refs: Mapping[int, MapRef] | None = None, *, type: str = "socket_filter", section: str = "",
+                 attach_type: str | None = None, attach_to: str | None = None,
+                 attach_btf_id: int = 0, license: str = "GPL", kernel_version: int = 0,
+                 flags: int = 0, sleepable: bool = False,
+                 func_info: Iterable[tuple[int, int]] = (),
+                 line_info: Iterable[tuple[int, int, int, int]] = ()):
+        self.name = name
+        self._insns = tuple(insns)
+        self._map_refs = dict(map_refs or {})
+        self.type = type
+        self.section = section
+        self.attach_type = attach_type
+        self.attach_to = attach_to
+        self.attach_btf_id = attach_btf_id
+        self.license = license
+        self.kernel_version = kernel_version
+        self.flags = flags
+        self.sleepable = sleepable
+        self.func_info = tuple(tuple(r) for r in func_info)
+        self.line_info = tuple(tuple(r) for r in line_info)
+
+    @property
+    def insns(self) -> tuple[Insn, ...]:
+        """The instruction slots (map loads with ``imm`` 0)."""
+        return self._insns
+
+    @property
+    def map_refs(self) -> Mapping[int, MapRef]:
+        """Map references by the pc of their ``lddw`` (read-only)."""
+        return MappingProxyType(self._map_refs)
+
+    def __len__(self) -> int:
+        return len(self._insns)
+
+    def __repr__(self) -> str:
+        return (f"<LinkedProgram {self.name} {self.type} {len(self._insns)} slots "
+                f"{len(self._map_refs)} map refs>")
+
+    # --- for the backends ------------------------------------------------------------
+
+    def with_map_values(self, value_of: Callable[[MapRef], int]) -> list[Insn]:
+        """The slots with each map load's ``imm`` set to ``value_of(ref)``
+        (a kernel map fd): what a backend that patches instructions loads."""
+        out = list(self._insns)
+        for pc, ref in self._map_refs.items():
+            out[pc] = out[pc]._replace(imm=s32(value_of(ref)))
+        return out
+
+    # --- rewriting -------------------------------------------------------------------
+
+    def splice(self, edits: Iterable[Edit]) -> None:
+        """Apply a batch of edits in one pass: each ``(pc, remove, insert[,
+        refs])`` replaces slots ``pc .. pc+remove-1`` (none: inserts before
+        ``pc``) by ``insert``, whose map loads ``refs`` names by index.
+
+        Pcs are those before any edit; edits may not overlap nor cut an
+        ``lddw`` in half.  Every jump, ``gotol``, bpf-to-bpf call and
+        subprogram ``lddw`` outside the inserted slots keeps its target; a
+        target at ``pc`` lands on the first inserted slot (so inserted code
+        runs on every path that reached ``pc``), a target inside the removed
+        slots is an error.  Inserted slots are taken as given (their own
+        offsets count in the new program).  Map references, func_info and
+        line_info of removed slots go; the others move with their slots.
+        """
+        plan = sorted((self._edit(e) for e in edits), key=lambda e: e[0])
+        if not plan:
+            return
+        old = self._insns
+        n = len(old)
+        lddw_second = self._lddw_second_slots()
+        prev: tuple[int, int] | None = None
+        for pc, remove, _insert, _refs in plan:
+            if not 0 <= pc <= n or pc + remove > n:
+                raise LoadError(f"an edit at {pc} removing {remove} slots is outside the "
+                                f"program ({n} slots)", program=self.name, pc=pc)
+            if prev is not None and (pc == prev[0] or pc < prev[0] + prev[1]):
+                raise LoadError(f"edits at {prev[0]} and {pc} overlap", program=self.name,
+                                pc=pc)
+            if pc in lddw_second or (remove and pc + remove in lddw_second):
+                raise LoadError("an edit cuts an lddw in half", program=self.name, pc=pc)
+            prev = (pc, remove)
+        starts = [e[0] for e in plan]
+        before = []  # slots added by the edits before each one
+        delta = 0
+        for _pc, remove, insert, _refs in plan:
+            before.append(delta)
+            delta += len(insert) - remove
+
+        def slot_pos(p: int) -> int:
+            i = bisect.bisect_right(starts, p) - 1
+            if i < 0:
+                return p
+            _pc, remove, insert, _ = plan[i]
+            return p + before[i] + len(insert) - remove
+
+        def target_pos(t: int, at: int) -> int:
+            i = bisect.bisect_right(starts, t) - 1
+            if i < 0:
+                return t
+            pc, remove, insert, _ = plan[i]
+            if t == pc:
+                return t + before[i]
+            if t < pc + remove:
+                raise LoadError(f"a branch targets slot {t}, which an edit removes",
+                                program=self.name, pc=at, insn=old[at])
+            return t + before[i] + len(insert) - remove
+
+        out: list[Insn] = []
+        refs: dict[int, MapRef] = {}
+        cursor = 0
+        for pc, remove, insert, new_refs in plan:
+            self._copy_segment(old, cursor, pc, out, slot_pos, target_pos)
+            start = len(out)
+            out.extend(Insn(*s) for s in insert)
+            for k, ref in new_refs.items():
+                refs[start + k] = ref
+            cursor = pc + remove
+        self._copy_segment(old, cursor, n, out, slot_pos, target_pos)
+        removed = _Removed(plan)
+        for pc, ref in self._map_refs.items():
+            if not removed.contains(pc):
+                refs[slot_pos(pc)] = ref
+        self.func_info = tuple((target_pos(r[0], r[0]), *r[1:]) for r in self.func_info
+                               if not removed.inside(r[0]))
+        self.line_info = tuple((target_pos(r[0], r[0]), *r[1:]) for r in self.line_info
+                               if not removed.inside(r[0]))
+        self._insns = tuple(out)
+        self._map_refs = dict(sorted(refs.items()))
+
+    @staticmethod
+    def _edit(e: Edit) -> tuple[int, int, tuple[Insn, ...], Mapping[int, MapRef]]:
+        pc, remove, insert, *rest = e
+        refs = rest[0] if rest else {}
+        if remove < 0:
+            raise LoadError(f"edit at {pc} removes {remove} slots")
+        return pc, remove, tuple(insert), refs
+
+    def _lddw_second_slots(self) -> set[int]:
+        out = set()
+        insns = self._insns
+        pc = 0
+        while pc < len(insns):
+            if insns[pc].is_lddw:
+                out.add(pc + 1)
+                pc += 2
+            else:
+                pc += 1
+        return out
+
+    def _copy_segment(self, old: Sequence[Insn], begin: int, end: int, out: list[Insn],
+                      slot_pos: Callable[[int], int],
+                      target_pos: Callable[[int, int], int]) -> None:
+        for p in range(begin, end):
+            insn = old[p]
+            field_name = _relative_field(insn)
+            if field_name is None:
+                out.append(insn)
+                continue
+            rel = insn.off if field_name == "off" else insn.imm
+            target = target_pos(p + 1 + rel, p)
+            new = target - slot_pos(p) - 1
+            if field_name == "off" and not _I16[0] <= new <= _I16[1]:
+                raise LoadError(f"the branch offset becomes {new}, which does not fit in "
+                                f"16 bits", program=self.name, pc=p, insn=insn)
+            out.append(insn._replace(off=new) if field_name == "off" else insn._replace(imm=new))
+
+    # --- plain data ------------------------------------------------------------------
+
+    def to_data(self) -> dict[str, Any]:
+        """This program as plain data (see :meth:`LinkedObject.to_data`)."""
+        return {"name": self.name, "type": self.type, "section": self.section,
+                "attach_type": self.attach_type, "attach_to": self.attach_to,
+                "attach_btf_id": self.attach_btf_id, "license": self.license,
+                "kernel_version": self.kernel_version, "flags": self.flags,
+                "sleepable": self.sleepable, "code": encode(self._insns),
+                "map_refs": [(pc, r.map, r.value, r.offset) for pc, r in self._map_refs.items()],
+                "func_info": [list(r) for r in self.func_info],
+                "line_info": [list(r) for r in self.line_info]}
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> LinkedProgram:
+        """The program :meth:`to_data` described."""
+        return cls(data["name"], decode(data["code"]),
+                   {pc: MapRef(name, value, offset)
+                    for pc, name, value, offset in data["map_refs"]},
+                   type=data["type"], section=data["section"],
+                   attach_type=data["attach_type"], attach_to=data["attach_to"],
+                   attach_btf_id=data["attach_btf_id"], license=data["license"],
+                   kernel_version=data["kernel_version"], flags=data["flags"],
+                   sleepable=data["sleepable"], func_info=data["func_info"],
+                   line_info=data["line_info"])
+
+
+class _Removed:
+    """Which old slots a splice removes."""
+
+    def __init__(self, plan: Sequence[tuple[int, int, Any, Any]]):
+        self.ranges = [(pc, pc + remove) for pc, remove, _i, _r in plan if remove]
+        self.starts = [r[0] for r in self.ranges]
+
+    def contains(self, p: int) -> bool:
+        """Whether slot ``p`` is removed (the first slot of an edit too)."""
+        i = bisect.bisect_right(self.starts, p) - 1
+        return i >= 0 and p < self.ranges[i][1]
+
+    def inside(self, p: int) -> bool:
+        """Whether slot ``p`` is removed and not the first of its edit
+        (records there have nowhere to go)."""
+        i = bisect.bisect_right(self.starts, p) - 1
+        return i >= 0 and self.ranges[i][0] < p < self.ranges[i][1]
+
+
+def _relative_field(insn: Insn) -> str | None:
+    """Which field of ``insn`` holds a pc-relative offset (``off`` or
+    ``imm``), or None."""
+    opcode = insn.opcode
+    cls = opcode & _CLASS_MASK
+    if cls in (BPF_JMP, BPF_JMP32):
+        op = opcode & _OP_MASK
+        if opcode == _CALL:
+            return "imm" if insn.src == PSEUDO_CALL_LOCAL else None
+        if op in (BPF_CALL, BPF_EXIT):
+            return None
+        if op == BPF_JA and cls == BPF_JMP32:
+            return "imm"  # gotol
+        return "off"
+    if insn.is_lddw and insn.src == PSEUDO_FUNC:
+        return "imm"
+    return None
+
+
+@dataclass
+class LinkedMap:
+    """A map to create, as plain data: the :class:`~pybpf.objects.MapSpec`
+    fields with the BTF key and value types as ids into
+    :attr:`LinkedObject.btf` (0: none) and the inner map's template as a
+    LinkedMap.  ``contents`` are the initial elements; a value that is a
+    string names a program (``prog_array``) or a map (maps of maps)."""
+
+    name: str
+    type: str
+    key_size: int = 4
+    value_size: int = 4
+    max_entries: int = 1
+    flags: int = 0
+    btf_key_type_id: int = 0
+    btf_value_type_id: int = 0
+    inner: LinkedMap | None = None
+    pinning: str | None = None
+    freeze: bool = False
+    numa_node: int | None = None
+    map_extra: int = 0
+    contents: list[tuple[Any, Any]] = field(default_factory=list)
+
+    @classmethod
+    def from_spec(cls, ms: MapSpec) -> LinkedMap:
+        """The linked form of ``ms`` (its contents copied, not shared)."""
+        return cls(ms.name, ms.type, ms.key_size, ms.value_size, ms.max_entries, ms.flags,
+                   _type_id(ms.key_type), _type_id(ms.value_type),
+                   cls.from_spec(ms.inner) if ms.inner is not None else None,
+                   ms.pinning, ms.freeze, ms.numa_node, ms.map_extra, list(ms.contents))
+
+    def shape(self) -> tuple[str, int, int, int]:
+        """``(type, key size, value size, max entries)``: what a reused pin
+        must match."""
+        return (self.type, self.key_size, self.value_size, self.max_entries)
+
+    def to_data(self) -> dict[str, Any]:
+        """This map as plain data; contents must be ints, strings, bytes or
+        None (LoadError otherwise)."""
+        return {"name": self.name, "type": self.type, "key_size": self.key_size,
+                "value_size": self.value_size, "max_entries": self.max_entries,
+                "flags": self.flags, "btf_key_type_id": self.btf_key_type_id,
+                "btf_value_type_id": self.btf_value_type_id,
+                "inner": self.inner.to_data() if self.inner is not None else None,
+                "pinning": self.pinning, "freeze": self.freeze, "numa_node": self.numa_node,
+                "map_extra": self.map_extra,
+                "contents": [(_plain(self.name, k), _plain(self.name, v))
+                             for k, v in self.contents]}
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> LinkedMap:
+        """The map :meth:`to_data` described."""
+        fields = dict(data)
+        inner = fields.pop("inner")
+        fields["contents"] = [tuple(kv) for kv in fields["contents"]]
+        return cls(inner=cls.from_data(inner) if inner is not None else None, **fields)
+
+
+def _plain(map_name: str, value: Any) -> Any:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    if isinstance(value, int | str) or value is None:
+        return value
+    raise LoadError(f"map {map_name!r}: an initial element of type {type(value).__name__} "
+                    f"is not plain data (give bytes or ints to store it)")
+
+
+@dataclass
+class LinkedObject:
+    """An object ready to load: :class:`LinkedProgram`\\ s and
+    :class:`LinkedMap`\\ s by name, in the object's order.
+
+    ``fill_before`` names the maps to fill (and freeze where asked) before
+    the programs load, in order; ``fill_after`` those to fill after them
+    (program arrays).  ``btf`` is the object's BTF as raw bytes, with every
+    string line_info needs (None: no BTF); ``variables`` maps global
+    variable names to ``(map, offset, size)`` (see :meth:`set_variable`).
+    ``boot_dependent`` says whether an instruction holds a kernel address
+    (kallsyms), which changes with every boot.  ``spec`` (not part of the
+    plain data) is the spec linked, when there was one: backends read their
+    map codecs' BTF types from it.
+    """
+
+    programs: dict[str, LinkedProgram] = field(default_factory=dict)
+    maps: dict[str, LinkedMap] = field(default_factory=dict)
+    fill_before: list[str] = field(default_factory=list)
+    fill_after: list[str] = field(default_factory=list)
+    variables: dict[str, tuple[str, int, int]] = field(default_factory=dict)
+    boot_dependent: bool = False
+    path: str = ""
+    spec: ObjectSpec | None = field(default=None, repr=False)
+    btf_types: Any = field(default=None, repr=False)
+    """The object's BTF as a :class:`pybpf.btf.BTF` (not part of the plain
+    data): ``btf`` encodes it on demand."""
+    _btf: bytes | None = field(default=None, repr=False)
+
+    @property
+    def btf(self) -> bytes | None:
+        """The object's BTF, raw (line_info's string offsets point into it)."""
+        if self._btf is None and self.btf_types is not None:
+            self._btf = bytes(self.btf_types.raw) if hasattr(self.btf_types, "raw") \
+                else bytes(self.btf_types)
+        return self._btf
+
+    def set_variable(self, name: str, value: int | bytes) -> None:
+        """Set the initial value of a global variable, as
+        :meth:`ObjectSpec.set_variable` does before linking."""
+        if name not in self.variables:
+            known = ", ".join(sorted(self.variables)) or "none"
+            raise BPFError(f"no global variable {name!r} (variables: {known})")
+        map_name, offset, size = self.variables[name]
+        lm = self.maps[map_name]
+        lm.contents[:1] = [patch_value(lm.contents, lm.value_size, name, offset, size, value)]
+
+    def to_data(self) -> dict[str, Any]:
+        """Everything needed to load this object, as ints, strings, bytes,
+        lists and dicts (:mod:`marshal` stores it; :meth:`from_data` reads
+        it back)."""
+        return {"format": DATA_FORMAT,
+                "programs": [p.to_data() for p in self.programs.values()],
+                "maps": [m.to_data() for m in self.maps.values()],
+                "fill_before": list(self.fill_before), "fill_after": list(self.fill_after),
+                "btf": self.btf, "variables": {k: list(v) for k, v in self.variables.items()},
+                "boot_dependent": self.boot_dependent, "path": self.path}
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> LinkedObject:
+        """The object :meth:`to_data` described."""
+        if data.get("format") != DATA_FORMAT:
+            raise LoadError(f"linked object data of format {data.get('format')!r}, not "
+                            f"{DATA_FORMAT}: link the object again")
+        programs = [LinkedProgram.from_data(p) for p in data["programs"]]
+        maps = [LinkedMap.from_data(m) for m in data["maps"]]
+        return cls({p.name: p for p in programs}, {m.name: m for m in maps},
+                   list(data["fill_before"]), list(data["fill_after"]),
+                   {k: tuple(v) for k, v in data["variables"].items()},
+                   data["boot_dependent"], data["path"], _btf=data["btf"])
+
+
+def _type_id(t: Any) -> int:
+    if t is None:
+        return 0
+    return t if isinstance(t, int) else int(getattr(t, "id", 0) or 0)
+
+
+# --- linking -------------------------------------------------------------------------------
+
+def link(spec: ObjectSpec, resolver: SymbolResolver | None = None, *,
+         core_target: Any = None) -> LinkedObject:
+    """Link ``spec``: its programs' final instructions, map loads symbolic
+    (see the module documentation).
+
+    ``resolver`` answers for kernel symbols and configuration (default:
+    :class:`NoKernel`); ``core_target`` is the BTF CO-RE relocations are
+    resolved against — a :class:`pybpf.btf.BTF`, several, or a function
+    returning them, called only when a program has relocations (default:
+    the running kernel's vmlinux BTF).
+
+    Raises :class:`~pybpf.errors.LoadError` (and
+    :class:`~pybpf.errors.CoreRelocationError`) naming object, program and
+    instruction.
+    """
+    return _Linker(spec, resolver or NoKernel(), core_target).run()
+
+
+class _Linker:
+    def __init__(self, spec: ObjectSpec, resolver: SymbolResolver, core_target: Any):
+        self.spec = spec
+        self.resolver = resolver
+        self.core_target = core_target
+        self.path = str(spec.path) if spec.path else None
+        self.boot_dependent = False
+        self.map_names = list(spec.maps)
+        self._target: Any = None
+        self._core: dict[int, Any] = {}
+
+    def error(self, message: str, ps: ProgramSpec | None = None, pc: int | None = None,
+              insns: Sequence[Insn] | None = None) -> LoadError:
+        insn = insns[pc] if insns is not None and pc is not None and 0 <= pc < len(insns) \
+            else None
+        return LoadError(message, program=ps.name if ps is not None else None, pc=pc,
+                         insn=insn, path=self.path,
+                         section=ps.section if ps is not None else None)
+
+    def run(self) -> LinkedObject:
+        spec = self.spec
+        maps = {name: LinkedMap.from_spec(ms) for name, ms in spec.maps.items()}
+        self._kconfig(maps)
+        final_btf, line_offsets = self._btf()
+        programs = {}
+        for name, ps in spec.programs.items():
+            programs[name] = self._program(ps, final_btf, line_offsets)
+        before, after = self._fill_order(maps, programs)
+        return LinkedObject(programs, maps, before, after,
+                            {k: tuple(v[:3]) for k, v in spec.variables.items()},
+                            self.boot_dependent, str(spec.path or ""), spec, final_btf)
+
+    # --- BTF and debug info ------------------------------------------------------------
+
+    def _btf(self) -> tuple[Any, dict[str, int] | None]:
+        """The object BTF to load (with every string line_info names) and
+        those strings' offsets in it."""
+        btf = self.spec.btf
+        if btf is None or not hasattr(btf, "strings"):
+            return btf, None
+        wanted = set()
+        for ps in self.spec.programs.values():
+            wanted |= line_strings(ps.line_info)
+        if not wanted:
+            return btf, None
+        have = {text: off for off, text in btf.strings()}
+        missing = sorted(wanted - have.keys())
+        if missing:
+            from .btf import BTFBuilder
+
+            b = BTFBuilder.from_btf(btf)
+            for text in missing:
+                b.add_string(text)
+            btf = b.build()
+            have = {text: off for off, text in btf.strings()}
+        return btf, have
+
+    def _debug_info(self, ps: ProgramSpec, btf: Any, offsets: dict[str, int] | None
+                    ) -> tuple[list[tuple[int, int]], list[tuple[int, int, int, int]]]:
+        if btf is None:
+            return [], []
+        func_info = [tuple(r) for r in _info_rows(ps.func_info, 2)] \
+            if isinstance(ps.func_info, bytes | bytearray) else \
+            [(_insn_index(r), r.type_id) for r in ps.func_info]
+        if isinstance(ps.line_info, bytes | bytearray):
+            return func_info, [tuple(r) for r in _info_rows(ps.line_info, 4)]
+        from .spec.defines import BPF_LINE_INFO_COL_BITS
+
+        col_mask = (1 << BPF_LINE_INFO_COL_BITS) - 1
+        line_info = []
+        for r in ps.line_info:
+            if hasattr(r, "file_name_off"):
+                name_off, line_off = r.file_name_off, r.line_off
+            else:
+                if offsets is None:
+                    raise self.error("line_info with strings needs the object's BTF", ps)
+                name_off, line_off = offsets[r.file_name], offsets[r.line]
+            line_info.append((_insn_index(r), name_off, line_off,
+                              (r.line_num << BPF_LINE_INFO_COL_BITS) | (r.column & col_mask)))
+        return func_info, line_info
+
+    # --- programs --------------------------------------------------------------------
+
+    def _program(self, ps: ProgramSpec, btf: Any, offsets: dict[str, int] | None
+                 ) -> LinkedProgram:
+        insns = [Insn(*i) for i in ps.instructions]
+        if ps.extern_references:
+            self._externs(ps, insns)
+        if ps.core_relocations:
+            insns = self._relocate(ps, insns)
+        refs = self._map_refs(ps, insns)
+        func_info, line_info = self._debug_info(ps, btf, offsets)
+        spec = self.spec
+        return LinkedProgram(
+            ps.name, insns, refs, type=ps.type, section=ps.section,
+            attach_type=ps.attach_type, attach_to=ps.attach_to,
+            attach_btf_id=self._attach_btf_id(ps), license=ps.license or spec.license,
+            kernel_version=ps.kernel_version or spec.kernel_version, flags=ps.flags,
+            sleepable=ps.sleepable, func_info=func_info, line_info=line_info)
+
+    def _map_refs(self, ps: ProgramSpec, insns: list[Insn]) -> dict[int, MapRef]:
+        """Every map load as a symbolic reference: the ``lddw`` gets src
+        PSEUDO_MAP_FD or PSEUDO_MAP_VALUE, imm 0, the offset in its second
+        slot."""
+        refs: dict[int, MapRef] = {}
+
+        def mark(pc: int, ref: MapRef, what: str) -> None:
+            if not 0 <= pc < len(insns) - 1 or not insns[pc].is_lddw:
+                raise self.error(f"{what} is not on an lddw instruction", ps, pc, insns)
+            if ref.map not in self.spec.maps:
+                raise self.error(f"{what} refers to map {ref.map!r}, which the object does "
+                                 f"not have", ps, pc, insns)
+            insns[pc] = insns[pc]._replace(src=PSEUDO_MAP_VALUE if ref.value else PSEUDO_MAP_FD,
+                                           imm=0)
+            insns[pc + 1] = insns[pc + 1]._replace(imm=s32(ref.offset) if ref.value else 0)
+            refs[pc] = ref
+
+        for r in ps.map_references:
+            mark(r.pc, MapRef(r.map_name, bool(r.value), r.offset if r.value else 0),
+                 "map reference")
+        for pc, insn in enumerate(insns):
+            if insn.is_lddw and insn.src in (PSEUDO_MAP_IDX, PSEUDO_MAP_IDX_VALUE) \
+                    and pc not in refs:
+                index = insn.imm
+                if not 0 <= index < len(self.map_names):
+                    raise self.error(f"map[idx:{index}] is out of range: the object has "
+                                     f"{len(self.map_names)} maps", ps, pc, insns)
+                value = insn.src == PSEUDO_MAP_IDX_VALUE
+                offset = insns[pc + 1].imm & 0xFFFFFFFF if value and pc + 1 < len(insns) else 0
+                mark(pc, MapRef(self.map_names[index], value, offset), f"map[idx:{index}]")
+        return refs
+
+    def _externs(self, ps: ProgramSpec, insns: list[Insn]) -> None:
+        """Point ksym loads and kfunc calls at the target: typed ksyms and
+        kfuncs by kernel BTF id, typeless ksyms by address.  A weak extern
+        the target lacks becomes 0."""
+        from .btf.types import Void
+
+        r = self.resolver
+        for ref in ps.extern_references:
+            ext = self.spec.externs.get(ref.name)
+            weak = ext.weak if ext is not None else False
+            pc = ref.pc
+            if not 0 <= pc < len(insns):
+                raise self.error(f"extern {ref.name!r} is referenced past the end of the "
+                                 f"program", ps, pc)
+            if ref.kind == "kfunc":
+                if insns[pc].opcode != _CALL:
+                    raise self.error(f"kfunc {ref.name!r} is not on a call instruction",
+                                     ps, pc, insns)
+                btf_id = r.kernel_btf_id(ref.name, "FUNC")
+                if btf_id:
+                    insns[pc] = insns[pc]._replace(src=PSEUDO_CALL_KFUNC, imm=btf_id, off=0)
+                elif weak:
+                    insns[pc] = Insn(_MOV64_IMM, 0, 0, 0, 0)  # r0 = 0: the kfunc is absent
+                else:
+                    raise self.error(f"calls kfunc {ref.name!r}, which {r.describe} does not "
+                                     f"have", ps, pc, insns)
+                continue
+            if not insns[pc].is_lddw or pc + 1 >= len(insns):
+                raise self.error(f"ksym {ref.name!r} is not on an lddw instruction",
+                                 ps, pc, insns)
+            typed = ext is not None and ext.type is not None and not isinstance(ext.type, Void)
+            btf_id = r.kernel_btf_id(ref.name, "VAR") if typed else None
+            if btf_id:
+                insns[pc] = insns[pc]._replace(src=PSEUDO_BTF_ID, imm=btf_id)
+                insns[pc + 1] = insns[pc + 1]._replace(imm=0)
+                continue
+            address = r.kernel_symbol_address(ref.name)
+            if address is None and not weak:
+                raise self.error(f"loads ksym {ref.name!r}, which {r.describe} does not "
+                                 f"export", ps, pc, insns)
+            if address is not None:
+                self.boot_dependent = True
+            value = address or 0
+            insns[pc] = insns[pc]._replace(src=PSEUDO_IMM, imm=s32(value))
+            insns[pc + 1] = insns[pc + 1]._replace(imm=s32(value >> 32))
+
+    def _target_btf(self, ps: ProgramSpec) -> Any:
+        if self._target is None:
+            target = self.core_target
+            try:
+                if target is None:
+                    from .btf import BTF
+
+                    target = BTF.load_vmlinux()
+                elif callable(target):
+                    target = target()
+            except (BPFError, OSError) as e:
+                raise self.error(f"has {len(ps.core_relocations)} CO-RE relocations, but "
+                                 f"there is no target BTF to resolve them against: {e}",
+                                 ps) from None
+            self._target = target
+        return self._target
+
+    def _relocate(self, ps: ProgramSpec, insns: list[Insn]) -> list[Insn]:
+        from .btf.core import CoreError, CoreResolver, RelocKind, apply_relocations
+
+        local = ps.btf if ps.btf is not None else self.spec.btf
+        if local is None:
+            raise self.error(f"has {len(ps.core_relocations)} CO-RE relocations but no BTF", ps)
+        resolver = self._core.get(id(local))
+        if resolver is None:
+            resolver = self._core[id(local)] = CoreResolver(local, self._target_btf(ps))
+
+        def fail(e: CoreError, relo: Any, description: str | None = None
+                 ) -> CoreRelocationError:
+            pc = relo.insn_index
+            try:
+                kind = RelocKind(relo.kind).label
+            except ValueError:
+                kind = str(relo.kind)
+            try:
+                type_name = local.name_of(relo.type_id)
+            except BPFError:
+                type_name = None
+            return CoreRelocationError(
+                f"CO-RE relocation cannot be applied: {e.reason}", kind=kind,
+                type_name=type_name, access=relo.access_str, spelled=description,
+                program=ps.name, pc=pc,
+                insn=insns[pc] if 0 <= pc < len(insns) else None, path=self.path,
+                section=ps.section)
+
+        results = []
+        for relo in ps.core_relocations:
+            try:
+                results.append(resolver.resolve(relo))
+            except CoreError as e:
+                raise fail(e, relo) from None
+        try:
+            return apply_relocations(insns, results)
+        except CoreError:
+            for res in results:  # find the one that does not fit its instruction
+                try:
+                    apply_relocations(insns, [res])
+                except CoreError as e:
+                    raise fail(e, res.relo, res.description) from None
+            raise
+
+    def _attach_btf_id(self, ps: ProgramSpec) -> int:
+        """The kernel BTF id a tracing-style program attaches to, from its
+        ``attach_to`` (``tp_btf`` tracepoints, fentry/fexit functions, LSM
+        hooks, iterators)."""
+        if ps.type not in ("tracing", "lsm") or not ps.attach_to:
+            return 0
+        r = self.resolver
+        if not r.has_kernel_btf:
+            return 0
+        candidates: list[tuple[str, str | None]]
+        if ps.type == "lsm":
+            candidates = [(f"bpf_lsm_{ps.attach_to}", None)]
+        elif ps.attach_type == "trace_iter":  # iter/task -> the bpf_iter_task function
+            candidates = [(f"bpf_iter_{ps.attach_to}", "FUNC"), (f"bpf_iter_{ps.attach_to}", None)]
+        elif ps.attach_type in ("trace_raw_tp", None):
+            candidates = [(f"btf_trace_{ps.attach_to}", None), (ps.attach_to, None)]
+        else:
+            candidates = [(ps.attach_to, None)]
+        for name, kind in candidates:
+            btf_id = r.kernel_btf_id(name, kind)
+            if btf_id:
+                return btf_id
+        raise self.error(f"{r.describe}'s BTF has no {candidates[0][0]!r} to attach to", ps)
+
+    # --- maps ------------------------------------------------------------------------
+
+    def _kconfig(self, maps: dict[str, LinkedMap]) -> None:
+        """Fill ``__kconfig`` externs the spec has not been given values for
+        from the resolver; a strong one it cannot answer is an error."""
+        spec = self.spec
+        for ext in spec.externs.values():
+            if ext.kind != "kconfig" or ext.value is not None:
+                continue
+            data = self.resolver.kconfig(ext, spec.btf)
+            if data is None:
+                if ext.weak:
+                    continue
+                raise LoadError(f"kconfig extern {ext.name} has no value in "
+                                f"{self.resolver.describe} (give one with "
+                                f"spec.set_variable({ext.name!r}, ...) or "
+                                f"pybpf.elf.resolve_kconfig, or declare it __weak)",
+                                path=self.path)
+            if ext.name not in spec.variables:
+                raise LoadError(f"kconfig extern {ext.name} has no place in a .kconfig map",
+                                path=self.path)
+            map_name, offset, size = spec.variables[ext.name][:3]
+            lm = maps[map_name]
+            lm.contents[:1] = [patch_value(lm.contents, lm.value_size, ext.name, offset, size,
+                                           data)]
+
+    def _fill_order(self, maps: dict[str, LinkedMap], programs: dict[str, LinkedProgram]
+                    ) -> tuple[list[str], list[str]]:
+        """Maps to fill before the programs load (maps of maps after the maps
+        they hold) and after (program arrays); names in contents checked."""
+        before: list[str] = []
+        after: list[str] = []
+        state: dict[str, int] = {}  # 1: being ordered, 2: ordered
+
+        def visit(name: str) -> None:
+            if state.get(name) == 2:
+                return
+            if state.get(name) == 1:
+                raise LoadError(f"map {name!r}: maps of maps hold each other in a cycle",
+                                path=self.path)
+            state[name] = 1
+            lm = maps[name]
+            if lm.type in MAP_OF_MAPS:
+                for key, value in lm.contents:
+                    if isinstance(value, str):
+                        if value not in maps:
+                            raise LoadError(f"map {name!r}: element {key!r} names map "
+                                            f"{value!r}, which the object does not have",
+                                            path=self.path)
+                        if maps[value].type != PROG_ARRAY:
+                            visit(value)
+            state[name] = 2
+            before.append(name)
+
+        for name, lm in maps.items():
+            if lm.type == PROG_ARRAY:
+                for key, value in lm.contents:
+                    if isinstance(value, str) and value not in programs:
+                        raise LoadError(f"map {name!r}: element {key!r} names program "
+                                        f"{value!r}, which the object does not have",
+                                        path=self.path)
+                after.append(name)
+            else:
+                visit(name)
+        return before, after
+
+
+def line_strings(records: Any) -> set[str]:
+    """The file names and source lines ``line_info`` records name (none for
+    raw records that carry string offsets)."""
+    if not records or isinstance(records, bytes | bytearray):
+        return set()
+    return {s for r in records if hasattr(r, "file_name") for s in (r.file_name, r.line)}
+
+
+def _insn_index(record: Any) -> int:
+    # .BTF.ext records count bytes (insn_index converts); hand-made ones count slots
+    return record.insn_index if hasattr(record, "insn_index") else record.insn_off
+
+
+def _info_rows(raw: bytes | bytearray, fields: int) -> list[tuple[int, ...]]:
+    """Raw ``bpf_func_info`` (2 fields) or ``bpf_line_info`` (4) records as
+    rows of u32."""
+    import struct
+
+    row = struct.Struct("<" + "I" * fields)
+    return [tuple(r) for r in row.iter_unpack(bytes(raw))]
+
+
+__all__ = [
+    "DATA_FORMAT",
+    "MAP_OF_MAPS",
+    "PROG_ARRAY",
+    "Edit",
+    "LinkedMap",
+    "LinkedObject",
+    "LinkedProgram",
+    "MapRef",
+    "NoKernel",
+    "SymbolResolver",
+    "line_strings",
+    "link",
+]
