@@ -11,10 +11,12 @@ times.
 
 Map references inside instructions are kept symbolic: a ``lddw`` that loads a
 map is recorded as a :class:`MapReference` (pc, map name, offset into the
-value) and the loader fills in whatever its backend uses (a file descriptor
-for the kernel, an address for the VM).  Specs built by hand from assembly
-may instead use ``lddw rN, map[idx:I]`` (pseudo source 5, or 6 with an offset)
-where ``I`` indexes :attr:`ObjectSpec.maps` in insertion order.
+value).  Specs built by hand from assembly may instead use ``lddw rN,
+map[idx:I]`` (pseudo source 5, or 6 with an offset) where ``I`` indexes
+:attr:`ObjectSpec.maps` in insertion order.  :func:`pybpf.linker.link`
+turns a spec into the instructions both backends load (externs, CO-RE and
+those references resolved); the backend then fills in what it uses for a
+map (a file descriptor for the kernel, an address for the VM).
 """
 
 from __future__ import annotations

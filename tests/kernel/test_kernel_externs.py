@@ -18,11 +18,11 @@ def _vmlinux():
         pytest.skip(f"no kernel BTF: {e}")
 
 
-def _resolve(spec: ObjectSpec, name: str) -> list[Insn]:
-    from pybpf.kernel.collection import _Loader
+def _resolve(spec: ObjectSpec, name: str) -> tuple[Insn, ...]:
+    from pybpf.kernel.collection import KernelResolver
+    from pybpf.linker import link
 
-    loader = _Loader(spec, "/sys/fs/bpf", 0)
-    return loader._resolve_externs(spec.programs[name], spec.programs[name].instructions)
+    return link(spec, KernelResolver()).programs[name].insns
 
 
 def test_kfunc_calls_get_the_kernel_btf_id():
