@@ -12,7 +12,7 @@ is defined (an abstract method left out makes it uninstantiable) and by
 ``isinstance``, and the with-block logic lives here once.  (A runtime
 Protocol's ``isinstance`` only checks that attribute names exist.)
 
-This module sits below both backends: it imports only :mod:`pybpf.spec`.
+This module sits below both backends: it imports only :mod:`pybpf.isa` and :mod:`pybpf.spec`.
 """
 
 from __future__ import annotations
@@ -57,10 +57,10 @@ def verdict(prog_type: str, r0: int) -> str | None:
         names = {v: k for k, v in enum_values("xdp_action").items()}
         return names.get(r0 & _U32, f"unknown XDP action {r0 & _U32}")
     if prog_type in ("sched_cls", "sched_act"):
+        from .isa import s32
         from .spec import net
 
-        value = r0 & _U32
-        value = value - (1 << 32) if value & 0x80000000 else value
+        value = s32(r0)
         return net.TC_ACT_NAMES.get(value, f"TC action {value}")
     if prog_type == "socket_filter":
         keep = r0 & _U32

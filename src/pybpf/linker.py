@@ -77,21 +77,19 @@ from .isa import Insn, decode, encode, s32
 from .isa.opcodes import (
     BPF_ALU64,
     BPF_CALL,
-    BPF_EXIT,
-    BPF_JA,
     BPF_JMP,
     BPF_JMP32,
     BPF_K,
     BPF_MOV,
     PSEUDO_BTF_ID,
     PSEUDO_CALL_KFUNC,
-    PSEUDO_CALL_LOCAL,
     PSEUDO_FUNC,
     PSEUDO_IMM,
     PSEUDO_MAP_FD,
     PSEUDO_MAP_IDX,
     PSEUDO_MAP_IDX_VALUE,
     PSEUDO_MAP_VALUE,
+    Kind,
 )
 from .objects import Extern, MapSpec, ObjectSpec, ProgramSpec, patch_value
 
@@ -105,8 +103,6 @@ MAP_OF_MAPS = frozenset({"array_of_maps", "hash_of_maps"})
 
 _MOV64_IMM = BPF_ALU64 | BPF_MOV | BPF_K
 _CALL = BPF_JMP | BPF_CALL
-_CLASS_MASK = 0x07
-_OP_MASK = 0xF0
 _I16 = (-(1 << 15), (1 << 15) - 1)
 
 
@@ -410,17 +406,15 @@ class _Removed:
 def _relative_field(insn: Insn) -> str | None:
     """Which field of ``insn`` holds a pc-relative offset (``off`` or
     ``imm``), or None."""
-    opcode = insn.opcode
-    cls = opcode & _CLASS_MASK
+    cls = insn.cls
     if cls in (BPF_JMP, BPF_JMP32):
-        op = opcode & _OP_MASK
-        if opcode == _CALL:
-            return "imm" if insn.src == PSEUDO_CALL_LOCAL else None
-        if op in (BPF_CALL, BPF_EXIT):
-            return None
-        if op == BPF_JA and cls == BPF_JMP32:
-            return "imm"  # gotol
-        return "off"
+        form = insn.form
+        kind = form.kind if form is not None else None
+        if kind in (Kind.JA, Kind.JCOND, Kind.MAY_GOTO):
+            return "off"
+        if kind in (Kind.GOTOL, Kind.CALL_LOCAL):
+            return "imm"
+        return None
     if insn.is_lddw and insn.src == PSEUDO_FUNC:
         return "imm"
     return None

@@ -16,6 +16,7 @@ from pybpf.isa import Insn, assemble
 from pybpf.isa.opcodes import (
     PSEUDO_BTF_ID,
     PSEUDO_CALL_KFUNC,
+    PSEUDO_FUNC,
     PSEUDO_IMM,
     PSEUDO_MAP_FD,
     PSEUDO_MAP_VALUE,
@@ -369,3 +370,14 @@ def test_splice_refuses_edits_that_break_the_program():
     with pytest.raises(LoadError, match="overlap"):
         lp.splice([(0, 2, []), (1, 0, [])])
     assert _run(lp.insns) == 115  # nothing was changed by the refused edits
+
+
+def test_splice_moves_gotol_and_subprogram_address_targets():
+    # 0: gotol +1 (to 2)   1: r0 = 1   2-3: r1 = &sub   4: r0 = 3   5: exit   6: sub: exit
+    insns = [Insn(0x06, 0, 0, 0, 1), Insn(0xB7, 0, 0, 0, 1),
+             *Insn.lddw(1, 3, PSEUDO_FUNC), Insn(0xB7, 0, 0, 0, 3), Insn(0x95), Insn(0x95)]
+    lp = LinkedProgram("g", insns)
+    lp.splice([(1, 0, [Insn(0xBF, 9, 9)]), (6, 0, [Insn(0xBF, 9, 9)] * 2)])
+    assert lp.insns[0].imm == 2                  # gotol still lands on the lddw
+    assert 3 + 1 + lp.insns[3].imm == 7          # the subprogram's entry: its inserted slots
+    assert _run(lp.insns) == 3
