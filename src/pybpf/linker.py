@@ -73,12 +73,12 @@ from types import MappingProxyType
 from typing import Any, NamedTuple, Protocol
 
 from .errors import BPFError, CoreRelocationError, LoadError
-from .isa import Insn, decode, encode, s32
+from .isa import FORMS, Insn, decode, encode, s32
+from .isa.insn import LDDW_OPCODE
 from .isa.opcodes import (
     BPF_ALU64,
     BPF_CALL,
     BPF_JMP,
-    BPF_JMP32,
     BPF_K,
     BPF_MOV,
     PSEUDO_BTF_ID,
@@ -260,7 +260,6 @@ class LinkedProgram:
             return
         old = self._insns
         n = len(old)
-        lddw_second = self._lddw_second_slots()
         prev: tuple[int, int] | None = None
         for pc, remove, _insert, _refs in plan:
             if not 0 <= pc <= n or pc + remove > n:
@@ -269,7 +268,7 @@ class LinkedProgram:
             if prev is not None and (pc == prev[0] or pc < prev[0] + prev[1]):
                 raise LoadError(f"edits at {prev[0]} and {pc} overlap", program=self.name,
                                 pc=pc)
-            if pc in lddw_second or (remove and pc + remove in lddw_second):
+            if _second_lddw_slot(old, pc) or (remove and _second_lddw_slot(old, pc + remove)):
                 raise LoadError("an edit cuts an lddw in half", program=self.name, pc=pc)
             prev = (pc, remove)
         starts = [e[0] for e in plan]
@@ -295,28 +294,55 @@ class LinkedProgram:
                 return t + before[i]
             if t < pc + remove:
                 raise LoadError(f"a branch targets slot {t}, which an edit removes",
-                                program=self.name, pc=at, insn=old[at])
+                                program=self.name, pc=at, insn=old[at] if at < n else None)
             return t + before[i] + len(insert) - remove
 
+        removed = _Removed(plan)
+        # new offsets of the branches that stay, computed before anything changes
+        moved: list[tuple[int, Insn]] = []
+        relative = _RELATIVE_FIELDS
+        for p, insn in enumerate(old):
+            which = relative.get(insn[0])
+            if which is None:
+                continue
+            if type(which) is not str:
+                which = which.get(insn[2])
+                if which is None:
+                    continue
+            if removed.ranges and removed.contains(p):
+                continue
+            op, dst, src, off, imm = insn
+            target = target_pos(p + 1 + (off if which == "off" else imm), p)
+            new_pos = slot_pos(p)
+            rel = target - new_pos - 1
+            if which == "off":
+                if not _I16[0] <= rel <= _I16[1]:
+                    raise LoadError(f"the branch offset becomes {rel}, which does not fit in "
+                                    f"16 bits", program=self.name, pc=p, insn=insn)
+                moved.append((new_pos, Insn(op, dst, src, rel, imm)))
+            else:
+                moved.append((new_pos, Insn(op, dst, src, off, rel)))
+        func_info = tuple((target_pos(r[0], r[0]), *r[1:]) for r in self.func_info
+                          if not removed.inside(r[0]))
+        line_info = tuple((target_pos(r[0], r[0]), *r[1:]) for r in self.line_info
+                          if not removed.inside(r[0]))
         out: list[Insn] = []
         refs: dict[int, MapRef] = {}
         cursor = 0
         for pc, remove, insert, new_refs in plan:
-            self._copy_segment(old, cursor, pc, out, slot_pos, target_pos)
+            out.extend(old[cursor:pc])
             start = len(out)
-            out.extend(Insn(*s) for s in insert)
+            out.extend(i if type(i) is Insn else Insn(*i) for i in insert)
             for k, ref in new_refs.items():
                 refs[start + k] = ref
             cursor = pc + remove
-        self._copy_segment(old, cursor, n, out, slot_pos, target_pos)
-        removed = _Removed(plan)
+        out.extend(old[cursor:])
+        for new_pos, insn in moved:
+            out[new_pos] = insn
         for pc, ref in self._map_refs.items():
             if not removed.contains(pc):
                 refs[slot_pos(pc)] = ref
-        self.func_info = tuple((target_pos(r[0], r[0]), *r[1:]) for r in self.func_info
-                               if not removed.inside(r[0]))
-        self.line_info = tuple((target_pos(r[0], r[0]), *r[1:]) for r in self.line_info
-                               if not removed.inside(r[0]))
+        self.func_info, self.line_info = func_info, line_info
         self._insns = tuple(out)
         self._map_refs = dict(sorted(refs.items()))
 
@@ -327,35 +353,6 @@ class LinkedProgram:
         if remove < 0:
             raise LoadError(f"edit at {pc} removes {remove} slots")
         return pc, remove, tuple(insert), refs
-
-    def _lddw_second_slots(self) -> set[int]:
-        out = set()
-        insns = self._insns
-        pc = 0
-        while pc < len(insns):
-            if insns[pc].is_lddw:
-                out.add(pc + 1)
-                pc += 2
-            else:
-                pc += 1
-        return out
-
-    def _copy_segment(self, old: Sequence[Insn], begin: int, end: int, out: list[Insn],
-                      slot_pos: Callable[[int], int],
-                      target_pos: Callable[[int, int], int]) -> None:
-        for p in range(begin, end):
-            insn = old[p]
-            field_name = _relative_field(insn)
-            if field_name is None:
-                out.append(insn)
-                continue
-            rel = insn.off if field_name == "off" else insn.imm
-            target = target_pos(p + 1 + rel, p)
-            new = target - slot_pos(p) - 1
-            if field_name == "off" and not _I16[0] <= new <= _I16[1]:
-                raise LoadError(f"the branch offset becomes {new}, which does not fit in "
-                                f"16 bits", program=self.name, pc=p, insn=insn)
-            out.append(insn._replace(off=new) if field_name == "off" else insn._replace(imm=new))
 
     # --- plain data ------------------------------------------------------------------
 
@@ -403,21 +400,36 @@ class _Removed:
         return i >= 0 and self.ranges[i][0] < p < self.ranges[i][1]
 
 
-def _relative_field(insn: Insn) -> str | None:
-    """Which field of ``insn`` holds a pc-relative offset (``off`` or
-    ``imm``), or None."""
-    cls = insn.cls
-    if cls in (BPF_JMP, BPF_JMP32):
-        form = insn.form
-        kind = form.kind if form is not None else None
-        if kind in (Kind.JA, Kind.JCOND, Kind.MAY_GOTO):
-            return "off"
-        if kind in (Kind.GOTOL, Kind.CALL_LOCAL):
-            return "imm"
-        return None
-    if insn.is_lddw and insn.src == PSEUDO_FUNC:
-        return "imm"
-    return None
+def _relative_fields() -> dict[int, str | dict[int | None, str | None]]:
+    """For every opcode with a pc-relative form, which field holds the
+    offset (``off`` or ``imm``) — or, where the source register picks the
+    form (``call``, ``lddw``), that field by ``src``.  Read off the opcode
+    table."""
+    by_opcode: dict[int, dict[int | None, str | None]] = {}
+    for f in FORMS:
+        if f.kind in (Kind.JA, Kind.JCOND, Kind.MAY_GOTO):
+            which: str | None = "off"
+        elif f.kind in (Kind.GOTOL, Kind.CALL_LOCAL) or \
+                (f.kind is Kind.LDDW and f.pseudo == PSEUDO_FUNC):
+            which = "imm"
+        else:
+            which = None
+        by_opcode.setdefault(f.opcode, {})[dict(f.fixed).get("src")] = which
+    table: dict[int, str | dict[int | None, str | None]] = {}
+    for opcode, by_src in by_opcode.items():
+        fields = set(by_src.values())
+        if fields == {None}:
+            continue
+        table[opcode] = fields.pop() if len(fields) == 1 else by_src
+    return table
+
+
+_RELATIVE_FIELDS = _relative_fields()
+
+
+def _second_lddw_slot(insns: Sequence[Insn], pc: int) -> bool:
+    """Whether slot ``pc`` is the second half of an ``lddw``."""
+    return 0 < pc < len(insns) and insns[pc - 1][0] == LDDW_OPCODE
 
 
 @dataclass
@@ -670,7 +682,7 @@ class _Linker:
 
     def _program(self, ps: ProgramSpec, btf: Any, offsets: dict[str, int] | None
                  ) -> LinkedProgram:
-        insns = [Insn(*i) for i in ps.instructions]
+        insns = [i if type(i) is Insn else Insn(*i) for i in ps.instructions]
         if ps.extern_references:
             self._externs(ps, insns)
         if ps.core_relocations:
@@ -697,17 +709,18 @@ class _Linker:
             if ref.map not in self.spec.maps:
                 raise self.error(f"{what} refers to map {ref.map!r}, which the object does "
                                  f"not have", ps, pc, insns)
-            insns[pc] = insns[pc]._replace(src=PSEUDO_MAP_VALUE if ref.value else PSEUDO_MAP_FD,
-                                           imm=0)
-            insns[pc + 1] = insns[pc + 1]._replace(imm=s32(ref.offset) if ref.value else 0)
+            op, dst, _src, off, _imm = insns[pc]
+            insns[pc] = Insn(op, dst, PSEUDO_MAP_VALUE if ref.value else PSEUDO_MAP_FD, off, 0)
+            op, dst, src, off, _imm = insns[pc + 1]
+            insns[pc + 1] = Insn(op, dst, src, off, s32(ref.offset) if ref.value else 0)
             refs[pc] = ref
 
         for r in ps.map_references:
             mark(r.pc, MapRef(r.map_name, bool(r.value), r.offset if r.value else 0),
                  "map reference")
+        by_index = (PSEUDO_MAP_IDX, PSEUDO_MAP_IDX_VALUE)
         for pc, insn in enumerate(insns):
-            if insn.is_lddw and insn.src in (PSEUDO_MAP_IDX, PSEUDO_MAP_IDX_VALUE) \
-                    and pc not in refs:
+            if insn[0] == LDDW_OPCODE and insn[2] in by_index and pc not in refs:
                 index = insn.imm
                 if not 0 <= index < len(self.map_names):
                     raise self.error(f"map[idx:{index}] is out of range: the object has "
