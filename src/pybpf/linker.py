@@ -67,13 +67,14 @@ below both backends.
 from __future__ import annotations
 
 import bisect
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, NamedTuple, Protocol
 
 from .errors import BPFError, CoreRelocationError, LoadError
-from .isa import FORMS, Insn, decode, encode, s32
+from .isa import FORMS, INSN_SIZE, Insn, decode, encode, s32
 from .isa.insn import LDDW_OPCODE
 from .isa.opcodes import (
     BPF_ALU64,
@@ -186,11 +187,11 @@ class LinkedProgram:
     kernel version, load flags.
     """
 
-    __slots__ = ("_insns", "_map_refs", "attach_btf_id", "attach_to", "attach_type",
+    __slots__ = ("_code", "_insns", "_map_refs", "attach_btf_id", "attach_to", "attach_type",
                  "flags", "func_info", "kernel_version", "license", "line_info", "name",
                  "section", "sleepable", "type")
 
-    def __init__(self, name: str, insns: Iterable[Insn],
+    def __init__(self, name: str, insns: Iterable[Insn] | bytes,
                  map_refs: Mapping[int, MapRef] | None = None, *, type: str = "socket_filter", section: str = "",
                  attach_type: str | None = None, attach_to: str | None = None,
                  attach_btf_id: int = 0, license: str = "GPL", kernel_version: int = 0,
@@ -198,7 +199,13 @@ class LinkedProgram:
                  func_info: Iterable[tuple[int, int]] = (),
                  line_info: Iterable[tuple[int, int, int, int]] = ()):
         self.name = name
-        self._insns = tuple(insns)
+        # slots as Insn tuples, bytecode, or both: each made from the other on demand
+        self._insns: tuple[Insn, ...] | None = None
+        self._code: bytes | None = None
+        if isinstance(insns, bytes | bytearray):
+            self._code = bytes(insns)
+        else:
+            self._insns = tuple(insns)
         self._map_refs = dict(map_refs or {})
         self.type = type
         self.section = section
@@ -215,7 +222,16 @@ class LinkedProgram:
     @property
     def insns(self) -> tuple[Insn, ...]:
         """The instruction slots (map loads with ``imm`` 0)."""
+        if self._insns is None:
+            self._insns = tuple(decode(self._code or b""))
         return self._insns
+
+    @property
+    def code(self) -> bytes:
+        """The instruction slots encoded (map loads with ``imm`` 0)."""
+        if self._code is None:
+            self._code = encode(self.insns)
+        return self._code
 
     @property
     def map_refs(self) -> Mapping[int, MapRef]:
@@ -223,10 +239,10 @@ class LinkedProgram:
         return MappingProxyType(self._map_refs)
 
     def __len__(self) -> int:
-        return len(self._insns)
+        return len(self.insns) if self._code is None else len(self._code) // INSN_SIZE
 
     def __repr__(self) -> str:
-        return (f"<LinkedProgram {self.name} {self.type} {len(self._insns)} slots "
+        return (f"<LinkedProgram {self.name} {self.type} {len(self)} slots "
                 f"{len(self._map_refs)} map refs>")
 
     # --- for the backends ------------------------------------------------------------
@@ -234,10 +250,23 @@ class LinkedProgram:
     def with_map_values(self, value_of: Callable[[MapRef], int]) -> list[Insn]:
         """The slots with each map load's ``imm`` set to ``value_of(ref)``
         (a kernel map fd): what a backend that patches instructions loads."""
-        out = list(self._insns)
+        out = list(self.insns)
         for pc, ref in self._map_refs.items():
             out[pc] = out[pc]._replace(imm=s32(value_of(ref)))
         return out
+
+    def bytecode(self, value_of: Callable[[MapRef], int]) -> bytes:
+        """:meth:`with_map_values`, encoded (without decoding a program
+        that came as bytecode)."""
+        if not self._map_refs:
+            return self.code
+        code = bytearray(self.code)
+        insns = self._insns
+        for pc, ref in self._map_refs.items():
+            slot = slice(pc * INSN_SIZE, (pc + 1) * INSN_SIZE)
+            insn = insns[pc] if insns is not None else decode(code[slot])[0]
+            code[slot] = insn._replace(imm=s32(value_of(ref))).encode()
+        return bytes(code)
 
     # --- rewriting -------------------------------------------------------------------
 
@@ -258,7 +287,7 @@ class LinkedProgram:
         plan = sorted((self._edit(e) for e in edits), key=lambda e: e[0])
         if not plan:
             return
-        old = self._insns
+        old = self.insns
         n = len(old)
         prev: tuple[int, int] | None = None
         for pc, remove, _insert, _refs in plan:
@@ -343,7 +372,7 @@ class LinkedProgram:
             if not removed.contains(pc):
                 refs[slot_pos(pc)] = ref
         self.func_info, self.line_info = func_info, line_info
-        self._insns = tuple(out)
+        self._insns, self._code = tuple(out), None
         self._map_refs = dict(sorted(refs.items()))
 
     @staticmethod
@@ -362,7 +391,7 @@ class LinkedProgram:
                 "attach_type": self.attach_type, "attach_to": self.attach_to,
                 "attach_btf_id": self.attach_btf_id, "license": self.license,
                 "kernel_version": self.kernel_version, "flags": self.flags,
-                "sleepable": self.sleepable, "code": encode(self._insns),
+                "sleepable": self.sleepable, "code": self.code,
                 "map_refs": [(pc, r.map, r.value, r.offset) for pc, r in self._map_refs.items()],
                 "func_info": [list(r) for r in self.func_info],
                 "line_info": [list(r) for r in self.line_info]}
@@ -370,7 +399,7 @@ class LinkedProgram:
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> LinkedProgram:
         """The program :meth:`to_data` described."""
-        return cls(data["name"], decode(data["code"]),
+        return cls(data["name"], data["code"],
                    {pc: MapRef(name, value, offset)
                     for pc, name, value, offset in data["map_refs"]},
                    type=data["type"], section=data["section"],
@@ -580,7 +609,7 @@ def _type_id(t: Any) -> int:
 # --- linking -------------------------------------------------------------------------------
 
 def link(spec: ObjectSpec, resolver: SymbolResolver | None = None, *,
-         core_target: Any = None) -> LinkedObject:
+         core_target: Any = None, debug_info: bool = True) -> LinkedObject:
     """Link ``spec``: its programs' final instructions, map loads symbolic
     (see the module documentation).
 
@@ -588,20 +617,54 @@ def link(spec: ObjectSpec, resolver: SymbolResolver | None = None, *,
     :class:`NoKernel`); ``core_target`` is the BTF CO-RE relocations are
     resolved against — a :class:`pybpf.btf.BTF`, several, or a function
     returning them, called only when a program has relocations (default:
-    the running kernel's vmlinux BTF).
+    the running kernel's vmlinux BTF).  Without ``debug_info`` the linked
+    programs carry no func_info or line_info and the object's BTF is left
+    as it is (a backend that does not use them saves the work).
 
     Raises :class:`~pybpf.errors.LoadError` (and
     :class:`~pybpf.errors.CoreRelocationError`) naming object, program and
     instruction.
     """
-    return _Linker(spec, resolver or NoKernel(), core_target).run()
+    return _Linker(spec, resolver or NoKernel(), core_target, debug_info).run()
+
+
+_WITH_STRINGS: weakref.WeakKeyDictionary[Any, dict[frozenset[str], tuple[Any, dict[str, int]]]] \
+    = weakref.WeakKeyDictionary()
+"""BTFs extended with line_info strings, by the BTF they extend (BTFs do not
+change once built, so an object linked again reuses the work)."""
+
+
+def btf_with_strings(btf: Any, strings: Iterable[str]) -> tuple[Any, dict[str, int]]:
+    """``btf`` (a :class:`pybpf.btf.BTF`), or a copy of it with the same
+    type ids, holding every string of ``strings``, and the offset of each
+    of its strings.  Line info points into the string section, which a BTF
+    rebuilt from its types alone no longer carries."""
+    wanted = frozenset(strings)
+    known = _WITH_STRINGS.setdefault(btf, {})
+    found = known.get(wanted)
+    if found is None:
+        have = {text: off for off, text in btf.strings()}
+        missing = sorted(wanted - have.keys())
+        final = btf
+        if missing:
+            from .btf import BTFBuilder
+
+            b = BTFBuilder.from_btf(btf)
+            for text in missing:
+                b.add_string(text)
+            final = b.build()
+            have = {text: off for off, text in final.strings()}
+        found = known[wanted] = (final, have)
+    return found
 
 
 class _Linker:
-    def __init__(self, spec: ObjectSpec, resolver: SymbolResolver, core_target: Any):
+    def __init__(self, spec: ObjectSpec, resolver: SymbolResolver, core_target: Any,
+                 debug_info: bool = True):
         self.spec = spec
         self.resolver = resolver
         self.core_target = core_target
+        self.debug_info = debug_info
         self.path = str(spec.path) if spec.path else None
         self.boot_dependent = False
         self.map_names = list(spec.maps)
@@ -635,28 +698,18 @@ class _Linker:
         """The object BTF to load (with every string line_info names) and
         those strings' offsets in it."""
         btf = self.spec.btf
-        if btf is None or not hasattr(btf, "strings"):
+        if not self.debug_info or btf is None or not hasattr(btf, "strings"):
             return btf, None
-        wanted = set()
+        wanted: set[str] = set()
         for ps in self.spec.programs.values():
             wanted |= line_strings(ps.line_info)
         if not wanted:
             return btf, None
-        have = {text: off for off, text in btf.strings()}
-        missing = sorted(wanted - have.keys())
-        if missing:
-            from .btf import BTFBuilder
-
-            b = BTFBuilder.from_btf(btf)
-            for text in missing:
-                b.add_string(text)
-            btf = b.build()
-            have = {text: off for off, text in btf.strings()}
-        return btf, have
+        return btf_with_strings(btf, wanted)
 
     def _debug_info(self, ps: ProgramSpec, btf: Any, offsets: dict[str, int] | None
                     ) -> tuple[list[tuple[int, int]], list[tuple[int, int, int, int]]]:
-        if btf is None:
+        if btf is None or not self.debug_info:
             return [], []
         func_info = [tuple(r) for r in _info_rows(ps.func_info, 2)] \
             if isinstance(ps.func_info, bytes | bytearray) else \
@@ -961,6 +1014,7 @@ __all__ = [
     "MapRef",
     "NoKernel",
     "SymbolResolver",
+    "btf_with_strings",
     "line_strings",
     "link",
 ]

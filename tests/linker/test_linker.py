@@ -12,7 +12,7 @@ import pybpf.vm
 from pybpf.btf import BTFBuilder, CoreRelo
 from pybpf.btf.core import RelocKind, is_poison
 from pybpf.errors import CoreRelocationError, LoadError, ObjectError
-from pybpf.isa import Insn, assemble
+from pybpf.isa import Insn, assemble, encode
 from pybpf.isa.opcodes import (
     PSEUDO_BTF_ID,
     PSEUDO_CALL_KFUNC,
@@ -381,3 +381,12 @@ def test_splice_moves_gotol_and_subprogram_address_targets():
     assert lp.insns[0].imm == 2                  # gotol still lands on the lddw
     assert 3 + 1 + lp.insns[3].imm == 7          # the subprogram's entry: its inserted slots
     assert _run(lp.insns) == 3
+
+
+def test_bytecode_and_instructions_agree():
+    prog = _prog("r1 = map[idx:0] ll\nr2 = map[idx:0][0]+8 ll\nr0 = 1\nexit")
+    lp = link(ObjectSpec.build([prog], [MapSpec("m", "array", 4, 16)])).programs["p"]
+    from_insns = lp.bytecode(lambda ref: 42)
+    again = LinkedProgram.from_data(lp.to_data())  # holds bytecode until asked for slots
+    assert again.bytecode(lambda ref: 42) == from_insns == encode(lp.with_map_values(lambda r: 42))
+    assert again.insns == lp.insns and len(again) == len(lp) == 6

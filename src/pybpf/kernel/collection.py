@@ -287,14 +287,14 @@ class _Loader:
 
     def _load_program(self, lp: LinkedProgram) -> KernelProgram:
         maps = self.maps
-        insns = lp.with_map_values(lambda ref: maps[ref.map].fd)
+        code = lp.bytecode(lambda ref: maps[ref.map].fd)
         extra: dict[str, Any] = {}
         if self.btf is not None and (lp.func_info or lp.line_info):
             extra = dict(btf=self.btf,
                          func_info=func_info_bytes(lp.func_info)[0] if lp.func_info else None,
                          line_info=line_info_bytes(lp.line_info)[0] if lp.line_info else None)
         prog = KernelProgram.load(
-            insns, lp.type, name=lp.name, license=lp.license,
+            code, lp.type, name=lp.name, license=lp.license,
             expected_attach_type=lp.attach_type, kernel_version=lp.kernel_version,
             flags=lp.flags, sleepable=lp.sleepable, log_level=self.log_level,
             attach_btf_id=lp.attach_btf_id, **extra)

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import ctypes
 import errno as _errno
+import functools
+import struct
 from collections.abc import Sequence
 from typing import Any
 
@@ -65,15 +67,23 @@ def func_info_bytes(records: Any) -> tuple[bytes, int]:
     ``.BTF.ext`` records."""
     if isinstance(records, bytes | bytearray):
         return bytes(records), len(records) // INFO["bpf_func_info"].size
-    layout = INFO["bpf_func_info"]
+    pack = _packer("bpf_func_info", _FUNC_INFO_FIELDS).pack
     out = []
     for r in records:
         if isinstance(r, tuple | list) and not hasattr(r, "type_id"):
-            insn, type_id = r
+            out.append(pack(*r))
         else:  # .BTF.ext records count bytes (insn_index converts); the kernel counts slots
-            insn, type_id = (r.insn_index if hasattr(r, "insn_index") else r.insn_off), r.type_id
-        out.append(bytes(layout.new(insn_off=insn, type_id=type_id)))
+            out.append(pack(r.insn_index if hasattr(r, "insn_index") else r.insn_off, r.type_id))
     return b"".join(out), len(out)
+
+
+_FUNC_INFO_FIELDS = ("insn_off", "type_id")
+_LINE_INFO_FIELDS = ("insn_off", "file_name_off", "line_off", "line_col")
+
+
+@functools.cache
+def _packer(struct_name: str, fields: tuple[str, ...]) -> struct.Struct:
+    return INFO[struct_name].packer(*fields)
 
 
 def line_info_bytes(records: Any, btf: Any = None) -> tuple[bytes, int]:
@@ -83,14 +93,12 @@ def line_info_bytes(records: Any, btf: Any = None) -> tuple[bytes, int]:
     looked up in ``btf``, the program's BTF)."""
     if isinstance(records, bytes | bytearray):
         return bytes(records), len(records) // INFO["bpf_line_info"].size
-    layout = INFO["bpf_line_info"]
+    pack = _packer("bpf_line_info", _LINE_INFO_FIELDS).pack
     offsets: dict[str, int] | None = None
     out = []
     for r in records:
         if isinstance(r, tuple | list) and not hasattr(r, "line_num"):
-            insn, fname, line, col = r
-            out.append(bytes(layout.new(insn_off=insn, file_name_off=fname, line_off=line,
-                                        line_col=col)))
+            out.append(pack(*r))
             continue
         insn = r.insn_index if hasattr(r, "insn_index") else r.insn_off
         if hasattr(r, "file_name_off"):
@@ -107,8 +115,7 @@ def line_info_bytes(records: Any, btf: Any = None) -> tuple[bytes, int]:
                                "does not hold") from None
         col = (r.line_num << BPF_LINE_INFO_COL_BITS) | \
             (r.column & ((1 << BPF_LINE_INFO_COL_BITS) - 1))
-        out.append(bytes(layout.new(insn_off=insn, file_name_off=fname, line_off=line,
-                                    line_col=col)))
+        out.append(pack(insn, fname, line, col))
     return b"".join(out), len(out)
 
 

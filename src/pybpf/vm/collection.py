@@ -70,7 +70,7 @@ def load(spec: ObjectSpec, *, vm: VM | None = None, core_target: Any = None,
     linked order: plain maps and ``.rodata`` before the programs, program
     arrays after them.
     """
-    linked = link(spec, NoKernel(), core_target=core_target)
+    linked = link(spec, NoKernel(), core_target=core_target, debug_info=False)
     return load_linked(linked, spec, vm=vm or VM(**vm_options))
 
 
