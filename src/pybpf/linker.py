@@ -67,11 +67,11 @@ below both backends.
 from __future__ import annotations
 
 import bisect
+import functools
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from .errors import BPFError, CoreRelocationError, LoadError
 from .isa import FORMS, INSN_SIZE, Insn, decode, encode, s32
@@ -92,7 +92,9 @@ from .isa.opcodes import (
     PSEUDO_MAP_VALUE,
     Kind,
 )
-from .objects import Extern, MapSpec, ObjectSpec, ProgramSpec, patch_value
+
+if TYPE_CHECKING:  # pybpf.objects is imported where a spec is linked (start-up time)
+    from .objects import Extern, MapSpec, ObjectSpec, ProgramSpec
 
 DATA_FORMAT = 1
 """Version of :meth:`LinkedObject.to_data`'s layout."""
@@ -329,7 +331,7 @@ class LinkedProgram:
         removed = _Removed(plan)
         # new offsets of the branches that stay, computed before anything changes
         moved: list[tuple[int, Insn]] = []
-        relative = _RELATIVE_FIELDS
+        relative = _relative_fields()
         for p, insn in enumerate(old):
             which = relative.get(insn[0])
             if which is None:
@@ -429,6 +431,7 @@ class _Removed:
         return i >= 0 and self.ranges[i][0] < p < self.ranges[i][1]
 
 
+@functools.cache
 def _relative_fields() -> dict[int, str | dict[int | None, str | None]]:
     """For every opcode with a pc-relative form, which field holds the
     offset (``off`` or ``imm``) — or, where the source register picks the
@@ -453,15 +456,11 @@ def _relative_fields() -> dict[int, str | dict[int | None, str | None]]:
     return table
 
 
-_RELATIVE_FIELDS = _relative_fields()
-
-
 def _second_lddw_slot(insns: Sequence[Insn], pc: int) -> bool:
     """Whether slot ``pc`` is the second half of an ``lddw``."""
     return 0 < pc < len(insns) and insns[pc - 1][0] == LDDW_OPCODE
 
 
-@dataclass
 class LinkedMap:
     """A map to create, as plain data: the :class:`~pybpf.objects.MapSpec`
     fields with the BTF key and value types as ids into
@@ -469,20 +468,46 @@ class LinkedMap:
     LinkedMap.  ``contents`` are the initial elements; a value that is a
     string names a program (``prog_array``) or a map (maps of maps)."""
 
-    name: str
-    type: str
-    key_size: int = 4
-    value_size: int = 4
-    max_entries: int = 1
-    flags: int = 0
-    btf_key_type_id: int = 0
-    btf_value_type_id: int = 0
-    inner: LinkedMap | None = None
-    pinning: str | None = None
-    freeze: bool = False
-    numa_node: int | None = None
-    map_extra: int = 0
-    contents: list[tuple[Any, Any]] = field(default_factory=list)
+    # A plain class rather than a dataclass: it is built on the prepared
+    # cache's start-up path, where each dataclass costs a millisecond to define.
+    FIELDS = ("name", "type", "key_size", "value_size", "max_entries", "flags",
+              "btf_key_type_id", "btf_value_type_id", "inner", "pinning", "freeze",
+              "numa_node", "map_extra", "contents")
+    __slots__ = FIELDS
+
+    def __init__(self, name: str, type: str, key_size: int = 4, value_size: int = 4,
+                 max_entries: int = 1, flags: int = 0, btf_key_type_id: int = 0,
+                 btf_value_type_id: int = 0, inner: LinkedMap | None = None,
+                 pinning: str | None = None, freeze: bool = False,
+                 numa_node: int | None = None, map_extra: int = 0,
+                 contents: list[tuple[Any, Any]] | None = None):
+        self.name = name
+        self.type = type
+        self.key_size = key_size
+        self.value_size = value_size
+        self.max_entries = max_entries
+        self.flags = flags
+        self.btf_key_type_id = btf_key_type_id
+        self.btf_value_type_id = btf_value_type_id
+        self.inner = inner
+        self.pinning = pinning
+        self.freeze = freeze
+        self.numa_node = numa_node
+        self.map_extra = map_extra
+        self.contents = contents if contents is not None else []
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, f) for f in self.FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LinkedMap) and self._values() == other._values()
+
+    __hash__ = None  # type: ignore[assignment]  (mutable)
+
+    def __repr__(self) -> str:
+        return (f"LinkedMap({self.name!r}, {self.type!r}, key {self.key_size}, value "
+                f"{self.value_size}, {self.max_entries} entries, {len(self.contents)} "
+                f"initial elements)")
 
     @classmethod
     def from_spec(cls, ms: MapSpec) -> LinkedMap:
@@ -492,23 +517,14 @@ class LinkedMap:
                    cls.from_spec(ms.inner) if ms.inner is not None else None,
                    ms.pinning, ms.freeze, ms.numa_node, ms.map_extra, list(ms.contents))
 
-    def shape(self) -> tuple[str, int, int, int]:
-        """``(type, key size, value size, max entries)``: what a reused pin
-        must match."""
-        return (self.type, self.key_size, self.value_size, self.max_entries)
-
     def to_data(self) -> dict[str, Any]:
         """This map as plain data; contents must be ints, strings, bytes or
         None (LoadError otherwise)."""
-        return {"name": self.name, "type": self.type, "key_size": self.key_size,
-                "value_size": self.value_size, "max_entries": self.max_entries,
-                "flags": self.flags, "btf_key_type_id": self.btf_key_type_id,
-                "btf_value_type_id": self.btf_value_type_id,
-                "inner": self.inner.to_data() if self.inner is not None else None,
-                "pinning": self.pinning, "freeze": self.freeze, "numa_node": self.numa_node,
-                "map_extra": self.map_extra,
-                "contents": [(_plain(self.name, k), _plain(self.name, v))
-                             for k, v in self.contents]}
+        data = {f: getattr(self, f) for f in self.FIELDS}
+        data["inner"] = self.inner.to_data() if self.inner is not None else None
+        data["contents"] = [(_plain(self.name, k), _plain(self.name, v))
+                            for k, v in self.contents]
+        return data
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> LinkedMap:
@@ -528,10 +544,9 @@ def _plain(map_name: str, value: Any) -> Any:
                     f"is not plain data (give bytes or ints to store it)")
 
 
-@dataclass
 class LinkedObject:
-    """An object ready to load: :class:`LinkedProgram`\\ s and
-    :class:`LinkedMap`\\ s by name, in the object's order.
+    """An object ready to load: :class:`LinkedProgram` and :class:`LinkedMap`
+    objects by name, in the object's order.
 
     ``fill_before`` names the maps to fill (and freeze where asked) before
     the programs load, in order; ``fill_after`` those to fill after them
@@ -539,23 +554,32 @@ class LinkedObject:
     string line_info needs (None: no BTF); ``variables`` maps global
     variable names to ``(map, offset, size)`` (see :meth:`set_variable`).
     ``boot_dependent`` says whether an instruction holds a kernel address
-    (kallsyms), which changes with every boot.  ``spec`` (not part of the
-    plain data) is the spec linked, when there was one: backends read their
-    map codecs' BTF types from it.
+    (kallsyms), which changes with every boot.  Not part of the plain data:
+    ``spec``, the spec linked, when there was one (backends read their map
+    codecs' BTF types from it), and ``btf_types``, the object's BTF as a
+    :class:`pybpf.btf.BTF` (``btf`` encodes it on demand).
     """
 
-    programs: dict[str, LinkedProgram] = field(default_factory=dict)
-    maps: dict[str, LinkedMap] = field(default_factory=dict)
-    fill_before: list[str] = field(default_factory=list)
-    fill_after: list[str] = field(default_factory=list)
-    variables: dict[str, tuple[str, int, int]] = field(default_factory=dict)
-    boot_dependent: bool = False
-    path: str = ""
-    spec: ObjectSpec | None = field(default=None, repr=False)
-    btf_types: Any = field(default=None, repr=False)
-    """The object's BTF as a :class:`pybpf.btf.BTF` (not part of the plain
-    data): ``btf`` encodes it on demand."""
-    _btf: bytes | None = field(default=None, repr=False)
+    def __init__(self, programs: dict[str, LinkedProgram] | None = None,
+                 maps: dict[str, LinkedMap] | None = None,
+                 fill_before: list[str] | None = None, fill_after: list[str] | None = None,
+                 variables: dict[str, tuple[str, int, int]] | None = None,
+                 boot_dependent: bool = False, path: str = "", spec: ObjectSpec | None = None,
+                 btf_types: Any = None, btf: bytes | None = None):
+        self.programs = programs if programs is not None else {}
+        self.maps = maps if maps is not None else {}
+        self.fill_before = fill_before if fill_before is not None else []
+        self.fill_after = fill_after if fill_after is not None else []
+        self.variables = variables if variables is not None else {}
+        self.boot_dependent = boot_dependent
+        self.path = path
+        self.spec = spec
+        self.btf_types = btf_types
+        self._btf = btf
+
+    def __repr__(self) -> str:
+        return (f"<LinkedObject {self.path or '(built by hand)'} programs="
+                f"{list(self.programs)} maps={list(self.maps)}>")
 
     @property
     def btf(self) -> bytes | None:
@@ -572,6 +596,8 @@ class LinkedObject:
             known = ", ".join(sorted(self.variables)) or "none"
             raise BPFError(f"no global variable {name!r} (variables: {known})")
         map_name, offset, size = self.variables[name]
+        from .objects import patch_value
+
         lm = self.maps[map_name]
         lm.contents[:1] = [patch_value(lm.contents, lm.value_size, name, offset, size, value)]
 
@@ -597,7 +623,7 @@ class LinkedObject:
         return cls({p.name: p for p in programs}, {m.name: m for m in maps},
                    list(data["fill_before"]), list(data["fill_after"]),
                    {k: tuple(v) for k, v in data["variables"].items()},
-                   data["boot_dependent"], data["path"], _btf=data["btf"])
+                   data["boot_dependent"], data["path"], btf=data["btf"])
 
 
 def _type_id(t: Any) -> int:
@@ -919,6 +945,8 @@ class _Linker:
     def _kconfig(self, maps: dict[str, LinkedMap]) -> None:
         """Fill ``__kconfig`` externs the spec has not been given values for
         from the resolver; a strong one it cannot answer is an error."""
+        from .objects import patch_value
+
         spec = self.spec
         for ext in spec.externs.values():
             if ext.kind != "kconfig" or ext.value is not None:

@@ -185,14 +185,15 @@ class _Loader:
         raw = linked.btf
         if raw is None:
             return None
-        from .features import btf_kind_supported
         from .kernel_btf import KernelBTF
 
         if linked.btf_types is not None:
+            from .features import btf_kind_supported
+
             if not btf_kind_supported("int"):  # a kernel without BTF: load without it
                 return None
             return KernelBTF.load(raw, log_level=self.log_level, btf=linked.btf_types)
-        try:
+        try:  # (from a prepared form: no probe on the fast path)
             return KernelBTF.load(raw, log_level=self.log_level)
         except KernelError:
             return None  # a kernel without BTF support: load without it
