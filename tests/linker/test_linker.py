@@ -390,3 +390,17 @@ def test_bytecode_and_instructions_agree():
     again = LinkedProgram.from_data(lp.to_data())  # holds bytecode until asked for slots
     assert again.bytecode(lambda ref: 42) == from_insns == encode(lp.with_map_values(lambda r: 42))
     assert again.insns == lp.insns and len(again) == len(lp) == 6
+
+
+@pytest.mark.kernel
+def test_both_backends_word_link_errors_the_same():
+    import pybpf.kernel
+
+    spec = ObjectSpec.build([_prog("r1 = 0 ll\nexit", map_references=[MapReference(0, "nope")])],
+                            [MapSpec("x", "array")])
+    errors = []
+    for load in (pybpf.vm.load, pybpf.kernel.load):
+        with pytest.raises(LoadError) as info:
+            load(spec)
+        errors.append(str(info.value))
+    assert errors[0] == errors[1]
