@@ -182,8 +182,8 @@ class LinkedProgram:
     ``insns`` is an immutable tuple of slots; ``map_refs`` maps the pc of
     every map-loading ``lddw`` to its :class:`MapRef`; ``func_info`` holds
     ``(insn, btf type id)`` rows and ``line_info`` ``(insn, file name
-    offset, line offset, line << 10 | column)`` rows, the offsets into
-    :attr:`LinkedObject.btf`.  :meth:`splice` is the one way to change the
+    offset, line offset, line_col)`` rows as ``BPF_PROG_LOAD`` takes them,
+    the offsets into :attr:`LinkedObject.btf`.  :meth:`splice` is the one way to change the
     instructions.  The other fields are what loading needs: program type,
     section, attach type and target (and its kernel BTF id), license,
     kernel version, load flags.
@@ -194,8 +194,8 @@ class LinkedProgram:
                  "section", "sleepable", "type")
 
     def __init__(self, name: str, insns: Iterable[Insn] | bytes,
-                 map_refs: Mapping[int, MapRef] | None = None, *, type: str = "socket_filter", section: str = "",
-                 attach_type: str | None = None, attach_to: str | None = None,
+                 map_refs: Mapping[int, MapRef] | None = None, *, type: str = "socket_filter",
+                 section: str = "", attach_type: str | None = None, attach_to: str | None = None,
                  attach_btf_id: int = 0, license: str = "GPL", kernel_version: int = 0,
                  flags: int = 0, sleepable: bool = False,
                  func_info: Iterable[tuple[int, int]] = (),
@@ -657,7 +657,8 @@ def link(spec: ObjectSpec, resolver: SymbolResolver | None = None, *,
 _WITH_STRINGS: weakref.WeakKeyDictionary[Any, dict[frozenset[str], tuple[Any, dict[str, int]]]] \
     = weakref.WeakKeyDictionary()
 """BTFs extended with line_info strings, by the BTF they extend (BTFs do not
-change once built, so an object linked again reuses the work)."""
+change once built, so an object linked again reuses the work).  A BTF that
+needed nothing added is recorded as None: a value must not hold its key."""
 
 
 def btf_with_strings(btf: Any, strings: Iterable[str]) -> tuple[Any, dict[str, int]]:
@@ -671,7 +672,7 @@ def btf_with_strings(btf: Any, strings: Iterable[str]) -> tuple[Any, dict[str, i
     if found is None:
         have = {text: off for off, text in btf.strings()}
         missing = sorted(wanted - have.keys())
-        final = btf
+        final = None
         if missing:
             from .btf import BTFBuilder
 
@@ -681,7 +682,8 @@ def btf_with_strings(btf: Any, strings: Iterable[str]) -> tuple[Any, dict[str, i
             final = b.build()
             have = {text: off for off, text in final.strings()}
         found = known[wanted] = (final, have)
-    return found
+    final, have = found
+    return (final if final is not None else btf), have
 
 
 class _Linker:

@@ -26,6 +26,7 @@ from pybpf.linker import (
     LinkedProgram,
     MapRef,
     NoKernel,
+    btf_with_strings,
     link,
 )
 from pybpf.objects import (
@@ -404,3 +405,16 @@ def test_both_backends_word_link_errors_the_same():
             load(spec)
         errors.append(str(info.value))
     assert errors[0] == errors[1]
+
+
+def test_btf_with_strings_adds_what_line_info_needs_once():
+    b = BTFBuilder()
+    int_id = b.add_int("int", 4)
+    btf = b.build()
+    final, offsets = btf_with_strings(btf, {"prog.c", "return 0;"})
+    assert final is not btf and final[int_id].name == "int"
+    assert final.string_at(offsets["prog.c"]) == "prog.c"
+    again, _ = btf_with_strings(btf, {"return 0;", "prog.c"})
+    assert again is final  # built once per BTF
+    same, _ = btf_with_strings(btf, {"int"})
+    assert same is btf  # nothing to add
