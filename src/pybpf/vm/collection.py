@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .. import backend
+from ..errors import BPFError
 from ..isa import OpForm
 from ..linker import PROG_ARRAY, LinkedObject, NoKernel, link
 from ..objects import ObjectSpec
@@ -71,11 +72,16 @@ def load(spec: ObjectSpec, *, vm: VM | None = None, core_target: Any = None,
     arrays after them.
     """
     linked = link(spec, NoKernel(), core_target=core_target, debug_info=False)
-    return load_linked(linked, spec, vm=vm or VM(**vm_options))
+    return load_linked(linked, vm=vm or VM(**vm_options))
 
 
-def load_linked(linked: LinkedObject, spec: ObjectSpec, *, vm: VM) -> Collection:
-    """Load what :func:`pybpf.linker.link` made of ``spec`` into ``vm``."""
+def load_linked(linked: LinkedObject, *, vm: VM) -> Collection:
+    """Load what :func:`pybpf.linker.link` made of a spec (``linked.spec``,
+    whose map specs give the maps their codecs) into ``vm``."""
+    spec = linked.spec
+    if spec is None:
+        raise BPFError("the VM loads linked objects with their spec (link(spec), not "
+                       "LinkedObject.from_data)")
     coll = Collection(vm, spec)
     for name in linked.maps:
         mspec = spec.maps[name]
