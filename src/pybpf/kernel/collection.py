@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import backend
 from ..errors import BPFError, KernelError
-from ..linker import PROG_ARRAY, LinkedMap, LinkedObject, LinkedProgram, link
+from ..linked import PROG_ARRAY, LinkedMap, LinkedObject, LinkedProgram
 from . import kallsyms
 from .maps import KernelMap, map_type_id
 from .pins import DEFAULT_BPFFS
@@ -138,6 +138,8 @@ def load(spec: ObjectSpec, *, pin_dir: str | None = None, log_level: int = 0) ->
     map is reused, contents and all.  ``log_level`` keeps each program's
     verifier log in ``program.log``.
     """
+    from ..linker import link
+
     return load_linked(link(spec, KernelResolver()), pin_dir=pin_dir, log_level=log_level)
 
 

@@ -104,7 +104,7 @@ def load_prepared(prepared: dict[str, Any], *, pin_dir: str | None = None,
     :class:`~pybpf.kernel.Collection` (without a spec; ring buffer records
     decode with the prepared record types).  ``set_variables`` sets global
     variables first (as :meth:`ObjectSpec.set_variable`)."""
-    from ..linker import LinkedObject
+    from ..linked import LinkedObject
     from ..records import RecordType
     from .collection import load_linked
 
@@ -164,7 +164,7 @@ def load_cached(path: str | os.PathLike, parse: Callable[[bytes], Any], *,
 def set_prepared_variables(prepared: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
     """A copy of ``prepared`` with global variables set (``{"min_duration_ns":
     1000}``), like :meth:`~pybpf.objects.ObjectSpec.set_variable`."""
-    from ..linker import LinkedObject
+    from ..linked import LinkedObject
 
     linked = LinkedObject.from_data(prepared["linked"])
     for name, value in values.items():

@@ -27,7 +27,6 @@ from typing import Any
 from .. import backend
 from ..backend import TestRunResult, verdict
 from ..errors import BPFError, KernelError, VerifierError
-from ..linker import line_strings
 from ..spec.defines import BPF_F_SLEEPABLE, BPF_F_TEST_RUN_ON_CPU, BPF_LINE_INFO_COL_BITS
 from . import sys as _sys
 from ._abi import ATTACH_TYPES, INFO, PROG_TYPES
@@ -123,6 +122,7 @@ def _btf_fields(fields: dict[str, Any], keep: list[Any], btf: Any, func_info: An
                 line_info: Any) -> Any:
     """Set the BTF fd and func/line info of a load; returns a BTF object
     loaded here (the caller closes it after the load), or None."""
+    from ..linker import line_strings
     from .kernel_btf import load_btf
 
     owned = None

@@ -28,7 +28,8 @@ from typing import Any
 from .. import backend
 from ..errors import BPFError
 from ..isa import OpForm
-from ..linker import PROG_ARRAY, LinkedObject, NoKernel, link
+from ..linked import PROG_ARRAY, LinkedObject
+from ..linker import NoKernel, link
 from ..objects import ObjectSpec
 from ..records import record_decoder
 from .machine import VM, Program
