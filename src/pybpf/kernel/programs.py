@@ -122,14 +122,18 @@ def _btf_fields(fields: dict[str, Any], keep: list[Any], btf: Any, func_info: An
                 line_info: Any) -> Any:
     """Set the BTF fd and func/line info of a load; returns a BTF object
     loaded here (the caller closes it after the load), or None."""
-    from ..linker import line_strings
     from .kernel_btf import load_btf
 
     owned = None
     if isinstance(btf, int | FD):
         fields["prog_btf_fd"], source = int(btf), None
     else:
-        kbtf = load_btf(btf, strings=line_strings(line_info))
+        strings: Any = ()
+        if line_info and not isinstance(line_info, bytes | bytearray):
+            from ..linker import line_strings  # records with strings (not a linked program's)
+
+            strings = line_strings(line_info)
+        kbtf = load_btf(btf, strings=strings)
         owned = kbtf if kbtf is not btf else None
         fields["prog_btf_fd"], source = kbtf.fd, kbtf.btf
     for kind, records in (("func_info", func_info), ("line_info", line_info)):
