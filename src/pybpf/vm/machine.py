@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
 from .. import backend
+from ..backend import TestRunResult, verdict
 from ..errors import HelperError, VMError
 from ..isa import Insn, OpForm, assemble, decode, validate
 from ..isa.opcodes import PSEUDO_MAP_FD, PSEUDO_MAP_IDX, PSEUDO_MAP_IDX_VALUE, PSEUDO_MAP_VALUE
@@ -31,7 +32,7 @@ from .context import StructContext
 from .interpreter import TAIL_CALL_ID, CompiledProgram, Helper, StackFrames, code_region
 from .memory import AddressSpace, Region
 from .packet import Packet
-from .progtypes import Invocation, TestRunResult, prepare, verdict
+from .progtypes import Invocation, prepare
 from .trace import Tracer
 
 if TYPE_CHECKING:

@@ -7,7 +7,8 @@ the packet from its network header, tc programs from its Ethernet header),
 for XDP an ``xdp_md`` over a buffer with 256 bytes of headroom, for tracing
 programs the raw context bytes, for the plain ``memory`` type ``r1`` = data
 and ``r2`` = its length as uBPF does.  After the run, :class:`Invocation`
-gives ``data_out`` and ``ctx_out`` as the kernel would.
+gives ``data_out`` and ``ctx_out`` as the kernel would (the result itself
+is a :class:`pybpf.backend.TestRunResult`, with :func:`pybpf.backend.verdict`).
 """
 
 from __future__ import annotations
@@ -17,15 +18,12 @@ import glob
 import socket
 from dataclasses import dataclass, field
 
-from ..backend import TestRunResult, verdict  # noqa: F401  (the VM's test runs return them)
 from ..errors import BPFError
 from ..spec import net as N
 from ..spec import struct_layout
 from .context import StructContext, plain_context
 from .memory import AddressSpace, Region
 from .packet import Packet
-
-U32 = 0xFFFFFFFF
 
 SKB_HEADROOM = N.SKB_TEST_RUN_HEADROOM
 SHARED_INFO_SIZE = N.SKB_SHARED_INFO_SIZE
