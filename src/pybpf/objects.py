@@ -11,10 +11,12 @@ times.
 
 Map references inside instructions are kept symbolic: a ``lddw`` that loads a
 map is recorded as a :class:`MapReference` (pc, map name, offset into the
-value) and the loader fills in whatever its backend uses (a file descriptor
-for the kernel, an address for the VM).  Specs built by hand from assembly
-may instead use ``lddw rN, map[idx:I]`` (pseudo source 5, or 6 with an offset)
-where ``I`` indexes :attr:`ObjectSpec.maps` in insertion order.
+value).  Specs built by hand from assembly may instead use ``lddw rN,
+map[idx:I]`` (pseudo source 5, or 6 with an offset) where ``I`` indexes
+:attr:`ObjectSpec.maps` in insertion order.  :func:`pybpf.linker.link`
+turns a spec into the instructions both backends load (externs, CO-RE and
+those references resolved); the backend then fills in what it uses for a
+map (a file descriptor for the kernel, an address for the VM).
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ class Extern:
     ``weak`` externs may be missing from the kernel (they read as zero, or
     as a NULL kfunc).  ``type`` is the BTF type (the variable's type, or the
     FUNC for a kfunc); for kconfig externs ``offset`` and ``size`` place the
-    value in the ``.kconfig`` map.
+    value in the ``.kconfig`` map, and ``value`` holds the bytes given with
+    :meth:`ObjectSpec.set_variable` (None: the link step asks the target).
     """
 
     name: str
@@ -57,6 +60,7 @@ class Extern:
     type_id: int = 0
     offset: int = 0
     size: int = 0
+    value: bytes | None = None
 
 
 @dataclass
@@ -192,16 +196,30 @@ class ObjectSpec:
             known = ", ".join(sorted(self.variables)) or "none"
             raise BPFError(f"no global variable {name!r} (variables: {known})")
         map_name, offset, size, _type = self.variables[name]
-        data = value if isinstance(value, bytes) else int(value).to_bytes(
-            size, "little", signed=int(value) < 0)
-        if len(data) != size:
-            raise BPFError(f"variable {name} has {size} bytes, not {len(data)}")
         spec = self.maps[map_name]
-        key, old = spec.contents[0] if spec.contents else (0, bytes(spec.value_size))
-        buf = bytearray(old)
-        buf[offset:offset + size] = data
-        spec.contents[:1] = [(key, bytes(buf))]
+        element = patch_value(spec.contents, spec.value_size, name, offset, size, value)
+        spec.contents[:1] = [element]
+        ext = self.externs.get(name)
+        if ext is not None and ext.kind == "kconfig":
+            ext.value = element[1][offset:offset + size]
 
     def copy(self) -> ObjectSpec:
         """A deep copy that can be edited independently."""
         return copy.deepcopy(self)
+
+
+def patch_value(contents: list[tuple[Any, Any]], value_size: int, name: str, offset: int,
+                size: int, value: int | bytes) -> tuple[Any, bytes]:
+    """The first element of a global-data map (``contents[0]``, or key 0
+    and zeros) with variable ``name`` — ``size`` bytes at ``offset`` — set
+    to ``value`` (bytes, or an int stored little-endian)."""
+    from .errors import BPFError
+
+    data = value if isinstance(value, bytes) else int(value).to_bytes(
+        size, "little", signed=int(value) < 0)
+    if len(data) != size:
+        raise BPFError(f"variable {name} has {size} bytes, not {len(data)}")
+    key, old = contents[0] if contents else (0, bytes(value_size))
+    buf = bytearray(old)
+    buf[offset:offset + size] = data
+    return key, bytes(buf)

@@ -280,8 +280,20 @@ def infer_record_size(spec: Any, map_name: str) -> int | None:
     ``map_name`` (``bpf_ringbuf_reserve(&map, SIZE, 0)``,
     ``bpf_ringbuf_output``, ``bpf_perf_event_output``), when every call
     agrees; None otherwise."""
+    from .isa.opcodes import (
+        BPF_ALU,
+        BPF_ALU64,
+        BPF_CALL,
+        BPF_EXIT,
+        BPF_JMP,
+        BPF_K,
+        BPF_MOV,
+        PSEUDO_CALL_HELPER,
+    )
     from .spec.layout import helper_id
 
+    call, exit_ = BPF_JMP | BPF_CALL, BPF_JMP | BPF_EXIT
+    mov_imm = (BPF_ALU64 | BPF_MOV | BPF_K, BPF_ALU | BPF_MOV | BPF_K)
     helpers = {helper_id(n): reg for n, reg in _RESERVE_HELPERS.items()}
     sizes = set()
     for ps in spec.programs.values():
@@ -290,18 +302,18 @@ def infer_record_size(spec: Any, map_name: str) -> int | None:
         if not loads:
             continue
         for pc, insn in enumerate(insns):
-            if insn.opcode != 0x85 or insn.src != 0 or insn.imm not in helpers:
+            if insn.opcode != call or insn.src != PSEUDO_CALL_HELPER or insn.imm not in helpers:
                 continue
             size_reg = helpers[insn.imm]
             map_reg = 2 if insn.imm == helper_id("perf_event_output") else 1
             found_map = found_size = None
             for back in range(pc - 1, max(-1, pc - 32), -1):
                 i = insns[back]
-                if i.opcode in (0x85, 0x95) or (i.opcode & 0x07) == 0x05:  # calls, jumps
+                if i.opcode in (call, exit_) or i.cls == BPF_JMP:  # calls, jumps
                     break
                 if found_map is None and back in loads and i.dst == map_reg:
                     found_map = True
-                if found_size is None and i.dst == size_reg and i.opcode in (0xb7, 0xb4):
+                if found_size is None and i.dst == size_reg and i.opcode in mov_imm:
                     found_size = i.imm  # rN = imm
                 if found_map is not None and found_size is not None:
                     break

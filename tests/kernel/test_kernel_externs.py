@@ -18,11 +18,11 @@ def _vmlinux():
         pytest.skip(f"no kernel BTF: {e}")
 
 
-def _resolve(spec: ObjectSpec, name: str) -> list[Insn]:
-    from pybpf.kernel.collection import _Loader
+def _resolve(spec: ObjectSpec, name: str) -> tuple[Insn, ...]:
+    from pybpf.kernel.collection import KernelResolver
+    from pybpf.linker import link
 
-    loader = _Loader(spec, "/sys/fs/bpf", 0)
-    return loader._resolve_externs(spec.programs[name], spec.programs[name].instructions)
+    return link(spec, KernelResolver()).programs[name].insns
 
 
 def test_kfunc_calls_get_the_kernel_btf_id():
@@ -67,3 +67,31 @@ def test_typeless_ksym_loads_the_kallsyms_address():
     out = _resolve(spec, "p")
     value = (out[0].imm & 0xFFFFFFFF) | ((out[1].imm & 0xFFFFFFFF) << 32)
     assert out[0].src == 0 and value == symbol[1]
+
+
+def test_kconfig_externs_come_from_the_running_kernel():
+    from pybpf.btf import BTFBuilder
+    from pybpf.elf.kconfig import kernel_version_code
+    from pybpf.errors import LoadError
+    from pybpf.kernel.collection import KernelResolver
+    from pybpf.linker import link
+    from pybpf.objects import MapSpec
+
+    b = BTFBuilder()
+    uint_id = b.add_int("unsigned int", 4)
+    btf = b.build()
+    spec = ObjectSpec(btf=btf, maps={".kconfig": MapSpec(".kconfig", "array", 4, 8, 1,
+                                                         contents=[(0, bytes(8))])})
+    spec.externs = {
+        "LINUX_KERNEL_VERSION": Extern("LINUX_KERNEL_VERSION", "kconfig", False, btf[uint_id],
+                                       uint_id, 0, 4),
+        "CONFIG_PYBPF_NOT_A_THING": Extern("CONFIG_PYBPF_NOT_A_THING", "kconfig", True,
+                                           btf[uint_id], uint_id, 4, 4)}
+    spec.variables = {name: (".kconfig", ext.offset, ext.size, ext.type)
+                      for name, ext in spec.externs.items()}
+    contents = link(spec, KernelResolver()).maps[".kconfig"].contents
+    assert contents == [(0, kernel_version_code().to_bytes(4, "little") + bytes(4))]
+    spec.externs["CONFIG_PYBPF_NOT_A_THING"].weak = False
+    with pytest.raises(LoadError, match="kconfig extern CONFIG_PYBPF_NOT_A_THING has no value "
+                                        "in this kernel"):
+        link(spec, KernelResolver())

@@ -93,8 +93,9 @@ def kernel_version_code(release: str | None = None) -> int:
     return (a << 16) | (b << 8) | min(c, 255)
 
 
-def _special(name: str, release: str | None) -> str | None:
-    """Values libbpf supplies itself rather than reading the config."""
+def special_value(name: str, release: str | None = None) -> str | None:
+    """The value of a ``LINUX_*`` extern that libbpf computes itself rather
+    than reading the config (``LINUX_KERNEL_VERSION``...); None for others."""
     if name == "LINUX_KERNEL_VERSION":
         return str(kernel_version_code(release))
     if name == "LINUX_HAS_BPF_COOKIE":
@@ -164,7 +165,7 @@ def resolve_kconfig(spec: Any, config: Mapping[str, str] | str | None = None, *,
     externs = [e for e in externs_of(spec).values() if e.kind == KIND_KCONFIG]
     if not externs:
         return {}
-    needs_config = any(_special(e.name, release) is None for e in externs
+    needs_config = any(special_value(e.name, release) is None for e in externs
                        if not e.name.startswith("LINUX_"))
     values: Mapping[str, str]
     if isinstance(config, Mapping):
@@ -183,7 +184,7 @@ def resolve_kconfig(spec: Any, config: Mapping[str, str] | str | None = None, *,
     for ext in externs:
         value = values.get(ext.name)
         if value is None:
-            value = _special(ext.name, release)
+            value = special_value(ext.name, release)
         if value is None:
             if ext.weak:
                 continue
@@ -210,4 +211,5 @@ __all__ = [
     "read_kernel_config",
     "release_of_running_kernel",
     "resolve_kconfig",
+    "special_value",
 ]

@@ -34,6 +34,8 @@ from typing import Any
 from ..btf import BTF, BTFExt, Datasec, Func, Var
 from ..errors import BTFError, DecodeError, ObjectError
 from ..isa import Insn, decode
+from ..isa.insn import LDDW_OPCODE
+from ..isa.opcodes import BPF_CALL, BPF_JMP
 from ..objects import MapReference, MapSpec, ObjectSpec, ProgramSpec
 from ..spec.defines import (
     BPF_PSEUDO_BTF_ID,
@@ -72,10 +74,8 @@ from .reader import (
     Symbol,
 )
 
-_CALL = 0x85
-_LDDW = 0x18
-BPF_F_RDONLY_PROG = 1 << 7
-"""Map flag: programs may only read (``.rodata``, ``.kconfig``); from the uapi."""
+_CALL = BPF_JMP | BPF_CALL
+_LDDW = LDDW_OPCODE
 
 _DATA_PREFIXES = (".data", ".rodata", ".bss")
 _IGNORED_RELOCS = {R_BPF_NONE}
@@ -83,6 +83,13 @@ MAX_KCONFIG_SIZE = 1 << 20
 """Largest ``.kconfig`` map (all kconfig externs together)."""
 LINKAGE_FUNC = 0
 """Linkage given to extern kfunc declarations in the BTF handed on."""
+
+
+def _rdonly_prog() -> int:
+    """Map flag BPF_F_RDONLY_PROG: programs may only read (``.rodata``, ``.kconfig``)."""
+    from ..spec.layout import constant
+
+    return constant("BPF_F_RDONLY_PROG")
 
 
 def is_data_section(name: str) -> bool:
@@ -355,7 +362,7 @@ class _Loader:
             ds = self._datasec(sec.name)
             contents = [] if sec.type == SHT_NOBITS else [(0, self.elf.data(sec))]
             spec = MapSpec(name=sec.name, type="array", key_size=4, value_size=sec.size,
-                           max_entries=1, flags=BPF_F_RDONLY_PROG if readonly else 0,
+                           max_entries=1, flags=_rdonly_prog() if readonly else 0,
                            value_type=ds, btf=self.btf, contents=contents,
                            section=sec.name, freeze=readonly)
             self._add_map(spec)
@@ -430,7 +437,7 @@ class _Loader:
             raise self.error(f"kconfig externs take {total} bytes, more than the "
                              f"{MAX_KCONFIG_SIZE} pybpf allows", section=KCONFIG_SECTION)
         self._add_map(MapSpec(name=KCONFIG_SECTION, type="array", key_size=4,
-                              value_size=total, max_entries=1, flags=BPF_F_RDONLY_PROG,
+                              value_size=total, max_entries=1, flags=_rdonly_prog(),
                               value_type=self._datasec(KCONFIG_SECTION), btf=self.btf,
                               contents=[(0, bytes(total))], section=KCONFIG_SECTION,
                               freeze=True))

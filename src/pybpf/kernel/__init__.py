@@ -20,7 +20,8 @@ Modules: :mod:`~pybpf.kernel.sys` (one function per bpf() command),
 :mod:`~pybpf.kernel.maps`, :mod:`~pybpf.kernel.programs`,
 :mod:`~pybpf.kernel.links`, :mod:`~pybpf.kernel.kernel_btf`,
 :mod:`~pybpf.kernel.pins` (bpffs), :mod:`~pybpf.kernel.features` (probes),
-:mod:`~pybpf.kernel.info` (listing objects), :mod:`~pybpf.kernel.collection`.
+:mod:`~pybpf.kernel.info` (listing objects), :mod:`~pybpf.kernel.collection`
+(objects linked by :mod:`pybpf.linker`, then loaded).
 Failures raise :class:`~pybpf.errors.KernelError`; verifier rejections
 :class:`~pybpf.errors.VerifierError`; map operations :class:`KernelMapError`,
 also a :class:`~pybpf.errors.MapError` as the userspace maps raise.
@@ -28,13 +29,14 @@ also a :class:`~pybpf.errors.MapError` as the userspace maps raise.
 
 from __future__ import annotations
 
+from ..backend import TestRunResult
 from ..codecs import Batch, BTFCodec, BytesCodec, Codec, IntCodec
 from ._fd import FD
-from .collection import Collection, load
+from .collection import Collection, KernelResolver, load
 from .kernel_btf import KernelBTF, load_btf
 from .links import KernelLink, link_create, raw_tracepoint_open
 from .maps import KernelMap, KernelMapError, KernelMapKeyError, possible_cpus
-from .programs import KernelProgram, TestRunResult, probe_test_run
+from .programs import KernelProgram, probe_test_run
 from .sys import unavailable_reason
 
 __all__ = [
@@ -51,6 +53,7 @@ __all__ = [
     "KernelMapError",
     "KernelMapKeyError",
     "KernelProgram",
+    "KernelResolver",
     "TestRunResult",
     "link_create",
     "load",

@@ -19,9 +19,13 @@ from __future__ import annotations
 
 import ctypes
 import errno as _errno
+import functools
+import struct
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
+from .. import backend
+from ..backend import TestRunResult, verdict
 from ..errors import BPFError, KernelError, VerifierError
 from ..spec.defines import BPF_F_SLEEPABLE, BPF_F_TEST_RUN_ON_CPU, BPF_LINE_INFO_COL_BITS
 from . import sys as _sys
@@ -56,47 +60,45 @@ _CTX_NOT_RETURNED = frozenset({"raw_tracepoint", "raw_tracepoint_writable", "tra
 """Program types whose test run refuses a ``ctx_out`` buffer."""
 
 
-class TestRunResult(NamedTuple):
-    """What ``BPF_PROG_TEST_RUN`` reports: the program's return value (low
-    32 bits of r0), the packet and context after the run, and the kernel's
-    average time per run in nanoseconds."""
-
-    retval: int
-    data_out: bytes
-    ctx_out: bytes
-    duration_ns: int
-
-
-TestRunResult.__test__ = False  # not a pytest test class
-
-
-def _func_info_bytes(records: Any) -> tuple[bytes, int]:
+def func_info_bytes(records: Any) -> tuple[bytes, int]:
+    """``func_info`` as ``BPF_PROG_LOAD`` reads it, and the record count:
+    from raw bytes, ``(insn, type_id)`` rows (a linked program's) or
+    ``.BTF.ext`` records."""
     if isinstance(records, bytes | bytearray):
         return bytes(records), len(records) // INFO["bpf_func_info"].size
-    layout = INFO["bpf_func_info"]
+    pack = _packer("bpf_func_info", _FUNC_INFO_FIELDS).pack
     out = []
     for r in records:
-        # .BTF.ext records count bytes; the kernel counts instructions
-        insn = r.insn_index if hasattr(r, "insn_index") else r.insn_off
-        out.append(bytes(layout.new(insn_off=insn, type_id=r.type_id)))
+        if isinstance(r, tuple | list) and not hasattr(r, "type_id"):
+            out.append(pack(*r))
+        else:  # .BTF.ext records count bytes (insn_index converts); the kernel counts slots
+            out.append(pack(r.insn_index if hasattr(r, "insn_index") else r.insn_off, r.type_id))
     return b"".join(out), len(out)
 
 
-def line_strings(records: Any) -> set[str]:
-    """The file names and source lines ``line_info`` records name (none for
-    raw records that carry string offsets)."""
-    if not records or isinstance(records, bytes | bytearray):
-        return set()
-    return {s for r in records if hasattr(r, "file_name") for s in (r.file_name, r.line)}
+_FUNC_INFO_FIELDS = ("insn_off", "type_id")
+_LINE_INFO_FIELDS = ("insn_off", "file_name_off", "line_off", "line_col")
 
 
-def _line_info_bytes(records: Any, btf: Any) -> tuple[bytes, int]:
+@functools.cache
+def _packer(struct_name: str, fields: tuple[str, ...]) -> struct.Struct:
+    return INFO[struct_name].packer(*fields)
+
+
+def line_info_bytes(records: Any, btf: Any = None) -> tuple[bytes, int]:
+    """``line_info`` as ``BPF_PROG_LOAD`` reads it, and the record count:
+    from raw bytes, ``(insn, file name offset, line offset, line_col)``
+    rows (a linked program's) or ``.BTF.ext`` records (whose strings are
+    looked up in ``btf``, the program's BTF)."""
     if isinstance(records, bytes | bytearray):
         return bytes(records), len(records) // INFO["bpf_line_info"].size
-    layout = INFO["bpf_line_info"]
+    pack = _packer("bpf_line_info", _LINE_INFO_FIELDS).pack
     offsets: dict[str, int] | None = None
     out = []
     for r in records:
+        if isinstance(r, tuple | list) and not hasattr(r, "line_num"):
+            out.append(pack(*r))
+            continue
         insn = r.insn_index if hasattr(r, "insn_index") else r.insn_off
         if hasattr(r, "file_name_off"):
             fname, line = r.file_name_off, r.line_off
@@ -112,8 +114,7 @@ def _line_info_bytes(records: Any, btf: Any) -> tuple[bytes, int]:
                                "does not hold") from None
         col = (r.line_num << BPF_LINE_INFO_COL_BITS) | \
             (r.column & ((1 << BPF_LINE_INFO_COL_BITS) - 1))
-        out.append(bytes(layout.new(insn_off=insn, file_name_off=fname, line_off=line,
-                                    line_col=col)))
+        out.append(pack(insn, fname, line, col))
     return b"".join(out), len(out)
 
 
@@ -127,16 +128,21 @@ def _btf_fields(fields: dict[str, Any], keep: list[Any], btf: Any, func_info: An
     if isinstance(btf, int | FD):
         fields["prog_btf_fd"], source = int(btf), None
     else:
-        kbtf = load_btf(btf, strings=line_strings(line_info))
+        strings: Any = ()
+        if line_info and not isinstance(line_info, bytes | bytearray):
+            from ..linker import line_strings  # records with strings (not a linked program's)
+
+            strings = line_strings(line_info)
+        kbtf = load_btf(btf, strings=strings)
         owned = kbtf if kbtf is not btf else None
         fields["prog_btf_fd"], source = kbtf.fd, kbtf.btf
     for kind, records in (("func_info", func_info), ("line_info", line_info)):
         if not records:
             continue
         if kind == "func_info":
-            data, n = _func_info_bytes(records)
+            data, n = func_info_bytes(records)
         else:
-            data, n = _line_info_bytes(records, source)
+            data, n = line_info_bytes(records, source)
         buf = ctypes.create_string_buffer(data, len(data))
         keep.append(buf)
         fields.update({kind: ctypes.addressof(buf), f"{kind}_cnt": n,
@@ -144,8 +150,9 @@ def _btf_fields(fields: dict[str, Any], keep: list[Any], btf: Any, func_info: An
     return owned
 
 
-class KernelProgram(FDOwner):
-    """A program in the kernel, owned through its fd.
+class KernelProgram(FDOwner, backend.Program):
+    """A program in the kernel, owned through its fd (a
+    :class:`pybpf.backend.Program`).
 
     ``log`` holds the verifier log when the program was loaded with a
     ``log_level``.
@@ -334,10 +341,11 @@ class KernelProgram(FDOwner):
             raise _explain_test_run(e, self.type, what) from e
         data_out = ctypes.string_at(dout, min(attr.data_size_out, dsize)) if dout is not None \
             else b""
-        ctx_out = cout.raw[:attr.ctx_size_out] if cout is not None else b""
+        ctx_out = cout.raw[:attr.ctx_size_out] if cout is not None else None
         if self.type == "syscall" and cin is not None:
             ctx_out = cin.raw  # syscall programs update their context in place
-        return TestRunResult(attr.retval, data_out, ctx_out, attr.duration)
+        return TestRunResult(attr.retval, data_out, ctx_out, attr.duration,
+                             verdict=verdict(self.type, attr.retval))
 
     def _output_buffer(self, size: int) -> ctypes.Array:
         """A reusable buffer of at least ``size`` bytes for test-run output."""

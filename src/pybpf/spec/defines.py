@@ -57,6 +57,10 @@ BPF_F_TEST_RUN_ON_CPU = 1 << 0
 BPF_F_TEST_XDP_LIVE_FRAMES = 1 << 1
 BPF_F_TEST_SKB_CHECKSUM_COMPLETE = 1 << 2
 
+# --- include/linux/bpf.h: kernel limits --------------------------------------
+MAX_TAIL_CALLS = 33
+"""The most tail calls one run may chain (MAX_TAIL_CALL_CNT)."""
+
 # --- include/linux/bpf_verifier.h (values fixed by the uapi log_level field) --
 BPF_LOG_LEVEL1 = 1
 """Verifier log: the instructions of each path and the error."""

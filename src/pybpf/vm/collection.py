@@ -5,11 +5,18 @@
 ...     result = coll.programs["xdp_count"].test_run(packet)
 ...     print(dict(coll.maps["counts"].items()))
 
-The same interface as :func:`pybpf.kernel.load`: ``programs`` and ``maps``
-by name, ``close()`` and a context manager.  Maps are :mod:`pybpf.maps`
-maps, with the map protocol the kernel's maps have (:mod:`pybpf.codecs`)
-and the same codecs (the object's BTF types); programs are
-:class:`~pybpf.vm.machine.Program`\\ s with ``test_run``.
+The same interface as :func:`pybpf.kernel.load` (both are
+:class:`pybpf.backend.Collection`\\ s): ``programs`` and ``maps`` by name,
+``ringbuf()``, ``close()`` and a context manager.  Maps are
+:mod:`pybpf.maps` maps, with the map protocol the kernel's maps have
+(:mod:`pybpf.codecs`) and the same codecs (the object's BTF types);
+programs are :class:`~pybpf.vm.machine.Program`\\ s with ``test_run``.
+
+The spec goes through :func:`pybpf.linker.link` first, with a resolver
+that knows no kernel symbols (:class:`~pybpf.linker.NoKernel`): weak ksym
+and kfunc externs read as 0, strong ones cannot load.  What is left here
+is the backend's last step: a map reference becomes the map's address in
+the VM.
 """
 
 from __future__ import annotations
@@ -18,30 +25,33 @@ import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
+from .. import backend
 from ..errors import BPFError
-from ..isa import Insn
-from ..isa.opcodes import PSEUDO_MAP_FD, PSEUDO_MAP_VALUE
-from ..objects import MapReference, ObjectSpec, ProgramSpec
+from ..isa import OpForm
+from ..linked import PROG_ARRAY, LinkedObject
+from ..linker import NoKernel, link
+from ..objects import ObjectSpec
 from ..records import record_decoder
 from .machine import VM, Program
 
 
-class Collection:
-    """Programs and maps loaded together into one VM."""
+class Collection(backend.Collection):
+    """Programs and maps loaded together into one VM (a
+    :class:`pybpf.backend.Collection`)."""
 
     def __init__(self, vm: VM, spec: ObjectSpec):
         self.vm = vm
         self.spec = spec
         self.maps: dict[str, Any] = {}
-        self.programs: dict[str, Program] = {}
+        self.programs: dict[str, Program] = {}  # type: ignore[assignment]
 
-    def ringbuf(self, name: str, type: Any = None) -> Iterator[Any]:
+    def ringbuf(self, name: str, *, type: Any = None, raw: bool = False) -> Iterator[Any]:
         """Consume the records waiting in ring buffer map ``name``, decoded
         as the kernel backend decodes them: as BTF type ``type`` when given,
         else as the struct the programs reserve (inferred from the object),
-        else raw bytes."""
+        else (or with ``raw``) raw bytes."""
         ring = self.maps[name]
-        decode = record_decoder(self.spec, name, type)
+        decode = None if raw else record_decoder(self.spec, name, type)
         for record in ring:
             yield decode(record) if decode is not None else bytes(record)
 
@@ -50,84 +60,63 @@ class Collection:
         self.programs.clear()
         self.maps.clear()
 
-    def __enter__(self) -> Collection:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
 
 def load(spec: ObjectSpec, *, vm: VM | None = None, core_target: Any = None,
          **vm_options: Any) -> Collection:
     """Load every map and program of ``spec`` into a VM (a new one unless
     ``vm`` is given; ``vm_options`` go to :class:`VM`).
 
-    Map contents are written (prog arrays get the named programs), map
-    references in instructions are resolved, CO-RE relocations are applied
-    against ``core_target`` (the running kernel's BTF by default, when the
-    program has relocations).
+    The spec is linked (:func:`pybpf.linker.link`; CO-RE relocations
+    against ``core_target``, the running kernel's BTF by default, when a
+    program has relocations), then maps are created and filled in the
+    linked order: plain maps and ``.rodata`` before the programs, program
+    arrays after them.
     """
-    vm = vm or VM(**vm_options)
+    linked = link(spec, NoKernel(), core_target=core_target, debug_info=False)
+    return load_linked(linked, vm=vm or VM(**vm_options))
+
+
+def load_linked(linked: LinkedObject, *, vm: VM) -> Collection:
+    """Load what :func:`pybpf.linker.link` made of a spec (``linked.spec``,
+    whose map specs give the maps their codecs) into ``vm``."""
+    spec = linked.spec
+    if spec is None:
+        raise BPFError("the VM loads linked objects with their spec (link(spec), not "
+                       "LinkedObject.from_data)")
     coll = Collection(vm, spec)
-    deferred: list[tuple[Any, list[tuple[Any, Any]]]] = []
-    for name, mspec in spec.maps.items():
-        if mspec.type == "prog_array" and mspec.contents:
-            pending = list(mspec.contents)
-            mspec = mspec.copy()
-            mspec.contents = []
-            deferred.append((name, pending))
+    for name in linked.maps:
+        mspec = spec.maps[name]
+        changes: dict[str, Any] = {"contents": [], "freeze": False}
         if mspec.btf is None and spec.btf is not None and \
                 (mspec.key_type is not None or mspec.value_type is not None):
-            mspec = dataclasses.replace(mspec, btf=spec.btf)  # codecs as the kernel's
-        coll.maps[name] = vm.create_map(mspec)
+            changes["btf"] = spec.btf  # codecs as the kernel's
+        coll.maps[name] = vm.create_map(dataclasses.replace(mspec, **changes))
+    for name in linked.fill_before:
+        _fill(coll, linked, name)
     ordered = list(coll.maps.values())
-    for pspec in spec.programs.values():
-        insns = _relocate(pspec, coll, core_target)
-        refs = {ref.pc: ref for ref in pspec.map_references}
+    for name, lp in linked.programs.items():
+        refs = lp.map_refs
 
-        def resolve(pc, form, imm, next_imm, refs=refs, program=pspec.name):
+        def resolve(pc: int, form: OpForm, imm: int, next_imm: int, refs: Any = refs) -> int:
             ref = refs.get(pc)
-            if ref is not None:
-                m = coll.maps.get(ref.map_name)
-                if m is None:
-                    raise BPFError(f"program {program}: pc {pc} refers to map "
-                                   f"{ref.map_name!r}, which the object does not define")
-                return m.value_address(0) + ref.offset if ref.value else m.address
-            return vm.resolve_pseudo(pc, form, imm, next_imm, ordered)
+            if ref is None:  # a map[fd:N] of this VM's
+                return vm.resolve_pseudo(pc, form, imm, next_imm, ordered)
+            m = coll.maps[ref.map]
+            return m.value_address(0) + ref.offset if ref.value else m.address
 
-        coll.programs[pspec.name] = vm.load(insns, name=pspec.name, prog_type=pspec.type,
-                                            resolve_pseudo=resolve)
-    for name, contents in deferred:
-        prog_array = coll.maps[name]
-        for key, value in contents:
-            target = coll.programs.get(value) if isinstance(value, str) else value
-            if target is None:
-                raise BPFError(f"prog_array {name}: no program {value!r} in the object")
-            prog_array.update(key, target)
+        coll.programs[name] = vm.load(lp.insns, name=name, prog_type=lp.type,
+                                      resolve_pseudo=resolve)
+    for name in linked.fill_after:
+        _fill(coll, linked, name)
     return coll
 
 
-def _relocate(pspec: ProgramSpec, coll: Collection, core_target: Any) -> list[Insn]:
-    insns = [Insn(*i) for i in pspec.instructions]
-    for ref in pspec.map_references:
-        _mark_map_load(insns, ref, pspec)
-    if pspec.core_relocations:
-        insns = _apply_core(pspec, insns, core_target)
-    return insns
-
-
-def _mark_map_load(insns: list[Insn], ref: MapReference, pspec: ProgramSpec) -> None:
-    if not 0 <= ref.pc < len(insns) or not insns[ref.pc].is_lddw:
-        raise BPFError(f"program {pspec.name}: map reference to {ref.map_name!r} at pc "
-                       f"{ref.pc} is not on an lddw instruction")
-    insns[ref.pc] = insns[ref.pc]._replace(src=PSEUDO_MAP_VALUE if ref.value else PSEUDO_MAP_FD)
-
-
-def _apply_core(pspec: ProgramSpec, insns: list[Insn], target: Any) -> list[Insn]:
-    from ..btf import BTF
-    from ..btf.core import relocate
-
-    if target is None:
-        target = BTF.load_vmlinux()
-    patched, _results = relocate(insns, pspec.core_relocations, pspec.btf, target)
-    return patched
+def _fill(coll: Collection, linked: LinkedObject, name: str) -> None:
+    """Write a map's initial contents (names become the programs or maps
+    they name: the link step checked they exist) and freeze it if asked."""
+    lm, m = linked.maps[name], coll.maps[name]
+    table: dict[str, Any] = coll.programs if lm.type == PROG_ARRAY else coll.maps
+    for key, value in lm.contents:
+        m.update(key, table[value] if isinstance(value, str) else value)
+    if lm.freeze:
+        m.freeze()

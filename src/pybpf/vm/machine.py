@@ -20,23 +20,23 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
+from .. import backend
+from ..backend import TestRunResult, verdict
 from ..errors import HelperError, VMError
 from ..isa import Insn, OpForm, assemble, decode, validate
 from ..isa.opcodes import PSEUDO_MAP_FD, PSEUDO_MAP_IDX, PSEUDO_MAP_IDX_VALUE, PSEUDO_MAP_VALUE
 from ..objects import MapSpec
+from ..spec.defines import MAX_TAIL_CALLS
 from ..spec.net import ETH_HLEN
 from .context import StructContext
 from .interpreter import TAIL_CALL_ID, CompiledProgram, Helper, StackFrames, code_region
 from .memory import AddressSpace, Region
 from .packet import Packet
-from .progtypes import Invocation, TestRunResult, prepare, verdict
+from .progtypes import Invocation, prepare
 from .trace import Tracer
 
 if TYPE_CHECKING:
     from ..maps import Map
-
-#: The kernel's limit on chained tail calls (MAX_TAIL_CALL_CNT).
-MAX_TAIL_CALLS = 33
 
 
 class RunResult(NamedTuple):
@@ -181,12 +181,13 @@ class VM:
         return self.load(program).run(mem, trace=trace)
 
 
-class Program:
-    """A program loaded into a :class:`VM`, ready to run.
+class Program(backend.Program):
+    """A program loaded into a :class:`VM`, ready to run (a
+    :class:`pybpf.backend.Program`).
 
     ``prog_type`` (the kernel's program type name: ``xdp``, ``sched_cls``,
-    ``socket_filter``, ``tracepoint``... or ``memory``) decides what
-    :meth:`test_run` passes in ``r1``.
+    ``socket_filter``, ``tracepoint``... or ``memory``; also ``type``)
+    decides what :meth:`test_run` passes in ``r1``.
     """
 
     def __init__(self, vm: VM, insns: list[Insn], name: str,
@@ -204,6 +205,11 @@ class Program:
         self.code = code_region(vm.memory, insns, name)
         self._compiled = self._compile(None)
         self._active = self._compiled
+
+    @property
+    def type(self) -> str:  # type: ignore[override]
+        """The program type name (:attr:`prog_type`)."""
+        return self.prog_type
 
     # The HelperContext protocol: helpers reach the VM through the program.
 

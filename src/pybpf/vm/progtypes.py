@@ -7,7 +7,8 @@ the packet from its network header, tc programs from its Ethernet header),
 for XDP an ``xdp_md`` over a buffer with 256 bytes of headroom, for tracing
 programs the raw context bytes, for the plain ``memory`` type ``r1`` = data
 and ``r2`` = its length as uBPF does.  After the run, :class:`Invocation`
-gives ``data_out`` and ``ctx_out`` as the kernel would.
+gives ``data_out`` and ``ctx_out`` as the kernel would (the result itself
+is a :class:`pybpf.backend.TestRunResult`, with :func:`pybpf.backend.verdict`).
 """
 
 from __future__ import annotations
@@ -16,16 +17,13 @@ import errno as _errno
 import glob
 import socket
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
 
 from ..errors import BPFError
-from ..spec import enum_values, struct_layout
 from ..spec import net as N
+from ..spec import struct_layout
 from .context import StructContext, plain_context
 from .memory import AddressSpace, Region
 from .packet import Packet
-
-U32 = 0xFFFFFFFF
 
 SKB_HEADROOM = N.SKB_TEST_RUN_HEADROOM
 SHARED_INFO_SIZE = N.SKB_SHARED_INFO_SIZE
@@ -42,23 +40,6 @@ class TestRunError(BPFError):
     def __init__(self, message: str, errno: int = _errno.EINVAL):
         self.errno = errno
         super().__init__(message)
-
-
-class TestRunResult(NamedTuple):
-    """What a test run returns, like ``BPF_PROG_TEST_RUN``: ``retval`` is the
-    low 32 bits of r0 (``r0`` has all 64), ``duration_ns`` the average time of
-    one run.  ``verdict`` says what the return value means for the program
-    type; ``redirect`` where a redirect helper sent the packet."""
-
-    __test__ = False  # not a pytest test class
-
-    retval: int
-    data_out: bytes
-    ctx_out: bytes | None
-    duration_ns: int
-    r0: int = 0
-    verdict: str | None = None
-    redirect: Any = None
 
 
 SKB_TYPES = {"socket_filter", "cgroup_skb", "sched_cls", "sched_act", "lwt_in", "lwt_out",
@@ -180,23 +161,6 @@ def prepare(prog_type: str, space: AddressSpace, data: bytes = b"", ctx: bytes |
         return Invocation(args, prog_type, regions=regions, memory=buffer)
     raise TestRunError(f"the VM cannot run programs of type {prog_type!r} (supported: "
                        f"{', '.join(sorted(SUPPORTED))})", _errno.ENOTSUP)
-
-
-def verdict(prog_type: str, r0: int) -> str | None:
-    """What a return value means for the program type, in the kernel's words."""
-    if prog_type == "xdp":
-        names = {v: k for k, v in enum_values("xdp_action").items()}
-        return names.get(r0 & U32, f"unknown XDP action {r0 & U32}")
-    if prog_type in ("sched_cls", "sched_act"):
-        value = r0 & U32
-        value = value - (1 << 32) if value & 0x80000000 else value
-        return N.TC_ACT_NAMES.get(value, f"TC action {value}")
-    if prog_type == "socket_filter":
-        keep = r0 & U32
-        return "drop" if keep == 0 else f"keep {keep} bytes"
-    if prog_type == "cgroup_skb":
-        return {0: "drop", 1: "allow"}.get(r0 & 1)
-    return None
 
 
 # --- skb ------------------------------------------------------------------------------
