@@ -15,18 +15,10 @@ import struct
 
 import pytest
 
-from proggen import MACS, LoadedPair, ethernet, kernel_unavailable, sample_packet, snippet
+from proggen import MACS, LoadedPair, ethernet, sample_packet, snippet
 from pybpf.spec import struct_layout
 
-pytestmark = pytest.mark.kernel
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _kernel_test_run():
-    """Skip, with the reason, unless bpf() and BPF_PROG_TEST_RUN work here."""
-    reason = kernel_unavailable()
-    if reason:
-        pytest.skip(reason)
+pytestmark = pytest.mark.kernel("test_run")
 
 SIZES = {1: "u8", 2: "u16", 4: "u32", 8: "u64"}
 
