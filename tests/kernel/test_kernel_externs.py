@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+from pybpf.btf import BTF
 from pybpf.errors import BPFError
 from pybpf.isa import Insn, assemble
 from pybpf.objects import Extern, ExternReference, ObjectSpec, ProgramSpec
 
-btf_module = pytest.importorskip("pybpf.btf")
-
 
 def _vmlinux():
     try:
-        return btf_module.BTF.load_vmlinux()
+        return BTF.load_vmlinux()
     except BPFError as e:
         pytest.skip(f"no kernel BTF: {e}")
 
