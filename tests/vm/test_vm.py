@@ -324,18 +324,33 @@ def outcomes(program, mem: bytes) -> tuple[tuple, tuple]:
 # Random programs raise nothing but pybpf errors, and the interpreter's traced
 # code (a second code generator path) agrees with the untraced one.
 
-@given(valid_program(max_size=25), st.binary(max_size=64))
-@settings(max_examples=1500, deadline=None)
-def test_random_valid_programs_only_raise_pybpf_errors(program, mem):
-    untraced, traced = outcomes(program, mem)
-    assert untraced == traced
+def check_random_programs(examples: int) -> None:
+    """``examples`` structurally valid programs, then as many arbitrary byte
+    strings: the same outcome traced and untraced."""
+
+    @given(valid_program(max_size=25), st.binary(max_size=64))
+    @settings(max_examples=examples, deadline=None)
+    def valid_programs(program, mem):
+        untraced, traced = outcomes(program, mem)
+        assert untraced == traced
+
+    @given(st.lists(any_slot, min_size=1, max_size=25))
+    @settings(max_examples=examples, deadline=None)
+    def arbitrary_bytes(slots):
+        untraced, traced = outcomes(encode(slots), b"\0" * 16)
+        assert untraced == traced
+
+    valid_programs()
+    arbitrary_bytes()
 
 
-@given(st.lists(any_slot, min_size=1, max_size=25))
-@settings(max_examples=1500, deadline=None)
-def test_random_bytes_only_raise_pybpf_errors(slots):
-    untraced, traced = outcomes(encode(slots), b"\0" * 16)
-    assert untraced == traced
+def test_random_programs_only_raise_pybpf_errors():
+    check_random_programs(1000)
+
+
+@pytest.mark.slow
+def test_ten_thousand_random_programs_only_raise_pybpf_errors():
+    check_random_programs(10_000)
 
 
 def test_program_reuse_is_independent():
