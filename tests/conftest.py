@@ -15,6 +15,7 @@ read it skip with the reason when it is absent.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from collections.abc import Callable, Iterable
@@ -61,10 +62,20 @@ def shared_params(values: Iterable[Any], ids: Callable[[Any], str], *parts: str)
 # --- kernel tests -------------------------------------------------------------------
 
 def _bpf_refused() -> str | None:
-    from pybpf.kernel import unavailable_reason
+    from pybpf.kernel import features, unavailable_reason
 
     reason = unavailable_reason()
-    return f"bpf() refused: {reason}" if reason else None
+    if reason:
+        return f"bpf() refused: {reason}"
+    # Where unprivileged bpf() is allowed, anyone may create maps and load
+    # socket filters; the kernel tests need the privileged program types too.
+    for prog_type in ("xdp", "tracepoint"):
+        probe = features.probe_prog_type(prog_type)
+        if probe.errno == errno.EPERM:
+            return (f"bpf() works here without privileges only: {prog_type} programs are "
+                    f"refused ({probe.reason}); the kernel tests need CAP_BPF, CAP_PERFMON "
+                    f"and CAP_NET_ADMIN")
+    return None
 
 
 def _test_run_refused() -> str | None:
