@@ -250,12 +250,8 @@ def _btf_load(raw: bytes) -> tuple[int, str]:
 
 @pytest.mark.kernel
 def test_kernel_accepts_built_btf():
-    if os.geteuid() != 0:
-        pytest.skip("BPF_BTF_LOAD needs root")
     btf, _ = sample()
     fd, log = _btf_load(BTFBuilder.from_btf(btf).to_bytes())
-    if fd == -1 or fd == -38:  # EPERM, ENOSYS
-        pytest.skip(f"bpf() refused: errno {-fd}")
     assert fd >= 0, f"kernel rejected our BTF: errno {-fd}\n{log}"
 
 

@@ -20,7 +20,7 @@ import pytest
 
 from pybpf import kernel
 from pybpf.errors import BPFError, KernelError
-from pybpf.kernel import attach, info
+from pybpf.kernel import attach, features, info
 from pybpf.objects import MapSpec, ObjectSpec, ProgramSpec
 
 pytestmark = pytest.mark.kernel
@@ -55,14 +55,19 @@ def counter_spec(section: str, prog_type: str, *, attach_type: str | None = None
 
 
 def load_or_skip(spec: ObjectSpec):
-    """Load ``spec``, or skip the test when this kernel refuses the program
-    type (the reason in the skip message)."""
-    try:
-        return kernel.load(spec)
-    except KernelError as e:
-        if e.errno in (errno.EPERM, errno.EINVAL, errno.EOPNOTSUPP, 524):
-            pytest.skip(f"this kernel refuses the program: {e}")
-        raise
+    """Load ``spec``, or skip the test where this kernel lacks one of its
+    program or map types (the feature probe's reason in the skip message).
+    The probes load a minimal known-good program, so any other refusal is
+    the kernel rejecting what pybpf emitted: that fails the test."""
+    for prog in spec.programs.values():
+        probe = features.probe_prog_type(prog.type)
+        if probe.supported is False:
+            pytest.skip(f"this kernel cannot load {prog.type} programs: {probe.reason}")
+    for m in spec.maps.values():
+        probe = features.probe_map_type(m.type)
+        if probe.supported is False:
+            pytest.skip(f"this kernel cannot create {m.type} maps: {probe.reason}")
+    return kernel.load(spec)
 
 
 def count(coll) -> int:
@@ -479,12 +484,7 @@ def test_task_iterator_writes_text():
                                      attach_type="trace_iter", attach_to="task")
     fmt = MapSpec("fmt", "array", 4, 8, 1, flags=constant("BPF_F_RDONLY_PROG"),
                   contents=[(0, b"%d\n".ljust(8, b"\0"))], freeze=True)
-    spec = ObjectSpec.build([prog], [fmt])
-    try:
-        coll = kernel.load(spec)
-    except (KernelError, BPFError) as e:
-        pytest.skip(f"task iterators cannot load here: {e}")
-    with coll:
+    with load_or_skip(ObjectSpec.build([prog], [fmt])) as coll:
         link = coll.programs["dump_task"].attach()
         assert isinstance(link, attach.IterLink)
         text = link.read_text()
@@ -574,12 +574,7 @@ def test_sockmap_sk_msg_program_attaches():
 def test_netfilter_link():
     prog = ProgramSpec.from_assembly("accept", "r0 = 1\nexit", type="netfilter",
                                      section="netfilter", attach_type="netfilter")
-    spec = ObjectSpec.build([prog])
-    try:
-        coll = kernel.load(spec)
-    except KernelError as e:
-        pytest.skip(f"netfilter programs cannot load here: {e}")
-    with coll:
+    with load_or_skip(ObjectSpec.build([prog])) as coll:
         link = coll.programs["accept"].attach(hook="local_out", priority=-128)
         info = link.info()
         assert info.type == "netfilter"

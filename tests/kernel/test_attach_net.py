@@ -4,6 +4,7 @@ namespace made for the test: BPF links where the kernel has them, rtnetlink
 
 from __future__ import annotations
 
+import errno
 import shutil
 import socket
 import subprocess
@@ -177,6 +178,7 @@ def test_netlink_errors_carry_the_kernel_message(veth):
     host, _, _ = veth
     with pytest.raises(KernelError) as e:
         netlink.bpf_filter_add(host, "ingress", 0)  # fd 0 is not a program; no clsact yet
-    assert e.value.errno is not None
+    assert e.value.errno == errno.EINVAL
+    assert "Qdisc" in str(e.value)  # the kernel's extended ack: no ingress qdisc
     with pytest.raises(KernelError, match="no network interface"):
         netlink.ifindex("pybpf-no-such-if")

@@ -197,8 +197,9 @@ def compile(source: str | os.PathLike, output: str | os.PathLike | None = None, 
     out.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     if cc.kind == "zig":
-        env.setdefault("ZIG_GLOBAL_CACHE_DIR", os.path.join(tempfile.gettempdir(),
-                                                            "pybpf-zig-cache"))
+        # per user: a cache in the shared temporary directory belongs to whoever
+        # created it first, and nobody else may write to it
+        env.setdefault("ZIG_GLOBAL_CACHE_DIR", os.fspath(cache_dir() / "zig-cache"))
         env.setdefault("ZIG_LOCAL_CACHE_DIR", env["ZIG_GLOBAL_CACHE_DIR"])
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
