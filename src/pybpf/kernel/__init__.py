@@ -29,6 +29,7 @@ also a :class:`~pybpf.errors.MapError` as the userspace maps raise.
 from __future__ import annotations
 
 from ..codecs import Batch, BTFCodec, BytesCodec, Codec, IntCodec
+from . import attach as _attach  # noqa: F401  installs what KernelProgram.attach() calls
 from ._fd import FD
 from .collection import Collection, load
 from .kernel_btf import KernelBTF, load_btf

@@ -39,7 +39,10 @@ from . import kallsyms
 from . import perf as _perf
 from . import sys as _sys
 from ._fd import FD, Closing
+from .features import trampoline_refusal
+from .kernel_btf import int_btf
 from .links import KernelLink, link_create, raw_tracepoint_open
+from .programs import set_attacher
 
 
 class Attachment(Closing, abc.ABC):
@@ -265,22 +268,6 @@ def tracing(program: Any, *, cookie: int = 0) -> KernelLink:
                               f"{trampoline_refusal()}", errno=e.errno,
                               operation=e.operation) from e
         raise
-
-
-def trampoline_refusal() -> str:
-    """Why this kernel refuses BPF trampoline programs (fentry, fexit,
-    fmod_ret, LSM, struct_ops), as far as can be told."""
-    lockdown = ""
-    with contextlib.suppress(OSError):
-        with open("/sys/kernel/security/lockdown") as f:
-            text = f.read()
-        if "[" in text:
-            lockdown = text[text.index("[") + 1:text.index("]")]
-    why = "this kernel refuses BPF trampoline programs (fentry/fexit/fmod_ret/lsm) " \
-          "even to root"
-    if lockdown and lockdown != "none":
-        why += f"; kernel lockdown is in '{lockdown}' mode"
-    return why + ": use a tracepoint, raw_tp or tp_btf program instead"
 
 
 # --- kprobes -----------------------------------------------------------------------
@@ -825,10 +812,8 @@ def struct_ops(struct: str, programs: dict[str, Any], data: dict[str, Any] | Non
         value[off:off + len(raw)] = raw
     flags = _const("BPF_F_LINK") if link else 0
     label = f"struct_ops {struct}" + (f" {name!r}" if name else "")
-    from .features import _int_btf
-
     try:
-        with _int_btf() as btf:  # map_create insists on some BTF fd
+        with int_btf() as btf:  # map_create insists on some BTF fd
             fd = _sys.map_create(what=label, map_type=_map_type("struct_ops"), key_size=4,
                                  value_size=len(value), max_entries=1, map_flags=flags,
                                  btf_fd=btf.fd, btf_vmlinux_value_type_id=wrapper.id,
@@ -1059,3 +1044,6 @@ def attach_program(program: Any, **options: Any) -> Any:
 
 def _take(options: dict[str, Any], *names: str) -> dict[str, Any]:
     return {n: options.pop(n) for n in names if n in options}
+
+
+set_attacher(attach_program)

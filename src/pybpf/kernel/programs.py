@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import errno as _errno
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from ..errors import BPFError, KernelError, VerifierError
@@ -144,6 +144,20 @@ def _btf_fields(fields: dict[str, Any], keep: list[Any], btf: Any, func_info: An
     return owned
 
 
+_attacher: Callable[..., Any] | None = None
+"""What :meth:`KernelProgram.attach` calls: the dispatcher of
+:mod:`pybpf.kernel.attach`, which installs itself when imported (importing
+:mod:`pybpf.kernel` does).  Programs sit below the hooks they attach to, so
+the hooks register here rather than this module importing them."""
+
+
+def set_attacher(attacher: Callable[..., Any]) -> None:
+    """Install ``attacher(program, **options)`` as what
+    :meth:`KernelProgram.attach` calls (done by :mod:`pybpf.kernel.attach`)."""
+    global _attacher
+    _attacher = attacher
+
+
 class KernelProgram(FDOwner):
     """A program in the kernel, owned through its fd.
 
@@ -171,9 +185,9 @@ class KernelProgram(FDOwner):
         :func:`pybpf.kernel.attach.attach_program` for ``options``: the
         interface, cgroup, socket... a section cannot name).  Returns the
         link or attachment; :meth:`close` detaches it too."""
-        from .attach import attach_program
-
-        attachment = attach_program(self, **options)
+        if _attacher is None:
+            raise BPFError("no attach dispatcher: import pybpf.kernel.attach")
+        attachment = _attacher(self, **options)
         self.attachments.append(attachment)
         return attachment
 
@@ -290,7 +304,7 @@ class KernelProgram(FDOwner):
 
     def pin(self, path: str) -> None:
         """Pin the program at ``path`` in a bpffs (mounted on demand)."""
-        from .pins import pin
+        from .bpffs import pin
 
         pin(self, path)
 
@@ -362,7 +376,7 @@ def _explain_load(e: KernelError, type_id: int, label: str,
     if isinstance(at, int):
         at = attach_type_name(at)
     if e.errno == _errno.EPERM and (at in _TRAMPOLINE_TYPES or prog_type_name(type_id) == "lsm"):
-        from .attach import trampoline_refusal
+        from .features import trampoline_refusal
 
         return KernelError(f"BPF_PROG_LOAD {label} ({at}): Operation not permitted "
                            f"(EPERM): {trampoline_refusal()}", errno=e.errno,
