@@ -273,7 +273,7 @@ def test_uretprobe_and_pid_filter(target_binary):
 
 
 def attach_uprobe(prog, binary, pid):
-    from pybpf.kernel.uprobe import uprobe
+    from pybpf.kernel.attach import uprobe
 
     return uprobe(prog, binary, "pybpf_add", retprobe=True, pid=pid)
 
@@ -281,7 +281,7 @@ def attach_uprobe(prog, binary, pid):
 def test_uprobe_multi(target_binary):
     spec = counter_spec("uprobe.multi", "kprobe", attach_type="trace_uprobe_multi")
     with kernel.load(spec) as coll:
-        from pybpf.kernel.uprobe import uprobe_multi
+        from pybpf.kernel.attach import uprobe_multi
 
         try:
             link = uprobe_multi(coll.programs["count"], target_binary, "pybpf_*")
@@ -293,7 +293,7 @@ def test_uprobe_multi(target_binary):
 
 
 def test_uprobe_target_parsing():
-    from pybpf.kernel.uprobe import parse_target
+    from pybpf.kernel.attach import parse_target
 
     assert parse_target("/bin/bash:readline") == ("/bin/bash", "readline", 0)
     assert parse_target("/bin/bash:readline+0x10") == ("/bin/bash", "readline", 16)
@@ -411,7 +411,9 @@ def test_usdt_attach_reads_arguments_and_raises_semaphore(usdt_binary, tmp_path)
 
     src = tmp_path / "probe.bpf.c"
     src.write_text(USDT_BPF_C)
-    include = os.path.join(os.path.dirname(attach.__file__), "..", "tools", "include")
+    import pybpf.tools
+
+    include = os.path.join(os.path.dirname(pybpf.tools.__file__), "include")
     try:
         obj = compile(src, tmp_path / "probe.bpf.o", include_dirs=[include])
     except CompilerNotFound as e:

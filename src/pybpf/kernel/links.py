@@ -92,7 +92,7 @@ class KernelLink(FDOwner):
 
 def link_create(program: Any, target_fd: int = 0, attach_type: str | int = 0, *,
                 flags: int = 0, target_ifindex: int | None = None, target: str = "",
-                **extra: Any) -> KernelLink:
+                link_class: type[KernelLink] | None = None, **extra: Any) -> KernelLink:
     """Attach ``program`` with ``BPF_LINK_CREATE``.
 
     ``target_fd`` is the hook object (a cgroup fd, a perf event fd...) or
@@ -101,6 +101,8 @@ def link_create(program: Any, target_fd: int = 0, attach_type: str | int = 0, *,
     ``"trace_iter"``...); ``extra`` sets per-type fields such as
     ``target_btf_id``, ``iter_info``/``iter_info_len`` or
     ``perf_event.bpf_cookie`` (pass them as ``**{"perf_event.bpf_cookie": c}``).
+    The result is a ``link_class`` (a :class:`KernelLink` subclass for links
+    with more to them, such as iterators) or a plain :class:`KernelLink`.
     """
     fields: dict[str, Any] = dict(prog_fd=fd_of(program),
                                   attach_type=ATTACH_TYPES.id_of(attach_type), flags=flags,
@@ -114,7 +116,7 @@ def link_create(program: Any, target_fd: int = 0, attach_type: str | int = 0, *,
     name = getattr(program, "name", "")
     fd = _sys.link_create(what=f"program {name!r} to {label}" if name else f"to {label}",
                           **fields)
-    return KernelLink(fd, program=program, target=label)
+    return (link_class or KernelLink)(fd, program=program, target=label)
 
 
 def raw_tracepoint_open(program: Any, name: str | None = None, *, cookie: int = 0) -> KernelLink:

@@ -32,4 +32,7 @@ AARCH64_REGS = {**{f"x{n}": f"regs[{n}]" for n in range(31)},
                 "sp": "sp", "pc": "pc"}
 """arm64 register names -> ``struct user_pt_regs`` member (``regs[N]``)."""
 
+AARCH64_PT_REGS_OFFSETS = {**{f"regs[{n}]": 8 * n for n in range(31)}, "sp": 248, "pc": 256}
+"""arm64 ``struct user_pt_regs`` member -> byte offset (31 registers, sp, pc)."""
+
 REGISTERS = {"x86_64": X86_64_REGS, "aarch64": AARCH64_REGS, "arm64": AARCH64_REGS}
