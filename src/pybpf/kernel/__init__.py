@@ -20,7 +20,10 @@ Modules: :mod:`~pybpf.kernel.sys` (one function per bpf() command),
 :mod:`~pybpf.kernel.maps`, :mod:`~pybpf.kernel.programs`,
 :mod:`~pybpf.kernel.links`, :mod:`~pybpf.kernel.kernel_btf`,
 :mod:`~pybpf.kernel.pins` (bpffs), :mod:`~pybpf.kernel.features` (probes),
-:mod:`~pybpf.kernel.info` (listing objects), :mod:`~pybpf.kernel.collection`.
+:mod:`~pybpf.kernel.info` (listing objects), :mod:`~pybpf.kernel.collection`,
+:mod:`~pybpf.kernel.attach` (hooks, one module per family) and
+:mod:`~pybpf.kernel.runner` (:func:`run`: attach everything, read the ring
+buffers, perf buffers and trace pipe until stopped).
 Failures raise :class:`~pybpf.errors.KernelError`; verifier rejections
 :class:`~pybpf.errors.VerifierError`; map operations :class:`KernelMapError`,
 also a :class:`~pybpf.errors.MapError` as the userspace maps raise.
@@ -36,6 +39,7 @@ from .kernel_btf import KernelBTF, load_btf
 from .links import KernelLink, link_create, raw_tracepoint_open
 from .maps import KernelMap, KernelMapError, KernelMapKeyError, possible_cpus
 from .programs import KernelProgram, TestRunResult, probe_test_run
+from .runner import RunResult, run
 from .sys import unavailable_reason
 
 __all__ = [
@@ -52,6 +56,7 @@ __all__ = [
     "KernelMapError",
     "KernelMapKeyError",
     "KernelProgram",
+    "RunResult",
     "TestRunResult",
     "link_create",
     "load",
@@ -59,5 +64,6 @@ __all__ = [
     "possible_cpus",
     "probe_test_run",
     "raw_tracepoint_open",
+    "run",
     "unavailable_reason",
 ]
