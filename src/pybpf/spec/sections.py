@@ -18,6 +18,15 @@ Type names are the kernel's ``enum bpf_prog_type`` names lowercased without
 lowercased without ``BPF_``.  Matching follows libbpf 1.x: an entry whose
 pattern has a ``+`` matches the bare name or the name followed by ``/`` and
 a target; other entries match the whole section name only.
+
+Each convention also names its *hook* (:data:`HOOKS`): the family module of
+:mod:`pybpf.kernel.attach` that attaches such programs, the keyword that
+names the target when the section does not, and the options the hook
+takes.  :func:`hook_for` chooses one for a program (by section, else by
+attach type and program type); ``program.attach()`` reads it::
+
+    hook_for("xdp", "xdp").keyword                       # 'interface'
+    HOOKS["kprobe"].options                              # ('retprobe', 'cookie')
 """
 
 from __future__ import annotations
