@@ -16,14 +16,27 @@ Pure Python over the system call (ctypes; no libbpf, no compiler)::
     with kernel.load(spec) as coll:                    # an ObjectSpec
         coll.programs["prog"].test_run(b"\\0" * 64)
 
-Modules: :mod:`~pybpf.kernel.sys` (one function per bpf() command),
-:mod:`~pybpf.kernel.maps`, :mod:`~pybpf.kernel.programs`,
-:mod:`~pybpf.kernel.links`, :mod:`~pybpf.kernel.kernel_btf`,
-:mod:`~pybpf.kernel.pins` (bpffs), :mod:`~pybpf.kernel.features` (probes),
-:mod:`~pybpf.kernel.info` (listing objects), :mod:`~pybpf.kernel.collection`,
-:mod:`~pybpf.kernel.attach` (hooks, one module per family) and
-:mod:`~pybpf.kernel.runner` (:func:`run`: attach everything, read the ring
-buffers, perf buffers and trace pipe until stopped).
+Modules, in layers (each imports only from the layers above it here):
+
+* system calls and kernel interfaces: :mod:`~pybpf.kernel.sys` (one function
+  per bpf() command, over the ABI tables of ``_abi`` and the fds of
+  ``_fd``), :mod:`~pybpf.kernel.bpffs`, :mod:`~pybpf.kernel.perf`
+  (perf_event_open, tracefs), :mod:`~pybpf.kernel.netlink`,
+  :mod:`~pybpf.kernel.kallsyms`, :mod:`~pybpf.kernel.symbols` and
+  :mod:`~pybpf.kernel.usdt` (what binaries offer to uprobes);
+* kernel objects: :mod:`~pybpf.kernel.info`, :mod:`~pybpf.kernel.kernel_btf`,
+  :mod:`~pybpf.kernel.features` (probes), :mod:`~pybpf.kernel.maps`,
+  :mod:`~pybpf.kernel.programs`, :mod:`~pybpf.kernel.links`,
+  :mod:`~pybpf.kernel.pins`;
+* hooks: :mod:`~pybpf.kernel.attach` (one module per hook family, chosen by
+  the table in :mod:`pybpf.spec.sections`); readers:
+  :mod:`~pybpf.kernel.ringbuf`, :mod:`~pybpf.kernel.perfbuf`,
+  :mod:`~pybpf.kernel.tracepipe`, :mod:`~pybpf.kernel.readers`;
+* whole objects: :mod:`~pybpf.kernel.collection` (:func:`load`),
+  :mod:`~pybpf.kernel.load_cache`, and :mod:`~pybpf.kernel.runner`
+  (:func:`run`: attach everything, read the ring buffers, perf buffers and
+  trace pipe until stopped).
+
 Failures raise :class:`~pybpf.errors.KernelError`; verifier rejections
 :class:`~pybpf.errors.VerifierError`; map operations :class:`KernelMapError`,
 also a :class:`~pybpf.errors.MapError` as the userspace maps raise.
