@@ -19,7 +19,7 @@ import uuid
 import pytest
 
 from pybpf import kernel
-from pybpf.errors import BPFError, KernelError
+from pybpf.errors import AttachError, BPFError, KernelError
 from pybpf.kernel import attach, info
 from pybpf.objects import MapSpec, ObjectSpec, ProgramSpec
 
@@ -115,11 +115,11 @@ def test_tracepoint_target_override_and_bad_name():
     spec = counter_spec("tracepoint", "tracepoint")
     with kernel.load(spec) as coll:
         prog = coll.programs["count"]
-        with pytest.raises(BPFError, match="which tracepoint"):
+        with pytest.raises(AttachError, match="which tracepoint"):
             prog.attach()
         with pytest.raises(KernelError, match="no tracepoint nosuch/event"):
             prog.attach(target="nosuch/event")
-        with pytest.raises(BPFError, match="category/event"):
+        with pytest.raises(AttachError, match="category/event"):
             prog.attach(target="justone")
         with prog.attach(target="syscalls/sys_enter_getppid"):
             os.getppid()
@@ -129,7 +129,7 @@ def test_tracepoint_target_override_and_bad_name():
 def test_attach_rejects_options_that_do_not_apply():
     spec = counter_spec("tracepoint/syscalls/sys_enter_getpid", "tracepoint",
                         attach_to="syscalls/sys_enter_getpid")
-    with kernel.load(spec) as coll, pytest.raises(BPFError, match="interface"):
+    with kernel.load(spec) as coll, pytest.raises(AttachError, match="interface"):
         coll.programs["count"].attach(interface="lo")
 
 
@@ -562,7 +562,7 @@ def test_sockmap_sk_msg_program_attaches():
     spec = ObjectSpec.build([prog], [MapSpec("socks", "sockmap", 4, 4, 4)])
     with load_or_skip(spec) as coll:
         prog = coll.programs["verdict"]
-        with pytest.raises(BPFError, match="which sockmap"):
+        with pytest.raises(AttachError, match="which sockmap"):
             prog.attach()
         for use_link in (None, False):
             att = prog.attach(map=coll.maps["socks"], use_link=use_link)

@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from ...errors import BPFError, KernelError
+from ...errors import AttachError, KernelError
 from ...spec.defines import BPF_F_ALLOW_MULTI
 from .. import perf as _perf
 from .. import sys as _sys
@@ -65,7 +65,7 @@ def cgroup(program: Any, path: str | int | None = None, attach_type: str | None 
     without cgroup links (before 5.7; ``use_link=False`` forces it)."""
     at = attach_type or getattr(program, "expected_attach_type", None)
     if at is None:
-        raise BPFError(f"{program_label(program)}: which cgroup hook? give attach_type "
+        raise AttachError(f"{program_label(program)}: which cgroup hook? give attach_type "
                        f"(for example 'cgroup_inet_ingress')")
     label = f"cgroup {path if path is not None else 'root'} ({at})"
     if use_link is not False:

@@ -17,7 +17,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ...errors import BPFError, KernelError
+from ...errors import AttachError, KernelError
 from ...spec.perf import KPROBE_EVENTS, PMU_DIR
 from .. import kallsyms
 from .. import perf as _perf
@@ -94,7 +94,7 @@ def kprobe_multi(program: Any, symbols: Sequence[str] | str, *, retprobe: bool =
                           errno=_errno.EOPNOTSUPP, operation="attach kprobe.multi")
     names = kallsyms.functions_matching(symbols) if isinstance(symbols, str) else list(symbols)
     if not names:
-        raise BPFError(f"kprobe.multi {symbols!r} matches no kernel function")
+        raise AttachError(f"kprobe.multi {symbols!r} matches no kernel function")
     bufs = [ctypes.create_string_buffer(n.encode()) for n in names]
     ptrs = (ctypes.c_uint64 * len(bufs))(*[ctypes.addressof(b) for b in bufs])
     extra: dict[str, Any] = {"kprobe_multi.syms": ctypes.addressof(ptrs),

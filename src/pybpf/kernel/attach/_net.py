@@ -20,7 +20,7 @@ import errno as _errno
 from collections.abc import Callable
 from typing import Any
 
-from ...errors import BPFError, KernelError
+from ...errors import AttachError, KernelError
 from ...spec import netlink as N
 from .. import netlink as _nl
 from .._fd import fd_of
@@ -36,7 +36,7 @@ def _mode_flags(mode: str | None) -> int:
     try:
         return N.XDP_MODES[mode]
     except KeyError:
-        raise BPFError(f"unknown XDP mode {mode!r} (use {', '.join(sorted(N.XDP_MODES))} "
+        raise AttachError(f"unknown XDP mode {mode!r} (use {', '.join(sorted(N.XDP_MODES))} "
                        f"or None)") from None
 
 
@@ -121,7 +121,7 @@ def tc(program: Any, interface: str | int, direction: str = "ingress", *,
     direct-action ``cls_bpf`` filter on a ``clsact`` qdisc (added if
     missing) at ``priority``/``handle``.  ``use_tcx`` forces one way."""
     if direction not in ("ingress", "egress"):
-        raise BPFError(f"tc direction must be 'ingress' or 'egress', not {direction!r}")
+        raise AttachError(f"tc direction must be 'ingress' or 'egress', not {direction!r}")
     index = _nl.ifindex(interface)
     label = f"tc {_nl.ifname(index)} {direction}"
     if use_tcx is not False and priority is None:
@@ -132,7 +132,7 @@ def tc(program: Any, interface: str | int, direction: str = "ingress", *,
             if use_tcx or e.errno not in LINK_UNSUPPORTED:
                 raise
     elif use_tcx:
-        raise BPFError("tcx links have no priorities: leave priority out or use_tcx=False")
+        raise AttachError("tcx links have no priorities: leave priority out or use_tcx=False")
     prio = priority or 1
     created = _nl.clsact_add(index)
     try:

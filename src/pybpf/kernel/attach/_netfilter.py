@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ...errors import BPFError
+from ...errors import AttachError
 from ...spec.layout import enum_values
 from ...spec.netlink import BPF_F_NETFILTER_IP_DEFRAG, NFPROTO_NAMES
 from ..links import KernelLink, link_create
@@ -32,7 +32,7 @@ def netfilter(program: Any, *, family: str | int = "ipv4", hook: str | int = "lo
         hooks = {k.removeprefix("NF_INET_").lower(): v
                  for k, v in enum_values("nf_inet_hooks").items()}
         if hook not in hooks:
-            raise BPFError(f"unknown netfilter hook {hook!r} (known: {', '.join(_NF_HOOKS)})")
+            raise AttachError(f"unknown netfilter hook {hook!r} (known: {', '.join(_NF_HOOKS)})")
         hooknum = hooks[hook]
     else:
         hooknum = hook

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ...errors import BPFError
+from ...errors import AttachError
 from .. import perf as _perf
 from ._base import AttachmentGroup, AttachRequest
 from ._perf_link import attach_perf_event_fd
@@ -34,7 +34,7 @@ def perf_event(program: Any, *, frequency: int | None = None, period: int | None
     elif event_type == "hardware":
         config = _perf.enum("perf_hw_id", "PERF_COUNT_HW_")[event]
     else:
-        raise BPFError(f"event_type must be 'software' or 'hardware', not {event_type!r}")
+        raise AttachError(f"event_type must be 'software' or 'hardware', not {event_type!r}")
     cpu_list = list(cpus) if cpus is not None else list(_perf.online_cpus())
     if pid != -1:
         cpu_list = [-1]

@@ -17,7 +17,7 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-from ...errors import BPFError, KernelError
+from ...errors import AttachError, KernelError
 from ...spec.netlink import (
     SO_ATTACH_BPF,
     SO_ATTACH_REUSEPORT_EBPF,
@@ -78,7 +78,7 @@ def sockmap(program: Any, map: Any, attach_type: str | None = None, *,
     forces one or the other)."""
     at = attach_type or getattr(program, "expected_attach_type", None)
     if at is None:
-        raise BPFError(f"{program_label(program)}: which sockmap hook? give attach_type "
+        raise AttachError(f"{program_label(program)}: which sockmap hook? give attach_type "
                        f"('sk_msg_verdict', 'sk_skb_stream_verdict', "
                        f"'sk_skb_stream_parser', 'sk_skb_verdict')")
     label = f"{getattr(map, 'type', 'sockmap')} {getattr(map, 'name', '')!r} ({at})"

@@ -16,7 +16,7 @@ import errno as _errno
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ...errors import BPFError, KernelError
+from ...errors import AttachError, BPFError, KernelError
 from .. import sys as _sys
 from .._abi import MAP_TYPES, constant
 from .._fd import fd_of
@@ -77,19 +77,19 @@ def struct_ops(struct: str, programs: dict[str, Any], data: dict[str, Any] | Non
     members = {m.name: m for m in st.members}
     for member, prog in programs.items():
         if member not in members:
-            raise BPFError(f"struct {struct} has no member {member!r}")
+            raise AttachError(f"struct {struct} has no member {member!r}")
         off = base + members[member].offset
         value[off:off + 8] = int(fd_of(prog)).to_bytes(8, "little")
     for member, v in (data or {}).items():
         if member not in members:
-            raise BPFError(f"struct {struct} has no member {member!r}")
+            raise AttachError(f"struct {struct} has no member {member!r}")
         m = members[member]
         off = base + m.offset
         size = vmlinux.size_of(m.type_id)
         raw = v.encode() if isinstance(v, str) else v
         raw = raw if isinstance(raw, bytes | bytearray) else int(raw).to_bytes(size, "little")
         if len(raw) > size:
-            raise BPFError(f"{struct}.{member} holds {size} bytes, got {len(raw)}")
+            raise AttachError(f"{struct}.{member} holds {size} bytes, got {len(raw)}")
         value[off:off + len(raw)] = raw
     flags = constant("BPF_F_LINK") if link else 0
     label = f"struct_ops {struct}" + (f" {name!r}" if name else "")
@@ -128,7 +128,7 @@ def load_struct_ops_program(insns: Any, struct: str, member: str, *, name: str =
     st = _struct(vmlinux, struct)
     index = next((i for i, m in enumerate(st.members) if m.name == member), None)
     if index is None:
-        raise BPFError(f"struct {struct} has no member {member!r}")
+        raise AttachError(f"struct {struct} has no member {member!r}")
     try:
         return KernelProgram.load(insns, "struct_ops", name=name or member, license=license,
                                   expected_attach_type=index, attach_btf_id=st.id, **options)
@@ -142,7 +142,7 @@ def _struct(btf: Any, name: str) -> Any:
     for t in btf.find_all(name):
         if isinstance(t, Struct):
             return t
-    raise BPFError(f"the kernel's BTF has no struct {name}")
+    raise AttachError(f"the kernel's BTF has no struct {name}")
 
 
 def _explain_struct_ops(e: KernelError, label: str) -> KernelError:

@@ -14,7 +14,7 @@ import errno as _errno
 from collections.abc import Callable
 from typing import Any
 
-from ...errors import BPFError, KernelError
+from ...errors import AttachError, KernelError
 from .. import perf as _perf
 from ..features import trampoline_refusal
 from ..links import KernelLink, raw_tracepoint_open
@@ -29,7 +29,7 @@ def split_tracepoint(name: str) -> tuple[str, str]:
     """``category/event`` (or ``category:event``) -> ``(category, event)``."""
     category, sep, event = name.replace(":", "/").partition("/")
     if not sep or not category or not event or "/" in event:
-        raise BPFError(f"tracepoint {name!r} is not 'category/event' "
+        raise AttachError(f"tracepoint {name!r} is not 'category/event' "
                        f"(for example 'sched/sched_process_exit')")
     return category, event
 

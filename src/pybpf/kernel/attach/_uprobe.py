@@ -33,7 +33,7 @@ import struct
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ...errors import BPFError, KernelError
+from ...errors import AttachError, BPFError, KernelError
 from .. import perf as _perf
 from .._abi import constant
 from ..info import map_info, program_info
@@ -52,7 +52,7 @@ def parse_target(target: str) -> tuple[str, str | None, int]:
     offset)`` (symbol None for a bare offset)."""
     binary, sep, where = target.rpartition(":")
     if not sep or not binary or not where:
-        raise BPFError(f"uprobe target {target!r} is not 'binary:function[+offset]' or "
+        raise AttachError(f"uprobe target {target!r} is not 'binary:function[+offset]' or "
                        f"'binary:offset'")
     try:
         return binary, None, int(where, 0)
@@ -62,7 +62,7 @@ def parse_target(target: str) -> tuple[str, str | None, int]:
     try:
         return binary, symbol, int(off, 0) if off else 0
     except ValueError:
-        raise BPFError(f"uprobe target {target!r}: bad offset {off!r}") from None
+        raise AttachError(f"uprobe target {target!r}: bad offset {off!r}") from None
 
 
 def resolve(binary: str, symbol: str | None, offset: int = 0, pid: int | None = None
@@ -127,7 +127,7 @@ def uprobe_multi(program: Any, binary: str, symbols: str | Sequence[str], *,
         names = [s.name for s in elf.functions_matching(symbols)] if isinstance(symbols, str) \
             else list(symbols)
         if not names:
-            raise BPFError(f"{program_label(program)}: {symbols!r} matches no function of "
+            raise AttachError(f"{program_label(program)}: {symbols!r} matches no function of "
                            f"{path}")
         offsets = [elf.file_offset_of(n) for n in names]
     cpath = ctypes.create_string_buffer(os.fsencode(path))
@@ -225,9 +225,9 @@ def usdt(program: Any, binary: str, provider: str, name: str, *, pid: int = -1,
     comes back from ``pybpf_usdt_cookie(ctx)``.
     """
     if semaphore not in ("kernel", "mem"):
-        raise BPFError(f"semaphore must be 'kernel' or 'mem', not {semaphore!r}")
+        raise AttachError(f"semaphore must be 'kernel' or 'mem', not {semaphore!r}")
     if semaphore == "mem" and pid <= 0:
-        raise BPFError("semaphore='mem' needs the pid of the process to write to")
+        raise AttachError("semaphore='mem' needs the pid of the process to write to")
     sites = find(binary, provider, name, pid=pid if pid > 0 else None)
     owned_map = None
     m = spec_map
