@@ -25,7 +25,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import BPFError
@@ -68,16 +67,21 @@ def stoppable() -> Iterator[None]:
             signal.signal(signal.SIGTERM, old)
 
 
-@dataclass
 class RunResult:
-    """What :func:`run` did: the attachments it made by program name, the
-    programs whose attachment failed (with the error), the records its
-    readers handled, and whether Ctrl-C or SIGTERM ended it."""
+    """What :func:`run` did: the attachments it made by program name
+    (``attached``), the programs whose attachment failed, with the error
+    (``failed``), the records its readers handled (``records``), and
+    whether Ctrl-C or SIGTERM ended it (``interrupted``)."""
 
-    attached: dict[str, Any] = field(default_factory=dict)
-    failed: dict[str, BPFError] = field(default_factory=dict)
-    records: int = 0
-    interrupted: bool = False
+    def __init__(self) -> None:
+        self.attached: dict[str, Any] = {}
+        self.failed: dict[str, BPFError] = {}
+        self.records = 0
+        self.interrupted = False
+
+    def __repr__(self) -> str:
+        return (f"<RunResult attached={list(self.attached)} failed={list(self.failed)} "
+                f"records={self.records}{' interrupted' if self.interrupted else ''}>")
 
 
 def attach_all(coll: Any, options: Mapping[str, Any] | None = None, *,

@@ -14,7 +14,6 @@ from __future__ import annotations
 import abc
 import ctypes
 import errno as _errno
-from dataclasses import dataclass, field
 from typing import Any
 
 from ...errors import AttachError, BPFError, KernelError
@@ -148,18 +147,25 @@ def raw_delete(map_fd: int, key: bytes, what: str = "") -> bool:
     return _sys.map_delete_elem(map_fd, ctypes.addressof(k), what)
 
 
-@dataclass
 class AttachRequest:
     """One ``program.attach(**options)`` call resolved against the section
     table (:data:`pybpf.spec.sections.HOOKS`): the program, its section, the
     hook, the target (from the options, the section or the program) and the
     options left for the hook, every one of which the hook takes."""
 
-    program: Any
-    section: str
-    hook: Hook
-    target: Any = None
-    options: dict[str, Any] = field(default_factory=dict)
+    __slots__ = ("hook", "options", "program", "section", "target")
+
+    def __init__(self, program: Any, section: str, hook: Hook, target: Any = None,
+                 options: dict[str, Any] | None = None):
+        self.program = program
+        self.section = section
+        self.hook = hook
+        self.target = target
+        self.options = options if options is not None else {}
+
+    def __repr__(self) -> str:
+        return (f"AttachRequest({self.where}, hook={self.hook.name!r}, "
+                f"target={self.target!r}, options={self.options!r})")
 
     @property
     def where(self) -> str:

@@ -16,13 +16,11 @@ from typing import Any
 
 from ...errors import AttachError, KernelError
 from .. import perf as _perf
-from ..features import trampoline_refusal
 from ..links import KernelLink, raw_tracepoint_open
 from ._base import AttachRequest, program_label
 from ._perf_link import PerfEventLink, attach_perf_event_fd
 
-__all__ = ["raw_tracepoint", "split_tracepoint", "tracepoint", "tracing",
-           "trampoline_refusal"]
+__all__ = ["raw_tracepoint", "split_tracepoint", "tracepoint", "tracing"]
 
 
 def split_tracepoint(name: str) -> tuple[str, str]:
@@ -65,6 +63,8 @@ def tracing(program: Any, *, cookie: int = 0) -> KernelLink:
     except KernelError as e:
         kind = _TRAMPOLINE_ATTACH.get(str(getattr(program, "expected_attach_type", "")))
         if e.errno == _errno.EPERM and kind:
+            from ..features import trampoline_refusal  # only when refused: probes lockdown
+
             raise KernelError(f"attach {program_label(program)} ({kind}): {e.reason}: "
                               f"{trampoline_refusal()}", errno=e.errno,
                               operation=e.operation) from e
