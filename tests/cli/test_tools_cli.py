@@ -206,6 +206,32 @@ def test_load_pins_under_a_bpffs_directory(tmp_path):
             os.rmdir(pin_dir)
 
 
+def test_load_attach_exits_non_zero_when_a_program_cannot_be_attached(tmp_path, capsys):
+    from pybpf.toolchain import CompilerNotFound, compile_source
+
+    src = textwrap.dedent("""
+        #include <linux/bpf.h>
+        #include <bpf/bpf_helpers.h>
+        SEC("xdp") int pass_all(struct xdp_md *ctx) { return XDP_PASS; }
+        SEC("tracepoint/syscalls/sys_enter_getppid") int seen(void *ctx) { return 0; }
+        char LICENSE[] SEC("license") = "GPL";
+    """)
+    try:
+        obj = compile_source(src, tmp_path / "two.o", name="two.bpf.c")
+    except CompilerNotFound as e:
+        pytest.skip(str(e))
+    # the XDP program needs --interface; the tracepoint one attaches and runs
+    assert cli("load", str(obj), "--attach", "-d", "0.1") == 1
+    out, err = capsys.readouterr()
+    assert "attached seen to tracepoint syscalls/sys_enter_getppid" in out
+    assert "cannot attach pass_all" in err and "interface=" in err
+    assert "1 program not attached: pass_all" in err
+    # with the interface the table says XDP programs take, both attach
+    assert cli("load", str(obj), "--attach", "--interface", "lo", "-d", "0.1") == 0
+    out, err = capsys.readouterr()
+    assert "attached pass_all to xdp lo" in out and "cannot attach" not in err
+
+
 def _raw_u64(m) -> int:
     import ctypes
 

@@ -19,7 +19,7 @@ import uuid
 import pytest
 
 from pybpf import kernel
-from pybpf.errors import BPFError, KernelError
+from pybpf.errors import AttachError, BPFError, KernelError
 from pybpf.kernel import attach, features, info
 from pybpf.objects import MapSpec, ObjectSpec, ProgramSpec
 
@@ -120,11 +120,11 @@ def test_tracepoint_target_override_and_bad_name():
     spec = counter_spec("tracepoint", "tracepoint")
     with kernel.load(spec) as coll:
         prog = coll.programs["count"]
-        with pytest.raises(BPFError, match="which tracepoint"):
+        with pytest.raises(AttachError, match="which tracepoint"):
             prog.attach()
         with pytest.raises(KernelError, match="no tracepoint nosuch/event"):
             prog.attach(target="nosuch/event")
-        with pytest.raises(BPFError, match="category/event"):
+        with pytest.raises(AttachError, match="category/event"):
             prog.attach(target="justone")
         with prog.attach(target="syscalls/sys_enter_getppid"):
             os.getppid()
@@ -134,7 +134,7 @@ def test_tracepoint_target_override_and_bad_name():
 def test_attach_rejects_options_that_do_not_apply():
     spec = counter_spec("tracepoint/syscalls/sys_enter_getpid", "tracepoint",
                         attach_to="syscalls/sys_enter_getpid")
-    with kernel.load(spec) as coll, pytest.raises(BPFError, match="interface"):
+    with kernel.load(spec) as coll, pytest.raises(AttachError, match="interface"):
         coll.programs["count"].attach(interface="lo")
 
 
@@ -278,7 +278,7 @@ def test_uretprobe_and_pid_filter(target_binary):
 
 
 def attach_uprobe(prog, binary, pid):
-    from pybpf.kernel.uprobe import uprobe
+    from pybpf.kernel.attach import uprobe
 
     return uprobe(prog, binary, "pybpf_add", retprobe=True, pid=pid)
 
@@ -286,7 +286,7 @@ def attach_uprobe(prog, binary, pid):
 def test_uprobe_multi(target_binary):
     spec = counter_spec("uprobe.multi", "kprobe", attach_type="trace_uprobe_multi")
     with kernel.load(spec) as coll:
-        from pybpf.kernel.uprobe import uprobe_multi
+        from pybpf.kernel.attach import uprobe_multi
 
         try:
             link = uprobe_multi(coll.programs["count"], target_binary, "pybpf_*")
@@ -298,7 +298,7 @@ def test_uprobe_multi(target_binary):
 
 
 def test_uprobe_target_parsing():
-    from pybpf.kernel.uprobe import parse_target
+    from pybpf.kernel.attach import parse_target
 
     assert parse_target("/bin/bash:readline") == ("/bin/bash", "readline", 0)
     assert parse_target("/bin/bash:readline+0x10") == ("/bin/bash", "readline", 16)
@@ -416,7 +416,9 @@ def test_usdt_attach_reads_arguments_and_raises_semaphore(usdt_binary, tmp_path)
 
     src = tmp_path / "probe.bpf.c"
     src.write_text(USDT_BPF_C)
-    include = os.path.join(os.path.dirname(attach.__file__), "..", "tools", "include")
+    import pybpf.tools
+
+    include = os.path.join(os.path.dirname(pybpf.tools.__file__), "include")
     try:
         obj = compile(src, tmp_path / "probe.bpf.o", include_dirs=[include])
     except CompilerNotFound as e:
@@ -560,7 +562,7 @@ def test_sockmap_sk_msg_program_attaches():
     spec = ObjectSpec.build([prog], [MapSpec("socks", "sockmap", 4, 4, 4)])
     with load_or_skip(spec) as coll:
         prog = coll.programs["verdict"]
-        with pytest.raises(BPFError, match="which sockmap"):
+        with pytest.raises(AttachError, match="which sockmap"):
             prog.attach()
         for use_link in (None, False):
             att = prog.attach(map=coll.maps["socks"], use_link=use_link)

@@ -41,7 +41,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ..errors import BTFError
-from ..isa import Insn
+from ..isa import Insn, s32
 from ..isa.opcodes import (
     BPF_ALU,
     BPF_ALU64,
@@ -872,7 +872,7 @@ def _patch(insns: list[Insn], res: CoreResult, validate: bool) -> None:
             raise fail("ALU instruction with a register source cannot take a relocated value")
         if check and (insn.imm & 0xFFFFFFFF) != (res.local_value & 0xFFFFFFFF):
             raise fail(f"expected immediate {res.local_value}, found {insn.imm}")
-        insns[pc] = insn._replace(imm=_s32(new))
+        insns[pc] = insn._replace(imm=s32(new))
     elif cls in (BPF_LDX, BPF_ST, BPF_STX):
         if check and insn.off != res.local_value:
             raise fail(f"expected offset {res.local_value}, found {insn.off}")
@@ -899,15 +899,10 @@ def _patch(insns: list[Insn], res: CoreResult, validate: bool) -> None:
         if check and current != res.local_value & 0xFFFFFFFFFFFFFFFF:
             raise fail(f"expected value {res.local_value}, found {current}")
         new &= 0xFFFFFFFFFFFFFFFF
-        insns[pc] = insn._replace(imm=_s32(new))
-        insns[pc + 1] = second._replace(imm=_s32(new >> 32))
+        insns[pc] = insn._replace(imm=s32(new))
+        insns[pc + 1] = second._replace(imm=s32(new >> 32))
     else:
         raise fail("this kind of instruction cannot be relocated")
-
-
-def _s32(v: int) -> int:
-    v &= 0xFFFFFFFF
-    return v - (1 << 32) if v & 0x80000000 else v
 
 
 def poison_messages(results: Iterable[CoreResult]) -> dict[int, str]:

@@ -20,7 +20,6 @@ can ``#include "vmlinux.h"`` instead of kernel headers:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from ..errors import BTFError
 from .types import (
@@ -35,10 +34,8 @@ from .types import (
     Kind,
     Member,
     Type,
+    TypeTable,
 )
-
-if TYPE_CHECKING:  # the BTF class reaches this module lazily: no import cycle
-    from .btf import BTF
 
 _COMPILER_TYPEDEFS = frozenset({"__builtin_va_list"})
 """Typedefs the compiler predefines: referred to, never redeclared."""
@@ -53,7 +50,7 @@ corrupt BTF) leaves the record unpadded rather than print megabytes."""
 _PADDING_TYPES = (("long", 64), ("int", 32), ("short", 16), ("char", 8))
 
 
-def dump_c(btf: BTF, *, guard: str = "__VMLINUX_H__", preserve_access_index: bool = True,
+def dump_c(btf: TypeTable, *, guard: str = "__VMLINUX_H__", preserve_access_index: bool = True,
            kfuncs: bool = True, types: Iterable[int | str | Type] | None = None) -> str:
     """The C header declaring ``btf``'s types.
 
@@ -97,7 +94,7 @@ def dump_c(btf: BTF, *, guard: str = "__VMLINUX_H__", preserve_access_index: boo
     return "".join(parts)
 
 
-def c_declaration(btf: BTF, type_id: int, name: str = "") -> str:
+def c_declaration(btf: TypeTable, type_id: int, name: str = "") -> str:
     """How C declares ``name`` with type ``type_id`` (``"int (*name)(void)"``);
     anonymous records are abbreviated to ``struct {...}``."""
     return CDumper(btf, abbreviate=True).declaration(type_id, name, 0)
@@ -125,7 +122,7 @@ class CDumper:
     """Emits C declarations for types of one BTF, remembering what has been
     declared so each type is written once and in an order C accepts."""
 
-    def __init__(self, btf: BTF, *, abbreviate: bool = False):
+    def __init__(self, btf: TypeTable, *, abbreviate: bool = False):
         self.btf = btf
         self.abbreviate = abbreviate
         self.out: list[str] = []
@@ -613,7 +610,7 @@ class CDumper:
         return cur
 
 
-def _safe_size(btf: BTF, tid: int) -> int:
+def _safe_size(btf: TypeTable, tid: int) -> int:
     t = btf.resolve(tid)
     if t.kind == Kind.FWD or t.kind == Kind.UNKN:
         return 0

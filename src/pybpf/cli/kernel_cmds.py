@@ -261,14 +261,6 @@ def _set_variable(spec: Any, name: str, value: int | bytes) -> None:
     spec.set_variable(name, value)
 
 
-def _uses_printk(spec: Any) -> bool:
-    from ..spec.layout import helper_id
-
-    ids = {helper_id("trace_printk"), helper_id("trace_vprintk")}
-    return any(i.opcode == 0x85 and i.src == 0 and i.imm in ids
-               for ps in spec.programs.values() for i in ps.instructions)
-
-
 def _print_record(source: str, record: Any) -> None:
     if isinstance(record, bytes):
         text = record.hex()
@@ -284,16 +276,15 @@ def _print_record(source: str, record: Any) -> None:
 def cmd_load(args: argparse.Namespace) -> int:
     """``pybpf load FILE.o [--attach] [--pin DIR] [--set NAME=VALUE...]``:
     load every program (and attach them), then print ring-buffer, perf-buffer
-    and ``bpf_printk`` output until Ctrl-C or SIGTERM; everything is closed
-    on the way out (pinned objects stay)."""
+    and ``bpf_printk`` output until Ctrl-C or SIGTERM (:func:`pybpf.kernel.run`);
+    everything is closed on the way out (pinned objects stay).  The status
+    is 1 when a program could not be attached."""
     import os
-    import signal
-    import time
 
     from .. import kernel
     from ..elf import load_object
     from ..errors import BPFError
-    from ..kernel.readers import Poller
+    from ..kernel.runner import stoppable
 
     spec = load_object(args.file)
     for text in args.set or ():
@@ -304,67 +295,48 @@ def cmd_load(args: argparse.Namespace) -> int:
     if args.cgroup:
         options["cgroup"] = args.cgroup
 
-    class _Stop(BaseException):
-        pass
+    def attached(name: str, link: Any) -> None:
+        print(f"attached {name} to {link.target}", flush=True)
+        if args.pin:
+            try:
+                link.pin(os.path.join(args.pin, f"link_{name}"))
+            except BPFError as e:  # not a BPF link: it ends with the command
+                print(f"pybpf: {e}", file=sys.stderr)
 
-    def on_term(signum: int, frame: Any) -> None:
-        raise _Stop
+    def not_attached(name: str, error: BPFError) -> None:
+        print(f"pybpf: cannot attach {name}: {error}", file=sys.stderr)
 
-    old = signal.signal(signal.SIGTERM, on_term)
-    try:
-        with kernel.load(spec, pin_dir=args.pin) as coll:
-            for name, prog in coll.programs.items():
-                info = prog.info()
-                print(f"loaded {name} ({prog.type}, id {info.id}, "
-                      f"{info.xlated_size // 8} insns)", flush=True)
-                if args.pin:
-                    prog.pin(os.path.join(args.pin, name))
+    def lost(name: str, cpu: int, count: int) -> None:
+        print(f"{name}: lost {count} samples on cpu {cpu}", file=sys.stderr)
+
+    def printk(line: Any) -> None:
+        print(f"printk: {line.comm}-{line.pid} [{line.cpu}] {line.timestamp:.6f}: "
+              f"{line.message}", flush=True)
+
+    failed: dict[str, BPFError] = {}
+    with stoppable(), kernel.load(spec, pin_dir=args.pin) as coll:
+        for name, prog in coll.programs.items():
+            info = prog.info()
+            print(f"loaded {name} ({prog.type}, id {info.id}, "
+                  f"{info.xlated_size // 8} insns)", flush=True)
             if args.pin:
-                for name, m in coll.maps.items():
-                    path = os.path.join(args.pin, name.lstrip("."))
-                    if not os.path.exists(path):
-                        m.pin(path)
-            if args.attach:
-                for name, prog in coll.programs.items():
-                    opts = {k: v for k, v in options.items()
-                            if (k == "interface" and prog.type in ("xdp", "sched_cls")) or
-                            (k == "cgroup" and (prog.type.startswith("cgroup") or
-                                                prog.type == "sock_ops"))}
-                    try:
-                        link = prog.attach(**opts)
-                    except BPFError as e:
-                        print(f"pybpf: cannot attach {name}: {e}", file=sys.stderr)
-                        continue
-                    print(f"attached {name} to {link.target}", flush=True)
-                    if args.pin:
-                        try:
-                            link.pin(os.path.join(args.pin, f"link_{name}"))
-                        except BPFError as e:  # not a BPF link: it ends with the command
-                            print(f"pybpf: {e}", file=sys.stderr)
-            readers = []
+                prog.pin(os.path.join(args.pin, name))
+        if args.pin:
             for name, m in coll.maps.items():
-                if m.type == "ringbuf":
-                    readers.append(coll.ringbuf(name, lambda r, n=name: _print_record(n, r)))
-                elif m.type == "perf_event_array":
-                    readers.append(coll.perfbuf(
-                        name, lambda r, n=name: _print_record(n, r),
-                        lost=lambda cpu, n, m=name: print(f"{m}: lost {n} samples on cpu {cpu}",
-                                                          file=sys.stderr)))
-            if _uses_printk(spec):
-                readers.append(coll.trace_pipe(
-                    lambda line: print(f"printk: {line.comm}-{line.pid} [{line.cpu}] "
-                                       f"{line.timestamp:.6f}: {line.message}", flush=True)))
-            print("running; Ctrl-C to stop", file=sys.stderr, flush=True)
-            deadline = time.monotonic() + args.duration if args.duration is not None else None
-            with Poller(readers) as poller:
-                while deadline is None or time.monotonic() < deadline:
-                    left = 1.0 if deadline is None else deadline - time.monotonic()
-                    poller.poll(max(0.0, min(left, 1.0)))
-    except (KeyboardInterrupt, _Stop):
-        pass
-    finally:
-        signal.signal(signal.SIGTERM, old)
+                path = os.path.join(args.pin, name.lstrip("."))
+                if not os.path.exists(path):
+                    m.pin(path)
+        result = kernel.run(
+            coll, attach=args.attach, options=options, on_attach=attached,
+            on_attach_error=not_attached, on_record=_print_record, on_lost=lost,
+            on_printk=printk, duration=args.duration,
+            on_ready=lambda: print("running; Ctrl-C to stop", file=sys.stderr, flush=True))
+        failed = result.failed
     print("closed", file=sys.stderr)
+    if failed:
+        print(f"pybpf: {len(failed)} program{'s' if len(failed) > 1 else ''} not attached: "
+              f"{', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
 
 

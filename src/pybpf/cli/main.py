@@ -99,11 +99,12 @@ def _parse_map_option(text: str):
 
 def _test_run_spec(args: argparse.Namespace):
     """The ObjectSpec a test-run command loads, and the program to run."""
+    from ..elf.reader import is_elf
     from ..objects import ObjectSpec, ProgramSpec
     from .inputs import read_bytes
 
     data = read_bytes(args.file)
-    if data[:4] == b"\x7fELF":
+    if is_elf(data):
         from ..elf import load_object
 
         spec = load_object(data, path=args.file)

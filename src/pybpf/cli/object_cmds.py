@@ -15,16 +15,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..elf.reader import is_elf
 from ..errors import BPFError
-
-ELF_MAGIC = b"\x7fELF"
 
 
 def is_object_file(path: str) -> bool:
     """Whether ``path`` starts like an ELF file."""
     try:
         with open(path, "rb") as f:
-            return f.read(4) == ELF_MAGIC
+            return is_elf(f.read(4))
     except OSError:
         return False
 

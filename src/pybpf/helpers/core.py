@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno as E
 
 from ..errors import BPFError, HelperError
+from ..isa.insn import s32
 from ..spec import constant
 from .printf import format_bpf
 from .registry import HelperContext
@@ -38,12 +39,6 @@ def s64(v: int) -> int:
     """A register's value as a signed 64-bit integer."""
     v &= (1 << 64) - 1
     return v - (1 << 64) if v >> 63 else v
-
-
-def s32(v: int) -> int:
-    """The low 32 bits of a register as a signed integer."""
-    v &= 0xFFFFFFFF
-    return v - (1 << 32) if v >> 31 else v
 
 
 # --- time, identity, randomness ---------------------------------------------------

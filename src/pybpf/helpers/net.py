@@ -12,6 +12,7 @@ import errno as E
 from typing import NamedTuple
 
 from ..errors import HelperError
+from ..isa.insn import s32
 from ..spec import constant, enum_values, struct_layout
 from ..spec import net as N
 from ..spec.defines import ENOTSUPP
@@ -439,7 +440,7 @@ def get_netns_cookie(ctx: HelperContext, *_: int) -> int:
 def xdp_adjust_head(ctx: HelperContext, _xdp: int, delta: int, *_: int) -> int:
     """Move the start of the packet by ``delta`` bytes (negative grows it)."""
     packet = _packet(ctx, "xdp_adjust_head")
-    delta = _s32(delta)
+    delta = s32(delta)
     metalen = packet.data - packet.meta
     data = packet.data + delta
     if data < XDP_FRAME_SIZE + metalen or data > packet.end - N.ETH_HLEN:
@@ -455,7 +456,7 @@ def xdp_adjust_head(ctx: HelperContext, _xdp: int, delta: int, *_: int) -> int:
 def xdp_adjust_tail(ctx: HelperContext, _xdp: int, delta: int, *_: int) -> int:
     """Move the end of the packet by ``delta`` bytes (new bytes are zero)."""
     packet = _packet(ctx, "xdp_adjust_tail")
-    delta = _s32(delta)
+    delta = s32(delta)
     end = packet.end + delta
     tail_limit = len(packet.buffer) - N.SKB_SHARED_INFO_SIZE
     if end > tail_limit or end < packet.data + N.ETH_HLEN:
@@ -470,7 +471,7 @@ def xdp_adjust_tail(ctx: HelperContext, _xdp: int, delta: int, *_: int) -> int:
 def xdp_adjust_meta(ctx: HelperContext, _xdp: int, delta: int, *_: int) -> int:
     """Move the start of the metadata by ``delta`` bytes."""
     packet = _packet(ctx, "xdp_adjust_meta")
-    meta = packet.meta + _s32(delta)
+    meta = packet.meta + s32(delta)
     metalen = packet.data - meta
     if meta < XDP_FRAME_SIZE or meta > packet.data:
         return -E.EINVAL
@@ -478,11 +479,6 @@ def xdp_adjust_meta(ctx: HelperContext, _xdp: int, delta: int, *_: int) -> int:
         return -E.EACCES
     packet.set_bounds(meta=meta)
     return 0
-
-
-def _s32(v: int) -> int:
-    v &= 0xFFFFFFFF
-    return v - (1 << 32) if v >> 31 else v
 
 
 # --- redirects --------------------------------------------------------------------------------

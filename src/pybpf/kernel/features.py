@@ -19,6 +19,7 @@ type needs a target this module does not construct).
 
 from __future__ import annotations
 
+import contextlib
 import errno as _errno
 import functools
 import os
@@ -27,7 +28,8 @@ from typing import Any
 
 from ..errors import KernelError, VerifierError
 from . import sys as _sys
-from ._abi import MAP_FLAGS, MAP_TYPES, PROG_TYPES
+from ._abi import ATTACH_TYPES, MAP_FLAGS, MAP_TYPES, PROG_TYPES
+from .kernel_btf import KernelBTF, int_btf
 
 
 @dataclass(frozen=True)
@@ -73,16 +75,6 @@ _UNPROBED_MAPS = {"struct_ops": "needs a struct_ops type from the kernel's BTF",
                   "unspec": "not a map type"}
 
 
-def _int_btf():
-    """A BTF object with one 4-byte int (type id 1), for maps that need BTF."""
-    from ..btf import BTFBuilder
-    from .kernel_btf import KernelBTF
-
-    b = BTFBuilder()
-    b.add_int("int", 4, signed=True)
-    return KernelBTF.load(b.to_bytes())
-
-
 @functools.cache
 def probe_map_type(name: str) -> Probe:
     """Try creating the smallest map of type ``name``."""
@@ -109,7 +101,7 @@ def probe_map_type(name: str) -> Probe:
             closers.append(inner)
             fields["inner_map_fd"] = int(inner)
         if p.get("btf"):
-            btf = _int_btf()
+            btf = int_btf()
             closers.append(btf)
             fields.update(btf_fd=btf.fd, btf_key_type_id=1, btf_value_type_id=1)
         _sys.map_create(**fields).close()
@@ -177,12 +169,11 @@ def _load_probe(name: str, body: str = "r0 = 0\nexit") -> tuple[bool, KernelErro
     Goes straight to the system call: KernelProgram's explanation of
     refusals asks these probes."""
     from ..isa import assemble, encode
-    from .programs import attach_type_id
 
     p = _PROG_PROBES.get(name, {})
     fields: dict[str, Any] = {"prog_type": PROG_TYPES[name]}
     if "expected_attach_type" in p:
-        fields["expected_attach_type"] = attach_type_id(p["expected_attach_type"])
+        fields["expected_attach_type"] = ATTACH_TYPES.id_of(p["expected_attach_type"])
     if p.get("sleepable"):
         from ..spec.defines import BPF_F_SLEEPABLE
 
@@ -203,6 +194,24 @@ def _load_probe(name: str, body: str = "r0 = 0\nexit") -> tuple[bool, KernelErro
 def prog_type_supported(name: str) -> bool | None:
     """Whether this kernel loads programs of type ``name``."""
     return probe_prog_type(name).supported
+
+
+# --- BPF trampolines -------------------------------------------------------------
+
+def trampoline_refusal() -> str:
+    """Why this kernel refuses BPF trampoline programs (fentry, fexit,
+    fmod_ret, LSM, struct_ops), as far as can be told."""
+    lockdown = ""
+    with contextlib.suppress(OSError):
+        with open("/sys/kernel/security/lockdown") as f:
+            text = f.read()
+        if "[" in text:
+            lockdown = text[text.index("[") + 1:text.index("]")]
+    why = "this kernel refuses BPF trampoline programs (fentry/fexit/fmod_ret/lsm) " \
+          "even to root"
+    if lockdown and lockdown != "none":
+        why += f"; kernel lockdown is in '{lockdown}' mode"
+    return why + ": use a tracepoint, raw_tp or tp_btf program instead"
 
 
 # --- helpers --------------------------------------------------------------------
@@ -298,8 +307,6 @@ BTF_KINDS = ("int", "func", "func_proto", "func_global", "var", "datasec", "floa
 @functools.cache
 def btf_kind_supported(kind: str) -> bool:
     """Whether the kernel accepts BTF using ``kind`` (one of :data:`BTF_KINDS`)."""
-    from .kernel_btf import KernelBTF
-
     try:
         KernelBTF.load(_btf_with(kind)).close()
         return True

@@ -24,7 +24,7 @@ from typing import Any
 
 from ..errors import KernelError
 from . import sys as _sys
-from ._abi import INFO
+from ._abi import INFO, LINK_TYPES, MAP_TYPES, PROG_TYPES
 from ._fd import FD
 
 
@@ -108,8 +108,6 @@ def _info(fd: int, layout: str, **fields: Any):
 
 def program_info(fd: int) -> ProgramInfo:
     """The record of the program behind ``fd``."""
-    from .programs import prog_type_name
-
     first = _info(fd, "bpf_prog_info")
     map_ids: tuple[int, ...] = ()
     if first.nr_map_ids:
@@ -118,7 +116,7 @@ def program_info(fd: int) -> ProgramInfo:
                       map_ids=ctypes.addressof(ids))
         map_ids = tuple(ids[:min(again.nr_map_ids, first.nr_map_ids)])
     return ProgramInfo(
-        id=first.id, name=first.name, type=prog_type_name(first.type), tag=first.tag.hex(),
+        id=first.id, name=first.name, type=PROG_TYPES.name_of(first.type), tag=first.tag.hex(),
         load_time_ns=first.load_time, created_by_uid=first.created_by_uid, map_ids=map_ids,
         btf_id=first.btf_id, jited_size=first.jited_prog_len,
         xlated_size=first.xlated_prog_len, gpl_compatible=bool(first.gpl_compatible),
@@ -153,14 +151,12 @@ def _fdinfo(fd: int) -> dict[str, str]:
 def map_info(fd: int) -> MapInfo:
     """The record of the map behind ``fd`` (``frozen`` and ``memlock`` from
     ``/proc/self/fdinfo``)."""
-    from .maps import map_type_name
-
     r = _info(fd, "bpf_map_info")
     extra = _fdinfo(fd)
     frozen = extra.get("frozen")
     memlock = extra.get("memlock")
     return MapInfo(
-        id=r.id, name=r.name, type=map_type_name(r.type), key_size=r.key_size,
+        id=r.id, name=r.name, type=MAP_TYPES.name_of(r.type), key_size=r.key_size,
         value_size=r.value_size, max_entries=r.max_entries, flags=r.map_flags,
         btf_id=r.btf_id, btf_key_type_id=r.btf_key_type_id,
         btf_value_type_id=r.btf_value_type_id,
@@ -195,10 +191,8 @@ _LINK_DETAILS = {
 
 def link_info(fd: int) -> LinkInfo:
     """The record of the link behind ``fd``, with the details of its type."""
-    from .links import link_type_name
-
     r = _info(fd, "bpf_link_info")
-    kind = link_type_name(r.type)
+    kind = LINK_TYPES.name_of(r.type)
     details: dict[str, Any] = {}
     if kind in _LINK_NAMES:
         ptr, length = _LINK_NAMES[kind]

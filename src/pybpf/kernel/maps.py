@@ -275,7 +275,7 @@ class KernelMap(FDOwner, MapProtocol):
     def pin(self, path: str) -> None:
         """Pin the map at ``path`` in a bpffs (mounted on demand at
         /sys/fs/bpf)."""
-        from .pins import pin
+        from .bpffs import pin
 
         pin(self, path)
 

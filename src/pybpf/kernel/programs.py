@@ -21,7 +21,7 @@ import ctypes
 import errno as _errno
 import functools
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .. import backend
@@ -150,6 +150,20 @@ def _btf_fields(fields: dict[str, Any], keep: list[Any], btf: Any, func_info: An
     return owned
 
 
+_attacher: Callable[..., Any] | None = None
+"""What :meth:`KernelProgram.attach` calls: the dispatcher of
+:mod:`pybpf.kernel.attach`, which installs itself when imported (importing
+:mod:`pybpf.kernel` does).  Programs sit below the hooks they attach to, so
+the hooks register here rather than this module importing them."""
+
+
+def set_attacher(attacher: Callable[..., Any]) -> None:
+    """Install ``attacher(program, **options)`` as what
+    :meth:`KernelProgram.attach` calls (done by :mod:`pybpf.kernel.attach`)."""
+    global _attacher
+    _attacher = attacher
+
+
 class KernelProgram(FDOwner, backend.Program):
     """A program in the kernel, owned through its fd (a
     :class:`pybpf.backend.Program`).
@@ -178,9 +192,9 @@ class KernelProgram(FDOwner, backend.Program):
         :func:`pybpf.kernel.attach.attach_program` for ``options``: the
         interface, cgroup, socket... a section cannot name).  Returns the
         link or attachment; :meth:`close` detaches it too."""
-        from .attach import attach_program
-
-        attachment = attach_program(self, **options)
+        if _attacher is None:
+            raise BPFError("no attach dispatcher: import pybpf.kernel.attach")
+        attachment = _attacher(self, **options)
         self.attachments.append(attachment)
         return attachment
 
@@ -297,7 +311,7 @@ class KernelProgram(FDOwner, backend.Program):
 
     def pin(self, path: str) -> None:
         """Pin the program at ``path`` in a bpffs (mounted on demand)."""
-        from .pins import pin
+        from .bpffs import pin
 
         pin(self, path)
 
@@ -370,7 +384,7 @@ def _explain_load(e: KernelError, type_id: int, label: str,
     if isinstance(at, int):
         at = attach_type_name(at)
     if e.errno == _errno.EPERM and (at in _TRAMPOLINE_TYPES or prog_type_name(type_id) == "lsm"):
-        from .attach import trampoline_refusal
+        from .features import trampoline_refusal
 
         return KernelError(f"BPF_PROG_LOAD {label} ({at}): Operation not permitted "
                            f"(EPERM): {trampoline_refusal()}", errno=e.errno,

@@ -1,7 +1,7 @@
 """What every tool shares: building its BPF object (compiled once per
 source, cached), loading it fast (:mod:`pybpf.kernel.load_cache`), the
-common options, and a run loop that stops cleanly on Ctrl-C, SIGTERM or
-after ``--duration``.
+common options, and running it (:func:`pybpf.kernel.run`: attach, poll,
+stop cleanly on Ctrl-C, SIGTERM or after ``--duration``).
 
 Environment variables for measuring and testing:
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import signal
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -24,11 +23,6 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 INCLUDE = HERE / "include"
-
-
-class Stop(BaseException):
-    """Raised by the SIGTERM handler to end a tool (a BaseException, like
-    KeyboardInterrupt: nothing should mistake it for an error to handle)."""
 
 
 def _pybpf_headers() -> list[Path]:
@@ -108,69 +102,42 @@ def parser(name: str, description: str, epilog: str = "") -> argparse.ArgumentPa
     return p
 
 
-def attach_all(coll: Any, optional: Iterable[str] = ()) -> None:
-    """Attach every program where its section says; programs named in
-    ``optional`` may fail (a tracepoint this kernel lacks)."""
-    from ..errors import KernelError
+def run(coll: Any, readers: list[Any], duration: float | None, *, header: str = "",
+        optional: Iterable[str] = (), every: float | None = None,
+        tick: Callable[[], Any] | None = None) -> None:
+    """Attach every program of ``coll`` (those in ``optional`` may fail),
+    honour the measuring hooks (:func:`attached`), print ``header``, then
+    poll ``readers`` until Ctrl-C, SIGTERM or ``duration`` seconds, calling
+    ``tick()`` every ``every`` seconds and once at the end
+    (:func:`pybpf.kernel.run`)."""
+    from ..kernel.runner import run as run_collection
 
-    for name, prog in coll.programs.items():
-        try:
-            prog.attach()
-        except KernelError:
-            if name not in optional:
-                raise
+    def ready() -> None:
+        attached()
+        if header:
+            print(header, flush=True)
 
-
-def run(readers: list[Any], duration: float | None, *,
-        every: float | None = None, tick: Callable[[], Any] | None = None) -> None:
-    """Poll ``readers`` until Ctrl-C, SIGTERM or ``duration`` seconds; call
-    ``tick()`` every ``every`` seconds (and once at the end if given)."""
-    from ..kernel.readers import Poller
-
-    start = time.monotonic()
-    next_tick = start + every if every else None
-    try:
-        with Poller(readers) as poller:
-            while True:
-                now = time.monotonic()
-                limits = []
-                if duration is not None:
-                    limits.append(start + duration - now)
-                if next_tick is not None:
-                    limits.append(next_tick - now)
-                wait = max(0.0, min(limits)) if limits else 1.0
-                if duration is not None and now - start >= duration:
-                    break
-                poller.poll(min(wait, 1.0))
-                if next_tick is not None and time.monotonic() >= next_tick and tick:
-                    tick()
-                    next_tick += every  # type: ignore[operator]
-    except (KeyboardInterrupt, Stop):
-        pass
-    if tick is not None and every is None:
-        tick()
+    run_collection(coll, optional=optional, readers=readers, on_ready=ready,
+                   duration=duration, every=every, tick=tick)
 
 
 def main_wrapper(run_tool: Callable[[list[str] | None], int]) -> Callable[[list[str] | None], int]:
     """Print pybpf errors in one line, as the CLI does."""
     def main(argv: list[str] | None = None) -> int:
         from ..errors import BPFError
-
-        def on_term(signum: int, frame: Any) -> None:
-            raise Stop
+        from ..kernel.runner import stoppable
 
         # SIGTERM ends a tool like Ctrl-C does, from the start: whatever was
         # loaded or attached is closed on the way out
-        old = signal.signal(signal.SIGTERM, on_term)
         try:
-            return run_tool(argv)
+            with stoppable():
+                return run_tool(argv)
+            return 0  # stopped
         except BPFError as e:
             print(f"pybpf: error: {e}", file=sys.stderr)
             return 1
-        except (KeyboardInterrupt, Stop, BrokenPipeError):
+        except BrokenPipeError:
             return 0
-        finally:
-            signal.signal(signal.SIGTERM, old)
     main.__doc__ = run_tool.__doc__
     return main
 

@@ -38,11 +38,8 @@ def run(argv: list[str] | None = None) -> int:
                                  "failed_only": 1 if args.failed else None}) as coll:
         rb = coll.ringbuf("events", lambda e: print(format_event(e, timestamp=args.timestamp),
                                                     flush=True))
-        rt.attach_all(coll)
-        rt.attached()
-        print(("TIME     " if args.timestamp else "") +
-              f"{'PCOMM':<16} {'PID':>7} {'PPID':>7} {'RET':>4} ARGS", flush=True)
-        rt.run([rb], args.duration)
+        rt.run(coll, [rb], args.duration, header=("TIME     " if args.timestamp else "") +
+               f"{'PCOMM':<16} {'PID':>7} {'PPID':>7} {'RET':>4} ARGS")
     return 0
 
 

@@ -40,10 +40,7 @@ def run(argv: list[str] | None = None) -> int:
         head = f"{'PCOMM':<16} {'PID':>7} {'PPID':>7} {'TID':>7} {'AGE(s)':>9} EXIT"
         rb = coll.ringbuf("events", lambda e: print(format_event(e, timestamp=args.timestamp),
                                                     flush=True))
-        coll.programs["handle_exit"].attach()
-        rt.attached()
-        print(("TIME     " if args.timestamp else "") + head, flush=True)
-        rt.run([rb], args.duration)
+        rt.run(coll, [rb], args.duration, header=("TIME     " if args.timestamp else "") + head)
     return 0
 
 

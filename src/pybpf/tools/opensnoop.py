@@ -46,11 +46,9 @@ def run(argv: list[str] | None = None) -> int:
                       variables={"target_pid": args.pid,
                                  "failed_only": 1 if args.failed else None}) as coll:
         rb = coll.ringbuf("events", show)
-        rt.attach_all(coll, optional=("enter_open", "exit_open"))
-        rt.attached()
-        print(("TIME     " if args.timestamp else "") +
-              f"{'PID':>7} {'COMM':<16} {'FD':>4} {'ERR':>3} {'FLAGS':>8} PATH", flush=True)
-        rt.run([rb], args.duration)
+        rt.run(coll, [rb], args.duration, optional=("enter_open", "exit_open"),
+               header=("TIME     " if args.timestamp else "") +
+               f"{'PID':>7} {'COMM':<16} {'FD':>4} {'ERR':>3} {'FLAGS':>8} PATH")
     return 0
 
 

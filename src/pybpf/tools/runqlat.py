@@ -55,12 +55,8 @@ def run(argv: list[str] | None = None) -> int:
             print(format_log2(counts, f"@{unit}:"), flush=True)
             print()
 
-        rt.attach_all(coll)
-        rt.attached()
-        print("Tracing run queue latency... Ctrl-C to end.", flush=True)
-        rt.run([], args.duration, every=args.interval, tick=tick)
-        if args.interval:
-            tick()
+        rt.run(coll, [], args.duration, every=args.interval, tick=tick,
+               header="Tracing run queue latency... Ctrl-C to end.")
     return 0
 
 

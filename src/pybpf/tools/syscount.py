@@ -76,12 +76,8 @@ def run(argv: list[str] | None = None) -> int:
                 for k in table:
                     _delete(stats, k)
 
-        rt.attach_all(coll)
-        rt.attached()
-        print("Tracing system calls... Ctrl-C to end.", flush=True)
-        rt.run([], args.duration, every=args.interval, tick=tick)
-        if args.interval:
-            tick()
+        rt.run(coll, [], args.duration, every=args.interval, tick=tick,
+               header="Tracing system calls... Ctrl-C to end.")
     return 0
 
 
