@@ -20,6 +20,8 @@ from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
 from ..errors import BTFError
+from ..spec.defines import BTF_HEADER_SIZE as HEADER_SIZE
+from ..spec.defines import BTF_MAGIC, BTF_VERSION
 from .types import (
     MAX_KIND,
     MAX_NESTING,
@@ -55,9 +57,6 @@ from .types import (
     Volatile,
 )
 
-BTF_MAGIC = 0xEB9F
-BTF_VERSION = 1
-HEADER_SIZE = 24
 VMLINUX_PATH = "/sys/kernel/btf/vmlinux"
 SYSFS_BTF_DIR = "/sys/kernel/btf"
 

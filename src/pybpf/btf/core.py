@@ -54,7 +54,9 @@ from ..isa.opcodes import (
     BPF_STX,
     SIZE_BYTES,
     SIZE_CODE,
+    SIZE_MASK,
 )
+from ..spec.defines import CORE_POISON_HELPER_ID
 from .btf import BTF
 from .ext import CoreRelo
 from .types import (
@@ -67,7 +69,7 @@ from .types import (
     Type,
 )
 
-POISON_HELPER_ID = 0xBAD2310
+POISON_HELPER_ID = CORE_POISON_HELPER_ID
 """Helper id written into an instruction whose relocation could not be
 resolved (``call 195896080``, "bad relo").  No such helper exists, so the
 kernel's verifier rejects the program at that instruction if it is
@@ -880,14 +882,14 @@ def _patch(insns: list[Insn], res: CoreResult, validate: bool) -> None:
             raise fail(f"offset {new} does not fit in 16 bits")
         opcode = insn.opcode
         if res.local_size != res.target_size and res.target_size:
-            size_code = opcode & 0x18
+            size_code = opcode & SIZE_MASK
             if SIZE_BYTES.get(size_code) != res.local_size:
                 raise fail(f"accesses {SIZE_BYTES.get(size_code)} bytes, but the field has "
                            f"{res.local_size}")
             if res.target_size not in SIZE_CODE:
                 raise fail(f"the target field has {res.target_size} bytes, which no single "
                            f"load or store can access")
-            opcode = (opcode & ~0x18) | SIZE_CODE[res.target_size]
+            opcode = (opcode & ~SIZE_MASK) | SIZE_CODE[res.target_size]
         insns[pc] = insn._replace(opcode=opcode, off=new)
     elif cls == BPF_LD and is_lddw:
         if pc + 1 >= len(insns):

@@ -119,3 +119,16 @@ LPM_KEY_HEADER = 4                  # u32 prefixlen before the data
 HTAB_ELEM_OVERHEAD = 48             # sizeof(struct htab_elem) on x86-64
 BLOOM_NR_HASH_FUNCS_MASK = 0xF
 BLOOM_DEFAULT_HASH_FUNCS = 5
+
+# --- BTF and CO-RE ------------------------------------------------------------------------
+
+BTF_MAGIC = 0xEB9F
+"""The first two bytes of raw BTF (in the writer's byte order)."""
+BTF_VERSION = 1
+"""The BTF format version the kernel accepts."""
+BTF_HEADER_SIZE = 24
+"""Size of ``struct btf_header``."""
+CORE_POISON_HELPER_ID = 0xBAD2310
+"""The helper id libbpf writes into an instruction whose CO-RE relocation
+could not be resolved ("bad relo", 195896080): no such helper exists, so the
+kernel refuses the program if that instruction is reachable."""
