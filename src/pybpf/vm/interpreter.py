@@ -1,11 +1,13 @@
 """The reference interpreter.
 
 A program is decoded once into Python code: each basic block becomes a run
-of the statements :mod:`pybpf.vm.semantics` gives for its instructions, with
-the registers held in local variables.  Blocks are laid out in program order
-inside one ``while True`` loop and found by a tree of ``pc`` comparisons, so
-falling through or jumping forward costs a comparison or two and a backward
-jump one pass from the top.  This keeps the interpreter plain — the
+of the statements the semantics table (:mod:`pybpf.vm.semantics`) gives for
+its instructions, with the registers held in local variables.  This module
+adds only what surrounds them: blocks, the jumps between them, the pc an
+error names, tracing and the instruction limit.  Blocks are laid out in
+program order inside one ``while True`` loop and found by a tree of ``pc``
+comparisons, so falling through or jumping forward costs a comparison or two
+and a backward jump one pass from the top.  This keeps the interpreter plain — the
 statements are the specification — while running at tens of nanoseconds per
 instruction instead of hundreds.
 

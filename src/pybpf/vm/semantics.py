@@ -28,26 +28,27 @@ templates over these placeholders (and no others):
 ``{k_flipped}``
     ``{k}`` with the width's sign bit flipped.  Signed comparisons flip the
     sign bit of both operands, which turns signed order into unsigned order.
+``{src}``
+    the second operand: ``{s}`` in a register form, ``{k}`` in an
+    immediate form.
 ``{imm}``, ``{off}``
     the immediate and the offset as signed decimals.
+``{size}``
+    the bytes the instruction accesses (the entry's ``size``).
 ``{next}``
     the pc of the next instruction.
 ``{value}``
     ``lddw``: the 64-bit value loaded (the immediate, or what the reference
     resolved to), as a hex literal.
 
-The operation tables below (:data:`ALU64`, :data:`ALU32`) write ``{src}``
-for the second operand; the table replaces it by ``{s}`` in the register
-form and ``{k}`` in the immediate form.
-
 Names the statements use
 ------------------------
-Besides the registers, a statement may use the functions and constants of
-this module listed in :data:`RUNTIME_NAMES`, the names the code that runs
-the statements provides (:data:`ENVIRONMENT_NAMES`) and the state of the
-generated function (:data:`STATE_NAMES`).  A statement that can fail at run
-time (``faults``) is preceded by ``at = <pc>`` so that the error names the
-instruction.
+Besides the registers, a statement uses the functions and constants of
+this module listed in :data:`RUNTIME_NAMES`, names the code running the
+statements provides (:data:`ENVIRONMENT_NAMES`) and the state of the
+generated function (:data:`STATE_NAMES`).  The generated code records the
+pc before a statement that can fail at run time (an entry's ``faults``) so
+that the error names the instruction.
 """
 
 from __future__ import annotations
@@ -154,12 +155,16 @@ RUNTIME_NAMES = {
 
 #: Names the code running the statements must provide, and what each is.
 ENVIRONMENT_NAMES = {
-    "LD1": "LD1..LD8(address): the unsigned 1/2/4/8-byte little-endian value at address",
-    "LDS1": "LDS1..LDS4(address): the same, sign-extended to 64 bits (unsigned result)",
-    "ST1": "ST1..ST8(address, value): store the low 1/2/4/8 bytes of value at address",
+    **{f"LD{n}": f"LD{n}(address): the unsigned {n}-byte little-endian value at address"
+       for n in (1, 2, 4, 8)},
+    **{f"LDS{n}": f"LDS{n}(address): the {n}-byte value at address sign-extended to 64 bits "
+                  f"(read as unsigned)" for n in (1, 2, 4)},
+    **{f"ST{n}": f"ST{n}(address, value): store the low {n} bytes of value at address"
+       for n in (1, 2, 4, 8)},
     "PACKET": "PACKET(offset, size): the big-endian value at offset in the packet; "
               "out of bounds, the program returns 0",
-    "H<id>": "the helper with that id (decimal), a callable taking r1..r5 and returning r0",
+    "H<id>": "H12 etc. (see helper_name): the helper with that id, a callable taking r1..r5 "
+             "and returning r0",
     "TAILCALL": "TAILCALL(r1, r2, r3, depth): (r0, instructions executed) of the program the "
                 "tail call ran, or None when it falls through",
     "CALLX": "CALLX(address): (True, helper) or (False, pc of the function) for callx",
@@ -172,6 +177,7 @@ ENVIRONMENT_NAMES = {
 #: The state of the generated function the statements read and write.
 STATE_NAMES = {
     "pc": "the pc to continue at (control transfers set it)",
+    "at": "the pc an error is reported at",
     "n": "instructions executed so far",
     "depth": "the current call depth (0 in the entry function)",
     "frames": "(return pc, r6, r7, r8, r9, r10) of each bpf-to-bpf call in progress",
