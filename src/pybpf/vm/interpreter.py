@@ -326,15 +326,20 @@ def code_region(space: AddressSpace, insns: Sequence[Insn], name: str) -> Region
 
 # --- code generation --------------------------------------------------------------
 
-def _function_entries(insns: Sequence[Insn]) -> set[int]:
+def _forms(insns: Sequence[Insn]) -> list[OpForm | None]:
+    """Each slot's form (None for an invalid slot or the second half of lddw)."""
+    return [insn.form for insn in insns]
+
+
+def _function_entries(insns: Sequence[Insn], forms: Sequence[OpForm | None] | None = None
+                      ) -> set[int]:
     entries = {0}
-    for pc, insn in enumerate(insns):
-        form = insn.form
+    for pc, form in enumerate(forms if forms is not None else _forms(insns)):
         if form is None:
             continue
         sem = semantics_of(form)
         if sem.enters_function:
-            entries.add(sem.target_pc(_operands(pc, insn)))
+            entries.add(sem.target_pc(_operands(pc, insns[pc])))
     return entries
 
 
@@ -342,20 +347,19 @@ def _operands(pc: int, insn: Insn, value: int | None = None) -> Operands:
     return Operands(pc, insn.dst, insn.src, insn.off, insn.imm, value)
 
 
-def _blocks(insns: Sequence[Insn]) -> list[tuple[int, int]]:
+def _blocks(insns: Sequence[Insn], forms: Sequence[OpForm | None]) -> list[tuple[int, int]]:
     """Basic blocks as (start, end) slot ranges."""
     n = len(insns)
-    leaders = set(_function_entries(insns))
+    leaders = _function_entries(insns, forms)
     pc = 0
     while pc < n:
-        insn = insns[pc]
-        form = insn.form
+        form = forms[pc]
         size = form.slots if form is not None else 1
         if form is not None:
             sem = semantics_of(form)
             if sem.control is not Control.NEXT:
                 if sem.target is not None:
-                    leaders.add(sem.target_pc(_operands(pc, insn)))
+                    leaders.add(sem.target_pc(_operands(pc, insns[pc])))
                 leaders.add(pc + size)
         pc += size
     starts = sorted(p for p in leaders if 0 <= p < n)
@@ -363,10 +367,14 @@ def _blocks(insns: Sequence[Insn]) -> list[tuple[int, int]]:
 
 
 class _Writer:
-    def __init__(self) -> None:
+    def __init__(self, insns: Sequence[Insn], pseudo: Mapping[int, int | None] | None,
+                 trace: bool) -> None:
         self.lines: list[str] = []
         self.depth = 0
-        self.pseudo: dict[int, int | None] = {}
+        self.insns = insns
+        self.forms = _forms(insns)
+        self.pseudo = dict(pseudo or {})
+        self.trace = trace
 
     def __call__(self, text: str) -> None:
         self.lines.append("    " * self.depth + text)
@@ -380,16 +388,15 @@ def generate(insns: Sequence[Insn], *, trace: bool = False, max_insns: int | Non
     ``pseudo`` gives the value of each pseudo ``lddw`` by pc (None: the
     reference could not be resolved and executing it is an error).
     """
-    blocks = _blocks(insns)
-    out = _Writer()
-    out.pseudo = dict(pseudo or {})
+    out = _Writer(insns, pseudo, trace)
+    blocks = _blocks(insns, out.forms)
     out("def run(pc, r1, r2, r3, r4, r5, r10, depth):")
     out.depth = 1
     out("r0 = r6 = r7 = r8 = r9 = 0")
     out("n = 0")
     out("at = pc")
     out("frames = []")
-    if any(i.form is not None and semantics_of(i.form).operation == "may_goto" for i in insns):
+    if any(f is not None and semantics_of(f).operation == "may_goto" for f in out.forms):
         out("budget = MAY_GOTO_BUDGET")
     out("try:")
     out.depth = 2
@@ -398,7 +405,7 @@ def generate(insns: Sequence[Insn], *, trace: bool = False, max_insns: int | Non
     if max_insns is not None:
         out(f"if n > {max_insns}:")
         out("    raise OVER_LIMIT(pc, n)")
-    _emit_tree(out, insns, blocks, trace)
+    _emit_tree(out, blocks)
     out("raise RAN_OFF(pc)")
     out.depth = 1
     out("except BaseException as error:")
@@ -406,34 +413,34 @@ def generate(insns: Sequence[Insn], *, trace: bool = False, max_insns: int | Non
     return "\n".join(out.lines) + "\n"
 
 
-def _emit_tree(out: _Writer, insns, blocks, trace) -> None:
+def _emit_tree(out: _Writer, blocks: list[tuple[int, int]]) -> None:
     if len(blocks) <= _LEAF_BLOCKS:
         for start, end in blocks:
             out(f"if pc == {start}:")
             out.depth += 1
-            _emit_block(out, insns, start, end, trace)
+            _emit_block(out, start, end)
             out.depth -= 1
         return
     mid = len(blocks) // 2
     out(f"if pc < {blocks[mid][0]}:")
     out.depth += 1
-    _emit_tree(out, insns, blocks[:mid], trace)
+    _emit_tree(out, blocks[:mid])
     out.depth -= 1
-    _emit_tree(out, insns, blocks[mid:], trace)
+    _emit_tree(out, blocks[mid:])
 
 
-def _emit_block(out: _Writer, insns, start: int, end: int, trace: bool) -> None:
+def _emit_block(out: _Writer, start: int, end: int) -> None:
+    insns = out.insns
     count = sum(1 for pc in range(start, end) if not (pc > start and insns[pc - 1].is_lddw))
     out(f"n += {count}")
     pc = start
     while pc < end:
-        insn = insns[pc]
-        form = insn.form
+        form = out.forms[pc]
         assert form is not None, f"invalid instruction at {pc}: validate before compiling"
         sem = semantics_of(form)
-        _emit_insn(out, insns, pc, insn, sem, start, trace)
+        _emit_insn(out, pc, sem, start)
         if sem.control is Control.NEXT:
-            if trace:
+            if out.trace:
                 out(_trace(pc))
             if pc + form.slots >= end:
                 _goto(out, end, start, len(insns))
@@ -444,20 +451,20 @@ def _trace(pc: int) -> str:
     return f"TRACE({pc}, (r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10))"
 
 
-def _emit_insn(out: _Writer, insns, pc: int, insn: Insn, sem: Semantics, block_start: int,
-               trace: bool) -> None:
+def _emit_insn(out: _Writer, pc: int, sem: Semantics, block_start: int) -> None:
     """The instruction's statement from the semantics table, with the control
     flow around it: the trace call before a transfer, the pc an error names,
     and the jump to the target."""
+    insns = out.insns
     control = sem.control
-    if trace and control is not Control.NEXT:
+    if out.trace and control is not Control.NEXT:
         out(_trace(pc))
     if sem.faults:
         out(f"at = {pc}")
     value = None
     if sem.operation == "load_imm64":
         value = lddw_value(insns, pc) if sem.reference is None else out.pseudo.get(pc)
-    operands = _operands(pc, insn, value)
+    operands = _operands(pc, insns[pc], value)
     for line in sem.statement_for(operands).splitlines():
         out(line)
     n = len(insns)

@@ -531,7 +531,10 @@ OPERATIONS = {
 
 def semantics_of(form: OpForm) -> Semantics:
     """The semantics of an instruction form."""
-    return SEMANTICS[form]
+    # The opcode table's forms are looked up by identity: hashing a form hashes
+    # every field, which code generators asking once per instruction would feel.
+    sem = _BY_IDENTITY.get(id(form))
+    return sem if sem is not None else SEMANTICS[form]
 
 
 def _define(name: str, sem: Semantics) -> None:
@@ -625,3 +628,5 @@ def _memory() -> None:
 _alu()
 _jumps()
 _memory()
+
+_BY_IDENTITY = {id(form): sem for form, sem in SEMANTICS.items()}
