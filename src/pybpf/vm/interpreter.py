@@ -7,9 +7,9 @@ adds only what surrounds them: blocks, the jumps between them, the pc an
 error names, tracing and the instruction limit.  Blocks are laid out in
 program order inside one ``while True`` loop and found by a tree of ``pc``
 comparisons, so falling through or jumping forward costs a comparison or two
-and a backward jump one pass from the top.  This keeps the interpreter plain — the
-statements are the specification — while running at tens of nanoseconds per
-instruction instead of hundreds.
+and a backward jump one pass from the top.  This keeps the interpreter
+plain (the statements are the specification) while running at tens of
+nanoseconds per instruction instead of hundreds.
 
 Every memory access goes through the :class:`~pybpf.vm.memory.AddressSpace`;
 bpf-to-bpf calls get a fresh stack frame region each; helpers are Python
