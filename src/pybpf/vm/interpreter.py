@@ -30,6 +30,7 @@ from ..errors import (
 )
 from ..isa import Insn, OpForm, format_insn, lddw_value
 from ..spec import constant
+from ..spec.defines import CORE_POISON_HELPER_ID
 from ..spec.net import SKF_LL_OFF, SKF_NET_OFF
 from .memory import AddressSpace, Region
 from .semantics import (
@@ -216,9 +217,7 @@ class CompiledProgram:
         fn = self.helpers.get(helper_id)
         if fn is not None:
             return fn
-        from ..btf.core import POISON_HELPER_ID
-
-        if helper_id == POISON_HELPER_ID:
+        if helper_id == CORE_POISON_HELPER_ID:
             message = ("a CO-RE relocation of this instruction could not be resolved against "
                        "the target kernel's BTF")
         else:
