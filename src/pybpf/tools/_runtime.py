@@ -46,19 +46,24 @@ def source_key(name: str) -> str:
 
 def object_path(name: str, *, quiet: bool = False) -> Path:
     """Tool ``name``'s compiled object, compiling it on first use (with the
-    ziglang wheel, or clang) into ``$XDG_CACHE_HOME/pybpf/tools``."""
-    from ..kernel.load_cache import cache_dir
+    ziglang wheel, or clang) into this user's private pybpf cache
+    (``$XDG_CACHE_HOME/pybpf/tools``; :func:`pybpf.cache.private_dir`).  An
+    object there that this user does not own is compiled again, not used."""
+    import tempfile
 
-    out = Path(cache_dir()) / "tools" / f"{name}-{source_key(name)}.bpf.o"
-    if out.is_file():
+    from ..cache import private_dir, trusted_file
+
+    out = private_dir("tools") / f"{name}-{source_key(name)}.bpf.o"
+    if trusted_file(out):
         return out
     from ..toolchain import compile
 
     if not quiet:
         print(f"{name}: compiling {name}.bpf.c (once; cached in {out.parent})",
               file=sys.stderr)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(f".{os.getpid()}.o")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".o", dir=out.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
     try:
         compile(HERE / f"{name}.bpf.c", tmp, include_dirs=[INCLUDE])
         os.replace(tmp, out)
