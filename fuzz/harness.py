@@ -113,7 +113,12 @@ def worker_main(argv: list[str]) -> int:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     faulthandler.enable()
     target = load_target(name)
-    state = target.setup(seed)
+    try:
+        state = target.setup(seed)
+    except Exception:
+        traceback.print_exc()
+        print(f"fuzz worker: {name} failed in setup", file=sys.stderr)
+        return 3
     out = sys.stdout
     for index in range(start, end):
         t0 = time.perf_counter()
@@ -297,12 +302,13 @@ def supervise(target: str, *, seed: int, cases: int, budget: float, jobs: int = 
                     live.discard(w)
                     continue
                 how = f"signal {-rc}" if rc < 0 else f"exit status {rc}"
-                if w.produced == 0 and rc > 0:
+                if w.produced == 0 and rc > 0 and "in setup" in w.stderr_tail():
+                    # the target cannot start: no case ran, so none is counted
                     w.setup_failures += 1
-                    if w.setup_failures >= 2:  # the target cannot start: stop, say why
+                    if w.setup_failures >= 2 or not _restart(w, w.next, sel):
                         report.setup_error = w.stderr_tail()
                         live.discard(w)
-                        continue
+                    continue
                 report.add(w.next, "crash", how, f"worker died with {how}:\n{w.stderr_tail()}")
                 if _restart(w, w.next + 1, sel):
                     continue
