@@ -54,6 +54,7 @@ WEIGHTS = {"cc": 0.05, "btf": 0.2, "conformance": 0.2, "tools": 0.1, "load": 0.3
 """How often each command is picked (default 1): the slow ones (compiling,
 dumping the kernel's BTF, listing the kernel's objects, loading) less."""
 
+CGROUP_PREFIX = "pybpf-fuzz-"
 CLONE_NEWNS = 0x00020000
 CLONE_NEWCGROUP = 0x02000000
 CLONE_NEWNET = 0x40000000
@@ -116,29 +117,54 @@ def _warm_up() -> None:
         BTF.load_vmlinux()
 
 
+def _cgroup2_mount() -> Path | None:
+    """Where the cgroup v2 hierarchy is mounted (``/sys/fs/cgroup`` or, on a
+    hybrid system, ``/sys/fs/cgroup/unified``)."""
+    with contextlib.suppress(OSError), open("/proc/self/mounts") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) > 2 and parts[2] == "cgroup2":
+                return Path(parts[1])
+    return None
+
+
 def _sandbox() -> tuple[bool, str]:
+    """Move this worker into a cgroup of its own and new cgroup, mount and
+    network namespaces; mount cgroup2 (showing only that cgroup) and a new
+    bpffs over the usual places.  (sandboxed, what happened)."""
     if os.geteuid() != 0:
         return False, "not root: no namespaces; attach and pin left out"
     libc = ctypes.CDLL(None, use_errno=True)
-    group = Path(f"/sys/fs/cgroup/pybpf-fuzz-{os.getpid()}")
+    mount = _cgroup2_mount()
+    if mount is None:
+        return False, "no cgroup2 hierarchy; attach and pin left out"
+    group = mount / f"{CGROUP_PREFIX}{os.getpid()}"
     try:
         group.mkdir(exist_ok=True)
         (group / "cgroup.procs").write_text(str(os.getpid()))
     except OSError as e:
-        return False, f"no cgroup sandbox ({e}); attach and pin left out"
+        return False, f"no cgroup of our own ({e}); attach and pin left out"
     if libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWCGROUP) != 0:
         return False, f"unshare: {os.strerror(ctypes.get_errno())}; attach and pin left out"
     ok = libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None) == 0
+    # over /sys/fs/cgroup (hiding a hybrid system's v1 controllers and unified/):
+    # pybpf then takes it as the cgroup2 root, which is now our cgroup
     ok = ok and libc.mount(b"cgroup2", b"/sys/fs/cgroup", b"cgroup2", 0, None) == 0
     ok = ok and libc.mount(b"bpf", b"/sys/fs/bpf", b"bpf", 0, None) == 0
     if not ok:
         return False, f"mounts: {os.strerror(ctypes.get_errno())}; attach and pin left out"
-    return True, "sandboxed: own cgroup, mount and network namespaces"
+    with open("/proc/self/cgroup") as f:
+        if "0::/\n" not in f.read():  # the namespace's root must be our own cgroup
+            return False, "the cgroup namespace does not start at our cgroup"
+    return True, f"sandboxed in {group}: own cgroup, mount and network namespaces"
 
 
 def cleanup() -> None:
     """Remove the sandbox cgroups of workers that have exited."""
-    for group in Path("/sys/fs/cgroup").glob("pybpf-fuzz-*"):
+    mount = _cgroup2_mount()
+    if mount is None:
+        return
+    for group in mount.glob(f"{CGROUP_PREFIX}*"):
         with contextlib.suppress(OSError):
             if not (group / "cgroup.procs").read_text().strip():
                 group.rmdir()
