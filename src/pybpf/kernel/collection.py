@@ -25,7 +25,6 @@ closed.  The prepared cache (:mod:`pybpf.kernel.load_cache`) calls
 
 from __future__ import annotations
 
-import errno as _errno
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -237,14 +236,12 @@ class _Loader:
                 map_extra=lm.map_extra, **(self._codecs(lm) if outer else {}))
             entries = default_max_entries(lm.type, lm.max_entries)
             if self.btf is not None and (lm.btf_key_type_id or lm.btf_value_type_id):
-                try:
-                    return KernelMap.create(lm.type, lm.key_size, lm.value_size, entries,
-                                            btf=self.btf, btf_key_type_id=lm.btf_key_type_id,
-                                            btf_value_type_id=lm.btf_value_type_id, **args)
-                except KernelError as e:
-                    if e.errno != _errno.EINVAL:
-                        raise
-                    # the kernel disliked the BTF description: create the map without it
+                # the BTF description is optional, as libbpf treats it: left out for
+                # map types that take none, dropped when the kernel refuses it
+                return KernelMap.create(lm.type, lm.key_size, lm.value_size, entries,
+                                        btf=self.btf, btf_key_type_id=lm.btf_key_type_id,
+                                        btf_value_type_id=lm.btf_value_type_id,
+                                        btf_optional=True, **args)
             return KernelMap.create(lm.type, lm.key_size, lm.value_size, entries, **args)
         finally:
             if inner is not None:
