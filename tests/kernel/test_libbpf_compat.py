@@ -147,3 +147,93 @@ def test_btf_ids_stay_mandatory_unless_optional():
     with int_btf() as btf, pytest.raises(KernelError, match=r"ENOTSUPP|not supported"):
         KernelMap.create("perf_event_array", 4, 4, 2, btf=btf, btf_key_type_id=1,
                          btf_value_type_id=1)
+
+
+# --- global functions without SEC() are subprograms -------------------------------------
+
+GLOBAL_FUNC_C = r"""
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+long out[4];
+
+/* global (non-static) functions in .text: subprograms the kernel verifies on
+ * their own, against their BTF prototype */
+__noinline int scale(struct __sk_buff *skb, int k)
+{
+	return skb ? skb->len * k : 0;
+}
+
+__noinline long bump(unsigned int i)
+{
+	if (i >= 4)
+		return -1;
+	out[i] += 1;
+	return out[i];
+}
+
+__noinline int never_called(int a)
+{
+	return a * 3;
+}
+
+static __noinline int twice(int a)
+{
+	return a * 2;
+}
+
+SEC("tc")
+int first(struct __sk_buff *skb)
+{
+	out[0] = scale(skb, 2);
+	bump(1);
+	return twice(1);
+}
+
+SEC("socket")
+int second(struct __sk_buff *skb)
+{
+	bump(2);
+	return scale(skb, 1);
+}
+
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+def test_global_functions_are_not_programs(build):
+    spec = load_object(build("global_func", GLOBAL_FUNC_C))
+    assert sorted(spec.programs) == ["first", "second"]
+    first = spec.programs["first"]
+    funcs = {spec.btf[r.type_id].name: spec.btf[r.type_id].linkage for r in first.func_info}
+    assert {"first": 1, "scale": 1, "bump": 1}.items() <= funcs.items()  # linkage 1: global
+    assert "never_called" not in funcs
+
+
+def test_an_object_of_only_global_functions_has_no_programs(build):
+    source = "int add(int a, int b) { return a + b; }\n" \
+             'char LICENSE[] __attribute__((section("license"), used)) = "GPL";\n'
+    obj = build("only_text", source)
+    assert load_object(obj).programs == {}
+    assert bpftool_loadall(obj).returncode == 0   # libbpf: nothing to load either
+
+
+@pytest.mark.parametrize("compiler", ["zig", "clang"])
+def test_global_functions_are_verified_on_their_own(build, compiler):
+    import pybpf.vm
+    from pybpf import kernel
+
+    obj = build("global_func", GLOBAL_FUNC_C, compiler)
+    assert bpftool_loadall(obj).returncode == 0
+    spec = load_object(obj)
+    with kernel.load(spec, log_level=2) as coll:
+        first, second = coll.programs["first"], coll.programs["second"]
+        assert "Func#1 ('scale') is safe for any args that match its prototype" in first.log
+        assert "Validating bump() func#2..." in first.log
+        assert first.test_run(bytes(64)).retval == 2
+        assert second.test_run(bytes(64)).retval == 50     # socket filters see no L2 header
+        assert list(coll.maps[".bss"].values()) == [{"out": [128, 1, 1, 0]}]
+    vm = pybpf.vm.load(spec)
+    assert vm.programs["first"].test_run(bytes(64)).retval == 2
+    assert vm.programs["second"].test_run(bytes(64)).retval == 50
+    assert list(vm.maps[".bss"].values()) == [{"out": [128, 1, 1, 0]}]

@@ -580,10 +580,6 @@ class _Loader:
         programs: dict[str, ProgramSpec] = {}
         entries = [f for funcs in self.functions.values() for f in funcs
                    if f.section.name != ".text"]
-        if not entries:  # an object of only .text: its global functions are programs
-            entries = [f for f in self.functions.get(getattr(self.elf.section(".text"),
-                                                             "index", -1), [])
-                       if f.symbol is None or f.symbol.is_global]
         for f in entries:
             if f.name in programs:
                 raise self.error(f"two programs are called {f.name!r}", section=f.section.name)
