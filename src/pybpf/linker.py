@@ -17,9 +17,13 @@ instructions is taken here, once:
 * **externs** — ksyms, kfuncs and ``__kconfig`` values — are answered by a
   :class:`SymbolResolver` the caller passes in: the kernel backend's looks
   in vmlinux BTF, ``/proc/kallsyms`` and the kernel configuration;
-  :class:`NoKernel` (the VM's) knows no kernel symbol.  A weak extern that
-  is not found reads as 0 (a kfunc call becomes ``r0 = 0``); a strong one is
-  a :class:`~pybpf.errors.LoadError` naming program, instruction and extern.
+  :class:`NoKernel` (the VM's) knows no kernel symbol.  A kfunc's declared
+  prototype is checked against the kernel's BTF (number of arguments, a
+  pointer where the kernel takes an integer...), and a 64-bit load of a
+  kfunc's address (``bpf_ksym_exists``) gets src ``PSEUDO_BTF_ID`` and the
+  FUNC's id.  A weak extern that is not found (or a weak kfunc of another
+  shape) reads as 0 (a kfunc call becomes ``r0 = 0``); a strong one is a
+  :class:`~pybpf.errors.LoadError` naming program, instruction and extern.
 * **CO-RE** relocations are applied against a target BTF the caller gives
   (loaded only when some program has relocations); one that cannot be
   processed is a :class:`~pybpf.errors.CoreRelocationError`, one that finds
@@ -138,6 +142,12 @@ class SymbolResolver(Protocol):
         object's, which types it)."""
         ...
 
+    def kernel_btf(self) -> Any:
+        """The target kernel's BTF (a :class:`pybpf.btf.BTF`) that kfunc
+        prototypes are checked against; None when there is none.  (Optional:
+        a resolver without it gets no prototype checks.)"""
+        ...
+
 
 class NoKernel:
     """A target without kernel symbols (the userspace VM): no BTF ids, no
@@ -158,6 +168,10 @@ class NoKernel:
 
     def kconfig(self, extern: Extern, btf: Any) -> bytes | None:
         """None: there is no kernel configuration."""
+        return None
+
+    def kernel_btf(self) -> Any:
+        """None: there is no kernel BTF."""
         return None
 
 
@@ -355,17 +369,7 @@ class _Linker:
                 raise self.error(f"extern {ref.name!r} is referenced past the end of the "
                                  f"program", ps, pc)
             if ref.kind == "kfunc":
-                if insns[pc].opcode != _CALL:
-                    raise self.error(f"kfunc {ref.name!r} is not on a call instruction",
-                                     ps, pc, insns)
-                btf_id = r.kernel_btf_id(ref.name, "FUNC")
-                if btf_id:
-                    insns[pc] = insns[pc]._replace(src=PSEUDO_CALL_KFUNC, imm=btf_id, off=0)
-                elif weak:
-                    insns[pc] = Insn(_MOV64_IMM, 0, 0, 0, 0)  # r0 = 0: the kfunc is absent
-                else:
-                    raise self.error(f"calls kfunc {ref.name!r}, which {r.describe} does not "
-                                     f"have", ps, pc, insns)
+                self._kfunc(ps, insns, pc, ref.name, ext, weak)
                 continue
             if not insns[pc].is_lddw or pc + 1 >= len(insns):
                 raise self.error(f"ksym {ref.name!r} is not on an lddw instruction",
@@ -385,6 +389,74 @@ class _Linker:
             value = address or 0
             insns[pc] = insns[pc]._replace(src=PSEUDO_IMM, imm=s32(value))
             insns[pc + 1] = insns[pc + 1]._replace(imm=s32(value >> 32))
+
+    def _kfunc(self, ps: ProgramSpec, insns: list[Insn], pc: int, name: str,
+               ext: Extern | None, weak: bool) -> None:
+        """A kfunc call (src PSEUDO_CALL_KFUNC and the kernel's FUNC id), or
+        a 64-bit load of a kfunc's address (``bpf_ksym_exists``: src
+        PSEUDO_BTF_ID and the FUNC id), checked against the kernel's
+        prototype.  A weak kfunc the kernel lacks — or whose prototype does
+        not match, as libbpf treats it — reads as 0."""
+        r = self.resolver
+        insn = insns[pc]
+        is_call = insn.opcode == _CALL
+        if not is_call and not (insn.is_lddw and pc + 1 < len(insns)):
+            raise self.error(f"kfunc {name!r} is neither called nor loaded by an lddw",
+                             ps, pc, insns)
+        from .btf.core import essential_name
+
+        btf_id = r.kernel_btf_id(essential_name(name), "FUNC")  # bpf_foo___v2: bpf_foo
+        if btf_id:
+            mismatch = self._kfunc_mismatch(name, ext, btf_id)
+            if mismatch is not None:
+                if not weak:
+                    raise self.error(f"kfunc {name!r} does not match {r.describe}'s "
+                                     f"prototype: {mismatch}", ps, pc, insns)
+                btf_id = None  # a weak kfunc of another shape counts as absent
+        if not btf_id and not weak:
+            what = "calls" if is_call else "loads the address of"
+            raise self.error(f"{what} kfunc {name!r}, which {r.describe} does not have",
+                             ps, pc, insns)
+        if is_call:
+            insns[pc] = insn._replace(src=PSEUDO_CALL_KFUNC, imm=btf_id, off=0) if btf_id \
+                else Insn(_MOV64_IMM, 0, 0, 0, 0)  # r0 = 0: the kfunc is absent
+        else:
+            insns[pc] = insn._replace(src=PSEUDO_BTF_ID if btf_id else PSEUDO_IMM,
+                                      imm=btf_id or 0)
+            insns[pc + 1] = insns[pc + 1]._replace(imm=0)
+
+    def _kfunc_mismatch(self, name: str, ext: Extern | None, btf_id: int) -> str | None:
+        """Why the object's declaration of kfunc ``name`` does not fit the
+        kernel's FUNC ``btf_id`` (a different number of arguments, a pointer
+        where the kernel takes an integer...), or None."""
+        kernel = getattr(self.resolver, "kernel_btf", None)
+        kernel = kernel() if callable(kernel) else None
+        local = self.spec.btf
+        func = ext.type if ext is not None else None
+        if kernel is None or local is None or func is None or not hasattr(func, "type_id"):
+            return None
+        try:
+            theirs = kernel.resolve(kernel[btf_id].type_id)
+            ours = local.resolve(func.type_id)
+        except (BPFError, IndexError, KeyError, AttributeError):
+            return None
+        if not hasattr(theirs, "params") or not hasattr(ours, "params"):
+            return None
+        spelled = kernel.type_name(theirs.id, name)
+        if len(ours.params) != len(theirs.params):
+            return (f"the object declares {_count(len(ours.params), 'argument')}, this "
+                    f"kernel's takes {len(theirs.params)}: {spelled}")
+        for i, (a, b) in enumerate(zip(ours.params, theirs.params), 1):
+            mine, kernels = _type_class(local, a.type_id), _type_class(kernel, b.type_id)
+            if mine != kernels:
+                return (f"argument {i} is declared {_a(mine)}, this kernel's is {_a(kernels)}: "
+                        f"{spelled}")
+        mine = _type_class(local, ours.return_type_id)
+        kernels = _type_class(kernel, theirs.return_type_id)
+        if mine != kernels and mine != "void":
+            return f"it is declared to return {_a(mine)}, this kernel's returns " \
+                   f"{_a(kernels)}: {spelled}"
+        return None
 
     def _target_btf(self, ps: ProgramSpec) -> Any:
         if self._target is None:
@@ -538,6 +610,29 @@ class _Linker:
             else:
                 visit(name)
         return before, after
+
+
+def _type_class(btf: Any, type_id: int) -> str:
+    """What a kfunc argument or result is, as far as a prototype check
+    cares: ``integer`` (ints, enums), ``pointer``, ``struct``, ``float``,
+    ``void``."""
+    if not type_id:
+        return "void"
+    try:
+        kind = btf.resolve(type_id).kind.name
+    except (BPFError, IndexError, KeyError):
+        return "unknown"
+    return {"INT": "integer", "ENUM": "integer", "ENUM64": "integer", "PTR": "pointer",
+            "STRUCT": "struct", "UNION": "struct", "FLOAT": "float", "UNKN": "void"
+            }.get(kind, kind.lower())
+
+
+def _a(what: str) -> str:
+    return what if what == "void" else ("an " if what[0] in "aeiou" else "a ") + what
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def line_strings(records: Any) -> set[str]:

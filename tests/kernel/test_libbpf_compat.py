@@ -5,6 +5,8 @@ autoload and skip_failed."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from compat_objects import Builder, bpftool_loadall
 
@@ -237,3 +239,88 @@ def test_global_functions_are_verified_on_their_own(build, compiler):
     assert vm.programs["first"].test_run(bytes(64)).retval == 2
     assert vm.programs["second"].test_run(bytes(64)).retval == 50
     assert list(vm.maps[".bss"].values()) == [{"out": [128, 1, 1, 0]}]
+
+
+# --- kfuncs checked against the kernel's prototypes ----------------------------------------
+
+KFUNC_C = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+struct task_struct;
+
+#if defined(WRONG_COUNT)
+extern struct task_struct *bpf_task_from_pid(int pid, int extra) __ksym;
+#define LOOKUP(pid) bpf_task_from_pid(pid, 0)
+#elif defined(WRONG_CLASS)
+extern struct task_struct *bpf_task_from_pid(void *pid) __ksym;
+#define LOOKUP(pid) bpf_task_from_pid((void *)(long)(pid))
+#elif defined(WEAK_WRONG)
+extern struct task_struct *bpf_task_from_pid(int pid, int extra) __ksym __weak;
+#define LOOKUP(pid) (bpf_ksym_exists(bpf_task_from_pid) ? bpf_task_from_pid(pid, 0) : 0)
+#elif defined(MISSING)
+extern struct task_struct *pybpf_no_such_kfunc(int pid) __ksym;
+#define LOOKUP(pid) pybpf_no_such_kfunc(pid)
+#else
+extern struct task_struct *bpf_task_from_pid(int pid) __ksym;
+#define LOOKUP(pid) bpf_task_from_pid(pid)
+#endif
+extern void bpf_task_release(struct task_struct *p) __ksym;
+
+int found = -1;
+const volatile int target_pid;
+
+SEC("syscall")
+int lookup(void *ctx)
+{
+	struct task_struct *t = LOOKUP(target_pid);
+
+	found = t != 0;
+	if (t)
+		bpf_task_release(t);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+def test_kfuncs_that_match_load(build):
+    from pybpf import kernel
+
+    spec = load_object(build("kfunc", KFUNC_C))
+    spec.set_variable("target_pid", os.getpid())
+    with kernel.load(spec) as coll:
+        assert coll.programs["lookup"].test_run(ctx=bytes(8)).retval == 0
+        assert list(coll.maps[".data"].values()) == [{"found": 1}]
+
+
+@pytest.mark.parametrize(("variant", "why"), [
+    ("WRONG_COUNT", "the object declares 2 arguments, this kernel's takes 1: struct "
+                    "task_struct [*]bpf_task_from_pid[(]s32 pid[)]"),
+    ("WRONG_CLASS", "argument 1 is declared a pointer, this kernel's is an integer"),
+    ("MISSING", "calls kfunc 'pybpf_no_such_kfunc', which this kernel does not have"),
+])
+def test_kfunc_mismatches_are_named_before_load(build, variant, why):
+    from pybpf import kernel
+    from pybpf.errors import LoadError
+
+    obj = build("kfunc", KFUNC_C, defines=(variant,))
+    assert bpftool_loadall(obj).returncode != 0      # libbpf refuses these too
+    spec = load_object(obj)
+    with pytest.raises(LoadError, match=why) as info:
+        kernel.load(spec)
+    e = info.value
+    assert e.program == "lookup" and e.pc is not None and e.insn.opcode == 0x85
+    assert str(e).startswith(f"{obj}, program lookup, section syscall, insn {e.pc} (")
+
+
+def test_a_weak_kfunc_of_another_shape_counts_as_absent(build):
+    from pybpf import kernel
+
+    # (libbpf since 1.3; Debian's libbpf 1.1 still refuses the object)
+    spec = load_object(build("kfunc", KFUNC_C, defines=("WEAK_WRONG",)))
+    spec.set_variable("target_pid", os.getpid())
+    with kernel.load(spec) as coll:
+        coll.programs["lookup"].test_run(ctx=bytes(8))
+        assert list(coll.maps[".data"].values()) == [{"found": 0}]

@@ -166,6 +166,74 @@ def test_externs_resolve_through_the_resolver():
     assert not link(_extern_spec(weak=True), FakeKernel()).boot_dependent
 
 
+def _kfunc_spec(params: list[str], returns: str, *, weak: bool = False,
+                load_address: bool = False) -> ObjectSpec:
+    """A program calling (or, with ``load_address``, taking the address of)
+    kfunc ``kf`` declared with ``params`` and ``returns`` (``int``,
+    ``ptr``, ``void``)."""
+    b = BTFBuilder()
+    ids = {"int": b.add_int("int", 4, signed=True), "void": 0}
+    ids["ptr"] = b.add_ptr(ids["int"])
+    proto = b.add_func_proto(ids[returns], [(f"a{i}", ids[p]) for i, p in enumerate(params)])
+    func_id = b.add_func("kf", proto, linkage=2)
+    btf = b.build()
+    func = btf[func_id]
+    text = "r1 = 0 ll\nr0 = r1\nexit" if load_address else "call kfunc[id:0]\nexit"
+    prog = ProgramSpec("p", assemble(text, "llvm"),
+                       extern_references=[ExternReference(0, "kf", "kfunc")])
+    spec = ObjectSpec(programs={"p": prog}, externs={"kf": Extern("kf", "kfunc", weak, func)})
+    spec.btf = btf
+    return spec
+
+
+class KernelWithTypes(FakeKernel):
+    """A fake kernel whose BTF declares ``int *kf(int a)``."""
+
+    def __init__(self):
+        b = BTFBuilder()
+        i = b.add_int("int", 4, signed=True)
+        proto = b.add_func_proto(b.add_ptr(i), [("a", i)])
+        super().__init__(btf_ids={"kf": (b.add_func("kf", proto), "FUNC")})
+        self.types = b.build()
+
+    def kernel_btf(self):
+        return self.types
+
+
+def test_kfunc_prototypes_are_checked_against_the_kernel():
+    kernel = KernelWithTypes()
+    kf_id = kernel.btf_ids["kf"][0]
+    lp = link(_kfunc_spec(["int"], "ptr"), kernel).programs["p"]
+    assert (lp.insns[0].src, lp.insns[0].imm) == (PSEUDO_CALL_KFUNC, kf_id)
+    assert link(_kfunc_spec(["int"], "void"), kernel)  # the result may be ignored
+    for params, returns, why in (
+            (["int", "int"], "ptr", "the object declares 2 arguments, this kernel's takes 1: "
+                                    "int [*]kf[(]int a[)]"),
+            (["ptr"], "ptr", "argument 1 is declared a pointer, this kernel's is an integer"),
+            (["int"], "int", "it is declared to return an integer, this kernel's returns a "
+                             "pointer")):
+        with pytest.raises(LoadError, match=r"program p, insn 0 \(call kfunc.*\): kfunc 'kf' "
+                                            r"does not match the fake kernel's prototype: "
+                                            + why):
+            link(_kfunc_spec(params, returns), kernel)
+        weak = link(_kfunc_spec(params, returns, weak=True), kernel).programs["p"]
+        assert weak.insns[0] == MOV_R0_0  # a weak kfunc of another shape: absent
+
+
+def test_a_kfunc_address_load_becomes_its_btf_id_or_zero():
+    kernel = KernelWithTypes()
+    lp = link(_kfunc_spec(["int"], "ptr", load_address=True), kernel).programs["p"]
+    assert (lp.insns[0].src, lp.insns[0].imm, lp.insns[1].imm) == \
+        (PSEUDO_BTF_ID, kernel.btf_ids["kf"][0], 0)
+    weak = _kfunc_spec(["int"], "ptr", weak=True, load_address=True)
+    lp = link(weak, NoKernel()).programs["p"]
+    assert (lp.insns[0].src, lp.insns[0].imm, lp.insns[1].imm) == (PSEUDO_IMM, 0, 0)
+    assert pybpf.vm.load(weak).programs["p"].test_run(bytes(64)).retval == 0
+    with pytest.raises(LoadError, match="loads the address of kfunc 'kf', which the "
+                                        "userspace VM does not have"):
+        link(_kfunc_spec(["int"], "ptr", load_address=True), NoKernel())
+
+
 def test_attach_btf_ids_come_from_the_resolver():
     spec = ObjectSpec.build([_prog("r0 = 0\nexit", type="tracing", attach_type="trace_fentry",
                                    attach_to="do_exit")])

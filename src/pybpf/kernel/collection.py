@@ -105,6 +105,12 @@ class KernelResolver:
         """The kallsyms address of ``name`` (None when hidden or absent)."""
         return kallsyms.address(name)
 
+    def kernel_btf(self) -> Any:
+        """vmlinux BTF, which kfunc prototypes are checked against."""
+        from ..btf import BTF
+
+        return BTF.load_vmlinux()
+
     def kconfig(self, extern: Extern, btf: Any) -> bytes | None:
         """The value of ``__kconfig`` extern ``extern`` in this kernel's
         configuration (``LINUX_KERNEL_VERSION`` and the like computed as
