@@ -100,6 +100,7 @@ from .linked import (
     DATA_FORMAT,
     MAP_OF_MAPS,
     PROG_ARRAY,
+    CorePoison,
     Edit,
     LinkedMap,
     LinkedObject,
@@ -309,8 +310,9 @@ class _Linker:
         insns = [i if type(i) is Insn else Insn(*i) for i in ps.instructions]
         if ps.extern_references:
             self._externs(ps, insns)
+        poisons: dict[int, CorePoison] = {}
         if ps.core_relocations:
-            insns = self._relocate(ps, insns)
+            insns = self._relocate(ps, insns, poisons)
         refs = self._map_refs(ps, insns)
         func_info, line_info = self._debug_info(ps, btf, offsets)
         spec = self.spec
@@ -319,7 +321,8 @@ class _Linker:
             attach_type=ps.attach_type, attach_to=ps.attach_to,
             attach_btf_id=self._attach_btf_id(ps), license=ps.license or spec.license,
             kernel_version=ps.kernel_version or spec.kernel_version, flags=ps.flags,
-            sleepable=ps.sleepable, func_info=func_info, line_info=line_info)
+            sleepable=ps.sleepable, func_info=func_info, line_info=line_info,
+            core_poisons=poisons)
 
     def _map_refs(self, ps: ProgramSpec, insns: list[Insn]) -> dict[int, MapRef]:
         """Every map load as a symbolic reference: the ``lddw`` gets src
@@ -475,8 +478,11 @@ class _Linker:
             self._target = target
         return self._target
 
-    def _relocate(self, ps: ProgramSpec, insns: list[Insn]) -> list[Insn]:
-        from .btf.core import CoreError, CoreResolver, RelocKind, apply_relocations
+    def _relocate(self, ps: ProgramSpec, insns: list[Insn], poisons: dict[int, CorePoison]
+                  ) -> list[Insn]:
+        """``insns`` with the CO-RE relocations applied; the ones poisoned
+        (no match in the target) are recorded in ``poisons`` by pc."""
+        from .btf.core import CoreError, CoreResolver, RelocKind, apply_relocations, is_poison
 
         local = ps.btf if ps.btf is not None else self.spec.btf
         if local is None:
@@ -510,7 +516,7 @@ class _Linker:
             except CoreError as e:
                 raise fail(e, relo) from None
         try:
-            return apply_relocations(insns, results)
+            out = apply_relocations(insns, results)
         except CoreError:
             for res in results:  # find the one that does not fit its instruction
                 try:
@@ -518,6 +524,16 @@ class _Linker:
                 except CoreError as e:
                     raise fail(e, res.relo, res.description) from None
             raise
+        for res in results:
+            pc = res.insn_index
+            if (res.poisoned or res.resize_unsafe) and is_poison(out[pc]):
+                try:
+                    type_name = local.name_of(res.relo.type_id)
+                except BPFError:
+                    type_name = ""
+                poisons[pc] = CorePoison(res.kind.label, type_name, res.relo.access_str,
+                                         res.description, resolver.poison_reason(res))
+        return out
 
     def _attach_btf_id(self, ps: ProgramSpec) -> int:
         """The kernel BTF id a tracing-style program attaches to, from its
@@ -661,6 +677,7 @@ __all__ = [
     "DATA_FORMAT",
     "MAP_OF_MAPS",
     "PROG_ARRAY",
+    "CorePoison",
     "Edit",
     "LinkedMap",
     "LinkedObject",

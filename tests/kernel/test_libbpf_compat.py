@@ -324,3 +324,93 @@ def test_a_weak_kfunc_of_another_shape_counts_as_absent(build):
     with kernel.load(spec) as coll:
         coll.programs["lookup"].test_run(ctx=bytes(8))
         assert list(coll.maps[".data"].values()) == [{"found": 0}]
+
+
+# --- CO-RE relocations that cannot be resolved are named ------------------------------------
+
+CORE_C = r"""
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+
+/* a field no kernel has */
+struct task_struct___pybpf {
+	int pybpf_no_such_field;
+	int pid;
+} __attribute__((preserve_access_index));
+
+long out[2];
+
+SEC("raw_tp/sys_enter")
+int guarded(void *ctx)
+{
+	struct task_struct___pybpf *t = (void *)bpf_get_current_task();
+
+	if (bpf_core_field_exists(t->pybpf_no_such_field))
+		out[0] = BPF_CORE_READ(t, pybpf_no_such_field);
+	else
+		out[0] = -1;
+	out[1] = BPF_CORE_READ(t, pid);
+	return 0;
+}
+
+#ifdef UNGUARDED
+SEC("raw_tp/sys_enter")
+int unguarded(void *ctx)
+{
+	struct task_struct___pybpf *t = (void *)bpf_get_current_task();
+
+	out[0] = BPF_CORE_READ(t, pybpf_no_such_field);
+	return 0;
+}
+#endif
+
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+@pytest.mark.parametrize("compiler", ["zig", "clang"])
+def test_a_guarded_access_to_a_missing_field_loads(build, compiler):
+    from pybpf import kernel
+
+    obj = build("core", CORE_C, compiler)
+    assert bpftool_loadall(obj).returncode == 0
+    spec = load_object(obj)
+    with kernel.load(spec) as coll:
+        (linked_poison,) = {p.spelled for p in _poisons(spec, "guarded").values()}
+        assert "pybpf_no_such_field" in linked_poison        # poisoned, but never reached
+        coll.programs["guarded"].test_run(ctx=bytes(16))
+        (bss,) = coll.maps[".bss"].values()
+        assert bss["out"][0] == -1 and bss["out"][1] > 0
+
+
+def _poisons(spec, name):
+    from pybpf.kernel.collection import KernelResolver
+    from pybpf.linker import link
+
+    return link(spec, KernelResolver()).programs[name].core_poisons
+
+
+@pytest.mark.parametrize("compiler", ["zig", "clang"])
+def test_an_unguarded_access_to_a_missing_field_is_named(build, compiler):
+    from pybpf import kernel
+    from pybpf.errors import CoreRelocationError, VerifierError
+
+    obj = build("core", CORE_C, compiler, defines=("UNGUARDED",))
+    libbpf = bpftool_loadall(obj)
+    assert libbpf.returncode != 0 and "failed to resolve CO-RE relocation" in libbpf.stderr
+    spec = load_object(obj)
+    (pc, poison), = _poisons(spec, "unguarded").items()   # known before load ...
+    assert (poison.kind, poison.type_name, poison.access) == \
+        ("byte_off", "task_struct___pybpf", "0:0")
+    assert poison.reason == "no struct task_struct of the target BTF has pybpf_no_such_field"
+    with pytest.raises(CoreRelocationError) as info:      # ... and named when reached
+        kernel.load(spec)
+    e = info.value
+    assert (e.program, e.pc, e.kind, e.type_name, e.access) == \
+        ("unguarded", pc, "byte_off", "task_struct___pybpf", "0:0")
+    assert e.spelled == poison.spelled and "task_struct___pybpf.pybpf_no_such_field" in e.spelled
+    assert str(e).startswith(f"{obj}, program unguarded, section raw_tp/sys_enter, insn {pc} ")
+    assert "unresolved CO-RE relocation byte_off" in str(e)
+    assert "guard the access with bpf_core_field_exists()" in str(e)
+    assert isinstance(e.__cause__, VerifierError) and "unknown#195896080" in e.log

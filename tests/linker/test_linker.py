@@ -22,6 +22,7 @@ from pybpf.isa.opcodes import (
     PSEUDO_MAP_VALUE,
 )
 from pybpf.linker import (
+    CorePoison,
     LinkedObject,
     LinkedProgram,
     MapRef,
@@ -302,6 +303,25 @@ def test_core_relocations_against_the_given_target():
     assert calls == [1]  # no relocations: the target is not loaded
     missing, target = _core_spec("0:1")  # "gone" is not in the target: poisoned, as libbpf
     assert is_poison(link(missing, core_target=target).programs["p"].insns[0])
+
+
+def test_poisoned_relocations_are_recorded_and_travel_with_their_instruction():
+    spec, target = _core_spec("0:1")  # "gone" is in no target struct task
+    lp = link(spec, core_target=target).programs["p"]
+    assert dict(lp.core_poisons) == {0: CorePoison(
+        "byte_off", "task", "0:1", "[2] struct task.gone (0:1)",
+        "no struct task of the target BTF has gone")}
+    again = LinkedProgram.from_data(marshal.loads(marshal.dumps(lp.to_data())))
+    assert again.core_poisons == lp.core_poisons
+    lp.splice([(0, 0, [MOV_R0_0, MOV_R0_0])])
+    assert list(lp.core_poisons) == [2] and is_poison(lp.insns[2])
+    lp.splice([(2, 1, [MOV_R0_0])])
+    assert not lp.core_poisons
+    assert not link(_core_spec("0:0")[0], core_target=target).programs["p"].core_poisons
+    other = BTFBuilder()
+    other.add_int("int", 4, signed=True)
+    lp = link(spec, core_target=other.build()).programs["p"]
+    assert lp.core_poisons[0].reason == "the target BTF has no struct task"
 
 
 def test_unresolvable_core_relocations_are_load_errors_not_corrupt_objects():

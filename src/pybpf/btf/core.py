@@ -803,6 +803,34 @@ class CoreResolver:
                           outcome.validate, outcome.local_size, outcome.target_size,
                           outcome.resize_unsafe)
 
+    def poison_reason(self, result: CoreResult) -> str:
+        """Why ``result`` was poisoned, in words: the target has no type of
+        the root's name, none of its candidates has the field or
+        enumerator, or the field changed size in a way a load cannot
+        follow."""
+        relo, kind = result.relo, result.kind
+        if result.resize_unsafe and not result.poisoned:
+            return (f"the field changed size from {result.local_size} to "
+                    f"{result.target_size} bytes and is not an unsigned integer or pointer")
+        try:
+            name = essential_name(self.local.name_of(relo.type_id))
+            local_kind = self.local.resolve(relo.type_id).kind
+        except BTFError:
+            return "no match in the target BTF"
+        what = {Kind.STRUCT: "struct", Kind.UNION: "union", Kind.ENUM: "enum",
+                Kind.ENUM64: "enum"}.get(local_kind, "type")
+        found = self.candidates(relo.type_id)
+        if not found:
+            return f"the target BTF has no {what} {name}"
+        wanted = result.description.rsplit(" (", 1)[0]
+        if kind.is_enumval:
+            member = wanted.rsplit("::", 1)[-1].split(" =")[0]
+            return f"no {what} {name} of the target BTF has the value {member}"
+        path = wanted.split(" ", 2)[-1]
+        field = path[len(path.split(".")[0]):] if "." in path else path
+        return f"no {what} {name} of the target BTF has {field.lstrip('.') or 'it'}" \
+            if kind.is_field else f"no {what} {name} of the target BTF matches"
+
     def resolve_all(self, relos: Iterable[CoreRelo]) -> list[CoreResult]:
         """Resolve several relocations (e.g. one section's)."""
         return [self.resolve(r) for r in relos]

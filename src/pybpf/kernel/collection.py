@@ -29,12 +29,12 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from .. import backend
-from ..errors import BPFError, KernelError
+from ..errors import BPFError, KernelError, VerifierError
 from ..linked import PROG_ARRAY, LinkedMap, LinkedObject, LinkedProgram
 from . import kallsyms
 from .maps import KernelMap, map_type_id
 from .pins import DEFAULT_BPFFS
-from .programs import KernelProgram, func_info_bytes, line_info_bytes
+from .programs import KernelProgram, core_poison_error, func_info_bytes, line_info_bytes
 from .readers import CollectionReaders
 
 if TYPE_CHECKING:
@@ -299,11 +299,19 @@ class _Loader:
             extra = dict(btf=self.btf,
                          func_info=func_info_bytes(lp.func_info)[0] if lp.func_info else None,
                          line_info=line_info_bytes(lp.line_info)[0] if lp.line_info else None)
-        prog = KernelProgram.load(
-            code, lp.type, name=lp.name, license=lp.license,
-            expected_attach_type=lp.attach_type, kernel_version=lp.kernel_version,
-            flags=lp.flags, sleepable=lp.sleepable, log_level=self.log_level,
-            attach_btf_id=lp.attach_btf_id, **extra)
+        try:
+            prog = KernelProgram.load(
+                code, lp.type, name=lp.name, license=lp.license,
+                expected_attach_type=lp.attach_type, kernel_version=lp.kernel_version,
+                flags=lp.flags, sleepable=lp.sleepable, log_level=self.log_level,
+                attach_btf_id=lp.attach_btf_id, **extra)
+        except VerifierError as e:
+            # the verifier reached an instruction a CO-RE relocation poisoned: name it
+            named = core_poison_error(e, lp.core_poisons, program=lp.name, insns=lp.insns,
+                                      path=self.linked.path or None, section=lp.section)
+            if named is None:
+                raise
+            raise named from e
         prog.section, prog.attach_to = lp.section, lp.attach_to
         return prog
 
