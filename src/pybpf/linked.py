@@ -472,7 +472,9 @@ class LinkedObject:
     (kallsyms), which changes with every boot.  Not part of the plain data:
     ``spec``, the spec linked, when there was one (backends read their map
     codecs' BTF types from it), and ``btf_types``, the object's BTF as a
-    :class:`pybpf.btf.BTF` (``btf`` encodes it on demand).
+    :class:`pybpf.btf.BTF` (``btf`` encodes it on demand), and ``failed``,
+    the programs :func:`pybpf.linker.link` left out with ``skip_failed``
+    (name -> the error).
     """
 
     def __init__(self, programs: dict[str, LinkedProgram] | None = None,
@@ -491,6 +493,7 @@ class LinkedObject:
         self.spec = spec
         self.btf_types = btf_types
         self._btf = btf
+        self.failed: dict[str, BPFError] = {}
 
     def __repr__(self) -> str:
         return (f"<LinkedObject {self.path or '(built by hand)'} programs="

@@ -179,9 +179,12 @@ class NoKernel:
 # --- linking -------------------------------------------------------------------------------
 
 def link(spec: ObjectSpec, resolver: SymbolResolver | None = None, *,
-         core_target: Any = None, debug_info: bool = True) -> LinkedObject:
+         core_target: Any = None, debug_info: bool = True,
+         skip_failed: bool = False) -> LinkedObject:
     """Link ``spec``: its programs' final instructions, map loads symbolic
-    (see the module documentation).
+    (see the module documentation).  Programs whose ``autoload`` is off are
+    left out; with ``skip_failed`` a program that cannot be linked is left
+    out too, its error kept in :attr:`LinkedObject.failed` (by name).
 
     ``resolver`` answers for kernel symbols and configuration (default:
     :class:`NoKernel`); ``core_target`` is the BTF CO-RE relocations are
@@ -195,7 +198,7 @@ def link(spec: ObjectSpec, resolver: SymbolResolver | None = None, *,
     :class:`~pybpf.errors.CoreRelocationError`) naming object, program and
     instruction.
     """
-    return _Linker(spec, resolver or NoKernel(), core_target, debug_info).run()
+    return _Linker(spec, resolver or NoKernel(), core_target, debug_info, skip_failed).run()
 
 
 _WITH_STRINGS: weakref.WeakKeyDictionary[Any, dict[frozenset[str], tuple[Any, dict[str, int]]]] \
@@ -232,8 +235,9 @@ def btf_with_strings(btf: Any, strings: Iterable[str]) -> tuple[Any, dict[str, i
 
 class _Linker:
     def __init__(self, spec: ObjectSpec, resolver: SymbolResolver, core_target: Any,
-                 debug_info: bool = True):
+                 debug_info: bool = True, skip_failed: bool = False):
         self.spec = spec
+        self.skip_failed = skip_failed
         self.resolver = resolver
         self.core_target = core_target
         self.debug_info = debug_info
@@ -257,12 +261,22 @@ class _Linker:
         self._kconfig(maps)
         final_btf, line_offsets = self._btf()
         programs = {}
+        failed: dict[str, BPFError] = {}
         for name, ps in spec.programs.items():
-            programs[name] = self._program(ps, final_btf, line_offsets)
+            if not getattr(ps, "autoload", True):
+                continue
+            try:
+                programs[name] = self._program(ps, final_btf, line_offsets)
+            except LoadError as e:
+                if not self.skip_failed:
+                    raise
+                failed[name] = e
         before, after = self._fill_order(maps, programs)
-        return LinkedObject(programs, maps, before, after,
-                            {k: tuple(v[:3]) for k, v in spec.variables.items()},
-                            self.boot_dependent, str(spec.path or ""), spec, final_btf)
+        linked = LinkedObject(programs, maps, before, after,
+                              {k: tuple(v[:3]) for k, v in spec.variables.items()},
+                              self.boot_dependent, str(spec.path or ""), spec, final_btf)
+        linked.failed = failed
+        return linked
 
     # --- BTF and debug info ------------------------------------------------------------
 
@@ -618,10 +632,13 @@ class _Linker:
         for name, lm in maps.items():
             if lm.type == PROG_ARRAY:
                 for key, value in lm.contents:
-                    if isinstance(value, str) and value not in programs:
+                    if isinstance(value, str) and value not in self.spec.programs:
                         raise LoadError(f"map {name!r}: element {key!r} names program "
                                         f"{value!r}, which the object does not have",
                                         path=self.path)
+                # a slot of a program left out (autoload off, or refused) stays empty
+                lm.contents = [(k, v) for k, v in lm.contents
+                               if not isinstance(v, str) or v in programs]
                 after.append(name)
             else:
                 visit(name)

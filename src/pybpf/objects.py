@@ -120,7 +120,9 @@ class ProgramSpec:
     ``attach_to`` names the hook the section implies (a tracepoint
     ``sched/sched_process_exit``, a kernel function, a binary and symbol).
     ``instructions`` are slots with map loads left symbolic
-    (:attr:`map_references`).
+    (:attr:`map_references`).  ``autoload`` False leaves the program out
+    of a load (libbpf's ``bpf_program__set_autoload``; a ``SEC("?xdp")``
+    section starts that way): it is neither linked nor loaded.
     """
 
     name: str
@@ -139,6 +141,7 @@ class ProgramSpec:
     core_relocations: list[Any] = field(default_factory=list)
     extern_references: list[ExternReference] = field(default_factory=list)
     sleepable: bool = False
+    autoload: bool = True
 
     @classmethod
     def from_assembly(cls, name: str, text: str, **fields: Any) -> ProgramSpec:

@@ -414,3 +414,94 @@ def test_an_unguarded_access_to_a_missing_field_is_named(build, compiler):
     assert "unresolved CO-RE relocation byte_off" in str(e)
     assert "guard the access with bpf_core_field_exists()" in str(e)
     assert isinstance(e.__cause__, VerifierError) and "unknown#195896080" in e.log
+
+
+# --- autoload per program, loading the rest when one is refused ---------------------------
+
+AUTOLOAD_C = r"""
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, int (void *));
+} jumps SEC(".maps");
+
+long out[8];
+
+SEC("xdp")
+int good(struct xdp_md *ctx)
+{
+	return XDP_PASS;
+}
+
+SEC("xdp")
+int refused(struct xdp_md *ctx)
+{
+	__u32 i = ctx->ingress_ifindex;	/* unbounded: the verifier refuses the access */
+
+	return out[i];
+}
+
+SEC("?xdp")
+int optional(struct xdp_md *ctx)
+{
+	return XDP_DROP;
+}
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, int (void *));
+} slots SEC(".maps") = {
+	.values = { [0] = (void *)&good, [1] = (void *)&refused },
+};
+
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+def test_autoload_and_skip_failed(build):
+    from pybpf import kernel
+    from pybpf.errors import VerifierError
+
+    obj = build("autoload", AUTOLOAD_C)
+    spec = load_object(obj)
+    assert not spec.programs["optional"].autoload and spec.programs["optional"].section == "xdp"
+    assert spec.programs["good"].autoload
+    with pytest.raises(VerifierError, match="program 'refused'"):
+        kernel.load(spec)
+    with kernel.load(spec, skip_failed=True) as coll:
+        assert sorted(coll.programs) == ["good"]             # optional: autoload off
+        assert list(coll.failed) == ["refused"]
+        assert isinstance(coll.failed["refused"], VerifierError)
+        assert coll.programs["good"].test_run(bytes(64)).retval == 2
+        assert 0 in coll.maps["slots"] and 1 not in coll.maps["slots"]  # refused: slot empty
+    spec.programs["optional"].autoload = True
+    spec.programs["refused"].autoload = False
+    with kernel.load(spec) as coll:
+        assert sorted(coll.programs) == ["good", "optional"]
+        assert coll.programs["optional"].test_run(bytes(64)).retval == 1
+        assert coll.failed == {}
+
+
+def test_cli_load_skip_failed(build):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    obj = build("autoload", AUTOLOAD_C)
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    run = [sys.executable, "-m", "pybpf", "load", str(obj), "-d", "0.2"]
+    refused = subprocess.run(run, capture_output=True, text=True, env=env, timeout=120)
+    assert refused.returncode != 0 and "refused" in refused.stderr
+    proc = subprocess.run([*run, "--skip-failed"], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "pybpf: not loaded refused: program 'refused' (xdp) rejected by the verifier" \
+        in proc.stderr
+    assert "loaded good (xdp" in proc.stdout and "optional" not in proc.stdout

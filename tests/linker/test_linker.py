@@ -341,6 +341,32 @@ def test_unresolvable_core_relocations_are_load_errors_not_corrupt_objects():
         link(bad_insn, core_target=target)
 
 
+# --- autoload and skip_failed --------------------------------------------------------------
+
+def test_programs_without_autoload_are_left_out():
+    off = _prog("r0 = 1\nexit")
+    off.name, off.autoload = "off", False
+    on = _prog("r0 = 2\nexit")
+    jumps = MapSpec("jumps", "prog_array", 4, 4, 2, contents=[(0, "p"), (1, "off")])
+    spec = ObjectSpec.build([on, off], [jumps])
+    linked = link(spec)
+    assert list(linked.programs) == ["p"] and linked.failed == {}
+    assert linked.maps["jumps"].contents == [(0, "p")]   # the slot of a program left out
+    coll = pybpf.vm.load(spec)
+    assert list(coll.programs) == ["p"] and coll.programs["p"].test_run(bytes(64)).retval == 2
+
+
+def test_skip_failed_keeps_the_link_errors_by_program():
+    bad = _prog("r1 = 0 ll\nexit", map_references=[MapReference(0, "nope")])
+    bad.name = "bad"
+    spec = ObjectSpec.build([bad, _prog("r0 = 0\nexit")])
+    with pytest.raises(LoadError, match="program bad"):
+        link(spec)
+    linked = link(spec, skip_failed=True)
+    assert list(linked.programs) == ["p"]
+    assert isinstance(linked.failed["bad"], LoadError) and "'nope'" in str(linked.failed["bad"])
+
+
 # --- fill order ------------------------------------------------------------------------
 
 def test_fill_order_puts_maps_before_programs_and_prog_arrays_after():

@@ -4,7 +4,10 @@ The conventions are libbpf's:
 
 - each function symbol in an executable section other than ``.text`` is a
   program; the section name (``SEC("xdp")``) gives its type and attach point
-  (:mod:`pybpf.spec.sections`);
+  (:mod:`pybpf.spec.sections`); a section named ``?xdp`` is ``xdp`` with the
+  program's ``autoload`` off, and ``struct_ops`` programs start with it off
+  too (they are loaded with the struct_ops table that holds them:
+  :func:`pybpf.kernel.attach.struct_ops`);
 - functions in ``.text`` are subprograms: every program that calls one (a
   ``call`` relocated against ``.text``) or takes its address (a ``lddw``
   relocated against ``.text``: a callback) gets a copy appended, and the
@@ -746,20 +749,24 @@ class _Loader:
                                for i, n, kind in a.extern_refs)
             if self.ext is not None:
                 self._rebase_ext(f, base, func_info, line_info, core)
-        info = lookup_section(entry.section.name)
+        section = entry.section.name
+        optional = section.startswith("?")  # SEC("?xdp"): xdp, not loaded unless asked
+        section = section.removeprefix("?")
+        info = lookup_section(section)
         prog_type, attach_type, attach_to, flags = (info[:4] if info is not None
                                                     else ("unspec", None, None, 0))
         sleepable = bool(info is not None and info.sleepable)
         from ..spec.defines import BPF_F_SLEEPABLE
 
         spec = ProgramSpec(
-            name=entry.name, instructions=insns, type=prog_type, section=entry.section.name,
+            name=entry.name, instructions=insns, type=prog_type, section=section,
             attach_type=attach_type, attach_to=attach_to, license=self.license,
             kernel_version=self.kernel_version, flags=flags & ~BPF_F_SLEEPABLE,
             map_references=map_refs, btf=self.btf,
             func_info=sorted(func_info, key=lambda r: r.insn_off),
             line_info=sorted(line_info, key=lambda r: r.insn_off),
-            core_relocations=sorted(core, key=lambda r: r.insn_off), sleepable=sleepable)
+            core_relocations=sorted(core, key=lambda r: r.insn_off), sleepable=sleepable,
+            autoload=not optional and prog_type != "struct_ops")
         spec.extern_references = extern_refs
         return spec
 

@@ -29,7 +29,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from .. import backend
-from ..errors import BPFError, KernelError, VerifierError
+from ..errors import BPFError, KernelError, LoadError, VerifierError
 from ..linked import PROG_ARRAY, LinkedMap, LinkedObject, LinkedProgram
 from . import kallsyms
 from .maps import KernelMap, map_type_id
@@ -52,14 +52,18 @@ class Collection(CollectionReaders, backend.Collection):
     ``trace_pipe()`` open readers.  ``close()`` (or leaving a ``with``
     block) closes every reader, detaches what ``program.attach()`` attached
     and closes every fd; pinned maps and links live on in the kernel.
+    ``failed`` holds the programs a ``skip_failed`` load left out, by name,
+    with the error that refused each.
     """
 
     def __init__(self, programs: dict[str, KernelProgram], maps: dict[str, KernelMap],
-                 btf: KernelBTF | None = None, spec: ObjectSpec | None = None):
+                 btf: KernelBTF | None = None, spec: ObjectSpec | None = None,
+                 failed: dict[str, BPFError] | None = None):
         self.programs = programs  # type: ignore[assignment]
         self.maps = maps
         self.btf = btf
         self.spec = spec
+        self.failed = failed if failed is not None else {}
         self.readers: list[Any] = []
 
     def close(self) -> None:
@@ -135,23 +139,28 @@ class KernelResolver:
             raise LoadError(str(e)) from None
 
 
-def load(spec: ObjectSpec, *, pin_dir: str | None = None, log_level: int = 0) -> Collection:
+def load(spec: ObjectSpec, *, pin_dir: str | None = None, log_level: int = 0,
+         skip_failed: bool = False) -> Collection:
     """Create ``spec``'s maps and load its programs into the kernel.
 
     ``pin_dir`` is where maps with ``pinning="by_name"`` are pinned and
     looked for (default ``/sys/fs/bpf``); an existing pin of a compatible
     map is reused, contents and all.  ``log_level`` keeps each program's
-    verifier log in ``program.log``.
+    verifier log in ``program.log``.  Programs whose ``autoload`` is off
+    are not loaded.  With ``skip_failed`` a program the link step or the
+    kernel refuses is left out and the others load; ``collection.failed``
+    says which and why (name -> error).
     """
     from ..linker import link
 
-    return load_linked(link(spec, KernelResolver()), pin_dir=pin_dir, log_level=log_level)
+    linked = link(spec, KernelResolver(), skip_failed=skip_failed)
+    return load_linked(linked, pin_dir=pin_dir, log_level=log_level, skip_failed=skip_failed)
 
 
 def load_linked(linked: LinkedObject, *, pin_dir: str | None = None,
-                log_level: int = 0) -> Collection:
+                log_level: int = 0, skip_failed: bool = False) -> Collection:
     """Load what :func:`pybpf.linker.link` produced (see :func:`load`)."""
-    loader = _Loader(linked, pin_dir or DEFAULT_BPFFS, log_level)
+    loader = _Loader(linked, pin_dir or DEFAULT_BPFFS, log_level, skip_failed)
     try:
         return loader.run()
     except BaseException:
@@ -160,8 +169,11 @@ def load_linked(linked: LinkedObject, *, pin_dir: str | None = None,
 
 
 class _Loader:
-    def __init__(self, linked: LinkedObject, pin_dir: str, log_level: int):
+    def __init__(self, linked: LinkedObject, pin_dir: str, log_level: int,
+                 skip_failed: bool = False):
         self.linked = linked
+        self.skip_failed = skip_failed
+        self.failed: dict[str, BPFError] = dict(getattr(linked, "failed", {}))
         self.spec = linked.spec
         self.pin_dir = pin_dir
         self.log_level = log_level
@@ -177,12 +189,17 @@ class _Loader:
             self.maps[name] = self._create_map(lm)
         self._fill(linked.fill_before)
         for name, lp in linked.programs.items():
-            self.programs[name] = self._load_program(lp)
+            try:
+                self.programs[name] = self._load_program(lp)
+            except (KernelError, LoadError) as e:
+                if not self.skip_failed:
+                    raise
+                self.failed[name] = e  # the others load: the refusal is reported
         self._fill(linked.fill_after)
         for name, lm in linked.maps.items():
             if lm.pinning == "by_name" and name not in self.reused:
                 self.maps[name].pin(self._pin_path(name))
-        return Collection(self.programs, self.maps, self.btf, self.spec)
+        return Collection(self.programs, self.maps, self.btf, self.spec, self.failed)
 
     def abandon(self) -> None:
         Collection(self.programs, self.maps, self.btf).close()
@@ -285,6 +302,8 @@ class _Loader:
             lm, m = self.linked.maps[name], self.maps[name]
             table: dict[str, Any] = self.programs if lm.type == PROG_ARRAY else self.maps
             for key, value in lm.contents:
+                if isinstance(value, str) and value in self.failed:
+                    continue  # a program left out: its slot stays empty
                 m.update(key, table[value] if isinstance(value, str) else value)
             if lm.freeze:
                 m.freeze()
