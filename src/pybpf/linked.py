@@ -381,13 +381,15 @@ class LinkedMap:
     fields with the BTF key and value types as ids into
     :attr:`LinkedObject.btf` (0: none) and the inner map's template as a
     LinkedMap.  ``contents`` are the initial elements; a value that is a
-    string names a program (``prog_array``) or a map (maps of maps)."""
+    string names a program (``prog_array``) or a map (maps of maps).
+    ``initial_data`` is what an arena's memory starts with (its ``__arena``
+    globals)."""
 
     # A plain class rather than a dataclass: it is built on the prepared
     # cache's start-up path, where each dataclass costs a millisecond to define.
     FIELDS = ("name", "type", "key_size", "value_size", "max_entries", "flags",
               "btf_key_type_id", "btf_value_type_id", "inner", "pinning", "freeze",
-              "numa_node", "map_extra", "contents")
+              "numa_node", "map_extra", "contents", "initial_data")
     __slots__ = FIELDS
 
     def __init__(self, name: str, type: str, key_size: int = 4, value_size: int = 4,
@@ -395,7 +397,7 @@ class LinkedMap:
                  btf_value_type_id: int = 0, inner: LinkedMap | None = None,
                  pinning: str | None = None, freeze: bool = False,
                  numa_node: int | None = None, map_extra: int = 0,
-                 contents: list[tuple[Any, Any]] | None = None):
+                 contents: list[tuple[Any, Any]] | None = None, initial_data: bytes = b""):
         self.name = name
         self.type = type
         self.key_size = key_size
@@ -410,6 +412,7 @@ class LinkedMap:
         self.numa_node = numa_node
         self.map_extra = map_extra
         self.contents = contents if contents is not None else []
+        self.initial_data = initial_data
 
     def _values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, f) for f in self.FIELDS)
@@ -430,7 +433,8 @@ class LinkedMap:
         return cls(ms.name, ms.type, ms.key_size, ms.value_size, ms.max_entries, ms.flags,
                    _type_id(ms.key_type), _type_id(ms.value_type),
                    cls.from_spec(ms.inner) if ms.inner is not None else None,
-                   ms.pinning, ms.freeze, ms.numa_node, ms.map_extra, list(ms.contents))
+                   ms.pinning, ms.freeze, ms.numa_node, ms.map_extra, list(ms.contents),
+                   bytes(getattr(ms, "initial_data", b"")))
 
     def to_data(self) -> dict[str, Any]:
         """This map as plain data; contents must be ints, strings, bytes or
@@ -514,9 +518,12 @@ class LinkedObject:
             known = ", ".join(sorted(self.variables)) or "none"
             raise BPFError(f"no global variable {name!r} (variables: {known})")
         map_name, offset, size = self.variables[name]
-        from .objects import patch_value
+        from .objects import ARENA, patch_bytes, patch_value
 
         lm = self.maps[map_name]
+        if lm.type == ARENA:
+            lm.initial_data = patch_bytes(lm.initial_data, name, offset, size, value)
+            return
         lm.contents[:1] = [patch_value(lm.contents, lm.value_size, name, offset, size, value)]
 
     def to_data(self) -> dict[str, Any]:

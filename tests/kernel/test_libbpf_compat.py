@@ -505,3 +505,49 @@ def test_cli_load_skip_failed(build):
     assert "pybpf: not loaded refused: program 'refused' (xdp) rejected by the verifier" \
         in proc.stderr
     assert "loaded good (xdp" in proc.stdout and "optional" not in proc.stdout
+
+
+# --- arena maps ------------------------------------------------------------------------------
+
+ARENA_C = r"""
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+#define __arena __attribute__((address_space(1)))
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARENA);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 2);
+} arena SEC(".maps");
+
+int __arena counter = 5;
+
+SEC("syscall")
+int bump(void *ctx)
+{
+	counter += 1;
+	return counter;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+def test_arena_objects_load_or_say_why_not(build):
+    import pybpf.vm
+    from pybpf import kernel
+    from pybpf.errors import KernelError
+    from pybpf.kernel import features
+
+    spec = load_object(build("arena", ARENA_C))
+    assert pybpf.vm.load(spec).programs["bump"].test_run(ctx=bytes(8)).retval == 6
+    if features.probe_map_type("arena").errno == 1:   # EPERM: refused here even to root
+        with pytest.raises(KernelError) as info:
+            kernel.load(spec)
+        assert info.value.errno == 1
+        assert "map 'arena'" in str(info.value) and "refuses arena maps" in str(info.value)
+        assert "pybpf's VM runs programs that use an arena" in str(info.value)
+        return
+    with kernel.load(spec) as coll:                   # a kernel with arenas: globals copied
+        assert coll.programs["bump"].test_run(ctx=bytes(8)).retval == 6

@@ -300,6 +300,8 @@ class _Loader:
             if name in self.reused:
                 continue
             lm, m = self.linked.maps[name], self.maps[name]
+            if lm.initial_data:
+                _write_arena(m, lm)
             table: dict[str, Any] = self.programs if lm.type == PROG_ARRAY else self.maps
             for key, value in lm.contents:
                 if isinstance(value, str) and value in self.failed:
@@ -333,6 +335,21 @@ class _Loader:
             raise named from e
         prog.section, prog.attach_to = lp.section, lp.attach_to
         return prog
+
+
+def _write_arena(m: KernelMap, lm: LinkedMap) -> None:
+    """Copy an arena's ``__arena`` globals to its start through a shared
+    mapping of the map, as libbpf does (the pages stay the arena's)."""
+    import mmap
+
+    size = lm.max_entries * mmap.PAGESIZE
+    try:
+        with mmap.mmap(m.fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE) as mem:
+            mem[:len(lm.initial_data)] = lm.initial_data
+    except OSError as e:
+        raise KernelError(f"map {lm.name!r}: cannot map the arena to write its __arena "
+                          f"globals: {e.strerror or e}", errno=e.errno,
+                          operation="mmap") from None
 
 
 def default_max_entries(map_type: str, max_entries: int) -> int:

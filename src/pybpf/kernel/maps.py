@@ -530,6 +530,11 @@ _TYPE_RULES = {
 def _explain_create(e: KernelError, type_id: int, flags: int, what: str) -> KernelError:
     """Turn a bare refusal into one naming the missing feature (a probe
     decides) or the type's rules."""
+    if e.errno == _errno.EPERM and map_type_name(type_id) == "arena":
+        return KernelError(f"BPF_MAP_CREATE {what}: this kernel refuses arena maps "
+                           f"(BPF_MAP_TYPE_ARENA: Linux 6.9+ with a JIT that supports them) "
+                           f"even to root (EPERM); pybpf's VM runs programs that use an arena",
+                           errno=e.errno, operation="BPF_MAP_CREATE")
     if e.errno not in (_errno.EINVAL, _errno.E2BIG, _errno.EOPNOTSUPP, _sys.ENOTSUPP):
         return e
     from .features import map_type_supported
