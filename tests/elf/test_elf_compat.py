@@ -199,3 +199,45 @@ def test_section_names_as_libbpf_reads_them(build):
     assert spec.programs["maybe"].section == "tcx/ingress"   # the '?' is not part of it
     assert spec.programs["sleepable_op"].attach_to == "pybpf_op"
     assert spec.programs["um"].attach_to == "/bin/true:main*"
+
+
+# --- kconfig values libbpf computes ---------------------------------------------------------
+
+KCONFIG_C = r"""
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+extern int LINUX_HAS_SYSCALL_WRAPPER __kconfig;
+extern long LINUX_KERNEL_VERSION __kconfig;
+extern char LINUX_HAS_BPF_COOKIE __kconfig;
+extern _Bool CONFIG_BPF_SYSCALL __kconfig;
+
+long out[4];
+
+SEC("syscall")
+int read_config(void *ctx)
+{
+	out[0] = LINUX_HAS_SYSCALL_WRAPPER;
+	out[1] = LINUX_KERNEL_VERSION;
+	out[2] = LINUX_HAS_BPF_COOKIE;
+	out[3] = CONFIG_BPF_SYSCALL;
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+def test_computed_kconfig_values_fill_integer_externs(build):
+    from pybpf.elf import resolve_kconfig
+    from pybpf.elf.kconfig import kernel_version_code
+
+    spec = load_object(build("kconfig", KCONFIG_C))
+    written = resolve_kconfig(spec, {"CONFIG_BPF_SYSCALL": "y"}, release="6.8.12-1-amd64")
+    assert written == {
+        "LINUX_HAS_SYSCALL_WRAPPER": written["LINUX_HAS_SYSCALL_WRAPPER"],
+        "LINUX_KERNEL_VERSION": kernel_version_code("6.8.12").to_bytes(8, "little"),
+        "LINUX_HAS_BPF_COOKIE": b"\x01", "CONFIG_BPF_SYSCALL": b"\x01"}
+    assert written["LINUX_HAS_SYSCALL_WRAPPER"] in ((1).to_bytes(4, "little"), bytes(4))
+    assert resolve_kconfig(spec, {"CONFIG_BPF_SYSCALL": "n"},
+                           release="5.4.0")["LINUX_HAS_BPF_COOKIE"] == b"\x00"

@@ -551,3 +551,45 @@ def test_arena_objects_load_or_say_why_not(build):
         return
     with kernel.load(spec) as coll:                   # a kernel with arenas: globals copied
         assert coll.programs["bump"].test_run(ctx=bytes(8)).retval == 6
+
+
+# --- kconfig values libbpf computes, in integer externs ---------------------------------------
+
+KCONFIG_C = r"""
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+extern int LINUX_HAS_SYSCALL_WRAPPER __kconfig;
+extern long LINUX_KERNEL_VERSION __kconfig;
+extern char LINUX_HAS_BPF_COOKIE __kconfig;
+
+long out[3];
+
+SEC("syscall")
+int read_config(void *ctx)
+{
+	out[0] = LINUX_HAS_SYSCALL_WRAPPER;
+	out[1] = LINUX_KERNEL_VERSION;
+	out[2] = LINUX_HAS_BPF_COOKIE;
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+def test_computed_kconfig_values_in_the_kernel(build):
+    import platform
+
+    from pybpf import kernel
+    from pybpf.elf.kconfig import kernel_version_code, special_number
+
+    obj = build("kconfig", KCONFIG_C)
+    assert bpftool_loadall(obj).returncode == 0
+    with kernel.load(load_object(obj)) as coll:
+        coll.programs["read_config"].test_run(ctx=bytes(8))
+        (bss,) = coll.maps[".bss"].values()
+    wrapper = special_number("LINUX_HAS_SYSCALL_WRAPPER")
+    assert bss["out"] == [wrapper, kernel_version_code(), 1]   # 6.x has BPF cookies
+    if platform.machine() == "x86_64":
+        assert wrapper == 1

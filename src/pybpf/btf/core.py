@@ -382,7 +382,10 @@ def _names_match(local_name: str, target_name: str) -> bool:
 def types_match(local: BTF, local_id: int, target: BTF, target_id: int, *,
                 behind_ptr: bool = False, depth: int = MAX_COMPAT_DEPTH) -> bool:
     """libbpf's stricter "types match" relation (TYPE_MATCHES): same kinds and
-    names through typedefs and qualifiers; ints of equal size and signedness;
+    names through typedefs and qualifiers; ints of equal size and signedness
+    whatever the compiler called them (``unsigned long`` and ``long
+    unsigned int`` match: libbpf documents integers as matching by size and
+    signedness);
     arrays of equal length; every local member present in the target by name
     with a matching type (behind a pointer, a struct only needs the same
     name and kind, or a forward declaration of it); every local enumerator
@@ -392,6 +395,8 @@ def types_match(local: BTF, local_id: int, target: BTF, target_id: int, *,
         raise CoreError("types nest too deeply to match")
     for _ in range(MAX_COMPAT_DEPTH):
         lt, tt = _skip(local, local_id), _skip(target, target_id)
+        if isinstance(lt, Int):
+            return isinstance(tt, Int) and lt.size == tt.size and lt.is_signed == tt.is_signed
         if not _names_match(getattr(lt, "name", "") if lt.kind != Kind.UNKN else "",
                             getattr(tt, "name", "") if tt.kind != Kind.UNKN else ""):
             return False
@@ -415,8 +420,6 @@ def types_match(local: BTF, local_id: int, target: BTF, target_id: int, *,
                                                   depth)
         if lk != tk:
             return False
-        if isinstance(lt, Int):
-            return lt.size == tt.size and lt.is_signed == tt.is_signed  # type: ignore[attr-defined]
         if lk == Kind.PTR:
             behind_ptr = True
             local_id, target_id = lt.type_id, tt.type_id  # type: ignore[attr-defined]

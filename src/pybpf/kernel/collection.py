@@ -119,20 +119,20 @@ class KernelResolver:
         """The value of ``__kconfig`` extern ``extern`` in this kernel's
         configuration (``LINUX_KERNEL_VERSION`` and the like computed as
         libbpf does), encoded for its type; None when not set."""
-        from ..elf.kconfig import KconfigError, encode_value, read_kernel_config, special_value
+        from ..elf.kconfig import KconfigError, encode_extern, read_kernel_config, special_number
 
-        text = special_value(extern.name)
-        if text is None:
+        value: str | int | None = special_number(extern.name)
+        if value is None:
             if self._config is None:
                 try:
                     self._config = read_kernel_config()
                 except KconfigError:
                     self._config = {}
-            text = self._config.get(extern.name)
-        if text is None:
+            value = self._config.get(extern.name)
+        if value is None:
             return None
         try:
-            return encode_value(extern.name, text, extern.type, extern.size, btf)
+            return encode_extern(extern.name, value, extern.type, extern.size, btf)
         except KconfigError as e:
             from ..errors import LoadError
 
