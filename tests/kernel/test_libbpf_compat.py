@@ -593,3 +593,77 @@ def test_computed_kconfig_values_in_the_kernel(build):
     assert bss["out"] == [wrapper, kernel_version_code(), 1]   # 6.x has BPF cookies
     if platform.machine() == "x86_64":
         assert wrapper == 1
+
+
+# --- end to end: one object of every kind above -------------------------------------------
+
+def _compat_object(build, compiler, *defines):
+    from conftest import DATA
+
+    return build("libbpf_compat", (DATA / "libbpf_compat.bpf.c").read_text(), compiler,
+                 defines)
+
+
+@pytest.fixture
+def interface():
+    """A fresh veth interface (its peer goes with it)."""
+    import shutil
+    import subprocess
+    import uuid
+
+    if shutil.which("ip") is None:
+        pytest.skip("iproute2 'ip' is not installed")
+    name = f"pybd{uuid.uuid4().hex[:6]}"
+    add = subprocess.run(["ip", "link", "add", name, "type", "veth", "peer", "name",
+                          f"{name}p"], capture_output=True, text=True)
+    if add.returncode:
+        pytest.skip(f"cannot create a veth interface: {add.stderr.strip()}")
+    try:
+        subprocess.run(["ip", "link", "set", name, "up"], check=True, capture_output=True)
+        yield name
+    finally:
+        subprocess.run(["ip", "link", "del", name], capture_output=True)
+
+
+@pytest.mark.parametrize("compiler", ["zig", "clang"])
+def test_everything_together_loads_as_libbpf_loads_it(build, compiler, interface):
+    from pybpf import kernel
+
+    # libbpf's verdict on the same source (tc sections: this bpftool predates tcx)
+    assert bpftool_loadall(_compat_object(build, compiler, "OLD_LIBBPF")).returncode == 0
+    spec = load_object(_compat_object(build, compiler))
+    assert sorted(spec.programs) == ["on_probe", "redirect_msg", "tcx_in", "tcx_out", "verdict"]
+    assert (spec.programs["tcx_in"].attach_type, spec.programs["tcx_out"].attach_type) == \
+        ("tcx_ingress", "tcx_egress")
+    with kernel.load(spec) as coll:
+        assert coll.failed == {}
+        assert {m.type for m in coll.maps.values()} >= {
+            "cgroup_array", "perf_event_array", "sockhash", "sockmap"}
+        assert coll.programs["tcx_in"].test_run(bytes(64)).retval == 0      # TCX_PASS
+        assert coll.programs["tcx_out"].test_run(bytes(64)).retval == -1 & 0xFFFFFFFF
+        (bss,) = coll.maps[".bss"].values()
+        assert bss["out"][:3] == [10, 0, -1]    # sum_below(5), not under cgroup, no field
+        link = coll.programs["tcx_in"].attach(interface=interface)
+        assert link.info().type == "tcx"
+
+
+@pytest.mark.parametrize("compiler", ["zig", "clang"])
+def test_everything_together_unguarded_fails_with_the_named_reason(build, compiler):
+    from pybpf import kernel
+    from pybpf.errors import CoreRelocationError
+
+    libbpf = bpftool_loadall(_compat_object(build, compiler, "OLD_LIBBPF", "UNGUARDED"))
+    assert libbpf.returncode != 0
+    assert "failed to resolve CO-RE relocation <byte_off> [" in libbpf.stderr
+    assert "struct sk_buff___pybpf.pybpf_no_such_field (0:0" in libbpf.stderr
+    spec = load_object(_compat_object(build, compiler, "UNGUARDED"))
+    with pytest.raises(CoreRelocationError) as info:
+        kernel.load(spec)
+    e = info.value
+    assert (e.program, e.kind, e.type_name, e.access) == \
+        ("tcx_in", "byte_off", "sk_buff___pybpf", "0:0")
+    assert "struct sk_buff___pybpf.pybpf_no_such_field (0:0)" in str(e)
+    assert "no struct sk_buff of the target BTF has pybpf_no_such_field" in str(e)
+    with kernel.load(spec, skip_failed=True) as coll:  # the other programs still load
+        assert sorted(coll.programs) == ["on_probe", "redirect_msg", "tcx_out", "verdict"]
+        assert isinstance(coll.failed["tcx_in"], CoreRelocationError)
