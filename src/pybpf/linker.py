@@ -27,7 +27,13 @@ instructions is taken here, once:
 * **CO-RE** relocations are applied against a target BTF the caller gives
   (loaded only when some program has relocations); one that cannot be
   processed is a :class:`~pybpf.errors.CoreRelocationError`, one that finds
-  no match is poisoned, as libbpf does.
+  no match is poisoned, as libbpf does, and recorded in
+  :attr:`LinkedProgram.core_poisons <pybpf.linked.LinkedProgram.core_poisons>`
+  (kind, type, access string, why) so that a backend whose verifier reaches
+  the poisoned instruction can name the relocation.
+* **autoload**: programs whose ``autoload`` is off are left out (and their
+  ``prog_array`` slots with them); with ``skip_failed`` a program that
+  cannot be linked is left out too, its error in ``LinkedObject.failed``.
 * the **attach BTF id** of tracing and LSM programs comes from the resolver.
 * the **fill order** of maps: plain maps and ``.rodata`` are filled (and
   frozen) before programs load, so the verifier sees constants; maps of
