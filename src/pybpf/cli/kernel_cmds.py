@@ -314,7 +314,9 @@ def cmd_load(args: argparse.Namespace) -> int:
               f"{line.message}", flush=True)
 
     failed: dict[str, BPFError] = {}
-    with stoppable(), kernel.load(spec, pin_dir=args.pin) as coll:
+    with stoppable(), kernel.load(spec, pin_dir=args.pin, skip_failed=args.skip_failed) as coll:
+        for name, error in coll.failed.items():
+            print(f"pybpf: not loaded {name}: {error}", file=sys.stderr)
         for name, prog in coll.programs.items():
             info = prog.info()
             print(f"loaded {name} ({prog.type}, id {info.id}, "
@@ -393,6 +395,8 @@ def register(sub: Any) -> None:
                                                 "(a bpffs directory; they outlive the command)")
     p.add_argument("--set", action="append", metavar="NAME=VALUE",
                    help="set a global variable (a const volatile knob) before loading")
+    p.add_argument("--skip-failed", action="store_true",
+                   help="load the other programs when one is refused (and say why)")
     p.add_argument("--interface", metavar="IFACE", help="interface for xdp and tc programs")
     p.add_argument("--cgroup", metavar="PATH", help="cgroup for cgroup programs "
                                                     "(default: the root)")

@@ -63,6 +63,7 @@ from ._abi import (
     BPF_RB_RING_SIZE,
     ENOTSUPP,
 )
+from .arena import ArenaMap
 from .array import ArrayMap, ObjectArray, PercpuArrayMap, ProgArray
 from .base import Map, MapBuffer, map_at, map_by_id, map_owning
 from .errors import MapError, MapKeyError
@@ -77,7 +78,7 @@ from .stacktrace import StackTraceMap
 MAP_TYPES: dict[str, type[Map]] = {cls.type: cls for cls in (
     HashMap, PercpuHashMap, LruHashMap, LruPercpuHashMap, ArrayMap, PercpuArrayMap,
     ProgArray, PerfEventArray, StackTraceMap, LpmTrie, ArrayOfMaps, HashOfMaps,
-    QueueMap, StackMap, BloomFilter, RingBuf,
+    QueueMap, StackMap, BloomFilter, RingBuf, ArenaMap,
 )}
 """Map type name (as in :attr:`MapSpec.type`) -> implementing class."""
 
@@ -150,6 +151,7 @@ __all__ = [
     "BPF_RB_RING_SIZE",
     "ENOTSUPP",
     "MAP_TYPES",
+    "ArenaMap",
     "ArrayMap",
     "ArrayOfMaps",
     "BTFCodec",

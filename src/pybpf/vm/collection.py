@@ -16,7 +16,9 @@ The spec goes through :func:`pybpf.linker.link` first, with a resolver
 that knows no kernel symbols (:class:`~pybpf.linker.NoKernel`): weak ksym
 and kfunc externs read as 0, strong ones cannot load.  What is left here
 is the backend's last step: a map reference becomes the map's address in
-the VM.
+the VM.  An arena map (:class:`pybpf.maps.ArenaMap`) is one region of the
+VM's memory holding the object's ``__arena`` globals; ``addr_space_cast``
+finds it through the VM's ``arena_base``.
 """
 
 from __future__ import annotations
@@ -91,6 +93,9 @@ def load_linked(linked: LinkedObject, *, vm: VM) -> Collection:
                 (mspec.key_type is not None or mspec.value_type is not None):
             changes["btf"] = spec.btf  # codecs as the kernel's
         coll.maps[name] = vm.create_map(dataclasses.replace(mspec, **changes))
+        data = linked.maps[name].initial_data
+        if data:  # an arena's __arena globals, at its start
+            coll.maps[name].write(0, data)
     for name in linked.fill_before:
         _fill(coll, linked, name)
     ordered = list(coll.maps.values())
