@@ -261,6 +261,22 @@ def _set_variable(spec: Any, name: str, value: int | bytes) -> None:
     spec.set_variable(name, value)
 
 
+def record_types(texts: Any, coll: Any) -> dict[str, str]:
+    """``--record-type [MAP=]TYPE`` options -> {map name: type}: a TYPE
+    without a map is for every ring and perf buffer of ``coll``."""
+    from ..errors import BPFError
+
+    buffers = [n for n, m in coll.maps.items() if m.type in ("ringbuf", "perf_event_array")]
+    out: dict[str, str] = {}
+    for text in texts:
+        name, sep, type_ = text.rpartition("=")
+        if sep and name not in buffers:
+            raise BPFError(f"--record-type {text!r}: no ring or perf buffer {name!r} "
+                           f"(buffers: {', '.join(buffers) or 'none'})")
+        out.update({n: type_ for n in ([name] if sep else buffers)})
+    return out
+
+
 def _print_record(source: str, record: Any) -> None:
     if isinstance(record, bytes):
         text = record.hex()
@@ -274,7 +290,8 @@ def _print_record(source: str, record: Any) -> None:
 
 
 def cmd_load(args: argparse.Namespace) -> int:
-    """``pybpf load FILE.o [--attach] [--pin DIR] [--set NAME=VALUE...]``:
+    """``pybpf load FILE.o [--attach] [--pin DIR] [--set NAME=VALUE...]
+    [--record-type [MAP=]TYPE...]``:
     load every program (and attach them), then print ring-buffer, perf-buffer
     and ``bpf_printk`` output until Ctrl-C or SIGTERM (:func:`pybpf.kernel.run`);
     everything is closed on the way out (pinned objects stay).  The status
@@ -313,8 +330,15 @@ def cmd_load(args: argparse.Namespace) -> int:
         print(f"printk: {line.comm}-{line.pid} [{line.cpu}] {line.timestamp:.6f}: "
               f"{line.message}", flush=True)
 
+    def ready() -> None:  # how each buffer's records print, said once
+        for reader in coll.readers:
+            if getattr(reader, "record", None) is not None:
+                print(reader.record.describe(), file=sys.stderr)
+        print("running; Ctrl-C to stop", file=sys.stderr, flush=True)
+
     failed: dict[str, BPFError] = {}
     with stoppable(), kernel.load(spec, pin_dir=args.pin) as coll:
+        coll.record_hints = record_types(args.record_type or (), coll)
         for name, prog in coll.programs.items():
             info = prog.info()
             print(f"loaded {name} ({prog.type}, id {info.id}, "
@@ -329,8 +353,7 @@ def cmd_load(args: argparse.Namespace) -> int:
         result = kernel.run(
             coll, attach=args.attach, options=options, on_attach=attached,
             on_attach_error=not_attached, on_record=_print_record, on_lost=lost,
-            on_printk=printk, duration=args.duration,
-            on_ready=lambda: print("running; Ctrl-C to stop", file=sys.stderr, flush=True))
+            on_printk=printk, duration=args.duration, on_ready=ready)
         failed = result.failed
     print("closed", file=sys.stderr)
     if failed:
@@ -396,6 +419,10 @@ def register(sub: Any) -> None:
     p.add_argument("--interface", metavar="IFACE", help="interface for xdp and tc programs")
     p.add_argument("--cgroup", metavar="PATH", help="cgroup for cgroup programs "
                                                     "(default: the root)")
+    p.add_argument("--record-type", action="append", metavar="[MAP=]TYPE",
+                   help="decode MAP's records (every buffer's without MAP=) as BTF type "
+                        "TYPE, e.g. 'events=struct event' (default: the type the object "
+                        "names with BPF_RECORD or the map's value type)")
     p.add_argument("-d", "--duration", type=float, metavar="SECONDS",
                    help="stop after SECONDS")
     p.set_defaults(func=cmd_load)
