@@ -22,7 +22,7 @@ from typing import NamedTuple
 from ..errors import BTFError
 from ..spec.defines import BTF_HEADER_SIZE as HEADER_SIZE
 from ..spec.defines import BTF_MAGIC, BTF_VERSION
-from .dumpcache import VMLINUX_PATH
+from .sysfs import SYSFS_BTF_DIR, VMLINUX_PATH
 from .types import (
     MAX_KIND,
     MAX_NESTING,
@@ -57,8 +57,6 @@ from .types import (
     Void,
     Volatile,
 )
-
-SYSFS_BTF_DIR = "/sys/kernel/btf"
 
 # Bytes after the 12-byte common header: fixed part by kind, then per vlen item.
 _EXTRA = (0, 4, 0, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 4, 0, 0)

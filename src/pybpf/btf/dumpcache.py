@@ -28,9 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BTFError
+from .sysfs import VMLINUX_PATH
 
-VMLINUX_PATH = "/sys/kernel/btf/vmlinux"
-"""Where the running kernel exposes its BTF."""
 CACHE_MIN_BYTES = 256 * 1024
 """BTF smaller than this is dumped afresh each time (it is quick)."""
 KEEP = 8
