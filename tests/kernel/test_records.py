@@ -60,6 +60,11 @@ def test_each_rule_and_what_it_says(spec):
     assert (typed.rule, typed.name) == (MAP_VALUE, "struct big")
     assert "the map's value type" in typed.describe()
     assert (pb.rule, pb.name) == (DECLARED, "struct ev")
+    pbt = choose_record(spec, "pbt")
+    assert (pbt.rule, pbt.name) == (MAP_VALUE, "struct lone")
+    # the map itself is what the kernel wants: no ring buffer value, 4-byte fd slots
+    assert (spec.maps["typed"].key_size, spec.maps["typed"].value_size) == (0, 0)
+    assert (spec.maps["pbt"].key_size, spec.maps["pbt"].value_size) == (4, 4)
     # a guess is said to be one
     assert (guess.rule, guess.name, guess.certain) == (RESERVE_SIZE, "struct lone", False)
     assert "a guess" in guess.describe() and "BPF_RECORD(guess, struct lone)" in guess.describe()
@@ -152,6 +157,11 @@ def test_the_kernel_decodes_by_each_rule(spec):
         assert [len(r) for r in readers["twins"].read()] == [24]
         assert pb.poll(1.0) == 1 and _rows(samples) == [("ev", 7, 3, "perf")]
         assert pb.record.rule == DECLARED
+        typed = []
+        pbt = coll.perfbuf("pbt", typed.append)
+        coll.programs["produce"].test_run(bytes(64))
+        assert pbt.poll(1.0) == 1 and _rows(typed) == [("lone", 4, 5, 6)]
+        assert pbt.record.rule == MAP_VALUE
 
 
 @pytest.mark.kernel

@@ -6,7 +6,8 @@
  *   guess  nothing declared, and only struct lone has the size reserved;
  *   twins  nothing declared, and two structs have the size reserved:
  *          no guess, records stay bytes;
- *   pb     a perf event array with BPF_RECORD too.
+ *   pb     a perf event array with BPF_RECORD too;
+ *   pbt    a perf event array whose definition names its value type.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -70,6 +71,12 @@ struct {
 } pb SEC(".maps");
 BPF_RECORD(pb, struct ev);
 
+struct {
+	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+	__type(key, int);
+	__type(value, struct lone);
+} pbt SEC(".maps");
+
 SEC("socket")
 int produce(struct __sk_buff *skb)
 {
@@ -78,6 +85,7 @@ int produce(struct __sk_buff *skb)
 	struct lone *l;
 	struct twin *t;
 	struct ev out = {.pid = 7, .flags = 3, .comm = "perf"};
+	struct lone three = {.x = 4, .y = 5, .z = 6};
 
 	if (e) {
 		e->pid = 42;
@@ -103,6 +111,7 @@ int produce(struct __sk_buff *skb)
 		bpf_ringbuf_submit(t, 0);
 	}
 	bpf_perf_event_output(skb, &pb, BPF_F_CURRENT_CPU, &out, sizeof(out));
+	bpf_perf_event_output(skb, &pbt, BPF_F_CURRENT_CPU, &three, sizeof(three));
 	return 0;
 }
 
