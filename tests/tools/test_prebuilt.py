@@ -59,6 +59,35 @@ def test_a_tool_uses_its_shipped_object_without_a_compiler(monkeypatch):
         assert object_path(name) == prebuilt.OBJECTS / f"{name}.bpf.o"
 
 
+def test_a_stale_object_is_compiled_or_used_with_a_warning(monkeypatch, tmp_path, capsys):
+    from pybpf import toolchain
+    from pybpf.toolchain import CompilerNotFound
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(prebuilt, "shipped_object", lambda name: (None, "its C changed"))
+    compiled = []
+
+    def fake_compile(src, out, **options):
+        compiled.append((src.name, options.get("vmlinux")))
+        out.write_bytes(b"fresh")
+        return out
+
+    monkeypatch.setattr(toolchain, "find_compiler", lambda *a, **k: None)
+    monkeypatch.setattr(toolchain, "compile", fake_compile)
+    path = object_path("exitsnoop")
+    assert path.read_bytes() == b"fresh" and compiled == [("exitsnoop.bpf.c", False)]
+    assert "compiling exitsnoop.bpf.c (its C changed" in capsys.readouterr().err
+    assert object_path("exitsnoop") == path and len(compiled) == 1  # cached
+
+    def refuse(*args, **kwargs):
+        raise CompilerNotFound("no BPF C compiler found (auto): pip install 'pybpf[tools]'")
+
+    monkeypatch.setattr(toolchain, "find_compiler", refuse)
+    assert object_path("execsnoop") == prebuilt.OBJECTS / "execsnoop.bpf.o"
+    err = capsys.readouterr().err
+    assert "warning: its C changed; no compiler here to rebuild it" in err
+
+
 def test_the_shipped_objects_decode_their_records():
     from pybpf.elf import load_object
     from pybpf.records import DECLARED, choose_record
