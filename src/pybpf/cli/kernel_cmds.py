@@ -323,6 +323,12 @@ def cmd_load(args: argparse.Namespace) -> int:
     def not_attached(name: str, error: BPFError) -> None:
         print(f"pybpf: cannot attach {name}: {error}", file=sys.stderr)
 
+    def ready(coll: Any) -> None:  # how each buffer's records print, said once
+        for reader in coll.readers:
+            if getattr(reader, "record", None) is not None:
+                print(reader.record.describe(), file=sys.stderr)
+        print("running; Ctrl-C to stop", file=sys.stderr, flush=True)
+
     def lost(name: str, cpu: int, count: int) -> None:
         print(f"{name}: lost {count} samples on cpu {cpu}", file=sys.stderr)
 
@@ -330,15 +336,8 @@ def cmd_load(args: argparse.Namespace) -> int:
         print(f"printk: {line.comm}-{line.pid} [{line.cpu}] {line.timestamp:.6f}: "
               f"{line.message}", flush=True)
 
-    def ready() -> None:  # how each buffer's records print, said once
-        for reader in coll.readers:
-            if getattr(reader, "record", None) is not None:
-                print(reader.record.describe(), file=sys.stderr)
-        print("running; Ctrl-C to stop", file=sys.stderr, flush=True)
-
     failed: dict[str, BPFError] = {}
     with stoppable(), kernel.load(spec, pin_dir=args.pin) as coll:
-        coll.record_hints = record_types(args.record_type or (), coll)
         for name, prog in coll.programs.items():
             info = prog.info()
             print(f"loaded {name} ({prog.type}, id {info.id}, "
@@ -350,10 +349,11 @@ def cmd_load(args: argparse.Namespace) -> int:
                 path = os.path.join(args.pin, name.lstrip("."))
                 if not os.path.exists(path):
                     m.pin(path)
+        coll.record_hints = record_types(args.record_type or (), coll)
         result = kernel.run(
             coll, attach=args.attach, options=options, on_attach=attached,
             on_attach_error=not_attached, on_record=_print_record, on_lost=lost,
-            on_printk=printk, duration=args.duration, on_ready=ready)
+            on_printk=printk, duration=args.duration, on_ready=lambda: ready(coll))
         failed = result.failed
     print("closed", file=sys.stderr)
     if failed:
