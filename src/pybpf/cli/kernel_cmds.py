@@ -261,6 +261,22 @@ def _set_variable(spec: Any, name: str, value: int | bytes) -> None:
     spec.set_variable(name, value)
 
 
+def record_types(texts: Any, coll: Any) -> dict[str, str]:
+    """``--record-type [MAP=]TYPE`` options -> {map name: type}: a TYPE
+    without a map is for every ring and perf buffer of ``coll``."""
+    from ..errors import BPFError
+
+    buffers = [n for n, m in coll.maps.items() if m.type in ("ringbuf", "perf_event_array")]
+    out: dict[str, str] = {}
+    for text in texts:
+        name, sep, type_ = text.rpartition("=")
+        if sep and name not in buffers:
+            raise BPFError(f"--record-type {text!r}: no ring or perf buffer {name!r} "
+                           f"(buffers: {', '.join(buffers) or 'none'})")
+        out.update({n: type_ for n in ([name] if sep else buffers)})
+    return out
+
+
 def _print_record(source: str, record: Any) -> None:
     if isinstance(record, bytes):
         text = record.hex()
@@ -274,7 +290,8 @@ def _print_record(source: str, record: Any) -> None:
 
 
 def cmd_load(args: argparse.Namespace) -> int:
-    """``pybpf load FILE.o [--attach] [--pin DIR] [--set NAME=VALUE...]``:
+    """``pybpf load FILE.o [--attach] [--pin DIR] [--set NAME=VALUE...]
+    [--record-type [MAP=]TYPE...]``:
     load every program (and attach them), then print ring-buffer, perf-buffer
     and ``bpf_printk`` output until Ctrl-C or SIGTERM (:func:`pybpf.kernel.run`);
     everything is closed on the way out (pinned objects stay).  The status
@@ -306,6 +323,12 @@ def cmd_load(args: argparse.Namespace) -> int:
     def not_attached(name: str, error: BPFError) -> None:
         print(f"pybpf: cannot attach {name}: {error}", file=sys.stderr)
 
+    def ready(coll: Any) -> None:  # how each buffer's records print, said once
+        for reader in coll.readers:
+            if getattr(reader, "record", None) is not None:
+                print(reader.record.describe(), file=sys.stderr)
+        print("running; Ctrl-C to stop", file=sys.stderr, flush=True)
+
     def lost(name: str, cpu: int, count: int) -> None:
         print(f"{name}: lost {count} samples on cpu {cpu}", file=sys.stderr)
 
@@ -328,11 +351,11 @@ def cmd_load(args: argparse.Namespace) -> int:
                 path = os.path.join(args.pin, name.lstrip("."))
                 if not os.path.exists(path):
                     m.pin(path)
+        coll.record_hints = record_types(args.record_type or (), coll)
         result = kernel.run(
             coll, attach=args.attach, options=options, on_attach=attached,
             on_attach_error=not_attached, on_record=_print_record, on_lost=lost,
-            on_printk=printk, duration=args.duration,
-            on_ready=lambda: print("running; Ctrl-C to stop", file=sys.stderr, flush=True))
+            on_printk=printk, duration=args.duration, on_ready=lambda: ready(coll))
         failed = result.failed
     print("closed", file=sys.stderr)
     if failed:
@@ -400,6 +423,10 @@ def register(sub: Any) -> None:
     p.add_argument("--interface", metavar="IFACE", help="interface for xdp and tc programs")
     p.add_argument("--cgroup", metavar="PATH", help="cgroup for cgroup programs "
                                                     "(default: the root)")
+    p.add_argument("--record-type", action="append", metavar="[MAP=]TYPE",
+                   help="decode MAP's records (every buffer's without MAP=) as BTF type "
+                        "TYPE, e.g. 'events=struct event' (default: the type the object "
+                        "names with BPF_RECORD or the map's value type)")
     p.add_argument("-d", "--duration", type=float, metavar="SECONDS",
                    help="stop after SECONDS")
     p.set_defaults(func=cmd_load)

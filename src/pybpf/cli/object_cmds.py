@@ -200,22 +200,30 @@ def load_btf_file(path: str) -> Any:
 
 
 def cmd_btf_dump(args: argparse.Namespace) -> int:
-    """``pybpf btf dump FILE [--format c|raw]``."""
-    btf = load_btf_file(args.file)
-    text = btf.dump_c() if args.format == "c" else btf.dump_raw() + "\n"
-    _write(text, getattr(args, "output", None))
+    """``pybpf btf dump FILE [--format c|raw]`` (large BTF: dumped once, then
+    read from the cache, :mod:`pybpf.btf.dumpcache`)."""
+    if args.file != "vmlinux" and not os.path.exists(args.file):
+        raise BPFError(f"{args.file}: no such file")
+    from ..btf.dumpcache import VMLINUX_PATH, Progress, dump_text
+
+    source = VMLINUX_PATH if args.file == "vmlinux" else args.file
+    with Progress(f"dumping {args.file}") as progress:
+        dump = dump_text(source, args.format, progress=progress)
+    _write(dump.text, getattr(args, "output", None))
     return 0
 
 
 def cmd_btf_vmlinux(args: argparse.Namespace) -> int:
     """``pybpf btf vmlinux [-o vmlinux.h] [--btf PATH]``: a vmlinux.h for
-    the running kernel (or the kernel BTF at PATH)."""
-    from ..btf import BTF
+    the running kernel (or the kernel BTF at PATH), written once per kernel
+    and then read from the cache (:mod:`pybpf.btf.dumpcache`)."""
+    from ..btf.dumpcache import VMLINUX_PATH, Progress, dump_text
 
-    btf = BTF.load_vmlinux() if not args.btf else BTF.from_file(args.btf)
-    _write(btf.dump_c(), args.output)
+    with Progress("writing vmlinux.h") as progress:
+        dump = dump_text(args.btf or VMLINUX_PATH, "c", progress=progress)
+    _write(dump.text, args.output)
     if args.output:
-        print(f"wrote {args.output} ({len(btf)} types)", file=sys.stderr)
+        print(f"wrote {args.output} ({dump.types} types)", file=sys.stderr)
     return 0
 
 

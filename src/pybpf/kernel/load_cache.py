@@ -38,9 +38,10 @@ from typing import Any
 
 from ..errors import BPFError
 
-FORMAT = 2
+FORMAT = 3
 """Version of the prepared form; older cache files are ignored.  (2: the
-linked object of :mod:`pybpf.linker`, ``LinkedObject.to_data()``.)"""
+linked object of :mod:`pybpf.linker`, ``LinkedObject.to_data()``; 3: record
+types chosen by :func:`pybpf.records.choose_record`, with their rules.)"""
 
 
 def cache_dir() -> str:
@@ -74,23 +75,20 @@ def prepare(spec: Any, *, record_types: dict[str, Any] | None = None) -> dict[st
     ``record_types`` maps ring buffer / perf buffer map names to the BTF
     type of their records (inferred where not given)."""
     from ..linker import link
-    from ..records import RecordType, infer_record_type
+    from ..records import BUFFER_MAP_TYPES, RecordType, choose_record
     from .collection import KernelResolver
 
     linked = link(spec, KernelResolver())
-    btf = spec.btf
-    decoders = {}
+    decoders, rules = {}, {}
     for ms in spec.maps.values():
-        if ms.type not in ("ringbuf", "perf_event_array"):
+        if ms.type not in BUFFER_MAP_TYPES:
             continue
-        t = (record_types or {}).get(ms.name)
-        if t is None and btf is not None:
-            t = infer_record_type(spec, ms.name)
-        if t is not None and btf is not None:
-            rt = RecordType.from_btf(btf, t)
-            if rt is not None:
-                decoders[ms.name] = rt.to_data()
-    prepared = {"format": FORMAT, "linked": linked.to_data(), "record_types": decoders}
+        choice = choose_record(spec, ms.name, (record_types or {}).get(ms.name))
+        if isinstance(choice.decode, RecordType):
+            decoders[ms.name] = choice.decode.to_data()
+            rules[ms.name] = choice.rule
+    prepared = {"format": FORMAT, "linked": linked.to_data(), "record_types": decoders,
+                "record_rules": rules}
     if linked.boot_dependent:
         prepared["boot_id"] = kernel_identity(True)
     return prepared
@@ -115,6 +113,7 @@ def load_prepared(prepared: dict[str, Any], *, pin_dir: str | None = None,
         linked.set_variable(name, value)
     coll = load_linked(linked, pin_dir=pin_dir, log_level=log_level)
     coll.record_types = {k: RecordType.from_data(v) for k, v in prepared["record_types"].items()}
+    coll.record_rules = prepared.get("record_rules", {})
     return coll
 
 

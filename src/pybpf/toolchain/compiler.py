@@ -101,8 +101,10 @@ def find_compiler(kind: str = "auto") -> Compiler:
     if found is None and kind in ("auto", "clang"):
         found = _clang()
     if found is None:
-        hint = {"zig": "pip install ziglang", "clang": "install clang (apt-get install clang)",
-                "auto": "pip install ziglang, or install clang"}[kind]
+        hint = {"zig": "pip install 'pybpf[tools]' (the ziglang wheel: pip install ziglang)",
+                "clang": "install clang (apt-get install clang)",
+                "auto": "pip install 'pybpf[tools]' (the ziglang wheel: pip install "
+                        "ziglang), or install clang"}[kind]
         raise CompilerNotFound(f"no BPF C compiler found ({kind}): {hint}")
     return found
 
