@@ -347,18 +347,34 @@ def get_stack(ctx: HelperContext, _regs: int, buf: int, size: int, flags: int, *
 
 # --- spin locks --------------------------------------------------------------------------
 
+def _lock_word(ctx: HelperContext, lock: int, helper: str):
+    """The map and ``(arena, offset)`` of the ``struct bpf_spin_lock`` at
+    ``lock``; anything else is a program the verifier would refuse."""
+    region = ctx.memory.find(lock, 4)
+    owner = getattr(region, "owner", None)
+    find = getattr(owner, "spin_lock_word", None)
+    where = find(region.view.obj, lock - region.start) if find is not None else None
+    if where is None:
+        raise HelperError(f"bpf_{helper}: r1 ({lock:#x}) is not the struct bpf_spin_lock of "
+                          f"a hash or array map value")
+    return owner, where
+
+
 @builtin("spin_lock")
 def spin_lock(ctx: HelperContext, lock: int, *_: int) -> int:
-    """Take a ``struct bpf_spin_lock`` (the VM runs one program at a time, so
-    taking a held lock can only be a deadlock)."""
-    if ctx.memory.load(lock, 4):
-        raise HelperError("bpf_spin_lock: the lock is already held (this would deadlock)")
-    ctx.memory.store(lock, 4, 1)
+    """Take a ``struct bpf_spin_lock`` in a map value, waiting while a
+    program in another thread (or a ``BPF_F_LOCK`` copy) holds it."""
+    m, (arena, offset) = _lock_word(ctx, lock, "spin_lock")
+    try:
+        m.bpf_spin_lock(arena, offset)
+    except BPFError as exc:
+        raise HelperError(f"bpf_spin_lock: r1 ({lock:#x}): {exc}") from None
     return 0
 
 
 @builtin("spin_unlock")
 def spin_unlock(ctx: HelperContext, lock: int, *_: int) -> int:
     """Release a ``struct bpf_spin_lock``."""
-    ctx.memory.store(lock, 4, 0)
+    m, (arena, offset) = _lock_word(ctx, lock, "spin_unlock")
+    m.bpf_spin_unlock(arena, offset)
     return 0

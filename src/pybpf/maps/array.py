@@ -7,6 +7,10 @@ EINVAL and ``len()`` is ``max_entries``.  Value ``i`` sits at ``i *
 value_stride`` of its arena (``value_stride`` is ``value_size`` rounded up
 to 8, the kernel's layout) and never moves, so a program's pointer stays
 valid and sees every later update.
+
+Threads: an array's structure never changes, so programs' lookups and
+updates take no lock (a value is stored in one copy); userspace operations
+hold the map's lock, so a per-CPU update from userspace is atomic too.
 """
 
 from __future__ import annotations
@@ -91,7 +95,7 @@ class ArrayMap(Map):
         if flags & BPF_F_LOCK and (self.spin_lock_offset is None or self.percpu):
             return -E.EINVAL
         if not self.percpu:
-            self._write_value(self.arenas[0], offset, value)
+            self._write_value(self.arenas[0], offset, value, bool(flags & BPF_F_LOCK))
         elif all_cpus:
             for arena, v in zip(self.arenas, value):
                 self._write_value(arena, offset, v)
@@ -109,7 +113,7 @@ class ArrayMap(Map):
         offset = index * self.value_stride
         if self.percpu:
             return [self._read_value(arena, offset) for arena in self.arenas]
-        return self._read_value(self.arenas[0], offset)
+        return self._read_value(self.arenas[0], offset, bool(flags & BPF_F_LOCK))
 
     def _sys_update(self, key: bytes, value: Any, flags: int) -> int:
         return self._update(key, value, flags, self.user_cpu, True)
@@ -147,6 +151,10 @@ class ArrayMap(Map):
         """Zero every value (array elements cannot be deleted), as updates
         with zeros would."""
         self._check_write("update")
+        with self.lock:
+            self._zero_all()
+
+    def _zero_all(self) -> None:
         lock = self.spin_lock_offset
         for arena in self.arenas:
             if lock is None:
@@ -255,7 +263,9 @@ class ObjectArray(Map):
             err = E.E2BIG
         if err:
             raise self._error(err, "update", key, self._update_message(err, flags))
-        self._sys_update(key, self._accept(value, "update", key), flags)
+        value = self._accept(value, "update", key)
+        with self.lock:
+            self._sys_update(key, value, flags)
 
     def _sys_lookup(self, key: bytes, flags: int) -> Any:
         index = int.from_bytes(key, "little")

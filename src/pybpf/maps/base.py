@@ -16,6 +16,18 @@ Two faces per map:
 Values live in :attr:`Map.arenas`, preallocated buffers that the VM maps as
 memory regions.  Because a region's address is the buffer's own host address,
 ``bpf_lookup`` can return the very address a program dereferences.
+
+THREADS: maps are safe to use from several threads (several VMs, or a VM
+and userspace) with the kernel's guarantees.  Each map has one lock
+(:attr:`Map.lock`); every element operation that changes the map's
+structure, and every lookup that walks shared structure, holds it, so
+element operations are atomic with respect to each other, batches
+element by element.  Lookups that are a single dictionary probe (hash and
+array maps from programs) take no lock, as the kernel's RCU lookups take
+none: they may return a value that is being deleted, as the kernel's may.
+The ``struct bpf_spin_lock`` in a value is a real lock between threads:
+programs take it with ``bpf_spin_lock`` (:meth:`Map.bpf_spin_lock`), and
+``BPF_F_LOCK`` lookups and updates copy the value while holding it.
 """
 
 from __future__ import annotations
@@ -24,6 +36,7 @@ import ctypes
 import errno as E
 import itertools
 import struct
+import threading
 import weakref
 from collections.abc import Iterator
 from typing import Any, ClassVar, NamedTuple
@@ -47,6 +60,13 @@ _by_id: weakref.WeakValueDictionary[int, Map] = weakref.WeakValueDictionary()
 
 HANDLE_SIZE = 64
 _HANDLE = struct.Struct("<IIIIII")  # map type id, key size, value size, max entries, flags, id
+_LOCK_WORD = struct.Struct("<I")
+
+SPIN_LOCK_TIMEOUT = 10.0
+"""Seconds a ``bpf_spin_lock`` or a ``BPF_F_LOCK`` copy waits for a lock that
+another thread holds before giving up with EDEADLK.  The kernel spins
+forever, but its verifier guarantees every lock is released; in the VM a
+program can exit holding one."""
 
 
 def map_at(address: int) -> Map | None:
@@ -147,6 +167,10 @@ class Map(MapProtocol):
                                    else make_codec(value_codec, self.value_size))
         self.spin_lock_offset: int | None = (
             spin_lock_offset if spin_lock_offset is not None else find_spin_lock_offset(spec))
+        #: Held around every change of the map's structure (see THREADS above).
+        self.lock = threading.Lock()
+        self._spin = threading.Condition()          # guards every spin-lock word of the values
+        self._spin_holders: dict[tuple[int, int], int] = {}   # (arena, offset) -> thread id
 
     # ------------------------------------------------------------------ memory
 
@@ -268,23 +292,92 @@ class Map(MapProtocol):
                                                     f"this map's are {self.key_size}")
         return data
 
-    def _read_value(self, arena: bytearray, offset: int) -> bytes:
-        """A copy of the value at ``offset``, spin lock zeroed as the kernel does."""
-        data = bytes(arena[offset:offset + self.value_size])
+    def _read_value(self, arena: bytearray, offset: int, locked: bool = False) -> bytes:
+        """A copy of the value at ``offset``, spin lock zeroed as the kernel
+        does; ``locked`` (BPF_F_LOCK) copies it while holding the value's
+        spin lock."""
         lock = self.spin_lock_offset
-        if lock is not None:
-            data = data[:lock] + bytes(4) + data[lock + 4:]
-        return data
+        if lock is None:
+            return bytes(arena[offset:offset + self.value_size])
+        with self._spin:
+            if locked:
+                self._wait_unlocked(arena, offset + lock)
+            data = bytes(arena[offset:offset + self.value_size])
+        return data[:lock] + bytes(4) + data[lock + 4:]
 
-    def _write_value(self, arena: bytearray, offset: int, value: bytes | memoryview) -> None:
-        """Store a value, leaving the spin lock word alone as the kernel does."""
+    def _write_value(self, arena: bytearray, offset: int, value: bytes | memoryview,
+                     locked: bool = False) -> None:
+        """Store a value, leaving the spin lock word alone as the kernel
+        does; ``locked`` (BPF_F_LOCK) stores it while holding the value's
+        spin lock."""
         lock = self.spin_lock_offset
         if lock is None:
             arena[offset:offset + self.value_size] = value
-        else:
-            held = arena[offset + lock:offset + lock + 4]
+            return
+        at = offset + lock
+        with self._spin:           # no bpf_spin_lock may slip in between
+            if locked:
+                self._wait_unlocked(arena, at)
+            held = arena[at:at + 4]
             arena[offset:offset + self.value_size] = value
-            arena[offset + lock:offset + lock + 4] = held
+            arena[at:at + 4] = held
+
+    # ------------------------------------------------------------ spin locks
+
+    def _wait_unlocked(self, arena: bytearray, at: int) -> None:
+        """With ``_spin`` held: wait until the lock word at ``at`` is free."""
+        if not _LOCK_WORD.unpack_from(arena, at)[0]:
+            return
+        where = (id(arena), at)
+        if self._spin_holders.get(where) == threading.get_ident():
+            raise self._error(E.EDEADLK, "spin_lock", None,
+                              "this thread already holds the value's bpf_spin_lock")
+        if not self._spin.wait_for(lambda: not _LOCK_WORD.unpack_from(arena, at)[0],
+                                   SPIN_LOCK_TIMEOUT):
+            raise self._error(E.EDEADLK, "spin_lock", None,
+                              f"the value's bpf_spin_lock has been held by another thread "
+                              f"for over {SPIN_LOCK_TIMEOUT:g} s (did a program exit "
+                              f"holding it?)")
+
+    def spin_lock_word(self, buffer: Any, offset: int) -> tuple[int, int] | None:
+        """``(arena index, offset)`` when ``offset`` in ``buffer`` (the storage
+        of a region the VM mapped) can hold a ``struct bpf_spin_lock``: a
+        4-aligned word inside a value of a hash or array map, at the lock's
+        offset when the map knows where its values keep it.  None otherwise:
+        the kernel's verifier refuses such a call."""
+        if self.type not in ("hash", "array") or offset % 4:
+            return None
+        index = next((i for i, arena in enumerate(self.arenas) if arena is buffer), None)
+        if index is None:
+            return None
+        stride = self.value_stride
+        if not 0 <= offset < self.max_entries * stride:
+            return None
+        within = offset % stride
+        if within + 4 > self.value_size:
+            return None
+        if self.spin_lock_offset is not None and within != self.spin_lock_offset:
+            return None
+        return index, offset
+
+    def bpf_spin_lock(self, arena_index: int, offset: int) -> None:
+        """``bpf_spin_lock`` on the word at ``offset`` of arena
+        ``arena_index``: wait while another thread holds it.  Raises
+        :class:`MapError` EDEADLK when this thread holds it already or the
+        holder keeps it longer than :data:`SPIN_LOCK_TIMEOUT`."""
+        arena = self.arenas[arena_index]
+        with self._spin:
+            self._wait_unlocked(arena, offset)
+            _LOCK_WORD.pack_into(arena, offset, 1)
+            self._spin_holders[(id(arena), offset)] = threading.get_ident()
+
+    def bpf_spin_unlock(self, arena_index: int, offset: int) -> None:
+        """``bpf_spin_unlock``: release the word and wake its waiters."""
+        arena = self.arenas[arena_index]
+        with self._spin:
+            _LOCK_WORD.pack_into(arena, offset, 0)
+            self._spin_holders.pop((id(arena), offset), None)
+            self._spin.notify_all()
 
     # ------------------------------------------- protocol primitives (raw bytes)
 
@@ -293,18 +386,30 @@ class Map(MapProtocol):
         if flags & ~BPF_F_LOCK:
             raise self._error(E.EINVAL, "lookup", key, f"bad flags {flags:#x}")
         self._check_lock_flag(flags, "lookup", key)
-        return self._sys_lookup(key, flags)
+        lock = self.lock
+        lock.acquire()
+        try:
+            return self._sys_lookup(key, flags)
+        finally:
+            lock.release()
 
     def _op_update(self, key: bytes, value: Any, flags: int) -> None:
         self._check_write("update", key)
         self._check_lock_flag(flags, "update", key)
-        err = self._sys_update(key, self._accept_value(value, "update", key), flags)
+        value = self._accept_value(value, "update", key)
+        lock = self.lock
+        lock.acquire()
+        try:
+            err = self._sys_update(key, value, flags)
+        finally:
+            lock.release()
         if err:
             raise self._error(-err, "update", key, self._update_message(-err, flags))
 
     def _op_delete(self, key: bytes) -> None:
         self._check_write("delete", key)
-        err = self._sys_delete(key)
+        with self.lock:
+            err = self._sys_delete(key)
         if err:
             raise self._error(-err, "delete", key)
 
@@ -312,11 +417,13 @@ class Map(MapProtocol):
         self._check_write("lookup_and_delete", key)
         self._check_read("lookup_and_delete", key)
         self._check_lock_flag(flags, "lookup_and_delete", key)
-        return self._sys_lookup_and_delete(key, flags)
+        with self.lock:
+            return self._sys_lookup_and_delete(key, flags)
 
     def _op_next_key(self, key: bytes | None) -> bytes | None:
         self._check_read("get_next_key", key)
-        return self._next_key(key)
+        with self.lock:
+            return self._next_key(key)
 
     def _op_freeze(self) -> None:
         if self.spin_lock_offset is not None:  # the kernel: a map with a BTF record
@@ -328,19 +435,23 @@ class Map(MapProtocol):
 
     def _op_keys(self) -> list[bytes]:
         self._check_read("get_next_key")
-        return self._raw_keys()
+        with self.lock:
+            return self._raw_keys()
 
     def _op_items(self) -> list[tuple[bytes, Any]]:
         self._check_read("lookup")
-        return self._raw_items()
+        with self.lock:
+            return self._raw_items()
 
     def _op_len(self) -> int:
         self._check_read("get_next_key")
-        return self._count()
+        with self.lock:
+            return self._count()
 
     def _op_contains(self, key: bytes) -> bool:
         self._check_read("lookup", key)
-        return self._has(key)
+        with self.lock:
+            return self._has(key)
 
     # Subclass hooks; the defaults are what a type without the operation does,
     # or a generic (slow) walk.
@@ -360,19 +471,43 @@ class Map(MapProtocol):
     def _next_key(self, key: bytes | None) -> bytes | None:
         raise self._error(ENOTSUPP, "get_next_key", key)
 
+    # The hooks below run with the map's lock held: they call each other,
+    # never the locking ``_op_*`` primitives.
+
     def _raw_keys(self) -> list[bytes]:
         """Every key in get_next_key order."""
-        return MapProtocol._op_keys(self)
+        out: list[bytes] = []
+        seen: set[bytes] = set()
+        key = self._next_key(None)
+        while key is not None and key not in seen:
+            seen.add(key)
+            out.append(key)
+            key = self._next_key(key)
+        return out
 
     def _raw_items(self) -> list[tuple[bytes, Any]]:
-        """Every ``(key, value)`` in get_next_key order."""
-        return MapProtocol._op_items(self)
+        """Every ``(key, value)`` in get_next_key order, skipping keys without
+        a value."""
+        out = []
+        for key in self._raw_keys():
+            try:
+                out.append((key, self._sys_lookup(key, 0)))
+            except MapError as exc:
+                if exc.errno != E.ENOENT:
+                    raise
+        return out
 
     def _count(self) -> int:
         return len(self._raw_keys())
 
     def _has(self, key: bytes) -> bool:
-        return MapProtocol._op_contains(self, key)
+        try:
+            self._sys_lookup(key, 0)
+        except MapError as exc:
+            if exc.errno == E.ENOENT:
+                return False
+            raise
+        return True
 
     def _update_message(self, code: int, flags: int) -> str:
         if code == E.EEXIST:
@@ -393,7 +528,8 @@ class Map(MapProtocol):
         self._check_read(op)
         if delete:
             self._check_write(op)
-        return self._lookup_batch(cursor, count, elem_flags, flags, delete)
+        with self.lock:
+            return self._lookup_batch(cursor, count, elem_flags, flags, delete)
 
     def _op_update_batch(self, keys: list[bytes], values: list[Any], elem_flags: int,
                          flags: int) -> int:
@@ -411,7 +547,8 @@ class Map(MapProtocol):
             except MapError as exc:
                 exc.count = done
                 raise
-            err = self._sys_update(key, raw_value, elem_flags)
+            with self.lock:                 # element by element, as the kernel's batches
+                err = self._sys_update(key, raw_value, elem_flags)
             if err:
                 raise self._error(-err, "update_batch", key,
                                   self._update_message(-err, elem_flags), count=done)
@@ -427,7 +564,8 @@ class Map(MapProtocol):
                               f"elem_flags {elem_flags:#x}: only BPF_F_LOCK is allowed", count=0)
         done = 0
         for key in keys:
-            err = self._sys_delete(key)
+            with self.lock:
+                err = self._sys_delete(key)
             if err:
                 raise self._error(-err, "delete_batch", key, count=done)
             done += 1

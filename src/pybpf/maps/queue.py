@@ -16,6 +16,10 @@ A bloom filter answers "maybe present" (0) or "definitely absent"
 ``map_extra & 0xf`` hash functions, 5 by default), so with
 ``BPF_F_ZERO_SEED`` it answers exactly as the kernel does, false positives
 included.
+
+Threads: pushes, pops and peeks hold the map's lock (from programs too); a
+bloom filter's additions hold it (setting bits is a read-modify-write),
+its tests do not.
 """
 
 from __future__ import annotations
@@ -122,15 +126,17 @@ class QueueMap(Map):
 
     def bpf_push(self, value: bytes | memoryview, flags: int = 0) -> int:
         """``bpf_map_push_elem``: 0, -EINVAL (flags) or -E2BIG (full)."""
-        return self._push(value, flags)
+        with self.lock:
+            return self._push(value, flags)
 
     def bpf_update(self, key: bytes, value: bytes, flags: int = 0, cpu: int = 0) -> int:
         """``bpf_map_update_elem`` on a queue pushes, as in the kernel."""
-        return self._push(value, flags)
+        return self.bpf_push(value, flags)
 
     def bpf_pop(self, out: memoryview | bytearray) -> int:
         """``bpf_map_pop_elem``: the value goes into ``out``; 0 or -ENOENT."""
-        value = self._take(True)
+        with self.lock:
+            value = self._take(True)
         if value is None:
             return -E.ENOENT
         out[:self.value_size] = value
@@ -138,7 +144,8 @@ class QueueMap(Map):
 
     def bpf_peek(self, buf: memoryview | bytearray) -> int:
         """``bpf_map_peek_elem``: the value goes into ``buf``; 0 or -ENOENT."""
-        value = self._take(False)
+        with self.lock:
+            value = self._take(False)
         if value is None:
             return -E.ENOENT
         buf[:self.value_size] = value
@@ -235,7 +242,8 @@ class BloomFilter(Map):
         """``bpf_map_push_elem``: add; 0 or -EINVAL (flags other than BPF_ANY)."""
         if flags != BPF_ANY:
             return -E.EINVAL
-        self._add(value)
+        with self.lock:
+            self._add(value)
         return 0
 
     def bpf_update(self, key: bytes, value: bytes, flags: int = 0, cpu: int = 0) -> int:

@@ -22,6 +22,11 @@ kernel keeps none.
 Consumers call :meth:`RingBuf.consume` (or iterate, or :meth:`RingBuf.poll`
 from another thread): committed records in order, skipping discarded ones,
 stopping at the first busy record.
+
+Threads: reservations and commits hold the map's lock, as the kernel's
+producers hold the ring's spin lock; a producer writes its record without
+it (the record is busy until committed).  Consumers hold a lock of their
+own, so two consuming threads never both take one record.
 """
 
 from __future__ import annotations
@@ -89,6 +94,7 @@ class RingBuf(Map):
         self.dropped = 0
         self.wakeups = 0
         self._ready = threading.Condition()
+        self._consumer = threading.Lock()
 
     # ------------------------------------------------------------ BPF side
 
@@ -97,7 +103,8 @@ class RingBuf(Map):
         (non-zero flags, too large, or no room)."""
         if flags:
             return 0
-        return self._reserve(size)
+        with self.lock:
+            return self._reserve(size)
 
     def _reserve(self, size: int) -> int:
         if size > RINGBUF_MAX_RECORD_SZ:
@@ -150,12 +157,14 @@ class RingBuf(Map):
 
     def bpf_ringbuf_submit(self, address: int, flags: int = 0) -> None:
         """``bpf_ringbuf_submit``: commit the record reserved at ``address``."""
-        self._commit(address, flags, False)
+        with self.lock:
+            self._commit(address, flags, False)
 
     def bpf_ringbuf_discard(self, address: int, flags: int = 0) -> None:
         """``bpf_ringbuf_discard``: drop the record reserved at ``address``
         (consumers skip it)."""
-        self._commit(address, flags, True)
+        with self.lock:
+            self._commit(address, flags, True)
 
     def bpf_ringbuf_output(self, data: bytes | memoryview, flags: int = 0) -> int:
         """``bpf_ringbuf_output``: copy ``data`` in as one record; 0, -EINVAL
@@ -163,12 +172,17 @@ class RingBuf(Map):
         if flags & ~(BPF_RB_NO_WAKEUP | BPF_RB_FORCE_WAKEUP):
             return -E.EINVAL
         size = len(data)
-        address = self._reserve(size)
-        if not address:
-            return -E.EAGAIN
-        start = address - self._data_address
-        self.data[start:start + size] = data
-        self._commit(address, flags, False)
+        lock = self.lock
+        lock.acquire()
+        try:  # the kernel copies between reserve and commit; a copy under the lock is as good
+            address = self._reserve(size)
+            if not address:
+                return -E.EAGAIN
+            start = address - self._data_address
+            self.data[start:start + size] = data
+            self._commit(address, flags, False)
+        finally:
+            lock.release()
         return 0
 
     def bpf_ringbuf_query(self, flags: int) -> int:
@@ -200,6 +214,10 @@ class RingBuf(Map):
         that record.  Without, return the samples as a list.  Discarded
         records are skipped; a busy (uncommitted) record stops the read.
         ``limit`` caps the number of samples."""
+        with self._consumer:
+            return self._consume(callback, limit)
+
+    def _consume(self, callback: Callable[[bytes], Any] | None, limit: int | None) -> Any:
         out: list[bytes] = []
         count = 0
         data, mask = self.data, self.mask

@@ -80,6 +80,10 @@ class StackTraceMap(Map):
             return -E.EFAULT
         frames = tuple(ip & 0xFFFFFFFFFFFFFFFF for ip in ips[skip:skip + self.max_depth])
         digest = jhash(struct.pack(f"<{len(frames)}Q", *frames), 0)
+        with self.lock:
+            return self._store(frames, digest, flags)
+
+    def _store(self, frames: tuple[int, ...], digest: int, flags: int) -> int:
         stack_id = digest & (self.n_buckets - 1)
         bucket = self._buckets[stack_id]
         hash_matches = bucket is not None and bucket[0] == digest
