@@ -35,6 +35,8 @@ from __future__ import annotations
 import ctypes
 import errno as E
 import itertools
+import mmap
+import os
 import struct
 import threading
 import weakref
@@ -44,12 +46,15 @@ from typing import Any, ClassVar, NamedTuple
 from ..codecs import Batch, Codec, MapProtocol, default_codecs, make_codec, round8
 from ..objects import MapSpec
 from ._abi import (
+    BPF_ATTR_U32_LIMIT,
+    BPF_ATTR_U64_LIMIT,
     BPF_F_LOCK,
     BPF_F_RDONLY,
     BPF_F_RDONLY_PROG,
     BPF_F_WRONLY,
     BPF_F_WRONLY_PROG,
     ENOTSUPP,
+    MAP_NORESERVE,
     MAP_TYPE_IDS,
 )
 from .errors import MapError, errno_text
@@ -67,6 +72,33 @@ SPIN_LOCK_TIMEOUT = 10.0
 another thread holds before giving up with EDEADLK.  The kernel spins
 forever, but its verifier guarantees every lock is released; in the VM a
 program can exit holding one."""
+
+
+LAZY_BYTES = 1 << 20
+"""Buffers this large are anonymous mappings that reserve address space and
+take memory only for the pages written, as the kernel's maps that allocate
+per element do; smaller ones are plain bytearrays."""
+
+
+def zeroed_buffer(size: int) -> bytearray | mmap.mmap:
+    """``size`` zero bytes of writable storage with a fixed address; large
+    ones take memory only as they are written.  Raises MemoryError when the
+    address space cannot hold them."""
+    if size < LAZY_BYTES:
+        return bytearray(size)
+    try:
+        return mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | MAP_NORESERVE)
+    except (OSError, OverflowError, ValueError) as exc:
+        raise MemoryError(str(exc)) from None
+
+
+def physical_memory() -> int:
+    """Bytes of memory this machine has: what the kernel's map allocations
+    (vmalloc) refuse to exceed in one piece."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return 1 << 62
 
 
 def map_at(address: int) -> Map | None:
@@ -93,11 +125,12 @@ def map_by_id(map_id: int) -> Map | None:
 
 class MapBuffer(NamedTuple):
     """A buffer the VM must map for programs to use a map: ``name`` for
-    messages, ``buffer`` the storage, ``writable`` whether programs may
-    write it, ``kind`` the region kind."""
+    messages, ``buffer`` the storage (a bytearray, or an anonymous mmap for
+    large maps), ``writable`` whether programs may write it, ``kind`` the
+    region kind."""
 
     name: str
-    buffer: bytearray
+    buffer: bytearray | mmap.mmap
     writable: bool
     kind: str
 
@@ -147,7 +180,7 @@ class Map(MapProtocol):
         self.frozen = False
         self.user_cpu = 0
         self.id = next(_ids)
-        self.arenas: list[bytearray] = []
+        self.arenas: list[Any] = []           # bytearrays, or mmaps for large maps
         self.arena_addresses: list[int] = []
         self._anchors: list[Any] = []
         self.handle = bytearray(HANDLE_SIZE)
@@ -182,9 +215,11 @@ class Map(MapProtocol):
         self._anchors.append(anchor)
         return ctypes.addressof(anchor)
 
-    def _new_arena(self, size: int) -> tuple[bytearray, int]:
+    def _new_arena(self, size: int) -> tuple[Any, int]:
+        """A zeroed value buffer (large ones take memory only as values are
+        written) and its address."""
         try:
-            buffer = bytearray(size)
+            buffer = zeroed_buffer(size)
         except MemoryError:
             raise MapError(E.ENOMEM, f"cannot allocate {size} bytes of values",
                            map_name=self.name, op="create") from None
@@ -227,9 +262,39 @@ class Map(MapProtocol):
     # ---------------------------------------------------------------- creation
 
     @classmethod
+    def check_fields(cls, spec: MapSpec) -> None:
+        """EINVAL for sizes, counts and flags that ``union bpf_attr`` cannot
+        carry (negative, or wider than its ``__u32``/``__u64`` fields)."""
+        for field in ("key_size", "value_size", "max_entries", "flags"):
+            value = getattr(spec, field)
+            if not isinstance(value, int) or not 0 <= value < BPF_ATTR_U32_LIMIT:
+                raise cls._create_error(spec, E.EINVAL, f"{field} {value!r} does not fit the "
+                                                        f"kernel's u32 field")
+        if not isinstance(spec.map_extra, int) or not 0 <= spec.map_extra < BPF_ATTR_U64_LIMIT:
+            raise cls._create_error(spec, E.EINVAL, f"map_extra {spec.map_extra!r} does not "
+                                                    f"fit the kernel's u64 field")
+
+    @classmethod
     def check_spec(cls, spec: MapSpec, num_cpus: int) -> None:
         """Raise :class:`MapError` (op ``create``) for a spec the kernel would
         refuse.  Subclasses add their type's rules."""
+
+    @classmethod
+    def largest_allocation(cls, spec: MapSpec, num_cpus: int) -> int:
+        """Bytes of the largest single allocation the kernel makes when it
+        creates such a map (what it preallocates); 0 for maps that
+        allocate element by element."""
+        return 0
+
+    @classmethod
+    def check_memory(cls, spec: MapSpec, num_cpus: int) -> None:
+        """ENOMEM, as the kernel's vmalloc answers, for a map that would
+        preallocate more than the machine's memory in one piece."""
+        need = cls.largest_allocation(spec, num_cpus)
+        have = physical_memory()
+        if need > have:
+            raise cls._create_error(spec, E.ENOMEM, f"the kernel would preallocate {need} "
+                                                    f"bytes; this machine has {have}")
 
     @staticmethod
     def _create_error(spec: MapSpec, code: int, message: str) -> MapError:

@@ -42,8 +42,10 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
+from ..codecs import round8
 from ..objects import MapSpec
 from ._abi import (
+    BPF_ATTR_U32_LIMIT,
     BPF_EXIST,
     BPF_F_ACCESS_MASK,
     BPF_F_LOCK,
@@ -53,12 +55,18 @@ from ._abi import (
     BPF_F_ZERO_SEED,
     BPF_NOEXIST,
     ENOTSUPP,
+    HTAB_BUCKET_SIZE,
     HTAB_ELEM_OVERHEAD,
+    HTAB_MAX_ENTRIES,
     KMALLOC_MAX_SIZE,
-    MAX_BPF_STACK,
     PCPU_MIN_UNIT_SIZE,
 )
 from .base import Batch, Map
+
+
+def _buckets(max_entries: int) -> int:
+    """The kernel's bucket count: max_entries rounded up to a power of two."""
+    return 1 << (max_entries - 1).bit_length()
 
 
 class HashMap(Map):
@@ -70,7 +78,7 @@ class HashMap(Map):
 
     @classmethod
     def check_spec(cls, spec: MapSpec, num_cpus: int) -> None:
-        """The kernel's htab_map_alloc_check."""
+        """The kernel's htab_map_alloc_check, then htab_map_alloc's limits."""
         allowed = cls.allowed_flags
         if cls.lru:
             allowed |= BPF_F_NO_COMMON_LRU
@@ -80,12 +88,27 @@ class HashMap(Map):
                                     "BPF_F_NO_COMMON_LRU is only for LRU hash maps")
         if cls.lru and spec.flags & BPF_F_NO_PREALLOC:
             raise cls._create_error(spec, ENOTSUPP, "LRU hash maps are always preallocated")
-        if spec.value_size >= KMALLOC_MAX_SIZE - MAX_BPF_STACK - HTAB_ELEM_OVERHEAD:
-            raise cls._create_error(spec, E.E2BIG, f"value_size {spec.value_size} is too large")
-        if cls.percpu and spec.value_size > PCPU_MIN_UNIT_SIZE:
+        if spec.key_size + spec.value_size >= KMALLOC_MAX_SIZE - HTAB_ELEM_OVERHEAD:
+            raise cls._create_error(spec, E.E2BIG, f"key_size {spec.key_size} and value_size "
+                                                   f"{spec.value_size} are too large together")
+        if cls.percpu and round8(spec.value_size) > PCPU_MIN_UNIT_SIZE:
             raise cls._create_error(spec, E.E2BIG,
                                     f"per-CPU value_size {spec.value_size} is over "
                                     f"{PCPU_MIN_UNIT_SIZE}")
+        if spec.max_entries > HTAB_MAX_ENTRIES or \
+                _buckets(spec.max_entries) * HTAB_BUCKET_SIZE >= BPF_ATTR_U32_LIMIT:
+            raise cls._create_error(spec, E.E2BIG, f"max_entries {spec.max_entries} needs more "
+                                                   f"buckets than a hash map may have")
+
+    @classmethod
+    def largest_allocation(cls, spec: MapSpec, num_cpus: int) -> int:
+        """The buckets, and the preallocated elements unless BPF_F_NO_PREALLOC."""
+        buckets = _buckets(spec.max_entries) * HTAB_BUCKET_SIZE
+        if spec.flags & BPF_F_NO_PREALLOC:
+            return buckets
+        value = 8 if cls.percpu else round8(spec.value_size)   # per-CPU: a pointer
+        return max(buckets, spec.max_entries * (HTAB_ELEM_OVERHEAD + round8(spec.key_size) +
+                                                value))
 
     def __init__(self, spec: MapSpec, **kw: Any):
         super().__init__(spec, **kw)

@@ -29,6 +29,7 @@ from ._abi import (
     KMALLOC_MAX_SIZE,
     LPM_DATA_SIZE_MAX,
     LPM_KEY_HEADER,
+    LPM_TRIE_NODE_SIZE,
 )
 from .base import Map
 
@@ -63,7 +64,7 @@ class LpmTrie(Map):
                                     f"lpm_trie key_size must be {LPM_KEY_HEADER + 1}.."
                                     f"{LPM_KEY_HEADER + LPM_DATA_SIZE_MAX} (u32 prefixlen "
                                     f"and data), not {spec.key_size}")
-        if spec.value_size > KMALLOC_MAX_SIZE - LPM_DATA_SIZE_MAX - 64:
+        if spec.value_size > KMALLOC_MAX_SIZE - LPM_DATA_SIZE_MAX - LPM_TRIE_NODE_SIZE:
             raise cls._create_error(spec, E.EINVAL, f"value_size {spec.value_size} is too large")
 
     def __init__(self, spec: MapSpec, **kw: Any):

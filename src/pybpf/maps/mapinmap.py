@@ -85,12 +85,8 @@ class ArrayOfMaps(_InnerMaps, ObjectArray):
 
     def bpf_lookup(self, key: bytes, cpu: int = 0) -> int:
         """The inner map's address (a map pointer), or 0."""
-        index = int.from_bytes(key, "little")
-        if index < self.max_entries:
-            inner = self._objects[index]
-            if inner is not None:
-                return inner.address
-        return 0
+        inner = self._objects.get(int.from_bytes(key, "little"))
+        return 0 if inner is None else inner.address
 
     def bpf_lookup_map(self, key: bytes) -> Map | None:
         """The inner map itself, or None."""

@@ -256,7 +256,7 @@ class PerfEventArray(ObjectArray):
             index = cpu
         if index >= self.max_entries:
             return -E.E2BIG
-        buf = self._objects[index]
+        buf = self._objects.get(index)
         if buf is None:
             return -E.ENOENT
         if buf.cpu != cpu:

@@ -42,7 +42,7 @@ from ._abi import (
     ENOTSUPP,
     KMALLOC_MAX_SIZE,
 )
-from .base import Map
+from .base import Map, zeroed_buffer
 from .jhash import jhash
 
 EOPNOTSUPP = E.EOPNOTSUPP
@@ -60,6 +60,11 @@ class QueueMap(Map):
         cls._check_sizes(spec, key_size=0, allowed_flags=BPF_F_NUMA_NODE | BPF_F_ACCESS_MASK)
         if spec.value_size > KMALLOC_MAX_SIZE:
             raise cls._create_error(spec, E.E2BIG, f"value_size {spec.value_size} is too large")
+
+    @classmethod
+    def largest_allocation(cls, spec: MapSpec, num_cpus: int) -> int:
+        """The kernel's ring of max_entries + 1 values (kept here as a deque)."""
+        return (spec.max_entries + 1) * spec.value_size
 
     def __init__(self, spec: MapSpec, **kw: Any):
         super().__init__(spec, **kw)
@@ -178,22 +183,31 @@ class BloomFilter(Map):
         if spec.value_size > KMALLOC_MAX_SIZE:
             raise cls._create_error(spec, E.E2BIG, f"value_size {spec.value_size} is too large")
 
-    def __init__(self, spec: MapSpec, **kw: Any):
-        super().__init__(spec, **kw)
-        self.nr_hash_funcs = (spec.map_extra & BLOOM_NR_HASH_FUNCS_MASK) or \
-            BLOOM_DEFAULT_HASH_FUNCS
-        self.seed = 0 if self.flags & BPF_F_ZERO_SEED else random.getrandbits(32)
-        nr_bits = self.max_entries * self.nr_hash_funcs
+    @staticmethod
+    def _geometry(spec: MapSpec) -> tuple[int, int, int]:
+        """``(hash functions, bit mask, bytes)`` of the kernel's bit array."""
+        nr_hash_funcs = (spec.map_extra & BLOOM_NR_HASH_FUNCS_MASK) or BLOOM_DEFAULT_HASH_FUNCS
+        nr_bits = spec.max_entries * nr_hash_funcs
         overflow = nr_bits > 0xFFFFFFFF
         nr_bits = nr_bits // 5 * 7
         if overflow or nr_bits > 1 << 31:
-            self.bitset_mask = 0xFFFFFFFF
-            nbytes = 1 << 29
-        else:
-            nr_bits = 64 if nr_bits <= 64 else 1 << (nr_bits - 1).bit_length()
-            self.bitset_mask = nr_bits - 1
-            nbytes = nr_bits // 8
-        self.bits = bytearray(-(-nbytes // 8) * 8)
+            return nr_hash_funcs, 0xFFFFFFFF, 1 << 29
+        nr_bits = 64 if nr_bits <= 64 else 1 << (nr_bits - 1).bit_length()
+        return nr_hash_funcs, nr_bits - 1, nr_bits // 8
+
+    @classmethod
+    def largest_allocation(cls, spec: MapSpec, num_cpus: int) -> int:
+        """The bit array."""
+        return cls._geometry(spec)[2]
+
+    def __init__(self, spec: MapSpec, **kw: Any):
+        super().__init__(spec, **kw)
+        self.nr_hash_funcs, self.bitset_mask, nbytes = self._geometry(spec)
+        self.seed = 0 if self.flags & BPF_F_ZERO_SEED else random.getrandbits(32)
+        try:
+            self.bits = zeroed_buffer(-(-nbytes // 8) * 8)
+        except MemoryError:
+            raise self._error(E.ENOMEM, "create", None, "cannot allocate the bit array") from None
 
     def _positions(self, value: bytes) -> list[int]:
         seed, mask = self.seed, self.bitset_mask

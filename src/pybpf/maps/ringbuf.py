@@ -58,7 +58,6 @@ from .base import Map
 _HDR = struct.Struct("<II")
 _LEN = struct.Struct("<I")
 _LEN_MASK = ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT) & 0xFFFFFFFF
-_MAX_DATA = 1 << 34  # the largest data area the kernel accepts (RINGBUF_MAX_DATA_SZ)
 
 
 class RingBuf(Map):
@@ -78,10 +77,13 @@ class RingBuf(Map):
         if size <= 0 or size & (size - 1) or size % PAGE_SIZE:
             raise cls._create_error(spec, E.EINVAL, f"ringbuf size {size} must be a power of "
                                                     f"two and a multiple of {PAGE_SIZE}")
-        if size > _MAX_DATA:
-            raise cls._create_error(spec, E.E2BIG, f"ringbuf size {size} is too large")
         if spec.map_extra:
             raise cls._create_error(spec, E.EINVAL, "map_extra must be 0")
+
+    @classmethod
+    def largest_allocation(cls, spec: MapSpec, num_cpus: int) -> int:
+        """The data pages."""
+        return spec.max_entries
 
     def __init__(self, spec: MapSpec, **kw: Any):
         super().__init__(spec, **kw)
