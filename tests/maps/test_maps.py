@@ -408,17 +408,24 @@ def test_spin_lock_is_preserved_and_read_as_zero():
     addr = m.bpf_lookup(u32(1))
     assert read_at(addr, 4) == bytes(4)          # the lock word is never written from userspace
     where = m.locate(addr)
-    holder = threading.Thread(target=m.bpf_spin_lock, args=where)
-    holder.start()                               # a program in another thread holds the lock
-    holder.join()
+    held, release = threading.Event(), threading.Event()
+
+    def program_holding_the_lock():       # a program in another thread
+        m.bpf_spin_lock(*where)
+        held.set()
+        release.wait(10)
+        m.bpf_spin_unlock(*where)
+
+    holder = threading.Thread(target=program_holding_the_lock)
+    holder.start()
+    held.wait(10)
     m.update(1, b"\xee" * 16, BPF_EXIST)          # a plain update leaves the lock alone
     assert read_at(addr, 4) == u32(1) and read_at(addr + 4, 12) == b"\xee" * 12
     assert m.lookup(1) == bytes(4) + b"\xee" * 12
-    # BPF_F_LOCK copies wait for the holder (here another thread) to let go
-    release = threading.Timer(0.05, m.bpf_spin_unlock, where)
-    release.start()
+    # BPF_F_LOCK copies wait for the holder to let go
+    threading.Timer(0.05, release.set).start()
     m.update(1, b"\xdd" * 16, BPF_F_LOCK | BPF_EXIST)
-    release.join()
+    holder.join()
     assert read_at(addr, 4) == bytes(4) and read_at(addr + 4, 12) == b"\xdd" * 12
     assert m.lookup(1, flags=BPF_F_LOCK) == bytes(4) + b"\xdd" * 12
     plain = make("hash", 4, 16, 4)

@@ -29,6 +29,7 @@ import os
 import random
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -953,3 +954,23 @@ def test_every_map_type_under_threads_at_length(case):
         "stack_trace": lambda: stacktrace_contended(n),
         "spin": lambda: spin_locked_increments(arg, n // 10),
     }[kind]()
+
+
+def test_a_spin_lock_no_live_thread_can_release_fails_at_once():
+    """A lock whose holder's thread has ended, or a lock word a program
+    stored to directly, can never be released: EDEADLK now, not a hang."""
+    m = create_map(MapSpec("locked", "array", 4, 8, 2), num_cpus=1, spin_lock_offset=0)
+    where = m.locate(m.bpf_lookup((0).to_bytes(4, "little")))
+    holder = threading.Thread(target=m.bpf_spin_lock, args=where)
+    holder.start()
+    holder.join()
+    start = time.monotonic()
+    with pytest.raises(MapError) as info:
+        m.raw.lookup(0, flags=BPF_F_LOCK)
+    assert info.value.errno == errno.EDEADLK and "ended" in str(info.value)
+    arena, offset = m.locate(m.bpf_lookup((1).to_bytes(4, "little")))
+    m.arenas[arena][offset:offset + 4] = (1).to_bytes(4, "little")   # a plain store
+    with pytest.raises(MapError) as info:
+        m.raw.update(1, bytes(8), BPF_F_LOCK)
+    assert info.value.errno == errno.EDEADLK and "stored to it directly" in str(info.value)
+    assert time.monotonic() - start < 1

@@ -390,13 +390,24 @@ class Map(MapProtocol):
     # ------------------------------------------------------------ spin locks
 
     def _wait_unlocked(self, arena: bytearray, at: int) -> None:
-        """With ``_spin`` held: wait until the lock word at ``at`` is free."""
+        """With ``_spin`` held: wait until the lock word at ``at`` is free.
+        EDEADLK at once when waiting cannot end: this thread holds the lock,
+        its holder's thread has ended, or no bpf_spin_lock holds it (a
+        program stored to it directly, which the verifier forbids)."""
         if not _LOCK_WORD.unpack_from(arena, at)[0]:
             return
-        where = (id(arena), at)
-        if self._spin_holders.get(where) == threading.get_ident():
+        holder = self._spin_holders.get((id(arena), at))
+        if holder == threading.get_ident():
             raise self._error(E.EDEADLK, "spin_lock", None,
                               "this thread already holds the value's bpf_spin_lock")
+        if holder is None:
+            raise self._error(E.EDEADLK, "spin_lock", None,
+                              "the value's bpf_spin_lock word is set but no bpf_spin_lock "
+                              "holds it (a program stored to it directly)")
+        if holder not in {t.ident for t in threading.enumerate()}:
+            raise self._error(E.EDEADLK, "spin_lock", None,
+                              "the value's bpf_spin_lock is held by a thread that has ended "
+                              "(a program exited holding it)")
         if not self._spin.wait_for(lambda: not _LOCK_WORD.unpack_from(arena, at)[0],
                                    SPIN_LOCK_TIMEOUT):
             raise self._error(E.EDEADLK, "spin_lock", None,
