@@ -39,7 +39,7 @@ INPUT = {
     "memory": (bytes(64), None),
 }
 HELPERS = sorted(default_registry(), key=lambda h: h.id)
-MEMORY_BOUND = 64 << 20
+MEMORY_BOUND = 64 << 20         # per call
 BOUNDARIES = [0, 1, 2, 3, 4, 7, 8, 15, 16, 31, 32, 63, 64, 100, 255, 256, 511, 512, 1023, 1024,
               4095, 4096, 65535, 65536, (1 << 24), (1 << 31) - 1, 1 << 31, (1 << 32) - 1,
               1 << 32, (1 << 63) - 1, 1 << 63, (1 << 64) - 1, (1 << 64) - 8, (1 << 64) - 512]
@@ -97,6 +97,12 @@ class Bench:
             self.programs[key] = self.vm.load(text, prog_type=prog_type,
                                               name=f"fuzz_{helper_id}_{prog_type}")
         return self.programs[key]
+
+    def prepare(self) -> None:
+        """Load every program (before memory is measured)."""
+        for helper in HELPERS:
+            for prog_type in PROG_TYPES:
+                self.program(helper.id, prog_type)
 
     def call(self, helper_id: int, prog_type: str, regs: list[tuple[str, int]]) -> None:
         values, ctx_masks, stack_masks = [], [], []
@@ -185,13 +191,31 @@ def bench() -> Bench:
     """One VM with its maps and programs for the whole module."""
     if not _BENCH:
         _BENCH.append(Bench())
+        _BENCH[0].prepare()
     return _BENCH[0]
+
+
+class CallMemory:
+    """The most Python memory any one call allocated (tracemalloc, from the
+    call's start)."""
+
+    def __init__(self) -> None:
+        self.worst = 0
+
+    def __enter__(self) -> CallMemory:
+        tracemalloc.reset_peak()
+        self.start = tracemalloc.get_traced_memory()[0]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.worst = max(self.worst, tracemalloc.get_traced_memory()[1] - self.start)
 
 
 def fuzz(calls: int, seed_examples: int) -> None:
     bench_ = bench()
     failures: list[str] = []
     returned = [0]
+    memory = CallMemory()
     per_example = max(1, calls // seed_examples)
 
     @settings(max_examples=seed_examples, deadline=None, derandomize=True, database=None,
@@ -202,7 +226,8 @@ def fuzz(calls: int, seed_examples: int) -> None:
             helper_id, prog_type = HELPERS[helper_index].id, PROG_TYPES[type_index]
             regs = decode(raw)
             try:
-                bench_.call(helper_id, prog_type, regs)
+                with memory:
+                    bench_.call(helper_id, prog_type, regs)
                 returned[0] += 1
             except Exception as exc:
                 bad = escaped(exc)
@@ -217,13 +242,13 @@ def fuzz(calls: int, seed_examples: int) -> None:
     try:
         with AddressSpaceLimit():
             run()
-        peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
+    peak = memory.worst
     kinds = sorted({f.split(" with ")[0] + ": " + f.rsplit(": ", 2)[-2] for f in failures})
     assert not failures, (f"{len(failures)} calls let non-BPFErrors escape:\n" +
                           "\n".join(kinds) + "\nfirst: " + "\n".join(failures[:5]))
-    assert peak < MEMORY_BOUND, f"the helpers allocated up to {peak} bytes"
+    assert peak < MEMORY_BOUND, f"a helper call allocated up to {peak} bytes"
     # A harness that breaks every call (a program that no longer loads...)
     # would pass the checks above: most calls must reach the helper and return.
     assert returned[0] > calls // 4, f"only {returned[0]} of {calls} calls returned"
@@ -271,6 +296,7 @@ def boundary_sizes(shapes: list[list[tuple[str, int]]]) -> None:
     values, and huge sizes next to pointers to small buffers."""
     bench_ = bench()
     problems = []
+    memory = CallMemory()
     tracemalloc.start()
     try:
         with AddressSpaceLimit():
@@ -278,14 +304,14 @@ def boundary_sizes(shapes: list[list[tuple[str, int]]]) -> None:
                 for prog_type in PROG_TYPES:
                     for regs in shapes:
                         try:
-                            bench_.call(helper.id, prog_type, regs)
+                            with memory:
+                                bench_.call(helper.id, prog_type, regs)
                         except Exception as exc:
                             bad = escaped(exc)
                             if bad is not None:
                                 problems.append(f"bpf_{helper.name} ({prog_type}) {regs}: "
                                                 f"{type(bad).__name__}: {bad}")
-        peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     assert not problems, f"{len(problems)} escapes:\n" + "\n".join(problems[:10])
-    assert peak < MEMORY_BOUND, f"the helpers allocated up to {peak} bytes"
+    assert memory.worst < MEMORY_BOUND, f"a helper call allocated up to {memory.worst} bytes"

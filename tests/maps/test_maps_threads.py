@@ -952,7 +952,7 @@ def test_every_map_type_under_threads_at_length(case):
         "ringbuf": lambda: ringbuf_producers(n),
         "perf": lambda: perf_producers(n),
         "stack_trace": lambda: stacktrace_contended(n),
-        "spin": lambda: spin_locked_increments(arg, n // 10),
+        "spin": lambda: spin_locked_increments(arg, n),
     }[kind]()
 
 
