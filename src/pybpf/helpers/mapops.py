@@ -18,9 +18,18 @@ from .core import builtin, stack_for
 from .registry import HelperContext
 
 
-def the_map(ctx: HelperContext, address: int, helper: str, arg: int = 1, *types: str):
-    """The map at ``address`` (register ``r<arg>``), of one of ``types``
-    when given; anything else is a program the verifier would refuse."""
+def the_map(ctx: HelperContext, address: int, helper: str):
+    """The map at ``address`` (register r1); anything else is a program
+    error.  (The common helpers' path: one lookup, no more.)"""
+    m = ctx.map_at(address)
+    if m is None:
+        return map_arg(ctx, helper, 1, address)     # raises, naming the register
+    return m
+
+
+def map_of_type(ctx: HelperContext, address: int, helper: str, arg: int, *types: str):
+    """The map at ``address`` (register ``r<arg>``), which must be one of
+    ``types`` (the verifier refuses a helper's call with another kind)."""
     return map_arg(ctx, helper, arg, address, *types)
 
 
@@ -107,7 +116,7 @@ def for_each_map_elem(ctx: HelperContext, map_ptr: int, callback: int, callback_
 def ringbuf_output(ctx: HelperContext, map_ptr: int, data: int, size: int, flags: int,
                    *_: int) -> int:
     """Copy ``size`` bytes into a ring buffer record."""
-    m = the_map(ctx, map_ptr, "ringbuf_output", 1, "ringbuf")
+    m = map_of_type(ctx, map_ptr, "ringbuf_output", 1, "ringbuf")
     check_mem(ctx, "ringbuf_output", 2, data, 3, size, write=False)
     return m.bpf_ringbuf_output(ctx.memory.read(data, size), flags)
 
@@ -115,7 +124,7 @@ def ringbuf_output(ctx: HelperContext, map_ptr: int, data: int, size: int, flags
 @builtin("ringbuf_reserve")
 def ringbuf_reserve(ctx: HelperContext, map_ptr: int, size: int, flags: int, *_: int) -> int:
     """Reserve a record; its address, or NULL when the buffer is full."""
-    m = the_map(ctx, map_ptr, "ringbuf_reserve", 1, "ringbuf")
+    m = map_of_type(ctx, map_ptr, "ringbuf_reserve", 1, "ringbuf")
     return m.bpf_ringbuf_reserve(size, flags)
 
 
@@ -143,7 +152,7 @@ def ringbuf_discard(ctx: HelperContext, data: int, flags: int, *_: int) -> int:
 @builtin("ringbuf_query")
 def ringbuf_query(ctx: HelperContext, map_ptr: int, flags: int, *_: int) -> int:
     """Ring buffer state: available data, size, positions."""
-    return the_map(ctx, map_ptr, "ringbuf_query", 1, "ringbuf").bpf_ringbuf_query(flags)
+    return map_of_type(ctx, map_ptr, "ringbuf_query", 1, "ringbuf").bpf_ringbuf_query(flags)
 
 
 # --- perf events and stacks --------------------------------------------------------------
@@ -152,7 +161,7 @@ def ringbuf_query(ctx: HelperContext, map_ptr: int, flags: int, *_: int) -> int:
 def perf_event_output(ctx: HelperContext, _ctx_ptr: int, map_ptr: int, flags: int, data: int,
                       size: int) -> int:
     """Send a sample to a perf event array's buffer."""
-    m = the_map(ctx, map_ptr, "perf_event_output", 2, "perf_event_array")
+    m = map_of_type(ctx, map_ptr, "perf_event_output", 2, "perf_event_array")
     check_mem(ctx, "perf_event_output", 4, data, 5, size, write=False)
     packet = ctx.packet
     ctx_data = packet.payload() if packet is not None else None
@@ -163,7 +172,7 @@ def perf_event_output(ctx: HelperContext, _ctx_ptr: int, map_ptr: int, flags: in
 @builtin("get_stackid")
 def get_stackid(ctx: HelperContext, _ctx_ptr: int, map_ptr: int, flags: int, *_: int) -> int:
     """The id of the current stack in a stack trace map."""
-    m = the_map(ctx, map_ptr, "get_stackid", 2, "stack_trace")
+    m = map_of_type(ctx, map_ptr, "get_stackid", 2, "stack_trace")
     return m.bpf_get_stackid(stack_for(ctx, flags), flags)
 
 
@@ -171,5 +180,5 @@ def get_stackid(ctx: HelperContext, _ctx_ptr: int, map_ptr: int, flags: int, *_:
 def tail_call(ctx: HelperContext, _ctx_ptr: int, map_ptr: int, index: int, *_: int):
     """The program a tail call through ``map_ptr[index]`` jumps to, or None
     to fall through.  The interpreter performs the jump itself."""
-    m = the_map(ctx, map_ptr, "tail_call", 2, "prog_array")
+    m = map_of_type(ctx, map_ptr, "tail_call", 2, "prog_array")
     return m.bpf_tail_call_target(index & 0xFFFFFFFF)
