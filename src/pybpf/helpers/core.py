@@ -298,11 +298,11 @@ def strncmp(ctx: HelperContext, s1: int, s1_size: int, s2: int, *_: int) -> int:
 
 def _digit(byte: int) -> int:
     """The value of an ASCII digit or hex letter, 99 for anything else."""
-    if 0x30 <= byte <= 0x39:
-        return byte - 0x30
-    lower = byte | 0x20
-    if 0x61 <= lower <= 0x66:
-        return lower - 0x61 + 10
+    if ord("0") <= byte <= ord("9"):
+        return byte - ord("0")
+    lower = byte | 0x20  # ASCII upper to lower case
+    if ord("a") <= lower <= ord("f"):
+        return lower - ord("a") + 10
     return 99
 
 
@@ -319,7 +319,7 @@ def _strtoull(ctx: HelperContext, helper: str, buf: int, size: int, flags: int
     i = 0
     while i < size and text[i] in b" \t\n\v\f\r":
         i += 1
-    negative = i < size and text[i] == 0x2D   # '-'
+    negative = i < size and text[i] == ord("-")
     if negative:
         i += 1
     consumed = i
