@@ -62,12 +62,11 @@ class ProgramInfo:
 
     @property
     def load_epoch(self) -> int:
-        """Wall-clock time of loading in whole seconds since the epoch,
-        computed as bpftool does (the boot time in whole seconds plus the
-        seconds since boot), so both print the same second."""
-        real = time.clock_gettime(time.CLOCK_REALTIME)
-        boot = time.clock_gettime(time.CLOCK_BOOTTIME)
-        return int(real) - int(boot) + self.load_time_ns // 1_000_000_000
+        """Wall-clock time of loading in whole seconds since the epoch (the
+        time of boot plus ``load_time_ns``, rounded down as bpftool does)."""
+        real = time.clock_gettime_ns(time.CLOCK_REALTIME)
+        boot = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+        return (real - boot + self.load_time_ns) // 1_000_000_000
 
     @property
     def loaded_at(self) -> datetime:

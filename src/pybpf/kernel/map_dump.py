@@ -80,7 +80,9 @@ def entries(m: KernelMap, limit: int | None = None) -> tuple[list[MapEntry], int
     total = 0
     key = raw.get_next_key(None)
     seen: set[bytes] = set()
-    while key is not None:
+    steps = 2 * m.max_entries + 16  # a walk that restarts (keys deleted meanwhile) ends too
+    while key is not None and steps:
+        steps -= 1
         if key not in seen:
             seen.add(key)
             total += 1
