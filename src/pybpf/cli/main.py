@@ -251,8 +251,8 @@ def _cmd_test_run(args: argparse.Namespace) -> int:
     print(f"duration: {result.duration_ns} ns per run")
     for map_name, r in raw_maps.items():
         if map_name in btf_maps:
-            shown = [f"{json.dumps(row['key']) if 'key' in row else '-'}: "
-                     f"{json.dumps(row.get('value'))}" for row in btf_maps[map_name]]
+            shown = [(f"{json.dumps(row['key'])}: " if "key" in row else "")
+                     + json.dumps(row.get("value")) for row in btf_maps[map_name]]
         else:
             shown = [f"{k}: {v}" for k, v in r["items"].items()]
         text = ", ".join(shown) or "nothing non-zero"

@@ -13,11 +13,11 @@ with BTF print their keys and values through it, as bpftool's do.
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from .output import (
     add_output_options,
+    bpftool_json,
     hex_bytes,
     hex_list,
     json_mode,
@@ -165,7 +165,7 @@ def cmd_map_dump(args: argparse.Namespace) -> int:
     elif btf is not None:
         from ..kernel.map_dump import formatted
 
-        print(json.dumps([formatted(btf, info, e) for e in shown], indent=4))
+        print(bpftool_json([formatted(btf, info, e) for e in shown], pretty=True))
     else:
         for e in shown:
             print(_entry_text(info, e))
@@ -182,7 +182,7 @@ def _print_entry(args: argparse.Namespace, btf: Any, info: Any, entry: Any) -> N
     elif btf is not None:
         from ..kernel.map_dump import formatted
 
-        print(json.dumps(formatted(btf, info, entry), indent=4))
+        print(bpftool_json(formatted(btf, info, entry), pretty=True))
     else:
         print(_entry_text(info, entry))
 

@@ -28,7 +28,42 @@ def json_mode(args: argparse.Namespace) -> bool:
 
 def dumps(args: argparse.Namespace, data: Any) -> str:
     """``data`` as the JSON text the options ask for."""
-    return json.dumps(data, indent=4 if getattr(args, "pretty", False) else None)
+    return bpftool_json(data, pretty=bool(getattr(args, "pretty", False)))
+
+
+def bpftool_json(data: Any, *, pretty: bool = False) -> str:
+    """``data`` as JSON laid out as bpftool lays it out: compact without
+    ``pretty``; with it, each member of an object on its own line indented
+    by four spaces, array elements following each other on one line, and a
+    closing bracket on a line of its own (bpftool's plain output of maps
+    with BTF is this pretty form)."""
+    out: list[str] = []
+
+    def emit(value: Any, depth: int) -> None:
+        if isinstance(value, dict):
+            out.append("{")
+            for i, (key, item) in enumerate(value.items()):
+                out.append("," if i else "")
+                if pretty:
+                    out.append("\n" + "    " * (depth + 1))
+                out.append(json.dumps(str(key), ensure_ascii=False) + (": " if pretty else ":"))
+                emit(item, depth + 1)
+            if value and pretty:
+                out.append("\n" + "    " * depth)
+            out.append("}")
+        elif isinstance(value, list | tuple):
+            out.append("[")
+            for i, item in enumerate(value):
+                out.append("," if i else "")
+                emit(item, depth + 1)
+            if value and pretty:
+                out.append("\n" + "    " * depth)
+            out.append("]")
+        else:
+            out.append(json.dumps(value, ensure_ascii=False))
+
+    emit(data, 0)
+    return "".join(out)
 
 
 def print_json(args: argparse.Namespace, data: Any) -> None:

@@ -129,7 +129,7 @@ def _dump_options(words: Words, jited: bool) -> tuple[str | None, bool, bool]:
 
 
 def _opcodes_json(raw: bytes) -> dict[str, Any]:
-    return {"code": f"0x{raw[0]:x}", "src_reg": f"0x{raw[1] >> 4:x}",
+    return {"code": f"0x{raw[0]:02x}", "src_reg": f"0x{raw[1] >> 4:x}",
             "dst_reg": f"0x{raw[1] & 0x0F:x}", "off": hex_list(raw[2:4]),
             "imm": hex_list(raw[4:])}
 

@@ -430,8 +430,13 @@ def cmd_feature_probe(args: argparse.Namespace) -> int:
     if report["helpers"]:
         out += ["", "Scanning eBPF helper functions..."]
         for key, helpers in report["helpers"].items():
-            out.append(f"eBPF helpers supported for program type "
-                       f"{key.removesuffix('_available_helpers')}:")
+            name = key.removesuffix("_available_helpers")
+            out.append(f"eBPF helpers supported for program type {name}:")
+            available = report["program_types"].get(f"have_{name}_prog_type")
+            if available is False:
+                out.append("\tProgram type not supported")
+            elif available is None:
+                out.append("\tCould not determine which helpers are available")
             out += [f"\t- {h}" for h in helpers]
     out += ["", "Scanning miscellaneous eBPF features..."]
     for key, value in report["misc"].items():
