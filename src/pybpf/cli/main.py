@@ -331,7 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pybpf {__version__}",
                         help="print the version and exit")
     add_output_options(parser, top=True)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND",
+                                help="what to do (pybpf COMMAND --help for its options)")
 
     p = sub.add_parser("asm", help="assemble a program to bytecode",
                        description="Assemble FILE (uBPF or kernel/LLVM syntax). Without -o, "

@@ -472,7 +472,8 @@ def register(sub: Any) -> None:
                        description="Inspect and edit maps in the kernel, as bpftool map "
                                    "does. " + MAP_HELP + ".")
     add_output_options(p)
-    msub = p.add_subparsers(dest="map_command", metavar="COMMAND", required=True)
+    msub = p.add_subparsers(dest="map_command", metavar="COMMAND", required=True,
+                             help="the verb")
     for names, func, short, usage, long in _VERBS:
         for name in names:
             q = msub.add_parser(name, help=short + (f" (as {names[0]})" if name != names[0]

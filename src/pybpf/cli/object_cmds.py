@@ -414,7 +414,8 @@ def add_parsers(sub: Any) -> None:
     p = sub.add_parser("btf", help="BTF: list the kernel's, dump types, write vmlinux.h",
                        description="Work with BTF type information.")
     add_output_options(p)
-    btf_sub = p.add_subparsers(dest="btf_command", metavar="COMMAND", required=True)
+    btf_sub = p.add_subparsers(dest="btf_command", metavar="COMMAND", required=True,
+                             help="the verb")
     for verb in ("list", "show"):
         d = btf_sub.add_parser(verb, help="the BTF objects loaded in the kernel",
                                description="List the BTF objects in the kernel (vmlinux, "

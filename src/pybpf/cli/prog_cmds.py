@@ -274,7 +274,8 @@ def register(sub: Any) -> None:
                        description="Inspect programs loaded in the kernel, as bpftool prog "
                                    "does. " + PROG_HELP + ".")
     add_output_options(p)
-    psub = p.add_subparsers(dest="prog_command", metavar="COMMAND", required=True)
+    psub = p.add_subparsers(dest="prog_command", metavar="COMMAND", required=True,
+                             help="the verb")
     for verb in ("list", "show"):
         q = psub.add_parser(verb, help="every loaded program, or the ones PROG selects",
                             description="Show every program loaded in the kernel, or the "

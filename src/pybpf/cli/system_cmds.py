@@ -508,7 +508,8 @@ def register(sub: Any) -> None:
     p = sub.add_parser("link", help="inspect and detach links (like bpftool link)",
                        description="BPF links: programs attached to hooks. " + link_help)
     add_output_options(p)
-    s = p.add_subparsers(dest="link_command", metavar="COMMAND", required=True)
+    s = p.add_subparsers(dest="link_command", metavar="COMMAND", required=True,
+                             help="the verb")
     _verb(s, ("list", "show"), cmd_link_show, "every link, or the one LINK selects",
           "Show every link, or the one LINK selects. " + link_help, "[LINK]", "*")
     _verb(s, ("detach",), cmd_link_detach, "detach a link's program",
@@ -523,14 +524,16 @@ def register(sub: Any) -> None:
                                    "cls_bpf filters) of each interface, the flow dissector "
                                    "and netfilter programs.")
     add_output_options(p)
-    s = p.add_subparsers(dest="net_command", metavar="COMMAND", required=True)
+    s = p.add_subparsers(dest="net_command", metavar="COMMAND", required=True,
+                             help="the verb")
     _verb(s, ("list", "show"), cmd_net_list, "networking programs, per interface",
           "List networking programs, of every interface or of dev NAME.", "[dev NAME]", "*")
 
     p = sub.add_parser("cgroup", help="programs attached to cgroups (like bpftool cgroup)",
                        description="Programs attached to cgroup v2 directories.")
     add_output_options(p)
-    s = p.add_subparsers(dest="cgroup_command", metavar="COMMAND", required=True)
+    s = p.add_subparsers(dest="cgroup_command", metavar="COMMAND", required=True,
+                             help="the verb")
     _verb(s, ("tree",), cmd_cgroup_tree, "every cgroup with programs, below a root",
           "Walk the cgroup hierarchy from ROOT (default: the cgroup v2 mount) and list the "
           "programs of each cgroup; 'effective' includes inherited ones.",
@@ -542,7 +545,8 @@ def register(sub: Any) -> None:
     p = sub.add_parser("feature", help="what this kernel supports (like bpftool feature)",
                        description="Probe the kernel for BPF features.")
     add_output_options(p)
-    s = p.add_subparsers(dest="feature_command", metavar="COMMAND", required=True)
+    s = p.add_subparsers(dest="feature_command", metavar="COMMAND", required=True,
+                             help="the verb")
     q = _verb(s, ("probe",), cmd_feature_probe,
               "program types, map types, helpers and settings",
               "Report the system's BPF settings, then probe program types, map types, the "
@@ -558,6 +562,7 @@ def register(sub: Any) -> None:
                        description="Programs attached to tracepoints, kprobes and uprobes "
                                    "through perf events, by the process and fd holding them.")
     add_output_options(p)
-    s = p.add_subparsers(dest="perf_command", metavar="COMMAND", required=True)
+    s = p.add_subparsers(dest="perf_command", metavar="COMMAND", required=True,
+                             help="the verb")
     _verb(s, ("list", "show"), cmd_perf_list, "every perf event attachment",
           "List programs attached through perf event and raw tracepoint fds.", "", "*")
