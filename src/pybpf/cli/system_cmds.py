@@ -287,18 +287,24 @@ def _flag_words(flags: int) -> list[str]:
 
 # --- cgroup -------------------------------------------------------------------------------
 
-_CGROUP_HEADER = f"{'ID':<8} {'AttachType':<15} {'AttachFlags':<15} {'Name':<15}"
+def _cgroup_header(effective: bool) -> str:
+    flags = "" if effective else f" {'AttachFlags':<15}"
+    return f"{'ID':<8} {'AttachType':<15}{flags} {'Name':<15}"
 
 
-def _cgroup_program_text(p: Any, indent: bool) -> str:
-    return (f"{'    ' if indent else ''}{p.id:<8} {p.attach_type:<15} {p.attach_flags:<15} "
+def _cgroup_program_text(p: Any, indent: bool, effective: bool) -> str:
+    flags = "" if effective else f" {p.attach_flags:<15}"
+    return (f"{'    ' if indent else ''}{p.id:<8} {p.attach_type:<15}{flags} "
             f"{p.name:<15} {p.attach_btf_name:<15}")
 
 
-def _cgroup_program_json(p: Any) -> dict[str, Any]:
-    return {"id": p.id, "attach_type": p.attach_type, "attach_flags": p.attach_flags,
-            "name": p.name, "attach_btf_name": p.attach_btf_name,
-            "attach_btf_obj_id": p.attach_btf_obj_id, "attach_btf_id": p.attach_btf_id}
+def _cgroup_program_json(p: Any, effective: bool) -> dict[str, Any]:
+    r: dict[str, Any] = {"id": p.id, "attach_type": p.attach_type}
+    if not effective:
+        r["attach_flags"] = p.attach_flags
+    r.update(name=p.name, attach_btf_name=p.attach_btf_name,
+             attach_btf_obj_id=p.attach_btf_obj_id, attach_btf_id=p.attach_btf_id)
+    return r
 
 
 def cmd_cgroup_tree(args: argparse.Namespace) -> int:
@@ -319,15 +325,16 @@ def cmd_cgroup_tree(args: argparse.Namespace) -> int:
     groups = [g for g in cgroup_tree(root, effective=effective) if g.programs]
     if json_mode(args):
         print_json(args, [{"cgroup": g.path,
-                           "programs": [_cgroup_program_json(p) for p in g.programs]}
+                           "programs": [_cgroup_program_json(p, effective)
+                                        for p in g.programs]}
                           for g in groups])
         return 0
     print("CgroupPath")
-    print(_CGROUP_HEADER)
+    print(_cgroup_header(effective))
     for g in groups:
         print(g.path)
         for p in g.programs:
-            print(_cgroup_program_text(p, g.level > 0))
+            print(_cgroup_program_text(p, g.level > 0, effective))
     return 0
 
 
@@ -341,12 +348,12 @@ def cmd_cgroup_show(args: argparse.Namespace) -> int:
     words.done()
     programs = cgroup_programs(path, effective=effective)
     if json_mode(args):
-        print_json(args, [_cgroup_program_json(p) for p in programs])
+        print_json(args, [_cgroup_program_json(p, effective) for p in programs])
         return 0
     if programs:
-        print(_CGROUP_HEADER)
+        print(_cgroup_header(effective))
     for p in programs:
-        print(_cgroup_program_text(p, False))
+        print(_cgroup_program_text(p, False, effective))
     return 0
 
 

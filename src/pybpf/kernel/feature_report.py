@@ -42,7 +42,7 @@ CONFIG_OPTIONS = (
 )
 """The kernel build options that matter to BPF (bpftool's list)."""
 
-NOISY_HELPERS = ("bpf_trace_printk", "bpf_probe_write_user")
+NOISY_HELPERS = ("bpf_trace_printk", "bpf_trace_vprintk", "bpf_probe_write_user")
 """Helpers whose probe makes the kernel log a warning: left out of a report
 unless asked for (bpftool's ``full``)."""
 

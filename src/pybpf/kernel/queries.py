@@ -48,8 +48,10 @@ def prog_query(attach_type: str | int, *, target_fd: int | None = None,
     asks for what runs there, inherited programs included (cgroups)."""
     from ..spec.defines import BPF_F_QUERY_EFFECTIVE
 
-    arrays = {name: (ctypes.c_uint32 * MAX_QUERY)() for name in
-              ("prog_ids", "prog_attach_flags", "link_ids", "link_attach_flags")}
+    names = ["prog_ids", "link_ids", "link_attach_flags"]
+    if not effective:  # the kernel has per-program flags only for the hook's own programs
+        names.append("prog_attach_flags")
+    arrays = {name: (ctypes.c_uint32 * MAX_QUERY)() for name in names}
     target = ifindex if ifindex is not None else target_fd
     attr = ATTR["query"].new(target_fd=target or 0, attach_type=ATTACH_TYPES.id_of(attach_type),
                              query_flags=BPF_F_QUERY_EFFECTIVE if effective else 0,
@@ -59,9 +61,11 @@ def prog_query(attach_type: str | int, *, target_fd: int | None = None,
                                    else f"fd {target_fd}")
     _sys.call("prog_query", attr, what)
     n = min(attr.prog_cnt, MAX_QUERY)
+    flags = arrays.get("prog_attach_flags")
     return QueryResult(attr.attach_flags, tuple(arrays["prog_ids"][:n]),
-                       tuple(arrays["prog_attach_flags"][:n]), tuple(arrays["link_ids"][:n]),
-                       tuple(arrays["link_attach_flags"][:n]), attr.revision)
+                       tuple(flags[:n]) if flags is not None else (0,) * n,
+                       tuple(arrays["link_ids"][:n]), tuple(arrays["link_attach_flags"][:n]),
+                       attr.revision)
 
 
 @dataclass(frozen=True)
