@@ -249,6 +249,13 @@ def test_map_edits_seen_by_the_other_tool(coll, capsys):
     assert ours(capsys, "map", "delete", "id", mid, "key", "3", "0", "0", "0")[0] == 0
     assert theirs("map", "lookup", "id", mid, "key", "3", "0", "0", "0")[0] != 0
     assert main(["map", "delete", "id", mid, "key", "3", "0", "0", "0"]) == 1
+    # a per-CPU value is given once, for every CPU
+    percpu = str(coll.maps["cmp_percpu"].info().id)
+    assert ours(capsys, "map", "update", "id", percpu, "key", "1", "0", "0", "0", "value",
+                "9", *["0"] * 7)[0] == 0
+    values = json.loads(theirs("-j", "map", "lookup", "id", percpu, "key", "1", "0", "0",
+                               "0")[1])["formatted"]["values"]
+    assert values and all(v["value"] == 9 for v in values)
     # noexist refuses an existing key, as the kernel does
     assert main(["map", "update", "id", mid, "key", "2", "0", "0", "0", *value,
                  "noexist"]) == 1

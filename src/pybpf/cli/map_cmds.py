@@ -224,7 +224,7 @@ def _value_bytes(words: Words, m: Any, info: Any) -> tuple[bytes, Any]:
         (ident,) = select_ids(words, kind, one=True)
         fd = ksys.get_fd_by_id(kind, ident)
         return int(fd).to_bytes(4, "little"), fd
-    return take_bytes(words, info.value_size * (m.num_cpus if m.percpu else 1), "value"), None
+    return take_bytes(words, info.value_size, "value"), None
 
 
 def cmd_map_update(args: argparse.Namespace) -> int:
@@ -243,10 +243,7 @@ def cmd_map_update(args: argparse.Namespace) -> int:
         try:
             flag = words.accept(*_UPDATE_FLAGS) or "any"
             words.done()
-            raw: Any = value
-            if m.percpu:
-                raw = [value[i * info.value_size:(i + 1) * info.value_size]
-                       for i in range(m.num_cpus)]
+            raw: Any = [value] * m.num_cpus if m.percpu else value  # every CPU, as bpftool
             m.raw.update(key or None, raw, getattr(kmaps, _UPDATE_FLAGS[flag]))
         finally:
             if held is not None:
@@ -444,8 +441,9 @@ _VERBS: list[tuple[tuple[str, ...], Any, str, str, str]] = [
      "Print the value of key DATA."),
     (("update",), cmd_map_update, "create or replace an element",
      "MAP key DATA value VALUE [any|exist|noexist]",
-     "Set key DATA to VALUE (DATA; for program arrays and maps of maps, also [prog|map] "
-     "id N | name NAME | pinned PATH). noexist: only create; exist: only replace."),
+     "Set key DATA to VALUE (DATA, given once for all CPUs of a per-CPU map; for program "
+     "arrays and maps of maps, [prog|map] id N | name NAME | pinned PATH). noexist: only "
+     "create; exist: only replace."),
     (("delete",), cmd_map_delete, "delete an element", "MAP key DATA", "Delete key DATA."),
     (("getnext",), cmd_map_getnext, "the key after a key", "MAP [key DATA]",
      "Print the key after DATA (the first key without DATA)."),
