@@ -66,7 +66,8 @@ class CacheError(BPFError):
 
 
 _fallback: Path | None = None
-_chosen: Path | None = None
+_chosen: dict[tuple[Path, ...], Path] = {}
+"""The location chosen for each list of candidates (the environment decides them)."""
 _warned: set[str] = set()
 
 
@@ -152,21 +153,22 @@ def _make_private(path: Path) -> str | None:
 def cache_root() -> Path:
     """The directory of this user's pybpf caches: the first usable of
     :func:`candidates`, else a private temporary directory for this process
-    (removed at exit).  Chosen once per process."""
-    global _chosen
-    if _chosen is not None and unsafe_reason(_chosen) is None:
-        return _chosen
-    for path in candidates():
+    (removed at exit).  Chosen once per process and environment."""
+    tried = tuple(candidates())
+    chosen = _chosen.get(tried)
+    if chosen is not None and unsafe_reason(chosen) is None:
+        return chosen
+    for path in tried:
         reason = _make_private(path)
         if reason is None:
-            _chosen = path
+            _chosen[tried] = path
             return path
         if os.path.lexists(path):  # exists but unusable: someone else's, or unsafe
             _warn(f"pybpf does not use the cache directory {path}: {reason}")
-    _chosen = _temporary_root()
-    _warn(f"pybpf caches in {_chosen} for this run only (no usable per-user cache "
-          f"directory: tried {', '.join(str(p) for p in candidates())})")
-    return _chosen
+    chosen = _chosen[tried] = _temporary_root()
+    _warn(f"pybpf caches in {chosen} for this run only (no usable per-user cache "
+          f"directory: tried {', '.join(str(p) for p in tried)})")
+    return chosen
 
 
 def _temporary_root() -> Path:
@@ -201,9 +203,8 @@ def private_dir(*parts: str) -> Path:
 
 
 def reset() -> None:
-    """Forget the chosen location (after the environment changed: tests)."""
-    global _chosen
-    _chosen = None
+    """Forget the chosen locations and the warnings given (for tests)."""
+    _chosen.clear()
     _warned.clear()
 
 

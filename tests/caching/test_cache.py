@@ -183,8 +183,11 @@ def test_a_header_others_could_have_written_is_regenerated(fresh):
 
 def test_a_tool_object_others_could_have_written_is_compiled_again(fresh, monkeypatch):
     import pybpf.toolchain
-    from pybpf.tools import _runtime
+    from pybpf.tools import _runtime, prebuilt
 
+    # as in a checkout whose tool sources were edited: the shipped object is stale
+    monkeypatch.setattr(prebuilt, "shipped_object", lambda name: (None, "sources edited"))
+    monkeypatch.setattr(pybpf.toolchain, "find_compiler", lambda kind="auto": None)
     compiled = []
 
     def fake_compile(source, output, **options):
@@ -324,3 +327,36 @@ def test_warnings_do_not_repeat(fresh):
         private_dir("a")
         private_dir("b")
     assert len([w for w in seen if issubclass(w.category, CacheWarning)]) == 1
+
+
+@pytest.mark.parametrize("damage", ["not utf-8", "foreign", "flipped", "symlink"])
+def test_a_bad_btf_dump_entry_is_dumped_again(fresh, monkeypatch, damage):
+    from pybpf.btf import BTFBuilder, dumpcache
+
+    monkeypatch.setattr(dumpcache, "CACHE_MIN_BYTES", 64)
+    b = BTFBuilder()
+    i32 = b.add_int("int", 4, signed=True)
+    for n in range(50):
+        b.add_struct(f"s{n}", 4, [("a", i32, 0)])
+    btf = fresh / "some.btf"
+    btf.write_bytes(b.to_bytes())
+    first = dumpcache.dump_text(btf, "c")
+    assert first.path.parent == private_dir("btf") and not first.cached
+    if damage == "not utf-8":  # sealed, so only a writer with this user's rights
+        write_sealed(first.path, b"types 51\n\xff\xfe not text")
+    elif damage == "foreign":
+        if os.geteuid() != 0:
+            pytest.skip("needs root to give the entry away")
+        os.chown(first.path, 65534, 65534)
+    elif damage == "flipped":
+        raw = bytearray(first.path.read_bytes())
+        raw[-2] ^= 1
+        first.path.write_bytes(bytes(raw))
+    else:
+        planted = fresh / "planted"
+        write_sealed(planted, b"types 1\nplanted")
+        first.path.unlink()
+        first.path.symlink_to(planted)
+    again = dumpcache.dump_text(btf, "c")
+    assert not again.cached and again.text == first.text
+    assert dumpcache.dump_text(btf, "c").cached

@@ -49,7 +49,7 @@ def _spec(with_tail_call: bool = False) -> ObjectSpec:
 
 def test_prepared_objects_load_after_a_marshal_round_trip():
     prepared = marshal.loads(marshal.dumps(prepare(_spec())))
-    assert prepared["format"] == load_cache.FORMAT == 2
+    assert prepared["format"] == load_cache.FORMAT == 3
     assert LinkedObject.from_data(prepared["linked"]).fill_after == ["jumps"]
     with load_prepared(prepared) as coll:
         assert coll.spec is None

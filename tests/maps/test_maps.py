@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import struct
+import threading
 
 import pytest
 
@@ -407,10 +408,27 @@ def test_spin_lock_is_preserved_and_read_as_zero():
     m.update(1, b"\xff" * 16)
     addr = m.bpf_lookup(u32(1))
     assert read_at(addr, 4) == bytes(4)          # the lock word is never written from userspace
-    write_at(addr, u32(1))                       # a program holds the lock
-    m.update(1, b"\xee" * 16, BPF_F_LOCK | BPF_EXIST)
+    where = m.locate(addr)
+    held, release = threading.Event(), threading.Event()
+
+    def program_holding_the_lock():       # a program in another thread
+        m.bpf_spin_lock(*where)
+        held.set()
+        release.wait(10)
+        m.bpf_spin_unlock(*where)
+
+    holder = threading.Thread(target=program_holding_the_lock)
+    holder.start()
+    held.wait(10)
+    m.update(1, b"\xee" * 16, BPF_EXIST)          # a plain update leaves the lock alone
     assert read_at(addr, 4) == u32(1) and read_at(addr + 4, 12) == b"\xee" * 12
-    assert m.lookup(1, flags=BPF_F_LOCK) == bytes(4) + b"\xee" * 12
+    assert m.lookup(1) == bytes(4) + b"\xee" * 12
+    # BPF_F_LOCK copies wait for the holder to let go
+    threading.Timer(0.05, release.set).start()
+    m.update(1, b"\xdd" * 16, BPF_F_LOCK | BPF_EXIST)
+    holder.join()
+    assert read_at(addr, 4) == bytes(4) and read_at(addr + 4, 12) == b"\xdd" * 12
+    assert m.lookup(1, flags=BPF_F_LOCK) == bytes(4) + b"\xdd" * 12
     plain = make("hash", 4, 16, 4)
     assert errno_of(plain.lookup, 1, flags=BPF_F_LOCK) == errno.EINVAL
     lru = create_map(spec("lru_hash", 4, 16, 4), num_cpus=1, spin_lock_offset=0)

@@ -1,7 +1,8 @@
 """The tracing tools run as a user runs them — as processes, seeing real
 events, stopping on --duration, Ctrl-C and SIGTERM — plus their output
-helpers.  The first run compiles each tool's BPF C (ziglang wheel or clang)
-into the cache; later runs reuse it."""
+helpers.  The tools load the objects shipped in the package
+(test_prebuilt.py); a tool whose C was edited since is compiled once into
+the cache."""
 
 from __future__ import annotations
 
@@ -78,7 +79,7 @@ def test_tools_package_lists_and_refuses_unknown():
 
 @pytest.fixture(scope="module")
 def built():
-    """Every tool compiled (the slow first run happens here, once)."""
+    """Every tool's object (shipped, or compiled here once if its C changed)."""
     from pybpf.toolchain import CompilerNotFound
     from pybpf.tools._runtime import object_path
 

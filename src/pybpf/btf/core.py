@@ -382,7 +382,10 @@ def _names_match(local_name: str, target_name: str) -> bool:
 def types_match(local: BTF, local_id: int, target: BTF, target_id: int, *,
                 behind_ptr: bool = False, depth: int = MAX_COMPAT_DEPTH) -> bool:
     """libbpf's stricter "types match" relation (TYPE_MATCHES): same kinds and
-    names through typedefs and qualifiers; ints of equal size and signedness;
+    names through typedefs and qualifiers; ints of equal size and signedness
+    whatever the compiler called them (``unsigned long`` and ``long
+    unsigned int`` match: libbpf documents integers as matching by size and
+    signedness);
     arrays of equal length; every local member present in the target by name
     with a matching type (behind a pointer, a struct only needs the same
     name and kind, or a forward declaration of it); every local enumerator
@@ -392,6 +395,8 @@ def types_match(local: BTF, local_id: int, target: BTF, target_id: int, *,
         raise CoreError("types nest too deeply to match")
     for _ in range(MAX_COMPAT_DEPTH):
         lt, tt = _skip(local, local_id), _skip(target, target_id)
+        if isinstance(lt, Int):
+            return isinstance(tt, Int) and lt.size == tt.size and lt.is_signed == tt.is_signed
         if not _names_match(getattr(lt, "name", "") if lt.kind != Kind.UNKN else "",
                             getattr(tt, "name", "") if tt.kind != Kind.UNKN else ""):
             return False
@@ -415,8 +420,6 @@ def types_match(local: BTF, local_id: int, target: BTF, target_id: int, *,
                                                   depth)
         if lk != tk:
             return False
-        if isinstance(lt, Int):
-            return lt.size == tt.size and lt.is_signed == tt.is_signed  # type: ignore[attr-defined]
         if lk == Kind.PTR:
             behind_ptr = True
             local_id, target_id = lt.type_id, tt.type_id  # type: ignore[attr-defined]
@@ -802,6 +805,34 @@ class CoreResolver:
                           outcome.poisoned, description, describe_spec(spec, kind, True),
                           outcome.validate, outcome.local_size, outcome.target_size,
                           outcome.resize_unsafe)
+
+    def poison_reason(self, result: CoreResult) -> str:
+        """Why ``result`` was poisoned, in words: the target has no type of
+        the root's name, none of its candidates has the field or
+        enumerator, or the field changed size in a way a load cannot
+        follow."""
+        relo, kind = result.relo, result.kind
+        if result.resize_unsafe and not result.poisoned:
+            return (f"the field changed size from {result.local_size} to "
+                    f"{result.target_size} bytes and is not an unsigned integer or pointer")
+        try:
+            name = essential_name(self.local.name_of(relo.type_id))
+            local_kind = self.local.resolve(relo.type_id).kind
+        except BTFError:
+            return "no match in the target BTF"
+        what = {Kind.STRUCT: "struct", Kind.UNION: "union", Kind.ENUM: "enum",
+                Kind.ENUM64: "enum"}.get(local_kind, "type")
+        found = self.candidates(relo.type_id)
+        if not found:
+            return f"the target BTF has no {what} {name}"
+        wanted = result.description.rsplit(" (", 1)[0]
+        if kind.is_enumval:
+            member = wanted.rsplit("::", 1)[-1].split(" =")[0]
+            return f"no {what} {name} of the target BTF has the value {member}"
+        path = wanted.split(" ", 2)[-1]
+        field = path[len(path.split(".")[0]):] if "." in path else path
+        return f"no {what} {name} of the target BTF has {field.lstrip('.') or 'it'}" \
+            if kind.is_field else f"no {what} {name} of the target BTF matches"
 
     def resolve_all(self, relos: Iterable[CoreRelo]) -> list[CoreResult]:
         """Resolve several relocations (e.g. one section's)."""

@@ -19,7 +19,7 @@ can ``#include "vmlinux.h"`` instead of kernel headers:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from ..errors import BTFError
 from .types import (
@@ -46,12 +46,15 @@ MAX_INLINE_DEPTH = 32
 MAX_PADDING_BITS = 64 * 1024 * 8
 """Largest gap filled with unnamed bitfields; a bigger one (only seen in
 corrupt BTF) leaves the record unpadded rather than print megabytes."""
+PROGRESS_STEP = 4096
+"""Types between two calls of a dump's progress callback."""
 # Unnamed bitfields that fill gaps, widest first: (C type, bits).
 _PADDING_TYPES = (("long", 64), ("int", 32), ("short", 16), ("char", 8))
 
 
 def dump_c(btf: TypeTable, *, guard: str = "__VMLINUX_H__", preserve_access_index: bool = True,
-           kfuncs: bool = True, types: Iterable[int | str | Type] | None = None) -> str:
+           kfuncs: bool = True, types: Iterable[int | str | Type] | None = None,
+           progress: Callable[[int, int], object] | None = None) -> str:
     """The C header declaring ``btf``'s types.
 
     ``guard`` names the include guard (None for none).  ``types`` limits the
@@ -59,10 +62,14 @@ def dump_c(btf: TypeTable, *, guard: str = "__VMLINUX_H__", preserve_access_inde
     declarations of the functions tagged ``bpf_kfunc`` (guarded by
     ``BPF_NO_KFUNC_PROTOTYPES``; ``__PYBPF_VMLINUX_KFUNCS`` is defined when
     they are, so pybpf's headers leave those kfuncs to this header).
+    ``progress(done, total)`` hears how far a whole dump has come, every
+    few thousand types (vmlinux has over a hundred thousand).
     """
+    if progress is not None:
+        progress(0, len(btf))
     dumper = CDumper(btf)
     if types is None:
-        dumper.emit_all()
+        dumper.emit_all(progress)
     else:
         for ref in types:
             dumper.emit_type(btf.type(ref).id)
@@ -195,10 +202,14 @@ class CDumper:
 
     # ------------------------------------------------------------- top level
 
-    def emit_all(self) -> None:
-        """Emit every type a header should declare, in id order."""
+    def emit_all(self, progress: Callable[[int, int], object] | None = None) -> None:
+        """Emit every type a header should declare, in id order;
+        ``progress(done, total)`` hears how far it has come."""
         btf = self.btf
-        for tid in range(1, len(btf)):
+        total = len(btf)
+        for tid in range(1, total):
+            if progress is not None and not tid % PROGRESS_STEP:
+                progress(tid, total)
             kind = btf.kind_of(tid)
             if kind == Kind.TYPEDEF or ((kind in _TAG_KINDS or kind == Kind.FWD) \
                     and btf.name_of(tid)):

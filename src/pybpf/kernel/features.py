@@ -23,6 +23,7 @@ import contextlib
 import errno as _errno
 import functools
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,6 +117,80 @@ def probe_map_type(name: str) -> Probe:
 def map_type_supported(name: str) -> bool | None:
     """Whether this kernel can create maps of type ``name``."""
     return probe_map_type(name).supported
+
+
+def _sized_btf(sizes: Iterable[int]) -> tuple[KernelBTF, dict[int, int]]:
+    """A loaded BTF holding, for each size, a type of exactly that many
+    bytes (an unsigned integer of 1, 2, 4 or 8 bytes, else ``unsigned
+    char[size]``), and those types' ids by size."""
+    from ..btf import BTFBuilder
+
+    b = BTFBuilder()
+    ints = {n: b.add_int(f"__u{n * 8}", n) for n in (1, 2, 4, 8)}
+    ids = {size: ints[size] if size in ints else b.add_array(ints[1], size, ints[4])
+           for size in sorted(set(sizes)) if size}
+    return KernelBTF.load(b.to_bytes()), ids
+
+
+@functools.cache
+def probe_map_btf_ids(name: str) -> Probe:
+    """Whether maps of type ``name`` may be created with BTF key and value
+    type ids.  Some map types (``perf_event_array``, ``cgroup_array``,
+    ``sockmap``, ``sockhash``, ``stack_trace``...) refuse any BTF
+    description with ENOTSUPP; a loader creates those without one, as
+    libbpf does.  Answers None when the map type itself cannot be probed
+    or created here."""
+    base = probe_map_type(name)
+    if base.supported is not True:
+        return Probe(None, base.errno, f"map type {name} cannot be probed: {base.reason}")
+    p = _MAP_PROBES.get(name, {})
+    if p.get("btf"):  # the type's probe already needed (and got) BTF ids
+        return Probe(True)
+    key_size, value_size = p.get("key_size", 4), p.get("value_size", 4)
+    if not key_size and not value_size:
+        return Probe(True, reason="maps of this type have no key or value to describe")
+    flags = 0
+    for f in p.get("flags", ()):
+        flags |= MAP_FLAGS[f]
+    max_entries = p.get("max_entries", 1)
+    if max_entries == "page":
+        max_entries = os.sysconf("SC_PAGE_SIZE")
+    closers: list[Any] = []
+    try:
+        btf, ids = _sized_btf((key_size, value_size))
+        closers.append(btf)
+        fields: dict[str, Any] = dict(
+            map_type=MAP_TYPES[name], key_size=key_size, value_size=value_size,
+            max_entries=max_entries, map_flags=flags, btf_fd=btf.fd,
+            btf_key_type_id=ids.get(key_size, 0), btf_value_type_id=ids.get(value_size, 0),
+            what=f"probe of BTF ids on map type {name}")
+        if p.get("inner"):
+            inner = _sys.map_create(map_type=MAP_TYPES["array"], key_size=4, value_size=4,
+                                    max_entries=1)
+            closers.append(inner)
+            fields["inner_map_fd"] = int(inner)
+        _sys.map_create(**fields).close()
+        return Probe(True)
+    except KernelError as e:
+        if e.errno in _NO_BTF_ERRNOS:  # the type's map_check_btf refuses any description
+            return Probe(False, e.errno, f"BPF_MAP_CREATE with BTF key/value ids refused "
+                                         f"it ({_refusal(e)})")
+        # the probe's byte-sized types may not be what the type insists on (a struct key)
+        return Probe(None, e.errno, f"undecided: BTF key/value ids of the probe's types were "
+                                    f"refused ({_refusal(e)})")
+    finally:
+        for c in closers:
+            c.close()
+
+
+_NO_BTF_ERRNOS = frozenset({_sys.ENOTSUPP, _errno.EOPNOTSUPP})
+"""Refusals that mean a map type takes no BTF description at all."""
+
+
+def map_btf_ids_supported(name: str) -> bool | None:
+    """Whether maps of type ``name`` accept BTF key/value type ids (see
+    :func:`probe_map_btf_ids`)."""
+    return probe_map_btf_ids(name).supported
 
 
 # --- program types ----------------------------------------------------------------

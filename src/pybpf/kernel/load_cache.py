@@ -44,9 +44,10 @@ from typing import Any
 from ..cache import cache_root, private_dir, read_sealed, write_sealed
 from ..errors import BPFError
 
-FORMAT = 2
+FORMAT = 3
 """Version of the prepared form; older cache files are ignored.  (2: the
-linked object of :mod:`pybpf.linker`, ``LinkedObject.to_data()``.)"""
+linked object of :mod:`pybpf.linker`, ``LinkedObject.to_data()``; 3: record
+types chosen by :func:`pybpf.records.choose_record`, with their rules.)"""
 
 
 MAX_ENTRY = 256 << 20
@@ -84,23 +85,20 @@ def prepare(spec: Any, *, record_types: dict[str, Any] | None = None) -> dict[st
     ``record_types`` maps ring buffer / perf buffer map names to the BTF
     type of their records (inferred where not given)."""
     from ..linker import link
-    from ..records import RecordType, infer_record_type
+    from ..records import BUFFER_MAP_TYPES, RecordType, choose_record
     from .collection import KernelResolver
 
     linked = link(spec, KernelResolver())
-    btf = spec.btf
-    decoders = {}
+    decoders, rules = {}, {}
     for ms in spec.maps.values():
-        if ms.type not in ("ringbuf", "perf_event_array"):
+        if ms.type not in BUFFER_MAP_TYPES:
             continue
-        t = (record_types or {}).get(ms.name)
-        if t is None and btf is not None:
-            t = infer_record_type(spec, ms.name)
-        if t is not None and btf is not None:
-            rt = RecordType.from_btf(btf, t)
-            if rt is not None:
-                decoders[ms.name] = rt.to_data()
-    prepared = {"format": FORMAT, "linked": linked.to_data(), "record_types": decoders}
+        choice = choose_record(spec, ms.name, (record_types or {}).get(ms.name))
+        if isinstance(choice.decode, RecordType):
+            decoders[ms.name] = choice.decode.to_data()
+            rules[ms.name] = choice.rule
+    prepared = {"format": FORMAT, "linked": linked.to_data(), "record_types": decoders,
+                "record_rules": rules}
     if linked.boot_dependent:
         prepared["boot_id"] = kernel_identity(True)
     return prepared
@@ -114,25 +112,26 @@ def load_prepared(prepared: dict[str, Any], *, pin_dir: str | None = None,
     :class:`~pybpf.kernel.Collection` (without a spec; ring buffer records
     decode with the prepared record types).  ``set_variables`` sets global
     variables first (as :meth:`ObjectSpec.set_variable`)."""
-    linked, record_types = _materialize(prepared)
-    return _load(linked, record_types, pin_dir=pin_dir, log_level=log_level,
+    return _load(*_materialize(prepared), pin_dir=pin_dir, log_level=log_level,
                  set_variables=set_variables)
 
 
-def _load(linked: Any, record_types: dict[str, Any], *, pin_dir: str | None = None,
-          log_level: int = 0, set_variables: dict[str, Any] | None = None) -> Any:
+def _load(linked: Any, record_types: dict[str, Any], record_rules: dict[str, Any], *,
+          pin_dir: str | None = None, log_level: int = 0,
+          set_variables: dict[str, Any] | None = None) -> Any:
     from .collection import load_linked
 
     for name, value in (set_variables or {}).items():
         linked.set_variable(name, value)
     coll = load_linked(linked, pin_dir=pin_dir, log_level=log_level)
     coll.record_types = record_types
+    coll.record_rules = record_rules
     return coll
 
 
-def _materialize(prepared: Any) -> tuple[Any, dict[str, Any]]:
-    """The linked object and record types of a prepared form; a BPFError
-    when it is of another version or shape."""
+def _materialize(prepared: Any) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """The linked object, record types and record rules of a prepared form;
+    a BPFError when it is of another version or shape."""
     from ..linked import LinkedObject
     from ..records import RecordType
 
@@ -142,10 +141,11 @@ def _materialize(prepared: Any) -> tuple[Any, dict[str, Any]]:
         linked = LinkedObject.from_data(prepared["linked"])
         record_types = {k: RecordType.from_data(v)
                         for k, v in prepared["record_types"].items()}
+        record_rules = dict(prepared.get("record_rules", {}))
     except Exception as e:  # not what prepare() writes: a damaged or foreign form
         raise BPFError(f"prepared object of the wrong shape ({type(e).__name__}: {e}): "
                        f"prepare it again") from None
-    return linked, record_types
+    return linked, record_types, record_rules
 
 
 # --- the cache -----------------------------------------------------------------------------
@@ -186,8 +186,8 @@ def load_cached(path: str | os.PathLike, parse: Callable[[bytes], Any], *,
     return load_prepared(prepared, pin_dir=pin_dir, set_variables=set_variables)
 
 
-def _read_entry(file: str) -> tuple[Any, dict[str, Any]] | None:
-    """The linked object and record types of a cache entry, or None when the
+def _read_entry(file: str) -> tuple[Any, dict[str, Any], dict[str, Any]] | None:
+    """The materialized form (:func:`_materialize`) of a cache entry, or None when the
     entry is absent, not this user's, damaged, of another format or shape,
     or made for another boot."""
     payload = read_sealed(file, max_size=MAX_ENTRY)

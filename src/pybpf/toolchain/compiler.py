@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,8 +102,10 @@ def find_compiler(kind: str = "auto") -> Compiler:
     if found is None and kind in ("auto", "clang"):
         found = _clang()
     if found is None:
-        hint = {"zig": "pip install ziglang", "clang": "install clang (apt-get install clang)",
-                "auto": "pip install ziglang, or install clang"}[kind]
+        hint = {"zig": "pip install 'pybpf[tools]' (the ziglang wheel: pip install ziglang)",
+                "clang": "install clang (apt-get install clang)",
+                "auto": "pip install 'pybpf[tools]' (the ziglang wheel: pip install "
+                        "ziglang), or install clang"}[kind]
         raise CompilerNotFound(f"no BPF C compiler found ({kind}): {hint}")
     return found
 
@@ -159,7 +161,8 @@ def compile(source: str | os.PathLike, output: str | os.PathLike | None = None, 
             compiler: str = "auto", include_dirs: Iterable[str | os.PathLike] = (),
             defines: Mapping[str, object] | Iterable[str] = (), arch: str | None = None,
             extra_flags: Sequence[str] = (), optimize: str = "-O2", debug: bool = True,
-            vmlinux: bool = True, timeout: float = 300) -> Path:
+            vmlinux: bool = True, timeout: float = 300,
+            on_command: Callable[[list[str]], object] | None = None) -> Path:
     """Compile the BPF C file ``source`` to an object file and return its path.
 
     ``output`` defaults to the source with ``.o`` instead of ``.c``.
@@ -170,6 +173,7 @@ def compile(source: str | os.PathLike, output: str | os.PathLike | None = None, 
     includes ``vmlinux.h`` that no include directory holds gets one generated
     from the running kernel's BTF (cached; ``vmlinux=False`` turns this off).
     Compiler errors raise :class:`CompileError` with the first error lines.
+    ``on_command`` is called with the compiler's command line before it runs.
     """
     src = Path(source)
     if not src.is_file():
@@ -197,6 +201,8 @@ def compile(source: str | os.PathLike, output: str | os.PathLike | None = None, 
         cmd += ["-fno-unwind-tables", "-fno-asynchronous-unwind-tables"]
     cmd += [*extra_flags, "-c", os.fspath(src), "-o", os.fspath(out)]
     out.parent.mkdir(parents=True, exist_ok=True)
+    if on_command is not None:
+        on_command(list(cmd))
     env = dict(os.environ)
     if cc.kind == "zig":
         # per user: a cache in the shared temporary directory belongs to whoever

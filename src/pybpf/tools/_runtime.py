@@ -1,5 +1,6 @@
-"""What every tool shares: building its BPF object (compiled once per
-source, cached), loading it fast (:mod:`pybpf.kernel.load_cache`), the
+"""What every tool shares: finding its BPF object (shipped in the package,
+:mod:`pybpf.tools.prebuilt`; compiled once per source only where the
+sources were edited), loading it fast (:mod:`pybpf.kernel.load_cache`), the
 common options, and running it (:func:`pybpf.kernel.run`: attach, poll,
 stop cleanly on Ctrl-C, SIGTERM or after ``--duration``).
 
@@ -25,47 +26,59 @@ HERE = Path(__file__).resolve().parent
 INCLUDE = HERE / "include"
 
 
-def _pybpf_headers() -> list[Path]:
-    inc = HERE.parent / "include" / "bpf"
-    return sorted(inc.glob("*.h")) if inc.is_dir() else []
-
-
 def source_key(name: str) -> str:
-    """A hash of everything that makes up tool ``name``'s object: its C
-    source, the tools' headers, pybpf's BPF headers and the kernel (whose
-    BTF becomes vmlinux.h)."""
-    from ..kernel.load_cache import kernel_identity
-
+    """A hash of everything that makes up tool ``name``'s object when it is
+    compiled here: its C source, the tools' headers and pybpf's BPF
+    headers (the objects are CO-RE: the kernel does not enter into it)."""
     h = hashlib.sha256()
-    for path in [HERE / f"{name}.bpf.c", *sorted(INCLUDE.glob("*.h")), *_pybpf_headers()]:
+    inc = HERE.parent / "include" / "bpf"
+    for path in [HERE / f"{name}.bpf.c", *sorted(INCLUDE.glob("*.h")), *sorted(inc.glob("*.h"))]:
         h.update(path.name.encode())
         h.update(path.read_bytes())
-    h.update(kernel_identity().encode())
     return h.hexdigest()[:24]
 
 
 def object_path(name: str, *, quiet: bool = False) -> Path:
-    """Tool ``name``'s compiled object, compiling it on first use (with the
-    ziglang wheel, or clang) into this user's private pybpf cache
-    (``$XDG_CACHE_HOME/pybpf/tools``; :func:`pybpf.cache.private_dir`).  An
-    object there that this user does not own is compiled again, not used."""
+    """Tool ``name``'s object: the one shipped in the package
+    (:mod:`pybpf.tools.prebuilt`), or — when the sources changed since it
+    was built (a checkout being edited) — one compiled here on first use
+    (the ziglang wheel, or clang) into this user's private pybpf cache
+    (``$XDG_CACHE_HOME/pybpf/tools``; :func:`pybpf.cache.private_dir`; an
+    object there that this user does not own is compiled again, not used).
+    Without a compiler a stale shipped object is used, with a warning."""
     import tempfile
+
+    from .prebuilt import shipped_object
+
+    shipped, why = shipped_object(name)
+    if shipped is not None:
+        return shipped
 
     from ..cache import private_dir, trusted_file
 
     out = private_dir("tools") / f"{name}-{source_key(name)}.bpf.o"
     if trusted_file(out):
         return out
-    from ..toolchain import compile
+    from ..toolchain import CompilerNotFound, compile, find_compiler
+    from .prebuilt import OBJECTS
 
+    try:
+        find_compiler()
+    except CompilerNotFound as e:
+        stale = OBJECTS / f"{name}.bpf.o"
+        if stale.is_file():
+            print(f"{name}: warning: {why}; no compiler here to rebuild it ({e}): using it "
+                  f"as it is", file=sys.stderr)
+            return stale
+        raise CompilerNotFound(f"{name}: {why}, and {e}") from None
     if not quiet:
-        print(f"{name}: compiling {name}.bpf.c (once; cached in {out.parent})",
+        print(f"{name}: compiling {name}.bpf.c ({why}; once: cached in {out.parent})",
               file=sys.stderr)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".o", dir=out.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        compile(HERE / f"{name}.bpf.c", tmp, include_dirs=[INCLUDE])
+        compile(HERE / f"{name}.bpf.c", tmp, include_dirs=[INCLUDE], vmlinux=False)
         os.replace(tmp, out)
     finally:
         if tmp.exists():

@@ -33,9 +33,8 @@ def run(argv: list[str] | None = None) -> int:
     p.add_argument("-x", "--failed", action="store_true", help="only failed execs")
     p.add_argument("-t", "--timestamp", action="store_true", help="print the time")
     args = p.parse_args(argv)
-    with rt.open_tool(NAME, record_types={"events": "exec_event"},
-                      variables={"target_ppid": args.ppid,
-                                 "failed_only": 1 if args.failed else None}) as coll:
+    with rt.open_tool(NAME, variables={"target_ppid": args.ppid,
+                                       "failed_only": 1 if args.failed else None}) as coll:
         rb = coll.ringbuf("events", lambda e: print(format_event(e, timestamp=args.timestamp),
                                                     flush=True))
         rt.run(coll, [rb], args.duration, header=("TIME     " if args.timestamp else "") +

@@ -34,9 +34,8 @@ def run(argv: list[str] | None = None) -> int:
                    help="only exits with a non-zero code or a signal")
     p.add_argument("-t", "--timestamp", action="store_true", help="print the time of exit")
     args = p.parse_args(argv)
-    with rt.open_tool(NAME, record_types={"events": "exit_event"},
-                      variables={"target_pid": args.pid, "target_ppid": args.ppid,
-                                 "failed_only": 1 if args.failed else None}) as coll:
+    with rt.open_tool(NAME, variables={"target_pid": args.pid, "target_ppid": args.ppid,
+                                       "failed_only": 1 if args.failed else None}) as coll:
         head = f"{'PCOMM':<16} {'PID':>7} {'PPID':>7} {'TID':>7} {'AGE(s)':>9} EXIT"
         rb = coll.ringbuf("events", lambda e: print(format_event(e, timestamp=args.timestamp),
                                                     flush=True))

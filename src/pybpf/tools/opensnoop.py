@@ -42,9 +42,8 @@ def run(argv: list[str] | None = None) -> int:
             return
         print(format_event(e, timestamp=args.timestamp), flush=True)
 
-    with rt.open_tool(NAME, record_types={"events": "open_event"},
-                      variables={"target_pid": args.pid,
-                                 "failed_only": 1 if args.failed else None}) as coll:
+    with rt.open_tool(NAME, variables={"target_pid": args.pid,
+                                       "failed_only": 1 if args.failed else None}) as coll:
         rb = coll.ringbuf("events", show)
         rt.run(coll, [rb], args.duration, optional=("enter_open", "exit_open"),
                header=("TIME     " if args.timestamp else "") +
