@@ -8,6 +8,11 @@ huge, negative or not numbers; hex that is odd or not hex; strings with
 terminal escapes, format specifiers or 100,000 characters; unknown
 options and stray arguments.  The terminal is UTF-8 or strict ASCII.
 
+Commands that change kernel objects (``map update``, ``link detach``,
+``map freeze``...) get selectors only of objects the worker made itself
+(or of none): kernel object ids are global, and other programs' objects
+are not the fuzzer's to change.
+
 Each case runs in its own process — forked from a worker that imported
 pybpf once (fast), and for one case in fifty a fresh ``python -m
 pybpf.cli`` — and must end, on its own or after a SIGINT for the commands
@@ -80,6 +85,10 @@ class State:
     commands: list[tuple[list[str], Any]]
     sandboxed: bool
     sandbox_note: str = ""
+    own: dict[str, list[list[str]]] = field(default_factory=dict)
+    """Selectors (``id N``, ``name X``, ``pinned P``) of kernel objects this
+    worker made, by kind: the only ones a command that changes objects gets."""
+    keep: list[Any] = field(default_factory=list)
 
 
 # --- setup: files, parser, sandbox --------------------------------------------------------------
@@ -97,7 +106,45 @@ def setup(seed: int) -> State:
     import atexit
 
     atexit.register(shutil.rmtree, scratch, True)
-    return State(scratch, files, commands, sandboxed, note)
+    state = State(scratch, files, commands, sandboxed, note)
+    if sandboxed:
+        _own_objects(state)
+    return state
+
+
+def _own_objects(state: State) -> None:
+    """Maps, a program and a link of this worker's own, pinned in the
+    sandbox's bpffs: what commands that change kernel objects may change."""
+    from pybpf.isa import assemble
+    from pybpf.kernel import KernelMap, KernelProgram
+
+    tag = f"fz{os.getpid() % 100000}"
+    own: dict[str, list[list[str]]] = {"map": [], "prog": [], "link": []}
+    for kind, key, value, entries in (("hash", 4, 8, 16), ("array", 4, 8, 4),
+                                      ("queue", 0, 8, 4), ("stack", 0, 8, 4),
+                                      ("lru_hash", 4, 4, 8), ("percpu_array", 4, 8, 2)):
+        name = f"{tag}_{kind[:6]}"
+        with contextlib.suppress(Exception):
+            m = KernelMap.create(kind, key, value, entries, name=name)
+            m.pin(f"/sys/fs/bpf/fuzz/{name}")
+            state.keep.append(m)
+            own["map"] += [["id", str(m.info().id)], ["name", name],
+                           ["pinned", f"/sys/fs/bpf/fuzz/{name}"]]
+    with contextlib.suppress(Exception):
+        prog = KernelProgram.load(assemble("r0 = 2\nexit"), "xdp", name=f"{tag}_xdp")
+        prog.pin(f"/sys/fs/bpf/fuzz/{tag}_xdp")
+        state.keep.append(prog)
+        own["prog"] += [["id", str(prog.id)], ["name", f"{tag}_xdp"],
+                        ["pinned", f"/sys/fs/bpf/fuzz/{tag}_xdp"]]
+        from pybpf.kernel.attach import xdp
+
+        link = xdp(prog, "lo")  # the loopback of the sandbox's network namespace
+        state.keep.append(link)
+        with contextlib.suppress(Exception):
+            link.pin(f"/sys/fs/bpf/fuzz/{tag}_link")
+            own["link"].append(["pinned", f"/sys/fs/bpf/fuzz/{tag}_link"])
+        own["link"].append(["id", str(link.id)])
+    state.own = own
 
 
 def _warm_up() -> None:
@@ -327,8 +374,75 @@ def generate(state: State, rng: random.Random) -> Case:
         argv = ["tools", rng.choice(("execsnoop", "exitsnoop", "opensnoop", "syscount",
                                      "runqlat", "nosuch")), *rng.choice(
             ([], ["-d", "1"], ["-d", "-1"], ["--nosuch"], ["-d", "1e309"]))]
+    if len(command) == 2 and command[0] in ("map", "link", "prog"):
+        options = [a for a in argv[2:] if a.startswith("-")]
+        if tuple(command) in CHANGES:  # never free words: only the grammar's selectors
+            argv = [*command, *_verb_words(state, rng, command), *options]
+        elif rng.random() < 0.7:
+            argv = [*command, *_verb_words(state, rng, command), *argv[2:]]
     case.argv = argv
     return _finish(state, rng, case)
+
+
+CHANGES = {("map", "update"), ("map", "delete"), ("map", "freeze"), ("map", "push"),
+           ("map", "enqueue"), ("map", "pop"), ("map", "dequeue"), ("map", "pin"),
+           ("map", "create"), ("link", "detach"), ("link", "pin"), ("prog", "pin")}
+"""Verbs that change kernel objects (or the file system)."""
+
+
+def _data(rng: random.Random) -> list[str]:
+    pick = rng.random()
+    if pick < 0.5:
+        return [f"{rng.randrange(256):#04x}" for _ in range(rng.choice((1, 4, 8, 3, 100)))]
+    if pick < 0.7:
+        return [str(rng.randrange(-300, 300)) for _ in range(rng.choice((1, 4, 8)))]
+    return [rng.choice(STRINGS) for _ in range(rng.choice((0, 1, 4)))]
+
+
+def _selector(state: State, rng: random.Random, kind: str, changes: bool) -> list[str]:
+    own = state.own.get(kind, [])
+    bad = [["id", rng.choice(("0", "-1", "4000000000", "18446744073709551616", "x",
+                              "9" * 5000))],
+           ["name", rng.choice(("", "nosuch_name", "\x1b[2J", "a" * 300))],
+           ["pinned", rng.choice((state.files["missing"], state.files["ok.s"], "/sys/fs/bpf",
+                                  "/sys/fs/bpf/fuzz/nosuch", ""))],
+           ["tag", "00"], ["id"], []]
+    if not changes and rng.random() < 0.3:  # reading anyone's objects is harmless
+        return ["id", str(rng.randrange(1, 3000))]
+    if own and rng.random() < 0.7:
+        return list(rng.choice(own))
+    return rng.choice(bad)
+
+
+def _verb_words(state: State, rng: random.Random, command: list[str]) -> list[str]:
+    """The words of a bpftool-style verb: a selector (own objects for verbs
+    that change them), then the verb's keywords with hostile data."""
+    kind, verb = command
+    changes = (kind, verb) in CHANGES
+    if not state.sandboxed and changes:
+        return _selector(state, rng, "none", True)  # a selector that names nothing
+    if verb == "create":
+        name = state.scratch.name[-6:]
+        flags = rng.choice(([], ["flags", rng.choice(NUMBERS)]))
+        return [f"/sys/fs/bpf/fuzz/new{rng.randrange(1000)}", "type",
+                rng.choice(("hash", "array", "nosuch", "ringbuf", "queue")), "key",
+                rng.choice(NUMBERS), "value", rng.choice(NUMBERS), "entries",
+                rng.choice(NUMBERS), "name", rng.choice((name, "a" * 100, "\x1b")), *flags]
+    words = _selector(state, rng, kind, changes)
+    if verb in ("update", "lookup", "delete", "getnext"):
+        words += ["key", *_data(rng)] if rng.random() < 0.9 else []
+    if verb in ("update", "push", "enqueue", "peek"):
+        words += ["value", *_data(rng)]
+        words += rng.choice(([], ["any"], ["exist"], ["noexist"], ["bogus"]))
+    if verb == "pin":
+        words.append(rng.choice(("/sys/fs/bpf/fuzz/repin", state.files["missing"],
+                                 state.files["dir"], "/sys/fs/bpf/fuzz/sub/dir/pin")))
+    if verb == "dump" and kind == "prog":
+        words += rng.choice(([], ["file", str(state.scratch / "dumped")], ["opcodes"],
+                             ["linum"]))
+    if rng.random() < 0.1:
+        words.insert(rng.randrange(len(words) + 1), rng.choice(STRINGS))
+    return words
 
 
 def _finish(state: State, rng: random.Random, case: Case) -> Case:
