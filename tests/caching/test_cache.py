@@ -360,3 +360,13 @@ def test_a_bad_btf_dump_entry_is_dumped_again(fresh, monkeypatch, damage):
     again = dumpcache.dump_text(btf, "c")
     assert not again.cached and again.text == first.text
     assert dumpcache.dump_text(btf, "c").cached
+
+
+def test_a_tool_as_a_user_without_home_fails_in_one_line(other_user, shared_tmp):
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(SRC), "TMPDIR": str(shared_tmp)}
+    proc = _as_user(other_user, [_python(), "-m", "pybpf.cli", "tools", "execsnoop", "-d", "1"],
+                    env=env, cwd="/", timeout=120)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 1, proc.stderr
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("pybpf: error:")]
+    assert len(errors) == 1 and "CAP_BPF" in errors[0], proc.stderr
