@@ -36,9 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         print(f"fuzz {name}: seed {seed}, cases {args.start}..{args.start + args.cases - 1}, "
               f"budget {args.budget:g} s, {args.jobs} job(s)", file=sys.stderr, flush=True)
+        checkpoint = f"{args.json}.{name}.partial" if args.json else None
         reports.append(supervise(name, seed=seed, cases=args.cases, budget=args.budget,
                                  jobs=args.jobs, start=args.start, memory_mb=args.memory_mb,
-                                 progress=True))
+                                 progress=True, checkpoint=checkpoint))
     print(table(reports))
     if args.json:
         with open(args.json, "w") as f:

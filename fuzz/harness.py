@@ -245,12 +245,15 @@ class _Worker:
 
 def supervise(target: str, *, seed: int, cases: int, budget: float, jobs: int = 1,
               start: int = 0, memory_mb: int = 3072, log_dir: Path | None = None,
-              progress: bool = False, quick: bool = False) -> Report:
+              progress: bool = False, quick: bool = False,
+              checkpoint: str | os.PathLike | None = None) -> Report:
     """Run cases ``start`` to ``start + cases - 1`` of ``target`` in ``jobs``
     worker processes, for at most ``budget`` seconds; the report counts each
     case's result, and a crash or hang for the case a worker died in.
     ``quick`` asks targets for a light setup (fewer seed programs) for
-    runs of seconds."""
+    runs of seconds.  With ``checkpoint``, the report so far is written
+    there (JSON) every minute; SIGTERM or SIGINT ends the run early with the
+    report of the cases done."""
     module = load_target(target)
     timeout = getattr(module, "CASE_TIMEOUT", 30.0)
     setup_timeout = getattr(module, "SETUP_TIMEOUT", 120.0)
@@ -269,10 +272,13 @@ def supervise(target: str, *, seed: int, cases: int, budget: float, jobs: int = 
     for w in workers:
         sel.register(w.proc.stdout, selectors.EVENT_READ, w)
     began = time.monotonic()
-    last_progress = began
+    last_progress = last_checkpoint = began
     live = set(workers)
+    stop = []
+    previous = {sig: signal.signal(sig, lambda *_: stop.append(True))
+                for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        while live:
+        while live and not stop:
             now = time.monotonic()
             if now - began > budget:
                 break
@@ -327,7 +333,13 @@ def supervise(target: str, *, seed: int, cases: int, budget: float, jobs: int = 
                 last_progress = now
                 print(f"  {target}: {report.cases} cases, {report.findings()} findings, "
                       f"{now - began:.0f} s", file=sys.stderr, flush=True)
+            if checkpoint and now - last_checkpoint > 60:
+                last_checkpoint = now
+                report.seconds = now - began
+                _write_json(checkpoint, report)
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         for w in workers:
             w.kill()
         sel.close()
@@ -335,6 +347,13 @@ def supervise(target: str, *, seed: int, cases: int, budget: float, jobs: int = 
             module.cleanup()
     report.seconds = time.monotonic() - began
     return report
+
+
+def _write_json(path: str | os.PathLike, report: Report) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(report.to_json(), f, indent=1)
+    os.replace(tmp, path)
 
 
 def _restart(w: _Worker, index: int, sel: selectors.BaseSelector) -> bool:
