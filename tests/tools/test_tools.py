@@ -183,4 +183,4 @@ def test_exit_after_attach_for_timing(built):
     out = subprocess.run([sys.executable, "-m", "pybpf.tools.exitsnoop"], capture_output=True,
                          text=True, env=_env(PYBPF_TOOL_EXIT_AFTER_ATTACH="1"), timeout=60)
     assert out.returncode == 0 and MARK in out.stderr
-    assert time.monotonic() - start < 10
+    assert time.monotonic() - start < 40   # well before the 60 s timeout: it did not wait
