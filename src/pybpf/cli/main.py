@@ -466,6 +466,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ..conformance import plugin_main
 
         return plugin_main(argv[1:])
+    if argv[:1] == ["tools"] and len(argv) > 1 and not argv[1].startswith("-"):
+        # A tool's own arguments, '--' and the command after it, reach it untouched.
+        from ..tools import run_tool
+
+        return run_tool(argv[1], argv[2:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
