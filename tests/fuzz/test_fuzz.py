@@ -90,7 +90,10 @@ def test_cases_replay_from_seed_and_number():
 
 
 FIXED = [("objects", 7, 521, "a BTF variable chain recursed in btf.format"),
-         ("cli", 11, 256, "asm --output into a missing directory printed a traceback")]
+         ("cli", 11, 256, "asm --output into a missing directory printed a traceback"),
+         ("objects", 20261203, 1519, "a function prototype cycle recursed in the C dump"),
+         ("objects", 20261203, 1583, "anonymous members recursed in btf.encode"),
+         ("objects", 20261203, 3258, "an enum of thousands of bytes printed as a number")]
 """Findings of earlier runs (target, seed, case, what it was): each replays clean."""
 
 
