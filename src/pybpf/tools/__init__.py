@@ -24,6 +24,7 @@ TOOLS = {
     "opensnoop": "trace open(2)/openat(2) with path and result",
     "syscount": "count system calls by name or process, with time spent",
     "runqlat": "run queue latency as a log2 histogram",
+    "killsnoop": "trace signals sent by kill(2)/tkill(2)/tgkill(2)",
 }
 """Tool name -> one-line description."""
 
