@@ -5,11 +5,15 @@ test makes happen, in text and in JSON lines."""
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import json
 import os
 import signal
+import socket
+import struct
 import subprocess
+import sys
 
 import pytest
 from tool_process import ToolProcess, run_tool
@@ -78,3 +82,48 @@ def test_killsnoop_json_lines_with_a_command(built):
     assert any(e["signal"] == "SIGTERM" and e["call"] == "kill" and e["ret"] == 0 and
                e["comm"] == "sh" for e in events), out.stdout
     assert all(e["sig"] == 15 for e in events)
+
+
+# --- bindsnoop -------------------------------------------------------------------------------
+
+def test_bindsnoop_decodes_sockaddrs():
+    from pybpf.tools.bindsnoop import decode_sockaddr, parse_ports
+
+    raw4 = struct.pack("<H", socket.AF_INET) + struct.pack(">H", 8080) + \
+        socket.inet_aton("10.1.2.3") + bytes(20)
+    assert decode_sockaddr(raw4) == ("IPv4", "10.1.2.3", 8080)
+    raw6 = struct.pack("<H", socket.AF_INET6) + struct.pack(">H", 53) + bytes(4) + \
+        socket.inet_pton(socket.AF_INET6, "::1") + bytes(4)
+    assert decode_sockaddr(raw6) == ("IPv6", "::1", 53)
+    assert parse_ports("80,443") == {80, 443}
+
+
+@pytest.mark.kernel
+def test_bindsnoop_sees_binds_with_protocol_interface_and_errors(built):
+    t = ToolProcess("bindsnoop", "-d", "1", "-p", str(os.getpid()))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"lo")
+        udp.bind(("127.0.0.1", 0))
+        port = udp.getsockname()[1]
+    with socket.socket() as tcp, pytest.raises(OSError):
+        tcp.bind(("192.0.2.1", 80))  # not an address of this machine: EADDRNOTAVAIL
+    code, out, err = t.finish()
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].split() == ["PID", "COMM", "RET", "PROTO", "IF", "PORT", "ADDR"]
+    rows = [ln.split() for ln in lines[1:]]
+    lo = socket.if_nametoindex("lo")
+    assert [str(os.getpid()), "0", "UDP", str(lo), "0", "127.0.0.1"] == \
+        [rows[0][0], *rows[0][2:]], (port, out)
+    assert any(r[2:] == [str(-errno.EADDRNOTAVAIL), "TCP", "0", "80", "192.0.2.1"]
+               for r in rows), out
+
+
+@pytest.mark.kernel
+def test_bindsnoop_json_lines(built):
+    out = run_tool("bindsnoop", "-j", "-P", "0", "--", sys.executable, "-c",
+                   "import socket; socket.socket(socket.AF_INET6).bind(('::1', 0))")
+    assert out.returncode == 0, out.stderr
+    events = [json.loads(ln) for ln in out.stdout.splitlines()]
+    assert any(e["family"] == "IPv6" and e["address"] == "::1" and e["proto"] == "TCP"
+               and e["ret"] == 0 for e in events), out.stdout

@@ -25,6 +25,7 @@ TOOLS = {
     "syscount": "count system calls by name or process, with time spent",
     "runqlat": "run queue latency as a log2 histogram",
     "killsnoop": "trace signals sent by kill(2)/tkill(2)/tgkill(2)",
+    "bindsnoop": "trace bind(2): protocol, address, port and result",
 }
 """Tool name -> one-line description."""
 
