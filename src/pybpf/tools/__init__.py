@@ -26,6 +26,7 @@ TOOLS = {
     "runqlat": "run queue latency as a log2 histogram",
     "killsnoop": "trace signals sent by kill(2)/tkill(2)/tgkill(2)",
     "bindsnoop": "trace bind(2): protocol, address, port and result",
+    "tcpconnect": "trace active TCP connections (connect)",
 }
 """Tool name -> one-line description."""
 

@@ -14,12 +14,14 @@ import struct
 import time
 
 from . import _runtime as rt
+from ._net import parse_ports
 
 NAME = "bindsnoop"
 DESCRIPTION = "Trace bind(2): process, protocol, bound interface, port, address and result."
 
-PROTOCOLS = {socket.IPPROTO_TCP: "TCP", socket.IPPROTO_UDP: "UDP", 132: "SCTP",
-             socket.IPPROTO_RAW: "RAW", socket.IPPROTO_ICMP: "ICMP", 58: "ICMPv6"}
+PROTOCOLS = {socket.IPPROTO_TCP: "TCP", socket.IPPROTO_UDP: "UDP", socket.IPPROTO_SCTP: "SCTP",
+             socket.IPPROTO_RAW: "RAW", socket.IPPROTO_ICMP: "ICMP",
+             socket.IPPROTO_ICMPV6: "ICMPv6"}
 
 
 def decode_sockaddr(raw: bytes) -> tuple[str, str, int]:
@@ -39,11 +41,6 @@ def decode_sockaddr(raw: bytes) -> tuple[str, str, int]:
 def protocol_name(e) -> str:
     """``TCP``, ``UDP``... or the protocol's number."""
     return PROTOCOLS.get(e.protocol, str(e.protocol))
-
-
-def parse_ports(text: str) -> set[int]:
-    """``80,443`` -> ``{80, 443}``."""
-    return {int(p) for p in text.split(",") if p.strip()}
 
 
 def format_event(e, *, timestamp: bool = False, uid: bool = False) -> str:

@@ -1,0 +1,77 @@
+"""The network tools — tcpconnect, tcplife, tcpretrans — run as processes
+and see a real TCP connection the test makes on the loopback interface."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+
+import pytest
+from tool_process import ToolProcess, run_tool
+
+from pybpf.tools import TOOLS
+
+
+@pytest.fixture(scope="module")
+def built():
+    """Every tool's object (shipped, or compiled here once if its C changed)."""
+    from pybpf.toolchain import CompilerNotFound
+    from pybpf.tools._runtime import object_path
+
+    try:
+        return {name: object_path(name, quiet=True) for name in TOOLS}
+    except CompilerNotFound as e:
+        pytest.skip(str(e))
+
+
+def test_connection_ends_and_states():
+    from pybpf.tools._net import address, ip_version, tcp_state
+
+    assert address(socket.AF_INET, socket.inet_aton("10.0.0.1") + bytes(12)) == "10.0.0.1"
+    assert address(socket.AF_INET6, socket.inet_pton(socket.AF_INET6, "fe80::1")) == "fe80::1"
+    assert (ip_version(socket.AF_INET), ip_version(socket.AF_INET6)) == (4, 6)
+    assert tcp_state(1) == "ESTABLISHED" and tcp_state(7) == "CLOSE" and tcp_state(99) == "99"
+
+
+# --- tcpconnect ------------------------------------------------------------------------------
+
+@pytest.mark.kernel
+def test_tcpconnect_sees_an_established_and_a_refused_connect(built):
+    t = ToolProcess("tcpconnect", "-d", "1", "-L", "-p", str(os.getpid()))
+    with socket.socket() as server, socket.socket() as not_listening:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            lport = client.getsockname()[1]
+        not_listening.bind(("127.0.0.1", 0))  # a port held, where connects are refused
+        closed = not_listening.getsockname()[1]
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", closed))
+    code, out, err = t.finish()
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].split() == ["PID", "COMM", "IP", "SADDR", "LPORT", "DADDR", "DPORT"]
+    rows = [ln.split() for ln in lines[1:]]
+    assert [str(os.getpid()), "4", "127.0.0.1", str(lport), "127.0.0.1", str(port)] == \
+        [rows[0][0], *rows[0][2:7]] and len(rows[0]) == 7, out
+    assert any(r[5:] == ["127.0.0.1", str(closed), "(CLOSE)"] for r in rows), out
+
+
+@pytest.mark.kernel
+def test_tcpconnect_json_lines_and_counts(built):
+    code = ("import socket\n"
+            "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n"
+            "a = socket.create_connection(s.getsockname())\n"
+            "b = socket.create_connection(s.getsockname())\n")
+    out = run_tool("tcpconnect", "-j", "--", "python3", "-c", code)
+    assert out.returncode == 0, out.stderr
+    events = [json.loads(ln) for ln in out.stdout.splitlines()]
+    mine = [e for e in events if e["comm"] == "python3" and e["daddr"] == "127.0.0.1"]
+    assert len(mine) >= 2 and all(e["established"] and e["ip"] == 4 for e in mine), events
+    out = run_tool("tcpconnect", "-c", "--", "python3", "-c", code)
+    assert out.returncode == 0, out.stderr
+    table = out.stdout.split("LADDR", 1)[1].splitlines()[1:]
+    assert any(r.split()[:2] == ["127.0.0.1", "127.0.0.1"] and r.split()[3] == "2"
+               for r in table), out.stdout
