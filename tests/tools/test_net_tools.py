@@ -75,3 +75,54 @@ def test_tcpconnect_json_lines_and_counts(built):
     table = out.stdout.split("LADDR", 1)[1].splitlines()[1:]
     assert any(r.split()[:2] == ["127.0.0.1", "127.0.0.1"] and r.split()[3] == "2"
                for r in table), out.stdout
+
+
+# --- tcplife ---------------------------------------------------------------------------------
+
+def _session(sent: int, received: int) -> tuple[int, int]:
+    """A TCP session on 127.0.0.1 where the client sends ``sent`` bytes and
+    receives ``received``; the client's and the server's ports."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        client = socket.create_connection(listener.getsockname())
+        server, _ = listener.accept()
+    with client, server:
+        client.sendall(b"x" * sent)
+        got = 0
+        while got < sent:
+            got += len(server.recv(65536))
+        server.sendall(b"y" * received)
+        got = 0
+        while got < received:
+            got += len(client.recv(65536))
+        ports = client.getsockname()[1], server.getsockname()[1]
+        client.shutdown(socket.SHUT_WR)
+        server.recv(1)  # the client's FIN: the server then closes last (LAST_ACK)
+    return ports
+
+
+@pytest.mark.kernel
+def test_tcplife_reports_both_ends_with_bytes_and_span(built):
+    t = ToolProcess("tcplife", "-d", "1", "-p", str(os.getpid()))
+    cport, sport = _session(5000, 3000)
+    code, out, err = t.finish()
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].split() == ["PID", "COMM", "LADDR", "LPORT", "RADDR", "RPORT", "TX_KB",
+                                "RX_KB", "MS"]
+    rows = {r[3]: r for r in (ln.split() for ln in lines[1:])}
+    assert rows[str(cport)][5:8] == [str(sport), "4", "2"], out  # 5000 B out, 3000 in
+    assert rows[str(sport)][5:8] == [str(cport), "2", "4"], out
+    assert all(r[0] == str(os.getpid()) and float(r[8]) > 0 for r in rows.values()), out
+
+
+@pytest.mark.kernel
+def test_tcplife_json_lines(built):
+    t = ToolProcess("tcplife", "-d", "1", "-j", "-p", str(os.getpid()))
+    cport, sport = _session(100, 7)
+    events = t.finish_json()
+    client = [e for e in events if e["sport"] == cport]
+    assert len(client) == 1 and client[0]["dport"] == sport, events
+    assert client[0]["rx_bytes"] in (7, 8) and client[0]["tx_bytes"] >= 100, events  # FIN
+    assert client[0]["saddr"] == "127.0.0.1" and client[0]["span_ms"] > 0

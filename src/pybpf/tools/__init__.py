@@ -27,6 +27,7 @@ TOOLS = {
     "killsnoop": "trace signals sent by kill(2)/tkill(2)/tgkill(2)",
     "bindsnoop": "trace bind(2): protocol, address, port and result",
     "tcpconnect": "trace active TCP connections (connect)",
+    "tcplife": "trace TCP sessions as they close: bytes and lifespan",
 }
 """Tool name -> one-line description."""
 
