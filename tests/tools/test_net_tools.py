@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
+import sys
 
 import pytest
 from tool_process import ToolProcess, run_tool
@@ -126,3 +128,48 @@ def test_tcplife_json_lines(built):
     assert len(client) == 1 and client[0]["dport"] == sport, events
     assert client[0]["rx_bytes"] in (7, 8) and client[0]["tx_bytes"] >= 100, events  # FIN
     assert client[0]["saddr"] == "127.0.0.1" and client[0]["span_ms"] > 0
+
+
+# --- tcpretrans ------------------------------------------------------------------------------
+
+# In a network namespace of its own, a connect to an address routed to the
+# loopback interface but not assigned: the SYN is dropped, nothing answers,
+# and the kernel retransmits it after its initial timeout (1 s).
+UNANSWERED_CONNECT = """
+ip link set lo up && ip addr add 192.0.2.1/32 dev lo &&
+ip route add 192.0.2.0/24 dev lo src 192.0.2.1 && exec {python} -c '
+import shutil
+import socket
+import sys
+s = socket.socket()
+s.settimeout(1.4)
+try:
+    s.connect(("192.0.2.2", 80))
+except OSError:
+    pass
+'
+"""
+
+
+@pytest.mark.kernel
+def test_tcpretrans_sees_a_syn_retransmitted(built):
+    if not (shutil.which("unshare") and shutil.which("ip")):
+        pytest.skip("needs unshare(1) and ip(8) for a private network namespace")
+    script = UNANSWERED_CONNECT.format(python=sys.executable)
+    out = run_tool("tcpretrans", "-j", "--", "unshare", "-n", "sh", "-c", script)
+    assert out.returncode == 0, out.stderr
+    events = [json.loads(ln) for ln in out.stdout.splitlines()]
+    assert any(e["saddr"] == "192.0.2.1" and e["daddr"] == "192.0.2.2" and e["dport"] == 80
+               and e["state"] == "SYN_SENT" and e["ip"] == 4 for e in events), out.stdout
+
+
+def test_tcpretrans_lines_in_bccs_columns():
+    from collections import namedtuple
+
+    from pybpf.tools.tcpretrans import format_event
+
+    Event = namedtuple("Event", "ts_ns pid state family sport dport pad_ends saddr daddr")
+    v6 = Event(0, 42, 1, socket.AF_INET6, 5000, 443, 0,
+               socket.inet_pton(socket.AF_INET6, "::1"), socket.inet_pton(socket.AF_INET6, "::2"))
+    assert format_event(v6).split()[1:] == ["42", "6", "[::1]:5000", "R>", "[::2]:443",
+                                           "ESTABLISHED"]

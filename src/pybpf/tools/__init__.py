@@ -28,6 +28,7 @@ TOOLS = {
     "bindsnoop": "trace bind(2): protocol, address, port and result",
     "tcpconnect": "trace active TCP connections (connect)",
     "tcplife": "trace TCP sessions as they close: bytes and lifespan",
+    "tcpretrans": "trace TCP retransmissions",
 }
 """Tool name -> one-line description."""
 
