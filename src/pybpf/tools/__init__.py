@@ -29,6 +29,7 @@ TOOLS = {
     "tcpconnect": "trace active TCP connections (connect)",
     "tcplife": "trace TCP sessions as they close: bytes and lifespan",
     "tcpretrans": "trace TCP retransmissions",
+    "biolatency": "block I/O latency as log2 histograms (-D per disk)",
 }
 """Tool name -> one-line description."""
 
