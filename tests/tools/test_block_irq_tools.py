@@ -96,3 +96,30 @@ def test_biolatency_prints_a_histogram(built, block_file):
     assert code == 0, err
     assert "@msecs:" in out
     assert any(ln.startswith("[") and "|" in ln for ln in out.splitlines()), out
+
+
+# --- biosnoop --------------------------------------------------------------------------------
+
+@pytest.mark.kernel
+def test_biosnoop_shows_the_writes_of_a_process(built, block_file):
+    t = ToolProcess("biosnoop", "-d", "1", "-Q")
+    direct_writes(block_file, 4)
+    code, out, err = t.finish()
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].split() == ["TIME(s)", "COMM", "PID", "DISK", "T", "SECTOR", "BYTES",
+                                "QUE(ms)", "LAT(ms)"]
+    rows = [ln.split() for ln in lines[1:]]
+    writes = [r for r in rows if r[1] == "dd" and r[4] == "W" and r[6] == "65536"]
+    assert len(writes) >= 4, out
+    assert all(os.path.exists(f"/sys/block/{r[3]}") and float(r[8]) > 0 for r in writes), out
+
+
+@pytest.mark.kernel
+def test_biosnoop_json_lines(built, block_file):
+    t = ToolProcess("biosnoop", "-d", "1", "-j")
+    direct_writes(block_file, 2)
+    events = t.finish_json()
+    writes = [e for e in events if e["comm"] == "dd" and e["op"] == "Write"
+              and e["bytes"] == 65536]
+    assert len(writes) >= 2 and all(e["latency_ms"] > 0 and e["sector"] for e in writes), events

@@ -30,6 +30,7 @@ TOOLS = {
     "tcplife": "trace TCP sessions as they close: bytes and lifespan",
     "tcpretrans": "trace TCP retransmissions",
     "biolatency": "block I/O latency as log2 histograms (-D per disk)",
+    "biosnoop": "trace block I/O requests with their latency",
 }
 """Tool name -> one-line description."""
 
