@@ -127,3 +127,34 @@ def test_bindsnoop_json_lines(built):
     events = [json.loads(ln) for ln in out.stdout.splitlines()]
     assert any(e["family"] == "IPv6" and e["address"] == "::1" and e["proto"] == "TCP"
                and e["ret"] == 0 for e in events), out.stdout
+
+
+# --- statsnoop -------------------------------------------------------------------------------
+
+@pytest.mark.kernel
+def test_statsnoop_shows_a_failed_and_a_good_stat(built, tmp_path):
+    missing = str(tmp_path / f"missing-{os.getpid()}")
+    t = ToolProcess("statsnoop", "-d", "1", "-p", str(os.getpid()))
+    with pytest.raises(FileNotFoundError):
+        os.stat(missing)
+    os.lstat(str(tmp_path))
+    os.statvfs(str(tmp_path))
+    code, out, err = t.finish()
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].split() == ["PID", "COMM", "RET", "ERR", "PATH"]
+    rows = [ln.split() for ln in lines[1:]]
+    assert [str(os.getpid()), "-1", str(errno.ENOENT), missing] == \
+        [rows[0][0], *rows[0][-3:]], out
+    assert sum(r[-3:] == ["0", "0", str(tmp_path)] for r in rows) >= 2, out
+
+
+@pytest.mark.kernel
+def test_statsnoop_json_lines_failed_only(built, tmp_path):
+    missing = str(tmp_path / "missing")
+    t = ToolProcess("statsnoop", "-d", "1", "-j", "-x", "-p", str(os.getpid()))
+    os.path.exists(str(tmp_path))
+    os.path.exists(missing)
+    events = t.finish_json()
+    assert [(e["path"], e["ret"]) for e in events] == [(missing, -errno.ENOENT)], events
+    assert events[0]["call"] in ("stat", "fstatat", "statx")

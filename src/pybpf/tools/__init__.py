@@ -31,6 +31,7 @@ TOOLS = {
     "tcpretrans": "trace TCP retransmissions",
     "biolatency": "block I/O latency as log2 histograms (-D per disk)",
     "biosnoop": "trace block I/O requests with their latency",
+    "statsnoop": "trace stat(2)-family calls with path and result",
 }
 """Tool name -> one-line description."""
 
