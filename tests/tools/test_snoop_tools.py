@@ -9,6 +9,7 @@ import errno
 import importlib
 import json
 import os
+import shutil
 import signal
 import socket
 import struct
@@ -158,3 +159,45 @@ def test_statsnoop_json_lines_failed_only(built, tmp_path):
     events = t.finish_json()
     assert [(e["path"], e["ret"]) for e in events] == [(missing, -errno.ENOENT)], events
     assert events[0]["call"] in ("stat", "fstatat", "statx")
+
+
+# --- mountsnoop ------------------------------------------------------------------------------
+
+MOUNT_AND_UMOUNT = """
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+where = sys.argv[1].encode()
+if libc.mount(b"pybpf-src", where, b"tmpfs", 2, b"size=1m") != 0:  # MS_NOSUID
+    raise SystemExit("mount: " + os.strerror(ctypes.get_errno()))
+libc.umount2(where, 2)  # MNT_DETACH
+libc.umount2(where + b"/nonexistent", 0)
+"""
+
+
+def test_mountsnoop_describes_calls():
+    from collections import namedtuple
+
+    from pybpf.tools.mountsnoop import describe_call, event_json, flag_names
+
+    assert flag_names(2 | 4 | 1 << 30, ()) == hex(2 | 4 | 1 << 30)
+    Event = namedtuple("Event", "flags pid tid mnt_ns ret call fd comm fstype source target "
+                                "data")
+    e = Event(4096 | 16384, 1, 1, 4026531841, -errno.ENOENT, 0, -1, "mount", "", "/a", "/b", "")
+    assert describe_call(e) == 'mount("/a", "/b", "", MS_BIND|MS_REC, "") = -ENOENT'
+    assert event_json(e)["call"] == "mount" and event_json(e)["error"] == "ENOENT"
+
+
+@pytest.mark.kernel
+def test_mountsnoop_sees_a_mount_and_umounts(built, tmp_path):
+    if not shutil.which("unshare"):
+        pytest.skip("needs unshare(1) for a private mount namespace")
+    where = str(tmp_path)
+    out = run_tool("mountsnoop", "--", "unshare", "-m", "--propagation", "private",
+                   sys.executable, "-c", MOUNT_AND_UMOUNT, where)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].split() == ["COMM", "PID", "TID", "MNT_NS", "CALL"]
+    calls = [ln.split(None, 4)[4] for ln in lines[1:]]
+    assert f'mount("pybpf-src", "{where}", "tmpfs", MS_NOSUID, "size=1m") = 0' in calls, out
+    assert f'umount("{where}", MNT_DETACH) = 0' in calls, out
+    assert f'umount("{where}/nonexistent", 0) = -ENOENT' in calls, out

@@ -32,6 +32,7 @@ TOOLS = {
     "biolatency": "block I/O latency as log2 histograms (-D per disk)",
     "biosnoop": "trace block I/O requests with their latency",
     "statsnoop": "trace stat(2)-family calls with path and result",
+    "mountsnoop": "trace mount(2)/umount(2) and the new mount API",
 }
 """Tool name -> one-line description."""
 
