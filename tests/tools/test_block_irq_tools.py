@@ -123,3 +123,26 @@ def test_biosnoop_json_lines(built, block_file):
     writes = [e for e in events if e["comm"] == "dd" and e["op"] == "Write"
               and e["bytes"] == 65536]
     assert len(writes) >= 2 and all(e["latency_ms"] > 0 and e["sector"] for e in writes), events
+
+
+# --- hardirqs --------------------------------------------------------------------------------
+
+@pytest.mark.kernel
+def test_hardirqs_counts_the_interrupts_of_block_io(built, block_file):
+    t = ToolProcess("hardirqs", "-d", "1", "-C", "-j")
+    direct_writes(block_file, 8)  # each completes with the device's interrupt
+    rows = t.finish_json()
+    assert rows and all(r["hardirq"] and r["count"] > 0 for r in rows), rows
+    assert sum(r["count"] for r in rows) >= 8, rows
+
+
+@pytest.mark.kernel
+def test_hardirqs_prints_time_per_handler(built, block_file):
+    t = ToolProcess("hardirqs", "-d", "1")
+    direct_writes(block_file, 4)
+    code, out, err = t.finish()
+    assert code == 0, err
+    lines = out.splitlines()
+    at = lines.index(next(ln for ln in lines if ln.startswith("HARDIRQ")))
+    assert lines[at].split() == ["HARDIRQ", "TOTAL_usecs"]
+    assert len(lines) > at + 1 and all(ln.split()[-1].isdigit() for ln in lines[at + 1:]), out
