@@ -146,3 +146,40 @@ def test_hardirqs_prints_time_per_handler(built, block_file):
     at = lines.index(next(ln for ln in lines if ln.startswith("HARDIRQ")))
     assert lines[at].split() == ["HARDIRQ", "TOTAL_usecs"]
     assert len(lines) > at + 1 and all(ln.split()[-1].isdigit() for ln in lines[at + 1:]), out
+
+
+# --- softirqs --------------------------------------------------------------------------------
+
+def _loopback_traffic(size: int = 1 << 20) -> None:
+    """``size`` bytes over a TCP connection on 127.0.0.1: packets the
+    loopback device hands to the NET_RX soft interrupt."""
+    import socket
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        with socket.create_connection(listener.getsockname()) as client:
+            server, _ = listener.accept()
+            with server:
+                client.sendall(b"x" * size)
+                client.shutdown(socket.SHUT_WR)
+                while server.recv(1 << 16):
+                    pass
+
+
+@pytest.mark.kernel
+def test_softirqs_counts_net_rx_of_loopback_traffic(built):
+    t = ToolProcess("softirqs", "-d", "1", "-C", "-j")
+    _loopback_traffic()
+    rows = {r["softirq"]: r["count"] for r in t.finish_json()}
+    assert rows.get("net_rx", 0) > 0, rows
+
+
+@pytest.mark.kernel
+def test_softirqs_histograms(built):
+    t = ToolProcess("softirqs", "-d", "1", "-D")
+    _loopback_traffic()
+    code, out, err = t.finish()
+    assert code == 0, err
+    assert "softirq = 'net_rx'" in out and "@usecs:" in out, out
+    assert any(ln.startswith("[") and "|" in ln for ln in out.splitlines()), out

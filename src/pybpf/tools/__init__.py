@@ -34,6 +34,7 @@ TOOLS = {
     "statsnoop": "trace stat(2)-family calls with path and result",
     "mountsnoop": "trace mount(2)/umount(2) and the new mount API",
     "hardirqs": "time in hard interrupt handlers, by handler",
+    "softirqs": "time in soft interrupts, by kind",
 }
 """Tool name -> one-line description."""
 
