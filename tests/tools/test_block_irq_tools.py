@@ -11,7 +11,7 @@ import subprocess
 import pytest
 from tool_process import ToolProcess
 
-from pybpf.tools import TOOLS
+from pybpf.tools import PROGRAMLESS, TOOLS
 
 WRITES = 32
 """64 KiB direct writes the block tests make (each its own request)."""
@@ -24,7 +24,8 @@ def built():
     from pybpf.tools._runtime import object_path
 
     try:
-        return {name: object_path(name, quiet=True) for name in TOOLS}
+        return {name: object_path(name, quiet=True) for name in TOOLS
+                if name not in PROGRAMLESS}
     except CompilerNotFound as e:
         pytest.skip(str(e))
 

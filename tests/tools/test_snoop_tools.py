@@ -19,7 +19,7 @@ import sys
 import pytest
 from tool_process import ToolProcess, run_tool
 
-from pybpf.tools import TOOLS
+from pybpf.tools import PROGRAMLESS, TOOLS
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,8 @@ def built():
     from pybpf.tools._runtime import object_path
 
     try:
-        return {name: object_path(name, quiet=True) for name in TOOLS}
+        return {name: object_path(name, quiet=True) for name in TOOLS
+                if name not in PROGRAMLESS}
     except CompilerNotFound as e:
         pytest.skip(str(e))
 

@@ -35,8 +35,13 @@ TOOLS = {
     "mountsnoop": "trace mount(2)/umount(2) and the new mount API",
     "hardirqs": "time in hard interrupt handlers, by handler",
     "softirqs": "time in soft interrupts, by kind",
+    "bpftop": "what each loaded BPF program costs, refreshed like top",
 }
 """Tool name -> one-line description."""
+
+PROGRAMLESS = frozenset({"bpftop"})
+"""Tools that load no BPF object of their own (they read the kernel's
+statistics): every other tool has ``NAME.bpf.c`` and a shipped object."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,4 +68,4 @@ def run_tool(name: str, argv: list[str]) -> int:
     return module.main(argv)
 
 
-__all__ = ["TOOLS", "main", "run_tool"]
+__all__ = ["PROGRAMLESS", "TOOLS", "main", "run_tool"]
