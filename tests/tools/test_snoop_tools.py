@@ -15,6 +15,7 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 
 import pytest
 from tool_process import ToolProcess, run_tool
@@ -202,3 +203,49 @@ def test_mountsnoop_sees_a_mount_and_umounts(built, tmp_path):
     assert f'mount("pybpf-src", "{where}", "tmpfs", MS_NOSUID, "size=1m") = 0' in calls, out
     assert f'umount("{where}", MNT_DETACH) = 0' in calls, out
     assert f'umount("{where}/nonexistent", 0) = -ENOENT' in calls, out
+
+
+# --- filelife --------------------------------------------------------------------------------
+
+def _fs_type(path: str) -> str:
+    """The type of the file system ``path`` is on (/proc/self/mounts)."""
+    best, kind = "", ""
+    path = os.path.realpath(path)
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            _src, where, fstype = line.split()[:3]
+            if (path == where or path.startswith(where.rstrip("/") + "/")) and \
+                    len(where) >= len(best):
+                best, kind = where, fstype
+    return kind
+
+
+@pytest.mark.kernel
+def test_filelife_reports_a_short_lived_file(built, tmp_path):
+    if _fs_type(str(tmp_path)) != "ext4":
+        pytest.skip(f"{tmp_path} is on {_fs_type(str(tmp_path))}: filelife sees deletions "
+                    f"on ext4 only")
+    name = f"short-lived-{os.getpid()}"
+    t = ToolProcess("filelife", "-d", "1", "-j", "-p", str(os.getpid()))
+    path = tmp_path / name
+    path.write_text("x")
+    time.sleep(0.2)
+    path.unlink()
+    (tmp_path / "kept").write_text("y")  # created, not deleted: not reported
+    events = t.finish_json()
+    assert [e["file"] for e in events] == [name], events
+    e = events[0]
+    assert e["pid"] == e["creator_pid"] == os.getpid() and e["path"] == str(path), e
+    assert 0.15 < e["age_s"] < 5, e
+
+
+@pytest.mark.kernel
+def test_filelife_text_columns(built, tmp_path):
+    if _fs_type(str(tmp_path)) != "ext4":
+        pytest.skip(f"{tmp_path} is on {_fs_type(str(tmp_path))}: filelife sees deletions "
+                    f"on ext4 only")
+    out = run_tool("filelife", "--", "sh", "-c", f"touch {tmp_path}/a && rm {tmp_path}/a")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].split() == ["TIME", "PID", "COMM", "AGE(s)", "FILE"]
+    assert any(ln.split()[2:3] == ["rm"] and ln.split()[-1] == "a" for ln in lines[1:]), out

@@ -33,6 +33,7 @@ TOOLS = {
     "biosnoop": "trace block I/O requests with their latency",
     "statsnoop": "trace stat(2)-family calls with path and result",
     "mountsnoop": "trace mount(2)/umount(2) and the new mount API",
+    "filelife": "trace short-lived files: age at deletion (deletions on ext4)",
     "hardirqs": "time in hard interrupt handlers, by handler",
     "softirqs": "time in soft interrupts, by kind",
     "bpftop": "what each loaded BPF program costs, refreshed like top",

@@ -74,8 +74,17 @@ struct fdtable {
 };
 
 struct file {
-	unsigned int f_mode;
+	unsigned int f_mode;		/* FMODE_*: FMODE_CREATED when the open created it */
 	void *private_data;		/* a socket's struct socket */
+	struct inode *f_inode;
+};
+
+struct inode {
+	unsigned long i_ino;
+};
+
+struct dentry {
+	struct inode *d_inode;
 };
 
 /* namespaces: task->nsproxy->mnt_ns->ns.inum */
