@@ -68,7 +68,7 @@ def test_disk_names_and_ops():
 
 
 def test_histogram_json():
-    from pybpf.tools.biolatency import hist_json
+    from pybpf.tools._hist import hist_json
 
     h = hist_json([0, 2, 0, 5], "usecs", disk="vda")
     assert h == {"disk": "vda", "unit": "usecs",

@@ -16,7 +16,7 @@ import time
 
 from . import _runtime as rt
 from ._block import disk_dev, disk_name, op_name
-from ._hist import bucket_label, format_log2
+from ._hist import format_log2, hist_json
 
 NAME = "biolatency"
 DESCRIPTION = "Summarize block device I/O latency as log2 histograms (overall, per disk " \
@@ -37,13 +37,6 @@ def read_hists(m, *, clear: bool = False) -> dict[tuple[int, int], list[int]]:
             with contextlib.suppress(KeyError):  # gone meanwhile
                 del m[key]
     return out
-
-
-def hist_json(counts: list[int], unit: str, **labels) -> dict:
-    """One histogram as a JSON object: its labels and non-empty buckets."""
-    buckets = [{"bucket": bucket_label(i), "low": 0 if i == 0 else 1 << (i - 1),
-                "high": 1 if i == 0 else (1 << i), "count": c} for i, c in enumerate(counts) if c]
-    return {**labels, "unit": unit, "buckets": buckets}
 
 
 def parse_disk(text: str) -> int:

@@ -14,8 +14,7 @@ import struct
 import time
 
 from . import _runtime as rt
-from ._hist import format_log2
-from .biolatency import hist_json
+from ._hist import format_log2, hist_json
 
 NAME = "softirqs"
 DESCRIPTION = "Summarize soft interrupt time (or runs) by kind, as totals or log2 histograms."
