@@ -1,0 +1,265 @@
+"""The verifier: the Linux kernel's safety rules and messages, in userspace.
+
+::
+
+    from pybpf.verifier import verify, MapDescription
+
+    result = verify(linked_program, {"counts": MapDescription("hash", 4, 8, 1024)})
+    if not result.accepted:
+        print(result.error)          # the kernel's words, the instruction, the state, the path
+
+:func:`verify` proves a :class:`pybpf.linked.LinkedProgram` (or a list of
+instructions) safe the way Linux 6.18 does: the same checks, in the same
+order, with the same messages, so that a program accepted here loads in the
+kernel and a rejected one fails there with the same error line.  It needs
+no root and no maps, only their descriptions (:class:`MapDescription`).
+The result carries the kernel-format log (levels 1 and 2), the counts the
+kernel reports and, for accepted programs, per-instruction facts a JIT can
+use (constant map pointers, proven memory accesses).
+
+Modules: :mod:`.tnum` (bit-level knowledge), :mod:`.scalar` (ranges and ALU
+propagation), :mod:`.state` (registers, stack, frames), :mod:`.log`,
+:mod:`.env` (one verification's context), :mod:`.cfg` (checks before the
+walk), :mod:`.memory`, :mod:`.context`, :mod:`.alu`, :mod:`.jumps`,
+:mod:`.calls`, :mod:`.explore` (the walk and pruning), :mod:`.precision`,
+:mod:`.maps`, :mod:`.corpus` (the kernel selftests corpus runner).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import VerifierError
+from ..isa import Insn
+from ..spec import enum_name
+from ..spec.verifier import BPF_COMPLEXITY_LIMIT_INSNS, BPF_MAXINSNS
+from .cfg import check_cfg, check_subprogs, compute_live_registers, find_subprogs, \
+    resolve_ldimm64
+from .env import Env, Options, Reject
+from .explore import check_max_stack_depth, do_check, initial_state
+from .log import state_str
+from .maps import MapDescription
+
+BPF_F_STRICT_ALIGNMENT = 1
+BPF_F_ANY_ALIGNMENT = 2
+BPF_F_TEST_STATE_FREQ = 8
+BPF_F_SLEEPABLE = 16
+BPF_F_XDP_HAS_FRAGS = 32
+
+
+@dataclass
+class InsnFacts:
+    """What verification proved about one instruction, for a JIT: the map a
+    ``lddw`` always loads, whether a memory access was checked on every
+    path, the pointer type it goes through."""
+
+    const_map: Any = None
+    seen: bool = False
+    ptr_type: int = 0
+
+
+@dataclass
+class VerifierResult:
+    """The outcome of :func:`verify`."""
+
+    verdict: str
+    error: VerifierError | None
+    insns_processed: int
+    states: int
+    peak_states: int
+    max_states_per_insn: int
+    log: str
+    stack_depth: list[int] = field(default_factory=list)
+    facts: list[InsnFacts] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def accepted(self) -> bool:
+        return self.verdict == "accept"
+
+    @property
+    def message(self) -> str | None:
+        """The kernel's words for the rejection (None when accepted)."""
+        return self.error.message if self.error is not None else None
+
+    def raise_if_rejected(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+class VerificationError(VerifierError):
+    """A program pybpf's verifier refuses.  ``message`` is the kernel's
+    error line(s) word for word; ``pc`` and ``insn`` the instruction,
+    ``state`` the registers and stack at that point, ``path`` the branch
+    decisions that reached it (``(from, to)`` pairs), ``line`` the source
+    line when the program has line info; ``log`` the kernel-format log."""
+
+    def __init__(self, message: str, *, log: str = "", errno: str = "EACCES",
+                 program: str | None = None, pc: int | None = None, insn: str | None = None,
+                 state: str = "", path: Sequence[tuple[int, int]] = (), line: str | None = None):
+        self.message = message
+        self.errno_name = errno
+        self.insn = insn
+        self.state = state
+        self.path = list(path)
+        self.line = line
+        self.explanation = _explain(message, pc, insn, state, self.path, line)
+        super().__init__(self.explanation, log=log, errno=_errno_number(errno),
+                         operation=None, program=program, pc=pc)
+        self.args = (self.explanation,)
+
+    def __str__(self) -> str:
+        return self.explanation
+
+
+def _errno_number(name: str) -> int | None:
+    import errno as _e
+
+    return getattr(_e, name, None)
+
+
+def _explain(message: str, pc: int | None, insn: str | None, state: str,
+             path: list[tuple[int, int]], line: str | None) -> str:
+    text = message
+    if pc is not None:
+        text += f"\n  at insn {pc}"
+        if insn:
+            text += f": {insn}"
+    if line:
+        text += f"\n  source: {line}"
+    if state:
+        text += f"\n  state:{state}"
+    if path:
+        text += "\n  path: " + ", ".join(f"{a}->{b}" for a, b in path[-12:])
+        if len(path) > 12:
+            text += f" (and {len(path) - 12} earlier)"
+    return text
+
+
+def _attach_name(attach: str | int | None) -> str | None:
+    if attach is None or attach == 0 and isinstance(attach, int):
+        return None
+    if isinstance(attach, int):
+        name = enum_name("bpf_attach_type", attach)
+        return name.removeprefix("BPF_").lower() if name else None
+    return attach.removeprefix("BPF_").lower()
+
+
+def verify(program: Any, maps: Mapping[str, Any] | None = None, *,
+           prog_type: str | None = None, attach_type: str | int | None = None,
+           privileged: bool = True, log_level: int = 0, flags: int | None = None,
+           nr_cpu_ids: int | None = None, name: str | None = None) -> VerifierResult:
+    """Verify ``program`` as Linux 6.18 would load it.
+
+    ``program`` is a :class:`pybpf.linked.LinkedProgram` (its map
+    references name entries of ``maps``) or a sequence of
+    :class:`pybpf.isa.Insn` (map loads then need ``maps`` keyed by the
+    ``lddw``'s pc as a string or int).  ``maps`` gives a
+    :class:`MapDescription` (or a :class:`pybpf.linked.LinkedMap`) per map.
+    ``prog_type``/``attach_type`` default to the program's; ``privileged``
+    False verifies as an unprivileged user would load it (the kernel's
+    pointer-leak and Spectre rules).  ``log_level`` 1 or 2 keeps the
+    kernel-format log.  The result never raises: a rejection is in
+    ``result.error`` (a :class:`pybpf.errors.VerifierError`).
+    """
+    started = time.perf_counter()
+    maps = dict(maps or {})
+    if hasattr(program, "insns") and hasattr(program, "map_refs"):
+        insns = list(program.insns)
+        prog_type = prog_type or program.type
+        attach_type = attach_type if attach_type is not None else program.attach_type
+        flags = program.flags if flags is None else flags
+        name = name or program.name
+        map_at = {}
+        for pc, ref in program.map_refs.items():
+            desc = maps.get(ref.map)
+            map_at[pc] = _description(desc) if desc is not None else None
+        prog = program
+    else:
+        insns = [i if isinstance(i, Insn) else Insn(*i) for i in program]
+        map_at = {int(k): _description(v) for k, v in maps.items()}
+        prog = None
+    flags = flags or 0
+    opts = Options(privileged=privileged,
+                   strict_alignment=bool(flags & BPF_F_STRICT_ALIGNMENT),
+                   any_alignment=bool(flags & BPF_F_ANY_ALIGNMENT),
+                   test_state_freq=bool(flags & BPF_F_TEST_STATE_FREQ),
+                   sleepable=bool(flags & BPF_F_SLEEPABLE) or bool(getattr(prog, "sleepable",
+                                                                          False)),
+                   xdp_has_frags=bool(flags & BPF_F_XDP_HAS_FRAGS))
+    if nr_cpu_ids:
+        opts.nr_cpu_ids = nr_cpu_ids
+    env = Env(insns, prog_type=prog_type or "socket_filter",
+              attach_type=_attach_name(attach_type), options=opts, maps=map_at,
+              log_level=log_level, prog=prog)
+    if prog is not None:
+        _read_func_info(env, prog)
+    error = None
+    try:
+        _verify(env)
+    except Reject as e:
+        error = _error(env, e, name)
+    log = env.log
+    if log.level:
+        if error is None and log.level == 1:
+            log.rewind(0)
+        log.line(f"processed {env.insn_processed} insns (limit {BPF_COMPLEXITY_LIMIT_INSNS}) "
+                 f"max_states_per_insn {env.max_states_per_insn} total_states "
+                 f"{env.total_states} peak_states {env.peak_states} mark_read 0")
+    text = log.text()
+    if error is not None:
+        error.log = text
+    facts = [InsnFacts(a.const_map, a.seen, a.ptr_type) for a in env.aux] \
+        if error is None else []
+    return VerifierResult("reject" if error else "accept", error, env.insn_processed,
+                          env.total_states, env.peak_states, env.max_states_per_insn, text,
+                          [s.stack_depth for s in env.subprogs], facts,
+                          time.perf_counter() - started)
+
+
+def _description(desc: Any) -> MapDescription:
+    if isinstance(desc, MapDescription):
+        return desc
+    return MapDescription.from_linked(desc)
+
+
+def _read_func_info(env: Env, prog: Any) -> None:
+    """Subprogram linkage (static or global) from func_info, when the
+    linked program's BTF is at hand."""
+    if not getattr(prog, "func_info", None):
+        return
+    env.func_info = prog.func_info
+
+
+def _verify(env: Env) -> None:
+    n = len(env.insns)
+    if n == 0:
+        raise Reject("pybpf: empty program", "EINVAL")
+    if not env.bpf_capable and n > BPF_MAXINSNS:
+        raise Reject(f"pybpf: {n} instructions exceed the {BPF_MAXINSNS} an unprivileged "
+                     f"program may have", "E2BIG")
+    find_subprogs(env)
+    check_subprogs(env)
+    resolve_ldimm64(env)
+    check_cfg(env)
+    compute_live_registers(env)
+    env.insn_idx = 0
+    env.prev_insn_idx = -1
+    do_check(env, initial_state(env))
+    check_max_stack_depth(env)
+
+
+def _error(env: Env, e: Reject, name: str | None) -> VerificationError:
+    message = "\n".join(env.messages) if env.messages and e.message in env.messages \
+        else e.message
+    pc = env.insn_idx if env.insn_processed else None
+    insn = env.insn_text(pc) if pc is not None and pc < len(env.insns) else None
+    state = state_str(env.cur) if env.insn_processed else ""
+    return VerificationError(message, errno=e.errno, program=name, pc=pc, insn=insn,
+                             state=state, path=[])
+
+
+__all__ = ["InsnFacts", "MapDescription", "VerificationError", "VerifierResult", "verify"]

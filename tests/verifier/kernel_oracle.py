@@ -1,0 +1,238 @@
+"""The kernel's verifier as an oracle for the corpus (needs root and bpf()).
+
+:func:`kernel_verify` loads one corpus row into the running kernel with maps
+of the kinds it names (created empty: the verifier does not read contents)
+and returns the verdict, the log and the kernel's own verification time.
+
+As a script::
+
+    python tests/verifier/kernel_oracle.py dump [OUT]   # every row's level-2 log (a cache)
+    python tests/verifier/kernel_oracle.py show N|NAME  # one row: the kernel's log and ours
+    python tests/verifier/kernel_oracle.py time         # the kernel's total verification time
+
+``show`` prints the kernel's log beside pybpf's for the same row, with the
+lines that differ marked, which is how the verifier's rules are checked.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from pybpf.btf import BTFBuilder
+from pybpf.btf.types import Member
+from pybpf.errors import BPFError, VerifierError
+from pybpf.isa import Insn
+from pybpf.kernel import KernelBTF, KernelMap, KernelProgram
+from pybpf.spec import enum_name
+
+ROOT = Path(__file__).resolve().parents[2]
+# ../shared beside the checkout, or beside the directory of worktrees
+CORPUS = next((p for p in (d / "shared" / "verifier-corpus" / "kernel-selftests.jsonl"
+                           for d in (ROOT.parent, ROOT.parent.parent)) if p.exists()),
+              ROOT.parent / "shared" / "verifier-corpus" / "kernel-selftests.jsonl")
+CACHE = ROOT / ".oracle-cache" / "kernel-logs.jsonl"
+
+NO_PREALLOC = 1
+RDONLY_PROG = 1 << 7
+WRONLY_PROG = 1 << 8
+
+
+@dataclass
+class KernelVerdict:
+    """What the kernel said about one row."""
+
+    verdict: str | None          # accept | reject | None (refused before verification)
+    log: str
+    err_line: str | None
+    insns_processed: int | None
+    usec: int | None              # the kernel's "verification time"
+
+
+def _special_btf(kind: str):
+    """BTF with the value type the selftests give spin-lock/timer maps:
+    ``struct val {int cnt; struct bpf_spin_lock l;}`` / ``struct timer
+    {struct bpf_timer t;}``; returns (KernelBTF, key id, value id)."""
+    b = BTFBuilder()
+    int_id = b.add_int("int", 4, signed=True)
+    if kind == "map_timer":
+        u64 = b.add_int("unsigned long long", 8)
+        timer = b.add_struct("bpf_timer", 16, [Member("", u64, 0, 64), Member("", u64, 64, 64)])
+        value = b.add_struct("timer", 16, [Member("t", timer, 0)])
+    else:
+        lock = b.add_struct("bpf_spin_lock", 4, [Member("val", int_id, 0)])
+        value = b.add_struct("val", 8, [Member("cnt", int_id, 0), Member("l", lock, 32)])
+    return KernelBTF.load(b.to_bytes()), int_id, value
+
+
+def create_kernel_map(kind: str) -> tuple[KernelMap, list]:
+    """A kernel map of corpus fixture ``kind`` and what must stay open with it."""
+    keep: list = []
+    if kind.startswith("map_hash_"):
+        size = int(kind.removeprefix("map_hash_").removesuffix("b"))
+        return KernelMap.create("hash", 8, size, 1, flags=NO_PREALLOC), keep
+    if kind in ("map_array_48b", "map_array_ro", "map_array_wo"):
+        flags = {"map_array_48b": 0, "map_array_ro": RDONLY_PROG,
+                 "map_array_wo": WRONLY_PROG}[kind]
+        return KernelMap.create("array", 4, 48, 1, flags=flags), keep
+    if kind == "map_array_small":
+        return KernelMap.create("array", 4, 1, 1), keep
+    if kind in ("prog1", "prog2"):
+        return KernelMap.create("prog_array", 4, 4, 4 if kind == "prog1" else 8), keep
+    if kind == "map_in_map":
+        inner = KernelMap.create("array", 4, 4, 1)
+        keep.append(inner)
+        return KernelMap.create("array_of_maps", 4, 4, 1, inner=inner), keep
+    if kind == "map_ringbuf":
+        return KernelMap.create("ringbuf", 0, 0, 4096), keep
+    if kind == "map_event_output":
+        return KernelMap.create("perf_event_array", 4, 4, 1), keep
+    if kind == "map_stacktrace":
+        return KernelMap.create("stack_trace", 4, 8, 1), keep
+    if kind in ("map_sockmap", "map_sockhash", "map_xskmap"):
+        return KernelMap.create(kind.removeprefix("map_"), 4, 4, 1), keep
+    if kind == "map_reuseport_array":
+        return KernelMap.create("reuseport_sockarray", 4, 4, 1), keep
+    if kind == "cgroup_storage":
+        return KernelMap.create("cgroup_storage", 16, 64, 0), keep
+    if kind == "percpu_cgroup_storage":
+        return KernelMap.create("percpu_cgroup_storage", 16, 64, 0), keep
+    if kind in ("map_spin_lock", "map_timer", "sk_storage_map"):
+        btf, key, value = _special_btf(kind)
+        keep.append(btf)
+        if kind == "sk_storage_map":
+            m = KernelMap.create("sk_storage", 4, 8, 0, flags=NO_PREALLOC, btf=btf,
+                                 btf_key_type_id=key, btf_value_type_id=value)
+        else:
+            m = KernelMap.create("array", 4, 16 if kind == "map_timer" else 8, 1, btf=btf,
+                                 btf_key_type_id=key, btf_value_type_id=value)
+        return m, keep
+    raise BPFError(f"unknown corpus map kind {kind}")
+
+
+_ERR_SKIP = re.compile(r"^(processed \d+ insns|verification time|stack depth|\(\d+\) |"
+                       r"mark_precise|\d+: |func#|Live regs|\s)")
+
+
+def kernel_verify(row: dict, *, log_level: int = 2) -> KernelVerdict:
+    """Load ``row`` into the kernel; the verdict and the log."""
+    insns = [Insn(op & 0xFF, d, s, o, i) for op, d, s, o, i in row["insns"]]
+    opened: list = []
+    try:
+        for kind, pcs in (row.get("maps") or {}).items():
+            m, keep = create_kernel_map(kind)
+            opened.append(m)
+            opened.extend(keep)
+            for pc in pcs:
+                insns[pc] = insns[pc]._replace(imm=m.fd)
+        attach = row.get("expected_attach_type") or 0
+        attach_name = enum_name("bpf_attach_type", attach) if attach else None
+        try:
+            p = KernelProgram.load(insns, row["prog_type"], log_level=log_level,
+                                   flags=row.get("prog_flags") or 0,
+                                   expected_attach_type=attach_name.removeprefix("BPF_").lower()
+                                   if attach_name else None)
+        except VerifierError as e:
+            return KernelVerdict("reject", e.log, _err_line(e.log), _processed(e.log),
+                                 _usec(e.log))
+        except BPFError as e:
+            return KernelVerdict(None, str(e), None, None, None)
+        log = p.log
+        p.close()
+        return KernelVerdict("accept", log, None, _processed(log), _usec(log))
+    finally:
+        for o in opened:
+            o.close()
+
+
+def _processed(log: str) -> int | None:
+    m = re.search(r"processed (\d+) insns", log)
+    return int(m[1]) if m else None
+
+
+def _usec(log: str) -> int | None:
+    m = re.search(r"verification time (\d+) usec", log)
+    return int(m[1]) if m else None
+
+
+def _err_line(log: str) -> str | None:
+    lines = [ln for ln in log.splitlines() if ln.strip()]
+    for ln in reversed(lines):
+        if not _ERR_SKIP.match(ln):
+            return ln
+    return None
+
+
+def rows() -> list[dict]:
+    """Every corpus row."""
+    with open(CORPUS) as f:
+        return [json.loads(line) for line in f]
+
+
+def find(rows_: list[dict], which: str) -> tuple[int, dict]:
+    """A row by index or (part of) its name."""
+    if which.isdigit():
+        return int(which), rows_[int(which)]
+    for i, r in enumerate(rows_):
+        if r["name"] == which:
+            return i, r
+    for i, r in enumerate(rows_):
+        if which in r["name"]:
+            return i, r
+    raise SystemExit(f"no row {which!r}")
+
+
+def _ours(row: dict, privileged: bool = True):
+    from pybpf.verifier.corpus import verify_row
+
+    return verify_row(row, log_level=2, privileged=privileged)
+
+
+def main(argv: list[str]) -> int:
+    cmd = argv[0] if argv else "show"
+    all_rows = rows()
+    if cmd == "dump":
+        out = Path(argv[1]) if len(argv) > 1 else CACHE
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with open(out, "w") as f:
+            for i, r in enumerate(all_rows):
+                kv = kernel_verify(r)
+                f.write(json.dumps({"index": i, "name": r["name"], "verdict": kv.verdict,
+                                    "err_line": kv.err_line, "processed": kv.insns_processed,
+                                    "log": kv.log}) + "\n")
+        print(f"wrote {out}")
+        return 0
+    if cmd == "time":
+        total_us = 0
+        total_insns = 0
+        started = time.perf_counter()
+        for r in all_rows:
+            kv = kernel_verify(r, log_level=4)
+            total_us += kv.usec or 0
+            total_insns += kv.insns_processed or 0
+        print(f"kernel: {total_us} usec verification time, {total_insns} insns processed, "
+              f"{time.perf_counter() - started:.2f}s wall")
+        return 0
+    if cmd == "show":
+        i, r = find(all_rows, argv[1])
+        priv = "--unpriv" not in argv
+        print(f"# row {i}: {r['name']} ({r['prog_type']}) corpus: {r['kernel_6_18']}")
+        kv = kernel_verify(r)
+        print("## kernel:", kv.verdict, "|", kv.err_line)
+        res = _ours(r, priv)
+        print("## pybpf: ", res.verdict, "|", res.message)
+        ours = res.log.splitlines()
+        theirs = [ln for ln in kv.log.splitlines()]
+        for ln in difflib.unified_diff(theirs, ours, "kernel", "pybpf", n=1000, lineterm=""):
+            print(ln)
+        return 0
+    raise SystemExit(__doc__)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
