@@ -224,20 +224,20 @@ def try_match_pkt_pointers(insn: Insn, dst: Reg, src: Reg, this: VerifierState,
         (_init_pkt(dst, PTR_TO_PACKET) and src.type == PTR_TO_PACKET_META)
     if op == BPF_JGT:
         if d_first:
-            find_good_pkt_pointers(other, dst, dst.type, False)
-            _mark_pkt_end(this, insn.dst, True)
+            find_good_pkt_pointers(this, dst, dst.type, False)
+            _mark_pkt_end(other, insn.dst, True)
         elif s_first:
-            find_good_pkt_pointers(this, src, src.type, True)
-            _mark_pkt_end(other, insn.src, False)
+            find_good_pkt_pointers(other, src, src.type, True)
+            _mark_pkt_end(this, insn.src, False)
         else:
             return False
     elif op == BPF_JLT:
         if d_first:
-            find_good_pkt_pointers(this, dst, dst.type, True)
-            _mark_pkt_end(other, insn.dst, False)
+            find_good_pkt_pointers(other, dst, dst.type, True)
+            _mark_pkt_end(this, insn.dst, False)
         elif s_first:
-            find_good_pkt_pointers(other, src, src.type, False)
-            _mark_pkt_end(this, insn.src, True)
+            find_good_pkt_pointers(this, src, src.type, False)
+            _mark_pkt_end(other, insn.src, True)
         else:
             return False
     elif op == BPF_JGE:

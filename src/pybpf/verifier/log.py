@@ -403,9 +403,9 @@ class Log:
         if self.insn_end == len(self.parts) and self.parts and self.parts[-1] == "\n":
             self.parts.pop()
             self.size -= 1
-            printed = len(self.parts[-1]) - len(f"{pc}: ") if self.parts else 0
+            printed = len(self.parts[-1]) + 1
             width = max(printed, LOG_MIN_ALIGNMENT)
-            pad = ((width + LOG_ALIGNMENT - 1) // LOG_ALIGNMENT) * LOG_ALIGNMENT - printed - 1
+            pad = (width + LOG_ALIGNMENT - 1) // LOG_ALIGNMENT * LOG_ALIGNMENT - printed - 1
             self.write(" " * pad + ";" + state_text + "\n")
         else:
             self.write(f"{pc}:{state_text}\n")

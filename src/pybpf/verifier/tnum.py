@@ -191,5 +191,9 @@ def subreg_is_const(a: Tnum) -> bool:
 
 
 def to_str(a: Tnum) -> str:
-    """The kernel's notation: ``(0x0; 0xff)``."""
+    """The kernel's notation: ``(0x0; 0xff)``, or the number itself when
+    every bit is known."""
+    if a[1] == 0:
+        v = _s64(a[0])
+        return str(v) if -(1 << 15) <= v < (1 << 15) else f"{a[0]:#x}"
     return f"({a[0]:#x}; {a[1]:#x})"
