@@ -187,6 +187,48 @@ def find(rows_: list[dict], which: str) -> tuple[int, dict]:
     raise SystemExit(f"no row {which!r}")
 
 
+UNPRIV_SYSCTL = Path("/proc/sys/kernel/unprivileged_bpf_disabled")
+UNPRIV_CACHE = ROOT / ".oracle-cache" / "kernel-unpriv.json"
+
+
+def drop_capabilities() -> None:
+    """Clear every capability of this process (it stays uid 0, so it can
+    still read its files, but the kernel sees an unprivileged caller)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                    ("inheritable", ctypes.c_uint32)]
+
+    header = Header(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
+    data = (Data * 2)()
+    if libc.capset(ctypes.byref(header), data) != 0:
+        raise OSError(ctypes.get_errno(), "capset")
+
+
+def unprivileged_verdicts(indexes: list[int]) -> dict[int, dict]:
+    """The kernel's verdicts for corpus rows loaded without capabilities.
+    Needs root: turns unprivileged BPF on for the run and restores the
+    sysctl afterwards."""
+    import subprocess
+
+    old = UNPRIV_SYSCTL.read_text().strip()
+    try:
+        UNPRIV_SYSCTL.write_text("0")
+        out = subprocess.run([sys.executable, __file__, "unpriv-child",
+                              ",".join(map(str, indexes))],
+                             capture_output=True, text=True, check=True,
+                             env={**__import__("os").environ})
+    finally:
+        UNPRIV_SYSCTL.write_text(old)
+    return {int(k): v for k, v in json.loads(out.stdout).items()}
+
+
 def _ours(row: dict, privileged: bool = True):
     from pybpf.verifier.corpus import verify_row
 
@@ -206,6 +248,26 @@ def main(argv: list[str]) -> int:
                                     "err_line": kv.err_line, "processed": kv.insns_processed,
                                     "log": kv.log}) + "\n")
         print(f"wrote {out}")
+        return 0
+    if cmd == "unpriv-child":
+        drop_capabilities()
+        result = {}
+        for i in map(int, argv[1].split(",")):
+            try:
+                kv = kernel_verify(all_rows[i])
+            except BPFError as e:  # a map the unprivileged caller cannot create
+                kv = KernelVerdict(None, str(e), None, None, None)
+            result[i] = {"verdict": kv.verdict, "err_line": kv.err_line,
+                         "processed": kv.insns_processed,
+                         "log": kv.log if kv.verdict != "accept" else ""}
+        print(json.dumps(result))
+        return 0
+    if cmd == "dump-unpriv":
+        idx = [i for i, r in enumerate(all_rows) if r.get("expected_unpriv")]
+        res = unprivileged_verdicts(idx)
+        UNPRIV_CACHE.parent.mkdir(parents=True, exist_ok=True)
+        UNPRIV_CACHE.write_text(json.dumps(res, indent=0))
+        print(f"wrote {UNPRIV_CACHE}: {len(res)} rows")
         return 0
     if cmd == "time":
         total_us = 0

@@ -34,6 +34,7 @@ from typing import Any
 
 from ..errors import VerifierError
 from ..isa import Insn
+from ..isa.opcodes import BPF_CALL, BPF_JMP
 from ..spec import enum_name
 from ..spec.verifier import BPF_COMPLEXITY_LIMIT_INSNS, BPF_MAXINSNS
 from .cfg import check_cfg, check_subprogs, compute_live_registers, find_subprogs, \
@@ -43,6 +44,9 @@ from .explore import check_max_stack_depth, do_check, initial_state
 from .log import state_str
 from .maps import MapDescription
 
+CALL_OPCODE = BPF_JMP | BPF_CALL
+UNPRIVILEGED_TYPES = frozenset({"socket_filter"})
+"""Program types an unprivileged user may load."""
 BPF_F_STRICT_ALIGNMENT = 1
 BPF_F_ANY_ALIGNMENT = 2
 BPF_F_TEST_STATE_FREQ = 8
@@ -238,6 +242,9 @@ def _verify(env: Env) -> None:
     n = len(env.insns)
     if n == 0:
         raise Reject("pybpf: empty program", "EINVAL")
+    if not env.bpf_capable and env.prog_type not in UNPRIVILEGED_TYPES:
+        raise Reject(f"pybpf: {env.prog_type} programs need CAP_BPF (the kernel refuses to "
+                     f"load them unprivileged, EPERM)", "EPERM")
     if not env.bpf_capable and n > BPF_MAXINSNS:
         raise Reject(f"pybpf: {n} instructions exceed the {BPF_MAXINSNS} an unprivileged "
                      f"program may have", "E2BIG")
@@ -250,6 +257,20 @@ def _verify(env: Env) -> None:
     env.prev_insn_idx = -1
     do_check(env, initial_state(env))
     check_max_stack_depth(env)
+    _check_fixups(env)
+
+
+def _check_fixups(env: Env) -> None:
+    """What the kernel refuses while rewriting the verified program: an
+    unprivileged tail call through different maps on different paths."""
+    if env.bpf_capable:
+        return
+    for pc, a in enumerate(env.aux):
+        insn = env.insns[pc]
+        if insn.opcode == CALL_OPCODE and insn.src == 0 and insn.imm == env.tail_call_id and \
+                a.map_ptr == "poison":
+            env.insn_idx = pc
+            raise env.error("tail_call abusing map_ptr", "EINVAL")
 
 
 def _error(env: Env, e: Reject, name: str | None) -> VerificationError:

@@ -304,8 +304,7 @@ def _sanitize_err(env: Env, insn: Insn, reason: int, off_is_dst: bool | None,
         raise env.error(f"R{dst if off_is_dst else src} has unknown scalar with mixed signed "
                         f"bounds, {err}")
     if reason == REASON_TYPE:
-        raise env.error(f"R{src if off_is_dst else dst} has pointer with unsupported alu "
-                        f"operation, {err}")
+        raise env.error(f"R{dst} has pointer with unsupported alu operation, {err}")
     if reason == REASON_PATHS:
         raise env.error(f"R{dst} tried to {op} from different maps, paths or scalars, {err}")
     if reason == REASON_LIMIT:

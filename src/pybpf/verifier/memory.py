@@ -638,10 +638,10 @@ def check_stack_write(env: Env, ptr_regno: int, off: int, size: int, value_regno
 
 def check_stack_access_for_ptr_arithmetic(env: Env, regno: int, reg: Reg, off: int) -> None:
     """Unprivileged stack pointers keep a known offset inside the frame."""
+    off = _i32(off)
     if reg.var_off[1]:
         raise env.error(f"R{regno} variable stack access prohibited for !root, "
-                        f"var_off={tn.to_str(reg.var_off)} off={reg.off}")
-    off = _i32(off)
+                        f"var_off={tn.to_str(reg.var_off)} off={off}")
     if off >= 0 or off < -MAX_BPF_STACK:
         raise env.error(f"R{regno} stack pointer arithmetic goes out of range, prohibited for "
                         f"!root; off={off}")
