@@ -53,6 +53,7 @@ from .state import (
     PTR_TO_PACKET_META,
     PTR_TO_STACK,
     PTR_TO_TP_BUFFER,
+    BPF_REG_FP,
     PTR_UNTRUSTED,
     S32_MAX,
     S64_MAX,
@@ -110,10 +111,66 @@ def assign_scalar_id_before_mov(env: Env, regs: list, regno: int) -> Reg:
     return r
 
 
+FAST_K_OPS = frozenset({BPF_ADD, BPF_SUB, 0x20, BPF_OR, BPF_AND, BPF_XOR, BPF_LSH, BPF_RSH,
+                        BPF_ARSH})
+_K_REGS: dict[int, Reg] = {}
+
+
+def _known_k(imm: int) -> Reg:
+    """The (shared, never changed) scalar standing for immediate ``imm``."""
+    r = _K_REGS.get(imm)
+    if r is None:
+        r = Reg(SCALAR_VALUE)
+        set_known(r, imm)
+        if len(_K_REGS) < 4096:
+            _K_REGS[imm] = r
+    return r
+
+
 def check_alu_op(env: Env, insn: Insn) -> None:
     """Check one ALU or ALU64 instruction and update its destination."""
-    regs = env.regs
     code = insn.opcode
+    dst = insn.dst
+    if not code & BPF_X and insn.src == 0 and insn.off == 0 and dst < BPF_REG_FP:
+        # the common case, a scalar and an immediate: the general path below
+        # without what cannot apply to it
+        op = code & 0xF0
+        regs = env.regs
+        if op == BPF_MOV:
+            env.scratched_regs.add(dst)
+            r = env.unknown()
+            set_known(r, insn.imm if code & 7 == BPF_ALU64 else insn.imm & 0xFFFFFFFF)
+            regs[dst] = r
+            return
+        d = regs[dst]
+        if op in FAST_K_OPS and d.type == SCALAR_VALUE:
+            alu64 = code & 7 == BPF_ALU64
+            imm = insn.imm
+            if op in (BPF_LSH, BPF_RSH, BPF_ARSH) and not 0 <= imm < (64 if alu64 else 32):
+                pass
+            else:
+                env.scratched_regs.add(dst)
+                nd = d.copy()
+                k = _known_k(imm)
+                scalar.alu(nd, k, op, not alu64)
+                if env.bpf_capable and op == BPF_ADD and alu64 and nd.id:
+                    val = k.var_off[0]
+                    if nd.id & BPF_ADD_CONST or val > S32_MAX:
+                        nd.off = 0
+                        nd.id = 0
+                    else:
+                        nd.id |= BPF_ADD_CONST
+                        nd.off = val
+                else:
+                    nd.id = 0
+                if nd.var_off[1]:
+                    why = scalar.bounds_sane(nd)
+                    if why:
+                        regs[dst] = nd
+                        _bounds_violation(env, dst, "alu", why)
+                regs[dst] = nd
+                return
+    regs = env.regs
     op = code & 0xF0
     cls = code & 7
     alu64 = cls == BPF_ALU64
@@ -262,8 +319,7 @@ def adjust_reg_min_max_vals(env: Env, insn: Insn) -> None:
             mark_chain_precision(env, insn.src)
         src_reg = regs[insn.src]
     else:
-        src_reg = Reg(SCALAR_VALUE)
-        set_known(src_reg, insn.imm)
+        src_reg = _known_k(insn.imm)
         if ptr_is_dst:
             adjust_ptr(env, insn, dst_reg, src_reg, ptr_is_dst=True)
             return
@@ -287,7 +343,6 @@ def adjust_reg_min_max_vals(env: Env, insn: Insn) -> None:
             d.off = val
     else:
         d.id = 0
-        d.off = 0
     regs[insn.dst] = d
 
 

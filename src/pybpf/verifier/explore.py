@@ -225,6 +225,8 @@ def regsafe(env: Env, old: Reg, cur: Reg, idmap: IdMap, exact: int) -> bool:
 
 
 UNBOUND = Reg(SCALAR_VALUE)
+LIVE_ALWAYS = 1 << BPF_REG_FP
+"""r10 is compared whatever the liveness analysis says (it is read only)."""
 
 
 def _scalar_for_stack(env: Env, st) -> Reg | None:
@@ -306,11 +308,15 @@ def refsafe(old: VerifierState, cur: VerifierState, idmap: IdMap) -> bool:
 
 
 def func_states_equal(env: Env, old: FuncState, cur: FuncState, idmap: IdMap,
-                      exact: int) -> bool:
+                      exact: int, live: int) -> bool:
+    """Registers live at the frame's instruction (``live``, a bit mask) and
+    the stack compare as the kernel's ``func_states_equal``."""
     if old.callback_depth > cur.callback_depth:
         return False
     oregs, cregs = old.regs, cur.regs
     for i in range(11):
+        if not live >> i & 1:
+            continue
         o = oregs[i]
         c = cregs[i]
         if o is c:
@@ -330,10 +336,13 @@ def states_equal(env: Env, old: VerifierState, cur: VerifierState, exact: int) -
     idmap = IdMap()
     if not refsafe(old, cur, idmap):
         return False
+    aux = env.aux
     for i in range(old.curframe + 1):
         if old.frame[i].callsite != cur.frame[i].callsite:
             return False
-        if not func_states_equal(env, old.frame[i], cur.frame[i], idmap, exact):
+        at = old.insn_idx if i == old.curframe else old.frame[i + 1].callsite
+        live = aux[at].live_regs | LIVE_ALWAYS
+        if not func_states_equal(env, old.frame[i], cur.frame[i], idmap, exact, live):
             return False
     return True
 

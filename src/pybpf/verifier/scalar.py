@@ -554,9 +554,48 @@ def safe_to_compute(op: int, s: Reg, alu32: bool) -> bool:
     return False
 
 
+def _const_result(a: int, b: int, op: int, alu32: bool) -> int | None:
+    """``a <op> b`` for known operands (both already cut to the width), or
+    None for an operation the range tracking does not compute."""
+    bits = 32 if alu32 else 64
+    mask = U32 if alu32 else U64
+    if op == BPF_ADD:
+        return (a + b) & mask
+    if op == BPF_SUB:
+        return (a - b) & mask
+    if op == BPF_MUL:
+        return (a * b) & mask
+    if op == BPF_AND:
+        return a & b
+    if op == BPF_OR:
+        return a | b
+    if op == BPF_XOR:
+        return a ^ b
+    if op == BPF_NEG:
+        return -a & mask
+    if op == BPF_LSH and b < bits:
+        return (a << b) & mask
+    if op == BPF_RSH and b < bits:
+        return a >> b
+    if op == BPF_ARSH and b < bits:
+        signed = a - (1 << bits) if a >> (bits - 1) else a
+        return (signed >> b) & mask
+    return None
+
+
 def alu(d: Reg, s: Reg, op: int, alu32: bool) -> None:
     """``d = d <op> s`` for scalars (``d`` fresh; ``s`` not changed).
     Operations whose result cannot be bounded make ``d`` unknown."""
+    if d.var_off[1] == 0 and s.var_off[1] == 0:
+        # known operands give a known result: what the range propagation
+        # below computes for them, without the work
+        if alu32:
+            r = _const_result(d.var_off[0] & U32, s.var_off[0] & U32, op, True)
+        else:
+            r = _const_result(d.var_off[0], s.var_off[0], op, False)
+        if r is not None:
+            set_known(d, r)
+            return
     if not safe_to_compute(op, s, alu32):
         _unknown_in_place(d)
         return
