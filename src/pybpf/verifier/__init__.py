@@ -45,7 +45,7 @@ from .log import state_str
 from .maps import MapDescription
 
 CALL_OPCODE = BPF_JMP | BPF_CALL
-UNPRIVILEGED_TYPES = frozenset({"socket_filter"})
+UNPRIVILEGED_TYPES = frozenset({"socket_filter", "cgroup_skb"})
 """Program types an unprivileged user may load."""
 BPF_F_STRICT_ALIGNMENT = 1
 BPF_F_ANY_ALIGNMENT = 2

@@ -500,6 +500,7 @@ def check_insn(env: Env, insn: Insn) -> int:
             if insn.src == PSEUDO_CALL_LOCAL:
                 nxt = check_func_call(env, insn)
                 env.scratch_reg(0)
+                env.scratched_all = True
                 return nxt
             if insn.src == PSEUDO_CALL_KFUNC:
                 raise env.error("pybpf: kernel function calls (kfuncs) need kernel BTF, not "
@@ -583,7 +584,6 @@ def do_check(env: Env, state: VerifierState) -> None:
                     spec = " (speculative execution)" if cur.speculative else ""
                     log.line(f"\nfrom {env.prev_insn_idx} to {idx}{spec}:" + state_str(cur))
                     env.do_print_state = False
-                    env.scratched_all = True
                 env.print_insn_state()
                 log.insn(idx, env.insn_text(idx))
             env.messages = []
