@@ -46,3 +46,15 @@ instructions since the last one."""
 LOOP_CHECKPOINT_MISS_FACTOR = 64
 
 TRACING_RETVAL_ARG = "retval"
+
+# fields of the opcode byte, as the verifier splits it
+CLASS_MASK = 0x07
+"""``BPF_CLASS(code)``."""
+SRC_MASK = 0x08
+"""``BPF_SRC(code)``: immediate (K) or register (X) operand."""
+SIZE_MASK = 0x18
+"""``BPF_SIZE(code)`` of loads and stores."""
+MODE_MASK = 0xE0
+"""``BPF_MODE(code)`` of loads and stores."""
+OP_MASK = 0xF0
+"""``BPF_OP(code)`` of ALU and jump instructions."""

@@ -37,8 +37,7 @@ from ..isa import Insn
 from ..isa.opcodes import BPF_CALL, BPF_JMP
 from ..spec import enum_name
 from ..spec.verifier import BPF_COMPLEXITY_LIMIT_INSNS, BPF_MAXINSNS
-from .cfg import check_cfg, check_subprogs, compute_live_registers, find_subprogs, \
-    resolve_ldimm64
+from .cfg import check_cfg, check_subprogs, compute_live_registers, find_subprogs, resolve_ldimm64
 from .env import Env, Options, Reject
 from .explore import check_max_stack_depth, do_check, initial_state
 from .log import state_str
@@ -144,7 +143,7 @@ def _explain(message: str, pc: int | None, insn: str | None, state: str,
 
 
 def _attach_name(attach: str | int | None) -> str | None:
-    if attach is None or attach == 0 and isinstance(attach, int):
+    if attach is None or (attach == 0 and isinstance(attach, int)):
         return None
     if isinstance(attach, int):
         name = enum_name("bpf_attach_type", attach)

@@ -23,6 +23,7 @@ from ..isa.opcodes import (
     BPF_LSH,
     BPF_MOD,
     BPF_MOV,
+    BPF_MUL,
     BPF_NEG,
     BPF_OR,
     BPF_RSH,
@@ -31,13 +32,15 @@ from ..isa.opcodes import (
     BPF_X,
     BPF_XOR,
 )
-from ..spec.verifier import BPF_MAX_VAR_OFF, MAX_BPF_STACK
+from ..spec.verifier import BPF_MAX_VAR_OFF, MAX_BPF_STACK, OP_MASK
 from . import scalar
 from . import tnum as tn
 from .env import DST_OP, DST_OP_NO_MARK, SRC_OP, Env
+from .memory import check_map_access, check_stack_access_for_ptr_arithmetic
 from .precision import mark_chain_precision
 from .state import (
     BPF_ADD_CONST,
+    BPF_REG_FP,
     CONST_PTR_TO_DYNPTR,
     CONST_PTR_TO_MAP,
     PTR_MAYBE_NULL,
@@ -53,7 +56,6 @@ from .state import (
     PTR_TO_PACKET_META,
     PTR_TO_STACK,
     PTR_TO_TP_BUFFER,
-    BPF_REG_FP,
     PTR_UNTRUSTED,
     S32_MAX,
     S64_MAX,
@@ -67,7 +69,7 @@ from .state import (
 )
 from .tnum import U64
 
-ALU_NAMES = {0x00: "+=", BPF_SUB: "-=", 0x20: "*=", BPF_DIV: "/=", BPF_OR: "|=", BPF_AND: "&=",
+ALU_NAMES = {BPF_ADD: "+=", BPF_SUB: "-=", BPF_MUL: "*=", BPF_DIV: "/=", BPF_OR: "|=", BPF_AND: "&=",
              BPF_LSH: "<<=", BPF_RSH: ">>=", BPF_NEG: "neg", BPF_MOD: "%=", BPF_XOR: "^=",
              BPF_MOV: "=", BPF_ARSH: "s>>=", BPF_END: "endian"}
 
@@ -111,7 +113,7 @@ def assign_scalar_id_before_mov(env: Env, regs: list, regno: int) -> Reg:
     return r
 
 
-FAST_K_OPS = frozenset({BPF_ADD, BPF_SUB, 0x20, BPF_OR, BPF_AND, BPF_XOR, BPF_LSH, BPF_RSH,
+FAST_K_OPS = frozenset({BPF_ADD, BPF_SUB, BPF_MUL, BPF_OR, BPF_AND, BPF_XOR, BPF_LSH, BPF_RSH,
                         BPF_ARSH})
 _K_REGS: dict[int, Reg] = {}
 
@@ -134,7 +136,7 @@ def check_alu_op(env: Env, insn: Insn) -> None:
     if not code & BPF_X and insn.src == 0 and insn.off == 0 and dst < BPF_REG_FP:
         # the common case, a scalar and an immediate: the general path below
         # without what cannot apply to it
-        op = code & 0xF0
+        op = code & OP_MASK
         regs = env.regs
         if op == BPF_MOV:
             env.scratched_regs.add(dst)
@@ -171,11 +173,11 @@ def check_alu_op(env: Env, insn: Insn) -> None:
                 regs[dst] = nd
                 return
     regs = env.regs
-    op = code & 0xF0
+    op = code & OP_MASK
     cls = code & 7
     alu64 = cls == BPF_ALU64
     dst = insn.dst
-    if op == BPF_END or op == BPF_NEG:
+    if op in (BPF_END, BPF_NEG):
         if op == BPF_NEG:
             if code & BPF_X or insn.src != 0 or insn.off != 0 or insn.imm != 0:
                 raise env.error("BPF_NEG uses reserved fields", "EINVAL")
@@ -297,7 +299,7 @@ def adjust_reg_min_max_vals(env: Env, insn: Insn) -> None:
     regs = env.regs
     code = insn.opcode
     alu32 = code & 7 != BPF_ALU64
-    op = code & 0xF0
+    op = code & OP_MASK
     dst_reg = regs[insn.dst]
     ptr_is_dst = dst_reg.type != SCALAR_VALUE
     if code & BPF_X:
@@ -353,7 +355,7 @@ def _can_skip_sanitation(env: Env, insn: Insn) -> bool:
 def _sanitize_err(env: Env, insn: Insn, reason: int, off_is_dst: bool | None,
                   _unused: object) -> None:
     err = "pointer arithmetic with it prohibited for !root"
-    op = "add" if insn.opcode & 0xF0 == BPF_ADD else "sub"
+    op = "add" if insn.opcode & OP_MASK == BPF_ADD else "sub"
     dst, src = insn.dst, insn.src
     if reason == REASON_BOUNDS:
         raise env.error(f"R{dst if off_is_dst else src} has unknown scalar with mixed signed "
@@ -390,7 +392,7 @@ def _sanitize_ptr_alu(env: Env, insn: Insn, ptr: Reg, off_reg: Reg, commit: bool
         return 0
     if env.cur.speculative:
         return 0
-    op = insn.opcode & 0xF0
+    op = insn.opcode & OP_MASK
     off_is_imm = off_reg.var_off[1] == 0
     off_is_neg = off_reg.smin < 0
     if not commit:
@@ -441,7 +443,7 @@ def adjust_ptr(env: Env, insn: Insn, ptr: Reg, off_reg: Reg, *, ptr_is_dst: bool
     pointer and the other a scalar (the kernel's ``adjust_ptr_min_max_vals``)."""
     regs = env.regs
     dstno = insn.dst
-    op = insn.opcode & 0xF0
+    op = insn.opcode & OP_MASK
     known = off_reg.var_off[1] == 0
     smin_val, smax_val = off_reg.smin, off_reg.smax
     umin_val, umax_val = off_reg.umin, off_reg.umax
@@ -463,10 +465,8 @@ def adjust_ptr(env: Env, insn: Insn, ptr: Reg, off_reg: Reg, *, ptr_is_dst: bool
     b = base_type(ptr.type)
     if b not in POINTER_ARITH_TYPES:
         ok = False
-        if b == PTR_TO_FLOW_KEYS and known:
-            ok = True
-        elif b in (PTR_TO_FLOW_KEYS, CONST_PTR_TO_MAP) and known and smin_val == 0 and \
-                op == BPF_ADD:
+        if (b == PTR_TO_FLOW_KEYS and known) or (b in (PTR_TO_FLOW_KEYS, CONST_PTR_TO_MAP) and known and smin_val == 0 and \
+                op == BPF_ADD):
             ok = True
         if not ok:
             raise env.error(f"R{dstno} pointer arithmetic on {type_str(ptr.type)} prohibited")
@@ -546,8 +546,6 @@ def adjust_ptr(env: Env, insn: Insn, ptr: Reg, off_reg: Reg, *, ptr_is_dst: bool
 
 def _sanitize_check_bounds(env: Env, dstno: int, d: Reg) -> None:
     """Unprivileged pointers must stay inside their object."""
-    from .memory import check_map_access, check_stack_access_for_ptr_arithmetic
-
     if d.type == PTR_TO_STACK:
         check_stack_access_for_ptr_arithmetic(env, dstno, d, d.off + d.var_off[0])
     elif d.type == PTR_TO_MAP_VALUE:
@@ -570,4 +568,4 @@ def mark_reg32_unbounded(r: Reg) -> None:
 
 def is_alu_k(insn: Insn) -> bool:
     return not insn.opcode & BPF_X and insn.opcode & 7 in (BPF_ALU, BPF_ALU64) and \
-        insn.opcode & 0xF0 != BPF_K
+        insn.opcode & OP_MASK != BPF_K

@@ -26,7 +26,7 @@ def kernel_btf() -> Any:
         from ..btf import BTF
 
         return BTF.load_vmlinux()
-    except Exception:  # noqa: BLE001 - no kernel BTF: callers say so
+    except Exception:
         return None
 
 
@@ -122,7 +122,7 @@ def btf_reg_access(env: Env, regno: int, reg: Reg, off: int, size: int, t: int,
                    value_regno: int) -> None:
     """A load or store through a ``PTR_TO_BTF_ID`` register."""
     if t != READ:
-        raise env.error(f"only read is supported")
+        raise env.error("only read is supported")
     if off < 0:
         raise env.error(f"R{regno} is ptr_{reg.btf_id} invalid negative access: off={off}")
     if reg.var_off[1] or reg.var_off[0]:

@@ -33,6 +33,13 @@ from .memory import (
     may_access_direct_pkt_data,
 )
 from .precision import mark_chain_precision
+from .refs import (
+    acquire_reference,
+    check_resource_leak,
+    clear_all_pkt_pointers,
+    process_spin_lock,
+    release_reference,
+)
 from .state import (
     BPF_REG_FP,
     CONST_PTR_TO_DYNPTR,
@@ -53,7 +60,6 @@ from .state import (
     PTR_TO_MAP_VALUE,
     PTR_TO_MEM,
     PTR_TO_PACKET,
-    PTR_TO_PACKET_END,
     PTR_TO_PACKET_META,
     PTR_TO_SOCK_COMMON,
     PTR_TO_SOCKET,
@@ -61,13 +67,10 @@ from .state import (
     PTR_TO_TCP_SOCK,
     PTR_TO_XDP_SOCK,
     PTR_TRUSTED,
-    REF_TYPE_LOCK,
-    REF_TYPE_PTR,
     S64_MAX,
     S64_MIN,
     SCALAR_VALUE,
     FuncState,
-    RefState,
     Reg,
     base_type,
     set_known,
@@ -119,7 +122,7 @@ def parse_arg(text: str) -> ArgType:
 MEM_TYPES = (PTR_TO_STACK, PTR_TO_PACKET, PTR_TO_PACKET_META, PTR_TO_MAP_KEY, PTR_TO_MAP_VALUE,
              PTR_TO_MEM, PTR_TO_MEM | MEM_RINGBUF, PTR_TO_BUF, PTR_TO_BTF_ID | PTR_TRUSTED)
 SOCK_TYPES = (PTR_TO_SOCK_COMMON, PTR_TO_SOCKET, PTR_TO_TCP_SOCK, PTR_TO_XDP_SOCK)
-BTF_SOCK_TYPES = SOCK_TYPES + (PTR_TO_BTF_ID, PTR_TO_BTF_ID | PTR_TRUSTED)
+BTF_SOCK_TYPES = (*SOCK_TYPES, PTR_TO_BTF_ID, PTR_TO_BTF_ID | PTR_TRUSTED)
 COMPATIBLE: dict[str, tuple[int, ...]] = {
     "PTR_TO_MAP_KEY": MEM_TYPES, "PTR_TO_MAP_VALUE": MEM_TYPES,
     "CONST_SIZE": (SCALAR_VALUE,), "CONST_SIZE_OR_ZERO": (SCALAR_VALUE,),
@@ -213,135 +216,8 @@ def map_type_number(name: str) -> int:
 
 
 def func_id_name(func_id: int) -> str:
-    name = helper_name(func_id) if 0 <= func_id else None
+    name = helper_name(func_id) if func_id >= 0 else None
     return f"bpf_{name}" if name and name != "unspec" else "unknown"
-
-
-# --- references ----------------------------------------------------------------------------
-
-def acquire_reference(env: Env, insn_idx: int) -> int:
-    ref_id = env.new_id()
-    env.cur.refs.append(RefState(ref_id, insn_idx, REF_TYPE_PTR))
-    return ref_id
-
-
-def for_each_reg(env: Env, fn) -> None:
-    """Call ``fn(reg) -> Reg | None`` on every register and spilled
-    register of the current path, storing what it returns."""
-    from .state import Slot
-
-    for f in env.cur.frame:
-        regs = f.regs
-        for i, r in enumerate(regs):
-            if r.type != NOT_INIT:
-                new = fn(r)
-                if new is not None:
-                    regs[i] = new
-        stack = f.stack
-        for spi, st in enumerate(stack):
-            if st.kinds[7] == "r" and st.reg is not None and st.reg.type != NOT_INIT:
-                new = fn(st.reg)
-                if new is not None:
-                    stack[spi] = Slot(st.kinds, new)
-
-
-def invalid_reg(env: Env) -> Reg:
-    if not env.allow_ptr_leaks:
-        return NOT_INIT_REG
-    return env.unknown()
-
-
-def release_reference(env: Env, ref_obj_id: int) -> bool:
-    refs = env.cur.refs
-    for i, r in enumerate(refs):
-        if r.id == ref_obj_id and r.kind == REF_TYPE_PTR:
-            del refs[i]
-            break
-    else:
-        return False
-    for_each_reg(env, lambda r: invalid_reg(env) if r.ref_obj_id == ref_obj_id else None)
-    return True
-
-
-def clear_all_pkt_pointers(env: Env) -> None:
-    def clear(r: Reg) -> Reg | None:
-        if base_type(r.type) in (PTR_TO_PACKET, PTR_TO_PACKET_META, PTR_TO_PACKET_END):
-            return invalid_reg(env)
-        return None
-
-    for_each_reg(env, clear)
-
-
-def check_reference_leak(env: Env, exception_exit: bool) -> bool:
-    if not exception_exit and env.cur.frame[env.cur.curframe].frameno:
-        return False
-    leak = False
-    for r in env.cur.refs:
-        if r.kind != REF_TYPE_PTR:
-            continue
-        env.verbose(f"Unreleased reference id={r.id} alloc_insn={r.insn_idx}")
-        leak = True
-    return leak
-
-
-def check_resource_leak(env: Env, exception_exit: bool, check_lock: bool, prefix: str) -> None:
-    cur = env.cur
-    if check_lock and cur.active_locks:
-        raise env.error(f"{prefix} cannot be used inside bpf_spin_lock-ed region", "EINVAL")
-    if check_reference_leak(env, exception_exit):
-        raise env.error(f"{prefix} would lead to reference leak", "EINVAL")
-    if check_lock and cur.active_irq_id:
-        raise env.error(f"{prefix} cannot be used inside bpf_local_irq_save-ed region",
-                        "EINVAL")
-    if check_lock and cur.active_rcu_lock:
-        raise env.error(f"{prefix} cannot be used inside bpf_rcu_read_lock-ed region", "EINVAL")
-    if check_lock and cur.active_preempt_locks:
-        raise env.error(f"{prefix} cannot be used inside bpf_preempt_disable-ed region",
-                        "EINVAL")
-
-
-# --- locks -------------------------------------------------------------------------------
-
-def process_spin_lock(env: Env, regno: int, is_lock: bool) -> None:
-    reg = env.regs[regno]
-    if reg.var_off[1]:
-        raise env.error(f"R{regno} doesn't have constant offset. bpf_spin_lock has to be at "
-                        f"the constant offset", "EINVAL")
-    m = reg.map if reg.type == PTR_TO_MAP_VALUE else None
-    if m is not None and not m.special_fields and m.btf_value_type is None:
-        raise env.error(f"map '{m.kernel_name}' has to have BTF in order to use "
-                        f"bpf_spin_lock", "EINVAL")
-    off = m.field_at("bpf_spin_lock") if m is not None else None
-    if off is None:
-        raise env.error(f"{'map' if m else 'local'} '{m.kernel_name if m else 'kptr'}' has no "
-                        f"valid bpf_spin_lock", "EINVAL")
-    val = reg.var_off[0] + reg.off
-    if off != val:
-        raise env.error(f"off {val} doesn't point to 'struct bpf_spin_lock' that is at {off}",
-                        "EINVAL")
-    cur = env.cur
-    if is_lock:
-        if cur.active_locks and any(r.kind == REF_TYPE_LOCK for r in cur.refs):
-            raise env.error("Locking two bpf_spin_locks are not allowed", "EINVAL")
-        cur.refs.append(RefState(reg.id, env.insn_idx, REF_TYPE_LOCK, m))
-        cur.active_locks += 1
-        cur.active_lock_id = reg.id
-        cur.active_lock_ptr = m
-    else:
-        if not cur.active_locks:
-            raise env.error("bpf_spin_unlock without taking a lock", "EINVAL")
-        for i, r in enumerate(cur.refs):
-            if r.kind == REF_TYPE_LOCK and r.id == reg.id and r.ptr is m:
-                break
-        else:
-            raise env.error("bpf_spin_unlock of different lock", "EINVAL")
-        if reg.id != cur.active_lock_id or m is not cur.active_lock_ptr:
-            raise env.error("bpf_spin_unlock cannot be out of order", "EINVAL")
-        del cur.refs[i]
-        cur.active_locks -= 1
-        locks = [r for r in cur.refs if r.kind == REF_TYPE_LOCK]
-        cur.active_lock_id = locks[-1].id if locks else 0
-        cur.active_lock_ptr = locks[-1].ptr if locks else None
 
 
 def process_timer_func(env: Env, regno: int, meta: dict) -> None:
@@ -554,9 +430,9 @@ def _check_const_str(env: Env, reg: Reg, regno: int) -> None:
     if m is None or reg.type != PTR_TO_MAP_VALUE:
         return
     if not (m.rdonly_prog and m.frozen):
-        raise env.error("R%d does not point to a readonly map'" % regno)
+        raise env.error(f"R{regno} does not point to a readonly map'")
     if reg.var_off[1]:
-        raise env.error("R%d is not a constant address'" % regno)
+        raise env.error(f"R{regno} is not a constant address'")
     off = reg.off + reg.var_off[0]
     data = m.contents or b""
     if b"\0" not in data[off:]:
@@ -612,8 +488,6 @@ def check_helper_call(env: Env, insn: Insn) -> None:
             raise env.error("get_local_storage() doesn't support non-zero flags", "EINVAL")
     elif name in ("for_each_map_elem", "loop", "timer_set_callback", "find_vma",
                   "user_ringbuf_drain"):
-        from .explore import push_callback_call
-
         push_callback_call(env, insn, name, meta)
     regs = env.regs
     for r in CALLER_SAVED:
@@ -733,10 +607,20 @@ def _check_map_func_compatibility(env: Env, m: Any, name: str | None, func_id: i
                         f"{display}#{func_id}", "EINVAL")
 
 
-def ksym_reg(env: Env, insn: Insn, nxt: Insn) -> Reg:
-    """``lddw`` of a kernel symbol (``PSEUDO_BTF_ID``)."""
-    raise env.error("pybpf: kernel symbol loads (ksym) need kernel BTF, not supported yet",
-                    "EINVAL")
+# --- callbacks and global functions -------------------------------------------------------
+
+def push_callback_call(env: Env, insn: Insn, name: str, meta: dict) -> None:
+    raise env.error(f"pybpf: helpers with callbacks ({name}) are not supported yet", "EINVAL")
+
+
+def check_global_call_args(env: Env, sub: int, regs: list[Reg]) -> None:
+    """Arguments of a call to a global function: scalars only, here (BTF
+    argument types are not read yet)."""
+    for i in range(1, 6):
+        r = regs[i]
+        if r.type not in (NOT_INIT, SCALAR_VALUE):
+            raise env.error(f"Caller passes invalid args into func#{sub} "
+                            f"('{env.subprog_name(sub)}')", "EINVAL")
 
 
 # --- bpf-to-bpf calls ---------------------------------------------------------------------
@@ -758,8 +642,6 @@ def check_func_call(env: Env, insn: Insn) -> int:
         if state.active_locks:
             raise env.error("global function calls are not allowed while holding a lock,\n"
                             "use static function instead", "EINVAL")
-        from .explore import check_global_call_args
-
         check_global_call_args(env, sub, caller.regs)
         if env.log:
             env.log.line(f"Func#{sub} ('{env.subprog_name(sub)}') is global and assumed valid.")

@@ -17,33 +17,59 @@ import functools
 
 from ..isa.opcodes import (
     BPF_ABS,
+    BPF_ADD,
     BPF_ALU,
     BPF_ALU64,
+    BPF_AND,
+    BPF_ARSH,
     BPF_ATOMIC,
     BPF_B,
     BPF_CALL,
+    BPF_CMPXCHG,
+    BPF_DIV,
     BPF_DW,
     BPF_END,
     BPF_EXIT,
+    BPF_FETCH,
     BPF_H,
     BPF_IMM,
     BPF_IND,
     BPF_JA,
     BPF_JCOND,
+    BPF_JEQ,
+    BPF_JGE,
+    BPF_JGT,
+    BPF_JLE,
+    BPF_JLT,
     BPF_JMP,
     BPF_JMP32,
+    BPF_JNE,
+    BPF_JSET,
+    BPF_JSGE,
+    BPF_JSGT,
+    BPF_JSLE,
+    BPF_JSLT,
     BPF_K,
     BPF_LD,
     BPF_LDX,
+    BPF_LOAD_ACQ,
+    BPF_LSH,
     BPF_MEM,
     BPF_MEMSX,
+    BPF_MOD,
+    BPF_MOV,
+    BPF_MUL,
     BPF_NEG,
+    BPF_OR,
+    BPF_RSH,
     BPF_ST,
     BPF_STX,
+    BPF_SUB,
     BPF_TO_BE,
     BPF_TO_LE,
     BPF_W,
     BPF_X,
+    BPF_XOR,
     PSEUDO_BTF_ID,
     PSEUDO_CALL_KFUNC,
     PSEUDO_CALL_LOCAL,
@@ -53,13 +79,15 @@ from ..isa.opcodes import (
     PSEUDO_MAP_IDX_VALUE,
     PSEUDO_MAP_VALUE,
 )
-from ..spec.verifier import BPF_MAX_SUBPROGS, BPF_MAX_VAR_OFF
+from ..spec.verifier import BPF_MAX_SUBPROGS, BPF_MAX_VAR_OFF, MODE_MASK, OP_MASK
 from .env import Env, Reject, Subprog
 
 LDDW = BPF_LD | BPF_IMM | BPF_DW
 CALL = BPF_JMP | BPF_CALL
-ALU_OPS = tuple(range(0, 0xD0 + 1, 0x10))
-JMP_COND_OPS = (0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70, 0xA0, 0xB0, 0xC0, 0xD0)
+ALU_OPS = (BPF_ADD, BPF_SUB, BPF_MUL, BPF_DIV, BPF_OR, BPF_AND, BPF_LSH, BPF_RSH, BPF_NEG,
+           BPF_MOD, BPF_XOR, BPF_MOV, BPF_ARSH, BPF_END)
+JMP_COND_OPS = (BPF_JEQ, BPF_JGT, BPF_JGE, BPF_JSET, BPF_JNE, BPF_JSGT, BPF_JSGE, BPF_JLT,
+                BPF_JLE, BPF_JSLT, BPF_JSLE)
 
 
 @functools.cache
@@ -152,9 +180,9 @@ def check_subprogs(env: Env) -> None:
         cls = code & 7
         if code == CALL and insn.src == 0 and insn.imm == env.tail_call_id:
             subs[cur].has_tail_call = True
-        if cls == BPF_LD and code & 0xE0 in (BPF_ABS, BPF_IND):
+        if cls == BPF_LD and code & MODE_MASK in (BPF_ABS, BPF_IND):
             subs[cur].has_ld_abs = True
-        if cls in (BPF_JMP, BPF_JMP32) and code & 0xF0 not in (BPF_EXIT, BPF_CALL):
+        if cls in (BPF_JMP, BPF_JMP32) and code & OP_MASK not in (BPF_EXIT, BPF_CALL):
             off = i + (insn.imm if code == BPF_JMP32 | BPF_JA else insn.off) + 1
             if off < start or off >= end:
                 raise env.error(f"jump out of range from insn {i} to {off}", "EINVAL")
@@ -177,7 +205,7 @@ def resolve_ldimm64(env: Env) -> None:
     while i < n:
         insn = insns[i]
         code = insn.opcode
-        if code & 7 == BPF_LDX and (code & 0xE0 not in (BPF_MEM, BPF_MEMSX) or insn.imm != 0):
+        if code & 7 == BPF_LDX and (code & MODE_MASK not in (BPF_MEM, BPF_MEMSX) or insn.imm != 0):
             raise env.error("BPF_LDX uses reserved fields", "EINVAL")
         if code == LDDW:
             if i == n - 1 or insns[i + 1].opcode != 0 or insns[i + 1].dst != 0 or \
@@ -228,9 +256,8 @@ SLEEPABLE_MAPS = frozenset({"hash", "lru_hash", "array", "percpu_hash", "percpu_
 
 def _check_map_prog_compatibility(env: Env, m) -> None:
     pt = env.prog_type
-    if m.has("bpf_list_head") or m.has("bpf_rb_root"):
-        if pt in TRACING_TYPES:
-            raise env.error("tracing progs cannot use bpf_{list_head,rb_root} yet", "EINVAL")
+    if (m.has("bpf_list_head") or m.has("bpf_rb_root")) and pt in TRACING_TYPES:
+        raise env.error("tracing progs cannot use bpf_{list_head,rb_root} yet", "EINVAL")
     if m.has("bpf_spin_lock") or m.has("bpf_res_spin_lock"):
         if pt == "socket_filter":
             raise env.error("socket filter progs cannot use bpf_spin_lock yet", "EINVAL")
@@ -292,7 +319,7 @@ def check_cfg(env: Env) -> None:
             state[w] = DISCOVERED
             stack.append(w)
             return 1
-        if (state[w] & 0xF0) == DISCOVERED:
+        if (state[w] & OP_MASK) == DISCOVERED:
             if env.bpf_capable:
                 return 0
             raise env.error(f"back-edge from insn {t} to {w}", "EINVAL")
@@ -323,7 +350,7 @@ def check_cfg(env: Env) -> None:
         elif cls not in (BPF_JMP, BPF_JMP32):
             r = push(t, t + (2 if code == LDDW else 1), FALLTHROUGH)
         else:
-            op = code & 0xF0
+            op = code & OP_MASK
             if op == BPF_EXIT:
                 r = 0
             elif op == BPF_CALL:
@@ -379,8 +406,8 @@ def _uses_defs(env: Env, i: int) -> tuple[int, int]:
     dst, src = 1 << insn.dst, 1 << insn.src
     caller_saved = 0b111111
     if cls in (BPF_ALU, BPF_ALU64):
-        op = code & 0xF0
-        if op == 0xB0:  # mov
+        op = code & OP_MASK
+        if op == BPF_MOV:
             return (src if code & BPF_X else 0), dst
         if op in (BPF_NEG, BPF_END):
             return dst, dst
@@ -390,18 +417,18 @@ def _uses_defs(env: Env, i: int) -> tuple[int, int]:
     if cls == BPF_ST:
         return dst, 0
     if cls == BPF_STX:
-        if code & 0xE0 == BPF_ATOMIC:
+        if code & MODE_MASK == BPF_ATOMIC:
             imm = insn.imm
-            if imm == 0xF1:  # cmpxchg
+            if imm == BPF_CMPXCHG:
                 return dst | src | 1, 1
-            if imm == 0x100:  # load-acquire
+            if imm == BPF_LOAD_ACQ:
                 return src, dst
-            if imm & 1:  # fetch
+            if imm & BPF_FETCH:
                 return dst | src, src
             return dst | src, 0
         return dst | src, 0
     if cls == BPF_LD:
-        mode = code & 0xE0
+        mode = code & MODE_MASK
         if mode == BPF_IMM:
             return 0, dst
         if mode == BPF_ABS:
@@ -410,7 +437,7 @@ def _uses_defs(env: Env, i: int) -> tuple[int, int]:
             return (1 << 6) | src, caller_saved
         return 0, 0
     if cls in (BPF_JMP, BPF_JMP32):
-        op = code & 0xF0
+        op = code & OP_MASK
         if op == BPF_EXIT:
             return 1, 0
         if op == BPF_CALL:
@@ -432,7 +459,7 @@ def successors(env: Env, i: int) -> tuple[int, ...]:
         return (i + 2,)
     if cls not in (BPF_JMP, BPF_JMP32):
         return (i + 1,)
-    op = code & 0xF0
+    op = code & OP_MASK
     if op == BPF_EXIT:
         return ()
     if op == BPF_CALL:

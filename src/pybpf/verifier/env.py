@@ -14,11 +14,10 @@ code); the message lines it printed are the error's words.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-import os
 
 from ..isa import Insn
 from ..isa.insn import LDDW_OPCODE
@@ -51,10 +50,28 @@ class Reject(Exception):
 class InsnAux:
     """What the verifier records about one instruction across all paths."""
 
-    __slots__ = ("calls_callback", "ctx_field_size", "force_checkpoint", "jmp_point",
-                 "live_regs", "map_key", "map_ptr", "nospec", "nospec_result", "prune_point",
-                 "ptr_type", "safe_access", "scc", "seen", "alu_state", "alu_limit",
-                 "const_map", "is_iter_next", "loop_inline", "call_imm")
+    __slots__ = (
+        "alu_limit",
+        "alu_state",
+        "call_imm",
+        "calls_callback",
+        "const_map",
+        "ctx_field_size",
+        "force_checkpoint",
+        "is_iter_next",
+        "jmp_point",
+        "live_regs",
+        "loop_inline",
+        "map_key",
+        "map_ptr",
+        "nospec",
+        "nospec_result",
+        "prune_point",
+        "ptr_type",
+        "safe_access",
+        "scc",
+        "seen",
+    )
 
     def __init__(self) -> None:
         self.seen = False

@@ -19,22 +19,22 @@ from __future__ import annotations
 
 from ..isa import Insn
 from ..isa.opcodes import (
+    BPF_ABS,
     BPF_ALU,
     BPF_ALU64,
     BPF_ATOMIC,
     BPF_CALL,
     BPF_EXIT,
+    BPF_IMM,
+    BPF_IND,
     BPF_JA,
     BPF_JMP,
     BPF_JMP32,
+    BPF_K,
     BPF_LD,
     BPF_LDX,
     BPF_ST,
     BPF_STX,
-    BPF_ABS,
-    BPF_IND,
-    BPF_IMM,
-    BPF_K,
     PSEUDO_CALL_KFUNC,
     PSEUDO_CALL_LOCAL,
 )
@@ -42,6 +42,8 @@ from ..spec.verifier import (
     BPF_COMPLEXITY_LIMIT_INSNS,
     BPF_COMPLEXITY_LIMIT_STATES,
     LOOP_CHECKPOINT_MISS_FACTOR,
+    MODE_MASK,
+    OP_MASK,
     STATE_NEW_AFTER_INSNS,
     STATE_NEW_AFTER_JMPS,
     STATES_PER_INSN_MISS_FACTOR,
@@ -445,22 +447,6 @@ def update_branch_counts(env: Env, st: VerifierState | None) -> None:
         st = st.parent
 
 
-# --- callbacks and global functions -------------------------------------------------------
-
-def push_callback_call(env: Env, insn: Insn, name: str, meta: dict) -> None:
-    raise env.error(f"pybpf: helpers with callbacks ({name}) are not supported yet", "EINVAL")
-
-
-def check_global_call_args(env: Env, sub: int, regs: list[Reg]) -> None:
-    """Arguments of a call to a global function: scalars only, here (BTF
-    argument types are not read yet)."""
-    for i in range(1, 6):
-        r = regs[i]
-        if r.type not in (NOT_INIT, SCALAR_VALUE):
-            raise env.error(f"Caller passes invalid args into func#{sub} "
-                            f"('{env.subprog_name(sub)}')", "EINVAL")
-
-
 # --- one instruction --------------------------------------------------------------------
 
 def check_insn(env: Env, insn: Insn) -> int:
@@ -469,14 +455,14 @@ def check_insn(env: Env, insn: Insn) -> int:
     code = insn.opcode
     cls = code & 7
     pc = env.insn_idx
-    if cls == BPF_ALU or cls == BPF_ALU64:
+    if cls in (BPF_ALU, BPF_ALU64):
         check_alu_op(env, insn)
         return pc + 1
     if cls == BPF_LDX:
         check_load(env, insn)
         return pc + 1
     if cls == BPF_STX:
-        if code & 0xE0 == BPF_ATOMIC:
+        if code & MODE_MASK == BPF_ATOMIC:
             check_atomic(env, insn)
         else:
             check_store(env, insn)
@@ -484,19 +470,18 @@ def check_insn(env: Env, insn: Insn) -> int:
     if cls == BPF_ST:
         check_store_imm(env, insn)
         return pc + 1
-    if cls == BPF_JMP or cls == BPF_JMP32:
-        op = code & 0xF0
+    if cls in (BPF_JMP, BPF_JMP32):
+        op = code & OP_MASK
         env.jmps_processed += 1
         if op == BPF_CALL:
             if code & 0x08 or (insn.src != PSEUDO_CALL_KFUNC and insn.off != 0) or \
                     insn.src not in (0, PSEUDO_CALL_LOCAL, PSEUDO_CALL_KFUNC) or \
                     insn.dst != 0 or cls == BPF_JMP32:
                 raise env.error("BPF_CALL uses reserved fields", "EINVAL")
-            if env.cur.active_locks:
-                if (insn.src == 0 and insn.imm != env.spin_unlock_id) or \
-                        insn.src == PSEUDO_CALL_KFUNC:
-                    raise env.error("function calls are not allowed while holding a lock",
-                                    "EINVAL")
+            if env.cur.active_locks and ((insn.src == 0 and insn.imm != env.spin_unlock_id)
+                                         or insn.src == PSEUDO_CALL_KFUNC):
+                raise env.error("function calls are not allowed while holding a lock",
+                                "EINVAL")
             if insn.src == PSEUDO_CALL_LOCAL:
                 nxt = check_func_call(env, insn)
                 env.scratch_reg(0)
@@ -527,7 +512,7 @@ def check_insn(env: Env, insn: Insn) -> int:
             return EXIT
         return check_cond_jmp_op(env, insn)
     if cls == BPF_LD:
-        mode = code & 0xE0
+        mode = code & MODE_MASK
         if mode in (BPF_ABS, BPF_IND):
             check_ld_abs(env, insn)
             return pc + 1
@@ -549,7 +534,7 @@ def do_check(env: Env, state: VerifierState) -> None:
     n = len(insns)
     aux = env.aux
     log = env.log
-    limit = BPF_COMPLEXITY_LIMIT_INSNS if env.bpf_capable else BPF_COMPLEXITY_LIMIT_INSNS
+    limit = BPF_COMPLEXITY_LIMIT_INSNS
     idx = env.insn_idx
     env.do_print_state = False
     env.scratched_all = True
@@ -566,18 +551,16 @@ def do_check(env: Env, state: VerifierState) -> None:
         cur = env.cur
         cur.last_insn_idx = env.prev_insn_idx
         ended = False
-        if a.prune_point:
-            if is_state_visited(env, idx):
-                if log:
-                    if env.do_print_state:
-                        spec = " (speculative execution)" if cur.speculative else ""
-                        log.line(f"\nfrom {env.prev_insn_idx} to {idx}{spec}: safe")
-                    else:
-                        log.line(f"{idx}: safe")
-                ended = True
-        if not ended:
-            if cur.speculative and a.nospec:
-                ended = True
+        if a.prune_point and is_state_visited(env, idx):
+            if log:
+                if env.do_print_state:
+                    spec = " (speculative execution)" if cur.speculative else ""
+                    log.line(f"\nfrom {env.prev_insn_idx} to {idx}{spec}: safe")
+                else:
+                    log.line(f"{idx}: safe")
+            ended = True
+        if not ended and cur.speculative and a.nospec:
+            ended = True
         if not ended:
             if log:
                 if log.level >= 2 and env.do_print_state:
@@ -597,9 +580,7 @@ def do_check(env: Env, state: VerifierState) -> None:
                     nxt = EXIT
                 else:
                     raise
-            if nxt == EXIT:
-                ended = True
-            elif cur.speculative and a.nospec_result:
+            if nxt == EXIT or (cur.speculative and a.nospec_result):
                 ended = True
             else:
                 env.prev_insn_idx = idx
@@ -678,5 +659,14 @@ def check_max_stack_depth(env: Env) -> None:
             i, idx = frames.pop()
 
 
-__all__ = ["EXIT", "check_insn", "do_check", "initial_state", "push_stack", "states_equal",
-           "BPF_K", "CONST_PTR_TO_DYNPTR", "SRC_OP", "base_type"]
+__all__ = [
+    "BPF_K",
+    "CONST_PTR_TO_DYNPTR",
+    "EXIT",
+    "SRC_OP",
+    "base_type",
+    "check_insn",
+    "do_check",
+    "initial_state",
+    "states_equal",
+]

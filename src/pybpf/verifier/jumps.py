@@ -26,7 +26,7 @@ from ..isa.opcodes import (
     BPF_JNE,
     BPF_X,
 )
-from ..spec.verifier import MAX_PACKET_OFF
+from ..spec.verifier import MAX_PACKET_OFF, OP_MASK
 from . import scalar
 from .env import SRC_OP, Env
 from .precision import mark_chain_precision
@@ -89,9 +89,8 @@ def _pkt_branch_taken(dst: Reg, src: Reg, op: int) -> int:
     if op in (BPF_JLE, BPF_JGT):
         if pkt.range == BEYOND_PKT_END:
             return int(op == BPF_JGT)
-    elif op in (BPF_JLT, BPF_JGE):
-        if pkt.range in (BEYOND_PKT_END, AT_PKT_END):
-            return int(op == BPF_JGE)
+    elif op in (BPF_JLT, BPF_JGE) and pkt.range in (BEYOND_PKT_END, AT_PKT_END):
+        return int(op == BPF_JGE)
     return -1
 
 
@@ -217,7 +216,7 @@ def try_match_pkt_pointers(insn: Insn, dst: Reg, src: Reg, this: VerifierState,
                            other: VerifierState) -> bool:
     if not insn.opcode & BPF_X or insn.opcode & 7 == BPF_JMP32:
         return False
-    op = insn.opcode & 0xF0
+    op = insn.opcode & OP_MASK
     d_first = (dst.type == PTR_TO_PACKET and src.type == PTR_TO_PACKET_END) or \
         (dst.type == PTR_TO_PACKET_META and _init_pkt(src, PTR_TO_PACKET))
     s_first = (dst.type == PTR_TO_PACKET_END and src.type == PTR_TO_PACKET) or \
@@ -322,7 +321,7 @@ def check_cond_jmp_op(env: Env, insn: Insn) -> int:
     current path (the other side, if any, is queued)."""
     this = env.cur
     regs = this.frame[this.curframe].regs
-    op = insn.opcode & 0xF0
+    op = insn.opcode & OP_MASK
     pc = env.insn_idx
     if op == BPF_JA or op > BPF_JCOND:
         raise env.error(f"invalid BPF_JMP/JMP32 opcode {op >> 4:x}", "EINVAL")

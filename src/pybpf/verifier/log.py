@@ -15,11 +15,14 @@ from collections.abc import Sequence
 from ..isa import Insn
 from ..isa.opcodes import (
     BPF_ABS,
+    BPF_ADD,
     BPF_ALU,
     BPF_ALU64,
+    BPF_AND,
     BPF_ATOMIC,
     BPF_CALL,
     BPF_CMPXCHG,
+    BPF_DIV,
     BPF_DW,
     BPF_END,
     BPF_EXIT,
@@ -35,19 +38,23 @@ from ..isa.opcodes import (
     BPF_LOAD_ACQ,
     BPF_MEM,
     BPF_MEMSX,
+    BPF_MOD,
     BPF_MOV,
     BPF_NEG,
+    BPF_OR,
     BPF_ST,
     BPF_STORE_REL,
     BPF_STX,
     BPF_TO_BE,
     BPF_X,
     BPF_XCHG,
+    BPF_XOR,
     PSEUDO_CALL_KFUNC,
     PSEUDO_CALL_LOCAL,
     PSEUDO_FUNC,
 )
 from ..spec import helper_name
+from ..spec.verifier import MODE_MASK, OP_MASK, SIZE_MASK
 from . import tnum as tn
 from .state import (
     BPF_ADD_CONST,
@@ -65,7 +72,6 @@ from .state import (
     S64_MIN,
     SCALAR_VALUE,
     STACK_DYNPTR,
-    STACK_INVALID,
     STACK_ITER,
     STACK_SPILL,
     FuncState,
@@ -83,7 +89,7 @@ JMP_STR = ["jmp", "==", ">", ">=", "&", "!=", "s>", "s>=", "call", "exit", "<", 
 SIZE_STR = {0: "u32", 8: "u16", 16: "u8", 24: "u64"}
 SIZE_SX_STR = {0: "s32", 8: "s16", 16: "s8", 24: "s64"}
 CLASS_STR = ["ld", "ldx", "st", "stx", "alu", "jmp", "jmp32", "alu64"]
-ATOMIC_ALU = {0x00: "add", 0x50: "and", 0x40: "or", 0xA0: "xor"}
+ATOMIC_ALU = {BPF_ADD: "add", BPF_AND: "and", BPF_OR: "or", BPF_XOR: "xor"}
 
 LOG_MIN_ALIGNMENT = 8
 LOG_ALIGNMENT = 40
@@ -123,7 +129,7 @@ def insn_str(insns: Sequence[Insn], pc: int, *, allow_ptr_leaks: bool = True,
     cls = code & 7
     if cls in (BPF_ALU, BPF_ALU64):
         r = "w" if cls == BPF_ALU else "r"
-        op = code & 0xF0
+        op = code & OP_MASK
         if op == BPF_END:
             if cls == BPF_ALU64:
                 return f"({code:02x}) r{dst} = bswap{imm} r{dst}"
@@ -136,13 +142,13 @@ def insn_str(insns: Sequence[Insn], pc: int, *, allow_ptr_leaks: bool = True,
                 return f"({code:02x}) r{dst} = addr_space_cast(r{src}, {imm >> 16}, {imm & 0xFFFF})"
             if op == BPF_MOV and off:
                 return f"({code:02x}) {r}{dst} = (s{off}){r}{src}"
-            sign = "s" if off == 1 and op in (0x30, 0x90) else ""
+            sign = "s" if off == 1 and op in (BPF_DIV, BPF_MOD) else ""
             return f"({code:02x}) {r}{dst} {sign}{ALU_STR[op >> 4]} {r}{src}"
-        sign = "s" if off == 1 and op in (0x30, 0x90) else ""
+        sign = "s" if off == 1 and op in (BPF_DIV, BPF_MOD) else ""
         return f"({code:02x}) {r}{dst} {sign}{ALU_STR[op >> 4]} {imm}"
     if cls == BPF_STX:
-        mode = code & 0xE0
-        size = SIZE_STR[code & 0x18]
+        mode = code & MODE_MASK
+        size = SIZE_STR[code & SIZE_MASK]
         if mode == BPF_MEM:
             return f"({code:02x}) *({size} *)(r{dst} {off:+d}) = r{src}"
         if mode == BPF_ATOMIC:
@@ -150,15 +156,15 @@ def insn_str(insns: Sequence[Insn], pc: int, *, allow_ptr_leaks: bool = True,
                 return (f"({code:02x}) lock *({size} *)(r{dst} {off:+d}) "
                         f"{ALU_STR[imm >> 4]} r{src}")
             if imm & BPF_FETCH and (imm & ~BPF_FETCH) in ATOMIC_ALU:
-                w = "64" if code & 0x18 == BPF_DW else ""
+                w = "64" if code & SIZE_MASK == BPF_DW else ""
                 return (f"({code:02x}) r{src} = atomic{w}_fetch_{ATOMIC_ALU[imm & ~BPF_FETCH]}"
                         f"(({size} *)(r{dst} {off:+d}), r{src})")
             if imm == BPF_CMPXCHG:
-                w = "64" if code & 0x18 == BPF_DW else ""
+                w = "64" if code & SIZE_MASK == BPF_DW else ""
                 return (f"({code:02x}) r0 = atomic{w}_cmpxchg(({size} *)(r{dst} {off:+d}), "
                         f"r0, r{src})")
             if imm == BPF_XCHG:
-                w = "64" if code & 0x18 == BPF_DW else ""
+                w = "64" if code & SIZE_MASK == BPF_DW else ""
                 return (f"({code:02x}) r{src} = atomic{w}_xchg(({size} *)(r{dst} {off:+d}), "
                         f"r{src})")
             if imm == BPF_LOAD_ACQ:
@@ -167,25 +173,25 @@ def insn_str(insns: Sequence[Insn], pc: int, *, allow_ptr_leaks: bool = True,
                 return f"({code:02x}) store_release(({size} *)(r{dst} {off:+d}), r{src})"
         return f"BUG_{code:02x}"
     if cls == BPF_ST:
-        if code & 0xE0 == BPF_MEM:
-            return f"({code:02x}) *({SIZE_STR[code & 0x18]} *)(r{dst} {off:+d}) = {imm}"
-        if code & 0xE0 == BPF_ATOMIC:
+        if code & MODE_MASK == BPF_MEM:
+            return f"({code:02x}) *({SIZE_STR[code & SIZE_MASK]} *)(r{dst} {off:+d}) = {imm}"
+        if code & MODE_MASK == BPF_ATOMIC:
             return f"({code:02x}) nospec"
         return f"BUG_st_{code:02x}"
     if cls == BPF_LDX:
-        mode = code & 0xE0
+        mode = code & MODE_MASK
         if mode not in (BPF_MEM, BPF_MEMSX):
             return f"BUG_ldx_{code:02x}"
-        size = (SIZE_STR if mode == BPF_MEM else SIZE_SX_STR)[code & 0x18]
+        size = (SIZE_STR if mode == BPF_MEM else SIZE_SX_STR)[code & SIZE_MASK]
         return f"({code:02x}) r{dst} = *({size} *)(r{src} {off:+d})"
     if cls == BPF_LD:
-        mode = code & 0xE0
-        size = SIZE_STR[code & 0x18]
+        mode = code & MODE_MASK
+        size = SIZE_STR[code & SIZE_MASK]
         if mode == BPF_ABS:
             return f"({code:02x}) r0 = *({size} *)skb[{imm}]"
         if mode == BPF_IND:
             return f"({code:02x}) r0 = *({size} *)skb[r{src} + {imm}]"
-        if mode == BPF_IMM and code & 0x18 == BPF_DW:
+        if mode == BPF_IMM and code & SIZE_MASK == BPF_DW:
             hi = insns[pc + 1].imm if pc + 1 < len(insns) else 0
             value = ((hi & U32) << 32) | (imm & U32)
             if src in (1, 2) and not allow_ptr_leaks:
@@ -195,7 +201,7 @@ def insn_str(insns: Sequence[Insn], pc: int, *, allow_ptr_leaks: bool = True,
             return f"({code:02x}) r{dst} = 0x{value:x}"
         return f"BUG_ld_{code:02x}"
     if cls in (BPF_JMP, BPF_JMP32):
-        op = code & 0xF0
+        op = code & OP_MASK
         if op == BPF_CALL:
             if src == PSEUDO_CALL_LOCAL:
                 return f"({code:02x}) call pc{imm:+d}"
@@ -284,7 +290,7 @@ def reg_str(r: Reg, frameno: int) -> str:
     if t != SCALAR_VALUE and r.off:
         parts.append(f"off={fmt_snum(r.off)}")
     if r.is_pkt_pointer():
-        parts.append(f"r={fmt_unum(r.range & U64) if r.range >= 0 else fmt_unum(r.range & U64)}")
+        parts.append(f"r={fmt_unum(r.range & U64)}")
     if b == PTR_TO_MEM:
         parts.append(f"sz={fmt_unum(r.mem_size)}")
     if t == CONST_PTR_TO_DYNPTR:
@@ -317,7 +323,7 @@ def slot_str(frame: FuncState, spi: int) -> str | None:
         j = kinds.index(STACK_SPILL)
         assert slot.reg is not None
         return f"fp{off}={kinds[:j]}{reg_str(slot.reg, frame.frameno)}"
-    if last == STACK_DYNPTR or last == STACK_ITER:
+    if last in (STACK_DYNPTR, STACK_ITER):
         return f"fp{off}={kinds}"
     return f"fp{off}={kinds}"
 

@@ -36,18 +36,19 @@ from ..isa.opcodes import (
     PSEUDO_MAP_VALUE,
     SIZE_BYTES,
 )
-from ..spec.verifier import BPF_MAX_VAR_OFF, MAX_BPF_STACK
+from ..spec.verifier import BPF_MAX_VAR_OFF, MAX_BPF_STACK, MODE_MASK, SIZE_MASK
 from . import context as ctxmod
 from . import scalar
 from . import tnum as tn
+from .btfaccess import btf_reg_access, struct_access
 from .env import DST_OP, DST_OP_NO_MARK, SRC_OP, Env, Reject
-from .log import fmt_snum
+from .maps import SPECIAL_FIELD_SIZES
 from .precision import mark_chain_precision
+from .refs import check_resource_leak
 from .state import (
     BPF_ADD_CONST,
     BPF_REG_SIZE,
     CONST_PTR_TO_MAP,
-    EMPTY_SLOT,
     MEM_RDONLY,
     NOT_INIT,
     NOT_INIT_REG,
@@ -221,8 +222,6 @@ def check_map_access(env: Env, regno: int, off: int, size: int, zero_size_allowe
 
 
 def _special_size(kind: str) -> int:
-    from .maps import SPECIAL_FIELD_SIZES
-
     return SPECIAL_FIELD_SIZES.get(kind, 8)
 
 
@@ -247,9 +246,7 @@ def may_access_direct_pkt_data(env: Env, pkt_access: bool | None, t: int) -> boo
             return pkt_access
         env.seen_direct_write = True
         return True
-    if pt == "cgroup_sockopt":
-        return True
-    return False
+    return pt == "cgroup_sockopt"
 
 
 def check_packet_access(env: Env, regno: int, off: int, size: int,
@@ -435,10 +432,10 @@ def check_stack_write_var_off(env: Env, state: FuncState, ptr_regno: int, off: i
         if not env.allow_ptr_leaks and k not in (STACK_MISC, STACK_ZERO):
             raise env.error(f"spilled ptr in range of var-offset stack write; insn "
                             f"{env.insn_idx}, ptr off: {i}", "EINVAL")
-        if writing_zero and k == STACK_SPILL and is_spilled_scalar(st):
-            if st.reg.var_off == (0, 0):
-                zero_used = True
-                continue
+        if writing_zero and k == STACK_SPILL and is_spilled_scalar(st) and \
+                st.reg.var_off == (0, 0):
+            zero_used = True
+            continue
         new = STACK_MISC
         if writing_zero and k == STACK_ZERO:
             new = STACK_ZERO
@@ -512,9 +509,7 @@ def check_stack_read_fixed_off(env: Env, reg_state: FuncState, off: int, size: i
                         pass
                     else:
                         raise env.error(f"invalid read from stack off {off}+{i} size {size}")
-                if spill_cnt == size and reg.var_off == (0, 0):
-                    regs[dst_regno] = env.const_zero()
-                elif zero_cnt == size:
+                if (spill_cnt == size and reg.var_off == (0, 0)) or zero_cnt == size:
                     regs[dst_regno] = env.const_zero()
                 else:
                     env.mark_unknown(dst_regno)
@@ -527,7 +522,7 @@ def check_stack_read_fixed_off(env: Env, reg_state: FuncState, off: int, size: i
     else:
         for i in range(size):
             k = kinds[(slot - i) % BPF_REG_SIZE]
-            if k == STACK_MISC or k == STACK_ZERO:
+            if k in (STACK_MISC, STACK_ZERO):
                 continue
             if k == STACK_INVALID and env.allow_uninit_stack:
                 continue
@@ -801,8 +796,6 @@ def _check_ptr_to_map_access(env: Env, regno: int, off: int, size: int, t: int,
         raise env.error(f"R{regno} is {tname} invalid negative access: off={off}")
     if t != READ:
         raise env.error(f"only read from {tname} is supported")
-    from .btfaccess import struct_access
-
     result = struct_access(env, tname, off, size)
     if value_regno >= 0:
         env.regs[value_regno] = result
@@ -811,8 +804,6 @@ def _check_ptr_to_map_access(env: Env, regno: int, off: int, size: int, t: int,
 def _check_ptr_to_btf_access(env: Env, regno: int, off: int, size: int, t: int,
                              value_regno: int) -> None:
     reg = env.regs[regno]
-    from .btfaccess import btf_reg_access
-
     btf_reg_access(env, regno, reg, off, size, t, value_regno)
 
 
@@ -840,7 +831,7 @@ def save_aux_ptr_type(env: Env, t: int, allow_trust_mismatch: bool) -> None:
 
 
 def _size_of(insn: Insn) -> int:
-    return SIZE_BYTES[insn.opcode & 0x18]
+    return SIZE_BYTES[insn.opcode & SIZE_MASK]
 
 
 def check_load(env: Env, insn: Insn) -> None:
@@ -848,7 +839,7 @@ def check_load(env: Env, insn: Insn) -> None:
     env.check_reg_arg(insn.src, SRC_OP)
     env.check_reg_arg(insn.dst, DST_OP_NO_MARK)
     src_type = env.regs[insn.src].type
-    is_ldsx = insn.opcode & 0xE0 == BPF_MEMSX
+    is_ldsx = insn.opcode & MODE_MASK == BPF_MEMSX
     check_mem_access(env, insn.src, insn.off, _size_of(insn), READ, insn.dst, False, is_ldsx)
     save_aux_ptr_type(env, src_type, True)
     _sanity(env, insn.dst, "ldx")
@@ -864,7 +855,7 @@ def _sanity(env: Env, regno: int, ctx: str) -> None:
 
 def check_store(env: Env, insn: Insn) -> None:
     """``STX``: ``*(size *)(dst + off) = src``."""
-    if insn.opcode & 0xE0 != BPF_MEM or insn.imm != 0:
+    if insn.opcode & MODE_MASK != BPF_MEM or insn.imm != 0:
         raise env.error("BPF_STX uses reserved fields", "EINVAL")
     env.check_reg_arg(insn.src, SRC_OP)
     env.check_reg_arg(insn.dst, SRC_OP)
@@ -875,7 +866,7 @@ def check_store(env: Env, insn: Insn) -> None:
 
 def check_store_imm(env: Env, insn: Insn) -> None:
     """``ST``: ``*(size *)(dst + off) = imm``."""
-    if insn.opcode & 0xE0 != BPF_MEM or insn.src != 0:
+    if insn.opcode & MODE_MASK != BPF_MEM or insn.src != 0:
         raise env.error("BPF_ST uses reserved fields", "EINVAL")
     env.check_reg_arg(insn.dst, SRC_OP)
     dst_type = env.regs[insn.dst].type
@@ -909,7 +900,7 @@ def _atomic_ptr_type_ok(env: Env, regno: int) -> bool:
 
 
 def _check_atomic_rmw(env: Env, insn: Insn) -> None:
-    size_code = insn.opcode & 0x18
+    size_code = insn.opcode & SIZE_MASK
     if size_code not in (BPF_W, BPF_DW):
         raise env.error("invalid atomic operand size", "EINVAL")
     env.check_reg_arg(insn.src, SRC_OP)
@@ -958,14 +949,12 @@ CALLER_SAVED = (0, 1, 2, 3, 4, 5)
 
 def check_ld_abs(env: Env, insn: Insn) -> None:
     """``LD_ABS``/``LD_IND``: legacy packet loads into r0 (r6 is the skb)."""
-    from .calls import check_resource_leak
-
     regs = env.regs
-    mode = insn.opcode & 0xE0
+    mode = insn.opcode & MODE_MASK
     if env.prog_type not in MAY_ACCESS_SKB:
         raise env.error("BPF_LD_[ABS|IND] instructions not allowed for this program type",
                         "EINVAL")
-    if insn.dst != 0 or insn.off != 0 or insn.opcode & 0x18 == BPF_DW or \
+    if insn.dst != 0 or insn.off != 0 or insn.opcode & SIZE_MASK == BPF_DW or \
             (mode == BPF_ABS and insn.src != 0):
         raise env.error("BPF_LD_[ABS|IND] uses reserved fields", "EINVAL")
     env.check_reg_arg(6, SRC_OP)
@@ -984,7 +973,7 @@ def check_ld_abs(env: Env, insn: Insn) -> None:
 def check_ld_imm(env: Env, insn: Insn) -> None:
     """``lddw``: a 64-bit constant, a map, a map value address, a
     subprogram address or a kernel symbol."""
-    if insn.opcode & 0x18 != BPF_DW:
+    if insn.opcode & SIZE_MASK != BPF_DW:
         raise env.error("invalid BPF_LD_IMM insn", "EINVAL")
     if insn.off != 0:
         raise env.error("BPF_LD_IMM64 uses reserved fields", "EINVAL")
@@ -999,8 +988,6 @@ def check_ld_imm(env: Env, insn: Insn) -> None:
     r = env.known(0)
     r.precise = False
     if insn.src == PSEUDO_BTF_ID:
-        from .calls import ksym_reg
-
         regs[insn.dst] = ksym_reg(env, insn, nxt)
         return
     if insn.src == PSEUDO_FUNC:
@@ -1023,6 +1010,12 @@ def check_ld_imm(env: Env, insn: Insn) -> None:
         r.type = CONST_PTR_TO_MAP
     env.aux[pc].const_map = m
     regs[insn.dst] = r
+
+
+def ksym_reg(env: Env, insn: Insn, nxt: Insn) -> Reg:
+    """``lddw`` of a kernel symbol (``PSEUDO_BTF_ID``)."""
+    raise env.error("pybpf: kernel symbol loads (ksym) need kernel BTF, not supported yet",
+                    "EINVAL")
 
 
 def check_helper_mem_access(env: Env, regno: int, access_size: int, t: int,

@@ -182,9 +182,8 @@ def bounds_sane(r: Reg) -> str | None:
     v, m = r.var_off
     if v & m:
         return "tnum violation"
-    if m == 0:
-        if (r.umin != v or r.umax != v or r.smin != s64(v) or r.smax != s64(v)):
-            return "const tnum out of sync with range bounds"
+    if m == 0 and (r.umin != v or r.umax != v or r.smin != s64(v) or r.smax != s64(v)):
+        return "const tnum out of sync with range bounds"
     if (m & U32) == 0:
         v32 = v & U32
         if (r.u32_min != v32 or r.u32_max != v32 or r.s32_min != s32(v32)
@@ -681,16 +680,15 @@ def scalar_branch_taken(r1: Reg, r2: Reg, op: int, w32: bool) -> int:
         t1, t2 = r1.var_off, r2.var_off
         umin1, umax1, smin1, smax1 = r1.umin, r1.umax, r1.smin, r1.smax
         umin2, umax2, smin2, smax2 = r2.umin, r2.umax, r2.smin, r2.smax
-    if op == BPF_JEQ or op == BPF_JNE:
+    if op in (BPF_JEQ, BPF_JNE):
         eq = op == BPF_JEQ
         if t1[1] == 0 and t2[1] == 0:
             return int((t1[0] == t2[0]) == eq)
         if umin1 > umax2 or umax1 < umin2 or smin1 > smax2 or smax1 < smin2:
             return int(not eq)
-        if not w32:
-            if (r1.u32_min > r2.u32_max or r1.u32_max < r2.u32_min
-                    or r1.s32_min > r2.s32_max or r1.s32_max < r2.s32_min):
-                return int(not eq)
+        if not w32 and (r1.u32_min > r2.u32_max or r1.u32_max < r2.u32_min
+                or r1.s32_min > r2.s32_max or r1.s32_max < r2.s32_min):
+            return int(not eq)
         return -1
     if op == BPF_JSET:
         if not is_const(r2, w32):

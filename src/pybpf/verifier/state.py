@@ -121,9 +121,30 @@ def s32(x: int) -> int:
 class Reg:
     """One register's abstract value (see the module docstring)."""
 
-    __slots__ = ("frameno", "id", "map", "map_uid", "mem_size", "btf_id", "off", "precise",
-                 "range", "ref_obj_id", "s32_max", "s32_min", "smax", "smin", "subprogno",
-                 "type", "u32_max", "u32_min", "umax", "umin", "var_off", "dynptr")
+    __slots__ = (
+        "btf_id",
+        "dynptr",
+        "frameno",
+        "id",
+        "map",
+        "map_uid",
+        "mem_size",
+        "off",
+        "precise",
+        "range",
+        "ref_obj_id",
+        "s32_max",
+        "s32_min",
+        "smax",
+        "smin",
+        "subprogno",
+        "type",
+        "u32_max",
+        "u32_min",
+        "umax",
+        "umin",
+        "var_off",
+    )
 
     def __init__(self, type: int = NOT_INIT):
         self.type = type
@@ -193,7 +214,7 @@ class Reg:
 
     def is_pkt_pointer(self) -> bool:
         b = self.type & BASE_TYPE_MASK
-        return b == PTR_TO_PACKET or b == PTR_TO_PACKET_META
+        return b in (PTR_TO_PACKET, PTR_TO_PACKET_META)
 
     def same_value_fields(self, other: Reg) -> bool:
         """Type, offset, pointed-at object, tnum and bounds all equal (the
@@ -389,11 +410,30 @@ class VerifierState:
     """The state of one path: its frames (the current one last), the
     references and locks held, and what pruning and loops need."""
 
-    __slots__ = ("active_lock_id", "active_lock_ptr", "active_locks", "active_preempt_locks",
-                 "active_rcu_lock", "branches", "callback_unroll_depth", "curframe",
-                 "first_insn_idx", "frame", "insn_idx", "jmp_history", "last_insn_idx",
-                 "may_goto_depth", "parent", "refs", "speculative", "active_irq_id",
-                 "precise_done", "dfs_depth", "in_sleepable", "cleaned")
+    __slots__ = (
+        "active_irq_id",
+        "active_lock_id",
+        "active_lock_ptr",
+        "active_locks",
+        "active_preempt_locks",
+        "active_rcu_lock",
+        "branches",
+        "callback_unroll_depth",
+        "cleaned",
+        "curframe",
+        "dfs_depth",
+        "first_insn_idx",
+        "frame",
+        "in_sleepable",
+        "insn_idx",
+        "jmp_history",
+        "last_insn_idx",
+        "may_goto_depth",
+        "parent",
+        "precise_done",
+        "refs",
+        "speculative",
+    )
 
     def __init__(self) -> None:
         self.frame: list[FuncState] = []
