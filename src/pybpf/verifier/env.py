@@ -220,10 +220,11 @@ class Env:
         self.func_info: Any = None
         self.path: list[tuple[int, int]] = []
         self.explored: dict[int, list] = {}
+        self.cur_hist_state: VerifierState | None = None
         self.pending: list = []
         self.cur_states = 0
         self.explore_alu_limits = False
-        self.use_precision = False
+        self.use_precision = self.bpf_capable
         self.do_print_state = False
         self.postorder: list[int] = []
         self.subprog_starts: list[int] = [0]

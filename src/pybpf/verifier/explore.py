@@ -68,6 +68,7 @@ from .memory import (
     check_store,
     check_store_imm,
 )
+from .precision import mark_all_scalars_imprecise, propagate_precision, push_jmp_history
 from .state import (
     BPF_ADD_CONST,
     BPF_REG_FP,
@@ -90,6 +91,7 @@ from .state import (
     STACK_SPILL,
     STACK_ZERO,
     FuncState,
+    Slot,
     Reg,
     VerifierState,
     base_type,
@@ -406,6 +408,9 @@ def is_state_visited(env: Env, insn_idx: int) -> bool:
                     add_new = False
             elif states_equal(env, old, cur, NOT_EXACT):
                 sl.hit_cnt += 1
+                if aux.jmp_point:
+                    push_jmp_history(env, cur)
+                propagate_precision(env, old)
                 return True
             if add_new:
                 sl.miss_cnt += 1
@@ -428,6 +433,9 @@ def is_state_visited(env: Env, insn_idx: int) -> bool:
         env.peak_states = env.cur_states
     env.prev_jmps_processed = env.jmps_processed
     env.prev_insn_processed = env.insn_processed
+    if env.bpf_capable:
+        mark_all_scalars_imprecise(cur)
+    clear_singular_ids(cur)
     new = cur.copy()
     new.insn_idx = insn_idx
     new.branches = 1
@@ -437,6 +445,42 @@ def is_state_visited(env: Env, insn_idx: int) -> bool:
     cur.jmp_history = []
     env.explored.setdefault(insn_idx, []).append(StateEntry(new))
     return False
+
+
+def clear_singular_ids(st: VerifierState) -> None:
+    """Scalar ids only one register or slot carries link nothing: drop them,
+    so that they do not keep equivalent states apart."""
+    count: dict[int, int] = {}
+    for f in st.frame:
+        for r in f.regs:
+            if r.type == SCALAR_VALUE and r.id:
+                k = r.id & ~BPF_ADD_CONST
+                count[k] = count.get(k, 0) + 1
+        for slot in f.stack:
+            r = slot.reg
+            if slot.kinds[7] == STACK_SPILL and r is not None and r.type == SCALAR_VALUE \
+                    and r.id:
+                k = r.id & ~BPF_ADD_CONST
+                count[k] = count.get(k, 0) + 1
+    single = {k for k, n in count.items() if n == 1}
+    if not single:
+        return
+    for f in st.frame:
+        regs = f.regs
+        for i, r in enumerate(regs):
+            if r.type == SCALAR_VALUE and r.id and (r.id & ~BPF_ADD_CONST) in single:
+                n = r.copy()
+                n.id = 0
+                n.off = 0
+                regs[i] = n
+        for spi, slot in enumerate(f.stack):
+            r = slot.reg
+            if slot.kinds[7] == STACK_SPILL and r is not None and r.type == SCALAR_VALUE \
+                    and r.id and (r.id & ~BPF_ADD_CONST) in single:
+                n = r.copy()
+                n.id = 0
+                n.off = 0
+                f.stack[spi] = Slot(slot.kinds, n)
 
 
 def update_branch_counts(env: Env, st: VerifierState | None) -> None:
@@ -550,6 +594,7 @@ def do_check(env: Env, state: VerifierState) -> None:
         a = aux[idx]
         cur = env.cur
         cur.last_insn_idx = env.prev_insn_idx
+        env.cur_hist_state = None
         ended = False
         if a.prune_point and is_state_visited(env, idx):
             if log:
@@ -561,6 +606,8 @@ def do_check(env: Env, state: VerifierState) -> None:
             ended = True
         if not ended and cur.speculative and a.nospec:
             ended = True
+        if not ended and a.jmp_point:
+            push_jmp_history(env, cur)
         if not ended:
             if log:
                 if log.level >= 2 and env.do_print_state:

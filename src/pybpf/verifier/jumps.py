@@ -26,10 +26,10 @@ from ..isa.opcodes import (
     BPF_JNE,
     BPF_X,
 )
-from ..spec.verifier import MAX_PACKET_OFF, OP_MASK
+from ..spec.verifier import LINKED_REGS_MAX, MAX_PACKET_OFF, OP_MASK
 from . import scalar
 from .env import SRC_OP, Env
-from .precision import mark_chain_precision
+from .precision import DST_REG_STACK, SRC_REG_STACK, mark_chain_precision, push_jmp_history
 from .state import (
     BPF_ADD_CONST,
     CONST_PTR_TO_MAP,
@@ -45,6 +45,7 @@ from .state import (
     PTR_TO_PACKET_META,
     PTR_TO_SOCK_COMMON,
     PTR_TO_SOCKET,
+    PTR_TO_STACK,
     PTR_TO_TCP_SOCK,
     PTR_TO_XDP_SOCK,
     PTR_TRUSTED,
@@ -345,6 +346,10 @@ def check_cond_jmp_op(env: Env, insn: Insn) -> int:
             raise env.error("BPF_JMP/JMP32 uses reserved fields", "EINVAL")
         src = Reg(SCALAR_VALUE)
         set_known(src, insn.imm)
+    flags = (SRC_REG_STACK if insn.opcode & BPF_X and src.type == PTR_TO_STACK else 0) | \
+        (DST_REG_STACK if dst.type == PTR_TO_STACK else 0)
+    if flags:
+        push_jmp_history(env, this, flags)
     w32 = insn.opcode & 7 == BPF_JMP32
     pred = branch_taken(dst, src, op, w32)
     if pred >= 0:
@@ -366,7 +371,10 @@ def check_cond_jmp_op(env: Env, insn: Insn) -> int:
     if insn.opcode & BPF_X and src.type == SCALAR_VALUE and src.id:
         linked += collect_linked_regs(this, src.id)
     if dst.type == SCALAR_VALUE and dst.id:
-        linked += collect_linked_regs(this, dst.id)
+        linked += [e for e in collect_linked_regs(this, dst.id) if e not in linked]
+    linked = linked[:LINKED_REGS_MAX]
+    if len(linked) > 1:
+        push_jmp_history(env, this, 0, tuple(linked))
     other = env.push_stack(pc + insn.off + 1, pc, False)
     oregs = other.frame[other.curframe].regs
     if insn.opcode & BPF_X:

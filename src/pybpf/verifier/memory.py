@@ -43,7 +43,7 @@ from . import tnum as tn
 from .btfaccess import btf_reg_access, struct_access
 from .env import DST_OP, DST_OP_NO_MARK, SRC_OP, Env, Reject
 from .maps import SPECIAL_FIELD_SIZES
-from .precision import mark_chain_precision
+from .precision import mark_chain_precision, push_jmp_history, stack_access_flags
 from .refs import check_resource_leak
 from .state import (
     BPF_ADD_CONST,
@@ -372,10 +372,12 @@ def check_stack_write_fixed_off(env: Env, state: FuncState, off: int, size: int,
             reg = reg.copy()
             reg.id = 0
         save_register_state(state, spi, reg, size)
+        push_jmp_history(env, env.cur, stack_access_flags(state.frameno, spi))
     elif reg is None and not off % BPF_REG_SIZE and is_st_imm and env.bpf_capable:
         fake = Reg(SCALAR_VALUE)
         set_known(fake, imm)
         save_register_state(state, spi, fake, size)
+        push_jmp_history(env, env.cur, stack_access_flags(state.frameno, spi))
     elif reg is not None and base_type(reg.type) in SPILLABLE:
         if size != BPF_REG_SIZE:
             raise env.error("invalid size of register spill")
@@ -383,6 +385,7 @@ def check_stack_write_fixed_off(env: Env, state: FuncState, off: int, size: int,
             raise env.error("cannot spill pointers to stack into stack frame of the caller",
                             "EINVAL")
         save_register_state(state, spi, reg, size)
+        push_jmp_history(env, env.cur, stack_access_flags(state.frameno, spi))
     else:
         kinds = old.kinds
         if old.kinds[7] in (STACK_SPILL, "d", "i", "f"):
@@ -495,6 +498,7 @@ def check_stack_read_fixed_off(env: Env, reg_state: FuncState, off: int, size: i
                     d = reg.copy()
                     d.id = 0
                 regs[dst_regno] = d
+                push_jmp_history(env, env.cur, stack_access_flags(reg_state.frameno, spi))
             else:
                 spill_cnt = zero_cnt = 0
                 for i in range(size):
@@ -509,7 +513,11 @@ def check_stack_read_fixed_off(env: Env, reg_state: FuncState, off: int, size: i
                         pass
                     else:
                         raise env.error(f"invalid read from stack off {off}+{i} size {size}")
-                if (spill_cnt == size and reg.var_off == (0, 0)) or zero_cnt == size:
+                if spill_cnt == size and reg.var_off == (0, 0):
+                    # a fill of a spilled zero: this is a register fill
+                    regs[dst_regno] = env.const_zero()
+                    push_jmp_history(env, env.cur, stack_access_flags(reg_state.frameno, spi))
+                elif zero_cnt == size:
                     regs[dst_regno] = env.const_zero()
                 else:
                     env.mark_unknown(dst_regno)
@@ -517,6 +525,7 @@ def check_stack_read_fixed_off(env: Env, reg_state: FuncState, off: int, size: i
             if env.bpf_capable:
                 reg = _slot_scalar_id(env, reg_state, spi)
             regs[dst_regno] = reg
+            push_jmp_history(env, env.cur, stack_access_flags(reg_state.frameno, spi))
         elif not env.allow_ptr_leaks and reg.type != SCALAR_VALUE:
             raise env.error(f"leaking pointer from stack off {off}")
     else:
