@@ -298,6 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .kernel_cmds import register as register_kernel_commands
 
     object_cmds.add_parsers(sub)
+    from .verify_cmd import add_parser as add_verify_parser
+
+    add_verify_parser(sub)
     register_kernel_commands(sub)
     return parser
 

@@ -154,7 +154,8 @@ def _attach_name(attach: str | int | None) -> str | None:
 def verify(program: Any, maps: Mapping[str, Any] | None = None, *,
            prog_type: str | None = None, attach_type: str | int | None = None,
            privileged: bool = True, log_level: int = 0, flags: int | None = None,
-           nr_cpu_ids: int | None = None, name: str | None = None) -> VerifierResult:
+           nr_cpu_ids: int | None = None, name: str | None = None,
+           btf: Any = None) -> VerifierResult:
     """Verify ``program`` as Linux 6.18 would load it.
 
     ``program`` is a :class:`pybpf.linked.LinkedProgram` (its map
@@ -165,7 +166,8 @@ def verify(program: Any, maps: Mapping[str, Any] | None = None, *,
     ``prog_type``/``attach_type`` default to the program's; ``privileged``
     False verifies as an unprivileged user would load it (the kernel's
     pointer-leak and Spectre rules).  ``log_level`` 1 or 2 keeps the
-    kernel-format log.  The result never raises: a rejection is in
+    kernel-format log; ``btf`` (the object's BTF, raw or parsed) gives it
+    source lines and function names.  The result never raises: a rejection is in
     ``result.error`` (a :class:`pybpf.errors.VerifierError`).
     """
     started = time.perf_counter()
@@ -199,7 +201,7 @@ def verify(program: Any, maps: Mapping[str, Any] | None = None, *,
               attach_type=_attach_name(attach_type), options=opts, maps=map_at,
               log_level=log_level, prog=prog)
     if prog is not None:
-        _read_func_info(env, prog)
+        _read_debug_info(env, prog, _btf_object(btf))
     error = None
     try:
         _verify(env)
@@ -223,18 +225,63 @@ def verify(program: Any, maps: Mapping[str, Any] | None = None, *,
                           time.perf_counter() - started)
 
 
+def verify_object(obj: Any, *, programs: Sequence[str] | None = None,
+                  prog_type: str | None = None, attach_type: str | int | None = None,
+                  privileged: bool = True, log_level: int = 0) -> dict[str, VerifierResult]:
+    """Verify the programs of a :class:`pybpf.linked.LinkedObject` (all, or
+    those named in ``programs``) against its maps, with its BTF for source
+    lines and the special fields of map values."""
+    btf = getattr(obj, "btf_types", None)
+    if btf is None and getattr(obj, "btf", None):
+        btf = _btf_object(obj.btf)
+    maps = {name: MapDescription.from_linked(lm, btf) for name, lm in obj.maps.items()}
+    out = {}
+    for name, prog in obj.programs.items():
+        if programs is not None and name not in programs:
+            continue
+        out[name] = verify(prog, maps, prog_type=prog_type, attach_type=attach_type,
+                           privileged=privileged, log_level=log_level, btf=btf)
+    return out
+
+
 def _description(desc: Any) -> MapDescription:
     if isinstance(desc, MapDescription):
         return desc
     return MapDescription.from_linked(desc)
 
 
-def _read_func_info(env: Env, prog: Any) -> None:
-    """Subprogram linkage (static or global) from func_info, when the
-    linked program's BTF is at hand."""
-    if not getattr(prog, "func_info", None):
+def _btf_object(btf: Any) -> Any:
+    if btf is None or hasattr(btf, "string_at"):
+        return btf
+    from ..btf import BTF
+
+    return BTF.from_bytes(bytes(btf))
+
+
+def _read_debug_info(env: Env, prog: Any, btf: Any) -> None:
+    """Subprogram names and linkage (static or global) from func_info and
+    source lines from line_info, when the program's BTF is at hand."""
+    if getattr(prog, "func_info", None):
+        env.func_info = prog.func_info
+    if btf is None:
         return
-    env.func_info = prog.func_info
+    for insn_off, type_id in getattr(prog, "func_info", ()) or ():
+        try:
+            f = btf[type_id]
+        except Exception:  # noqa: S112 - a record naming no function: skip it
+            continue
+        env.func_names[insn_off] = getattr(f, "name", "") or ""
+        linkage = getattr(f, "linkage", 0)
+        env.func_linkage[insn_off] = "global" if int(getattr(linkage, "value", linkage)) == 1 \
+            else "static"
+    rows = []
+    for insn_off, file_off, line_off, line_col in getattr(prog, "line_info", ()) or ():
+        try:
+            rows.append((insn_off, btf.string_at(file_off), btf.string_at(line_off),
+                         line_col >> 10))
+        except Exception:  # noqa: S112 - an offset outside the strings: no line
+            continue
+    env.line_info = sorted(rows)
 
 
 def _verify(env: Env) -> None:
@@ -278,8 +325,11 @@ def _error(env: Env, e: Reject, name: str | None) -> VerificationError:
     pc = env.insn_idx if env.insn_processed else None
     insn = env.insn_text(pc) if pc is not None and pc < len(env.insns) else None
     state = state_str(env.cur) if env.insn_processed else ""
+    path = env.cur.path() if env.insn_processed else []
+    line = env.source_line(pc) if pc is not None else None
     return VerificationError(message, errno=e.errno, program=name, pc=pc, insn=insn,
-                             state=state, path=[])
+                             state=state, path=path, line=line)
 
 
-__all__ = ["InsnFacts", "MapDescription", "VerificationError", "VerifierResult", "verify"]
+__all__ = ["InsnFacts", "MapDescription", "VerificationError", "VerifierResult", "verify",
+           "verify_object"]

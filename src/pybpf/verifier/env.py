@@ -221,6 +221,8 @@ class Env:
         self.path: list[tuple[int, int]] = []
         self.explored: dict[int, list] = {}
         self.cur_hist_state: VerifierState | None = None
+        self.line_info: list[tuple[int, str, str, int]] = []  # (insn, file, line, line number)
+        self.prev_linfo = -1
         self.pending: list = []
         self.cur_states = 0
         self.explore_alu_limits = False
@@ -320,6 +322,38 @@ class Env:
 
     def tnum_str(self, t: tn.Tnum) -> str:
         return tn.to_str(t)
+
+    # --- source lines -------------------------------------------------------------------
+
+    def linfo_index(self, pc: int) -> int:
+        """The line_info record covering instruction ``pc`` (-1: none)."""
+        import bisect
+
+        if not self.line_info:
+            return -1
+        return bisect.bisect_right(self.line_info, (pc, "\uffff")) - 1
+
+    def source_line(self, pc: int) -> str | None:
+        """``<line> @ <file>:<n>`` for instruction ``pc``, or None."""
+        i = self.linfo_index(pc)
+        if i < 0:
+            return None
+        _, fname, line, num = self.line_info[i]
+        return f"{line.lstrip()} @ {fname.rsplit('/', 1)[-1]}:{num}"
+
+    def verbose_linfo(self, pc: int, prefix: str = "; ") -> None:
+        """The kernel's source line before an instruction, when it changed."""
+        if not self.log.level:
+            return
+        i = self.linfo_index(pc)
+        if i < 0 or i == self.prev_linfo:
+            return
+        prev = self.prev_linfo
+        self.prev_linfo = i
+        if prev >= 0 and self.line_info[prev][1] == self.line_info[i][1] and \
+                self.line_info[prev][3] == self.line_info[i][3]:
+            return
+        self.log.line(prefix + (self.source_line(pc) or ""))
 
     # --- program structure ------------------------------------------------------------
 

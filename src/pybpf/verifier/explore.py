@@ -18,6 +18,7 @@ drops what its precision and liveness analyses prove unused.
 from __future__ import annotations
 
 from ..isa import Insn
+from ..isa.insn import LDDW_OPCODE
 from ..isa.opcodes import (
     BPF_ABS,
     BPF_ALU,
@@ -615,6 +616,8 @@ def do_check(env: Env, state: VerifierState) -> None:
                     log.line(f"\nfrom {env.prev_insn_idx} to {idx}{spec}:" + state_str(cur))
                     env.do_print_state = False
                 env.print_insn_state()
+                if env.line_info:
+                    env.verbose_linfo(idx)
                 log.insn(idx, env.insn_text(idx))
             env.messages = []
             a.seen = True
@@ -630,6 +633,8 @@ def do_check(env: Env, state: VerifierState) -> None:
             if nxt == EXIT or (cur.speculative and a.nospec_result):
                 ended = True
             else:
+                if nxt != idx + 1 and not (nxt == idx + 2 and insn.opcode == LDDW_OPCODE):
+                    cur.trail = (cur.trail, idx, nxt)
                 env.prev_insn_idx = idx
                 idx = nxt
                 if env.do_print_state:
@@ -642,6 +647,7 @@ def do_check(env: Env, state: VerifierState) -> None:
         st, idx, prev, mark = env.pending.pop()
         if log.level == 1:
             log.rewind(mark)
+        st.trail = (st.trail, prev, idx)
         env.cur = st
         env.prev_insn_idx = prev
         env.do_print_state = True

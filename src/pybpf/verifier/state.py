@@ -433,6 +433,7 @@ class VerifierState:
         "precise_done",
         "refs",
         "speculative",
+        "trail",
     )
 
     def __init__(self) -> None:
@@ -458,6 +459,7 @@ class VerifierState:
         self.precise_done = False
         self.dfs_depth = 0
         self.cleaned = False
+        self.trail: tuple | None = None
 
     def copy(self) -> VerifierState:
         """A copy whose frames may change without touching this one."""
@@ -484,6 +486,7 @@ class VerifierState:
         s.precise_done = False
         s.dfs_depth = self.dfs_depth
         s.cleaned = False
+        s.trail = self.trail
         return s
 
     @property
@@ -493,6 +496,16 @@ class VerifierState:
     @property
     def regs(self) -> list[Reg]:
         return self.frame[self.curframe].regs
+
+    def path(self) -> list[tuple[int, int]]:
+        """The jumps this path took, ``(from, to)``, oldest first."""
+        out = []
+        t = self.trail
+        while t is not None:
+            t, a, b = t
+            out.append((a, b))
+        out.reverse()
+        return out
 
     def find_ref(self, ref_id: int) -> RefState | None:
         for r in self.refs:
