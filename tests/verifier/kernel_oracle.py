@@ -229,6 +229,39 @@ def unprivileged_verdicts(indexes: list[int]) -> dict[int, dict]:
     return {int(k): v for k, v in json.loads(out.stdout).items()}
 
 
+def compare_object(path: str | Path, *, log_level: int = 1) -> list[dict]:
+    """Each program of an ELF object: the kernel's verdict and pybpf's."""
+    from pybpf.elf import load_object
+    from pybpf.kernel import KernelResolver
+    from pybpf.kernel.collection import load_linked
+    from pybpf.linker import link
+    from pybpf.verifier import verify_object
+
+    spec = load_object(Path(path).read_bytes(), path=str(path))
+    obj = link(spec, KernelResolver())
+    ours = verify_object(obj)
+    out = []
+    for name, res in ours.items():
+        kv: dict = {"program": name, "pybpf": res.verdict, "pybpf_error": res.message,
+                    "pybpf_processed": res.insns_processed}
+        one = link(spec, KernelResolver())
+        one.programs = {name: one.programs[name]}
+        try:
+            coll = load_linked(one, log_level=log_level | 4)
+            log = coll.programs[name].log
+            kv.update(kernel="accept", kernel_error=None)
+            coll.close()
+        except VerifierError as e:
+            log = e.log
+            kv.update(kernel="reject", kernel_error=_err_line(log))
+        except BPFError as e:
+            log = ""
+            kv.update(kernel=None, kernel_error=str(e))
+        kv["kernel_processed"] = _processed(log)
+        out.append(kv)
+    return out
+
+
 def _ours(row: dict, privileged: bool = True):
     from pybpf.verifier.corpus import verify_row
 
@@ -248,6 +281,16 @@ def main(argv: list[str]) -> int:
                                     "err_line": kv.err_line, "processed": kv.insns_processed,
                                     "log": kv.log}) + "\n")
         print(f"wrote {out}")
+        return 0
+    if cmd == "object":
+        for path in argv[1:]:
+            for r in compare_object(path):
+                same = "same" if r["kernel"] == r["pybpf"] else "DIFFERENT"
+                print(f"{path}:{r['program']}: kernel {r['kernel']} "
+                      f"({r['kernel_processed']}) pybpf {r['pybpf']} ({r['pybpf_processed']}) "
+                      f"{same}")
+                if r["kernel"] != r["pybpf"]:
+                    print(f"    kernel: {r['kernel_error']}\n    pybpf:  {r['pybpf_error']}")
         return 0
     if cmd == "unpriv-child":
         drop_capabilities()
