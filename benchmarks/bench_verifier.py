@@ -53,7 +53,7 @@ def main() -> int:
         from pybpf.kernel import unavailable_reason
 
         reason = unavailable_reason()
-    except Exception as e:  # noqa: BLE001 - no kernel backend at all
+    except Exception as e:
         reason = str(e)
     if reason:
         print(f"the kernel's side needs bpf(): {reason}")

@@ -268,7 +268,7 @@ def _read_debug_info(env: Env, prog: Any, btf: Any) -> None:
     for insn_off, type_id in getattr(prog, "func_info", ()) or ():
         try:
             f = btf[type_id]
-        except Exception:  # noqa: S112 - a record naming no function: skip it
+        except Exception:  # a record naming no function: skip it
             continue
         env.func_names[insn_off] = getattr(f, "name", "") or ""
         linkage = getattr(f, "linkage", 0)
@@ -279,7 +279,7 @@ def _read_debug_info(env: Env, prog: Any, btf: Any) -> None:
         try:
             rows.append((insn_off, btf.string_at(file_off), btf.string_at(line_off),
                          line_col >> 10))
-        except Exception:  # noqa: S112 - an offset outside the strings: no line
+        except Exception:  # an offset outside the strings: no line
             continue
     env.line_info = sorted(rows)
 
