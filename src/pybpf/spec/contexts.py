@@ -64,6 +64,9 @@ SKB_DENIED: dict[str, frozenset[str]] = {
 for _t in ("lwt_out", "lwt_xmit", "lwt_seg6local"):
     SKB_DENIED[_t] = SKB_DENIED["lwt_in"]
 
+SKB_TSTAMP_TYPE_READERS = frozenset({"sched_cls", "sched_act"})
+"""Program types that may read ``__sk_buff.tstamp_type`` (one byte)."""
+
 SKB_POINTER_FIELDS: dict[str, str] = {"data": "PTR_TO_PACKET", "data_end": "PTR_TO_PACKET_END",
                                       "data_meta": "PTR_TO_PACKET_META"}
 """``__sk_buff`` fields that yield packet pointers where they may be read."""

@@ -193,6 +193,14 @@ def check_alu_op(env: Env, insn: Insn) -> None:
             scalar.alu(d, d, BPF_NEG, not alu64)
             d.id = 0
             regs[dst] = d
+        elif op == BPF_END and regs[dst].type == SCALAR_VALUE:
+            env.check_reg_arg(dst, DST_OP_NO_MARK)
+            d = regs[dst].copy()
+            # on this little-endian model, to_le only truncates; to_be and
+            # the ALU64 bswap reverse the bytes
+            scalar.byte_swap(d, insn.imm, alu64 or bool(code & BPF_X))
+            d.id = 0
+            regs[dst] = d
         else:
             env.check_reg_arg(dst, DST_OP)
     elif op == BPF_MOV:

@@ -32,7 +32,7 @@ from .memory import (
     check_ptr_off_reg,
     may_access_direct_pkt_data,
 )
-from .precision import mark_chain_precision
+from .precision import mark_chain_precision, mark_stack_slot_precision
 from .refs import (
     acquire_reference,
     check_resource_leak,
@@ -361,7 +361,8 @@ def check_func_arg(env: Env, i: int, fn_args: tuple[str, ...], meta: dict) -> No
         if m is None:
             raise env.error("invalid map_ptr to access map->key", "EFAULT")
         check_helper_mem_access(env, regno, m.key_size, READ, False)
-        meta["const_key"] = _constant_map_key(env, reg, m.key_size)
+        if m.type in ("array", "percpu_array"):
+            meta["const_key"] = _constant_map_key(env, reg, m.key_size)
     elif b == "PTR_TO_MAP_VALUE":
         if skip:
             return
@@ -404,25 +405,38 @@ def check_func_arg(env: Env, i: int, fn_args: tuple[str, ...], meta: dict) -> No
 
 
 def _constant_map_key(env: Env, reg: Reg, key_size: int) -> int:
-    """The key's value when it is a known constant on the stack (for
-    arrays, whose lookups then cannot fail), else -1."""
-    if reg.type != PTR_TO_STACK or reg.var_off[1] or key_size != 4:
+    """The key's value when the stack holds it as a known constant (zeroed
+    bytes or a spilled constant of the key's size), else -1; an array
+    lookup with such a key in range cannot fail."""
+    if not env.bpf_capable or reg.type != PTR_TO_STACK or reg.var_off[1]:
         return -1
     state = env.func_of(reg)
-    off = reg.off + reg.var_off[0]
-    off = off - (1 << 64) if off >> 63 else off
-    slot = -off - 1
-    spi = slot // 8
-    if spi >= len(state.stack):
+    v = reg.var_off[0]
+    stack_off = reg.off + (v - (1 << 64) if v >> 63 else v)
+    slot = -stack_off - 1
+    spi, off = divmod(slot, 8)
+    if spi >= len(state.stack) or spi < 0:
         return -1
     st = state.stack[spi]
-    if st.kinds == "rrrrrrrr" and st.reg is not None and st.reg.is_const() and off % 8 == 0:
-        mark_chain_precision(env, -1)
-        return st.reg.var_off[0] & 0xFFFFFFFF
-    zero = all(st.kinds[(slot - i) % 8] == "0" for i in range(key_size))
-    if zero:
+    kinds = st.kinds
+    zero = 0
+    i = off
+    while i >= 0 and kinds[i] == "0":
+        zero += 1
+        i -= 1
+    if zero >= key_size:
         return 0
-    return -1
+    if kinds[7] != "r" or st.reg is None or st.reg.type != SCALAR_VALUE:
+        return -1
+    spill = 0
+    i = off
+    while i >= 0 and kinds[i] == "r":
+        spill += 1
+        i -= 1
+    if spill != key_size or st.reg.var_off[1]:
+        return -1
+    mark_stack_slot_precision(env, reg.frameno, spi)
+    return st.reg.var_off[0]
 
 
 def _check_const_str(env: Env, reg: Reg, regno: int) -> None:

@@ -128,6 +128,8 @@ def _skb(prog_type: str, attach: str | None, off: int, size: int, t: int, is_lds
     name = f[0] if f else None
     if name in C.SKB_DENIED.get(prog_type, ()):
         return None
+    if name == "tstamp_type" and prog_type in C.SKB_TSTAMP_TYPE_READERS:
+        return Access() if size == 1 and t == READ else None
     if prog_type == "cgroup_skb" and name in ("data", "data_end") and not bpf_capable:
         return None
     if t == WRITE:

@@ -410,8 +410,9 @@ class Log:
             self.parts.pop()
             self.size -= 1
             printed = len(self.parts[-1]) + 1
-            width = max(printed, LOG_MIN_ALIGNMENT)
-            pad = (width + LOG_ALIGNMENT - 1) // LOG_ALIGNMENT * LOG_ALIGNMENT - printed - 1
+            width = max(printed + LOG_MIN_ALIGNMENT // 2, LOG_ALIGNMENT)
+            pad = (width + LOG_MIN_ALIGNMENT - 1) // LOG_MIN_ALIGNMENT * LOG_MIN_ALIGNMENT \
+                - printed - 1
             self.write(" " * pad + ";" + state_text + "\n")
         else:
             self.write(f"{pc}:{state_text}\n")

@@ -639,6 +639,19 @@ def alu(d: Reg, s: Reg, op: int, alu32: bool) -> None:
     sync(d)
 
 
+def byte_swap(d: Reg, bits: int, swap: bool) -> None:
+    """``le``/``be``/``bswap`` of ``bits`` on a scalar (``d`` fresh):
+    swapping scrambles the ranges, so they are derived again from the
+    swapped tnum; 16- and 32-bit forms also cut the value to that width."""
+    if swap:
+        d.var_off = tn.bswap(d.var_off, bits)
+        set_unbounded(d)
+    if bits in (16, 32):
+        coerce_to_size(d, bits // 8)
+    else:
+        sync(d)
+
+
 def _unknown_in_place(d: Reg) -> None:
     d.type = SCALAR_VALUE
     d.var_off = tn.UNKNOWN

@@ -166,6 +166,16 @@ def contains(a: Tnum, b: Tnum) -> bool:
     return a[0] == (b[0] & ~a[1])
 
 
+def _swab(x: int, nbytes: int) -> int:
+    return int.from_bytes((x & ((1 << (8 * nbytes)) - 1)).to_bytes(nbytes, "little"), "big")
+
+
+def bswap(a: Tnum, bits: int) -> Tnum:
+    """The low ``bits`` (16, 32 or 64) bits with their bytes reversed."""
+    n = bits // 8
+    return (_swab(a[0], n), _swab(a[1], n))
+
+
 def subreg(a: Tnum) -> Tnum:
     """The low 32 bits."""
     return (a[0] & U32, a[1] & U32)
