@@ -109,7 +109,7 @@ HELPER_TYPES: dict[str, HelperType] = {
     "skb_pull_data": _h("INTEGER", "PTR_TO_CTX", "ANYTHING", flags="pkt_data"),
     "csum_update": _h("INTEGER", "PTR_TO_CTX", "ANYTHING"),
     "csum_level": _h("INTEGER", "PTR_TO_CTX", "ANYTHING"),
-    "set_hash_invalid": _h("VOID", "PTR_TO_CTX"),
+    "set_hash_invalid": _h("INTEGER", "PTR_TO_CTX"),
     "skb_change_head": _h("INTEGER", "PTR_TO_CTX", "ANYTHING", "ANYTHING", flags="pkt_data"),
     "xdp_adjust_head": _h("INTEGER", "PTR_TO_CTX", "ANYTHING", flags="pkt_data"),
     "xdp_adjust_meta": _h("INTEGER", "PTR_TO_CTX", "ANYTHING", flags="pkt_data"),
