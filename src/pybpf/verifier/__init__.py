@@ -78,6 +78,11 @@ class VerifierResult:
     stack_depth: list[int] = field(default_factory=list)
     facts: list[InsnFacts] = field(default_factory=list)
     seconds: float = 0.0
+    max_ctx_offset: int = 0
+    """One past the last context byte the program reads or writes (a hook
+    must give at least that much context, as the kernel checks at attach
+    time for tracepoints)."""
+    max_pkt_offset: int = 0
 
     @property
     def accepted(self) -> bool:
@@ -222,7 +227,7 @@ def verify(program: Any, maps: Mapping[str, Any] | None = None, *,
     return VerifierResult("reject" if error else "accept", error, env.insn_processed,
                           env.total_states, env.peak_states, env.max_states_per_insn, text,
                           [s.stack_depth for s in env.subprogs], facts,
-                          time.perf_counter() - started)
+                          time.perf_counter() - started, env.max_ctx_offset, env.max_pkt_offset)
 
 
 def verify_object(obj: Any, *, programs: Sequence[str] | None = None,
