@@ -13,7 +13,7 @@ import random
 
 import pytest
 
-from corpus import CORPUS, Case, prepare, unsupported_reason
+from corpus import Case, prepare, unsupported_reason
 from pybpf.errors import BPFError, MemoryFault
 from pybpf.isa import Insn
 from pybpf.verifier.corpus import corpus_path, load_rows, verify_row
