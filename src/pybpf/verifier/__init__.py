@@ -42,6 +42,7 @@ from .env import Env, Options, Reject
 from .explore import check_max_stack_depth, do_check, initial_state
 from .log import state_str
 from .maps import MapDescription
+from .state import NOT_INIT_REG, PTR_MAYBE_NULL, PTR_TO_CTX, PTR_TO_MEM, pointer_reg
 
 CALL_OPCODE = BPF_JMP | BPF_CALL
 UNPRIVILEGED_TYPES = frozenset({"socket_filter", "cgroup_skb"})
@@ -279,6 +280,7 @@ def _read_debug_info(env: Env, prog: Any, btf: Any) -> None:
         linkage = getattr(f, "linkage", 0)
         env.func_linkage[insn_off] = "global" if int(getattr(linkage, "value", linkage)) == 1 \
             else "static"
+        env.func_args[insn_off] = _arg_kinds(btf, f)
     rows = []
     for insn_off, file_off, line_off, line_col in getattr(prog, "line_info", ()) or ():
         try:
@@ -287,6 +289,84 @@ def _read_debug_info(env: Env, prog: Any, btf: Any) -> None:
         except Exception:  # an offset outside the strings: no line
             continue
     env.line_info = sorted(rows)
+
+
+CTX_TYPE_NAMES = frozenset({"__sk_buff", "xdp_md", "bpf_sock", "bpf_sock_addr", "bpf_sock_ops",
+                            "sk_msg_md", "bpf_sk_lookup", "sk_reuseport_md", "bpf_sysctl",
+                            "bpf_cgroup_dev_ctx", "bpf_sockopt", "bpf_perf_event_data",
+                            "bpf_raw_tracepoint_args", "pt_regs"})
+
+
+def _arg_kinds(btf: Any, func: Any) -> list[tuple[str, int]]:
+    """A function's parameters as the kernel's ``btf_prepare_func_args``
+    sees them: ``("scalar", 0)``, ``("ctx", 0)``, ``("mem", size)``, or
+    ``("unsupported", 0)``."""
+    out: list[tuple[str, int]] = []
+    try:
+        proto = btf.func_proto(func.id)
+    except Exception:  # no prototype: the kernel refuses global functions without one
+        return [("unsupported", 0)]
+    for p in proto.params:
+        try:
+            t = btf.resolve(p.type_id)
+        except Exception:
+            out.append(("unsupported", 0))
+            continue
+        kind = type(t).__name__
+        if kind in ("Int", "Enum", "Enum64"):
+            out.append(("scalar", 0))
+        elif kind == "Ptr":
+            target = btf.resolve(t.type_id)
+            name = getattr(target, "name", "") or ""
+            if name in CTX_TYPE_NAMES:
+                out.append(("ctx", 0))
+            else:
+                try:
+                    size = btf.size_of(t.type_id)
+                except Exception:
+                    size = 0
+                out.append(("mem", size) if size else ("unsupported", 0))
+        else:
+            out.append(("unsupported", 0))
+    return out
+
+
+def _verify_global_functions(env: Env) -> None:
+    """Each global function a verified path called is verified on its own,
+    from its BTF argument types (the kernel's ``do_check_subprogs``)."""
+    done: set[int] = set()
+    while True:
+        todo = [i for i, sp in enumerate(env.subprogs)
+                if i and sp.is_global and sp.visited and i not in done]
+        if not todo:
+            return
+        for i in todo:
+            done.add(i)
+            sp = env.subprogs[i]
+            if env.log:
+                env.log.line(f"Validating {env.subprog_name(i)}() func#{i}...")
+            state = initial_state(env, i)
+            regs = state.frame[0].regs
+            for n, (kind, size) in enumerate(env.func_args.get(sp.start, []), start=1):
+                if n > 5:
+                    break
+                if kind == "scalar":
+                    regs[n] = env.unknown()
+                elif kind == "ctx":
+                    regs[n] = pointer_reg(PTR_TO_CTX)
+                elif kind == "mem":
+                    r = pointer_reg(PTR_TO_MEM | PTR_MAYBE_NULL, mem_size=size)
+                    r.id = env.new_id()
+                    regs[n] = r
+                else:
+                    raise Reject(f"pybpf: global function {env.subprog_name(i)} takes an "
+                                 f"argument type pybpf does not model yet", "EINVAL")
+            for n in range(len(env.func_args.get(sp.start, [])) + 1, 6):
+                regs[n] = NOT_INIT_REG
+            env.insn_idx = sp.start
+            env.prev_insn_idx = -1
+            env.explored = {}
+            do_check(env, state)
 
 
 def _verify(env: Env) -> None:
@@ -307,6 +387,7 @@ def _verify(env: Env) -> None:
     env.insn_idx = 0
     env.prev_insn_idx = -1
     do_check(env, initial_state(env))
+    _verify_global_functions(env)
     check_max_stack_depth(env)
     _check_fixups(env)
 

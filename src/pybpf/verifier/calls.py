@@ -628,13 +628,34 @@ def push_callback_call(env: Env, insn: Insn, name: str, meta: dict) -> None:
 
 
 def check_global_call_args(env: Env, sub: int, regs: list[Reg]) -> None:
-    """Arguments of a call to a global function: scalars only, here (BTF
-    argument types are not read yet)."""
-    for i in range(1, 6):
+    """Arguments of a call to a global function against its BTF parameter
+    types (the kernel's ``btf_check_subprog_call``): scalars, the context,
+    or memory of the parameter's size (or NULL)."""
+    args = env.func_args.get(env.subprogs[sub].start)
+    bad = args is None
+    for i, (kind, size) in enumerate(args or [], start=1):
+        if i > 5:
+            bad = True
+            break
         r = regs[i]
-        if r.type not in (NOT_INIT, SCALAR_VALUE):
-            raise env.error(f"Caller passes invalid args into func#{sub} "
-                            f"('{env.subprog_name(sub)}')", "EINVAL")
+        if r.type == NOT_INIT:
+            raise env.error(f"R{i} !read_ok")
+        if kind == "scalar":
+            if r.type != SCALAR_VALUE:
+                env.verbose(f"R{i} is not a scalar")
+                bad = True
+        elif kind == "ctx":
+            if r.type != PTR_TO_CTX:
+                env.verbose(f"arg#{i - 1} expects pointer to ctx")
+                bad = True
+        elif kind == "mem":
+            if not _register_is_null(r):
+                check_helper_mem_access(env, i, size, READ, False)
+        else:
+            bad = True
+    if bad:
+        raise env.error(f"Caller passes invalid args into func#{sub} "
+                        f"('{env.subprog_name(sub)}')", "EINVAL")
 
 
 # --- bpf-to-bpf calls ---------------------------------------------------------------------

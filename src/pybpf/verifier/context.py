@@ -322,7 +322,7 @@ def _sock_ops(prog_type: str, attach: str | None, off: int, size: int, t: int,
     f = field_at(st, off)
     name = f[0] if f else ""
     if t == WRITE:
-        if name in ("reply", "sk_txhash") and off == f[1]:
+        if off in (lay.field("reply").offset, lay.field("sk_txhash").offset):
             return Access() if size == 4 else None
         return None
     if name in ("bytes_received", "bytes_acked"):

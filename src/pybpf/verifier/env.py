@@ -232,6 +232,7 @@ class Env:
         self.subprog_starts: list[int] = [0]
         self.func_linkage: dict[int, str] = {}
         self.func_names: dict[int, str] = {}
+        self.func_args: dict[int, list[tuple[str, int]]] = {}
         self.cgroup_storage: dict[str, Any] = {}
         self.nr_cpu_ids = options.nr_cpu_ids
         self.jit = options.jit
