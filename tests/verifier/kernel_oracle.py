@@ -38,6 +38,14 @@ CORPUS = next((p for p in (d / "shared" / "verifier-corpus" / "kernel-selftests.
               ROOT.parent / "shared" / "verifier-corpus" / "kernel-selftests.jsonl")
 CACHE = ROOT / ".oracle-cache" / "kernel-logs.jsonl"
 
+
+def make_cache_dir(path: Path) -> None:
+    """Create the directory of a cache file, ignored by git through its own .gitignore."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ignore = path.parent / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("*\n")
+
 NO_PREALLOC = 1
 RDONLY_PROG = 1 << 7
 WRONLY_PROG = 1 << 8
@@ -273,7 +281,7 @@ def main(argv: list[str]) -> int:
     all_rows = rows()
     if cmd == "dump":
         out = Path(argv[1]) if len(argv) > 1 else CACHE
-        out.parent.mkdir(parents=True, exist_ok=True)
+        make_cache_dir(out)
         with open(out, "w") as f:
             for i, r in enumerate(all_rows):
                 kv = kernel_verify(r)
@@ -308,7 +316,7 @@ def main(argv: list[str]) -> int:
     if cmd == "dump-unpriv":
         idx = [i for i, r in enumerate(all_rows) if r.get("expected_unpriv")]
         res = unprivileged_verdicts(idx)
-        UNPRIV_CACHE.parent.mkdir(parents=True, exist_ok=True)
+        make_cache_dir(UNPRIV_CACHE)
         UNPRIV_CACHE.write_text(json.dumps(res, indent=0))
         print(f"wrote {UNPRIV_CACHE}: {len(res)} rows")
         return 0

@@ -34,7 +34,7 @@ from typing import Any
 
 from ..errors import VerifierError
 from ..isa import Insn
-from ..isa.opcodes import BPF_CALL, BPF_JMP
+from ..isa.opcodes import BPF_CALL, BPF_JMP, PSEUDO_CALL_KFUNC
 from ..spec import enum_name
 from ..spec.verifier import BPF_COMPLEXITY_LIMIT_INSNS, BPF_MAXINSNS
 from .cfg import check_cfg, check_subprogs, compute_live_registers, find_subprogs, resolve_ldimm64
@@ -393,8 +393,16 @@ def _verify(env: Env) -> None:
 
 
 def _check_fixups(env: Env) -> None:
-    """What the kernel refuses while rewriting the verified program: an
-    unprivileged tail call through different maps on different paths."""
+    """What the kernel refuses while rewriting the verified program: a
+    reachable kfunc placeholder, an unprivileged tail call through
+    different maps on different paths."""
+    for pc, a in enumerate(env.aux):
+        insn = env.insns[pc]
+        if a.seen and insn.opcode == CALL_OPCODE and insn.src == PSEUDO_CALL_KFUNC and \
+                not insn.imm:
+            env.insn_idx = pc
+            raise env.error("invalid kernel function call not eliminated in verifier pass",
+                            "EINVAL")
     if env.bpf_capable:
         return
     for pc, a in enumerate(env.aux):

@@ -467,7 +467,7 @@ def check_helper_call(env: Env, insn: Insn) -> None:
                                            cap_perfmon=env.bpf_capable):
         raise env.error(f"program of this type cannot use helper {display}#{func_id}",
                         "EINVAL")
-    if "gpl" in proto.flags and not _gpl_compatible(env):
+    if "gpl" in proto.flags and not env.gpl_compatible():
         raise env.error("cannot call GPL-restricted function from non-GPL compatible program",
                         "EINVAL")
     if "sleep" in proto.flags and not env.opts.sleepable:
@@ -544,12 +544,6 @@ def _helper_ids() -> dict[int, str]:
     from ..spec import helpers
 
     return helpers()
-
-
-def _gpl_compatible(env: Env) -> bool:
-    lic = getattr(env.prog, "license", "GPL") if env.prog is not None else "GPL"
-    return lic in ("GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL", "Dual MIT/GPL",
-                   "Dual MPL/GPL")
 
 
 def _record_func_map(env: Env, meta: dict, name: str | None) -> None:

@@ -146,6 +146,7 @@ def find_subprogs(env: Env) -> None:
             raise env.error("loading/calling other bpf or kernel functions are allowed for "
                             "CAP_BPF and CAP_SYS_ADMIN", "EPERM")
         if is_kfunc_call(insn):
+            _add_kfunc_call(env, insn)
             continue
         off = i + insn.imm + 1
         if off >= n or off < 0:
@@ -165,6 +166,33 @@ def find_subprogs(env: Env) -> None:
     if env.log.level >= 2:
         for i, sp in enumerate(env.subprogs):
             env.log.line(f"func#{i} @{sp.start}")
+
+
+def _add_kfunc_call(env: Env, insn) -> None:
+    """A kfunc call must name a function of the kernel's BTF (the kernel's
+    ``add_kfunc_call``); a zero id is the placeholder of a weak kfunc that
+    dead code elimination must remove."""
+    if not insn.imm and not insn.off:
+        return
+    if not env.gpl_compatible():
+        raise env.error("cannot call kernel function from non-GPL compatible program", "EINVAL")
+    if insn.off:
+        raise env.error("pybpf: kfuncs of kernel modules (a BTF fd index in off) are not "
+                        "supported", "EINVAL")
+    from .btfaccess import kernel_btf
+
+    btf = kernel_btf()
+    if btf is None:
+        raise env.error("calling kernel function is not supported without "
+                        "CONFIG_DEBUG_INFO_BTF", "ENOTSUPP")
+    func = btf.get(insn.imm) if insn.imm > 0 else None
+    if func is None or type(func).__name__ != "Func":
+        raise env.error(f"kernel btf_id {insn.imm & 0xFFFFFFFF} is not a function", "EINVAL")
+    proto = btf.get(func.type_id)
+    if proto is None or type(proto).__name__ != "FuncProto":
+        raise env.error(f"kernel function btf_id {insn.imm} does not have a valid func_proto",
+                        "EINVAL")
+    env.kfunc_names[(insn.imm, insn.off)] = func.name
 
 
 def check_subprogs(env: Env) -> None:

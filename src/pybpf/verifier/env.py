@@ -151,6 +151,10 @@ class Options:
         return self.privileged
 
 
+GPL_COMPATIBLE = frozenset({"GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL",
+                            "Dual MIT/GPL", "Dual MPL/GPL"})
+"""Licenses the kernel's ``license_is_gpl_compatible`` accepts."""
+
 CALLBACK_HELPERS = ("for_each_map_elem", "loop", "find_vma", "user_ringbuf_drain")
 """Helpers that call a program function back synchronously."""
 
@@ -370,6 +374,11 @@ class Env:
 
     def subprog_name(self, sub: int) -> str:
         return self.func_names.get(self.subprogs[sub].start, f"func#{sub}")
+
+    def gpl_compatible(self) -> bool:
+        """Whether the program's license allows GPL-only helpers and kfuncs."""
+        lic = getattr(self.prog, "license", "GPL") if self.prog is not None else "GPL"
+        return lic in GPL_COMPATIBLE
 
     def helper_nargs(self, insn: Insn) -> int:
         """Arguments a helper call reads (5 when unknown)."""

@@ -533,8 +533,13 @@ def check_insn(env: Env, insn: Insn) -> int:
                 env.scratched_all = True
                 return nxt
             if insn.src == PSEUDO_CALL_KFUNC:
-                raise env.error("pybpf: kernel function calls (kfuncs) need kernel BTF, not "
-                                "supported yet", "EINVAL")
+                if not insn.imm:
+                    # a weak kfunc's placeholder: dead code elimination must
+                    # remove it (checked after the walk)
+                    return pc + 1
+                name = env.kfunc_names.get((insn.imm, insn.off), "kernel-function")
+                raise env.error(f"pybpf: kfunc {name} is not modelled yet (pybpf does not "
+                                f"verify kfunc calls)", "EINVAL")
             check_helper_call(env, insn)
             env.scratch_reg(0)
             return pc + 1
