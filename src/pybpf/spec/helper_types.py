@@ -84,15 +84,15 @@ HELPER_TYPES: dict[str, HelperType] = {
     "skb_vlan_pop": _h("INTEGER", "PTR_TO_CTX", flags="pkt_data"),
     "skb_get_tunnel_key": _h("INTEGER", "PTR_TO_CTX", _UNINIT, "CONST_SIZE", "ANYTHING"),
     "skb_set_tunnel_key": _h("INTEGER", "PTR_TO_CTX", _MEM_RO, "CONST_SIZE", "ANYTHING"),
-    "perf_event_read": _h("INTEGER", "CONST_MAP_PTR", "ANYTHING"),
+    "perf_event_read": _h("INTEGER", "CONST_MAP_PTR", "ANYTHING", flags="gpl"),
     "redirect": _h("INTEGER", "ANYTHING", "ANYTHING"),
     "get_route_realm": _h("INTEGER", "PTR_TO_CTX"),
     "perf_event_output": _h("INTEGER", "PTR_TO_CTX", "CONST_MAP_PTR", "ANYTHING", _MEM_RO,
-                            "CONST_SIZE_OR_ZERO"),
+                            "CONST_SIZE_OR_ZERO", flags="gpl"),
     "skb_load_bytes": _h("INTEGER", "PTR_TO_CTX", "ANYTHING", _UNINIT, "CONST_SIZE"),
     "skb_load_bytes_relative": _h("INTEGER", "PTR_TO_CTX", "ANYTHING", _UNINIT, "CONST_SIZE",
                                   "ANYTHING"),
-    "get_stackid": _h("INTEGER", "PTR_TO_CTX", "CONST_MAP_PTR", "ANYTHING"),
+    "get_stackid": _h("INTEGER", "PTR_TO_CTX", "CONST_MAP_PTR", "ANYTHING", flags="gpl"),
     "csum_diff": _h("INTEGER", "PTR_TO_MEM|MAYBE_NULL|RDONLY", "CONST_SIZE_OR_ZERO",
                     "PTR_TO_MEM|MAYBE_NULL|RDONLY", "CONST_SIZE_OR_ZERO", "ANYTHING",
                     flags="pkt"),
@@ -141,17 +141,17 @@ HELPER_TYPES: dict[str, HelperType] = {
     "msg_pop_data": _h("INTEGER", "PTR_TO_CTX", "ANYTHING", "ANYTHING", "ANYTHING",
                        flags="pkt_data"),
     "perf_event_read_value": _h("INTEGER", "CONST_MAP_PTR", "ANYTHING", _UNINIT,
-                                "CONST_SIZE"),
-    "perf_prog_read_value": _h("INTEGER", "PTR_TO_CTX", _UNINIT, "CONST_SIZE"),
+                                "CONST_SIZE", flags="gpl"),
+    "perf_prog_read_value": _h("INTEGER", "PTR_TO_CTX", _UNINIT, "CONST_SIZE", flags="gpl"),
     "override_return": _h("INTEGER", "PTR_TO_CTX", "ANYTHING", flags="gpl"),
     "sock_ops_cb_flags_set": _h("INTEGER", "PTR_TO_CTX", "ANYTHING"),
     "bind": _h("INTEGER", "PTR_TO_CTX", _MEM_RO, "CONST_SIZE"),
     "skb_get_xfrm_state": _h("INTEGER", "PTR_TO_CTX", "ANYTHING", _UNINIT, "CONST_SIZE",
                              "ANYTHING"),
-    "get_stack": _h("INTEGER", "PTR_TO_CTX", _UNINIT, "CONST_SIZE_OR_ZERO", "ANYTHING"),
+    "get_stack": _h("INTEGER", "PTR_TO_CTX", _UNINIT, "CONST_SIZE_OR_ZERO", "ANYTHING", flags="gpl"),
     "get_task_stack": _h("INTEGER", "PTR_TO_BTF_ID:task_struct", _UNINIT,
                          "CONST_SIZE_OR_ZERO", "ANYTHING"),
-    "fib_lookup": _h("INTEGER", "PTR_TO_CTX", "PTR_TO_MEM", "CONST_SIZE", "ANYTHING"),
+    "fib_lookup": _h("INTEGER", "PTR_TO_CTX", "PTR_TO_MEM", "CONST_SIZE", "ANYTHING", flags="gpl"),
     "lwt_push_encap": _h("INTEGER", "PTR_TO_CTX", "ANYTHING", _MEM_RO, "CONST_SIZE",
                          flags="pkt_data"),
     "skb_cgroup_id": _h("INTEGER", "PTR_TO_CTX"),
@@ -177,9 +177,9 @@ HELPER_TYPES: dict[str, HelperType] = {
     "get_listener_sock": _h("PTR_TO_SOCKET_OR_NULL", "PTR_TO_SOCK_COMMON"),
     "skb_ecn_set_ce": _h("INTEGER", "PTR_TO_CTX"),
     "tcp_check_syncookie": _h("INTEGER", "PTR_TO_BTF_ID_SOCK_COMMON", _MEM_RO, "CONST_SIZE",
-                              _MEM_RO, "CONST_SIZE", flags="pkt"),
+                              _MEM_RO, "CONST_SIZE", flags="gpl pkt"),
     "tcp_gen_syncookie": _h("INTEGER", "PTR_TO_BTF_ID_SOCK_COMMON", _MEM_RO, "CONST_SIZE",
-                            _MEM_RO, "CONST_SIZE", flags="pkt"),
+                            _MEM_RO, "CONST_SIZE", flags="gpl pkt"),
     "sysctl_get_name": _h("INTEGER", "PTR_TO_CTX", "PTR_TO_MEM", "CONST_SIZE", "ANYTHING"),
     "sysctl_get_current_value": _h("INTEGER", "PTR_TO_CTX", _UNINIT, "CONST_SIZE"),
     "sysctl_get_new_value": _h("INTEGER", "PTR_TO_CTX", _UNINIT, "CONST_SIZE"),
@@ -215,20 +215,20 @@ HELPER_TYPES: dict[str, HelperType] = {
     "get_current_task_btf": _h("PTR_TO_BTF_ID_TRUSTED:task_struct", flags="gpl"),
     "d_path": _h("INTEGER", "PTR_TO_BTF_ID:path", "PTR_TO_MEM|WRITE", "CONST_SIZE_OR_ZERO"),
     "copy_from_user": _h("INTEGER", _UNINIT, "CONST_SIZE_OR_ZERO", "ANYTHING",
-                         flags="gpl sleep"),
+                         flags="sleep"),
     "snprintf": _h("INTEGER", "PTR_TO_MEM|MAYBE_NULL|UNINIT|WRITE", "CONST_SIZE_OR_ZERO",
-                   "PTR_TO_CONST_STR", "PTR_TO_MEM|MAYBE_NULL|RDONLY", "CONST_SIZE_OR_ZERO"),
+                   "PTR_TO_CONST_STR", "PTR_TO_MEM|MAYBE_NULL|RDONLY", "CONST_SIZE_OR_ZERO", flags="gpl"),
     "for_each_map_elem": _h("INTEGER", "CONST_MAP_PTR", "PTR_TO_FUNC", "PTR_TO_STACK_OR_NULL",
                             "ANYTHING"),
     "loop": _h("INTEGER", "ANYTHING", "PTR_TO_FUNC", "PTR_TO_STACK_OR_NULL", "ANYTHING"),
-    "timer_init": _h("INTEGER", "PTR_TO_TIMER", "CONST_MAP_PTR", "ANYTHING"),
-    "timer_set_callback": _h("INTEGER", "PTR_TO_TIMER", "PTR_TO_FUNC"),
-    "timer_start": _h("INTEGER", "PTR_TO_TIMER", "ANYTHING", "ANYTHING"),
-    "timer_cancel": _h("INTEGER", "PTR_TO_TIMER"),
-    "get_func_ip": _h("INTEGER", "PTR_TO_CTX"),
+    "timer_init": _h("INTEGER", "PTR_TO_TIMER", "CONST_MAP_PTR", "ANYTHING", flags="gpl"),
+    "timer_set_callback": _h("INTEGER", "PTR_TO_TIMER", "PTR_TO_FUNC", flags="gpl"),
+    "timer_start": _h("INTEGER", "PTR_TO_TIMER", "ANYTHING", "ANYTHING", flags="gpl"),
+    "timer_cancel": _h("INTEGER", "PTR_TO_TIMER", flags="gpl"),
+    "get_func_ip": _h("INTEGER", "PTR_TO_CTX", flags="gpl"),
     "get_attach_cookie": _h("INTEGER", "PTR_TO_CTX"),
     "check_mtu": _h("INTEGER", "PTR_TO_CTX", "ANYTHING",
-                    "PTR_TO_FIXED_SIZE_MEM(4)|UNINIT|WRITE|ALIGNED", "ANYTHING", "ANYTHING"),
+                    "PTR_TO_FIXED_SIZE_MEM(4)|UNINIT|WRITE|ALIGNED", "ANYTHING", "ANYTHING", flags="gpl"),
     "xdp_get_buff_len": _h("INTEGER", "PTR_TO_CTX"),
     "xdp_load_bytes": _h("INTEGER", "PTR_TO_CTX", "ANYTHING", _UNINIT, "CONST_SIZE"),
     "xdp_store_bytes": _h("INTEGER", "PTR_TO_CTX", "ANYTHING", _MEM_RO, "CONST_SIZE"),
@@ -411,3 +411,15 @@ def helper_allowed(prog_type: str, name: str, *, cap_bpf: bool = True,
     if name in BASE_CAP_PERFMON:
         return cap_perfmon
     return False
+
+
+NOT_GPL_ONLY_IN = frozenset({("perf_event", "get_stackid")})
+"""(program type, helper) pairs whose prototype there is not GPL-only
+although the helper's usual one is (perf_event's own ``bpf_get_stackid``)."""
+
+
+def helper_gpl_only(prog_type: str, name: str) -> bool:
+    """Whether a program of ``prog_type`` must be GPL-compatible to call ``name``."""
+    proto = HELPER_TYPES.get(name)
+    return proto is not None and "gpl" in proto.flags and \
+        (prog_type, name) not in NOT_GPL_ONLY_IN

@@ -18,11 +18,13 @@ from typing import Any, NamedTuple
 
 from ..isa import Insn
 from ..spec import helper_name
-from ..spec.helper_types import HELPER_TYPES, helper_allowed
+from ..spec.helper_types import HELPER_TYPES, helper_allowed, helper_gpl_only
 from ..spec.verifier import BPF_MAX_VAR_SIZ, MAX_CALL_FRAMES
 from . import scalar
 from . import tnum as tn
 from .env import DST_OP_NO_MARK, SRC_OP, Env
+from .log import frame_state_str
+from .loops import find_prev_entry, widen_imprecise_scalars
 from .memory import (
     READ,
     WRITE,
@@ -208,6 +210,10 @@ HELPER_MAPS: dict[str, frozenset[str]] = {
     "sk_storage_get": frozenset({"sk_storage"}), "sk_storage_delete": frozenset({"sk_storage"}),
 }
 
+FOR_EACH_MAP_TYPES = frozenset({"array", "percpu_array", "hash", "percpu_hash", "lru_hash",
+                                "lru_percpu_hash"})
+"""Map types ``bpf_for_each_map_elem`` can walk."""
+
 
 def map_type_number(name: str) -> int:
     from ..spec import enum_values
@@ -335,7 +341,10 @@ def check_func_arg(env: Env, i: int, fn_args: tuple[str, ...], meta: dict) -> No
         elif m.type == "bloom_filter" and meta["name"] == "map_peek_elem":
             arg = arg._replace(uninit=True)
     skip = _register_is_null(reg) and arg.maybe_null
-    if not skip:
+    if skip:
+        # NULL is allowed here, and only because the register is exactly 0
+        mark_chain_precision(env, regno)
+    else:
         check_reg_type(env, regno, arg, meta)
         check_func_arg_reg_off(env, reg, regno, arg)
     if arg.release:
@@ -467,7 +476,7 @@ def check_helper_call(env: Env, insn: Insn) -> None:
                                            cap_perfmon=env.bpf_capable):
         raise env.error(f"program of this type cannot use helper {display}#{func_id}",
                         "EINVAL")
-    if "gpl" in proto.flags and not env.gpl_compatible():
+    if helper_gpl_only(env.prog_type, name or "") and not env.gpl_compatible():
         raise env.error("cannot call GPL-restricted function from non-GPL compatible program",
                         "EINVAL")
     if "sleep" in proto.flags and not env.opts.sleepable:
@@ -500,8 +509,18 @@ def check_helper_call(env: Env, insn: Insn) -> None:
     elif name == "get_local_storage":
         if not _register_is_null(regs[2]):
             raise env.error("get_local_storage() doesn't support non-zero flags", "EINVAL")
-    elif name in ("for_each_map_elem", "loop", "timer_set_callback", "find_vma",
-                  "user_ringbuf_drain"):
+    elif name == "loop":
+        _update_loop_inline_state(env, meta["subprogno"])
+        # whether the loop has run its course depends on r1: keep it exact
+        mark_chain_precision(env, 1)
+        frame = env.cur.frame[env.cur.curframe]
+        if frame.callback_depth < env.regs[1].umax:
+            push_callback_call(env, insn, name, meta)
+        else:
+            frame.callback_depth = 0
+            if env.log.level >= 2:
+                env.log.line(f"frame{env.cur.curframe} bpf_loop iteration limit reached")
+    elif name in ("for_each_map_elem", "timer_set_callback", "find_vma", "user_ringbuf_drain"):
         push_callback_call(env, insn, name, meta)
     regs = env.regs
     for r in CALLER_SAVED:
@@ -618,7 +637,123 @@ def _check_map_func_compatibility(env: Env, m: Any, name: str | None, func_id: i
 # --- callbacks and global functions -------------------------------------------------------
 
 def push_callback_call(env: Env, insn: Insn, name: str, meta: dict) -> None:
-    raise env.error(f"pybpf: helpers with callbacks ({name}) are not supported yet", "EINVAL")
+    """A helper that calls a program function back.  A synchronous callback
+    (``bpf_loop``, ``bpf_for_each_map_elem``, ``bpf_find_vma``) is walked
+    as a new frame queued from the call, while this path continues as if it
+    were never called; its ``exit`` comes back to the call instruction, so
+    the call is walked again until the states converge (or, for
+    ``bpf_loop``, until the loop count is reached).  A timer callback runs
+    later on its own: it is queued as a path with only its own frame."""
+    if name == "user_ringbuf_drain":
+        raise env.error("pybpf: bpf_user_ringbuf_drain needs dynptrs, not supported yet",
+                        "EINVAL")
+    set_state = CALLBACK_STATE_SETTERS[name]
+    sub = meta["subprogno"]
+    sp = env.subprogs[sub]
+    sp.is_cb = True
+    state = env.cur
+    caller = state.frame[state.curframe]
+    if name == "timer_set_callback":
+        sp.is_async_cb = True
+        callee = FuncState(0, -1, sub)
+        callee.regs[BPF_REG_FP] = _frame_pointer(0)
+        callee.async_entry_cnt = caller.async_entry_cnt + 1
+        set_state(env, caller, callee, meta)
+        env.push_fresh_state([callee], sp.start, env.insn_idx)
+        return
+    st = env.push_stack(sp.start, env.insn_idx, False)
+    if st.curframe + 1 >= MAX_CALL_FRAMES:
+        raise env.error(f"the call stack of {st.curframe + 2} frames is too deep", "E2BIG")
+    callee = FuncState(st.curframe + 1, env.insn_idx, sub)
+    callee.regs[BPF_REG_FP] = _frame_pointer(st.curframe + 1)
+    set_state(env, st.frame[st.curframe], callee, meta)
+    st.frame.append(callee)
+    st.curframe += 1
+    st.callback_unroll_depth += 1
+    st.frame[st.curframe - 1].callback_depth += 1
+    caller.callback_depth = 0
+
+
+def _update_loop_inline_state(env: Env, subprogno: int) -> None:
+    """Whether this ``bpf_loop`` call could be inlined (flags always 0, the
+    same callback): the kernel's bookkeeping, which marks r4 precise."""
+    aux = env.aux[env.insn_idx]
+    if not aux.loop_inline:
+        aux.loop_inline = (_loop_flag_is_zero(env), subprogno)
+    elif aux.loop_inline[0]:
+        first = aux.loop_inline[1]
+        aux.loop_inline = (_loop_flag_is_zero(env) and first == subprogno, first)
+
+
+def _loop_flag_is_zero(env: Env) -> bool:
+    if _register_is_null(env.regs[4]):
+        mark_chain_precision(env, 4)
+        return True
+    return False
+
+
+def _known_zero(type_: int, m: Any = None) -> Reg:
+    r = Reg(type_)
+    set_known(r, 0)
+    r.map = m
+    return r
+
+
+def _set_loop_callback_state(env: Env, caller: FuncState, callee: FuncState,
+                             meta: dict) -> None:
+    # callback(u32 index, void *ctx)
+    callee.regs[1] = env.unknown()
+    callee.regs[2] = caller.regs[3]
+    callee.in_callback_fn = True
+    callee.callback_ret_range = (0, 1)
+
+
+def _set_map_elem_callback_state(env: Env, caller: FuncState, callee: FuncState,
+                                 meta: dict) -> None:
+    # callback(struct bpf_map *map, void *key, void *value, void *ctx)
+    m = meta["map_ptr"]
+    if m is None or m.type not in FOR_EACH_MAP_TYPES:
+        raise env.error("callback function not allowed for map", "ENOTSUPP")
+    callee.regs[1] = caller.regs[1]
+    callee.regs[2] = _known_zero(PTR_TO_MAP_KEY, m)
+    callee.regs[3] = _known_zero(PTR_TO_MAP_VALUE, m)
+    callee.regs[3].id = env.new_id()
+    callee.regs[4] = caller.regs[3]
+    callee.in_callback_fn = True
+    callee.callback_ret_range = (0, 1)
+
+
+def _set_timer_callback_state(env: Env, caller: FuncState, callee: FuncState,
+                              meta: dict) -> None:
+    # callback(struct bpf_map *map, void *key, void *value), run later
+    m = caller.regs[1].map
+    callee.regs[1] = _known_zero(CONST_PTR_TO_MAP, m)
+    callee.regs[2] = _known_zero(PTR_TO_MAP_KEY, m)
+    callee.regs[3] = _known_zero(PTR_TO_MAP_VALUE, m)
+    callee.regs[3].id = env.new_id()
+    callee.in_async_callback_fn = True
+    callee.callback_ret_range = (0, 0)
+
+
+def _set_find_vma_callback_state(env: Env, caller: FuncState, callee: FuncState,
+                                 meta: dict) -> None:
+    # callback(struct task_struct *task, struct vm_area_struct *vma, void *ctx)
+    callee.regs[1] = caller.regs[1]
+    vma = _known_zero(PTR_TO_BTF_ID)
+    vma.btf_id = "vm_area_struct"
+    callee.regs[2] = vma
+    callee.regs[3] = caller.regs[4]
+    callee.in_callback_fn = True
+    callee.callback_ret_range = (0, 1)
+
+
+CALLBACK_STATE_SETTERS = {
+    "loop": _set_loop_callback_state,
+    "for_each_map_elem": _set_map_elem_callback_state,
+    "timer_set_callback": _set_timer_callback_state,
+    "find_vma": _set_find_vma_callback_state,
+}
+"""How each callback-calling helper sets up its callback's registers."""
 
 
 def check_global_call_args(env: Env, sub: int, regs: list[Reg]) -> None:
@@ -690,13 +825,10 @@ def check_func_call(env: Env, insn: Insn) -> int:
     clear_caller_saved(env, caller.regs)
     state.curframe += 1
     if env.log:
-        from .log import frame_str
-
         env.log.line("caller:")
-        env.log.line(" " + (f"frame{caller.frameno}: " if caller.frameno else "") +
-                     frame_str(caller))
+        env.log.line(" " + frame_state_str(state, caller.frameno))
         env.log.line("callee:")
-        env.log.line(f" frame{callee.frameno}: " + frame_str(callee))
+        env.log.line(" " + frame_state_str(state, callee.frameno))
     return sp.start
 
 
@@ -716,6 +848,7 @@ def prepare_func_exit(env: Env) -> int:
     if r0.type == PTR_TO_STACK:
         raise env.error("cannot return stack pointer to the caller", "EINVAL")
     caller = state.frame[state.curframe - 1]
+    in_callback = False
     if callee.in_callback_fn:
         if r0.type != SCALAR_VALUE:
             raise env.error("R0 not a scalar value")
@@ -726,19 +859,21 @@ def prepare_func_exit(env: Env) -> int:
             raise env.error(_invalid_scalar_text(r0, (lo, hi), "At callback return", "R0"),
                             "EINVAL")
         nxt = callee.callsite
+        in_callback = True
     else:
         caller.regs[0] = r0
         nxt = callee.callsite + 1
     if env.log:
-        from .log import frame_str
-
         env.log.line("returning from callee:")
-        env.log.line(f" frame{callee.frameno}: " + frame_str(callee))
+        env.log.line(" " + frame_state_str(state, callee.frameno))
         env.log.line(f"to caller at {nxt}:")
-        env.log.line(" " + (f"frame{caller.frameno}: " if caller.frameno else "") +
-                     frame_str(caller))
+        env.log.line(" " + frame_state_str(state, caller.frameno))
     state.frame.pop()
     state.curframe -= 1
+    if in_callback:
+        prev = find_prev_entry(env, state, nxt)
+        if prev is not None:
+            widen_imprecise_scalars(env, prev, state)
     return nxt
 
 

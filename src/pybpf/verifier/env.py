@@ -405,6 +405,19 @@ class Env:
             st.parent.branches += 1
         return st
 
+    def push_fresh_state(self, frames: list, insn_idx: int, prev_insn_idx: int) -> VerifierState:
+        """Queue a path that starts afresh with ``frames`` (an async callback,
+        which runs later, independently of the path that registered it)."""
+        st = VerifierState()
+        st.frame = frames
+        st.curframe = len(frames) - 1
+        st.trail = self.cur.trail
+        self.pending.append((st, insn_idx, prev_insn_idx, self.log.mark()))
+        if len(self.pending) > BPF_COMPLEXITY_LIMIT_JMP_SEQ:
+            raise self.error(f"The sequence of {len(self.pending)} jumps is too complex for "
+                             f"async cb.", "E2BIG")
+        return st
+
     def push_speculative(self, next_idx: int, curr_idx: int, insn: Insn | None) -> None:
         """Unprivileged: the side a branch never takes is still walked, as
         the CPU may speculate into it (errors there end the path quietly)."""

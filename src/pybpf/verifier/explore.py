@@ -92,10 +92,12 @@ from .state import (
     STACK_SPILL,
     STACK_ZERO,
     FuncState,
+    IdMap,
     Reg,
     Slot,
     VerifierState,
     base_type,
+    regs_exact,
     set_known,
 )
 
@@ -142,49 +144,11 @@ def initial_state(env: Env, subprog: int = 0) -> VerifierState:
 
 # --- state comparison ----------------------------------------------------------------------
 
-class IdMap:
-    """Old-to-current id correspondence built while comparing two states."""
-
-    __slots__ = ("cur_seen", "map", "tmp")
-
-    def __init__(self) -> None:
-        self.map: dict[int, int] = {}
-        self.cur_seen: set[int] = set()
-        self.tmp = 1 << 40
-
-    def check(self, old: int, cur: int) -> bool:
-        if bool(old) != bool(cur):
-            return False
-        if not old:
-            return True
-        m = self.map.get(old)
-        if m is not None:
-            return m == cur
-        if cur in self.cur_seen:
-            return False
-        self.map[old] = cur
-        self.cur_seen.add(cur)
-        return True
-
-    def check_scalar(self, old: int, cur: int) -> bool:
-        if not old:
-            return True
-        if not cur:
-            self.tmp += 1
-            cur = self.tmp
-        return self.check(old, cur)
-
-
 def range_within(old: Reg, cur: Reg) -> bool:
     return (old.umin <= cur.umin and old.umax >= cur.umax and old.smin <= cur.smin
             and old.smax >= cur.smax and old.u32_min <= cur.u32_min
             and old.u32_max >= cur.u32_max and old.s32_min <= cur.s32_min
             and old.s32_max >= cur.s32_max)
-
-
-def regs_exact(old: Reg, cur: Reg, idmap: IdMap) -> bool:
-    return old.same_value_fields(cur) and idmap.check(old.id, cur.id) and \
-        idmap.check(old.ref_obj_id, cur.ref_obj_id)
 
 
 def regsafe(env: Env, old: Reg, cur: Reg, idmap: IdMap, exact: int) -> bool:
@@ -389,12 +353,10 @@ def is_state_visited(env: Env, insn_idx: int) -> bool:
             if old.branches:
                 if aux.calls_callback:
                     if states_equal(env, old, cur, RANGE_WITHIN):
-                        sl.hit_cnt += 1
-                        return True
+                        return _hit(env, sl, cur, aux)
                 elif aux.force_checkpoint and old.may_goto_depth != cur.may_goto_depth and \
                         states_equal(env, old, cur, RANGE_WITHIN):
-                    sl.hit_cnt += 1
-                    return True
+                    return _hit(env, sl, cur, aux)
                 elif states_maybe_looping(old, cur) and \
                         states_equal(env, old, cur, EXACT) and \
                         old.may_goto_depth == cur.may_goto_depth and \
@@ -408,11 +370,7 @@ def is_state_visited(env: Env, insn_idx: int) -> bool:
                         env.insn_processed - env.prev_insn_processed < STATE_NEW_AFTER_INSNS:
                     add_new = False
             elif states_equal(env, old, cur, NOT_EXACT):
-                sl.hit_cnt += 1
-                if aux.jmp_point:
-                    push_jmp_history(env, cur)
-                propagate_precision(env, old)
-                return True
+                return _hit(env, sl, cur, aux)
             if add_new:
                 sl.miss_cnt += 1
             n = LOOP_CHECKPOINT_MISS_FACTOR if aux.force_checkpoint and old.branches > 0 \
@@ -443,9 +401,20 @@ def is_state_visited(env: Env, insn_idx: int) -> bool:
     new.parent = cur.parent
     cur.parent = new
     cur.first_insn_idx = insn_idx
+    cur.dfs_depth = new.dfs_depth + 1
     cur.jmp_history = []
     env.explored.setdefault(insn_idx, []).append(StateEntry(new))
     return False
+
+
+def _hit(env: Env, sl: StateEntry, cur: VerifierState, aux) -> bool:
+    """``cur`` is covered by the explored state ``sl``: what the explored
+    state's continuation needed precise is needed precise here too."""
+    sl.hit_cnt += 1
+    if aux.jmp_point:
+        push_jmp_history(env, cur)
+    propagate_precision(env, sl.state)
+    return True
 
 
 def clear_singular_ids(st: VerifierState) -> None:

@@ -345,16 +345,28 @@ def frame_str(frame: FuncState, regs: set[int] | None = None,
     return " ".join(parts)
 
 
-def state_str(state: VerifierState, regs: set[int] | None = None,
-              slots: set[int] | None = None) -> str:
-    """The kernel's ``print_verifier_state``: the current frame (prefixed by
-    ``frameN:`` when it is not the first), with references and locks."""
-    f = state.frame[state.curframe]
+def frame_state_str(state: VerifierState, frameno: int, regs: set[int] | None = None,
+                    slots: set[int] | None = None) -> str:
+    """The kernel's ``print_verifier_state`` for one frame (without its
+    leading space): ``frameN:`` when it is not the first, the registers and
+    slots, the references held, ``cb``/``async_cb`` in a callback."""
+    f = state.frame[frameno]
     text = frame_str(f, regs, slots)
-    if state.curframe:
-        text = f"frame{state.curframe}: " + text
+    if frameno:
+        text = f"frame{frameno}: " + text
     if state.refs and state.refs[0].id:
         text += " refs=" + ",".join(str(r.id) for r in state.refs if r.id)
+    if f.in_callback_fn:
+        text += " cb"
+    if f.in_async_callback_fn:
+        text += " async_cb"
+    return text
+
+
+def state_str(state: VerifierState, regs: set[int] | None = None,
+              slots: set[int] | None = None) -> str:
+    """The kernel's ``print_verifier_state`` for the current frame."""
+    text = frame_state_str(state, state.curframe, regs, slots)
     return " " + text if text else ""
 
 

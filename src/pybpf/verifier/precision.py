@@ -45,7 +45,7 @@ from ..isa.opcodes import (
 )
 from ..spec.verifier import MODE_MASK, OP_MASK
 from .env import Env
-from .log import frame_str
+from .log import frame_state_str
 from .state import (
     BPF_REG_FP,
     SCALAR_VALUE,
@@ -407,7 +407,7 @@ def _mark_chain(env: Env, start: VerifierState, bt: Backtrack) -> None:
                     f.stack[spi] = Slot(slot.kinds, _precise(reg))
             if log2:
                 env.log.line(f"mark_precise: frame{fr}: parent state regs={_fmt_regs(bt.regs[fr])} "
-                             f"stack={_fmt_stack(bt.stack[fr])}:  " + frame_str(f))
+                             f"stack={_fmt_stack(bt.stack[fr])}:  " + frame_state_str(st, fr))
         if bt.empty():
             return
         subseq_idx = first_idx

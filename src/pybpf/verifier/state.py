@@ -512,3 +512,44 @@ class VerifierState:
             if r.id == ref_id and r.kind == REF_TYPE_PTR:
                 return r
         return None
+
+
+# --- comparing states ----------------------------------------------------------------------
+
+class IdMap:
+    """Old-to-current id correspondence built while comparing two states."""
+
+    __slots__ = ("cur_seen", "map", "tmp")
+
+    def __init__(self) -> None:
+        self.map: dict[int, int] = {}
+        self.cur_seen: set[int] = set()
+        self.tmp = 1 << 40
+
+    def check(self, old: int, cur: int) -> bool:
+        if bool(old) != bool(cur):
+            return False
+        if not old:
+            return True
+        m = self.map.get(old)
+        if m is not None:
+            return m == cur
+        if cur in self.cur_seen:
+            return False
+        self.map[old] = cur
+        self.cur_seen.add(cur)
+        return True
+
+    def check_scalar(self, old: int, cur: int) -> bool:
+        if not old:
+            return True
+        if not cur:
+            self.tmp += 1
+            cur = self.tmp
+        return self.check(old, cur)
+
+
+def regs_exact(old: Reg, cur: Reg, idmap: IdMap) -> bool:
+    """The same value and type, with ids that correspond under ``idmap``."""
+    return old.same_value_fields(cur) and idmap.check(old.id, cur.id) and \
+        idmap.check(old.ref_obj_id, cur.ref_obj_id)

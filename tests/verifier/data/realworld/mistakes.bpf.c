@@ -78,4 +78,20 @@ int write_to_ctx(struct xdp_md *ctx)
 	return XDP_PASS;
 }
 
+static long bad_step(u32 index, u64 *slots)
+{
+	/* the callback trusts the index: slots has only 4 entries */
+	slots[index & 7] = index;
+	return 0;
+}
+
+SEC("xdp")
+int callback_out_of_bounds(struct xdp_md *ctx)
+{
+	u64 slots[4] = {};
+
+	bpf_loop(8, bad_step, slots, 0);
+	return slots[0] & 1;
+}
+
 char LICENSE[] SEC("license") = "GPL";
