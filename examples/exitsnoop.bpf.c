@@ -19,14 +19,14 @@ const volatile int target_ppid = 0;
 /* events lost because the ring buffer was full */
 unsigned long long dropped = 0;
 
-/* puts struct exit_event into the object's BTF, so readers can decode the
- * ring buffer's records with it (types only used locally are not emitted) */
-const struct exit_event *exit_event_record __attribute__((unused));
-
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);
 } events SEC(".maps");
+
+/* the ring buffer's records are struct exit_event: kept in the object's BTF
+ * (types only used locally are not emitted) for readers to decode them by */
+BPF_RECORD(events, struct exit_event);
 
 /* whether an exit passes the knobs */
 static __noinline int wanted(unsigned long long duration_ns, int ppid)

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
+from conftest import SHARED
 from pybpf.errors import BPFError
 from pybpf.isa import Insn
 from pybpf.objects import MapSpec
 from pybpf.vm import VM
 
-CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "verifier-corpus" / \
-    "kernel-selftests.jsonl"
+#: Where the corpus lives, relative to the shared material.
+CORPUS_PARTS = ("verifier-corpus", "kernel-selftests.jsonl")
+CORPUS = SHARED.joinpath(*CORPUS_PARTS)
 
 #: Map kinds the VM cannot have, with the reason.
 UNSUPPORTED_MAPS = {

@@ -1445,21 +1445,3 @@ class LoadedPair:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def kernel_unavailable() -> str | None:
-    """Why the kernel side cannot run here (``bpf()`` or ``BPF_PROG_TEST_RUN``
-    refused), or None when it can."""
-    from pybpf import assemble
-    from pybpf.errors import BPFError
-    from pybpf.kernel import KernelProgram, unavailable_reason
-
-    reason = unavailable_reason()
-    if reason:
-        return f"bpf() is refused: {reason}"
-    try:
-        with KernelProgram.load(assemble("r0 = 1\nexit"), "xdp") as prog:
-            prog.test_run(bytes(64))
-    except BPFError as e:
-        return f"BPF_PROG_TEST_RUN is refused: {e}"
-    return None

@@ -55,6 +55,23 @@ class MapRef(NamedTuple):
     offset: int = 0
 
 
+class CorePoison(NamedTuple):
+    """A CO-RE relocation the link step could not resolve against the
+    target's BTF, whose instruction it replaced by the poison call
+    (``call 195896080``), as libbpf does: harmless where the program never
+    reaches it (a guarded access), named when the kernel's verifier (or the
+    VM) does.  ``kind`` is the relocation kind (``byte_off``...),
+    ``type_name`` the local root type, ``access`` the access string
+    (``0:1``), ``spelled`` the access spelled out (``[5] struct
+    task_struct___old.state (0:1)``) and ``reason`` why it found no match."""
+
+    kind: str
+    type_name: str
+    access: str
+    spelled: str
+    reason: str
+
+
 Edit = tuple[int, int, Sequence[Insn]] | tuple[int, int, Sequence[Insn], Mapping[int, MapRef]]
 """One edit of :meth:`LinkedProgram.splice`: ``(pc, slots removed, slots
 inserted[, map references of the inserted slots by index in them])``."""
@@ -73,9 +90,9 @@ class LinkedProgram:
     kernel version, load flags.
     """
 
-    __slots__ = ("_code", "_insns", "_map_refs", "attach_btf_id", "attach_to", "attach_type",
-                 "flags", "func_info", "kernel_version", "license", "line_info", "name",
-                 "section", "sleepable", "type")
+    __slots__ = ("_code", "_core_poisons", "_insns", "_map_refs", "attach_btf_id",
+                 "attach_to", "attach_type", "flags", "func_info", "kernel_version", "license",
+                 "line_info", "name", "section", "sleepable", "type")
 
     def __init__(self, name: str, insns: Iterable[Insn] | bytes,
                  map_refs: Mapping[int, MapRef] | None = None, *, type: str = "socket_filter",
@@ -83,7 +100,8 @@ class LinkedProgram:
                  attach_btf_id: int = 0, license: str = "GPL", kernel_version: int = 0,
                  flags: int = 0, sleepable: bool = False,
                  func_info: Iterable[tuple[int, int]] = (),
-                 line_info: Iterable[tuple[int, int, int, int]] = ()):
+                 line_info: Iterable[tuple[int, int, int, int]] = (),
+                 core_poisons: Mapping[int, CorePoison] | None = None):
         self.name = name
         # slots as Insn tuples, bytecode, or both: each made from the other on demand
         self._insns: tuple[Insn, ...] | None = None
@@ -104,6 +122,7 @@ class LinkedProgram:
         self.sleepable = sleepable
         self.func_info = tuple(tuple(r) for r in func_info)
         self.line_info = tuple(tuple(r) for r in line_info)
+        self._core_poisons = {pc: CorePoison(*p) for pc, p in (core_poisons or {}).items()}
 
     @property
     def insns(self) -> tuple[Insn, ...]:
@@ -123,6 +142,12 @@ class LinkedProgram:
     def map_refs(self) -> Mapping[int, MapRef]:
         """Map references by the pc of their ``lddw`` (read-only)."""
         return MappingProxyType(self._map_refs)
+
+    @property
+    def core_poisons(self) -> Mapping[int, CorePoison]:
+        """The CO-RE relocations the link step poisoned, by the pc of the
+        poisoned instruction (read-only)."""
+        return MappingProxyType(self._core_poisons)
 
     def __len__(self) -> int:
         return len(self.insns) if self._code is None else len(self._code) // INSN_SIZE
@@ -167,8 +192,9 @@ class LinkedProgram:
         target at ``pc`` lands on the first inserted slot (so inserted code
         runs on every path that reached ``pc``), a target inside the removed
         slots is an error.  Inserted slots are taken as given (their own
-        offsets count in the new program).  Map references, func_info and
-        line_info of removed slots go; the others move with their slots.
+        offsets count in the new program).  Map references, func_info,
+        line_info and CO-RE poison records of removed slots go; the others
+        move with their slots.
         """
         plan = sorted((self._edit(e) for e in edits), key=lambda e: e[0])
         if not plan:
@@ -257,6 +283,8 @@ class LinkedProgram:
         for pc, ref in self._map_refs.items():
             if not removed.contains(pc):
                 refs[slot_pos(pc)] = ref
+        self._core_poisons = {slot_pos(pc): p for pc, p in self._core_poisons.items()
+                              if not removed.contains(pc)}
         self.func_info, self.line_info = func_info, line_info
         self._insns, self._code = tuple(out), None
         self._map_refs = dict(sorted(refs.items()))
@@ -280,7 +308,8 @@ class LinkedProgram:
                 "sleepable": self.sleepable, "code": self.code,
                 "map_refs": [(pc, r.map, r.value, r.offset) for pc, r in self._map_refs.items()],
                 "func_info": [list(r) for r in self.func_info],
-                "line_info": [list(r) for r in self.line_info]}
+                "line_info": [list(r) for r in self.line_info],
+                "core_poisons": [(pc, *p) for pc, p in self._core_poisons.items()]}
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> LinkedProgram:
@@ -293,7 +322,9 @@ class LinkedProgram:
                    attach_btf_id=data["attach_btf_id"], license=data["license"],
                    kernel_version=data["kernel_version"], flags=data["flags"],
                    sleepable=data["sleepable"], func_info=data["func_info"],
-                   line_info=data["line_info"])
+                   line_info=data["line_info"],
+                   core_poisons={p[0]: CorePoison(*p[1:])
+                                 for p in data.get("core_poisons", ())})
 
 
 class _Removed:
@@ -350,13 +381,15 @@ class LinkedMap:
     fields with the BTF key and value types as ids into
     :attr:`LinkedObject.btf` (0: none) and the inner map's template as a
     LinkedMap.  ``contents`` are the initial elements; a value that is a
-    string names a program (``prog_array``) or a map (maps of maps)."""
+    string names a program (``prog_array``) or a map (maps of maps).
+    ``initial_data`` is what an arena's memory starts with (its ``__arena``
+    globals)."""
 
     # A plain class rather than a dataclass: it is built on the prepared
     # cache's start-up path, where each dataclass costs a millisecond to define.
     FIELDS = ("name", "type", "key_size", "value_size", "max_entries", "flags",
               "btf_key_type_id", "btf_value_type_id", "inner", "pinning", "freeze",
-              "numa_node", "map_extra", "contents")
+              "numa_node", "map_extra", "contents", "initial_data")
     __slots__ = FIELDS
 
     def __init__(self, name: str, type: str, key_size: int = 4, value_size: int = 4,
@@ -364,7 +397,7 @@ class LinkedMap:
                  btf_value_type_id: int = 0, inner: LinkedMap | None = None,
                  pinning: str | None = None, freeze: bool = False,
                  numa_node: int | None = None, map_extra: int = 0,
-                 contents: list[tuple[Any, Any]] | None = None):
+                 contents: list[tuple[Any, Any]] | None = None, initial_data: bytes = b""):
         self.name = name
         self.type = type
         self.key_size = key_size
@@ -379,6 +412,7 @@ class LinkedMap:
         self.numa_node = numa_node
         self.map_extra = map_extra
         self.contents = contents if contents is not None else []
+        self.initial_data = initial_data
 
     def _values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, f) for f in self.FIELDS)
@@ -399,7 +433,8 @@ class LinkedMap:
         return cls(ms.name, ms.type, ms.key_size, ms.value_size, ms.max_entries, ms.flags,
                    _type_id(ms.key_type), _type_id(ms.value_type),
                    cls.from_spec(ms.inner) if ms.inner is not None else None,
-                   ms.pinning, ms.freeze, ms.numa_node, ms.map_extra, list(ms.contents))
+                   ms.pinning, ms.freeze, ms.numa_node, ms.map_extra, list(ms.contents),
+                   bytes(getattr(ms, "initial_data", b"")))
 
     def to_data(self) -> dict[str, Any]:
         """This map as plain data; contents must be ints, strings, bytes or
@@ -441,7 +476,9 @@ class LinkedObject:
     (kallsyms), which changes with every boot.  Not part of the plain data:
     ``spec``, the spec linked, when there was one (backends read their map
     codecs' BTF types from it), and ``btf_types``, the object's BTF as a
-    :class:`pybpf.btf.BTF` (``btf`` encodes it on demand).
+    :class:`pybpf.btf.BTF` (``btf`` encodes it on demand), and ``failed``,
+    the programs :func:`pybpf.linker.link` left out with ``skip_failed``
+    (name -> the error).
     """
 
     def __init__(self, programs: dict[str, LinkedProgram] | None = None,
@@ -460,6 +497,7 @@ class LinkedObject:
         self.spec = spec
         self.btf_types = btf_types
         self._btf = btf
+        self.failed: dict[str, BPFError] = {}
 
     def __repr__(self) -> str:
         return (f"<LinkedObject {self.path or '(built by hand)'} programs="
@@ -480,9 +518,12 @@ class LinkedObject:
             known = ", ".join(sorted(self.variables)) or "none"
             raise BPFError(f"no global variable {name!r} (variables: {known})")
         map_name, offset, size = self.variables[name]
-        from .objects import patch_value
+        from .objects import ARENA, patch_bytes, patch_value
 
         lm = self.maps[map_name]
+        if lm.type == ARENA:
+            lm.initial_data = patch_bytes(lm.initial_data, name, offset, size, value)
+            return
         lm.contents[:1] = [patch_value(lm.contents, lm.value_size, name, offset, size, value)]
 
     def to_data(self) -> dict[str, Any]:
@@ -520,6 +561,7 @@ __all__ = [
     "DATA_FORMAT",
     "MAP_OF_MAPS",
     "PROG_ARRAY",
+    "CorePoison",
     "Edit",
     "LinkedMap",
     "LinkedObject",

@@ -17,13 +17,23 @@ instructions is taken here, once:
 * **externs** — ksyms, kfuncs and ``__kconfig`` values — are answered by a
   :class:`SymbolResolver` the caller passes in: the kernel backend's looks
   in vmlinux BTF, ``/proc/kallsyms`` and the kernel configuration;
-  :class:`NoKernel` (the VM's) knows no kernel symbol.  A weak extern that
-  is not found reads as 0 (a kfunc call becomes ``r0 = 0``); a strong one is
-  a :class:`~pybpf.errors.LoadError` naming program, instruction and extern.
+  :class:`NoKernel` (the VM's) knows no kernel symbol.  A kfunc's declared
+  prototype is checked against the kernel's BTF (number of arguments, a
+  pointer where the kernel takes an integer...), and a 64-bit load of a
+  kfunc's address (``bpf_ksym_exists``) gets src ``PSEUDO_BTF_ID`` and the
+  FUNC's id.  A weak extern that is not found (or a weak kfunc of another
+  shape) reads as 0 (a kfunc call becomes ``r0 = 0``); a strong one is a
+  :class:`~pybpf.errors.LoadError` naming program, instruction and extern.
 * **CO-RE** relocations are applied against a target BTF the caller gives
   (loaded only when some program has relocations); one that cannot be
   processed is a :class:`~pybpf.errors.CoreRelocationError`, one that finds
-  no match is poisoned, as libbpf does.
+  no match is poisoned, as libbpf does, and recorded in
+  :attr:`LinkedProgram.core_poisons <pybpf.linked.LinkedProgram.core_poisons>`
+  (kind, type, access string, why) so that a backend whose verifier reaches
+  the poisoned instruction can name the relocation.
+* **autoload**: programs whose ``autoload`` is off are left out (and their
+  ``prog_array`` slots with them); with ``skip_failed`` a program that
+  cannot be linked is left out too, its error in ``LinkedObject.failed``.
 * the **attach BTF id** of tracing and LSM programs comes from the resolver.
 * the **fill order** of maps: plain maps and ``.rodata`` are filled (and
   frozen) before programs load, so the verifier sees constants; maps of
@@ -96,6 +106,7 @@ from .linked import (
     DATA_FORMAT,
     MAP_OF_MAPS,
     PROG_ARRAY,
+    CorePoison,
     Edit,
     LinkedMap,
     LinkedObject,
@@ -138,6 +149,12 @@ class SymbolResolver(Protocol):
         object's, which types it)."""
         ...
 
+    def kernel_btf(self) -> Any:
+        """The target kernel's BTF (a :class:`pybpf.btf.BTF`) that kfunc
+        prototypes are checked against; None when there is none.  (Optional:
+        a resolver without it gets no prototype checks.)"""
+        ...
+
 
 class NoKernel:
     """A target without kernel symbols (the userspace VM): no BTF ids, no
@@ -160,13 +177,20 @@ class NoKernel:
         """None: there is no kernel configuration."""
         return None
 
+    def kernel_btf(self) -> Any:
+        """None: there is no kernel BTF."""
+        return None
+
 
 # --- linking -------------------------------------------------------------------------------
 
 def link(spec: ObjectSpec, resolver: SymbolResolver | None = None, *,
-         core_target: Any = None, debug_info: bool = True) -> LinkedObject:
+         core_target: Any = None, debug_info: bool = True,
+         skip_failed: bool = False) -> LinkedObject:
     """Link ``spec``: its programs' final instructions, map loads symbolic
-    (see the module documentation).
+    (see the module documentation).  Programs whose ``autoload`` is off are
+    left out; with ``skip_failed`` a program that cannot be linked is left
+    out too, its error kept in :attr:`LinkedObject.failed` (by name).
 
     ``resolver`` answers for kernel symbols and configuration (default:
     :class:`NoKernel`); ``core_target`` is the BTF CO-RE relocations are
@@ -180,7 +204,7 @@ def link(spec: ObjectSpec, resolver: SymbolResolver | None = None, *,
     :class:`~pybpf.errors.CoreRelocationError`) naming object, program and
     instruction.
     """
-    return _Linker(spec, resolver or NoKernel(), core_target, debug_info).run()
+    return _Linker(spec, resolver or NoKernel(), core_target, debug_info, skip_failed).run()
 
 
 _WITH_STRINGS: weakref.WeakKeyDictionary[Any, dict[frozenset[str], tuple[Any, dict[str, int]]]] \
@@ -217,8 +241,9 @@ def btf_with_strings(btf: Any, strings: Iterable[str]) -> tuple[Any, dict[str, i
 
 class _Linker:
     def __init__(self, spec: ObjectSpec, resolver: SymbolResolver, core_target: Any,
-                 debug_info: bool = True):
+                 debug_info: bool = True, skip_failed: bool = False):
         self.spec = spec
+        self.skip_failed = skip_failed
         self.resolver = resolver
         self.core_target = core_target
         self.debug_info = debug_info
@@ -242,12 +267,22 @@ class _Linker:
         self._kconfig(maps)
         final_btf, line_offsets = self._btf()
         programs = {}
+        failed: dict[str, BPFError] = {}
         for name, ps in spec.programs.items():
-            programs[name] = self._program(ps, final_btf, line_offsets)
+            if not getattr(ps, "autoload", True):
+                continue
+            try:
+                programs[name] = self._program(ps, final_btf, line_offsets)
+            except LoadError as e:
+                if not self.skip_failed:
+                    raise
+                failed[name] = e
         before, after = self._fill_order(maps, programs)
-        return LinkedObject(programs, maps, before, after,
-                            {k: tuple(v[:3]) for k, v in spec.variables.items()},
-                            self.boot_dependent, str(spec.path or ""), spec, final_btf)
+        linked = LinkedObject(programs, maps, before, after,
+                              {k: tuple(v[:3]) for k, v in spec.variables.items()},
+                              self.boot_dependent, str(spec.path or ""), spec, final_btf)
+        linked.failed = failed
+        return linked
 
     # --- BTF and debug info ------------------------------------------------------------
 
@@ -295,8 +330,9 @@ class _Linker:
         insns = [i if type(i) is Insn else Insn(*i) for i in ps.instructions]
         if ps.extern_references:
             self._externs(ps, insns)
+        poisons: dict[int, CorePoison] = {}
         if ps.core_relocations:
-            insns = self._relocate(ps, insns)
+            insns = self._relocate(ps, insns, poisons)
         refs = self._map_refs(ps, insns)
         func_info, line_info = self._debug_info(ps, btf, offsets)
         spec = self.spec
@@ -305,7 +341,8 @@ class _Linker:
             attach_type=ps.attach_type, attach_to=ps.attach_to,
             attach_btf_id=self._attach_btf_id(ps), license=ps.license or spec.license,
             kernel_version=ps.kernel_version or spec.kernel_version, flags=ps.flags,
-            sleepable=ps.sleepable, func_info=func_info, line_info=line_info)
+            sleepable=ps.sleepable, func_info=func_info, line_info=line_info,
+            core_poisons=poisons)
 
     def _map_refs(self, ps: ProgramSpec, insns: list[Insn]) -> dict[int, MapRef]:
         """Every map load as a symbolic reference: the ``lddw`` gets src
@@ -355,17 +392,7 @@ class _Linker:
                 raise self.error(f"extern {ref.name!r} is referenced past the end of the "
                                  f"program", ps, pc)
             if ref.kind == "kfunc":
-                if insns[pc].opcode != _CALL:
-                    raise self.error(f"kfunc {ref.name!r} is not on a call instruction",
-                                     ps, pc, insns)
-                btf_id = r.kernel_btf_id(ref.name, "FUNC")
-                if btf_id:
-                    insns[pc] = insns[pc]._replace(src=PSEUDO_CALL_KFUNC, imm=btf_id, off=0)
-                elif weak:
-                    insns[pc] = Insn(_MOV64_IMM, 0, 0, 0, 0)  # r0 = 0: the kfunc is absent
-                else:
-                    raise self.error(f"calls kfunc {ref.name!r}, which {r.describe} does not "
-                                     f"have", ps, pc, insns)
+                self._kfunc(ps, insns, pc, ref.name, ext, weak)
                 continue
             if not insns[pc].is_lddw or pc + 1 >= len(insns):
                 raise self.error(f"ksym {ref.name!r} is not on an lddw instruction",
@@ -386,6 +413,74 @@ class _Linker:
             insns[pc] = insns[pc]._replace(src=PSEUDO_IMM, imm=s32(value))
             insns[pc + 1] = insns[pc + 1]._replace(imm=s32(value >> 32))
 
+    def _kfunc(self, ps: ProgramSpec, insns: list[Insn], pc: int, name: str,
+               ext: Extern | None, weak: bool) -> None:
+        """A kfunc call (src PSEUDO_CALL_KFUNC and the kernel's FUNC id), or
+        a 64-bit load of a kfunc's address (``bpf_ksym_exists``: src
+        PSEUDO_BTF_ID and the FUNC id), checked against the kernel's
+        prototype.  A weak kfunc the kernel lacks — or whose prototype does
+        not match, as libbpf treats it — reads as 0."""
+        r = self.resolver
+        insn = insns[pc]
+        is_call = insn.opcode == _CALL
+        if not is_call and not (insn.is_lddw and pc + 1 < len(insns)):
+            raise self.error(f"kfunc {name!r} is neither called nor loaded by an lddw",
+                             ps, pc, insns)
+        from .btf.core import essential_name
+
+        btf_id = r.kernel_btf_id(essential_name(name), "FUNC")  # bpf_foo___v2: bpf_foo
+        if btf_id:
+            mismatch = self._kfunc_mismatch(name, ext, btf_id)
+            if mismatch is not None:
+                if not weak:
+                    raise self.error(f"kfunc {name!r} does not match {r.describe}'s "
+                                     f"prototype: {mismatch}", ps, pc, insns)
+                btf_id = None  # a weak kfunc of another shape counts as absent
+        if not btf_id and not weak:
+            what = "calls" if is_call else "loads the address of"
+            raise self.error(f"{what} kfunc {name!r}, which {r.describe} does not have",
+                             ps, pc, insns)
+        if is_call:
+            insns[pc] = insn._replace(src=PSEUDO_CALL_KFUNC, imm=btf_id, off=0) if btf_id \
+                else Insn(_MOV64_IMM, 0, 0, 0, 0)  # r0 = 0: the kfunc is absent
+        else:
+            insns[pc] = insn._replace(src=PSEUDO_BTF_ID if btf_id else PSEUDO_IMM,
+                                      imm=btf_id or 0)
+            insns[pc + 1] = insns[pc + 1]._replace(imm=0)
+
+    def _kfunc_mismatch(self, name: str, ext: Extern | None, btf_id: int) -> str | None:
+        """Why the object's declaration of kfunc ``name`` does not fit the
+        kernel's FUNC ``btf_id`` (a different number of arguments, a pointer
+        where the kernel takes an integer...), or None."""
+        kernel = getattr(self.resolver, "kernel_btf", None)
+        kernel = kernel() if callable(kernel) else None
+        local = self.spec.btf
+        func = ext.type if ext is not None else None
+        if kernel is None or local is None or func is None or not hasattr(func, "type_id"):
+            return None
+        try:
+            theirs = kernel.resolve(kernel[btf_id].type_id)
+            ours = local.resolve(func.type_id)
+        except (BPFError, IndexError, KeyError, AttributeError):
+            return None
+        if not hasattr(theirs, "params") or not hasattr(ours, "params"):
+            return None
+        spelled = kernel.type_name(theirs.id, name)
+        if len(ours.params) != len(theirs.params):
+            return (f"the object declares {_count(len(ours.params), 'argument')}, this "
+                    f"kernel's takes {len(theirs.params)}: {spelled}")
+        for i, (a, b) in enumerate(zip(ours.params, theirs.params), 1):
+            mine, kernels = _type_class(local, a.type_id), _type_class(kernel, b.type_id)
+            if mine != kernels:
+                return (f"argument {i} is declared {_a(mine)}, this kernel's is {_a(kernels)}: "
+                        f"{spelled}")
+        mine = _type_class(local, ours.return_type_id)
+        kernels = _type_class(kernel, theirs.return_type_id)
+        if mine != kernels and mine != "void":
+            return f"it is declared to return {_a(mine)}, this kernel's returns " \
+                   f"{_a(kernels)}: {spelled}"
+        return None
+
     def _target_btf(self, ps: ProgramSpec) -> Any:
         if self._target is None:
             target = self.core_target
@@ -403,8 +498,11 @@ class _Linker:
             self._target = target
         return self._target
 
-    def _relocate(self, ps: ProgramSpec, insns: list[Insn]) -> list[Insn]:
-        from .btf.core import CoreError, CoreResolver, RelocKind, apply_relocations
+    def _relocate(self, ps: ProgramSpec, insns: list[Insn], poisons: dict[int, CorePoison]
+                  ) -> list[Insn]:
+        """``insns`` with the CO-RE relocations applied; the ones poisoned
+        (no match in the target) are recorded in ``poisons`` by pc."""
+        from .btf.core import CoreError, CoreResolver, RelocKind, apply_relocations, is_poison
 
         local = ps.btf if ps.btf is not None else self.spec.btf
         if local is None:
@@ -438,7 +536,7 @@ class _Linker:
             except CoreError as e:
                 raise fail(e, relo) from None
         try:
-            return apply_relocations(insns, results)
+            out = apply_relocations(insns, results)
         except CoreError:
             for res in results:  # find the one that does not fit its instruction
                 try:
@@ -446,6 +544,16 @@ class _Linker:
                 except CoreError as e:
                     raise fail(e, res.relo, res.description) from None
             raise
+        for res in results:
+            pc = res.insn_index
+            if (res.poisoned or res.resize_unsafe) and is_poison(out[pc]):
+                try:
+                    type_name = local.name_of(res.relo.type_id)
+                except BPFError:
+                    type_name = ""
+                poisons[pc] = CorePoison(res.kind.label, type_name, res.relo.access_str,
+                                         res.description, resolver.poison_reason(res))
+        return out
 
     def _attach_btf_id(self, ps: ProgramSpec) -> int:
         """The kernel BTF id a tracing-style program attaches to, from its
@@ -530,14 +638,40 @@ class _Linker:
         for name, lm in maps.items():
             if lm.type == PROG_ARRAY:
                 for key, value in lm.contents:
-                    if isinstance(value, str) and value not in programs:
+                    if isinstance(value, str) and value not in self.spec.programs:
                         raise LoadError(f"map {name!r}: element {key!r} names program "
                                         f"{value!r}, which the object does not have",
                                         path=self.path)
+                # a slot of a program left out (autoload off, or refused) stays empty
+                lm.contents = [(k, v) for k, v in lm.contents
+                               if not isinstance(v, str) or v in programs]
                 after.append(name)
             else:
                 visit(name)
         return before, after
+
+
+def _type_class(btf: Any, type_id: int) -> str:
+    """What a kfunc argument or result is, as far as a prototype check
+    cares: ``integer`` (ints, enums), ``pointer``, ``struct``, ``float``,
+    ``void``."""
+    if not type_id:
+        return "void"
+    try:
+        kind = btf.resolve(type_id).kind.name
+    except (BPFError, IndexError, KeyError):
+        return "unknown"
+    return {"INT": "integer", "ENUM": "integer", "ENUM64": "integer", "PTR": "pointer",
+            "STRUCT": "struct", "UNION": "struct", "FLOAT": "float", "UNKN": "void"
+            }.get(kind, kind.lower())
+
+
+def _a(what: str) -> str:
+    return what if what == "void" else ("an " if what[0] in "aeiou" else "a ") + what
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def line_strings(records: Any) -> set[str]:
@@ -566,6 +700,7 @@ __all__ = [
     "DATA_FORMAT",
     "MAP_OF_MAPS",
     "PROG_ARRAY",
+    "CorePoison",
     "Edit",
     "LinkedMap",
     "LinkedObject",

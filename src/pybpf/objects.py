@@ -85,7 +85,9 @@ class MapSpec:
     object carries them.  ``contents`` are initial ``(key, value)`` pairs;
     for global data sections (``section`` is ``.data``, ``.rodata``,
     ``.bss``...) the single value is the section's bytes.  ``inner`` describes
-    the maps an array or hash of maps holds.
+    the maps an array or hash of maps holds.  ``initial_data`` is what an
+    ``arena`` map's memory starts with: the object's ``__arena`` globals
+    (section ``.addr_space.1``), at offset 0.
     """
 
     name: str
@@ -104,6 +106,7 @@ class MapSpec:
     freeze: bool = False
     numa_node: int | None = None
     map_extra: int = 0
+    initial_data: bytes = b""
 
     def copy(self) -> MapSpec:
         """A deep copy that can be edited independently."""
@@ -120,7 +123,9 @@ class ProgramSpec:
     ``attach_to`` names the hook the section implies (a tracepoint
     ``sched/sched_process_exit``, a kernel function, a binary and symbol).
     ``instructions`` are slots with map loads left symbolic
-    (:attr:`map_references`).
+    (:attr:`map_references`).  ``autoload`` False leaves the program out
+    of a load (libbpf's ``bpf_program__set_autoload``; a ``SEC("?xdp")``
+    section starts that way): it is neither linked nor loaded.
     """
 
     name: str
@@ -139,6 +144,7 @@ class ProgramSpec:
     core_relocations: list[Any] = field(default_factory=list)
     extern_references: list[ExternReference] = field(default_factory=list)
     sleepable: bool = False
+    autoload: bool = True
 
     @classmethod
     def from_assembly(cls, name: str, text: str, **fields: Any) -> ProgramSpec:
@@ -197,6 +203,9 @@ class ObjectSpec:
             raise BPFError(f"no global variable {name!r} (variables: {known})")
         map_name, offset, size, _type = self.variables[name]
         spec = self.maps[map_name]
+        if spec.type == ARENA:
+            spec.initial_data = patch_bytes(spec.initial_data, name, offset, size, value)
+            return
         element = patch_value(spec.contents, spec.value_size, name, offset, size, value)
         spec.contents[:1] = [element]
         ext = self.externs.get(name)
@@ -208,18 +217,31 @@ class ObjectSpec:
         return copy.deepcopy(self)
 
 
+ARENA = "arena"
+"""The map type whose memory holds an object's ``__arena`` globals."""
+
+
 def patch_value(contents: list[tuple[Any, Any]], value_size: int, name: str, offset: int,
                 size: int, value: int | bytes) -> tuple[Any, bytes]:
     """The first element of a global-data map (``contents[0]``, or key 0
     and zeros) with variable ``name`` — ``size`` bytes at ``offset`` — set
     to ``value`` (bytes, or an int stored little-endian)."""
+    key, old = contents[0] if contents else (0, bytes(value_size))
+    return key, patch_bytes(old, name, offset, size, value)
+
+
+def patch_bytes(data: bytes, name: str, offset: int, size: int, value: int | bytes) -> bytes:
+    """``data`` (zero-extended to reach it) with variable ``name`` —
+    ``size`` bytes at ``offset`` — set to ``value`` (bytes, or an int
+    stored little-endian)."""
     from .errors import BPFError
 
-    data = value if isinstance(value, bytes) else int(value).to_bytes(
+    raw = value if isinstance(value, bytes) else int(value).to_bytes(
         size, "little", signed=int(value) < 0)
-    if len(data) != size:
-        raise BPFError(f"variable {name} has {size} bytes, not {len(data)}")
-    key, old = contents[0] if contents else (0, bytes(value_size))
-    buf = bytearray(old)
-    buf[offset:offset + size] = data
-    return key, bytes(buf)
+    if len(raw) != size:
+        raise BPFError(f"variable {name} has {size} bytes, not {len(raw)}")
+    buf = bytearray(data)
+    if len(buf) < offset + size:
+        buf.extend(bytes(offset + size - len(buf)))
+    buf[offset:offset + size] = raw
+    return bytes(buf)

@@ -5,9 +5,15 @@
   ``struct.Struct`` and a small record class with attribute access
   (``event.pid``, ``event.comm``), serializable as plain data so a cached
   object needs no BTF parsing to decode its events.
-* :func:`infer_record_type` — which struct a ring buffer or perf buffer
-  carries, from the sizes the programs reserve.
-* :func:`record_decoder` — the decoder of a map's records, given or inferred.
+* :func:`choose_record` — which type a ring buffer's or perf buffer's
+  records are, and by which rule (:class:`RecordChoice`): the type the
+  caller names, else the map definition's value type, else the one
+  ``BPF_RECORD(map, T)`` declares in the object (bpf/bpf_helpers.h), else
+  — a reported guess — the only named struct of the size the programs
+  reserve.  When none answers (or several structs fit) records stay bytes
+  and the choice says why.
+* :func:`record_decoder` and :func:`infer_record_type` — the decoder and
+  the type alone.
 
 Both backends use them: the kernel's ring and perf buffer readers and the
 userspace VM's ``Collection.ringbuf()``.
@@ -21,6 +27,18 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .errors import BPFError
+
+RECORD_VAR_PREFIX = "__bpf_record__"
+"""``BPF_RECORD(map, T)`` (bpf/bpf_helpers.h) declares a static pointer to
+``T`` named this prefix and the map's name: it keeps ``T`` in the object's
+BTF, and tells user space the type of the map's records."""
+
+BUFFER_MAP_TYPES = ("ringbuf", "perf_event_array")
+"""Map types whose records a program sends to user space."""
+
+EXPLICIT, MAP_VALUE, DECLARED, RESERVE_SIZE, UNKNOWN = (
+    "explicit", "map value", "BPF_RECORD", "reserve size", "unknown")
+"""The rules :func:`choose_record` applies, in order, to pick a record type."""
 
 # --- record types --------------------------------------------------------------------
 
@@ -193,6 +211,12 @@ class RecordType:
         """One record from ``data`` at ``offset``."""
         return self.from_tuple(self.struct.unpack_from(data, offset))
 
+    def __call__(self, data: Any) -> Any:
+        """One record from ``data`` (bytes when too short for the type)."""
+        if len(data) < self.size:
+            return bytes(data)
+        return self.from_tuple(self.struct.unpack_from(data))
+
     def decoder(self) -> Callable[[Any], Any]:
         """``decode`` as a function of the data alone (for readers)."""
         unpack, make = self.struct.unpack_from, self.from_tuple
@@ -221,13 +245,23 @@ def _identifier(name: str) -> str:
 
 def _find_type(btf: Any, ref: Any) -> Any:
     if not isinstance(ref, str):
+        if hasattr(ref, "kind") and hasattr(ref, "id"):  # a BTF type object
+            return ref
         return btf.type(ref) if hasattr(btf, "type") else btf[ref]
-    name = ref.split(None, 1)[1] if ref.startswith(("struct ", "union ")) else ref
-    from .btf import Composite, Typedef
+    from .btf import Composite, Struct, Typedef, Union
 
-    found = [t for t in btf.find_all(name) if isinstance(t, Composite | Typedef)]
+    text = " ".join(ref.split())
+    kind, _, name = text.partition(" ")
+    if kind not in ("struct", "union") or not name:
+        kind, name = "", text
+    want = {"struct": Struct, "union": Union}.get(kind, Composite | Typedef)
+    found = [t for t in btf.find_all(name) if isinstance(t, want)]
     if not found:
-        raise BPFError(f"the object's BTF has no type {ref!r}")
+        known = sorted({f"struct {t.name}" for t in btf if isinstance(t, Struct) and t.name})
+        shown = ", ".join(known[:12]) + (", ..." if len(known) > 12 else "")
+        raise BPFError(f"the object's BTF has no type {ref!r} (its structs: {shown or 'none'}; "
+                       f"a type only used inside functions is not in BTF: keep it with "
+                       f"BPF_RECORD(map, struct NAME) from bpf/bpf_helpers.h)")
     return found[0]
 
 
@@ -322,48 +356,207 @@ def infer_record_size(spec: Any, map_name: str) -> int | None:
     return sizes.pop() if len(sizes) == 1 else None
 
 
+def _size_candidates(btf: Any, size: int) -> list[Any]:
+    from .btf import Struct
+
+    return [t for t in btf if isinstance(t, Struct) and t.name and btf.size_of(t) == size]
+
+
+def _declared_type(btf: Any, map_name: str) -> Any:
+    """The type ``BPF_RECORD(map_name, T)`` declared: the pointee of the
+    variable ``__bpf_record__<map_name>``, or None."""
+    from .btf import Ptr, Var
+
+    for t in btf.find_all(RECORD_VAR_PREFIX + map_name):
+        if isinstance(t, Var):
+            pointer = btf.resolve(t.type_id)
+            if isinstance(pointer, Ptr):
+                return btf.resolve(pointer.type_id)
+    return None
+
+
+def _map_value_type(spec: Any, btf: Any, map_name: str) -> Any:
+    """The struct or union a ring or perf buffer map's definition names as
+    its value (``__type(value, struct event)``), or None (no type, or a
+    perf event array's ordinary ``int`` value: the fd slot)."""
+    from .btf import Composite
+
+    ms = getattr(spec, "maps", {}).get(map_name)
+    if ms is None or ms.value_type is None or ms.type not in BUFFER_MAP_TYPES:
+        return None
+    t = ms.value_type
+    t = btf.resolve(t.id) if not isinstance(t, Composite) and getattr(t, "id", 0) else t
+    return t if isinstance(t, Composite) and t.name else None
+
+
 def infer_record_type(spec: Any, map_name: str) -> Any:
-    """The BTF type of the records ``spec`` sends through ``map_name``: the
-    one struct of the object's BTF whose size the programs reserve (global
-    variables break ties).  None when it cannot be told."""
-    btf = getattr(spec, "btf", None)
+    """The BTF type of the records ``spec`` sends through ``map_name`` when
+    the object says it (the map's value type, ``BPF_RECORD(map, T)``), else the one named struct of the size the programs reserve; None when
+    it cannot be told (no BTF, a size that is not constant, no struct or
+    several of that size).  :func:`choose_record` says which rule applied."""
+    return choose_record(spec, map_name).type
+
+
+class RecordChoice:
+    """How one buffer's records decode, and why.
+
+    ``rule`` is the rule that chose the type: :data:`EXPLICIT` (the caller
+    named it), :data:`MAP_VALUE` (the map definition's ``__type(value,
+    T)``), :data:`DECLARED` (``BPF_RECORD(map, T)`` in the object),
+    :data:`RESERVE_SIZE` (the only named struct of the size the programs
+    reserve: a guess, said so in ``note``) or :data:`UNKNOWN` (records stay
+    bytes; ``note`` says why).  ``type`` is the BTF type (None for a
+    decoder given as a function or :class:`RecordType`), ``decode`` a
+    :class:`RecordType` (flat structs, fast in batches; also callable), a
+    function, or None for bytes.
+    """
+
+    __slots__ = ("decode", "map_name", "name", "note", "rule", "type")
+
+    def __init__(self, map_name: str, rule: str, *, type: Any = None, decode: Any = None,
+                 name: str = "", note: str = ""):
+        self.map_name = map_name
+        self.rule = rule
+        self.type = type
+        self.decode = decode
+        self.name = name
+        self.note = note
+
+    @property
+    def known(self) -> bool:
+        """Whether records decode (else they stay bytes)."""
+        return self.decode is not None
+
+    @property
+    def certain(self) -> bool:
+        """Whether the type was named rather than guessed from a size."""
+        return self.rule in (EXPLICIT, MAP_VALUE, DECLARED)
+
+    def describe(self) -> str:
+        """One line for the user: the type and the rule, or why records
+        stay bytes."""
+        if self.decode is None:
+            return f"{self.map_name}: records shown as hex: {self.note}"
+        if self.rule == RESERVE_SIZE:
+            return f"{self.map_name}: records decoded as {self.name}, {self.note}"
+        how = {EXPLICIT: "as asked", MAP_VALUE: "the map's value type",
+               DECLARED: "declared with BPF_RECORD"}.get(self.rule, self.rule)
+        text = f"{self.map_name}: records decoded as {self.name} ({how})"
+        return f"{text}; {self.note}" if self.note else text
+
+    def __repr__(self) -> str:
+        return f"<RecordChoice {self.map_name}: {self.name or 'bytes'} by {self.rule}>"
+
+
+def _type_label(btf: Any, t: Any) -> str:
+    from .btf import Struct, Union
+
+    if isinstance(t, Struct | Union) and t.name:
+        return f"{'struct' if isinstance(t, Struct) else 'union'} {t.name}"
+    return btf.type_name(t.id) if hasattr(btf, "type_name") and getattr(t, "id", 0) else str(t)
+
+
+def _decoder_of(btf: Any, t: Any) -> Any:
+    rt = RecordType.from_btf(btf, t)
+    return rt if rt is not None else make_decoder(btf, t)
+
+
+def _size_note(btf: Any, t: Any, reserved: int | None) -> str:
+    if reserved is None:
+        return ""
+    size = btf.size_of(t)
+    if reserved < size:
+        return (f"the programs send {reserved}-byte records, shorter than its {size} bytes: "
+                f"they stay bytes")
+    if reserved > size:
+        return f"the programs send {reserved}-byte records; the last {reserved - size} bytes are left out"
+    return ""
+
+
+def choose_record(spec: Any, map_name: str, record: Any = None, *,
+                  btf: Any = None) -> RecordChoice:
+    """How the records of buffer map ``map_name`` of ``spec`` decode.
+
+    ``record`` names the type: a BTF type name (``"struct event"``,
+    ``"event"``), id or type (looked up in ``btf``, else the object's
+    BTF), a :class:`RecordType`, or a function of the record's bytes.
+    Without it, the first rule that answers: the map definition's value
+    type, ``BPF_RECORD(map, T)`` (bpf/bpf_helpers.h), then the one named
+    struct of the constant size the programs reserve or output (a guess
+    that is reported; several structs of that size mean no guess at all).
+    """
+    if record is not None:
+        if isinstance(record, RecordType):
+            return RecordChoice(map_name, EXPLICIT, decode=record, name=f"struct {record.name}")
+        if callable(record):
+            return RecordChoice(map_name, EXPLICIT, decode=record,
+                                name=getattr(record, "__name__", repr(record)))
+    btf = btf if btf is not None else getattr(spec, "btf", None)
+    if record is not None:
+        if btf is None:
+            raise BPFError(f"map {map_name!r}: no BTF to find record type {record!r} in "
+                           f"(pass a RecordType, or the object's BTF)")
+        t = _find_type(btf, record)
+        resolved = btf.resolve(t)
+        return RecordChoice(map_name, EXPLICIT, type=resolved, decode=_decoder_of(btf, t),
+                            name=_type_label(btf, resolved),
+                            note=_size_note(btf, resolved, _reserved(spec, map_name)))
     if btf is None:
-        return None
-    size = infer_record_size(spec, map_name)
+        return RecordChoice(map_name, UNKNOWN, note="the object has no BTF")
+    for rule, t in ((MAP_VALUE, _map_value_type(spec, btf, map_name)),
+                    (DECLARED, _declared_type(btf, map_name))):
+        if t is not None:
+            return RecordChoice(map_name, rule, type=t, decode=_decoder_of(btf, t),
+                                name=_type_label(btf, t),
+                                note=_size_note(btf, t, _reserved(spec, map_name)))
+    size = _reserved(spec, map_name)
+    hint = (f"declare the type with BPF_RECORD({map_name}, struct NAME) in the program, "
+            f"or name it to the reader")
     if size is None:
+        why = "the programs' record size is not one constant" if spec is not None and \
+            getattr(spec, "programs", None) else "no programs to read the record size from"
+        return RecordChoice(map_name, UNKNOWN, note=f"{why}; {hint}")
+    candidates = _size_candidates(btf, size)
+    if not candidates:
+        return RecordChoice(map_name, UNKNOWN,
+                            note=f"the object's BTF has no struct of the {size} bytes the "
+                                 f"programs send; {hint}")
+    if len(candidates) > 1:
+        names = ", ".join(_type_label(btf, t) for t in candidates[:6])
+        return RecordChoice(map_name, UNKNOWN,
+                            note=f"{len(candidates)} structs have the {size} bytes the "
+                                 f"programs send ({names}); {hint}")
+    t = candidates[0]
+    label = _type_label(btf, t)
+    return RecordChoice(map_name, RESERVE_SIZE, type=t, decode=_decoder_of(btf, t), name=label,
+                        note=f"the only struct of the {size} bytes the programs send (a "
+                             f"guess: declare it with BPF_RECORD({map_name}, {label}) to be "
+                             f"sure)")
+
+
+def given_record(map_name: str, record: Any, btf: Any = None) -> RecordChoice:
+    """The :class:`RecordChoice` of a reader opened on map ``map_name`` with
+    ``record``: a choice already made, a type name or id looked up in
+    ``btf``, a :class:`RecordType`, a function, or None (bytes)."""
+    if isinstance(record, RecordChoice):
+        return record
+    if record is None:
+        return RecordChoice(map_name, UNKNOWN, note="no record type given")
+    if isinstance(record, str | int) and btf is None:
+        raise BPFError(f"map {map_name!r}: record type {record!r} needs the object's BTF to "
+                       f"be found (pass btf=spec.btf, or open the reader with "
+                       f"coll.ringbuf({map_name!r}, record=...))")
+    return choose_record(None, map_name, record, btf=btf)
+
+
+def _reserved(spec: Any, map_name: str) -> int | None:
+    if spec is None or not getattr(spec, "programs", None):
         return None
-    from .btf import Ptr, Struct, Var
-
-    candidates = [t for t in btf if isinstance(t, Struct) and t.name and
-                  btf.size_of(t) == size]
-    if len(candidates) > 1:  # prefer types a global variable (or pointer) names
-        named = set()
-        for t in btf:
-            if isinstance(t, Var):
-                vt = btf.resolve(t.type_id)
-                if isinstance(vt, Ptr):
-                    vt = btf.resolve(vt.type_id)
-                named.add(vt.id)
-        candidates = [t for t in candidates if t.id in named] or candidates
-    return candidates[0] if len(candidates) == 1 else None
-
+    return infer_record_size(spec, map_name)
 
 
 def record_decoder(spec: Any, map_name: str, type: Any = None) -> Callable[[Any], Any] | None:
-    """The decoder of ``map_name``'s records: of ``type`` (a BTF type name,
-    id or type, a :class:`RecordType` or a function) when given, else
-    inferred from ``spec``'s programs (None: the records stay bytes)."""
-    if callable(type) and not isinstance(type, RecordType):
-        return type
-    if isinstance(type, RecordType):
-        return type.decoder()
-    btf = getattr(spec, "btf", None)
-    if btf is None:
-        if type is not None:
-            raise BPFError(f"map {map_name!r}: no BTF to decode records as {type!r}")
-        return None
-    if type is None:
-        type = infer_record_type(spec, map_name)
-        if type is None:
-            return None
-    return make_decoder(btf, type)
+    """The decoder of ``map_name``'s records (:func:`choose_record`): a
+    :class:`RecordType` (callable) or a function; None when they stay
+    bytes."""
+    return choose_record(spec, map_name, type).decode

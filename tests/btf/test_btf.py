@@ -7,7 +7,6 @@ import contextlib
 import ctypes
 import os
 import struct
-import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -188,14 +187,11 @@ def test_split_btf_on_vmlinux():
 # ------------------------------------------------------------- vmlinux
 
 
-def test_vmlinux_parses_quickly_and_makes_sense():
+def test_vmlinux_parses_and_makes_sense():
     vm = vmlinux()
     with open("/sys/kernel/btf/vmlinux", "rb") as f:
         data = f.read()
-    start = time.perf_counter()
-    fresh = BTF.from_bytes(data)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 1.0, f"parsing vmlinux BTF took {elapsed:.3f} s"
+    fresh = BTF.from_bytes(data)    # its speed is measured in benchmarks/bench_btf.py
     assert len(fresh) > 10_000
     ts = vm.find("task_struct")
     assert isinstance(ts, Struct) and ts.size > 1000
@@ -250,12 +246,8 @@ def _btf_load(raw: bytes) -> tuple[int, str]:
 
 @pytest.mark.kernel
 def test_kernel_accepts_built_btf():
-    if os.geteuid() != 0:
-        pytest.skip("BPF_BTF_LOAD needs root")
     btf, _ = sample()
     fd, log = _btf_load(BTFBuilder.from_btf(btf).to_bytes())
-    if fd == -1 or fd == -38:  # EPERM, ENOSYS
-        pytest.skip(f"bpf() refused: errno {-fd}")
     assert fd >= 0, f"kernel rejected our BTF: errno {-fd}\n{log}"
 
 

@@ -94,12 +94,14 @@ def test_map_dump_through_btf(capsys, tmp_path):
     with kernel.load(load_object(obj)) as coll:
         value = (3).to_bytes(4, "little", signed=True) + (-4).to_bytes(4, "little", signed=True)
         coll.maps["pybpf_points"].update((7).to_bytes(4, "little"), value + b"abc".ljust(8, b"\0"))
+        # as bpftool prints maps with BTF: the values, formatted, as JSON
         assert cli("map", "dump", "pybpf_points") == 0
         out = capsys.readouterr().out
-        assert "key: 7" in out and ".x = 3" in out and ".y = -4" in out and '"abc"' in out
+        assert json.loads(out) == [{"key": 7, "value": {"x": 3, "y": -4, "tag": "abc"}}]
         assert cli("map", "dump", "pybpf_points", "--json") == 0
         (entry,) = json.loads(capsys.readouterr().out)
-        assert entry == {"key": 7, "value": {"x": 3, "y": -4, "tag": "abc"}}
+        assert entry["formatted"] == {"key": 7, "value": {"x": 3, "y": -4, "tag": "abc"}}
+        assert entry["key"] == ["0x07", "0x00", "0x00", "0x00"]
 
 
 def test_parse_assignment():
@@ -204,6 +206,32 @@ def test_load_pins_under_a_bpffs_directory(tmp_path):
             for name in os.listdir(pin_dir):
                 os.unlink(os.path.join(pin_dir, name))
             os.rmdir(pin_dir)
+
+
+def test_load_attach_exits_non_zero_when_a_program_cannot_be_attached(tmp_path, capsys):
+    from pybpf.toolchain import CompilerNotFound, compile_source
+
+    src = textwrap.dedent("""
+        #include <linux/bpf.h>
+        #include <bpf/bpf_helpers.h>
+        SEC("xdp") int pass_all(struct xdp_md *ctx) { return XDP_PASS; }
+        SEC("tracepoint/syscalls/sys_enter_getppid") int seen(void *ctx) { return 0; }
+        char LICENSE[] SEC("license") = "GPL";
+    """)
+    try:
+        obj = compile_source(src, tmp_path / "two.o", name="two.bpf.c")
+    except CompilerNotFound as e:
+        pytest.skip(str(e))
+    # the XDP program needs --interface; the tracepoint one attaches and runs
+    assert cli("load", str(obj), "--attach", "-d", "0.1") == 1
+    out, err = capsys.readouterr()
+    assert "attached seen to tracepoint syscalls/sys_enter_getppid" in out
+    assert "cannot attach pass_all" in err and "interface=" in err
+    assert "1 program not attached: pass_all" in err
+    # with the interface the table says XDP programs take, both attach
+    assert cli("load", str(obj), "--attach", "--interface", "lo", "-d", "0.1") == 0
+    out, err = capsys.readouterr()
+    assert "attached pass_all to xdp lo" in out and "cannot attach" not in err
 
 
 def _raw_u64(m) -> int:

@@ -11,17 +11,9 @@ from __future__ import annotations
 
 import pytest
 
-from proggen import LoadedPair, MapDef, kernel_unavailable, sample_packet, snippet
+from proggen import LoadedPair, MapDef, sample_packet, snippet
 
-pytestmark = pytest.mark.kernel
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _kernel_test_run():
-    """Skip, with the reason, unless bpf() and BPF_PROG_TEST_RUN work here."""
-    reason = kernel_unavailable()
-    if reason:
-        pytest.skip(reason)
+pytestmark = pytest.mark.kernel("test_run")
 
 PACKET = sample_packet("ipv4", payload=b"payload!")
 

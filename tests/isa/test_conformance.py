@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SHARED, shared_path
+from conftest import SHARED, shared_params, shared_path
 from pybpf.conformance import (
     ConformanceFileError,
     load_data_file,
@@ -23,11 +23,11 @@ TESTS = sorted((SHARED / "conformance" / "tests").glob("*.data"))
 NEGATIVE = sorted((SHARED / "conformance" / "negative").glob("*.data"))
 
 
-def _ids(paths):
-    return [p.stem for p in paths]
+def _stem(path: Path) -> str:
+    return path.stem
 
 
-@pytest.mark.parametrize("path", TESTS, ids=_ids(TESTS))
+@pytest.mark.parametrize("path", shared_params(TESTS, _stem, "conformance", "tests"))
 def test_conformance_in_process(path):
     outcome = run_test(load_data_file(path))
     assert outcome.passed, outcome.error
@@ -72,7 +72,7 @@ def test_conformance_through_the_plugin_command():
     assert _through_the_plugin(TESTS) == []
 
 
-@pytest.mark.parametrize("path", NEGATIVE, ids=_ids(NEGATIVE))
+@pytest.mark.parametrize("path", shared_params(NEGATIVE, _stem, "conformance", "negative"))
 def test_negative_cases_are_refused(path):
     # A negative case is refused when it does not run to an expected result:
     # the file, the assembler or the loader rejects it, or r0 differs.

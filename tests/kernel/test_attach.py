@@ -19,8 +19,8 @@ import uuid
 import pytest
 
 from pybpf import kernel
-from pybpf.errors import BPFError, KernelError
-from pybpf.kernel import attach, info
+from pybpf.errors import AttachError, BPFError, KernelError
+from pybpf.kernel import attach, features, info
 from pybpf.objects import MapSpec, ObjectSpec, ProgramSpec
 
 pytestmark = pytest.mark.kernel
@@ -55,14 +55,19 @@ def counter_spec(section: str, prog_type: str, *, attach_type: str | None = None
 
 
 def load_or_skip(spec: ObjectSpec):
-    """Load ``spec``, or skip the test when this kernel refuses the program
-    type (the reason in the skip message)."""
-    try:
-        return kernel.load(spec)
-    except KernelError as e:
-        if e.errno in (errno.EPERM, errno.EINVAL, errno.EOPNOTSUPP, 524):
-            pytest.skip(f"this kernel refuses the program: {e}")
-        raise
+    """Load ``spec``, or skip the test where this kernel lacks one of its
+    program or map types (the feature probe's reason in the skip message).
+    The probes load a minimal known-good program, so any other refusal is
+    the kernel rejecting what pybpf emitted: that fails the test."""
+    for prog in spec.programs.values():
+        probe = features.probe_prog_type(prog.type)
+        if probe.supported is False:
+            pytest.skip(f"this kernel cannot load {prog.type} programs: {probe.reason}")
+    for m in spec.maps.values():
+        probe = features.probe_map_type(m.type)
+        if probe.supported is False:
+            pytest.skip(f"this kernel cannot create {m.type} maps: {probe.reason}")
+    return kernel.load(spec)
 
 
 def count(coll) -> int:
@@ -115,11 +120,11 @@ def test_tracepoint_target_override_and_bad_name():
     spec = counter_spec("tracepoint", "tracepoint")
     with kernel.load(spec) as coll:
         prog = coll.programs["count"]
-        with pytest.raises(BPFError, match="which tracepoint"):
+        with pytest.raises(AttachError, match="which tracepoint"):
             prog.attach()
         with pytest.raises(KernelError, match="no tracepoint nosuch/event"):
             prog.attach(target="nosuch/event")
-        with pytest.raises(BPFError, match="category/event"):
+        with pytest.raises(AttachError, match="category/event"):
             prog.attach(target="justone")
         with prog.attach(target="syscalls/sys_enter_getppid"):
             os.getppid()
@@ -129,7 +134,7 @@ def test_tracepoint_target_override_and_bad_name():
 def test_attach_rejects_options_that_do_not_apply():
     spec = counter_spec("tracepoint/syscalls/sys_enter_getpid", "tracepoint",
                         attach_to="syscalls/sys_enter_getpid")
-    with kernel.load(spec) as coll, pytest.raises(BPFError, match="interface"):
+    with kernel.load(spec) as coll, pytest.raises(AttachError, match="interface"):
         coll.programs["count"].attach(interface="lo")
 
 
@@ -273,7 +278,7 @@ def test_uretprobe_and_pid_filter(target_binary):
 
 
 def attach_uprobe(prog, binary, pid):
-    from pybpf.kernel.uprobe import uprobe
+    from pybpf.kernel.attach import uprobe
 
     return uprobe(prog, binary, "pybpf_add", retprobe=True, pid=pid)
 
@@ -281,7 +286,7 @@ def attach_uprobe(prog, binary, pid):
 def test_uprobe_multi(target_binary):
     spec = counter_spec("uprobe.multi", "kprobe", attach_type="trace_uprobe_multi")
     with kernel.load(spec) as coll:
-        from pybpf.kernel.uprobe import uprobe_multi
+        from pybpf.kernel.attach import uprobe_multi
 
         try:
             link = uprobe_multi(coll.programs["count"], target_binary, "pybpf_*")
@@ -293,7 +298,7 @@ def test_uprobe_multi(target_binary):
 
 
 def test_uprobe_target_parsing():
-    from pybpf.kernel.uprobe import parse_target
+    from pybpf.kernel.attach import parse_target
 
     assert parse_target("/bin/bash:readline") == ("/bin/bash", "readline", 0)
     assert parse_target("/bin/bash:readline+0x10") == ("/bin/bash", "readline", 16)
@@ -411,7 +416,9 @@ def test_usdt_attach_reads_arguments_and_raises_semaphore(usdt_binary, tmp_path)
 
     src = tmp_path / "probe.bpf.c"
     src.write_text(USDT_BPF_C)
-    include = os.path.join(os.path.dirname(attach.__file__), "..", "tools", "include")
+    import pybpf.tools
+
+    include = os.path.join(os.path.dirname(pybpf.tools.__file__), "include")
     try:
         obj = compile(src, tmp_path / "probe.bpf.o", include_dirs=[include])
     except CompilerNotFound as e:
@@ -479,12 +486,7 @@ def test_task_iterator_writes_text():
                                      attach_type="trace_iter", attach_to="task")
     fmt = MapSpec("fmt", "array", 4, 8, 1, flags=constant("BPF_F_RDONLY_PROG"),
                   contents=[(0, b"%d\n".ljust(8, b"\0"))], freeze=True)
-    spec = ObjectSpec.build([prog], [fmt])
-    try:
-        coll = kernel.load(spec)
-    except (KernelError, BPFError) as e:
-        pytest.skip(f"task iterators cannot load here: {e}")
-    with coll:
+    with load_or_skip(ObjectSpec.build([prog], [fmt])) as coll:
         link = coll.programs["dump_task"].attach()
         assert isinstance(link, attach.IterLink)
         text = link.read_text()
@@ -560,7 +562,7 @@ def test_sockmap_sk_msg_program_attaches():
     spec = ObjectSpec.build([prog], [MapSpec("socks", "sockmap", 4, 4, 4)])
     with load_or_skip(spec) as coll:
         prog = coll.programs["verdict"]
-        with pytest.raises(BPFError, match="which sockmap"):
+        with pytest.raises(AttachError, match="which sockmap"):
             prog.attach()
         for use_link in (None, False):
             att = prog.attach(map=coll.maps["socks"], use_link=use_link)
@@ -574,12 +576,7 @@ def test_sockmap_sk_msg_program_attaches():
 def test_netfilter_link():
     prog = ProgramSpec.from_assembly("accept", "r0 = 1\nexit", type="netfilter",
                                      section="netfilter", attach_type="netfilter")
-    spec = ObjectSpec.build([prog])
-    try:
-        coll = kernel.load(spec)
-    except KernelError as e:
-        pytest.skip(f"netfilter programs cannot load here: {e}")
-    with coll:
+    with load_or_skip(ObjectSpec.build([prog])) as coll:
         link = coll.programs["accept"].attach(hook="local_out", priority=-128)
         info = link.info()
         assert info.type == "netfilter"

@@ -4,6 +4,7 @@ namespace made for the test: BPF links where the kernel has them, rtnetlink
 
 from __future__ import annotations
 
+import errno
 import shutil
 import socket
 import subprocess
@@ -14,7 +15,7 @@ import pytest
 
 from pybpf import kernel
 from pybpf.errors import BPFError, KernelError
-from pybpf.kernel import attach_net, netlink
+from pybpf.kernel import attach, netlink
 from pybpf.objects import MapSpec, ObjectSpec, ProgramSpec
 
 pytestmark = pytest.mark.kernel
@@ -92,13 +93,13 @@ def test_xdp_counts_packets_and_detaches(veth, mode, use_link):
     host, ns, subnet = veth
     with kernel.load(spec_for("xdp", "xdp", 2, "xdp")) as coll:  # XDP_PASS
         prog = coll.programs["count"]
-        att = attach_net.xdp(prog, host, mode=mode, use_link=use_link)
+        att = attach.xdp(prog, host, mode=mode, use_link=use_link)
         state = netlink.xdp_query(host)
         assert state["prog_id"] == prog.info().id
         if mode == "generic":
             assert state["skb_prog_id"] == prog.info().id
         if use_link is False:
-            assert isinstance(att, attach_net.XdpNetlinkAttachment)
+            assert isinstance(att, attach.XdpNetlinkAttachment)
         else:
             assert isinstance(att, kernel.KernelLink)
         send_from_namespace(ns, f"{subnet}.1")
@@ -116,7 +117,7 @@ def test_xdp_from_section_needs_an_interface(veth):
             coll.programs["count"].attach(interface=host, mode="turbo")
         link = coll.programs["count"].attach(interface=host)
         with pytest.raises(KernelError, match="another XDP program"):
-            attach_net.xdp(coll.programs["count"], host)
+            attach.xdp(coll.programs["count"], host)
         link.close()
 
 
@@ -142,7 +143,7 @@ def test_tc_ingress_counts_and_cleans_up(veth, use_tcx):
     host, ns, subnet = veth
     with kernel.load(spec_for("tc/ingress", "sched_cls", 0, "tcx_ingress")) as coll:
         prog = coll.programs["count"]
-        att = attach_net.tc(prog, host, "ingress", use_tcx=use_tcx)
+        att = attach.tc(prog, host, "ingress", use_tcx=use_tcx)
         if use_tcx is False:
             filters = netlink.bpf_filters(host, "ingress")
             assert [(f["prog_id"], f["direct_action"]) for f in filters] == [
@@ -163,7 +164,7 @@ def test_tc_classifier_section_with_priority_uses_cls_bpf(veth):
     host, ns, subnet = veth
     with kernel.load(spec_for("classifier", "sched_cls", 0)) as coll:
         att = coll.programs["count"].attach(interface=host, priority=7)
-        assert isinstance(att, attach_net.TcNetlinkAttachment)
+        assert isinstance(att, attach.TcNetlinkAttachment)
         (f,) = netlink.bpf_filters(host, "ingress")
         assert f["priority"] == 7 and f["name"] == "count"
         with pytest.raises(KernelError, match="File exists"):
@@ -177,6 +178,7 @@ def test_netlink_errors_carry_the_kernel_message(veth):
     host, _, _ = veth
     with pytest.raises(KernelError) as e:
         netlink.bpf_filter_add(host, "ingress", 0)  # fd 0 is not a program; no clsact yet
-    assert e.value.errno is not None
+    assert e.value.errno == errno.EINVAL
+    assert "Qdisc" in str(e.value)  # the kernel's extended ack: no ingress qdisc
     with pytest.raises(KernelError, match="no network interface"):
         netlink.ifindex("pybpf-no-such-if")

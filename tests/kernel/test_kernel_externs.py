@@ -4,18 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from btf_samples import vmlinux as kernel_btf  # skips where the kernel has no BTF
 from pybpf.errors import BPFError
 from pybpf.isa import Insn, assemble
 from pybpf.objects import Extern, ExternReference, ObjectSpec, ProgramSpec
-
-btf_module = pytest.importorskip("pybpf.btf")
-
-
-def _vmlinux():
-    try:
-        return btf_module.BTF.load_vmlinux()
-    except BPFError as e:
-        pytest.skip(f"no kernel BTF: {e}")
 
 
 def _resolve(spec: ObjectSpec, name: str) -> tuple[Insn, ...]:
@@ -26,7 +18,7 @@ def _resolve(spec: ObjectSpec, name: str) -> tuple[Insn, ...]:
 
 
 def test_kfunc_calls_get_the_kernel_btf_id():
-    vmlinux = _vmlinux()
+    vmlinux = kernel_btf()
     func = "bpf_task_acquire"
     ids = [i for i in vmlinux.find_ids(func) if vmlinux.kind_of(i).name == "FUNC"]
     if not ids:
@@ -39,7 +31,7 @@ def test_kfunc_calls_get_the_kernel_btf_id():
 
 
 def test_missing_externs_fail_clearly_unless_weak():
-    _vmlinux()
+    kernel_btf()
     prog = ProgramSpec("p", assemble("call kfunc[id:0]\nexit", "llvm"), type="tracing",
                        extern_references=[ExternReference(0, "no_such_kfunc_here", "kfunc")])
     spec = ObjectSpec(programs={"p": prog},
@@ -51,7 +43,7 @@ def test_missing_externs_fail_clearly_unless_weak():
 
 
 def test_typeless_ksym_loads_the_kallsyms_address():
-    _vmlinux()
+    kernel_btf()
     symbol = None
     with open("/proc/kallsyms") as f:
         for line in f:

@@ -34,7 +34,6 @@ def test_socket_filter_test_run():
         assert r.retval == 42
         # socket filters see the packet from L3 on; the kernel zeroes the L2 header it hid
         assert r.data_out == bytes(14) + PACKET[14:]
-        assert r.duration_ns >= 0
         assert p.type == "socket_filter" and p.name == "sf"
 
 
@@ -194,7 +193,7 @@ def test_pin_and_reopen(tmp_path):
 
 def test_probe_test_run():
     retval, ns = probe_test_run(encode(assemble("r0 = -1\nexit")), 100)
-    assert retval == 0xFFFFFFFF and ns >= 0 and isinstance(ns, float)
+    assert retval == 0xFFFFFFFF and isinstance(ns, float)
 
 
 def test_no_fd_leaks():

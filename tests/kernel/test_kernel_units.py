@@ -1,5 +1,5 @@
 """Parts of the kernel backend that need no kernel: struct layouts, the
-verifier-log reader, names, error messages (codecs: tests/test_maps_codecs.py)."""
+verifier-log reader, names, error messages (codecs: tests/maps/test_maps_codecs.py)."""
 
 from __future__ import annotations
 

@@ -20,14 +20,6 @@ from pybpf.kernel.tracepipe import parse_line
 from pybpf.objects import MapSpec, ObjectSpec, ProgramSpec
 from pybpf.records import RecordType, infer_record_size
 
-
-@pytest.fixture
-def bpf():
-    reason = kernel.unavailable_reason()
-    if reason:
-        pytest.skip(f"bpf() refused: {reason}")
-
-
 # N records of 32 bytes per run: (magic, i, i * 2, SIZE-tagged) ...
 PRODUCE = """
     r6 = r1
@@ -97,7 +89,7 @@ def test_record_type_decodes_and_round_trips():
 
 
 @pytest.mark.kernel
-def test_record_type_from_btf_and_inference(bpf, tmp_path):
+def test_record_type_from_btf_and_inference(tmp_path):
     from pybpf.elf import load_object
     from pybpf.toolchain import CompilerNotFound, compile_source
 
@@ -144,7 +136,7 @@ def test_record_type_from_btf_and_inference(bpf, tmp_path):
 # --- ring buffers --------------------------------------------------------------------------
 
 @pytest.mark.kernel
-def test_ringbuf_callback_and_iteration(bpf):
+def test_ringbuf_callback_and_iteration():
     with kernel.load(producer(10)) as coll:
         got = []
         rb = coll.ringbuf("rb", got.append, type=EVENT)
@@ -162,7 +154,7 @@ def test_ringbuf_callback_and_iteration(bpf):
 
 
 @pytest.mark.kernel
-def test_ringbuf_batches_unpack_without_python_per_record(bpf):
+def test_ringbuf_batches_unpack_without_python_per_record():
     with kernel.load(producer(100, ring=1 << 20)) as coll:
         rb = coll.ringbuf("rb", raw=True)
         run(coll, 50)
@@ -178,7 +170,7 @@ def test_ringbuf_batches_unpack_without_python_per_record(bpf):
 
 
 @pytest.mark.kernel
-def test_ringbuf_skips_discarded_records(bpf):
+def test_ringbuf_skips_discarded_records():
     with kernel.load(producer(10, discard_mask=1)) as coll:  # odd ones discarded
         rb = coll.ringbuf("rb", type=EVENT)
         run(coll)
@@ -187,7 +179,7 @@ def test_ringbuf_skips_discarded_records(bpf):
 
 
 @pytest.mark.kernel
-def test_ringbuf_mixed_sizes_and_wraparound(bpf):
+def test_ringbuf_mixed_sizes_and_wraparound():
     # a 4 KiB ring, filled and drained many times with 32- and 48-byte records
     small, big = producer(20, size=32, ring=4096), producer(20, size=48, ring=4096)
     big.programs["produce"].name = "produce_big"
@@ -207,7 +199,7 @@ def test_ringbuf_mixed_sizes_and_wraparound(bpf):
 
 
 @pytest.mark.kernel
-def test_ringbuf_wakes_epoll_and_refuses_other_maps(bpf):
+def test_ringbuf_wakes_epoll_and_refuses_other_maps():
     with kernel.load(producer(3)) as coll:
         rb = coll.ringbuf("rb", type=EVENT)
         import select
@@ -258,7 +250,7 @@ def perf_spec(n: int):
 
 
 @pytest.mark.kernel
-def test_perfbuf_samples(bpf):
+def test_perfbuf_samples():
     spec = perf_spec(5)  # max_entries 0: one slot per possible CPU
     with kernel.load(spec) as coll:
         assert coll.maps["pb"].max_entries == kernel.possible_cpus()
@@ -272,7 +264,7 @@ def test_perfbuf_samples(bpf):
 
 
 @pytest.mark.kernel
-def test_perfbuf_reports_lost_samples(bpf):
+def test_perfbuf_reports_lost_samples():
     spec = perf_spec(200)
     spec.maps["pb"].max_entries = os.cpu_count() or 1
     with kernel.load(spec) as coll:
@@ -324,7 +316,7 @@ PRINTK = """
 
 
 @pytest.mark.kernel
-def test_trace_pipe_reads_printk(bpf):
+def test_trace_pipe_reads_printk():
     value = 4000 + os.getpid() % 1000
     prog = ProgramSpec.from_assembly("say", PRINTK.format(value=value), type="socket_filter")
     with kernel.load(ObjectSpec.build([prog])) as coll:
@@ -367,7 +359,7 @@ out:
 
 
 @pytest.mark.kernel
-def test_closing_a_collection_leaves_nothing_behind(bpf):
+def test_closing_a_collection_leaves_nothing_behind():
     spec_tp = ProgramSpec.from_assembly("on_exit", EXIT_COUNT, type="tracepoint",
                                         section="tracepoint/sched/sched_process_exit",
                                         attach_to="sched/sched_process_exit")

@@ -22,6 +22,7 @@ from pybpf.isa.opcodes import (
     PSEUDO_MAP_VALUE,
 )
 from pybpf.linker import (
+    CorePoison,
     LinkedObject,
     LinkedProgram,
     MapRef,
@@ -166,6 +167,74 @@ def test_externs_resolve_through_the_resolver():
     assert not link(_extern_spec(weak=True), FakeKernel()).boot_dependent
 
 
+def _kfunc_spec(params: list[str], returns: str, *, weak: bool = False,
+                load_address: bool = False) -> ObjectSpec:
+    """A program calling (or, with ``load_address``, taking the address of)
+    kfunc ``kf`` declared with ``params`` and ``returns`` (``int``,
+    ``ptr``, ``void``)."""
+    b = BTFBuilder()
+    ids = {"int": b.add_int("int", 4, signed=True), "void": 0}
+    ids["ptr"] = b.add_ptr(ids["int"])
+    proto = b.add_func_proto(ids[returns], [(f"a{i}", ids[p]) for i, p in enumerate(params)])
+    func_id = b.add_func("kf", proto, linkage=2)
+    btf = b.build()
+    func = btf[func_id]
+    text = "r1 = 0 ll\nr0 = r1\nexit" if load_address else "call kfunc[id:0]\nexit"
+    prog = ProgramSpec("p", assemble(text, "llvm"),
+                       extern_references=[ExternReference(0, "kf", "kfunc")])
+    spec = ObjectSpec(programs={"p": prog}, externs={"kf": Extern("kf", "kfunc", weak, func)})
+    spec.btf = btf
+    return spec
+
+
+class KernelWithTypes(FakeKernel):
+    """A fake kernel whose BTF declares ``int *kf(int a)``."""
+
+    def __init__(self):
+        b = BTFBuilder()
+        i = b.add_int("int", 4, signed=True)
+        proto = b.add_func_proto(b.add_ptr(i), [("a", i)])
+        super().__init__(btf_ids={"kf": (b.add_func("kf", proto), "FUNC")})
+        self.types = b.build()
+
+    def kernel_btf(self):
+        return self.types
+
+
+def test_kfunc_prototypes_are_checked_against_the_kernel():
+    kernel = KernelWithTypes()
+    kf_id = kernel.btf_ids["kf"][0]
+    lp = link(_kfunc_spec(["int"], "ptr"), kernel).programs["p"]
+    assert (lp.insns[0].src, lp.insns[0].imm) == (PSEUDO_CALL_KFUNC, kf_id)
+    assert link(_kfunc_spec(["int"], "void"), kernel)  # the result may be ignored
+    for params, returns, why in (
+            (["int", "int"], "ptr", "the object declares 2 arguments, this kernel's takes 1: "
+                                    "int [*]kf[(]int a[)]"),
+            (["ptr"], "ptr", "argument 1 is declared a pointer, this kernel's is an integer"),
+            (["int"], "int", "it is declared to return an integer, this kernel's returns a "
+                             "pointer")):
+        with pytest.raises(LoadError, match=r"program p, insn 0 \(call kfunc.*\): kfunc 'kf' "
+                                            r"does not match the fake kernel's prototype: "
+                                            + why):
+            link(_kfunc_spec(params, returns), kernel)
+        weak = link(_kfunc_spec(params, returns, weak=True), kernel).programs["p"]
+        assert weak.insns[0] == MOV_R0_0  # a weak kfunc of another shape: absent
+
+
+def test_a_kfunc_address_load_becomes_its_btf_id_or_zero():
+    kernel = KernelWithTypes()
+    lp = link(_kfunc_spec(["int"], "ptr", load_address=True), kernel).programs["p"]
+    assert (lp.insns[0].src, lp.insns[0].imm, lp.insns[1].imm) == \
+        (PSEUDO_BTF_ID, kernel.btf_ids["kf"][0], 0)
+    weak = _kfunc_spec(["int"], "ptr", weak=True, load_address=True)
+    lp = link(weak, NoKernel()).programs["p"]
+    assert (lp.insns[0].src, lp.insns[0].imm, lp.insns[1].imm) == (PSEUDO_IMM, 0, 0)
+    assert pybpf.vm.load(weak).programs["p"].test_run(bytes(64)).retval == 0
+    with pytest.raises(LoadError, match="loads the address of kfunc 'kf', which the "
+                                        "userspace VM does not have"):
+        link(_kfunc_spec(["int"], "ptr", load_address=True), NoKernel())
+
+
 def test_attach_btf_ids_come_from_the_resolver():
     spec = ObjectSpec.build([_prog("r0 = 0\nexit", type="tracing", attach_type="trace_fentry",
                                    attach_to="do_exit")])
@@ -236,6 +305,25 @@ def test_core_relocations_against_the_given_target():
     assert is_poison(link(missing, core_target=target).programs["p"].insns[0])
 
 
+def test_poisoned_relocations_are_recorded_and_travel_with_their_instruction():
+    spec, target = _core_spec("0:1")  # "gone" is in no target struct task
+    lp = link(spec, core_target=target).programs["p"]
+    assert dict(lp.core_poisons) == {0: CorePoison(
+        "byte_off", "task", "0:1", "[2] struct task.gone (0:1)",
+        "no struct task of the target BTF has gone")}
+    again = LinkedProgram.from_data(marshal.loads(marshal.dumps(lp.to_data())))
+    assert again.core_poisons == lp.core_poisons
+    lp.splice([(0, 0, [MOV_R0_0, MOV_R0_0])])
+    assert list(lp.core_poisons) == [2] and is_poison(lp.insns[2])
+    lp.splice([(2, 1, [MOV_R0_0])])
+    assert not lp.core_poisons
+    assert not link(_core_spec("0:0")[0], core_target=target).programs["p"].core_poisons
+    other = BTFBuilder()
+    other.add_int("int", 4, signed=True)
+    lp = link(spec, core_target=other.build()).programs["p"]
+    assert lp.core_poisons[0].reason == "the target BTF has no struct task"
+
+
 def test_unresolvable_core_relocations_are_load_errors_not_corrupt_objects():
     spec, target = _core_spec("0:7")  # no member 7
     with pytest.raises(CoreRelocationError) as info:
@@ -251,6 +339,32 @@ def test_unresolvable_core_relocations_are_load_errors_not_corrupt_objects():
     bad_insn.programs["p"].instructions[0] = Insn(0xB7, 0, 0, 0, 3)  # r0 = 3, not offset 0
     with pytest.raises(CoreRelocationError, match="expected immediate 0, found 3"):
         link(bad_insn, core_target=target)
+
+
+# --- autoload and skip_failed --------------------------------------------------------------
+
+def test_programs_without_autoload_are_left_out():
+    off = _prog("r0 = 1\nexit")
+    off.name, off.autoload = "off", False
+    on = _prog("r0 = 2\nexit")
+    jumps = MapSpec("jumps", "prog_array", 4, 4, 2, contents=[(0, "p"), (1, "off")])
+    spec = ObjectSpec.build([on, off], [jumps])
+    linked = link(spec)
+    assert list(linked.programs) == ["p"] and linked.failed == {}
+    assert linked.maps["jumps"].contents == [(0, "p")]   # the slot of a program left out
+    coll = pybpf.vm.load(spec)
+    assert list(coll.programs) == ["p"] and coll.programs["p"].test_run(bytes(64)).retval == 2
+
+
+def test_skip_failed_keeps_the_link_errors_by_program():
+    bad = _prog("r1 = 0 ll\nexit", map_references=[MapReference(0, "nope")])
+    bad.name = "bad"
+    spec = ObjectSpec.build([bad, _prog("r0 = 0\nexit")])
+    with pytest.raises(LoadError, match="program bad"):
+        link(spec)
+    linked = link(spec, skip_failed=True)
+    assert list(linked.programs) == ["p"]
+    assert isinstance(linked.failed["bad"], LoadError) and "'nope'" in str(linked.failed["bad"])
 
 
 # --- fill order ------------------------------------------------------------------------

@@ -5,9 +5,11 @@ from __future__ import annotations
 import ctypes
 import errno
 import struct
+import threading
 
 import pytest
 
+from pybpf.btf import BTFBuilder, Member
 from pybpf.maps import (
     BPF_ANY,
     BPF_EXIST,
@@ -406,10 +408,27 @@ def test_spin_lock_is_preserved_and_read_as_zero():
     m.update(1, b"\xff" * 16)
     addr = m.bpf_lookup(u32(1))
     assert read_at(addr, 4) == bytes(4)          # the lock word is never written from userspace
-    write_at(addr, u32(1))                       # a program holds the lock
-    m.update(1, b"\xee" * 16, BPF_F_LOCK | BPF_EXIST)
+    where = m.locate(addr)
+    held, release = threading.Event(), threading.Event()
+
+    def program_holding_the_lock():       # a program in another thread
+        m.bpf_spin_lock(*where)
+        held.set()
+        release.wait(10)
+        m.bpf_spin_unlock(*where)
+
+    holder = threading.Thread(target=program_holding_the_lock)
+    holder.start()
+    held.wait(10)
+    m.update(1, b"\xee" * 16, BPF_EXIST)          # a plain update leaves the lock alone
     assert read_at(addr, 4) == u32(1) and read_at(addr + 4, 12) == b"\xee" * 12
-    assert m.lookup(1, flags=BPF_F_LOCK) == bytes(4) + b"\xee" * 12
+    assert m.lookup(1) == bytes(4) + b"\xee" * 12
+    # BPF_F_LOCK copies wait for the holder to let go
+    threading.Timer(0.05, release.set).start()
+    m.update(1, b"\xdd" * 16, BPF_F_LOCK | BPF_EXIST)
+    holder.join()
+    assert read_at(addr, 4) == bytes(4) and read_at(addr + 4, 12) == b"\xdd" * 12
+    assert m.lookup(1, flags=BPF_F_LOCK) == bytes(4) + b"\xdd" * 12
     plain = make("hash", 4, 16, 4)
     assert errno_of(plain.lookup, 1, flags=BPF_F_LOCK) == errno.EINVAL
     lru = create_map(spec("lru_hash", 4, 16, 4), num_cpus=1, spin_lock_offset=0)
@@ -721,13 +740,12 @@ def test_mapping_protocol_with_codecs():
 
 
 def test_btf_typed_view():
-    btf_mod = pytest.importorskip("pybpf.btf")
-    builder = btf_mod.BTFBuilder()
+    builder = BTFBuilder()
     u32_id = builder.add_int("u32", 4)
-    lock_id = builder.add_struct("bpf_spin_lock", 4, [btf_mod.Member("val", u32_id, 0)])
-    struct_id = builder.add_struct("pair", 12, [btf_mod.Member("a", u32_id, 0),
-                                                btf_mod.Member("lock", lock_id, 32),
-                                                btf_mod.Member("b", u32_id, 64)])
+    lock_id = builder.add_struct("bpf_spin_lock", 4, [Member("val", u32_id, 0)])
+    struct_id = builder.add_struct("pair", 12, [Member("a", u32_id, 0),
+                                                Member("lock", lock_id, 32),
+                                                Member("b", u32_id, 64)])
     btf = builder.build()
     m = create_map(spec("hash", 4, 12, 4, btf=btf, key_type=u32_id, value_type=struct_id),
                    num_cpus=1)
@@ -737,11 +755,9 @@ def test_btf_typed_view():
     assert list(m) == [3] and m.lookup(3, flags=BPF_F_LOCK) == {"a": 1, "lock": {"val": 0},
                                                                  "b": 2}
     assert m.raw.lookup(3, flags=BPF_F_LOCK) == u32(1) + bytes(4) + u32(2)
-    if hasattr(btf, "encode"):                   # structured values once the BTF package encodes
-        m[4] = {"a": 7, "lock": {"val": 0}, "b": 8}
-        assert m[4]["b"] == 8
-    else:
-        assert errno_of(m.update, 4, {"a": 7, "b": 8}) == errno.EINVAL
+    m[4] = {"a": 7, "lock": {"val": 0}, "b": 8}     # structured values, encoded through BTF
+    assert m[4] == {"a": 7, "lock": {"val": 0}, "b": 8}
+    assert m.raw.lookup(4) == u32(7) + bytes(4) + u32(8)
 
 
 def test_map_handles_and_buffers():
@@ -756,17 +772,18 @@ def test_map_handles_and_buffers():
 
 
 def test_vm_regions_over_arenas_have_the_addresses_maps_hand_out():
-    memory = pytest.importorskip("pybpf.vm.memory")
+    from pybpf.vm.memory import AddressSpace, Region
+
     m = make("hash", 4, 8, 4)
     m[1] = 5
-    space = memory.AddressSpace()
+    space = AddressSpace()
     for buf in m.buffers():
-        space.map(memory.Region(buf.name, buf.buffer, kind=buf.kind, writable=buf.writable))
+        space.map(Region(buf.name, buf.buffer, kind=buf.kind, writable=buf.writable))
     address = m.bpf_lookup(u32(1))
     assert space.load(address, 8) == 5
     space.store(address, 8, 6)                       # a program's store through the pointer
     assert m[1] == u64(6)
-    assert space.find(m.address) is not None
+    assert space.find(m.address).kind == "map_ptr"   # the map's handle is mapped too
 
 
 def test_for_each_on_arrays_and_deleting_during_hash_walk():

@@ -1,9 +1,9 @@
 """The import graph of ``src/pybpf`` as the structure tests see it.
 
-Every ``import`` and ``from ... import`` is counted, at module level and
-inside functions alike (an import inside a function is still a dependency;
-it only hides a cycle), except those under ``if TYPE_CHECKING:``, which
-exist for annotations only.
+Every ``import`` and ``from ... import`` is counted: at module level,
+inside functions (an import inside a function is still a dependency; it
+only hides a cycle) and under ``if TYPE_CHECKING:`` (an annotation that
+names a higher layer's type is a dependency on it too).
 """
 
 from __future__ import annotations
@@ -40,32 +40,14 @@ def modules() -> dict[str, Path]:
     return {module_name(p): p for p in sorted((SRC / PACKAGE).rglob("*.py"))}
 
 
-def _type_checking_lines(tree: ast.Module) -> set[int]:
-    lines: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If):
-            test = node.test
-            name = test.id if isinstance(test, ast.Name) else \
-                test.attr if isinstance(test, ast.Attribute) else None
-            if name == "TYPE_CHECKING":
-                for child in node.body:
-                    for sub in ast.walk(child):
-                        if hasattr(sub, "lineno"):
-                            lines.add(sub.lineno)
-    return lines
-
-
 def imports_of(name: str, path: Path, known: set[str]) -> list[Import]:
     """The imports of module ``name`` (at ``path``) that point into the
     package, resolved to the deepest known module."""
     tree = ast.parse(path.read_text(), str(path))
-    skip = _type_checking_lines(tree)
     is_package = path.name == "__init__.py"
     here = name.split(".") if is_package else name.split(".")[:-1]
     out = []
     for node in ast.walk(tree):
-        if getattr(node, "lineno", None) in skip:
-            continue
         if isinstance(node, ast.ImportFrom):
             if node.level:
                 base = here[:len(here) - (node.level - 1)]

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
+from pybpf import vm
 from pybpf.btf import BTF
 from pybpf.btf.core import CoreResolver, RelocKind
 from pybpf.elf import load_object
@@ -134,19 +135,11 @@ def _packet(proto: int, dport: int, payload: bytes = b"x" * 8) -> bytes:
     return b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip + l4 + payload
 
 
-def _vm():
-    import pybpf.vm
-
-    if not hasattr(pybpf.vm, "load"):
-        pytest.skip("pybpf.vm.load is not available")
-    return pybpf.vm
-
-
 @pytest.mark.parametrize("compiler", COMPILERS)
 def test_xdp_count_in_the_vm(built, compiler):
     spec = load_object(built("xdp_count", compiler))
     spec.set_variable("drop_proto", 17)
-    with _vm().load(spec) as coll:
+    with vm.load(spec) as coll:
         prog = coll.programs["count_packets"]
         assert prog.test_run(_packet(17, 53)).retval == 1       # XDP_DROP
         assert prog.test_run(_packet(6, 80)).retval == 2        # XDP_PASS
@@ -160,7 +153,7 @@ def test_xdp_count_in_the_vm(built, compiler):
 def test_tc_classify_in_the_vm(built, compiler):
     spec = load_object(built("tc_classify", compiler))
     spec.set_variable("blocked_port", 53)
-    with _vm().load(spec) as coll:
+    with vm.load(spec) as coll:
         prog = coll.programs["classify"]
         assert prog.test_run(_packet(17, 53)).retval == 2       # TC_ACT_SHOT
         assert prog.test_run(_packet(6, 53)).retval == 2
@@ -171,12 +164,12 @@ def test_tc_classify_in_the_vm(built, compiler):
 @pytest.mark.parametrize("compiler", COMPILERS)
 def test_sockfilter_in_the_vm(built, compiler):
     spec = load_object(built("sockfilter", compiler))
-    with _vm().load(spec) as coll:
+    with vm.load(spec) as coll:
         prog = coll.programs["keep_dns"]
         dns = _packet(17, 53)
         assert prog.test_run(dns).retval == len(dns) - 14       # kept whole (from the IP header)
         assert prog.test_run(_packet(17, 123)).retval == 0
         assert prog.test_run(_packet(6, 53)).retval == 0
     spec.set_variable("port", 123)
-    with _vm().load(spec) as coll:
+    with vm.load(spec) as coll:
         assert coll.programs["keep_dns"].test_run(_packet(17, 123)).retval > 0

@@ -222,13 +222,19 @@ def test_ksym_exists_object(build, compiler):
 
 
 @pytest.mark.kernel
-@pytest.mark.xfail(strict=True, raises=BPFError,
-                   reason="kernel.collection resolves every kfunc reference as a call; a "
-                   "64-bit load of a kfunc's address (bpf_ksym_exists) needs "
-                   "BPF_PSEUDO_BTF_ID with the FUNC id, or 0 when a weak kfunc is missing")
 @pytest.mark.parametrize("compiler", COMPILERS)
 def test_ksym_exists_in_the_kernel(build, compiler):
+    from pybpf.kernel.collection import KernelResolver
+    from pybpf.linker import link
+
     spec = load_object(build("ksym_exists", compiler, vmlinux=False))
+    linked = link(spec, KernelResolver()).programs["probe_kfuncs"]
+    prog = spec.programs["probe_kfuncs"]
+    loads = {r.name: linked.insns[r.pc] for r in prog.extern_references
+             if prog.instructions[r.pc].opcode == LDDW}
+    exists = loads["bpf_cast_to_kern_ctx"]   # BPF_PSEUDO_BTF_ID and the kernel's FUNC id
+    assert exists.src == 3 and BTF.load_vmlinux()[exists.imm].name == "bpf_cast_to_kern_ctx"
+    assert loads["pybpf_no_such_kfunc"][2:] == (0, 0, 0)  # a missing weak kfunc: 0
     with kernel_load(spec) as coll:
         coll.programs["probe_kfuncs"].test_run(bytes(64))
         assert [v["exists"] for v in coll.maps[".bss"].values()] == [[1, 0]]

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import shared_path
-from corpus import CORPUS, load_cases, prepare, unsupported_reason
-from pybpf.errors import BPFError
+from conftest import shared_params, shared_path
+from corpus import CORPUS, CORPUS_PARTS, load_cases, prepare, unsupported_reason
+from pybpf.vm.progtypes import SUPPORTED, TestRunError
 
 #: Program types BPF_PROG_TEST_RUN executes on this kernel.
 KERNEL_RUNNABLE = {"socket_filter", "sched_cls", "sched_act", "xdp", "cgroup_skb", "lwt_in",
@@ -33,7 +33,11 @@ RUNNABLE = [c for c in CASES if c.prog_type in KERNEL_RUNNABLE]
 OTHERS = [c for c in CASES if c.prog_type not in KERNEL_RUNNABLE]
 
 
-@pytest.mark.parametrize("case", RUNNABLE, ids=[c.name for c in RUNNABLE])
+def _names(case):
+    return case.name
+
+
+@pytest.mark.parametrize("case", shared_params(RUNNABLE, _names, *CORPUS_PARTS))
 def test_vm_gives_the_kernels_retval(case):
     reason = unsupported_reason(case)
     if reason:
@@ -51,23 +55,26 @@ def test_vm_gives_the_kernels_retval(case):
         pytest.skip("the kernel returned a kernel address")
 
 
-@pytest.mark.parametrize("case", OTHERS, ids=[c.name for c in OTHERS])
+@pytest.mark.parametrize("case", shared_params(OTHERS, _names, *CORPUS_PARTS))
 def test_other_program_types_run_or_refuse_cleanly(case):
-    # The kernel cannot test-run these types, so there is no retval to compare;
-    # the VM must still run them or refuse with a pybpf error, never crash.
+    # The kernel cannot test-run these types, so there is no retval to compare
+    # (the corpus records the selftest's default).  The VM runs every packet of
+    # the types it can run, and refuses the others naming the type.
     if unsupported_reason(case):
         pytest.skip(unsupported_reason(case))
     _vm, program = prepare(case)
     for run in case.runs:
-        try:
-            result = program.test_run(bytes.fromhex(run["data"]))
-        except BPFError:
-            continue
-        assert 0 <= result.retval <= 0xFFFFFFFF
+        packet = bytes.fromhex(run["data"])
+        if case.prog_type in SUPPORTED:
+            program.test_run(packet)
+        else:
+            with pytest.raises(TestRunError,
+                               match=f"cannot run programs of type '{case.prog_type}'"):
+                program.test_run(packet)
 
 
 def test_corpus_coverage():
-    shared_path("verifier-corpus", "kernel-selftests.jsonl")
+    shared_path(*CORPUS_PARTS)
     runs = [r for c in RUNNABLE for r in c.runs]
     assert len(runs) == 648
     unsupported = sum(len(c.runs) for c in RUNNABLE if unsupported_reason(c))
@@ -78,15 +85,11 @@ def test_corpus_coverage():
 
 @pytest.mark.kernel
 def test_live_kernel_agrees_on_anomalies():
-    kernel = pytest.importorskip("pybpf.kernel")
+    from pybpf import kernel
     from pybpf.btf.builder import BTFBuilder
     from pybpf.kernel.kernel_btf import KernelBTF
 
-    try:
-        probe = kernel.KernelMap.create("array", 4, 8, 1)
-    except BPFError as e:
-        pytest.skip(f"bpf() refused: {e}")
-    probe.close()
+    shared_path(*CORPUS_PARTS)
     by_name = {c.name: c for c in CASES}
     for name, expected in ANOMALIES.items():
         case = by_name[name]

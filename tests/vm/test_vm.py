@@ -299,24 +299,58 @@ def test_atomics():
     assert run(text) == (99 | 10) + 99
 
 
-@given(valid_program(max_size=25), st.binary(max_size=64))
-@settings(max_examples=1500, deadline=None)
-def test_random_valid_programs_only_raise_pybpf_errors(program, mem):
+def outcomes(program, mem: bytes) -> tuple[tuple, tuple]:
+    """Load ``program`` into a VM and run it untraced, then traced, on the
+    same buffer (so addresses a program computes are the same): for each run
+    (r0, instructions executed, memory after) or the pybpf error's type and
+    message.  Anything else escapes."""
     try:
-        result = vm(max_insns=5000).run(program, mem)
-    except BPFError:
-        return
-    assert 0 <= result.r0 <= M64
+        prog = vm(max_insns=5000).load(program)
+    except BPFError as e:
+        return (type(e).__name__, str(e)), (type(e).__name__, str(e))
+    buffer = bytearray(mem)
+    runs = []
+    for tracer in (None, Tracer(prog.insns, keep=True)):
+        buffer[:] = mem
+        try:
+            result = prog.run(buffer, trace=tracer)
+        except BPFError as e:
+            runs.append((type(e).__name__, str(e)))
+        else:
+            runs.append((result.r0, result.insn_count, bytes(result.mem or b"")))
+    return runs[0], runs[1]
 
 
-@given(st.lists(any_slot, min_size=1, max_size=25))
-@settings(max_examples=1500, deadline=None)
-def test_random_bytes_only_raise_pybpf_errors(slots):
-    try:
-        result = vm(max_insns=5000).run(encode(slots), b"\0" * 16)
-    except BPFError:
-        return
-    assert 0 <= result.r0 <= M64
+# Random programs raise nothing but pybpf errors, and the interpreter's traced
+# code (a second code generator path) agrees with the untraced one.
+
+def check_random_programs(examples: int) -> None:
+    """``examples`` structurally valid programs, then as many arbitrary byte
+    strings: the same outcome traced and untraced."""
+
+    @given(valid_program(max_size=25), st.binary(max_size=64))
+    @settings(max_examples=examples, deadline=None)
+    def valid_programs(program, mem):
+        untraced, traced = outcomes(program, mem)
+        assert untraced == traced
+
+    @given(st.lists(any_slot, min_size=1, max_size=25))
+    @settings(max_examples=examples, deadline=None)
+    def arbitrary_bytes(slots):
+        untraced, traced = outcomes(encode(slots), b"\0" * 16)
+        assert untraced == traced
+
+    valid_programs()
+    arbitrary_bytes()
+
+
+def test_random_programs_only_raise_pybpf_errors():
+    check_random_programs(1000)
+
+
+@pytest.mark.slow
+def test_ten_thousand_random_programs_only_raise_pybpf_errors():
+    check_random_programs(10_000)
 
 
 def test_program_reuse_is_independent():

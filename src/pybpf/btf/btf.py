@@ -16,10 +16,13 @@ import os
 import re
 import struct
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
 from ..errors import BTFError
+from ..spec.defines import BTF_HEADER_SIZE as HEADER_SIZE
+from ..spec.defines import BTF_MAGIC, BTF_VERSION
+from .sysfs import SYSFS_BTF_DIR, VMLINUX_PATH
 from .types import (
     MAX_KIND,
     MAX_NESTING,
@@ -54,12 +57,6 @@ from .types import (
     Void,
     Volatile,
 )
-
-BTF_MAGIC = 0xEB9F
-BTF_VERSION = 1
-HEADER_SIZE = 24
-VMLINUX_PATH = "/sys/kernel/btf/vmlinux"
-SYSFS_BTF_DIR = "/sys/kernel/btf"
 
 # Bytes after the 12-byte common header: fixed part by kind, then per vlen item.
 _EXTRA = (0, 4, 0, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 4, 0, 0)
@@ -752,9 +749,19 @@ class BTF:
         """A type's bpftool-style raw description (members included)."""
         return self.type(ref).describe()
 
-    def dump_raw(self) -> str:
-        """All types, one block per type, like ``bpftool btf dump format raw``."""
-        return "\n".join(_describe_raw(self, t) for t in self)
+    def dump_raw(self, *, progress: Callable[[int, int], object] | None = None) -> str:
+        """All types, one block per type, like ``bpftool btf dump format raw``;
+        ``progress(done, total)`` hears how far it has come."""
+        if progress is None:
+            return "\n".join(_describe_raw(self, t) for t in self)
+        from .dump import PROGRESS_STEP
+
+        total, out = len(self), []
+        for i, t in enumerate(self):
+            if not i % PROGRESS_STEP:
+                progress(i, total)
+            out.append(_describe_raw(self, t))
+        return "\n".join(out)
 
     def dump_c(self, **options) -> str:
         """A C header declaring every type (a ``vmlinux.h``); see

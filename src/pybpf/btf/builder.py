@@ -19,7 +19,9 @@ import struct
 from collections.abc import Iterable, Mapping
 
 from ..errors import BTFError
-from .btf import BTF, BTF_MAGIC, BTF_VERSION, HEADER_SIZE
+from ..spec.defines import BTF_HEADER_SIZE as HEADER_SIZE
+from ..spec.defines import BTF_MAGIC, BTF_VERSION
+from .btf import BTF
 from .types import (
     INT_SIGNED,
     Array,

@@ -41,7 +41,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ..errors import BTFError
-from ..isa import Insn
+from ..isa import Insn, s32
 from ..isa.opcodes import (
     BPF_ALU,
     BPF_ALU64,
@@ -54,7 +54,9 @@ from ..isa.opcodes import (
     BPF_STX,
     SIZE_BYTES,
     SIZE_CODE,
+    SIZE_MASK,
 )
+from ..spec.defines import CORE_POISON_HELPER_ID
 from .btf import BTF
 from .ext import CoreRelo
 from .types import (
@@ -67,7 +69,7 @@ from .types import (
     Type,
 )
 
-POISON_HELPER_ID = 0xBAD2310
+POISON_HELPER_ID = CORE_POISON_HELPER_ID
 """Helper id written into an instruction whose relocation could not be
 resolved (``call 195896080``, "bad relo").  No such helper exists, so the
 kernel's verifier rejects the program at that instruction if it is
@@ -380,7 +382,10 @@ def _names_match(local_name: str, target_name: str) -> bool:
 def types_match(local: BTF, local_id: int, target: BTF, target_id: int, *,
                 behind_ptr: bool = False, depth: int = MAX_COMPAT_DEPTH) -> bool:
     """libbpf's stricter "types match" relation (TYPE_MATCHES): same kinds and
-    names through typedefs and qualifiers; ints of equal size and signedness;
+    names through typedefs and qualifiers; ints of equal size and signedness
+    whatever the compiler called them (``unsigned long`` and ``long
+    unsigned int`` match: libbpf documents integers as matching by size and
+    signedness);
     arrays of equal length; every local member present in the target by name
     with a matching type (behind a pointer, a struct only needs the same
     name and kind, or a forward declaration of it); every local enumerator
@@ -390,6 +395,8 @@ def types_match(local: BTF, local_id: int, target: BTF, target_id: int, *,
         raise CoreError("types nest too deeply to match")
     for _ in range(MAX_COMPAT_DEPTH):
         lt, tt = _skip(local, local_id), _skip(target, target_id)
+        if isinstance(lt, Int):
+            return isinstance(tt, Int) and lt.size == tt.size and lt.is_signed == tt.is_signed
         if not _names_match(getattr(lt, "name", "") if lt.kind != Kind.UNKN else "",
                             getattr(tt, "name", "") if tt.kind != Kind.UNKN else ""):
             return False
@@ -413,8 +420,6 @@ def types_match(local: BTF, local_id: int, target: BTF, target_id: int, *,
                                                   depth)
         if lk != tk:
             return False
-        if isinstance(lt, Int):
-            return lt.size == tt.size and lt.is_signed == tt.is_signed  # type: ignore[attr-defined]
         if lk == Kind.PTR:
             behind_ptr = True
             local_id, target_id = lt.type_id, tt.type_id  # type: ignore[attr-defined]
@@ -801,6 +806,34 @@ class CoreResolver:
                           outcome.validate, outcome.local_size, outcome.target_size,
                           outcome.resize_unsafe)
 
+    def poison_reason(self, result: CoreResult) -> str:
+        """Why ``result`` was poisoned, in words: the target has no type of
+        the root's name, none of its candidates has the field or
+        enumerator, or the field changed size in a way a load cannot
+        follow."""
+        relo, kind = result.relo, result.kind
+        if result.resize_unsafe and not result.poisoned:
+            return (f"the field changed size from {result.local_size} to "
+                    f"{result.target_size} bytes and is not an unsigned integer or pointer")
+        try:
+            name = essential_name(self.local.name_of(relo.type_id))
+            local_kind = self.local.resolve(relo.type_id).kind
+        except BTFError:
+            return "no match in the target BTF"
+        what = {Kind.STRUCT: "struct", Kind.UNION: "union", Kind.ENUM: "enum",
+                Kind.ENUM64: "enum"}.get(local_kind, "type")
+        found = self.candidates(relo.type_id)
+        if not found:
+            return f"the target BTF has no {what} {name}"
+        wanted = result.description.rsplit(" (", 1)[0]
+        if kind.is_enumval:
+            member = wanted.rsplit("::", 1)[-1].split(" =")[0]
+            return f"no {what} {name} of the target BTF has the value {member}"
+        path = wanted.split(" ", 2)[-1]
+        field = path[len(path.split(".")[0]):] if "." in path else path
+        return f"no {what} {name} of the target BTF has {field.lstrip('.') or 'it'}" \
+            if kind.is_field else f"no {what} {name} of the target BTF matches"
+
     def resolve_all(self, relos: Iterable[CoreRelo]) -> list[CoreResult]:
         """Resolve several relocations (e.g. one section's)."""
         return [self.resolve(r) for r in relos]
@@ -872,7 +905,7 @@ def _patch(insns: list[Insn], res: CoreResult, validate: bool) -> None:
             raise fail("ALU instruction with a register source cannot take a relocated value")
         if check and (insn.imm & 0xFFFFFFFF) != (res.local_value & 0xFFFFFFFF):
             raise fail(f"expected immediate {res.local_value}, found {insn.imm}")
-        insns[pc] = insn._replace(imm=_s32(new))
+        insns[pc] = insn._replace(imm=s32(new))
     elif cls in (BPF_LDX, BPF_ST, BPF_STX):
         if check and insn.off != res.local_value:
             raise fail(f"expected offset {res.local_value}, found {insn.off}")
@@ -880,14 +913,14 @@ def _patch(insns: list[Insn], res: CoreResult, validate: bool) -> None:
             raise fail(f"offset {new} does not fit in 16 bits")
         opcode = insn.opcode
         if res.local_size != res.target_size and res.target_size:
-            size_code = opcode & 0x18
+            size_code = opcode & SIZE_MASK
             if SIZE_BYTES.get(size_code) != res.local_size:
                 raise fail(f"accesses {SIZE_BYTES.get(size_code)} bytes, but the field has "
                            f"{res.local_size}")
             if res.target_size not in SIZE_CODE:
                 raise fail(f"the target field has {res.target_size} bytes, which no single "
                            f"load or store can access")
-            opcode = (opcode & ~0x18) | SIZE_CODE[res.target_size]
+            opcode = (opcode & ~SIZE_MASK) | SIZE_CODE[res.target_size]
         insns[pc] = insn._replace(opcode=opcode, off=new)
     elif cls == BPF_LD and is_lddw:
         if pc + 1 >= len(insns):
@@ -899,15 +932,10 @@ def _patch(insns: list[Insn], res: CoreResult, validate: bool) -> None:
         if check and current != res.local_value & 0xFFFFFFFFFFFFFFFF:
             raise fail(f"expected value {res.local_value}, found {current}")
         new &= 0xFFFFFFFFFFFFFFFF
-        insns[pc] = insn._replace(imm=_s32(new))
-        insns[pc + 1] = second._replace(imm=_s32(new >> 32))
+        insns[pc] = insn._replace(imm=s32(new))
+        insns[pc + 1] = second._replace(imm=s32(new >> 32))
     else:
         raise fail("this kind of instruction cannot be relocated")
-
-
-def _s32(v: int) -> int:
-    v &= 0xFFFFFFFF
-    return v - (1 << 32) if v & 0x80000000 else v
 
 
 def poison_messages(results: Iterable[CoreResult]) -> dict[int, str]:

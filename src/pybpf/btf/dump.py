@@ -19,8 +19,7 @@ can ``#include "vmlinux.h"`` instead of kernel headers:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
 
 from ..errors import BTFError
 from .types import (
@@ -35,10 +34,8 @@ from .types import (
     Kind,
     Member,
     Type,
+    TypeTable,
 )
-
-if TYPE_CHECKING:  # the BTF class reaches this module lazily: no import cycle
-    from .btf import BTF
 
 _COMPILER_TYPEDEFS = frozenset({"__builtin_va_list"})
 """Typedefs the compiler predefines: referred to, never redeclared."""
@@ -49,12 +46,15 @@ MAX_INLINE_DEPTH = 32
 MAX_PADDING_BITS = 64 * 1024 * 8
 """Largest gap filled with unnamed bitfields; a bigger one (only seen in
 corrupt BTF) leaves the record unpadded rather than print megabytes."""
+PROGRESS_STEP = 4096
+"""Types between two calls of a dump's progress callback."""
 # Unnamed bitfields that fill gaps, widest first: (C type, bits).
 _PADDING_TYPES = (("long", 64), ("int", 32), ("short", 16), ("char", 8))
 
 
-def dump_c(btf: BTF, *, guard: str = "__VMLINUX_H__", preserve_access_index: bool = True,
-           kfuncs: bool = True, types: Iterable[int | str | Type] | None = None) -> str:
+def dump_c(btf: TypeTable, *, guard: str = "__VMLINUX_H__", preserve_access_index: bool = True,
+           kfuncs: bool = True, types: Iterable[int | str | Type] | None = None,
+           progress: Callable[[int, int], object] | None = None) -> str:
     """The C header declaring ``btf``'s types.
 
     ``guard`` names the include guard (None for none).  ``types`` limits the
@@ -62,10 +62,14 @@ def dump_c(btf: BTF, *, guard: str = "__VMLINUX_H__", preserve_access_index: boo
     declarations of the functions tagged ``bpf_kfunc`` (guarded by
     ``BPF_NO_KFUNC_PROTOTYPES``; ``__PYBPF_VMLINUX_KFUNCS`` is defined when
     they are, so pybpf's headers leave those kfuncs to this header).
+    ``progress(done, total)`` hears how far a whole dump has come, every
+    few thousand types (vmlinux has over a hundred thousand).
     """
+    if progress is not None:
+        progress(0, len(btf))
     dumper = CDumper(btf)
     if types is None:
-        dumper.emit_all()
+        dumper.emit_all(progress)
     else:
         for ref in types:
             dumper.emit_type(btf.type(ref).id)
@@ -97,7 +101,7 @@ def dump_c(btf: BTF, *, guard: str = "__VMLINUX_H__", preserve_access_index: boo
     return "".join(parts)
 
 
-def c_declaration(btf: BTF, type_id: int, name: str = "") -> str:
+def c_declaration(btf: TypeTable, type_id: int, name: str = "") -> str:
     """How C declares ``name`` with type ``type_id`` (``"int (*name)(void)"``);
     anonymous records are abbreviated to ``struct {...}``."""
     return CDumper(btf, abbreviate=True).declaration(type_id, name, 0)
@@ -125,7 +129,7 @@ class CDumper:
     """Emits C declarations for types of one BTF, remembering what has been
     declared so each type is written once and in an order C accepts."""
 
-    def __init__(self, btf: BTF, *, abbreviate: bool = False):
+    def __init__(self, btf: TypeTable, *, abbreviate: bool = False):
         self.btf = btf
         self.abbreviate = abbreviate
         self.out: list[str] = []
@@ -198,10 +202,14 @@ class CDumper:
 
     # ------------------------------------------------------------- top level
 
-    def emit_all(self) -> None:
-        """Emit every type a header should declare, in id order."""
+    def emit_all(self, progress: Callable[[int, int], object] | None = None) -> None:
+        """Emit every type a header should declare, in id order;
+        ``progress(done, total)`` hears how far it has come."""
         btf = self.btf
-        for tid in range(1, len(btf)):
+        total = len(btf)
+        for tid in range(1, total):
+            if progress is not None and not tid % PROGRESS_STEP:
+                progress(tid, total)
             kind = btf.kind_of(tid)
             if kind == Kind.TYPEDEF or ((kind in _TAG_KINDS or kind == Kind.FWD) \
                     and btf.name_of(tid)):
@@ -613,7 +621,7 @@ class CDumper:
         return cur
 
 
-def _safe_size(btf: BTF, tid: int) -> int:
+def _safe_size(btf: TypeTable, tid: int) -> int:
     t = btf.resolve(tid)
     if t.kind == Kind.FWD or t.kind == Kind.UNKN:
         return 0

@@ -13,7 +13,8 @@ import struct
 from typing import NamedTuple
 
 from ..errors import BTFError
-from .btf import BTF, BTF_MAGIC
+from ..spec.defines import BTF_MAGIC
+from .btf import BTF
 
 EXT_HEADER_MIN = 24
 """Header without the CO-RE part (func_info and line_info only)."""

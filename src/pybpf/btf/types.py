@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, Protocol
 
 MAX_NESTING = 200
 """Deepest chain of nested types followed before BTF is declared corrupt."""
@@ -564,3 +564,46 @@ def with_id(t: Type, type_id: int) -> Type:
     from dataclasses import replace
 
     return replace(t, id=type_id)
+
+
+class TypeTable(Protocol):
+    """What the C dumper (:mod:`pybpf.btf.dump`) and the value codecs
+    (:mod:`pybpf.btf.values`) need of a BTF: :class:`pybpf.btf.BTF` is one.
+    They are written against this interface rather than the class, which
+    offers them as methods (``btf.dump_c()``, ``btf.decode(...)``)."""
+
+    byteorder: str
+    path: Any
+    pointer_size: int
+
+    def type(self, ref: Any) -> Type:
+        """The type a reference (id, name or type) names."""
+        ...
+
+    def resolve(self, ref: Any) -> Type:
+        """The type with typedefs and qualifiers stripped."""
+        ...
+
+    def size_of(self, ref: Any) -> int:
+        """The size in bytes of a type."""
+        ...
+
+    def kind_of(self, type_id: int) -> Kind:
+        """The kind of type ``type_id``."""
+        ...
+
+    def name_of(self, type_id: int) -> str:
+        """The name of type ``type_id``."""
+        ...
+
+    def find_ids(self, name: str) -> list[int]:
+        """The ids of the types named ``name``."""
+        ...
+
+    def datasec_vars(self, ref: Any) -> list[tuple[Any, int, int]]:
+        """The variables of a DATASEC with their offsets and sizes."""
+        ...
+
+    def type_name(self, ref: Any, name: str = "") -> str:
+        """A type as C spells it."""
+        ...

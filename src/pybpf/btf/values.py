@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import BTFError
 from .types import (
@@ -34,16 +34,14 @@ from .types import (
     Int,
     Ptr,
     Type,
+    TypeTable,
     Var,
 )
-
-if TYPE_CHECKING:  # the BTF class reaches this module lazily: no import cycle
-    from .btf import BTF
 
 Decoder = Callable[[bytes, int], Any]
 
 
-def decode(btf: BTF, ref: Type | int | str, data: bytes | bytearray | memoryview) -> Any:
+def decode(btf: TypeTable, ref: Type | int | str, data: bytes | bytearray | memoryview) -> Any:
     """Decode ``data`` as a value of type ``ref`` (see the module docstring).
 
     ``data`` may be longer than the type; shorter raises BTFError.
@@ -61,7 +59,7 @@ def decode(btf: BTF, ref: Type | int | str, data: bytes | bytearray | memoryview
                        path=btf.path) from None
 
 
-def decoder(btf: BTF, type_id: int) -> Decoder:
+def decoder(btf: TypeTable, type_id: int) -> Decoder:
     """A function ``f(buf, offset)`` that decodes a value of ``type_id`` found
     at byte ``offset`` of ``buf``; compiled once and cached on ``btf``."""
     cache = _cache(btf)
@@ -71,7 +69,7 @@ def decoder(btf: BTF, type_id: int) -> Decoder:
     return d
 
 
-def _cache(btf: BTF) -> dict[int, Decoder]:
+def _cache(btf: TypeTable) -> dict[int, Decoder]:
     cache = getattr(btf, "_decoders", None)
     if cache is None:
         cache = {}
@@ -79,7 +77,7 @@ def _cache(btf: BTF) -> dict[int, Decoder]:
     return cache
 
 
-def _label(btf: BTF, t: Type) -> str:
+def _label(btf: TypeTable, t: Type) -> str:
     return f"[{t.id}] {btf.type_name(t.id)}" if t.id else repr(t)
 
 
@@ -125,7 +123,7 @@ def read_bits(buf: bytes, bit_offset: int, nbits: int, signed: bool, byteorder: 
 
 
 class _Compiler:
-    def __init__(self, btf: BTF, cache: dict[int, Decoder]):
+    def __init__(self, btf: TypeTable, cache: dict[int, Decoder]):
         self.btf = btf
         self.cache = cache
         self.endian = "<" if btf.byteorder == "little" else ">"
@@ -276,7 +274,7 @@ _PLAIN, _BITS, _MERGE = 0, 1, 2
 # ------------------------------------------------------------------ printing
 
 
-def format_value(btf: BTF, ref: Type | int | str, data: bytes | bytearray | memoryview, *,
+def format_value(btf: TypeTable, ref: Type | int | str, data: bytes | bytearray | memoryview, *,
                  indent: int | None = None, max_items: int = 64) -> str:
     """``data`` as a value of type ``ref``, for humans.
 
@@ -297,7 +295,7 @@ def format_value(btf: BTF, ref: Type | int | str, data: bytes | bytearray | memo
 
 
 class _Formatter:
-    def __init__(self, btf: BTF, buf: bytes, indent: int | None, max_items: int):
+    def __init__(self, btf: TypeTable, buf: bytes, indent: int | None, max_items: int):
         self.btf = btf
         self.buf = buf
         self.indent = indent
@@ -432,7 +430,7 @@ def _c_char(v: int) -> str:
 # ------------------------------------------------------------------ encoding
 
 
-def encode(btf: BTF, ref: Type | int | str, value: Any) -> bytes:
+def encode(btf: TypeTable, ref: Type | int | str, value: Any) -> bytes:
     """The bytes of ``value`` as type ``ref``: the inverse of :func:`decode`.
 
     Accepts what :func:`decode` returns, and a little more: enumerator names
@@ -461,7 +459,7 @@ def write_bits(buf: bytearray, bit_offset: int, nbits: int, value: int, byteorde
 
 
 class _Encoder:
-    def __init__(self, btf: BTF):
+    def __init__(self, btf: TypeTable):
         self.btf = btf
         self.order = btf.byteorder
 

@@ -12,8 +12,10 @@ An object that declares ``extern int LINUX_KERNEL_VERSION __kconfig;`` or
 Encodings follow libbpf's: ``bool`` takes ``y``/``n``; ``enum
 libbpf_tristate`` takes ``y`` (1), ``n`` (0), ``m`` (2); a ``char`` takes the
 letter itself; integers take decimal or ``0x`` hex; ``char[N]`` takes a
-quoted string.  Missing weak externs stay zero; a missing strong extern is
-an error.
+quoted string.  The values libbpf computes itself (``LINUX_KERNEL_VERSION``,
+``LINUX_HAS_SYSCALL_WRAPPER``, ``LINUX_HAS_BPF_COOKIE``) are numbers that any
+integer, ``char`` or ``bool`` extern takes.  Missing weak externs stay zero;
+a missing strong extern is an error.
 """
 
 from __future__ import annotations
@@ -93,16 +95,54 @@ def kernel_version_code(release: str | None = None) -> int:
     return (a << 16) | (b << 8) | min(c, 255)
 
 
-def special_value(name: str, release: str | None = None) -> str | None:
+def special_number(name: str, release: str | None = None) -> int | None:
     """The value of a ``LINUX_*`` extern that libbpf computes itself rather
-    than reading the config (``LINUX_KERNEL_VERSION``...); None for others."""
+    than reading the config: ``LINUX_KERNEL_VERSION`` (``KERNEL_VERSION(a,
+    b, c)``), ``LINUX_HAS_BPF_COOKIE`` and ``LINUX_HAS_SYSCALL_WRAPPER``
+    (1 or 0); None for other names."""
     if name == "LINUX_KERNEL_VERSION":
-        return str(kernel_version_code(release))
+        return kernel_version_code(release)
     if name == "LINUX_HAS_BPF_COOKIE":
-        return "y" if kernel_version_code(release) >= (5 << 16) | (15 << 8) else "n"
+        return int(kernel_version_code(release) >= (5 << 16) | (15 << 8))
     if name == "LINUX_HAS_SYSCALL_WRAPPER":
-        return "y" if _has_syscall_wrapper() else "n"
+        return int(_has_syscall_wrapper())
     return None
+
+
+def special_value(name: str, release: str | None = None) -> str | None:
+    """:func:`special_number` as a kernel config would write it (decimal);
+    None for other names."""
+    number = special_number(name, release)
+    return None if number is None else str(number)
+
+
+def encode_number(name: str, number: int, btf_type: Any, size: int, btf: Any = None) -> bytes:
+    """The bytes of a number libbpf computes (:func:`special_number`) for
+    an extern of ``btf_type`` and ``size`` bytes, as libbpf stores it: any
+    integer, ``char`` or ``bool`` extern takes it (a ``bool`` only 0 or 1);
+    tristates and strings do not."""
+    t = btf.resolve(btf_type.id) if btf is not None and getattr(btf_type, "id", 0) else btf_type
+    if not isinstance(t, Int):
+        kind = t.kind.name.lower() if hasattr(t, "kind") else type(t).__name__
+        raise KconfigError(f"kconfig extern {name}: a {kind} cannot hold the number {number} "
+                           f"it stands for (declare it as an integer)")
+    if t.is_bool and number not in (0, 1):
+        raise KconfigError(f"kconfig extern {name}: value {number} is not a boolean")
+    try:
+        return number.to_bytes(size, "little", signed=t.is_signed and number < 0)
+    except OverflowError:
+        raise KconfigError(f"kconfig extern {name}: value {number} does not fit in {size} "
+                           f"bytes") from None
+
+
+def encode_extern(name: str, value: str | int, btf_type: Any, size: int,
+                  btf: Any = None) -> bytes:
+    """The bytes of extern ``name``: ``value`` as the kernel configuration
+    writes it (:func:`encode_value`), or a number libbpf computes
+    (:func:`encode_number`)."""
+    if isinstance(value, int):
+        return encode_number(name, value, btf_type, size, btf)
+    return encode_value(name, value, btf_type, size, btf)
 
 
 def _has_syscall_wrapper() -> bool:
@@ -165,7 +205,7 @@ def resolve_kconfig(spec: Any, config: Mapping[str, str] | str | None = None, *,
     externs = [e for e in externs_of(spec).values() if e.kind == KIND_KCONFIG]
     if not externs:
         return {}
-    needs_config = any(special_value(e.name, release) is None for e in externs
+    needs_config = any(special_number(e.name, release) is None for e in externs
                        if not e.name.startswith("LINUX_"))
     values: Mapping[str, str]
     if isinstance(config, Mapping):
@@ -182,15 +222,15 @@ def resolve_kconfig(spec: Any, config: Mapping[str, str] | str | None = None, *,
         values = {}
     written: dict[str, bytes] = {}
     for ext in externs:
-        value = values.get(ext.name)
+        value: str | int | None = values.get(ext.name)
         if value is None:
-            value = special_value(ext.name, release)
+            value = special_number(ext.name, release)
         if value is None:
             if ext.weak:
                 continue
             raise KconfigError(f"kconfig extern {ext.name} is not set in the kernel "
                                f"configuration (declare it __weak to default to zero)")
-        data = encode_value(ext.name, value, ext.type, ext.size, getattr(spec, "btf", None))
+        data = encode_extern(ext.name, value, ext.type, ext.size, getattr(spec, "btf", None))
         spec.set_variable(ext.name, data)
         written[ext.name] = data
     return written
@@ -205,11 +245,14 @@ __all__ = [
     "CONFIG_PATHS",
     "TRISTATE",
     "KconfigError",
+    "encode_extern",
+    "encode_number",
     "encode_value",
     "kernel_version_code",
     "parse_config",
     "read_kernel_config",
     "release_of_running_kernel",
     "resolve_kconfig",
+    "special_number",
     "special_value",
 ]

@@ -4,7 +4,10 @@ The conventions are libbpf's:
 
 - each function symbol in an executable section other than ``.text`` is a
   program; the section name (``SEC("xdp")``) gives its type and attach point
-  (:mod:`pybpf.spec.sections`);
+  (:mod:`pybpf.spec.sections`); a section named ``?xdp`` is ``xdp`` with the
+  program's ``autoload`` off, and ``struct_ops`` programs start with it off
+  too (they are loaded with the struct_ops table that holds them:
+  :func:`pybpf.kernel.attach.struct_ops`);
 - functions in ``.text`` are subprograms: every program that calls one (a
   ``call`` relocated against ``.text``) or takes its address (a ``lddw``
   relocated against ``.text``: a callback) gets a copy appended, and the
@@ -15,6 +18,10 @@ The conventions are libbpf's:
   one-entry array maps holding the section, and ``.kconfig`` externs one
   more; a ``lddw`` relocated against a map or a global becomes a
   :class:`~pybpf.objects.MapReference`;
+- ``__arena`` globals (section ``.addr_space.1``) start the memory of the
+  object's arena map (``BPF_MAP_TYPE_ARENA``: :attr:`MapSpec.initial_data
+  <pybpf.objects.MapSpec.initial_data>`); a ``lddw`` of one becomes a
+  reference into the arena's value (the arena's address plus the offset);
 - ``license`` and ``version`` sections give the license and kernel version;
 - ``.BTF`` and ``.BTF.ext`` are attached: per program, function and line
   information and CO-RE relocations, rebased to the program's layout.
@@ -78,6 +85,8 @@ _CALL = BPF_JMP | BPF_CALL
 _LDDW = LDDW_OPCODE
 
 _DATA_PREFIXES = (".data", ".rodata", ".bss")
+ARENA_SECTION = ".addr_space.1"
+"""Where the compiler puts ``__arena`` globals (address space 1)."""
 _IGNORED_RELOCS = {R_BPF_NONE}
 MAX_KCONFIG_SIZE = 1 << 20
 """Largest ``.kconfig`` map (all kconfig externs together)."""
@@ -173,6 +182,7 @@ class _Loader:
         self._btf_maps()
         self._legacy_maps()
         self._data_sections()
+        self._arena_section()
         self._extern_symbols()
         if self.btf is not None:
             self.btf = self._fixed_btf()
@@ -369,21 +379,48 @@ class _Loader:
             self.data_maps[sec.index] = sec.name
             self._variables(sec, ds)
 
-    def _variables(self, sec: Section, ds: Datasec | None) -> None:
+    def _variables(self, sec: Section, ds: Datasec | None, map_name: str | None = None
+                   ) -> None:
+        """Record the globals of data section ``sec`` as variables of map
+        ``map_name`` (the section's own map by default)."""
+        map_name = map_name or sec.name
         for s in self.elf.symbols:
             if (s.shndx == sec.index and s.type != STT_SECTION and s.name and s.size
                     and s.value + s.size <= sec.size):
-                self.variables[s.name] = (sec.name, s.value, s.size, None)
+                self.variables[s.name] = (map_name, s.value, s.size, None)
         if ds is None:
             return
         for var, offset, size in self._datasec_vars(ds):
             known = self.variables.get(var.name)
-            if known is not None and known[0] == sec.name:
+            if known is not None and known[0] == map_name:
                 offset, size = known[1], known[2]
             if offset + size > sec.size:
                 raise self.error(f"variable {var.name!r} ({size} bytes at {offset}) lies "
                                  f"outside its section ({sec.size} bytes)", section=sec.name)
-            self.variables[var.name] = (sec.name, offset, size, self.btf[var.type_id])
+            self.variables[var.name] = (map_name, offset, size, self.btf[var.type_id])
+
+    def _arena_section(self) -> None:
+        """``__arena`` globals: the start of the object's arena map."""
+        sec = self.elf.section(ARENA_SECTION)
+        if sec is None or not sec.size or sec.is_code:
+            return
+        arenas = [m for m in self.maps.values() if m.type == "arena"]
+        if len(arenas) != 1:
+            raise self.error(
+                "__arena globals need exactly one arena map (BPF_MAP_TYPE_ARENA) declared in "
+                f'SEC(".maps"); the object has {len(arenas) or "none"}'
+                + (f" ({', '.join(m.name for m in arenas)})" if arenas else ""),
+                section=ARENA_SECTION)
+        arena = arenas[0]
+        from ..spec.defines import PAGE_SIZE
+
+        if sec.size > arena.max_entries * PAGE_SIZE:
+            raise self.error(f"arena map {arena.name!r} has {arena.max_entries} pages, too "
+                             f"small for {sec.size} bytes of __arena globals",
+                             section=ARENA_SECTION)
+        arena.initial_data = b"" if sec.type == SHT_NOBITS else self.elf.data(sec)
+        self.data_maps[sec.index] = arena.name
+        self._variables(sec, self._datasec(ARENA_SECTION), arena.name)
 
     # --------------------------------------------------------------- externs
 
@@ -580,10 +617,6 @@ class _Loader:
         programs: dict[str, ProgramSpec] = {}
         entries = [f for funcs in self.functions.values() for f in funcs
                    if f.section.name != ".text"]
-        if not entries:  # an object of only .text: its global functions are programs
-            entries = [f for f in self.functions.get(getattr(self.elf.section(".text"),
-                                                             "index", -1), [])
-                       if f.symbol is None or f.symbol.is_global]
         for f in entries:
             if f.name in programs:
                 raise self.error(f"two programs are called {f.name!r}", section=f.section.name)
@@ -750,20 +783,24 @@ class _Loader:
                                for i, n, kind in a.extern_refs)
             if self.ext is not None:
                 self._rebase_ext(f, base, func_info, line_info, core)
-        info = lookup_section(entry.section.name)
+        section = entry.section.name
+        optional = section.startswith("?")  # SEC("?xdp"): xdp, not loaded unless asked
+        section = section.removeprefix("?")
+        info = lookup_section(section)
         prog_type, attach_type, attach_to, flags = (info[:4] if info is not None
                                                     else ("unspec", None, None, 0))
         sleepable = bool(info is not None and info.sleepable)
         from ..spec.defines import BPF_F_SLEEPABLE
 
         spec = ProgramSpec(
-            name=entry.name, instructions=insns, type=prog_type, section=entry.section.name,
+            name=entry.name, instructions=insns, type=prog_type, section=section,
             attach_type=attach_type, attach_to=attach_to, license=self.license,
             kernel_version=self.kernel_version, flags=flags & ~BPF_F_SLEEPABLE,
             map_references=map_refs, btf=self.btf,
             func_info=sorted(func_info, key=lambda r: r.insn_off),
             line_info=sorted(line_info, key=lambda r: r.insn_off),
-            core_relocations=sorted(core, key=lambda r: r.insn_off), sleepable=sleepable)
+            core_relocations=sorted(core, key=lambda r: r.insn_off), sleepable=sleepable,
+            autoload=not optional and prog_type != "struct_ops")
         spec.extern_references = extern_refs
         return spec
 

@@ -110,6 +110,14 @@ def parse_btf_map(btf: BTF, name: str, type_id: int, *,
     if type_name in ("perf_event_array", "cgroup_array") or values_kind is not None:
         key_size = key_size or 4
         value_size = value_size or 4
+    # __type(value, struct event) on a buffer names its records (pybpf.records):
+    # the kernel's ring buffers have neither key nor value, a perf event
+    # array's values are 4-byte fds
+    if type_name in ("ringbuf", "user_ringbuf") and (key_type or value_type):
+        key_size = value_size = 0
+    elif type_name == "perf_event_array" and value_type is not None and \
+            isinstance(btf.resolve(value_type), Struct | Union):
+        key_size = value_size = 4
     pinning = fields.get("pinning", PIN_NONE)
     if pinning not in (PIN_NONE, PIN_BY_NAME):
         raise error(f"map {name!r}: unsupported pinning {pinning} (0: none, 1: by name)")

@@ -1,9 +1,16 @@
-"""Reading relocatable ELF files: sections, symbols and relocations.
+"""Reading ELF files: sections, segments, symbols, notes and relocations.
 
-Only what BPF objects need, and defensive everywhere: every offset and size
-read from the file is checked against the file before it is used, so a
-truncated or corrupt file raises :class:`~pybpf.errors.ObjectError` naming
-the section and offset, never an ``IndexError`` or ``struct.error``.
+One reader for every ELF pybpf opens: :class:`ElfImage` reads any ELF file
+(32- or 64-bit, either byte order, any type: BPF objects, ``vmlinux``,
+executables and shared libraries for uprobes), :class:`ElfFile` is a
+relocatable BPF object on top of it (symbols and relocations).  Defensive
+everywhere: every offset and size read from the file is checked against the
+file before it is used, so a truncated or corrupt file raises
+:class:`~pybpf.errors.ObjectError` naming the section and offset, never an
+``IndexError`` or ``struct.error``.
+
+This module imports nothing of pybpf but :mod:`pybpf.errors`: the BTF
+parser (below the object loader) reads ELF through it too.
 """
 
 from __future__ import annotations
@@ -15,19 +22,26 @@ from functools import cached_property
 from ..errors import ObjectError
 
 ELF_MAGIC = b"\x7fELF"
+"""The first four bytes of every ELF file."""
 ELFCLASS32, ELFCLASS64 = 1, 2
 ELFDATA2LSB, ELFDATA2MSB = 1, 2
-ET_REL = 1
-EM_NONE, EM_BPF = 0, 247
+ET_REL, ET_EXEC, ET_DYN = 1, 2, 3
+EM_NONE, EM_X86_64, EM_AARCH64, EM_BPF = 0, 62, 183, 247
+MACHINES = {EM_X86_64: "x86_64", EM_AARCH64: "aarch64"}
+"""ELF machine numbers -> ``uname -m`` names (the machines pybpf probes)."""
 
 SHT_NULL, SHT_PROGBITS, SHT_SYMTAB, SHT_STRTAB, SHT_RELA = 0, 1, 2, 3, 4
-SHT_NOBITS, SHT_REL = 8, 9
+SHT_NOTE, SHT_NOBITS, SHT_REL, SHT_DYNSYM = 7, 8, 9, 11
 SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR = 0x1, 0x2, 0x4
+
+PT_LOAD = 1
+PF_X = 1
 
 SHN_UNDEF, SHN_LORESERVE, SHN_ABS, SHN_COMMON, SHN_XINDEX = 0, 0xFF00, 0xFFF1, 0xFFF2, 0xFFFF
 
 STB_LOCAL, STB_GLOBAL, STB_WEAK = 0, 1, 2
 STT_NOTYPE, STT_OBJECT, STT_FUNC, STT_SECTION, STT_FILE = 0, 1, 2, 3, 4
+STT_GNU_IFUNC = 10
 STV_DEFAULT, STV_INTERNAL, STV_HIDDEN, STV_PROTECTED = 0, 1, 2, 3
 
 # BPF relocation types (llvm's BPF ELF ABI).
@@ -50,7 +64,16 @@ RELOC_NAMES = {R_BPF_NONE: "R_BPF_NONE", R_BPF_64_64: "R_BPF_64_64",
 MAX_SECTIONS = 1 << 16
 MAX_SYMBOLS = 1 << 22
 MAX_NOBITS = 1 << 26
-"""Largest zero-filled section :meth:`ElfFile.data` materializes."""
+"""Largest zero-filled section :meth:`ElfImage.data` materializes."""
+
+# Header, section header, program header and symbol layouts by ELF class
+# (without the byte order character).
+_EHDR = {ELFCLASS32: "HHIIIIIHHHHHH", ELFCLASS64: "HHIQQQIHHHHHH"}
+_SHDR = {ELFCLASS32: "IIIIIIIIII", ELFCLASS64: "IIQQQQIIQQ"}
+_PHDR = {ELFCLASS32: "IIIIIIII", ELFCLASS64: "IIQQQQQQ"}
+_SYM = {ELFCLASS32: "IIIBBH", ELFCLASS64: "IBBHQQ"}
+# File offsets of e_shoff, e_shentsize, e_shnum and e_shstrndx, for error messages.
+_SH_FIELDS = {ELFCLASS32: (0x20, 0x2E, 0x30, 0x32), ELFCLASS64: (0x28, 0x3A, 0x3C, 0x3E)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +90,8 @@ class Section:
     info: int
     addralign: int
     entsize: int
+    addr: int = 0
+    """Where the section is loaded (0 in relocatable objects)."""
 
     @property
     def is_code(self) -> bool:
@@ -77,6 +102,30 @@ class Section:
     def is_nobits(self) -> bool:
         """Whether the section occupies no file space (``.bss``)."""
         return self.type == SHT_NOBITS
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """One program header: type (``PT_LOAD``...), flags, file offset,
+    virtual address, and sizes in the file and in memory."""
+
+    type: int
+    flags: int
+    offset: int
+    vaddr: int
+    filesz: int
+    memsz: int
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """One note: owner name, type, descriptor bytes, and the file offset of
+    the descriptor."""
+
+    owner: str
+    type: int
+    desc: bytes
+    desc_offset: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +156,11 @@ class Symbol:
         """Whether the symbol is visible outside its object."""
         return self.bind in (STB_GLOBAL, STB_WEAK)
 
+    @property
+    def is_function(self) -> bool:
+        """Whether the symbol names code (``STT_FUNC`` or an indirect function)."""
+        return self.type in (STT_FUNC, STT_GNU_IFUNC)
+
 
 @dataclass(frozen=True, slots=True)
 class Relocation:
@@ -123,17 +177,25 @@ class Relocation:
         return RELOC_NAMES.get(self.type, f"relocation type {self.type}")
 
 
-class ElfFile:
-    """A relocatable ELF object, parsed eagerly for headers and lazily for
-    symbols and relocations.
+def is_elf(data: bytes) -> bool:
+    """Whether ``data`` starts like an ELF file."""
+    return data[:4] == ELF_MAGIC
 
-    ``sections`` lists every section header (index 0 is the null section);
-    :meth:`data` returns a section's bytes; :attr:`symbols` the symbol table;
-    :meth:`relocations` the relocations that apply to a section.
+
+class ElfImage:
+    """Any ELF file, parsed eagerly for the header and section headers and
+    lazily for the rest.
+
+    ``data`` is the whole file: bytes, or a memory map of a large binary
+    (it is not copied).  ``sections`` lists every section header (index 0
+    is the null section; empty when the file has no section header table),
+    ``segments`` the program headers; :meth:`data` returns a section's
+    bytes, :meth:`read_symbols` a symbol table and :meth:`notes` the notes.
     """
 
-    def __init__(self, data: bytes, *, path: str | None = None):
-        self.raw = bytes(data)
+    def __init__(self, data: bytes | memoryview | bytearray | object, *,
+                 path: str | None = None):
+        self.raw = data
         self.path = path
         self._parse_header()
         self._parse_sections()
@@ -153,6 +215,16 @@ class ElfFile:
                              offset=offset)
         return fmt.unpack_from(self.raw, offset)
 
+    def _check_ident(self, ei_class: int, ei_data: int) -> None:
+        """Refuse what this reader cannot read (a subclass refuses more)."""
+        if ei_class not in (ELFCLASS32, ELFCLASS64):
+            raise self.error(f"unsupported ELF class {ei_class}", offset=4)
+        if ei_data not in (ELFDATA2LSB, ELFDATA2MSB):
+            raise self.error(f"unsupported ELF data encoding {ei_data}", offset=5)
+
+    def _check_header(self) -> None:
+        """Refuse file types a subclass does not read (every type is fine here)."""
+
     # ----------------------------------------------------------------- header
 
     def _parse_header(self) -> None:
@@ -160,53 +232,51 @@ class ElfFile:
         if len(raw) < 16 or raw[:4] != ELF_MAGIC:
             raise self.error("not an ELF file (bad magic)", offset=0)
         ei_class, ei_data = raw[4], raw[5]
-        if ei_class != ELFCLASS64:
-            raise self.error(f"unsupported ELF class {ei_class} (BPF objects are 64-bit)",
-                             offset=4)
-        if ei_data not in (ELFDATA2LSB, ELFDATA2MSB):
-            raise self.error(f"unsupported ELF data encoding {ei_data}", offset=5)
+        self._check_ident(ei_class, ei_data)
+        self.is64 = ei_class == ELFCLASS64
         self.byteorder = "little" if ei_data == ELFDATA2LSB else "big"
         e = "<" if ei_data == ELFDATA2LSB else ">"
         self._e = e
-        hdr = struct.Struct(e + "HHIQQQIHHHHHH")
-        (self.e_type, self.machine, _version, _entry, _phoff, shoff, _flags, _ehsize,
-         _phentsize, _phnum, shentsize, shnum, shstrndx) = self._unpack(hdr, 16, "ELF header")
-        if self.e_type != ET_REL:
-            raise self.error(f"not a relocatable object (ELF type {self.e_type}); BPF objects "
-                             f"come from 'cc -c'", offset=16)
-        if self.machine not in (EM_BPF, EM_NONE):
-            raise self.error(f"not a BPF object (ELF machine {self.machine}, BPF is {EM_BPF})",
-                             offset=18)
-        self._shdr = struct.Struct(e + "IIQQQQIIQQ")
+        self._class = ei_class
+        hdr = struct.Struct(e + _EHDR[ei_class])
+        (self.e_type, self.machine, _version, self.entry, self._phoff, shoff, _flags,
+         _ehsize, self._phentsize, self._phnum, shentsize, shnum,
+         shstrndx) = self._unpack(hdr, 16, "ELF header")
+        self._check_header()
+        self._shdr = struct.Struct(e + _SHDR[ei_class])
+        self._shoff, self._shentsize, self._shnum, self._shstrndx = shoff, shentsize, 0, 0
         if shoff == 0:
-            raise self.error("the file has no section header table", offset=0x28)
+            return
+        _at_shoff, at_shentsize, at_shnum, self._at_shstrndx = _SH_FIELDS[ei_class]
         if shentsize < self._shdr.size:
             raise self.error(f"section header entry size {shentsize} is too small",
-                             offset=0x3A)
+                             offset=at_shentsize)
         first = self._unpack(self._shdr, shoff, "section header table")
         if shnum == 0:
             shnum = first[5]  # more than SHN_LORESERVE sections: count in sh_size of [0]
         if shstrndx == SHN_XINDEX:
             shstrndx = first[6]
         if not 0 < shnum <= MAX_SECTIONS:
-            raise self.error(f"implausible section count {shnum}", offset=0x3C)
+            raise self.error(f"implausible section count {shnum}", offset=at_shnum)
         if shoff + shnum * shentsize > len(self.raw):
             raise self.error(f"section header table ({shnum} entries at {shoff:#x}) runs past "
                              f"the end of the file", offset=shoff)
-        self._shoff, self._shentsize, self._shnum, self._shstrndx = (
-            shoff, shentsize, shnum, shstrndx)
+        self._shnum, self._shstrndx = shnum, shstrndx
 
     def _parse_sections(self) -> None:
+        self.sections: list[Section] = []
+        self._by_name: dict[str, Section] = {}
+        if not self._shnum:
+            return
         headers = [self._shdr.unpack_from(self.raw, self._shoff + i * self._shentsize)
                    for i in range(self._shnum)]
         if not 0 < self._shstrndx < len(headers):
             raise self.error(f"section name table index {self._shstrndx} is out of range",
-                             offset=0x3E)
-        names_hdr = headers[self._shstrndx]
-        names = self._bytes_of(names_hdr, "section name table")
+                             offset=self._at_shstrndx)
+        names = self._bytes_of(headers[self._shstrndx], "section name table")
         sections: list[Section] = []
         for i, h in enumerate(headers):
-            name_off, sh_type, flags, _addr, offset, size, link, info, align, entsize = h
+            name_off, sh_type, flags, addr, offset, size, link, info, align, entsize = h
             name = _cstring(names, name_off) if i else ""
             if name is None:
                 raise self.error(f"section {i} name offset {name_off} is outside the section "
@@ -216,9 +286,8 @@ class ElfFile:
                                  f"end of the file ({len(self.raw)} bytes)", section=name,
                                  offset=offset)
             sections.append(Section(i, name, sh_type, flags, offset, size, link, info, align,
-                                    entsize))
+                                    entsize, addr))
         self.sections = sections
-        self._by_name: dict[str, Section] = {}
         for s in sections[1:]:
             self._by_name.setdefault(s.name, s)
 
@@ -227,7 +296,7 @@ class ElfFile:
         if offset + size > len(self.raw):
             raise self.error(f"{what} ({size} bytes at {offset:#x}) runs past the end of the "
                              f"file", offset=offset)
-        return self.raw[offset:offset + size]
+        return bytes(self.raw[offset:offset + size])
 
     # ---------------------------------------------------------------- queries
 
@@ -249,7 +318,108 @@ class ElfFile:
                 raise self.error(f"implausible section size {section.size}",
                                  section=section.name)
             return bytes(section.size)
-        return self.raw[section.offset:section.offset + section.size]
+        return bytes(self.raw[section.offset:section.offset + section.size])
+
+    def sections_by_name(self, wanted: tuple[str, ...]) -> dict[str, bytes]:
+        """Name -> contents of the ``wanted`` sections the file has."""
+        return {s.name: self.data(s) for s in self.sections[1:] if s.name in wanted}
+
+    @cached_property
+    def segments(self) -> list[Segment]:
+        """The program headers (none in a relocatable object)."""
+        if not self._phoff or not self._phnum:
+            return []
+        fmt = struct.Struct(self._e + _PHDR[self._class])
+        if self._phentsize < fmt.size:
+            raise self.error(f"program header entry size {self._phentsize} is too small")
+        out = []
+        for i in range(self._phnum):
+            f = self._unpack(fmt, self._phoff + i * self._phentsize, "program header")
+            if self.is64:
+                p_type, flags, offset, vaddr, _paddr, filesz, memsz, _align = f
+            else:
+                p_type, offset, vaddr, _paddr, filesz, memsz, flags, _align = f
+            out.append(Segment(p_type, flags, offset, vaddr, filesz, memsz))
+        return out
+
+    def read_symbols(self, table: Section) -> list[Symbol]:
+        """Every entry of symbol table ``table`` (``SHT_SYMTAB`` or
+        ``SHT_DYNSYM``), in table order (index 0 is the null symbol)."""
+        fmt = struct.Struct(self._e + _SYM[self._class])
+        entsize = table.entsize or fmt.size
+        if entsize < fmt.size:
+            raise self.error(f"symbol entry size {entsize} is too small", section=table.name)
+        count = table.size // entsize
+        if count > MAX_SYMBOLS:
+            raise self.error(f"implausible symbol count {count}", section=table.name)
+        strtab = self.data(self.section_at(table.link))
+        raw = self.raw
+        out = []
+        for i in range(count):
+            fields = fmt.unpack_from(raw, table.offset + i * entsize)
+            if self.is64:
+                name_off, info, other, shndx, value, size = fields
+            else:
+                name_off, value, size, info, other, shndx = fields
+            name = _cstring(strtab, name_off)
+            if name is None:
+                raise self.error(f"symbol {i} name offset {name_off} is outside the string "
+                                 f"table", section=table.name, offset=table.offset + i * entsize)
+            out.append(Symbol(i, name, value, size, info >> 4, info & 0xF, other & 3, shndx))
+        return out
+
+    def notes(self, section: str | None = None) -> list[Note]:
+        """The notes of section ``section`` (of every ``SHT_NOTE`` section by
+        default)."""
+        out = []
+        head = struct.Struct(self._e + "III")
+        for sec in self.sections:
+            if sec.type != SHT_NOTE or (section and sec.name != section):
+                continue
+            pos, end = sec.offset, sec.offset + sec.size
+            while pos + head.size <= end:
+                namesz, descsz, ntype = head.unpack_from(self.raw, pos)
+                name_off = pos + head.size
+                desc_off = name_off + ((namesz + 3) & ~3)
+                if desc_off + descsz > end:
+                    raise self.error("note runs past the end of its section", section=sec.name,
+                                     offset=pos)
+                owner = bytes(self.raw[name_off:name_off + namesz]).rstrip(b"\0").decode(
+                    "utf-8", "replace")
+                out.append(Note(owner, ntype, bytes(self.raw[desc_off:desc_off + descsz]),
+                                desc_off))
+                pos = desc_off + ((descsz + 3) & ~3)
+        return out
+
+
+class ElfFile(ElfImage):
+    """A relocatable BPF object (64-bit, ``ET_REL``, machine BPF or none),
+    with its symbol table and relocations.
+
+    ``sections`` lists every section header (index 0 is the null section);
+    :meth:`data` returns a section's bytes; :attr:`symbols` the symbol table;
+    :meth:`relocations` the relocations that apply to a section.
+    """
+
+    def __init__(self, data: bytes, *, path: str | None = None):
+        super().__init__(bytes(data), path=path)
+        if not self.sections:
+            raise self.error("the file has no section header table",
+                             offset=_SH_FIELDS[ELFCLASS64][0])
+
+    def _check_ident(self, ei_class: int, ei_data: int) -> None:
+        if ei_class != ELFCLASS64:
+            raise self.error(f"unsupported ELF class {ei_class} (BPF objects are 64-bit)",
+                             offset=4)
+        super()._check_ident(ei_class, ei_data)
+
+    def _check_header(self) -> None:
+        if self.e_type != ET_REL:
+            raise self.error(f"not a relocatable object (ELF type {self.e_type}); BPF objects "
+                             f"come from 'cc -c'", offset=16)
+        if self.machine not in (EM_BPF, EM_NONE):
+            raise self.error(f"not a BPF object (ELF machine {self.machine}, BPF is {EM_BPF})",
+                             offset=18)
 
     @cached_property
     def symtab(self) -> Section | None:
@@ -263,27 +433,7 @@ class ElfFile:
     def symbols(self) -> list[Symbol]:
         """Every symbol, in table order (index 0 is the null symbol)."""
         table = self.symtab
-        if table is None:
-            return []
-        fmt = struct.Struct(self._e + "IBBHQQ")
-        entsize = table.entsize or fmt.size
-        if entsize < fmt.size:
-            raise self.error(f"symbol entry size {entsize} is too small", section=table.name)
-        count = table.size // entsize
-        if count > MAX_SYMBOLS:
-            raise self.error(f"implausible symbol count {count}", section=table.name)
-        strtab = self.data(self.section_at(table.link))
-        raw = self.raw
-        out = []
-        for i in range(count):
-            name_off, info, other, shndx, value, size = fmt.unpack_from(
-                raw, table.offset + i * entsize)
-            name = _cstring(strtab, name_off)
-            if name is None:
-                raise self.error(f"symbol {i} name offset {name_off} is outside the string "
-                                 f"table", section=table.name, offset=table.offset + i * entsize)
-            out.append(Symbol(i, name, value, size, info >> 4, info & 0xF, other & 3, shndx))
-        return out
+        return [] if table is None else self.read_symbols(table)
 
     def symbol(self, index: int, where: str | None = None) -> Symbol:
         """Symbol ``index``."""
@@ -343,6 +493,7 @@ def _cstring(table: bytes, offset: int) -> str | None:
 
 
 __all__ = [
+    "ELF_MAGIC",
     "EM_BPF",
     "R_BPF_64_32",
     "R_BPF_64_64",
@@ -351,7 +502,11 @@ __all__ = [
     "R_BPF_64_NODYLD32",
     "R_BPF_NONE",
     "ElfFile",
+    "ElfImage",
+    "Note",
     "Relocation",
     "Section",
+    "Segment",
     "Symbol",
+    "is_elf",
 ]

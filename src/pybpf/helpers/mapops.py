@@ -4,6 +4,8 @@ stack ids and tail calls.
 The map a program passes is the address :attr:`pybpf.maps.Map.address`
 that its ``lddw`` loaded; ``ctx.map_at`` turns it back into the map.  Keys
 and values are read from and written to program memory as raw bytes.
+Helpers that take one kind of map (ring buffers, perf event arrays, stack
+traces, program arrays) refuse the others as the verifier does.
 """
 
 from __future__ import annotations
@@ -11,16 +13,24 @@ from __future__ import annotations
 import errno as E
 
 from ..errors import HelperError
+from .args import check_mem, map_arg
 from .core import builtin, stack_for
 from .registry import HelperContext
 
 
 def the_map(ctx: HelperContext, address: int, helper: str):
-    """The map at ``address``; anything else is a program error."""
+    """The map at ``address`` (register r1); anything else is a program
+    error.  (The common helpers' path: one lookup, no more.)"""
     m = ctx.map_at(address)
     if m is None:
-        raise HelperError(f"bpf_{helper}: {address:#x} is not a map pointer")
+        return map_arg(ctx, helper, 1, address)     # raises, naming the register
     return m
+
+
+def map_of_type(ctx: HelperContext, address: int, helper: str, arg: int, *types: str):
+    """The map at ``address`` (register ``r<arg>``), which must be one of
+    ``types`` (the verifier refuses a helper's call with another kind)."""
+    return map_arg(ctx, helper, arg, address, *types)
 
 
 @builtin("map_lookup_elem")
@@ -106,20 +116,21 @@ def for_each_map_elem(ctx: HelperContext, map_ptr: int, callback: int, callback_
 def ringbuf_output(ctx: HelperContext, map_ptr: int, data: int, size: int, flags: int,
                    *_: int) -> int:
     """Copy ``size`` bytes into a ring buffer record."""
-    m = the_map(ctx, map_ptr, "ringbuf_output")
-    return m.bpf_ringbuf_output(ctx.memory.read(data, size & 0xFFFFFFFF), flags)
+    m = map_of_type(ctx, map_ptr, "ringbuf_output", 1, "ringbuf")
+    check_mem(ctx, "ringbuf_output", 2, data, 3, size, write=False)
+    return m.bpf_ringbuf_output(ctx.memory.read(data, size), flags)
 
 
 @builtin("ringbuf_reserve")
 def ringbuf_reserve(ctx: HelperContext, map_ptr: int, size: int, flags: int, *_: int) -> int:
     """Reserve a record; its address, or NULL when the buffer is full."""
-    m = the_map(ctx, map_ptr, "ringbuf_reserve")
+    m = map_of_type(ctx, map_ptr, "ringbuf_reserve", 1, "ringbuf")
     return m.bpf_ringbuf_reserve(size, flags)
 
 
 def _ring_of(ctx: HelperContext, address: int, helper: str):
     owner = ctx.map_owning(address)
-    if owner is None or owner.type != "ringbuf":
+    if getattr(owner, "type", None) != "ringbuf":
         raise HelperError(f"bpf_{helper}: {address:#x} is not a reserved ring buffer record")
     return owner
 
@@ -141,7 +152,7 @@ def ringbuf_discard(ctx: HelperContext, data: int, flags: int, *_: int) -> int:
 @builtin("ringbuf_query")
 def ringbuf_query(ctx: HelperContext, map_ptr: int, flags: int, *_: int) -> int:
     """Ring buffer state: available data, size, positions."""
-    return the_map(ctx, map_ptr, "ringbuf_query").bpf_ringbuf_query(flags)
+    return map_of_type(ctx, map_ptr, "ringbuf_query", 1, "ringbuf").bpf_ringbuf_query(flags)
 
 
 # --- perf events and stacks --------------------------------------------------------------
@@ -150,17 +161,18 @@ def ringbuf_query(ctx: HelperContext, map_ptr: int, flags: int, *_: int) -> int:
 def perf_event_output(ctx: HelperContext, _ctx_ptr: int, map_ptr: int, flags: int, data: int,
                       size: int) -> int:
     """Send a sample to a perf event array's buffer."""
-    m = the_map(ctx, map_ptr, "perf_event_output")
+    m = map_of_type(ctx, map_ptr, "perf_event_output", 2, "perf_event_array")
+    check_mem(ctx, "perf_event_output", 4, data, 5, size, write=False)
     packet = ctx.packet
     ctx_data = packet.payload() if packet is not None else None
-    return m.bpf_perf_event_output(ctx.memory.read(data, size & 0xFFFFFFFF), flags,
-                                   ctx.env.cpu, ctx_data=ctx_data)
+    return m.bpf_perf_event_output(ctx.memory.read(data, size), flags, ctx.env.cpu,
+                                   ctx_data=ctx_data)
 
 
 @builtin("get_stackid")
 def get_stackid(ctx: HelperContext, _ctx_ptr: int, map_ptr: int, flags: int, *_: int) -> int:
     """The id of the current stack in a stack trace map."""
-    m = the_map(ctx, map_ptr, "get_stackid")
+    m = map_of_type(ctx, map_ptr, "get_stackid", 2, "stack_trace")
     return m.bpf_get_stackid(stack_for(ctx, flags), flags)
 
 
@@ -168,7 +180,5 @@ def get_stackid(ctx: HelperContext, _ctx_ptr: int, map_ptr: int, flags: int, *_:
 def tail_call(ctx: HelperContext, _ctx_ptr: int, map_ptr: int, index: int, *_: int):
     """The program a tail call through ``map_ptr[index]`` jumps to, or None
     to fall through.  The interpreter performs the jump itself."""
-    m = the_map(ctx, map_ptr, "tail_call")
-    if m.type != "prog_array":
-        raise HelperError(f"bpf_tail_call: map {m.name} is a {m.type}, not a prog_array")
+    m = map_of_type(ctx, map_ptr, "tail_call", 2, "prog_array")
     return m.bpf_tail_call_target(index & 0xFFFFFFFF)

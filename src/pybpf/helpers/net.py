@@ -12,9 +12,11 @@ import errno as E
 from typing import NamedTuple
 
 from ..errors import HelperError
+from ..isa.insn import s32
 from ..spec import constant, enum_values, struct_layout
 from ..spec import net as N
 from ..spec.defines import ENOTSUPP
+from .args import check_mem, map_arg, unavailable
 from .core import builtin
 from .registry import HelperContext
 
@@ -61,6 +63,15 @@ def _packet(ctx: HelperContext, helper: str):
 
 def _skb_ctx(ctx: HelperContext):
     return ctx.ctx if ctx.ctx is not None and ctx.ctx.struct == "__sk_buff" else None
+
+
+def _skb_of(ctx: HelperContext, helper: str):
+    """The packet and ``__sk_buff`` of an skb program; other program types
+    cannot call the helper."""
+    packet, skb = ctx.packet, _skb_ctx(ctx)
+    if packet is None or skb is None:
+        raise unavailable(ctx, helper, "an skb")
+    return packet, skb
 
 
 # --- checksum arithmetic ----------------------------------------------------------------
@@ -120,8 +131,8 @@ def csum_diff(ctx: HelperContext, from_ptr: int, from_size: int, to_ptr: int, to
               seed: int) -> int:
     """The checksum difference between two buffers, folded to 16 bits (the
     kernel's since 6.12: any sizes; with both sizes 0 the seed, folded)."""
-    from_size &= 0xFFFFFFFF
-    to_size &= 0xFFFFFFFF
+    check_mem(ctx, "csum_diff", 1, from_ptr, 2, from_size, write=False)
+    check_mem(ctx, "csum_diff", 3, to_ptr, 4, to_size, write=False)
     seed &= 0xFFFFFFFF
     old = ctx.memory.read(from_ptr, from_size) if from_size else b""
     new = ctx.memory.read(to_ptr, to_size) if to_size else b""
@@ -142,7 +153,8 @@ def skb_load_bytes(ctx: HelperContext, _skb: int, offset: int, to: int, size: in
                    *_: int) -> int:
     """Copy ``size`` packet bytes from ``offset`` (relative to the data)."""
     packet = _packet(ctx, "skb_load_bytes")
-    offset, size = offset & 0xFFFFFFFF, size & 0xFFFFFFFF
+    check_mem(ctx, "skb_load_bytes", 3, to, 4, size, write=True)
+    offset = offset & 0xFFFFFFFF
     if offset > MAX_SKB_LOAD or offset + size > len(packet):
         ctx.memory.write(to, bytes(size))
         return -E.EFAULT
@@ -156,7 +168,8 @@ def skb_load_bytes_relative(ctx: HelperContext, _skb: int, offset: int, to: int,
                             start_header: int) -> int:
     """Copy packet bytes relative to the link-layer or network header."""
     packet = _packet(ctx, "skb_load_bytes_relative")
-    offset, size = offset & 0xFFFFFFFF, size & 0xFFFFFFFF
+    check_mem(ctx, "skb_load_bytes_relative", 3, to, 4, size, write=True)
+    offset = offset & 0xFFFFFFFF
     if start_header == BPF_HDR_START_MAC:
         base = packet.mac
     elif start_header == BPF_HDR_START_NET:
@@ -177,7 +190,8 @@ def skb_store_bytes(ctx: HelperContext, _skb: int, offset: int, from_ptr: int, s
                     flags: int) -> int:
     """Write ``size`` bytes into the packet at ``offset``."""
     packet = _packet(ctx, "skb_store_bytes")
-    offset, size = offset & 0xFFFFFFFF, size & 0xFFFFFFFF
+    check_mem(ctx, "skb_store_bytes", 3, from_ptr, 4, size, write=False)
+    offset = offset & 0xFFFFFFFF
     if flags & ~(BPF_F_RECOMPUTE_CSUM | BPF_F_INVALIDATE_HASH):
         return -E.EINVAL
     if offset > MAX_SKB_LOAD or offset + size > len(packet):
@@ -293,7 +307,7 @@ def skb_vlan_push(ctx: HelperContext, _skb: int, vlan_proto: int, vlan_tci: int,
                   *_: int) -> int:
     """Put a VLAN tag on the skb (in the accelerated slot; a tag already
     there moves into the packet)."""
-    packet, skb = _packet(ctx, "skb_vlan_push"), _skb_ctx(ctx)
+    packet, skb = _skb_of(ctx, "skb_vlan_push")
     proto = int.from_bytes((vlan_proto & 0xFFFF).to_bytes(2, "little"), "big")
     if proto not in (N.ETH_P_8021Q, N.ETH_P_8021AD):
         proto = N.ETH_P_8021Q
@@ -333,7 +347,7 @@ def _pop_packet_tag(packet, skb) -> tuple[int, int] | int:
 @builtin("skb_vlan_pop")
 def skb_vlan_pop(ctx: HelperContext, _skb: int, *_: int) -> int:
     """Remove the outermost VLAN tag."""
-    packet, skb = _packet(ctx, "skb_vlan_pop"), _skb_ctx(ctx)
+    packet, skb = _skb_of(ctx, "skb_vlan_pop")
     if skb.field_value("vlan_present"):
         _set_vlan(skb, False)
     else:
@@ -439,7 +453,7 @@ def get_netns_cookie(ctx: HelperContext, *_: int) -> int:
 def xdp_adjust_head(ctx: HelperContext, _xdp: int, delta: int, *_: int) -> int:
     """Move the start of the packet by ``delta`` bytes (negative grows it)."""
     packet = _packet(ctx, "xdp_adjust_head")
-    delta = _s32(delta)
+    delta = s32(delta)
     metalen = packet.data - packet.meta
     data = packet.data + delta
     if data < XDP_FRAME_SIZE + metalen or data > packet.end - N.ETH_HLEN:
@@ -455,7 +469,7 @@ def xdp_adjust_head(ctx: HelperContext, _xdp: int, delta: int, *_: int) -> int:
 def xdp_adjust_tail(ctx: HelperContext, _xdp: int, delta: int, *_: int) -> int:
     """Move the end of the packet by ``delta`` bytes (new bytes are zero)."""
     packet = _packet(ctx, "xdp_adjust_tail")
-    delta = _s32(delta)
+    delta = s32(delta)
     end = packet.end + delta
     tail_limit = len(packet.buffer) - N.SKB_SHARED_INFO_SIZE
     if end > tail_limit or end < packet.data + N.ETH_HLEN:
@@ -470,7 +484,7 @@ def xdp_adjust_tail(ctx: HelperContext, _xdp: int, delta: int, *_: int) -> int:
 def xdp_adjust_meta(ctx: HelperContext, _xdp: int, delta: int, *_: int) -> int:
     """Move the start of the metadata by ``delta`` bytes."""
     packet = _packet(ctx, "xdp_adjust_meta")
-    meta = packet.meta + _s32(delta)
+    meta = packet.meta + s32(delta)
     metalen = packet.data - meta
     if meta < XDP_FRAME_SIZE or meta > packet.data:
         return -E.EINVAL
@@ -478,11 +492,6 @@ def xdp_adjust_meta(ctx: HelperContext, _xdp: int, delta: int, *_: int) -> int:
         return -E.EACCES
     packet.set_bounds(meta=meta)
     return 0
-
-
-def _s32(v: int) -> int:
-    v &= 0xFFFFFFFF
-    return v - (1 << 32) if v >> 31 else v
 
 
 # --- redirects --------------------------------------------------------------------------------
@@ -502,11 +511,12 @@ def redirect(ctx: HelperContext, ifindex: int, flags: int, *_: int) -> int:
 def redirect_map(ctx: HelperContext, map_ptr: int, key: int, flags: int, *_: int) -> int:
     """Redirect to the target stored at ``key`` of a devmap, cpumap or xskmap;
     without one the low bits of ``flags`` are the fallback action."""
-    m = ctx.map_at(map_ptr)
-    if m is None:
-        raise HelperError(f"bpf_redirect_map: {map_ptr:#x} is not a map pointer")
+    m = map_arg(ctx, "redirect_map", 1, map_ptr)
+    if m.key_size != 4:     # devmaps, cpumaps and xskmaps are keyed by a u32
+        raise HelperError(f"bpf_redirect_map: r1 is map {m.name!r}, a {m.type} with "
+                          f"{m.key_size}-byte keys; redirect maps take u32 keys")
     index = key & 0xFFFFFFFF
-    if not m.bpf_lookup(index.to_bytes(m.key_size, "little"), ctx.env.cpu):
+    if not m.bpf_lookup(index.to_bytes(4, "little"), ctx.env.cpu):
         return flags & XDP_ACTION_MASK
     ctx.redirect = Redirect(map=m.name, key=index, flags=flags)
     return XDP_REDIRECT
@@ -541,6 +551,7 @@ FIB_FLAGS = (constant("BPF_FIB_LOOKUP_DIRECT") | constant("BPF_FIB_LOOKUP_OUTPUT
 def fib_lookup(ctx: HelperContext, _ctx_ptr: int, params: int, plen: int, flags: int,
                *_: int) -> int:
     """A route lookup; the VM has no routing table, so nothing is forwarded."""
-    if (plen & 0xFFFFFFFF) < FIB_LOOKUP_SIZE or flags & ~FIB_FLAGS:
+    check_mem(ctx, "fib_lookup", 2, params, 3, plen, write=True)
+    if plen < FIB_LOOKUP_SIZE or flags & ~FIB_FLAGS:
         return -E.EINVAL
     return constant("BPF_FIB_LKUP_RET_NOT_FWDED")

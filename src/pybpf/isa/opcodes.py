@@ -86,6 +86,11 @@ BPF_MEM = 0x60
 BPF_MEMSX = 0x80
 BPF_ATOMIC = 0xC0
 
+SIZE_MASK = 0x18
+"""The bits of a load or store opcode that give its size (BPF_W..BPF_DW)."""
+MODE_MASK = 0xE0
+"""The bits of a load or store opcode that give its mode (BPF_IMM..BPF_ATOMIC)."""
+
 SIZE_BYTES = {BPF_B: 1, BPF_H: 2, BPF_W: 4, BPF_DW: 8}
 SIZE_CODE = {v: k for k, v in SIZE_BYTES.items()}
 SIZE_SUFFIX = {1: "b", 2: "h", 4: "w", 8: "dw"}

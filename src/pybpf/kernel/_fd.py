@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Self
+from typing import Any, Self
+
+
+def fd_of(obj: Any) -> int:
+    """The fd number of a kernel object (anything with ``fd``), an :class:`FD`
+    or an int."""
+    return int(getattr(obj, "fd", obj))
 
 
 class FD:

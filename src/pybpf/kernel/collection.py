@@ -25,17 +25,16 @@ closed.  The prepared cache (:mod:`pybpf.kernel.load_cache`) calls
 
 from __future__ import annotations
 
-import errno as _errno
 import os
 from typing import TYPE_CHECKING, Any
 
 from .. import backend
-from ..errors import BPFError, KernelError
+from ..errors import BPFError, KernelError, LoadError, VerifierError
 from ..linked import PROG_ARRAY, LinkedMap, LinkedObject, LinkedProgram
 from . import kallsyms
 from .maps import KernelMap, map_type_id
 from .pins import DEFAULT_BPFFS
-from .programs import KernelProgram, func_info_bytes, line_info_bytes
+from .programs import KernelProgram, core_poison_error, func_info_bytes, line_info_bytes
 from .readers import CollectionReaders
 
 if TYPE_CHECKING:
@@ -53,14 +52,18 @@ class Collection(CollectionReaders, backend.Collection):
     ``trace_pipe()`` open readers.  ``close()`` (or leaving a ``with``
     block) closes every reader, detaches what ``program.attach()`` attached
     and closes every fd; pinned maps and links live on in the kernel.
+    ``failed`` holds the programs a ``skip_failed`` load left out, by name,
+    with the error that refused each.
     """
 
     def __init__(self, programs: dict[str, KernelProgram], maps: dict[str, KernelMap],
-                 btf: KernelBTF | None = None, spec: ObjectSpec | None = None):
+                 btf: KernelBTF | None = None, spec: ObjectSpec | None = None,
+                 failed: dict[str, BPFError] | None = None):
         self.programs = programs  # type: ignore[assignment]
         self.maps = maps
         self.btf = btf
         self.spec = spec
+        self.failed = failed if failed is not None else {}
         self.readers: list[Any] = []
 
     def close(self) -> None:
@@ -106,47 +109,58 @@ class KernelResolver:
         """The kallsyms address of ``name`` (None when hidden or absent)."""
         return kallsyms.address(name)
 
+    def kernel_btf(self) -> Any:
+        """vmlinux BTF, which kfunc prototypes are checked against."""
+        from ..btf import BTF
+
+        return BTF.load_vmlinux()
+
     def kconfig(self, extern: Extern, btf: Any) -> bytes | None:
         """The value of ``__kconfig`` extern ``extern`` in this kernel's
         configuration (``LINUX_KERNEL_VERSION`` and the like computed as
         libbpf does), encoded for its type; None when not set."""
-        from ..elf.kconfig import KconfigError, encode_value, read_kernel_config, special_value
+        from ..elf.kconfig import KconfigError, encode_extern, read_kernel_config, special_number
 
-        text = special_value(extern.name)
-        if text is None:
+        value: str | int | None = special_number(extern.name)
+        if value is None:
             if self._config is None:
                 try:
                     self._config = read_kernel_config()
                 except KconfigError:
                     self._config = {}
-            text = self._config.get(extern.name)
-        if text is None:
+            value = self._config.get(extern.name)
+        if value is None:
             return None
         try:
-            return encode_value(extern.name, text, extern.type, extern.size, btf)
+            return encode_extern(extern.name, value, extern.type, extern.size, btf)
         except KconfigError as e:
             from ..errors import LoadError
 
             raise LoadError(str(e)) from None
 
 
-def load(spec: ObjectSpec, *, pin_dir: str | None = None, log_level: int = 0) -> Collection:
+def load(spec: ObjectSpec, *, pin_dir: str | None = None, log_level: int = 0,
+         skip_failed: bool = False) -> Collection:
     """Create ``spec``'s maps and load its programs into the kernel.
 
     ``pin_dir`` is where maps with ``pinning="by_name"`` are pinned and
     looked for (default ``/sys/fs/bpf``); an existing pin of a compatible
     map is reused, contents and all.  ``log_level`` keeps each program's
-    verifier log in ``program.log``.
+    verifier log in ``program.log``.  Programs whose ``autoload`` is off
+    are not loaded.  With ``skip_failed`` a program the link step or the
+    kernel refuses is left out and the others load; ``collection.failed``
+    says which and why (name -> error).
     """
     from ..linker import link
 
-    return load_linked(link(spec, KernelResolver()), pin_dir=pin_dir, log_level=log_level)
+    linked = link(spec, KernelResolver(), skip_failed=skip_failed)
+    return load_linked(linked, pin_dir=pin_dir, log_level=log_level, skip_failed=skip_failed)
 
 
 def load_linked(linked: LinkedObject, *, pin_dir: str | None = None,
-                log_level: int = 0) -> Collection:
+                log_level: int = 0, skip_failed: bool = False) -> Collection:
     """Load what :func:`pybpf.linker.link` produced (see :func:`load`)."""
-    loader = _Loader(linked, pin_dir or DEFAULT_BPFFS, log_level)
+    loader = _Loader(linked, pin_dir or DEFAULT_BPFFS, log_level, skip_failed)
     try:
         return loader.run()
     except BaseException:
@@ -155,8 +169,11 @@ def load_linked(linked: LinkedObject, *, pin_dir: str | None = None,
 
 
 class _Loader:
-    def __init__(self, linked: LinkedObject, pin_dir: str, log_level: int):
+    def __init__(self, linked: LinkedObject, pin_dir: str, log_level: int,
+                 skip_failed: bool = False):
         self.linked = linked
+        self.skip_failed = skip_failed
+        self.failed: dict[str, BPFError] = dict(getattr(linked, "failed", {}))
         self.spec = linked.spec
         self.pin_dir = pin_dir
         self.log_level = log_level
@@ -172,12 +189,17 @@ class _Loader:
             self.maps[name] = self._create_map(lm)
         self._fill(linked.fill_before)
         for name, lp in linked.programs.items():
-            self.programs[name] = self._load_program(lp)
+            try:
+                self.programs[name] = self._load_program(lp)
+            except (KernelError, LoadError) as e:
+                if not self.skip_failed:
+                    raise
+                self.failed[name] = e  # the others load: the refusal is reported
         self._fill(linked.fill_after)
         for name, lm in linked.maps.items():
             if lm.pinning == "by_name" and name not in self.reused:
                 self.maps[name].pin(self._pin_path(name))
-        return Collection(self.programs, self.maps, self.btf, self.spec)
+        return Collection(self.programs, self.maps, self.btf, self.spec, self.failed)
 
     def abandon(self) -> None:
         Collection(self.programs, self.maps, self.btf).close()
@@ -237,14 +259,12 @@ class _Loader:
                 map_extra=lm.map_extra, **(self._codecs(lm) if outer else {}))
             entries = default_max_entries(lm.type, lm.max_entries)
             if self.btf is not None and (lm.btf_key_type_id or lm.btf_value_type_id):
-                try:
-                    return KernelMap.create(lm.type, lm.key_size, lm.value_size, entries,
-                                            btf=self.btf, btf_key_type_id=lm.btf_key_type_id,
-                                            btf_value_type_id=lm.btf_value_type_id, **args)
-                except KernelError as e:
-                    if e.errno != _errno.EINVAL:
-                        raise
-                    # the kernel disliked the BTF description: create the map without it
+                # the BTF description is optional, as libbpf treats it: left out for
+                # map types that take none, dropped when the kernel refuses it
+                return KernelMap.create(lm.type, lm.key_size, lm.value_size, entries,
+                                        btf=self.btf, btf_key_type_id=lm.btf_key_type_id,
+                                        btf_value_type_id=lm.btf_value_type_id,
+                                        btf_optional=True, **args)
             return KernelMap.create(lm.type, lm.key_size, lm.value_size, entries, **args)
         finally:
             if inner is not None:
@@ -280,8 +300,12 @@ class _Loader:
             if name in self.reused:
                 continue
             lm, m = self.linked.maps[name], self.maps[name]
+            if lm.initial_data:
+                _write_arena(m, lm)
             table: dict[str, Any] = self.programs if lm.type == PROG_ARRAY else self.maps
             for key, value in lm.contents:
+                if isinstance(value, str) and value in self.failed:
+                    continue  # a program left out: its slot stays empty
                 m.update(key, table[value] if isinstance(value, str) else value)
             if lm.freeze:
                 m.freeze()
@@ -296,13 +320,36 @@ class _Loader:
             extra = dict(btf=self.btf,
                          func_info=func_info_bytes(lp.func_info)[0] if lp.func_info else None,
                          line_info=line_info_bytes(lp.line_info)[0] if lp.line_info else None)
-        prog = KernelProgram.load(
-            code, lp.type, name=lp.name, license=lp.license,
-            expected_attach_type=lp.attach_type, kernel_version=lp.kernel_version,
-            flags=lp.flags, sleepable=lp.sleepable, log_level=self.log_level,
-            attach_btf_id=lp.attach_btf_id, **extra)
+        try:
+            prog = KernelProgram.load(
+                code, lp.type, name=lp.name, license=lp.license,
+                expected_attach_type=lp.attach_type, kernel_version=lp.kernel_version,
+                flags=lp.flags, sleepable=lp.sleepable, log_level=self.log_level,
+                attach_btf_id=lp.attach_btf_id, **extra)
+        except VerifierError as e:
+            # the verifier reached an instruction a CO-RE relocation poisoned: name it
+            named = core_poison_error(e, lp.core_poisons, program=lp.name, insns=lp.insns,
+                                      path=self.linked.path or None, section=lp.section)
+            if named is None:
+                raise
+            raise named from e
         prog.section, prog.attach_to = lp.section, lp.attach_to
         return prog
+
+
+def _write_arena(m: KernelMap, lm: LinkedMap) -> None:
+    """Copy an arena's ``__arena`` globals to its start through a shared
+    mapping of the map, as libbpf does (the pages stay the arena's)."""
+    import mmap
+
+    size = lm.max_entries * mmap.PAGESIZE
+    try:
+        with mmap.mmap(m.fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE) as mem:
+            mem[:len(lm.initial_data)] = lm.initial_data
+    except OSError as e:
+        raise KernelError(f"map {lm.name!r}: cannot map the arena to write its __arena "
+                          f"globals: {e.strerror or e}", errno=e.errno,
+                          operation="mmap") from None
 
 
 def default_max_entries(map_type: str, max_entries: int) -> int:

@@ -19,15 +19,18 @@ type needs a target this module does not construct).
 
 from __future__ import annotations
 
+import contextlib
 import errno as _errno
 import functools
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import KernelError, VerifierError
 from . import sys as _sys
-from ._abi import MAP_FLAGS, MAP_TYPES, PROG_TYPES
+from ._abi import ATTACH_TYPES, MAP_FLAGS, MAP_TYPES, PROG_TYPES
+from .kernel_btf import KernelBTF, int_btf
 
 
 @dataclass(frozen=True)
@@ -73,16 +76,6 @@ _UNPROBED_MAPS = {"struct_ops": "needs a struct_ops type from the kernel's BTF",
                   "unspec": "not a map type"}
 
 
-def _int_btf():
-    """A BTF object with one 4-byte int (type id 1), for maps that need BTF."""
-    from ..btf import BTFBuilder
-    from .kernel_btf import KernelBTF
-
-    b = BTFBuilder()
-    b.add_int("int", 4, signed=True)
-    return KernelBTF.load(b.to_bytes())
-
-
 @functools.cache
 def probe_map_type(name: str) -> Probe:
     """Try creating the smallest map of type ``name``."""
@@ -109,7 +102,7 @@ def probe_map_type(name: str) -> Probe:
             closers.append(inner)
             fields["inner_map_fd"] = int(inner)
         if p.get("btf"):
-            btf = _int_btf()
+            btf = int_btf()
             closers.append(btf)
             fields.update(btf_fd=btf.fd, btf_key_type_id=1, btf_value_type_id=1)
         _sys.map_create(**fields).close()
@@ -124,6 +117,80 @@ def probe_map_type(name: str) -> Probe:
 def map_type_supported(name: str) -> bool | None:
     """Whether this kernel can create maps of type ``name``."""
     return probe_map_type(name).supported
+
+
+def _sized_btf(sizes: Iterable[int]) -> tuple[KernelBTF, dict[int, int]]:
+    """A loaded BTF holding, for each size, a type of exactly that many
+    bytes (an unsigned integer of 1, 2, 4 or 8 bytes, else ``unsigned
+    char[size]``), and those types' ids by size."""
+    from ..btf import BTFBuilder
+
+    b = BTFBuilder()
+    ints = {n: b.add_int(f"__u{n * 8}", n) for n in (1, 2, 4, 8)}
+    ids = {size: ints[size] if size in ints else b.add_array(ints[1], size, ints[4])
+           for size in sorted(set(sizes)) if size}
+    return KernelBTF.load(b.to_bytes()), ids
+
+
+@functools.cache
+def probe_map_btf_ids(name: str) -> Probe:
+    """Whether maps of type ``name`` may be created with BTF key and value
+    type ids.  Some map types (``perf_event_array``, ``cgroup_array``,
+    ``sockmap``, ``sockhash``, ``stack_trace``...) refuse any BTF
+    description with ENOTSUPP; a loader creates those without one, as
+    libbpf does.  Answers None when the map type itself cannot be probed
+    or created here."""
+    base = probe_map_type(name)
+    if base.supported is not True:
+        return Probe(None, base.errno, f"map type {name} cannot be probed: {base.reason}")
+    p = _MAP_PROBES.get(name, {})
+    if p.get("btf"):  # the type's probe already needed (and got) BTF ids
+        return Probe(True)
+    key_size, value_size = p.get("key_size", 4), p.get("value_size", 4)
+    if not key_size and not value_size:
+        return Probe(True, reason="maps of this type have no key or value to describe")
+    flags = 0
+    for f in p.get("flags", ()):
+        flags |= MAP_FLAGS[f]
+    max_entries = p.get("max_entries", 1)
+    if max_entries == "page":
+        max_entries = os.sysconf("SC_PAGE_SIZE")
+    closers: list[Any] = []
+    try:
+        btf, ids = _sized_btf((key_size, value_size))
+        closers.append(btf)
+        fields: dict[str, Any] = dict(
+            map_type=MAP_TYPES[name], key_size=key_size, value_size=value_size,
+            max_entries=max_entries, map_flags=flags, btf_fd=btf.fd,
+            btf_key_type_id=ids.get(key_size, 0), btf_value_type_id=ids.get(value_size, 0),
+            what=f"probe of BTF ids on map type {name}")
+        if p.get("inner"):
+            inner = _sys.map_create(map_type=MAP_TYPES["array"], key_size=4, value_size=4,
+                                    max_entries=1)
+            closers.append(inner)
+            fields["inner_map_fd"] = int(inner)
+        _sys.map_create(**fields).close()
+        return Probe(True)
+    except KernelError as e:
+        if e.errno in _NO_BTF_ERRNOS:  # the type's map_check_btf refuses any description
+            return Probe(False, e.errno, f"BPF_MAP_CREATE with BTF key/value ids refused "
+                                         f"it ({_refusal(e)})")
+        # the probe's byte-sized types may not be what the type insists on (a struct key)
+        return Probe(None, e.errno, f"undecided: BTF key/value ids of the probe's types were "
+                                    f"refused ({_refusal(e)})")
+    finally:
+        for c in closers:
+            c.close()
+
+
+_NO_BTF_ERRNOS = frozenset({_sys.ENOTSUPP, _errno.EOPNOTSUPP})
+"""Refusals that mean a map type takes no BTF description at all."""
+
+
+def map_btf_ids_supported(name: str) -> bool | None:
+    """Whether maps of type ``name`` accept BTF key/value type ids (see
+    :func:`probe_map_btf_ids`)."""
+    return probe_map_btf_ids(name).supported
 
 
 # --- program types ----------------------------------------------------------------
@@ -177,12 +244,11 @@ def _load_probe(name: str, body: str = "r0 = 0\nexit") -> tuple[bool, KernelErro
     Goes straight to the system call: KernelProgram's explanation of
     refusals asks these probes."""
     from ..isa import assemble, encode
-    from .programs import attach_type_id
 
     p = _PROG_PROBES.get(name, {})
     fields: dict[str, Any] = {"prog_type": PROG_TYPES[name]}
     if "expected_attach_type" in p:
-        fields["expected_attach_type"] = attach_type_id(p["expected_attach_type"])
+        fields["expected_attach_type"] = ATTACH_TYPES.id_of(p["expected_attach_type"])
     if p.get("sleepable"):
         from ..spec.defines import BPF_F_SLEEPABLE
 
@@ -203,6 +269,24 @@ def _load_probe(name: str, body: str = "r0 = 0\nexit") -> tuple[bool, KernelErro
 def prog_type_supported(name: str) -> bool | None:
     """Whether this kernel loads programs of type ``name``."""
     return probe_prog_type(name).supported
+
+
+# --- BPF trampolines -------------------------------------------------------------
+
+def trampoline_refusal() -> str:
+    """Why this kernel refuses BPF trampoline programs (fentry, fexit,
+    fmod_ret, LSM, struct_ops), as far as can be told."""
+    lockdown = ""
+    with contextlib.suppress(OSError):
+        with open("/sys/kernel/security/lockdown") as f:
+            text = f.read()
+        if "[" in text:
+            lockdown = text[text.index("[") + 1:text.index("]")]
+    why = "this kernel refuses BPF trampoline programs (fentry/fexit/fmod_ret/lsm) " \
+          "even to root"
+    if lockdown and lockdown != "none":
+        why += f"; kernel lockdown is in '{lockdown}' mode"
+    return why + ": use a tracepoint, raw_tp or tp_btf program instead"
 
 
 # --- helpers --------------------------------------------------------------------
@@ -298,8 +382,6 @@ BTF_KINDS = ("int", "func", "func_proto", "func_global", "var", "datasec", "floa
 @functools.cache
 def btf_kind_supported(kind: str) -> bool:
     """Whether the kernel accepts BTF using ``kind`` (one of :data:`BTF_KINDS`)."""
-    from .kernel_btf import KernelBTF
-
     try:
         KernelBTF.load(_btf_with(kind)).close()
         return True

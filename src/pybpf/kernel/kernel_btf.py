@@ -87,6 +87,16 @@ def load_btf(btf: Any, *, log_level: int = 0, strings: Iterable[str] = ()) -> Ke
     raise BPFError(f"cannot load {type(btf).__name__} as BTF: give pybpf.btf.BTF or bytes")
 
 
+def int_btf() -> KernelBTF:
+    """A BTF object with one 4-byte int (type id 1), for maps that insist on
+    some BTF (local storage, struct_ops)."""
+    from ..btf import BTFBuilder
+
+    b = BTFBuilder()
+    b.add_int("int", 4, signed=True)
+    return KernelBTF.load(b.to_bytes())
+
+
 def with_strings(btf: Any, strings: Iterable[str]) -> Any:
     """``btf`` itself when it holds every string of ``strings``, else a copy
     of its types (same ids) with the missing strings added.  Line info

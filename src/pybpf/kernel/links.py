@@ -13,18 +13,13 @@ from __future__ import annotations
 from typing import Any
 
 from . import sys as _sys
-from ._abi import INFO, LINK_TYPES
-from ._fd import FD, FDOwner
-from .programs import attach_type_id
+from ._abi import ATTACH_TYPES, INFO, LINK_TYPES
+from ._fd import FD, FDOwner, fd_of
 
 
 def link_type_name(type_id: int) -> str:
     """The name of link type number ``type_id`` (``"raw_tracepoint"``...)."""
     return LINK_TYPES.name_of(type_id)
-
-
-def _fd_of(obj: Any) -> int:
-    return int(getattr(obj, "fd", obj))
 
 
 class KernelLink(FDOwner):
@@ -66,9 +61,9 @@ class KernelLink(FDOwner):
         one attached."""
         from ..spec.defines import BPF_F_REPLACE
 
-        _sys.link_update(self.fd, _fd_of(program),
+        _sys.link_update(self.fd, fd_of(program),
                          flags=BPF_F_REPLACE if old_program is not None else 0,
-                         old_prog_fd=_fd_of(old_program) if old_program is not None else 0,
+                         old_prog_fd=fd_of(old_program) if old_program is not None else 0,
                          what=self._what())
         self.program = program
 
@@ -79,7 +74,7 @@ class KernelLink(FDOwner):
 
     def pin(self, path: str) -> None:
         """Pin the link at ``path`` so it outlives this process."""
-        from .pins import pin
+        from .bpffs import pin
 
         pin(self, path)
 
@@ -97,7 +92,7 @@ class KernelLink(FDOwner):
 
 def link_create(program: Any, target_fd: int = 0, attach_type: str | int = 0, *,
                 flags: int = 0, target_ifindex: int | None = None, target: str = "",
-                **extra: Any) -> KernelLink:
+                link_class: type[KernelLink] | None = None, **extra: Any) -> KernelLink:
     """Attach ``program`` with ``BPF_LINK_CREATE``.
 
     ``target_fd`` is the hook object (a cgroup fd, a perf event fd...) or
@@ -106,9 +101,12 @@ def link_create(program: Any, target_fd: int = 0, attach_type: str | int = 0, *,
     ``"trace_iter"``...); ``extra`` sets per-type fields such as
     ``target_btf_id``, ``iter_info``/``iter_info_len`` or
     ``perf_event.bpf_cookie`` (pass them as ``**{"perf_event.bpf_cookie": c}``).
+    The result is a ``link_class`` (a :class:`KernelLink` subclass for links
+    with more to them, such as iterators) or a plain :class:`KernelLink`.
     """
-    fields: dict[str, Any] = dict(prog_fd=_fd_of(program), attach_type=attach_type_id(attach_type),
-                                  flags=flags, **extra)
+    fields: dict[str, Any] = dict(prog_fd=fd_of(program),
+                                  attach_type=ATTACH_TYPES.id_of(attach_type), flags=flags,
+                                  **extra)
     if target_ifindex is not None:
         fields["target_ifindex"] = target_ifindex
     else:
@@ -118,7 +116,7 @@ def link_create(program: Any, target_fd: int = 0, attach_type: str | int = 0, *,
     name = getattr(program, "name", "")
     fd = _sys.link_create(what=f"program {name!r} to {label}" if name else f"to {label}",
                           **fields)
-    return KernelLink(fd, program=program, target=label)
+    return (link_class or KernelLink)(fd, program=program, target=label)
 
 
 def raw_tracepoint_open(program: Any, name: str | None = None, *, cookie: int = 0) -> KernelLink:
@@ -128,6 +126,6 @@ def raw_tracepoint_open(program: Any, name: str | None = None, *, cookie: int = 
     pname = getattr(program, "name", "")
     what = f"program {pname!r} to raw tracepoint {name!r}" if pname else \
         f"raw tracepoint {name!r}"
-    fd = _sys.raw_tracepoint_open(name, _fd_of(program), cookie, what)
+    fd = _sys.raw_tracepoint_open(name, fd_of(program), cookie, what)
     return KernelLink(fd, program=program, target=f"raw_tracepoint:{name}" if name else
                       "its BTF target")

@@ -195,7 +195,8 @@ class KernelMap(FDOwner, MapProtocol):
                inner: KernelMap | None = None, numa_node: int | None = None,
                map_extra: int = 0, btf: Any = None, btf_key_type_id: int = 0,
                btf_value_type_id: int = 0, key_codec: Codec | str | None = None,
-               value_codec: Codec | str | None = None) -> KernelMap:
+               value_codec: Codec | str | None = None, btf_optional: bool = False
+               ) -> KernelMap:
         """Create a map.
 
         ``type`` is a map type name (``"hash"``, ``"percpu_array"``,
@@ -208,7 +209,31 @@ class KernelMap(FDOwner, MapProtocol):
         :class:`KernelMapError` (op ``create``, as the userspace maps'
         refusals); one the kernel explains only with EINVAL says which map
         type or flag this kernel lacks.
+
+        With ``btf_optional`` the BTF ids are a description the map can do
+        without, as an object loader treats them (libbpf's behaviour): they
+        are left out for map types that take none (``perf_event_array``,
+        ``cgroup_array``, ``sockmap``, ``sockhash``...: a cached probe of
+        :mod:`pybpf.kernel.features` says which), and a create the kernel
+        refuses with them (EINVAL, ENOTSUPP) is tried again without.
         """
+        if btf is not None and btf_optional and (btf_key_type_id or btf_value_type_id):
+            from .features import map_btf_ids_supported
+
+            if map_btf_ids_supported(map_type_name(map_type_id(type))) is False:
+                btf = None
+            else:
+                try:
+                    return cls.create(type, key_size, value_size, max_entries, flags=flags,
+                                      name=name, inner=inner, numa_node=numa_node,
+                                      map_extra=map_extra, btf=btf,
+                                      btf_key_type_id=btf_key_type_id,
+                                      btf_value_type_id=btf_value_type_id,
+                                      key_codec=key_codec, value_codec=value_codec)
+                except KernelError as e:
+                    if e.errno not in _BTF_REFUSALS:
+                        raise
+                btf = None  # the kernel disliked the description: create the map without it
         type_id = map_type_id(type)
         flags = map_flags(flags)
         if numa_node is not None:
@@ -275,7 +300,7 @@ class KernelMap(FDOwner, MapProtocol):
     def pin(self, path: str) -> None:
         """Pin the map at ``path`` in a bpffs (mounted on demand at
         /sys/fs/bpf)."""
-        from .pins import pin
+        from .bpffs import pin
 
         pin(self, path)
 
@@ -346,7 +371,8 @@ class KernelMap(FDOwner, MapProtocol):
             raise self._failed("update", err, key or None)
 
     def _op_delete(self, key: bytes) -> None:
-        err = self._elem(_DELETE, _addr(self._key_buf(key)), 0, 0)
+        kbuf = self._key_buf(key)  # held until the call returns: the kernel reads it
+        err = self._elem(_DELETE, _addr(kbuf), 0, 0)
         if err:
             raise self._failed("delete", err, key or None)
 
@@ -360,7 +386,8 @@ class KernelMap(FDOwner, MapProtocol):
 
     def _op_next_key(self, key: bytes | None) -> bytes | None:
         nbuf = ctypes.create_string_buffer(self._ksize)
-        err = self._elem(_NEXT_KEY, _addr(self._key_buf(key)), ctypes.addressof(nbuf), 0)
+        kbuf = self._key_buf(key)  # held until the call returns: the kernel reads it
+        err = self._elem(_NEXT_KEY, _addr(kbuf), ctypes.addressof(nbuf), 0)
         if err == _errno.ENOENT:
             return None
         if err:
@@ -483,6 +510,10 @@ class KernelMap(FDOwner, MapProtocol):
         return got
 
 
+_BTF_REFUSALS = frozenset({_errno.EINVAL, _errno.EOPNOTSUPP, _sys.ENOTSUPP})
+"""Errnos of a map create that may be the BTF description's fault."""
+
+
 # What each family of map types insists on, for refusals the kernel leaves at EINVAL.
 _TYPE_RULES = {
     **dict.fromkeys(("ringbuf", "user_ringbuf"), "key and value size 0, max_entries a "
@@ -501,6 +532,11 @@ _TYPE_RULES = {
 def _explain_create(e: KernelError, type_id: int, flags: int, what: str) -> KernelError:
     """Turn a bare refusal into one naming the missing feature (a probe
     decides) or the type's rules."""
+    if e.errno == _errno.EPERM and map_type_name(type_id) == "arena":
+        return KernelError(f"BPF_MAP_CREATE {what}: this kernel refuses arena maps "
+                           f"(BPF_MAP_TYPE_ARENA: Linux 6.9+ with a JIT that supports them) "
+                           f"even to root (EPERM); pybpf's VM runs programs that use an arena",
+                           errno=e.errno, operation="BPF_MAP_CREATE")
     if e.errno not in (_errno.EINVAL, _errno.E2BIG, _errno.EOPNOTSUPP, _sys.ENOTSUPP):
         return e
     from .features import map_type_supported

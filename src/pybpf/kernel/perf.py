@@ -165,7 +165,7 @@ class PerfEvent(FDOwner):
 # --- tracefs ---------------------------------------------------------------------
 
 def _fs_type(path: str) -> int | None:
-    from .pins import fs_type
+    from .bpffs import fs_type
 
     return fs_type(path)
 

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..errors import BPFError
-from ..records import RecordType
+from ..records import RecordType, given_record
 from . import perf as _perf
 from . import sys as _sys
 from ._fd import Closing
@@ -98,14 +98,18 @@ class _CpuRing:
 class PerfBuffer(Closing):
     """A reader of one perf event array map.
 
-    ``callback(record)`` gets each sample (decoded by ``decode``: a
-    :class:`~pybpf.records.RecordType`, a function, or None for
+    ``callback(record)`` gets each sample, decoded as ``record`` says (as
+    for :class:`~pybpf.kernel.ringbuf.RingBuffer`: a type name looked up in
+    ``btf``, a :class:`~pybpf.records.RecordType`, a function, a
+    :class:`~pybpf.records.RecordChoice`; ``decode`` is its older name) or
     bytes — the kernel pads samples to 8 bytes, so raw data can be a few
-    bytes longer than what the program sent); ``lost(cpu, count)`` each
-    report of dropped samples (they are also counted in :attr:`lost_count`).
+    bytes longer than what the program sent; :attr:`record` is the choice
+    made.  ``lost(cpu, count)`` hears of each report of dropped samples
+    (they are also counted in :attr:`lost_count`).
     """
 
     def __init__(self, map: Any, *, callback: Callable[[Any], Any] | None = None,
+                 record: Any = None, btf: Any = None,
                  decode: RecordType | Callable[[Any], Any] | None = None,
                  lost: Callable[[int, int], Any] | None = None, pages: int = 8,
                  cpus: list[int] | None = None):
@@ -116,6 +120,9 @@ class PerfBuffer(Closing):
             raise BPFError(f"pages must be a power of two, not {pages}")
         self.map = map
         self.callback = callback
+        self.record = given_record(getattr(map, "name", "") or "?",
+                                   record if record is not None else decode, btf)
+        decode = self.record.decode
         self.decode = decode.decoder() if isinstance(decode, RecordType) else decode
         self.lost = lost
         self.lost_count = 0

@@ -20,14 +20,20 @@ from __future__ import annotations
 import ctypes
 import errno as _errno
 import functools
+import re
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .. import backend
 from ..backend import TestRunResult, verdict
-from ..errors import BPFError, KernelError, VerifierError
-from ..spec.defines import BPF_F_SLEEPABLE, BPF_F_TEST_RUN_ON_CPU, BPF_LINE_INFO_COL_BITS
+from ..errors import BPFError, CoreRelocationError, KernelError, VerifierError
+from ..spec.defines import (
+    BPF_F_SLEEPABLE,
+    BPF_F_TEST_RUN_ON_CPU,
+    BPF_LINE_INFO_COL_BITS,
+    CORE_POISON_HELPER_ID,
+)
 from . import sys as _sys
 from ._abi import ATTACH_TYPES, INFO, PROG_TYPES
 from ._fd import FD, FDOwner
@@ -150,6 +156,20 @@ def _btf_fields(fields: dict[str, Any], keep: list[Any], btf: Any, func_info: An
     return owned
 
 
+_attacher: Callable[..., Any] | None = None
+"""What :meth:`KernelProgram.attach` calls: the dispatcher of
+:mod:`pybpf.kernel.attach`, which installs itself when imported (importing
+:mod:`pybpf.kernel` does).  Programs sit below the hooks they attach to, so
+the hooks register here rather than this module importing them."""
+
+
+def set_attacher(attacher: Callable[..., Any]) -> None:
+    """Install ``attacher(program, **options)`` as what
+    :meth:`KernelProgram.attach` calls (done by :mod:`pybpf.kernel.attach`)."""
+    global _attacher
+    _attacher = attacher
+
+
 class KernelProgram(FDOwner, backend.Program):
     """A program in the kernel, owned through its fd (a
     :class:`pybpf.backend.Program`).
@@ -178,9 +198,9 @@ class KernelProgram(FDOwner, backend.Program):
         :func:`pybpf.kernel.attach.attach_program` for ``options``: the
         interface, cgroup, socket... a section cannot name).  Returns the
         link or attachment; :meth:`close` detaches it too."""
-        from .attach import attach_program
-
-        attachment = attach_program(self, **options)
+        if _attacher is None:
+            raise BPFError("no attach dispatcher: import pybpf.kernel.attach")
+        attachment = _attacher(self, **options)
         self.attachments.append(attachment)
         return attachment
 
@@ -297,7 +317,7 @@ class KernelProgram(FDOwner, backend.Program):
 
     def pin(self, path: str) -> None:
         """Pin the program at ``path`` in a bpffs (mounted on demand)."""
-        from .pins import pin
+        from .bpffs import pin
 
         pin(self, path)
 
@@ -370,7 +390,7 @@ def _explain_load(e: KernelError, type_id: int, label: str,
     if isinstance(at, int):
         at = attach_type_name(at)
     if e.errno == _errno.EPERM and (at in _TRAMPOLINE_TYPES or prog_type_name(type_id) == "lsm"):
-        from .attach import trampoline_refusal
+        from .features import trampoline_refusal
 
         return KernelError(f"BPF_PROG_LOAD {label} ({at}): Operation not permitted "
                            f"(EPERM): {trampoline_refusal()}", errno=e.errno,
@@ -384,6 +404,47 @@ def _explain_load(e: KernelError, type_id: int, label: str,
         return KernelError(f"BPF_PROG_LOAD {label}: this kernel does not support program "
                            f"type {name!r}", errno=e.errno, operation="BPF_PROG_LOAD")
     return e
+
+
+def core_poison_error(error: VerifierError, poisons: Mapping[int, Any], *, program: str,
+                      insns: Sequence[Any] = (), path: str | None = None,
+                      section: str | None = None) -> CoreRelocationError | None:
+    """The verifier's refusal of a program at an instruction the link step
+    poisoned (``invalid func unknown#195896080``) as the
+    :class:`~pybpf.errors.CoreRelocationError` it really is — program,
+    instruction, relocation kind, type and access string, as libbpf
+    reports after a failed load — or None when the refusal is about
+    something else.  ``poisons`` are the linked program's
+    :attr:`~pybpf.linked.LinkedProgram.core_poisons`; the error keeps the
+    verifier's ``log``."""
+    if not poisons:
+        return None
+    log = error.log or ""
+    call = f"unknown#{CORE_POISON_HELPER_ID}"
+    pc = error.pc if error.pc in poisons else None
+    if pc is None:
+        if call not in log and call not in str(error):
+            return None
+        reached = [int(m.group(1)) for m in re.finditer(rf"^(\d+): \(85\) call {call}", log,
+                                                        re.M)]
+        pc = next((p for p in reversed(reached) if p in poisons), None)
+        if pc is None:
+            return None
+    p = poisons[pc]
+    hint = {"enumval_value": "bpf_core_enum_value_exists()"}.get(
+        p.kind, "bpf_core_field_exists()" if p.kind in _FIELD_KINDS else "bpf_core_type_exists()")
+    translated = CoreRelocationError(
+        f"unresolved CO-RE relocation {p.kind} {p.spelled}: {p.reason}, and the verifier "
+        f"reached the instruction it poisoned (guard the access with {hint})",
+        kind=p.kind, type_name=p.type_name or None, access=p.access, spelled=p.spelled,
+        program=program, pc=pc, insn=insns[pc] if 0 <= pc < len(insns) else None,
+        path=path, section=section)
+    translated.log = log  # type: ignore[attr-defined]
+    return translated
+
+
+_FIELD_KINDS = frozenset({"byte_off", "byte_sz", "field_exists", "signed", "lshift_u64",
+                          "rshift_u64"})
 
 
 #: Room left for a packet to grow in a test run: skb programs can grow it by

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..errors import BPFError
-from ..records import record_decoder
+from ..records import DECLARED, UNKNOWN, RecordChoice, choose_record
 
 # --- waiting on several readers ------------------------------------------------------------
 
@@ -74,16 +74,51 @@ class CollectionReaders:
 
     maps: dict[str, Any]
     spec: Any
+    btf: Any
     readers: list[Any]
     record_types: dict[str, Any] | None = None
     """Pre-built decoders by map name (objects loaded from a cache)."""
+    record_rules: dict[str, str] | None = None
+    """The rule that chose each pre-built decoder (objects loaded from a cache)."""
+    record_hints: dict[str, Any] | None = None
+    """Record types named for maps before their readers open (``pybpf load
+    --record-type``): what ``ringbuf(name)``/``perfbuf(name)`` use when not
+    given ``record=``."""
+
+    def record_choice(self, map_name: str, record: Any = None) -> RecordChoice:
+        """How ``map_name``'s records decode and why
+        (:func:`pybpf.records.choose_record`): as ``record`` when given
+        (a BTF type name such as ``"struct event"``, a
+        :class:`~pybpf.records.RecordType` or a function), else as
+        :attr:`record_hints` says, else as the object says."""
+        if record is None and self.record_hints:
+            record = self.record_hints.get(map_name)
+        if record is None and self.record_types and map_name in self.record_types:
+            rt = self.record_types[map_name]
+            rule = (self.record_rules or {}).get(map_name, DECLARED)
+            return RecordChoice(map_name, rule, decode=rt, name=f"struct {rt.name}")
+        spec = getattr(self, "spec", None)
+        btf = None
+        if getattr(spec, "btf", None) is None and (record is None or isinstance(record, str | int)):
+            btf = self._object_btf()
+        return choose_record(spec, map_name, record, btf=btf)
+
+    def _object_btf(self) -> Any:
+        """The object's BTF when the collection was loaded without a spec
+        (from a prepared form): read back from the kernel."""
+        kbtf = getattr(self, "btf", None)
+        if kbtf is None:
+            return None
+        if getattr(kbtf, "btf", None) is None:
+            from ..btf import BTF
+
+            kbtf.btf = BTF.from_bytes(kbtf.raw())
+        return kbtf.btf
 
     def record_decoder(self, map_name: str, type: Any = None) -> Callable[[Any], Any] | None:
-        """The decoder of ``map_name``'s records: of ``type`` when given,
-        else inferred from the programs (see :func:`pybpf.records.record_decoder`)."""
-        if type is None and self.record_types and map_name in self.record_types:
-            return self.record_types[map_name].decoder()
-        return record_decoder(getattr(self, "spec", None), map_name, type)
+        """The decoder of ``map_name``'s records (:meth:`record_choice`);
+        None when they stay bytes."""
+        return self.record_choice(map_name, type).decode
 
     def _map(self, name: str, kinds: tuple[str, ...]) -> Any:
         if name not in self.maps:
@@ -95,30 +130,39 @@ class CollectionReaders:
             raise BPFError(f"map {name!r} is a {m.type} map, not {' or '.join(kinds)}")
         return m
 
+    def _choice(self, name: str, record: Any, type: Any, raw: bool) -> RecordChoice:
+        if raw:
+            return RecordChoice(name, UNKNOWN, note="raw records asked for")
+        return self.record_choice(name, record if record is not None else type)
+
     def ringbuf(self, name: str, callback: Callable[[Any], Any] | None = None, *,
-                type: Any = None, raw: bool = False) -> Any:
+                record: Any = None, raw: bool = False, type: Any = None) -> Any:
         """A :class:`~pybpf.kernel.ringbuf.RingBuffer` on ring buffer map
-        ``name``; records decoded as ``type`` (or the inferred type) unless
-        ``raw``.  Iterate it, or pass ``callback`` and ``poll()``."""
+        ``name``; records decoded as ``record`` (``"struct event"``, a
+        :class:`~pybpf.records.RecordType` or a function; ``type`` is its
+        older name), else as the object says (:meth:`record_choice`;
+        the reader's ``record`` attribute tells which rule applied), or
+        left bytes with ``raw``.  Iterate it, or pass ``callback`` and
+        ``poll()``."""
         from .ringbuf import RingBuffer
 
         m = self._map(name, ("ringbuf",))
-        decode = None if raw else self.record_decoder(name, type)
-        rb = RingBuffer(m, callback=callback, decode=decode)
+        rb = RingBuffer(m, callback=callback, record=self._choice(name, record, type, raw))
         self.readers.append(rb)
         return rb
 
     def perfbuf(self, name: str, callback: Callable[[Any], Any] | None = None, *,
-                type: Any = None, raw: bool = False, lost: Callable[[int, int], Any] | None = None,
-                pages: int = 8) -> Any:
+                record: Any = None, raw: bool = False, type: Any = None,
+                lost: Callable[[int, int], Any] | None = None, pages: int = 8) -> Any:
         """A :class:`~pybpf.kernel.perfbuf.PerfBuffer` on perf event array
-        ``name`` (one ring per CPU, ``pages`` pages each); ``lost(cpu,
-        count)`` hears of samples the kernel dropped."""
+        ``name`` (one ring per CPU, ``pages`` pages each), records decoded
+        as for :meth:`ringbuf`; ``lost(cpu, count)`` hears of samples the
+        kernel dropped."""
         from .perfbuf import PerfBuffer
 
         m = self._map(name, ("perf_event_array",))
-        decode = None if raw else self.record_decoder(name, type)
-        pb = PerfBuffer(m, callback=callback, decode=decode, lost=lost, pages=pages)
+        pb = PerfBuffer(m, callback=callback, record=self._choice(name, record, type, raw),
+                        lost=lost, pages=pages)
         self.readers.append(pb)
         return pb
 

@@ -10,11 +10,14 @@ rest read-only) and waits on the map fd with epoll::
     for event in rb:                       # blocks; Ctrl-C or break to stop
         print(event.pid, event.comm)
 
-    rb = RingBuffer(m, callback=print)     # callback style
-    while running:
+    rb = RingBuffer(m, callback=print, record="struct event", btf=spec.btf)
+    while running:                         # callback style
         rb.poll(timeout=1.0)
+    rb.record.describe()                   # 'events: records decoded as struct event (as asked)'
 
     batch = rb.read_batch(timeout=1.0)     # many records, little Python each
+    for event in batch.decode():           # decoded as the reader decodes, a run at a time
+        ...
     for pid, ppid, code in batch.unpack("<iiI"):
         ...
 
@@ -32,7 +35,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..errors import BPFError
-from ..records import RecordType
+from ..records import RecordType, given_record
 from ._fd import Closing
 
 _HDR = 8
@@ -50,15 +53,19 @@ class RecordBatch:
     The records live in one ``bytes`` copy (:attr:`data`); ``runs`` lists
     ``(start, count, stride, length)`` stretches of equally long records
     (the usual case is one run).  Iterating gives each record's bytes;
-    :meth:`unpack` and :meth:`decode` turn whole runs into tuples or
-    records with ``struct.iter_unpack``.
+    :meth:`decode` gives the records decoded as the reader that took them
+    decodes (``decoder``), :meth:`unpack` and :meth:`decode` with a
+    :class:`RecordType` turn whole runs into tuples or records with
+    ``struct.iter_unpack``.
     """
 
-    __slots__ = ("_count", "data", "runs")
+    __slots__ = ("_count", "data", "decoder", "runs")
 
-    def __init__(self, data: bytes, runs: list[tuple[int, int, int, int]]):
+    def __init__(self, data: bytes, runs: list[tuple[int, int, int, int]],
+                 decoder: RecordType | Callable[[Any], Any] | None = None):
         self.data = data
         self.runs = runs
+        self.decoder = decoder
         self._count = sum(r[1] for r in runs)
 
     def __len__(self) -> int:
@@ -101,9 +108,12 @@ class RecordBatch:
             out += s.iter_unpack(memoryview(self.data)[start:start + count * stride])
         return out
 
-    def decode(self, decode: RecordType | Callable[[Any], Any] | None) -> list[Any]:
-        """Every record decoded: with a :class:`RecordType` a whole run at a
-        time; with a function one call per record; None gives bytes."""
+    def decode(self, decode: Any = ...) -> list[Any]:
+        """Every record decoded: as the reader decodes them (its record type)
+        when ``decode`` is not given; with a :class:`RecordType` a whole run
+        at a time; with a function one call per record; None gives bytes."""
+        if decode is ...:
+            decode = self.decoder
         if decode is None:
             return list(self)
         if isinstance(decode, RecordType):
@@ -141,20 +151,28 @@ _EMPTY = RecordBatch(b"", [])
 class RingBuffer(Closing):
     """A reader of one ring buffer map.
 
-    ``decode`` turns each record's bytes into what callbacks and iteration
-    see: a :class:`RecordType`, a function, or None for ``bytes``.
-    ``callback(record)`` runs for each record that :meth:`poll` or
-    :meth:`consume` takes.
+    ``record`` says what callbacks, iteration and batches see: a BTF type
+    name (``"struct event"``, looked up in ``btf``, the object's BTF), a
+    :class:`RecordType`, a function of the bytes, or a
+    :class:`~pybpf.records.RecordChoice`; without it records are ``bytes``
+    (``Collection.ringbuf()`` finds the object's record type).  ``decode``
+    is the older name of a :class:`RecordType` or function given.
+    :attr:`record` is the :class:`~pybpf.records.RecordChoice` made: the
+    type and the rule that chose it.  ``callback(record)`` runs for each
+    record that :meth:`poll` or :meth:`consume` takes.
     """
 
     def __init__(self, map: Any, *, callback: Callable[[Any], Any] | None = None,
+                 record: Any = None, btf: Any = None,
                  decode: RecordType | Callable[[Any], Any] | None = None):
         if getattr(map, "type", "ringbuf") != "ringbuf":
             raise BPFError(f"map {getattr(map, 'name', '')!r} is a {map.type} map, "
                            f"not a ringbuf")
         self.map = map
         self.callback = callback
-        self.decode = decode
+        self.record = given_record(getattr(map, "name", "") or "?",
+                                   record if record is not None else decode, btf)
+        self.decode = self.record.decode
         self.size = int(map.max_entries)
         if self.size & (self.size - 1):
             raise BPFError(f"ring buffer size {self.size} is not a power of two")
@@ -242,7 +260,7 @@ class RingBuffer(Closing):
         words.release()
         if pos:
             cons_view[0] = cons + pos
-        return RecordBatch(chunk, runs) if runs else _EMPTY
+        return RecordBatch(chunk, runs, self.decode) if runs else _EMPTY
 
     def consume(self) -> int:
         """Hand every committed record to the callback without waiting;

@@ -2,7 +2,8 @@
 
 A uprobe is placed at a *file offset* of an executable or shared library.
 :class:`ElfBinary` reads an ELF file's symbol tables (``.symtab`` and
-``.dynsym``), program headers and notes, and turns a symbol's virtual
+``.dynsym``), program headers and notes (through :mod:`pybpf.elf.reader`,
+pybpf's one ELF reader), and turns a symbol's virtual
 address into that file offset (through the ``PT_LOAD`` segment holding it:
 right for position-dependent executables, PIE executables and shared
 libraries alike)::
@@ -22,161 +23,84 @@ import functools
 import mmap
 import os
 import shutil
-import struct
-from collections.abc import Iterator
-from typing import NamedTuple
+from typing import Any
 
-from ..errors import BPFError
-from ..spec import uprobe as _U
-
-
-class ElfSymbol(NamedTuple):
-    """A symbol: name, value (virtual address), size, type (``STT_*``),
-    binding and section index."""
-
-    name: str
-    value: int
-    size: int
-    type: int
-    bind: int
-    shndx: int
-
-
-class ElfSection(NamedTuple):
-    """A section: name, type, address, file offset, size, link and entry size."""
-
-    name: str
-    type: int
-    addr: int
-    offset: int
-    size: int
-    link: int
-    entsize: int
-
-
-class ElfSegment(NamedTuple):
-    """A program header: type, flags, file offset, virtual address, sizes."""
-
-    type: int
-    flags: int
-    offset: int
-    vaddr: int
-    filesz: int
-    memsz: int
-
-
-class ElfNote(NamedTuple):
-    """A note: owner name, type, descriptor bytes, and the file offset of the
-    descriptor."""
-
-    owner: str
-    type: int
-    desc: bytes
-    desc_offset: int
+from ..elf.reader import (
+    ET_DYN,
+    PF_X,
+    PT_LOAD,
+    SHT_DYNSYM,
+    SHT_SYMTAB,
+    ElfImage,
+    Note,
+    Section,
+    Symbol,
+    is_elf,
+)
+from ..errors import BPFError, ObjectError
 
 
 class ElfBinary:
-    """An ELF executable or shared library, read for probing."""
+    """An ELF executable or shared library, read for probing (through
+    :class:`pybpf.elf.reader.ElfImage` over a memory map of the file)."""
 
     def __init__(self, path: str):
         self.path = path
         try:
             with open(path, "rb") as f:
                 size = os.fstat(f.fileno()).st_size
-                data = mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ) if size else b""
+                data: Any = mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ) if size \
+                    else b""
         except OSError as e:
             raise BPFError(f"cannot read {path}: {e.strerror}") from None
         self._data = data
-        if data[:4] != _U.ELF_MAGIC:
-            raise BPFError(f"{path} is not an ELF file")
-        cls, order = data[4], data[5]
-        if cls not in (_U.ELFCLASS32, _U.ELFCLASS64) or order not in (_U.ELFDATA2LSB,
-                                                                       _U.ELFDATA2MSB):
-            raise BPFError(f"{path}: unsupported ELF class {cls} / data encoding {order}")
-        self.is64 = cls == _U.ELFCLASS64
-        self.endian = "<" if order == _U.ELFDATA2LSB else ">"
-        e = self.endian
-        if self.is64:
-            (self.type, self.machine, _v, self.entry, phoff, shoff, _fl, _eh, phentsize,
-             phnum, shentsize, shnum, shstrndx) = struct.unpack_from(e + "HHIQQQIHHHHHH", data, 16)
-        else:
-            (self.type, self.machine, _v, self.entry, phoff, shoff, _fl, _eh, phentsize,
-             phnum, shentsize, shnum, shstrndx) = struct.unpack_from(e + "HHIIIIIHHHHHH", data, 16)
-        self.segments = [self._segment(phoff + i * phentsize) for i in range(phnum)]
-        raw = [self._section_raw(shoff + i * shentsize) for i in range(shnum)]
-        names = raw[shstrndx] if shstrndx < len(raw) else None
-        self.sections: list[ElfSection] = []
-        for r in raw:
-            name = self._cstr(names[3] + r[0]) if names is not None else ""
-            self.sections.append(ElfSection(name, r[1], r[2], r[3], r[4], r[5], r[6]))
-        self._symbols: dict[str, ElfSymbol] | None = None
+        try:
+            self.image = ElfImage(data, path=path)
+        except ObjectError:
+            self.close()
+            raise
+        self.is64 = self.image.is64
+        self.endian = "<" if self.image.byteorder == "little" else ">"
+        self.type = self.image.e_type
+        self.machine = self.image.machine
+        self.entry = self.image.entry
+        self._symbols: dict[str, Symbol] | None = None
 
-    # --- raw structures ----------------------------------------------------------------
+    @property
+    def sections(self) -> list[Section]:
+        """Every section header."""
+        return self.image.sections
 
-    def _segment(self, off: int) -> ElfSegment:
-        if self.is64:
-            t, flags, offset, vaddr, _p, filesz, memsz, _a = struct.unpack_from(
-                self.endian + "IIQQQQQQ", self._data, off)
-        else:
-            t, offset, vaddr, _p, filesz, memsz, flags, _a = struct.unpack_from(
-                self.endian + "IIIIIIII", self._data, off)
-        return ElfSegment(t, flags, offset, vaddr, filesz, memsz)
-
-    def _section_raw(self, off: int) -> tuple[int, ...]:
-        if self.is64:
-            name, t, _f, addr, offset, size, link, _i, _al, ent = struct.unpack_from(
-                self.endian + "IIQQQQIIQQ", self._data, off)
-        else:
-            name, t, _f, addr, offset, size, link, _i, _al, ent = struct.unpack_from(
-                self.endian + "IIIIIIIIII", self._data, off)
-        return (name, t, addr, offset, size, link, ent)
-
-    def _cstr(self, off: int) -> str:
-        end = self._data.find(b"\0", off)
-        return bytes(self._data[off:end if end >= 0 else len(self._data)]).decode(
-            "utf-8", "replace")
-
-    # --- sections, symbols, notes ----------------------------------------------------------
+    @property
+    def segments(self) -> list[Any]:
+        """Every program header (:class:`pybpf.elf.reader.Segment`)."""
+        return self.image.segments
 
     @property
     def is_shared(self) -> bool:
         """Whether the file is position independent (``ET_DYN``: a shared
         library or a PIE executable)."""
-        return self.type == _U.ET_DYN
+        return self.type == ET_DYN
 
-    def section(self, name: str) -> ElfSection | None:
+    def section(self, name: str) -> Section | None:
         """The section called ``name``, if any."""
-        return next((s for s in self.sections if s.name == name), None)
+        return self.image.section(name)
 
-    def symbols(self) -> dict[str, ElfSymbol]:
+    def symbols(self) -> dict[str, Symbol]:
         """Every defined symbol of ``.symtab`` and ``.dynsym`` by name
         (``.symtab`` wins; version suffixes dropped)."""
         if self._symbols is None:
-            table: dict[str, ElfSymbol] = {}
-            for kind in (_U.SHT_DYNSYM, _U.SHT_SYMTAB):
-                for s in self.sections:
+            table: dict[str, Symbol] = {}
+            for kind in (SHT_DYNSYM, SHT_SYMTAB):
+                for s in self.image.sections:
                     if s.type == kind:
-                        for sym in self._read_symbols(s):
-                            table[sym.name.split("@", 1)[0]] = sym
+                        for sym in self.image.read_symbols(s):
+                            if sym.name and not sym.is_undefined:
+                                table[sym.name.split("@", 1)[0]] = sym
             self._symbols = table
         return self._symbols
 
-    def _read_symbols(self, sec: ElfSection) -> Iterator[ElfSymbol]:
-        strtab = self.sections[sec.link]
-        ent = sec.entsize or (24 if self.is64 else 16)
-        fmt = self.endian + ("IBBHQQ" if self.is64 else "IIIBBH")
-        data = self._data
-        for off in range(sec.offset, sec.offset + sec.size - ent + 1, ent):
-            if self.is64:
-                name, info, _o, shndx, value, size = struct.unpack_from(fmt, data, off)
-            else:
-                name, value, size, info, _o, shndx = struct.unpack_from(fmt, data, off)
-            if not name or shndx == _U.SHN_UNDEF:
-                continue
-            yield ElfSymbol(self._cstr(strtab.offset + name), value, size, info & 0xF,
-                            info >> 4, shndx)
-
-    def symbol(self, name: str) -> ElfSymbol:
+    def symbol(self, name: str) -> Symbol:
         """The defined symbol ``name`` (``name@VERSION`` accepted)."""
         base = name.split("@", 1)[0]
         sym = self.symbols().get(base)
@@ -186,15 +110,15 @@ class ElfBinary:
                               if not self.symbols() else ""))
         return sym
 
-    def functions_matching(self, pattern: str) -> list[ElfSymbol]:
+    def functions_matching(self, pattern: str) -> list[Symbol]:
         """Function symbols whose name matches glob ``pattern``."""
         return [s for n, s in sorted(self.symbols().items())
-                if s.type in (_U.STT_FUNC, _U.STT_GNU_IFUNC) and fnmatch.fnmatchcase(n, pattern)]
+                if s.is_function and fnmatch.fnmatchcase(n, pattern)]
 
     def file_offset(self, vaddr: int) -> int:
         """The file offset where virtual address ``vaddr`` is loaded from."""
-        loads = [s for s in self.segments if s.type == _U.PT_LOAD]
-        for seg in sorted(loads, key=lambda s: not s.flags & _U.PF_X):
+        loads = [s for s in self.segments if s.type == PT_LOAD]
+        for seg in sorted(loads, key=lambda s: not s.flags & PF_X):
             if seg.vaddr <= vaddr < seg.vaddr + max(seg.memsz, seg.filesz):
                 return vaddr - seg.vaddr + seg.offset
         raise BPFError(f"{self.path}: address {vaddr:#x} is in no loadable segment")
@@ -202,27 +126,13 @@ class ElfBinary:
     def file_offset_of(self, symbol: str, offset: int = 0) -> int:
         """The file offset of ``symbol`` plus ``offset`` (what a uprobe needs)."""
         sym = self.symbol(symbol)
-        if sym.type not in (_U.STT_FUNC, _U.STT_GNU_IFUNC) and sym.size == 0:
+        if not sym.is_function and sym.size == 0:
             raise BPFError(f"{self.path}: {symbol!r} is not a function")
         return self.file_offset(sym.value + offset)
 
-    def notes(self, section: str | None = None) -> list[ElfNote]:
+    def notes(self, section: str | None = None) -> list[Note]:
         """The notes of ``section`` (every ``SHT_NOTE`` section by default)."""
-        out = []
-        for sec in self.sections:
-            if sec.type != _U.SHT_NOTE or (section and sec.name != section):
-                continue
-            pos, end = sec.offset, sec.offset + sec.size
-            while pos + 12 <= end:
-                namesz, descsz, ntype = struct.unpack_from(self.endian + "III", self._data, pos)
-                name_off = pos + 12
-                desc_off = name_off + ((namesz + 3) & ~3)
-                owner = bytes(self._data[name_off:name_off + namesz]).rstrip(b"\0").decode(
-                    "utf-8", "replace")
-                out.append(ElfNote(owner, ntype, bytes(self._data[desc_off:desc_off + descsz]),
-                                   desc_off))
-                pos = desc_off + ((descsz + 3) & ~3)
-        return out
+        return self.image.notes(section)
 
     def close(self) -> None:
         """Unmap the file."""
@@ -292,7 +202,7 @@ def find_binary(name: str, pid: int | None = None) -> str:
 def _is_elf(path: str) -> bool:
     try:
         with open(path, "rb") as f:
-            return f.read(4) == _U.ELF_MAGIC
+            return is_elf(f.read(4))
     except OSError:
         return False
 

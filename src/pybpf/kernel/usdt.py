@@ -1,5 +1,6 @@
 """USDT probes: the static probe points (``DTRACE_PROBE``, ``sys/sdt.h``) that
-programs such as Python, PostgreSQL or libc compile in.
+programs such as Python, PostgreSQL or libc compile in, as a binary's notes
+describe them (attaching is :func:`pybpf.kernel.attach.usdt`).
 
 Each probe is a ``.note.stapsdt`` note naming a provider and a probe, the
 address of a ``nop`` to put a uprobe on, an optional *semaphore* (a
@@ -8,7 +9,7 @@ argument locations in assembler syntax (``-4@%edi 8@-8(%rbp) 4@$5``)::
 
     for p in probes("/usr/bin/python3"):
         print(p.provider, p.name, p.args)
-    link = usdt(prog, "./server", "server", "request", pid=1234)
+    link = pybpf.kernel.attach.usdt(prog, "./server", "server", "request", pid=1234)
 
 Attaching puts a uprobe at every site of the probe; the semaphore is
 raised through the uprobe's ``ref_ctr_offset`` (the kernel counts it for
@@ -23,15 +24,14 @@ gives the uprobe the spec's index as its BPF cookie, and
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import struct
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-from ..errors import BPFError, KernelError
+from ..elf.reader import MACHINES
+from ..errors import BPFError
 from ..spec import uprobe as _U
-from .attach import AttachmentGroup, raw_update
 from .symbols import ElfBinary, find_binary
 
 ARG_CONST, ARG_REG, ARG_DEREF = 0, 1, 2
@@ -84,7 +84,7 @@ def _pt_regs_offsets() -> dict[str, int]:
 
     machine = os.uname().machine
     if machine in ("aarch64", "arm64"):
-        return {f"regs[{n}]": 8 * n for n in range(31)} | {"sp": 248, "pc": 256}
+        return _U.AARCH64_PT_REGS_OFFSETS
     layout = struct_layout("pt_regs")
     return {f.name: f.offset for f in layout.fields}
 
@@ -161,7 +161,16 @@ def probes(binary: str, *, pid: int | None = None, parse: bool = True) -> list[U
 
 
 def _machine(elf: ElfBinary) -> str:
-    return {62: "x86_64", 183: "aarch64"}.get(elf.machine, os.uname().machine)
+    return MACHINES.get(elf.machine, os.uname().machine)
+
+
+def encode_spec(args: tuple[UsdtArg, ...], cookie: int) -> bytes:
+    """The spec-map value ``pybpf_usdt.bpf.h`` reads for one probe site: its
+    arguments and the cookie the program asked for."""
+    if len(args) > MAX_ARGS:
+        raise BPFError(f"a USDT probe with {len(args)} arguments: at most {MAX_ARGS} are "
+                       f"supported")
+    return _SPEC.pack(b"".join(a.encode() for a in args), cookie, len(args))
 
 
 def find(binary: str, provider: str, name: str, *, pid: int | None = None) -> list[UsdtProbe]:
@@ -175,130 +184,5 @@ def find(binary: str, provider: str, name: str, *, pid: int | None = None) -> li
     return found
 
 
-class SemaphoreHold:
-    """A USDT semaphore raised by writing ``/proc/PID/mem``; :meth:`close`
-    lowers it again."""
-
-    def __init__(self, pid: int, address: int):
-        self.pid = pid
-        self.address = address
-        self._add(1)
-        self._closed = False
-
-    def _add(self, delta: int) -> None:
-        try:
-            fd = os.open(f"/proc/{self.pid}/mem", os.O_RDWR | os.O_CLOEXEC)
-        except OSError as e:
-            raise KernelError(f"cannot open /proc/{self.pid}/mem to set a USDT semaphore: "
-                              f"{e.strerror}", errno=e.errno, operation="usdt semaphore") from None
-        try:
-            (value,) = struct.unpack("<H", os.pread(fd, 2, self.address))
-            os.pwrite(fd, struct.pack("<H", max(0, value + delta) & 0xFFFF), self.address)
-        finally:
-            os.close(fd)
-
-    def close(self) -> None:
-        """Lower the semaphore (if the process still runs)."""
-        if not self._closed:
-            self._closed = True
-            with contextlib.suppress(OSError, KernelError):
-                self._add(-1)
-
-    def detach(self) -> None:
-        """Same as :meth:`close`."""
-        self.close()
-
-
-def _runtime_address(pid: int, path: str, file_offset: int) -> int:
-    """Where file offset ``file_offset`` of ``path`` is mapped in ``pid``."""
-    real = os.path.realpath(path)
-    with open(f"/proc/{pid}/maps") as f:
-        for line in f:
-            parts = line.split(None, 5)
-            if len(parts) < 6 or os.path.realpath(parts[5].strip()) != real:
-                continue
-            lo, hi = (int(x, 16) for x in parts[0].split("-"))
-            off = int(parts[2], 16)
-            if off <= file_offset < off + (hi - lo):
-                return lo + file_offset - off
-    raise BPFError(f"{path} offset {file_offset:#x} is not mapped in process {pid}")
-
-
-def _spec_map(program: Any) -> Any:
-    """The ``pybpf_usdt_spec`` map the program uses, or None."""
-    from .info import program_info
-    from .maps import KernelMap
-
-    with contextlib.suppress(Exception):
-        for map_id in program_info(program.fd).map_ids:
-            m = KernelMap.from_id(map_id)
-            if m.name == SPEC_MAP[:15]:
-                return m
-            m.close()
-    return None
-
-
-_next_spec: dict[int, int] = {}
-
-
-def usdt(program: Any, binary: str, provider: str, name: str, *, pid: int = -1,
-         cookie: int = 0, semaphore: str = "kernel", spec_map: Any = None) -> AttachmentGroup:
-    """Attach a ``kprobe``-type program to every site of USDT probe
-    ``provider:name`` in ``binary`` (in process ``pid`` only, or all).
-
-    ``semaphore`` is ``"kernel"`` (the uprobe's ``ref_ctr_offset``) or
-    ``"mem"`` (written through ``/proc/PID/mem``; needs ``pid``).  When the
-    program uses ``pybpf_usdt.bpf.h`` (its ``pybpf_usdt_spec`` map, or
-    ``spec_map``), each site's argument spec goes there and ``cookie``
-    comes back from ``pybpf_usdt_cookie(ctx)``.
-    """
-    from .info import map_info
-    from .uprobe import uprobe
-
-    if semaphore not in ("kernel", "mem"):
-        raise BPFError(f"semaphore must be 'kernel' or 'mem', not {semaphore!r}")
-    if semaphore == "mem" and pid <= 0:
-        raise BPFError("semaphore='mem' needs the pid of the process to write to")
-    sites = find(binary, provider, name, pid=pid if pid > 0 else None)
-    owned_map = None
-    m = spec_map
-    if m is None:
-        m = owned_map = _spec_map(program)
-    parts: list[Any] = []
-    try:
-        for site in sites:
-            site_cookie = cookie
-            if m is not None:
-                key = map_info(m.fd).id
-                index = _next_spec.get(key, 0)
-                if index >= m.max_entries:
-                    raise BPFError(f"map {SPEC_MAP} is full ({m.max_entries} probe sites)")
-                _next_spec[key] = index + 1
-                if len(site.args) > MAX_ARGS:
-                    raise BPFError(f"USDT {provider}:{name} has {len(site.args)} arguments; "
-                                   f"at most {MAX_ARGS} are supported")
-                args = b"".join(a.encode() for a in site.args)
-                raw_update(m.fd, index.to_bytes(4, "little"),
-                           _SPEC.pack(args, cookie, len(site.args)), what=f"map {SPEC_MAP}")
-                site_cookie = index
-            ref = site.semaphore_offset if semaphore == "kernel" else 0
-            if site.semaphore and semaphore == "mem":
-                parts.append(SemaphoreHold(pid, _runtime_address(pid, site.path,
-                                                                 site.semaphore_offset)))
-            link = uprobe(program, site.path, None, offset=site.file_offset, pid=pid,
-                          cookie=site_cookie, ref_ctr_offset=ref)
-            link.target = f"usdt {provider}:{name} at {site.path}:{site.address:#x}"
-            parts.append(link)
-    except BaseException:
-        for p in parts:
-            p.close()
-        raise
-    finally:
-        if owned_map is not None:
-            owned_map.close()
-    return AttachmentGroup(parts, program=program,
-                           target=f"usdt {provider}:{name} ({len(sites)} sites) in {binary}")
-
-
-__all__ = ["ARG_CONST", "ARG_DEREF", "ARG_REG", "SemaphoreHold", "UsdtArg", "UsdtProbe",
-           "find", "parse_arg", "parse_args", "probes", "usdt"]
+__all__ = ["ARG_CONST", "ARG_DEREF", "ARG_REG", "MAX_ARGS", "SPEC_MAP", "UsdtArg", "UsdtProbe",
+           "encode_spec", "find", "parse_arg", "parse_args", "probes"]

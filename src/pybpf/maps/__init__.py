@@ -63,6 +63,7 @@ from ._abi import (
     BPF_RB_RING_SIZE,
     ENOTSUPP,
 )
+from .arena import ArenaMap
 from .array import ArrayMap, ObjectArray, PercpuArrayMap, ProgArray
 from .base import Map, MapBuffer, map_at, map_by_id, map_owning
 from .errors import MapError, MapKeyError
@@ -77,7 +78,7 @@ from .stacktrace import StackTraceMap
 MAP_TYPES: dict[str, type[Map]] = {cls.type: cls for cls in (
     HashMap, PercpuHashMap, LruHashMap, LruPercpuHashMap, ArrayMap, PercpuArrayMap,
     ProgArray, PerfEventArray, StackTraceMap, LpmTrie, ArrayOfMaps, HashOfMaps,
-    QueueMap, StackMap, BloomFilter, RingBuf,
+    QueueMap, StackMap, BloomFilter, RingBuf, ArenaMap,
 )}
 """Map type name (as in :attr:`MapSpec.type`) -> implementing class."""
 
@@ -96,7 +97,10 @@ def create_map(spec: MapSpec, *, num_cpus: int | None = None,
     a ``struct bpf_spin_lock`` in the value when there is no BTF to say so.
 
     Raises :class:`MapError` (op ``create``) with the kernel's errno for a
-    spec the kernel would refuse, and EINVAL for a type not implemented.
+    spec the kernel would refuse (EINVAL, E2BIG, or ENOMEM for a map that
+    would preallocate more than the machine's memory), and EINVAL for a type
+    not implemented.  Large maps the kernel accepts cost memory only for
+    the values written.
     """
     cpus = num_cpus if num_cpus is not None else (os.cpu_count() or 1)
     if cpus <= 0:
@@ -106,10 +110,12 @@ def create_map(spec: MapSpec, *, num_cpus: int | None = None,
         known = ", ".join(sorted(MAP_TYPES))
         raise MapError(_errno.EINVAL, f"map type {spec.type!r} is not implemented in "
                        f"userspace (implemented: {known})", map_name=spec.name, op="create")
+    cls.check_fields(spec)
     if cls is PerfEventArray and spec.max_entries == 0:
         spec = spec.copy()
         spec.max_entries = cpus
     cls.check_spec(spec, cpus)
+    cls.check_memory(spec, cpus)
     m = cls(spec, num_cpus=cpus, key_codec=key_codec, value_codec=value_codec,
             spin_lock_offset=spin_lock_offset)
     for key, value in spec.contents:
@@ -150,6 +156,7 @@ __all__ = [
     "BPF_RB_RING_SIZE",
     "ENOTSUPP",
     "MAP_TYPES",
+    "ArenaMap",
     "ArrayMap",
     "ArrayOfMaps",
     "BTFCodec",

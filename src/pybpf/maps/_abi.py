@@ -11,14 +11,22 @@ from __future__ import annotations
 
 from ..spec import constant, enum_values
 from ..spec.defines import (  # noqa: F401 - re-exported for the map modules
+    ARRAY_VALUE_SIZE_MAX,
     BLOOM_DEFAULT_HASH_FUNCS,
     BLOOM_NR_HASH_FUNCS_MASK,
+    BPF_ATTR_U32_LIMIT,
+    BPF_ATTR_U64_LIMIT,
     BPF_BUILD_ID_SIZE,
     ENOTSUPP,
+    FD_ARRAY_SLOT_SIZE,
+    HTAB_BUCKET_SIZE,
     HTAB_ELEM_OVERHEAD,
+    HTAB_MAX_ENTRIES,
     KMALLOC_MAX_SIZE,
     LPM_DATA_SIZE_MAX,
     LPM_KEY_HEADER,
+    LPM_TRIE_NODE_SIZE,
+    MAP_NORESERVE,
     MAX_BPF_STACK,
     PAGE_SIZE,
     PCPU_MIN_UNIT_SIZE,
@@ -27,6 +35,8 @@ from ..spec.defines import (  # noqa: F401 - re-exported for the map modules
     RINGBUF_MAX_RECORD_SZ,
     RINGBUF_META_PAGES,
     STACK_BUILD_ID_ENTRY_SIZE,
+    STACK_MAP_BUCKET_SIZE,
+    STACK_MAP_MAX_ENTRIES,
 )
 
 # --- enumerators from vmlinux BTF (pybpf.spec) ---------------------------------

@@ -7,16 +7,23 @@ EINVAL and ``len()`` is ``max_entries``.  Value ``i`` sits at ``i *
 value_stride`` of its arena (``value_stride`` is ``value_size`` rounded up
 to 8, the kernel's layout) and never moves, so a program's pointer stays
 valid and sees every later update.
+
+Threads: an array's structure never changes, so programs' lookups and
+updates take no lock (a value is stored in one copy); userspace operations
+hold the map's lock, so a per-CPU update from userspace is atomic too.
 """
 
 from __future__ import annotations
 
 import errno as E
+import mmap
 from collections.abc import Iterator
 from typing import Any
 
+from ..codecs import round8
 from ..objects import MapSpec
 from ._abi import (
+    ARRAY_VALUE_SIZE_MAX,
     BPF_EXIST,
     BPF_F_ACCESS_MASK,
     BPF_F_INNER_MAP,
@@ -25,12 +32,11 @@ from ._abi import (
     BPF_F_NUMA_NODE,
     BPF_NOEXIST,
     ENOTSUPP,
+    FD_ARRAY_SLOT_SIZE,
     PAGE_SIZE,
     PCPU_MIN_UNIT_SIZE,
 )
 from .base import Map
-
-MAX_ARENA_BYTES = 1 << 30
 
 
 class ArrayMap(Map):
@@ -44,13 +50,18 @@ class ArrayMap(Map):
         """The kernel's array_map_alloc_check."""
         allowed = cls.allowed_flags & ~(BPF_F_MMAPABLE if cls.percpu else 0)
         cls._check_sizes(spec, key_size=4, allowed_flags=allowed)
-        if cls.percpu and spec.value_size > PCPU_MIN_UNIT_SIZE:
+        if spec.value_size > ARRAY_VALUE_SIZE_MAX:
+            raise cls._create_error(spec, E.E2BIG, f"value_size {spec.value_size} is too large")
+        if cls.percpu and round8(spec.value_size) > PCPU_MIN_UNIT_SIZE:
             raise cls._create_error(spec, E.E2BIG, f"per-CPU value_size {spec.value_size} is "
                                                    f"over {PCPU_MIN_UNIT_SIZE}")
-        stride = (spec.value_size + 7) & ~7
-        if stride * spec.max_entries > MAX_ARENA_BYTES:
-            raise cls._create_error(spec, E.ENOMEM, f"{stride * spec.max_entries} bytes of "
-                                                    f"values is more than the VM allocates")
+
+    @classmethod
+    def largest_allocation(cls, spec: MapSpec, num_cpus: int) -> int:
+        """Every value (per-CPU arrays: a pointer per index, the values apart)."""
+        if cls.percpu:
+            return spec.max_entries * FD_ARRAY_SLOT_SIZE
+        return spec.max_entries * round8(spec.value_size)
 
     def __init__(self, spec: MapSpec, **kw: Any):
         super().__init__(spec, **kw)
@@ -91,7 +102,7 @@ class ArrayMap(Map):
         if flags & BPF_F_LOCK and (self.spin_lock_offset is None or self.percpu):
             return -E.EINVAL
         if not self.percpu:
-            self._write_value(self.arenas[0], offset, value)
+            self._write_value(self.arenas[0], offset, value, bool(flags & BPF_F_LOCK))
         elif all_cpus:
             for arena, v in zip(self.arenas, value):
                 self._write_value(arena, offset, v)
@@ -109,7 +120,7 @@ class ArrayMap(Map):
         offset = index * self.value_stride
         if self.percpu:
             return [self._read_value(arena, offset) for arena in self.arenas]
-        return self._read_value(self.arenas[0], offset)
+        return self._read_value(self.arenas[0], offset, bool(flags & BPF_F_LOCK))
 
     def _sys_update(self, key: bytes, value: Any, flags: int) -> int:
         return self._update(key, value, flags, self.user_cpu, True)
@@ -147,10 +158,17 @@ class ArrayMap(Map):
         """Zero every value (array elements cannot be deleted), as updates
         with zeros would."""
         self._check_write("update")
+        with self.lock:
+            self._zero_all()
+
+    def _zero_all(self) -> None:
         lock = self.spin_lock_offset
         for arena in self.arenas:
             if lock is None:
-                arena[:] = bytes(len(arena))
+                if isinstance(arena, bytearray):
+                    arena[:] = bytes(len(arena))
+                else:                   # a lazy mapping: give its pages back, zeroed
+                    arena.madvise(mmap.MADV_DONTNEED)
                 continue
             for offset in range(0, self.max_entries * self.value_stride, self.value_stride):
                 self._write_value(arena, offset, bytes(self.value_size))
@@ -230,9 +248,14 @@ class ObjectArray(Map):
         """Key and value are 4 bytes (an index and an fd in the kernel)."""
         cls._check_sizes(spec, key_size=4, value_size=4, allowed_flags=cls.allowed_flags)
 
+    @classmethod
+    def largest_allocation(cls, spec: MapSpec, num_cpus: int) -> int:
+        """A pointer per slot."""
+        return spec.max_entries * FD_ARRAY_SLOT_SIZE
+
     def __init__(self, spec: MapSpec, **kw: Any):
         super().__init__(spec, **kw)
-        self._objects: list[Any] = [None] * self.max_entries
+        self._objects: dict[int, Any] = {}      # index -> object, for the slots in use
 
     def _accept(self, obj: Any, op: str, key: Any) -> Any:
         """Check an object for storing; subclasses refuse the wrong kind."""
@@ -255,11 +278,12 @@ class ObjectArray(Map):
             err = E.E2BIG
         if err:
             raise self._error(err, "update", key, self._update_message(err, flags))
-        self._sys_update(key, self._accept(value, "update", key), flags)
+        value = self._accept(value, "update", key)
+        with self.lock:
+            self._sys_update(key, value, flags)
 
     def _sys_lookup(self, key: bytes, flags: int) -> Any:
-        index = int.from_bytes(key, "little")
-        obj = self._objects[index] if index < self.max_entries else None
+        obj = self._objects.get(int.from_bytes(key, "little"))
         if obj is None:
             raise self._error(E.ENOENT, "lookup", key, "empty slot")
         return obj
@@ -282,33 +306,28 @@ class ObjectArray(Map):
         index = int.from_bytes(key, "little")
         if index >= self.max_entries:
             return -E.E2BIG
-        if self._objects[index] is None:
+        if self._objects.pop(index, None) is None:
             return -E.ENOENT
-        self._objects[index] = None
         return 0
 
     _next_key = ArrayMap._next_key
 
     def _raw_keys(self) -> list[bytes]:
-        return [i.to_bytes(4, "little") for i, obj in enumerate(self._objects)
-                if obj is not None]
+        return [i.to_bytes(4, "little") for i in sorted(self._objects)]
 
     def _raw_items(self) -> list[tuple[bytes, Any]]:
-        return [(i.to_bytes(4, "little"), obj) for i, obj in enumerate(self._objects)
-                if obj is not None]
+        objects = self._objects
+        return [(i.to_bytes(4, "little"), objects[i]) for i in sorted(objects)]
 
     def _count(self) -> int:
-        return sum(obj is not None for obj in self._objects)
+        return len(self._objects)
 
     def _has(self, key: bytes) -> bool:
-        index = int.from_bytes(key, "little")
-        return index < self.max_entries and self._objects[index] is not None
+        return int.from_bytes(key, "little") in self._objects
 
     def object_at(self, index: int) -> Any:
         """The object in slot ``index``, or None (no errors; for helpers)."""
-        if 0 <= index < self.max_entries:
-            return self._objects[index]
-        return None
+        return self._objects.get(index)
 
 
 class ProgArray(ObjectArray):
@@ -320,9 +339,7 @@ class ProgArray(ObjectArray):
     def bpf_tail_call_target(self, index: int) -> Any:
         """The program ``bpf_tail_call`` jumps to for ``index`` (an unsigned
         32-bit index), or None: then the call falls through."""
-        if 0 <= index < self.max_entries:
-            return self._objects[index]
-        return None
+        return self._objects.get(index)
 
     def bpf_update(self, key: bytes, value: bytes, flags: int = 0, cpu: int = 0) -> int:
         """Programs cannot update a program array."""

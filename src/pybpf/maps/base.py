@@ -16,6 +16,18 @@ Two faces per map:
 Values live in :attr:`Map.arenas`, preallocated buffers that the VM maps as
 memory regions.  Because a region's address is the buffer's own host address,
 ``bpf_lookup`` can return the very address a program dereferences.
+
+THREADS: maps are safe to use from several threads (several VMs, or a VM
+and userspace) with the kernel's guarantees.  Each map has one lock
+(:attr:`Map.lock`); every element operation that changes the map's
+structure, and every lookup that walks shared structure, holds it, so
+element operations are atomic with respect to each other, batches
+element by element.  Lookups that are a single dictionary probe (hash and
+array maps from programs) take no lock, as the kernel's RCU lookups take
+none: they may return a value that is being deleted, as the kernel's may.
+The ``struct bpf_spin_lock`` in a value is a real lock between threads:
+programs take it with ``bpf_spin_lock`` (:meth:`Map.bpf_spin_lock`), and
+``BPF_F_LOCK`` lookups and updates copy the value while holding it.
 """
 
 from __future__ import annotations
@@ -23,7 +35,10 @@ from __future__ import annotations
 import ctypes
 import errno as E
 import itertools
+import mmap
+import os
 import struct
+import threading
 import weakref
 from collections.abc import Iterator
 from typing import Any, ClassVar, NamedTuple
@@ -31,12 +46,15 @@ from typing import Any, ClassVar, NamedTuple
 from ..codecs import Batch, Codec, MapProtocol, default_codecs, make_codec, round8
 from ..objects import MapSpec
 from ._abi import (
+    BPF_ATTR_U32_LIMIT,
+    BPF_ATTR_U64_LIMIT,
     BPF_F_LOCK,
     BPF_F_RDONLY,
     BPF_F_RDONLY_PROG,
     BPF_F_WRONLY,
     BPF_F_WRONLY_PROG,
     ENOTSUPP,
+    MAP_NORESERVE,
     MAP_TYPE_IDS,
 )
 from .errors import MapError, errno_text
@@ -47,6 +65,40 @@ _by_id: weakref.WeakValueDictionary[int, Map] = weakref.WeakValueDictionary()
 
 HANDLE_SIZE = 64
 _HANDLE = struct.Struct("<IIIIII")  # map type id, key size, value size, max entries, flags, id
+_LOCK_WORD = struct.Struct("<I")
+
+SPIN_LOCK_TIMEOUT = 10.0
+"""Seconds a ``bpf_spin_lock`` or a ``BPF_F_LOCK`` copy waits for a lock that
+another thread holds before giving up with EDEADLK.  The kernel spins
+forever, but its verifier guarantees every lock is released; in the VM a
+program can exit holding one."""
+
+
+LAZY_BYTES = 1 << 20
+"""Buffers this large are anonymous mappings that reserve address space and
+take memory only for the pages written, as the kernel's maps that allocate
+per element do; smaller ones are plain bytearrays."""
+
+
+def zeroed_buffer(size: int) -> bytearray | mmap.mmap:
+    """``size`` zero bytes of writable storage with a fixed address; large
+    ones take memory only as they are written.  Raises MemoryError when the
+    address space cannot hold them."""
+    if size < LAZY_BYTES:
+        return bytearray(size)
+    try:
+        return mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | MAP_NORESERVE)
+    except (OSError, OverflowError, ValueError) as exc:
+        raise MemoryError(str(exc)) from None
+
+
+def physical_memory() -> int:
+    """Bytes of memory this machine has: what the kernel's map allocations
+    (vmalloc) refuse to exceed in one piece."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return 1 << 62
 
 
 def map_at(address: int) -> Map | None:
@@ -73,11 +125,12 @@ def map_by_id(map_id: int) -> Map | None:
 
 class MapBuffer(NamedTuple):
     """A buffer the VM must map for programs to use a map: ``name`` for
-    messages, ``buffer`` the storage, ``writable`` whether programs may
-    write it, ``kind`` the region kind."""
+    messages, ``buffer`` the storage (a bytearray, or an anonymous mmap for
+    large maps), ``writable`` whether programs may write it, ``kind`` the
+    region kind."""
 
     name: str
-    buffer: bytearray
+    buffer: bytearray | mmap.mmap
     writable: bool
     kind: str
 
@@ -127,7 +180,7 @@ class Map(MapProtocol):
         self.frozen = False
         self.user_cpu = 0
         self.id = next(_ids)
-        self.arenas: list[bytearray] = []
+        self.arenas: list[Any] = []           # bytearrays, or mmaps for large maps
         self.arena_addresses: list[int] = []
         self._anchors: list[Any] = []
         self.handle = bytearray(HANDLE_SIZE)
@@ -147,6 +200,10 @@ class Map(MapProtocol):
                                    else make_codec(value_codec, self.value_size))
         self.spin_lock_offset: int | None = (
             spin_lock_offset if spin_lock_offset is not None else find_spin_lock_offset(spec))
+        #: Held around every change of the map's structure (see THREADS above).
+        self.lock = threading.Lock()
+        self._spin = threading.Condition()          # guards every spin-lock word of the values
+        self._spin_holders: dict[tuple[int, int], int] = {}   # (arena, offset) -> thread id
 
     # ------------------------------------------------------------------ memory
 
@@ -158,9 +215,11 @@ class Map(MapProtocol):
         self._anchors.append(anchor)
         return ctypes.addressof(anchor)
 
-    def _new_arena(self, size: int) -> tuple[bytearray, int]:
+    def _new_arena(self, size: int) -> tuple[Any, int]:
+        """A zeroed value buffer (large ones take memory only as values are
+        written) and its address."""
         try:
-            buffer = bytearray(size)
+            buffer = zeroed_buffer(size)
         except MemoryError:
             raise MapError(E.ENOMEM, f"cannot allocate {size} bytes of values",
                            map_name=self.name, op="create") from None
@@ -203,9 +262,39 @@ class Map(MapProtocol):
     # ---------------------------------------------------------------- creation
 
     @classmethod
+    def check_fields(cls, spec: MapSpec) -> None:
+        """EINVAL for sizes, counts and flags that ``union bpf_attr`` cannot
+        carry (negative, or wider than its ``__u32``/``__u64`` fields)."""
+        for field in ("key_size", "value_size", "max_entries", "flags"):
+            value = getattr(spec, field)
+            if not isinstance(value, int) or not 0 <= value < BPF_ATTR_U32_LIMIT:
+                raise cls._create_error(spec, E.EINVAL, f"{field} {value!r} does not fit the "
+                                                        f"kernel's u32 field")
+        if not isinstance(spec.map_extra, int) or not 0 <= spec.map_extra < BPF_ATTR_U64_LIMIT:
+            raise cls._create_error(spec, E.EINVAL, f"map_extra {spec.map_extra!r} does not "
+                                                    f"fit the kernel's u64 field")
+
+    @classmethod
     def check_spec(cls, spec: MapSpec, num_cpus: int) -> None:
         """Raise :class:`MapError` (op ``create``) for a spec the kernel would
         refuse.  Subclasses add their type's rules."""
+
+    @classmethod
+    def largest_allocation(cls, spec: MapSpec, num_cpus: int) -> int:
+        """Bytes of the largest single allocation the kernel makes when it
+        creates such a map (what it preallocates); 0 for maps that
+        allocate element by element."""
+        return 0
+
+    @classmethod
+    def check_memory(cls, spec: MapSpec, num_cpus: int) -> None:
+        """ENOMEM, as the kernel's vmalloc answers, for a map that would
+        preallocate more than the machine's memory in one piece."""
+        need = cls.largest_allocation(spec, num_cpus)
+        have = physical_memory()
+        if need > have:
+            raise cls._create_error(spec, E.ENOMEM, f"the kernel would preallocate {need} "
+                                                    f"bytes; this machine has {have}")
 
     @staticmethod
     def _create_error(spec: MapSpec, code: int, message: str) -> MapError:
@@ -268,23 +357,103 @@ class Map(MapProtocol):
                                                     f"this map's are {self.key_size}")
         return data
 
-    def _read_value(self, arena: bytearray, offset: int) -> bytes:
-        """A copy of the value at ``offset``, spin lock zeroed as the kernel does."""
-        data = bytes(arena[offset:offset + self.value_size])
+    def _read_value(self, arena: bytearray, offset: int, locked: bool = False) -> bytes:
+        """A copy of the value at ``offset``, spin lock zeroed as the kernel
+        does; ``locked`` (BPF_F_LOCK) copies it while holding the value's
+        spin lock."""
         lock = self.spin_lock_offset
-        if lock is not None:
-            data = data[:lock] + bytes(4) + data[lock + 4:]
-        return data
+        if lock is None:
+            return bytes(arena[offset:offset + self.value_size])
+        with self._spin:
+            if locked:
+                self._wait_unlocked(arena, offset + lock)
+            data = bytes(arena[offset:offset + self.value_size])
+        return data[:lock] + bytes(4) + data[lock + 4:]
 
-    def _write_value(self, arena: bytearray, offset: int, value: bytes | memoryview) -> None:
-        """Store a value, leaving the spin lock word alone as the kernel does."""
+    def _write_value(self, arena: bytearray, offset: int, value: bytes | memoryview,
+                     locked: bool = False) -> None:
+        """Store a value, leaving the spin lock word alone as the kernel
+        does; ``locked`` (BPF_F_LOCK) stores it while holding the value's
+        spin lock."""
         lock = self.spin_lock_offset
         if lock is None:
             arena[offset:offset + self.value_size] = value
-        else:
-            held = arena[offset + lock:offset + lock + 4]
+            return
+        at = offset + lock
+        with self._spin:           # no bpf_spin_lock may slip in between
+            if locked:
+                self._wait_unlocked(arena, at)
+            held = arena[at:at + 4]
             arena[offset:offset + self.value_size] = value
-            arena[offset + lock:offset + lock + 4] = held
+            arena[at:at + 4] = held
+
+    # ------------------------------------------------------------ spin locks
+
+    def _wait_unlocked(self, arena: bytearray, at: int) -> None:
+        """With ``_spin`` held: wait until the lock word at ``at`` is free.
+        EDEADLK at once when waiting cannot end: this thread holds the lock,
+        its holder's thread has ended, or no bpf_spin_lock holds it (a
+        program stored to it directly, which the verifier forbids)."""
+        if not _LOCK_WORD.unpack_from(arena, at)[0]:
+            return
+        holder = self._spin_holders.get((id(arena), at))
+        if holder == threading.get_ident():
+            raise self._error(E.EDEADLK, "spin_lock", None,
+                              "this thread already holds the value's bpf_spin_lock")
+        if holder is None:
+            raise self._error(E.EDEADLK, "spin_lock", None,
+                              "the value's bpf_spin_lock word is set but no bpf_spin_lock "
+                              "holds it (a program stored to it directly)")
+        if holder not in {t.ident for t in threading.enumerate()}:
+            raise self._error(E.EDEADLK, "spin_lock", None,
+                              "the value's bpf_spin_lock is held by a thread that has ended "
+                              "(a program exited holding it)")
+        if not self._spin.wait_for(lambda: not _LOCK_WORD.unpack_from(arena, at)[0],
+                                   SPIN_LOCK_TIMEOUT):
+            raise self._error(E.EDEADLK, "spin_lock", None,
+                              f"the value's bpf_spin_lock has been held by another thread "
+                              f"for over {SPIN_LOCK_TIMEOUT:g} s (did a program exit "
+                              f"holding it?)")
+
+    def spin_lock_word(self, buffer: Any, offset: int) -> tuple[int, int] | None:
+        """``(arena index, offset)`` when ``offset`` in ``buffer`` (the storage
+        of a region the VM mapped) can hold a ``struct bpf_spin_lock``: a
+        4-aligned word inside a value of a hash or array map, at the lock's
+        offset when the map knows where its values keep it.  None otherwise:
+        the kernel's verifier refuses such a call."""
+        if self.type not in ("hash", "array") or offset % 4:
+            return None
+        index = next((i for i, arena in enumerate(self.arenas) if arena is buffer), None)
+        if index is None:
+            return None
+        stride = self.value_stride
+        if not 0 <= offset < self.max_entries * stride:
+            return None
+        within = offset % stride
+        if within + 4 > self.value_size:
+            return None
+        if self.spin_lock_offset is not None and within != self.spin_lock_offset:
+            return None
+        return index, offset
+
+    def bpf_spin_lock(self, arena_index: int, offset: int) -> None:
+        """``bpf_spin_lock`` on the word at ``offset`` of arena
+        ``arena_index``: wait while another thread holds it.  Raises
+        :class:`MapError` EDEADLK when this thread holds it already or the
+        holder keeps it longer than :data:`SPIN_LOCK_TIMEOUT`."""
+        arena = self.arenas[arena_index]
+        with self._spin:
+            self._wait_unlocked(arena, offset)
+            _LOCK_WORD.pack_into(arena, offset, 1)
+            self._spin_holders[(id(arena), offset)] = threading.get_ident()
+
+    def bpf_spin_unlock(self, arena_index: int, offset: int) -> None:
+        """``bpf_spin_unlock``: release the word and wake its waiters."""
+        arena = self.arenas[arena_index]
+        with self._spin:
+            _LOCK_WORD.pack_into(arena, offset, 0)
+            self._spin_holders.pop((id(arena), offset), None)
+            self._spin.notify_all()
 
     # ------------------------------------------- protocol primitives (raw bytes)
 
@@ -293,18 +462,30 @@ class Map(MapProtocol):
         if flags & ~BPF_F_LOCK:
             raise self._error(E.EINVAL, "lookup", key, f"bad flags {flags:#x}")
         self._check_lock_flag(flags, "lookup", key)
-        return self._sys_lookup(key, flags)
+        lock = self.lock
+        lock.acquire()
+        try:
+            return self._sys_lookup(key, flags)
+        finally:
+            lock.release()
 
     def _op_update(self, key: bytes, value: Any, flags: int) -> None:
         self._check_write("update", key)
         self._check_lock_flag(flags, "update", key)
-        err = self._sys_update(key, self._accept_value(value, "update", key), flags)
+        value = self._accept_value(value, "update", key)
+        lock = self.lock
+        lock.acquire()
+        try:
+            err = self._sys_update(key, value, flags)
+        finally:
+            lock.release()
         if err:
             raise self._error(-err, "update", key, self._update_message(-err, flags))
 
     def _op_delete(self, key: bytes) -> None:
         self._check_write("delete", key)
-        err = self._sys_delete(key)
+        with self.lock:
+            err = self._sys_delete(key)
         if err:
             raise self._error(-err, "delete", key)
 
@@ -312,11 +493,13 @@ class Map(MapProtocol):
         self._check_write("lookup_and_delete", key)
         self._check_read("lookup_and_delete", key)
         self._check_lock_flag(flags, "lookup_and_delete", key)
-        return self._sys_lookup_and_delete(key, flags)
+        with self.lock:
+            return self._sys_lookup_and_delete(key, flags)
 
     def _op_next_key(self, key: bytes | None) -> bytes | None:
         self._check_read("get_next_key", key)
-        return self._next_key(key)
+        with self.lock:
+            return self._next_key(key)
 
     def _op_freeze(self) -> None:
         if self.spin_lock_offset is not None:  # the kernel: a map with a BTF record
@@ -328,19 +511,23 @@ class Map(MapProtocol):
 
     def _op_keys(self) -> list[bytes]:
         self._check_read("get_next_key")
-        return self._raw_keys()
+        with self.lock:
+            return self._raw_keys()
 
     def _op_items(self) -> list[tuple[bytes, Any]]:
         self._check_read("lookup")
-        return self._raw_items()
+        with self.lock:
+            return self._raw_items()
 
     def _op_len(self) -> int:
         self._check_read("get_next_key")
-        return self._count()
+        with self.lock:
+            return self._count()
 
     def _op_contains(self, key: bytes) -> bool:
         self._check_read("lookup", key)
-        return self._has(key)
+        with self.lock:
+            return self._has(key)
 
     # Subclass hooks; the defaults are what a type without the operation does,
     # or a generic (slow) walk.
@@ -360,19 +547,43 @@ class Map(MapProtocol):
     def _next_key(self, key: bytes | None) -> bytes | None:
         raise self._error(ENOTSUPP, "get_next_key", key)
 
+    # The hooks below run with the map's lock held: they call each other,
+    # never the locking ``_op_*`` primitives.
+
     def _raw_keys(self) -> list[bytes]:
         """Every key in get_next_key order."""
-        return MapProtocol._op_keys(self)
+        out: list[bytes] = []
+        seen: set[bytes] = set()
+        key = self._next_key(None)
+        while key is not None and key not in seen:
+            seen.add(key)
+            out.append(key)
+            key = self._next_key(key)
+        return out
 
     def _raw_items(self) -> list[tuple[bytes, Any]]:
-        """Every ``(key, value)`` in get_next_key order."""
-        return MapProtocol._op_items(self)
+        """Every ``(key, value)`` in get_next_key order, skipping keys without
+        a value."""
+        out = []
+        for key in self._raw_keys():
+            try:
+                out.append((key, self._sys_lookup(key, 0)))
+            except MapError as exc:
+                if exc.errno != E.ENOENT:
+                    raise
+        return out
 
     def _count(self) -> int:
         return len(self._raw_keys())
 
     def _has(self, key: bytes) -> bool:
-        return MapProtocol._op_contains(self, key)
+        try:
+            self._sys_lookup(key, 0)
+        except MapError as exc:
+            if exc.errno == E.ENOENT:
+                return False
+            raise
+        return True
 
     def _update_message(self, code: int, flags: int) -> str:
         if code == E.EEXIST:
@@ -393,7 +604,8 @@ class Map(MapProtocol):
         self._check_read(op)
         if delete:
             self._check_write(op)
-        return self._lookup_batch(cursor, count, elem_flags, flags, delete)
+        with self.lock:
+            return self._lookup_batch(cursor, count, elem_flags, flags, delete)
 
     def _op_update_batch(self, keys: list[bytes], values: list[Any], elem_flags: int,
                          flags: int) -> int:
@@ -411,7 +623,8 @@ class Map(MapProtocol):
             except MapError as exc:
                 exc.count = done
                 raise
-            err = self._sys_update(key, raw_value, elem_flags)
+            with self.lock:                 # element by element, as the kernel's batches
+                err = self._sys_update(key, raw_value, elem_flags)
             if err:
                 raise self._error(-err, "update_batch", key,
                                   self._update_message(-err, elem_flags), count=done)
@@ -427,7 +640,8 @@ class Map(MapProtocol):
                               f"elem_flags {elem_flags:#x}: only BPF_F_LOCK is allowed", count=0)
         done = 0
         for key in keys:
-            err = self._sys_delete(key)
+            with self.lock:
+                err = self._sys_delete(key)
             if err:
                 raise self._error(-err, "delete_batch", key, count=done)
             done += 1

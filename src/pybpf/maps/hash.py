@@ -8,10 +8,16 @@ kernel's preallocated elements are recycled; updating an existing key writes
 its slot in place (the kernel swaps in a fresh element instead, which only a
 program holding an old pointer across the update could tell apart).
 
-Iteration (get_next_key, batches, the mapping protocol) walks slots in
-order.  A missing key passed to get_next_key restarts from the first key,
-as the kernel does.  Batch cursors are 4-byte slot numbers (the kernel's are
-bucket numbers): opaque either way.
+Iteration (get_next_key, batches, the mapping protocol) walks the keys in
+ascending byte order; the kernel walks its buckets, in an order its random
+seed decides.  What matters is shared: a key's place in the order is its
+own, so a key deleted and inserted again comes back to the same place, and
+a walk under concurrent updates meets every key present throughout exactly
+once, unless it restarts.  A missing key passed to get_next_key restarts
+from the first key, as the kernel does.  A batch cursor is the key the next
+batch starts at (the kernel's is a bucket number): opaque either way.  The
+order is sorted on the first walk after a change; ``bpf_for_each`` (which
+may not wait for that) walks the slots instead.
 
 LRU maps never fail with E2BIG: an update of a full map first evicts the
 least recently used element — as the kernel, which takes a fresh element
@@ -22,17 +28,24 @@ userspace do not (the kernel only marks on program lookups).  With
 num_cpus`` elements (``max_entries`` is rounded up to a multiple of the CPU
 count, as the kernel does) and evicts from its own list.  The kernel's LRU is
 approximate and may evict a little early; this one is exact.
+
+Threads: updates, deletes and walks hold the map's lock; a new element's
+value is written before its key is published, so a lookup (which takes no
+lock) never sees a half-made element.
 """
 
 from __future__ import annotations
 
 import errno as E
+from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
+from ..codecs import round8
 from ..objects import MapSpec
 from ._abi import (
+    BPF_ATTR_U32_LIMIT,
     BPF_EXIST,
     BPF_F_ACCESS_MASK,
     BPF_F_LOCK,
@@ -42,12 +55,18 @@ from ._abi import (
     BPF_F_ZERO_SEED,
     BPF_NOEXIST,
     ENOTSUPP,
+    HTAB_BUCKET_SIZE,
     HTAB_ELEM_OVERHEAD,
+    HTAB_MAX_ENTRIES,
     KMALLOC_MAX_SIZE,
-    MAX_BPF_STACK,
     PCPU_MIN_UNIT_SIZE,
 )
 from .base import Batch, Map
+
+
+def _buckets(max_entries: int) -> int:
+    """The kernel's bucket count: max_entries rounded up to a power of two."""
+    return 1 << (max_entries - 1).bit_length()
 
 
 class HashMap(Map):
@@ -59,7 +78,7 @@ class HashMap(Map):
 
     @classmethod
     def check_spec(cls, spec: MapSpec, num_cpus: int) -> None:
-        """The kernel's htab_map_alloc_check."""
+        """The kernel's htab_map_alloc_check, then htab_map_alloc's limits."""
         allowed = cls.allowed_flags
         if cls.lru:
             allowed |= BPF_F_NO_COMMON_LRU
@@ -69,12 +88,27 @@ class HashMap(Map):
                                     "BPF_F_NO_COMMON_LRU is only for LRU hash maps")
         if cls.lru and spec.flags & BPF_F_NO_PREALLOC:
             raise cls._create_error(spec, ENOTSUPP, "LRU hash maps are always preallocated")
-        if spec.value_size >= KMALLOC_MAX_SIZE - MAX_BPF_STACK - HTAB_ELEM_OVERHEAD:
-            raise cls._create_error(spec, E.E2BIG, f"value_size {spec.value_size} is too large")
-        if cls.percpu and spec.value_size > PCPU_MIN_UNIT_SIZE:
+        if spec.key_size + spec.value_size >= KMALLOC_MAX_SIZE - HTAB_ELEM_OVERHEAD:
+            raise cls._create_error(spec, E.E2BIG, f"key_size {spec.key_size} and value_size "
+                                                   f"{spec.value_size} are too large together")
+        if cls.percpu and round8(spec.value_size) > PCPU_MIN_UNIT_SIZE:
             raise cls._create_error(spec, E.E2BIG,
                                     f"per-CPU value_size {spec.value_size} is over "
                                     f"{PCPU_MIN_UNIT_SIZE}")
+        if spec.max_entries > HTAB_MAX_ENTRIES or \
+                _buckets(spec.max_entries) * HTAB_BUCKET_SIZE >= BPF_ATTR_U32_LIMIT:
+            raise cls._create_error(spec, E.E2BIG, f"max_entries {spec.max_entries} needs more "
+                                                   f"buckets than a hash map may have")
+
+    @classmethod
+    def largest_allocation(cls, spec: MapSpec, num_cpus: int) -> int:
+        """The buckets, and the preallocated elements unless BPF_F_NO_PREALLOC."""
+        buckets = _buckets(spec.max_entries) * HTAB_BUCKET_SIZE
+        if spec.flags & BPF_F_NO_PREALLOC:
+            return buckets
+        value = 8 if cls.percpu else round8(spec.value_size)   # per-CPU: a pointer
+        return max(buckets, spec.max_entries * (HTAB_ELEM_OVERHEAD + round8(spec.key_size) +
+                                                value))
 
     def __init__(self, spec: MapSpec, **kw: Any):
         super().__init__(spec, **kw)
@@ -86,9 +120,13 @@ class HashMap(Map):
             self._new_arena(size)
         self._base = self.arena_addresses[0]
         self._bases = self.arena_addresses
+        self._arena = self.arenas[0]
+        # values are plain bytes stored in one copy: updates skip _store
+        self._plain = not self.percpu and self.spin_lock_offset is None and self.value_is_bytes
         self._index: dict[bytes, int] = {}          # key -> offset of its value slot
         self._slot_keys: list[bytes | None] = []    # slot -> key; grows as slots are used
         self._free: list[int] = []                  # freed slots, reused last-freed first
+        self._order: list[bytes] | None = []        # the keys sorted; None after a change
         if self.lru:
             per_cpu_lists = bool(self.flags & BPF_F_NO_COMMON_LRU)
             nlists = self.num_cpus if per_cpu_lists else 1
@@ -110,7 +148,9 @@ class HashMap(Map):
         (the map then has a free element afterwards) or the update fails."""
         lst = self._lists[cpu if self._home is not None else 0]
         if len(lst) >= self._list_capacity:
-            self._remove(next(iter(lst)))
+            # popitem, not an iterator: lookups reorder the list without the lock
+            oldest, _ = lst.popitem(last=False)
+            self._remove(oldest)
 
     def _take_slot(self) -> int:
         """A free slot for a new key, or -1."""
@@ -125,14 +165,13 @@ class HashMap(Map):
     def _remove(self, key: bytes) -> int:
         """Drop ``key`` (present); returns its value offset."""
         offset = self._index.pop(key)
+        self._order = None
         slot = offset // self.value_stride
         self._slot_keys[slot] = None
         self._free.append(slot)
         if self.lru:
-            if self._home is None:
-                del self._lists[0][key]
-            else:
-                del self._lists[self._home.pop(key)][key]
+            home = self._home
+            self._lists[0 if home is None else home.pop(key)].pop(key, None)
         return offset
 
     def _touch(self, key: bytes) -> None:
@@ -142,38 +181,54 @@ class HashMap(Map):
     # ------------------------------------------------------------ core operations
 
     def _update(self, key: bytes, value: Any, flags: int, cpu: int, all_cpus: bool) -> int:
+        """Insert or overwrite ``key``; the caller holds the map's lock."""
         if (flags & ~BPF_F_LOCK) > BPF_EXIST:
             return -E.EINVAL
         if flags & BPF_F_LOCK and (self.spin_lock_offset is None or self.lru or self.percpu):
             return -E.EINVAL
         if self.lru:
             self._make_room(cpu)
-        offset = self._index.get(key)
-        new = offset is None
-        if new:
-            if flags & BPF_EXIST:
-                return -E.ENOENT
-            slot = self._take_slot()
-            if slot < 0:
-                return -E.E2BIG
-            offset = slot * self.value_stride
-            self._slot_keys[slot] = key
-            self._index[key] = offset
-            if self.lru:
-                home = self._home
-                if home is None:
-                    self._lists[0][key] = None
-                else:
-                    home[key] = cpu
-                    self._lists[cpu][key] = None
-        else:
+        index = self._index
+        offset = index.get(key)
+        if offset is not None:
             if flags & BPF_NOEXIST:
                 return -E.EEXIST
             if self.lru:
                 self._touch(key)
+            if self._plain:
+                self._arena[offset:offset + self.value_size] = value
+            else:
+                self._store(offset, value, cpu, all_cpus, False, bool(flags & BPF_F_LOCK))
+            return 0
+        if flags & BPF_EXIST:
+            return -E.ENOENT
+        free = self._free
+        slot = free.pop() if free else self._take_slot()
+        if slot < 0:
+            return -E.E2BIG
+        offset = slot * self.value_stride
+        if self._plain:
+            self._arena[offset:offset + self.value_size] = value
+        else:
+            self._store(offset, value, cpu, all_cpus, True, False)
+        # Published only now: a lookup never finds a key before its value.
+        self._slot_keys[slot] = key
+        index[key] = offset
+        self._order = None
+        if self.lru:
+            home = self._home
+            if home is None:
+                self._lists[0][key] = None
+            else:
+                home[key] = cpu
+                self._lists[cpu][key] = None
+        return 0
+
+    def _store(self, offset: int, value: Any, cpu: int, all_cpus: bool, new: bool,
+               locked: bool) -> None:
         arenas = self.arenas
         if not self.percpu:
-            self._write_value(arenas[0], offset, value)
+            self._write_value(arenas[0], offset, value, locked)
         elif all_cpus:
             for arena, v in zip(arenas, value):
                 self._write_value(arena, offset, v)
@@ -184,12 +239,11 @@ class HashMap(Map):
                 for other, arena in enumerate(arenas):
                     if other != cpu:
                         arena[offset:offset + self.value_size] = blank
-        return 0
 
-    def _copy(self, offset: int) -> Any:
+    def _copy(self, offset: int, locked: bool = False) -> Any:
         if self.percpu:
             return [self._read_value(arena, offset) for arena in self.arenas]
-        return self._read_value(self.arenas[0], offset)
+        return self._read_value(self.arenas[0], offset, locked)
 
     # ------------------------------------------------------------ userspace
 
@@ -197,7 +251,7 @@ class HashMap(Map):
         offset = self._index.get(key)
         if offset is None:
             raise self._error(E.ENOENT, "lookup", key, "no such key")
-        return self._copy(offset)
+        return self._copy(offset, bool(flags & BPF_F_LOCK))
 
     def _sys_update(self, key: bytes, value: Any, flags: int) -> int:
         return self._update(key, value, flags, self.user_cpu, True)
@@ -214,30 +268,30 @@ class HashMap(Map):
         offset = self._index.get(key)
         if offset is None:
             raise self._error(E.ENOENT, "lookup_and_delete", key, "no such key")
-        value = self._copy(offset)
+        value = self._copy(offset, bool(flags & BPF_F_LOCK))
         self._remove(key)
         return value
 
+    def _sorted_keys(self) -> list[bytes]:
+        """The keys in walk order (sorted once after each change)."""
+        order = self._order
+        if order is None:
+            order = self._order = sorted(self._index)
+        return order
+
     def _next_key(self, key: bytes | None) -> bytes | None:
-        start = 0
-        if key is not None:
-            offset = self._index.get(key)
-            if offset is not None:
-                start = offset // self.value_stride + 1
-        slots = self._slot_keys
-        for slot in range(start, len(slots)):
-            found = slots[slot]
-            if found is not None:
-                return found
-        return None
+        order = self._sorted_keys()
+        if key is None or key not in self._index:     # the kernel restarts too
+            return order[0] if order else None
+        at = bisect_right(order, key)
+        return order[at] if at < len(order) else None
 
     def _raw_keys(self) -> list[bytes]:
-        return [k for k in self._slot_keys if k is not None]
+        return list(self._sorted_keys())
 
     def _raw_items(self) -> list[tuple[bytes, Any]]:
-        stride = self.value_stride
-        return [(k, self._copy(slot * stride)) for slot, k in enumerate(self._slot_keys)
-                if k is not None]
+        index = self._index
+        return [(k, self._copy(index[k])) for k in self._sorted_keys()]
 
     def _count(self) -> int:
         return len(self._index)
@@ -250,7 +304,8 @@ class HashMap(Map):
 
     def _lookup_batch(self, cursor: bytes | None, count: int, elem_flags: int, flags: int,
                       delete: bool) -> Batch:
-        """The kernel's hash batch walk; the cursor is the next slot number."""
+        """The kernel's hash batch walk, in key order; the cursor is the key
+        the next batch starts at."""
         op = "lookup_and_delete_batch" if delete else "lookup_batch"
         if elem_flags & ~BPF_F_LOCK:
             raise self._error(E.EINVAL, op, None, f"elem_flags {elem_flags:#x}")
@@ -259,34 +314,21 @@ class HashMap(Map):
             raise self._error(E.EINVAL, op, None, f"flags {flags:#x} must be 0")
         if count <= 0:
             return Batch([], [], cursor, False)
-        if cursor is None:
-            slot = 0
-        elif isinstance(cursor, int):
-            slot = cursor
-        else:
-            slot = int.from_bytes(bytes(cursor)[:4], "little")
-        nslots = self.max_entries
-        if slot >= nslots:
-            return Batch([], [], cursor, True)
-        slots = self._slot_keys
-        used = len(slots)
-        keys: list[bytes] = []
-        values: list[Any] = []
-        stride = self.value_stride
-        while slot < used and len(keys) < count:
-            key = slots[slot]
-            if key is not None:
-                keys.append(key)
-                values.append(self._copy(slot * stride))
-            slot += 1
-        while slot < used and slots[slot] is None:
-            slot += 1
-        if slot >= used:
-            slot = nslots
+        order = self._sorted_keys()
+        start = 0 if cursor is None else bisect_left(order, self._cursor_key(cursor, op))
+        keys = order[start:start + count]
+        locked = bool(elem_flags & BPF_F_LOCK)
+        index = self._index
+        values = [self._copy(index[k], locked) for k in keys]
+        end = start + len(keys)
+        done = end >= len(order)
+        next_cursor = None if done else order[end]
         if delete:
             for key in keys:
                 self._remove(key)
-        return Batch(keys, values, slot.to_bytes(4, "little"), slot >= nslots)
+        if not keys:
+            return Batch([], [], cursor, True)
+        return Batch(keys, values, next_cursor if next_cursor is not None else keys[-1], done)
 
     # ------------------------------------------------------------ BPF side
 
@@ -307,32 +349,51 @@ class HashMap(Map):
         offset = self._index.get(key)
         if offset is None:
             return 0
-        self._touch(key)
+        try:  # noqa: SIM105 - contextlib.suppress would cost a context manager per lookup
+            self._touch(key)
+        except KeyError:          # deleted meanwhile by another thread: nothing to mark
+            pass
         return self._bases[cpu if self.percpu else 0] + offset
 
     def bpf_update(self, key: bytes, value: bytes, flags: int = 0, cpu: int = 0) -> int:
         """Insert or overwrite (this CPU's value for per-CPU maps; a new per-CPU
         element starts zeroed on the other CPUs).  0 or -EINVAL/-EEXIST/
         -ENOENT/-E2BIG."""
-        return self._update(key, value, flags, cpu, False)
+        lock = self.lock
+        lock.acquire()
+        try:
+            return self._update(key, value, flags, cpu, False)
+        finally:
+            lock.release()
 
     def _bpf_update_plain(self, key: bytes, value: bytes, flags: int = 0, cpu: int = 0) -> int:
-        offset = self._index.get(key)
-        if offset is None or flags:
-            return self._update(key, value, flags, cpu, False)
-        self.arenas[0][offset:offset + self.value_size] = value
-        return 0
+        lock = self.lock
+        lock.acquire()
+        try:
+            offset = self._index.get(key)
+            if offset is None or flags:
+                return self._update(key, value, flags, cpu, False)
+            self._arena[offset:offset + self.value_size] = value
+            return 0
+        finally:
+            lock.release()
 
     def bpf_delete(self, key: bytes, cpu: int = 0) -> int:
         """Remove ``key``: 0 or -ENOENT."""
-        if key not in self._index:
-            return -E.ENOENT
-        self._remove(key)
+        lock = self.lock
+        lock.acquire()
+        try:
+            if key not in self._index:
+                return -E.ENOENT
+            self._remove(key)
+        finally:
+            lock.release()
         return 0
 
     def bpf_for_each(self, cpu: int = 0) -> Iterator[tuple[int, int]]:
         """``(key address, value address)`` of each element, in slot order;
-        elements deleted by the callback are skipped."""
+        elements deleted by the callback are skipped.  Takes no lock (the
+        callback may update and delete), as the kernel's walk takes none."""
         scratch, key_address = self.key_scratch, self.key_scratch_address
         base = self._bases[cpu if self.percpu else 0]
         stride, size = self.value_stride, self.key_size

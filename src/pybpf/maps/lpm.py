@@ -9,6 +9,9 @@ where two prefixes part — so get_next_key visits keys in the kernel's order:
 post-order, more specific prefixes before the less specific ones that
 contain them.  The kernel requires ``BPF_F_NO_PREALLOC``; so does this.
 A full trie refuses new prefixes with ENOSPC.
+
+Threads: every operation walks the tree while others may reshape it, so
+each holds the map's lock, programs' lookups included.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from ._abi import (
     KMALLOC_MAX_SIZE,
     LPM_DATA_SIZE_MAX,
     LPM_KEY_HEADER,
+    LPM_TRIE_NODE_SIZE,
 )
 from .base import Map
 
@@ -60,7 +64,7 @@ class LpmTrie(Map):
                                     f"lpm_trie key_size must be {LPM_KEY_HEADER + 1}.."
                                     f"{LPM_KEY_HEADER + LPM_DATA_SIZE_MAX} (u32 prefixlen "
                                     f"and data), not {spec.key_size}")
-        if spec.value_size > KMALLOC_MAX_SIZE - LPM_DATA_SIZE_MAX - 64:
+        if spec.value_size > KMALLOC_MAX_SIZE - LPM_DATA_SIZE_MAX - LPM_TRIE_NODE_SIZE:
             raise cls._create_error(spec, E.EINVAL, f"value_size {spec.value_size} is too large")
 
     def __init__(self, spec: MapSpec, **kw: Any):
@@ -306,13 +310,16 @@ class LpmTrie(Map):
 
     def bpf_lookup(self, key: bytes, cpu: int = 0) -> int:
         """The address of the longest matching prefix's value, or 0."""
-        node = self._find(key)
-        return 0 if node is None else self._base + node.offset
+        with self.lock:
+            node = self._find(key)
+            return 0 if node is None else self._base + node.offset
 
     def bpf_update(self, key: bytes, value: bytes, flags: int = 0, cpu: int = 0) -> int:
         """Insert or replace a prefix: 0, -EINVAL, -EEXIST, -ENOENT or -ENOSPC."""
-        return self._update(key, value, flags)
+        with self.lock:
+            return self._update(key, value, flags)
 
     def bpf_delete(self, key: bytes, cpu: int = 0) -> int:
         """Remove an exact prefix: 0, -EINVAL or -ENOENT."""
-        return self._delete(key)
+        with self.lock:
+            return self._delete(key)

@@ -85,12 +85,8 @@ class ArrayOfMaps(_InnerMaps, ObjectArray):
 
     def bpf_lookup(self, key: bytes, cpu: int = 0) -> int:
         """The inner map's address (a map pointer), or 0."""
-        index = int.from_bytes(key, "little")
-        if index < self.max_entries:
-            inner = self._objects[index]
-            if inner is not None:
-                return inner.address
-        return 0
+        inner = self._objects.get(int.from_bytes(key, "little"))
+        return 0 if inner is None else inner.address
 
     def bpf_lookup_map(self, key: bytes) -> Map | None:
         """The inner map itself, or None."""
@@ -120,11 +116,12 @@ class HashOfMaps(_InnerMaps, HashMap):
     def _accept_value(self, value: Any, op: str, key: Any) -> Any:
         return self._accept(value, op, key)
 
-    def _write_value(self, arena: bytearray, offset: int, value: Any) -> None:
+    def _write_value(self, arena: bytearray, offset: int, value: Any,
+                     locked: bool = False) -> None:
         self._maps[offset] = value
         arena[offset:offset + 4] = value.id.to_bytes(4, "little")
 
-    def _copy(self, offset: int) -> Any:
+    def _copy(self, offset: int, locked: bool = False) -> Any:
         return self._maps[offset]
 
     def _remove(self, key: bytes) -> int:
@@ -134,15 +131,14 @@ class HashOfMaps(_InnerMaps, HashMap):
 
     def bpf_lookup(self, key: bytes, cpu: int = 0) -> int:
         """The inner map's address (a map pointer), or 0."""
-        offset = self._index.get(key)
-        if offset is None:
-            return 0
-        return self._maps[offset].address
+        inner = self.bpf_lookup_map(key)
+        return 0 if inner is None else inner.address
 
     def bpf_lookup_map(self, key: bytes) -> Map | None:
         """The inner map itself, or None."""
-        offset = self._index.get(key)
-        return None if offset is None else self._maps[offset]
+        with self.lock:
+            offset = self._index.get(key)
+            return None if offset is None else self._maps[offset]
 
     def bpf_update(self, key: bytes, value: bytes, flags: int = 0, cpu: int = 0) -> int:
         """Programs cannot update a map of maps."""

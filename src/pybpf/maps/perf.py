@@ -12,6 +12,9 @@ a :class:`PerfReader`.
 
 As in the kernel, the raw data a reader gets includes the zero padding (its
 length is rounded so that ``4 + len`` is a multiple of 8).
+
+Threads: each :class:`PerfBuffer` has a writers' lock and a readers' lock;
+a sample is written whole before the head moves past it.
 """
 
 from __future__ import annotations
@@ -79,6 +82,8 @@ class PerfBuffer:
         self.samples = 0
         self.wakeups = 0
         self._ready: threading.Condition | None = None
+        self._writer = threading.Lock()
+        self._reader = threading.Lock()
 
     def _space(self) -> int:
         return (self.tail - (self.head + 1)) & (self.size - 1)
@@ -94,6 +99,14 @@ class PerfBuffer:
     def output(self, raw: bytes) -> int:
         """Write one sample: 0, or -ENOSPC when it does not fit (it is then
         counted as lost)."""
+        with self._writer:
+            ret = self._output(raw)
+        if ret == 0 and self._ready is not None:
+            with self._ready:
+                self._ready.notify_all()
+        return ret
+
+    def _output(self, raw: bytes) -> int:
         padded = (len(raw) + 4 + 7) & ~7
         size = _HEADER.size + padded
         lost = self.lost_pending
@@ -110,9 +123,6 @@ class PerfBuffer:
         self._put(record)
         self.samples += 1
         self.wakeups += 1
-        if self._ready is not None:
-            with self._ready:
-                self._ready.notify_all()
         return 0
 
     def _get(self, pos: int, n: int) -> bytes:
@@ -125,6 +135,10 @@ class PerfBuffer:
 
     def read(self) -> list[PerfSample | PerfLost]:
         """Every record between tail and head, in order; moves the tail."""
+        with self._reader:
+            return self._read()
+
+    def _read(self) -> list[PerfSample | PerfLost]:
         out: list[PerfSample | PerfLost] = []
         pos, head = self.tail, self.head
         while pos < head:
@@ -242,7 +256,7 @@ class PerfEventArray(ObjectArray):
             index = cpu
         if index >= self.max_entries:
             return -E.E2BIG
-        buf = self._objects[index]
+        buf = self._objects.get(index)
         if buf is None:
             return -E.ENOENT
         if buf.cpu != cpu:

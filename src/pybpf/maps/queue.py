@@ -16,6 +16,10 @@ A bloom filter answers "maybe present" (0) or "definitely absent"
 ``map_extra & 0xf`` hash functions, 5 by default), so with
 ``BPF_F_ZERO_SEED`` it answers exactly as the kernel does, false positives
 included.
+
+Threads: pushes, pops and peeks hold the map's lock (from programs too); a
+bloom filter's additions hold it (setting bits is a read-modify-write),
+its tests do not.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from ._abi import (
     ENOTSUPP,
     KMALLOC_MAX_SIZE,
 )
-from .base import Map
+from .base import Map, zeroed_buffer
 from .jhash import jhash
 
 EOPNOTSUPP = E.EOPNOTSUPP
@@ -56,6 +60,11 @@ class QueueMap(Map):
         cls._check_sizes(spec, key_size=0, allowed_flags=BPF_F_NUMA_NODE | BPF_F_ACCESS_MASK)
         if spec.value_size > KMALLOC_MAX_SIZE:
             raise cls._create_error(spec, E.E2BIG, f"value_size {spec.value_size} is too large")
+
+    @classmethod
+    def largest_allocation(cls, spec: MapSpec, num_cpus: int) -> int:
+        """The kernel's ring of max_entries + 1 values (kept here as a deque)."""
+        return (spec.max_entries + 1) * spec.value_size
 
     def __init__(self, spec: MapSpec, **kw: Any):
         super().__init__(spec, **kw)
@@ -122,15 +131,17 @@ class QueueMap(Map):
 
     def bpf_push(self, value: bytes | memoryview, flags: int = 0) -> int:
         """``bpf_map_push_elem``: 0, -EINVAL (flags) or -E2BIG (full)."""
-        return self._push(value, flags)
+        with self.lock:
+            return self._push(value, flags)
 
     def bpf_update(self, key: bytes, value: bytes, flags: int = 0, cpu: int = 0) -> int:
         """``bpf_map_update_elem`` on a queue pushes, as in the kernel."""
-        return self._push(value, flags)
+        return self.bpf_push(value, flags)
 
     def bpf_pop(self, out: memoryview | bytearray) -> int:
         """``bpf_map_pop_elem``: the value goes into ``out``; 0 or -ENOENT."""
-        value = self._take(True)
+        with self.lock:
+            value = self._take(True)
         if value is None:
             return -E.ENOENT
         out[:self.value_size] = value
@@ -138,7 +149,8 @@ class QueueMap(Map):
 
     def bpf_peek(self, buf: memoryview | bytearray) -> int:
         """``bpf_map_peek_elem``: the value goes into ``buf``; 0 or -ENOENT."""
-        value = self._take(False)
+        with self.lock:
+            value = self._take(False)
         if value is None:
             return -E.ENOENT
         buf[:self.value_size] = value
@@ -171,22 +183,31 @@ class BloomFilter(Map):
         if spec.value_size > KMALLOC_MAX_SIZE:
             raise cls._create_error(spec, E.E2BIG, f"value_size {spec.value_size} is too large")
 
-    def __init__(self, spec: MapSpec, **kw: Any):
-        super().__init__(spec, **kw)
-        self.nr_hash_funcs = (spec.map_extra & BLOOM_NR_HASH_FUNCS_MASK) or \
-            BLOOM_DEFAULT_HASH_FUNCS
-        self.seed = 0 if self.flags & BPF_F_ZERO_SEED else random.getrandbits(32)
-        nr_bits = self.max_entries * self.nr_hash_funcs
+    @staticmethod
+    def _geometry(spec: MapSpec) -> tuple[int, int, int]:
+        """``(hash functions, bit mask, bytes)`` of the kernel's bit array."""
+        nr_hash_funcs = (spec.map_extra & BLOOM_NR_HASH_FUNCS_MASK) or BLOOM_DEFAULT_HASH_FUNCS
+        nr_bits = spec.max_entries * nr_hash_funcs
         overflow = nr_bits > 0xFFFFFFFF
         nr_bits = nr_bits // 5 * 7
         if overflow or nr_bits > 1 << 31:
-            self.bitset_mask = 0xFFFFFFFF
-            nbytes = 1 << 29
-        else:
-            nr_bits = 64 if nr_bits <= 64 else 1 << (nr_bits - 1).bit_length()
-            self.bitset_mask = nr_bits - 1
-            nbytes = nr_bits // 8
-        self.bits = bytearray(-(-nbytes // 8) * 8)
+            return nr_hash_funcs, 0xFFFFFFFF, 1 << 29
+        nr_bits = 64 if nr_bits <= 64 else 1 << (nr_bits - 1).bit_length()
+        return nr_hash_funcs, nr_bits - 1, nr_bits // 8
+
+    @classmethod
+    def largest_allocation(cls, spec: MapSpec, num_cpus: int) -> int:
+        """The bit array."""
+        return cls._geometry(spec)[2]
+
+    def __init__(self, spec: MapSpec, **kw: Any):
+        super().__init__(spec, **kw)
+        self.nr_hash_funcs, self.bitset_mask, nbytes = self._geometry(spec)
+        self.seed = 0 if self.flags & BPF_F_ZERO_SEED else random.getrandbits(32)
+        try:
+            self.bits = zeroed_buffer(-(-nbytes // 8) * 8)
+        except MemoryError:
+            raise self._error(E.ENOMEM, "create", None, "cannot allocate the bit array") from None
 
     def _positions(self, value: bytes) -> list[int]:
         seed, mask = self.seed, self.bitset_mask
@@ -235,7 +256,8 @@ class BloomFilter(Map):
         """``bpf_map_push_elem``: add; 0 or -EINVAL (flags other than BPF_ANY)."""
         if flags != BPF_ANY:
             return -E.EINVAL
-        self._add(value)
+        with self.lock:
+            self._add(value)
         return 0
 
     def bpf_update(self, key: bytes, value: bytes, flags: int = 0, cpu: int = 0) -> int:

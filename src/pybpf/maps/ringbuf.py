@@ -22,6 +22,11 @@ kernel keeps none.
 Consumers call :meth:`RingBuf.consume` (or iterate, or :meth:`RingBuf.poll`
 from another thread): committed records in order, skipping discarded ones,
 stopping at the first busy record.
+
+Threads: reservations and commits hold the map's lock, as the kernel's
+producers hold the ring's spin lock; a producer writes its record without
+it (the record is busy until committed).  Consumers hold a lock of their
+own, so two consuming threads never both take one record.
 """
 
 from __future__ import annotations
@@ -53,7 +58,6 @@ from .base import Map
 _HDR = struct.Struct("<II")
 _LEN = struct.Struct("<I")
 _LEN_MASK = ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT) & 0xFFFFFFFF
-_MAX_DATA = 1 << 34  # the largest data area the kernel accepts (RINGBUF_MAX_DATA_SZ)
 
 
 class RingBuf(Map):
@@ -73,10 +77,13 @@ class RingBuf(Map):
         if size <= 0 or size & (size - 1) or size % PAGE_SIZE:
             raise cls._create_error(spec, E.EINVAL, f"ringbuf size {size} must be a power of "
                                                     f"two and a multiple of {PAGE_SIZE}")
-        if size > _MAX_DATA:
-            raise cls._create_error(spec, E.E2BIG, f"ringbuf size {size} is too large")
         if spec.map_extra:
             raise cls._create_error(spec, E.EINVAL, "map_extra must be 0")
+
+    @classmethod
+    def largest_allocation(cls, spec: MapSpec, num_cpus: int) -> int:
+        """The data pages."""
+        return spec.max_entries
 
     def __init__(self, spec: MapSpec, **kw: Any):
         super().__init__(spec, **kw)
@@ -89,6 +96,7 @@ class RingBuf(Map):
         self.dropped = 0
         self.wakeups = 0
         self._ready = threading.Condition()
+        self._consumer = threading.Lock()
 
     # ------------------------------------------------------------ BPF side
 
@@ -97,7 +105,8 @@ class RingBuf(Map):
         (non-zero flags, too large, or no room)."""
         if flags:
             return 0
-        return self._reserve(size)
+        with self.lock:
+            return self._reserve(size)
 
     def _reserve(self, size: int) -> int:
         if size > RINGBUF_MAX_RECORD_SZ:
@@ -150,12 +159,14 @@ class RingBuf(Map):
 
     def bpf_ringbuf_submit(self, address: int, flags: int = 0) -> None:
         """``bpf_ringbuf_submit``: commit the record reserved at ``address``."""
-        self._commit(address, flags, False)
+        with self.lock:
+            self._commit(address, flags, False)
 
     def bpf_ringbuf_discard(self, address: int, flags: int = 0) -> None:
         """``bpf_ringbuf_discard``: drop the record reserved at ``address``
         (consumers skip it)."""
-        self._commit(address, flags, True)
+        with self.lock:
+            self._commit(address, flags, True)
 
     def bpf_ringbuf_output(self, data: bytes | memoryview, flags: int = 0) -> int:
         """``bpf_ringbuf_output``: copy ``data`` in as one record; 0, -EINVAL
@@ -163,12 +174,17 @@ class RingBuf(Map):
         if flags & ~(BPF_RB_NO_WAKEUP | BPF_RB_FORCE_WAKEUP):
             return -E.EINVAL
         size = len(data)
-        address = self._reserve(size)
-        if not address:
-            return -E.EAGAIN
-        start = address - self._data_address
-        self.data[start:start + size] = data
-        self._commit(address, flags, False)
+        lock = self.lock
+        lock.acquire()
+        try:  # the kernel copies between reserve and commit; a copy under the lock is as good
+            address = self._reserve(size)
+            if not address:
+                return -E.EAGAIN
+            start = address - self._data_address
+            self.data[start:start + size] = data
+            self._commit(address, flags, False)
+        finally:
+            lock.release()
         return 0
 
     def bpf_ringbuf_query(self, flags: int) -> int:
@@ -200,6 +216,10 @@ class RingBuf(Map):
         that record.  Without, return the samples as a list.  Discarded
         records are skipped; a busy (uncommitted) record stops the read.
         ``limit`` caps the number of samples."""
+        with self._consumer:
+            return self._consume(callback, limit)
+
+    def _consume(self, callback: Callable[[bytes], Any] | None, limit: int | None) -> Any:
         out: list[bytes] = []
         count = 0
         data, mask = self.data, self.mask

@@ -31,6 +31,8 @@ from ._abi import (
     BPF_STACK_BUILD_ID_IP,
     PERF_MAX_STACK_DEPTH,
     STACK_BUILD_ID_ENTRY_SIZE,
+    STACK_MAP_BUCKET_SIZE,
+    STACK_MAP_MAX_ENTRIES,
 )
 from .base import Map
 from .jhash import jhash
@@ -53,8 +55,13 @@ class StackTraceMap(Map):
             raise cls._create_error(spec, E.EINVAL,
                                     f"stack_trace value_size must be a multiple of {entry} "
                                     f"and hold at most {PERF_MAX_STACK_DEPTH} frames")
-        if spec.max_entries > 1 << 31:
+        if spec.max_entries > STACK_MAP_MAX_ENTRIES:
             raise cls._create_error(spec, E.E2BIG, "too many entries")
+
+    @classmethod
+    def largest_allocation(cls, spec: MapSpec, num_cpus: int) -> int:
+        """The kernel's preallocated buckets (held here as they fill)."""
+        return spec.max_entries * (STACK_MAP_BUCKET_SIZE + spec.value_size)
 
     def __init__(self, spec: MapSpec, **kw: Any):
         super().__init__(spec, **kw)
@@ -62,7 +69,7 @@ class StackTraceMap(Map):
         self.entry_size = STACK_BUILD_ID_ENTRY_SIZE if self.build_id else 8
         self.max_depth = self.value_size // self.entry_size
         self.n_buckets = 1 << (self.max_entries - 1).bit_length()
-        self._buckets: list[tuple[int, tuple[int, ...]] | None] = [None] * self.n_buckets
+        self._buckets: dict[int, tuple[int, tuple[int, ...]]] = {}   # id -> (hash, frames)
         self._used = 0
 
     # ------------------------------------------------------------ BPF side
@@ -80,8 +87,12 @@ class StackTraceMap(Map):
             return -E.EFAULT
         frames = tuple(ip & 0xFFFFFFFFFFFFFFFF for ip in ips[skip:skip + self.max_depth])
         digest = jhash(struct.pack(f"<{len(frames)}Q", *frames), 0)
+        with self.lock:
+            return self._store(frames, digest, flags)
+
+    def _store(self, frames: tuple[int, ...], digest: int, flags: int) -> int:
         stack_id = digest & (self.n_buckets - 1)
-        bucket = self._buckets[stack_id]
+        bucket = self._buckets.get(stack_id)
         hash_matches = bucket is not None and bucket[0] == digest
         if hash_matches and flags & BPF_F_FAST_STACK_CMP:
             return stack_id
@@ -107,15 +118,14 @@ class StackTraceMap(Map):
         return raw + bytes(self.value_size - len(raw))
 
     def _sys_lookup(self, key: bytes, flags: int) -> bytes:
-        stack_id = int.from_bytes(key, "little")
-        bucket = self._buckets[stack_id] if stack_id < self.n_buckets else None
+        bucket = self._buckets.get(int.from_bytes(key, "little"))
         if bucket is None:
             raise self._error(E.ENOENT, "lookup", key, "no stack with this id")
         return self._encode(bucket[1])
 
     def stack(self, stack_id: int) -> list[int]:
         """The addresses of stack ``stack_id`` (without padding)."""
-        bucket = self._buckets[stack_id] if 0 <= stack_id < self.n_buckets else None
+        bucket = self._buckets.get(stack_id)
         if bucket is None:
             raise self._error(E.ENOENT, "lookup", stack_id, "no stack with this id")
         return list(bucket[1])
@@ -130,26 +140,23 @@ class StackTraceMap(Map):
         stack_id = int.from_bytes(key, "little")
         if stack_id >= self.n_buckets:
             return -E.E2BIG
-        if self._buckets[stack_id] is None:
+        if self._buckets.pop(stack_id, None) is None:
             return -E.ENOENT
-        self._buckets[stack_id] = None
         self._used -= 1
         return 0
 
     def _next_key(self, key: bytes | None) -> bytes | None:
         buckets = self._buckets
-        if key is None:
-            start = 0
-        else:
-            start = int.from_bytes(key, "little")
-            start = 0 if start >= self.n_buckets or buckets[start] is None else start + 1
-        for stack_id in range(start, self.n_buckets):
-            if buckets[stack_id] is not None:
-                return stack_id.to_bytes(4, "little")
-        return None
+        start = 0
+        if key is not None:
+            stack_id = int.from_bytes(key, "little")
+            if stack_id in buckets:
+                start = stack_id + 1
+        later = [stack_id for stack_id in buckets if stack_id >= start]
+        return min(later).to_bytes(4, "little") if later else None
 
     def _raw_keys(self) -> list[bytes]:
-        return [i.to_bytes(4, "little") for i, b in enumerate(self._buckets) if b is not None]
+        return [i.to_bytes(4, "little") for i in sorted(self._buckets)]
 
     def _count(self) -> int:
         return self._used

@@ -21,6 +21,11 @@ BPF_PSEUDO_MAP_IDX_VALUE = _isa.PSEUDO_MAP_IDX_VALUE
 BPF_PSEUDO_CALL = _isa.PSEUDO_CALL_LOCAL
 BPF_PSEUDO_KFUNC_CALL = _isa.PSEUDO_CALL_KFUNC
 
+# --- include/linux/filter.h: an instruction only the verifier writes ---------
+BPF_ADDR_PERCPU = -1
+"""Offset of an ALU64 ``mov`` register form that turns a per-CPU pointer into
+this CPU's address (``r0 = &(void __percpu *)(r0)`` in translated programs)."""
+
 # --- include/uapi/linux/bpf.h: sizes -----------------------------------------
 BPF_OBJ_NAME_LEN = 16
 """Bytes of a program or map name, including the terminating NUL."""
@@ -119,3 +124,42 @@ LPM_KEY_HEADER = 4                  # u32 prefixlen before the data
 HTAB_ELEM_OVERHEAD = 48             # sizeof(struct htab_elem) on x86-64
 BLOOM_NR_HASH_FUNCS_MASK = 0xF
 BLOOM_DEFAULT_HASH_FUNCS = 5
+
+# --- BTF and CO-RE ------------------------------------------------------------------------
+
+BTF_MAGIC = 0xEB9F
+"""The first two bytes of raw BTF (in the writer's byte order)."""
+BTF_VERSION = 1
+"""The BTF format version the kernel accepts."""
+BTF_HEADER_SIZE = 24
+"""Size of ``struct btf_header``."""
+CORE_POISON_HELPER_ID = 0xBAD2310
+"""The helper id libbpf writes into an instruction whose CO-RE relocation
+could not be resolved ("bad relo", 195896080): no such helper exists, so the
+kernel refuses the program if that instruction is reachable."""
+
+# --- map creation limits the kernel checks (kernel/bpf/*.c, x86-64, 6.18) -----
+# bpf_attr carries key_size, value_size, max_entries and map_flags as __u32
+# and map_extra as __u64.
+BPF_ATTR_U32_LIMIT = 1 << 32
+BPF_ATTR_U64_LIMIT = 1 << 64
+HTAB_BUCKET_SIZE = 16               # sizeof(struct bucket): n_buckets * 16 must fit a u32
+HTAB_MAX_ENTRIES = 1 << 31          # htab_map_alloc: more is E2BIG
+ARRAY_VALUE_SIZE_MAX = 0x7FFFFFFF   # INT_MAX: array_map_alloc_check's E2BIG
+LPM_TRIE_NODE_SIZE = 24             # sizeof(struct lpm_trie_node), part of LPM_VAL_SIZE_MAX
+STACK_MAP_MAX_ENTRIES = 1 << 31     # stack_map_alloc: more is E2BIG
+STACK_MAP_BUCKET_SIZE = 16          # sizeof(struct stack_map_bucket) before its frames
+FD_ARRAY_SLOT_SIZE = 8              # a pointer per slot of prog, perf-event and map arrays
+
+# --- include/uapi/asm-generic/mman.h (x86, arm64, riscv...) -------------------
+MAP_NORESERVE = 0x4000
+"""mmap flag: reserve address space without committing memory (Python's
+mmap module names it only from 3.13)."""
+
+# --- helper limits (include/linux/bpf.h, kernel/trace/bpf_trace.c, lib/vsprintf.c) --
+MAX_BPRINTF_BUF = 1024              # bytes a trace_printk line holds, NUL included
+MAX_BPRINTF_BIN_ARGS = 512          # bytes of copied string arguments per printf call
+MAX_BPRINTF_VARARGS = 12            # arguments of bpf_snprintf and bpf_trace_vprintk
+MAX_TRACE_PRINTK_VARARGS = 3        # arguments of bpf_trace_printk
+FIELD_WIDTH_MAX = (1 << 23) - 1     # printf field widths are clamped to this
+TASK_COMM_LEN = 16                  # include/linux/sched.h

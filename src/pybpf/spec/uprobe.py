@@ -1,27 +1,9 @@
-"""Facts for probing user space: ELF numbers (``<elf.h>``), the SystemTap SDT
-note format that USDT probes use, and where the kernel's ``struct pt_regs``
-keeps each register a USDT argument names.
+"""Facts for probing user space: the SystemTap SDT note format that USDT
+probes use, and where the kernel's ``struct pt_regs`` keeps each register a
+USDT argument names.  (ELF's own numbers are in :mod:`pybpf.elf.reader`.)
 """
 
 from __future__ import annotations
-
-# --- <elf.h> ---------------------------------------------------------------------
-ELF_MAGIC = b"\x7fELF"
-ELFCLASS32 = 1
-ELFCLASS64 = 2
-ELFDATA2LSB = 1
-ELFDATA2MSB = 2
-ET_EXEC = 2
-ET_DYN = 3
-PT_LOAD = 1
-PF_X = 1
-SHT_SYMTAB = 2
-SHT_NOTE = 7
-SHT_DYNSYM = 11
-SHN_UNDEF = 0
-STT_FUNC = 2
-STT_GNU_IFUNC = 10
-STT_OBJECT = 1
 
 # --- the SystemTap SDT convention (sys/sdt.h) ---------------------------------------
 STAPSDT_NOTE_SECTION = ".note.stapsdt"
@@ -49,5 +31,8 @@ AARCH64_REGS = {**{f"x{n}": f"regs[{n}]" for n in range(31)},
                 **{f"w{n}": f"regs[{n}]" for n in range(31)},
                 "sp": "sp", "pc": "pc"}
 """arm64 register names -> ``struct user_pt_regs`` member (``regs[N]``)."""
+
+AARCH64_PT_REGS_OFFSETS = {**{f"regs[{n}]": 8 * n for n in range(31)}, "sp": 248, "pc": 256}
+"""arm64 ``struct user_pt_regs`` member -> byte offset (31 registers, sp, pc)."""
 
 REGISTERS = {"x86_64": X86_64_REGS, "aarch64": AARCH64_REGS, "arm64": AARCH64_REGS}

@@ -5,8 +5,11 @@ Python front end::
     python -m pybpf.tools.opensnoop -p 1234
     python -m pybpf.tools runqlat -i 1
 
-The BPF objects are compiled on first use with the ziglang wheel (or
-clang) and cached by source hash under ``$XDG_CACHE_HOME/pybpf/tools``; the
+The BPF objects are built ahead (``python generators/build_tools.py``) and
+shipped in the package (``tools/objects``, :mod:`pybpf.tools.prebuilt`):
+they are CO-RE, so a plain ``pip install`` runs every tool on any kernel
+with BTF, without a compiler.  Where a tool's C was edited since, it is
+compiled on first use with the ziglang wheel (or clang) and cached.  The
 objects prepared for the running kernel are cached too
 (:mod:`pybpf.kernel.load_cache`), so later runs start in milliseconds.
 """

@@ -1,7 +1,8 @@
-"""What every tool shares: building its BPF object (compiled once per
-source, cached), loading it fast (:mod:`pybpf.kernel.load_cache`), the
-common options, and a run loop that stops cleanly on Ctrl-C, SIGTERM or
-after ``--duration``.
+"""What every tool shares: finding its BPF object (shipped in the package,
+:mod:`pybpf.tools.prebuilt`; compiled once per source only where the
+sources were edited), loading it fast (:mod:`pybpf.kernel.load_cache`), the
+common options, and running it (:func:`pybpf.kernel.run`: attach, poll,
+stop cleanly on Ctrl-C, SIGTERM or after ``--duration``).
 
 Environment variables for measuring and testing:
 
@@ -15,7 +16,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import signal
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -26,47 +26,59 @@ HERE = Path(__file__).resolve().parent
 INCLUDE = HERE / "include"
 
 
-class Stop(BaseException):
-    """Raised by the SIGTERM handler to end a tool (a BaseException, like
-    KeyboardInterrupt: nothing should mistake it for an error to handle)."""
-
-
-def _pybpf_headers() -> list[Path]:
-    inc = HERE.parent / "include" / "bpf"
-    return sorted(inc.glob("*.h")) if inc.is_dir() else []
-
-
 def source_key(name: str) -> str:
-    """A hash of everything that makes up tool ``name``'s object: its C
-    source, the tools' headers, pybpf's BPF headers and the kernel (whose
-    BTF becomes vmlinux.h)."""
-    from ..kernel.load_cache import kernel_identity
-
+    """A hash of everything that makes up tool ``name``'s object when it is
+    compiled here: its C source, the tools' headers and pybpf's BPF
+    headers (the objects are CO-RE: the kernel does not enter into it)."""
     h = hashlib.sha256()
-    for path in [HERE / f"{name}.bpf.c", *sorted(INCLUDE.glob("*.h")), *_pybpf_headers()]:
+    inc = HERE.parent / "include" / "bpf"
+    for path in [HERE / f"{name}.bpf.c", *sorted(INCLUDE.glob("*.h")), *sorted(inc.glob("*.h"))]:
         h.update(path.name.encode())
         h.update(path.read_bytes())
-    h.update(kernel_identity().encode())
     return h.hexdigest()[:24]
 
 
 def object_path(name: str, *, quiet: bool = False) -> Path:
-    """Tool ``name``'s compiled object, compiling it on first use (with the
-    ziglang wheel, or clang) into ``$XDG_CACHE_HOME/pybpf/tools``."""
-    from ..kernel.load_cache import cache_dir
+    """Tool ``name``'s object: the one shipped in the package
+    (:mod:`pybpf.tools.prebuilt`), or — when the sources changed since it
+    was built (a checkout being edited) — one compiled here on first use
+    (the ziglang wheel, or clang) into this user's private pybpf cache
+    (``$XDG_CACHE_HOME/pybpf/tools``; :func:`pybpf.cache.private_dir`; an
+    object there that this user does not own is compiled again, not used).
+    Without a compiler a stale shipped object is used, with a warning."""
+    import tempfile
 
-    out = Path(cache_dir()) / "tools" / f"{name}-{source_key(name)}.bpf.o"
-    if out.is_file():
+    from .prebuilt import shipped_object
+
+    shipped, why = shipped_object(name)
+    if shipped is not None:
+        return shipped
+
+    from ..cache import private_dir, trusted_file
+
+    out = private_dir("tools") / f"{name}-{source_key(name)}.bpf.o"
+    if trusted_file(out):
         return out
-    from ..toolchain import compile
+    from ..toolchain import CompilerNotFound, compile, find_compiler
+    from .prebuilt import OBJECTS
 
-    if not quiet:
-        print(f"{name}: compiling {name}.bpf.c (once; cached in {out.parent})",
-              file=sys.stderr)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(f".{os.getpid()}.o")
     try:
-        compile(HERE / f"{name}.bpf.c", tmp, include_dirs=[INCLUDE])
+        find_compiler()
+    except CompilerNotFound as e:
+        stale = OBJECTS / f"{name}.bpf.o"
+        if stale.is_file():
+            print(f"{name}: warning: {why}; no compiler here to rebuild it ({e}): using it "
+                  f"as it is", file=sys.stderr)
+            return stale
+        raise CompilerNotFound(f"{name}: {why}, and {e}") from None
+    if not quiet:
+        print(f"{name}: compiling {name}.bpf.c ({why}; once: cached in {out.parent})",
+              file=sys.stderr)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".o", dir=out.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        compile(HERE / f"{name}.bpf.c", tmp, include_dirs=[INCLUDE], vmlinux=False)
         os.replace(tmp, out)
     finally:
         if tmp.exists():
@@ -105,72 +117,98 @@ def parser(name: str, description: str, epilog: str = "") -> argparse.ArgumentPa
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-d", "--duration", type=float, metavar="SECONDS",
                    help="stop after SECONDS (default: run until Ctrl-C)")
+    p.add_argument("command", nargs="*", metavar="-- CMD",
+                   help="run CMD once tracing has started and stop when it exits "
+                        "(the tool then exits with CMD's status)")
     return p
 
 
-def attach_all(coll: Any, optional: Iterable[str] = ()) -> None:
-    """Attach every program where its section says; programs named in
-    ``optional`` may fail (a tracepoint this kernel lacks)."""
-    from ..errors import KernelError
+def parse_args(p: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse a tool's arguments: everything after the first ``--`` is the
+    command to run (``args.command``), options included."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, command = argv[:cut], argv[cut + 1:]
+    args = p.parse_args(argv)
+    if command:
+        args.command = command
+    return args
 
-    for name, prog in coll.programs.items():
-        try:
-            prog.attach()
-        except KernelError:
-            if name not in optional:
-                raise
+
+COMMAND_DRAIN_SECONDS = 0.25
 
 
-def run(readers: list[Any], duration: float | None, *,
-        every: float | None = None, tick: Callable[[], Any] | None = None) -> None:
-    """Poll ``readers`` until Ctrl-C, SIGTERM or ``duration`` seconds; call
-    ``tick()`` every ``every`` seconds (and once at the end if given)."""
-    from ..kernel.readers import Poller
+def run(coll: Any, readers: list[Any], duration: float | None, *, header: str = "",
+        optional: Iterable[str] = (), every: float | None = None,
+        tick: Callable[[], Any] | None = None, command: list[str] | None = None) -> int:
+    """Attach every program of ``coll`` (those in ``optional`` may fail),
+    honour the measuring hooks (:func:`attached`), print ``header``, then
+    poll ``readers`` until Ctrl-C, SIGTERM or ``duration`` seconds, calling
+    ``tick()`` every ``every`` seconds and once at the end
+    (:func:`pybpf.kernel.run`).
 
-    start = time.monotonic()
-    next_tick = start + every if every else None
+    With ``command``, start it once everything is attached and stop when it
+    has exited (after :data:`COMMAND_DRAIN_SECONDS` more, so its last
+    events are read).  Returns the command's exit status (a signal ``N``
+    as ``128 + N``, as shells do), or 0 without one."""
+    import subprocess
+
+    from ..errors import BPFError
+    from ..kernel.runner import run as run_collection
+
+    child: list[subprocess.Popen] = []
+    ended: list[float] = []
+
+    def ready() -> None:
+        attached()
+        if header:
+            print(header, flush=True)
+        if command:
+            try:
+                child.append(subprocess.Popen(command))
+            except OSError as e:
+                raise BPFError(f"cannot run {command[0]!r}: {e.strerror or e}") from None
+
+    def command_done() -> bool:
+        if not child or child[0].poll() is None:
+            return False
+        if not ended:
+            ended.append(time.monotonic())
+        return time.monotonic() - ended[0] >= COMMAND_DRAIN_SECONDS
+
     try:
-        with Poller(readers) as poller:
-            while True:
-                now = time.monotonic()
-                limits = []
-                if duration is not None:
-                    limits.append(start + duration - now)
-                if next_tick is not None:
-                    limits.append(next_tick - now)
-                wait = max(0.0, min(limits)) if limits else 1.0
-                if duration is not None and now - start >= duration:
-                    break
-                poller.poll(min(wait, 1.0))
-                if next_tick is not None and time.monotonic() >= next_tick and tick:
-                    tick()
-                    next_tick += every  # type: ignore[operator]
-    except (KeyboardInterrupt, Stop):
-        pass
-    if tick is not None and every is None:
-        tick()
+        run_collection(coll, optional=optional, readers=readers, on_ready=ready,
+                       duration=duration, every=every, tick=tick,
+                       until=command_done if command else None)
+    finally:
+        if child and child[0].poll() is None:
+            child[0].terminate()
+            child[0].wait()
+    if not child:
+        return 0
+    code = child[0].returncode
+    return 128 - code if code < 0 else code
 
 
 def main_wrapper(run_tool: Callable[[list[str] | None], int]) -> Callable[[list[str] | None], int]:
     """Print pybpf errors in one line, as the CLI does."""
     def main(argv: list[str] | None = None) -> int:
         from ..errors import BPFError
-
-        def on_term(signum: int, frame: Any) -> None:
-            raise Stop
+        from ..kernel.runner import stoppable
 
         # SIGTERM ends a tool like Ctrl-C does, from the start: whatever was
         # loaded or attached is closed on the way out
-        old = signal.signal(signal.SIGTERM, on_term)
         try:
-            return run_tool(argv)
+            with stoppable():
+                return run_tool(argv)
+            return 0  # stopped
         except BPFError as e:
             print(f"pybpf: error: {e}", file=sys.stderr)
             return 1
-        except (KeyboardInterrupt, Stop, BrokenPipeError):
+        except BrokenPipeError:
             return 0
-        finally:
-            signal.signal(signal.SIGTERM, old)
     main.__doc__ = run_tool.__doc__
     return main
 

@@ -28,8 +28,6 @@ struct exec_event {
 	char argv[MAX_ARGS][ARG_LEN];
 };
 
-const struct exec_event *unused_exec_event __attribute__((unused));
-
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
@@ -49,6 +47,8 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 512 * 1024);
 } events SEC(".maps");
+/* the records' type: kept in BTF for user space to decode them by */
+BPF_RECORD(events, struct exec_event);
 
 SEC("tracepoint/syscalls/sys_enter_execve")
 int enter_execve(struct syscall_enter_args *ctx)

@@ -26,13 +26,12 @@ struct exit_event {
 	char comm[TASK_COMM_LEN];
 };
 
-/* the record type, named for BTF so user space can decode events */
-const struct exit_event *unused_exit_event __attribute__((unused));
-
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);
 } events SEC(".maps");
+/* the records' type: kept in BTF for user space to decode them by */
+BPF_RECORD(events, struct exit_event);
 
 SEC("tracepoint/sched/sched_process_exit")
 int handle_exit(void *ctx)

@@ -28,8 +28,6 @@ struct open_event {
 	char path[PATH_LEN];
 };
 
-const struct open_event *unused_open_event __attribute__((unused));
-
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 8192);
@@ -41,6 +39,8 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 512 * 1024);
 } events SEC(".maps");
+/* the records' type: kept in BTF for user space to decode them by */
+BPF_RECORD(events, struct open_event);
 
 static __always_inline int enter(const char *path, int flags)
 {

@@ -16,7 +16,9 @@ The spec goes through :func:`pybpf.linker.link` first, with a resolver
 that knows no kernel symbols (:class:`~pybpf.linker.NoKernel`): weak ksym
 and kfunc externs read as 0, strong ones cannot load.  What is left here
 is the backend's last step: a map reference becomes the map's address in
-the VM.
+the VM.  An arena map (:class:`pybpf.maps.ArenaMap`) is one region of the
+VM's memory holding the object's ``__arena`` globals; ``addr_space_cast``
+finds it through the VM's ``arena_base``.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from ..isa import OpForm
 from ..linked import PROG_ARRAY, LinkedObject
 from ..linker import NoKernel, link
 from ..objects import ObjectSpec
-from ..records import record_decoder
+from ..records import choose_record
 from .machine import VM, Program
 
 
@@ -45,13 +47,18 @@ class Collection(backend.Collection):
         self.maps: dict[str, Any] = {}
         self.programs: dict[str, Program] = {}  # type: ignore[assignment]
 
-    def ringbuf(self, name: str, *, type: Any = None, raw: bool = False) -> Iterator[Any]:
+    def ringbuf(self, name: str, *, record: Any = None, raw: bool = False,
+                type: Any = None) -> Iterator[Any]:
         """Consume the records waiting in ring buffer map ``name``, decoded
-        as the kernel backend decodes them: as BTF type ``type`` when given,
-        else as the struct the programs reserve (inferred from the object),
-        else (or with ``raw``) raw bytes."""
+        as the kernel backend decodes them (:func:`pybpf.records.choose_record`):
+        as ``record`` when given (``"struct event"``, a
+        :class:`~pybpf.records.RecordType` or a function; ``type`` is its
+        older name), else as the object says (the map's value type,
+        ``BPF_RECORD``, the one struct of the reserved size), else (or with
+        ``raw``) raw bytes."""
         ring = self.maps[name]
-        decode = None if raw else record_decoder(self.spec, name, type)
+        decode = None if raw else \
+            choose_record(self.spec, name, record if record is not None else type).decode
         for record in ring:
             yield decode(record) if decode is not None else bytes(record)
 
@@ -91,6 +98,9 @@ def load_linked(linked: LinkedObject, *, vm: VM) -> Collection:
                 (mspec.key_type is not None or mspec.value_type is not None):
             changes["btf"] = spec.btf  # codecs as the kernel's
         coll.maps[name] = vm.create_map(dataclasses.replace(mspec, **changes))
+        data = linked.maps[name].initial_data
+        if data:  # an arena's __arena globals, at its start
+            coll.maps[name].write(0, data)
     for name in linked.fill_before:
         _fill(coll, linked, name)
     ordered = list(coll.maps.values())

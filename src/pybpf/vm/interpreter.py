@@ -1,13 +1,15 @@
 """The reference interpreter.
 
 A program is decoded once into Python code: each basic block becomes a run
-of the statements :mod:`pybpf.vm.semantics` gives for its instructions, with
-the registers held in local variables.  Blocks are laid out in program order
-inside one ``while True`` loop and found by a tree of ``pc`` comparisons, so
-falling through or jumping forward costs a comparison or two and a backward
-jump one pass from the top.  This keeps the interpreter plain — the
-statements are the specification — while running at tens of nanoseconds per
-instruction instead of hundreds.
+of the statements the semantics table (:mod:`pybpf.vm.semantics`) gives for
+its instructions, with the registers held in local variables.  This module
+adds only what surrounds them: blocks, the jumps between them, the pc an
+error names, tracing and the instruction limit.  Blocks are laid out in
+program order inside one ``while True`` loop and found by a tree of ``pc``
+comparisons, so falling through or jumping forward costs a comparison or two
+and a backward jump one pass from the top.  This keeps the interpreter
+plain (the statements are the specification) while running at tens of
+nanoseconds per instruction instead of hundreds.
 
 Every memory access goes through the :class:`~pybpf.vm.memory.AddressSpace`;
 bpf-to-bpf calls get a fresh stack frame region each; helpers are Python
@@ -26,19 +28,26 @@ from ..errors import (
     InstructionLimitExceeded,
     VMError,
 )
-from ..isa import Insn, Kind, OpForm, format_insn, lddw_value
-from ..isa.opcodes import PSEUDO_FUNC, PSEUDO_IMM
-from ..spec import constant, helper_id
+from ..isa import Insn, OpForm, format_insn, lddw_value
+from ..spec import constant
+from ..spec.defines import CORE_POISON_HELPER_ID
 from ..spec.net import SKF_LL_OFF, SKF_NET_OFF
-from . import semantics as sem
 from .memory import AddressSpace, Region
+from .semantics import (
+    M64,
+    RUNTIME_NAMES,
+    Control,
+    Operands,
+    Semantics,
+    helper_name,
+    semantics_of,
+)
+from .semantics import TAIL_CALL_ID as TAIL_CALL_ID  # the machine performs tail calls
 
 Helper = Callable[[int, int, int, int, int], int]
 
 #: The kernel's budget for may_goto loops (BPF_MAX_LOOPS).
 MAY_GOTO_BUDGET = constant("BPF_MAX_LOOPS")
-#: bpf_tail_call changes control flow, so the interpreter performs it itself.
-TAIL_CALL_ID = helper_id("tail_call")
 #: Blocks tested one after another at the leaves of the dispatch tree.
 _LEAF_BLOCKS = 6
 
@@ -126,7 +135,7 @@ class CompiledProgram:
         self.entries = _function_entries(self.insns)
         self.source = generate(self.insns, trace=trace is not None, max_insns=max_insns,
                                pseudo=self._pseudo_values())
-        namespace: dict[str, Any] = dict(sem.RUNTIME_NAMES)
+        namespace: dict[str, Any] = dict(RUNTIME_NAMES)
         namespace.update(self._runtime_names(trace, arena_base))
         exec(compile(self.source, f"<bpf program {name}>", "exec"), namespace)
         self._run = namespace["run"]
@@ -158,8 +167,8 @@ class CompiledProgram:
         depth = self.stack.depth + 1
         r10 = self.stack.enter(depth)
         try:
-            r0, n = self._run(pc, r1 & sem.M64, r2 & sem.M64, r3 & sem.M64, r4 & sem.M64,
-                              r5 & sem.M64, r10, depth)
+            r0, n = self._run(pc, r1 & M64, r2 & M64, r3 & M64, r4 & M64, r5 & M64, r10,
+                              depth)
         finally:
             self.stack.leave(depth)
         self.insn_count += n
@@ -200,17 +209,15 @@ class CompiledProgram:
             names[f"LDS{size}"] = space.loader(size, signed=True)
         for insn in self.insns:
             form = insn.form
-            if form is not None and form.kind is Kind.CALL:
-                names[f"H{insn.imm & 0xFFFFFFFF}"] = self._helper(insn.imm)
+            if form is not None and semantics_of(form).operation == "call_helper":
+                names[helper_name(insn.imm)] = self._helper(insn.imm)
         return names
 
     def _helper(self, helper_id: int) -> Helper:
         fn = self.helpers.get(helper_id)
         if fn is not None:
             return fn
-        from ..btf.core import POISON_HELPER_ID
-
-        if helper_id == POISON_HELPER_ID:
+        if helper_id == CORE_POISON_HELPER_ID:
             message = ("a CO-RE relocation of this instruction could not be resolved against "
                        "the target kernel's BTF")
         else:
@@ -232,10 +239,11 @@ class CompiledProgram:
         values: dict[int, int | None] = {}
         for pc, insn in enumerate(self.insns):
             form = insn.form
-            if form is None or form.kind is not Kind.LDDW or form.pseudo == PSEUDO_IMM:
+            sem = semantics_of(form) if form is not None else None
+            if sem is None or sem.operation != "load_imm64" or sem.reference is None:
                 continue
-            if form.pseudo == PSEUDO_FUNC:
-                values[pc] = self.function_address(pc + 1 + insn.imm)
+            if sem.enters_function:  # lddw func: the function's code address
+                values[pc] = self.function_address(sem.target_pc(_operands(pc, insn)))
             elif self._resolve_pseudo is not None:
                 values[pc] = self._resolve_pseudo(pc, form, insn.imm, self.insns[pc + 1].imm)
             else:
@@ -284,7 +292,7 @@ class CompiledProgram:
         if isinstance(error, BPFError):
             return error
         form = self.insns[pc].form if 0 <= pc < len(self.insns) else None
-        if form is not None and form.kind in (Kind.CALL, Kind.CALLX):
+        if form is not None and semantics_of(form).operation in ("call_helper", "callx"):
             wrapped = HelperError(f"helper raised {type(error).__name__}: {error}", pc=pc,
                                   insn=text)
             wrapped.__cause__ = error
@@ -317,34 +325,40 @@ def code_region(space: AddressSpace, insns: Sequence[Insn], name: str) -> Region
 
 # --- code generation --------------------------------------------------------------
 
-def _function_entries(insns: Sequence[Insn]) -> set[int]:
+def _forms(insns: Sequence[Insn]) -> list[OpForm | None]:
+    """Each slot's form (None for an invalid slot or the second half of lddw)."""
+    return [insn.form for insn in insns]
+
+
+def _function_entries(insns: Sequence[Insn], forms: Sequence[OpForm | None] | None = None
+                      ) -> set[int]:
     entries = {0}
-    for pc, insn in enumerate(insns):
-        form = insn.form
+    for pc, form in enumerate(forms if forms is not None else _forms(insns)):
         if form is None:
             continue
-        if form.kind is Kind.CALL_LOCAL or (form.kind is Kind.LDDW and form.pseudo == PSEUDO_FUNC):
-            entries.add(pc + 1 + insn.imm)
+        sem = semantics_of(form)
+        if sem.enters_function:
+            entries.add(sem.target_pc(_operands(pc, insns[pc])))
     return entries
 
 
-def _blocks(insns: Sequence[Insn]) -> list[tuple[int, int]]:
+def _operands(pc: int, insn: Insn, value: int | None = None) -> Operands:
+    return Operands(pc, insn.dst, insn.src, insn.off, insn.imm, value)
+
+
+def _blocks(insns: Sequence[Insn], forms: Sequence[OpForm | None]) -> list[tuple[int, int]]:
     """Basic blocks as (start, end) slot ranges."""
     n = len(insns)
-    leaders = set(_function_entries(insns))
+    leaders = _function_entries(insns, forms)
     pc = 0
     while pc < n:
-        insn = insns[pc]
-        form = insn.form
+        form = forms[pc]
         size = form.slots if form is not None else 1
         if form is not None:
-            k = form.kind
-            if k in (Kind.JA, Kind.JCOND, Kind.MAY_GOTO):
-                leaders.add(pc + 1 + insn.off)
-            elif k is Kind.GOTOL:
-                leaders.add(pc + 1 + insn.imm)
-            if k in (Kind.JA, Kind.GOTOL, Kind.JCOND, Kind.MAY_GOTO, Kind.EXIT,
-                     Kind.CALL_LOCAL, Kind.CALLX):
+            sem = semantics_of(form)
+            if sem.control is not Control.NEXT:
+                if sem.target is not None:
+                    leaders.add(sem.target_pc(_operands(pc, insns[pc])))
                 leaders.add(pc + size)
         pc += size
     starts = sorted(p for p in leaders if 0 <= p < n)
@@ -352,10 +366,14 @@ def _blocks(insns: Sequence[Insn]) -> list[tuple[int, int]]:
 
 
 class _Writer:
-    def __init__(self) -> None:
+    def __init__(self, insns: Sequence[Insn], pseudo: Mapping[int, int | None] | None,
+                 trace: bool) -> None:
         self.lines: list[str] = []
         self.depth = 0
-        self.pseudo: dict[int, int | None] = {}
+        self.insns = insns
+        self.forms = _forms(insns)
+        self.pseudo = dict(pseudo or {})
+        self.trace = trace
 
     def __call__(self, text: str) -> None:
         self.lines.append("    " * self.depth + text)
@@ -369,16 +387,15 @@ def generate(insns: Sequence[Insn], *, trace: bool = False, max_insns: int | Non
     ``pseudo`` gives the value of each pseudo ``lddw`` by pc (None: the
     reference could not be resolved and executing it is an error).
     """
-    blocks = _blocks(insns)
-    out = _Writer()
-    out.pseudo = dict(pseudo or {})
+    out = _Writer(insns, pseudo, trace)
+    blocks = _blocks(insns, out.forms)
     out("def run(pc, r1, r2, r3, r4, r5, r10, depth):")
     out.depth = 1
     out("r0 = r6 = r7 = r8 = r9 = 0")
     out("n = 0")
     out("at = pc")
     out("frames = []")
-    if any(i.form is not None and i.form.kind is Kind.MAY_GOTO for i in insns):
+    if any(f is not None and semantics_of(f).operation == "may_goto" for f in out.forms):
         out("budget = MAY_GOTO_BUDGET")
     out("try:")
     out.depth = 2
@@ -387,7 +404,7 @@ def generate(insns: Sequence[Insn], *, trace: bool = False, max_insns: int | Non
     if max_insns is not None:
         out(f"if n > {max_insns}:")
         out("    raise OVER_LIMIT(pc, n)")
-    _emit_tree(out, insns, blocks, trace, max_insns)
+    _emit_tree(out, blocks)
     out("raise RAN_OFF(pc)")
     out.depth = 1
     out("except BaseException as error:")
@@ -395,42 +412,66 @@ def generate(insns: Sequence[Insn], *, trace: bool = False, max_insns: int | Non
     return "\n".join(out.lines) + "\n"
 
 
-def _emit_tree(out: _Writer, insns, blocks, trace, max_insns) -> None:
+def _emit_tree(out: _Writer, blocks: list[tuple[int, int]]) -> None:
     if len(blocks) <= _LEAF_BLOCKS:
         for start, end in blocks:
             out(f"if pc == {start}:")
             out.depth += 1
-            _emit_block(out, insns, start, end, trace, max_insns)
+            _emit_block(out, start, end)
             out.depth -= 1
         return
     mid = len(blocks) // 2
     out(f"if pc < {blocks[mid][0]}:")
     out.depth += 1
-    _emit_tree(out, insns, blocks[:mid], trace, max_insns)
+    _emit_tree(out, blocks[:mid])
     out.depth -= 1
-    _emit_tree(out, insns, blocks[mid:], trace, max_insns)
+    _emit_tree(out, blocks[mid:])
 
 
-def _emit_block(out: _Writer, insns, start: int, end: int, trace: bool, max_insns) -> None:
+def _emit_block(out: _Writer, start: int, end: int) -> None:
+    insns = out.insns
     count = sum(1 for pc in range(start, end) if not (pc > start and insns[pc - 1].is_lddw))
     out(f"n += {count}")
     pc = start
     while pc < end:
-        insn = insns[pc]
-        form = insn.form
+        form = out.forms[pc]
         assert form is not None, f"invalid instruction at {pc}: validate before compiling"
-        last = pc + form.slots >= end
-        _emit_insn(out, insns, pc, insn, form, start, end, trace)
-        if trace and not _transfers(form):
-            out(f"TRACE({pc}, (r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10))")
+        sem = semantics_of(form)
+        _emit_insn(out, pc, sem, start)
+        if sem.control is Control.NEXT:
+            if out.trace:
+                out(_trace(pc))
+            if pc + form.slots >= end:
+                _goto(out, end, start, len(insns))
         pc += form.slots
-        if last and not _transfers(form):
-            _goto(out, end, start, len(insns))
 
 
-def _transfers(form: OpForm) -> bool:
-    return form.kind in (Kind.JA, Kind.GOTOL, Kind.JCOND, Kind.MAY_GOTO, Kind.EXIT,
-                         Kind.CALL_LOCAL, Kind.CALLX)
+def _trace(pc: int) -> str:
+    return f"TRACE({pc}, (r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10))"
+
+
+def _emit_insn(out: _Writer, pc: int, sem: Semantics, block_start: int) -> None:
+    """The instruction's statement from the semantics table, with the control
+    flow around it: the trace call before a transfer, the pc an error names,
+    and the jump to the target."""
+    insns = out.insns
+    control = sem.control
+    if out.trace and control is not Control.NEXT:
+        out(_trace(pc))
+    if sem.faults:
+        out(f"at = {pc}")
+    value = None
+    if sem.operation == "load_imm64":
+        value = lddw_value(insns, pc) if sem.reference is None else out.pseudo.get(pc)
+    operands = _operands(pc, insns[pc], value)
+    for line in sem.statement_for(operands).splitlines():
+        out(line)
+    n = len(insns)
+    if control is Control.JUMP or control is Control.CALL:
+        _goto(out, sem.target_pc(operands), block_start, n)
+    elif control is Control.BRANCH:
+        _branch(out, sem.condition_for(operands), sem.target_pc(operands), pc + 1,
+                block_start, n)
 
 
 def _goto(out: _Writer, target: int, block_start: int, n: int) -> None:
@@ -442,162 +483,6 @@ def _goto(out: _Writer, target: int, block_start: int, n: int) -> None:
     out(f"pc = {target}")
     if target <= block_start:
         out("continue")
-
-
-def _reg(r: int) -> str:
-    return f"r{r}"
-
-
-def _emit_insn(out: _Writer, insns, pc: int, insn: Insn, form: OpForm, block_start: int,
-               block_end: int, trace: bool) -> None:
-    k = form.kind
-    d, s = _reg(insn.dst), _reg(insn.src)
-    n = len(insns)
-    wide = form.width == 64
-    mask = sem.M64 if wide else sem.M32
-    k_unsigned = insn.imm & mask  # the immediate sign-extended to the width, unsigned
-    trace_call = f"TRACE({pc}, (r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10))" if trace else None
-
-    if k in (Kind.ALU, Kind.MOV, Kind.NEG):
-        table = sem.ALU64 if wide else sem.ALU32
-        op = "mov" if k is Kind.MOV else form.op
-        src = s if form.source == "reg" else hex(k_unsigned)
-        out(table[op].format(d=d, src=src))
-    elif k is Kind.MOVSX:
-        out(sem.MOVSX.format(d=d, s=s, bits=form.size * 8, mask="M64" if wide else "M32"))
-    elif k is Kind.ADDR_SPACE_CAST:
-        spaces = ((insn.imm >> 16) & 0xFFFF, insn.imm & 0xFFFF)
-        template = sem.ADDR_SPACE_CAST.get(spaces)
-        if template is None:
-            out(f"at = {pc}")
-            out(f"raise VMError('addr_space_cast between spaces {spaces} is not supported')")
-        else:
-            out(template.format(d=d, s=s))
-    elif k in (Kind.END, Kind.BSWAP):
-        out(sem.END[(form.op, form.size)].format(d=d))
-    elif k is Kind.LDDW:
-        if form.pseudo == PSEUDO_IMM:
-            out(f"{d} = {hex(lddw_value(insns, pc))}")
-        else:
-            value = out.pseudo.get(pc)
-            if value is None:
-                out(f"at = {pc}")
-                out(f"raise VMError('lddw {form.name.split()[-1]} reference is not resolved: "
-                    f"no map or object is loaded for it')")
-            else:
-                out(f"{d} = {hex(value & sem.M64)}")
-    elif k in (Kind.LOAD, Kind.LOAD_ACQUIRE):
-        out(f"at = {pc}")
-        out(f"{d} = LD{form.size}({s} + {insn.off})")
-    elif k is Kind.LOAD_SX:
-        out(f"at = {pc}")
-        out(f"{d} = LDS{form.size}({s} + {insn.off})")
-    elif k is Kind.STORE_IMM:
-        out(f"at = {pc}")
-        out(f"ST{form.size}({d} + {insn.off}, {hex(insn.imm & sem.M64)})")
-    elif k in (Kind.STORE_REG, Kind.STORE_RELEASE):
-        out(f"at = {pc}")
-        out(f"ST{form.size}({d} + {insn.off}, {s})")
-    elif k is Kind.ATOMIC:
-        size = form.size
-        out(f"at = {pc}")
-        out(f"addr = {d} + {insn.off}")
-        out(f"old = LD{size}(addr)")
-        if form.op == "cmpxchg":
-            out(f"if old == r0 & {hex(mask)}:")
-            out(f"    ST{size}(addr, {s})")
-            out("r0 = old")
-        else:
-            out(f"ST{size}(addr, {sem.ATOMIC[form.op].format(s=s)})")
-            if form.fetch:
-                out(f"{s} = old")
-    elif k in (Kind.LD_ABS, Kind.LD_IND):
-        out(f"at = {pc}")
-        offset = str(insn.imm) if k is Kind.LD_ABS else f"signed32({s} + {insn.imm})"
-        out(f"r0 = PACKET({offset}, {form.size})")
-    elif k is Kind.CALL and insn.imm == TAIL_CALL_ID:
-        # A successful tail call replaces this frame: its result is this frame's exit.
-        out(f"at = {pc}")
-        out("tail = TAILCALL(r1, r2, r3, depth)")
-        out("if tail is not None:")
-        out("    r0 = tail[0]")
-        out("    n += tail[1]")
-        out("    if frames:")
-        out("        LEAVE(depth)")
-        out("        depth -= 1")
-        out("        pc, r6, r7, r8, r9, r10 = frames.pop()")
-        out("        continue")
-        out("    return r0, n")
-    elif k is Kind.CALL:
-        out(f"at = {pc}")
-        out(f"r0 = H{insn.imm & 0xFFFFFFFF}(r1, r2, r3, r4, r5) & M64")
-    elif k is Kind.CALL_KFUNC:
-        out(f"at = {pc}")
-        out(f"raise VMError('kernel function calls (kfunc #{insn.imm}) cannot run in the "
-            f"userspace VM')")
-    elif k is Kind.JCOND:
-        op, signed = sem.CONDITIONS[form.op]
-        if wide:
-            a = f"({d} ^ S64)" if signed else d
-            if form.source == "reg":
-                b = f"({s} ^ S64)" if signed else s
-            else:
-                b = hex(k_unsigned ^ sem.S64 if signed else k_unsigned)
-        else:
-            a = f"(({d} & M32) ^ S32)" if signed else f"({d} & M32)"
-            if form.source == "reg":
-                b = f"(({s} & M32) ^ S32)" if signed else f"({s} & M32)"
-            else:
-                b = hex(k_unsigned ^ sem.S32 if signed else k_unsigned)
-        if trace_call:
-            out(trace_call)
-        _branch(out, f"{a} {op} {b}", pc + 1 + insn.off, pc + 1, block_start, n)
-    elif k is Kind.JA:
-        if trace_call:
-            out(trace_call)
-        _goto(out, pc + 1 + insn.off, block_start, n)
-    elif k is Kind.GOTOL:
-        if trace_call:
-            out(trace_call)
-        _goto(out, pc + 1 + insn.imm, block_start, n)
-    elif k is Kind.MAY_GOTO:
-        if trace_call:
-            out(trace_call)
-        out("budget -= 1")
-        _branch(out, "budget < 0", pc + 1 + insn.off, pc + 1, block_start, n)
-    elif k is Kind.EXIT:
-        if trace_call:
-            out(trace_call)
-        out("if frames:")
-        out("    LEAVE(depth)")
-        out("    depth -= 1")
-        out("    pc, r6, r7, r8, r9, r10 = frames.pop()")
-        out("    continue")
-        out("return r0, n")
-    elif k is Kind.CALL_LOCAL:
-        if trace_call:
-            out(trace_call)
-        out(f"at = {pc}")
-        out(f"frames.append(({pc + 1}, r6, r7, r8, r9, r10))")
-        out("depth += 1")
-        out("r10 = ENTER(depth)")
-        _goto(out, pc + 1 + insn.imm, block_start, n)
-    elif k is Kind.CALLX:
-        if trace_call:
-            out(trace_call)
-        out(f"at = {pc}")
-        out(f"is_helper, target = CALLX({d})")
-        out("if is_helper:")
-        out("    r0 = target(r1, r2, r3, r4, r5) & M64")
-        out(f"    pc = {pc + 1}")
-        out("else:")
-        out(f"    frames.append(({pc + 1}, r6, r7, r8, r9, r10))")
-        out("    depth += 1")
-        out("    r10 = ENTER(depth)")
-        out("    pc = target")
-        out("continue")
-    else:  # pragma: no cover - every kind is handled above
-        raise AssertionError(k)
 
 
 def _branch(out: _Writer, condition: str, taken: int, fallthrough: int, block_start: int,

@@ -83,6 +83,9 @@ class VM:
         self.max_insns = max_insns
         self.version = version
         self.trace_pipe: list[bytes] = []
+        self.arena_base = 0
+        """Where address-space-1 (arena) pointers point: the 4 GiB window of
+        the VM's arena map (set when one is created)."""
         self.maps_by_fd: dict[int, Any] = {}
         self._fds: dict[int, int] = {}            # map id -> fd
         self._by_address: dict[int, Any] = {}
@@ -98,6 +101,8 @@ class VM:
 
         m = create_map(spec, num_cpus=self.env.num_cpus)
         self.adopt_map(m)
+        if spec.type == "arena":
+            self.arena_base = m.base
         return m
 
     def adopt_map(self, m: Map) -> int:
@@ -261,7 +266,7 @@ class Program(backend.Program):
                                helpers=bound, resolve_pseudo=self._resolve_pseudo,
                                packet=self._packet_bytes, trace=tracer,
                                max_insns=self.vm.max_insns, name=self.name, code=self.code,
-                               tail_call=self._tail_call)
+                               tail_call=self._tail_call, arena_base=self.vm.arena_base)
 
     def _tail_call(self, ctx_ptr: int, map_ptr: int, index: int, depth: int
                    ) -> tuple[int, int] | None:

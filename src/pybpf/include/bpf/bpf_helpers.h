@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* pybpf's BPF C support header: section and map-definition macros,
- * attributes and BTF tags, extern markers, tail calls, printf-style output
+ * attributes and BTF tags, extern markers, ring buffer record types
+ * (BPF_RECORD), tail calls, printf-style output
  * (bpf_printk, BPF_SNPRINTF, BPF_SEQ_PRINTF), open-coded iterators
  * (bpf_for, bpf_repeat, bpf_for_each) and the helper declarations.
  *
@@ -183,6 +184,27 @@ enum libbpf_tristate {
 /* BPF_LICENSE("GPL") declares the license string the kernel checks before
  * allowing GPL-only helpers. */
 #define BPF_LICENSE(text) char _license[] SEC("license") = text
+
+/* ---- ring and perf buffer records ---- */
+
+/* BPF_RECORD(map, type) names the type of the records a ring buffer or perf
+ * event array sends to user space, for readers to decode them by:
+ *
+ *     struct event { int pid; char comm[16]; };
+ *     struct { __uint(type, BPF_MAP_TYPE_RINGBUF); ... } events SEC(".maps");
+ *     BPF_RECORD(events, struct event);
+ *
+ * clang writes into BTF only the types of global things (variables,
+ * function signatures, maps), not those of local variables, so a struct
+ * that code uses through a local pointer (bpf_ringbuf_reserve) is missing
+ * from the object's BTF.  The macro declares a static pointer to TYPE
+ * named __bpf_record__MAP (8 bytes of .rodata, no code): TYPE stays in BTF
+ * and pybpf's readers and `pybpf load` decode MAP's records as TYPE.
+ * libbpf and bpftool see an ordinary read-only variable. */
+#ifndef BPF_RECORD
+#define BPF_RECORD(map, type) \
+	static type *const __bpf_record__##map __attribute__((used, unused)) = (void *)0
+#endif
 
 /* ---- tail calls ---- */
 

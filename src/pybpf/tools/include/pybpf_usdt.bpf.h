@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* USDT arguments for BPF programs attached with pybpf.kernel.usdt.usdt().
+/* USDT arguments for BPF programs attached with pybpf.kernel.attach.usdt().
  *
  * Attaching writes one spec per probe site into the pybpf_usdt_spec map
  * declared here and gives the site's uprobe the spec's index as its BPF
