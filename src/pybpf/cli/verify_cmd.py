@@ -2,17 +2,19 @@
 
 FILE is assembly, raw or hex bytecode, or a BPF ELF object.  The exit
 status is 0 when every program is accepted, 1 when one is rejected, 2 on
-bad input (the CLI's usual status for errors).
+bad input (the CLI's usual status for errors).  ``--log-level 1|2`` and
+``--log-file`` (:mod:`.diagnostics`, as for ``load`` and ``test-run``) give
+the kernel-format verifier log.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
 from ..errors import BPFError
+from .diagnostics import add_log_options, log_level, write_logs
 
 
 def _results(args: argparse.Namespace) -> dict[str, Any]:
@@ -36,16 +38,17 @@ def _results(args: argparse.Namespace) -> dict[str, Any]:
         obj = link(spec, KernelResolver())
         return verify_object(obj, programs=[args.program] if args.program else None,
                              prog_type=args.prog_type, attach_type=args.attach_type,
-                             privileged=privileged, log_level=args.log_level)
+                             privileged=privileged, log_level=log_level(args))
     insns, _ = load_program(args.file, args.syntax)
     name = args.program or "prog"
     return {name: verify(insns, prog_type=args.prog_type or "socket_filter",
                          attach_type=args.attach_type, privileged=privileged,
-                         log_level=args.log_level, name=name)}
+                         log_level=log_level(args), name=name)}
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
     results = _results(args)
+    write_logs(args, [(name, res.log) for name, res in results.items()])
     rows = []
     for name, res in results.items():
         err = res.error
@@ -56,8 +59,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
                      "insns_processed": res.insns_processed, "states": res.states})
         if args.json:
             continue
-        if args.log_level:
-            sys.stdout.write(res.log)
         if err is None:
             print(f"{name}: accepted ({res.insns_processed} instructions processed, "
                   f"{res.states} states)")
@@ -78,8 +79,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--attach-type", help="expected attach type")
     p.add_argument("--unpriv", action="store_true",
                    help="verify as an unprivileged user would load it")
-    p.add_argument("--log-level", type=int, default=0, choices=(0, 1, 2),
-                   help="print the kernel-format verifier log")
+    add_log_options(p)
     p.add_argument("--json", action="store_true", help="one JSON object per program")
     p.add_argument("--syntax", default="auto", choices=("auto", "ubpf", "llvm"),
                    help="assembly syntax")

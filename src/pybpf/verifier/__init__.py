@@ -35,10 +35,10 @@ from typing import Any
 from ..errors import VerifierError
 from ..isa import Insn
 from ..isa.opcodes import BPF_CALL, BPF_JMP, PSEUDO_CALL_KFUNC
-from ..spec import enum_name
+from ..spec import enum_name, enum_values
 from ..spec.verifier import BPF_COMPLEXITY_LIMIT_INSNS, BPF_MAXINSNS
 from .cfg import check_cfg, check_subprogs, compute_live_registers, find_subprogs, resolve_ldimm64
-from .env import Env, Options, Reject
+from .env import MEMORY_PROG_TYPE, Env, Options, Reject
 from .explore import check_max_stack_depth, do_check, initial_state
 from .log import state_str
 from .maps import MapDescription
@@ -47,6 +47,9 @@ from .state import NOT_INIT_REG, PTR_MAYBE_NULL, PTR_TO_CTX, PTR_TO_MEM, pointer
 CALL_OPCODE = BPF_JMP | BPF_CALL
 UNPRIVILEGED_TYPES = frozenset({"socket_filter", "cgroup_skb"})
 """Program types an unprivileged user may load."""
+KNOWN_PROG_TYPES = frozenset(name.removeprefix("BPF_PROG_TYPE_").lower()
+                             for name in enum_values("bpf_prog_type")) - {"unspec"}
+"""The kernel's program type names."""
 BPF_F_STRICT_ALIGNMENT = 1
 BPF_F_ANY_ALIGNMENT = 2
 BPF_F_TEST_STATE_FREQ = 8
@@ -104,18 +107,28 @@ class VerificationError(VerifierError):
     error line(s) word for word; ``pc`` and ``insn`` the instruction,
     ``state`` the registers and stack at that point, ``path`` the branch
     decisions that reached it (``(from, to)`` pairs), ``line`` the source
-    line when the program has line info; ``log`` the kernel-format log."""
+    line when the program has line info; ``log`` the kernel-format log.
+    ``unmodelled`` names the feature when the refusal is pybpf's own
+    because its verifier does not model that feature yet (kfunc calls...):
+    the kernel may accept such a program."""
 
     def __init__(self, message: str, *, log: str = "", errno: str = "EACCES",
                  program: str | None = None, pc: int | None = None, insn: str | None = None,
-                 state: str = "", path: Sequence[tuple[int, int]] = (), line: str | None = None):
+                 state: str = "", path: Sequence[tuple[int, int]] = (), line: str | None = None,
+                 unmodelled: str | None = None):
         self.message = message
         self.errno_name = errno
         self.insn = insn
         self.state = state
         self.path = list(path)
         self.line = line
+        self.unmodelled = unmodelled
         self.explanation = _explain(message, pc, insn, state, self.path, line)
+        if unmodelled:
+            self.explanation += (f"\n  pybpf's verifier does not model {unmodelled} yet, so it "
+                                 f"cannot prove this program safe; pybpf.vm.load(..., "
+                                 f"verify=False) or the CLI's --no-verify runs it unverified "
+                                 f"under the VM's run-time checks")
         super().__init__(self.explanation, log=log, errno=_errno_number(errno),
                          operation=None, program=program, pc=pc)
         self.args = (self.explanation,)
@@ -161,6 +174,7 @@ def verify(program: Any, maps: Mapping[str, Any] | None = None, *,
            prog_type: str | None = None, attach_type: str | int | None = None,
            privileged: bool = True, log_level: int = 0, flags: int | None = None,
            nr_cpu_ids: int | None = None, name: str | None = None,
+           memory_size: int | None = None,
            btf: Any = None) -> VerifierResult:
     """Verify ``program`` as Linux 6.18 would load it.
 
@@ -203,6 +217,7 @@ def verify(program: Any, maps: Mapping[str, Any] | None = None, *,
                    xdp_has_frags=bool(flags & BPF_F_XDP_HAS_FRAGS))
     if nr_cpu_ids:
         opts.nr_cpu_ids = nr_cpu_ids
+    opts.memory_size = memory_size
     env = Env(insns, prog_type=prog_type or "socket_filter",
               attach_type=_attach_name(attach_type), options=opts, maps=map_at,
               log_level=log_level, prog=prog)
@@ -360,7 +375,8 @@ def _verify_global_functions(env: Env) -> None:
                     regs[n] = r
                 else:
                     raise Reject(f"pybpf: global function {env.subprog_name(i)} takes an "
-                                 f"argument type pybpf does not model yet", "EINVAL")
+                                 f"argument type pybpf does not model yet", "EINVAL",
+                                 unmodelled="this global function argument type")
             for n in range(len(env.func_args.get(sp.start, [])) + 1, 6):
                 regs[n] = NOT_INIT_REG
             env.insn_idx = sp.start
@@ -373,6 +389,14 @@ def _verify(env: Env) -> None:
     n = len(env.insns)
     if n == 0:
         raise Reject("pybpf: empty program", "EINVAL")
+    if env.prog_type == MEMORY_PROG_TYPE:
+        if env.opts.memory_size is None:
+            raise Reject("pybpf: a 'memory' program (r1 = a buffer, r2 = its length) is "
+                         "verified for one buffer size (verify(..., memory_size=N))", "EINVAL",
+                         unmodelled="'memory' programs without a buffer size")
+    elif env.prog_type not in KNOWN_PROG_TYPES:
+        raise Reject(f"pybpf: unknown program type {env.prog_type!r} (the kernel refuses it "
+                     f"before verification, EINVAL)", "EINVAL")
     if not env.bpf_capable and env.prog_type not in UNPRIVILEGED_TYPES:
         raise Reject(f"pybpf: {env.prog_type} programs need CAP_BPF (the kernel refuses to "
                      f"load them unprivileged, EPERM)", "EPERM")
@@ -422,7 +446,7 @@ def _error(env: Env, e: Reject, name: str | None) -> VerificationError:
     path = env.cur.path() if env.insn_processed else []
     line = env.source_line(pc) if pc is not None else None
     return VerificationError(message, errno=e.errno, program=name, pc=pc, insn=insn,
-                             state=state, path=path, line=line)
+                             state=state, path=path, line=line, unmodelled=e.unmodelled)
 
 
 __all__ = ["InsnFacts", "MapDescription", "VerificationError", "VerifierResult", "verify",

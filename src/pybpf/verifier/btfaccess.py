@@ -112,8 +112,9 @@ def struct_access(env: Env, tname: str, off: int, size: int) -> Reg:
     """A load from the kernel object of struct ``tname`` (a map's)."""
     btf = kernel_btf()
     if btf is None:
-        raise env.error(f"pybpf: reading 'struct {tname}' needs the kernel's BTF "
-                        f"(/sys/kernel/btf/vmlinux)", "EINVAL")
+        raise env.unmodelled("kernel objects without kernel BTF",
+                             f"pybpf: reading 'struct {tname}' needs the kernel's BTF "
+                             f"(/sys/kernel/btf/vmlinux)")
     kind, pointee = struct_walk(env, btf, tname, off, size)
     return _result(env, kind, pointee, True)
 
@@ -130,8 +131,8 @@ def btf_reg_access(env: Env, regno: int, reg: Reg, off: int, size: int, t: int,
                         f"var_off={reg.var_off}")
     btf = kernel_btf()
     if btf is None or not reg.btf_id:
-        raise env.error(f"pybpf: reading through {type_str(reg.type)} needs the kernel's BTF",
-                        "EINVAL")
+        raise env.unmodelled("kernel objects without kernel BTF",
+                             f"pybpf: reading through {type_str(reg.type)} needs the kernel's BTF")
     kind, pointee = struct_walk(env, btf, str(reg.btf_id), off, size)
     if value_regno >= 0:
         env.regs[value_regno] = _result(env, kind, pointee, True)

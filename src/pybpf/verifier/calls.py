@@ -645,8 +645,8 @@ def push_callback_call(env: Env, insn: Insn, name: str, meta: dict) -> None:
     ``bpf_loop``, until the loop count is reached).  A timer callback runs
     later on its own: it is queued as a path with only its own frame."""
     if name == "user_ringbuf_drain":
-        raise env.error("pybpf: bpf_user_ringbuf_drain needs dynptrs, not supported yet",
-                        "EINVAL")
+        raise env.unmodelled("bpf_user_ringbuf_drain (dynptrs)", "pybpf: "
+                             "bpf_user_ringbuf_drain needs dynptrs, not supported yet")
     set_state = CALLBACK_STATE_SETTERS[name]
     sub = meta["subprogno"]
     sp = env.subprogs[sub]

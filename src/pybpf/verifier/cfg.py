@@ -177,8 +177,8 @@ def _add_kfunc_call(env: Env, insn) -> None:
     if not env.gpl_compatible():
         raise env.error("cannot call kernel function from non-GPL compatible program", "EINVAL")
     if insn.off:
-        raise env.error("pybpf: kfuncs of kernel modules (a BTF fd index in off) are not "
-                        "supported", "EINVAL")
+        raise env.unmodelled("kfuncs of kernel modules", "pybpf: kfuncs of kernel modules (a "
+                             "BTF fd index in off) are not supported")
     from .btfaccess import kernel_btf
 
     btf = kernel_btf()

@@ -41,10 +41,13 @@ class Reject(Exception):
     """The program is refused: ``errno`` is the kernel's error code name
     and ``message`` the last line it printed."""
 
-    def __init__(self, message: str, errno: str = "EACCES"):
+    def __init__(self, message: str, errno: str = "EACCES", *, unmodelled: str | None = None):
         super().__init__(message)
         self.message = message
         self.errno = errno
+        self.unmodelled = unmodelled
+        """The feature pybpf's verifier does not model yet (kfunc calls...)
+        when that is why the program is refused; the kernel may accept it."""
 
 
 class InsnAux:
@@ -115,6 +118,14 @@ class Subprog:
     visited: bool = False
 
 
+MEMORY_PROG_TYPE = "memory"
+"""pybpf's own program type for raw ISA programs (as uBPF runs them): ``r1``
+points to a buffer, ``r2`` holds its length.  The kernel has no such type;
+the verifier checks such a program for one buffer size
+(:attr:`Options.memory_size`): ``r1`` is memory of that size, ``r2`` that
+number, and no helper may be called."""
+
+
 @dataclass
 class Options:
     """How a program is verified: privilege (the kernel's capability
@@ -129,6 +140,8 @@ class Options:
 
     nr_cpu_ids: int = field(default_factory=lambda: os.cpu_count() or 1)
     jit: bool = True
+    memory_size: int | None = None
+    """The buffer size a ``memory`` program (:data:`MEMORY_PROG_TYPE`) is verified for."""
 
     @property
     def allow_ptr_leaks(self) -> bool:
@@ -257,6 +270,12 @@ class Env:
         """Print ``text`` and return the rejection to raise."""
         self.verbose(text)
         return Reject(text, errno)
+
+    def unmodelled(self, feature: str, text: str) -> Reject:
+        """Print ``text`` and return the rejection of a program that uses
+        ``feature``, which pybpf's verifier does not model yet."""
+        self.verbose(text)
+        return Reject(text, "EINVAL", unmodelled=feature)
 
     def insn_text(self, pc: int) -> str:
         return insn_str(self.insns, pc, allow_ptr_leaks=self.allow_ptr_leaks,

@@ -58,7 +58,7 @@ from .calls import (
     check_return_code,
     prepare_func_exit,
 )
-from .env import SRC_OP, Env, Reject
+from .env import MEMORY_PROG_TYPE, SRC_OP, Env, Reject
 from .jumps import check_cond_jmp_op
 from .log import state_str
 from .memory import (
@@ -97,6 +97,7 @@ from .state import (
     Slot,
     VerifierState,
     base_type,
+    pointer_reg,
     regs_exact,
     set_known,
 )
@@ -133,9 +134,14 @@ def initial_state(env: Env, subprog: int = 0) -> VerifierState:
     st = VerifierState()
     f = FuncState(0, -1, subprog)
     f.regs[BPF_REG_FP] = frame_pointer(0)
-    ctx = Reg(PTR_TO_CTX)
-    set_known(ctx, 0)
-    f.regs[1] = ctx
+    if env.prog_type == MEMORY_PROG_TYPE and env.opts.memory_size is not None:
+        size = env.opts.memory_size
+        f.regs[1] = pointer_reg(PTR_TO_MEM, mem_size=size) if size else env.known(0)
+        f.regs[2] = env.known(size)
+    else:
+        ctx = Reg(PTR_TO_CTX)
+        set_known(ctx, 0)
+        f.regs[1] = ctx
     st.frame = [f]
     st.curframe = 0
     st.in_sleepable = env.opts.sleepable
@@ -507,8 +513,8 @@ def check_insn(env: Env, insn: Insn) -> int:
                     # remove it (checked after the walk)
                     return pc + 1
                 name = env.kfunc_names.get((insn.imm, insn.off), "kernel-function")
-                raise env.error(f"pybpf: kfunc {name} is not modelled yet (pybpf does not "
-                                f"verify kfunc calls)", "EINVAL")
+                raise env.unmodelled("kfunc calls", f"pybpf: kfunc {name} is not modelled yet "
+                                                    f"(pybpf does not verify kfunc calls)")
             check_helper_call(env, insn)
             env.scratch_reg(0)
             return pc + 1

@@ -1023,8 +1023,8 @@ def check_ld_imm(env: Env, insn: Insn) -> None:
 
 def ksym_reg(env: Env, insn: Insn, nxt: Insn) -> Reg:
     """``lddw`` of a kernel symbol (``PSEUDO_BTF_ID``)."""
-    raise env.error("pybpf: kernel symbol loads (ksym) need kernel BTF, not supported yet",
-                    "EINVAL")
+    raise env.unmodelled("kernel symbol loads (ksym)",
+                         "pybpf: kernel symbol loads (ksym) need kernel BTF, not supported yet")
 
 
 def check_helper_mem_access(env: Env, regno: int, access_size: int, t: int,
