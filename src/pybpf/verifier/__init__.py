@@ -42,7 +42,17 @@ from .env import MEMORY_PROG_TYPE, Env, Options, Reject
 from .explore import check_max_stack_depth, do_check, initial_state
 from .log import state_str
 from .maps import MapDescription
-from .state import NOT_INIT_REG, PTR_MAYBE_NULL, PTR_TO_CTX, PTR_TO_MEM, pointer_reg
+from .state import (
+    NOT_INIT_REG,
+    PTR_MAYBE_NULL,
+    PTR_TO_ARENA,
+    PTR_TO_BTF_ID,
+    PTR_TO_CTX,
+    PTR_TO_MEM,
+    PTR_UNTRUSTED,
+    base_type,
+    pointer_reg,
+)
 
 CALL_OPCODE = BPF_JMP | BPF_CALL
 UNPRIVILEGED_TYPES = frozenset({"socket_filter", "cgroup_skb"})
@@ -57,11 +67,18 @@ BPF_F_SLEEPABLE = 16
 BPF_F_XDP_HAS_FRAGS = 32
 
 
+NOT_PROVEN_POINTERS = frozenset({PTR_TO_CTX, PTR_TO_BTF_ID, PTR_TO_ARENA})
+"""Pointer types whose accesses :attr:`VerifierResult.proven_accesses` leaves out."""
+
+
 @dataclass
 class InsnFacts:
     """What verification proved about one instruction, for a JIT: the map a
     ``lddw`` always loads, whether a memory access was checked on every
-    path, the pointer type it goes through."""
+    path (``seen``: some path reached it), the pointer type a load or store
+    goes through (the verifier's type number, 0 for other instructions).
+    :attr:`VerifierResult.proven_accesses` and
+    :attr:`VerifierResult.const_map_pointers` summarise them."""
 
     const_map: Any = None
     seen: bool = False
@@ -87,6 +104,26 @@ class VerifierResult:
     must give at least that much context, as the kernel checks at attach
     time for tracepoints)."""
     max_pkt_offset: int = 0
+
+    @property
+    def proven_accesses(self) -> frozenset[int]:
+        """Indexes of the load, store and atomic instructions whose memory
+        access the verifier proved in bounds on every path that reaches
+        them (stack, map values, packets, memory from helpers...): a JIT
+        may drop its run-time bounds check there.  Left out: context
+        accesses (the kernel rewrites them, the VM emulates them), loads
+        through kernel pointers and arena pointers (probe-read semantics:
+        they may fault by design), and instructions no path reaches.
+        Empty for a rejected program."""
+        return frozenset(pc for pc, f in enumerate(self.facts)
+                         if f.seen and f.ptr_type and base_type(f.ptr_type) not in
+                         NOT_PROVEN_POINTERS and not f.ptr_type & PTR_UNTRUSTED)
+
+    @property
+    def const_map_pointers(self) -> dict[int, MapDescription]:
+        """For each ``lddw`` of a map (pointer or value address), by
+        instruction index, the map it always loads."""
+        return {pc: f.const_map for pc, f in enumerate(self.facts) if f.const_map is not None}
 
     @property
     def accepted(self) -> bool:
