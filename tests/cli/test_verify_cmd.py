@@ -43,7 +43,7 @@ def test_verify_json_rows(tmp_path, capsys):
 
 def test_verify_log_goes_to_the_log_file(tmp_path, capsys):
     log = tmp_path / "v.log"
-    status, out, err = run_cli(capsys, "verify", "--log-level", "2", "--log-file", str(log),
+    status, _out, err = run_cli(capsys, "verify", "--log-level", "2", "--log-file", str(log),
                                write(tmp_path, "ok.s", SOCKET_FILTER_OK))
     assert status == 0 and "R1=ctx() R10=fp0" in log.read_text()
     assert "processed 2 insns" in log.read_text() and "fp0" not in err

@@ -60,7 +60,9 @@ def refusal_lines(error: BPFError) -> list[str]:
     """The second line of a refusal: where in the source the verifier
     stopped (empty when the log has no line info)."""
     log = getattr(error, "log", "") or ""
-    if not log or getattr(error, "explanation", None):
+    from ..verifier import VerificationError
+
+    if not log or isinstance(error, VerificationError):
         return []  # pybpf's verifier's errors name the source line themselves
     from ..kernel.refusals import source_of_refusal
 

@@ -302,6 +302,23 @@ def verify_object(obj: Any, *, programs: Sequence[str] | None = None,
     return out
 
 
+def explain_refusal(error: VerifierError, program: Any, maps: Mapping[str, Any],
+                    btf: Any = None) -> VerificationError | None:
+    """pybpf's account of the kernel's refusal ``error`` of ``program`` (a
+    :class:`pybpf.linked.LinkedProgram`, its maps by name in ``maps``):
+    the :class:`VerificationError` of verifying it in userspace when pybpf
+    refuses it at the same instruction, else None (then pybpf has nothing
+    to add).  Never raises."""
+    try:
+        descs = {name: _description(m) for name, m in maps.items()}
+        ours = verify(program, descs, btf=btf).error
+    except Exception:  # an explanation is a bonus: never hide the kernel's error
+        return None
+    if ours is None or ours.unmodelled or (error.pc is not None and ours.pc != error.pc):
+        return None
+    return ours
+
+
 def _description(desc: Any) -> MapDescription:
     if isinstance(desc, MapDescription):
         return desc
@@ -486,5 +503,5 @@ def _error(env: Env, e: Reject, name: str | None) -> VerificationError:
                              state=state, path=path, line=line, unmodelled=e.unmodelled)
 
 
-__all__ = ["InsnFacts", "MapDescription", "VerificationError", "VerifierResult", "verify",
-           "verify_object"]
+__all__ = ["InsnFacts", "MapDescription", "VerificationError", "VerifierResult",
+           "explain_refusal", "verify", "verify_object"]
