@@ -28,6 +28,9 @@ CTX_STRUCT: dict[str, str | None] = {
 }
 """The context struct of each program type (None: raw memory or BTF arguments)."""
 
+SYSCALL_CTX_MAX = 0xFFFF
+"""A syscall program's context accesses stay below this offset (U16_MAX)."""
+
 SKB_TYPES = frozenset(t for t, s in CTX_STRUCT.items() if s == "__sk_buff")
 
 SKB_WRITABLE: dict[str, frozenset[str]] = {

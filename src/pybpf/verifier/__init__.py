@@ -457,6 +457,8 @@ def _verify(env: Env) -> None:
     if not env.bpf_capable and n > BPF_MAXINSNS:
         raise Reject(f"pybpf: {n} instructions exceed the {BPF_MAXINSNS} an unprivileged "
                      f"program may have", "E2BIG")
+    if env.prog_type == "syscall" and not env.opts.sleepable:
+        raise Reject("Syscall programs can only be sleepable", "EINVAL")
     find_subprogs(env)
     check_subprogs(env)
     resolve_ldimm64(env)

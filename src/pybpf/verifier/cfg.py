@@ -254,6 +254,9 @@ def resolve_ldimm64(env: Env) -> None:
             m = env.map_at.get(i)
             if m is None:
                 raise env.error(f"fd {insn.imm} is not pointing to valid bpf_map", "EBADF")
+            if m.type == "arena":
+                raise env.unmodelled("arena maps", "pybpf: arena maps (and the pointers into "
+                                                   "them) are not modelled yet")
             _check_map_prog_compatibility(env, m)
             if src in (PSEUDO_MAP_VALUE, PSEUDO_MAP_IDX_VALUE):
                 off = insns[i + 1].imm & 0xFFFFFFFF

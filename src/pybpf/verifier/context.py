@@ -471,6 +471,14 @@ def _tracing(prog_type: str, attach: str | None, off: int, size: int, t: int,
     return Access()
 
 
+def _syscall(prog_type: str, attach: str | None, off: int, size: int, t: int,
+             is_ldsx: bool, bpf_capable: bool) -> Access | None:
+    # the context is the caller's buffer of any size up to 64 KiB, checked at run time
+    if off < 0 or off >= C.SYSCALL_CTX_MAX or off % size:
+        return None
+    return Access()
+
+
 _BY_TYPE = {t: _skb for t in C.SKB_TYPES}
 _BY_TYPE.update({
     "xdp": _xdp, "tracepoint": _tracepoint, "kprobe": _kprobe, "perf_event": _perf_event,
@@ -478,5 +486,5 @@ _BY_TYPE.update({
     "cgroup_sock": _cgroup_sock, "cgroup_sock_addr": _sock_addr, "sock_ops": _sock_ops,
     "sk_msg": _sk_msg, "sk_lookup": _sk_lookup, "sk_reuseport": _sk_reuseport,
     "cgroup_sysctl": _sysctl, "cgroup_device": _cgroup_dev, "cgroup_sockopt": _sockopt,
-    "tracing": _tracing, "lsm": _tracing,
+    "tracing": _tracing, "lsm": _tracing, "syscall": _syscall,
 })
