@@ -176,9 +176,9 @@ def _fuzz(n: int):
 def test_fuzz_quick():
     STATS.clear()
     DISAGREEMENTS.clear()
-    _fuzz(300)()
+    _fuzz(80)()  # the default run stays short: test_fuzz_many is the real one
     compared = STATS["kernel accept"] + STATS["kernel reject"]
-    assert compared > 100
+    assert compared > 30
     assert STATS["agree"] / compared >= 0.95, (STATS, DISAGREEMENTS[:5])
 
 
