@@ -35,6 +35,7 @@ from typing import Any
 from ..errors import VerifierError
 from ..isa import Insn
 from ..isa.opcodes import BPF_CALL, BPF_JMP, PSEUDO_CALL_KFUNC
+from ..objects import ObjectSpec
 from ..spec import enum_name, enum_values
 from ..spec.verifier import BPF_COMPLEXITY_LIMIT_INSNS, BPF_MAXINSNS
 from .cfg import check_cfg, check_subprogs, compute_live_registers, find_subprogs, resolve_ldimm64
@@ -288,7 +289,14 @@ def verify_object(obj: Any, *, programs: Sequence[str] | None = None,
                   privileged: bool = True, log_level: int = 0) -> dict[str, VerifierResult]:
     """Verify the programs of a :class:`pybpf.linked.LinkedObject` (all, or
     those named in ``programs``) against its maps, with its BTF for source
-    lines and the special fields of map values."""
+    lines and the special fields of map values.  An
+    :class:`~pybpf.objects.ObjectSpec` is linked first
+    (:func:`pybpf.linker.link`, knowing no kernel symbols: link it with
+    ``pybpf.kernel.KernelResolver()`` yourself for ksyms and kfuncs)."""
+    if isinstance(obj, ObjectSpec):
+        from ..linker import link
+
+        obj = link(obj)
     btf = getattr(obj, "btf_types", None)
     if btf is None and getattr(obj, "btf", None):
         btf = _btf_object(obj.btf)
