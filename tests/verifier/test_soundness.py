@@ -4,7 +4,7 @@ Every corpus program pybpf's verifier accepts (privileged) runs in the VM,
 unverified, on random packets with random map contents, and must never
 stop with a ``MemoryFault``: an access the verifier proved safe cannot
 touch memory outside its region.  (The differential fuzz of
-``test_fuzz.py`` does the same for generated programs.)
+``test_differential_fuzz.py`` does the same for generated programs.)
 """
 
 from __future__ import annotations
