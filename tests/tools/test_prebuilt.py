@@ -152,3 +152,14 @@ def test_exitsnoop_runs_without_a_compiler(tmp_path):
     assert "compiling" not in err and "warning" not in err
     assert any(ln.split()[0] == "sh" and ln.split()[-2:] == ["code", "7"]
                for ln in out.splitlines()[1:]), out
+
+
+@pytest.mark.parametrize("name", [n for n in TOOLS if n not in PROGRAMLESS])
+def test_every_program_of_a_shipped_tool_passes_pybpfs_verifier(name):
+    from pybpf.elf import load_object
+    from pybpf.verifier import verify_object
+
+    results = verify_object(load_object(prebuilt.OBJECTS / f"{name}.bpf.o"))
+    assert results, f"{name}: no programs"
+    refused = {prog: str(r.error) for prog, r in results.items() if r.verdict != "accept"}
+    assert not refused, refused
