@@ -398,7 +398,7 @@ class Generator:
         f = _Function(self.counter)
         self.f = f
         blocks = self._reachable(entry)
-        header = (f"define internal {RET} @f{entry}(ptr noalias %rt, i64 %depth, i64 %n0, "
+        header = (f"define internal {RET} @f{entry}(ptr %rt, i64 %depth, i64 %n0, "
                   f"i64 %a1, i64 %a2, i64 %a3, i64 %a4, i64 %a5) #0 {{")
         f.block("start")
         for reg in range(11):
@@ -990,7 +990,7 @@ class Generator:
         self._store_slot(f, L.COUNT, "%n")
         self._store_slot(f, L.BUDGET, saved)
         f("ret i64 %r0")
-        return ["define i64 @pybpf_entry(ptr noalias %rt, i64 %pc, i64 %depth, i64 %flags, "
+        return ["define i64 @pybpf_entry(ptr %rt, i64 %pc, i64 %depth, i64 %flags, "
                 "i64 %a1, i64 %a2, i64 %a3, i64 %a4, i64 %a5) #0 {", *f.lines, "}"]
 
     def _run_function(self) -> list[str]:
@@ -1008,7 +1008,7 @@ class Generator:
         f(f"%n = extractvalue {RET} %res, 6")
         self._store_slot(f, L.COUNT, "%n")
         f("ret i64 %r0")
-        return ["define i64 @pybpf_run(ptr noalias %rt, i64 %a1, i64 %a2) #0 {", *f.lines, "}"]
+        return ["define i64 @pybpf_run(ptr %rt, i64 %a1, i64 %a2) #0 {", *f.lines, "}"]
 
     def _repeat_function(self) -> list[str]:
         """``pybpf_repeat(rt, repeat, r1..r5)``: run the program ``repeat``
@@ -1040,7 +1040,7 @@ class Generator:
         f(f"%n = extractvalue {RET} %res, 6")
         self._store_slot(f, L.COUNT, "%n")
         f("ret i64 %r0")
-        return ["define i64 @pybpf_repeat(ptr noalias %rt, i64 %repeat, i64 %a1, i64 %a2, "
+        return ["define i64 @pybpf_repeat(ptr %rt, i64 %repeat, i64 %a1, i64 %a2, "
                 "i64 %a3, i64 %a4, i64 %a5) #0 {", *f.lines, "}"]
 
 
