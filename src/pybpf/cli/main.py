@@ -457,6 +457,9 @@ def format_error(error: BPFError) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    from ..textio import safe_console
+
+    safe_console()  # a name or path the terminal cannot encode prints escaped, never raises
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["conformance-plugin"] and not {"-h", "--help"} & set(argv[1:]):
         # The plugin's arguments (memory hex, options) must reach it untouched.

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..cache import cache_root, private_dir, trusted_file, write_file
 from ..errors import BPFError
 
 ARCHES = {"x86": "x86", "x86_64": "x86", "amd64": "x86", "arm64": "arm64", "aarch64": "arm64"}
@@ -113,9 +114,9 @@ _INCLUDES_VMLINUX = re.compile(r'^\s*#\s*include\s*[<"]vmlinux\.h[">]', re.M)
 
 
 def cache_dir() -> Path:
-    """Where generated files (vmlinux.h) are kept between runs."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "pybpf"
+    """Where generated files (vmlinux.h, zig's cache) are kept between runs:
+    this user's private pybpf cache (:func:`pybpf.cache.cache_root`)."""
+    return cache_root()
 
 
 def vmlinux_header(btf_path: str | os.PathLike = "/sys/kernel/btf/vmlinux",
@@ -132,15 +133,16 @@ def vmlinux_header(btf_path: str | os.PathLike = "/sys/kernel/btf/vmlinux",
                        f"vmlinux.h yourself ('pybpf btf vmlinux -o vmlinux.h' on a machine "
                        f"with BTF) and pass its directory with -I") from None
     digest = hashlib.sha256(raw).hexdigest()[:16]
-    out_dir = Path(directory) if directory is not None else \
-        cache_dir() / f"vmlinux-{digest}-v{VMLINUX_H_FORMAT}"
-    header = out_dir / "vmlinux.h"
-    if not header.is_file():
+    if directory is not None:
+        out_dir = Path(directory)
         out_dir.mkdir(parents=True, exist_ok=True)
+    else:
+        out_dir = private_dir(f"vmlinux-{digest}-v{VMLINUX_H_FORMAT}")
+    header = out_dir / "vmlinux.h"
+    usable = header.is_file() if directory is not None else trusted_file(header)
+    if not usable:  # absent, or (in the cache) not ours to trust: generate it
         text = BTF.from_bytes(raw, path=os.fspath(btf_path)).dump_c()
-        tmp = header.with_suffix(f".h.{os.getpid()}")
-        tmp.write_text(text)
-        os.replace(tmp, header)
+        write_file(header, text.encode())
     return out_dir
 
 
@@ -205,7 +207,8 @@ def compile(source: str | os.PathLike, output: str | os.PathLike | None = None, 
     if cc.kind == "zig":
         # per user: a cache in the shared temporary directory belongs to whoever
         # created it first, and nobody else may write to it
-        env.setdefault("ZIG_GLOBAL_CACHE_DIR", os.fspath(cache_dir() / "zig-cache"))
+        if "ZIG_GLOBAL_CACHE_DIR" not in env:
+            env["ZIG_GLOBAL_CACHE_DIR"] = os.fspath(private_dir("zig-cache"))
         env.setdefault("ZIG_LOCAL_CACHE_DIR", env["ZIG_GLOBAL_CACHE_DIR"])
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
