@@ -9,10 +9,13 @@ changed never reads an older one's code), the llvmlite version and the
 host machine's CPU.  Addresses are not part of the key: compiled code
 reads them from its runtime block.
 
-Entries live in ``$XDG_CACHE_HOME/pybpf/jit`` (``~/.cache/pybpf/jit``,
-mode 0700, the newest :data:`KEEP` kept), written atomically; a damaged
-entry is ignored and rewritten.  ``PYBPF_JIT_CACHE=0`` turns the disk
-cache off, ``PYBPF_JIT_CACHE=/some/dir`` moves it.
+Entries live in this user's private cache (:func:`pybpf.cache.private_dir`:
+``$XDG_CACHE_HOME/pybpf/jit``, mode 0700, owner-checked; the newest
+:data:`KEEP` kept).  Native code from the cache is executed, so entries are
+sealed (:func:`pybpf.cache.write_sealed`): one that is damaged, not this
+user's or writable by others is ignored and compiled again.
+``PYBPF_JIT_CACHE=0`` turns the disk cache off, ``PYBPF_JIT_CACHE=/some/dir``
+moves it (a directory that fails the same ownership checks is not used).
 """
 
 from __future__ import annotations
@@ -25,10 +28,13 @@ import platform
 from functools import lru_cache
 from pathlib import Path
 
+from ..cache import CacheError, private_dir, read_sealed, unsafe_reason, write_sealed
 from .llvm import llvmlite_version
 
 KEEP = 2048
 """Entries kept on disk (the least recently written go first)."""
+MAX_ENTRY = 64 << 20
+"""The largest entry read back (bytes)."""
 
 _SOURCES = ("codegen.py", "layout.py", "llvm.py", "loader.py", "cache.py")
 
@@ -39,9 +45,14 @@ def cache_dir() -> Path | None:
     if setting == "0":
         return None
     if setting:
-        return Path(setting)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "pybpf" / "jit"
+        path = Path(setting)
+        with contextlib.suppress(OSError):
+            path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return path if unsafe_reason(path) is None else None
+    try:
+        return private_dir("jit")
+    except (CacheError, OSError):
+        return None
 
 
 @lru_cache(maxsize=1)
@@ -83,11 +94,13 @@ def read(key: str) -> tuple[bytes, dict] | None:
     where = cache_dir()
     if where is None:
         return None
+    data = read_sealed(where / f"{key}.jit", max_size=MAX_ENTRY)
+    if data is None:
+        return None
     try:
-        data = (where / f"{key}.jit").read_bytes()
         entry = marshal.loads(data)
         return entry["object"], entry["layout"]
-    except (OSError, EOFError, ValueError, TypeError, KeyError):
+    except (EOFError, ValueError, TypeError, KeyError):
         return None
 
 
@@ -97,11 +110,7 @@ def write(key: str, obj: bytes, layout: dict) -> None:
     if where is None:
         return
     try:
-        where.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(where, 0o700)
-        tmp = where / f".{key}.{os.getpid()}.tmp"
-        tmp.write_bytes(marshal.dumps({"object": obj, "layout": layout}))
-        os.replace(tmp, where / f"{key}.jit")
+        write_sealed(where / f"{key}.jit", marshal.dumps({"object": obj, "layout": layout}))
         _trim(where)
     except OSError:
         pass

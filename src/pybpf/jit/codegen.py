@@ -238,6 +238,9 @@ class Generator:
             sem = self.sems[pc]
             if sem is None:
                 raise Unsupported(f"invalid instruction at {pc}")
+            insn = self.insns[pc]
+            if insn.dst > 10 or insn.src > 10:
+                raise Unsupported(f"register number above 10 at {pc}")
             pc += slot_size(self.insns, pc)
 
     @staticmethod
