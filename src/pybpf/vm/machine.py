@@ -19,6 +19,7 @@ import functools
 import importlib
 import os
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
@@ -53,20 +54,33 @@ ENGINE_PACKAGES = {"jit": "pybpf.jit"}
 JIT_DEFAULT_VARIABLE = "PYBPF_JIT"
 
 
+class EngineUnavailable(RuntimeWarning):
+    """A VM was asked for a compiler that cannot run here (the JIT without
+    llvmlite, or off x86-64): it runs its programs in the interpreter."""
+
+
 def engine(name: str, *, required: bool = True) -> Callable[..., Any] | None:
     """The compiler ``name`` (importing its package); None when it cannot
-    load and not ``required``."""
+    load.  When it was ``required`` (asked for by name), that is said once
+    per process with an :class:`EngineUnavailable` warning naming the reason:
+    the VM then runs the interpreter, which gives the same results."""
     factory = ENGINES.get(name)
     if factory is None:
-        reason = "it does not run on this machine (llvmlite on x86-64)"
+        reason = "it does not run on this machine (it needs llvmlite, on x86-64)"
         try:
             importlib.import_module(ENGINE_PACKAGES[name])
         except ImportError as e:
-            reason = str(e)
+            reason = f"{e} (pip install 'pybpf[{name}]')"
         factory = ENGINES.get(name)
-        if factory is None and required:
-            raise VMError(f"the {name} engine is not available: {reason}")
+        if factory is None and required and name not in _WARNED:
+            _WARNED.add(name)
+            warnings.warn(EngineUnavailable(
+                f"pybpf: the {name} engine is not available, running programs in the "
+                f"interpreter: {reason}"), stacklevel=3)
     return factory
+
+
+_WARNED: set[str] = set()
 
 
 def choose_engine(jit: bool | None) -> Callable[..., Any] | None:
@@ -112,8 +126,9 @@ class VM:
     ``max_call_depth`` shape the stack (512 bytes per frame, 8 frames, as the
     RFC and uBPF have it); ``version`` is the highest CPU version accepted.
     ``jit`` compiles programs to native code (:mod:`pybpf.jit`, needs
-    llvmlite): True requires it, False runs the interpreter, None (the
-    default) follows ``PYBPF_JIT`` (see :func:`choose_engine`).
+    llvmlite): True asks for it (where it cannot run, the interpreter runs
+    with an :class:`EngineUnavailable` warning), False runs the interpreter,
+    None (the default) follows ``PYBPF_JIT`` (see :func:`choose_engine`).
     """
 
     def __init__(self, *, helpers=None, env=None, max_insns: int | None = None,
