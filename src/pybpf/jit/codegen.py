@@ -23,8 +23,8 @@ Shape of the code:
   the program N times (``test_run(repeat=N)``);
 - every memory access is ``find region, translate, access``: an access at
   a constant offset from ``r10`` inside the frame needs nothing (r10 is the
-  frame's end by construction); others try the region the same site used
-  last (a cache in the runtime block), then the active stack frames, then
+  frame's end by construction); others try the active stack frames, then
+  the region the same site used last (a cache in the runtime block), then
   ask Python (the *resolve* callback), which fills the site's cache or
   answers 0: then the interpreter performs the access (and raises its
   ``MemoryFault`` when there is no region);
@@ -829,30 +829,32 @@ class Generator:
             self._access(f, sem, insn, ptr)
             return
         slots = self.layout.sites_base + L.SITE_SLOTS * site
+        cached, stack, slow, do, step, cont = (f.label(x) for x in (
+            "cached", "stack", "slow", "access", "step", "cont"))
+        # The stack first: its bounds are values in registers, not loads from
+        # the runtime block (which stores through program pointers may alias).
+        so = f.tmp()
+        f(f"{so} = sub i64 {addr}, %slo")
+        sh = f.tmp()
+        f(f"{sh} = icmp ult i64 {so}, %slim{size}")
+        f(f"br i1 {sh}, label %{stack}, label %{cached}")
+        f.block(stack)
+        h2 = f.tmp()
+        f(f"{h2} = add i64 {addr}, %sdelta")
+        f(f"br label %{do}")
+        f.block(cached)
         lo = self._load_slot(f, slots)
         lim = self._load_slot(f, slots + 1)
         o = f.tmp()
         f(f"{o} = sub i64 {addr}, {lo}")
         hit = f.tmp()
         f(f"{hit} = icmp ult i64 {o}, {lim}")
-        cached, stack, slow, do, step, cont = (f.label(x) for x in (
-            "cached", "stack", "slow", "access", "step", "cont"))
-        f(f"br i1 {hit}, label %{cached}, label %{stack}")
-        f.block(cached)
+        cache_hit = f.label("cache_hit")
+        f(f"br i1 {hit}, label %{cache_hit}, label %{slow}")
+        f.block(cache_hit)
         delta = self._load_slot(f, slots + 2)
         h1 = f.tmp()
         f(f"{h1} = add i64 {addr}, {delta}")
-        f(f"br label %{do}")
-        f.block(stack)
-        so = f.tmp()
-        f(f"{so} = sub i64 {addr}, %slo")
-        sh = f.tmp()
-        f(f"{sh} = icmp ult i64 {so}, %slim{size}")
-        stack_hit = f.label("stack_hit")
-        f(f"br i1 {sh}, label %{stack_hit}, label %{slow}")
-        f.block(stack_hit)
-        h2 = f.tmp()
-        f(f"{h2} = add i64 {addr}, %sdelta")
         f(f"br label %{do}")
         f.block(slow)
         h3 = self._callback(f, "resolve", [str(site), addr, "%depth"])
@@ -861,7 +863,7 @@ class Generator:
         f(f"br i1 {z}, label %{step}, label %{do}")
         f.block(do)
         h = f.tmp()
-        f(f"{h} = phi i64 [{h1}, %{cached}], [{h2}, %{stack_hit}], [{h3}, %{slow}]")
+        f(f"{h} = phi i64 [{h2}, %{stack}], [{h1}, %{cache_hit}], [{h3}, %{slow}]")
         ptr = f.tmp()
         f(f"{ptr} = inttoptr i64 {h} to ptr")
         if atomic and size > 1:
