@@ -287,6 +287,56 @@ def test_lddw_map_references_and_kfunc_calls():
     assert jit == interp and "kfunc" in jit[1]
 
 
+ARRAY_LOOKUPS = """
+    mov %r6, 0
+    mov %r7, 0
+loop:
+    stw [%r10-4], 0
+    stxw [%r10-4], %r7
+    lddw %r1, map[fd:{h}]     # index 3: the same call site with another map (the helper)
+    jeq %r7, 3, +2
+    lddw %r1, map[fd:{a}]
+    mov %r2, %r10
+    add %r2, -4
+    call 1
+    jeq %r0, 0, +3
+    ldxdw %r3, [%r0+0]
+    add %r6, %r3
+    add %r6, 1000
+    add %r7, 1
+    jlt %r7, 6, loop          # index 4 and 5 are past max_entries: NULL
+    lddw %r1, map[fd:{a}]
+    mov %r2, %r10
+    add %r2, -4
+    stw [%r10-4], 1
+    call 1
+    mov %r9, %r0
+    lddw %r1, map[fd:{a}]
+    mov %r2, %r9              # a key off the stack (in map a's value 1): the helper
+    call 1
+    ldxdw %r0, [%r0+0]
+    add %r0, %r6
+    exit
+"""
+
+
+def test_array_lookups_are_inlined_and_agree():
+    outcomes = []
+    for jit in (True, False):
+        vm = VM(jit=jit)
+        a = vm.create_map(MapSpec("a", "array", 4, 8, 4))
+        h = vm.create_map(MapSpec("h", "hash", 4, 8, 8))
+        for i in range(4):
+            a[i] = (i + 1).to_bytes(8, "little")
+        a[1] = (2).to_bytes(8, "little")
+        h[3] = (70).to_bytes(8, "little")
+        prog = vm.load(ARRAY_LOOKUPS.format(a=vm.fd_of(a), h=vm.fd_of(h)))
+        if jit:
+            assert len(prog._compiled.layout.maps) == 3     # the three call sites
+        outcomes.append(prog.run().r0)
+    assert outcomes[0] == outcomes[1] == 3 + (1 + 2 + 3 + 70) + 4000
+
+
 def test_tail_calls_stop_at_the_kernel_limit():
     vm = VM(jit=True)
     jumps = vm.create_map(MapSpec("jumps", "prog_array", 4, 4, 1))

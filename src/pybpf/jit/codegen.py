@@ -94,11 +94,16 @@ class Options:
     helper_calls: dict[int, str] = field(default_factory=dict)
     #: pc -> what a pseudo lddw loads: "slot" (resolved at load) or "unresolved".
     references: dict[int, str] = field(default_factory=dict)
+    #: pc of a ``bpf_map_lookup_elem`` call on an array map -> the map's value
+    #: stride: the lookup is inlined (the kernel does the same), with the
+    #: Python helper as its slow path (another map in r1, a key off the stack).
+    inline_lookups: dict[int, int] = field(default_factory=dict)
 
     def key(self) -> tuple:
         """The options as plain data."""
         return (self.frame_size, self.max_depth, self.max_insns, self.may_goto_budget,
-                sorted(self.helper_calls.items()), sorted(self.references.items()))
+                sorted(self.helper_calls.items()), sorted(self.references.items()),
+                sorted(self.inline_lookups.items()))
 
 
 def proven_safe(pc: int, base: int, off: int, size: int, options: Options,
@@ -228,6 +233,7 @@ class Generator:
             for insn, sem in zip(self.insns, self.sems))
         self._site_of: dict[int, int] = {}
         self._helper_of: dict[int, int] = {}
+        self._map_of: dict[int, int] = {}
         self._plan()
 
     # --- planning: the runtime block's tables -------------------------------------
@@ -268,6 +274,9 @@ class Generator:
                     self.options.helper_calls.get(pc, "step") == "python":
                 self._helper_of[pc] = len(self.layout.helpers)
                 self.layout.helpers.append(pc)
+                if pc in self.options.inline_lookups:
+                    self._map_of[pc] = len(self.layout.maps)
+                    self.layout.maps.append(pc)
 
     @staticmethod
     def _address_operands(sem: Semantics, insn: Insn) -> tuple[int, int]:
@@ -781,11 +790,59 @@ class Generator:
             self._step(f, pc)
             self._forget_sites(f)
             return
+        done = None
+        if pc in self._map_of:
+            done = self._array_lookup(f, pc)
         args = [self._get(f, reg) for reg in range(1, 6)]
         r = self._callback(f, "helper", [str(self._helper_of[pc]), "%depth", *args])
         self._check_status(f)
         self._set(f, 0, r)
         self._forget_sites(f)
+        if done is not None:
+            f(f"br label %{done}")
+            f.block(done)
+
+    def _array_lookup(self, f: _Function, pc: int) -> str:
+        """``bpf_map_lookup_elem`` on an array map in native code, when r1 is
+        the map the call was compiled for and the key is on the stack:
+        ``index < max_entries ? values + index * stride : NULL``.  Emits the
+        fast path and leaves the builder in the slow path (the helper);
+        returns the label both continue at."""
+        slots = self.layout.maps_base + L.MAP_SLOTS * self._map_of[pc]
+        stride = self.options.inline_lookups[pc]
+        fast, slow, done = f.label("array_lookup"), f.label("lookup_slow"), \
+            f.label("lookup_done")
+        r1, r2 = self._get(f, 1), self._get(f, 2)
+        same_map = f.tmp()
+        f(f"{same_map} = icmp eq i64 {r1}, {self._load_slot(f, slots)}")
+        so = f.tmp()
+        f(f"{so} = sub i64 {r2}, %slo")
+        on_stack = f.tmp()
+        f(f"{on_stack} = icmp ult i64 {so}, %slim4")
+        go = f.tmp()
+        f(f"{go} = and i1 {same_map}, {on_stack}")
+        f(f"br i1 {go}, label %{fast}, label %{slow}")
+        f.block(fast)
+        host = f.tmp()
+        f(f"{host} = add i64 {r2}, %sdelta")
+        ptr = f.tmp()
+        f(f"{ptr} = inttoptr i64 {host} to ptr")
+        key = f.tmp()
+        f(f"{key} = load i32, ptr {ptr}, align 1")
+        index = f.tmp()
+        f(f"{index} = zext i32 {key} to i64")
+        inside = f.tmp()
+        f(f"{inside} = icmp ult i64 {index}, {self._load_slot(f, slots + 2)}")
+        offset = f.tmp()
+        f(f"{offset} = mul i64 {index}, {stride}")
+        address = f.tmp()
+        f(f"{address} = add i64 {self._load_slot(f, slots + 1)}, {offset}")
+        r0 = f.tmp()
+        f(f"{r0} = select i1 {inside}, i64 {address}, i64 0")
+        self._set(f, 0, r0)
+        f(f"br label %{done}")
+        f.block(slow)
+        return done
 
     def _tail_call(self, f: _Function, pc: int) -> None:
         args = [self._get(f, reg) for reg in range(1, 4)]

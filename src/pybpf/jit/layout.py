@@ -44,8 +44,8 @@ TRAP_BAD_ENTRY = 4  # an entry pc that is not a function
 
 # Each access site caches one region: (first address, accepted offsets, host delta).
 SITE_SLOTS = 3
-# Each map the code inlines: (value base, max_entries) for arrays.
-MAP_SLOTS = 2
+# Each inlined array lookup: (the map's pointer, its first value's address, max_entries).
+MAP_SLOTS = 3
 
 
 @dataclass
@@ -57,7 +57,8 @@ class Layout:
     function) to its slot; ``sites`` lists the pc of each checked memory
     access (its index is the site number); ``helpers`` the pc of each
     helper call that goes to Python (the index is what the callback gets);
-    ``maps`` the pc of the ``lddw`` that names each inlined map.
+    ``maps`` the pc of each ``bpf_map_lookup_elem`` call inlined for an
+    array map (its index is the call's slots in the block).
     """
 
     lddw: dict[int, int] = field(default_factory=dict)
@@ -78,7 +79,7 @@ class Layout:
 
     @property
     def maps_base(self) -> int:
-        """The first slot of the inlined maps' facts."""
+        """The first slot of the inlined array lookups' facts."""
         return self.sites_base + SITE_SLOTS * len(self.sites)
 
     @property

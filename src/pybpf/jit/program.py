@@ -26,9 +26,10 @@ from typing import Any
 
 from ..errors import BPFError, HelperError, InstructionLimitExceeded, VMError
 from ..isa import Insn, OpForm, encode, format_insn
+from ..spec.layout import helper_id
 from ..vm.interpreter import TAIL_CALL_ID, CompiledProgram, Helper, StackFrames, code_region
 from ..vm.memory import AddressSpace, Region
-from ..vm.semantics import M64, semantics_of
+from ..vm.semantics import M64, Control, semantics_of
 from . import cache
 from . import layout as L
 from .codegen import Options, Unsupported, forms_of, generate
@@ -48,6 +49,7 @@ CALLBACK_PROTOTYPES = {
     "callx": ctypes.CFUNCTYPE(U64, U64, U64, U64, U64, U64, U64, U64, U64),
 }
 ZERO_FRAME = 1
+MAP_LOOKUP_ELEM_ID = helper_id("map_lookup_elem")
 
 _native: dict[str, tuple[NativeCode, L.Layout]] = {}
 """Code already loaded in this process, by cache key (shared by every
@@ -119,6 +121,8 @@ class JitProgram:
                     values[pc] = resolve_pseudo(pc, self.insns[pc].form, self.insns[pc].imm,
                                                 self.insns[pc + 1].imm)
                     options.references[pc] = "slot"
+        lookups = _array_lookups(self.insns, sems, helpers, values)
+        options.inline_lookups = {pc: stride for pc, (stride, _facts) in lookups.items()}
         self.bytecode = encode(self.insns)
         self.native, self.layout = _native_code(self.insns, self.bytecode, options, facts)
         self._entry = self.native.function("pybpf_entry", ENTRY)
@@ -135,6 +139,9 @@ class JitProgram:
         rt[L.ARENA_BASE] = arena_base & M64
         for pc, slot in self.layout.lddw.items():
             rt[self.layout.lddw_base + slot] = values[pc] & M64
+        for i, pc in enumerate(self.layout.maps):
+            base = self.layout.maps_base + L.MAP_SLOTS * i
+            rt[base:base + L.MAP_SLOTS] = [v & M64 for v in lookups[pc][1]]
         self._callbacks = {}
         bound = {"helper": self._helper_callback, "resolve": self._resolve_callback,
                  "step": self._step_callback, "tail": self._tail_callback,
@@ -423,6 +430,60 @@ class JitProgram:
         except BaseException as e:
             self._fail(e, pc)
         return 0
+
+
+def _array_lookups(insns: list[Insn], sems: list, helpers: Mapping[int, Helper],
+                   values: dict[int, int]) -> dict[int, tuple[int, tuple[int, int, int]]]:
+    """The ``bpf_map_lookup_elem`` calls to inline: call pc -> (value stride,
+    (map pointer, first value's address, max_entries)).
+
+    A call qualifies when the helper is the built-in one and the last write
+    to r1 before it is a ``lddw`` of a plain array map.  The compiled code
+    still compares r1 with the map's pointer at run time (another path may
+    reach the call with another map), so this only chooses what to inline.
+    """
+    from ..helpers.core import BUILTINS
+    from ..maps import map_at
+    from ..maps.array import ArrayMap
+
+    builtin = BUILTINS.get("map_lookup_elem")
+    out: dict[int, tuple[int, tuple[int, int, int]]] = {}
+    for pc, sem in enumerate(sems):
+        if sem is None or sem.operation != "call_helper" or \
+                insns[pc].imm != MAP_LOOKUP_ELEM_ID:
+            continue
+        fn = helpers.get(insns[pc].imm)
+        if fn is None or getattr(fn, "func", None) is not builtin:
+            continue
+        source = _last_write_of_r1(insns, sems, pc)
+        if source is None or source not in values:
+            continue
+        m = map_at(values[source])
+        if not isinstance(m, ArrayMap) or m.type != "array" or m.percpu or \
+                getattr(m.bpf_lookup, "__func__", None) is not ArrayMap.bpf_lookup:
+            continue
+        out[pc] = (m.value_stride, (values[source], m.value_address(0), m.max_entries))
+    return out
+
+
+def _last_write_of_r1(insns: list[Insn], sems: list, pc: int) -> int | None:
+    """The pc of the ``lddw`` that last set r1 before ``pc``, looking back
+    through straight-line code that leaves r1 alone; None otherwise."""
+    back = pc - 1
+    while back >= 0:
+        sem = sems[back]
+        if sem is None:                     # the second half of a lddw
+            back -= 1
+            continue
+        insn = insns[back]
+        if sem.operation == "load_imm64":
+            if insn.dst == 1:
+                return back if sem.reference is not None and not sem.enters_function else None
+        elif insn.dst == 1 or insn.src == 1 or sem.control is not Control.NEXT or \
+                sem.operation in ("call_helper", "call_kfunc"):
+            return None
+        back -= 1
+    return None
 
 
 def _may_goto_budget() -> int:
