@@ -68,6 +68,9 @@ CASTS = {(0, 1): "to_kernel", (1, 0): "to_arena"}
 MEMORY = {"load", "load_acquire", "store", "store_release", *ATOMICS, "atomic_cmpxchg"}
 
 RET = "{i64, i64, i64, i64, i64, i64, i64}"
+#: Branch weights: slow paths (callbacks into Python, errors) are cold, so
+#: LLVM lays them out of line and spills around them, not in the hot path.
+LIKELY, UNLIKELY = "!prof !0", "!prof !1"
 CALLBACK_TYPES = {
     "helper": "i64 (i64, i64, i64, i64, i64, i64, i64)",
     "resolve": "i64 (i64, i64, i64)",
@@ -295,6 +298,8 @@ class Generator:
             "declare i32 @llvm.bswap.i32(i32)",
             "declare i64 @llvm.bswap.i64(i64)",
             'attributes #0 = { nounwind "no-jump-tables"="true" }',
+            '!0 = !{!"branch_weights", i32 4000, i32 1}',
+            '!1 = !{!"branch_weights", i32 1, i32 4000}',
             "",
         ]
         for entry in self.entries:
@@ -337,7 +342,7 @@ class Generator:
         c = f.tmp()
         f(f"{c} = icmp ne i64 {st}, 0")
         ok = f.label("ok")
-        f(f"br i1 {c}, label %bail, label %{ok}")
+        f(f"br i1 {c}, label %bail, label %{ok}, {UNLIKELY}")
         f.block(ok)
 
     def _get(self, f: _Function, reg: int) -> str:
@@ -455,7 +460,7 @@ class Generator:
         over = f.tmp()
         f(f"{over} = icmp ugt i64 {n}, {limit}")
         stop, go = f.label("over"), f.label("go")
-        f(f"br i1 {over}, label %{stop}, label %{go}")
+        f(f"br i1 {over}, label %{stop}, label %{go}, {UNLIKELY}")
         f.block(stop)
         self._trap(f, L.TRAP_LIMIT, pc, n)
         f.block(go)
@@ -729,7 +734,7 @@ class Generator:
         ok = f.tmp()
         f(f"{ok} = icmp ult i64 {d1}, {self.options.max_depth}")
         deep, go = f.label("deep"), f.label("enter")
-        f(f"br i1 {ok}, label %{go}, label %{deep}")
+        f(f"br i1 {ok}, label %{go}, label %{deep}, {LIKELY}")
         f.block(deep)
         self._trap(f, L.TRAP_DEPTH, pc, d1)
         f.block(go)
@@ -821,7 +826,7 @@ class Generator:
         f(f"{on_stack} = icmp ult i64 {so}, %slim4")
         go = f.tmp()
         f(f"{go} = and i1 {same_map}, {on_stack}")
-        f(f"br i1 {go}, label %{fast}, label %{slow}")
+        f(f"br i1 {go}, label %{fast}, label %{slow}, {LIKELY}")
         f.block(fast)
         host = f.tmp()
         f(f"{host} = add i64 {r2}, %sdelta")
@@ -907,7 +912,7 @@ class Generator:
         hit = f.tmp()
         f(f"{hit} = icmp ult i64 {o}, {lim}")
         cache_hit = f.label("cache_hit")
-        f(f"br i1 {hit}, label %{cache_hit}, label %{slow}")
+        f(f"br i1 {hit}, label %{cache_hit}, label %{slow}, {LIKELY}")
         f.block(cache_hit)
         delta = self._load_slot(f, slots + 2)
         h1 = f.tmp()
@@ -917,7 +922,7 @@ class Generator:
         h3 = self._callback(f, "resolve", [str(site), addr, "%depth"])
         z = f.tmp()
         f(f"{z} = icmp eq i64 {h3}, 0")
-        f(f"br i1 {z}, label %{step}, label %{do}")
+        f(f"br i1 {z}, label %{step}, label %{do}, {UNLIKELY}")
         f.block(do)
         h = f.tmp()
         f(f"{h} = phi i64 [{h2}, %{stack}], [{h1}, %{cache_hit}], [{h3}, %{slow}]")
@@ -943,7 +948,7 @@ class Generator:
         f(f"{c} = icmp eq i64 {mis}, 0")
         go, odd = f.label("aligned"), f.label("misaligned")
         end = cont or f.label("atomic_done")
-        f(f"br i1 {c}, label %{go}, label %{odd}")
+        f(f"br i1 {c}, label %{go}, label %{odd}, {LIKELY}")
         f.block(go)
         self._access(f, sem, insn, ptr)
         f(f"br label %{end}")
