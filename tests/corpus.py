@@ -123,9 +123,10 @@ def build_map(vm: VM, kind: str, prog_type: str):
     raise BPFError(f"unknown corpus map kind {kind}")
 
 
-def prepare(case: Case) -> tuple[VM, object]:
-    """A VM with the case's maps and its program loaded."""
-    vm = VM(max_insns=5_000_000)
+def prepare(case: Case, **vm_options) -> tuple[VM, object]:
+    """A VM with the case's maps and its program loaded (``vm_options`` go to
+    :class:`VM`, after ``max_insns=5_000_000``)."""
+    vm = VM(**{"max_insns": 5_000_000, **vm_options})
     insns = list(case.insns)
     for kind, indexes in case.maps.items():
         m = build_map(vm, kind, case.prog_type)

@@ -1308,13 +1308,13 @@ def run_kernel(gp: GeneratedProgram) -> tuple[Outcome | None, str | None]:
             km.close()
 
 
-def run_vm(gp: GeneratedProgram) -> Outcome:
-    """Run in pybpf's VM."""
+def run_vm(gp: GeneratedProgram, *, jit: bool | None = None) -> Outcome:
+    """Run in pybpf's VM (``jit``: :class:`~pybpf.vm.VM`'s engine choice)."""
     from pybpf.errors import BPFError
     from pybpf.objects import MapSpec
     from pybpf.vm import VM
 
-    vm = VM()
+    vm = VM(jit=jit)
     vmaps = {}
     for m in gp.maps:
         vmap = vm.create_map(MapSpec(m.name, m.type, m.key_size, m.value_size, m.max_entries))
@@ -1333,12 +1333,12 @@ def run_vm(gp: GeneratedProgram) -> Outcome:
 
 def run_both(gp: GeneratedProgram,
              kernel_runner: Callable[[GeneratedProgram], tuple[Outcome | None, str | None]]
-             = run_kernel) -> Comparison:
+             = run_kernel, *, jit: bool | None = None) -> Comparison:
     """Run ``gp`` in the kernel and, when the verifier accepts it, in the VM."""
     kernel, rejected = kernel_runner(gp)
     if kernel is None:
         return Comparison(gp, None, None, rejected)
-    return Comparison(gp, kernel, run_vm(gp))
+    return Comparison(gp, kernel, run_vm(gp, jit=jit))
 
 
 # --- hand-written programs ------------------------------------------------------------------

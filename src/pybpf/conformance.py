@@ -137,12 +137,13 @@ class Outcome:
 Runner = Callable[[bytes, bytes], int]
 
 
-def vm_runner(max_insns: int | None = 10_000_000) -> Runner:
-    """Run bytecode on memory in a fresh userspace VM; returns r0."""
+def vm_runner(max_insns: int | None = 10_000_000, *, jit: bool | None = None) -> Runner:
+    """Run bytecode on memory in a fresh userspace VM; returns r0.  ``jit``
+    is :class:`~pybpf.vm.VM`'s: True compiles each program to native code."""
     from .vm import VM
 
     def run(program: bytes, mem: bytes) -> int:
-        return VM(max_insns=max_insns).run(program, mem).r0
+        return VM(max_insns=max_insns, jit=jit).run(program, mem).r0
 
     return run
 
@@ -172,13 +173,14 @@ def run_test(test: ConformanceTest, runner: Runner | None = None) -> Outcome:
 
 def plugin_main(argv: Sequence[str], stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout,
                 stderr: TextIO = sys.stderr) -> int:
-    """The bpf_conformance plugin: ``[MEM] [--max-insns N] [--trace]``, the
-    program as hex on stdin; prints r0 in hex.  Returns the exit status."""
+    """The bpf_conformance plugin: ``[MEM] [--max-insns N] [--trace] [--jit]``,
+    the program as hex on stdin; prints r0 in hex.  Returns the exit status."""
     from .vm import VM
 
     mem_hex = ""
     max_insns: int | None = 10_000_000
     trace = False
+    jit: bool | None = None
     args = list(argv)
     i = 0
     while i < len(args):
@@ -193,6 +195,8 @@ def plugin_main(argv: Sequence[str], stdin: TextIO = sys.stdin, stdout: TextIO =
             continue
         if arg == "--trace":
             trace = True
+        elif arg == "--jit":
+            jit = True
         elif arg.startswith("-"):
             print(f"unknown plugin option {arg!r}", file=stderr)
             return 2
@@ -206,7 +210,8 @@ def plugin_main(argv: Sequence[str], stdin: TextIO = sys.stdin, stdout: TextIO =
         print(f"invalid hex input: {e}", file=stderr)
         return 1
     try:
-        result = VM(max_insns=max_insns).run(program, mem, trace=stderr if trace else None)
+        result = VM(max_insns=max_insns, jit=jit).run(program, mem,
+                                                    trace=stderr if trace else None)
     except BPFError as e:
         print(str(e), file=stderr)
         return 1

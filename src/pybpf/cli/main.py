@@ -76,7 +76,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise BPFError("--mem must be hex bytes, for example --mem '01 02 aa'") from None
     if not args.no_verify:
         _verify_memory_program(insns, len(mem))
-    vm = VM(max_insns=args.max_insns or None)
+    vm = VM(max_insns=args.max_insns or None, jit=args.jit or None)
     result = vm.run(insns, mem, trace=sys.stdout if args.trace else None)
     print(f"{result.r0:#x}")
     if args.stats:
@@ -183,7 +183,7 @@ def _load_for_test_run(args: argparse.Namespace, spec, name: str, data: bytes = 
             verify = False
         try:
             coll = vm_backend.load(spec, verify=verify, log_level=log_level(args),
-                                   max_insns=args.max_insns or None)
+                                   max_insns=args.max_insns or None, jit=args.jit or None)
         except BPFError as e:
             if getattr(e, "log", ""):
                 write_logs(args, [(getattr(e, "program", None) or name, e.log)])
@@ -191,6 +191,10 @@ def _load_for_test_run(args: argparse.Namespace, spec, name: str, data: bytes = 
         write_logs(args, [(n, p.verification.log) for n, p in coll.programs.items()
                           if p.verification is not None])
         return coll
+    if args.jit:
+        from .output import note
+
+        note("--jit chooses the VM's engine; with --kernel the kernel's JIT runs the program")
     from .. import kernel
 
     try:
@@ -307,23 +311,26 @@ def _cmd_plugin(args: argparse.Namespace) -> int:
         argv += ["--max-insns", args.max_insns]
     if args.trace:
         argv.append("--trace")
+    if args.jit:
+        argv.append("--jit")
     return plugin_main(argv)
 
 
 def _cmd_conformance(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..conformance import load_data_file, run_test
+    from ..conformance import load_data_file, run_test, vm_runner
 
     paths = sorted(Path(args.directory).glob("*.data")) if Path(args.directory).is_dir() \
         else [Path(args.directory)]
     if not paths:
         raise BPFError(f"{args.directory}: no .data files")
     failed = 0
+    runner = vm_runner(jit=args.jit or None)
     for path in paths:
         try:
             test = load_data_file(path)
-            outcome = run_test(test)
+            outcome = run_test(test, runner)
         except BPFError as e:
             passed, detail = args.negative, str(e)
         else:
@@ -343,6 +350,8 @@ def _cmd_conformance(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+JIT_HELP = ("compile to native code with the JIT (pybpf[jit]: llvmlite) instead of "
+            "interpreting; without llvmlite the interpreter runs, with a warning")
 SYNTAX_HELP = "assembly syntax: ubpf (mov %%r0, 1), llvm (r0 = 1) or auto (detected)"
 
 PLUGIN_DESCRIPTION = (
@@ -400,6 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trace", action="store_true",
                    help="print each executed instruction and the registers it changed")
     p.add_argument("--stats", action="store_true", help="print the instruction count")
+    p.add_argument("--jit", action="store_true", help=JIT_HELP)
     p.add_argument("--syntax", choices=SYNTAX_CHOICES, default="auto", help=SYNTAX_HELP)
     _add_verify_option(p)
     p.set_defaults(func=_cmd_run)
@@ -435,6 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "%(default)s)")
     p.add_argument("--max-insns", metavar="N", type=int, default=100_000_000,
                    help="VM: stop after N instructions (0: no limit; default %(default)s)")
+    p.add_argument("--jit", action="store_true", help=JIT_HELP)
     p.add_argument("--syntax", choices=SYNTAX_CHOICES, default="auto", help=SYNTAX_HELP)
     from .diagnostics import add_log_options
 
@@ -452,6 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop after N instructions (0: no limit; default 10000000)")
     p.add_argument("--trace", action="store_true",
                    help="print each executed instruction to standard error")
+    p.add_argument("--jit", action="store_true", help=JIT_HELP)
     p.set_defaults(func=_cmd_plugin)
 
     p = sub.add_parser("conformance", help="run bpf_conformance .data tests in the VM",
@@ -462,6 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="list passing tests too")
     p.add_argument("--negative", action="store_true",
                    help="the cases must be refused (the suite's negative directory)")
+    p.add_argument("--jit", action="store_true", help=JIT_HELP)
     p.set_defaults(func=_cmd_conformance)
 
     from . import object_cmds

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..backend import TestRunResult
 from .collection import Collection, load
-from .machine import VM, Program, RunResult, as_instructions
+from .machine import VM, EngineUnavailable, Program, RunResult, as_instructions
 from .memory import AddressSpace, Region
 from .trace import Tracer
 
@@ -21,5 +21,5 @@ def run(program, mem: bytes | bytearray | None = None, **vm_options) -> RunResul
     return VM(**vm_options).run(program, mem)
 
 
-__all__ = ["VM", "AddressSpace", "Collection", "Program", "Region", "RunResult",
+__all__ = ["VM", "AddressSpace", "Collection", "EngineUnavailable", "Program", "Region", "RunResult",
            "TestRunResult", "Tracer", "as_instructions", "load", "run"]

@@ -133,12 +133,15 @@ class CompiledProgram:
         self._tail_call = tail_call
         self.code = code if code is not None else code_region(space, self.insns, name)
         self.entries = _function_entries(self.insns)
+        self._pseudo = self._pseudo_values()
         self.source = generate(self.insns, trace=trace is not None, max_insns=max_insns,
-                               pseudo=self._pseudo_values())
+                               pseudo=self._pseudo)
         namespace: dict[str, Any] = dict(RUNTIME_NAMES)
         namespace.update(self._runtime_names(trace, arena_base))
         exec(compile(self.source, f"<bpf program {name}>", "exec"), namespace)
         self._run = namespace["run"]
+        self._namespace = namespace
+        self._steps: dict[int, Callable[..., list[int]]] = {}
         self.insn_count = 0
 
     # --- running ----------------------------------------------------------------
@@ -179,6 +182,37 @@ class CompiledProgram:
         ``depth`` (a tail call reuses its caller's frame); returns (r0,
         instructions executed)."""
         return self._run(0, r1, 0, 0, 0, 0, self.stack.frames[depth].end, depth)
+
+    def execute(self, pc: int, registers: list[int]) -> bool:
+        """Run the one instruction at ``pc`` on ``registers`` (r0..r10,
+        updated in place) as the generated code runs it; False when a legacy
+        packet load went out of bounds (the program then returns 0).
+
+        For a compiler's slow paths: the JIT hands the interpreter the
+        instructions it does not translate (and accesses that need the
+        address space's care), so their behaviour and errors are this
+        specification's.  Control transfers are not run this way.
+        """
+        step = self._steps.get(pc)
+        if step is None:
+            insn = self.insns[pc]
+            sem = semantics_of(insn.form)
+            value = None
+            if sem.operation == "load_imm64":
+                value = lddw_value(self.insns, pc) if sem.reference is None \
+                    else self._pseudo.get(pc)
+            body = sem.statement_for(_operands(pc, insn, value)).splitlines() or ["pass"]
+            regs = ", ".join(f"r{i}" for i in range(11))
+            source = "\n".join([f"def step({regs}):", *("    " + line for line in body),
+                                f"    return [{regs}]"])
+            namespace = dict(self._namespace)
+            exec(compile(source, f"<bpf program {self.name} pc {pc}>", "exec"), namespace)
+            step = self._steps[pc] = namespace["step"]
+        try:
+            registers[:] = step(*registers)
+        except _PacketAbort:
+            return False
+        return True
 
     def function_address(self, pc: int) -> int:
         """The code address programs see for the instruction at ``pc``."""

@@ -16,7 +16,10 @@ and limits.  :meth:`VM.load` validates and prepares a program;
 from __future__ import annotations
 
 import functools
+import importlib
+import os
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
@@ -37,6 +40,59 @@ from .trace import Tracer
 
 if TYPE_CHECKING:
     from ..maps import Map
+
+
+#: Compilers a VM can run programs with besides the interpreter, by name.  A
+#: compiler's package installs itself here when imported (pybpf.jit installs
+#: "jit"): a factory taking CompiledProgram's arguments and returning an
+#: object with its interface (or a CompiledProgram where it cannot compile).
+ENGINES: dict[str, Callable[..., Any]] = {}
+#: The package that provides each engine, imported on first use (by name:
+#: the VM does not depend on it, and runs without it).
+ENGINE_PACKAGES = {"jit": "pybpf.jit"}
+#: ``PYBPF_JIT=1`` makes VMs use the JIT unless told otherwise, ``0`` the interpreter.
+JIT_DEFAULT_VARIABLE = "PYBPF_JIT"
+
+
+class EngineUnavailable(RuntimeWarning):
+    """A VM was asked for a compiler that cannot run here (the JIT without
+    llvmlite, or off x86-64): it runs its programs in the interpreter."""
+
+
+def engine(name: str, *, required: bool = True) -> Callable[..., Any] | None:
+    """The compiler ``name`` (importing its package); None when it cannot
+    load.  When it was ``required`` (asked for by name), that is said once
+    per process with an :class:`EngineUnavailable` warning naming the reason:
+    the VM then runs the interpreter, which gives the same results."""
+    factory = ENGINES.get(name)
+    if factory is None:
+        reason = "it does not run on this machine (it needs llvmlite, on x86-64)"
+        try:
+            importlib.import_module(ENGINE_PACKAGES[name])
+        except ImportError as e:
+            reason = f"{e} (pip install 'pybpf[{name}]')"
+        factory = ENGINES.get(name)
+        if factory is None and required and name not in _WARNED:
+            _WARNED.add(name)
+            warnings.warn(EngineUnavailable(
+                f"pybpf: the {name} engine is not available, running programs in the "
+                f"interpreter: {reason}"), stacklevel=3)
+    return factory
+
+
+_WARNED: set[str] = set()
+
+
+def choose_engine(jit: bool | None) -> Callable[..., Any] | None:
+    """What ``VM(jit=...)`` runs programs with: the JIT (True), the
+    interpreter (False, or None where the JIT is not available), or by
+    default what ``PYBPF_JIT`` says (the interpreter when unset)."""
+    if jit is None:
+        setting = os.environ.get(JIT_DEFAULT_VARIABLE, "")
+        if setting not in ("1", "yes", "true"):
+            return None
+        return engine("jit", required=False)
+    return engine("jit") if jit else None
 
 
 class RunResult(NamedTuple):
@@ -69,10 +125,15 @@ class VM:
     :class:`~pybpf.errors.InstructionLimitExceeded`; ``stack_size`` and
     ``max_call_depth`` shape the stack (512 bytes per frame, 8 frames, as the
     RFC and uBPF have it); ``version`` is the highest CPU version accepted.
+    ``jit`` compiles programs to native code (:mod:`pybpf.jit`, needs
+    llvmlite): True asks for it (where it cannot run, the interpreter runs
+    with an :class:`EngineUnavailable` warning), False runs the interpreter,
+    None (the default) follows ``PYBPF_JIT`` (see :func:`choose_engine`).
     """
 
     def __init__(self, *, helpers=None, env=None, max_insns: int | None = None,
-                 stack_size: int = 512, max_call_depth: int = 8, version: int = 4):
+                 stack_size: int = 512, max_call_depth: int = 8, version: int = 4,
+                 jit: bool | None = None):
         from ..helpers import default_registry
         from ..helpers.environment import Environment
 
@@ -91,6 +152,8 @@ class VM:
         self._by_address: dict[int, Any] = {}
         self._next_fd = 3
         self.tail_calls = 0
+        self.engine = choose_engine(jit)
+        """The compiler programs are loaded with (None: the interpreter)."""
 
     # --- maps -------------------------------------------------------------------------
 
@@ -265,7 +328,8 @@ class Program(backend.Program):
         for entry in self.vm.helpers:
             bound[entry.id] = functools.partial(entry.fn, self)
         self._tail_call_target = bound.get(TAIL_CALL_ID)
-        return CompiledProgram(self.insns, space=self.vm.memory, stack=self.vm.stack,
+        factory = self.vm.engine if tracer is None else None
+        return (factory or CompiledProgram)(self.insns, space=self.vm.memory, stack=self.vm.stack,
                                helpers=bound, resolve_pseudo=self._resolve_pseudo,
                                packet=self._packet_bytes, trace=tracer,
                                max_insns=self.vm.max_insns, name=self.name, code=self.code,
@@ -297,16 +361,29 @@ class Program(backend.Program):
         tracer = trace if isinstance(trace, Tracer) else Tracer(self.insns, trace)
         return self._compile(tracer), tracer
 
+    def _new_run(self) -> None:
+        self.redirect = None
+        self.vm.tail_calls = 0
+
     def _execute(self, compiled: CompiledProgram, tracer: Tracer | None,
                  inv: Invocation) -> int:
         regs = [*inv.args, 0, 0, 0, 0, 0][:5]
         self.invocation = inv
-        self.redirect = None
-        self.vm.tail_calls = 0
+        self._new_run()
         self._active = compiled
         if tracer is not None:
             tracer.start([0, *regs, 0, 0, 0, 0, self.vm.stack.frames[0].end])
         return compiled.run(*regs)
+
+    def _execute_repeated(self, compiled: Any, inv: Invocation, repeat: int) -> tuple[int, int]:
+        """Run ``repeat`` times in the compiled code's own loop: (r0, ns per run)."""
+        regs = [*inv.args, 0, 0, 0, 0, 0][:5]
+        self.invocation = inv
+        self._new_run()
+        self._active = compiled
+        compiled.on_new_run = self._new_run
+        r0, elapsed = compiled.run_repeat(repeat, *regs)
+        return r0, elapsed // repeat
 
     def run(self, mem: bytes | bytearray | None = None, *, args: Sequence[int] | None = None,
             trace: Tracer | TextIO | None = None) -> RunResult:
@@ -347,12 +424,15 @@ class Program(backend.Program):
         compiled, tracer = self._select(trace)
         inv = prepare(self.prog_type, self.memory, bytes(data), ctx)
         try:
-            start = time.perf_counter_ns()
-            for _ in range(repeat):
-                r0 = self._execute(compiled, tracer, inv)
-            elapsed = time.perf_counter_ns() - start
+            if repeat > 1 and hasattr(compiled, "run_repeat"):
+                r0, duration = self._execute_repeated(compiled, inv, repeat)
+            else:
+                start = time.perf_counter_ns()
+                for _ in range(repeat):
+                    r0 = self._execute(compiled, tracer, inv)
+                duration = (time.perf_counter_ns() - start) // repeat
             result = TestRunResult(r0 & 0xFFFFFFFF, inv.data_out(), inv.ctx_out(),
-                                   elapsed // repeat, r0, verdict(self.prog_type, r0),
+                                   duration, r0, verdict(self.prog_type, r0),
                                    self.redirect)
         finally:
             inv.close(self.memory)

@@ -1,0 +1,216 @@
+"""The JIT beside the interpreter and the kernel's JIT, in one run.
+
+Four tables:
+
+1. ns per executed instruction on the fixed workloads (``workloads.py``):
+   pybpf's interpreter, pybpf's JIT (``test_run(repeat=N)``, the loop in
+   native code) and the kernel's JIT under ``BPF_PROG_TEST_RUN`` on the same
+   bytecode.  Both test-run timers count CPU time (the kernel's stops while
+   it reschedules; the JIT's is the thread's CPU time), so a loaded machine
+   does not charge other processes' time to either.
+2. Compile time per 1,000 instructions (LLVM, an empty disk cache), and
+   the load time of a program whose code is in the disk cache (a new VM,
+   the process's own cache of loaded code emptied), beside the
+   interpreter's load of the same program.  CPU time of this thread.
+3. Per-call overhead from Python: ``Program.test_run`` and ``Program.run``
+   of a two-instruction program under the JIT, beside the kernel's
+   ``BPF_PROG_TEST_RUN`` round trip through ctypes.  CPU time (user and
+   system) of this thread.
+4. Map operations per second from inside a program (``bench_maps.py``'s
+   workloads): interpreter, JIT, kernel.
+
+    PYTHONPATH=src python benchmarks/bench_jit.py [--rounds N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import tempfile
+import time
+
+import bench_maps
+from common import print_table
+from pybpf.helpers import HelperRegistry
+from pybpf.isa import assemble, encode
+from pybpf.objects import MapSpec
+from pybpf.vm import VM
+from workloads import WORKLOADS, expected_results
+
+TRIVIAL = "mov %r0, 1\nexit"
+
+
+def jit_program(insns, **vm_options):
+    prog = VM(jit=True, **vm_options).load(insns)
+    assert getattr(prog._compiled, "engine", None) == "jit", "the JIT did not compile it"
+    return prog
+
+
+def kernel_ns_per_run(bytecode: bytes, repeat: int, rounds: int) -> float | str:
+    """The kernel's ns per run (best of ``rounds``), or why it is unavailable."""
+    try:
+        from pybpf.kernel import probe_test_run
+        return min(probe_test_run(bytecode, repeat)[1] for _ in range(rounds))
+    except Exception as e:  # the reason goes into the table
+        return f"refused: {e}"
+
+
+def instruction_speed(rounds: int) -> None:
+    expected = expected_results()
+    rows = []
+    for name, text in WORKLOADS.items():
+        insns = assemble(text)
+        interp = VM(helpers=HelperRegistry(), jit=False).load(insns)
+        result = interp.run()
+        assert result.r0 == expected[name]
+        count = result.insn_count
+        t_interp = min(interp.test_run(b"").duration_ns for _ in range(rounds)) / count
+        prog = jit_program(insns, helpers=HelperRegistry())
+        jitted = prog.run()
+        assert (jitted.r0, jitted.insn_count) == (expected[name], count)
+        repeat = max(10, 2_000_000 // count)
+        t_jit = min(prog.test_run(b"", repeat=repeat).duration_ns
+                    for _ in range(rounds)) / count
+        kern = kernel_ns_per_run(encode(insns), repeat, rounds)
+        row = [name, str(count), f"{t_interp:.1f}", f"{t_jit:.3f}"]
+        if isinstance(kern, float):
+            row += [f"{kern / count:.3f}", f"{t_jit / (kern / count):.2f}"]
+        else:
+            row += [kern, "-"]
+        rows.append(row)
+    print_table(["workload", "insns/run", "interp ns/insn", "JIT ns/insn",
+                 "kernel JIT ns/insn", "JIT/kernel"], rows)
+    print("(JIT/kernel below 1: the JIT is faster.  LLVM may fold a loop whose "
+          "result it can compute: 0.000 means the loop is gone.)")
+
+
+def synthetic_program(size: int, seed: int) -> list:
+    """A straight-line-and-forward-branch program of about ``size``
+    instructions: ALU on r0..r5, stack stores and loads, conditional jumps."""
+    rnd = random.Random(seed)
+    lines = [f"mov %r{r}, {r + 1}" for r in range(6)]
+    alu = ["add", "sub", "mul", "xor", "or", "and", "lsh", "rsh", "arsh", "mov"]
+    while len(lines) < size - 1:
+        kind = rnd.random()
+        if kind < 0.6:
+            op = rnd.choice(alu)
+            operand = f"%r{rnd.randrange(6)}" if rnd.random() < 0.5 else \
+                str(rnd.randrange(1, 63))
+            lines.append(f"{op}{'32' if rnd.random() < 0.3 else ''} %r{rnd.randrange(6)}, "
+                         f"{operand}")
+        elif kind < 0.75:
+            lines.append(f"stxdw [%r10-{8 * rnd.randrange(1, 64)}], %r{rnd.randrange(6)}")
+        elif kind < 0.9:
+            lines.append(f"ldxdw %r{rnd.randrange(6)}, [%r10-{8 * rnd.randrange(1, 64)}]")
+        else:
+            lines.append(f"jgt %r{rnd.randrange(6)}, {rnd.randrange(100)}, "
+                         f"+{rnd.randrange(1, 8)}")
+    lines += ["mov %r0, 0"] * 8 + ["exit"]
+    return assemble("\n".join(lines))
+
+
+def compile_and_load(rounds: int) -> None:
+    from pybpf.jit import program as jitprogram
+
+    rows = []
+    saved = os.environ.get("PYBPF_JIT_CACHE")
+    with tempfile.TemporaryDirectory() as cache_dir:
+        os.environ["PYBPF_JIT_CACHE"] = cache_dir
+        try:
+            for size in (100, 1000, 4000):
+                compile_ms, load_ms = [], []
+                for r in range(rounds):
+                    insns = synthetic_program(size, seed=size * 1000 + r)
+                    jitprogram._native.clear()
+                    t0 = time.thread_time()
+                    jit_program(insns)
+                    compile_ms.append((time.thread_time() - t0) * 1e3)
+                    jitprogram._native.clear()     # a new process: code from the disk
+                    t0 = time.thread_time()
+                    jit_program(insns)
+                    load_ms.append((time.thread_time() - t0) * 1e3)
+                    t0 = time.thread_time()
+                    VM(jit=False).load(insns)
+                    interp_ms = (time.thread_time() - t0) * 1e3
+                n = len(insns)
+                best = min(compile_ms)
+                rows.append([str(n), f"{best:.1f}", f"{best * 1000 / n:.1f}",
+                             f"{min(load_ms):.2f}", f"{interp_ms:.1f}"])
+        finally:
+            if saved is None:
+                os.environ.pop("PYBPF_JIT_CACHE", None)
+            else:
+                os.environ["PYBPF_JIT_CACHE"] = saved
+    print_table(["insns", "first load (compile) ms", "compile ms / 1,000 insns",
+                 "cached load ms", "interpreter load ms"], rows)
+
+
+def call_overhead(rounds: int) -> None:
+    insns = assemble(TRIVIAL)
+    prog = jit_program(insns)
+    interp = VM(jit=False).load(insns)
+    calls = 20_000
+
+    def per_call(fn) -> float:
+        best = float("inf")
+        for _ in range(rounds):
+            t0 = time.thread_time_ns()
+            for _ in range(calls):
+                fn()
+            best = min(best, (time.thread_time_ns() - t0) / calls)
+        return best
+
+    rows = [["JIT Program.test_run(b'')", f"{per_call(lambda: prog.test_run(b'')):.0f}"],
+            ["JIT Program.run()", f"{per_call(prog.run):.0f}"],
+            ["JIT compiled.run() (the engine alone)", f"{per_call(prog._compiled.run):.0f}"],
+            ["interpreter Program.test_run(b'')",
+             f"{per_call(lambda: interp.test_run(b'')):.0f}"]]
+    try:
+        from pybpf.kernel import KernelProgram
+        with KernelProgram.load(encode(insns), "socket_filter", name="bench_jit") as kprog:
+            packet = bytes(64)
+            rows.append(["kernel KernelProgram.test_run (bpf() via ctypes)",
+                         f"{per_call(lambda: kprog.test_run(packet)):.0f}"])
+    except Exception as e:
+        rows.append(["kernel", f"refused: {e}"])
+    print_table(["call from Python (mov r0, 1; exit)", "ns per call"], rows)
+
+
+def map_rates(rounds: int) -> None:
+    ops = 512
+    rows = []
+    for name, (map_type, op, key_expr, prefill) in bench_maps.WORKLOADS.items():
+        rates = []
+        for jit in (False, True):
+            vm = VM(jit=jit)
+            m = vm.create_map(MapSpec("m", map_type, 4, 8, bench_maps.ENTRIES))
+            bench_maps.fill(m, prefill)
+            prog = vm.load(bench_maps.program(op, key_expr, f"map[fd:{vm.fd_of(m)}]", ops),
+                           prog_type="socket_filter")
+            repeat = 200 if jit else 1
+            best = min(prog.test_run(bench_maps.PACKET, repeat=repeat).duration_ns
+                       for _ in range(rounds))
+            rates.append(ops * 1e9 / best)
+        kern = bench_maps.kernel_rate(map_type, op, key_expr, prefill, ops, 2000)
+        row = [name, f"{rates[0]:,.0f}", f"{rates[1]:,.0f}"]
+        row.append(f"{kern[0]:,.0f}" if isinstance(kern, tuple) else kern)
+        rows.append(row)
+    print_table(["operation (from a BPF program)", "interpreter ops/s", "JIT ops/s",
+                 "kernel ops/s"], rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5, help="best of N rounds (default 5)")
+    args = parser.parse_args()
+    for title, table in (("instruction speed", instruction_speed),
+                         ("compile and load", compile_and_load),
+                         ("call overhead", call_overhead),
+                         ("maps", map_rates)):
+        print(f"\n## {title}\n")
+        table(args.rounds)
+
+
+if __name__ == "__main__":
+    main()

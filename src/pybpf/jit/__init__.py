@@ -1,0 +1,59 @@
+"""The JIT: eBPF programs to native code through LLVM (llvmlite).
+
+>>> from pybpf.vm import VM
+>>> prog = VM(jit=True).load("mov %r0, 7\\nexit")       # doctest: +SKIP
+>>> prog.run().r0                                       # doctest: +SKIP
+7
+
+``VM(jit=True)`` and ``pybpf.vm.load(spec, jit=True)`` compile every program
+the VM loads; ``PYBPF_JIT=1`` makes that the default.  The interpreter stays
+the specification: the code is generated from the same semantics table
+(:mod:`pybpf.jit.codegen`), instructions the JIT does not translate run in
+the interpreter (:meth:`pybpf.vm.interpreter.CompiledProgram.execute`), and
+a program the JIT cannot compile at all (an invalid slot, a call into the
+middle of a function) runs in the interpreter entirely.  Compiled code is
+kept on disk (:mod:`pybpf.jit.cache`).
+
+Importing this package installs the engine into :mod:`pybpf.vm.machine`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from ..vm import machine
+from ..vm.interpreter import CompiledProgram
+from .codegen import Unsupported
+from .llvm import LLVMUnavailable, llvmlite_version
+from .loader import LoaderError
+from .program import JitProgram
+
+
+def available() -> bool:
+    """Whether programs can be compiled here (llvmlite importable, x86-64)."""
+    import platform
+
+    return llvmlite_version() is not None and platform.machine() in ("x86_64", "AMD64")
+
+
+def compile_program(insns: Any, **options: Any) -> Any:
+    """The engine's factory: a :class:`JitProgram` for ``insns`` with
+    :class:`~pybpf.vm.interpreter.CompiledProgram`'s arguments, or that
+    interpreter for a program the JIT leaves to it (tracing, invalid slots)."""
+    if options.get("trace") is not None:
+        return CompiledProgram(insns, **options)
+    try:
+        return JitProgram(insns, **options)
+    except Unsupported:
+        return CompiledProgram(insns, **options)
+    except (LLVMUnavailable, LoaderError) as e:
+        warnings.warn(f"pybpf.jit: running {options.get('name', 'prog')} in the interpreter: "
+                      f"{e}", RuntimeWarning, stacklevel=2)
+        return CompiledProgram(insns, **options)
+
+
+if available():
+    machine.ENGINES["jit"] = compile_program
+
+__all__ = ["JitProgram", "LLVMUnavailable", "Unsupported", "available", "compile_program"]

@@ -1,0 +1,126 @@
+"""Compiled programs kept on disk, so a second load costs a file read.
+
+An entry is the object file LLVM made and the layout of the program's
+runtime block, keyed by the SHA-256 of everything that decides them: the
+bytecode, the compile options (how each helper call and reference is
+compiled, the stack shape, the instruction limit), a digest of the JIT's
+own source and of the semantics table (a pybpf whose code generator
+changed never reads an older one's code), the llvmlite version and the
+host machine's CPU.  Addresses are not part of the key: compiled code
+reads them from its runtime block.
+
+Entries live in this user's private cache (:func:`pybpf.cache.private_dir`:
+``$XDG_CACHE_HOME/pybpf/jit``, mode 0700, owner-checked; the newest
+:data:`KEEP` kept).  Native code from the cache is executed, so entries are
+sealed (:func:`pybpf.cache.write_sealed`): one that is damaged, not this
+user's or writable by others is ignored and compiled again.
+``PYBPF_JIT_CACHE=0`` turns the disk cache off, ``PYBPF_JIT_CACHE=/some/dir``
+moves it (a directory that fails the same ownership checks is not used).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import marshal
+import os
+import platform
+from functools import lru_cache
+from pathlib import Path
+
+from ..cache import CacheError, private_dir, read_sealed, unsafe_reason, write_sealed
+from .llvm import llvmlite_version
+
+KEEP = 2048
+"""Entries kept on disk (the least recently written go first)."""
+MAX_ENTRY = 64 << 20
+"""The largest entry read back (bytes)."""
+
+_SOURCES = ("codegen.py", "layout.py", "llvm.py", "loader.py", "cache.py")
+
+
+def cache_dir() -> Path | None:
+    """Where entries live; None when the disk cache is off."""
+    setting = os.environ.get("PYBPF_JIT_CACHE")
+    if setting == "0":
+        return None
+    if setting:
+        path = Path(setting)
+        with contextlib.suppress(OSError):
+            path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return path if unsafe_reason(path) is None else None
+    try:
+        return private_dir("jit")
+    except (CacheError, OSError):
+        return None
+
+
+@lru_cache(maxsize=1)
+def code_digest() -> str:
+    """A digest of the source that decides the compiled code."""
+    here = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for name in _SOURCES:
+        h.update((here / name).read_bytes())
+    h.update((here.parent / "vm" / "semantics.py").read_bytes())
+    return h.hexdigest()
+
+
+@lru_cache(maxsize=1)
+def host_digest() -> str:
+    """The machine and CPU the code is compiled for, without loading LLVM."""
+    h = hashlib.sha256(platform.machine().encode())
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", "rb") as f:
+        for line in f:
+            if line.startswith((b"model name", b"flags", b"Features", b"CPU part")):
+                h.update(line)
+            elif not line.strip():
+                break  # the first CPU describes them all
+    h.update(str(llvmlite_version()).encode())
+    return h.hexdigest()
+
+
+def key_of(bytecode: bytes, options: tuple) -> str:
+    """The cache key of a program compiled with ``options``."""
+    h = hashlib.sha256(bytecode)
+    h.update(repr(options).encode())
+    h.update(code_digest().encode())
+    h.update(host_digest().encode())
+    return h.hexdigest()
+
+
+def read(key: str) -> tuple[bytes, dict] | None:
+    """The (object, layout data) stored under ``key``, or None."""
+    where = cache_dir()
+    if where is None:
+        return None
+    data = read_sealed(where / f"{key}.jit", max_size=MAX_ENTRY)
+    if data is None:
+        return None
+    try:
+        entry = marshal.loads(data)
+        return entry["object"], entry["layout"]
+    except (EOFError, ValueError, TypeError, KeyError):
+        return None
+
+
+def write(key: str, obj: bytes, layout: dict) -> None:
+    """Store an entry (best effort: a cache that cannot be written is skipped)."""
+    where = cache_dir()
+    if where is None:
+        return
+    try:
+        write_sealed(where / f"{key}.jit", marshal.dumps({"object": obj, "layout": layout}))
+        _trim(where)
+    except OSError:
+        pass
+
+
+def _trim(where: Path) -> None:
+    entries = list(where.glob("*.jit"))
+    if len(entries) <= KEEP:
+        return
+    entries.sort(key=lambda p: p.stat().st_mtime)
+    for old in entries[:len(entries) - KEEP]:
+        with contextlib.suppress(OSError):
+            old.unlink()

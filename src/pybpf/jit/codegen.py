@@ -1,0 +1,1134 @@
+"""LLVM IR from the instruction semantics table.
+
+:func:`generate` translates a program into the text of an LLVM module.
+What each instruction does comes from :mod:`pybpf.vm.semantics`: the entry
+of its form gives the operation, width, signedness, size, operand source
+and control flow, and the tables below map those names to LLVM
+instructions — nothing here restates what an opcode means.  Where the
+table's Python is the only description (a kernel function call, an
+unresolved reference, a legacy packet load) or an access needs the
+interpreter's care (a context field, an atomic operation on a special
+region), the generated code hands that one instruction to the interpreter
+(the *step* callback) with the registers in the runtime block.
+
+Shape of the code:
+
+- every bpf function (the entry and each target of a local call or of
+  ``lddw func``) becomes an LLVM function over the blocks reachable from
+  its entry, taking the runtime block, the call depth, the instruction
+  count and r1..r5, and returning r0..r5 and the count (the interpreter's
+  callers see r1..r5 as the callee left them);
+- registers live in ``alloca`` slots that LLVM promotes to SSA values;
+- ``pybpf_entry`` runs the function at a given pc, ``pybpf_repeat`` runs
+  the program N times (``test_run(repeat=N)``);
+- every memory access is ``find region, translate, access``: an access at
+  a constant offset from ``r10`` inside the frame needs nothing (r10 is the
+  frame's end by construction); others try the active stack frames, then
+  the region the same site used last (a cache in the runtime block), then
+  ask Python (the *resolve* callback), which fills the site's cache or
+  answers 0: then the interpreter performs the access (and raises its
+  ``MemoryFault`` when there is no region);
+- after any callback the code checks the status slot and unwinds when an
+  error is waiting; after a helper call the site caches are dropped (a
+  helper may map or unmap memory).
+
+:func:`proven_safe` is the one place where an access skips its checks.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from ..isa import Insn, lddw_value
+from ..vm.semantics import M32, M64, Control, Operands, Semantics, semantics_of
+from . import layout as L
+
+# --- the tables: semantics names -> LLVM ------------------------------------------
+
+#: ALU operations that are one LLVM instruction on both operands.
+BINARY = {"add": "add", "sub": "sub", "mul": "mul", "or": "or", "and": "and", "xor": "xor"}
+#: Shifts by (operation, signed); the count is masked to the width.
+SHIFTS = {("lsh", False): "shl", ("rsh", False): "lshr", ("rsh", True): "ashr"}
+#: Division and remainder by (operation, signed).
+DIVISION = {("div", False): "udiv", ("div", True): "sdiv",
+            ("mod", False): "urem", ("mod", True): "srem"}
+#: Comparisons by (operation, signed) -> icmp predicate ("set": dst & src != 0).
+COMPARISONS = {("eq", False): "eq", ("ne", False): "ne", ("gt", False): "ugt",
+               ("ge", False): "uge", ("lt", False): "ult", ("le", False): "ule",
+               ("gt", True): "sgt", ("ge", True): "sge", ("lt", True): "slt",
+               ("le", True): "sle", ("set", False): "ne"}
+#: Atomic read-modify-write operations -> atomicrmw operation.
+ATOMICS = {"atomic_add": "add", "atomic_or": "or", "atomic_and": "and", "atomic_xor": "xor",
+           "atomic_xchg": "xchg"}
+#: addr_space_cast by (destination space, source space): what the compiler emits.
+CASTS = {(0, 1): "to_kernel", (1, 0): "to_arena"}
+#: Memory operations the access machinery handles.
+MEMORY = {"load", "load_acquire", "store", "store_release", *ATOMICS, "atomic_cmpxchg"}
+
+RET = "{i64, i64, i64, i64, i64, i64, i64}"
+#: Branch weights: slow paths (callbacks into Python, errors) are cold, so
+#: LLVM lays them out of line and spills around them, not in the hot path.
+LIKELY, UNLIKELY = "!prof !0", "!prof !1"
+CALLBACK_TYPES = {
+    "helper": "i64 (i64, i64, i64, i64, i64, i64, i64)",
+    "resolve": "i64 (i64, i64, i64)",
+    "step": "i64 (i64, i64)",
+    "tail": "i64 (i64, i64, i64, i64, i64)",
+    "trap": "i64 (i64, i64, i64, i64)",
+    "callx": "i64 (i64, i64, i64, i64, i64, i64, i64, i64)",
+}
+
+
+class Unsupported(Exception):
+    """A program the JIT does not compile (the interpreter runs it instead)."""
+
+
+@dataclass
+class Options:
+    """What shapes the code besides the instructions (all part of the cache key)."""
+
+    frame_size: int = 512
+    max_depth: int = 8
+    max_insns: int | None = None
+    may_goto_budget: int = 0
+    #: pc -> how the helper call at pc is compiled: "python", "step" or "tail".
+    helper_calls: dict[int, str] = field(default_factory=dict)
+    #: pc -> what a pseudo lddw loads: "slot" (resolved at load) or "unresolved".
+    references: dict[int, str] = field(default_factory=dict)
+    #: pc of a ``bpf_map_lookup_elem`` call on an array map -> the map's value
+    #: stride: the lookup is inlined (the kernel does the same), with the
+    #: Python helper as its slow path (another map in r1, a key off the stack).
+    inline_lookups: dict[int, int] = field(default_factory=dict)
+
+    def key(self) -> tuple:
+        """The options as plain data."""
+        return (self.frame_size, self.max_depth, self.max_insns, self.may_goto_budget,
+                sorted(self.helper_calls.items()), sorted(self.references.items()),
+                sorted(self.inline_lookups.items()))
+
+
+def proven_safe(pc: int, base: int, off: int, size: int, options: Options,
+                r10_fixed: bool, facts: Callable[[int], bool] | None = None) -> bool:
+    """Whether the access at ``pc`` (``size`` bytes at register ``base`` +
+    ``off``) is known to be inside memory it may use, so it runs unchecked.
+
+    Without a verifier's facts, only the stack through ``r10`` qualifies: r10
+    is the end of the current frame whenever nothing writes it.  ``facts``
+    (a verifier's per-instruction result) adds the accesses it proved.
+    """
+    if base == 10 and r10_fixed and -options.frame_size <= off and off + size <= 0:
+        return True
+    return facts is not None and facts(pc)
+
+
+# --- program structure ----------------------------------------------------------------
+
+def operands(pc: int, insn: Insn, value: int | None = None) -> Operands:
+    """The semantics table's view of one instruction."""
+    return Operands(pc, insn.dst, insn.src, insn.off, insn.imm, value)
+
+
+def forms_of(insns: Sequence[Insn]) -> list[Semantics | None]:
+    """Each slot's semantics (None for an invalid slot or the second half of lddw)."""
+    out: list[Semantics | None] = []
+    for insn in insns:
+        form = insn.form
+        out.append(semantics_of(form) if form is not None else None)
+    return out
+
+
+def function_entries(insns: Sequence[Insn], sems: Sequence[Semantics | None]) -> list[int]:
+    """The pcs where functions start: 0, local call targets, ``lddw func`` targets."""
+    entries = {0}
+    for pc, sem in enumerate(sems):
+        if sem is not None and sem.enters_function:
+            entries.add(sem.target_pc(operands(pc, insns[pc])))
+    return sorted(e for e in entries if 0 <= e < len(insns))
+
+
+def blocks_of(insns: Sequence[Insn], sems: Sequence[Semantics | None]) -> dict[int, int]:
+    """Basic blocks: start pc -> end pc (exclusive)."""
+    n = len(insns)
+    leaders = set(function_entries(insns, sems))
+    pc = 0
+    while pc < n:
+        sem = sems[pc]
+        size = 2 if sem is not None and insns[pc].is_lddw else 1
+        if sem is not None and sem.control is not Control.NEXT:
+            if sem.target is not None:
+                leaders.add(sem.target_pc(operands(pc, insns[pc])))
+            leaders.add(pc + size)
+        pc += size
+    starts = sorted(p for p in leaders if 0 <= p < n)
+    return {s: (starts[i + 1] if i + 1 < len(starts) else n) for i, s in enumerate(starts)}
+
+
+def slot_size(insns: Sequence[Insn], pc: int) -> int:
+    """How many slots the instruction at ``pc`` takes."""
+    return 2 if insns[pc].is_lddw else 1
+
+
+def successors(insns: Sequence[Insn], sems: Sequence[Semantics | None], start: int,
+               end: int) -> list[int]:
+    """The blocks a block continues at inside its function (calls return to
+    the next instruction; exits continue nowhere)."""
+    pc = start
+    last = start
+    while pc < end:
+        last = pc
+        pc += slot_size(insns, pc)
+    sem = sems[last]
+    if sem is None:
+        return []
+    nxt = last + slot_size(insns, last)
+    ops = operands(last, insns[last])
+    control = sem.control
+    if control is Control.EXIT:
+        return []
+    if control is Control.JUMP:
+        return [sem.target_pc(ops)]
+    if control is Control.BRANCH:
+        return [nxt, sem.target_pc(ops)]
+    return [nxt]
+
+
+# --- the module ---------------------------------------------------------------------
+
+class _Function:
+    """The text of one LLVM function being written."""
+
+    def __init__(self, counter: itertools.count):
+        self.lines: list[str] = []
+        self.counter = counter
+
+    def tmp(self) -> str:
+        return f"%t{next(self.counter)}"
+
+    def label(self, name: str) -> str:
+        return f"{name}.{next(self.counter)}"
+
+    def __call__(self, text: str) -> None:
+        self.lines.append("  " + text)
+
+    def block(self, name: str) -> None:
+        self.lines.append(f"{name}:")
+
+
+class Generator:
+    """Writes the module of one program."""
+
+    def __init__(self, insns: Sequence[Insn], options: Options,
+                 facts: Callable[[int], bool] | None = None):
+        self.insns = list(insns)
+        self.options = options
+        self.facts = facts
+        self.sems = forms_of(self.insns)
+        self.n = len(self.insns)
+        self._check()
+        self.blocks = blocks_of(self.insns, self.sems)
+        self.entries = function_entries(self.insns, self.sems)
+        self.layout = L.Layout(entries=list(self.entries))
+        self.counter = itertools.count()
+        self.r10_fixed = not any(
+            sem is not None and insn.dst == 10 and self._writes_dst(sem)
+            for insn, sem in zip(self.insns, self.sems))
+        self._site_of: dict[int, int] = {}
+        self._helper_of: dict[int, int] = {}
+        self._map_of: dict[int, int] = {}
+        self._plan()
+
+    # --- planning: the runtime block's tables -------------------------------------
+
+    def _check(self) -> None:
+        pc = 0
+        while pc < self.n:
+            sem = self.sems[pc]
+            if sem is None:
+                raise Unsupported(f"invalid instruction at {pc}")
+            insn = self.insns[pc]
+            if insn.dst > 10 or insn.src > 10:
+                raise Unsupported(f"register number above 10 at {pc}")
+            pc += slot_size(self.insns, pc)
+
+    @staticmethod
+    def _writes_dst(sem: Semantics) -> bool:
+        return sem.control is Control.NEXT and sem.operation not in (
+            "store", "store_release", *ATOMICS, "atomic_cmpxchg", "call_helper", "call_kfunc",
+            "load_packet")
+
+    def _plan(self) -> None:
+        for pc, sem in enumerate(self.sems):
+            if sem is None:
+                continue
+            insn = self.insns[pc]
+            if sem.operation == "load_imm64" and sem.reference is not None \
+                    and not sem.enters_function:
+                if self.options.references.get(pc) == "slot":
+                    self.layout.lddw[pc] = len(self.layout.lddw)
+            elif sem.operation in MEMORY:
+                base, off = self._address_operands(sem, insn)
+                if not proven_safe(pc, base, off, sem.size, self.options, self.r10_fixed,
+                                   self.facts):
+                    self._site_of[pc] = len(self.layout.sites)
+                    self.layout.sites.append(pc)
+            elif sem.operation == "call_helper" and \
+                    self.options.helper_calls.get(pc, "step") == "python":
+                self._helper_of[pc] = len(self.layout.helpers)
+                self.layout.helpers.append(pc)
+                if pc in self.options.inline_lookups:
+                    self._map_of[pc] = len(self.layout.maps)
+                    self.layout.maps.append(pc)
+
+    @staticmethod
+    def _address_operands(sem: Semantics, insn: Insn) -> tuple[int, int]:
+        """(base register, offset) of a memory instruction."""
+        if sem.operation in ("load", "load_acquire"):
+            return insn.src, insn.off
+        return insn.dst, insn.off
+
+    # --- the module -----------------------------------------------------------------
+
+    def module(self) -> str:
+        """The LLVM module's text."""
+        out = [
+            "declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)",
+            "declare i16 @llvm.bswap.i16(i16)",
+            "declare i32 @llvm.bswap.i32(i32)",
+            "declare i64 @llvm.bswap.i64(i64)",
+            'attributes #0 = { nounwind "no-jump-tables"="true" }',
+            '!0 = !{!"branch_weights", i32 4000, i32 1}',
+            '!1 = !{!"branch_weights", i32 1, i32 4000}',
+            "",
+        ]
+        for entry in self.entries:
+            out.extend(self._function(entry))
+            out.append("")
+        out.extend(self._entry_function())
+        out.append("")
+        out.extend(self._run_function())
+        out.append("")
+        out.extend(self._repeat_function())
+        return "\n".join(out) + "\n"
+
+    # --- small emitters -----------------------------------------------------------------
+
+    def _slot(self, f: _Function, index: int | str) -> str:
+        p = f.tmp()
+        f(f"{p} = getelementptr i64, ptr %rt, i64 {index}")
+        return p
+
+    def _load_slot(self, f: _Function, index: int | str) -> str:
+        p = self._slot(f, index)
+        v = f.tmp()
+        f(f"{v} = load i64, ptr {p}, align 8")
+        return v
+
+    def _store_slot(self, f: _Function, index: int | str, value: str) -> None:
+        p = self._slot(f, index)
+        f(f"store i64 {value}, ptr {p}, align 8")
+
+    def _callback(self, f: _Function, name: str, args: Sequence[str]) -> str:
+        fp = f.tmp()
+        p = self._slot(f, L.CALLBACKS + L.CALLBACK_NAMES.index(name))
+        f(f"{fp} = load ptr, ptr {p}, align 8")
+        r = f.tmp()
+        f(f"{r} = call i64 {fp}({', '.join('i64 ' + a for a in args)})")
+        return r
+
+    def _check_status(self, f: _Function) -> None:
+        st = self._load_slot(f, L.STATUS)
+        c = f.tmp()
+        f(f"{c} = icmp ne i64 {st}, 0")
+        ok = f.label("ok")
+        f(f"br i1 {c}, label %bail, label %{ok}, {UNLIKELY}")
+        f.block(ok)
+
+    def _get(self, f: _Function, reg: int) -> str:
+        v = f.tmp()
+        f(f"{v} = load i64, ptr %r{reg}")
+        return v
+
+    def _set(self, f: _Function, reg: int, value: str) -> None:
+        f(f"store i64 {value}, ptr %r{reg}")
+
+    def _spill(self, f: _Function) -> None:
+        """Registers to the runtime block (for the interpreter)."""
+        for reg in range(11):
+            self._store_slot(f, L.REGS + reg, self._get(f, reg))
+
+    def _reload(self, f: _Function) -> None:
+        """Registers back from the runtime block."""
+        for reg in range(11):
+            self._set(f, reg, self._load_slot(f, L.REGS + reg))
+
+    def _step(self, f: _Function, pc: int) -> None:
+        """Run the instruction at ``pc`` in the interpreter."""
+        self._spill(f)
+        self._callback(f, "step", [str(pc), "%depth"])
+        self._check_status(f)
+        self._reload(f)
+
+    def _trap(self, f: _Function, code: int, pc: int | str, arg: str = "0") -> None:
+        self._callback(f, "trap", [str(code), str(pc), "%depth", arg])
+        f("br label %bail")
+
+    def _forget_sites(self, f: _Function) -> None:
+        """Drop every site's cached region (after Python may have remapped memory)."""
+        if self.layout.sites:
+            p = self._slot(f, self.layout.sites_base)
+            f(f"call void @llvm.memset.p0.i64(ptr {p}, i8 0, "
+              f"i64 {8 * L.SITE_SLOTS * len(self.layout.sites)}, i1 false)")
+
+    def _zero_frame(self, f: _Function, depth: str) -> None:
+        """Zero the stack frame of ``depth`` (as the interpreter's enter does)."""
+        fs = self.options.frame_size
+        d1 = f.tmp()
+        f(f"{d1} = add i64 {depth}, 1")
+        span = f.tmp()
+        f(f"{span} = mul i64 {d1}, {fs}")
+        top = self._load_slot(f, L.STACK_TOP)
+        delta = self._load_slot(f, L.STACK_DELTA)
+        lo = f.tmp()
+        f(f"{lo} = sub i64 {top}, {span}")
+        host = f.tmp()
+        f(f"{host} = add i64 {lo}, {delta}")
+        ptr = f.tmp()
+        f(f"{ptr} = inttoptr i64 {host} to ptr")
+        f(f"call void @llvm.memset.p0.i64(ptr align 8 {ptr}, i8 0, i64 {fs}, i1 false)")
+
+    # --- a bpf function -----------------------------------------------------------------
+
+    def _reachable(self, entry: int) -> list[int]:
+        seen: set[int] = set()
+        todo = [entry]
+        while todo:
+            start = todo.pop()
+            if start in seen or start not in self.blocks:
+                continue
+            seen.add(start)
+            todo.extend(successors(self.insns, self.sems, start, self.blocks[start]))
+        return sorted(seen)
+
+    def _function(self, entry: int) -> list[str]:
+        f = _Function(self.counter)
+        self.f = f
+        blocks = self._reachable(entry)
+        header = (f"define internal {RET} @f{entry}(ptr %rt, i64 %depth, i64 %n0, "
+                  f"i64 %a1, i64 %a2, i64 %a3, i64 %a4, i64 %a5) #0 {{")
+        f.block("start")
+        for reg in range(11):
+            f(f"%r{reg} = alloca i64")
+        f("%n = alloca i64")
+        f("store i64 %n0, ptr %n")
+        for reg in range(1, 6):
+            f(f"store i64 %a{reg}, ptr %r{reg}")
+        for reg in (0, 6, 7, 8, 9):
+            f(f"store i64 0, ptr %r{reg}")
+        fs = self.options.frame_size
+        top = self._load_slot(f, L.STACK_TOP)
+        f(f"%dspan = mul i64 %depth, {fs}")
+        f(f"%fp = sub i64 {top}, %dspan")
+        f("store i64 %fp, ptr %r10")
+        f(f"%slo = sub i64 %fp, {fs}")
+        f(f"%sspan = add i64 %dspan, {fs}")
+        for size in (1, 2, 4, 8):
+            f(f"%slim{size} = sub i64 %sspan, {size - 1}")
+        f(f"%sdelta = add i64 {self._load_slot(f, L.STACK_DELTA)}, 0")
+        self._limit_check(f, entry)
+        f(f"br label %b{entry}")
+        for start in blocks:
+            self._block(f, start, self.blocks[start])
+        f.block("bail")
+        n = f.tmp()
+        f(f"{n} = load i64, ptr %n")
+        f(f"%bailv = insertvalue {RET} zeroinitializer, i64 {n}, 6")
+        f(f"ret {RET} %bailv")
+        f.block("ranoff")
+        self._trap(f, L.TRAP_RAN_OFF, self.n - 1)
+        return [header, *f.lines, "}"]
+
+    def _limit_check(self, f: _Function, pc: int) -> None:
+        """Stop when the instruction limit is passed (checked where the
+        interpreter checks: entering a function and at backward jumps)."""
+        limit = self.options.max_insns
+        if limit is None:
+            return
+        n = f.tmp()
+        f(f"{n} = load i64, ptr %n")
+        over = f.tmp()
+        f(f"{over} = icmp ugt i64 {n}, {limit}")
+        stop, go = f.label("over"), f.label("go")
+        f(f"br i1 {over}, label %{stop}, label %{go}, {UNLIKELY}")
+        f.block(stop)
+        self._trap(f, L.TRAP_LIMIT, pc, n)
+        f.block(go)
+
+    def _goto(self, f: _Function, target: int, from_pc: int) -> None:
+        if not 0 <= target < self.n:
+            if target < 0:
+                self._callback(f, "trap", [str(L.TRAP_RAN_OFF), str(target), "%depth", "0"])
+                f("br label %bail")
+                return
+            f("br label %ranoff")
+            return
+        if target <= from_pc and self.options.max_insns is not None:
+            self._limit_check(f, target)
+        f(f"br label %b{target}")
+
+    def _block(self, f: _Function, start: int, end: int) -> None:
+        f.block(f"b{start}")
+        count = 0
+        pc = start
+        while pc < end:
+            count += 1
+            pc += slot_size(self.insns, pc)
+        n = f.tmp()
+        f(f"{n} = load i64, ptr %n")
+        n2 = f.tmp()
+        f(f"{n2} = add i64 {n}, {count}")
+        f(f"store i64 {n2}, ptr %n")
+        pc = start
+        while pc < end:
+            sem = self.sems[pc]
+            assert sem is not None
+            size = slot_size(self.insns, pc)
+            self._insn(f, pc, sem, start)
+            if sem.control is Control.NEXT and pc + size >= end:
+                self._goto(f, end, start)
+            pc += size
+
+    # --- one instruction ----------------------------------------------------------------
+
+    def _insn(self, f: _Function, pc: int, sem: Semantics, block_start: int) -> None:
+        insn = self.insns[pc]
+        op = sem.operation
+        control = sem.control
+        if control is Control.BRANCH:
+            self._branch(f, pc, sem, insn, block_start)
+        elif control is Control.JUMP:
+            self._goto(f, sem.target_pc(operands(pc, insn)), block_start)
+        elif control is Control.EXIT:
+            self._exit(f)
+        elif control is Control.CALL:
+            self._call_local(f, pc, sem.target_pc(operands(pc, insn)))
+            self._goto(f, pc + 1, block_start)
+        elif control is Control.INDIRECT:
+            self._callx(f, pc, insn)
+            self._goto(f, pc + 1, block_start)
+        elif op in MEMORY:
+            self._memory(f, pc, sem, insn)
+        elif op == "call_helper":
+            self._call_helper(f, pc, insn)
+        elif op in ("call_kfunc", "load_packet"):
+            self._step(f, pc)
+        elif op == "load_imm64":
+            self._lddw(f, pc, sem, insn)
+        elif op == "addr_space_cast":
+            self._addr_space_cast(f, pc, insn)
+        elif op in ("to_le", "to_be", "bswap"):
+            self._byte_order(f, sem, insn)
+        else:
+            self._alu(f, sem, insn)
+
+    def _operand(self, f: _Function, sem: Semantics, insn: Insn) -> str:
+        """The second operand as an i64."""
+        if sem.source == "reg":
+            return self._get(f, insn.src)
+        mask = M64 if sem.width == 64 else M32
+        return str(_signed64(insn.imm & mask if sem.width == 32 else insn.imm & M64))
+
+    def _alu(self, f: _Function, sem: Semantics, insn: Insn) -> None:
+        op, width = sem.operation, sem.width
+        ty = f"i{width}"
+        d = self._get(f, insn.dst)
+        if op == "mov" and sem.signed:         # movsx: the low size bytes, sign-extended
+            s = self._get(f, insn.src)
+            bits = 8 * sem.size
+            t = f.tmp()
+            f(f"{t} = trunc i64 {s} to i{bits}")
+            x = f.tmp()
+            f(f"{x} = sext i{bits} {t} to {ty}")
+            self._set(f, insn.dst, self._widen(f, x, width))
+            return
+        if op == "neg":
+            a = self._narrow(f, d, width)
+            x = f.tmp()
+            f(f"{x} = sub {ty} 0, {a}")
+            self._set(f, insn.dst, self._widen(f, x, width))
+            return
+        s64 = self._operand(f, sem, insn)
+        b = self._narrow(f, s64, width)
+        if op == "mov":
+            self._set(f, insn.dst, self._widen(f, b, width))
+            return
+        a = self._narrow(f, d, width)
+        x = f.tmp()
+        if op in BINARY:
+            f(f"{x} = {BINARY[op]} {ty} {a}, {b}")
+        elif (op, sem.signed) in SHIFTS:
+            count = f.tmp()
+            f(f"{count} = and {ty} {b}, {width - 1}")
+            f(f"{x} = {SHIFTS[op, sem.signed]} {ty} {a}, {count}")
+        elif (op, sem.signed) in DIVISION:
+            x = self._divide(f, op, sem.signed, ty, a, b)
+        else:
+            raise Unsupported(f"operation {op} has no LLVM translation")
+        self._set(f, insn.dst, self._widen(f, x, width))
+
+    def _divide(self, f: _Function, op: str, signed: bool, ty: str, a: str, b: str) -> str:
+        """Division and remainder with the ISA's answers where LLVM has none:
+        x / 0 = 0, x % 0 = x, and (signed) x / -1 = -x, x % -1 = 0."""
+        zero = f.tmp()
+        f(f"{zero} = icmp eq {ty} {b}, 0")
+        avoid = zero
+        minus = None
+        if signed:
+            minus = f.tmp()
+            f(f"{minus} = icmp eq {ty} {b}, -1")
+            avoid = f.tmp()
+            f(f"{avoid} = or i1 {zero}, {minus}")
+        safe = f.tmp()
+        f(f"{safe} = select i1 {avoid}, {ty} 1, {ty} {b}")
+        q = f.tmp()
+        f(f"{q} = {DIVISION[op, signed]} {ty} {a}, {safe}")
+        result = q
+        if signed:
+            special = f.tmp()
+            if op == "div":
+                f(f"{special} = sub {ty} 0, {a}")
+            else:
+                special = "0"
+            r = f.tmp()
+            f(f"{r} = select i1 {minus}, {ty} {special}, {ty} {q}")
+            result = r
+        out = f.tmp()
+        f(f"{out} = select i1 {zero}, {ty} {0 if op == 'div' else a}, {ty} {result}")
+        return out
+
+    def _narrow(self, f: _Function, value: str, width: int) -> str:
+        if width == 64:
+            return value
+        if not value.startswith("%"):
+            return str(_signed32(int(value) & M32))
+        t = f.tmp()
+        f(f"{t} = trunc i64 {value} to i32")
+        return t
+
+    def _widen(self, f: _Function, value: str, width: int) -> str:
+        if width == 64:
+            return value
+        if not value.startswith("%"):
+            return str(int(value) & M32)
+        t = f.tmp()
+        f(f"{t} = zext i32 {value} to i64")
+        return t
+
+    def _byte_order(self, f: _Function, sem: Semantics, insn: Insn) -> None:
+        d = self._get(f, insn.dst)
+        bits = 8 * sem.size
+        if sem.operation == "to_le":
+            if bits == 64:
+                return
+            t = f.tmp()
+            f(f"{t} = and i64 {d}, {(1 << bits) - 1}")
+            self._set(f, insn.dst, t)
+            return
+        v = d
+        if bits < 64:
+            v = f.tmp()
+            f(f"{v} = trunc i64 {d} to i{bits}")
+        s = f.tmp()
+        f(f"{s} = call i{bits} @llvm.bswap.i{bits}(i{bits} {v})")
+        if bits < 64:
+            z = f.tmp()
+            f(f"{z} = zext i{bits} {s} to i64")
+            s = z
+        self._set(f, insn.dst, s)
+
+    def _addr_space_cast(self, f: _Function, pc: int, insn: Insn) -> None:
+        spaces = ((insn.imm >> 16) & 0xFFFF, insn.imm & 0xFFFF)
+        kind = CASTS.get(spaces)
+        if kind is None:
+            self._step(f, pc)          # the interpreter refuses it, naming the spaces
+            return
+        s = self._get(f, insn.src)
+        low = f.tmp()
+        f(f"{low} = and i64 {s}, {M32}")
+        if kind == "to_arena":
+            self._set(f, insn.dst, low)
+            return
+        base = self._load_slot(f, L.ARENA_BASE)
+        full = f.tmp()
+        f(f"{full} = or i64 {base}, {low}")
+        z = f.tmp()
+        f(f"{z} = icmp eq i64 {low}, 0")
+        r = f.tmp()
+        f(f"{r} = select i1 {z}, i64 0, i64 {full}")
+        self._set(f, insn.dst, r)
+
+    def _lddw(self, f: _Function, pc: int, sem: Semantics, insn: Insn) -> None:
+        if sem.reference is None:
+            self._set(f, insn.dst, str(_signed64(lddw_value(self.insns, pc))))
+        elif sem.enters_function:
+            base = self._load_slot(f, L.CODE_START)
+            v = f.tmp()
+            f(f"{v} = add i64 {base}, {8 * sem.target_pc(operands(pc, insn))}")
+            self._set(f, insn.dst, v)
+        elif pc in self.layout.lddw:
+            v = self._load_slot(f, self.layout.lddw_base + self.layout.lddw[pc])
+            self._set(f, insn.dst, v)
+        else:
+            self._step(f, pc)          # unresolved: the interpreter stops, naming it
+
+    def _branch(self, f: _Function, pc: int, sem: Semantics, insn: Insn,
+                block_start: int) -> None:
+        ops = operands(pc, insn)
+        taken, nxt = sem.target_pc(ops), pc + 1
+        c = f.tmp()
+        if sem.operation == "may_goto":
+            b = self._load_slot(f, L.BUDGET)
+            b1 = f.tmp()
+            f(f"{b1} = sub i64 {b}, 1")
+            self._store_slot(f, L.BUDGET, b1)
+            f(f"{c} = icmp slt i64 {b1}, 0")
+        else:
+            width = sem.width
+            a = self._narrow(f, self._get(f, insn.dst), width)
+            b = self._narrow(f, self._operand(f, sem, insn), width)
+            ty = f"i{width}"
+            if sem.operation == "set":
+                t = f.tmp()
+                f(f"{t} = and {ty} {a}, {b}")
+                f(f"{c} = icmp ne {ty} {t}, 0")
+            else:
+                f(f"{c} = icmp {COMPARISONS[sem.operation, sem.signed]} {ty} {a}, {b}")
+        yes, no = f.label("taken"), f.label("next")
+        f(f"br i1 {c}, label %{yes}, label %{no}")
+        f.block(yes)
+        self._goto(f, taken, block_start)
+        f.block(no)
+        self._goto(f, nxt, block_start)
+
+    def _exit(self, f: _Function) -> None:
+        agg = "undef"
+        for i, reg in enumerate(range(6)):
+            v = self._get(f, reg)
+            t = f.tmp()
+            f(f"{t} = insertvalue {RET} {agg}, i64 {v}, {i}")
+            agg = t
+        n = f.tmp()
+        f(f"{n} = load i64, ptr %n")
+        t = f.tmp()
+        f(f"{t} = insertvalue {RET} {agg}, i64 {n}, 6")
+        f(f"ret {RET} {t}")
+
+    # --- calls ------------------------------------------------------------------------
+
+    def _enter(self, f: _Function, pc: int) -> str:
+        """Check the depth for a call at ``pc`` and zero the callee's frame;
+        returns the callee's depth."""
+        d1 = f.tmp()
+        f(f"{d1} = add i64 %depth, 1")
+        ok = f.tmp()
+        f(f"{ok} = icmp ult i64 {d1}, {self.options.max_depth}")
+        deep, go = f.label("deep"), f.label("enter")
+        f(f"br i1 {ok}, label %{go}, label %{deep}, {LIKELY}")
+        f.block(deep)
+        self._trap(f, L.TRAP_DEPTH, pc, d1)
+        f.block(go)
+        self._zero_frame(f, d1)
+        return d1
+
+    def _call_function(self, f: _Function, target: int, depth: str) -> None:
+        """Call the bpf function at ``target`` and take back r0..r5 and the count."""
+        args = ", ".join(f"i64 {self._get(f, reg)}" for reg in range(1, 6))
+        n = f.tmp()
+        f(f"{n} = load i64, ptr %n")
+        res = f.tmp()
+        f(f"{res} = call {RET} @f{target}(ptr %rt, i64 {depth}, i64 {n}, {args})")
+        for reg in range(6):
+            v = f.tmp()
+            f(f"{v} = extractvalue {RET} {res}, {reg}")
+            self._set(f, reg, v)
+        n2 = f.tmp()
+        f(f"{n2} = extractvalue {RET} {res}, 6")
+        f(f"store i64 {n2}, ptr %n")
+        self._check_status(f)
+
+    def _call_local(self, f: _Function, pc: int, target: int) -> None:
+        if target not in self.entries:
+            raise Unsupported(f"call at {pc} to {target}, which is not a function entry")
+        depth = self._enter(f, pc)
+        self._call_function(f, target, depth)
+
+    def _callx(self, f: _Function, pc: int, insn: Insn) -> None:
+        t = self._get(f, insn.dst)
+        base = self._load_slot(f, L.CODE_START)
+        off = f.tmp()
+        f(f"{off} = sub i64 {t}, {base}")
+        other, done = f.label("cx_other"), f.label("cx_done")
+        cases = {e: f.label(f"cx_{e}") for e in self.entries}
+        table = " ".join(f"i64 {8 * e}, label %{lbl}" for e, lbl in cases.items())
+        f(f"switch i64 {off}, label %{other} [ {table} ]")
+        for e, lbl in cases.items():
+            f.block(lbl)
+            depth = self._enter(f, pc)
+            self._call_function(f, e, depth)
+            f(f"br label %{done}")
+        f.block(other)
+        args = [self._get(f, reg) for reg in range(1, 6)]
+        r = self._callback(f, "callx", [str(pc), "%depth", t, *args])
+        self._check_status(f)
+        self._set(f, 0, r)
+        self._forget_sites(f)
+        f(f"br label %{done}")
+        f.block(done)
+
+    def _call_helper(self, f: _Function, pc: int, insn: Insn) -> None:
+        how = self.options.helper_calls.get(pc, "step")
+        if how == "tail":
+            self._tail_call(f, pc)
+            return
+        if how != "python":
+            self._step(f, pc)
+            self._forget_sites(f)
+            return
+        done = None
+        if pc in self._map_of:
+            done = self._array_lookup(f, pc)
+        args = [self._get(f, reg) for reg in range(1, 6)]
+        r = self._callback(f, "helper", [str(self._helper_of[pc]), "%depth", *args])
+        self._check_status(f)
+        self._set(f, 0, r)
+        self._forget_sites(f)
+        if done is not None:
+            f(f"br label %{done}")
+            f.block(done)
+
+    def _array_lookup(self, f: _Function, pc: int) -> str:
+        """``bpf_map_lookup_elem`` on an array map in native code, when r1 is
+        the map the call was compiled for and the key is on the stack:
+        ``index < max_entries ? values + index * stride : NULL``.  Emits the
+        fast path and leaves the builder in the slow path (the helper);
+        returns the label both continue at."""
+        slots = self.layout.maps_base + L.MAP_SLOTS * self._map_of[pc]
+        stride = self.options.inline_lookups[pc]
+        fast, slow, done = f.label("array_lookup"), f.label("lookup_slow"), \
+            f.label("lookup_done")
+        r1, r2 = self._get(f, 1), self._get(f, 2)
+        same_map = f.tmp()
+        f(f"{same_map} = icmp eq i64 {r1}, {self._load_slot(f, slots)}")
+        so = f.tmp()
+        f(f"{so} = sub i64 {r2}, %slo")
+        on_stack = f.tmp()
+        f(f"{on_stack} = icmp ult i64 {so}, %slim4")
+        go = f.tmp()
+        f(f"{go} = and i1 {same_map}, {on_stack}")
+        f(f"br i1 {go}, label %{fast}, label %{slow}, {LIKELY}")
+        f.block(fast)
+        host = f.tmp()
+        f(f"{host} = add i64 {r2}, %sdelta")
+        ptr = f.tmp()
+        f(f"{ptr} = inttoptr i64 {host} to ptr")
+        key = f.tmp()
+        f(f"{key} = load i32, ptr {ptr}, align 1")
+        index = f.tmp()
+        f(f"{index} = zext i32 {key} to i64")
+        inside = f.tmp()
+        f(f"{inside} = icmp ult i64 {index}, {self._load_slot(f, slots + 2)}")
+        offset = f.tmp()
+        f(f"{offset} = mul i64 {index}, {stride}")
+        address = f.tmp()
+        f(f"{address} = add i64 {self._load_slot(f, slots + 1)}, {offset}")
+        r0 = f.tmp()
+        f(f"{r0} = select i1 {inside}, i64 {address}, i64 0")
+        self._set(f, 0, r0)
+        f(f"br label %{done}")
+        f.block(slow)
+        return done
+
+    def _tail_call(self, f: _Function, pc: int) -> None:
+        args = [self._get(f, reg) for reg in range(1, 4)]
+        r = self._callback(f, "tail", [str(pc), "%depth", *args])
+        self._check_status(f)
+        self._forget_sites(f)
+        taken = self._load_slot(f, L.TAIL_TAKEN)
+        c = f.tmp()
+        f(f"{c} = icmp ne i64 {taken}, 0")
+        yes, no = f.label("tail_taken"), f.label("tail_fell")
+        f(f"br i1 {c}, label %{yes}, label %{no}")
+        f.block(yes)
+        self._set(f, 0, r)
+        extra = self._load_slot(f, L.TAIL_COUNT)
+        n = f.tmp()
+        f(f"{n} = load i64, ptr %n")
+        n2 = f.tmp()
+        f(f"{n2} = add i64 {n}, {extra}")
+        f(f"store i64 {n2}, ptr %n")
+        self._exit(f)
+        f.block(no)
+
+    # --- memory -----------------------------------------------------------------------
+
+    def _memory(self, f: _Function, pc: int, sem: Semantics, insn: Insn) -> None:
+        op, size = sem.operation, sem.size
+        base_reg, off = self._address_operands(sem, insn)
+        base = self._get(f, base_reg)
+        addr = f.tmp()
+        f(f"{addr} = add i64 {base}, {_signed64(off & M64)}")
+        atomic = op in ATOMICS or op == "atomic_cmpxchg"
+        site = self._site_of.get(pc)
+        if site is None:                   # proven safe: translate and go
+            host = f.tmp()
+            f(f"{host} = add i64 {addr}, %sdelta")
+            ptr = f.tmp()
+            f(f"{ptr} = inttoptr i64 {host} to ptr")
+            if atomic and size > 1:
+                self._aligned_or_step(f, pc, sem, insn, addr, ptr)
+                return
+            self._access(f, sem, insn, ptr)
+            return
+        slots = self.layout.sites_base + L.SITE_SLOTS * site
+        cached, stack, slow, do, step, cont = (f.label(x) for x in (
+            "cached", "stack", "slow", "access", "step", "cont"))
+        # The stack first: its bounds are values in registers, not loads from
+        # the runtime block (which stores through program pointers may alias).
+        so = f.tmp()
+        f(f"{so} = sub i64 {addr}, %slo")
+        sh = f.tmp()
+        f(f"{sh} = icmp ult i64 {so}, %slim{size}")
+        f(f"br i1 {sh}, label %{stack}, label %{cached}")
+        f.block(stack)
+        h2 = f.tmp()
+        f(f"{h2} = add i64 {addr}, %sdelta")
+        f(f"br label %{do}")
+        f.block(cached)
+        lo = self._load_slot(f, slots)
+        lim = self._load_slot(f, slots + 1)
+        o = f.tmp()
+        f(f"{o} = sub i64 {addr}, {lo}")
+        hit = f.tmp()
+        f(f"{hit} = icmp ult i64 {o}, {lim}")
+        cache_hit = f.label("cache_hit")
+        f(f"br i1 {hit}, label %{cache_hit}, label %{slow}, {LIKELY}")
+        f.block(cache_hit)
+        delta = self._load_slot(f, slots + 2)
+        h1 = f.tmp()
+        f(f"{h1} = add i64 {addr}, {delta}")
+        f(f"br label %{do}")
+        f.block(slow)
+        h3 = self._callback(f, "resolve", [str(site), addr, "%depth"])
+        z = f.tmp()
+        f(f"{z} = icmp eq i64 {h3}, 0")
+        f(f"br i1 {z}, label %{step}, label %{do}, {UNLIKELY}")
+        f.block(do)
+        h = f.tmp()
+        f(f"{h} = phi i64 [{h2}, %{stack}], [{h1}, %{cache_hit}], [{h3}, %{slow}]")
+        ptr = f.tmp()
+        f(f"{ptr} = inttoptr i64 {h} to ptr")
+        if atomic and size > 1:
+            self._aligned_or_step(f, pc, sem, insn, addr, ptr, cont)
+        else:
+            self._access(f, sem, insn, ptr)
+            f(f"br label %{cont}")
+        f.block(step)
+        self._step(f, pc)
+        f(f"br label %{cont}")
+        f.block(cont)
+
+    def _aligned_or_step(self, f: _Function, pc: int, sem: Semantics, insn: Insn, addr: str,
+                         ptr: str, cont: str | None = None) -> None:
+        """Atomics: real atomic instructions on aligned addresses; a misaligned
+        one goes to the interpreter (hardware may refuse or split it)."""
+        mis = f.tmp()
+        f(f"{mis} = and i64 {addr}, {sem.size - 1}")
+        c = f.tmp()
+        f(f"{c} = icmp eq i64 {mis}, 0")
+        go, odd = f.label("aligned"), f.label("misaligned")
+        end = cont or f.label("atomic_done")
+        f(f"br i1 {c}, label %{go}, label %{odd}, {LIKELY}")
+        f.block(go)
+        self._access(f, sem, insn, ptr)
+        f(f"br label %{end}")
+        f.block(odd)
+        self._step(f, pc)
+        f(f"br label %{end}")
+        if cont is None:
+            f.block(end)
+
+    def _access(self, f: _Function, sem: Semantics, insn: Insn, ptr: str) -> None:
+        """The access itself at host pointer ``ptr``."""
+        op, size = sem.operation, sem.size
+        ty = f"i{8 * size}"
+        if op in ("load", "load_acquire"):
+            v = f.tmp()
+            f(f"{v} = load {ty}, ptr {ptr}, align 1")
+            if op == "load_acquire":
+                f("fence acquire")
+            if size < 8:
+                w = f.tmp()
+                f(f"{w} = {'sext' if sem.signed else 'zext'} {ty} {v} to i64")
+                v = w
+            self._set(f, insn.dst, v)
+            return
+        if op in ("store", "store_release"):
+            value = self._operand(f, sem, insn) if sem.source == "reg" else \
+                str(_signed64(insn.imm & M64))
+            if size < 8:
+                if value.startswith("%"):
+                    t = f.tmp()
+                    f(f"{t} = trunc i64 {value} to {ty}")
+                    value = t
+                else:
+                    value = str(_signed(int(value) & ((1 << (8 * size)) - 1), 8 * size))
+            if op == "store_release":
+                f("fence release")
+            f(f"store {ty} {value}, ptr {ptr}, align 1")
+            return
+        s = self._get(f, insn.src)
+        sv = s
+        if size < 8:
+            sv = f.tmp()
+            f(f"{sv} = trunc i64 {s} to {ty}")
+        if op == "atomic_cmpxchg":
+            r0 = self._get(f, 0)
+            expect = r0
+            if size < 8:
+                expect = f.tmp()
+                f(f"{expect} = trunc i64 {r0} to {ty}")
+            pair = f.tmp()
+            f(f"{pair} = cmpxchg ptr {ptr}, {ty} {expect}, {ty} {sv} seq_cst seq_cst, "
+              f"align {size}")
+            old = f.tmp()
+            f(f"{old} = extractvalue {{{ty}, i1}} {pair}, 0")
+            self._set(f, 0, self._zext(f, old, size))
+            return
+        old = f.tmp()
+        f(f"{old} = atomicrmw {ATOMICS[op]} ptr {ptr}, {ty} {sv} seq_cst, align {size}")
+        if sem.fetch:
+            self._set(f, insn.src, self._zext(f, old, size))
+
+    def _zext(self, f: _Function, value: str, size: int) -> str:
+        if size == 8:
+            return value
+        t = f.tmp()
+        f(f"{t} = zext i{8 * size} {value} to i64")
+        return t
+
+    # --- exported functions ---------------------------------------------------------------
+
+    def _entry_function(self) -> list[str]:
+        """``pybpf_entry(rt, pc, depth, flags, r1..r5)``: run the function at
+        ``pc`` at call depth ``depth`` (flags bit 0: zero its frame first)."""
+        f = _Function(self.counter)
+        f.block("start")
+        self._store_slot(f, L.STATUS, "0")
+        self._forget_sites(f)
+        saved = self._load_slot(f, L.BUDGET)
+        self._store_slot(f, L.BUDGET, str(self.options.may_goto_budget))
+        z = f.tmp()
+        f(f"{z} = and i64 %flags, 1")
+        c = f.tmp()
+        f(f"{c} = icmp ne i64 {z}, 0")
+        f(f"br i1 {c}, label %zero, label %dispatch")
+        f.block("zero")
+        self._zero_frame(f, "%depth")
+        f("br label %dispatch")
+        f.block("dispatch")
+        table = " ".join(f"i64 {e}, label %e{e}" for e in self.entries)
+        f(f"switch i64 %pc, label %bad [ {table} ]")
+        phis = []
+        for e in self.entries:
+            f.block(f"e{e}")
+            f(f"%res{e} = call {RET} @f{e}(ptr %rt, i64 %depth, i64 0, i64 %a1, i64 %a2, "
+              f"i64 %a3, i64 %a4, i64 %a5)")
+            f("br label %done")
+            phis.append(f"[%res{e}, %e{e}]")
+        f.block("bad")
+        self._callback(f, "trap", [str(L.TRAP_BAD_ENTRY), "%pc", "%depth", "0"])
+        f("br label %done")
+        phis.append("[zeroinitializer, %bad]")
+        f.block("done")
+        f(f"%res = phi {RET} {', '.join(phis)}")
+        f(f"%r0 = extractvalue {RET} %res, 0")
+        f(f"%n = extractvalue {RET} %res, 6")
+        self._store_slot(f, L.COUNT, "%n")
+        self._store_slot(f, L.BUDGET, saved)
+        f("ret i64 %r0")
+        return ["define i64 @pybpf_entry(ptr %rt, i64 %pc, i64 %depth, i64 %flags, "
+                "i64 %a1, i64 %a2, i64 %a3, i64 %a4, i64 %a5) #0 {", *f.lines, "}"]
+
+    def _run_function(self) -> list[str]:
+        """``pybpf_run(rt, r1, r2)``: run the program once from instruction 0
+        in a fresh frame 0 (r3..r5 zero): the common call, with few arguments."""
+        f = _Function(self.counter)
+        f.block("start")
+        self._store_slot(f, L.STATUS, "0")
+        self._forget_sites(f)
+        self._store_slot(f, L.BUDGET, str(self.options.may_goto_budget))
+        self._zero_frame(f, "0")
+        f(f"%res = call {RET} @f0(ptr %rt, i64 0, i64 0, i64 %a1, i64 %a2, i64 0, i64 0, "
+          f"i64 0)")
+        f(f"%r0 = extractvalue {RET} %res, 0")
+        f(f"%n = extractvalue {RET} %res, 6")
+        self._store_slot(f, L.COUNT, "%n")
+        f("ret i64 %r0")
+        return ["define i64 @pybpf_run(ptr %rt, i64 %a1, i64 %a2) #0 {", *f.lines, "}"]
+
+    def _repeat_function(self) -> list[str]:
+        """``pybpf_repeat(rt, repeat, r1..r5)``: run the program ``repeat``
+        times from instruction 0 in a fresh frame 0; r0 of the last run."""
+        f = _Function(self.counter)
+        f.block("start")
+        self._store_slot(f, L.STATUS, "0")
+        self._forget_sites(f)
+        f("br label %loop")
+        f.block("loop")
+        f("%i = phi i64 [0, %start], [%i1, %again]")
+        self._store_slot(f, L.RUN_INDEX, "%i")
+        self._store_slot(f, L.BUDGET, str(self.options.may_goto_budget))
+        self._zero_frame(f, "0")
+        f(f"%res = call {RET} @f0(ptr %rt, i64 0, i64 0, i64 %a1, i64 %a2, i64 %a3, i64 %a4, "
+          f"i64 %a5)")
+        st = self._load_slot(f, L.STATUS)
+        f("%i1 = add i64 %i, 1")
+        stop = f.tmp()
+        f(f"{stop} = icmp ne i64 {st}, 0")
+        f(f"br i1 {stop}, label %out, label %more")
+        f.block("more")
+        f("%again.c = icmp ult i64 %i1, %repeat")
+        f("br i1 %again.c, label %again, label %out")
+        f.block("again")
+        f("br label %loop")
+        f.block("out")
+        f(f"%r0 = extractvalue {RET} %res, 0")
+        f(f"%n = extractvalue {RET} %res, 6")
+        self._store_slot(f, L.COUNT, "%n")
+        f("ret i64 %r0")
+        return ["define i64 @pybpf_repeat(ptr %rt, i64 %repeat, i64 %a1, i64 %a2, "
+                "i64 %a3, i64 %a4, i64 %a5) #0 {", *f.lines, "}"]
+
+
+def _signed64(v: int) -> int:
+    v &= M64
+    return v - (1 << 64) if v >> 63 else v
+
+
+def _signed32(v: int) -> int:
+    v &= M32
+    return v - (1 << 32) if v >> 31 else v
+
+
+def _signed(v: int, bits: int) -> int:
+    return v - (1 << bits) if v >> (bits - 1) else v
+
+
+def generate(insns: Sequence[Insn], options: Options,
+             facts: Callable[[int], bool] | None = None) -> tuple[str, L.Layout]:
+    """The LLVM module of a program and the layout of its runtime block.
+    Raises :class:`Unsupported` for a program the JIT leaves to the
+    interpreter (an invalid slot, a call into the middle of a function)."""
+    gen = Generator(insns, options, facts)
+    return gen.module(), gen.layout

@@ -1,0 +1,99 @@
+"""The runtime block: the memory that compiled code and Python share.
+
+Compiled code is position independent and holds no address of the process
+that made it: everything that differs from one load to the next (the stack,
+map and code addresses, the Python callbacks, the caches of memory
+regions) is read from a block of 64-bit slots whose address is the first
+argument of every compiled function.  The fixed slots come first; a
+program's own tables (its ``lddw`` values, its memory access sites, its
+maps) follow at offsets recorded in its :class:`Layout`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Fixed slots (indexes of 64-bit words).
+STATUS = 0          # 0 while running; STOPPED after an error, ABORTED after a packet abort
+BUDGET = 1          # may_goto iterations left
+COUNT = 2           # instructions the last entry executed
+STACK_TOP = 3       # the address of the end of frame 0 (r10 at depth 0)
+STACK_DELTA = 4     # host address - program address, for the stack frames
+CODE_START = 5      # the program address of instruction 0 (function pointers)
+ARENA_BASE = 6      # the upper address bits of arena pointers
+TAIL_TAKEN = 7      # whether the last tail call jumped
+TAIL_COUNT = 8      # instructions the tail-called program executed
+RUN_INDEX = 9       # which run of a repeated test run is executing
+CPU = 10            # the CPU the program runs on (per-CPU maps)
+NATIVE_CLOCK = 11   # non-zero: ktime_get_ns reads CLOCK_MONOTONIC natively
+REGS = 12           # r0..r10 for instructions run by the interpreter (11 slots)
+CALLBACKS = 23      # the Python callbacks (see CALLBACK_NAMES)
+CALLBACK_NAMES = ("helper", "resolve", "step", "tail", "trap", "callx", "clock")
+FIXED_SLOTS = CALLBACKS + len(CALLBACK_NAMES)
+
+# STATUS values.
+RUNNING = 0
+STOPPED = 1         # an error is waiting in Python
+ABORTED = 2         # a legacy packet load went out of bounds: r0 = 0
+
+# Codes of the trap callback.
+TRAP_RAN_OFF = 1    # execution left the program (pc: where)
+TRAP_DEPTH = 2      # call depth exceeded (arg: the depth)
+TRAP_LIMIT = 3      # instruction limit exceeded (arg: instructions so far)
+TRAP_BAD_ENTRY = 4  # an entry pc that is not a function
+
+# Each access site caches one region: (first address, accepted offsets, host delta).
+SITE_SLOTS = 3
+# Each inlined array lookup: (the map's pointer, its first value's address, max_entries).
+MAP_SLOTS = 3
+
+
+@dataclass
+class Layout:
+    """Where one program's tables sit in its runtime block, and what its
+    call sites are.
+
+    ``lddw`` maps the pc of each ``lddw`` with a pseudo source (not a
+    function) to its slot; ``sites`` lists the pc of each checked memory
+    access (its index is the site number); ``helpers`` the pc of each
+    helper call that goes to Python (the index is what the callback gets);
+    ``maps`` the pc of each ``bpf_map_lookup_elem`` call inlined for an
+    array map (its index is the call's slots in the block).
+    """
+
+    lddw: dict[int, int] = field(default_factory=dict)
+    sites: list[int] = field(default_factory=list)
+    helpers: list[int] = field(default_factory=list)
+    maps: list[int] = field(default_factory=list)
+    entries: list[int] = field(default_factory=list)
+
+    @property
+    def lddw_base(self) -> int:
+        """The first slot of the lddw values."""
+        return FIXED_SLOTS
+
+    @property
+    def sites_base(self) -> int:
+        """The first slot of the access sites' region caches."""
+        return FIXED_SLOTS + len(self.lddw)
+
+    @property
+    def maps_base(self) -> int:
+        """The first slot of the inlined array lookups' facts."""
+        return self.sites_base + SITE_SLOTS * len(self.sites)
+
+    @property
+    def slots(self) -> int:
+        """The size of the runtime block in 64-bit words."""
+        return self.maps_base + MAP_SLOTS * len(self.maps)
+
+    def to_data(self) -> dict:
+        """Plain data (for the disk cache)."""
+        return {"lddw": sorted(self.lddw.items()), "sites": self.sites,
+                "helpers": self.helpers, "maps": self.maps, "entries": self.entries}
+
+    @classmethod
+    def from_data(cls, data: dict) -> Layout:
+        """The inverse of :meth:`to_data`."""
+        return cls(dict(data["lddw"]), list(data["sites"]), list(data["helpers"]),
+                   list(data["maps"]), list(data["entries"]))

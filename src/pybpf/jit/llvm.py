@@ -1,0 +1,83 @@
+"""The LLVM side of the JIT: llvmlite, initialised once, turning IR text into
+an x86-64 object file.
+
+llvmlite is imported only here and only when something is compiled: a
+program whose object is in the disk cache loads without it.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+from typing import Any
+
+_lock = threading.Lock()
+
+
+class LLVMUnavailable(ImportError):
+    """llvmlite is not installed (or cannot load): the interpreter runs programs."""
+
+
+def llvmlite_version() -> str | None:
+    """The installed llvmlite's version, without loading LLVM; None when absent."""
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+    except ImportError:  # pragma: no cover
+        return None
+    try:
+        return version("llvmlite")
+    except PackageNotFoundError:
+        return None
+
+
+@lru_cache(maxsize=1)
+def _binding() -> Any:
+    try:
+        import llvmlite.binding as llvm
+    except ImportError as e:
+        raise LLVMUnavailable(f"the JIT needs llvmlite (pip install 'pybpf[jit]'): {e}") from e
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    return llvm
+
+
+@lru_cache(maxsize=1)
+def target_machine() -> Any:
+    """The host's target machine (its CPU and features: code is cached per CPU)."""
+    llvm = _binding()
+    target = llvm.Target.from_default_triple()
+    return target.create_target_machine(cpu=llvm.get_host_cpu_name(),
+                                        features=llvm.get_host_cpu_features().flatten(),
+                                        opt=2, reloc="pic", codemodel="small")
+
+
+@lru_cache(maxsize=1)
+def host_description() -> str:
+    """Triple, CPU and features of the host as LLVM sees them (part of the cache key)."""
+    llvm = _binding()
+    return f"{llvm.get_process_triple()}/{llvm.get_host_cpu_name()}/" \
+           f"{llvm.get_host_cpu_features().flatten()}/{llvm.llvm_version_info}"
+
+
+def compile_module(text: str, *, optimize: int = 2) -> bytes:
+    """An object file from the text of an LLVM module."""
+    llvm = _binding()
+    with _lock:
+        tm = target_machine()
+        module = llvm.parse_assembly(text)
+        module.triple = tm.triple
+        module.data_layout = str(tm.target_data)
+        if optimize:
+            tuning = llvm.create_pipeline_tuning_options(speed_level=optimize)
+            tuning.loop_vectorization = False
+            tuning.slp_vectorization = False
+            builder = llvm.create_pass_builder(tm, tuning)
+            builder.getModulePassManager().run(module, builder)
+        return bytes(tm.emit_object(module))
+
+
+def check_module(text: str) -> None:
+    """Parse and verify a module (tests: a generator bug fails here, named)."""
+    llvm = _binding()
+    with _lock:
+        llvm.parse_assembly(text).verify()

@@ -1,0 +1,190 @@
+"""Machine code into executable memory: a small linker for the JIT's objects.
+
+LLVM compiles a program into a relocatable ELF object.  The JIT does not
+hand it to LLVM's own execution engine: it places the object's allocated
+sections in one anonymous mapping, applies the relocations itself and makes
+the mapping executable.  The same path loads an object from the disk cache,
+so a cached program runs without loading LLVM at all.
+
+The generated code reaches nothing outside itself except through the
+runtime block it is passed (callbacks, map addresses), so the relocations
+are few: references between its own sections (constant pools), and calls
+LLVM makes to the C library for large ``memset`` and ``memcpy``, which go
+through a table of absolute jumps placed after the code.  x86-64 objects
+only; another machine raises :class:`LoaderError` (the JIT then is not
+available there).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+import struct
+from collections.abc import Mapping
+
+from ..elf.reader import (
+    EM_X86_64,
+    SHF_ALLOC,
+    SHF_EXECINSTR,
+    SHN_ABS,
+    SHN_UNDEF,
+    SHT_NOBITS,
+    SHT_RELA,
+    SHT_SYMTAB,
+    ElfImage,
+)
+from ..errors import BPFError
+
+# x86-64 relocation types (the System V x86-64 psABI).
+R_X86_64_NONE = 0
+R_X86_64_64 = 1
+R_X86_64_PC32 = 2
+R_X86_64_PLT32 = 4
+R_X86_64_GOTPCREL = 9
+R_X86_64_32 = 10
+R_X86_64_32S = 11
+R_X86_64_PC64 = 24
+R_X86_64_GOTPCRELX = 41
+R_X86_64_REX_GOTPCRELX = 42
+
+#: An absolute jump: ``movabs rax, <address>; jmp rax``.
+_STUB_HEAD = bytes.fromhex("48b8")
+_STUB_TAIL = bytes.fromhex("ffe0")
+_STUB_SIZE = 16
+_RELA = struct.Struct("<QQq")
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mprotect.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+_libc.mprotect.restype = ctypes.c_int
+
+
+class LoaderError(BPFError):
+    """Compiled code that cannot be placed in memory on this machine."""
+
+
+def c_library_symbols() -> dict[str, int]:
+    """The C library functions generated code may call, by name."""
+    out = {}
+    for name in ("memset", "memcpy", "memmove", "memcmp"):
+        out[name] = ctypes.cast(getattr(_libc, name), ctypes.c_void_p).value or 0
+    return out
+
+
+class NativeCode:
+    """An object file's code, loaded and executable.
+
+    ``symbols`` maps each defined global function to its address;
+    :meth:`function` wraps one in a ctypes prototype.  The memory lives as
+    long as this object.
+    """
+
+    def __init__(self, obj: bytes, externals: Mapping[str, int] | None = None):
+        image = ElfImage(obj)
+        if image.machine != EM_X86_64 or not image.is64 or image.byteorder != "little":
+            raise LoaderError(f"the JIT loads x86-64 code; this object is for ELF machine "
+                              f"{image.machine}")
+        externals = dict(externals if externals is not None else c_library_symbols())
+        sections = image.sections
+        # Lay out the allocated sections one after another, aligned.
+        placed: dict[int, int] = {}
+        size = 0
+        for s in sections:
+            if s.flags & SHF_ALLOC and s.size:
+                align = max(s.addralign, 1)
+                size = -(-size // align) * align
+                placed[s.index] = size
+                size += s.size
+        symtab = next((s for s in sections if s.type == SHT_SYMTAB), None)
+        symbols = image.read_symbols(symtab) if symtab is not None else []
+        relocations = []
+        for rs in sections:
+            if rs.type != SHT_RELA or rs.info not in placed:
+                continue
+            data = image.data(rs)
+            for i in range(len(data) // _RELA.size):
+                offset, info, addend = _RELA.unpack_from(data, i * _RELA.size)
+                relocations.append((rs.info, offset, info & 0xFFFFFFFF, info >> 32, addend))
+        externs = sorted({symbols[r[3]].name for r in relocations
+                          if symbols[r[3]].shndx == SHN_UNDEF})
+        size = -(-size // _STUB_SIZE) * _STUB_SIZE
+        stubs_at = size
+        size += _STUB_SIZE * len(externs)
+        got_at = size
+        size += 8 * len(externs)
+        self._map = mmap.mmap(-1, max(size, 1), prot=mmap.PROT_READ | mmap.PROT_WRITE)
+        anchor = (ctypes.c_char * len(self._map)).from_buffer(self._map)
+        base = ctypes.addressof(anchor)
+        buf = self._map
+        for index, at in placed.items():
+            s = sections[index]
+            if s.type != SHT_NOBITS:
+                buf[at:at + s.size] = image.data(s)
+        stub_of: dict[str, int] = {}
+        got_of: dict[str, int] = {}
+        for i, name in enumerate(externs):
+            target = externals.get(name)
+            if not target:
+                raise LoaderError(f"compiled code calls {name!r}, which the JIT does not provide")
+            stub = stubs_at + i * _STUB_SIZE
+            buf[stub:stub + 12] = _STUB_HEAD + target.to_bytes(8, "little") + _STUB_TAIL
+            stub_of[name] = base + stub
+            got = got_at + 8 * i
+            buf[got:got + 8] = target.to_bytes(8, "little")
+            got_of[name] = base + got
+
+        def value_of(sym) -> int:
+            if sym.shndx == SHN_UNDEF:
+                return stub_of[sym.name]
+            if sym.shndx == SHN_ABS:
+                return sym.value
+            if sym.shndx not in placed:
+                raise LoaderError(f"symbol {sym.name!r} is in a section that is not loaded")
+            return base + placed[sym.shndx] + sym.value
+
+        for target_index, offset, rtype, sym_index, addend in relocations:
+            sym = symbols[sym_index]
+            where = placed[target_index] + offset
+            p = base + where
+            if rtype == R_X86_64_NONE:
+                continue
+            if rtype == R_X86_64_64:
+                struct.pack_into("<Q", buf, where, (value_of(sym) + addend) & ((1 << 64) - 1))
+            elif rtype == R_X86_64_PC64:
+                struct.pack_into("<q", buf, where, value_of(sym) + addend - p)
+            elif rtype in (R_X86_64_PC32, R_X86_64_PLT32):
+                _pack32(buf, where, value_of(sym) + addend - p, signed=True)
+            elif rtype in (R_X86_64_GOTPCREL, R_X86_64_GOTPCRELX, R_X86_64_REX_GOTPCRELX):
+                if sym.shndx != SHN_UNDEF:
+                    raise LoaderError(f"GOT reference to the local symbol {sym.name!r}")
+                _pack32(buf, where, got_of[sym.name] + addend - p, signed=True)
+            elif rtype == R_X86_64_32:
+                _pack32(buf, where, value_of(sym) + addend, signed=False)
+            elif rtype == R_X86_64_32S:
+                _pack32(buf, where, value_of(sym) + addend, signed=True)
+            else:
+                raise LoaderError(f"x86-64 relocation type {rtype} is not supported")
+        self.symbols: dict[str, int] = {}
+        for sym in symbols:
+            if sym.is_global and sym.shndx in placed and \
+                    sections[sym.shndx].flags & SHF_EXECINSTR:
+                self.symbols[sym.name] = value_of(sym)
+        del anchor
+        self.base = base
+        self.size = len(self._map)
+        if _libc.mprotect(base, self.size, mmap.PROT_READ | mmap.PROT_EXEC) != 0:
+            raise LoaderError(f"cannot make JIT code executable (errno {ctypes.get_errno()})")
+
+    def function(self, name: str, prototype: type) -> ctypes._CFuncPtr:  # type: ignore[name-defined]
+        """The function ``name`` as an instance of the ctypes ``prototype``."""
+        address = self.symbols.get(name)
+        if address is None:
+            raise LoaderError(f"compiled code has no function {name!r}")
+        fn = prototype(address)
+        fn._code = self  # keeps the memory alive as long as the function
+        return fn
+
+
+def _pack32(buf: mmap.mmap, where: int, value: int, *, signed: bool) -> None:
+    if (signed and not -(1 << 31) <= value < (1 << 31)) or (not signed and not 0 <= value < (1 << 32)):
+        raise LoaderError(f"relocation value {value:#x} does not fit in 32 bits")
+    struct.pack_into("<i" if signed else "<I", buf, where, value)

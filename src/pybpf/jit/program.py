@@ -1,0 +1,533 @@
+"""A program compiled to native code and bound to a VM: what
+:class:`pybpf.vm.machine.Program` runs when its VM uses the JIT.
+
+:class:`JitProgram` has the interface of the interpreter's
+:class:`~pybpf.vm.interpreter.CompiledProgram` (``run``, ``invoke``,
+``run_in_frame``, ``insn_count``...) and adds :meth:`JitProgram.run_repeat`,
+the loop of ``test_run(repeat=N)`` in native code.  It owns the program's
+runtime block (:mod:`pybpf.jit.layout`) and the Python callbacks the native
+code calls: helpers, the region lookup of memory accesses that miss their
+cache, tail calls, ``callx`` to a helper, errors, and the *step* callback
+that runs one instruction in the interpreter.  The interpreter for a
+program is made only when an instruction first needs it.
+
+An exception raised in a callback cannot cross native frames: the callback
+stores it, sets the status slot and returns; the native code unwinds to its
+entry, and the entry's Python caller raises the error, placed at its pc as
+the interpreter places it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from ..errors import BPFError, HelperError, InstructionLimitExceeded, VMError
+from ..isa import Insn, OpForm, encode, format_insn
+from ..spec.layout import helper_id
+from ..vm.interpreter import TAIL_CALL_ID, CompiledProgram, Helper, StackFrames, code_region
+from ..vm.memory import AddressSpace, Region
+from ..vm.semantics import M64, Control, semantics_of
+from . import cache
+from . import layout as L
+from .codegen import Options, Unsupported, forms_of, generate
+from .loader import NativeCode
+
+U64 = ctypes.c_uint64
+# Entries hold the GIL, as the interpreter does (PYFUNCTYPE: a cheaper call than CFUNCTYPE).
+ENTRY = ctypes.PYFUNCTYPE(U64, ctypes.c_void_p, U64, U64, U64, U64, U64, U64, U64, U64)
+RUN = ctypes.PYFUNCTYPE(U64, ctypes.c_void_p, U64, U64)
+REPEAT = ctypes.PYFUNCTYPE(U64, ctypes.c_void_p, U64, U64, U64, U64, U64, U64)
+CALLBACK_PROTOTYPES = {
+    "helper": ctypes.CFUNCTYPE(U64, U64, U64, U64, U64, U64, U64, U64),
+    "resolve": ctypes.CFUNCTYPE(U64, U64, U64, U64),
+    "step": ctypes.CFUNCTYPE(U64, U64, U64),
+    "tail": ctypes.CFUNCTYPE(U64, U64, U64, U64, U64, U64),
+    "trap": ctypes.CFUNCTYPE(U64, U64, U64, U64, U64),
+    "callx": ctypes.CFUNCTYPE(U64, U64, U64, U64, U64, U64, U64, U64, U64),
+}
+ZERO_FRAME = 1
+MAP_LOOKUP_ELEM_ID = helper_id("map_lookup_elem")
+
+_native: dict[str, tuple[NativeCode, L.Layout]] = {}
+"""Code already loaded in this process, by cache key (shared by every
+program with the same bytecode and options; each has its own runtime block)."""
+_NATIVE_KEEP = 512
+
+#: What compiling took, for the benchmarks: key -> seconds (compile, not load).
+compile_seconds: dict[str, float] = {}
+
+
+def host_address(region: Region) -> int:
+    """The host address of a region's first byte (its buffer's address)."""
+    return ctypes.addressof(ctypes.c_char.from_buffer(region.view))
+
+
+class JitProgram:
+    """A program in native code with the interpreter's interface.
+
+    The keyword arguments are those of
+    :class:`~pybpf.vm.interpreter.CompiledProgram`; ``trace`` must be None
+    (tracing runs in the interpreter).  Raises
+    :class:`~pybpf.jit.codegen.Unsupported` for a program the JIT leaves to
+    the interpreter.
+    """
+
+    engine = "jit"
+
+    def __init__(self, insns: Sequence[Insn], *, space: AddressSpace, stack: StackFrames,
+                 helpers: Mapping[int, Helper],
+                 resolve_pseudo: Callable[[int, OpForm, int, int], int] | None = None,
+                 packet: Callable[[], Any] | None = None, trace: Any = None,
+                 max_insns: int | None = None, name: str = "prog", arena_base: int = 0,
+                 code: Region | None = None,
+                 tail_call: Callable[[int, int, int, int], tuple[int, int] | None] | None = None,
+                 facts: Callable[[int], bool] | None = None):
+        if trace is not None:
+            raise Unsupported("tracing runs in the interpreter")
+        self.insns = [Insn(*i) for i in insns]
+        self.name = name
+        self.space = space
+        self.stack = stack
+        self.helpers = helpers
+        self.max_insns = max_insns
+        self._interpreter_args = dict(space=space, stack=stack, helpers=helpers,
+                                      resolve_pseudo=resolve_pseudo, packet=packet,
+                                      max_insns=max_insns, name=name, arena_base=arena_base,
+                                      code=code, tail_call=tail_call)
+        self._interpreter: CompiledProgram | None = None
+        self._tail_call = tail_call
+        if code is None:
+            code = code_region(space, self.insns, name)
+        self.code = code
+        sems = forms_of(self.insns)
+        options = Options(frame_size=stack.frame_size, max_depth=stack.max_depth,
+                          max_insns=max_insns, may_goto_budget=_may_goto_budget())
+        values: dict[int, int] = {}
+        for pc, sem in enumerate(sems):
+            if sem is None:
+                continue
+            if sem.operation == "call_helper":
+                imm = self.insns[pc].imm
+                options.helper_calls[pc] = "tail" if imm == TAIL_CALL_ID else \
+                    "python" if imm in helpers else "step"
+            elif sem.operation == "load_imm64" and sem.reference is not None \
+                    and not sem.enters_function:
+                if resolve_pseudo is None:
+                    options.references[pc] = "unresolved"
+                else:
+                    values[pc] = resolve_pseudo(pc, self.insns[pc].form, self.insns[pc].imm,
+                                                self.insns[pc + 1].imm)
+                    options.references[pc] = "slot"
+        lookups = _array_lookups(self.insns, sems, helpers, values)
+        options.inline_lookups = {pc: stride for pc, (stride, _facts) in lookups.items()}
+        self.bytecode = encode(self.insns)
+        self.native, self.layout = _native_code(self.insns, self.bytecode, options, facts)
+        self._entry = self.native.function("pybpf_entry", ENTRY)
+        self._repeat = self.native.function("pybpf_repeat", REPEAT)
+        self._run = self.native.function("pybpf_run", RUN)
+        self.entries = set(self.layout.entries)
+        self.rt = (U64 * self.layout.slots)()
+        self._rt_address = ctypes.addressof(self.rt)
+        rt = self.rt
+        frames = stack.frames
+        rt[L.STACK_TOP] = frames[0].end
+        rt[L.STACK_DELTA] = (host_address(frames[-1]) - frames[-1].start) & M64
+        rt[L.CODE_START] = code.start
+        rt[L.ARENA_BASE] = arena_base & M64
+        for pc, slot in self.layout.lddw.items():
+            rt[self.layout.lddw_base + slot] = values[pc] & M64
+        for i, pc in enumerate(self.layout.maps):
+            base = self.layout.maps_base + L.MAP_SLOTS * i
+            rt[base:base + L.MAP_SLOTS] = [v & M64 for v in lookups[pc][1]]
+        self._callbacks = {}
+        bound = {"helper": self._helper_callback, "resolve": self._resolve_callback,
+                 "step": self._step_callback, "tail": self._tail_callback,
+                 "trap": self._trap_callback, "callx": self._callx_callback}
+        for i, cb in enumerate(L.CALLBACK_NAMES):
+            if cb in bound:
+                thunk = CALLBACK_PROTOTYPES[cb](bound[cb])
+                self._callbacks[cb] = thunk
+                rt[L.CALLBACKS + i] = ctypes.cast(thunk, ctypes.c_void_p).value or 0
+        self._helper_fns = [helpers[self.insns[pc].imm] for pc in self.layout.helpers]
+        self._site_info = []
+        for pc in self.layout.sites:
+            sem = sems[pc]
+            assert sem is not None
+            op = sem.operation
+            kind = "read" if op in ("load", "load_acquire") else \
+                "write" if op in ("store", "store_release") else "atomic"
+            self._site_info.append((sem.size, kind))
+        self._pending: tuple[BaseException, int] | None = None
+        self._repeating = False
+        self._run_seen = -1
+        self.on_new_run: Callable[[], None] | None = None
+        self._extra = 0
+
+    # --- running ----------------------------------------------------------------
+
+    def _enter(self, pc: int, depth: int, flags: int, r1: int, r2: int, r3: int, r4: int,
+               r5: int) -> tuple[int, int]:
+        rt = self.rt
+        r0 = self._entry(self._rt_address, pc, depth, flags, r1 & M64, r2 & M64, r3 & M64,
+                         r4 & M64, r5 & M64)
+        status = rt[L.STATUS]
+        n = rt[L.COUNT]
+        if status:
+            rt[L.STATUS] = L.RUNNING
+            if status == L.ABORTED:
+                return 0, n
+            raise self._take_error()
+        return r0, n
+
+    @property
+    def insn_count(self) -> int:
+        """Instructions the last run executed (with the callbacks it made)."""
+        return self.rt[L.COUNT] + self._extra
+
+    def run(self, r1: int = 0, r2: int = 0, r3: int = 0, r4: int = 0, r5: int = 0) -> int:
+        """Run from the first instruction in a fresh frame 0; returns r0."""
+        self._extra = 0
+        stack = self.stack
+        if r3 or r4 or r5:
+            try:
+                return self._enter(0, 0, ZERO_FRAME, r1, r2, r3, r4, r5)[0]
+            finally:
+                if stack.depth != -1:
+                    stack.reset()
+        r0 = self._run(self._rt_address, r1 & M64, r2 & M64)
+        if stack.depth != -1:
+            stack.reset()
+        rt = self.rt
+        if rt[L.STATUS]:
+            status = rt[L.STATUS]
+            rt[L.STATUS] = L.RUNNING
+            if status == L.ABORTED:
+                return 0
+            raise self._take_error()
+        return r0
+
+    def run_repeat(self, repeat: int, r1: int = 0, r2: int = 0, r3: int = 0, r4: int = 0,
+                   r5: int = 0) -> tuple[int, int]:
+        """Run the program ``repeat`` times in native code (each run from a
+        fresh frame 0); returns (r0 of the last run, nanoseconds in all).
+
+        The time is this thread's CPU time, as the kernel's test-run timer
+        counts it: time spent preempted by other processes is left out."""
+        self._extra = 0
+        self._repeating = True
+        self._run_seen = 0
+        rt = self.rt
+        try:
+            start = time.thread_time_ns()
+            r0 = self._repeat(self._rt_address, max(repeat, 1), r1 & M64, r2 & M64, r3 & M64,
+                              r4 & M64, r5 & M64)
+            elapsed = time.thread_time_ns() - start
+        finally:
+            self._repeating = False
+            if self.stack.depth != -1:
+                self.stack.reset()
+        status = rt[L.STATUS]
+        if status:
+            rt[L.STATUS] = L.RUNNING
+            if status == L.ABORTED:
+                return 0, elapsed
+            raise self._take_error()
+        return r0, elapsed
+
+    def invoke(self, address: int, r1: int = 0, r2: int = 0, r3: int = 0, r4: int = 0,
+               r5: int = 0) -> int:
+        """Call the subprogram at code ``address`` in a new frame (for helpers
+        that take callbacks, like bpf_loop); returns its r0."""
+        pc = self.function_at(address)
+        if pc is None:
+            raise HelperError(f"callback address {address:#x} is not a function of "
+                              f"program {self.name}")
+        depth = self.stack.depth + 1
+        if depth >= self.stack.max_depth:
+            self.stack.enter(depth)           # raises CallDepthExceeded
+        try:
+            r0, n = self._enter(pc, depth, ZERO_FRAME, r1, r2, r3, r4, r5)
+        finally:
+            self._sync(depth - 1)
+        self._extra += n
+        return r0
+
+    def run_in_frame(self, r1: int, depth: int) -> tuple[int, int]:
+        """Run from the first instruction in the already active frame
+        ``depth`` (a tail call reuses its caller's frame); returns (r0,
+        instructions executed)."""
+        try:
+            return self._enter(0, depth, 0, r1, 0, 0, 0, 0)
+        finally:
+            self._sync(depth)
+
+    def function_address(self, pc: int) -> int:
+        """The code address programs see for the instruction at ``pc``."""
+        return self.code.start + 8 * pc
+
+    def function_at(self, address: int) -> int | None:
+        """The pc of the function entry at code ``address``, or None."""
+        off = address - self.code.start
+        if off < 0 or off % 8 or off // 8 not in self.entries:
+            return None
+        return off // 8
+
+    def describe(self, pc: int) -> str:
+        """The instruction at ``pc`` as uBPF-syntax text."""
+        if not 0 <= pc < len(self.insns):
+            return "<outside the program>"
+        tail = self.insns[pc + 1] if pc + 1 < len(self.insns) else None
+        return format_insn(self.insns[pc], tail if self.insns[pc].is_lddw else None, pc=pc)
+
+    # --- state shared with Python ---------------------------------------------------
+
+    def _sync(self, depth: int) -> None:
+        """Make the stack's regions say what native code is doing: frames up
+        to ``depth`` active (helpers check pointers against them)."""
+        stack = self.stack
+        if stack.depth != depth:
+            for i, region in enumerate(stack.frames):
+                region.active = i <= depth
+            stack.depth = depth
+            self.space.forget_hot()
+
+    def _interpreted(self) -> CompiledProgram:
+        if self._interpreter is None:
+            self._interpreter = CompiledProgram(self.insns, **self._interpreter_args)
+        return self._interpreter
+
+    def _fail(self, error: BaseException, pc: int) -> None:
+        self._pending = (error, pc)
+        self.rt[L.STATUS] = L.STOPPED
+
+    def _take_error(self) -> BaseException:
+        pending = self._pending
+        self._pending = None
+        if pending is None:
+            return VMError("the JIT stopped without an error (internal)")
+        error, pc = pending
+        return self._located(error, pc)
+
+    def _located(self, error: BaseException, pc: int) -> BaseException:
+        """Place an error at its pc as the interpreter does."""
+        text = self.describe(pc)
+        if isinstance(error, VMError):
+            if error.pc is None:
+                error.pc, error.insn = pc, text
+                error.args = (f"pc {pc} ({text}): {error.reason}",)
+            return error
+        if isinstance(error, BPFError):
+            return error
+        form = self.insns[pc].form if 0 <= pc < len(self.insns) else None
+        if form is not None and semantics_of(form).operation in ("call_helper", "callx"):
+            wrapped = HelperError(f"helper raised {type(error).__name__}: {error}", pc=pc,
+                                  insn=text)
+            wrapped.__cause__ = error
+            return wrapped
+        return error
+
+    def _new_run_check(self) -> None:
+        if self._repeating:
+            index = self.rt[L.RUN_INDEX]
+            if index != self._run_seen:
+                self._run_seen = index
+                if self.on_new_run is not None:
+                    self.on_new_run()
+
+    # --- callbacks (called from native code; they never raise) -----------------------------
+
+    def _helper_callback(self, site: int, depth: int, r1: int, r2: int, r3: int, r4: int,
+                         r5: int) -> int:
+        try:
+            self._new_run_check()
+            self._sync(depth)
+            return self._helper_fns[site](r1, r2, r3, r4, r5) & M64
+        except BaseException as e:  # carried to the entry's caller
+            self._fail(e, self.layout.helpers[site])
+            return 0
+
+    def _resolve_callback(self, site: int, address: int, depth: int) -> int:
+        try:
+            size, kind = self._site_info[site]
+            region = self.space.find(address, size)
+            if region is None or region.special is not None or region.kind == "stack":
+                return 0
+            if (kind == "read" and not region.readable) or \
+                    (kind == "write" and not region.writable) or \
+                    (kind == "atomic" and not (region.readable and region.writable)):
+                return 0
+            delta = host_address(region) - region.start
+            slots = self.layout.sites_base + L.SITE_SLOTS * site
+            rt = self.rt
+            rt[slots] = region.start
+            rt[slots + 1] = region.size - size + 1
+            rt[slots + 2] = delta & M64
+            return (address + delta) & M64
+        except BaseException:  # the interpreter then performs (or refuses) it
+            return 0
+
+    def _step_callback(self, pc: int, depth: int) -> int:
+        try:
+            self._new_run_check()
+            self._sync(depth)
+            rt = self.rt
+            regs = rt[L.REGS:L.REGS + 11]
+            if not self._interpreted().execute(pc, regs):
+                rt[L.STATUS] = L.ABORTED
+                return 0
+            rt[L.REGS:L.REGS + 11] = [v & M64 for v in regs]
+        except BaseException as e:
+            self._fail(e, pc)
+        return 0
+
+    def _tail_callback(self, pc: int, depth: int, r1: int, r2: int, r3: int) -> int:
+        rt = self.rt
+        try:
+            self._new_run_check()
+            self._sync(depth)
+            result = self._tail_call(r1, r2, r3, depth) if self._tail_call is not None else None
+            if result is None:
+                rt[L.TAIL_TAKEN] = 0
+                return 0
+            rt[L.TAIL_TAKEN] = 1
+            rt[L.TAIL_COUNT] = result[1]
+            return result[0] & M64
+        except BaseException as e:
+            self._fail(e, pc)
+            return 0
+
+    def _callx_callback(self, pc: int, depth: int, target: int, r1: int, r2: int, r3: int,
+                        r4: int, r5: int) -> int:
+        try:
+            self._new_run_check()
+            self._sync(depth)
+            fn = self.helpers.get(target) if 0 <= target < (1 << 32) else None
+            if fn is None:
+                raise VMError(f"callx to {target:#x}: neither a function of this program nor "
+                              f"a helper id")
+            return fn(r1, r2, r3, r4, r5) & M64
+        except BaseException as e:
+            self._fail(e, pc)
+            return 0
+
+    def _trap_callback(self, code: int, pc: int, depth: int, arg: int) -> int:
+        pc = pc - (1 << 64) if pc >> 63 else pc
+        try:
+            if code == L.TRAP_RAN_OFF:
+                raise VMError("execution ran past the last instruction", pc=pc,
+                              insn=self.describe(pc))
+            if code == L.TRAP_DEPTH:
+                self._sync(depth)
+                self.stack.enter(arg)         # raises CallDepthExceeded
+            if code == L.TRAP_LIMIT:
+                raise InstructionLimitExceeded(
+                    f"instruction limit exceeded: {arg} executed, limit {self.max_insns}",
+                    pc=pc, insn=self.describe(pc))
+            raise VMError(f"no function at pc {pc}")
+        except BaseException as e:
+            self._fail(e, pc)
+        return 0
+
+
+def _array_lookups(insns: list[Insn], sems: list, helpers: Mapping[int, Helper],
+                   values: dict[int, int]) -> dict[int, tuple[int, tuple[int, int, int]]]:
+    """The ``bpf_map_lookup_elem`` calls to inline: call pc -> (value stride,
+    (map pointer, first value's address, max_entries)).
+
+    A call qualifies when the helper is the built-in one and the last write
+    to r1 before it is a ``lddw`` of a plain array map.  The compiled code
+    still compares r1 with the map's pointer at run time (another path may
+    reach the call with another map), so this only chooses what to inline.
+    """
+    from ..helpers.core import BUILTINS
+    from ..maps import map_at
+    from ..maps.array import ArrayMap
+
+    builtin = BUILTINS.get("map_lookup_elem")
+    out: dict[int, tuple[int, tuple[int, int, int]]] = {}
+    for pc, sem in enumerate(sems):
+        if sem is None or sem.operation != "call_helper" or \
+                insns[pc].imm != MAP_LOOKUP_ELEM_ID:
+            continue
+        fn = helpers.get(insns[pc].imm)
+        if fn is None or getattr(fn, "func", None) is not builtin:
+            continue
+        source = _last_write_of_r1(insns, sems, pc)
+        if source is None or source not in values:
+            continue
+        m = map_at(values[source])
+        if not isinstance(m, ArrayMap) or m.type != "array" or m.percpu or \
+                getattr(m.bpf_lookup, "__func__", None) is not ArrayMap.bpf_lookup:
+            continue
+        out[pc] = (m.value_stride, (values[source], m.value_address(0), m.max_entries))
+    return out
+
+
+def _last_write_of_r1(insns: list[Insn], sems: list, pc: int) -> int | None:
+    """The pc of the ``lddw`` that last set r1 before ``pc``, looking back
+    through straight-line code that leaves r1 alone; None otherwise."""
+    back = pc - 1
+    while back >= 0:
+        sem = sems[back]
+        if sem is None:                     # the second half of a lddw
+            back -= 1
+            continue
+        insn = insns[back]
+        if sem.operation == "load_imm64":
+            if insn.dst == 1:
+                return back if sem.reference is not None and not sem.enters_function else None
+        elif insn.dst == 1 or insn.src == 1 or sem.control is not Control.NEXT or \
+                sem.operation in ("call_helper", "call_kfunc"):
+            return None
+        back -= 1
+    return None
+
+
+def _may_goto_budget() -> int:
+    from ..vm.interpreter import MAY_GOTO_BUDGET
+
+    return MAY_GOTO_BUDGET
+
+
+def _native_code(insns: list[Insn], bytecode: bytes, options: Options,
+                 facts: Callable[[int], bool] | None) -> tuple[NativeCode, L.Layout]:
+    """The loaded code of a program: from this process, the disk cache, or LLVM."""
+    key = cache.key_of(bytecode, options.key()) if facts is None else None
+    if key is not None:
+        hit = _native.get(key)
+        if hit is not None:
+            return hit
+        stored = cache.read(key)
+        if stored is not None:
+            obj, data = stored
+            try:
+                loaded = NativeCode(obj), L.Layout.from_data(data)
+            except (BPFError, KeyError, TypeError, ValueError):
+                loaded = None
+            if loaded is not None:
+                _remember(key, loaded)
+                return loaded
+    from .llvm import compile_module
+
+    start = time.perf_counter()
+    text, layout = generate(insns, options, facts)
+    obj = compile_module(text)
+    if key is not None:
+        compile_seconds[key] = time.perf_counter() - start
+        cache.write(key, obj, layout.to_data())
+    loaded = NativeCode(obj), layout
+    if key is not None:
+        _remember(key, loaded)
+    return loaded
+
+
+def _remember(key: str, loaded: tuple[NativeCode, L.Layout]) -> None:
+    if len(_native) >= _NATIVE_KEEP:
+        _native.pop(next(iter(_native)))
+    _native[key] = loaded
+
+
+__all__ = ["JitProgram", "Unsupported", "compile_seconds", "host_address"]
