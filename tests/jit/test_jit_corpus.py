@@ -23,6 +23,7 @@ POINTER_PLACEHOLDER = 13303370
 #: changes with the packet's address, from one run to the next, in either engine.
 LEAKS_ADDRESSES = {
     "ctx_skb: direct packet write for SK_SKB",
+    "direct_packet_access: direct packet access: test4 (write)",
     "direct_packet_access: direct packet access: test18 (imm += pkt_ptr, 1)",
     "direct_packet_access: direct packet access: test19 (imm += pkt_ptr, 2)",
     "lwt: direct packet write for LWT_XMIT",
