@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from ..backend import TestRunResult
 from .collection import Collection, load
-from .machine import VM, Program, RunResult, as_instructions
+from .interpreter import TimeLimitExceeded
+from .machine import DEFAULT_MAX_INSNS, VM, Program, RunResult, as_instructions
 from .memory import AddressSpace, Region
 from .trace import Tracer
 
@@ -21,5 +22,6 @@ def run(program, mem: bytes | bytearray | None = None, **vm_options) -> RunResul
     return VM(**vm_options).run(program, mem)
 
 
-__all__ = ["VM", "AddressSpace", "Collection", "Program", "Region", "RunResult",
-           "TestRunResult", "Tracer", "as_instructions", "load", "run"]
+__all__ = ["DEFAULT_MAX_INSNS", "VM", "AddressSpace", "Collection", "Program", "Region",
+           "RunResult", "TestRunResult", "TimeLimitExceeded", "Tracer", "as_instructions", "load",
+           "run"]

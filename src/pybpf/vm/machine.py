@@ -29,7 +29,7 @@ from ..objects import MapSpec
 from ..spec.defines import MAX_TAIL_CALLS
 from ..spec.net import ETH_HLEN
 from .context import StructContext
-from .interpreter import TAIL_CALL_ID, CompiledProgram, Helper, StackFrames, code_region
+from .interpreter import TAIL_CALL_ID, CompiledProgram, Helper, Meter, StackFrames, code_region
 from .memory import AddressSpace, Region
 from .packet import Packet
 from .progtypes import Invocation, prepare
@@ -60,19 +60,40 @@ def as_instructions(program: ProgramSource, *, syntax: str = "auto") -> list[Ins
     return [Insn(*i) for i in program]
 
 
+DEFAULT_MAX_INSNS = 1_000_000
+"""The instructions one run may execute unless the VM is told otherwise:
+the kernel's limit on the instructions its verifier processes
+(BPF_COMPLEXITY_LIMIT_INSNS), used here as a limit on the instructions a
+run executes.  The two differ: the kernel bounds the proof, not the run, so
+a program the kernel accepts may execute more (``bpf_loop`` allows 8 million
+callbacks) and needs a larger ``max_insns``.  At the interpreter's tens of
+nanoseconds per instruction the default stops a runaway program within a
+second or two."""
+
+
 class VM:
     """A userspace eBPF machine.
 
     ``helpers`` is a :class:`~pybpf.helpers.registry.HelperRegistry` (the
     built-in helpers by default); ``env`` the environment helpers report;
-    ``max_insns`` stops runaway programs with
-    :class:`~pybpf.errors.InstructionLimitExceeded`; ``stack_size`` and
-    ``max_call_depth`` shape the stack (512 bytes per frame, 8 frames, as the
-    RFC and uBPF have it); ``version`` is the highest CPU version accepted.
+    ``stack_size`` and ``max_call_depth`` shape the stack (512 bytes per
+    frame, 8 frames, as the RFC and uBPF have it); ``version`` is the
+    highest CPU version accepted.
+
+    LIMITS: each run (``run``, ``test_run``, each repetition of a test run)
+    has one budget covering everything it executes — the program, its
+    subprograms, the callbacks of ``bpf_loop`` and the other callback
+    helpers, the programs tail calls jump to.  ``max_insns`` (default
+    :data:`DEFAULT_MAX_INSNS`; ``None`` for no limit) stops it with
+    :class:`~pybpf.errors.InstructionLimitExceeded`, ``max_seconds``
+    (default none) with :class:`~pybpf.vm.interpreter.TimeLimitExceeded`
+    once the run has taken that much wall-clock time.  Both can be changed
+    between runs.
     """
 
-    def __init__(self, *, helpers=None, env=None, max_insns: int | None = None,
-                 stack_size: int = 512, max_call_depth: int = 8, version: int = 4):
+    def __init__(self, *, helpers=None, env=None, max_insns: int | None = DEFAULT_MAX_INSNS,
+                 max_seconds: float | None = None, stack_size: int = 512,
+                 max_call_depth: int = 8, version: int = 4):
         from ..helpers import default_registry
         from ..helpers.environment import Environment
 
@@ -80,7 +101,8 @@ class VM:
         self.stack = StackFrames(self.memory, stack_size, max_call_depth)
         self.helpers = helpers if helpers is not None else default_registry()
         self.env = env if env is not None else Environment()
-        self.max_insns = max_insns
+        self.meter = Meter(max_insns, max_seconds)
+        """The budget of the run in progress (shared by the VM's programs)."""
         self.version = version
         self.trace_pipe: list[bytes] = []
         self.arena_base = 0
@@ -91,6 +113,24 @@ class VM:
         self._by_address: dict[int, Any] = {}
         self._next_fd = 3
         self.tail_calls = 0
+
+    @property
+    def max_insns(self) -> int | None:
+        """Instructions a run may execute (None: no limit)."""
+        return self.meter.max_insns
+
+    @max_insns.setter
+    def max_insns(self, value: int | None) -> None:
+        self.meter.max_insns = value
+
+    @property
+    def max_seconds(self) -> float | None:
+        """Wall-clock seconds a run may take (None: no limit)."""
+        return self.meter.max_seconds
+
+    @max_seconds.setter
+    def max_seconds(self, value: float | None) -> None:
+        self.meter.max_seconds = value
 
     # --- maps -------------------------------------------------------------------------
 
@@ -265,13 +305,14 @@ class Program(backend.Program):
         return CompiledProgram(self.insns, space=self.vm.memory, stack=self.vm.stack,
                                helpers=bound, resolve_pseudo=self._resolve_pseudo,
                                packet=self._packet_bytes, trace=tracer,
-                               max_insns=self.vm.max_insns, name=self.name, code=self.code,
+                               meter=self.vm.meter, name=self.name, code=self.code,
                                tail_call=self._tail_call, arena_base=self.vm.arena_base)
 
-    def _tail_call(self, ctx_ptr: int, map_ptr: int, index: int, depth: int
+    def _tail_call(self, ctx_ptr: int, map_ptr: int, index: int, depth: int, n: int
                    ) -> tuple[int, int] | None:
-        """Jump to ``map_ptr[index]``: run that program in the current frame
-        and return its (r0, instructions), or None to fall through."""
+        """Jump to ``map_ptr[index]``: run that program in the current frame,
+        counting on from ``n`` instructions, and return (r0, instructions
+        executed so far), or None to fall through."""
         find = self._tail_call_target
         target = find(ctx_ptr, map_ptr, index, 0, 0) if find is not None else None
         if target is None or self.vm.tail_calls >= MAX_TAIL_CALLS:
@@ -284,7 +325,7 @@ class Program(backend.Program):
         target.invocation = self.invocation
         target._active = target._compiled
         try:
-            return target._compiled.run_in_frame(ctx_ptr, depth)
+            return target._compiled.run_in_frame(ctx_ptr, depth, n)
         finally:
             target.invocation = saved
 

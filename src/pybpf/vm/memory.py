@@ -14,12 +14,20 @@ from __future__ import annotations
 import bisect
 import ctypes
 import struct
+import threading
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from ..errors import MemoryFault
 
 M64 = (1 << 64) - 1
+
+ATOMIC_LOCK = threading.Lock()
+"""Held around the read and the write of every atomic instruction, so that
+programs running in several threads on shared memory (a map value) never
+interleave the two halves of a read-modify-write.  One lock for the
+process: memory is shared between address spaces (two VMs using one map),
+and only atomic instructions take it."""
 
 _UNSIGNED = {1: struct.Struct("<B"), 2: struct.Struct("<H"), 4: struct.Struct("<I"),
              8: struct.Struct("<Q")}
