@@ -12,13 +12,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..errors import InstructionError
-from .insn import Insn, iter_logical
+from .insn import Insn
 from .opcodes import (
     FORMS_BY_OPCODE,
     PSEUDO_FUNC,
     PSEUDO_MAP_FD,
     PSEUDO_MAP_IDX,
     Kind,
+    OpForm,
+    form_of,
 )
 
 # lddw sources whose second slot carries nothing: its imm must be zero too.
@@ -49,9 +51,16 @@ def find_problems(insns: Sequence[Insn], *, version: int = 4, extensions: bool =
         return [InstructionError("program has no instructions")]
     second_slots: set[int] = set()
     targets: list[tuple[int, int, Insn, str]] = []  # (pc, target, insn, what)
-    for item in iter_logical(insns):
-        pc, insn, form = item.pc, item.insn, item.form
-        problem = slot_problem(insn, form, version, extensions)
+    checked: dict[Insn, tuple[OpForm | None, str | None]] = {}  # each distinct slot once
+    pc = 0
+    while pc < n:
+        insn = insns[pc]
+        known = checked.get(insn)
+        if known is None:
+            form = form_of(*insn)
+            known = checked[insn] = (form, slot_problem(insn, form, version, extensions))
+        form, problem = known
+        step = 1
         if problem is None and form is not None:
             if form.kind is Kind.LDDW:
                 problem = lddw_tail_problem(insns, pc)
@@ -64,10 +73,13 @@ def find_problems(insns: Sequence[Insn], *, version: int = 4, extensions: bool =
                 targets.append((pc, pc + 1 + insn.imm, insn, "jump"))
             elif form.kind is Kind.CALL_LOCAL:
                 targets.append((pc, pc + 1 + insn.imm, insn, "call"))
+        if form is not None and form.kind is Kind.LDDW and pc + 1 < n:
+            step = 2                            # as iter_logical joins the two slots
         if problem is not None:
             found.append(InstructionError(problem, pc=pc, insn=insn))
             if first_only:
                 return found
+        pc += step
     for pc, target, insn, what in targets:
         if not 0 <= target < n:
             found.append(InstructionError(f"{what} out of range: target {target} is outside "

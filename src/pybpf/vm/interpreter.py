@@ -73,6 +73,10 @@ _LEAF_BLOCKS = 6
 #: Instructions one generated function holds (about: chunks end at a block
 #: boundary); larger programs are compiled chunk by chunk, on first use.
 CHUNK_INSNS = 4096
+#: Longest basic block generated as one: a longer straight run of
+#: instructions is cut (the pieces fall through to each other), so that
+#: chunks can split it.
+MAX_BLOCK_INSNS = 256
 #: Instructions between two looks at the clock when a run has a time limit.
 CLOCK_INTERVAL = 1 << 16
 #: A count no run reaches: the threshold when nothing limits a run.
@@ -461,11 +465,12 @@ class CompiledProgram:
 
 
 def code_region(space: AddressSpace, insns: Sequence[Insn], name: str) -> Region:
-    """Map a program's bytecode read-only; function pointers are addresses in it."""
-    from ..isa import encode
-
-    return space.map_buffer(bytearray(encode(insns)) or bytearray(8), f"{name} code",
-                            kind="code", writable=False)
+    """Map a region of the program's size for its code: function pointers
+    (callbacks, ``lddw func``) are addresses in it, 8 bytes per slot.  It can
+    be neither read nor written, as the kernel's verifier forbids
+    dereferencing a function pointer."""
+    return space.map(Region(f"{name} code", bytearray(8 * max(len(insns), 1)), kind="code",
+                            writable=False, readable=False))
 
 
 # --- code generation --------------------------------------------------------------
@@ -520,7 +525,17 @@ def _layout(insns: Sequence[Insn], forms: Sequence[OpForm | None]
             leaders.add(pc + form.slots)
         pc += form.slots
     starts = sorted(p for p in leaders if 0 <= p < n)
-    blocks = [(s, starts[i + 1] if i + 1 < len(starts) else n) for i, s in enumerate(starts)]
+    blocks = []
+    for i, start in enumerate(starts):
+        end = starts[i + 1] if i + 1 < len(starts) else n
+        while end - start > MAX_BLOCK_INSNS:
+            cut = start + MAX_BLOCK_INSNS
+            if forms[cut - 1] is not None and forms[cut - 1].slots == 2:
+                cut += 1    # not between the two slots of an lddw
+            blocks.append((start, cut))
+            start = cut
+        if start < end:
+            blocks.append((start, end))
     return entries, blocks
 
 

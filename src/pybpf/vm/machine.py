@@ -57,7 +57,7 @@ def as_instructions(program: ProgramSource, *, syntax: str = "auto") -> list[Ins
         return assemble(program, syntax)
     if isinstance(program, (bytes, bytearray, memoryview)):
         return decode(bytes(program))
-    return [Insn(*i) for i in program]
+    return [i if type(i) is Insn else Insn(*i) for i in program]
 
 
 DEFAULT_MAX_INSNS = 1_000_000

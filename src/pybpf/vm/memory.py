@@ -171,7 +171,7 @@ class AddressSpace:
                               f"{r.kind} region {r.name}", address=address, size=size,
                               write=True)
         if not write and not r.readable:
-            raise MemoryFault(f"read of {size} bytes at {address & M64:#x} from write-only "
+            raise MemoryFault(f"read of {size} bytes at {address & M64:#x} from unreadable "
                               f"{r.kind} region {r.name}", address=address, size=size,
                               write=False)
         if r.special is None:
