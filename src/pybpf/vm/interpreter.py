@@ -52,7 +52,7 @@ from ..isa import Insn, OpForm, format_insn, lddw_value
 from ..spec import constant
 from ..spec.defines import CORE_POISON_HELPER_ID
 from ..spec.net import SKF_LL_OFF, SKF_NET_OFF
-from .memory import ATOMIC_LOCK, AddressSpace, Region
+from .memory import ATOMIC_LOCK, STACK_BASE, AddressSpace, Region
 from .semantics import (
     M64,
     RUNTIME_NAMES,
@@ -144,6 +144,8 @@ class StackFrames:
 
     Frame 0 sits at the top; deeper frames below it, so a frame's r10 is the
     end of its region.  Only the frames of calls in progress are reachable.
+    The stack lives at :data:`~pybpf.vm.memory.STACK_BASE` (the first thing
+    an address space maps), so r10 is the same in every VM of one shape.
     """
 
     def __init__(self, space: AddressSpace, frame_size: int = 512, max_depth: int = 8):
@@ -152,12 +154,16 @@ class StackFrames:
         self.max_depth = max_depth
         self._storage = bytearray(frame_size * max_depth)
         view = memoryview(self._storage)
+        total = frame_size * max_depth
+        base = STACK_BASE if space.is_free(STACK_BASE, total) else None
+        self.base = space.reserve(total, at=base)
+        """The lowest stack address (the deepest frame's first byte)."""
         self.frames: list[Region] = []
         for depth in range(max_depth):
             lo = (max_depth - 1 - depth) * frame_size
             region = Region(f"frame{depth}", view[lo:lo + frame_size], kind="stack")
             region.active = False
-            space.map(region)
+            space.map(region, at=self.base + lo)
             self.frames.append(region)
         self.depth = -1
 

@@ -30,13 +30,19 @@ from ..spec.defines import MAX_TAIL_CALLS
 from ..spec.net import ETH_HLEN
 from .context import StructContext
 from .interpreter import TAIL_CALL_ID, CompiledProgram, Helper, Meter, StackFrames, code_region
-from .memory import AddressSpace, Region
+from .memory import GUARD, LAYOUT_BASE, AddressSpace, Region
 from .packet import Packet
 from .progtypes import Invocation, prepare
 from .trace import Tracer
 
 if TYPE_CHECKING:
     from ..maps import Map
+
+
+#: Arenas live in 4 GiB windows of their own from here (pointers into an
+#: arena keep 32 bits and get the window's upper bits back).
+ARENA_WINDOW = 1 << 32
+ARENA_AREA = LAYOUT_BASE + (1 << 40)
 
 
 class RunResult(NamedTuple):
@@ -107,10 +113,11 @@ class VM:
         self.trace_pipe: list[bytes] = []
         self.arena_base = 0
         """Where address-space-1 (arena) pointers point: the 4 GiB window of
-        the VM's arena map (set when one is created)."""
+        the VM's arena map (set when one is adopted)."""
         self.maps_by_fd: dict[int, Any] = {}
         self._fds: dict[int, int] = {}            # map id -> fd
-        self._by_address: dict[int, Any] = {}
+        self._by_address: dict[int, Any] = {}    # map pointer in this VM -> map
+        self._pointers: dict[int, int] = {}       # map id -> its pointer in this VM
         self._next_fd = 3
         self.tail_calls = 0
 
@@ -141,41 +148,71 @@ class VM:
 
         m = create_map(spec, num_cpus=self.env.num_cpus)
         self.adopt_map(m)
-        if spec.type == "arena":
-            self.arena_base = m.base
         return m
 
     def adopt_map(self, m: Map) -> int:
-        """Make an existing userspace map reachable by programs (map its
-        memory, give it an fd); returns the fd."""
+        """Make an existing userspace map reachable by this VM's programs
+        (map its memory at addresses of this VM, give it an fd); returns the
+        fd.  Programs reach only the maps their VM adopted: the ones it
+        created, the ones given to it, and the inner maps of its maps of
+        maps (adopted when a lookup returns them)."""
         fd = self._fds.get(m.id)
         if fd is not None:
             return fd
         for buf in m.buffers():
             region = Region(buf.name, buf.buffer, kind=buf.kind, writable=buf.writable)
             region.owner = m
-            self.memory.map(region)
+            if buf.kind == "arena":
+                self.memory.map(region, at=self._arena_placement(m, region.size))
+                self.arena_base = region.start - region.start % ARENA_WINDOW
+            else:
+                self.memory.map(region)
+            if buf.kind == "map_ptr":
+                self._by_address[region.start] = m
+                self._pointers[m.id] = region.start
         fd = self._next_fd
         self._next_fd += 1
         self._fds[m.id] = fd
         self.maps_by_fd[fd] = m
-        self._by_address[m.address] = m
         return fd
+
+    def _arena_placement(self, m: Map, size: int) -> int:
+        """Where an arena goes: in a 4 GiB window of its own (pointers into
+        it keep 32 bits), at the offset ``map_extra`` asks for, else one
+        guard gap in (so that no arena byte has the 32-bit address 0)."""
+        offset = m.spec.map_extra % ARENA_WINDOW or GUARD
+        window = ARENA_AREA
+        while not self.memory.is_free(window, ARENA_WINDOW):
+            window += ARENA_WINDOW
+        return self.memory.reserve(size, at=window + offset)
 
     def fd_of(self, m: Map) -> int:
         """The VM-local file descriptor of a map (what ``map[fd:N]`` names)."""
         return self.adopt_map(m)
 
-    def map_at(self, address: int) -> Map | None:
-        """The map whose pointer (the value ``lddw map`` loads) is ``address``."""
-        m = self._by_address.get(address)
-        if m is None:
-            from ..maps import map_at
+    def map_pointer(self, m: Map) -> int:
+        """The address of map ``m`` in this VM (what ``lddw map`` loads),
+        adopting it first if needed."""
+        address = self._pointers.get(m.id)
+        if address is None:
+            self.adopt_map(m)
+            address = self._pointers[m.id]
+        return address
 
-            m = map_at(address)
-            if m is not None:
-                self.adopt_map(m)  # an inner map userspace put into a map of maps
-        return m
+    def value_pointer(self, m: Map, offset: int = 0) -> int:
+        """The address in this VM of byte ``offset`` of map ``m``'s first
+        value (what ``lddw map_value`` loads: global data)."""
+        self.adopt_map(m)
+        address = self.memory.from_host(m.value_address(0))
+        if not address:
+            raise VMError(f"map {m.name!r} has no values for a program to point into")
+        return address + offset
+
+    def map_at(self, address: int) -> Map | None:
+        """The map whose pointer (the value ``lddw map`` loads) is ``address``
+        in this VM, or None: a map of another VM is not found, whatever its
+        address there."""
+        return self._by_address.get(address)
 
     def map_owning(self, address: int) -> Map | None:
         """The map whose memory holds ``address``."""
@@ -199,8 +236,8 @@ class VM:
         if m is None:
             raise VMError(f"lddw refers to map {where}, which this VM does not have", pc=pc)
         if pseudo in (PSEUDO_MAP_FD, PSEUDO_MAP_IDX):
-            return m.address
-        return m.value_address(0) + (next_imm & 0xFFFFFFFF)
+            return self.map_pointer(m)
+        return self.value_pointer(m, next_imm & 0xFFFFFFFF)
 
     def load(self, program: ProgramSource, *, name: str = "prog", prog_type: str = "memory",
              check: bool = True,
@@ -269,6 +306,11 @@ class Program(backend.Program):
     def map_owning(self, address: int) -> Map | None:
         """The map whose memory holds ``address`` (for helpers)."""
         return self.vm.map_owning(address)
+
+    def map_pointer(self, m: Map) -> int:
+        """The address of map ``m`` in this program's VM (for helpers that
+        return a map: a map of maps' lookup)."""
+        return self.vm.map_pointer(m)
 
     @property
     def packet(self) -> Packet | None:
