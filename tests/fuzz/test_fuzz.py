@@ -24,14 +24,7 @@ SEED = 20251203
 """The seed of the default and slow runs (recorded: findings replay with it)."""
 
 KNOWN: dict[str, dict[str, str]] = {
-    "vm": {
-        "escape:host-pointer": "issue 11 S5: programs see host addresses (vm/ isolation)",
-        "budget:": "issue 11 S3: callbacks get a fresh budget (vm/ budget)",
-        "hang:": "issue 11 S3: bpf_loop callbacks escape the budget (vm/ budget)",
-        "escape:foreign-map": "issue 11 S5: map_at falls back to every map (vm/ isolation)",
-        "escape:canary": "issue 11 S5: map_at falls back to every map (vm/ isolation)",
-        "unexpected:AttributeError": "lddw map_value of a map without values (vm/)",
-    },
+    "vm": {},
     "maps": {
         "mismatch:": "issue 11 S2: userspace maps are not thread-safe (maps/ locks)",
         "unexpected:": "issue 11 S2: userspace maps are not thread-safe (maps/ locks)",

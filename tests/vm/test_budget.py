@@ -43,7 +43,7 @@ def test_bpf_loop_callbacks_share_the_runs_budget():
     vm = VM(max_insns=50_000)
     prog = vm.load(LOOP_MANY)
     start = time.monotonic()
-    with pytest.raises(InstructionLimitExceeded, match="limit 50000") as info:
+    with pytest.raises(InstructionLimitExceeded, match="limit max_insns=50000") as info:
         prog.run()
     assert time.monotonic() - start < 20
     assert info.value.pc is not None and info.value.pc >= 7   # stopped inside the callback
@@ -52,7 +52,7 @@ def test_bpf_loop_callbacks_share_the_runs_budget():
 def test_the_default_limit_stops_a_bpf_loop_of_84_million_instructions():
     assert VM().max_insns == DEFAULT_MAX_INSNS == 1_000_000
     prog = VM().load(LOOP_MANY)
-    with pytest.raises(InstructionLimitExceeded, match="limit 1000000"):
+    with pytest.raises(InstructionLimitExceeded, match="limit max_insns=1000000"):
         prog.run()
 
 
@@ -139,7 +139,7 @@ def test_tail_calls_share_the_budget():
     total = prog.last_insn_count
     assert 34 * 2000 < total < 34 * 2100      # the first run and 33 tail calls
     vm.max_insns = 20_000                      # each program alone stays far below
-    with pytest.raises(InstructionLimitExceeded, match="limit 20000"):
+    with pytest.raises(InstructionLimitExceeded, match="limit max_insns=20000"):
         prog.test_run(PACKET)
 
 

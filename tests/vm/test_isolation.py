@@ -346,3 +346,11 @@ def test_pointers_a_program_prints_are_not_host_addresses():
     assert value >= HEAP_BASE
     assert not {r10, value} & hosts
     assert not host_addresses_in(printed, host_ranges())
+
+
+def test_a_map_value_lddw_of_a_hash_map_is_a_vm_error():
+    vm = VM()
+    h = vm.create_map(MapSpec("h", "hash", 4, 8, 4))
+    with pytest.raises(VMError, match="hash map has no value at a fixed address") as info:
+        vm.load(f"r0 = map[fd:{vm.fd_of(h)}][0]+0 ll\nexit")   # the fuzz suite's case: AttributeError
+    assert info.value.pc == 0

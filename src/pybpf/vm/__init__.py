@@ -9,8 +9,8 @@ programs without a kernel.
 from __future__ import annotations
 
 from ..backend import TestRunResult
+from ..errors import TimeLimitExceeded
 from .collection import Collection, load
-from .interpreter import TimeLimitExceeded
 from .machine import DEFAULT_MAX_INSNS, VM, Program, RunResult, as_instructions
 from .memory import AddressSpace, Region
 from .trace import Tracer

@@ -46,6 +46,7 @@ from ..errors import (
     CallDepthExceeded,
     HelperError,
     InstructionLimitExceeded,
+    TimeLimitExceeded,
     VMError,
 )
 from ..isa import Insn, OpForm, format_insn, lddw_value
@@ -85,10 +86,6 @@ _NEVER = 1 << 62
 _CHUNK_STATE = "pc, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, depth, n, frames, budget"
 
 
-class TimeLimitExceeded(InstructionLimitExceeded):
-    """The program ran longer than the wall-clock limit the caller allowed."""
-
-
 class Meter:
     """The budget of one run: at most ``max_insns`` instructions (None: no
     limit) and ``max_seconds`` of wall-clock time (None: no limit), shared
@@ -126,11 +123,12 @@ class Meter:
         limits; else return the count at which to check again."""
         if self.max_insns is not None and n > self.max_insns:
             raise InstructionLimitExceeded(
-                f"instruction limit exceeded: {n} executed, limit {self.max_insns} (for the "
-                f"whole run: callbacks, subprograms and tail calls included)")
+                f"instruction limit exceeded: {n} executed, limit max_insns={self.max_insns} "
+                f"(for the whole run: callbacks, subprograms and tail calls included)")
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise TimeLimitExceeded(f"time limit exceeded: the run took more than "
-                                    f"{self.max_seconds:g} s ({n} instructions executed)")
+                                    f"{self.max_seconds:g} s (max_seconds; {n} instructions "
+                                    f"executed)")
         self.next_check = self._threshold(n)
         return self.next_check
 

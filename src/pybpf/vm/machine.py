@@ -26,7 +26,7 @@ from ..errors import HelperError, VMError
 from ..isa import Insn, OpForm, assemble, decode, validate
 from ..isa.opcodes import PSEUDO_MAP_FD, PSEUDO_MAP_IDX, PSEUDO_MAP_IDX_VALUE, PSEUDO_MAP_VALUE
 from ..objects import MapSpec
-from ..spec.defines import MAX_TAIL_CALLS
+from ..spec.defines import BPF_COMPLEXITY_LIMIT_INSNS, MAX_TAIL_CALLS
 from ..spec.net import ETH_HLEN
 from .context import StructContext
 from .interpreter import TAIL_CALL_ID, CompiledProgram, Helper, Meter, StackFrames, code_region
@@ -66,7 +66,7 @@ def as_instructions(program: ProgramSource, *, syntax: str = "auto") -> list[Ins
     return [i if type(i) is Insn else Insn(*i) for i in program]
 
 
-DEFAULT_MAX_INSNS = 1_000_000
+DEFAULT_MAX_INSNS = BPF_COMPLEXITY_LIMIT_INSNS
 """The instructions one run may execute unless the VM is told otherwise:
 the kernel's limit on the instructions its verifier processes
 (BPF_COMPLEXITY_LIMIT_INSNS), used here as a limit on the instructions a
@@ -92,7 +92,7 @@ class VM:
     helpers, the programs tail calls jump to.  ``max_insns`` (default
     :data:`DEFAULT_MAX_INSNS`; ``None`` for no limit) stops it with
     :class:`~pybpf.errors.InstructionLimitExceeded`, ``max_seconds``
-    (default none) with :class:`~pybpf.vm.interpreter.TimeLimitExceeded`
+    (default none) with :class:`~pybpf.errors.TimeLimitExceeded`
     once the run has taken that much wall-clock time.  Both can be changed
     between runs.
     """
@@ -199,13 +199,20 @@ class VM:
             address = self._pointers[m.id]
         return address
 
-    def value_pointer(self, m: Map, offset: int = 0) -> int:
+    def value_pointer(self, m: Map, offset: int = 0, *, pc: int | None = None) -> int:
         """The address in this VM of byte ``offset`` of map ``m``'s first
-        value (what ``lddw map_value`` loads: global data)."""
+        value (what ``lddw map_value`` loads: global data).  Only maps with
+        values at fixed places (arrays, arenas) have one, as in the kernel;
+        :class:`VMError` (at ``pc``) for the others."""
+        value_address = getattr(m, "value_address", None)
+        if value_address is None:
+            raise VMError(f"lddw map_value of map {m.name!r}: a {m.type} map has no value "
+                          f"at a fixed address", pc=pc)
         self.adopt_map(m)
-        address = self.memory.from_host(m.value_address(0))
+        address = self.memory.from_host(value_address(0))
         if not address:
-            raise VMError(f"map {m.name!r} has no values for a program to point into")
+            raise VMError(f"lddw map_value of map {m.name!r}: the map has no values for a "
+                          f"program to point into", pc=pc)
         return address + offset
 
     def map_at(self, address: int) -> Map | None:
@@ -237,7 +244,7 @@ class VM:
             raise VMError(f"lddw refers to map {where}, which this VM does not have", pc=pc)
         if pseudo in (PSEUDO_MAP_FD, PSEUDO_MAP_IDX):
             return self.map_pointer(m)
-        return self.value_pointer(m, next_imm & 0xFFFFFFFF)
+        return self.value_pointer(m, next_imm & 0xFFFFFFFF, pc=pc)
 
     def load(self, program: ProgramSource, *, name: str = "prog", prog_type: str = "memory",
              check: bool = True,

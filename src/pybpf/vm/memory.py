@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from ..errors import MemoryFault
+from ..spec.defines import VMALLOC_START
 
 M64 = (1 << 64) - 1
 
@@ -64,8 +65,8 @@ class SpecialAccess(Protocol):
         ...
 
 
-#: The bottom of every address space's layout (the kernel's vmalloc area starts here).
-LAYOUT_BASE = 0xFFFF_C900_0000_0000
+#: The bottom of every address space's layout (where the kernel's vmalloc area starts).
+LAYOUT_BASE = VMALLOC_START
 #: Bytes kept free between two regions (and around the stack).
 GUARD = 1 << 16
 #: Address granularity of the layout.
