@@ -49,7 +49,7 @@ from ..errors import (
     TimeLimitExceeded,
     VMError,
 )
-from ..isa import Insn, OpForm, format_insn, lddw_value
+from ..isa import FORMS_BY_OPCODE, Insn, OpForm, format_insn, lddw_value
 from ..spec import constant
 from ..spec.defines import CORE_POISON_HELPER_ID
 from ..spec.net import SKF_LL_OFF, SKF_NET_OFF
@@ -57,6 +57,7 @@ from .memory import ATOMIC_LOCK, STACK_BASE, AddressSpace, Region
 from .semantics import (
     M64,
     RUNTIME_NAMES,
+    SEMANTICS,
     Control,
     Operands,
     Semantics,
@@ -213,7 +214,8 @@ class CompiledProgram:
                  tail_call: Callable[[int, int, int, int, int], tuple[int, int] | None]
                  | None = None,
                  meter: Meter | None = None):
-        self.insns = [i if type(i) is Insn else Insn(*i) for i in insns]
+        self.insns = list(insns) if set(map(type, insns)) == {Insn} else \
+            [i if type(i) is Insn else Insn(*i) for i in insns]
         self.name = name
         self.space = space
         self.stack = stack
@@ -225,7 +227,8 @@ class CompiledProgram:
         self._trace = trace is not None
         self.code = code if code is not None else code_region(space, self.insns, name)
         self.forms = _forms(self.insns)
-        self.entries, self.blocks = _layout(self.insns, self.forms)
+        self._notable = _notable(self.insns, self.forms)
+        self.entries, self.blocks = _layout(self.insns, self.forms, self._notable)
         self._pseudo = self._pseudo_values()
         self._namespace: dict[str, Any] = dict(RUNTIME_NAMES)
         self._namespace.update(self._runtime_names(trace, arena_base))
@@ -353,8 +356,9 @@ class CompiledProgram:
             names[f"ST{size}"] = space.storer(size)
         for size in (1, 2, 4):
             names[f"LDS{size}"] = space.loader(size, signed=True)
-        calls = {insn.imm for insn, form in zip(self.insns, self.forms)
-                 if form is not None and semantics_of(form).operation == "call_helper"}
+        calls = {self.insns[pc].imm for pc in _slots_with(self.insns, self.forms,
+                                                          _HELPER_CALL_OPCODES, self._notable)
+                 if semantics_of(self.forms[pc]).operation == "call_helper"}
         for helper_id in calls:
             names[helper_name(helper_id)] = self._helper(helper_id)
         return names
@@ -383,8 +387,9 @@ class CompiledProgram:
     def _pseudo_values(self) -> dict[int, int | None]:
         """The value of every pseudo lddw, None where nothing resolves it."""
         values: dict[int, int | None] = {}
-        for pc, form in enumerate(self.forms):
-            if form is None or not form.pseudo:
+        for pc in _slots_with(self.insns, self.forms, _LDDW_OPCODES, self._notable):
+            form = self.forms[pc]
+            if not form.pseudo:
                 continue
             sem = semantics_of(form)
             if sem.operation != "load_imm64" or sem.reference is None:
@@ -482,16 +487,41 @@ def code_region(space: AddressSpace, insns: Sequence[Insn], name: str) -> Region
 def _forms(insns: Sequence[Insn]) -> list[OpForm | None]:
     """Each slot's form (None for an invalid slot or the second half of lddw);
     identical slots are decoded once."""
-    seen: dict[Insn, OpForm | None] = {}
-    out: list[OpForm | None] = []
-    append = out.append
-    for insn in insns:
-        try:
-            append(seen[insn])
-        except KeyError:
-            form = seen[insn] = insn.form
-            append(form)
-    return out
+    table = {insn: Insn(*insn).form for insn in set(insns)}
+    return list(map(table.__getitem__, insns))
+
+
+def _opcodes_where(test: Callable[[Semantics], bool]) -> frozenset[int]:
+    """The opcodes with a form whose semantics pass ``test``."""
+    return frozenset(op for op, forms in FORMS_BY_OPCODE.items()
+                     if any(f in SEMANTICS and test(SEMANTICS[f]) for f in forms))
+
+
+#: Opcodes that may jump, call or end a basic block, and those that may call a helper:
+#: layout looks at these slots only (a set lookup per slot, not a form's semantics).
+_BRANCHING_OPCODES = _opcodes_where(lambda s: s.target is not None
+                                    or s.control is not Control.NEXT)
+_HELPER_CALL_OPCODES = _opcodes_where(lambda s: s.operation == "call_helper")
+_LDDW_OPCODES = _opcodes_where(lambda s: s.operation == "load_imm64")
+
+
+_NOTABLE_OPCODES = _BRANCHING_OPCODES | _HELPER_CALL_OPCODES | _LDDW_OPCODES
+
+
+def _notable(insns: Sequence[Insn], forms: Sequence[OpForm | None]) -> list[int]:
+    """The pcs of the instructions (slots with a form) that may branch, call
+    a helper or load a 64-bit immediate: one pass over the program."""
+    opcodes = _NOTABLE_OPCODES
+    return [pc for pc, insn in enumerate(insns) if insn[0] in opcodes and forms[pc] is not None]
+
+
+def _slots_with(insns: Sequence[Insn], forms: Sequence[OpForm | None],
+                opcodes: frozenset[int], notable: Sequence[int] | None = None) -> list[int]:
+    """The pcs of the instructions (slots with a form) whose opcode is in
+    ``opcodes`` (one of the notable ones), among ``notable`` when given."""
+    if notable is None:
+        notable = _notable(insns, forms)
+    return [pc for pc in notable if insns[pc][0] in opcodes]
 
 
 def _function_entries(insns: Sequence[Insn], forms: Sequence[OpForm | None] | None = None
@@ -503,23 +533,20 @@ def _operands(pc: int, insn: Insn, value: int | None = None) -> Operands:
     return Operands(pc, insn.dst, insn.src, insn.off, insn.imm, value)
 
 
-def _layout(insns: Sequence[Insn], forms: Sequence[OpForm | None]
+def _layout(insns: Sequence[Insn], forms: Sequence[OpForm | None],
+            notable: Sequence[int] | None = None
             ) -> tuple[set[int], list[tuple[int, int]]]:
     """The function entries and the basic blocks, as (start, end) slot
     ranges, in one pass over the program."""
     n = len(insns)
     entries = {0}
     leaders = {0}
-    pc = 0
-    sems: dict[int, Semantics] = {}
-    while pc < n:
+    # Only slots that may jump, call or end a block matter here; the others
+    # (most slots) cost one set lookup.  The second slot of an lddw has no
+    # form, so every slot with a form starts an instruction.
+    for pc in _slots_with(insns, forms, _BRANCHING_OPCODES, notable):
         form = forms[pc]
-        if form is None:
-            pc += 1
-            continue
-        sem = sems.get(id(form))
-        if sem is None:
-            sem = sems[id(form)] = semantics_of(form)
+        sem = semantics_of(form)
         if sem.target is not None:
             target = sem.target_pc(_operands(pc, insns[pc]))
             leaders.add(target)
@@ -527,7 +554,6 @@ def _layout(insns: Sequence[Insn], forms: Sequence[OpForm | None]
                 entries.add(target)
         if sem.control is not Control.NEXT:
             leaders.add(pc + form.slots)
-        pc += form.slots
     starts = sorted(p for p in leaders if 0 <= p < n)
     blocks = []
     for i, start in enumerate(starts):
