@@ -116,3 +116,34 @@ def test_cmpxchg_spin_counter_under_threads(fast_switching):
     for t in threads:
         t.join()
     assert int.from_bytes(shared.raw[0], "little") == THREADS * 10000
+
+
+def test_runs_of_one_vm_from_several_threads_take_turns(fast_switching):
+    # Each run keeps its own value in the stack frame and checks it is still
+    # there: runs sharing the VM's stack at the same time would see each
+    # other's stores.
+    vm = VM(max_insns=None)
+    prog = vm.load("""
+        r0 = 0
+        r6 = 3000
+    again:
+        *(u64 *)(r10 - 8) = r1
+        r2 = *(u64 *)(r10 - 8)
+        if r2 == r1 goto same
+        r0 += 1
+    same:
+        r6 -= 1
+        if r6 != 0 goto again
+        exit
+    """)
+    results: dict[int, list[int]] = {}
+
+    def work(token: int) -> None:
+        results[token] = [prog.run(args=[token]).r0 for _ in range(5)]
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(1, THREADS + 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == {t: [0] * 5 for t in range(1, THREADS + 1)}

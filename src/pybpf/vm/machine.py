@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
@@ -114,6 +115,11 @@ class VM:
     (default none) with :class:`~pybpf.errors.TimeLimitExceeded`
     once the run has taken that much wall-clock time.  Both can be changed
     between runs.
+
+    THREADS: a VM runs one program at a time (its stack, budget and address
+    space serve the run in progress); runs of one VM from several threads
+    take turns (:attr:`lock`).  For parallel runs, use a VM per thread: VMs
+    can share maps, whose operations and atomics are thread-safe.
     """
 
     def __init__(self, *, helpers=None, env=None, max_insns: int | None = DEFAULT_MAX_INSNS,
@@ -122,6 +128,9 @@ class VM:
         from ..helpers import default_registry
         from ..helpers.environment import Environment
 
+        self.lock = threading.RLock()
+        """Held by a run, and while maps are adopted: one thread at a time
+        uses the VM's stack, budget and address space."""
         self.memory = AddressSpace()
         self.stack = StackFrames(self.memory, stack_size, max_call_depth)
         self.helpers = helpers if helpers is not None else default_registry()
@@ -175,6 +184,10 @@ class VM:
         fd.  Programs reach only the maps their VM adopted: the ones it
         created, the ones given to it, and the inner maps of its maps of
         maps (adopted when a lookup returns them)."""
+        with self.lock:
+            return self._adopt(m)
+
+    def _adopt(self, m: Map) -> int:
         fd = self._fds.get(m.id)
         if fd is not None:
             return fd
@@ -278,7 +291,7 @@ class VM:
         malformed program and :class:`~pybpf.errors.AssemblerError` for bad
         text.
         """
-        with collector_paused():
+        with collector_paused(), self.lock:
             insns = as_instructions(program)
             if check:
                 validate(insns, version=self.version)
@@ -425,6 +438,11 @@ class Program(backend.Program):
         r1..r5 explicitly instead.  ``trace`` is a :class:`Tracer` or a text
         stream to print one line per executed instruction to.
         """
+        with self.vm.lock:
+            return self._run(mem, args, trace)
+
+    def _run(self, mem: bytes | bytearray | None, args: Sequence[int] | None,
+             trace: Tracer | TextIO | None) -> RunResult:
         compiled, tracer = self._select(trace)
         buffer = None if mem is None else mem if isinstance(mem, bytearray) else bytearray(mem)
         regions = []
@@ -449,8 +467,11 @@ class Program(backend.Program):
         packet (or memory), ``ctx`` the context struct's bytes; the program
         runs ``repeat`` times on the same input.  Returns retval (the low 32
         bits of r0), data_out, ctx_out and the average duration."""
-        if repeat < 1:
-            repeat = 1
+        with self.vm.lock:
+            return self._test_run(data, ctx, max(repeat, 1), trace)
+
+    def _test_run(self, data: bytes, ctx: bytes | None, repeat: int,
+                  trace: Tracer | TextIO | None) -> TestRunResult:
         compiled, tracer = self._select(trace)
         inv = prepare(self.prog_type, self.memory, bytes(data), ctx)
         try:
