@@ -281,9 +281,15 @@ def _make_canary(state: State) -> None:
     prog = vm.load("r0 = 7\nexit")
     prog.run()
     state.canary, state.canary_maps = vm, [arr, hsh]
-    targets = [arr.address, hsh.address]
+    # The canary's map handles and every region, by the canary's own
+    # addresses (which a VM of the same shape also uses, for its own memory)
+    # and by host address (what a program must never be able to use).
+    targets = [arr.address, hsh.address, vm.map_pointer(arr), vm.map_pointer(hsh)]
     for r in vm.memory.regions():
         targets += [r.start, r.start + r.size // 2, r.end - 8]
+        host = host_address(r)
+        if host is not None:
+            targets += [host, host + r.size // 2, host + r.size - 8]
     state.canary_targets = targets
     state.canary_snapshot = _canary_bytes(state)
 

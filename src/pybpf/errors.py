@@ -97,6 +97,10 @@ class InstructionLimitExceeded(VMError):
     """The program executed more instructions than the caller allowed."""
 
 
+class TimeLimitExceeded(InstructionLimitExceeded):
+    """The program ran longer than the wall-clock limit the caller allowed."""
+
+
 class CallDepthExceeded(VMError):
     """bpf-to-bpf calls nested deeper than the frame limit."""
 

@@ -84,8 +84,9 @@ class Bench:
         self.maps.append(locked)
         self.maps[8].open_buffers(page_count=1)
         self.maps[11].update(0, create_map(inner, num_cpus=2))
-        self.pointers = [m.address for m in self.maps]
-        self.values = [(m.arena_addresses[0], len(m.arenas[0])) for m in self.maps if m.arenas]
+        self.pointers = [self.vm.map_pointer(m) for m in self.maps]
+        self.values = [(self.vm.memory.from_host(m.arena_addresses[0]), len(m.arenas[0]))
+                       for m in self.maps if m.arenas]
         self.programs: dict[tuple[int, str], object] = {}
 
     def program(self, helper_id: int, prog_type: str):

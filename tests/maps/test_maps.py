@@ -771,7 +771,7 @@ def test_map_handles_and_buffers():
     assert len([b for b in pc.buffers() if b.kind == "map_value"]) == 3
 
 
-def test_vm_regions_over_arenas_have_the_addresses_maps_hand_out():
+def test_vm_regions_over_arenas_translate_the_addresses_maps_hand_out():
     from pybpf.vm.memory import AddressSpace, Region
 
     m = make("hash", 4, 8, 4)
@@ -779,11 +779,15 @@ def test_vm_regions_over_arenas_have_the_addresses_maps_hand_out():
     space = AddressSpace()
     for buf in m.buffers():
         space.map(Region(buf.name, buf.buffer, kind=buf.kind, writable=buf.writable))
-    address = m.bpf_lookup(u32(1))
+    host = m.bpf_lookup(u32(1))
+    address = space.from_host(host)                  # what a program is handed
+    assert address and address != host
     assert space.load(address, 8) == 5
     space.store(address, 8, 6)                       # a program's store through the pointer
     assert m[1] == u64(6)
-    assert space.find(m.address).kind == "map_ptr"   # the map's handle is mapped too
+    assert space.to_host(address, 8) == host
+    handle = space.from_host(m.address)
+    assert space.find(handle).kind == "map_ptr"      # the map's handle is mapped too
 
 
 def test_for_each_on_arrays_and_deleting_during_hash_walk():

@@ -1,11 +1,20 @@
 """Map helpers: element operations, queues, ring and perf buffers, iteration,
 stack ids and tail calls.
 
-The map a program passes is the address :attr:`pybpf.maps.Map.address`
-that its ``lddw`` loaded; ``ctx.map_at`` turns it back into the map.  Keys
-and values are read from and written to program memory as raw bytes.
-Helpers that take one kind of map (ring buffers, perf event arrays, stack
-traces, program arrays) refuse the others as the verifier does.
+The map a program passes is the address its ``lddw`` loaded, the map's
+address in the program's VM; ``ctx.map_at`` turns it back into the map (a
+map the VM does not have is no map).  Keys and values are read from and
+written to program memory as raw bytes.  Helpers that take one kind of map
+(ring buffers, perf event arrays, stack traces, program arrays) refuse the
+others as the verifier does.
+
+ADDRESSES: maps name their values by host address (``bpf_lookup``,
+``bpf_for_each``, ``bpf_ringbuf_reserve``); a program must only ever see
+its VM's addresses.  Every address a helper hands a program goes through
+``ctx.memory.from_host`` (0, NULL, for memory the VM does not map), every
+address a program hands a map goes through ``ctx.memory.to_host``, and a
+map of maps returns the inner map's pointer in the program's VM
+(``ctx.map_pointer``).
 """
 
 from __future__ import annotations
@@ -33,11 +42,20 @@ def map_of_type(ctx: HelperContext, address: int, helper: str, arg: int, *types:
     return map_arg(ctx, helper, arg, address, *types)
 
 
+_MAPS_OF_MAPS = ("array_of_maps", "hash_of_maps")
+
+
 @builtin("map_lookup_elem")
 def map_lookup_elem(ctx: HelperContext, map_ptr: int, key: int, *_: int) -> int:
-    """The address of the value for ``key``, or NULL."""
+    """The address of the value for ``key`` (for a map of maps, the inner
+    map's pointer), or NULL."""
     m = the_map(ctx, map_ptr, "map_lookup_elem")
-    return m.bpf_lookup(ctx.memory.read(key, m.key_size), ctx.env.cpu)
+    raw_key = ctx.memory.read(key, m.key_size)
+    if m.type in _MAPS_OF_MAPS:
+        inner = m.bpf_lookup_map(raw_key)
+        return 0 if inner is None else ctx.map_pointer(inner)
+    value = m.bpf_lookup(raw_key, ctx.env.cpu)
+    return ctx.memory.from_host(value) if value else 0
 
 
 @builtin("map_update_elem")
@@ -61,7 +79,8 @@ def map_lookup_percpu_elem(ctx: HelperContext, map_ptr: int, key: int, cpu: int,
                            *_: int) -> int:
     """The address of ``key``'s value on another CPU, or NULL."""
     m = the_map(ctx, map_ptr, "map_lookup_percpu_elem")
-    return m.bpf_lookup_percpu(ctx.memory.read(key, m.key_size), cpu & 0xFFFFFFFF)
+    value = m.bpf_lookup_percpu(ctx.memory.read(key, m.key_size), cpu & 0xFFFFFFFF)
+    return ctx.memory.from_host(value) if value else 0
 
 
 @builtin("map_push_elem")
@@ -103,9 +122,11 @@ def for_each_map_elem(ctx: HelperContext, map_ptr: int, callback: int, callback_
         return -E.EINVAL
     m = the_map(ctx, map_ptr, "for_each_map_elem")
     count = 0
+    from_host = ctx.memory.from_host
     for key_address, value_address in m.bpf_for_each(ctx.env.cpu):
         count += 1
-        if ctx.invoke(callback, map_ptr, key_address, value_address, callback_ctx):
+        if ctx.invoke(callback, map_ptr, from_host(key_address), from_host(value_address),
+                      callback_ctx):
             break
     return count
 
@@ -125,27 +146,33 @@ def ringbuf_output(ctx: HelperContext, map_ptr: int, data: int, size: int, flags
 def ringbuf_reserve(ctx: HelperContext, map_ptr: int, size: int, flags: int, *_: int) -> int:
     """Reserve a record; its address, or NULL when the buffer is full."""
     m = map_of_type(ctx, map_ptr, "ringbuf_reserve", 1, "ringbuf")
-    return m.bpf_ringbuf_reserve(size, flags)
+    record = m.bpf_ringbuf_reserve(size, flags)
+    return ctx.memory.from_host(record) if record else 0
 
 
 def _ring_of(ctx: HelperContext, address: int, helper: str):
+    """The ring buffer holding the record at ``address`` and the record's
+    host address (what the map knows it by)."""
     owner = ctx.map_owning(address)
-    if getattr(owner, "type", None) != "ringbuf":
+    host = ctx.memory.to_host(address)
+    if getattr(owner, "type", None) != "ringbuf" or host is None:
         raise HelperError(f"bpf_{helper}: {address:#x} is not a reserved ring buffer record")
-    return owner
+    return owner, host
 
 
 @builtin("ringbuf_submit")
 def ringbuf_submit(ctx: HelperContext, data: int, flags: int, *_: int) -> int:
     """Commit a reserved record."""
-    _ring_of(ctx, data, "ringbuf_submit").bpf_ringbuf_submit(data, flags)
+    ring, record = _ring_of(ctx, data, "ringbuf_submit")
+    ring.bpf_ringbuf_submit(record, flags)
     return 0
 
 
 @builtin("ringbuf_discard")
 def ringbuf_discard(ctx: HelperContext, data: int, flags: int, *_: int) -> int:
     """Drop a reserved record."""
-    _ring_of(ctx, data, "ringbuf_discard").bpf_ringbuf_discard(data, flags)
+    ring, record = _ring_of(ctx, data, "ringbuf_discard")
+    ring.bpf_ringbuf_discard(record, flags)
     return 0
 
 

@@ -19,7 +19,8 @@ HelperFunction = Callable[..., int]
 class HelperContext(Protocol):
     """What a helper can reach while a program runs (the VM's Program)."""
 
-    memory: Any        # the AddressSpace: load/store/read/write/read_cstring
+    memory: Any        # the AddressSpace: load/store/read/write/read_cstring, and
+    #                    from_host/to_host between the VM's addresses and the host's
     env: Any           # the Environment: pid, comm, clock, cpu, random source
     prog_type: str     # the running program's type (xdp, sched_cls, ...)
     packet: Any        # the packet of skb/xdp runs (buffer offsets meta/data/end/mac)
@@ -37,6 +38,11 @@ class HelperContext(Protocol):
 
     def map_owning(self, address: int) -> Any:
         """The map whose memory holds ``address`` (ring buffer records), or None."""
+        ...
+
+    def map_pointer(self, m: Any) -> int:
+        """The address of map ``m`` in the program's VM (a map of maps'
+        lookup returns it)."""
         ...
 
 

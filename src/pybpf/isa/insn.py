@@ -92,11 +92,12 @@ def decode(data: bytes | bytearray | memoryview, byteorder: str = "little") -> l
     if len(data) % INSN_SIZE:
         raise DecodeError(f"bytecode length {len(data)} is not a multiple of {INSN_SIZE}",
                           pc=len(data) // INSN_SIZE)
+    new = tuple.__new__     # what Insn(...) ends in, without its Python-level constructor
     if byteorder == "little":
-        return [Insn(op, regs & 0x0F, regs >> 4, off, imm)
+        return [new(Insn, (op, regs & 0x0F, regs >> 4, off, imm))
                 for op, regs, off, imm in _LE.iter_unpack(data)]
     if byteorder == "big":
-        return [Insn(op, regs >> 4, regs & 0x0F, off, imm)
+        return [new(Insn, (op, regs >> 4, regs & 0x0F, off, imm))
                 for op, regs, off, imm in _BE.iter_unpack(data)]
     raise ValueError(f"byteorder must be 'little' or 'big', not {byteorder!r}")
 

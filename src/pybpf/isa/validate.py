@@ -12,13 +12,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..errors import InstructionError
-from .insn import Insn, iter_logical
+from .insn import Insn
 from .opcodes import (
     FORMS_BY_OPCODE,
     PSEUDO_FUNC,
     PSEUDO_MAP_FD,
     PSEUDO_MAP_IDX,
     Kind,
+    OpForm,
+    form_of,
 )
 
 # lddw sources whose second slot carries nothing: its imm must be zero too.
@@ -49,9 +51,21 @@ def find_problems(insns: Sequence[Insn], *, version: int = 4, extensions: bool =
         return [InstructionError("program has no instructions")]
     second_slots: set[int] = set()
     targets: list[tuple[int, int, Insn, str]] = []  # (pc, target, insn, what)
-    for item in iter_logical(insns):
-        pc, insn, form = item.pc, item.insn, item.form
-        problem = slot_problem(insn, form, version, extensions)
+    # Each distinct slot is checked once.  A valid one-slot instruction that
+    # neither jumps nor calls (most slots) needs nothing more, so only the
+    # other slots are visited, in order.
+    checked: dict[Insn, tuple[OpForm | None, str | None]] = {}
+    for insn in set(insns):
+        form = form_of(*insn)
+        known = (form, slot_problem(insn, form, version, extensions))
+        if not _is_plain(*known):
+            checked[insn] = known
+    skip = -1       # the second slot of the lddw before
+    for pc in [pc for pc, insn in enumerate(insns) if insn in checked]:
+        if pc == skip:
+            continue
+        insn = insns[pc]
+        form, problem = checked[insn]
         if problem is None and form is not None:
             if form.kind is Kind.LDDW:
                 problem = lddw_tail_problem(insns, pc)
@@ -64,6 +78,8 @@ def find_problems(insns: Sequence[Insn], *, version: int = 4, extensions: bool =
                 targets.append((pc, pc + 1 + insn.imm, insn, "jump"))
             elif form.kind is Kind.CALL_LOCAL:
                 targets.append((pc, pc + 1 + insn.imm, insn, "call"))
+        if form is not None and form.kind is Kind.LDDW:
+            skip = pc + 1                       # as iter_logical joins the two slots
         if problem is not None:
             found.append(InstructionError(problem, pc=pc, insn=insn))
             if first_only:
@@ -80,6 +96,13 @@ def find_problems(insns: Sequence[Insn], *, version: int = 4, extensions: bool =
         if first_only:
             return found
     return found
+
+
+_BRANCHING = (Kind.LDDW, Kind.JA, Kind.JCOND, Kind.MAY_GOTO, Kind.GOTOL, Kind.CALL_LOCAL)
+
+
+def _is_plain(form: OpForm | None, problem: str | None) -> bool:
+    return problem is None and form is not None and form.kind not in _BRANCHING
 
 
 def slot_problem(insn: Insn, form, version: int, extensions: bool) -> str | None:

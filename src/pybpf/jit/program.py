@@ -27,7 +27,7 @@ from typing import Any
 from ..errors import BPFError, HelperError, InstructionLimitExceeded, VMError
 from ..isa import Insn, OpForm, encode, format_insn
 from ..spec.layout import helper_id
-from ..vm.interpreter import TAIL_CALL_ID, CompiledProgram, Helper, StackFrames, code_region
+from ..vm.interpreter import TAIL_CALL_ID, CompiledProgram, Helper, Meter, StackFrames, code_region
 from ..vm.memory import AddressSpace, Region
 from ..vm.semantics import M64, Control, semantics_of
 from . import cache
@@ -83,10 +83,15 @@ class JitProgram:
                  packet: Callable[[], Any] | None = None, trace: Any = None,
                  max_insns: int | None = None, name: str = "prog", arena_base: int = 0,
                  code: Region | None = None,
-                 tail_call: Callable[[int, int, int, int], tuple[int, int] | None] | None = None,
-                 facts: Callable[[int], bool] | None = None):
+                 tail_call: Callable[..., tuple[int, int] | None] | None = None,
+                 facts: Callable[[int], bool] | None = None, meter: Meter | None = None):
         if trace is not None:
             raise Unsupported("tracing runs in the interpreter")
+        # The instruction limit is compiled in; the VM's meter (one budget
+        # per run) is told what each run executed.  Callbacks count against
+        # it too; a wall-clock limit (max_seconds) is the interpreter's only.
+        self.meter = meter if meter is not None else Meter(max_insns)
+        max_insns = self.meter.max_insns
         self.insns = [Insn(*i) for i in insns]
         self.name = name
         self.space = space
@@ -95,7 +100,7 @@ class JitProgram:
         self.max_insns = max_insns
         self._interpreter_args = dict(space=space, stack=stack, helpers=helpers,
                                       resolve_pseudo=resolve_pseudo, packet=packet,
-                                      max_insns=max_insns, name=name, arena_base=arena_base,
+                                      meter=self.meter, name=name, arena_base=arena_base,
                                       code=code, tail_call=tail_call)
         self._interpreter: CompiledProgram | None = None
         self._tail_call = tail_call
@@ -190,14 +195,17 @@ class JitProgram:
     def run(self, r1: int = 0, r2: int = 0, r3: int = 0, r4: int = 0, r5: int = 0) -> int:
         """Run from the first instruction in a fresh frame 0; returns r0."""
         self._extra = 0
+        self.meter.start()
         stack = self.stack
         if r3 or r4 or r5:
             try:
                 return self._enter(0, 0, ZERO_FRAME, r1, r2, r3, r4, r5)[0]
             finally:
+                self.meter.n = self.insn_count
                 if stack.depth != -1:
                     stack.reset()
         r0 = self._run(self._rt_address, r1 & M64, r2 & M64)
+        self.meter.n = self.insn_count
         if stack.depth != -1:
             stack.reset()
         rt = self.rt
@@ -217,6 +225,7 @@ class JitProgram:
         The time is this thread's CPU time, as the kernel's test-run timer
         counts it: time spent preempted by other processes is left out."""
         self._extra = 0
+        self.meter.start()
         self._repeating = True
         self._run_seen = 0
         rt = self.rt
@@ -253,14 +262,20 @@ class JitProgram:
         finally:
             self._sync(depth - 1)
         self._extra += n
+        limit = self.meter.max_insns
+        if limit is not None and self._extra > limit:
+            raise InstructionLimitExceeded(
+                f"instruction limit exceeded: callbacks executed {self._extra}, limit "
+                f"max_insns={limit} (for the whole run)")
         return r0
 
-    def run_in_frame(self, r1: int, depth: int) -> tuple[int, int]:
+    def run_in_frame(self, r1: int, depth: int, n: int = 0) -> tuple[int, int]:
         """Run from the first instruction in the already active frame
-        ``depth`` (a tail call reuses its caller's frame); returns (r0,
-        instructions executed)."""
+        ``depth`` (a tail call reuses its caller's frame), counting on from
+        ``n`` instructions; returns (r0, instructions executed so far)."""
         try:
-            return self._enter(0, depth, 0, r1, 0, 0, 0, 0)
+            r0, executed = self._enter(0, depth, 0, r1, 0, 0, 0, 0)
+            return r0, n + executed
         finally:
             self._sync(depth)
 
@@ -388,7 +403,8 @@ class JitProgram:
         try:
             self._new_run_check()
             self._sync(depth)
-            result = self._tail_call(r1, r2, r3, depth) if self._tail_call is not None else None
+            result = self._tail_call(r1, r2, r3, depth, 0) if self._tail_call is not None \
+                else None
             if result is None:
                 rt[L.TAIL_TAKEN] = 0
                 return 0
@@ -424,8 +440,9 @@ class JitProgram:
                 self.stack.enter(arg)         # raises CallDepthExceeded
             if code == L.TRAP_LIMIT:
                 raise InstructionLimitExceeded(
-                    f"instruction limit exceeded: {arg} executed, limit {self.max_insns}",
-                    pc=pc, insn=self.describe(pc))
+                    f"instruction limit exceeded: {arg} executed, limit "
+                    f"max_insns={self.max_insns} (for the whole run: callbacks, subprograms "
+                    f"and tail calls included)", pc=pc, insn=self.describe(pc))
             raise VMError(f"no function at pc {pc}")
         except BaseException as e:
             self._fail(e, pc)
@@ -443,7 +460,6 @@ def _array_lookups(insns: list[Insn], sems: list, helpers: Mapping[int, Helper],
     reach the call with another map), so this only chooses what to inline.
     """
     from ..helpers.core import BUILTINS
-    from ..maps import map_at
     from ..maps.array import ArrayMap
 
     builtin = BUILTINS.get("map_lookup_elem")
@@ -458,11 +474,18 @@ def _array_lookups(insns: list[Insn], sems: list, helpers: Mapping[int, Helper],
         source = _last_write_of_r1(insns, sems, pc)
         if source is None or source not in values:
             continue
-        m = map_at(values[source])
+        owner = fn.args[0] if getattr(fn, "args", None) else None   # the VM's Program
+        if owner is None or not hasattr(owner, "map_at"):
+            continue
+        m = owner.map_at(values[source])
         if not isinstance(m, ArrayMap) or m.type != "array" or m.percpu or \
                 getattr(m.bpf_lookup, "__func__", None) is not ArrayMap.bpf_lookup:
             continue
-        out[pc] = (m.value_stride, (values[source], m.value_address(0), m.max_entries))
+        # the address programs see for the first value: the VM's, not the host's
+        first = owner.vm.memory.from_host(m.value_address(0))
+        if not first:
+            continue
+        out[pc] = (m.value_stride, (values[source], first, m.max_entries))
     return out
 
 

@@ -22,13 +22,17 @@ Values live in preallocated :attr:`Map.arenas` that the VM maps as memory, so
 a program's pointer into a value sees userspace updates and the other way
 round.
 
-For the VM: map every :meth:`Map.buffers` entry as a region (the buffers'
-host addresses are the addresses maps hand out); ``lddw`` of a map loads
-:attr:`Map.address` and :func:`map_at` turns it back into the map; helpers
-call ``bpf_lookup``/``bpf_update``/``bpf_delete``/``bpf_push``/``bpf_pop``/
+For the VM: map every :meth:`Map.buffers` entry as a region.  Maps name
+their storage by host address (:attr:`Map.address`, the values' addresses
+``bpf_lookup`` returns, the records ``bpf_ringbuf_reserve`` returns); the
+VM places the regions at addresses of its own and translates at the helper
+boundary, so a program never sees a host address.  Helpers call
+``bpf_lookup``/``bpf_update``/``bpf_delete``/``bpf_push``/``bpf_pop``/
 ``bpf_peek``/``bpf_for_each``, ``bpf_ringbuf_*``, ``bpf_perf_event_output``,
 ``bpf_get_stackid`` and ``bpf_tail_call_target`` with the raw bytes read from
-program memory and the current CPU.
+program memory and the current CPU.  :func:`map_at` and :func:`map_owning`
+answer for host addresses, for userspace: the VM never consults them (a
+program reaches only its own VM's maps).
 """
 
 from __future__ import annotations

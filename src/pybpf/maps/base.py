@@ -14,8 +14,9 @@ Two faces per map:
   NULL, or a negative errno).
 
 Values live in :attr:`Map.arenas`, preallocated buffers that the VM maps as
-memory regions.  Because a region's address is the buffer's own host address,
-``bpf_lookup`` can return the very address a program dereferences.
+memory regions.  The ``bpf_*`` methods name memory by host address (a
+value's, a ring buffer record's); the VM maps the buffers at addresses of
+its own and translates, so programs never see these addresses.
 
 THREADS: maps are safe to use from several threads (several VMs, or a VM
 and userspace) with the kernel's guarantees.  Each map has one lock
@@ -102,15 +103,16 @@ def physical_memory() -> int:
 
 
 def map_at(address: int) -> Map | None:
-    """The map whose :attr:`Map.address` is ``address`` (what a program holds
-    as a map pointer), or None."""
+    """The map whose :attr:`Map.address` (its handle's host address) is
+    ``address``, or None.  For userspace code: the VM never looks maps up
+    here, so programs reach only the maps of their own VM."""
     return _by_address.get(address)
 
 
 def map_owning(address: int) -> tuple[Map, int, int] | None:
-    """``(map, arena index, offset)`` for an address inside some live map's
-    values (a ring buffer sample, a value pointer), or None.  Walks every
-    map: cache the answer per region where speed matters."""
+    """``(map, arena index, offset)`` for a host address inside some live
+    map's values (a ring buffer sample, a value pointer), or None.  Walks
+    every map; for userspace code, like :func:`map_at`."""
     for m in list(_by_address.values()):
         where = m.locate(address)
         if where is not None:

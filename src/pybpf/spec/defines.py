@@ -65,6 +65,12 @@ BPF_F_TEST_SKB_CHECKSUM_COMPLETE = 1 << 2
 # --- include/linux/bpf.h: kernel limits --------------------------------------
 MAX_TAIL_CALLS = 33
 """The most tail calls one run may chain (MAX_TAIL_CALL_CNT)."""
+BPF_COMPLEXITY_LIMIT_INSNS = 1_000_000
+"""The most instructions the verifier processes for one program."""
+
+# --- arch/x86/include/asm/pgtable_64_types.h (4-level paging) -----------------
+VMALLOC_START = 0xFFFF_C900_0000_0000
+"""Where the kernel's vmalloc area (BPF stacks, map values) begins on x86-64."""
 
 # --- include/linux/bpf_verifier.h (values fixed by the uapi log_level field) --
 BPF_LOG_LEVEL1 = 1

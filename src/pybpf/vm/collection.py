@@ -16,9 +16,10 @@ The spec goes through :func:`pybpf.linker.link` first, with a resolver
 that knows no kernel symbols (:class:`~pybpf.linker.NoKernel`): weak ksym
 and kfunc externs read as 0, strong ones cannot load.  What is left here
 is the backend's last step: a map reference becomes the map's address in
-the VM.  An arena map (:class:`pybpf.maps.ArenaMap`) is one region of the
-VM's memory holding the object's ``__arena`` globals; ``addr_space_cast``
-finds it through the VM's ``arena_base``.
+the VM (the VM's own address, not the host's).  An arena map
+(:class:`pybpf.maps.ArenaMap`) is one region of the VM's memory holding the
+object's ``__arena`` globals, in a 4 GiB window of its own;
+``addr_space_cast`` finds it through the VM's ``arena_base``.
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ def load_linked(linked: LinkedObject, *, vm: VM) -> Collection:
             if ref is None:  # a map[fd:N] of this VM's
                 return vm.resolve_pseudo(pc, form, imm, next_imm, ordered)
             m = coll.maps[ref.map]
-            return m.value_address(0) + ref.offset if ref.value else m.address
+            return vm.value_pointer(m, ref.offset) if ref.value else vm.map_pointer(m)
 
         coll.programs[name] = vm.load(lp.insns, name=name, prog_type=lp.type,
                                       resolve_pseudo=resolve)

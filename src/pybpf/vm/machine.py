@@ -15,12 +15,15 @@ and limits.  :meth:`VM.load` validates and prepares a program;
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import importlib
 import os
+import threading
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
 from .. import backend
@@ -29,11 +32,11 @@ from ..errors import HelperError, VMError
 from ..isa import Insn, OpForm, assemble, decode, validate
 from ..isa.opcodes import PSEUDO_MAP_FD, PSEUDO_MAP_IDX, PSEUDO_MAP_IDX_VALUE, PSEUDO_MAP_VALUE
 from ..objects import MapSpec
-from ..spec.defines import MAX_TAIL_CALLS
+from ..spec.defines import BPF_COMPLEXITY_LIMIT_INSNS, MAX_TAIL_CALLS
 from ..spec.net import ETH_HLEN
 from .context import StructContext
-from .interpreter import TAIL_CALL_ID, CompiledProgram, Helper, StackFrames, code_region
-from .memory import AddressSpace, Region
+from .interpreter import TAIL_CALL_ID, CompiledProgram, Helper, Meter, StackFrames, code_region
+from .memory import GUARD, LAYOUT_BASE, AddressSpace, Region
 from .packet import Packet
 from .progtypes import Invocation, prepare
 from .trace import Tracer
@@ -95,6 +98,12 @@ def choose_engine(jit: bool | None) -> Callable[..., Any] | None:
     return engine("jit") if jit else None
 
 
+#: Arenas live in 4 GiB windows of their own from here (pointers into an
+#: arena keep 32 bits and get the window's upper bits back).
+ARENA_WINDOW = 1 << 32
+ARENA_AREA = LAYOUT_BASE + (1 << 40)
+
+
 class RunResult(NamedTuple):
     """What a run produced: r0, the number of instructions executed and the
     memory as the program left it."""
@@ -113,7 +122,35 @@ def as_instructions(program: ProgramSource, *, syntax: str = "auto") -> list[Ins
         return assemble(program, syntax)
     if isinstance(program, (bytes, bytearray, memoryview)):
         return decode(bytes(program))
-    return [Insn(*i) for i in program]
+    if set(map(type, program)) == {Insn}:
+        return list(program)
+    return [i if type(i) is Insn else Insn(*i) for i in program]
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for a while.  Loading makes a
+    tuple or two per instruction and no cycles: left running, the collector
+    would walk the growing program over and over (a 1M-instruction load took
+    twice as long)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+DEFAULT_MAX_INSNS = BPF_COMPLEXITY_LIMIT_INSNS
+"""The instructions one run may execute unless the VM is told otherwise:
+the kernel's limit on the instructions its verifier processes
+(BPF_COMPLEXITY_LIMIT_INSNS), used here as a limit on the instructions a
+run executes.  The two differ: the kernel bounds the proof, not the run, so
+a program the kernel accepts may execute more (``bpf_loop`` allows 8 million
+callbacks) and needs a larger ``max_insns``.  At the interpreter's tens of
+nanoseconds per instruction the default stops a runaway program within a
+second or two."""
 
 
 class VM:
@@ -121,39 +158,76 @@ class VM:
 
     ``helpers`` is a :class:`~pybpf.helpers.registry.HelperRegistry` (the
     built-in helpers by default); ``env`` the environment helpers report;
-    ``max_insns`` stops runaway programs with
-    :class:`~pybpf.errors.InstructionLimitExceeded`; ``stack_size`` and
-    ``max_call_depth`` shape the stack (512 bytes per frame, 8 frames, as the
-    RFC and uBPF have it); ``version`` is the highest CPU version accepted.
+    ``stack_size`` and ``max_call_depth`` shape the stack (512 bytes per
+    frame, 8 frames, as the RFC and uBPF have it); ``version`` is the
+    highest CPU version accepted.
     ``jit`` compiles programs to native code (:mod:`pybpf.jit`, needs
     llvmlite): True asks for it (where it cannot run, the interpreter runs
     with an :class:`EngineUnavailable` warning), False runs the interpreter,
     None (the default) follows ``PYBPF_JIT`` (see :func:`choose_engine`).
+
+    LIMITS: each run (``run``, ``test_run``, each repetition of a test run)
+    has one budget covering everything it executes — the program, its
+    subprograms, the callbacks of ``bpf_loop`` and the other callback
+    helpers, the programs tail calls jump to.  ``max_insns`` (default
+    :data:`DEFAULT_MAX_INSNS`; ``None`` for no limit) stops it with
+    :class:`~pybpf.errors.InstructionLimitExceeded`, ``max_seconds``
+    (default none) with :class:`~pybpf.errors.TimeLimitExceeded`
+    once the run has taken that much wall-clock time.  Both can be changed
+    between runs.
+
+    THREADS: a VM runs one program at a time (its stack, budget and address
+    space serve the run in progress); runs of one VM from several threads
+    take turns (:attr:`lock`).  For parallel runs, use a VM per thread: VMs
+    can share maps, whose operations and atomics are thread-safe.
     """
 
-    def __init__(self, *, helpers=None, env=None, max_insns: int | None = None,
-                 stack_size: int = 512, max_call_depth: int = 8, version: int = 4,
-                 jit: bool | None = None):
+    def __init__(self, *, helpers=None, env=None, max_insns: int | None = DEFAULT_MAX_INSNS,
+                 max_seconds: float | None = None, stack_size: int = 512,
+                 max_call_depth: int = 8, version: int = 4, jit: bool | None = None):
         from ..helpers import default_registry
         from ..helpers.environment import Environment
 
+        self.lock = threading.RLock()
+        """Held by a run, and while maps are adopted: one thread at a time
+        uses the VM's stack, budget and address space."""
         self.memory = AddressSpace()
         self.stack = StackFrames(self.memory, stack_size, max_call_depth)
         self.helpers = helpers if helpers is not None else default_registry()
         self.env = env if env is not None else Environment()
-        self.max_insns = max_insns
+        self.meter = Meter(max_insns, max_seconds)
+        """The budget of the run in progress (shared by the VM's programs)."""
         self.version = version
         self.trace_pipe: list[bytes] = []
         self.arena_base = 0
         """Where address-space-1 (arena) pointers point: the 4 GiB window of
-        the VM's arena map (set when one is created)."""
+        the VM's arena map (set when one is adopted)."""
         self.maps_by_fd: dict[int, Any] = {}
         self._fds: dict[int, int] = {}            # map id -> fd
-        self._by_address: dict[int, Any] = {}
+        self._by_address: dict[int, Any] = {}    # map pointer in this VM -> map
+        self._pointers: dict[int, int] = {}       # map id -> its pointer in this VM
         self._next_fd = 3
         self.tail_calls = 0
         self.engine = choose_engine(jit)
         """The compiler programs are loaded with (None: the interpreter)."""
+
+    @property
+    def max_insns(self) -> int | None:
+        """Instructions a run may execute (None: no limit)."""
+        return self.meter.max_insns
+
+    @max_insns.setter
+    def max_insns(self, value: int | None) -> None:
+        self.meter.max_insns = value
+
+    @property
+    def max_seconds(self) -> float | None:
+        """Wall-clock seconds a run may take (None: no limit)."""
+        return self.meter.max_seconds
+
+    @max_seconds.setter
+    def max_seconds(self, value: float | None) -> None:
+        self.meter.max_seconds = value
 
     # --- maps -------------------------------------------------------------------------
 
@@ -164,41 +238,82 @@ class VM:
 
         m = create_map(spec, num_cpus=self.env.num_cpus)
         self.adopt_map(m)
-        if spec.type == "arena":
-            self.arena_base = m.base
         return m
 
     def adopt_map(self, m: Map) -> int:
-        """Make an existing userspace map reachable by programs (map its
-        memory, give it an fd); returns the fd."""
+        """Make an existing userspace map reachable by this VM's programs
+        (map its memory at addresses of this VM, give it an fd); returns the
+        fd.  Programs reach only the maps their VM adopted: the ones it
+        created, the ones given to it, and the inner maps of its maps of
+        maps (adopted when a lookup returns them)."""
+        with self.lock:
+            return self._adopt(m)
+
+    def _adopt(self, m: Map) -> int:
         fd = self._fds.get(m.id)
         if fd is not None:
             return fd
         for buf in m.buffers():
             region = Region(buf.name, buf.buffer, kind=buf.kind, writable=buf.writable)
             region.owner = m
-            self.memory.map(region)
+            if buf.kind == "arena":
+                self.memory.map(region, at=self._arena_placement(m, region.size))
+                self.arena_base = region.start - region.start % ARENA_WINDOW
+            else:
+                self.memory.map(region)
+            if buf.kind == "map_ptr":
+                self._by_address[region.start] = m
+                self._pointers[m.id] = region.start
         fd = self._next_fd
         self._next_fd += 1
         self._fds[m.id] = fd
         self.maps_by_fd[fd] = m
-        self._by_address[m.address] = m
         return fd
+
+    def _arena_placement(self, m: Map, size: int) -> int:
+        """Where an arena goes: in a 4 GiB window of its own (pointers into
+        it keep 32 bits), at the offset ``map_extra`` asks for, else one
+        guard gap in (so that no arena byte has the 32-bit address 0)."""
+        offset = m.spec.map_extra % ARENA_WINDOW or GUARD
+        window = ARENA_AREA
+        while not self.memory.is_free(window, ARENA_WINDOW):
+            window += ARENA_WINDOW
+        return self.memory.reserve(size, at=window + offset)
 
     def fd_of(self, m: Map) -> int:
         """The VM-local file descriptor of a map (what ``map[fd:N]`` names)."""
         return self.adopt_map(m)
 
-    def map_at(self, address: int) -> Map | None:
-        """The map whose pointer (the value ``lddw map`` loads) is ``address``."""
-        m = self._by_address.get(address)
-        if m is None:
-            from ..maps import map_at
+    def map_pointer(self, m: Map) -> int:
+        """The address of map ``m`` in this VM (what ``lddw map`` loads),
+        adopting it first if needed."""
+        address = self._pointers.get(m.id)
+        if address is None:
+            self.adopt_map(m)
+            address = self._pointers[m.id]
+        return address
 
-            m = map_at(address)
-            if m is not None:
-                self.adopt_map(m)  # an inner map userspace put into a map of maps
-        return m
+    def value_pointer(self, m: Map, offset: int = 0, *, pc: int | None = None) -> int:
+        """The address in this VM of byte ``offset`` of map ``m``'s first
+        value (what ``lddw map_value`` loads: global data).  Only maps with
+        values at fixed places (arrays, arenas) have one, as in the kernel;
+        :class:`VMError` (at ``pc``) for the others."""
+        value_address = getattr(m, "value_address", None)
+        if value_address is None:
+            raise VMError(f"lddw map_value of map {m.name!r}: a {m.type} map has no value "
+                          f"at a fixed address", pc=pc)
+        self.adopt_map(m)
+        address = self.memory.from_host(value_address(0))
+        if not address:
+            raise VMError(f"lddw map_value of map {m.name!r}: the map has no values for a "
+                          f"program to point into", pc=pc)
+        return address + offset
+
+    def map_at(self, address: int) -> Map | None:
+        """The map whose pointer (the value ``lddw map`` loads) is ``address``
+        in this VM, or None: a map of another VM is not found, whatever its
+        address there."""
+        return self._by_address.get(address)
 
     def map_owning(self, address: int) -> Map | None:
         """The map whose memory holds ``address``."""
@@ -222,8 +337,8 @@ class VM:
         if m is None:
             raise VMError(f"lddw refers to map {where}, which this VM does not have", pc=pc)
         if pseudo in (PSEUDO_MAP_FD, PSEUDO_MAP_IDX):
-            return m.address
-        return m.value_address(0) + (next_imm & 0xFFFFFFFF)
+            return self.map_pointer(m)
+        return self.value_pointer(m, next_imm & 0xFFFFFFFF, pc=pc)
 
     def load(self, program: ProgramSource, *, name: str = "prog", prog_type: str = "memory",
              check: bool = True,
@@ -238,10 +353,11 @@ class VM:
         malformed program and :class:`~pybpf.errors.AssemblerError` for bad
         text.
         """
-        insns = as_instructions(program)
-        if check:
-            validate(insns, version=self.version)
-        return Program(self, insns, name, resolve_pseudo or self.resolve_pseudo, prog_type)
+        with collector_paused(), self.lock:
+            insns = as_instructions(program)
+            if check:
+                validate(insns, version=self.version)
+            return Program(self, insns, name, resolve_pseudo or self.resolve_pseudo, prog_type)
 
     def run(self, program: ProgramSource, mem: bytes | bytearray | None = None, *,
             trace: Tracer | TextIO | None = None) -> RunResult:
@@ -296,6 +412,11 @@ class Program(backend.Program):
         """The map whose memory holds ``address`` (for helpers)."""
         return self.vm.map_owning(address)
 
+    def map_pointer(self, m: Map) -> int:
+        """The address of map ``m`` in this program's VM (for helpers that
+        return a map: a map of maps' lookup)."""
+        return self.vm.map_pointer(m)
+
     @property
     def packet(self) -> Packet | None:
         """The packet of the run in progress (skb and XDP programs)."""
@@ -332,13 +453,14 @@ class Program(backend.Program):
         return (factory or CompiledProgram)(self.insns, space=self.vm.memory, stack=self.vm.stack,
                                helpers=bound, resolve_pseudo=self._resolve_pseudo,
                                packet=self._packet_bytes, trace=tracer,
-                               max_insns=self.vm.max_insns, name=self.name, code=self.code,
+                               meter=self.vm.meter, name=self.name, code=self.code,
                                tail_call=self._tail_call, arena_base=self.vm.arena_base)
 
-    def _tail_call(self, ctx_ptr: int, map_ptr: int, index: int, depth: int
+    def _tail_call(self, ctx_ptr: int, map_ptr: int, index: int, depth: int, n: int
                    ) -> tuple[int, int] | None:
-        """Jump to ``map_ptr[index]``: run that program in the current frame
-        and return its (r0, instructions), or None to fall through."""
+        """Jump to ``map_ptr[index]``: run that program in the current frame,
+        counting on from ``n`` instructions, and return (r0, instructions
+        executed so far), or None to fall through."""
         find = self._tail_call_target
         target = find(ctx_ptr, map_ptr, index, 0, 0) if find is not None else None
         if target is None or self.vm.tail_calls >= MAX_TAIL_CALLS:
@@ -351,7 +473,7 @@ class Program(backend.Program):
         target.invocation = self.invocation
         target._active = target._compiled
         try:
-            return target._compiled.run_in_frame(ctx_ptr, depth)
+            return target._compiled.run_in_frame(ctx_ptr, depth, n)
         finally:
             target.invocation = saved
 
@@ -395,6 +517,11 @@ class Program(backend.Program):
         r1..r5 explicitly instead.  ``trace`` is a :class:`Tracer` or a text
         stream to print one line per executed instruction to.
         """
+        with self.vm.lock:
+            return self._run(mem, args, trace)
+
+    def _run(self, mem: bytes | bytearray | None, args: Sequence[int] | None,
+             trace: Tracer | TextIO | None) -> RunResult:
         compiled, tracer = self._select(trace)
         buffer = None if mem is None else mem if isinstance(mem, bytearray) else bytearray(mem)
         regions = []
@@ -419,8 +546,11 @@ class Program(backend.Program):
         packet (or memory), ``ctx`` the context struct's bytes; the program
         runs ``repeat`` times on the same input.  Returns retval (the low 32
         bits of r0), data_out, ctx_out and the average duration."""
-        if repeat < 1:
-            repeat = 1
+        with self.vm.lock:
+            return self._test_run(data, ctx, max(repeat, 1), trace)
+
+    def _test_run(self, data: bytes, ctx: bytes | None, repeat: int,
+                  trace: Tracer | TextIO | None) -> TestRunResult:
         compiled, tracer = self._select(trace)
         inv = prepare(self.prog_type, self.memory, bytes(data), ctx)
         try:

@@ -5,11 +5,11 @@ after it, like the kernel's skb and xdp_buff.  The program can reach the
 bytes from ``data_meta`` (XDP metadata) or ``data`` to ``data_end`` through
 one region of the address space; helpers that move those bounds
 (``bpf_xdp_adjust_head``, ``bpf_skb_change_tail``...) remap the region.
+The whole buffer has addresses reserved, so a byte keeps its address while
+the bounds move (until the buffer is reallocated to grow).
 """
 
 from __future__ import annotations
-
-import ctypes
 
 from .memory import AddressSpace, Region
 
@@ -19,7 +19,8 @@ class Packet:
 
     Offsets (``meta``, ``data``, ``end``, and ``mac``, where the link-layer
     header starts) index :attr:`buffer`; the ``*_address`` properties give
-    what the program sees.
+    what the program sees (``base`` is the address of the buffer's first
+    byte in the address space).
     """
 
     def __init__(self, space: AddressSpace, data: bytes, *, headroom: int = 0,
@@ -30,8 +31,8 @@ class Packet:
         self.writable = writable
         self.buffer = bytearray(headroom + len(data) + tailroom)
         self.buffer[headroom:headroom + len(data)] = data
-        self._anchor = (ctypes.c_char * len(self.buffer)).from_buffer(self.buffer)
-        self.base = ctypes.addressof(self._anchor)
+        self.base = space.reserve(len(self.buffer))
+        self._reserved = True
         self.data = headroom
         self.end = headroom + len(data)
         self.meta = headroom - meta
@@ -97,9 +98,12 @@ class Packet:
         grow_head = max(0, head - have_head)
         grow_tail = max(0, tail - have_tail)
         buffer = bytearray(grow_head) + self.buffer + bytearray(grow_tail)
+        if self.region is not None:
+            self.space.unmap(self.region)
+            self.region = None
+        self.space.release(self.base)
         self.buffer = buffer
-        self._anchor = (ctypes.c_char * len(buffer)).from_buffer(buffer)
-        self.base = ctypes.addressof(self._anchor)
+        self.base = self.space.reserve(len(buffer))
         self.meta += grow_head
         self.data += grow_head
         self.end += grow_head
@@ -142,13 +146,17 @@ class Packet:
         view = memoryview(self.buffer)[self.meta:self.end]
         if len(view):
             self.region = self.space.map(Region(self.name, view, kind="packet",
-                                                writable=self.writable))
+                                                writable=self.writable),
+                                         at=self.base + self.meta)
         else:
             self.region = None
         self.space.forget_hot()
 
     def close(self) -> None:
-        """Make the packet unreachable."""
+        """Make the packet unreachable and give its addresses back."""
         if self.region is not None:
             self.space.unmap(self.region)
             self.region = None
+        if self._reserved:
+            self.space.release(self.base)
+            self._reserved = False

@@ -165,8 +165,12 @@ ENVIRONMENT_NAMES = {
               "out of bounds, the program returns 0",
     "H<id>": "H12 etc. (see helper_name): the helper with that id, a callable taking r1..r5 "
              "and returning r0",
-    "TAILCALL": "TAILCALL(r1, r2, r3, depth): (r0, instructions executed) of the program the "
-                "tail call ran, or None when it falls through",
+    "TAILCALL": "TAILCALL(r1, r2, r3, depth, n): (r0, instructions executed so far) once the "
+                "program the tail call ran has exited, or None when it falls through",
+    "METER": "the run's instruction count while a helper runs: METER.n is set to n before the "
+             "call and read back after it, so callbacks the helper makes count on from it",
+    "ATOMIC": "a lock held around the read and the write of an atomic operation, so that "
+              "threads running programs on shared memory do not interleave them",
     "CALLX": "CALLX(address): (True, helper) or (False, pc of the function) for callx",
     "ENTER": "ENTER(depth): activate a fresh stack frame for that call depth, returning its r10",
     "LEAVE": "LEAVE(depth): release the stack frame of that call depth",
@@ -398,10 +402,11 @@ COMPARED = {
 }
 
 # Atomics read the old memory value, then store the new one from it and the
-# source (the store keeps the low bytes of the access size); the fetching
-# forms return the old value in the source register.
-ATOMIC_READ = "addr = {d} + {off}\nold = LD{size}(addr)\n"
-ATOMIC = {
+# source (the store keeps the low bytes of the access size), holding ATOMIC so
+# that another thread cannot slip in between; the fetching forms return the old
+# value in the source register.
+ATOMIC_READ = "addr = {d} + {off}\nwith ATOMIC:\n    old = LD{size}(addr)\n    "
+ATOMIC_WRITE = {
     "add": "ST{size}(addr, old + {s})",
     "or": "ST{size}(addr, old | {s})",
     "and": "ST{size}(addr, old & {s})",
@@ -411,8 +416,8 @@ ATOMIC = {
 ATOMIC_FETCH = "\n{s} = old"
 # cmpxchg by width: store when memory holds r0 (its low 32 bits for the 32-bit form).
 ATOMIC_CMPXCHG = {
-    64: ATOMIC_READ + "if old == r0 & 0xffffffffffffffff:\n    ST{size}(addr, {s})\nr0 = old",
-    32: ATOMIC_READ + "if old == r0 & 0xffffffff:\n    ST{size}(addr, {s})\nr0 = old",
+    64: ATOMIC_READ + "if old == r0 & 0xffffffffffffffff:\n        ST{size}(addr, {s})\nr0 = old",
+    32: ATOMIC_READ + "if old == r0 & 0xffffffff:\n        ST{size}(addr, {s})\nr0 = old",
 }
 
 # Memory: LD<size>, LDS<size> and ST<size> access the address space; PACKET
@@ -436,7 +441,9 @@ RETURN = ("if frames:\n"
           "return r0, n")
 CALLX = ("is_helper, target = CALLX({d})\n"
          "if is_helper:\n"
+         "    METER.n = n\n"
          "    r0 = target(r1, r2, r3, r4, r5) & M64\n"
+         "    n = METER.n\n"
          "    pc = {next}\n"
          "else:\n"
          "    frames.append(({next}, r6, r7, r8, r9, r10))\n"
@@ -445,10 +452,10 @@ CALLX = ("is_helper, target = CALLX({d})\n"
          "    pc = target\n"
          "continue")
 # A successful tail call replaces this frame: its result is this frame's exit.
-TAIL_CALL = ("tail = TAILCALL(r1, r2, r3, depth)\n"
+# The called program counts on from this one's count (one budget per run).
+TAIL_CALL = ("tail = TAILCALL(r1, r2, r3, depth, n)\n"
              "if tail is not None:\n"
-             "    r0 = tail[0]\n"
-             "    n += tail[1]\n"
+             "    r0, n = tail\n"
              "    if frames:\n"
              "        LEAVE(depth)\n"
              "        depth -= 1\n"
@@ -467,11 +474,13 @@ def fault(pc: int, message: str) -> str:
 # --- emitters: statements that depend on the operands' values ---------------------
 
 def call_helper(sem: Semantics, ops: Operands) -> str:
-    """``call``: r0 = the helper's result (r1..r5 the arguments); a tail call
-    that succeeds ends this function with the called program's r0."""
+    """``call``: r0 = the helper's result (r1..r5 the arguments), the
+    instruction count handed to the helper and back (callbacks it makes
+    count against the same budget); a tail call that succeeds ends this
+    function with the called program's r0."""
     if ops.imm == TAIL_CALL_ID:
         return TAIL_CALL
-    return f"r0 = {helper_name(ops.imm)}(r1, r2, r3, r4, r5) & M64"
+    return f"METER.n = n\nr0 = {helper_name(ops.imm)}(r1, r2, r3, r4, r5) & M64\nn = METER.n"
 
 
 def addr_space_cast(sem: Semantics, ops: Operands) -> str:
@@ -606,7 +615,7 @@ def _memory() -> None:
                                              **access))
     for width, size, suffix in ((64, 8, ""), (32, 4, "32")):
         atomic = {"width": width, "size": size, "source": "reg", "faults": True}
-        for op, write in ATOMIC.items():
+        for op, write in ATOMIC_WRITE.items():
             update = ATOMIC_READ + write
             if op != "xchg":
                 _define(f"lock {op}{suffix}", Semantics(f"atomic_{op}", statement=update,
