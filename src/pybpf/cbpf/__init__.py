@@ -10,7 +10,10 @@
   ``seccomp_data``;
 - :mod:`.translate` — translation to eBPF as the kernel does it, loadable
   in pybpf's VM and in the kernel;
-- :mod:`.sockets` — ``SO_ATTACH_FILTER`` and friends on real sockets.
+- :mod:`.backends` — one socket filter run in the interpreter, the VM and
+  the kernel's test run over the same packet;
+- :mod:`.sockets` — ``SO_ATTACH_FILTER`` and friends on real sockets;
+- :mod:`.seccomp` — seccomp policies: compiled, evaluated, installed.
 
 Submodules load on first use: ``import pybpf.cbpf`` is cheap.
 """
@@ -31,7 +34,7 @@ _LAZY = {
     "translate": "translate", "Translation": "translate", "TranslationError": "translate",
     "attach_filter": "sockets", "detach_filter": "sockets", "get_filter": "sockets",
 }
-_SUBMODULES = {"interp", "translate", "sockets", "packets", "seccomp", "pcap", "capture",
+_SUBMODULES = {"backends", "interp", "translate", "sockets", "packets", "seccomp", "pcap", "capture",
                "syscalls"}
 
 __all__ = ["FORMS", "Builder", "FilterError", "Form", "Kind", "Machine", "Skb", "SockFilter",

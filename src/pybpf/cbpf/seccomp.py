@@ -10,7 +10,7 @@ N``, ``kill_thread``, ``kill_process``/``kill``).  For one system call,
 the first rule whose conditions all hold decides.
 
 >>> policy = Policy(default="allow")
->>> policy.add("openat", "errno EACCES", "arg2 & 3 != 0")   # opening to write
+>>> _ = policy.add("openat", "errno EACCES", "arg2 & 3 != 0")   # opening to write
 >>> policy.evaluate("openat", [0, 0, 1]).name
 'errno 13'
 
@@ -197,7 +197,7 @@ _OPERATORS = ("==", "!=", "<=", ">=", "<", ">")
 _CONDITION = re.compile(r"^\s*arg([0-5])\s*(?:&\s*(\S+?)\s*)?(==|!=|<=|>=|<|>)\s*(\S+)\s*$")
 
 
-def _symbol(text: str) -> int:
+def parse_value(text: str) -> int:
     """A number, or the name of a constant Python's standard library knows
     (``O_WRONLY``, ``AF_INET``, ``PROT_EXEC``...)."""
     try:
@@ -250,7 +250,7 @@ class Arg:
             raise PolicyError(f"cannot read condition {text!r} (like 'arg1 == 5' or "
                               f"'arg2 & 0x3 != 0')")
         index, mask, op, value = m.groups()
-        return cls(int(index), op, _symbol(value), _symbol(mask) if mask else None)
+        return cls(int(index), op, parse_value(value), parse_value(mask) if mask else None)
 
     def holds(self, args: Sequence[int]) -> bool:
         """Whether the condition holds for argument values ``args``."""
@@ -672,14 +672,18 @@ def run(command: Sequence[str], program: Sequence[SockFilter] | Policy, **popen:
     libc.syscall.restype = ctypes.c_long
 
     def in_child() -> None:
-        # between fork and exec: no allocation-heavy work, no exceptions to speak of
+        # between fork and exec: ctypes calls only; an exception here makes
+        # subprocess raise SubprocessError in the parent
         if libc.prctl(S.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-            os._exit(126)
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
         if libc.syscall(ctypes.c_long(nr), ctypes.c_long(S.SECCOMP_SET_MODE_FILTER),
                         ctypes.c_long(0), prepared) < 0:
-            os._exit(126)
+            raise OSError(ctypes.get_errno(), "seccomp(SECCOMP_SET_MODE_FILTER)")
 
     try:
         return subprocess.run(list(command), preexec_fn=in_child, **popen)
+    except subprocess.SubprocessError as e:
+        raise KernelError(f"{command[0]}: the filter could not be installed in the child "
+                          f"({e})", operation="seccomp(SECCOMP_SET_MODE_FILTER)") from None
     finally:
         del buffer
