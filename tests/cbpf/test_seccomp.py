@@ -252,6 +252,13 @@ def test_policy_files(tmp_path):
     assert Policy.load(as_json).compile() == policy.compile()
 
 
+def test_a_policy_file_that_is_not_text(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_bytes(b"default = '\xff'")
+    with pytest.raises(PolicyError, match="not UTF-8 text"):
+        Policy.load(path)
+
+
 @pytest.mark.parametrize("text, message", [
     ("default = 'allow'\ncolour = 1", "unknown keys"),
     ("[[rule]]\nsyscall = 'openat'", "rule 1: a rule needs"),
@@ -259,6 +266,12 @@ def test_policy_files(tmp_path):
     ("[[rule]]\nsyscall = 'read'\naction = 'allow'\nargs = ['arg9 == 1']", "rule 1: cannot read"),
     ("default = 'maybe'", "unknown action"),
     ("default = ", "not valid TOML"),
+    ("deny = 1.5", "deny: system calls are a name"),
+    ("rule = 1", "rule: a table or a list of tables"),
+    ("allow = [true]", "allow: a system call is a name or a number"),
+    ("allow = [4294967296]", "allow: system call number 4294967296: out of range"),
+    ("arch = ['x86_64']", "unknown architecture"),
+    ("[[rule]]\nsyscall = 'read'\naction = 'allow'\nargs = 5", "rule 1: args: a list"),
 ])
 def test_policy_file_errors(tmp_path, text, message):
     path = tmp_path / "bad.toml"
@@ -400,3 +413,16 @@ def test_a_trapped_call_raises_sigsys_in_a_child():
         print("survived")
     """)
     assert out.returncode == -signal.SIGSYS and "survived" not in out.stdout
+
+
+@x86_64
+def test_a_user_notif_filter_gives_a_listener():
+    out = _child_python("""
+        import os
+        from pybpf.cbpf.seccomp import Policy, install
+        from pybpf.spec import seccomp as S
+        fd = install(Policy(default="allow").user_notif("reboot"),
+                     flags=S.SECCOMP_FILTER_FLAG_NEW_LISTENER)
+        print(fd > 2, os.readlink(f"/proc/self/fd/{fd}"))
+    """)
+    assert out.stdout.strip() == "True anon_inode:seccomp notify", out.stderr

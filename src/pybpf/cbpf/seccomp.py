@@ -57,6 +57,9 @@ from .sockets import sock_fprog
 
 U32 = 0xFFFFFFFF
 U64 = (1 << 64) - 1
+JUMP_GROUP = 200
+"""System calls compared in one run of ``jeq`` instructions that jump to a
+shared return: fewer than a conditional jump's 8-bit ``jt`` reaches."""
 
 
 class PolicyError(BPFError):
@@ -92,10 +95,13 @@ def syscall_table(arch: str | None = None) -> dict[str, int]:
 
 def syscall_number(name: str | int, arch: str | None = None) -> int:
     """The number of system call ``name`` (a number is returned as is)."""
+    if isinstance(name, str) and name.isdigit():
+        name = int(name)
     if isinstance(name, int):
+        if not 0 <= name < 1 << 31:
+            raise PolicyError(f"system call number {name}: out of range (seccomp_data.nr "
+                              f"is a non-negative int)")
         return name
-    if name.isdigit():
-        return int(name)
     table = syscall_table(arch)
     if name not in table:
         close = [n for n in table if n.startswith(name[:4])][:5]
@@ -312,7 +318,7 @@ class Policy:
     def __post_init__(self) -> None:
         self.default = Action.parse(self.default)
         self.bad_arch = Action.parse(self.bad_arch)
-        if self.arch not in S.AUDIT_ARCHES:
+        if not isinstance(self.arch, str) or self.arch not in S.AUDIT_ARCHES:
             raise PolicyError(f"unknown architecture {self.arch!r} (known: "
                               f"{', '.join(S.AUDIT_ARCHES)})")
 
@@ -322,12 +328,19 @@ class Policy:
             *conditions: Arg | str) -> Policy:
         """Add a rule for one system call or several (same action and
         conditions); returns the policy, for chaining."""
-        names = [syscalls] if isinstance(syscalls, str) else list(syscalls)
+        if isinstance(syscalls, (str, int)):
+            names = [syscalls]
+        elif isinstance(syscalls, Iterable) and not isinstance(syscalls, dict):
+            names = list(syscalls)
+        else:
+            raise PolicyError(f"system calls are a name, a number or a list, not {syscalls!r}")
         parsed = tuple(Arg.parse(c) for c in conditions)
         act = Action.parse(action)
         for name in names:
+            if isinstance(name, bool) or not isinstance(name, (str, int)):
+                raise PolicyError(f"a system call is a name or a number, not {name!r}")
             syscall_number(name, self.arch)  # an unknown name fails here
-            self.rules.append(Rule(name, act, parsed))
+            self.rules.append(Rule(str(name), act, parsed))
         return self
 
     def allow(self, *syscalls: str) -> Policy:
@@ -383,8 +396,8 @@ class Policy:
             else:
                 complex_.append((nr, rules))
         for g, (action, numbers) in enumerate(simple.items()):
-            for chunk_start in range(0, len(numbers), 200):
-                chunk = sorted(numbers)[chunk_start:chunk_start + 200]
+            for chunk_start in range(0, len(numbers), JUMP_GROUP):
+                chunk = sorted(numbers)[chunk_start:chunk_start + JUMP_GROUP]
                 label = f"simple{g}_{chunk_start}"
                 for nr in chunk:
                     b.jump("jeq", nr, label, None)
@@ -506,7 +519,7 @@ class Policy:
             raise PolicyError(e.reason, path=path) from None
         for key in ("allow", "deny", "kill", "trap", "log", "user_notif"):
             names = data.get(key, [])
-            if isinstance(names, str):
+            if isinstance(names, (str, int)):
                 names = [names]
             try:
                 policy.add(names, key)
@@ -515,6 +528,9 @@ class Policy:
         rules = data.get("rule", data.get("rules", []))
         if isinstance(rules, dict):
             rules = [rules]
+        if not isinstance(rules, list):
+            raise PolicyError("rule: a table or a list of tables (syscall, action, args)",
+                              path=path)
         for n, rule in enumerate(rules, 1):
             try:
                 if not isinstance(rule, dict):
@@ -528,6 +544,8 @@ class Policy:
                 args = rule.get("args", [])
                 if isinstance(args, str):
                     args = [args]
+                if not isinstance(args, list):
+                    raise PolicyError("args: a list of conditions like 'arg1 == 5'")
                 policy.add(names, rule["action"], *args)
             except PolicyError as e:
                 raise PolicyError(e.reason, path=path, rule=n) from None
@@ -538,9 +556,11 @@ class Policy:
         """Read a policy file: TOML, or JSON for a ``.json`` name."""
         p = Path(path)
         try:
-            text = p.read_text()
+            text = p.read_text(encoding="utf-8")
         except OSError as e:
             raise PolicyError(f"cannot read: {e.strerror}", path=str(p)) from None
+        except UnicodeDecodeError as e:
+            raise PolicyError(f"not UTF-8 text (byte {e.start})", path=str(p)) from None
         try:
             if p.suffix.lower() == ".json":
                 data = json.loads(text)
