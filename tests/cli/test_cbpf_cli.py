@@ -57,6 +57,7 @@ def files(tmp_path):
     (tmp_path / "ip.asm").write_text(IPV4_TCP)
     (tmp_path / "l3.asm").write_text(L3_TCP)
     (tmp_path / "policy.toml").write_text(POLICY)
+    (tmp_path / "hatype.asm").write_text("ld hatype\nret a\n")
     return tmp_path
 
 
@@ -163,6 +164,11 @@ def test_translate(files, capsys):
     (["cbpf", "run", "{d}/l3.asm", "--packet", "zz"], "--packet must be hex"),
     (["cbpf", "run", "{d}/l3.asm", "--packet", "00", "--protocol", "ip"], "not a number"),
     (["cbpf", "asm", "{d}/missing.asm"], "No such file"),
+    (["cbpf", "run", "{d}/l3.asm", "--packet", "00", "--protocol", "0x10000"], "16 bits"),
+    (["cbpf", "translate", "{d}/hatype.asm"], "hatype.asm: insn 0: cannot translate"),
+    (["cbpf", "check", "{d}/hatype.asm", "--seccomp"], "hatype.asm: insn 0"),
+    (["seccomp", "eval", "{d}/policy.toml", "--syscall", "read", "--arg", str(1 << 64)],
+     "64 bits"),
     (["cbpf", "translate", "{d}/policy.toml"], "policy.toml"),
     (["seccomp", "eval", "{d}/policy.toml", "--syscall", "opnat"], "unknown system call"),
     (["seccomp", "eval", "{d}/policy.toml", "--syscall", "read", "--arch", "vax"], "--arch"),

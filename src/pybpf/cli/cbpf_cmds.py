@@ -13,11 +13,13 @@ does the work (:mod:`pybpf.cbpf`); this module prints.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
+from collections.abc import Iterator
 from typing import Any
 
-from ..errors import BPFError
+from ..errors import AssemblerError, BPFError
 from .output import add_output_options, json_mode, print_json
 
 DUMP_FORMATS = ("d", "dd", "ddd")
@@ -43,10 +45,25 @@ def read_classic_program(path: str) -> list[Any]:
                            f"8-byte sock_filter instructions")
         program = decode(data)
     else:
-        program = parse_program(text, source=None if path == "-" else path)
+        with about(path):
+            program = parse_program(text, source=None if path == "-" else path)
     if not program:
         raise BPFError(f"{path}: no instructions")
     return program
+
+
+@contextlib.contextmanager
+def about(path: str) -> Iterator[None]:
+    """Errors raised inside name ``path`` first, unless they already do."""
+    try:
+        yield
+    except BPFError as e:
+        if str(e).startswith(path):
+            raise
+        if isinstance(e, AssemblerError):  # keeps its line for the CLI's caret
+            e.args = (f"{path}: {e}",)
+            raise
+        raise BPFError(f"{path}: {e}") from None
 
 
 def _add_dump_options(parser: argparse.ArgumentParser, what: str) -> None:
@@ -108,10 +125,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from ..cbpf.check import check
 
     program = read_classic_program(args.file)
-    try:
+    with about(args.file):
         check(program, seccomp=args.seccomp)
-    except BPFError as e:
-        raise BPFError(f"{args.file}: {e}") from None
     verdicts = {"pybpf": "accepted"}
     if args.kernel:
         from ..cbpf.sockets import kernel_accepts
@@ -164,8 +179,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     packet = _parse_hex(args.packet, "--packet")
     protocol = guess_protocol(packet) if args.protocol is None else \
         _parse_number(args.protocol, "--protocol")
+    if not 0 <= protocol <= 0xFFFF:
+        raise BPFError(f"--protocol {args.protocol}: an EtherType is 16 bits")
     backends = ("interp", "vm", "kernel") if args.kernel else ("interp", "vm")
-    values = run_everywhere(program, packet, backends=backends, protocol=protocol)
+    with about(args.file):
+        values = run_everywhere(program, packet, backends=backends, protocol=protocol)
     agree = len(set(values.values())) == 1
     value = values["interp"]
     if json_mode(args):
@@ -188,7 +206,8 @@ def _cmd_translate(args: argparse.Namespace) -> int:
     from ..isa import disassemble, encode
 
     program = read_classic_program(args.file)
-    insns = translate(program, seccomp=args.seccomp).instructions
+    with about(args.file):
+        insns = translate(program, seccomp=args.seccomp).instructions
     if args.output:
         try:
             with open(args.output, "wb") as f:
@@ -227,6 +246,9 @@ def _cmd_seccomp_eval(args: argparse.Namespace) -> int:
 
     policy = Policy.load(args.policy)
     values = [parse_value(a) for a in args.arg or ()]
+    for text, v in zip(args.arg or (), values, strict=True):
+        if not -(1 << 63) <= v < 1 << 64:
+            raise BPFError(f"--arg {text}: system call arguments are 64 bits")
     if len(values) > 6:
         raise BPFError(f"{len(values)} --arg values: system calls have at most 6 arguments")
     nr = syscall_number(args.syscall, policy.arch)
