@@ -426,3 +426,32 @@ def test_a_user_notif_filter_gives_a_listener():
         print(fd > 2, os.readlink(f"/proc/self/fd/{fd}"))
     """)
     assert out.stdout.strip() == "True anon_inode:seccomp notify", out.stderr
+
+
+@x86_64
+def test_openat_by_its_flags_in_a_child_and_in_the_vm(tmp_path):
+    # deny opening to write with EPERM: the child's write-open fails, its
+    # read-open works, and the VM decides the same for the same calls
+    # (Python's open() passes these flags to openat(AT_FDCWD, path, flags, 0o666))
+    target = tmp_path / "w.txt"
+    out = _child_python(f"""
+        from pybpf.cbpf.seccomp import Policy, install
+        install(Policy(default="allow").add("openat", "deny", "arg2 & O_ACCMODE != O_RDONLY"))
+        try:
+            open({str(target)!r}, "w")
+        except PermissionError as e:
+            print("write denied", e.errno)
+        print("read", open("/etc/hostname").read() != "")
+    """)
+    assert out.stdout.split() == ["write", "denied", str(errno.EPERM), "read", "True"], \
+        out.stderr
+    assert not target.exists()
+    policy = Policy(default="allow").add("openat", "deny", "arg2 & O_ACCMODE != O_RDONLY")
+    at_fdcwd, path = -100, 0x7FFF0000
+    write = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+    read = os.O_RDONLY | os.O_CLOEXEC
+    for backend in ("vm", "interp"):
+        assert policy.evaluate("openat", [at_fdcwd, path, write, 0o666], backend=backend) \
+            == Action("errno", errno.EPERM)
+        assert policy.evaluate("openat", [at_fdcwd, path, read, 0o666],
+                               backend=backend).kind == "allow"
