@@ -21,6 +21,20 @@ to compile the filter's pcap expression) appears when this pybpf has the
 pcap filter compiler: see :func:`compile_microseconds`, the hook.
 
     PYTHONPATH=src python benchmarks/bench_cbpf.py [--rounds N] [--packets N]
+
+Figures (2 shared cores, load average 12, Python 3.11, Linux 6.18; packets
+per second, ratio to the interpreter)::
+
+    filter                         interp    VM/call  VM              kernel/call     kernel
+    ip                             328,586   4,765    215,495 (0.66x)  26,251 (0.08x)  28,918,450 (88x)
+    tcp dst port 80                353,697   5,032    221,579 (0.63x)  27,053 (0.08x)  21,701,389 (61x)
+    host 10.0.0.1 or net ... udp   284,137   5,070     72,009 (0.25x)  33,914 (0.12x)  18,825,301 (66x)
+
+The classic interpreter (closures compiled once per instruction) beats the
+VM running the eBPF translation (two to three times the instructions, a
+general interpreter); a test run per packet costs the VM about 200 us of
+setup and the kernel about 35 us of system call, so both lose to the
+interpreter there; the kernel's JIT is 60-90 times the interpreter.
 """
 
 from __future__ import annotations
