@@ -20,7 +20,9 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
 from ..errors import BTFError
+from ..spec.defines import BTF_ENUM_MAX_BYTES as MAX_ENUM_BYTES
 from ..spec.defines import BTF_HEADER_SIZE as HEADER_SIZE
+from ..spec.defines import BTF_INT_MAX_BYTES as MAX_INT_BYTES
 from ..spec.defines import BTF_MAGIC, BTF_VERSION
 from .sysfs import SYSFS_BTF_DIR, VMLINUX_PATH
 from .types import (
@@ -381,6 +383,9 @@ class BTF:
         s = self.string_at
         if kind == Kind.INT:
             enc = lay.u32.unpack_from(data, p)[0]
+            if size > MAX_INT_BYTES or (enc & 0xFF) > MAX_INT_BYTES * 8:
+                raise self._error(f"type [{tid}] is an integer of {size} bytes, {enc & 0xFF} "
+                                  f"bits: at most {MAX_INT_BYTES} bytes (128 bits)", off)
             return Int(name, size, (enc >> 24) & 0x0F, (enc >> 16) & 0xFF, enc & 0xFF, id=tid)
         if kind == Kind.PTR:
             return Ptr(ref(size, tid, "pointed-to"), id=tid)
@@ -400,6 +405,9 @@ class BTF:
                     members.append(Member(s(m_name) if m_name else "", m_type, m_off, 0))
             cls = Struct if kind == Kind.STRUCT else Union
             return cls(name, size, tuple(members), id=tid)
+        if kind in (Kind.ENUM, Kind.ENUM64) and size > MAX_ENUM_BYTES:
+            raise self._error(f"type [{tid}] is an enum of {size} bytes: at most "
+                              f"{MAX_ENUM_BYTES}", off)
         if kind == Kind.ENUM:
             values = []
             for v_name, v in lay.pair.iter_unpack(data[p:p + 8 * vlen]):

@@ -386,6 +386,15 @@ class CDumper:
     def declaration(self, tid: int, name: str, level: int, *, in_proto: bool = False) -> str:
         """C declaration of ``name`` as type ``tid`` (``name`` may be empty).
         Anonymous records are written inline at indent ``level``."""
+        self._depth += 1
+        try:
+            if self._depth > MAX_NESTING:
+                raise BTFError(f"type [{tid}] nests too deeply (or cyclically) to dump as C")
+            return self._declaration(tid, name, level, in_proto)
+        finally:
+            self._depth -= 1
+
+    def _declaration(self, tid: int, name: str, level: int, in_proto: bool) -> str:
         btf = self.btf
         inner = name
         quals = ""

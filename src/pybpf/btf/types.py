@@ -16,8 +16,10 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple, Protocol
 
-MAX_NESTING = 200
-"""Deepest chain of nested types followed before BTF is declared corrupt."""
+MAX_NESTING = 64
+"""Deepest chain of nested types followed before BTF is declared corrupt
+(the kernel's own limit is 32; vmlinux nests 15 deep).  Recursive walkers
+(values, C dumps) stay far below Python's recursion limit with it."""
 
 
 class Kind(enum.IntEnum):

@@ -317,7 +317,7 @@ class _Formatter:
             raise BTFError(f"type [{tid}] nests too deeply to format", path=btf.path)
         t = btf.resolve(tid)
         if isinstance(t, Var):
-            return self.value(t.type_id, off, bitfield, level)
+            return self.value(t.type_id, off, bitfield, level + 1)
         if bitfield is not None:
             bit_off, nbits = bitfield
             signed = (isinstance(t, Int) and t.is_signed) or (isinstance(t, EnumBase) and t.signed)
@@ -363,7 +363,9 @@ class _Formatter:
             if nbits:
                 out.append((m.name, self.value(m.type_id, 0, (bit_off, nbits), level + 1)))
             elif not m.name and isinstance(mt, Composite):
-                out.extend(self._members(mt, bit_off, level))
+                if level > MAX_NESTING:
+                    raise BTFError(f"type [{t.id}] nests too deeply to format", path=btf.path)
+                out.extend(self._members(mt, bit_off, level + 1))
             else:
                 out.append((m.name, self.value(m.type_id, bit_off // 8, None, level + 1)))
         return out
@@ -557,6 +559,8 @@ class _Encoder:
     def _members(self, buf: bytearray, t: Composite, base_bits: int, rest: dict,
                  depth: int) -> None:
         btf = self.btf
+        if depth > MAX_NESTING:
+            raise BTFError(f"type [{t.id}] nests too deeply to encode", path=btf.path)
         for m in t.members:
             mt = btf.resolve(m.type_id)
             bit_off = base_bits + m.bit_offset

@@ -131,6 +131,10 @@ BTF_MAGIC = 0xEB9F
 """The first two bytes of raw BTF (in the writer's byte order)."""
 BTF_VERSION = 1
 """The BTF format version the kernel accepts."""
+BTF_INT_MAX_BYTES = 16
+"""The widest BTF integer the kernel accepts (128 bits)."""
+BTF_ENUM_MAX_BYTES = 8
+"""The widest BTF enum (and enum64) the kernel accepts."""
 BTF_HEADER_SIZE = 24
 """Size of ``struct btf_header``."""
 CORE_POISON_HELPER_ID = 0xBAD2310
