@@ -399,9 +399,9 @@ class Policy:
             for chunk_start in range(0, len(numbers), JUMP_GROUP):
                 chunk = sorted(numbers)[chunk_start:chunk_start + JUMP_GROUP]
                 label = f"simple{g}_{chunk_start}"
-                for nr in chunk:
+                for nr in chunk[:-1]:
                     b.jump("jeq", nr, label, None)
-                b.jump("ja", jt=f"after_{label}")
+                b.jump("jeq", chunk[-1], label, f"after_{label}")  # the return is next
                 b.label(label)
                 b.emit(ret(action.value))
                 b.label(f"after_{label}")
