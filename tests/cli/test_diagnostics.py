@@ -71,10 +71,12 @@ def test_a_refusal_shows_the_message_and_the_source_line(tmp_path, capsys):
     assert main(["load", obj]) == 1
     _out, err = capsys.readouterr()
     lines = err.strip().splitlines()
-    assert len(lines) == 2, err
+    assert len(lines) == 3, err
     assert lines[0].startswith("pybpf: error: program 'refused' (xdp) rejected by the verifier")
     assert "invalid mem access 'map_value_or_null'" in lines[0]
-    assert lines[1] == "  refused.bpf.c:11: return *v;   /* no NULL check */"
+    # pybpf's verifier explains the kernel's refusal: the state that failed
+    assert lines[1].startswith("  state: R0=map_value_or_null(")
+    assert lines[2] == "  refused.bpf.c:11: return *v;   /* no NULL check */"
     # the full log, on request: to a file, or to standard error
     log = tmp_path / "verifier.log"
     assert main(["load", obj, "--log-file", str(log)]) == 1
@@ -128,7 +130,9 @@ def test_test_run_options_that_cannot_apply(tmp_path, capsys):
     assert "--set needs an object file" in capsys.readouterr().err
     assert main(["test-run", str(prog), "--log-level", "1"]) == 0
     captured = capsys.readouterr()
-    assert "retval: 1" in captured.out and "the VM keeps no verifier log" in captured.err
+    # the VM verifies first: the log asked for is pybpf's verifier's
+    assert "retval: 1" in captured.out and "--- verifier log of prog ---" in captured.err
+    assert "processed 2 insns" in captured.err
     obj = _compile(COUNTER, tmp_path, "counter")
     assert main(["test-run", obj, "--set", "nope=1"]) == 1
     assert "no global variable 'nope'" in capsys.readouterr().err

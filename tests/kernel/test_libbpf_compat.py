@@ -541,7 +541,8 @@ def test_arena_objects_load_or_say_why_not(build):
     from pybpf.kernel import features
 
     spec = load_object(build("arena", ARENA_C))
-    assert pybpf.vm.load(spec).programs["bump"].test_run(ctx=bytes(8)).retval == 6
+    # pybpf's verifier does not model arenas yet: the VM runs them unverified
+    assert pybpf.vm.load(spec, verify=False).programs["bump"].test_run(ctx=bytes(8)).retval == 6
     if features.probe_map_type("arena").errno == 1:   # EPERM: refused here even to root
         with pytest.raises(KernelError) as info:
             kernel.load(spec)

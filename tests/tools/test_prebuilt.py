@@ -14,16 +14,18 @@ import sys
 import pytest
 
 from conftest import ROOT, SRC
-from pybpf.tools import TOOLS, prebuilt
+from pybpf.tools import PROGRAMLESS, TOOLS, prebuilt
 from pybpf.tools._runtime import object_path
 
 HAVE_ZIG = importlib.util.find_spec("ziglang") is not None
+OBJECT_TOOLS = sorted(set(TOOLS) - PROGRAMLESS)
+"""The tools with a BPF object of their own."""
 
 
 def test_every_tool_has_a_current_shipped_object():
     manifest = prebuilt.read_manifest()
     assert manifest["format"] == prebuilt.MANIFEST_FORMAT
-    assert sorted(manifest["tools"]) == sorted(TOOLS) == prebuilt.tool_names()
+    assert sorted(manifest["tools"]) == OBJECT_TOOLS == prebuilt.tool_names()
     for name, entry in manifest["tools"].items():
         data = (prebuilt.OBJECTS / f"{name}.bpf.o").read_bytes()
         assert hashlib.sha256(data).hexdigest() == entry["object"], name
@@ -39,7 +41,7 @@ def test_every_tool_has_a_current_shipped_object():
 def test_the_objects_are_packaged_and_small():
     text = (ROOT / "pyproject.toml").read_text()
     assert '"tools/objects/*.bpf.o"' in text and '"tools/objects/manifest.json"' in text
-    for name in TOOLS:
+    for name in OBJECT_TOOLS:
         data = (prebuilt.OBJECTS / f"{name}.bpf.o").read_bytes()
         assert data[:4] == b"\x7fELF" and len(data) < 64 * 1024, name
         # nothing of the machine that built them: no absolute paths
@@ -55,7 +57,7 @@ def test_a_tool_uses_its_shipped_object_without_a_compiler(monkeypatch):
 
     monkeypatch.setattr(toolchain, "find_compiler", refuse)
     monkeypatch.setattr(toolchain, "compile", refuse)
-    for name in TOOLS:
+    for name in OBJECT_TOOLS:
         assert object_path(name) == prebuilt.OBJECTS / f"{name}.bpf.o"
 
 
@@ -150,3 +152,14 @@ def test_exitsnoop_runs_without_a_compiler(tmp_path):
     assert "compiling" not in err and "warning" not in err
     assert any(ln.split()[0] == "sh" and ln.split()[-2:] == ["code", "7"]
                for ln in out.splitlines()[1:]), out
+
+
+@pytest.mark.parametrize("name", [n for n in TOOLS if n not in PROGRAMLESS])
+def test_every_program_of_a_shipped_tool_passes_pybpfs_verifier(name):
+    from pybpf.elf import load_object
+    from pybpf.verifier import verify_object
+
+    results = verify_object(load_object(prebuilt.OBJECTS / f"{name}.bpf.o"))
+    assert results, f"{name}: no programs"
+    refused = {prog: str(r.error) for prog, r in results.items() if r.verdict != "accept"}
+    assert not refused, refused

@@ -16,7 +16,7 @@ import uuid
 import pytest
 
 from conftest import SRC as SRC_DIR
-from pybpf.tools import TOOLS
+from pybpf.tools import PROGRAMLESS, TOOLS
 from pybpf.tools._hist import bucket_label, format_log2
 from pybpf.tools._syscalls import syscall_name, syscall_names
 
@@ -84,7 +84,8 @@ def built():
     from pybpf.tools._runtime import object_path
 
     try:
-        return {name: object_path(name, quiet=True) for name in TOOLS}
+        return {name: object_path(name, quiet=True) for name in TOOLS
+                if name not in PROGRAMLESS}
     except CompilerNotFound as e:
         pytest.skip(str(e))
 

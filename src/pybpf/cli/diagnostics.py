@@ -1,8 +1,7 @@
 """What the CLI says when the kernel refuses a program, and the verifier
 log on request.
 
-Commands that load programs (``load``, ``test-run --kernel``, and
-``verify`` when it comes) take ``--log-level 1|2`` and ``--log-file FILE``
+Commands that load programs (``load``, ``test-run``) take ``--log-level 1|2`` and ``--log-file FILE``
 through :func:`add_log_options`; :func:`log_level` is what to pass to the
 loader and :func:`write_logs` prints the logs (to the file, else standard
 error).  A refusal prints as the verifier's message and, on a second line,
@@ -59,8 +58,10 @@ def refusal_lines(error: BPFError) -> list[str]:
     """The second line of a refusal: where in the source the verifier
     stopped (empty when the log has no line info)."""
     log = getattr(error, "log", "") or ""
-    if not log:
-        return []
+    from ..verifier import VerificationError
+
+    if not log or isinstance(error, VerificationError):
+        return []  # pybpf's verifier's errors name the source line themselves
     from ..kernel.refusals import source_of_refusal
 
     where = source_of_refusal(log, getattr(error, "pc", None))

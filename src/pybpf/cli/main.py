@@ -74,12 +74,28 @@ def _cmd_run(args: argparse.Namespace) -> int:
         mem = bytes.fromhex(re.sub(r"\s+", "", args.mem or ""))
     except ValueError:
         raise BPFError("--mem must be hex bytes, for example --mem '01 02 aa'") from None
+    if not args.no_verify:
+        _verify_memory_program(insns, len(mem))
     vm = VM(max_insns=args.max_insns or None)
     result = vm.run(insns, mem, trace=sys.stdout if args.trace else None)
     print(f"{result.r0:#x}")
     if args.stats:
         print(f"instructions executed: {result.insn_count}", file=sys.stderr)
     return 0
+
+
+def _verify_memory_program(insns, size: int) -> None:
+    """Prove a ``memory`` program (r1 = a buffer of ``size`` bytes, r2 =
+    ``size``) safe, or raise the verifier's refusal."""
+    from ..verifier import verify
+
+    verify(insns, prog_type="memory", memory_size=size).raise_if_rejected()
+
+
+def _add_verify_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-verify", action="store_true",
+                   help="run the program without pybpf's verifier (the VM's run-time checks "
+                        "still stop bad accesses)")
 
 
 def _parse_map_option(text: str):
@@ -145,19 +161,36 @@ TEST_RUN_MAX_ENTRIES = 64
 """Non-zero elements a test run prints per map unless told otherwise."""
 
 
-def _load_for_test_run(args: argparse.Namespace, spec, name: str):
-    """The collection to run in: the VM, or the kernel with ``--kernel``."""
+def _load_for_test_run(args: argparse.Namespace, spec, name: str, data: bytes = b""):
+    """The collection to run in: the VM (programs verified first unless
+    ``--no-verify``), or the kernel with ``--kernel``."""
     from .diagnostics import log_level, write_logs
 
     if not args.kernel:
-        if log_level(args):
-            from .output import note
-
-            note("the VM keeps no verifier log (pybpf has no verifier yet); --log-level "
-                 "and --log-file apply with --kernel")
         from .. import vm as vm_backend
 
-        return vm_backend.load(spec, max_insns=args.max_insns or None)
+        verify = not args.no_verify
+        if verify and spec.programs[name].type == "memory":
+            # pybpf's own type: verified for the buffer this run passes
+            from ..linker import link
+            from ..verifier import verify as verify_program
+
+            linked = link(spec)
+            res = verify_program(linked.programs[name], linked.maps, prog_type="memory",
+                                 memory_size=len(data), log_level=log_level(args), name=name)
+            write_logs(args, [(name, res.log)])
+            res.raise_if_rejected()
+            verify = False
+        try:
+            coll = vm_backend.load(spec, verify=verify, log_level=log_level(args),
+                                   max_insns=args.max_insns or None)
+        except BPFError as e:
+            if getattr(e, "log", ""):
+                write_logs(args, [(getattr(e, "program", None) or name, e.log)])
+            raise
+        write_logs(args, [(n, p.verification.log) for n, p in coll.programs.items()
+                          if p.verification is not None])
+        return coll
     from .. import kernel
 
     try:
@@ -230,7 +263,7 @@ def _cmd_test_run(args: argparse.Namespace) -> int:
     data = hex_arg(args.data, "--data") or b""
     ctx = hex_arg(args.ctx, "--ctx")
     spec, name = _test_run_spec(args)
-    with _load_for_test_run(args, spec, name) as coll:
+    with _load_for_test_run(args, spec, name, data) as coll:
         result = coll.programs[name].test_run(data, ctx, repeat=args.repeat)
         raw_maps, btf_maps, left = _map_rows(spec, coll, args)
     if json_mode(args):
@@ -368,6 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print each executed instruction and the registers it changed")
     p.add_argument("--stats", action="store_true", help="print the instruction count")
     p.add_argument("--syntax", choices=SYNTAX_CHOICES, default="auto", help=SYNTAX_HELP)
+    _add_verify_option(p)
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("test-run", help="run a program once like BPF_PROG_TEST_RUN (VM or "
@@ -405,6 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .diagnostics import add_log_options
 
     add_log_options(p)
+    _add_verify_option(p)
     add_output_options(p)
     p.set_defaults(func=_cmd_test_run)
 
@@ -433,6 +468,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .kernel_cmds import register as register_kernel_commands
 
     object_cmds.add_parsers(sub)
+    from .verify_cmd import add_parser as add_verify_parser
+
+    add_verify_parser(sub)
     register_kernel_commands(sub)
     cbpf_cmds.register(sub)
     return parser

@@ -4,8 +4,9 @@ The kernel's verifier proves, from each helper's prototype, that a pointer
 argument and its size describe memory the program may use (a buffer on the
 stack, in a map value, in the packet...), that a map argument is a map of
 the kind the helper takes, and that a helper exists for the program's type.
-The VM has no verifier, so helpers check the same things when they are
-called: a call the verifier would have refused raises
+The VM may run programs nobody verified (``pybpf.vm.load(...,
+verify=False)``, the ``VM`` class itself), so helpers check the same
+things when they are called: a call the verifier would have refused raises
 :class:`~pybpf.errors.HelperError` naming the helper and the argument,
 before anything is read, written or allocated.  A size is the whole 64-bit
 register, as the verifier bounds it.

@@ -331,10 +331,30 @@ class _Loader:
             named = core_poison_error(e, lp.core_poisons, program=lp.name, insns=lp.insns,
                                       path=self.linked.path or None, section=lp.section)
             if named is None:
+                _add_explanation(e, lp, self.linked)
                 raise
             raise named from e
         prog.section, prog.attach_to = lp.section, lp.attach_to
         return prog
+
+
+def _add_explanation(error: VerifierError, lp: LinkedProgram, linked: LinkedObject) -> None:
+    """Add pybpf's verifier's explanation (source line, registers and
+    stack, the path taken) to the kernel's refusal when pybpf refuses the
+    program at the same instruction: ``error.explanation``, ``line``,
+    ``state``, ``path``, and the state and path as lines after the first
+    of ``str(error)`` (which already names the instruction)."""
+    from ..verifier import explain_refusal
+
+    ours = explain_refusal(error, lp, linked.maps, getattr(linked, "btf_types", None))
+    if ours is None:
+        return
+    error.explanation = ours.explanation
+    error.line, error.state, error.path = ours.line, ours.state, ours.path
+    details = [ln for ln in ours.explanation.split("\n")
+               if ln.startswith(("  state:", "  path:"))]
+    if details:
+        error.args = ("\n".join([str(error), *details]),)
 
 
 def _write_arena(m: KernelMap, lm: LinkedMap) -> None:

@@ -24,8 +24,25 @@ TOOLS = {
     "opensnoop": "trace open(2)/openat(2) with path and result",
     "syscount": "count system calls by name or process, with time spent",
     "runqlat": "run queue latency as a log2 histogram",
+    "killsnoop": "trace signals sent by kill(2)/tkill(2)/tgkill(2)",
+    "bindsnoop": "trace bind(2): protocol, address, port and result",
+    "tcpconnect": "trace active TCP connections (connect)",
+    "tcplife": "trace TCP sessions as they close: bytes and lifespan",
+    "tcpretrans": "trace TCP retransmissions",
+    "biolatency": "block I/O latency as log2 histograms (-D per disk)",
+    "biosnoop": "trace block I/O requests with their latency",
+    "statsnoop": "trace stat(2)-family calls with path and result",
+    "mountsnoop": "trace mount(2)/umount(2) and the new mount API",
+    "filelife": "trace short-lived files: age at deletion (deletions on ext4)",
+    "hardirqs": "time in hard interrupt handlers, by handler",
+    "softirqs": "time in soft interrupts, by kind",
+    "bpftop": "what each loaded BPF program costs, refreshed like top",
 }
 """Tool name -> one-line description."""
+
+PROGRAMLESS = frozenset({"bpftop"})
+"""Tools that load no BPF object of their own (they read the kernel's
+statistics): every other tool has ``NAME.bpf.c`` and a shipped object."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,4 +69,4 @@ def run_tool(name: str, argv: list[str]) -> int:
     return module.main(argv)
 
 
-__all__ = ["TOOLS", "main", "run_tool"]
+__all__ = ["PROGRAMLESS", "TOOLS", "main", "run_tool"]

@@ -39,3 +39,10 @@ def format_log2(counts: Sequence[int], title: str = "") -> str:
         bar = "@" * (c * WIDTH // top if top else 0)
         lines.append(f"{bucket_label(slot):<16}{c:>8} |{bar:<{WIDTH}}|")
     return "\n".join(lines)
+
+
+def hist_json(counts: list[int], unit: str, **labels) -> dict:
+    """One histogram as a JSON object: its labels and non-empty buckets."""
+    buckets = [{"bucket": bucket_label(i), "low": 0 if i == 0 else 1 << (i - 1),
+                "high": 1 if i == 0 else (1 << i), "count": c} for i, c in enumerate(counts) if c]
+    return {**labels, "unit": unit, "buckets": buckets}

@@ -137,6 +137,29 @@ def parse_args(p: argparse.ArgumentParser, argv: list[str] | None) -> argparse.N
     return args
 
 
+def add_json_option(p: argparse.ArgumentParser) -> None:
+    """Give a tool ``-j``/``--json``: JSON lines instead of text columns."""
+    p.add_argument("-j", "--json", action="store_true",
+                   help="print one JSON object per line (event or table row) instead of "
+                        "text columns, with no header")
+
+
+def print_json(obj: dict[str, Any]) -> None:
+    """Print ``obj`` as one JSON line (``-j``), flushed."""
+    import json
+
+    print(json.dumps(obj, separators=(",", ":")), flush=True)
+
+
+def record_json(record: Any, **extra: Any) -> dict[str, Any]:
+    """A decoded record (a named tuple) as a dict for :func:`print_json`,
+    without its padding fields, with ``extra`` keys added (or replaced)."""
+    out = {k: (list(v) if isinstance(v, tuple) else v)
+           for k, v in record._asdict().items() if not k.startswith("pad")}
+    out.update(extra)
+    return out
+
+
 COMMAND_DRAIN_SECONDS = 0.25
 
 

@@ -26,19 +26,36 @@ def format_event(e, *, timestamp: bool = False) -> str:
     return (time.strftime("%H:%M:%S ") + line) if timestamp else line
 
 
-def run(argv: list[str] | None = None) -> int:
-    """Run execsnoop with command-line arguments ``argv``."""
+def event_json(e) -> dict:
+    """One exec as a JSON object (``argv`` cut to ``argc``)."""
+    return rt.record_json(e, time=time.time(), argv=list(e.argv[:e.argc]))
+
+
+def build_parser():
+    """execsnoop's argument parser."""
     p = rt.parser(NAME, DESCRIPTION)
     p.add_argument("--ppid", type=int, help="only children of this process")
     p.add_argument("-x", "--failed", action="store_true", help="only failed execs")
     p.add_argument("-t", "--timestamp", action="store_true", help="print the time")
-    args = rt.parse_args(p, argv)
+    rt.add_json_option(p)
+    return p
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run execsnoop with command-line arguments ``argv``."""
+    args = rt.parse_args(build_parser(), argv)
+
+    def show(e) -> None:
+        if args.json:
+            rt.print_json(event_json(e))
+        else:
+            print(format_event(e, timestamp=args.timestamp), flush=True)
+
     with rt.open_tool(NAME, variables={"target_ppid": args.ppid,
                                        "failed_only": 1 if args.failed else None}) as coll:
-        rb = coll.ringbuf("events", lambda e: print(format_event(e, timestamp=args.timestamp),
-                                                    flush=True))
+        rb = coll.ringbuf("events", show)
         status = rt.run(coll, [rb], args.duration,
-                        header=("TIME     " if args.timestamp else "") +
+                        header="" if args.json else ("TIME     " if args.timestamp else "") +
                         f"{'PCOMM':<16} {'PID':>7} {'PPID':>7} {'RET':>4} ARGS",
                         command=args.command)
     return status

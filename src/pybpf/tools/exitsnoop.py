@@ -25,22 +25,40 @@ def format_event(e, *, timestamp: bool = False) -> str:
     return (time.strftime("%H:%M:%S ") + line) if timestamp else line
 
 
-def run(argv: list[str] | None = None) -> int:
-    """Run exitsnoop with command-line arguments ``argv``."""
+def event_json(e) -> dict:
+    """One exit as a JSON object."""
+    age = (e.exit_ns - e.start_ns) / 1e9 if e.exit_ns >= e.start_ns else 0.0
+    return rt.record_json(e, time=time.time(), age_s=age)
+
+
+def build_parser():
+    """exitsnoop's argument parser."""
     p = rt.parser(NAME, DESCRIPTION)
     p.add_argument("-p", "--pid", type=int, help="only this process")
     p.add_argument("--ppid", type=int, help="only children of this process")
     p.add_argument("-x", "--failed", action="store_true",
                    help="only exits with a non-zero code or a signal")
     p.add_argument("-t", "--timestamp", action="store_true", help="print the time of exit")
-    args = rt.parse_args(p, argv)
+    rt.add_json_option(p)
+    return p
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run exitsnoop with command-line arguments ``argv``."""
+    args = rt.parse_args(build_parser(), argv)
+
+    def show(e) -> None:
+        if args.json:
+            rt.print_json(event_json(e))
+        else:
+            print(format_event(e, timestamp=args.timestamp), flush=True)
+
     with rt.open_tool(NAME, variables={"target_pid": args.pid, "target_ppid": args.ppid,
                                        "failed_only": 1 if args.failed else None}) as coll:
         head = f"{'PCOMM':<16} {'PID':>7} {'PPID':>7} {'TID':>7} {'AGE(s)':>9} EXIT"
-        rb = coll.ringbuf("events", lambda e: print(format_event(e, timestamp=args.timestamp),
-                                                    flush=True))
+        rb = coll.ringbuf("events", show)
         status = rt.run(coll, [rb], args.duration,
-                        header=("TIME     " if args.timestamp else "") + head,
+                        header="" if args.json else ("TIME     " if args.timestamp else "") + head,
                         command=args.command)
     return status
 

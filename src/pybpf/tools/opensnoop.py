@@ -27,26 +27,40 @@ def format_event(e, *, timestamp: bool = False) -> str:
     return (time.strftime("%H:%M:%S ") + line) if timestamp else line
 
 
-def run(argv: list[str] | None = None) -> int:
-    """Run opensnoop with command-line arguments ``argv``."""
+def event_json(e) -> dict:
+    """One open as a JSON object."""
+    return rt.record_json(e, time=time.time())
+
+
+def build_parser():
+    """opensnoop's argument parser."""
     p = rt.parser(NAME, DESCRIPTION)
     p.add_argument("-p", "--pid", type=int, help="only this process")
     p.add_argument("-x", "--failed", action="store_true", help="only failed opens")
     p.add_argument("-t", "--timestamp", action="store_true", help="print the time")
     p.add_argument("-n", "--name", help="only commands containing NAME")
-    args = rt.parse_args(p, argv)
+    rt.add_json_option(p)
+    return p
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run opensnoop with command-line arguments ``argv``."""
+    args = rt.parse_args(build_parser(), argv)
     me = os.getpid()
 
     def show(e) -> None:
         if e.pid == me or (args.name and args.name not in e.comm):
             return
-        print(format_event(e, timestamp=args.timestamp), flush=True)
+        if args.json:
+            rt.print_json(event_json(e))
+        else:
+            print(format_event(e, timestamp=args.timestamp), flush=True)
 
     with rt.open_tool(NAME, variables={"target_pid": args.pid,
                                        "failed_only": 1 if args.failed else None}) as coll:
         rb = coll.ringbuf("events", show)
         status = rt.run(coll, [rb], args.duration, optional=("enter_open", "exit_open"),
-                        header=("TIME     " if args.timestamp else "") +
+                        header="" if args.json else ("TIME     " if args.timestamp else "") +
                         f"{'PID':>7} {'COMM':<16} {'FD':>4} {'ERR':>3} {'FLAGS':>8} PATH",
                         command=args.command)
     return status

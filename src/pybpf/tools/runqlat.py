@@ -12,7 +12,7 @@ import ctypes
 import time
 
 from . import _runtime as rt
-from ._hist import format_log2
+from ._hist import format_log2, hist_json
 
 NAME = "runqlat"
 DESCRIPTION = "Summarize run queue (scheduler) latency as a log2 histogram."
@@ -36,13 +36,19 @@ def read_hist(m, *, clear: bool = False) -> list[int]:
     return counts
 
 
-def run(argv: list[str] | None = None) -> int:
-    """Run runqlat with command-line arguments ``argv``."""
+def build_parser():
+    """runqlat's argument parser."""
     p = rt.parser(NAME, DESCRIPTION)
     p.add_argument("-p", "--pid", type=int, help="only this process")
     p.add_argument("-m", "--milliseconds", action="store_true", help="in milliseconds")
     p.add_argument("-i", "--interval", type=float, help="print every INTERVAL seconds")
-    args = rt.parse_args(p, argv)
+    rt.add_json_option(p)
+    return p
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run runqlat with command-line arguments ``argv``."""
+    args = rt.parse_args(build_parser(), argv)
     unit = "msecs" if args.milliseconds else "usecs"
     with rt.open_tool(NAME, variables={"target_pid": args.pid,
                                        "millis": 1 if args.milliseconds else None}) as coll:
@@ -50,13 +56,17 @@ def run(argv: list[str] | None = None) -> int:
 
         def tick() -> None:
             counts = read_hist(hist, clear=bool(args.interval))
+            if args.json:
+                rt.print_json({"time": time.time(), **hist_json(counts, unit)})
+                return
             if args.interval:
                 print(time.strftime("%H:%M:%S"))
             print(format_log2(counts, f"@{unit}:"), flush=True)
             print()
 
         status = rt.run(coll, [], args.duration, every=args.interval, tick=tick,
-                        header="Tracing run queue latency... Ctrl-C to end.",
+                        header="" if args.json else
+                        "Tracing run queue latency... Ctrl-C to end.",
                         command=args.command)
     return status
 

@@ -52,8 +52,19 @@ def format_table(stats: dict[int, tuple[int, int, str]], *, top: int, by_process
     return "\n".join(lines)
 
 
-def run(argv: list[str] | None = None) -> int:
-    """Run syscount with command-line arguments ``argv``."""
+def rows_json(stats: dict[int, tuple[int, int, str]], *, top: int, by_process: bool
+              ) -> list[dict]:
+    """The top ``top`` rows as JSON objects, most frequent first."""
+    out = []
+    for key, (count, total, comm) in sorted(stats.items(), key=lambda kv: -kv[1][0])[:top]:
+        row = {"pid": key, "comm": comm} if by_process else {"syscall": syscall_name(key),
+                                                              "nr": key}
+        out.append({**row, "count": count, "time_ns": total})
+    return out
+
+
+def build_parser():
+    """syscount's argument parser."""
     p = rt.parser(NAME, DESCRIPTION)
     p.add_argument("-p", "--pid", type=int, help="only this process")
     p.add_argument("-P", "--process", action="store_true", help="count by process")
@@ -61,7 +72,13 @@ def run(argv: list[str] | None = None) -> int:
     p.add_argument("-x", "--failed", action="store_true", help="only failed calls")
     p.add_argument("-T", "--top", type=int, default=10, help="rows to print (default 10)")
     p.add_argument("-i", "--interval", type=float, help="print every INTERVAL seconds")
-    args = rt.parse_args(p, argv)
+    rt.add_json_option(p)
+    return p
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run syscount with command-line arguments ``argv``."""
+    args = rt.parse_args(build_parser(), argv)
     with rt.open_tool(NAME, variables={"target_pid": args.pid,
                                        "by_process": 1 if args.process else None,
                                        "failed_only": 1 if args.failed else None}) as coll:
@@ -69,15 +86,20 @@ def run(argv: list[str] | None = None) -> int:
 
         def tick() -> None:
             table = read_stats(stats)
-            print(time.strftime("[%H:%M:%S]"))
-            print(format_table(table, top=args.top, by_process=args.process,
-                               latency=args.latency), flush=True)
+            if args.json:
+                stamp = time.time()
+                for row in rows_json(table, top=args.top, by_process=args.process):
+                    rt.print_json({"time": stamp, **row})
+            else:
+                print(time.strftime("[%H:%M:%S]"))
+                print(format_table(table, top=args.top, by_process=args.process,
+                                   latency=args.latency), flush=True)
             if args.interval:
                 for k in table:
                     _delete(stats, k)
 
         status = rt.run(coll, [], args.duration, every=args.interval, tick=tick,
-                        header="Tracing system calls... Ctrl-C to end.",
+                        header="" if args.json else "Tracing system calls... Ctrl-C to end.",
                         command=args.command)
     return status
 

@@ -34,6 +34,7 @@ from ..linked import PROG_ARRAY, LinkedObject
 from ..linker import NoKernel, link
 from ..objects import ObjectSpec
 from ..records import choose_record
+from ..verifier import VerifierResult, verify_object
 from .machine import VM, Program
 
 
@@ -69,18 +70,44 @@ class Collection(backend.Collection):
 
 
 def load(spec: ObjectSpec, *, vm: VM | None = None, core_target: Any = None,
+         verify: bool = True, privileged: bool = True, log_level: int = 0,
          **vm_options: Any) -> Collection:
     """Load every map and program of ``spec`` into a VM (a new one unless
     ``vm`` is given; ``vm_options`` go to :class:`VM`).
 
     The spec is linked (:func:`pybpf.linker.link`; CO-RE relocations
     against ``core_target``, the running kernel's BTF by default, when a
-    program has relocations), then maps are created and filled in the
-    linked order: plain maps and ``.rodata`` before the programs, program
-    arrays after them.
+    program has relocations), then, with ``verify`` (the default), every
+    program is proved safe by :mod:`pybpf.verifier` as the kernel would
+    (``privileged`` False: as an unprivileged user's; ``log_level`` 1 or 2
+    keeps the kernel-format log in each result); a refusal raises
+    :class:`pybpf.errors.VerifierError` (a
+    :class:`pybpf.verifier.VerificationError`: the kernel's message, the
+    instruction, the source line, the state and path that failed).  A
+    program using a feature the verifier does not model yet is refused
+    too, the error naming the feature.  ``verify=False`` runs programs
+    unverified, under the VM's run-time checks only.  Each loaded program's
+    ``verification`` is its :class:`pybpf.verifier.VerifierResult` (None
+    unverified).  Maps are then created and filled in the linked order:
+    plain maps and ``.rodata`` before the programs, program arrays after
+    them.
     """
-    linked = link(spec, NoKernel(), core_target=core_target, debug_info=False)
-    return load_linked(linked, vm=vm or VM(**vm_options))
+    linked = link(spec, NoKernel(), core_target=core_target, debug_info=verify)
+    results = verify_linked(linked, privileged=privileged, log_level=log_level) if verify \
+        else {}
+    coll = load_linked(linked, vm=vm or VM(**vm_options))
+    for name, result in results.items():
+        coll.programs[name].verification = result
+    return coll
+
+
+def verify_linked(linked: LinkedObject, *, privileged: bool = True,
+                  log_level: int = 0) -> dict[str, VerifierResult]:
+    """Verify every program of ``linked``; raise the first refusal."""
+    results = verify_object(linked, privileged=privileged, log_level=log_level)
+    for result in results.values():
+        result.raise_if_rejected()
+    return results
 
 
 def load_linked(linked: LinkedObject, *, vm: VM) -> Collection:

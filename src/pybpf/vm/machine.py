@@ -207,6 +207,9 @@ class Program(backend.Program):
         self.env = vm.env
         self.invocation: Invocation | None = None
         self.redirect: Any = None
+        self.verification: Any = None
+        """The :class:`pybpf.verifier.VerifierResult` that proved this
+        program safe (what :func:`pybpf.vm.load` verified), else None."""
         self.code = code_region(vm.memory, insns, name)
         self._compiled = self._compile(None)
         self._active = self._compiled

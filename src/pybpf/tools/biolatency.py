@@ -1,0 +1,107 @@
+"""biolatency: block device I/O latency as log2 histograms.
+
+::
+
+    pybpf tools biolatency -d 10       # one histogram after 10 seconds
+    pybpf tools biolatency -D -i 1     # per disk, every second
+    pybpf tools biolatency -Q -m       # from the OS queue, in milliseconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import struct
+import time
+
+from . import _runtime as rt
+from ._block import disk_dev, disk_name, op_name
+from ._hist import format_log2, hist_json
+
+NAME = "biolatency"
+DESCRIPTION = "Summarize block device I/O latency as log2 histograms (overall, per disk " \
+              "or per operation)."
+SLOTS = 32
+_KEY = struct.Struct("<III")
+
+
+def read_hists(m, *, clear: bool = False) -> dict[tuple[int, int], list[int]]:
+    """``{(dev, op): slot counts}`` from the histogram map (``dev`` and
+    ``op`` are 0 unless counted per disk/operation); emptied with ``clear``."""
+    out: dict[tuple[int, int], list[int]] = {}
+    for key, value in m.items():
+        dev, op, slot = _KEY.unpack(bytes(key)[:_KEY.size])
+        count = value if isinstance(value, int) else int.from_bytes(bytes(value), "little")
+        out.setdefault((dev, op), [0] * SLOTS)[min(slot, SLOTS - 1)] += count
+        if clear:
+            with contextlib.suppress(KeyError):  # gone meanwhile
+                del m[key]
+    return out
+
+
+def parse_disk(text: str) -> int:
+    """A ``-d``-style disk option: the disk's ``dev_t``."""
+    try:
+        return disk_dev(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def build_parser():
+    """biolatency's argument parser."""
+    p = rt.parser(NAME, DESCRIPTION)
+    p.add_argument("-T", "--timestamp", action="store_true", help="print the time with each "
+                   "output")
+    p.add_argument("-Q", "--queued", action="store_true",
+                   help="include the time queued in the OS (from block_rq_insert)")
+    p.add_argument("-m", "--milliseconds", action="store_true", help="in milliseconds")
+    p.add_argument("-D", "--disks", action="store_true", help="one histogram per disk")
+    p.add_argument("-F", "--flags", action="store_true",
+                   help="one histogram per operation (Read, Write, Flush...)")
+    p.add_argument("--disk", type=parse_disk, metavar="DISK",
+                   help="only this disk (vda, /dev/sda)")
+    p.add_argument("-i", "--interval", type=float, help="print every INTERVAL seconds")
+    rt.add_json_option(p)
+    return p
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run biolatency with command-line arguments ``argv``."""
+    args = rt.parse_args(build_parser(), argv)
+    unit = "msecs" if args.milliseconds else "usecs"
+    variables = {"per_disk": 1 if args.disks else None, "per_op": 1 if args.flags else None,
+                 "millis": 1 if args.milliseconds else None,
+                 "queued": 1 if args.queued else None, "target_dev": args.disk}
+    with rt.open_tool(NAME, variables=variables) as coll:
+        hist = coll.maps["hist"]
+
+        def tick() -> None:
+            hists = read_hists(hist, clear=bool(args.interval))
+            now = time.strftime("%H:%M:%S")
+            if not args.json and (args.interval or args.timestamp):
+                print(now)
+            if not hists and not args.json:
+                print(format_log2([0] * SLOTS, f"@{unit}:"))
+            for (dev, op), counts in sorted(hists.items()):
+                labels = {}
+                if args.disks:
+                    labels["disk"] = disk_name(dev)
+                if args.flags:
+                    labels["op"] = op_name(op)
+                if args.json:
+                    rt.print_json({"time": time.time(), **hist_json(counts, unit, **labels)})
+                    continue
+                title = "".join(f"{k} = {v!r}\n" for k, v in labels.items())
+                print(title + format_log2(counts, f"@{unit}:"))
+                print(flush=True)
+
+        header = "" if args.json else "Tracing block device I/O... Hit Ctrl-C to end."
+        status = rt.run(coll, [], args.duration, every=args.interval, tick=tick,
+                        optional=("on_insert",), header=header, command=args.command)
+    return status
+
+
+main = rt.main_wrapper(run)
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,125 @@
+"""mountsnoop: trace mount(2), umount(2) and the new mount API system-wide.
+
+::
+
+    pybpf tools mountsnoop             # until Ctrl-C
+    pybpf tools mountsnoop -j -d 60    # JSON lines for a minute
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+
+from . import _runtime as rt
+
+NAME = "mountsnoop"
+DESCRIPTION = "Trace mount(2), umount(2), fsopen(2), fsmount(2) and move_mount(2): " \
+              "process, mount namespace, arguments and result."
+CALLS = ("mount", "umount", "fsopen", "fsmount", "move_mount")
+"""The system calls, as the events number them."""
+
+MOUNT_FLAGS = (("MS_RDONLY", 1), ("MS_NOSUID", 2), ("MS_NODEV", 4), ("MS_NOEXEC", 8),
+               ("MS_SYNCHRONOUS", 16), ("MS_REMOUNT", 32), ("MS_MANDLOCK", 64),
+               ("MS_DIRSYNC", 128), ("MS_NOSYMFOLLOW", 256), ("MS_NOATIME", 1024),
+               ("MS_NODIRATIME", 2048), ("MS_BIND", 4096), ("MS_MOVE", 8192),
+               ("MS_REC", 16384), ("MS_SILENT", 32768), ("MS_POSIXACL", 1 << 16),
+               ("MS_UNBINDABLE", 1 << 17), ("MS_PRIVATE", 1 << 18), ("MS_SLAVE", 1 << 19),
+               ("MS_SHARED", 1 << 20), ("MS_RELATIME", 1 << 21), ("MS_KERNMOUNT", 1 << 22),
+               ("MS_I_VERSION", 1 << 23), ("MS_STRICTATIME", 1 << 24),
+               ("MS_LAZYTIME", 1 << 25))
+"""mount(2)'s flags (include/uapi/linux/mount.h)."""
+
+UMOUNT_FLAGS = (("MNT_FORCE", 1), ("MNT_DETACH", 2), ("MNT_EXPIRE", 4),
+                ("UMOUNT_NOFOLLOW", 8))
+"""umount2(2)'s flags (include/linux/fs.h)."""
+
+
+def flag_names(flags: int, table: tuple[tuple[str, int], ...]) -> str:
+    """``MS_NOSUID|MS_NODEV``; ``0`` without flags, unknown bits in hex."""
+    names, rest = [], flags
+    for name, bit in table:
+        if flags & bit:
+            names.append(name)
+            rest &= ~bit
+    if rest:
+        names.append(hex(rest))
+    return "|".join(names) or "0"
+
+
+def result(ret: int) -> str:
+    """``0``, or ``-ENOENT`` for an error."""
+    if ret >= 0:
+        return str(ret)
+    return "-" + errno.errorcode.get(-ret, str(-ret))
+
+
+def describe_call(e) -> str:
+    """The call as C would write it, with its result: ``mount("none",
+    "/mnt", "tmpfs", MS_NOSUID, "") = 0``."""
+    call = CALLS[e.call] if 0 <= e.call < len(CALLS) else str(e.call)
+    if call == "mount":
+        args = (f'"{e.source}", "{e.target}", "{e.fstype}", '
+                f'{flag_names(e.flags, MOUNT_FLAGS)}, "{e.data}"')
+    elif call == "umount":
+        args = f'"{e.target}", {flag_names(e.flags, UMOUNT_FLAGS)}'
+    elif call == "fsopen":
+        args = f'"{e.fstype}", {e.flags:#x}'
+    elif call == "fsmount":
+        args = f"{e.fd}, {e.flags:#x}"
+    else:
+        args = f'{e.fd}, "{e.source}", "{e.target}", {e.flags:#x}'
+    return f"{call}({args}) = {result(e.ret)}"
+
+
+def format_event(e, *, timestamp: bool = False) -> str:
+    """One output line, in bcc's mountsnoop columns."""
+    line = f"{e.comm:<16} {e.pid:<7} {e.tid:<7} {e.mnt_ns:<11} {describe_call(e)}"
+    return (time.strftime("%H:%M:%S ") + line) if timestamp else line
+
+
+def event_json(e) -> dict:
+    """One call as a JSON object."""
+    return rt.record_json(e, time=time.time(),
+                          call=CALLS[e.call] if 0 <= e.call < len(CALLS) else e.call,
+                          error=errno.errorcode.get(-e.ret, "") if e.ret < 0 else "")
+
+
+def build_parser():
+    """mountsnoop's argument parser."""
+    p = rt.parser(NAME, DESCRIPTION)
+    p.add_argument("-p", "--pid", type=int, help="only this process")
+    p.add_argument("-t", "--timestamp", action="store_true", help="print the time")
+    rt.add_json_option(p)
+    return p
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run mountsnoop with command-line arguments ``argv``."""
+    args = rt.parse_args(build_parser(), argv)
+    me = os.getpid()
+
+    def show(e) -> None:
+        if e.pid == me:
+            return
+        if args.json:
+            rt.print_json(event_json(e))
+        else:
+            print(format_event(e, timestamp=args.timestamp), flush=True)
+
+    header = "" if args.json else (("TIME     " if args.timestamp else "") +
+                                   f"{'COMM':<16} {'PID':<7} {'TID':<7} {'MNT_NS':<11} CALL")
+    with rt.open_tool(NAME, variables={"target_pid": args.pid}) as coll:
+        rb = coll.ringbuf("events", show)
+        status = rt.run(coll, [rb], args.duration, header=header,
+                        optional=("enter_fsopen", "exit_fsopen", "enter_fsmount",
+                                  "exit_fsmount", "enter_move_mount", "exit_move_mount"),
+                        command=args.command)
+    return status
+
+
+main = rt.main_wrapper(run)
+
+if __name__ == "__main__":
+    raise SystemExit(main())
