@@ -94,7 +94,12 @@ def parse_data(text: str, name: str = "<test>") -> ConformanceTest:
 def load_data_file(path: str | Path) -> ConformanceTest:
     """Parse a ``.data`` file from disk."""
     p = Path(path)
-    return parse_data(p.read_text(), p.stem)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ConformanceFileError(f"{p}: not a .data file (not UTF-8 text at byte "
+                                   f"{e.start})") from None
+    return parse_data(text, p.stem)
 
 
 def _parse_hex_bytes(text: str, name: str, section: str) -> bytes:
