@@ -419,7 +419,7 @@ class Generator:
         if p == "link":
             raise error(QUALIFIER, f"link-layer modifier applied to {what}")
         if p == "ip6":
-            raise error(QUALIFIER, f"'ip6' modifier applied to ip {what}")
+            raise error(QUALIFIER, "'ip6' modifier applied to ip host")
         if p in NOT_IMPLEMENTED_HOSTS:
             raise error(UNSUPPORTED, f"{NOT_IMPLEMENTED_HOSTS[p]} host filtering not implemented")
         if p == "decnet":
@@ -827,9 +827,11 @@ class Meanings:
 
     def number(self, value: int, qual: Qual, text: str | None = None) -> Fragment:
         """A number, or (``text`` given) a dotted IPv4 address."""
-        self._check(qual)
         gen = self.gen
         if text is not None:
+            if not isinstance(qual, _ErrorQual) and qual.addr in ("port", "portrange", "proto",
+                                                                   "protochain"):
+                raise error(QUALIFIER, f"'{qual.addr}' modifier applied to ip host")
             if qual.proto == "link":
                 raise error(QUALIFIER, "illegal link layer address")
             parts = _ipv4_parts(text)
@@ -838,6 +840,7 @@ class Meanings:
             value, bits = parts
         else:
             bits = 32
+        self._check(qual)
         addr = qual.addr
         if addr in (None, "host", "net"):
             if qual.proto == "link":
@@ -879,7 +882,6 @@ class Meanings:
     def network(self, text: str, qual: Qual, *, length: int | None = None,
                 mask_text: str | None = None) -> Fragment:
         """``A.B.C.D/len`` or ``A.B.C.D mask M.M.M.M``."""
-        self._check(qual)
         parts = _ipv4_parts(text)
         if parts is None:
             raise error(VALUE, f"invalid IPv4 address '{text}'")
@@ -898,13 +900,12 @@ class Meanings:
             mask = _prefix(length, 32)
             if value & ~mask & U32:
                 raise error(VALUE, f'non-network bits set in "{text}/{length}"')
-        if qual.addr != "net":
+        if qual.addr != "net" or isinstance(qual, _ErrorQual):
             raise error(QUALIFIER, "Mask syntax for networks only")
         return self.gen.host(value, mask, qual)
 
     def address6(self, text: str, qual: Qual, length: int = 128) -> Fragment:
         """An IPv6 address, with a prefix length for networks."""
-        self._check(qual)
         try:
             addr = ipaddress.IPv6Address(text).packed
         except ValueError:
@@ -914,6 +915,8 @@ class Meanings:
         mask = _prefix(length, 128).to_bytes(16, "big")
         if any(a & ~m & 0xFF for a, m in zip(addr, mask)):
             raise error(VALUE, f'non-network bits set in "{text}/{length}"')
+        if isinstance(qual, _ErrorQual):
+            raise error(QUALIFIER, "invalid qualifier against IPv6 address")
         if qual.addr in (None, "host"):
             if length != 128:
                 raise error(QUALIFIER, "Mask syntax for networks only")
@@ -923,8 +926,8 @@ class Meanings:
 
     def mac(self, text: str, qual: Qual) -> Fragment:
         """A MAC address."""
-        self._check(qual)
-        if qual.addr in (None, "host") and qual.proto == "link":
+        if qual.addr in (None, "host") and qual.proto == "link" and \
+                not isinstance(qual, _ErrorQual):
             mac = parse_mac(text)
             if mac is None:
                 raise error(VALUE, f"bogus ethernet address {text}")
@@ -933,7 +936,6 @@ class Meanings:
 
     def arcnet(self, text: str, qual: Qual) -> Fragment:
         """An ARCnet address (``$1f``)."""
-        self._check(qual)
         if qual.addr in (None, "host") and qual.proto == "link":
             raise error(UNSUPPORTED, "aid supported only on ARCnet")
         raise error(QUALIFIER, "aid supported only on ARCnet")

@@ -182,7 +182,24 @@ class Optimizer:
                 self.reorder_tests()
             if not self.changed:
                 break
+        self.finish_root()
         return self.root
+
+    def finish_root(self) -> None:
+        """Step past an unconditional root, as libpcap does at the end:
+        the root's statements stay, prepended to the new root (a load there
+        still refuses a packet too short for it)."""
+        root = self.root
+        if root.is_leaf or root.jt is not root.jf:
+            return
+        stmts = root.stmts
+        while not root.is_leaf and root.jt is root.jf:
+            assert root.jt is not None
+            root = root.jt
+        if not root.is_leaf:
+            entry = [self.values.of(("entry", r)) for r in range(NREGS)]
+            root.stmts = self.simulate(stmts + root.stmts, entry, root.id)[1]
+        self.root = root
 
     # --- value numbering ---------------------------------------------------------------------
 
@@ -353,11 +370,18 @@ class Optimizer:
                 preds.setdefault(s.id, []).append(b)
         return preds
 
+    def branch_uses(self, b: Block) -> set[int]:
+        """The registers a block's jump reads; the root's jump counts even
+        when its sides agree (libpcap keeps the root's statements)."""
+        if b is self.root and not b.is_leaf:
+            return {A, X} if b.code & C.BPF_X else {A}
+        return branch_uses(b)
+
     def liveness(self, order: list[Block]) -> dict[int, set[int]]:
         """The registers live on entry to each block."""
         live_in: dict[int, set[int]] = {}
         for b in reversed(order):
-            live = set(branch_uses(b))
+            live = set(self.branch_uses(b))
             for s in b.successors():
                 live |= live_in[s.id]
             for s in reversed(b.stmts):
@@ -368,7 +392,7 @@ class Optimizer:
 
     def live_out(self, b: Block, live_in: dict[int, set[int]]) -> set[int]:
         """The registers live after a block's statements (its jump included)."""
-        live = set(branch_uses(b))
+        live = set(self.branch_uses(b))
         for s in b.successors():
             live |= live_in[s.id]
         return live
@@ -410,18 +434,13 @@ class Optimizer:
             if jt is not b.jt or jf is not b.jf:
                 b.jt, b.jf = jt, jf
                 self.changed = True
-        root = skip(self.root)
-        if root is not self.root:
-            assert root is not None
-            self.root = root
-            self.changed = True
 
     def merge_blocks(self) -> None:
         """Join an unconditional block with a successor only it reaches."""
         order = blocks(self.root)
         preds = self.predecessors(order)
         for b in order:
-            while not b.is_leaf and b.jt is b.jf:
+            while not b.is_leaf and b.jt is b.jf and b is not self.root:
                 s = b.jt
                 assert s is not None
                 if len(preds[s.id]) != 1 or s.is_leaf:
@@ -671,44 +690,12 @@ class Optimizer:
 
 
 def implied(fop: int, fc: int, outcome: bool, op: int, c: int) -> bool | None:
-    """What a known outcome of ``v fop fc`` says about ``v op c``."""
-    if fop == JEQ:
-        if outcome:
-            return jump_holds(op, fc, c)
-        return None
-    # the known range of v
-    lo, hi = 0, U32
-    if fop == JGT:
-        lo, hi = (fc + 1, U32) if outcome else (0, fc)
-    elif fop == JGE:
-        lo, hi = (fc, U32) if outcome else (0, fc - 1)
-    elif fop == JSET:
-        if outcome:  # v has a bit of fc
-            if op == JSET and fc & ~c & U32 == 0:
-                return True
-            if op == JEQ and c & fc == 0:
-                return False
-        else:  # v has none of fc's bits
-            if op == JSET and c & ~fc & U32 == 0:
-                return False
-            if op == JEQ and c & fc:
-                return False
-        return None
-    if lo > hi:
-        return None
-    if op == JEQ:
-        return False if not lo <= c <= hi else None
-    if op == JGT:
-        if lo > c:
-            return True
-        if hi <= c:
-            return False
-        return None
-    if op == JGE:
-        if lo >= c:
-            return True
-        if hi < c:
-            return False
+    """What a known outcome of ``v fop fc`` says about ``v op c``: only an
+    equality known to hold decides other tests.  (Deciding more — ranges,
+    bits — makes paths that libpcap lets meet stay apart, and the
+    program longer.)"""
+    if fop == JEQ and outcome:
+        return jump_holds(op, fc, c)
     return None
 
 
