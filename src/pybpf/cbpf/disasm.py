@@ -110,7 +110,7 @@ def format_bpf_asm(insn: SockFilter, pc: int | None = None,
     otherwise as relative counts (``+2``, an extension ``bpf_asm`` lacks)."""
     form = insn.form
     k = insn.k
-    if form is None:
+    if form is None or not is_canonical(insn):
         return f".insn {insn.code:#x}, {insn.jt}, {insn.jf}, {k:#x}"
     kind, m = form.kind, form.mnemonic
 
@@ -146,6 +146,21 @@ def format_bpf_asm(insn: SockFilter, pc: int | None = None,
     if kind is Kind.RET_A:
         return "ret a"
     return m  # neg, tax, txa
+
+
+_K_UNUSED = (Kind.LOAD_LEN, Kind.ALU_X, Kind.NEG, Kind.RET_A, Kind.TAX, Kind.TXA, Kind.JUMP_X)
+
+
+def is_canonical(insn: SockFilter) -> bool:
+    """Whether the fields ``insn``'s code ignores are 0 (jt and jf outside
+    conditional jumps, k where the operand is not a constant), so that its
+    text names every bit of it."""
+    form = insn.form
+    if form is None:
+        return False
+    if form.kind not in CONDITIONAL and (insn.jt or insn.jf):
+        return False
+    return not (form.kind in _K_UNUSED and insn.k)
 
 
 def jump_targets(program: Sequence[SockFilter]) -> set[int]:

@@ -101,6 +101,48 @@ class Skb:
         fields.setdefault("network", min(ETH_HLEN, len(frame)))
         return cls(bytes(frame), **fields)  # type: ignore[arg-type]
 
+    @classmethod
+    def received(cls, frame: bytes, *, device_address: bytes = bytes(6),
+                 broadcast: bytes = b"\xff" * 6, untag: bool = True,
+                 **fields: object) -> Skb | None:
+        """The skb a packet socket's filter sees for an Ethernet ``frame``
+        received by a device with MAC ``device_address`` and broadcast
+        address ``broadcast`` (both all zeros on ``lo``): ``pkttype`` and
+        ``protocol`` as ``eth_type_trans`` sets them, and (``untag``) one
+        802.1Q/802.1ad tag moved out of the data into ``vlan_tci`` and
+        ``vlan_proto`` as the receive path does before any tap sees the
+        frame.  None for a frame the kernel drops before that (a tag with
+        too few bytes after it).  Other fields (``ifindex``, ``hatype``,
+        ``mark``...) come from ``fields``."""
+        from ..spec import net as N
+        from ..spec import packets as P
+
+        def encapsulated(proto: int, after: bytes) -> int:
+            if proto >= N.ETH_P_802_3_MIN:
+                return proto
+            return N.ETH_P_802_3 if after[:2] == b"\xff\xff" else N.ETH_P_802_2
+
+        frame = bytes(frame)
+        dest = frame[:6]
+        if dest == device_address:
+            pkttype = N.PACKET_HOST
+        elif dest[:1] and dest[0] & 1:
+            pkttype = N.PACKET_BROADCAST if dest == broadcast else N.PACKET_MULTICAST
+        else:
+            pkttype = N.PACKET_OTHERHOST
+        proto = encapsulated(int.from_bytes(frame[12:14], "big"), frame[N.ETH_HLEN:])
+        if untag and proto in (P.ETH_P_8021Q, P.ETH_P_8021AD):
+            if len(frame) < N.ETH_HLEN + P.VLAN_HLEN + 2:
+                return None
+            fields.setdefault("vlan_present", True)
+            fields.setdefault("vlan_proto", proto)
+            fields.setdefault("vlan_tci", int.from_bytes(frame[14:16], "big"))
+            proto = encapsulated(int.from_bytes(frame[16:18], "big"), frame[18:])
+            frame = frame[:12] + frame[16:]
+        fields.setdefault("pkttype", pkttype)
+        fields.setdefault("protocol", proto)
+        return cls.from_frame(frame, **fields)
+
 
 class _Return(Exception):  # control flow: how a run ends, not an error
     def __init__(self, value: int):
