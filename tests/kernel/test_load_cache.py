@@ -8,6 +8,7 @@ import marshal
 
 import pytest
 
+from pybpf.cache import read_sealed, write_sealed
 from pybpf.errors import MapError
 from pybpf.kernel import load_cache
 from pybpf.kernel.load_cache import load_cached, load_prepared, prepare, set_prepared_variables
@@ -77,8 +78,52 @@ def test_load_cached_prepares_once(tmp_path):
             assert coll.programs["main"].test_run(PACKET).retval == value
     assert len(parsed) == 1 and len(list(cache.iterdir())) == 1
     stale = next(cache.iterdir())
-    data = marshal.loads(stale.read_bytes())
-    stale.write_bytes(marshal.dumps({**data, "format": 1}))  # an older format is re-prepared
+    data = marshal.loads(read_sealed(stale))
+    write_sealed(stale, marshal.dumps({**data, "format": 1}))  # an older format: re-prepared
     with load_cached(obj, parse, directory=str(cache)) as coll:
         assert coll.programs["main"].test_run(PACKET).retval == 1
     assert len(parsed) == 2
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "flipped", "unsealed", "shape",
+                                    "foreign", "symlink", "empty"])
+def test_a_bad_cache_entry_is_prepared_again(tmp_path, damage):
+    import os
+
+    obj = tmp_path / "fake.bpf.o"
+    obj.write_bytes(b"an object")
+    parsed = []
+
+    def parse(data: bytes) -> ObjectSpec:
+        parsed.append(data)
+        return _spec()
+
+    cache = tmp_path / "cache"
+    with load_cached(obj, parse, directory=str(cache)):
+        pass
+    entry = next(cache.iterdir())
+    good = entry.read_bytes()
+    if damage == "garbage":
+        entry.write_bytes(os.urandom(len(good)))
+    elif damage == "truncated":
+        entry.write_bytes(good[:len(good) // 2])
+    elif damage == "flipped":
+        entry.write_bytes(good[:-5] + bytes([good[-5] ^ 1]) + good[-4:])
+    elif damage == "unsealed":  # what pybpf wrote before entries were sealed
+        entry.write_bytes(marshal.dumps(marshal.loads(read_sealed(entry))))
+    elif damage == "shape":  # sealed, right format number, wrong contents
+        write_sealed(entry, marshal.dumps({"format": load_cache.FORMAT, "linked": 5,
+                                           "record_types": {}}))
+    elif damage == "foreign":
+        os.chown(entry, 65534, 65534)
+    elif damage == "symlink":
+        target = tmp_path / "elsewhere"
+        target.write_bytes(good)
+        entry.unlink()
+        entry.symlink_to(target)
+    else:
+        entry.write_bytes(b"")
+    with load_cached(obj, parse, directory=str(cache)) as coll:
+        assert coll.programs["main"].test_run(PACKET).retval == 1  # the knob's default
+    assert len(parsed) == 2, "the bad entry was used instead of prepared again"
+    assert read_sealed(entry) is not None  # and replaced by a good one

@@ -7,8 +7,9 @@ the code that writes it.  :func:`dump_text` keys each dump by the SHA-256
 of the file it read (a kernel's BTF changes with its build), the format
 and a digest of the dump code's own source (so a pybpf whose dump changed
 never reads an older one's text), and keeps it in
-``$XDG_CACHE_HOME/pybpf/btf`` (mode 0700, the newest :data:`KEEP`
-dumps)::
+``$XDG_CACHE_HOME/pybpf/btf`` (this user's private cache,
+:mod:`pybpf.cache`: mode 0700, owner-checked, entries sealed with their
+SHA-256; the newest :data:`KEEP` dumps)::
 
     from pybpf.btf.dumpcache import dump_text
 
@@ -102,9 +103,11 @@ class Progress:
 
 
 def cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/pybpf/btf`` (``~/.cache/pybpf/btf``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "pybpf" / "btf"
+    """``$XDG_CACHE_HOME/pybpf/btf`` (``~/.cache/pybpf/btf``): this user's
+    private cache (:func:`pybpf.cache.private_dir`, mode 0700, owner-checked)."""
+    from ..cache import private_dir
+
+    return private_dir("btf")
 
 
 def code_digest() -> str:
@@ -138,9 +141,9 @@ def dump_text(source: str | os.PathLike | bytes, format: str = "c", *,
         except OSError as e:
             raise BTFError(f"cannot read BTF: {e.strerror or e}", path=path) from None
     keep = cache and len(data) >= CACHE_MIN_BYTES
-    where = Path(directory) if directory is not None else cache_dir()
     file = None
     if keep:
+        where = Path(directory) if directory is not None else cache_dir()
         key = hashlib.sha256(data).hexdigest()[:32]
         file = where / f"{key}-{code_digest()}.{format}"
         found = _read(file)
@@ -167,31 +170,33 @@ def _parse(data: bytes, path: str | None):  # -> BTF
 
 
 def _read(file: Path) -> tuple[int, str] | None:
-    """(types, text) of a cache entry, or None."""
-    try:
-        with open(file, "rb") as f:
-            head = f.readline()
-            body = f.read()
-    except OSError:
+    """(types, text) of a cache entry, or None when it is absent, not this
+    user's, damaged (:func:`pybpf.cache.read_sealed`) or not a dump."""
+    from ..cache import read_sealed
+
+    data = read_sealed(file)
+    if data is None:
         return None
+    head, _, body = data.partition(b"\n")
     word, _, count = head.decode("ascii", "replace").partition(" ")
     if word != "types" or not count.strip().isdigit():
         return None
-    return int(count), body.decode()
+    try:
+        return int(count), body.decode()
+    except UnicodeDecodeError:
+        return None
 
 
 def _write(file: Path, types: int, text: str) -> None:
     """Keep a dump (best effort: a cache that cannot be written is no error)."""
+    from ..cache import write_sealed
+
     try:
         directory = file.parent
         if not directory.is_dir():
             directory.mkdir(parents=True, mode=0o700, exist_ok=True)
             os.chmod(directory, 0o700)
-        tmp = file.with_name(f"{file.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            f.write(f"types {types}\n".encode())
-            f.write(text.encode())
-        os.replace(tmp, file)
+        write_sealed(file, f"types {types}\n".encode() + text.encode())
         _prune(directory)
     except OSError:
         return

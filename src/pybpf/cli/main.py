@@ -120,7 +120,14 @@ def _test_run_spec(args: argparse.Namespace):
         for option in args.map or ():
             extra = _parse_map_option(option)
             spec.maps[extra.name] = extra
+        from .kernel_cmds import parse_assignment, set_variable
+
+        for text in args.set or ():
+            set_variable(spec, *parse_assignment(text))
         return spec, name
+    if args.set:
+        raise BPFError(f"--set needs an object file with global variables; {args.file} is "
+                       f"not one")
     from .inputs import load_program
 
     insns, _ = load_program(args.file, args.syntax)
@@ -129,11 +136,87 @@ def _test_run_spec(args: argparse.Namespace):
     return ObjectSpec.build([prog], maps), "prog"
 
 
+_UNLISTED_MAP_TYPES = ("ringbuf", "user_ringbuf", "perf_event_array", "prog_array",
+                       "array_of_maps", "hash_of_maps", "queue", "stack", "bloom_filter",
+                       "stack_trace")
+"""Map types a test run does not print: events, programs, maps and keyless maps."""
+TEST_RUN_MAX_ENTRIES = 64
+"""Non-zero elements a test run prints per map unless told otherwise."""
+
+
+def _load_for_test_run(args: argparse.Namespace, spec, name: str):
+    """The collection to run in: the VM, or the kernel with ``--kernel``."""
+    from .diagnostics import log_level, write_logs
+
+    if not args.kernel:
+        if log_level(args):
+            from .output import note
+
+            note("the VM keeps no verifier log (pybpf has no verifier yet); --log-level "
+                 "and --log-file apply with --kernel")
+        from .. import vm as vm_backend
+
+        return vm_backend.load(spec, max_insns=args.max_insns or None)
+    from .. import kernel
+
+    try:
+        coll = kernel.load(spec, log_level=log_level(args))
+    except BPFError as e:
+        if getattr(e, "log", ""):
+            write_logs(args, [(getattr(e, "program", None) or name, e.log)])
+        raise
+    write_logs(args, [(n, p.log) for n, p in coll.programs.items()])
+    return coll
+
+
+def _map_rows(spec, coll, args: argparse.Namespace) -> tuple[dict, dict, dict]:
+    """For each map worth printing: its non-zero elements as hex (``{key:
+    value}``, at most ``--max-entries``), through BTF where the object has
+    it (unless ``--hex``), and how many non-zero elements were left out."""
+    raw_maps: dict[str, dict] = {}
+    btf_maps: dict[str, list] = {}
+    left: dict[str, int] = {}
+    limit = args.max_entries or None
+    for map_name, m in coll.maps.items():
+        if m.type in _UNLISTED_MAP_TYPES:
+            continue
+        items = list(m.raw.items())
+        nonzero = [(k, v) for k, v in items if _nonzero(v)]
+        shown = nonzero[:limit] if limit else nonzero
+        raw_maps[map_name] = {"zero": len(items) - len(nonzero),
+                              "items": {k.hex(): (v.hex() if isinstance(v, bytes)
+                                                  else [x.hex() for x in v])
+                                        for k, v in shown}}
+        left[map_name] = len(nonzero) - len(shown)
+        mspec = spec.maps.get(map_name)
+        btf = getattr(mspec, "btf", None) or spec.btf
+        if args.hex or btf is None or mspec is None or \
+                (mspec.key_type is None and mspec.value_type is None):
+            continue
+        from ..kernel.map_dump import btf_json
+
+        rows = []
+        for k, v in shown:
+            row = {}
+            if mspec.key_type is not None:
+                row["key"] = btf_json(btf, mspec.key_type.id, k)
+            if mspec.value_type is not None:
+                row["value"] = btf_json(btf, mspec.value_type.id, v) if isinstance(v, bytes) \
+                    else [btf_json(btf, mspec.value_type.id, x) for x in v]
+            rows.append(row)
+        btf_maps[map_name] = rows
+    return raw_maps, btf_maps, left
+
+
+def _nonzero(value) -> bool:
+    return any(value) if isinstance(value, bytes) else any(any(x) for x in value)
+
+
 def _cmd_test_run(args: argparse.Namespace) -> int:
     import json
     import re
 
-    from .. import vm as vm_backend
+    from .output import json_mode, print_json
 
     def hex_arg(value: str | None, option: str) -> bytes | None:
         if value is None:
@@ -146,42 +229,51 @@ def _cmd_test_run(args: argparse.Namespace) -> int:
     data = hex_arg(args.data, "--data") or b""
     ctx = hex_arg(args.ctx, "--ctx")
     spec, name = _test_run_spec(args)
-    coll = vm_backend.load(spec, max_insns=args.max_insns or None)
-    result = coll.programs[name].test_run(data, ctx, repeat=args.repeat)
-    maps = {}
-    for map_name, m in coll.maps.items():
-        if m.type in ("ringbuf", "perf_event_array", "prog_array", "array_of_maps",
-                      "hash_of_maps", "queue", "stack", "bloom_filter", "stack_trace"):
-            continue
-        maps[map_name] = {k.hex(): (v.hex() if isinstance(v, bytes) else [x.hex() for x in v])
-                          for k, v in m.raw.items()}
-    if args.json:
-        print(json.dumps({"retval": result.retval, "verdict": result.verdict,
-                          "data_out": result.data_out.hex(),
-                          "ctx_out": result.ctx_out.hex() if result.ctx_out else None,
-                          "duration_ns": result.duration_ns, "maps": maps}))
+    with _load_for_test_run(args, spec, name) as coll:
+        result = coll.programs[name].test_run(data, ctx, repeat=args.repeat)
+        raw_maps, btf_maps, left = _map_rows(spec, coll, args)
+    if json_mode(args):
+        out = {"retval": result.retval, "verdict": result.verdict,
+               "data_out": result.data_out.hex(),
+               "ctx_out": result.ctx_out.hex() if result.ctx_out else None,
+               "duration_ns": result.duration_ns,
+               "maps": {n: r["items"] for n, r in raw_maps.items()}}
+        if btf_maps:
+            out["maps_btf"] = btf_maps
+        if any(left.values()):
+            out["maps_not_shown"] = {n: c for n, c in left.items() if c}
+        print_json(args, out)
         return 0
     verdict = f" ({result.verdict})" if result.verdict else ""
     print(f"retval: {result.retval} {result.retval:#x}{verdict}")
     if result.data_out != data:
         print(f"data_out: {result.data_out.hex()}")
     print(f"duration: {result.duration_ns} ns per run")
-    for map_name, items in maps.items():
-        def zero(value) -> bool:
-            return not any(int(x, 16) for x in (value if isinstance(value, list) else [value]))
-
-        shown = {k: v for k, v in items.items() if not zero(v)}
-        hidden = len(items) - len(shown)
-        text = ", ".join(f"{k}: {v}" for k, v in shown.items()) or "nothing non-zero"
-        print(f"map {map_name}: {text}" + (f" ({hidden} zero entries not shown)" if hidden
-                                          and shown else ""))
+    for map_name, r in raw_maps.items():
+        if map_name in btf_maps:
+            shown = [(f"{json.dumps(row['key'])}: " if "key" in row else "")
+                     + json.dumps(row.get("value")) for row in btf_maps[map_name]]
+        else:
+            shown = [f"{k}: {v}" for k, v in r["items"].items()]
+        text = ", ".join(shown) or "nothing non-zero"
+        notes = []
+        if r["zero"] and shown:
+            notes.append(f"{r['zero']} zero entries not shown")
+        if left[map_name]:
+            notes.append(f"{left[map_name]} more not shown: --max-entries")
+        print(f"map {map_name}: {text}" + (f" ({'; '.join(notes)})" if notes else ""))
     return 0
 
 
 def _cmd_plugin(args: argparse.Namespace) -> int:
     from ..conformance import plugin_main
 
-    return plugin_main(args.rest)
+    argv = list(args.mem)
+    if args.max_insns is not None:
+        argv += ["--max-insns", args.max_insns]
+    if args.trace:
+        argv.append("--trace")
+    return plugin_main(argv)
 
 
 def _cmd_conformance(args: argparse.Namespace) -> int:
@@ -217,29 +309,45 @@ def _cmd_conformance(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+SYNTAX_HELP = "assembly syntax: ubpf (mov %%r0, 1), llvm (r0 = 1) or auto (detected)"
+
+PLUGIN_DESCRIPTION = (
+    "The bpf_conformance plugin: reads a program as hex on standard input, runs it in the "
+    "VM with r1 pointing at MEM (hex bytes, given as arguments) and r2 holding its length, "
+    "and prints r0 in hex: the plugin bpf_conformance's runner calls for each test.")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``pybpf`` command."""
+    from .output import add_output_options
+
     parser = argparse.ArgumentParser(
         prog="pybpf", description="The eBPF system in Python: assemble, disassemble and run "
-                                  "eBPF programs.")
+                                  "eBPF programs in a userspace VM, load them into the "
+                                  "kernel and inspect the kernel's BPF objects as bpftool "
+                                  "does.")
     from .. import __version__
 
-    parser.add_argument("--version", action="version", version=f"pybpf {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"pybpf {__version__}",
+                        help="print the version and exit")
+    add_output_options(parser, top=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND",
+                                help="what to do (pybpf COMMAND --help for its options)")
 
     p = sub.add_parser("asm", help="assemble a program to bytecode",
                        description="Assemble FILE (uBPF or kernel/LLVM syntax). Without -o, "
                                    "prints one instruction slot per line in hex.")
     p.add_argument("file", metavar="FILE", help="assembly text ('-' for standard input)")
     p.add_argument("-o", "--output", metavar="OUT", help="write raw bytecode to OUT")
-    p.add_argument("--syntax", choices=SYNTAX_CHOICES, default="auto")
+    p.add_argument("--syntax", choices=SYNTAX_CHOICES, default="auto", help=SYNTAX_HELP)
     p.add_argument("--big-endian", action="store_true", help="encode big-endian bytecode")
     p.set_defaults(func=_cmd_asm)
 
     p = sub.add_parser("disasm", help="disassemble bytecode or an object file",
                        description="Disassemble FILE: raw bytecode, hex text, or an ELF object "
                                    "(with source lines from BTF when present).")
-    p.add_argument("file", metavar="FILE")
+    p.add_argument("file", metavar="FILE",
+                   help="raw or hex bytecode, or a BPF object file ('-' for standard input)")
     p.add_argument("--syntax", choices=SYNTAX_CHOICES, default="auto",
                    help="ubpf or llvm (auto: ubpf for bytecode, llvm for objects)")
     p.add_argument("--section", metavar="S", help="object files: only this section or program")
@@ -251,45 +359,70 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run a program in the userspace VM and print r0",
                        description="Run FILE (assembly, raw or hex bytecode) with r1 pointing "
                                    "at --mem and r2 holding its length; prints r0 in hex.")
-    p.add_argument("file", metavar="FILE")
+    p.add_argument("file", metavar="FILE", help="the program: assembly, raw or hex bytecode")
     p.add_argument("--mem", metavar="HEX", help="input memory as hex bytes")
     p.add_argument("--max-insns", metavar="N", type=int, default=100_000_000,
                    help="stop after N instructions (0: no limit; default %(default)s)")
     p.add_argument("--trace", action="store_true",
                    help="print each executed instruction and the registers it changed")
     p.add_argument("--stats", action="store_true", help="print the instruction count")
-    p.add_argument("--syntax", choices=SYNTAX_CHOICES, default="auto")
+    p.add_argument("--syntax", choices=SYNTAX_CHOICES, default="auto", help=SYNTAX_HELP)
     p.set_defaults(func=_cmd_run)
 
-    p = sub.add_parser("test-run", help="run a program once in the VM like BPF_PROG_TEST_RUN",
-                       description="Run FILE (assembly, bytecode or an ELF object) in the "
-                                   "userspace VM on a packet or context, as BPF_PROG_TEST_RUN "
-                                   "would; maps given with --map are created first and can be "
-                                   "named in assembly as map[idx:I] in the order given.")
-    p.add_argument("file", metavar="FILE")
+    p = sub.add_parser("test-run", help="run a program once like BPF_PROG_TEST_RUN (VM or "
+                                        "kernel)",
+                       description="Run FILE (assembly, bytecode or an ELF object) on a "
+                                   "packet or context, as BPF_PROG_TEST_RUN would: in the "
+                                   "userspace VM, or in the kernel with --kernel.  Maps given "
+                                   "with --map are created first and can be named in "
+                                   "assembly as map[idx:I] in the order given.  Maps are "
+                                   "printed afterwards, through BTF where the object has it.")
+    p.add_argument("file", metavar="FILE", help="the program: assembly, bytecode or an object")
     p.add_argument("--prog-type", metavar="TYPE",
                    help="program type: xdp, sched_cls, socket_filter, cgroup_skb, tracepoint, "
                         "memory... (objects: from the section name)")
     p.add_argument("--program", metavar="NAME", help="which program of an object to run")
     p.add_argument("--data", metavar="HEX", help="the packet (or memory) as hex bytes")
     p.add_argument("--ctx", metavar="HEX", help="the context struct as hex bytes")
-    p.add_argument("--repeat", metavar="N", type=int, default=1)
+    p.add_argument("--repeat", metavar="N", type=int, default=1,
+                   help="run N times (the duration is the average)")
     p.add_argument("--map", metavar="NAME=TYPE:KEY:VALUE:MAX", action="append",
                    help="create a map (repeatable), e.g. counts=hash:4:8:1024")
-    p.add_argument("--max-insns", metavar="N", type=int, default=100_000_000)
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("--syntax", choices=SYNTAX_CHOICES, default="auto")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE",
+                   help="objects: set a global variable or const volatile knob first "
+                        "(repeatable)")
+    p.add_argument("--kernel", action="store_true",
+                   help="load the program into the kernel and run it there (root)")
+    p.add_argument("--hex", action="store_true", help="print map elements as bytes even "
+                                                     "where the object has BTF")
+    p.add_argument("--max-entries", metavar="N", type=int, default=TEST_RUN_MAX_ENTRIES,
+                   help="print at most N non-zero elements per map (0: all; default "
+                        "%(default)s)")
+    p.add_argument("--max-insns", metavar="N", type=int, default=100_000_000,
+                   help="VM: stop after N instructions (0: no limit; default %(default)s)")
+    p.add_argument("--syntax", choices=SYNTAX_CHOICES, default="auto", help=SYNTAX_HELP)
+    from .diagnostics import add_log_options
+
+    add_log_options(p)
+    add_output_options(p)
     p.set_defaults(func=_cmd_test_run)
 
     p = sub.add_parser("conformance-plugin", add_help=False,
-                       help="bpf_conformance plugin: [MEM] [options], program hex on stdin")
-    p.add_argument("rest", nargs=argparse.REMAINDER)
+                       help="bpf_conformance plugin: [MEM] [options], program hex on stdin",
+                       description=PLUGIN_DESCRIPTION)
+    p.add_argument("-h", "--help", action="help", help="show this help and exit")
+    p.add_argument("mem", nargs="*", metavar="MEM", help="the memory r1 points at, as hex")
+    p.add_argument("--max-insns", metavar="N",
+                   help="stop after N instructions (0: no limit; default 10000000)")
+    p.add_argument("--trace", action="store_true",
+                   help="print each executed instruction to standard error")
     p.set_defaults(func=_cmd_plugin)
 
     p = sub.add_parser("conformance", help="run bpf_conformance .data tests in the VM",
                        description="Run every .data file of a bpf_conformance test directory "
                                    "(or one file) through the VM and report failures.")
-    p.add_argument("directory", metavar="DIR_OR_FILE")
+    p.add_argument("directory", metavar="DIR_OR_FILE",
+                   help="a directory of .data files, or one .data file")
     p.add_argument("-v", "--verbose", action="store_true", help="list passing tests too")
     p.add_argument("--negative", action="store_true",
                    help="the cases must be refused (the suite's negative directory)")
@@ -304,7 +437,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def format_error(error: BPFError) -> str:
-    """One or two lines describing a user error."""
+    """One or two lines describing a user error: the message and, for an
+    assembler error, the offending line; for a verifier refusal, the source
+    line of the instruction the verifier stopped at."""
     text = f"pybpf: error: {error}"
     if isinstance(error, AssemblerError) and error.column and error.source and error.line:
         try:
@@ -313,13 +448,20 @@ def format_error(error: BPFError) -> str:
         except (OSError, IndexError, UnicodeDecodeError):
             return text
         text += "\n  " + source_line.rstrip()
+    elif getattr(error, "log", None):
+        from .diagnostics import refusal_lines
+
+        text = "\n".join([text, *refusal_lines(error)])
     return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    from ..textio import safe_console
+
+    safe_console()  # a name or path the terminal cannot encode prints escaped, never raises
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["conformance-plugin"]:
+    if argv[:1] == ["conformance-plugin"] and not {"-h", "--help"} & set(argv[1:]):
         # The plugin's arguments (memory hex, options) must reach it untouched.
         from ..conformance import plugin_main
 
@@ -332,6 +474,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except BPFError as e:
+        from .output import dumps, json_mode
+
+        if json_mode(args):
+            print(dumps(args, {"error": str(e)}))
         print(format_error(e), file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from ..errors import AssemblerError
 from .insn import LDDW_OPCODE, Insn, s32
-from .lexer import Cursor, Token, check_range, strip_comment, tokenize
+from .lexer import Cursor, Token, check_range, shown, strip_comment, tokenize
 from .opcodes import (
     ATOMIC_OPS,
     FORMS_BY_NAME,
@@ -41,7 +41,7 @@ _PREFIX = re.compile(r"""^\s*\d+:\s*
     (?:\((?P<opcode>[0-9a-fA-F]{2})\)\s*)?            # kernel log: (b7)
     (?:(?:[0-9a-fA-F]{2}[ \t]){7,15}[0-9a-fA-F]{2}(?:\s+|$))?  # objdump: raw bytes
 """, re.VERBOSE)
-_LABEL = re.compile(r"^\s*([A-Za-z_.$][A-Za-z0-9_.$]*)\s*:(?!=)")
+_LABEL = re.compile(r"\s*([A-Za-z_.$][A-Za-z0-9_.$]*)\s*:(?!=)")  # matched at a position
 
 _ALIASES = {"swap16": "bswap16", "swap32": "bswap32", "swap64": "bswap64", "gotol": "ja32",
             "jmp": "ja", "mov64": "mov", "add64": "add", "sub64": "sub", "mul64": "mul",
@@ -113,19 +113,19 @@ def assemble(text: str, syntax: str = "auto", *, helper_ids: HelperLookup = None
         if m:
             hint = int(m.group("opcode"), 16) if m.group("opcode") else None
             line = " " * m.end() + line[m.end():]
-        while True:
-            lm = _LABEL.match(line)
-            if not lm:
-                break
+        pos = 0
+        while lm := _LABEL.match(line, pos):
             name = lm.group(1)
             if _REGISTER_NAME.match(name):
                 raise AssemblerError("a register name cannot be a label", line=lineno,
-                                     column=lm.start(1) + 1, token=name, source=source)
+                                     column=lm.start(1) + 1, token=shown(name), source=source)
             if name in labels:
                 raise AssemblerError("label defined twice", line=lineno, column=lm.start(1) + 1,
-                                     token=name, source=source)
+                                     token=shown(name), source=source)
             labels[name] = pc
-            line = " " * lm.end() + line[lm.end():]
+            pos = lm.end()
+        if pos:
+            line = " " * pos + line[pos:]  # columns keep counting from the line's start
         if not line.strip():
             continue
         cur = Cursor(tokenize(line, lineno, source), lineno, source)
@@ -159,13 +159,13 @@ def _resolve(stmts: list[_Stmt], labels: dict[str, int], source: str | None) -> 
                 target = first_exit  # uBPF convention: "exit" names the first exit
             if target is None:
                 raise AssemblerError("undefined label", line=st.line, column=st.target.col,
-                                     token=name, source=source)
+                                     token=shown(name), source=source)
             offset = target - (pc + 1)
             bits = 16 if st.target_field == "off" else 32
             if not -(1 << (bits - 1)) <= offset < (1 << (bits - 1)):
                 raise AssemblerError(f"label is {offset} slots away, too far for a "
                                      f"{bits}-bit offset", line=st.line, column=st.target.col,
-                                     token=name, source=source)
+                                     token=shown(name), source=source)
             setattr(st, st.target_field, offset)
         out.append(Insn(st.form.opcode, st.dst, st.src, st.off, st.imm))
         if st.form.slots == 2:

@@ -14,6 +14,15 @@ from typing import NamedTuple
 
 from ..errors import AssemblerError
 
+MAX_DECIMAL_DIGITS = 20
+"""Significant digits of the longest decimal numeral any field takes (2**64 - 1)."""
+MAX_HEX_DIGITS = 16
+"""Significant digits of the longest hex numeral any field takes (64 bits)."""
+MAX_REGISTER_DIGITS = 2
+"""Significant digits of a register number (r0 to r10)."""
+SHOWN_TOKEN_CHARS = 24
+"""Longer tokens are shortened in error messages."""
+
 _TOKEN = re.compile(r"""
     (?P<ws>\s+)
   | (?P<reg>%?[rw](?:\d+)(?![A-Za-z0-9_.$]))
@@ -34,7 +43,9 @@ class Token(NamedTuple):
     @property
     def value(self) -> int:
         """The integer of a ``num`` token."""
-        return int(self.text, 16) if self.is_hex else int(self.text, 10)
+        if self.is_hex:
+            return int(self.text[2:].lstrip("0") or "0", 16)
+        return int(self.text.lstrip("0") or "0", 10)
 
     @property
     def is_hex(self) -> bool:
@@ -44,7 +55,7 @@ class Token(NamedTuple):
     @property
     def reg(self) -> int:
         """The register number of a ``reg`` token."""
-        return int(self.text.lstrip("%")[1:])
+        return int(self.text.lstrip("%")[1:].lstrip("0") or "0")
 
 
 def tokenize(text: str, line: int, source: str | None = None) -> list[Token]:
@@ -59,10 +70,38 @@ def tokenize(text: str, line: int, source: str | None = None) -> list[Token]:
         kind = m.lastgroup
         assert kind is not None
         if kind != "ws":
-            tokens.append(Token(kind, m.group(), pos + 1))
+            tok = Token(kind, m.group(), pos + 1)
+            if kind in ("num", "reg"):
+                _check_numeral(tok, line, source)
+            tokens.append(tok)
         pos = m.end()
     tokens.append(Token("end", "", len(text) + 1))
     return tokens
+
+
+def shown(text: str) -> str:
+    """``text`` as an error message quotes it: shortened when long."""
+    if len(text) <= SHOWN_TOKEN_CHARS:
+        return text
+    return f"{text[:SHOWN_TOKEN_CHARS - 3]}... ({len(text)} characters)"
+
+
+def _check_numeral(tok: Token, line: int, source: str | None) -> None:
+    """Refuse a number or register numeral longer than any field can hold,
+    before anything converts it (a numeral of thousands of digits would cost
+    quadratic time, and Python refuses to convert one over 4300 digits)."""
+    if tok.kind == "reg":
+        digits, limit, what = tok.text.lstrip("%")[1:], MAX_REGISTER_DIGITS, "register number"
+    elif tok.is_hex:
+        digits, limit, what = tok.text[2:], MAX_HEX_DIGITS, "hex number"
+    else:
+        digits, limit, what = tok.text, MAX_DECIMAL_DIGITS, "number"
+    significant = len(digits.lstrip("0"))
+    if significant > limit:
+        detail = ("there are r0 to r10" if tok.kind == "reg" else
+                  "no field is wider than 64 bits")
+        raise AssemblerError(f"{what} of {significant} digits is too large: {detail}",
+                             line=line, column=tok.col, token=shown(tok.text), source=source)
 
 
 class Cursor:
@@ -111,10 +150,10 @@ class Cursor:
 
     def error(self, message: str, tok: Token | None = None) -> AssemblerError:
         tok = tok or self.peek()
-        shown = tok.text if tok.kind != "end" else None
+        text = shown(tok.text) if tok.kind != "end" else None
         if tok.kind == "end" and "end of line" not in message:
             message += " but the line ended"
-        return AssemblerError(message, line=self.line, column=tok.col, token=shown,
+        return AssemblerError(message, line=self.line, column=tok.col, token=text,
                               source=self.source)
 
     def signed_number(self, what: str) -> tuple[int, Token, bool]:

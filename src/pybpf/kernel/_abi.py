@@ -142,6 +142,7 @@ _ATTR_GROUPS: dict[str, tuple[str, str]] = {
     "enable_stats": ("member", "enable_stats"),  # BPF_ENABLE_STATS
     "iter_create": ("member", "iter_create"),    # BPF_ITER_CREATE
     "prog_bind_map": ("member", "prog_bind_map"),  # BPF_PROG_BIND_MAP
+    "task_fd_query": ("member", "task_fd_query"),  # BPF_TASK_FD_QUERY
 }
 
 

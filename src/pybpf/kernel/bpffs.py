@@ -30,24 +30,62 @@ def _c():
     return _libc
 
 
-def fs_type(path: str) -> int | None:
+def checked_path(path: str | os.PathLike, what: str = "pin path") -> str:
+    """``path`` as a string, or a :class:`~pybpf.errors.BPFError` when it
+    cannot name a file: empty, or holding a NUL byte (which the kernel would
+    take as the end of the path, naming another file)."""
+    try:
+        text = os.fsdecode(path)
+    except TypeError:
+        raise BPFError(f"{what} must be a string or path, not {type(path).__name__}") from None
+    if not text:
+        raise BPFError(f"{what} is empty")
+    if "\0" in text:
+        raise BPFError(f"{what} {text.split(chr(0))[0]!r}... holds a NUL byte: refused (the "
+                       f"kernel would read the path only up to it)")
+    return text
+
+
+def _os_error(operation: str, path: str, e: OSError, hint: str = "") -> KernelError:
+    """A one-line error for a failed file system call on ``path``."""
+    return KernelError(f"{operation} {path}: {e.strerror or e}{hint}", errno=e.errno,
+                       operation=operation)
+
+
+def _statfs_type(buf: ctypes.Array) -> int:
+    return ctypes.c_ulong.from_buffer(buf).value & 0xFFFFFFFF  # f_type: statfs's first word
+
+
+def fs_type(path: str | os.PathLike) -> int | None:
     """The ``statfs(2)`` filesystem magic of ``path`` (None if absent)."""
-    buf = ctypes.create_string_buffer(512)  # struct statfs; f_type is its first word
-    if _c().statfs(os.fsencode(path), buf) != 0:
+    buf = ctypes.create_string_buffer(512)  # room for struct statfs
+    if _c().statfs(os.fsencode(checked_path(path, "path")), buf) != 0:
         return None
-    return ctypes.c_ulong.from_buffer(buf).value & 0xFFFFFFFF
+    return _statfs_type(buf)
 
 
-def is_bpffs(path: str) -> bool:
+def fd_fs_type(fd: int) -> int | None:
+    """The ``fstatfs(2)`` filesystem magic of the file open as ``fd``."""
+    buf = ctypes.create_string_buffer(512)
+    if _c().fstatfs(int(fd), buf) != 0:
+        return None
+    return _statfs_type(buf)
+
+
+def is_bpffs(path: str | os.PathLike) -> bool:
     """Whether ``path`` lies in a bpf filesystem."""
     return fs_type(path) == BPF_FS_MAGIC
 
 
-def mount_bpffs(path: str = DEFAULT_BPFFS) -> str:
+def mount_bpffs(path: str | os.PathLike = DEFAULT_BPFFS) -> str:
     """Mount a bpffs at ``path`` unless one is there already (needs root)."""
+    path = checked_path(path, "mount point")
     if is_bpffs(path):
         return path
-    os.makedirs(path, exist_ok=True)
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise _os_error("mkdir", path, e) from None
     if _c().mount(b"bpf", os.fsencode(path), b"bpf", 0, None) != 0:
         err = ctypes.get_errno()
         hint = ": mounting needs root (CAP_SYS_ADMIN)" if err == _errno.EPERM else ""
@@ -70,20 +108,50 @@ def _prepare_dir(directory: str) -> None:
         else:
             raise BPFError(f"{directory} is not in a bpf filesystem: pin below "
                            f"{DEFAULT_BPFFS} or mount one (pybpf.kernel.pins.mount_bpffs)")
-    os.makedirs(directory, exist_ok=True)
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as e:
+        raise _os_error("mkdir", directory, e, " (creating the pin's directory)") from None
 
 
-def pin(obj: Any, path: str) -> None:
+def pin(obj: Any, path: str | os.PathLike) -> None:
     """Pin a map, program, link or BTF object (anything with ``fd``) at
     ``path``, creating directories (and the default bpffs mount) as needed."""
-    path = os.path.abspath(path)
+    path = os.path.abspath(checked_path(path))
     _prepare_dir(os.path.dirname(path))
     _sys.obj_pin(int(getattr(obj, "fd", obj)), path, what=f"{_kind(obj)} at {path}")
 
 
-def unpin(path: str) -> None:
-    """Remove a pin (the object goes away when nothing else holds it)."""
-    os.unlink(path)
+def unpin(path: str | os.PathLike) -> None:
+    """Remove a pin (the object goes away when nothing else holds it).
+
+    Only an entry of a bpf filesystem is removed: a path elsewhere (a
+    regular file, a symlink outside bpffs that points into one) raises
+    :class:`~pybpf.errors.BPFError` and nothing is deleted.  The check and
+    the removal use one handle on the pin's directory, so the directory
+    cannot be swapped for another in between.
+    """
+    path = checked_path(path)
+    parent, name = os.path.split(path)
+    if name in ("", ".", ".."):
+        raise BPFError(f"unpin {path}: names a directory, not a pin")
+    try:
+        dfd = os.open(parent or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as e:
+        raise _os_error("unpin", path, e) from None
+    try:
+        if fd_fs_type(dfd) != BPF_FS_MAGIC:
+            raise BPFError(f"unpin {path}: not in a bpf filesystem, so not a pin; pybpf "
+                           f"removes only pins")
+        try:
+            os.unlink(name, dir_fd=dfd)
+        except IsADirectoryError:
+            raise BPFError(f"unpin {path}: a directory, not a pin (remove it with "
+                           f"os.rmdir once empty)") from None
+        except OSError as e:
+            raise _os_error("unpin", path, e) from None
+    finally:
+        os.close(dfd)
 
 
 def _kind(obj: Any) -> str:
@@ -100,4 +168,7 @@ def pinned_kind(fd: int) -> str:
     for key, kind in (("map_type:", "map"), ("prog_type:", "prog"), ("link_type:", "link")):
         if key in text:
             return kind
-    return "btf" if os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:btf" else "unknown"
+    try:
+        return "btf" if os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:btf" else "unknown"
+    except OSError:
+        return "unknown"

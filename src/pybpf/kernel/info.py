@@ -8,6 +8,7 @@ For a CLI's ``prog list`` / ``map list`` and for debugging::
         print(p.id, p.type, p.name, p.tag, p.map_ids, p.run_cnt)
     for m in info.maps():
         print(m.id, m.type, m.name, m.key_size, m.value_size, m.max_entries)
+    info.select("prog", "name", "handle_exit")   # ids, as bpftool's selectors find them
 
 Each record is a snapshot taken through ``BPF_OBJ_GET_INFO_BY_FD``.
 """
@@ -51,6 +52,21 @@ class ProgramInfo:
     attach_btf_id: int
     attach_btf_obj_id: int
     ifindex: int
+    memlock: int | None = None
+    """Bytes charged for the program (from ``/proc/self/fdinfo``)."""
+
+    @property
+    def jited(self) -> bool:
+        """Whether the JIT compiled the program."""
+        return self.jited_size > 0
+
+    @property
+    def load_epoch(self) -> int:
+        """Wall-clock time of loading in whole seconds since the epoch (the
+        time of boot plus ``load_time_ns``, rounded down as bpftool does)."""
+        real = time.clock_gettime_ns(time.CLOCK_REALTIME)
+        boot = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+        return (real - boot + self.load_time_ns) // 1_000_000_000
 
     @property
     def loaded_at(self) -> datetime:
@@ -78,6 +94,11 @@ class MapInfo:
     ifindex: int
     frozen: bool | None = None
     memlock: int | None = None
+    owner_prog_type: str | None = None
+    """For program arrays: the type of the programs it may hold, once one
+    was stored (from ``/proc/self/fdinfo``)."""
+    owner_jited: bool | None = None
+    """For program arrays: whether their programs are JIT-compiled."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +136,7 @@ def program_info(fd: int) -> ProgramInfo:
         again = _info(fd, "bpf_prog_info", nr_map_ids=first.nr_map_ids,
                       map_ids=ctypes.addressof(ids))
         map_ids = tuple(ids[:min(again.nr_map_ids, first.nr_map_ids)])
+    memlock = _fdinfo(fd).get("memlock")
     return ProgramInfo(
         id=first.id, name=first.name, type=PROG_TYPES.name_of(first.type), tag=first.tag.hex(),
         load_time_ns=first.load_time, created_by_uid=first.created_by_uid, map_ids=map_ids,
@@ -123,7 +145,7 @@ def program_info(fd: int) -> ProgramInfo:
         run_time_ns=first.run_time_ns, run_cnt=first.run_cnt,
         recursion_misses=first.recursion_misses, verified_insns=first.verified_insns,
         attach_btf_id=first.attach_btf_id, attach_btf_obj_id=first.attach_btf_obj_id,
-        ifindex=first.ifindex)
+        ifindex=first.ifindex, memlock=int(memlock) if memlock is not None else None)
 
 
 def program_code(fd: int, *, jited: bool = False) -> bytes:
@@ -155,6 +177,8 @@ def map_info(fd: int) -> MapInfo:
     extra = _fdinfo(fd)
     frozen = extra.get("frozen")
     memlock = extra.get("memlock")
+    owner = extra.get("owner_prog_type")
+    owner_jited = extra.get("owner_jited")
     return MapInfo(
         id=r.id, name=r.name, type=MAP_TYPES.name_of(r.type), key_size=r.key_size,
         value_size=r.value_size, max_entries=r.max_entries, flags=r.map_flags,
@@ -162,7 +186,9 @@ def map_info(fd: int) -> MapInfo:
         btf_value_type_id=r.btf_value_type_id,
         btf_vmlinux_value_type_id=r.btf_vmlinux_value_type_id, map_extra=r.map_extra,
         ifindex=r.ifindex, frozen=bool(int(frozen)) if frozen is not None else None,
-        memlock=int(memlock) if memlock is not None else None)
+        memlock=int(memlock) if memlock is not None else None,
+        owner_prog_type=PROG_TYPES.name_of(int(owner)) if owner is not None else None,
+        owner_jited=bool(int(owner_jited)) if owner_jited is not None else None)
 
 
 _LINK_NAMES = {  # link type -> (pointer field, length field) of a name to fetch
@@ -201,7 +227,48 @@ def link_info(fd: int) -> LinkInfo:
         details[ptr.split(".", 1)[1]] = buf.value.decode("utf-8", "replace")
     for name in _LINK_DETAILS.get(kind, ()):
         details[name.split(".", 1)[1].replace("map.", "")] = r[name]
+    if kind == "perf_event":
+        details.update(_perf_event_details(fd, r["perf_event.type"]))
     return LinkInfo(id=r.id, type=kind, prog_id=r.prog_id, details=details)
+
+
+# perf event link kind -> (union member, name field, the other fields to report)
+_PERF_EVENT_FIELDS = {
+    "uprobe": ("uprobe", "file_name", ("offset", "cookie", "ref_ctr_offset")),
+    "uretprobe": ("uprobe", "file_name", ("offset", "cookie", "ref_ctr_offset")),
+    "kprobe": ("kprobe", "func_name", ("offset", "addr", "missed", "cookie")),
+    "kretprobe": ("kprobe", "func_name", ("offset", "addr", "missed", "cookie")),
+    "tracepoint": ("tracepoint", "tp_name", ("cookie",)),
+    "event": ("event", None, ("config", "type", "cookie")),
+}
+
+
+def perf_event_kind(type_id: int) -> str:
+    """The name of a perf event link's kind (``"tracepoint"``, ``"kprobe"``...)
+    from its ``bpf_perf_event_type`` number."""
+    from ..spec.layout import enum_name
+
+    name = enum_name("bpf_perf_event_type", type_id)
+    return name.removeprefix("BPF_PERF_EVENT_").lower() if name else f"unknown({type_id})"
+
+
+def _perf_event_details(fd: int, type_id: int) -> dict[str, Any]:
+    kind = perf_event_kind(type_id)
+    if kind not in _PERF_EVENT_FIELDS:
+        return {"event_type": kind}
+    member, name_field, others = _PERF_EVENT_FIELDS[kind]
+    prefix = f"perf_event.{member}."
+    out: dict[str, Any] = {"event_type": kind}
+    if name_field is not None:
+        buf = ctypes.create_string_buffer(4096)
+        r = _info(fd, "bpf_link_info", **{prefix + name_field: ctypes.addressof(buf),
+                                          prefix + "name_len": len(buf)})
+        out[name_field] = buf.value.decode("utf-8", "replace")
+    else:
+        r = _info(fd, "bpf_link_info")
+    for f in others:
+        out[f] = r[prefix + f]
+    return out
 
 
 def btf_info(fd: int) -> BTFInfo:
@@ -251,3 +318,93 @@ def links() -> Iterator[LinkInfo]:
 def btfs() -> Iterator[BTFInfo]:
     """A record for every BTF object in the kernel (vmlinux, modules, programs')."""
     return _walk("btf", btf_info)
+
+
+# --- selecting objects as bpftool does ---------------------------------------------------
+
+SELECTORS = {"prog": ("id", "name", "tag", "pinned"), "map": ("id", "name", "pinned"),
+             "link": ("id", "pinned"), "btf": ("id",)}
+"""The ways each kind of object can be selected (bpftool's ``id N``,
+``name NAME``, ``tag TAG``, ``pinned PATH``)."""
+
+_KIND_WORDS = {"prog": "program", "map": "map", "link": "link", "btf": "BTF object"}
+
+
+def select(kind: str, by: str, value: str | int) -> list[int]:
+    """The ids of the ``kind`` objects (``prog``, ``map``, ``link``, ``btf``)
+    that ``by value`` selects: ``id 5``, ``name counts`` (every object of
+    that name: names are not unique, and the kernel keeps 15 characters),
+    ``tag 6b1ea1a5d5faa698`` (programs) or ``pinned /sys/fs/bpf/x``.  An
+    id must exist; a selector that finds nothing raises
+    :class:`~pybpf.errors.BPFError` naming it."""
+    from ..errors import BPFError
+
+    word = _KIND_WORDS[kind]
+    if by not in SELECTORS[kind]:
+        raise BPFError(f"a {word} is selected by {' | '.join(SELECTORS[kind])}, not {by!r}")
+    if by == "id":
+        ident = _parse_id(value, word)
+        try:
+            _sys.get_fd_by_id(kind, ident).close()
+        except KernelError as e:
+            if e.errno == _errno.ENOENT:
+                raise BPFError(f"no {word} with id {ident}") from None
+            raise
+        return [ident]
+    if by == "pinned":
+        return [pinned_id(kind, str(value))]
+    if by == "tag":
+        want = "".join(c for c in str(value).lower() if c not in " :")
+        found = [p.id for p in programs() if p.tag == want]
+        if not found:
+            raise BPFError(f"no program with tag {value}")
+        return found
+    name = str(value)
+    records = programs() if kind == "prog" else maps()
+    found = [r.id for r in records if r.name == name[:15]]
+    if not found:
+        raise BPFError(f"no {word} named {name!r}")
+    return found
+
+
+def _parse_id(value: str | int, word: str) -> int:
+    from ..errors import BPFError
+
+    try:
+        ident = int(value, 0) if isinstance(value, str) else int(value)
+    except ValueError:
+        raise BPFError(f"{value!r} is not a {word} id") from None
+    if ident <= 0:
+        raise BPFError(f"{value!r} is not a {word} id")
+    return ident
+
+
+def pinned_id(kind: str, path: str) -> int:
+    """The id of the ``kind`` object pinned at ``path``; a pin of another
+    kind raises :class:`~pybpf.errors.BPFError`."""
+    from ..errors import BPFError
+    from .bpffs import pinned_kind
+
+    fd = _sys.obj_get(path, what=f"object pinned at {path}")
+    try:
+        found = pinned_kind(int(fd))
+        if found != kind:
+            raise BPFError(f"{path} holds a {_KIND_WORDS.get(found, found)}, "
+                           f"not a {_KIND_WORDS[kind]}")
+        layout = {"prog": "bpf_prog_info", "map": "bpf_map_info", "link": "bpf_link_info",
+                  "btf": "bpf_btf_info"}[kind]
+        return _info(int(fd), layout).id
+    finally:
+        fd.close()
+
+
+def btf_users() -> dict[int, tuple[list[int], list[int]]]:
+    """For each BTF id that programs or maps use: ``(program ids, map ids)``."""
+    out: dict[int, tuple[list[int], list[int]]] = {}
+    for p in programs():
+        if p.btf_id:
+            out.setdefault(p.btf_id, ([], []))[0].append(p.id)
+    for m in maps():
+        if m.btf_id:
+            out.setdefault(m.btf_id, ([], []))[1].append(m.id)
+    return out

@@ -21,9 +21,14 @@ CO-RE code at all::
         for event in coll.ringbuf("events"):
             ...
 
-The cache lives in ``$XDG_CACHE_HOME/pybpf/prepared`` (``~/.cache``),
-keyed by the object's SHA-256, the kernel (release, build, BTF size; the
-boot for objects that use kallsyms addresses) and the Python version.
+The cache lives in this user's private pybpf cache
+(:func:`pybpf.cache.private_dir`: ``$XDG_CACHE_HOME/pybpf/prepared`` or
+``~/.cache/pybpf/prepared``, mode 0700, owner-checked), keyed by the
+object's SHA-256, the kernel (release, build, BTF size; the boot for objects
+that use kallsyms addresses) and the Python version.  Entries are sealed
+with their SHA-256 and only unmarshalled from files this user owns
+(:func:`pybpf.cache.read_sealed`); an entry that is damaged, foreign or of
+another shape is ignored and prepared again.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from ..cache import cache_root, private_dir, read_sealed, write_sealed
 from ..errors import BPFError
 
 FORMAT = 3
@@ -44,10 +50,14 @@ linked object of :mod:`pybpf.linker`, ``LinkedObject.to_data()``; 3: record
 types chosen by :func:`pybpf.records.choose_record`, with their rules.)"""
 
 
+MAX_ENTRY = 256 << 20
+"""A prepared entry larger than this is not read (it is not one pybpf wrote)."""
+
+
 def cache_dir() -> str:
-    """``$XDG_CACHE_HOME/pybpf`` (``~/.cache/pybpf``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "pybpf")
+    """This user's private pybpf cache directory
+    (:func:`pybpf.cache.cache_root`)."""
+    return os.fspath(cache_root())
 
 
 def kernel_identity(boot: bool = False) -> str:
@@ -102,19 +112,40 @@ def load_prepared(prepared: dict[str, Any], *, pin_dir: str | None = None,
     :class:`~pybpf.kernel.Collection` (without a spec; ring buffer records
     decode with the prepared record types).  ``set_variables`` sets global
     variables first (as :meth:`ObjectSpec.set_variable`)."""
-    from ..linked import LinkedObject
-    from ..records import RecordType
+    return _load(*_materialize(prepared), pin_dir=pin_dir, log_level=log_level,
+                 set_variables=set_variables)
+
+
+def _load(linked: Any, record_types: dict[str, Any], record_rules: dict[str, Any], *,
+          pin_dir: str | None = None, log_level: int = 0,
+          set_variables: dict[str, Any] | None = None) -> Any:
     from .collection import load_linked
 
-    if prepared.get("format") != FORMAT:
-        raise BPFError("prepared object of another format version: prepare it again")
-    linked = LinkedObject.from_data(prepared["linked"])
     for name, value in (set_variables or {}).items():
         linked.set_variable(name, value)
     coll = load_linked(linked, pin_dir=pin_dir, log_level=log_level)
-    coll.record_types = {k: RecordType.from_data(v) for k, v in prepared["record_types"].items()}
-    coll.record_rules = prepared.get("record_rules", {})
+    coll.record_types = record_types
+    coll.record_rules = record_rules
     return coll
+
+
+def _materialize(prepared: Any) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """The linked object, record types and record rules of a prepared form;
+    a BPFError when it is of another version or shape."""
+    from ..linked import LinkedObject
+    from ..records import RecordType
+
+    if not isinstance(prepared, dict) or prepared.get("format") != FORMAT:
+        raise BPFError("prepared object of another format version: prepare it again")
+    try:
+        linked = LinkedObject.from_data(prepared["linked"])
+        record_types = {k: RecordType.from_data(v)
+                        for k, v in prepared["record_types"].items()}
+        record_rules = dict(prepared.get("record_rules", {}))
+    except Exception as e:  # not what prepare() writes: a damaged or foreign form
+        raise BPFError(f"prepared object of the wrong shape ({type(e).__name__}: {e}): "
+                       f"prepare it again") from None
+    return linked, record_types, record_rules
 
 
 # --- the cache -----------------------------------------------------------------------------
@@ -137,27 +168,39 @@ def load_cached(path: str | os.PathLike, parse: Callable[[bytes], Any], *,
     :meth:`ObjectSpec.set_variable`)."""
     with open(path, "rb") as f:
         data = f.read()
-    where = directory or os.path.join(cache_dir(), "prepared")
+    if directory is not None:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        where = directory
+    else:
+        where = os.fspath(private_dir("prepared"))
     types_tag = repr(sorted((record_types or {}).items())).encode()
     key = _key(data + types_tag)
     file = os.path.join(where, f"{key}.marshal")
-    prepared = None
-    with contextlib.suppress(OSError, ValueError, EOFError, TypeError):
-        with open(file, "rb") as f:
-            prepared = marshal.load(f)
-        if prepared.get("format") != FORMAT or (
-                prepared.get("boot_id") and prepared["boot_id"] != kernel_identity(True)):
-            prepared = None
-    if prepared is None:
-        spec = parse(data)
-        spec.path = str(path)
-        prepared = prepare(spec, record_types=record_types)
-        os.makedirs(where, exist_ok=True)
-        tmp = f"{file}.{os.getpid()}"
-        with open(tmp, "wb") as f:
-            marshal.dump(prepared, f)
-        os.replace(tmp, file)
+    cached = _read_entry(file)
+    if cached is not None:
+        return _load(*cached, pin_dir=pin_dir, set_variables=set_variables)
+    spec = parse(data)
+    spec.path = str(path)
+    prepared = prepare(spec, record_types=record_types)
+    write_sealed(file, marshal.dumps(prepared))
     return load_prepared(prepared, pin_dir=pin_dir, set_variables=set_variables)
+
+
+def _read_entry(file: str) -> tuple[Any, dict[str, Any], dict[str, Any]] | None:
+    """The materialized form (:func:`_materialize`) of a cache entry, or None when the
+    entry is absent, not this user's, damaged, of another format or shape,
+    or made for another boot."""
+    payload = read_sealed(file, max_size=MAX_ENTRY)
+    if payload is None:
+        return None
+    try:
+        prepared = marshal.loads(payload)
+        materialized = _materialize(prepared)
+    except (ValueError, EOFError, TypeError, BPFError):
+        return None
+    if prepared.get("boot_id") and prepared["boot_id"] != kernel_identity(True):
+        return None
+    return materialized
 
 
 def set_prepared_variables(prepared: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:

@@ -371,7 +371,8 @@ class KernelMap(FDOwner, MapProtocol):
             raise self._failed("update", err, key or None)
 
     def _op_delete(self, key: bytes) -> None:
-        err = self._elem(_DELETE, _addr(self._key_buf(key)), 0, 0)
+        kbuf = self._key_buf(key)  # held until the call returns: the kernel reads it
+        err = self._elem(_DELETE, _addr(kbuf), 0, 0)
         if err:
             raise self._failed("delete", err, key or None)
 
@@ -385,7 +386,8 @@ class KernelMap(FDOwner, MapProtocol):
 
     def _op_next_key(self, key: bytes | None) -> bytes | None:
         nbuf = ctypes.create_string_buffer(self._ksize)
-        err = self._elem(_NEXT_KEY, _addr(self._key_buf(key)), ctypes.addressof(nbuf), 0)
+        kbuf = self._key_buf(key)  # held until the call returns: the kernel reads it
+        err = self._elem(_NEXT_KEY, _addr(kbuf), ctypes.addressof(nbuf), 0)
         if err == _errno.ENOENT:
             return None
         if err:

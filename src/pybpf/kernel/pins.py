@@ -17,18 +17,28 @@ from typing import Any
 
 from ..errors import BPFError
 from . import sys as _sys
-from .bpffs import DEFAULT_BPFFS, fs_type, is_bpffs, mount_bpffs, pin, pinned_kind, unpin
+from .bpffs import (
+    DEFAULT_BPFFS,
+    checked_path,
+    fs_type,
+    is_bpffs,
+    mount_bpffs,
+    pin,
+    pinned_kind,
+    unpin,
+)
 from .links import KernelLink
 from .maps import KernelMap
 from .programs import KernelProgram
 
-__all__ = ["DEFAULT_BPFFS", "fs_type", "is_bpffs", "mount_bpffs", "open_pinned", "pin",
+__all__ = ["DEFAULT_BPFFS", "checked_path", "fs_type", "is_bpffs", "mount_bpffs", "open_pinned", "pin",
            "pinned_kind", "unpin"]
 
 
 def open_pinned(path: str, *, flags: int = 0) -> Any:
     """The object pinned at ``path`` as a :class:`KernelMap`,
     :class:`KernelProgram` or :class:`KernelLink`."""
+    path = checked_path(path)
     fd = _sys.obj_get(path, flags, what=f"object pinned at {path}")
     kind = pinned_kind(int(fd))
     if kind == "map":

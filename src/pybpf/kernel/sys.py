@@ -19,7 +19,7 @@ import errno as _errno
 import functools
 import os
 
-from ..errors import KernelError, VerifierError
+from ..errors import BPFError, KernelError, VerifierError
 from ..spec.defines import BPF_LOG_SIZE_MAX, BPF_SYSCALL_NR, ENOTSUPP
 from ._abi import ATTR, COMMANDS
 from ._fd import FD
@@ -377,9 +377,16 @@ def btf_load(data: bytes, *, log_level: int = 0, what: str = "") -> tuple[FD, st
 
 # --- pins -----------------------------------------------------------------------
 
+def _c_path(path: str) -> ctypes.Array:
+    raw = os.fsencode(path)
+    if b"\0" in raw:  # the kernel would read a shorter path: another file
+        raise BPFError(f"path {raw.split(bytes(1))[0]!r}... holds a NUL byte: refused")
+    return _cstr(raw)
+
+
 def obj_pin(fd: int, path: str, what: str = "") -> None:
     """``BPF_OBJ_PIN``: pin the object at ``path`` (inside a bpffs)."""
-    name = _cstr(os.fsencode(path))
+    name = _c_path(path)
     call("obj_pin", ATTR["obj"].new(pathname=ctypes.addressof(name), bpf_fd=fd),
          what or f"at {path}")
 
@@ -387,7 +394,7 @@ def obj_pin(fd: int, path: str, what: str = "") -> None:
 def obj_get(path: str, flags: int = 0, what: str = "") -> FD:
     """``BPF_OBJ_GET``: a new fd for the object pinned at ``path``
     (``flags`` BPF_F_RDONLY / BPF_F_WRONLY)."""
-    name = _cstr(os.fsencode(path))
+    name = _c_path(path)
     return _fd_call("obj_get", ATTR["obj"].new(pathname=ctypes.addressof(name),
                                                file_flags=flags), what or f"at {path}")
 

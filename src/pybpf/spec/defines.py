@@ -21,6 +21,11 @@ BPF_PSEUDO_MAP_IDX_VALUE = _isa.PSEUDO_MAP_IDX_VALUE
 BPF_PSEUDO_CALL = _isa.PSEUDO_CALL_LOCAL
 BPF_PSEUDO_KFUNC_CALL = _isa.PSEUDO_CALL_KFUNC
 
+# --- include/linux/filter.h: an instruction only the verifier writes ---------
+BPF_ADDR_PERCPU = -1
+"""Offset of an ALU64 ``mov`` register form that turns a per-CPU pointer into
+this CPU's address (``r0 = &(void __percpu *)(r0)`` in translated programs)."""
+
 # --- include/uapi/linux/bpf.h: sizes -----------------------------------------
 BPF_OBJ_NAME_LEN = 16
 """Bytes of a program or map name, including the terminating NUL."""

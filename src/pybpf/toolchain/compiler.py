@@ -11,10 +11,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..cache import cache_root, private_dir, trusted_file, write_file
 from ..errors import BPFError
 
 ARCHES = {"x86": "x86", "x86_64": "x86", "amd64": "x86", "arm64": "arm64", "aarch64": "arm64"}
@@ -113,9 +114,9 @@ _INCLUDES_VMLINUX = re.compile(r'^\s*#\s*include\s*[<"]vmlinux\.h[">]', re.M)
 
 
 def cache_dir() -> Path:
-    """Where generated files (vmlinux.h) are kept between runs."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "pybpf"
+    """Where generated files (vmlinux.h, zig's cache) are kept between runs:
+    this user's private pybpf cache (:func:`pybpf.cache.cache_root`)."""
+    return cache_root()
 
 
 def vmlinux_header(btf_path: str | os.PathLike = "/sys/kernel/btf/vmlinux",
@@ -132,15 +133,16 @@ def vmlinux_header(btf_path: str | os.PathLike = "/sys/kernel/btf/vmlinux",
                        f"vmlinux.h yourself ('pybpf btf vmlinux -o vmlinux.h' on a machine "
                        f"with BTF) and pass its directory with -I") from None
     digest = hashlib.sha256(raw).hexdigest()[:16]
-    out_dir = Path(directory) if directory is not None else \
-        cache_dir() / f"vmlinux-{digest}-v{VMLINUX_H_FORMAT}"
-    header = out_dir / "vmlinux.h"
-    if not header.is_file():
+    if directory is not None:
+        out_dir = Path(directory)
         out_dir.mkdir(parents=True, exist_ok=True)
+    else:
+        out_dir = private_dir(f"vmlinux-{digest}-v{VMLINUX_H_FORMAT}")
+    header = out_dir / "vmlinux.h"
+    usable = header.is_file() if directory is not None else trusted_file(header)
+    if not usable:  # absent, or (in the cache) not ours to trust: generate it
         text = BTF.from_bytes(raw, path=os.fspath(btf_path)).dump_c()
-        tmp = header.with_suffix(f".h.{os.getpid()}")
-        tmp.write_text(text)
-        os.replace(tmp, header)
+        write_file(header, text.encode())
     return out_dir
 
 
@@ -159,7 +161,8 @@ def compile(source: str | os.PathLike, output: str | os.PathLike | None = None, 
             compiler: str = "auto", include_dirs: Iterable[str | os.PathLike] = (),
             defines: Mapping[str, object] | Iterable[str] = (), arch: str | None = None,
             extra_flags: Sequence[str] = (), optimize: str = "-O2", debug: bool = True,
-            vmlinux: bool = True, timeout: float = 300) -> Path:
+            vmlinux: bool = True, timeout: float = 300,
+            on_command: Callable[[list[str]], object] | None = None) -> Path:
     """Compile the BPF C file ``source`` to an object file and return its path.
 
     ``output`` defaults to the source with ``.o`` instead of ``.c``.
@@ -170,6 +173,7 @@ def compile(source: str | os.PathLike, output: str | os.PathLike | None = None, 
     includes ``vmlinux.h`` that no include directory holds gets one generated
     from the running kernel's BTF (cached; ``vmlinux=False`` turns this off).
     Compiler errors raise :class:`CompileError` with the first error lines.
+    ``on_command`` is called with the compiler's command line before it runs.
     """
     src = Path(source)
     if not src.is_file():
@@ -197,11 +201,14 @@ def compile(source: str | os.PathLike, output: str | os.PathLike | None = None, 
         cmd += ["-fno-unwind-tables", "-fno-asynchronous-unwind-tables"]
     cmd += [*extra_flags, "-c", os.fspath(src), "-o", os.fspath(out)]
     out.parent.mkdir(parents=True, exist_ok=True)
+    if on_command is not None:
+        on_command(list(cmd))
     env = dict(os.environ)
     if cc.kind == "zig":
         # per user: a cache in the shared temporary directory belongs to whoever
         # created it first, and nobody else may write to it
-        env.setdefault("ZIG_GLOBAL_CACHE_DIR", os.fspath(cache_dir() / "zig-cache"))
+        if "ZIG_GLOBAL_CACHE_DIR" not in env:
+            env["ZIG_GLOBAL_CACHE_DIR"] = os.fspath(private_dir("zig-cache"))
         env.setdefault("ZIG_LOCAL_CACHE_DIR", env["ZIG_GLOBAL_CACHE_DIR"])
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)

@@ -42,17 +42,22 @@ def object_path(name: str, *, quiet: bool = False) -> Path:
     """Tool ``name``'s object: the one shipped in the package
     (:mod:`pybpf.tools.prebuilt`), or — when the sources changed since it
     was built (a checkout being edited) — one compiled here on first use
-    (the ziglang wheel, or clang) into ``$XDG_CACHE_HOME/pybpf/tools``.
+    (the ziglang wheel, or clang) into this user's private pybpf cache
+    (``$XDG_CACHE_HOME/pybpf/tools``; :func:`pybpf.cache.private_dir`; an
+    object there that this user does not own is compiled again, not used).
     Without a compiler a stale shipped object is used, with a warning."""
+    import tempfile
+
     from .prebuilt import shipped_object
 
     shipped, why = shipped_object(name)
     if shipped is not None:
         return shipped
-    from ..kernel.load_cache import cache_dir
 
-    out = Path(cache_dir()) / "tools" / f"{name}-{source_key(name)}.bpf.o"
-    if out.is_file():
+    from ..cache import private_dir, trusted_file
+
+    out = private_dir("tools") / f"{name}-{source_key(name)}.bpf.o"
+    if trusted_file(out):
         return out
     from ..toolchain import CompilerNotFound, compile, find_compiler
     from .prebuilt import OBJECTS
@@ -69,8 +74,9 @@ def object_path(name: str, *, quiet: bool = False) -> Path:
     if not quiet:
         print(f"{name}: compiling {name}.bpf.c ({why}; once: cached in {out.parent})",
               file=sys.stderr)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(f".{os.getpid()}.o")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".o", dir=out.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
     try:
         compile(HERE / f"{name}.bpf.c", tmp, include_dirs=[INCLUDE], vmlinux=False)
         os.replace(tmp, out)

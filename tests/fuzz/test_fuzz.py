@@ -1,0 +1,100 @@
+"""The standing fuzz and attack suite (``python -m fuzz``), as tests.
+
+The default run gives each target a few seconds (a fixed seed, so a
+failure replays with the command the message prints); ``-m slow`` runs
+thousands of cases per target.  A finding fails the test, except the
+kinds listed in :data:`KNOWN` — holes of issue 11 that other work is
+closing — which make it xfail with the finding named, until they are gone.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT))
+
+from fuzz.harness import FINDINGS, case_rng, supervise, table
+
+SEED = 20251203
+"""The seed of the default and slow runs (recorded: findings replay with it)."""
+
+KNOWN: dict[str, dict[str, str]] = {
+    "vm": {
+        "escape:host-pointer": "issue 11 S5: programs see host addresses (vm/ isolation)",
+        "budget:": "issue 11 S3: callbacks get a fresh budget (vm/ budget)",
+        "hang:": "issue 11 S3: bpf_loop callbacks escape the budget (vm/ budget)",
+        "escape:foreign-map": "issue 11 S5: map_at falls back to every map (vm/ isolation)",
+        "escape:canary": "issue 11 S5: map_at falls back to every map (vm/ isolation)",
+        "unexpected:AttributeError": "lddw map_value of a map without values (vm/)",
+    },
+    "maps": {
+        "mismatch:": "issue 11 S2: userspace maps are not thread-safe (maps/ locks)",
+        "unexpected:": "issue 11 S2: userspace maps are not thread-safe (maps/ locks)",
+    },
+    "cli": {
+        "traceback:": "issue 11 item 2: CLI error paths (cli/ rewrite)",
+        "hang:": "issue 11 item 2: CLI limits (cli/ rewrite)",
+    },
+    "objects": {
+        "unexpected:RecursionError": "BTF values recurse without a depth limit (btf/)",
+    },
+}
+
+QUICK = {"vm": 150, "objects": 300, "maps": 100, "cli": 40, "asm": 300}
+"""Cases of each target in the default run (a few seconds each after setup)."""
+SLOW = {"vm": 5000, "objects": 5000, "maps": 3000, "cli": 1000, "asm": 5000}
+
+
+def _judge(report) -> None:
+    assert not report.setup_error, report.setup_error
+    found = {key: report.examples[key] for key in report.examples}
+    unknown = [k for k in found
+               if not any(k.startswith(prefix) for prefix in KNOWN.get(report.target, {}))]
+    assert not unknown, "fuzz findings:\n" + table([report])
+    if found:
+        reasons = sorted({reason for k in found for prefix, reason in
+                          KNOWN[report.target].items() if k.startswith(prefix)})
+        pytest.xfail(f"known findings ({', '.join(sorted(found))}): {'; '.join(reasons)}")
+
+
+@pytest.mark.parametrize("target", list(QUICK))
+def test_quick(target, tmp_path):
+    report = supervise(target, seed=SEED, cases=QUICK[target], budget=600, jobs=1,
+                       log_dir=tmp_path, quick=True)
+    assert report.cases == QUICK[target], f"only {report.cases} cases ran:\n{table([report])}"
+    _judge(report)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", list(SLOW))
+def test_slow(target, tmp_path):
+    report = supervise(target, seed=SEED, cases=SLOW[target], budget=3600, jobs=2,
+                       log_dir=tmp_path)
+    assert report.cases == SLOW[target], table([report])
+    _judge(report)
+
+
+def test_the_harness_counts_crashes_hangs_and_exceptions(tmp_path):
+    cases = 24
+    report = supervise("selftest", seed=SEED, cases=cases, budget=120, log_dir=tmp_path)
+    markers = [case_rng(SEED, i).randrange(1 << 30) % 10 for i in range(cases)]
+    expect = {"crash": markers.count(3), "hang": markers.count(5),
+              "unexpected": markers.count(7), "rejected": markers.count(9)}
+    assert report.cases == cases
+    for kind, count in expect.items():
+        assert report.kinds.get(kind, 0) == count, (kind, table([report]))
+    assert report.kinds["ok"] == cases - sum(expect.values())
+    assert report.findings() == sum(report.kinds[k] for k in FINDINGS)
+    assert "replay: `python -m fuzz --target selftest" in table([report])
+
+
+def test_cases_replay_from_seed_and_number():
+    a = [case_rng(SEED, i).random() for i in range(5)]
+    assert a == [case_rng(SEED, i).random() for i in range(5)]
+    assert len(set(a)) == 5
+    assert os.path.isdir(ROOT / "fuzz")
