@@ -43,6 +43,7 @@ from .pcap_ir import FALSE, TRUE, Chunk, Fragment, and_, not_, or_, test
 from .pcap_names import Names, parse_mac
 
 U32 = 0xFFFFFFFF
+FIRST_OCTET = 0xFF << 24  # the first byte of a dotted IPv4 number
 
 JEQ = C.BPF_JMP | C.BPF_JEQ | C.BPF_K
 JGT = C.BPF_JMP | C.BPF_JGT | C.BPF_K
@@ -847,7 +848,7 @@ class Meanings:
                 raise error(QUALIFIER, "illegal link layer address")
             mask = U32
             if text is None and addr == "net":
-                while value and not value & 0xFF000000:
+                while value and not value & FIRST_OCTET:
                     value = value << 8 & U32
                     mask = mask << 8 & U32
             else:
@@ -950,7 +951,7 @@ class Meanings:
             if not value:
                 raise error(UNKNOWN_NETWORK, f"unknown network '{name}'")
             mask = U32
-            while value and not value & 0xFF000000:
+            while value and not value & FIRST_OCTET:
                 value, mask = value << 8 & U32, mask << 8 & U32
             return gen.host(value, mask, qual)
         if addr in (None, "host"):

@@ -126,7 +126,7 @@ def uses_defs(s: Stmt) -> tuple[set[int], set[int]]:
             if insn.code in (ST, STX):
                 written.add(MEM0 + insn.k)
         return set(), written
-    cls, mode = s.code & 0x07, s.code & 0xE0
+    cls, mode = s.code & C.CLASS_MASK, s.code & C.MODE_MASK
     if cls == LD:
         if mode == C.BPF_IND:
             return {X}, {A}
@@ -142,11 +142,11 @@ def uses_defs(s: Stmt) -> tuple[set[int], set[int]]:
     if cls == STX:
         return {X}, {MEM0 + s.k}
     if cls == ALU:
-        if s.code & 0xF0 == C.BPF_NEG or s.code & C.BPF_X == 0:
+        if s.code & C.OP_MASK == C.BPF_NEG or s.code & C.BPF_X == 0:
             return {A}, {A}
         return {A, X}, {A}
     if cls == MISC:
-        return ({A}, {X}) if s.code & 0xF8 == C.BPF_TAX else ({X}, {A})
+        return ({A}, {X}) if s.code & C.MISCOP_MASK == C.BPF_TAX else ({X}, {A})
     return set(), set()
 
 
@@ -231,10 +231,10 @@ class Optimizer:
     def _simplify(self, s: SockFilter, state: list[int]) -> SockFilter | None:
         """An equivalent, simpler statement (None: it does nothing)."""
         v = self.values
-        cls, mode = s.code & 0x07, s.code & 0xE0
+        cls, mode = s.code & C.CLASS_MASK, s.code & C.MODE_MASK
         xc = v.constant_of(state[X])
         if cls == LD and mode == C.BPF_IND and xc is not None:
-            return SockFilter(LD | (s.code & 0x18) | C.BPF_ABS, 0, 0, (xc + s.k) & U32)
+            return SockFilter(LD | (s.code & C.SIZE_MASK) | C.BPF_ABS, 0, 0, (xc + s.k) & U32)
         if cls == LD and mode == C.BPF_MEM:
             vn = state[MEM0 + s.k]
             c = v.constant_of(vn)
@@ -249,8 +249,8 @@ class Optimizer:
                 return SockFilter(LDX | C.BPF_IMM, 0, 0, c)
             if vn == state[A]:
                 return SockFilter(MISC | C.BPF_TAX)
-        if cls == ALU and s.code & 0xF0 != C.BPF_NEG:
-            op = s.code & 0xF0
+        if cls == ALU and s.code & C.OP_MASK != C.BPF_NEG:
+            op = s.code & C.OP_MASK
             k = s.k if s.code & C.BPF_X == 0 else xc
             if k is None:
                 return s
@@ -280,7 +280,7 @@ class Optimizer:
                 index: int) -> tuple[int | None, int]:
         """(register written, its new value number) of a plain statement."""
         v = self.values
-        cls, mode, size = s.code & 0x07, s.code & 0xE0, s.code & 0x18
+        cls, mode, size = s.code & C.CLASS_MASK, s.code & C.MODE_MASK, s.code & C.SIZE_MASK
         if cls in (LD, LDX):
             target = A if cls == LD else X
             if mode == C.BPF_IMM:
@@ -299,13 +299,13 @@ class Optimizer:
         if cls == STX:
             return MEM0 + s.k, state[X]
         if cls == ALU:
-            op = s.code & 0xF0
+            op = s.code & C.OP_MASK
             if op == C.BPF_NEG:
                 return A, v.of(("neg", state[A]))
             operand = v.const(s.k) if s.code & C.BPF_X == 0 else state[X]
             return A, v.of(("alu", op, state[A], operand))
         if cls == MISC:
-            if s.code & 0xF8 == C.BPF_TAX:
+            if s.code & C.MISCOP_MASK == C.BPF_TAX:
                 return X, state[A]
             return A, state[X]
         return None, 0
@@ -347,7 +347,7 @@ class Optimizer:
     def decide_constant(self, b: Block, state: list[int]) -> bool | None:
         """The outcome of ``b``'s jump if its values decide it."""
         v = self.values
-        op = b.code & 0xF0
+        op = b.code & C.OP_MASK
         a, other = state[A], self.operand(b, state)
         ac, oc = v.constant_of(a), v.constant_of(other)
         if ac is not None and oc is not None:
@@ -500,7 +500,7 @@ class Optimizer:
             if b.jt is b.jf:
                 edge_facts[(b.id, True)] = edge_facts[(b.id, False)] = facts
                 continue
-            test = (exit_state[A], b.code & 0xF0, self.operand(b, exit_state))
+            test = (exit_state[A], b.code & C.OP_MASK, self.operand(b, exit_state))
             edge_facts[(b.id, True)] = facts | {(*test, True)}
             edge_facts[(b.id, False)] = facts | {(*test, False)}
         for p in order:
@@ -540,7 +540,7 @@ class Optimizer:
             if current.jt is current.jf:
                 outcome: bool | None = True
             else:
-                test = (after[A], current.code & 0xF0, self.operand(current, after))
+                test = (after[A], current.code & C.OP_MASK, self.operand(current, after))
                 outcome = self.decide(facts, test)
             if outcome is None:
                 break
@@ -594,7 +594,7 @@ class Optimizer:
                 after |= live_in[s.id]
             if A in after:
                 continue
-            op = b.code & 0xF0
+            op = b.code & C.OP_MASK
             kind = b.code & C.BPF_X
             if op == JEQ and kind == 0 and b.k == 0 and last.code in (
                     ALU | C.BPF_SUB | C.BPF_K, ALU | C.BPF_SUB | C.BPF_X):
