@@ -352,8 +352,8 @@ class Optimizer:
         ac, oc = v.constant_of(a), v.constant_of(other)
         if ac is not None and oc is not None:
             return jump_holds(op, ac, oc)
-        if a == other and op in (JEQ, JGT, JGE):
-            return op != JGT
+        # (A and the operand holding one value does not decide it: the loads
+        # behind them may still refuse a short packet, and libpcap keeps them.)
         if op == JSET and oc == 0:
             return False
         return None
@@ -561,8 +561,6 @@ class Optimizer:
         ac, oc = v.constant_of(a), v.constant_of(operand)
         if ac is not None and oc is not None:
             return jump_holds(op, ac, oc)
-        if a == operand and op in (JEQ, JGT, JGE):
-            return op != JGT
         for fa, fop, foperand, outcome in facts:
             if fa != a:
                 continue
