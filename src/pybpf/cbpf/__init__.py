@@ -10,7 +10,10 @@
   ``seccomp_data``;
 - :mod:`.translate` — translation to eBPF as the kernel does it, loadable
   in pybpf's VM and in the kernel;
-- :mod:`.sockets` — ``SO_ATTACH_FILTER`` and friends on real sockets.
+- :mod:`.sockets` — ``SO_ATTACH_FILTER`` and friends on real sockets;
+- :mod:`.pcap_compile` — tcpdump's filter language compiled to classic BPF;
+- :mod:`.pcapfile`, :mod:`.capture`, :mod:`.summary` — pcap/pcapng files,
+  live capture through a filter on a packet socket, one-line summaries.
 
 Submodules load on first use: ``import pybpf.cbpf`` is cheap.
 """
@@ -30,9 +33,11 @@ _LAZY = {
     "Machine": "interp", "Skb": "interp", "run": "interp",
     "translate": "translate", "Translation": "translate", "TranslationError": "translate",
     "attach_filter": "sockets", "detach_filter": "sockets", "get_filter": "sockets",
+    "compile_filter": "pcap_compile", "FilterExpressionError": "pcap_errors",
+    "LiveCapture": "capture", "read_packets": "pcapfile", "write_pcap": "pcapfile",
 }
 _SUBMODULES = {"interp", "translate", "sockets", "packets", "seccomp", "pcap", "capture",
-               "syscalls"}
+               "syscalls", "pcap_compile", "pcapfile", "summary"}
 
 __all__ = ["FORMS", "Builder", "FilterError", "Form", "Kind", "Machine", "Skb", "SockFilter",
            "Translation", "TranslationError", "assemble", "attach_filter", "bpf_asm_output",
