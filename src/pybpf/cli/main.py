@@ -428,11 +428,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the cases must be refused (the suite's negative directory)")
     p.set_defaults(func=_cmd_conformance)
 
-    from . import object_cmds
+    from . import filter_cmds, object_cmds
     from .kernel_cmds import register as register_kernel_commands
 
     object_cmds.add_parsers(sub)
     register_kernel_commands(sub)
+    filter_cmds.register(sub)
     return parser
 
 
