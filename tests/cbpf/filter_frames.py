@@ -357,7 +357,7 @@ def fuzz_frames(seed: int = 1, count: int = 300, linktype: str = "en10mb") -> li
                 frame[at] = rng.choice([0, 1, 6, 17, 44, 0x2c, 0x3a, 0x80, 0x81, 0x88, 0xFF,
                                         rng.randrange(256)])
         if rng.random() < 0.2:
-            frame = frame[:rng.randint(0, len(frame))]
+            frame = frame[:rng.randint(1, len(frame))]  # pcap records are never empty
         out.append(bytes(frame))
     return out
 

@@ -688,11 +688,12 @@ class Optimizer:
 
 
 def implied(fop: int, fc: int, outcome: bool, op: int, c: int) -> bool | None:
-    """What a known outcome of ``v fop fc`` says about ``v op c``: only an
-    equality known to hold decides other tests.  (Deciding more — ranges,
-    bits — makes paths that libpcap lets meet stay apart, and the
-    program longer.)"""
-    if fop == JEQ and outcome:
+    """What a known outcome of ``v fop fc`` says about ``v op c``: as in
+    libpcap, only an equality known to hold decides another equality (with
+    another constant: false).  Deciding more — ranges, bits — makes paths
+    that libpcap lets meet stay apart, the program longer, and refuses as
+    rejecting all packets expressions libpcap accepts."""
+    if fop == JEQ and outcome and op == JEQ:
         return jump_holds(op, fc, c)
     return None
 
