@@ -54,7 +54,8 @@ PROTOS = [
     "ip6 protochain 58", "protochain 17", "ip protochain 17", "ip6 protochain 132",
     "ip6 protochain 59", "ip6 protochain 44", "tcp or udp", "icmp or icmp6",
     "tcp and not ip6", "udp and ip6", "not ip and not ip6", "not tcp", "not (tcp or udp)",
-    "ether proto 0x6003", "decnet", "lat", "iso", "stp", "netbeui",
+    "ether proto 0x6003", "decnet", "lat", "iso", "stp", "netbeui", "ipx", "atalk", "aarp",
+    "ether proto \\ipx", "ether proto \\atalk", "ether proto \\aarp", "ipx or aarp", "not atalk",
     "sca", "moprc", "mopdl", "ip proto 112", "ip proto 103", "ip proto 2", "proto 17",
     "tcp or icmp6", "ether proto 0x88cc", "ip6 proto 50", "ip protochain 4", "mpls",
 ]
@@ -177,5 +178,6 @@ LINK_EXPRESSIONS = [
     "len > 100", "less 60", "ip multicast", "ip6 multicast", "ip broadcast", "portrange 20-80",
     "proto 17", "not ip", "arp", "ip proto 4", "ip6 and not tcp",
     "ether host 02:00:00:00:00:01", "ether broadcast", "ether proto 0x9000", "vlan", "mpls",
+    "ipx", "atalk", "aarp", "iso", "stp",
     "ether[0] = 0", "src host 2001:db8::1 and dst port 80", "host 10.0.0.1 or host ::1",
 ]

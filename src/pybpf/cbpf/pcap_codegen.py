@@ -216,7 +216,8 @@ ETHER_ABBREVS = {"ip": P.ETH_P_IP, "ip6": P.ETH_P_IPV6, "arp": P.ETH_P_ARP,
                  "rarp": P.ETH_P_RARP, "decnet": P.ETHERTYPE_DECNET, "lat": P.ETHERTYPE_LAT,
                  "sca": P.ETHERTYPE_SCA, "moprc": P.ETHERTYPE_MOPRC,
                  "mopdl": P.ETHERTYPE_MOPDL, "iso": P.LLCSAP_ISONS, "stp": P.LLCSAP_8021D,
-                 "netbeui": P.LLCSAP_NETBEUI}
+                 "netbeui": P.LLCSAP_NETBEUI, "ipx": P.LLCSAP_IPX, "atalk": P.ETHERTYPE_ATALK,
+                 "aarp": P.ETHERTYPE_AARP}
 """Protocol keywords that test the link-layer type alone."""
 IP_ABBREVS = {"icmp": P.IPPROTO_ICMP, "igmp": P.IPPROTO_IGMP, "igrp": P.IPPROTO_IGRP,
               "vrrp": P.IPPROTO_VRRP, "carp": P.IPPROTO_CARP}
@@ -234,7 +235,7 @@ NO_ENCAPSULATION = {"arp": "arp does not encapsulate another protocol",
                     "sca": "SCA does not encapsulate another protocol",
                     "moprc": "MOPRC does not encapsulate another protocol",
                     "mopdl": "MOPDL does not encapsulate another protocol"}
-UNSUPPORTED_PROTOS = ("atalk", "aarp", "ipx", "esis", "isis", "clnp", "l1", "l2", "iih", "lsp",
+UNSUPPORTED_PROTOS = ("esis", "isis", "clnp", "l1", "l2", "iih", "lsp",
                       "snp", "csnp", "psnp", "radio")
 """Protocol keywords libpcap knows that this compiler does not implement."""
 
@@ -312,6 +313,8 @@ class Generator:
             if version is None:
                 return FALSE
             return self.cmp(0, 1, version, P.IP_VERSION_MASK)
+        if proto in (P.LLCSAP_IPX, P.ETHERTYPE_ATALK, P.ETHERTYPE_AARP):
+            return self.novell_or_apple(proto)
         if proto <= P.ETHERMTU:
             sap = proto & 0xFF
             if self.ethernet:
@@ -324,6 +327,32 @@ class Generator:
                 sap_test = self.cmp_nl(0, 1, proto)
             return and_(is_llc, sap_test)
         return self.cmp(self.off_linktype, 2, proto)
+
+    def snap(self, oui: int, ethertype: int) -> Fragment:
+        """An 802.2 LLC header with a SNAP header of ``oui`` and ``ethertype``
+        (compared as two words, the second first, as libpcap does)."""
+        first = P.LLCSAP_SNAP << 24 | P.LLCSAP_SNAP << 16 | P.LLC_UI << 8 | oui >> 16
+        second = (oui & 0xFFFF) << 16 | ethertype
+        return and_(self.cmp_nl(4, 4, second), self.cmp_nl(0, 4, first))
+
+    def novell_or_apple(self, proto: int) -> Fragment:
+        """IPX (every Ethernet encapsulation: Ethernet II, raw 802.3, 802.2
+        LLC, SNAP), AppleTalk or AARP (Ethernet II or SNAP)."""
+        if self.ethernet:
+            is_8023 = not_(self.cmp(self.off_linktype, 2, P.ETHERMTU, code=JGT))
+            if proto == P.LLCSAP_IPX:
+                llc = or_(self.snap(P.OUI_ENCAP_ETHER, P.ETHERTYPE_IPX),
+                          or_(self.cmp_nl(0, 1, P.LLCSAP_IPX), self.cmp_nl(0, 2, P.IPX_RAW_8023)))
+                return or_(self.cmp(self.off_linktype, 2, P.ETHERTYPE_IPX), and_(is_8023, llc))
+            oui = P.OUI_APPLETALK if proto == P.ETHERTYPE_ATALK else P.OUI_ENCAP_ETHER
+            return or_(self.cmp(self.off_linktype, 2, proto), and_(is_8023, self.snap(oui, proto)))
+        is_llc = self.cmp(self.off_linktype, 2, P.LINUX_SLL_P_802_2)
+        if proto == P.LLCSAP_IPX:
+            llc = or_(self.snap(P.OUI_ENCAP_ETHER, P.ETHERTYPE_IPX), self.cmp_nl(0, 1, P.LLCSAP_IPX))
+            return or_(self.cmp(self.off_linktype, 2, P.ETHERTYPE_IPX),
+                       or_(self.cmp(self.off_linktype, 2, P.LINUX_SLL_P_802_3), and_(is_llc, llc)))
+        oui = P.OUI_APPLETALK if proto == P.ETHERTYPE_ATALK else P.OUI_ENCAP_ETHER
+        return or_(self.cmp(self.off_linktype, 2, proto), and_(is_llc, self.snap(oui, proto)))
 
     # --- protocols ----------------------------------------------------------------------------
 

@@ -38,11 +38,14 @@ ETHERTYPE_MOPRC = 0x6002
 ETHERTYPE_LAT = 0x6004
 ETHERTYPE_SCA = 0x6007
 ETHERTYPE_LOOPBACK = 0x9000
+ETHERTYPE_ATALK = 0x809B
+ETHERTYPE_AARP = 0x80F3
 
 ETHER_PROTO_NAMES = {
     "ip": ETH_P_IP, "ip6": ETH_P_IPV6, "arp": ETH_P_ARP, "rarp": ETH_P_RARP,
     "decnet": ETHERTYPE_DECNET, "lat": ETHERTYPE_LAT, "sca": ETHERTYPE_SCA,
     "mopdl": ETHERTYPE_MOPDL, "moprc": ETHERTYPE_MOPRC, "loopback": ETHERTYPE_LOOPBACK,
+    "atalk": ETHERTYPE_ATALK, "aarp": ETHERTYPE_AARP,
 }
 """``ether proto \\NAME``: the EtherTypes known by name."""
 
@@ -91,6 +94,17 @@ SLL_PROTOCOL = 14
 SLL_HDR_LEN = 16
 LINUX_SLL_P_802_2 = 0x0004
 """The SLL protocol value of frames carrying an 802.2 LLC header."""
+LINUX_SLL_P_802_3 = 0x0001
+"""The SLL protocol value of raw 802.3 frames (Novell's IPX without LLC)."""
+
+# --- IPX and AppleTalk (their several Ethernet encapsulations) -------------------------------
+ETHERTYPE_IPX = 0x8137
+LLCSAP_SNAP = 0xAA
+LLC_UI = 0x03
+OUI_ENCAP_ETHER = 0x000000
+OUI_APPLETALK = 0x080007
+IPX_RAW_8023 = 0xFFFF
+"""The first halfword of a "raw 802.3" IPX frame (the IPX checksum, always 0xffff)."""
 
 # --- IPv4 ------------------------------------------------------------------------------------
 IP_HL_BYTE = 0
