@@ -501,6 +501,16 @@ class Optimizer:
                 edge_facts[(b.id, True)] = edge_facts[(b.id, False)] = facts
                 continue
             test = (exit_state[A], b.code & C.OP_MASK, self.operand(b, exit_state))
+            outcomes = {self.decide(f, test) for f in incoming} if incoming else {None}
+            decided = outcomes.pop() if len(outcomes) == 1 else None
+            if decided is not None:
+                # every edge here decides this block's own test the same way
+                # (libpcap's opt_j on the block itself): its statements stay,
+                # its jump goes
+                b.jt = b.jf = b.jt if decided else b.jf
+                self.changed = True
+                edge_facts[(b.id, True)] = edge_facts[(b.id, False)] = facts
+                continue
             edge_facts[(b.id, True)] = facts | {(*test, True)}
             edge_facts[(b.id, False)] = facts | {(*test, False)}
         for p in order:
