@@ -7,7 +7,6 @@ import contextlib
 import ctypes
 import os
 import struct
-import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -188,14 +187,11 @@ def test_split_btf_on_vmlinux():
 # ------------------------------------------------------------- vmlinux
 
 
-def test_vmlinux_parses_quickly_and_makes_sense():
+def test_vmlinux_parses_and_makes_sense():
     vm = vmlinux()
     with open("/sys/kernel/btf/vmlinux", "rb") as f:
         data = f.read()
-    start = time.perf_counter()
-    fresh = BTF.from_bytes(data)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 1.0, f"parsing vmlinux BTF took {elapsed:.3f} s"
+    fresh = BTF.from_bytes(data)    # its speed is measured in benchmarks/bench_btf.py
     assert len(fresh) > 10_000
     ts = vm.find("task_struct")
     assert isinstance(ts, Struct) and ts.size > 1000

@@ -973,4 +973,4 @@ def test_a_spin_lock_no_live_thread_can_release_fails_at_once():
     with pytest.raises(MapError) as info:
         m.raw.update(1, bytes(8), BPF_F_LOCK)
     assert info.value.errno == errno.EDEADLK and "stored to it directly" in str(info.value)
-    assert time.monotonic() - start < 1
+    assert time.monotonic() - start < 5    # refused at once, not after waiting for the lock

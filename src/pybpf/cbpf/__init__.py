@@ -10,7 +10,10 @@
   ``seccomp_data``;
 - :mod:`.translate` — translation to eBPF as the kernel does it, loadable
   in pybpf's VM and in the kernel;
+- :mod:`.backends` — one socket filter run in the interpreter, the VM and
+  the kernel's test run over the same packet;
 - :mod:`.sockets` — ``SO_ATTACH_FILTER`` and friends on real sockets;
+- :mod:`.seccomp` — seccomp policies: compiled, evaluated, installed;
 - :mod:`.pcap_compile` — tcpdump's filter language compiled to classic BPF;
 - :mod:`.pcapfile`, :mod:`.capture`, :mod:`.summary` — pcap/pcapng files,
   live capture through a filter on a packet socket, one-line summaries.
@@ -36,7 +39,7 @@ _LAZY = {
     "compile_filter": "pcap_compile", "FilterExpressionError": "pcap_errors",
     "LiveCapture": "capture", "read_packets": "pcapfile", "write_pcap": "pcapfile",
 }
-_SUBMODULES = {"interp", "translate", "sockets", "packets", "seccomp", "pcap", "capture",
+_SUBMODULES = {"backends", "interp", "translate", "sockets", "packets", "seccomp", "pcap", "capture",
                "syscalls", "pcap_compile", "pcapfile", "summary"}
 
 __all__ = ["FORMS", "Builder", "FilterError", "Form", "Kind", "Machine", "Skb", "SockFilter",

@@ -428,11 +428,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the cases must be refused (the suite's negative directory)")
     p.set_defaults(func=_cmd_conformance)
 
-    from . import filter_cmds, object_cmds
+    from . import cbpf_cmds, filter_cmds, object_cmds
     from .kernel_cmds import register as register_kernel_commands
 
     object_cmds.add_parsers(sub)
     register_kernel_commands(sub)
+    cbpf_cmds.register(sub)
     filter_cmds.register(sub)
     return parser
 
@@ -467,6 +468,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ..conformance import plugin_main
 
         return plugin_main(argv[1:])
+    if argv[:1] == ["tools"] and len(argv) > 1 and not argv[1].startswith("-"):
+        # A tool's own arguments, '--' and the command after it, reach it untouched.
+        from ..tools import run_tool
+
+        return run_tool(argv[1], argv[2:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -239,12 +239,21 @@ def probe_prog_type(name: str) -> Probe:
                  f"BPF_PROG_LOAD refused it ({_refusal(err)})" if err else "")
 
 
+PROBE_LOG_SIZE = 4096
+"""The verifier log buffer of a probe (grown by ``prog_load`` if it is short)."""
+
+
+@functools.cache
+def _probe_code(body: str) -> bytes:
+    from ..isa import assemble, encode
+
+    return encode(assemble(body))
+
+
 def _load_probe(name: str, body: str = "r0 = 0\nexit") -> tuple[bool, KernelError | None]:
     """Load ``body`` as a program of type ``name``: (loaded, the refusal).
     Goes straight to the system call: KernelProgram's explanation of
     refusals asks these probes."""
-    from ..isa import assemble, encode
-
     p = _PROG_PROBES.get(name, {})
     fields: dict[str, Any] = {"prog_type": PROG_TYPES[name]}
     if "expected_attach_type" in p:
@@ -259,7 +268,9 @@ def _load_probe(name: str, body: str = "r0 = 0\nexit") -> tuple[bool, KernelErro
             return False, KernelError(f"no kernel BTF id for {p['btf_target']}")
         fields["attach_btf_id"] = target
     try:
-        fd, _ = _sys.prog_load(insns=encode(assemble(body)), what=f"probe of {name}", **fields)
+        # one system call with a small log: the probes' logs are a few lines
+        fd, _ = _sys.prog_load(insns=_probe_code(body), what=f"probe of {name}",
+                               log_level=1, log_size=PROBE_LOG_SIZE, **fields)
         fd.close()
         return True, None
     except KernelError as e:
@@ -292,6 +303,7 @@ def trampoline_refusal() -> str:
 # --- helpers --------------------------------------------------------------------
 
 _HELPER_REFUSALS = ("unknown func", "invalid func", "cannot use helper",
+                    "not supported for program type", "supported only for",
                     "cannot call GPL-restricted")
 
 

@@ -155,11 +155,13 @@ def open_readers(coll: Any, on_record: Callable[[str, Any], Any] | None = None, 
 
 
 def poll(readers: Iterable[Any], *, duration: float | None = None,
-         every: float | None = None, tick: Callable[[], Any] | None = None) -> int:
+         every: float | None = None, tick: Callable[[], Any] | None = None,
+         until: Callable[[], bool] | None = None) -> int:
     """Poll ``readers`` (running their callbacks) until ``duration`` seconds
-    have passed, or forever; call ``tick()`` every ``every`` seconds and once
-    at the end.  Returns the records handled.  Ctrl-C and :class:`Stop`
-    propagate (after the last ``tick``)."""
+    have passed or ``until()`` is true (asked at least every 0.1 s), or
+    forever; call ``tick()`` every ``every`` seconds and once at the end.
+    Returns the records handled.  Ctrl-C and :class:`Stop` propagate (after
+    the last ``tick``)."""
     start = time.monotonic()
     next_tick = start + every if every else None
     total = 0
@@ -169,7 +171,9 @@ def poll(readers: Iterable[Any], *, duration: float | None = None,
                 now = time.monotonic()
                 if duration is not None and now - start >= duration:
                     break
-                limits = [1.0]
+                if until is not None and until():
+                    break
+                limits = [1.0 if until is None else 0.1]
                 if duration is not None:
                     limits.append(start + duration - now)
                 if next_tick is not None:
@@ -193,8 +197,9 @@ def run(coll: Any, *, attach: bool = True, options: Mapping[str, Any] | None = N
         on_attach: Callable[[str, Any], Any] | None = None,
         on_attach_error: Callable[[str, BPFError], Any] | None = None,
         on_ready: Callable[[], Any] | None = None, duration: float | None = None,
-        every: float | None = None, tick: Callable[[], Any] | None = None) -> RunResult:
-    """Run ``coll`` until Ctrl-C, SIGTERM or ``duration`` seconds.
+        every: float | None = None, tick: Callable[[], Any] | None = None,
+        until: Callable[[], bool] | None = None) -> RunResult:
+    """Run ``coll`` until Ctrl-C, SIGTERM, ``duration`` seconds or ``until()``.
 
     1. With ``attach``, :func:`attach_all` (``options``, ``optional``,
        ``on_attach``, ``on_attach_error``: with it, failures are reported
@@ -218,7 +223,7 @@ def run(coll: Any, *, attach: bool = True, options: Mapping[str, Any] | None = N
                 if on_ready is not None:
                     on_ready()
                 result.records = poll([*readers, *opened], duration=duration, every=every,
-                                      tick=tick)
+                                      tick=tick, until=until)
             except (KeyboardInterrupt, Stop):
                 result.interrupted = True
                 raise

@@ -28,6 +28,8 @@ ETH_P_ARP = 0x0806
 ETH_P_8021Q = 0x8100
 ETH_P_IPV6 = 0x86DD
 ETH_P_8021AD = 0x88A8
+ETH_P_802_EX1 = 0x88B5
+"""IEEE 802 local experimental EtherType: a protocol no stack handles."""
 ETH_P_802_3 = 0x0001
 ETH_P_802_2 = 0x0004
 

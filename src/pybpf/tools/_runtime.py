@@ -117,26 +117,79 @@ def parser(name: str, description: str, epilog: str = "") -> argparse.ArgumentPa
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-d", "--duration", type=float, metavar="SECONDS",
                    help="stop after SECONDS (default: run until Ctrl-C)")
+    p.add_argument("command", nargs="*", metavar="-- CMD",
+                   help="run CMD once tracing has started and stop when it exits "
+                        "(the tool then exits with CMD's status)")
     return p
+
+
+def parse_args(p: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse a tool's arguments: everything after the first ``--`` is the
+    command to run (``args.command``), options included."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, command = argv[:cut], argv[cut + 1:]
+    args = p.parse_args(argv)
+    if command:
+        args.command = command
+    return args
+
+
+COMMAND_DRAIN_SECONDS = 0.25
 
 
 def run(coll: Any, readers: list[Any], duration: float | None, *, header: str = "",
         optional: Iterable[str] = (), every: float | None = None,
-        tick: Callable[[], Any] | None = None) -> None:
+        tick: Callable[[], Any] | None = None, command: list[str] | None = None) -> int:
     """Attach every program of ``coll`` (those in ``optional`` may fail),
     honour the measuring hooks (:func:`attached`), print ``header``, then
     poll ``readers`` until Ctrl-C, SIGTERM or ``duration`` seconds, calling
     ``tick()`` every ``every`` seconds and once at the end
-    (:func:`pybpf.kernel.run`)."""
+    (:func:`pybpf.kernel.run`).
+
+    With ``command``, start it once everything is attached and stop when it
+    has exited (after :data:`COMMAND_DRAIN_SECONDS` more, so its last
+    events are read).  Returns the command's exit status (a signal ``N``
+    as ``128 + N``, as shells do), or 0 without one."""
+    import subprocess
+
+    from ..errors import BPFError
     from ..kernel.runner import run as run_collection
+
+    child: list[subprocess.Popen] = []
+    ended: list[float] = []
 
     def ready() -> None:
         attached()
         if header:
             print(header, flush=True)
+        if command:
+            try:
+                child.append(subprocess.Popen(command))
+            except OSError as e:
+                raise BPFError(f"cannot run {command[0]!r}: {e.strerror or e}") from None
 
-    run_collection(coll, optional=optional, readers=readers, on_ready=ready,
-                   duration=duration, every=every, tick=tick)
+    def command_done() -> bool:
+        if not child or child[0].poll() is None:
+            return False
+        if not ended:
+            ended.append(time.monotonic())
+        return time.monotonic() - ended[0] >= COMMAND_DRAIN_SECONDS
+
+    try:
+        run_collection(coll, optional=optional, readers=readers, on_ready=ready,
+                       duration=duration, every=every, tick=tick,
+                       until=command_done if command else None)
+    finally:
+        if child and child[0].poll() is None:
+            child[0].terminate()
+            child[0].wait()
+    if not child:
+        return 0
+    code = child[0].returncode
+    return 128 - code if code < 0 else code
 
 
 def main_wrapper(run_tool: Callable[[list[str] | None], int]) -> Callable[[list[str] | None], int]:

@@ -32,14 +32,16 @@ def run(argv: list[str] | None = None) -> int:
     p.add_argument("--ppid", type=int, help="only children of this process")
     p.add_argument("-x", "--failed", action="store_true", help="only failed execs")
     p.add_argument("-t", "--timestamp", action="store_true", help="print the time")
-    args = p.parse_args(argv)
+    args = rt.parse_args(p, argv)
     with rt.open_tool(NAME, variables={"target_ppid": args.ppid,
                                        "failed_only": 1 if args.failed else None}) as coll:
         rb = coll.ringbuf("events", lambda e: print(format_event(e, timestamp=args.timestamp),
                                                     flush=True))
-        rt.run(coll, [rb], args.duration, header=("TIME     " if args.timestamp else "") +
-               f"{'PCOMM':<16} {'PID':>7} {'PPID':>7} {'RET':>4} ARGS")
-    return 0
+        status = rt.run(coll, [rb], args.duration,
+                        header=("TIME     " if args.timestamp else "") +
+                        f"{'PCOMM':<16} {'PID':>7} {'PPID':>7} {'RET':>4} ARGS",
+                        command=args.command)
+    return status
 
 
 main = rt.main_wrapper(run)

@@ -33,14 +33,16 @@ def run(argv: list[str] | None = None) -> int:
     p.add_argument("-x", "--failed", action="store_true",
                    help="only exits with a non-zero code or a signal")
     p.add_argument("-t", "--timestamp", action="store_true", help="print the time of exit")
-    args = p.parse_args(argv)
+    args = rt.parse_args(p, argv)
     with rt.open_tool(NAME, variables={"target_pid": args.pid, "target_ppid": args.ppid,
                                        "failed_only": 1 if args.failed else None}) as coll:
         head = f"{'PCOMM':<16} {'PID':>7} {'PPID':>7} {'TID':>7} {'AGE(s)':>9} EXIT"
         rb = coll.ringbuf("events", lambda e: print(format_event(e, timestamp=args.timestamp),
                                                     flush=True))
-        rt.run(coll, [rb], args.duration, header=("TIME     " if args.timestamp else "") + head)
-    return 0
+        status = rt.run(coll, [rb], args.duration,
+                        header=("TIME     " if args.timestamp else "") + head,
+                        command=args.command)
+    return status
 
 
 main = rt.main_wrapper(run)

@@ -34,7 +34,7 @@ def run(argv: list[str] | None = None) -> int:
     p.add_argument("-x", "--failed", action="store_true", help="only failed opens")
     p.add_argument("-t", "--timestamp", action="store_true", help="print the time")
     p.add_argument("-n", "--name", help="only commands containing NAME")
-    args = p.parse_args(argv)
+    args = rt.parse_args(p, argv)
     me = os.getpid()
 
     def show(e) -> None:
@@ -45,10 +45,11 @@ def run(argv: list[str] | None = None) -> int:
     with rt.open_tool(NAME, variables={"target_pid": args.pid,
                                        "failed_only": 1 if args.failed else None}) as coll:
         rb = coll.ringbuf("events", show)
-        rt.run(coll, [rb], args.duration, optional=("enter_open", "exit_open"),
-               header=("TIME     " if args.timestamp else "") +
-               f"{'PID':>7} {'COMM':<16} {'FD':>4} {'ERR':>3} {'FLAGS':>8} PATH")
-    return 0
+        status = rt.run(coll, [rb], args.duration, optional=("enter_open", "exit_open"),
+                        header=("TIME     " if args.timestamp else "") +
+                        f"{'PID':>7} {'COMM':<16} {'FD':>4} {'ERR':>3} {'FLAGS':>8} PATH",
+                        command=args.command)
+    return status
 
 
 main = rt.main_wrapper(run)

@@ -42,7 +42,7 @@ def run(argv: list[str] | None = None) -> int:
     p.add_argument("-p", "--pid", type=int, help="only this process")
     p.add_argument("-m", "--milliseconds", action="store_true", help="in milliseconds")
     p.add_argument("-i", "--interval", type=float, help="print every INTERVAL seconds")
-    args = p.parse_args(argv)
+    args = rt.parse_args(p, argv)
     unit = "msecs" if args.milliseconds else "usecs"
     with rt.open_tool(NAME, variables={"target_pid": args.pid,
                                        "millis": 1 if args.milliseconds else None}) as coll:
@@ -55,9 +55,10 @@ def run(argv: list[str] | None = None) -> int:
             print(format_log2(counts, f"@{unit}:"), flush=True)
             print()
 
-        rt.run(coll, [], args.duration, every=args.interval, tick=tick,
-               header="Tracing run queue latency... Ctrl-C to end.")
-    return 0
+        status = rt.run(coll, [], args.duration, every=args.interval, tick=tick,
+                        header="Tracing run queue latency... Ctrl-C to end.",
+                        command=args.command)
+    return status
 
 
 main = rt.main_wrapper(run)

@@ -61,7 +61,7 @@ def run(argv: list[str] | None = None) -> int:
     p.add_argument("-x", "--failed", action="store_true", help="only failed calls")
     p.add_argument("-T", "--top", type=int, default=10, help="rows to print (default 10)")
     p.add_argument("-i", "--interval", type=float, help="print every INTERVAL seconds")
-    args = p.parse_args(argv)
+    args = rt.parse_args(p, argv)
     with rt.open_tool(NAME, variables={"target_pid": args.pid,
                                        "by_process": 1 if args.process else None,
                                        "failed_only": 1 if args.failed else None}) as coll:
@@ -76,9 +76,10 @@ def run(argv: list[str] | None = None) -> int:
                 for k in table:
                     _delete(stats, k)
 
-        rt.run(coll, [], args.duration, every=args.interval, tick=tick,
-               header="Tracing system calls... Ctrl-C to end.")
-    return 0
+        status = rt.run(coll, [], args.duration, every=args.interval, tick=tick,
+                        header="Tracing system calls... Ctrl-C to end.",
+                        command=args.command)
+    return status
 
 
 def _delete(m, key: int) -> None:
