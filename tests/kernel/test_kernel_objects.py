@@ -341,11 +341,15 @@ def test_bpf_map_iterator_writes_one_byte_per_map():
             attach_btf_id=target, name="maps_iter") as prog, \
             link_create(prog, 0, "trace_iter") as link:
         assert link.info().details["target_name"] == "bpf_map"
+        before = len(list(info.maps()))
         with iter_create(link.fd) as out:
             data = b""
             while chunk := os.read(int(out), 4096):
                 data += chunk
-        assert data == b"M" * len(list(info.maps()))
+        after = len(list(info.maps()))
+        # other processes may create or free maps meanwhile: bounds, not equality
+        assert set(data) == {ord("M")}
+        assert min(before, after) - 8 <= len(data) <= max(before, after) + 8
         assert m.info().id in {x.id for x in info.maps()}
 
 

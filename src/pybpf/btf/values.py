@@ -317,7 +317,7 @@ class _Formatter:
             raise BTFError(f"type [{tid}] nests too deeply to format", path=btf.path)
         t = btf.resolve(tid)
         if isinstance(t, Var):
-            return self.value(t.type_id, off, bitfield, level)
+            return self.value(t.type_id, off, bitfield, level + 1)
         if bitfield is not None:
             bit_off, nbits = bitfield
             signed = (isinstance(t, Int) and t.is_signed) or (isinstance(t, EnumBase) and t.signed)

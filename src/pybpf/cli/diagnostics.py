@@ -48,11 +48,9 @@ def write_logs(args: argparse.Namespace, logs: Iterable[tuple[str, str]]) -> Non
         return
     path = getattr(args, "log_file", None)
     if path:
-        try:
-            with open(path, "w") as f:
-                f.write(text)
-        except OSError as e:
-            raise BPFError(f"{path}: {e.strerror or e}") from None
+        from .output import write_file
+
+        write_file(path, text)
     else:
         sys.stderr.write(text)
 

@@ -22,8 +22,9 @@ def _cmd_asm(args: argparse.Namespace) -> int:
     insns, _ = load_program(args.file, args.syntax)
     data = encode(insns, "big" if args.big_endian else "little")
     if args.output:
-        with open(args.output, "wb") as f:
-            f.write(data)
+        from .output import write_file
+
+        write_file(args.output, data)
     else:
         for i in range(0, len(data), 8):
             print(data[i:i + 8].hex())
@@ -491,3 +492,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as e:  # a file or device the command was given: still one line
+        print(f"pybpf: error: {e.filename + ': ' if e.filename else ''}"
+              f"{e.strerror or e}", file=sys.stderr)
+        return 1

@@ -90,3 +90,19 @@ def hex_list(data: bytes) -> list[str]:
 def note(text: str) -> None:
     """A remark for the user on standard error (not part of the output)."""
     print(f"pybpf: {text}", file=sys.stderr)
+
+
+def write_file(path: str, data: bytes | str) -> None:
+    """Write ``data`` (bytes, or text) to ``path``; a path that cannot be
+    written is a one-line :class:`~pybpf.errors.BPFError`."""
+    from ..errors import BPFError
+
+    try:
+        if isinstance(data, str):
+            with open(path, "w") as f:
+                f.write(data)
+        else:
+            with open(path, "wb") as f:
+                f.write(data)
+    except OSError as e:
+        raise BPFError(f"{path}: {e.strerror or e}") from None

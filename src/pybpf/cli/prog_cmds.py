@@ -13,7 +13,7 @@ import argparse
 import time
 from typing import Any
 
-from .output import add_output_options, hex_bytes, hex_list, json_mode, note, print_json
+from .output import add_output_options, hex_bytes, hex_list, json_mode, note, print_json, write_file
 from .selectors import ArgumentError, Words, select_ids
 
 
@@ -146,7 +146,7 @@ def _xlated(prog_id: int, args: argparse.Namespace, path: str | None, opcodes: b
             raise BPFError(f"program {prog_id}: the kernel returned no instructions "
                            f"(kernel.kptr_restrict, or no CAP_SYS_ADMIN)")
         if path:
-            _write_bytes(path, image.xlated)
+            write_file(path, image.xlated)
             return None
         lines = xlated.xlated_lines(int(fd), image, symbols)
     if json_mode(args):
@@ -195,7 +195,7 @@ def _jited(prog_id: int, args: argparse.Namespace, path: str | None, symbols: An
             raise BPFError(f"program {prog_id}: no native code (the program is not "
                            f"JIT-compiled, or the kernel withholds it)")
         if path:
-            _write_bytes(path, image.jited)
+            write_file(path, image.jited)
             return None
         funcs = xlated.jited_functions(int(fd), image, symbols)
     if json_mode(args):
@@ -211,16 +211,6 @@ def _jited(prog_id: int, args: argparse.Namespace, path: str | None, symbols: An
             text.append(f"{off:4x}:\t{' '.join(f'{b:02x}' for b in f.code[off:off + 16])}")
         text.append("")
     return "\n".join(text).rstrip("\n")
-
-
-def _write_bytes(path: str, data: bytes) -> None:
-    from ..errors import BPFError
-
-    try:
-        with open(path, "wb") as f:
-            f.write(data)
-    except OSError as e:
-        raise BPFError(f"{path}: {e.strerror or e}") from None
 
 
 def cmd_prog_dump(args: argparse.Namespace) -> int:

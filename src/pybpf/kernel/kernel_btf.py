@@ -82,7 +82,9 @@ def load_btf(btf: Any, *, log_level: int = 0, strings: Iterable[str] = ()) -> Ke
     if isinstance(btf, BTF):
         if btf.base is not None:
             raise BPFError("loading split BTF (on top of vmlinux or a module) is not supported")
-        full = with_strings(btf, strings)
+        from ..linker import btf_with_strings
+
+        full, _ = btf_with_strings(btf, strings)
         return KernelBTF.load(full.raw, log_level=log_level, btf=full)
     raise BPFError(f"cannot load {type(btf).__name__} as BTF: give pybpf.btf.BTF or bytes")
 
@@ -97,18 +99,3 @@ def int_btf() -> KernelBTF:
     return KernelBTF.load(b.to_bytes())
 
 
-def with_strings(btf: Any, strings: Iterable[str]) -> Any:
-    """``btf`` itself when it holds every string of ``strings``, else a copy
-    of its types (same ids) with the missing strings added.  Line info
-    points into the string section, which a BTF rebuilt from its types
-    alone no longer carries."""
-    have = {text for _, text in btf.strings()}
-    missing = sorted(set(strings) - have)
-    if not missing:
-        return btf
-    from ..btf import BTFBuilder
-
-    b = BTFBuilder.from_btf(btf)
-    for text in missing:
-        b.add_string(text)
-    return b.build()
