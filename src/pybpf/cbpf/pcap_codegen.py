@@ -249,6 +249,9 @@ class Generator:
             raise error(UNSUPPORTED, f"link type {linktype} is not supported (only "
                                      f"{', '.join(P.LINKTYPE_DESCRIPTIONS.values())})")
         self.linktype = linktype
+        self.has_loop = False
+        """Whether the program loops (``protochain``): libpcap then leaves it
+        unoptimized, and never refuses it as rejecting all packets."""
         self.names = names or Names()
         self.netmask = netmask
         if linktype == P.LINKTYPE_ETHERNET:
@@ -615,6 +618,7 @@ class Generator:
 
     def protochain(self, value: int, proto: str | None) -> Fragment:
         """``[ip|ip6] protochain value``: walk the header chain."""
+        self.has_loop = True
         if proto in (None, "ip"):
             v4 = and_(self.linktype_is(P.ETH_P_IP), test([self._chain(value, False)], JEQ, value))
         if proto in (None, "ip6"):

@@ -58,6 +58,6 @@ def compile_filter(expression: str, linktype: str | int = "en10mb",
         from .pcap_optimize import optimize as run_optimizer
 
         root = run_optimizer(root)
-    if root.is_leaf and root.k == 0:
+    if root.is_leaf and root.k == 0 and not gen.has_loop:
         raise FilterExpressionError(REJECTS_ALL, REJECTS_ALL, expression=expression)
     return layout(root)
