@@ -31,7 +31,7 @@ import random
 
 from common import best_of, print_table
 from pybpf.cbpf import assemble
-from pybpf.cbpf.backends import test_run_data, test_run_skb
+from pybpf.cbpf.backends import frame_for_test_run, skb_for_test_run
 from pybpf.cbpf.interp import Machine
 from pybpf.cbpf.translate import translate
 
@@ -172,8 +172,8 @@ def main() -> None:
     from pybpf.vm import VM
 
     mix = packets(args.packets)
-    skbs = [test_run_skb(p) for p in mix]
-    datas = [test_run_data(p) for p in mix]
+    skbs = [skb_for_test_run(p) for p in mix]
+    datas = [frame_for_test_run(p) for p in mix]
     jit = jit_vm()
     no_kernel = kernel_reason()
     headers = ["filter", "cBPF insns", "eBPF insns", "matches", "interp pkt/s",

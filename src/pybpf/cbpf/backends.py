@@ -5,8 +5,8 @@ translation in the kernel (``BPF_PROG_TEST_RUN``).
 A socket-filter test run takes an Ethernet frame and hands the filter the
 data after its 14-byte header (``eth_type_trans`` pulls it), so a packet
 the filter should see from offset 0 goes in behind a made-up Ethernet
-header (:func:`test_run_data`) whose EtherType becomes
-``skb->protocol``; :func:`test_run_skb` is the skb the kernel builds from
+header (:func:`frame_for_test_run`) whose EtherType becomes
+``skb->protocol``; :func:`skb_for_test_run` is the skb the kernel builds from
 it, which the interpreter runs over.  Every backend then sees the same
 bytes at offset 0, ``SKF_LL_OFF`` pointing at the made-up header and the
 network header at offset 0.
@@ -48,7 +48,7 @@ def guess_protocol(packet: bytes) -> int:
     return N.ETH_P_802_EX1
 
 
-def test_run_data(packet: bytes, protocol: int | None = None) -> bytes:
+def frame_for_test_run(packet: bytes, protocol: int | None = None) -> bytes:
     """The bytes to give a socket-filter test run for the filter to see
     ``packet`` at offset 0 (with ``protocol`` as skb->protocol)."""
     if protocol is None:
@@ -56,11 +56,11 @@ def test_run_data(packet: bytes, protocol: int | None = None) -> bytes:
     return TEST_RUN_ETHERNET_ADDRESSES + protocol.to_bytes(2, "big") + bytes(packet)
 
 
-def test_run_skb(packet: bytes, protocol: int | None = None, **fields: Any) -> Skb:
-    """The skb a socket-filter test run of :func:`test_run_data` builds:
+def skb_for_test_run(packet: bytes, protocol: int | None = None, **fields: Any) -> Skb:
+    """The skb a socket-filter test run of :func:`frame_for_test_run` builds:
     data after the made-up header, on the loopback device (ifindex 1),
     the packet addressed to the host; ``fields`` override (``mark``...)."""
-    data = test_run_data(packet, protocol)
+    data = frame_for_test_run(packet, protocol)
     proto = int.from_bytes(data[N.ETH_HLEN - 2:N.ETH_HLEN], "big")
     if proto < N.ETH_P_802_3_MIN:
         proto = N.ETH_P_802_2  # what eth_type_trans makes of a length field
@@ -102,8 +102,8 @@ class FilterRunner:
 
     def __call__(self, packet: bytes) -> int:
         if self.backend == "interp":
-            return self._machine.run(test_run_skb(packet, self.protocol)).value
-        data = test_run_data(packet, self.protocol)
+            return self._machine.run(skb_for_test_run(packet, self.protocol)).value
+        data = frame_for_test_run(packet, self.protocol)
         prog = self._vm if self._vm is not None else self._kernel
         return prog.test_run(data).retval
 
@@ -111,7 +111,7 @@ class FilterRunner:
         """The value for each packet (each run ``repeat`` times: the last
         value; the kernel repeats inside one ``BPF_PROG_TEST_RUN``)."""
         if self.backend == "kernel":
-            return [self._kernel.test_run(test_run_data(p, self.protocol), repeat=repeat).retval
+            return [self._kernel.test_run(frame_for_test_run(p, self.protocol), repeat=repeat).retval
                     for p in packets]
         out = []
         for packet in packets:
