@@ -178,6 +178,11 @@ LINK_EXPRESSIONS = [
     "len > 100", "less 60", "ip multicast", "ip6 multicast", "ip broadcast", "portrange 20-80",
     "proto 17", "not ip", "arp", "ip proto 4", "ip6 and not tcp",
     "ether host 02:00:00:00:00:01", "ether broadcast", "ether proto 0x9000", "vlan", "mpls",
-    "ipx", "atalk", "aarp", "iso", "stp",
+    "ipx", "atalk", "aarp", "iso", "stp", "inbound", "outbound", "inbound and tcp",
+    "not outbound or udp port 53",
     "ether[0] = 0", "src host 2001:db8::1 and dst port 80", "host 10.0.0.1 or host ::1",
 ]
+
+LINK_DEFAULT = ["ip", "tcp port 80", "net 2001:db8::/32", "ip6 protochain 6", "icmp",
+                "tcp[13] & 2 != 0", "ipx", "inbound", "outbound and udp", "vlan", "ether broadcast"]
+"""The raw and SLL expressions of the default run."""

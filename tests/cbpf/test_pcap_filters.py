@@ -88,6 +88,12 @@ def test_more_matches_tcpdump(captures, expression):
     compare(captures, "en10mb", expression)
 
 
+@pytest.mark.parametrize("linktype", ["raw", "sll"])
+@pytest.mark.parametrize("expression", X.LINK_DEFAULT)
+def test_other_link_types_by_default(captures, linktype, expression):
+    compare(captures, linktype, expression)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("linktype", ["raw", "sll"])
 @pytest.mark.parametrize("expression", X.LINK_EXPRESSIONS)

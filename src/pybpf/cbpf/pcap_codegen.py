@@ -614,6 +614,15 @@ class Generator:
             return not_(test([I.ld_len()], JGT, value))
         return test([I.ld_len()], JGE, value)
 
+    def direction(self, outbound: bool) -> Fragment:
+        """``inbound`` / ``outbound``: the SLL header's packet type (other
+        link types carry no direction in a capture file)."""
+        if self.linktype != P.LINKTYPE_LINUX_SLL:
+            raise error(UNSUPPORTED, "inbound/outbound not supported on "
+                                     f"{self.description} when reading savefiles")
+        sent = self.cmp(P.SLL_PACKET_TYPE, 2, P.LINUX_SLL_OUTGOING)
+        return sent if outbound else not_(sent)
+
     # --- protochain ---------------------------------------------------------------------------
 
     def protochain(self, value: int, proto: str | None) -> Fragment:

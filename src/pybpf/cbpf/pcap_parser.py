@@ -350,6 +350,8 @@ class Parser:
         if kind in ("less", "greater"):
             n = self.expect("NUM", "a length")
             return self.act(n, gen.length, "<=" if kind == "less" else ">=", n.value), ERR
+        if kind in ("inbound", "outbound"):
+            return self.act(token, gen.direction, kind == "outbound"), ERR
         if kind in ("vlan", "mpls"):
             value = self.pnum() if self.peek().kind in ("NUM", "(") else None
             build = gen.vlan if kind == "vlan" else gen.mpls

@@ -94,6 +94,9 @@ SLL_PROTOCOL = 14
 SLL_HDR_LEN = 16
 LINUX_SLL_P_802_2 = 0x0004
 """The SLL protocol value of frames carrying an 802.2 LLC header."""
+SLL_PACKET_TYPE = 0
+LINUX_SLL_OUTGOING = 4
+"""The SLL packet type of a packet this host sent (``outbound``)."""
 LINUX_SLL_P_802_3 = 0x0001
 """The SLL protocol value of raw 802.3 frames (Novell's IPX without LLC)."""
 
