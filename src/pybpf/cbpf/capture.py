@@ -11,7 +11,6 @@ Needs CAP_NET_RAW.
 
 from __future__ import annotations
 
-import os
 import select
 import socket
 import struct
@@ -152,8 +151,3 @@ def capture(interface: str, expression: str | None = None, *, count: int | None 
     packets or ``timeout`` seconds (see :class:`LiveCapture` for options)."""
     with LiveCapture(interface, expression, **options) as live:  # type: ignore[arg-type]
         return list(live.packets(count, timeout))
-
-
-def is_privileged() -> bool:
-    """Whether this process may open packet sockets (root, in practice)."""
-    return os.geteuid() == 0
