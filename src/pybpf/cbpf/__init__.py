@@ -13,7 +13,10 @@
 - :mod:`.backends` — one socket filter run in the interpreter, the VM and
   the kernel's test run over the same packet;
 - :mod:`.sockets` — ``SO_ATTACH_FILTER`` and friends on real sockets;
-- :mod:`.seccomp` — seccomp policies: compiled, evaluated, installed.
+- :mod:`.seccomp` — seccomp policies: compiled, evaluated, installed;
+- :mod:`.pcap_compile` — tcpdump's filter language compiled to classic BPF;
+- :mod:`.pcapfile`, :mod:`.capture`, :mod:`.summary` — pcap/pcapng files,
+  live capture through a filter on a packet socket, one-line summaries.
 
 Submodules load on first use: ``import pybpf.cbpf`` is cheap.
 """
@@ -33,9 +36,11 @@ _LAZY = {
     "Machine": "interp", "Skb": "interp", "run": "interp",
     "translate": "translate", "Translation": "translate", "TranslationError": "translate",
     "attach_filter": "sockets", "detach_filter": "sockets", "get_filter": "sockets",
+    "compile_filter": "pcap_compile", "FilterExpressionError": "pcap_errors",
+    "LiveCapture": "capture", "read_packets": "pcapfile", "write_pcap": "pcapfile",
 }
 _SUBMODULES = {"backends", "interp", "translate", "sockets", "packets", "seccomp", "pcap", "capture",
-               "syscalls"}
+               "syscalls", "pcap_compile", "pcapfile", "summary"}
 
 __all__ = ["FORMS", "Builder", "FilterError", "Form", "Kind", "Machine", "Skb", "SockFilter",
            "Translation", "TranslationError", "assemble", "attach_filter", "bpf_asm_output",

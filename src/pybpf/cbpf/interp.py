@@ -280,7 +280,7 @@ class Machine:
         if kind in (Kind.ALU_K, Kind.ALU_X, Kind.NEG):
             return _alu(form.operation, kind, k, nxt)
         if kind is Kind.JA:
-            dest = nxt + k
+            dest = (nxt + k) & U32  # wraps backwards as libpcap's bpf_filter does (unchecked)
 
             def ja(state: list) -> int:
                 return dest

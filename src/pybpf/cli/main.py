@@ -477,7 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jit", action="store_true", help=JIT_HELP)
     p.set_defaults(func=_cmd_conformance)
 
-    from . import cbpf_cmds, object_cmds
+    from . import cbpf_cmds, filter_cmds, object_cmds
     from .kernel_cmds import register as register_kernel_commands
 
     object_cmds.add_parsers(sub)
@@ -486,6 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_verify_parser(sub)
     register_kernel_commands(sub)
     cbpf_cmds.register(sub)
+    filter_cmds.register(sub)
     return parser
 
 
