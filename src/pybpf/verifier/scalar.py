@@ -585,6 +585,12 @@ def _const_result(a: int, b: int, op: int, alu32: bool) -> int | None:
 def alu(d: Reg, s: Reg, op: int, alu32: bool) -> None:
     """``d = d <op> s`` for scalars (``d`` fresh; ``s`` not changed).
     Operations whose result cannot be bounded make ``d`` unknown."""
+    if not safe_to_compute(op, s, alu32):
+        # before the known-operands shortcut: the kernel makes a 32-bit
+        # shift unknown when the 64-bit amount is 32 or more, even if its
+        # low half (the amount used) is small, as for w0 of 0x100000000
+        _unknown_in_place(d)
+        return
     if d.var_off[1] == 0 and s.var_off[1] == 0:
         # known operands give a known result: what the range propagation
         # below computes for them, without the work
@@ -595,9 +601,6 @@ def alu(d: Reg, s: Reg, op: int, alu32: bool) -> None:
         if r is not None:
             set_known(d, r)
             return
-    if not safe_to_compute(op, s, alu32):
-        _unknown_in_place(d)
-        return
     if op == BPF_ADD:
         _add32(d, s)
         _add64(d, s)
