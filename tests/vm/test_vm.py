@@ -345,7 +345,7 @@ def check_random_programs(examples: int) -> None:
 
 
 def test_random_programs_only_raise_pybpf_errors():
-    check_random_programs(1000)
+    check_random_programs(300)
 
 
 @pytest.mark.slow
