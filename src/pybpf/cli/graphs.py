@@ -27,8 +27,8 @@ GRAPH_FORMATS = ("dot", "svg")
 def add_graph_options(p: argparse.ArgumentParser, what: str) -> None:
     """Give ``p`` ``--graph FORMAT`` and ``-o/--output FILE``."""
     p.add_argument("--graph", choices=GRAPH_FORMATS, metavar="dot|svg",
-                   help=f"print the control-flow graph of {what} instead (DOT for graphviz, "
-                        f"or SVG drawn by pybpf)")
+                   help=f"print a control-flow graph instead (DOT for graphviz, or SVG "
+                        f"drawn by pybpf): {what}")
     p.add_argument("-o", "--output", metavar="FILE",
                    help="with --graph: write the graph to FILE instead of standard output")
 
