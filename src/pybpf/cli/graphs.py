@@ -80,7 +80,7 @@ def kernel_program_graph(prog_id: int, symbols: Any = None) -> ControlFlowGraph:
     if image.ksyms:
         # after the JIT a bpf-to-bpf call holds the callee's index in imm and
         # its pc-relative offset in off
-        insns = [Insn(i.opcode, i.dst, i.src, i.off, i.off)
+        insns = [Insn(i.opcode, i.dst, i.src, 0, i.off)
                  if i.opcode == BPF_JMP | BPF_CALL and i.src == PSEUDO_CALL_LOCAL else i
                  for i in insns]
     text = {ln.pc: ln.text for ln in lines}

@@ -25,15 +25,7 @@ from dataclasses import dataclass, field
 
 from ..isa import Insn
 from ..isa.disasm import format_insn
-from ..isa.opcodes import (
-    BPF_CALL,
-    BPF_EXIT,
-    BPF_JA,
-    BPF_JMP,
-    BPF_JMP32,
-    PSEUDO_CALL_LOCAL,
-    PSEUDO_FUNC,
-)
+from ..isa.opcodes import PSEUDO_FUNC, Kind
 
 TAKEN = "taken"
 FALLTHROUGH = "fallthrough"
@@ -41,9 +33,6 @@ GOTO = "goto"
 CALL = "call"
 EDGE_KINDS = (TAKEN, FALLTHROUGH, GOTO, CALL)
 """Every kind of edge a graph holds."""
-
-_OP_MASK = 0xF0
-_CLASS_MASK = 0x07
 
 
 @dataclass
@@ -112,30 +101,32 @@ class ControlFlowGraph:
 
 
 def _jump_kind(insn: Insn) -> str | None:
-    """``goto``, ``cond`` (two ways out), ``exit`` or None (straight on)."""
-    cls = insn.opcode & _CLASS_MASK
-    if cls not in (BPF_JMP, BPF_JMP32):
-        return None
-    op = insn.opcode & _OP_MASK
-    if op == BPF_CALL:
-        return None
-    if op == BPF_EXIT:
-        return "exit"
-    if op == BPF_JA:
+    """``goto``, ``cond`` (two ways out), ``exit`` or None (straight on:
+    everything else, calls included, and slots the opcode table does not
+    know)."""
+    form = insn.form
+    kind = form.kind if form is not None else None
+    if kind in (Kind.JA, Kind.GOTOL):
         return GOTO
-    return "cond"  # the comparisons, and may_goto (BPF_JCOND)
+    if kind in (Kind.JCOND, Kind.MAY_GOTO):
+        return "cond"
+    if kind is Kind.EXIT:
+        return "exit"
+    return None
 
 
 def jump_target(pc: int, insn: Insn) -> int:
     """Where the jump at ``pc`` goes when taken (``gotol`` counts its
     immediate)."""
-    if insn.opcode == BPF_JMP32 | BPF_JA:
+    form = insn.form
+    if form is not None and form.kind is Kind.GOTOL:
         return pc + insn.imm + 1
     return pc + insn.off + 1
 
 
 def _call_target(pc: int, insn: Insn) -> int | None:
-    if insn.opcode == BPF_JMP | BPF_CALL and insn.src == PSEUDO_CALL_LOCAL:
+    form = insn.form
+    if form is not None and form.kind is Kind.CALL_LOCAL:
         return pc + insn.imm + 1
     if insn.is_lddw and insn.src == PSEUDO_FUNC:
         return pc + insn.imm + 1
