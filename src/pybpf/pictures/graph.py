@@ -230,20 +230,18 @@ def to_svg(graphs: Sequence[ControlFlowGraph]) -> str:
     for gi, g in enumerate(graphs):
         boxes = {b.id: _measure(b) for b in g.blocks}
         x0 = PAD + H_GAP / 2  # room for an edge routed left of the first blocks
-        fn_height = 0.0
         placed: list[tuple[str, float, float]] = []
         for entry in sorted(g.functions):
             members = [boxes[b.id] for b in g.blocks if b.function == entry]
-            w, h = _layout_function(members, g.edges)
-            loops = sum(1 for e in g.edges if e.source in boxes and e.target in boxes
-                        and boxes[e.target] in members and boxes[e.source] in members
+            w, _ = _layout_function(members, g.edges)
+            loops = sum(1 for e in g.edges if e.kind != CALL
+                        and g.blocks[e.source].function == entry
                         and g.blocks[e.target].start <= g.blocks[e.source].start)
             for b in members:
                 b.x += x0
                 b.y += y0 + 2 * TITLE_HEIGHT
             placed.append((g.functions[entry], x0, y0 + TITLE_HEIGHT))
             x0 += w + LOOP_GAP * (loops + 1) + 2 * H_GAP
-            fn_height = max(fn_height, h)
         parts.append(f'<g class="program" id={quoteattr(f"p{gi}")} '
                      f'data-name={quoteattr(g.name)}>')
         parts.append(f'<text class="title" x="{PAD:.1f}" y="{y0 + 14:.1f}">'
