@@ -594,11 +594,10 @@ def do_check(env: Env, state: VerifierState) -> None:
         if not ended and a.jmp_point:
             push_jmp_history(env, cur)
         if not ended:
-            entered = env.watched.get(idx)
-            if entered is not None and len(entered) < WATCHED_STATES:
+            if env.watched and idx in env.watched and len(env.watched[idx]) < WATCHED_STATES:
                 text = state_str(cur).lstrip()
-                if text not in entered:
-                    entered.append(text)
+                if text not in env.watched[idx]:
+                    env.watched[idx].append(text)
             if log:
                 if log.level >= 2 and env.do_print_state:
                     spec = " (speculative execution)" if cur.speculative else ""
