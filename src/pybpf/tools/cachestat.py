@@ -23,9 +23,10 @@ release.  This cachestat counts stable tracepoints instead:
   can be cut at the file's end and the batches of one call counted once),
   plus page faults on file mappings (``filemap:mm_filemap_fault``).
   Writes are not accesses here (libbpf-tools counts the pages a write
-  touches as accessed, less the buffer-head dirtyings); pages mapped by
-  fault-around and pages read by ``sendfile``/``splice`` into pipes are
-  counted as in reads.
+  touches as accessed, less the buffer-head dirtyings); pages that
+  ``sendfile``/``splice`` read are counted as reads are (they take the same
+  path); pages mapped around a fault without faults of their own
+  (``mm_filemap_map_pages``) are not counted.
 * **misses** — pages added to the page cache
   (``filemap:mm_filemap_add_to_page_cache``, a folio counting as its
   pages) less the folios newly dirtied (``writeback:writeback_dirty_folio``),
@@ -49,7 +50,16 @@ from . import _runtime as rt
 from ._hist import read_u64_array
 
 NAME = "cachestat"
-DESCRIPTION = "Count cache kernel function calls (here: page cache tracepoints)."
+DESCRIPTION = "Count page cache hits and misses, from the filemap and writeback tracepoints."
+EPILOG = """\
+how it counts (libbpf-tools' cachestat uses kprobes on internal kernel functions;
+this kernel has none, so these tracepoints instead):
+  accesses  pages asked for by read(2)-family calls (filemap:mm_filemap_get_pages, cut
+            at the end of file) + page faults on file mappings (mm_filemap_fault);
+            writes are not counted as accesses, unlike libbpf-tools
+  misses    pages added to the page cache (mm_filemap_add_to_page_cache) - pages
+            newly dirtied (writeback:writeback_dirty_folio), at least 0
+  hits      accesses - misses, at least 0;  HITRATIO = hits / accesses"""
 COUNTERS = ("accesses", "added", "dirtied", "faults")
 """The counters map's slots, in order (``enum`` of cachestat.bpf.c)."""
 
@@ -81,7 +91,7 @@ def cache_stats(accesses: int, added: int, dirtied: int) -> tuple[int, int, floa
 
 def build_parser() -> argparse.ArgumentParser:
     """cachestat's argument parser."""
-    p = rt.parser(NAME, DESCRIPTION)
+    p = rt.parser(NAME, DESCRIPTION, EPILOG)
     p.add_argument("-T", "--timestamp", action="store_true", help="print timestamp")
     p.add_argument("-i", "--interval", type=float, default=1.0,
                    help="output interval, in seconds (default 1)")
