@@ -298,3 +298,21 @@ def test_cachestat_counts_a_cold_and_warm_read(built, tmp_path_factory):
     assert total["accesses"] >= 3 * 1024 and total["added"] >= 1024, rows
     assert total["misses"] >= 512 and total["hits"] >= 1536, rows
     assert all(0 <= r["ratio"] <= 1 and r["cached_mb"] > 0 for r in rows), rows
+
+
+def test_the_tools_decode_with_the_spec_tables():
+    from pybpf.spec import tracing
+    from pybpf.tools import _block, _net, mountsnoop, softirqs
+
+    assert _net.tcp_state(1) == "ESTABLISHED" and _net.tcp_state(10) == "LISTEN"
+    assert _net.tcp_state(99) == "99"
+    assert _block.op_name(0) == "Read" and _block.op_name(9) == "WriteZeroes"
+    assert _block.op_name(3 | 1 << 11) == "Discard"
+    assert softirqs.vector_name(3) == "net_rx" and softirqs.VECTORS[-1] == "rcu"
+    assert mountsnoop.flag_names(2 | 4, tracing.MOUNT_FLAGS) == "MS_NOSUID|MS_NODEV"
+    assert mountsnoop.flag_names(2, tracing.UMOUNT_FLAGS) == "MNT_DETACH"
+    assert tracing.O_CREAT == os.O_CREAT
+    # each table is sorted by bit and has no duplicate bits
+    for table in (tracing.MOUNT_FLAGS, tracing.UMOUNT_FLAGS):
+        bits = [b for _n, b in table]
+        assert bits == sorted(set(bits)) and all(b & (b - 1) == 0 for b in bits)
