@@ -316,3 +316,18 @@ def test_the_tools_decode_with_the_spec_tables():
     for table in (tracing.MOUNT_FLAGS, tracing.UMOUNT_FLAGS):
         bits = [b for _n, b in table]
         assert bits == sorted(set(bits)) and all(b & (b - 1) == 0 for b in bits)
+
+
+def test_symbols_from_a_debug_file_found_by_build_id(tmp_path):
+    import shutil
+
+    (tmp_path / "ab").mkdir()
+    shutil.copy("/bin/bash", tmp_path / "ab" / "cdef.debug")
+    found = st.debug_file_symbols("abcdef", str(tmp_path))
+    assert any(name == "readline" for _start, _size, name in found)
+    assert st.debug_file_symbols("abcd99", str(tmp_path)) == []
+    assert st.debug_file_symbols(None, str(tmp_path)) == []
+    from pybpf.kernel.symbols import ElfBinary
+
+    with ElfBinary("/bin/bash") as elf:
+        assert st.build_id(elf) is None or len(st.build_id(elf)) >= 16

@@ -6,7 +6,8 @@ Kernel addresses are named from ``/proc/kallsyms``
 mappings (``/proc/PID/maps``) and the mapped files' ELF symbol tables
 (:class:`pybpf.kernel.symbols.ElfBinary`: ``.symtab`` and ``.dynsym``),
 plus the LZMA-compressed MiniDebugInfo symbol table that distributions
-leave in ``.gnu_debugdata`` of stripped binaries.  An address that nothing
+leave in ``.gnu_debugdata`` of stripped binaries, plus the separate debug
+file found by the binary's build id under ``/usr/lib/debug/.build-id``.  An address that nothing
 names prints as ``[unknown]``, as libbpf-tools print it.
 
 Symbol tables are cached per file (device, inode and modification time:
@@ -96,13 +97,30 @@ class KernelSymbols:
     def table(self) -> SymbolTable:
         """The sorted table of text symbols (empty when addresses are hidden)."""
         if self._table is None:
-            self._table = SymbolTable((s.address, 0, s.name) for s in kallsyms.symbols(self.path)
-                                      if s.kind in kallsyms.FUNCTION_KINDS and s.address)
+            self._table = SymbolTable(_kernel_functions(self.path))
         return self._table
 
     def name(self, address: int) -> str:
         """The kernel function at ``address``, or ``[unknown]``."""
         return self.table.name_of(address, sized=False) or UNKNOWN
+
+
+def _kernel_functions(path: str) -> list[tuple[int, int, str]]:
+    # kallsyms.symbols() parses every field of every line; a profile needs
+    # only the text symbols' addresses and names, read in one pass
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        return []
+    out = []
+    for line in text.splitlines():
+        parts = line.split(None, 3)
+        if len(parts) >= 3 and parts[1] in kallsyms.FUNCTION_KINDS:
+            address = int(parts[0], 16)
+            if address:
+                out.append((address, 0, parts[2]))
+    return out
 
 
 def _function_symbols(image: ElfImage) -> list[tuple[int, int, str]]:
@@ -138,14 +156,38 @@ def build_id(elf: ElfBinary) -> str | None:
     return None
 
 
+DEBUG_FILE_DIR = "/usr/lib/debug/.build-id"
+"""Where distributions' debug packages put a binary's separate debug file:
+``xx/yyyy.debug`` for build id ``xxyyyy``."""
+
+
+def debug_file_symbols(build_id_hex: str | None, directory: str = DEBUG_FILE_DIR
+                       ) -> list[tuple[int, int, str]]:
+    """The function symbols of the separate debug file of the binary with
+    build id ``build_id_hex`` (installed by a ``-dbg``/``-debuginfo``
+    package), or none."""
+    if not build_id_hex or len(build_id_hex) < 3:
+        return []
+    path = os.path.join(directory, build_id_hex[:2], build_id_hex[2:] + ".debug")
+    if not os.path.isfile(path):
+        return []
+    try:
+        with ElfBinary(path) as debug:
+            return _function_symbols(debug.image)
+    except (BPFError, OSError, ValueError):
+        return []
+
+
 class FileSymbols:
     """One mapped file's function symbols and load segments: a file offset
-    to a function name."""
+    to a function name.  The symbols are the file's own, those of its
+    MiniDebugInfo, and those of its separate debug file found by build id."""
 
     def __init__(self, path: str):
         with ElfBinary(path) as elf:
             self.build_id = build_id(elf)
-            self.table = SymbolTable(_function_symbols(elf.image) + minidebuginfo_symbols(elf))
+            self.table = SymbolTable(_function_symbols(elf.image) + minidebuginfo_symbols(elf)
+                                     + debug_file_symbols(self.build_id))
             self.loads = [(seg.offset, seg.vaddr, max(seg.filesz, seg.memsz))
                           for seg in elf.segments if seg.type == PT_LOAD]
 
@@ -363,6 +405,6 @@ def print_samples(samples: list[StackSample], *, folded: bool, json_lines: bool,
 
 
 __all__ = ["EFAULT", "MAX_DEPTH", "TRACING_FRAMES", "UNKNOWN", "FileSymbols", "KernelSymbols",
-           "Mapping", "StackSample", "SymbolTable", "Symbolizer", "UserSymbols", "build_id",
+           "Mapping", "StackSample", "SymbolTable", "Symbolizer", "UserSymbols", "build_id", "debug_file_symbols",
            "flame_stacks", "folded_line", "format_sample", "merge_samples",
            "minidebuginfo_symbols", "print_samples", "read_maps", "read_stack", "sample_json"]
