@@ -85,3 +85,23 @@ class HistogramView:
         if self.mode == "bars":
             return log2_bars(counts, title + name, style=self.style)
         return title + format_log2(counts, name)
+
+
+def read_u64_array(m, count: int, *, clear: bool = False) -> list[int]:
+    """The first ``count`` values of an array map of 64-bit counters
+    (zeroed afterwards with ``clear``)."""
+    import ctypes
+
+    from ..kernel import sys as _sys
+
+    out = []
+    key = ctypes.c_uint32(0)
+    value = ctypes.c_uint64(0)
+    zero = ctypes.c_uint64(0)
+    for i in range(count):
+        key.value = i
+        _sys.map_lookup_elem(m.fd, ctypes.addressof(key), ctypes.addressof(value))
+        out.append(value.value)
+        if clear and value.value:
+            _sys.map_update_elem(m.fd, ctypes.addressof(key), ctypes.addressof(zero))
+    return out
