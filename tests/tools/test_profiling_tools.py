@@ -62,7 +62,10 @@ def test_funclatency_targets_and_options():
     assert p.parse_args(["/lib/x86_64-linux-gnu/libc.so.6:malloc"]).function == \
         ("/lib/x86_64-linux-gnu/libc.so.6", "malloc")
     assert p.parse_args(["vfs_read"]).function == (None, "vfs_read")
-    for bad in (["-m", "-u", "c:malloc"], [], [":malloc"], ["c:"]):
+    assert p.parse_args(["--bars", "c:malloc"]).bars
+    assert p.parse_args(["--heatmap", "c:malloc"]).heatmap
+    for bad in (["-m", "-u", "c:malloc"], [], [":malloc"], ["c:"],
+                ["--bars", "--heatmap", "c:malloc"]):
         with pytest.raises(SystemExit):
             p.parse_args(bad)
 

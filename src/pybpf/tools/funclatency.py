@@ -22,7 +22,7 @@ import argparse
 import time
 
 from . import _runtime as rt
-from ._hist import format_log2, hist_json, read_u64_array
+from ._hist import HistogramView, add_picture_options, hist_json, read_u64_array
 
 NAME = "funclatency"
 DESCRIPTION = "Time functions and print latency as a histogram."
@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-p", "--pid", type=int, help="trace this PID only")
     p.add_argument("-i", "--interval", type=float, help="summary interval in seconds")
     p.add_argument("-T", "--timestamp", action="store_true", help="print timestamp")
+    add_picture_options(p)
     rt.add_json_option(p)
     return p
 
@@ -99,6 +100,7 @@ def run(argv: list[str] | None = None) -> int:
             raise AttachError(f"cannot time kernel function {function!r}: {reason}; "
                               f"user-space functions (LIBRARY:FUNCTION) work")
     variables = {"target_tgid": args.pid, "unit_ns": UNITS[unit]}
+    view = HistogramView(args, unit)
     with rt.open_tool(NAME, variables=variables) as coll:
         hist = coll.maps["hist"]
 
@@ -109,9 +111,12 @@ def run(argv: list[str] | None = None) -> int:
                 rt.print_json({"time": time.time(), "function": label,
                                **hist_json(counts, unit), "total": total, "count": calls})
                 return
+            if view.heatmap:
+                print(view.render(counts, when=time.strftime("%H:%M:%S")), flush=True)
+                return
             if args.interval or args.timestamp:
                 print(time.strftime("%H:%M:%S"))
-            print(format_log2(counts, f"@{unit}:"))
+            print(view.render(counts))
             if calls:
                 print(f"\navg = {total // calls} {unit}, total: {total} {unit}, "
                       f"count: {calls}")
