@@ -127,6 +127,8 @@ class _Reader:
         self.file, self.where = file, where
         if not isinstance(table, dict):
             self.fail(f"expected a table, got {type(table).__name__}")
+        if where and isinstance(table.get("name"), str):
+            self.where = f"{where} ({table['name']!r})"
         unknown = sorted(set(table) - keys)
         if unknown:
             self.table = table
@@ -226,7 +228,8 @@ def _object(file: str, i: int, table: Any, base: Path) -> ObjectConfig:
     for name, value in variables.items():
         if not isinstance(value, int | str) or isinstance(value, bool):
             r.fail(f"variables.{name} must be an integer or a string")
-    r.where = f"objects[{i}] ({r.get('name', str, default_name)!r})"
+    if "name" not in table:
+        r.where = f"objects[{i}] ({default_name!r})"
     return ObjectConfig(name=r.get("name", str, default_name), path=str(resolved),
                         backend=backend, attach=r.get("attach", bool, True),
                         variables=dict(variables))
@@ -237,7 +240,6 @@ def _metric(file: str, i: int, table: Any, cfg: ExporterConfig) -> MetricConfig:
     name = r.get("name", str)
     if not name:
         r.fail("a metric needs a name")
-    r.where = f"metrics[{i}] ({name!r})"
     kind = r.get("kind", str)
     if kind is None:
         r.fail("kind = \"counter\", \"gauge\" or \"histogram\" is missing")

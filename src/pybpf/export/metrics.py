@@ -213,6 +213,11 @@ class MapMetric:
         self.percpu = bool(getattr(m, "percpu", False))
         self.bucket: Field | None = None
         self.bucket_array = False
+        if spec.value == "" and len(values) > 1:
+            numeric = [f.name for f in values if f.numeric or f.kind == "array"]
+            raise MetricConfigError(
+                f"{where}: the value is a struct, not a number: name a field with value = "
+                f"... (numeric fields: {', '.join(repr(n) for n in numeric) or 'none'})")
         try:
             self.value = find_field(values, spec.value, "value")
             if spec.kind == "histogram":

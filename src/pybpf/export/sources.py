@@ -103,7 +103,7 @@ def kernel_map(selector: MapSelector) -> MapHandle:
     m = open_map(ids[0])
     info = m.info()
     btf = map_btf(info)
-    label = selector.pinned or info.name or f"id{info.id}"
+    label = info.name or selector.pinned or f"id{info.id}"
     return MapHandle(label, m, btf, info.btf_key_type_id or None,
                      info.btf_value_type_id or None)
 
