@@ -6,6 +6,7 @@ ones too) of userspace maps."""
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import threading
 import urllib.error
@@ -341,6 +342,13 @@ def test_listen_addresses():
         parse_listen("9435")
 
 
+def test_program_stats_setting():
+    cfg = parse_config('program_stats = "all"\n', path="e.toml")
+    assert cfg.program_stats == "all" and not cfg.metrics
+    with pytest.raises(ExportConfigError, match="program_stats must be one of"):
+        parse_config('program_stats = "some"\n', path="e.toml")
+
+
 # --- HTTP --------------------------------------------------------------------------------
 
 def scrape(server, path="/metrics", method="GET"):
@@ -413,3 +421,32 @@ def test_a_map_that_fails_is_counted_and_the_others_still_served(stats_map):
     assert "broken" not in fams
     assert fams["calls_total"].value(comm="sshd") == 5
     assert fams["pybpf_exporter_scrape_errors_total"].value(metric="broken") == 1
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ziglang") is None, reason="no ziglang")
+def test_an_object_loaded_in_the_vm_is_scraped_over_http(tmp_path):
+    from conftest import EXAMPLES
+    from pybpf.export import build
+    from pybpf.toolchain import compile
+
+    obj = compile(EXAMPLES / "xdp_count.bpf.c", tmp_path / "xdp_count.bpf.o", compiler="zig")
+    cfg = parse_config(
+        '[[objects]]\npath = "xdp_count.bpf.o"\nbackend = "vm"\n'
+        '[[metrics]]\nname = "packets_total"\nkind = "counter"\nmap = "counts"\n'
+        'labels = [{ name = "proto", decoder = "int" }]\n', path=str(tmp_path / "e.toml"))
+    assert cfg.objects[0].path == str(obj)
+    packet = (b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + bytes([0x45, 0, 0, 28, 0, 0, 0, 0, 64,
+                                                              17, 0, 0, 10, 0, 0, 1, 10, 0,
+                                                              0, 2]) + bytes(8))
+    with build(cfg) as exporter:
+        prog = exporter.objects[0].collection.programs["count_packets"]
+        for _ in range(3):
+            prog.test_run(packet)
+        server = serve(exporter, "127.0.0.1", 0)
+        try:
+            fams = parse(scrape(server)[2])
+        finally:
+            server.shutdown()
+            server.server_close()
+    assert fams["packets_total"].value(proto="17") == 3   # per-CPU counts summed
+    assert fams["packets_total"].value(proto="6") == 0

@@ -21,6 +21,7 @@ pytestmark = pytest.mark.kernel
 
 CONFIG = """
 namespace = "test"
+program_stats = "loaded"
 [[objects]]
 tool = "syscount"
 variables = {{ target_pid = {pid} }}
@@ -73,6 +74,10 @@ def test_a_tool_object_is_loaded_attached_and_its_counts_scraped(tmp_path):
             assert seconds.value(syscall="getppid") > 0
             attached = families["pybpf_exporter_program_attached"]
             assert attached.value(object="syscount", program="sys_enter") == 1
+            runs = families["bpf_program_runs_total"]
+            (enter,) = [v for _, labels, v in runs.samples
+                        if labels["program"] == "sys_enter"]
+            assert enter >= 250      # statistics on: the kernel counted each run
         finally:
             server.shutdown()
             server.server_close()

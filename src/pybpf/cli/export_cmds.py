@@ -33,9 +33,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.config:
         cfg = read_config(args.config)
     else:
-        if not (args.map or args.object):
+        if not (args.map or args.object or args.program_stats):
             raise BPFError("export: give a configuration file, or --map NAME / --object "
-                           "FILE.o to export maps without one")
+                           "FILE.o / --program-stats to export without one")
         cfg = ExporterConfig(path="<command line>")
     for path in args.object or ():
         from pathlib import Path
@@ -50,6 +50,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         cfg.max_entries = args.max_entries
     elif not args.config:
         cfg.max_entries = DEFAULT_MAX_ENTRIES
+    if args.program_stats:
+        cfg.program_stats = args.program_stats
     listen = args.listen or cfg.listen or DEFAULT_LISTEN
     host, port = parse_listen(listen) if not args.once else ("", 0)
     selectors = [parse_map_argument(text) for text in args.map or ()]
@@ -113,6 +115,9 @@ def register(sub: Any) -> None:
     p.add_argument("--max-entries", type=int, metavar="N",
                    help="read at most N elements per map and scrape (default: the "
                         "configuration's, else 100000)")
+    p.add_argument("--program-stats", choices=("loaded", "all"),
+                   help="also export run counts and run time (BPF_ENABLE_STATS) of the "
+                        "programs the exporter loaded, or of every program")
     p.add_argument("--once", action="store_true",
                    help="print one scrape on standard output and exit")
     p.add_argument("-d", "--duration", type=float, metavar="SECONDS",

@@ -6,6 +6,8 @@ library's ``tomllib``).
     namespace = "ebpf"             # optional: every metric name starts "ebpf_"
     max_entries = 100000           # elements read per map and scrape (the rest: truncated)
     listen = "127.0.0.1:9435"      # where to serve /metrics (--listen overrides)
+    program_stats = "loaded"       # run counts and time of the loaded programs ("all": every
+                                   # program; "off", the default: none)
 
     [[objects]]                    # a BPF object the exporter loads and attaches
     name = "syscount"              # default: the file name without .bpf.o
@@ -111,9 +113,12 @@ class ExporterConfig:
     max_entries: int = DEFAULT_MAX_ENTRIES
     listen: str | None = None
     path: str | None = None
+    program_stats: str = "off"
 
 
-_TOP = {"namespace", "max_entries", "listen", "objects", "metrics"}
+_TOP = {"namespace", "max_entries", "listen", "objects", "metrics", "program_stats"}
+PROGRAM_STATS = ("off", "loaded", "all")
+"""``program_stats``: whose run counts and times to export (BPF_ENABLE_STATS)."""
 _OBJECT = {"name", "path", "tool", "backend", "attach", "variables"}
 _METRIC = {"name", "kind", "help", "map", "object", "pinned", "map_id", "value", "labels",
            "bucket_type", "bucket_field", "bucket_multiplier", "bucket_max", "scale"}
@@ -173,6 +178,9 @@ def parse_config(text: str, *, path: str = "<config>", base: Path | None = None
     if cfg.max_entries <= 0:
         top.fail("max_entries must be positive")
     cfg.listen = top.get("listen", str)
+    cfg.program_stats = top.get("program_stats", str, "off")
+    if cfg.program_stats not in PROGRAM_STATS:
+        top.fail(f"program_stats must be one of {', '.join(PROGRAM_STATS)}")
     for i, table in enumerate(top.get("objects", list, [])):
         cfg.objects.append(_object(path, i, table, base))
     names = [o.name for o in cfg.objects]
@@ -183,7 +191,7 @@ def parse_config(text: str, *, path: str = "<config>", base: Path | None = None
     metrics = top.get("metrics", list, [])
     for i, table in enumerate(metrics):
         cfg.metrics.append(_metric(path, i, table, cfg))
-    if not cfg.metrics:
+    if not cfg.metrics and cfg.program_stats == "off":
         top.fail("no [[metrics]]: nothing to export")
     seen: set[str] = set()
     for m in cfg.metrics:
@@ -282,6 +290,6 @@ def _metric(file: str, i: int, table: Any, cfg: ExporterConfig) -> MetricConfig:
     return MetricConfig(spec, source)
 
 
-__all__ = ["BACKENDS", "DEFAULT_LISTEN", "DEFAULT_MAX_ENTRIES", "ExportConfigError",
+__all__ = ["BACKENDS", "DEFAULT_LISTEN", "DEFAULT_MAX_ENTRIES", "PROGRAM_STATS", "ExportConfigError",
            "ExporterConfig", "MapSelector", "MetricConfig", "ObjectConfig", "parse_config",
            "read_config"]

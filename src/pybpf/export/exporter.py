@@ -28,6 +28,10 @@ whose map cannot be read is left out of that scrape and counted in
 ``pybpf_exporter_max_entries``                      the cap
 ``pybpf_exporter_program_attached{object,program}`` 1 attached, 0 not (objects loaded)
 ==================================================  ===============================
+
+With program statistics on (:mod:`pybpf.export.programs`),
+``bpf_program_runs_total`` and ``bpf_program_run_seconds_total`` say what
+each program costs.
 """
 
 from __future__ import annotations
@@ -62,8 +66,10 @@ class Exporter:
     At most ``max_entries`` elements of each map are read per scrape."""
 
     def __init__(self, metrics: Iterable[MapMetric], *, max_entries: int = DEFAULT_MAX_ENTRIES,
-                 objects: Iterable[LoadedObject] = (), owned: Iterable[MapHandle] = ()):
+                 objects: Iterable[LoadedObject] = (), owned: Iterable[MapHandle] = (),
+                 program_stats: Any = None):
         self.metrics = list(metrics)
+        self.program_stats = program_stats
         self.owned = list(owned)
         self.max_entries = max_entries
         self.objects = list(objects)
@@ -95,6 +101,12 @@ class Exporter:
                 except (BPFError, MapError, OSError, ValueError) as e:
                     self.errors[metric.spec.name] = self.errors.get(metric.spec.name, 0) + 1
                     self.last_errors[metric.spec.name] = str(e)
+            if self.program_stats is not None:
+                try:
+                    families.extend(self.program_stats.families())
+                except (BPFError, OSError) as e:
+                    self.errors["program_stats"] = self.errors.get("program_stats", 0) + 1
+                    self.last_errors["program_stats"] = str(e)
             self.scrapes += 1
             self.last_duration = time.monotonic() - start
             families.extend(self._own())
@@ -144,6 +156,9 @@ class Exporter:
 
     def close(self) -> None:
         """Close the maps opened and the objects loaded."""
+        if self.program_stats is not None:
+            self.program_stats.close()
+            self.program_stats = None
         for handle in self.owned:
             with contextlib.suppress(BPFError, OSError):
                 handle.map.close()
@@ -189,6 +204,7 @@ def build(cfg: ExporterConfig, auto_maps: Iterable[MapSelector] = (), *,
     objects: list[LoadedObject] = []
     metrics: list[MapMetric] = []
     opened: list[MapHandle] = []
+    stats = None
     try:
         for ocfg in cfg.objects:
             try:
@@ -224,13 +240,18 @@ def build(cfg: ExporterConfig, auto_maps: Iterable[MapSelector] = (), *,
             handle = kernel_map(selector)
             opened.append(handle)
             metrics.extend(auto_metrics(handle, cfg.namespace or AUTO_PREFIX))
+        if cfg.program_stats != "off":
+            from .programs import ProgramStats
+
+            stats = ProgramStats(cfg.program_stats, objects)
     except BaseException:
         for handle in opened:
             handle.map.close()
         for obj in objects:
             obj.close()
         raise
-    return Exporter(metrics, max_entries=cfg.max_entries, objects=objects, owned=opened)
+    return Exporter(metrics, max_entries=cfg.max_entries, objects=objects, owned=opened,
+                    program_stats=stats)
 
 
 class MetricsHandler(BaseHTTPRequestHandler):
