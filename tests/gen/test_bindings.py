@@ -207,3 +207,83 @@ def test_a_tool_object_in_the_kernel_typed_maps_and_ring_buffer(tmp_path):
             time.sleep(0.05)
         assert events and all(isinstance(e, exitsnoop.ExitEvent) for e in events)
         assert any(e.ppid == os.getpid() and e.exit_code == 3 for e in events), events
+
+
+# --- records of every shape ------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory):
+    if not HAVE_ZIG:
+        pytest.skip("no ziglang to compile tests/gen/data/shapes.bpf.c")
+    from pybpf.toolchain import compile
+
+    out = tmp_path_factory.mktemp("shapes")
+    obj = compile(Path(__file__).parent / "data" / "shapes.bpf.c", out / "shapes.bpf.o",
+                  compiler="zig")
+    return import_module(write_bindings(Path(obj), out, "shapes_bpf"))
+
+
+def test_records_of_every_shape_round_trip(shapes):
+    zero = shapes.Shape()
+    assert zero.corners == [shapes.Point(), shapes.Point()] and zero.raw == bytes(4)
+    assert zero.names == ["", ""]
+    shape = shapes.Shape(color=shapes.Color.BLUE,
+                         corners=[shapes.Point(1, 2), shapes.Point(3, 4)], radius=9, tag=shapes.ShapeTag(as_text="tag"), visible=1, layer=100,
+                         names=["a", "bc"], raw=b"\x01\x02\x03\x04", filled=True)
+    skel = shapes.Shapes()
+    codec_btf = skel.spec.btf
+    data = codec_btf.encode("struct shape", shape.to_value())
+    back = shapes.Shape.from_value(codec_btf.decode("struct shape", data))
+    assert back.radius == 9 and back.sides == [9, 0]       # the union's other view
+    assert back.tag.as_text == "tag" and back.layer == 100 and back.names == ["a", "bc"]
+    assert back.color is shapes.Color.BLUE and back.filled is True
+    assert back.tag.as_long == int.from_bytes(b"tag", "little")
+    back.sides, back.tag.as_long = [0, 0], 0                # the views the test did not set
+    assert back == shape
+
+
+@pytest.mark.parametrize("backend", ["vm", pytest.param("kernel", marks=pytest.mark.kernel(
+    "test_run"))])
+def test_records_maps_ring_buffer_and_globals_drive_a_program(shapes, backend):
+    skel = shapes.Shapes()
+    assert skel.rodata.default_color is shapes.Color.GREEN
+    assert skel.rodata.origin == shapes.Point(1, 2)
+    skel.rodata.default_color = shapes.Color.BLUE          # knobs, before load
+    skel.rodata.origin = shapes.Point(5, 6)
+    with skel.load(backend):
+        prog = skel.progs.record
+        prog.test_run(bytes(64))                            # no shape for BLUE: origin
+        assert skel.maps.hits[shapes.Point(5, 6)] == 1
+        skel.maps.shapes[shapes.Color.BLUE] = shapes.Shape(
+            corners=[shapes.Point(7, 8), shapes.Point(9, 10)])
+        assert skel.maps.shapes[shapes.Color.BLUE].corners[1] == shapes.Point(9, 10)
+        skel.data.label = "abc"                             # .data, after load: in the map
+        prog.test_run(bytes(64))
+        assert sorted(skel.maps.hits.items(), key=lambda kv: kv[0].x) == [
+            (shapes.Point(5, 6), 1), (shapes.Point(9, 10), 1)]
+        assert skel.bss.total == 2 and skel.bss.last == shapes.Point(7, 8)
+        events = skel.maps.events.drain()
+        assert [(e.pid, e.color, e.comm) for e in events] == [
+            (7, shapes.Color.BLUE, "none"), (7, shapes.Color.BLUE, "abc")]
+
+
+def test_every_shape_type_checks(shapes, tmp_path):
+    pytest.importorskip("mypy")
+    module = Path(shapes.__file__)
+    use = tmp_path / "use_shapes.py"
+    use.write_text(
+        "from shapes_bpf import Color, Point, Shape, Shapes\n\n"
+        "skel = Shapes()\n"
+        "skel.rodata.origin = Point(1, 2)\n"
+        "color: Color | int = skel.rodata.default_color\n"
+        "with skel.load('vm'):\n"
+        "    shape: Shape = skel.maps.shapes[Color.RED]\n"
+        "    first: Point = shape.corners[0]\n"
+        "    hits: int = skel.maps.hits[first]\n"
+        "    for event in skel.maps.events.drain():\n"
+        "        comm: str = event.comm\n")
+    out = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental",
+                          "--follow-imports=silent", str(module), str(use)],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=600,
+                         env={**os.environ, "MYPYPATH": f"{SRC}:{module.parent}"})
+    assert out.returncode == 0, out.stdout + out.stderr

@@ -60,13 +60,28 @@ def identifier(name: str) -> str:
 class PyType:
     """How one BTF type looks in the generated code: its annotation, how a
     decoded value becomes it (``inp % x``) and goes back (``out % x``),
-    and the dataclass field default."""
+    and ``default``, an expression making the zero value (``factory``: a
+    mutable one, given through ``default_factory``)."""
 
     ann: str
     inp: str = "%s"
     out: str = "%s"
     default: str = "0"
     factory: bool = False
+
+    def field_default(self) -> str:
+        """The dataclass field's default."""
+        if not self.factory:
+            return self.default
+        if re.fullmatch(r"[A-Za-z_]\w*", self.default):
+            return f"field(default_factory={self.default})"
+        return f"field(default_factory=lambda: {self.default})"
+
+    def fresh(self) -> str:
+        """An expression making a new zero value."""
+        if self.factory and re.fullmatch(r"[A-Za-z_]\w*", self.default):
+            return f"{self.default}()"
+        return self.default
 
 
 @dataclass
@@ -79,6 +94,9 @@ class Record:
     size: int
     union: bool
     fields: list[tuple[str, str, PyType]] = field(default_factory=list)
+    groups: dict[str, int] = field(default_factory=dict)
+    """Fields of an anonymous union member, by python name -> the union's
+    number: only one of each is written back (the first not zero)."""
 
 
 class Generator:
@@ -129,14 +147,16 @@ class Generator:
                                                              elem.name == "char"):
                 return PyType("str", default='""')
             if isinstance(elem, Int) and elem.size == 1 and not elem.is_bool:
-                return PyType("bytes", default='b""')
+                return PyType("bytes", default=f"bytes({t.nelems})", factory=True)
             inner = self.pytype(t.elem_type_id, hint)
+            fresh = f"[{inner.default}] * {t.nelems}" if not inner.factory else \
+                f"[{inner.fresh()} for _ in range({t.nelems})]"
             if inner.inp == "%s" and inner.out == "%s":
                 return PyType(f"list[{inner.ann}]", inp="list(%s)", out="list(%s)",
-                              default="list", factory=True)
+                              default=fresh, factory=True)
             return PyType(f"list[{inner.ann}]",
                           inp=f"[{inner.inp % 'v'} for v in %s]",
-                          out=f"[{inner.out % 'v'} for v in %s]", default="list",
+                          out=f"[{inner.out % 'v'} for v in %s]", default=fresh,
                           factory=True)
         if isinstance(t, Composite):
             record = self._record(t, hint)
@@ -157,16 +177,18 @@ class Generator:
                         t.size, isinstance(t, Union))
         self.records[t.id] = record
         used: set[str] = set()
-        self._members(t, record, used)
+        self._members(t, record, used, None)
         self.order.append(record)   # after the records its fields use
         return record
 
-    def _members(self, t: Any, record: Record, used: set[str]) -> None:
+    def _members(self, t: Any, record: Record, used: set[str], group: int | None) -> None:
         for m in t.members:
             mt = self.btf.resolve(m.type_id)
             if not m.name:
-                if isinstance(mt, Composite):
-                    self._members(mt, record, used)   # decoded into the enclosing dict
+                if isinstance(mt, Composite):   # decoded into the enclosing dict
+                    inner = group if group is not None or not isinstance(mt, Union) \
+                        else len(set(record.groups.values())) + 1
+                    self._members(mt, record, used, inner)
                 continue
             py = identifier(m.name)
             while py in used or py in ("from_value", "to_value"):
@@ -179,6 +201,8 @@ class Generator:
             else:
                 ptype = self.pytype(m.type_id, f"{record.cls}_{m.name}")
             record.fields.append((py, m.name, ptype))
+            if group is not None:
+                record.groups[py] = group
 
     # --- the object's parts ----------------------------------------------------------------
 
@@ -236,7 +260,7 @@ def generate(spec: Any, object_bytes: bytes, *, object_name: str = "object.bpf.o
                     "    @property",
                     f"    def {attr}(self) -> RingBuffer[{py.ann}]:",
                     f'        """Ring buffer {name}: {c_name} records."""',
-                    f'        return self._skel.ring_buffer("{name}", "{c_name}", {conv})',
+                    *_fit(f'        return self._skel.ring_buffer("{name}", "{c_name}", {conv})'),
                     ""]
             else:
                 map_lines += [
@@ -257,7 +281,8 @@ def generate(spec: Any, object_bytes: bytes, *, object_name: str = "object.bpf.o
             "    @property",
             f"    def {attr}(self) -> TypedMap[{key.ann}, {value_ann}]:",
             f'        """Map {name} ({mspec.type}, {mspec.max_entries} entries)."""',
-            f'        return self._skel.typed_map("{name}", {key_conv}, {value_conv})', ""]
+            *_fit(f'        return self._skel.typed_map("{name}", {key_conv}, {value_conv})'),
+            ""]
 
     # data sections
     sections: dict[str, list[tuple[str, str, PyType]]] = {}
@@ -312,7 +337,7 @@ def generate(spec: Any, object_bytes: bytes, *, object_name: str = "object.bpf.o
                 f'    SECTION = "{map_name}"']
         for py_name, c_name, py in sections[map_name]:
             conv = f", {_callable(py)}" if py.inp != "%s" else ""
-            out.append(f'    {py_name}: Variable[{py.ann}] = Variable("{c_name}"{conv})')
+            out += _fit(f'    {py_name}: Variable[{py.ann}] = Variable("{c_name}"{conv})')
         out += ["", ""]
 
     out += [f"class {cls}Maps:", f'    """The maps of {object_name}, typed (after load)."""',
@@ -434,8 +459,7 @@ def _record_text(record: Record) -> list[str]:
              f'    """{record.c_name or "anonymous " + ("union" if record.union else "struct")}'
              f' ({record.size} bytes)."""', ""]
     for py, _c, t in record.fields:
-        default = f"field(default_factory={t.default})" if t.factory else t.default
-        lines.append(f"    {py}: {t.ann} = {default}")
+        lines += _fit(f"    {py}: {t.ann} = {t.field_default()}")
     if record.fields:
         lines.append("")
     lines += ["    @classmethod", f"    def from_value(cls, value: dict[str, Any]) -> {record.cls}:",
@@ -443,27 +467,53 @@ def _record_text(record: Record) -> list[str]:
     if record.fields:
         lines.append("        return cls(")
         for py, c, t in record.fields:
-            lines.append(f"            {py}={t.inp % f'value[{json.dumps(c)}]'},")
+            lines += _fit(f"            {py}={t.inp % f'value[{json.dumps(c)}]'},")
         lines.append("        )")
     else:
         lines.append("        return cls()")
     lines += ["", "    def to_value(self) -> dict[str, Any]:",
               '        """To the dict BTF encodes."""']
-    if record.union:
-        lines += ["        fresh = type(self)()", "        out: dict[str, Any] = {}"]
-        for py, c, t in record.fields:
-            lines += [f"        if self.{py} != fresh.{py}:",
-                      f"            out[{json.dumps(c)}] = {t.out % f'self.{py}'}",
-                      "            return out"]
-        lines.append("        return out")
-    elif record.fields:
-        lines.append("        return {")
-        for py, c, t in record.fields:
-            lines.append(f"            {json.dumps(c)}: {t.out % f'self.{py}'},")
+    groups = {py: 0 for py, _, _ in record.fields} if record.union else record.groups
+    plain_fields = [f for f in record.fields if f[0] not in groups]
+    if not groups:
+        if plain_fields:
+            lines.append("        return {")
+            for py, c, t in plain_fields:
+                lines += _fit(f"            {json.dumps(c)}: {t.out % f'self.{py}'},")
+            lines.append("        }")
+        else:
+            lines.append("        return {}")
+        return [*lines, "", ""]
+    # union members overlap: write back the first that is not zero, per union
+    if plain_fields:
+        lines.append("        out: dict[str, Any] = {")
+        for py, c, t in plain_fields:
+            lines += _fit(f"            {json.dumps(c)}: {t.out % f'self.{py}'},")
         lines.append("        }")
     else:
-        lines.append("        return {}")
+        lines.append("        out: dict[str, Any] = {}")
+    lines.append("        fresh = type(self)()")
+    previous = None
+    for py, c, t in record.fields:
+        if py not in groups:
+            continue
+        word = "elif" if groups[py] == previous else "if"
+        previous = groups[py]
+        lines += [f"        {word} self.{py} != fresh.{py}:",
+                  *_fit(f"            out[{json.dumps(c)}] = {t.out % f'self.{py}'}")]
+    lines.append("        return out")
     return [*lines, "", ""]
+
+
+def _fit(line: str) -> list[str]:
+    """``line``, broken after its first ``(`` or ``=`` when it passes 99 columns."""
+    if len(line) <= 99:
+        return [line]
+    indent = len(line) - len(line.lstrip())
+    cut = line.find("(")
+    if cut < 0 or cut > 90:
+        return [line]
+    return [line[:cut + 1], " " * (indent + 4) + line[cut + 1:].lstrip()]
 
 
 def _exported(gen: Generator, cls: str, sections: list[tuple[str, str, str]]) -> list[str]:
