@@ -28,7 +28,7 @@ estimated from each bucket's lower bound (a map of counts has no sum).
 from __future__ import annotations
 
 import errno as _errno
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -246,27 +246,43 @@ class MapMetric:
             if not is_label_name(label.name) or label.name == "le":
                 raise MetricConfigError(f"{where}: key field {label.name!r} is not a usable "
                                         f"label name: name the labels with labels = [...]")
+        self._label_texts = self._texts()
+
+    def _texts(self) -> list[tuple[str, Callable[[bytes], str]]]:
+        """Per label: its name and a function from the raw key to its text."""
+        out = []
+        for label, f in self.labels:
+            read = f.reader
+            if label.decoder is not None:
+                decoder, raw = DECODERS[label.decoder], f.raw
+
+                def text(key: bytes, read=read, decoder=decoder, raw=raw, f=f) -> str:
+                    try:
+                        return decoder(read(key), raw(key), f)
+                    except (ValueError, TypeError) as e:
+                        return f"<{e}>"
+            elif f.kind == "int":
+                def text(key: bytes, read=read) -> str:
+                    return str(read(key))
+            else:
+                def text(key: bytes, read=read, f=f) -> str:
+                    return default_text(read(key), f)
+            if label.values is not None:
+                def renamed(key: bytes, text=text, table=label.values) -> str:
+                    value = text(key)
+                    return table.get(value, value)
+                out.append((label.name, renamed))
+            else:
+                out.append((label.name, text))
+        return out
 
     def label_values(self, key: bytes) -> tuple[tuple[str, str], ...]:
         """The labels of the element with raw key ``key``."""
-        out = []
-        for label, f in self.labels:
-            value = f.read(key)
-            if label.decoder is not None:
-                try:
-                    text = DECODERS[label.decoder](value, f.raw(key), f)
-                except (ValueError, TypeError) as e:
-                    text = f"<{e}>"
-            else:
-                text = default_text(value, f)
-            if label.values is not None:
-                text = label.values.get(text, text)
-            out.append((label.name, text))
-        return tuple(out)
+        return tuple((name, text(key)) for name, text in self._label_texts)
 
     def _number(self, value: Any) -> Any:
         """The value field of one element, summed over the CPUs."""
-        read = self.value.read
+        read = self.value.reader
         if isinstance(value, list):
             if self.bucket_array:
                 total: list[int] = []
@@ -283,12 +299,15 @@ class MapMetric:
         family = MetricFamily(spec.name, spec.kind, spec.help)
         if spec.kind != "histogram":
             sums: dict[tuple, Any] = {}
+            texts = self._label_texts
+            number = self._number
+            get = sums.get
             for key, value in entries:
-                labels = self.label_values(key)
-                sums[labels] = sums.get(labels, 0) + self._number(value)
+                labels = tuple([(name, text(key)) for name, text in texts])
+                sums[labels] = get(labels, 0) + number(value)
             scale = spec.scale
-            for labels in sorted(sums):
-                family.add(labels, sums[labels] if scale == 1.0 else sums[labels] * scale)
+            family.add_many((labels, sums[labels] if scale == 1.0 else sums[labels] * scale)
+                            for labels in sorted(sums))
             return family
         hists: dict[tuple, dict[int, int]] = {}
         for key, value in entries:

@@ -22,6 +22,7 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 """The HTTP Content-Type of the text format."""
@@ -34,8 +35,7 @@ _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
 _INVALID = re.compile(r"[^a-zA-Z0-9_]")
 
 
-@dataclass(frozen=True)
-class Sample:
+class Sample(NamedTuple):
     """One line: ``name{labels} value``; ``labels`` are ``(name, value)``
     pairs in the order they are written."""
 
@@ -56,6 +56,11 @@ class MetricFamily:
     def add(self, labels: Iterable[tuple[str, str]], value: float, suffix: str = "") -> None:
         """Append a sample of this family (``suffix``: ``_bucket``, ``_sum``...)."""
         self.samples.append(Sample(self.name + suffix, tuple(labels), value))
+
+    def add_many(self, rows: Iterable[tuple[tuple[tuple[str, str], ...], float]]) -> None:
+        """Append ``(labels, value)`` samples of the family's own name."""
+        name = self.name
+        self.samples.extend(Sample(name, labels, value) for labels, value in rows)
 
 
 def is_metric_name(name: str) -> bool:
@@ -88,6 +93,8 @@ def escape_help(text: str) -> str:
 def format_value(value: float) -> str:
     """A sample value: integers without a fraction, ``+Inf``, ``-Inf``,
     ``NaN``, other floats in Python's shortest round-trip form."""
+    if type(value) is int:
+        return str(value)
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, int):
@@ -101,10 +108,15 @@ def format_value(value: float) -> str:
     return repr(value)
 
 
-def format_labels(labels: Iterable[tuple[str, str]]) -> str:
+_NEEDS_ESCAPE = re.compile(r'[\\"\n]').search
+
+
+def format_labels(labels: tuple[tuple[str, str], ...]) -> str:
     """``{a="x",b="y"}``, or nothing for no labels."""
-    inner = ",".join(f'{name}="{escape_label_value(value)}"' for name, value in labels)
-    return "{" + inner + "}" if inner else ""
+    if not labels:
+        return ""
+    return "{" + ",".join(f'{name}="{escape_label_value(value)}"' if _NEEDS_ESCAPE(value)
+                          else f'{name}="{value}"' for name, value in labels) + "}"
 
 
 def render(families: Iterable[MetricFamily]) -> str:
