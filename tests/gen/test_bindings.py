@@ -207,6 +207,14 @@ def test_a_tool_object_in_the_kernel_typed_maps_and_ring_buffer(tmp_path):
             time.sleep(0.05)
         assert events and all(isinstance(e, exitsnoop.ExitEvent) for e in events)
         assert any(e.ppid == os.getpid() and e.exit_code == 3 for e in events), events
+        heard: list = []
+        reader = skel.maps.events.reader(heard.append)
+        subprocess.run(["sh", "-c", "exit 4"], check=False)
+        for _ in range(50):
+            reader.poll(0.1)
+            if heard:
+                break
+        assert any(isinstance(e, exitsnoop.ExitEvent) and e.exit_code == 4 for e in heard)
 
 
 # --- records of every shape ------------------------------------------------------------------
