@@ -228,8 +228,10 @@ def build(cfg: ExporterConfig, auto_maps: Iterable[MapSelector] = (), *,
                     opened.append(handle)
                 metrics.append(MapMetric(mcfg.spec, handle))
             except BPFError as e:
-                message = str(e).removeprefix(f"metric {mcfg.spec.name!r} ")
-                raise BPFError(f"{cfg.path}: metric {mcfg.spec.name!r}: {message}") from None
+                where = f"metric {mcfg.spec.name!r}"
+                message = str(e)
+                message = message[len(where):] if message.startswith(where) else ": " + message
+                raise BPFError(f"{cfg.path}: {where}{message}") from None
         if auto_objects:
             for obj in objects:
                 for name, m in obj.collection.maps.items():

@@ -166,6 +166,9 @@ def find_field(fields: list[Field], name: str, what: str) -> Field:
             return f
     if name == "" and len(fields) == 1:
         return fields[0]
+    if len(fields) == 1 and fields[0].name == "":
+        raise LookupError(f"the {what} is not a struct and has no field {name!r}: leave "
+                          f"field out (or give field = \"\") for the whole {what}")
     names = ", ".join(repr(f.name) for f in fields) or "none"
     raise LookupError(f"the {what} has no field {name!r} (fields: {names})")
 
