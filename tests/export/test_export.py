@@ -172,6 +172,8 @@ def test_per_cpu_values_are_summed():
     fam = parse(render([metric.family(read_entries(m, 100).entries)]))["pc_total"]
     assert fam.value(key="2") == sum(range(1, ncpus + 1))
     assert fam.value(key="0") == 0
+    with pytest.raises(MetricConfigError, match="not a struct and has no field 'cpu'"):
+        MapMetric(MetricSpec("pc_total", "counter", labels=[LabelSpec("c", "cpu")]), handle)
 
 
 def test_log2_histogram_buckets_are_cumulative():
