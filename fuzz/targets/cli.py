@@ -466,7 +466,7 @@ def execute(state: State, case: Case) -> Result:
     err = state.scratch / "stderr"
     long_running = bool(case.argv) and case.argv[0] in LONG_RUNNING
     start = time.monotonic()
-    if case.fresh:
+    if case.fresh and _execable(case.argv):
         status, interrupted, killed = _run_fresh(state, case, out, err, long_running)
     else:
         status, interrupted, killed = _run_forked(state, case, out, err, long_running)
@@ -582,6 +582,14 @@ def _run_forked(state: State, case: Case, out: Path, err: Path,
                 sys.stderr.flush()
             os._exit(code if isinstance(code, int) and 0 <= code < 256 else 1)
     return _wait(pid, long_running, start)
+
+
+def _execable(argv: list[str]) -> bool:
+    """Whether the kernel would exec these arguments (each string below
+    ``MAX_ARG_STRLEN``, 32 pages, and all together well below ``ARG_MAX``);
+    a case it would refuse runs in the forked worker instead."""
+    sizes = [len(os.fsencode(a)) + 1 for a in argv]
+    return all(n < 32 * 4096 for n in sizes) and sum(sizes) < 1 << 20
 
 
 def _run_fresh(state: State, case: Case, out: Path, err: Path,

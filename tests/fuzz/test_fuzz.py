@@ -88,7 +88,8 @@ FIXED = [("objects", 7, 521, "a BTF variable chain recursed in btf.format"),
          ("objects", 20261203, 3258, "an enum of thousands of bytes printed as a number"),
          ("cli", 20261206, 2053, "cbpf asm decoded and printed 4 MiB of sock_filter bytes "
                                  "for over 30 s"),
-         ("cli", 20261206, 10196, "a 5000-digit number in a filter raised ValueError")]
+         ("cli", 20261206, 10196, "a 5000-digit number in a filter raised ValueError"),
+         ("cli", 20261206, 17110, "the harness exec'd an argument over MAX_ARG_STRLEN (E2BIG)")]
 """Findings of earlier runs (target, seed, case, what it was): each replays clean."""
 
 
