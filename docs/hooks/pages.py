@@ -314,12 +314,31 @@ def api_units() -> list[str]:
 
 def api_page(unit: str | None) -> str:
     """The API page of ``pybpf.<unit>`` (``None``: the ``pybpf`` package)."""
-    name = f"pybpf.{unit}" if unit else "pybpf"
     if unit is None:
-        return (f"# {name}\n\nThe top-level package: what `import pybpf` gives.  Each "
-                f"package and module has its own page in this section.\n\n"
-                f"::: {name}\n    options:\n      show_submodules: false\n")
-    return f"# {name}\n\n::: {name}\n"
+        return top_level_page()
+    return f"# pybpf.{unit}\n\n::: pybpf.{unit}\n"
+
+
+def top_level_page() -> str:
+    """The ``pybpf`` package: its docstring and where each name of its
+    ``__all__`` is documented (most are imported lazily, on first use)."""
+    pybpf = _import("pybpf")
+    rows = []
+    for name in pybpf.__all__:
+        value = getattr(pybpf, name)
+        module = getattr(value, "__module__", None) if callable(value) else None
+        if not module or not module.startswith("pybpf."):
+            rows.append(f"| `pybpf.{name}` | `{value!r}` |")
+            continue
+        page = module.split(".")[1] + ".md"
+        public = not any(p.startswith("_") for p in module.split("."))
+        anchor = f"#{module}.{name}" if public else ""
+        rows.append(f"| `pybpf.{name}` | [`{module}.{name}`]({page}{anchor}) |")
+    return "\n".join([
+        "# pybpf", "", "::: pybpf", "    options:", "      members: false", "",
+        "## What `import pybpf` gives", "",
+        "| name | documented as |", "|---|---|", *rows, "",
+        "Each package and module of `src/pybpf` has its own page in this section.", ""])
 
 
 def generated_pages() -> dict[str, str]:
