@@ -11,8 +11,8 @@ Nothing here is written by hand twice: at every build the site takes
   docstring and its ``build_parser()``;
 * one API page per package or module of ``src/pybpf`` (mkdocstrings renders
   it from the docstrings, reading the source without importing it);
-* every hand-written page under ``docs/``, in the order of
-  :data:`HAND_WRITTEN_ORDER` and then by name.
+* every hand-written page under ``docs/``: in the guide, or under *Project*
+  for those named in :data:`PROJECT_PAGES`.
 
 So a new README section, command, tool, package or page appears on the site
 without editing anything here.  The navigation is built here too.
@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import io
 import os
 import posixpath
 import re
@@ -39,13 +40,10 @@ SRC = ROOT / "src"
 DOCS = ROOT / "docs"
 PACKAGE = SRC / "pybpf"
 
-HAND_WRITTEN_ORDER = ["getting-started.md", "writing-docs.md"]
-"""Hand-written pages (under ``docs/``) that come first in their sections;
-other pages follow by name."""
-
-GUIDE_PAGES = ["getting-started.md"]
-"""Hand-written pages shown in the guide, before the README's sections; every
-other hand-written page goes under *Project*."""
+PROJECT_PAGES = ["verifier-status.md", "writing-docs.md"]
+"""Hand-written pages about the project rather than its use: they go under
+*Project*; every other hand-written page goes in the guide (``getting-started``
+first, the README's sections next, then the others by name)."""
 
 ROOT_PAGES = {"DESIGN.md": "project/design.md", "SECURITY.md": "project/security.md"}
 """Files at the root of the repository shown as pages, and where."""
@@ -231,7 +229,7 @@ def _import(name: str):
     return importlib.import_module(name)
 
 
-def _subcommands(parser: argparse.ArgumentParser):
+def subcommands(parser: argparse.ArgumentParser):
     """(name, parser) of each sub-command of ``parser``, aliases left out."""
     seen = set()
     for action in parser._actions:
@@ -258,7 +256,7 @@ def cli_page() -> str:
         out.append(_text_block(parser.format_help()))
 
         def walk(p: argparse.ArgumentParser, words: list[str]) -> None:
-            for name, sub in _subcommands(p):
+            for name, sub in subcommands(p):
                 full = [*words, name]
                 out.append("#" * min(len(full) + 1, 4) + " " + " ".join(["pybpf", *full]))
                 out.append("")
@@ -281,7 +279,7 @@ def tool_page(name: str, summary: str) -> str:
     first, _, rest = doc.partition("\n")
     out = [f"# {name}", "", first, "", rest.strip(), ""]
     with _help_width():
-        out += ["## Options", "", _text_block(module.build_parser().format_help())]
+        out += ["## Options", "", _text_block(_tool_help(module))]
     source = PACKAGE / "tools" / f"{name}.bpf.c"
     out += ["## Where it comes from", "",
             f"Front end: `src/pybpf/tools/{name}.py` ([API](../api/tools.md))."]
@@ -289,6 +287,17 @@ def tool_page(name: str, summary: str) -> str:
         out.append(f"BPF program: `src/pybpf/tools/{name}.bpf.c`, shipped prebuilt "
                    f"(`src/pybpf/tools/objects/{name}.bpf.o`).")
     return "\n".join(out) + "\n"
+
+
+def _tool_help(module) -> str:
+    """A tool's ``--help``: from its ``build_parser()``, or else what its
+    ``main(["--help"])`` prints."""
+    if hasattr(module, "build_parser"):
+        return module.build_parser().format_help()
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
+        module.main(["--help"])
+    return out.getvalue()
 
 
 def tools_index(tools: dict[str, str]) -> str:
@@ -356,11 +365,9 @@ def generated_pages() -> dict[str, str]:
 
 
 def hand_written_pages() -> list[str]:
-    """The Markdown pages under ``docs/``, as site paths, in nav order."""
-    found = sorted(p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md")
-                   if "hooks" not in p.relative_to(DOCS).parts)
-    first = [p for p in HAND_WRITTEN_ORDER if p in found]
-    return first + [p for p in found if p not in first]
+    """The Markdown pages under ``docs/``, as site paths, by name."""
+    return sorted(p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md")
+                  if "hooks" not in p.relative_to(DOCS).parts)
 
 
 def markdown_sources() -> list[Path]:
@@ -388,8 +395,9 @@ def navigation(pages: dict[str, str]) -> list:
         return {_title(text, uri): uri}
 
     hand = hand_written_pages()
-    guide = [entry(p) for p in hand if p in GUIDE_PAGES]
+    guide = [entry(p) for p in hand if p == "getting-started.md"]
     guide += [entry(u) for u in pages if u.startswith("guide/")]
+    guide += [entry(p) for p in hand if p not in PROJECT_PAGES and p != "getting-started.md"]
     tools = [{"Overview": "tools/index.md"}]
     tools += [{u[len("tools/"):-3]: u} for u in pages
               if u.startswith("tools/") and u != "tools/index.md"]
@@ -397,7 +405,7 @@ def navigation(pages: dict[str, str]) -> list:
     api += [{f"pybpf.{u[len('api/'):-3]}": u} for u in pages
             if u.startswith("api/") and u != "api/index.md"]
     project = [entry(u) for u in ROOT_PAGES.values() if u in pages]
-    project += [entry(p) for p in hand if p not in GUIDE_PAGES]
+    project += [entry(p) for p in hand if p in PROJECT_PAGES]
     return [{"Home": "index.md"}, {"Guide": guide}, {"Tools": tools},
             {"Command line": "reference/cli.md"}, {"API reference": api},
             {"Project": project}]
