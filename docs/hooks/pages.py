@@ -113,25 +113,30 @@ def _relative(target: str, page: str) -> str:
 def rewrite_links(markdown: str, page: str, anchors: dict[str, str]) -> str:
     """Links written for the repository, rewritten for the site: ``(#x)`` to
     the page holding heading ``x``, ``(DESIGN.md)`` and the like to their
-    pages, ``(docs/x.md)`` to the page ``x.md``."""
+    pages, ``(docs/x.md)`` (or an image under ``docs/``) to the site's copy.
+    A link to another file of the repository, which the site does not hold,
+    becomes its text followed by the path."""
 
     def replace(m: re.Match) -> str:
-        target = m.group(1)
-        if target.startswith("#") and target[1:] in anchors:
-            new = anchors[target[1:]] + target
-            if anchors[target[1:]] == page:
-                return f"]({target})"
-            return f"]({_relative(new, page)})"
+        bang, text, target = m.groups()
         path, _, anchor = target.partition("#")
-        if path in ROOT_PAGES:
-            return f"]({_relative(ROOT_PAGES[path] + ('#' + anchor if anchor else ''), page)})"
-        if path == "README.md":
-            return f"]({_relative('index.md', page)})"
-        if path.startswith("docs/") and path.endswith(".md"):
-            return f"]({_relative(path[len('docs/'):] + ('#' + anchor if anchor else ''), page)})"
-        return m.group(0)
+        suffix = f"#{anchor}" if anchor else ""
+        if not path and anchor in anchors:
+            new = target if anchors[anchor] == page else _relative(anchors[anchor] + target, page)
+        elif path in ROOT_PAGES:
+            new = _relative(ROOT_PAGES[path] + suffix, page)
+        elif path == "README.md":
+            new = _relative("index.md" + suffix, page)
+        elif path.startswith("docs/"):
+            new = _relative(path[len("docs/"):] + suffix, page)
+        elif path and "://" not in path and not path.startswith("mailto:") \
+                and (ROOT / path).exists():
+            return f"{text} (`{path}`)"
+        else:
+            return m.group(0)
+        return f"{bang}[{text}]({new})"
 
-    return re.sub(r"\]\(([^)\s]+)\)", replace, markdown)
+    return re.sub(r"(!?)\[([^\]]*)\]\(([^)\s]+)\)", replace, markdown)
 
 
 def readme_pages() -> dict[str, str]:

@@ -75,6 +75,8 @@ def test_links_are_rewritten_for_the_site():
         "[e](https://e.org)")
     assert pages.rewrite_links("[a](#the-jit)", "index.md", anchors) == \
         "[a](guide/the-jit.md#the-jit)"
+    assert pages.rewrite_links("![f](docs/img/f.svg) [s](examples/sum.s)", "guide/x.md",
+                               anchors) == "![f](../img/f.svg) s (`examples/sum.s`)"
 
 
 def test_rst_docstrings_become_markdown():
