@@ -172,8 +172,8 @@ ROLE = re.compile(r":(?:py:)?[a-z]+:`~?([^`]+)`")
 def rst_to_markdown(text: str) -> str:
     """A docstring's reStructuredText habits in Markdown: ``::`` literal
     blocks as fenced text blocks, ``>>>`` examples as fenced ``pycon``,
-    ``:role:`name``` as code.  The tool pages and the API reference
-    (``griffe_rst.py``) both render docstrings through it."""
+    ``:role:`name``` as code, escaped spaces dropped.  The tool pages and
+    the API reference (``griffe_rst.py``) both render docstrings through it."""
     lines = ROLE.sub(r"`\1`", textwrap.dedent(text)).splitlines()
     out: list[str] = []
     i = 0
@@ -208,7 +208,7 @@ def rst_to_markdown(text: str) -> str:
                 i += 1
             out += ["", "```pycon", *block, "```", ""]
             continue
-        out.append(line)
+        out.append(line.replace("\\ ", ""))  # RST's escaped space: ``Spec``\ s
         i += 1
     return "\n".join(out).strip("\n") + "\n"
 

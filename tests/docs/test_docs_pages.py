@@ -81,7 +81,7 @@ def test_links_are_rewritten_for_the_site():
 
 def test_rst_docstrings_become_markdown():
     doc = ("Use :func:`pybpf.vm.load`::\n\n    x = 1\n    y = 2\n\nthen\n\n"
-           ">>> 1 + 1\n2\n>>> [i for i in b]\n[(1, 2)]\n\nend\n")
+           ">>> 1 + 1\n2\n>>> [i for i in b]\n[(1, 2)]\n\n``Spec``\\ s end\n")
     assert pages.rst_to_markdown(doc) == (
         "Use `pybpf.vm.load`:\n\n```text\nx = 1\ny = 2\n```\n\nthen\n\n\n"
-        "```pycon\n>>> 1 + 1\n2\n>>> [i for i in b]\n[(1, 2)]\n```\n\n\nend\n")
+        "```pycon\n>>> 1 + 1\n2\n>>> [i for i in b]\n[(1, 2)]\n```\n\n\n``Spec``s end\n")
