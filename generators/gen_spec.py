@@ -31,8 +31,16 @@ ENUM_PREFIXES = ("bpf_", "btf_")
 
 EXTRA_ENUMS = ("xdp_action", "sk_action", "bpf_func_id", "perf_type_id", "perf_event_sample_format",
                "perf_event_type", "perf_sw_ids", "perf_hw_id", "perf_event_read_format",
-               "perf_branch_sample_type", "nf_inet_hooks", "tcp_ca_event", "sk_rst_reason")
-"""Other enums the project reads (perf events for attaching and reading)."""
+               "perf_branch_sample_type", "nf_inet_hooks", "tcp_ca_event", "sk_rst_reason",
+               "req_op")
+"""Other enums the project reads (perf events for attaching and reading;
+block request operations for the block I/O tools)."""
+
+NAMED_ANONYMOUS_ENUMS = {"tcp_states": "TCP_ESTABLISHED", "softirq_vectors": "HI_SOFTIRQ"}
+"""Anonymous kernel enums recorded in ENUMS under a name of ours, each found
+by one of its enumerators: the TCP states (include/net/tcp_states.h) and
+the soft interrupt vectors (include/linux/interrupt.h), which the tracing
+tools decode."""
 
 CONSTANT_PREFIXES = ("BPF_", "XDP_", "SK_", "TCP_BPF_", "MAX_BPF_", "BTF_")
 """Anonymous enums with an enumerator starting with one of these are
@@ -95,7 +103,8 @@ def generate(btf: BTF, source: str) -> str:
         out.append("Structs not in this BTF: " + ", ".join(missing))
     out += [
         "",
-        "ENUMS maps an enum's name to its enumerators; CONSTANTS holds the",
+        "ENUMS maps an enum's name to its enumerators (a few anonymous ones under",
+        "names of ours: tcp_states, softirq_vectors); CONSTANTS holds the",
         "enumerators of anonymous enums (uapi flags); HELPERS maps helper ids",
         "to names without the BPF_FUNC_ prefix; STRUCTS gives size and members",
         "of each struct/union: byte ``offset`` from the start of the outermost",
@@ -148,6 +157,16 @@ def _collect_enums(btf: BTF) -> dict[str, dict[str, int]]:
         t = btf[tid]
         assert isinstance(t, EnumBase)
         enums[name] = {v.name: v.value for v in t.values}
+    wanted = {member: ours for ours, member in NAMED_ANONYMOUS_ENUMS.items()}
+    for tid in range(1, len(btf)):
+        if btf.kind_of(tid).name not in ("ENUM", "ENUM64") or btf.name_of(tid):
+            continue
+        t = btf[tid]
+        assert isinstance(t, EnumBase)
+        for v in t.values:
+            ours = wanted.get(v.name)
+            if ours is not None and ours not in enums:
+                enums[ours] = {e.name: e.value for e in t.values}
     return enums
 
 

@@ -59,4 +59,18 @@ def safe_console() -> None:
             safe_stream(stream)
 
 
-__all__ = ["decode_text", "printable", "safe_console", "safe_stream"]
+def can_show(stream: TextIO, text: str) -> bool:
+    """Whether ``stream``'s encoding can hold every character of ``text``
+    (a terminal under ``LANG=C`` cannot show box-drawing characters); a
+    stream that names no encoding (a test's ``StringIO``) holds anything."""
+    encoding = getattr(stream, "encoding", None)
+    if not encoding:
+        return True
+    try:
+        text.encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
+__all__ = ["can_show", "decode_text", "printable", "safe_console", "safe_stream"]

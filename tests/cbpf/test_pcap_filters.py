@@ -155,3 +155,10 @@ def test_random_combinations_match_tcpdump(captures, seed):
         ours = set(our_matches(program, frames))
         assert ours & set(WHOLE) == set(expected.matches) & set(WHOLE), expression
     assert stronger <= 6
+
+
+@pytest.mark.parametrize("digits", ["9" * 5000, "0x" + "f" * 5000, "0" + "7" * 5000])
+def test_thousands_of_digits_are_refused_as_an_overflow_in_a_short_message(digits):
+    with pytest.raises(FilterExpressionError, match="overflows 32 bits") as caught:
+        compile_filter(f"port {digits}")
+    assert len(str(caught.value)) < 200

@@ -92,6 +92,14 @@ def test_asm_writes_raw_bytes_that_disasm_reads(files, capsys):
     assert "jeq #0x800, L2, L5" in out
 
 
+def test_binary_input_longer_than_a_classic_program_is_refused_before_decoding(files, capsys):
+    raw = files / "big.bin"
+    raw.write_bytes(bytes(range(8)) * 5000)
+    code, out, err = run_cli(capsys, "cbpf", "disasm", raw)
+    assert code == 1 and out == ""
+    assert "5000 sock_filter instructions" in err and "at most 4096" in err
+
+
 def test_disasm_reads_tcpdump_output(files, capsys):
     dump = files / "dump.txt"
     dump.write_text(_dump(capsys, files, "-ddd"))

@@ -85,7 +85,10 @@ FIXED = [("objects", 7, 521, "a BTF variable chain recursed in btf.format"),
          ("cli", 11, 256, "asm --output into a missing directory printed a traceback"),
          ("objects", 20261203, 1519, "a function prototype cycle recursed in the C dump"),
          ("objects", 20261203, 1583, "anonymous members recursed in btf.encode"),
-         ("objects", 20261203, 3258, "an enum of thousands of bytes printed as a number")]
+         ("objects", 20261203, 3258, "an enum of thousands of bytes printed as a number"),
+         ("cli", 20261206, 2053, "cbpf asm decoded and printed 4 MiB of sock_filter bytes "
+                                 "for over 30 s"),
+         ("cli", 20261206, 10196, "a 5000-digit number in a filter raised ValueError")]
 """Findings of earlier runs (target, seed, case, what it was): each replays clean."""
 
 

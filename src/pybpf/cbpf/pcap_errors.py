@@ -28,6 +28,10 @@ CATEGORIES = (SYNTAX, UNKNOWN_HOST, UNKNOWN_PORT, UNKNOWN_PROTOCOL, UNKNOWN_NETW
 """The categories a :class:`FilterExpressionError` may have."""
 
 
+TOKEN_SHOWN = 40
+"""Characters of a token an error message quotes (a hostile token may be megabytes)."""
+
+
 class FilterExpressionError(BPFError):
     """A filter expression that cannot be compiled.
 
@@ -46,7 +50,8 @@ class FilterExpressionError(BPFError):
         self.expression = expression
         where = ""
         if token is not None:
-            where = f" at {token!r}" if token else " at the end of the expression"
+            shown = token if len(token) <= TOKEN_SHOWN else token[:TOKEN_SHOWN] + "..."
+            where = f" at {shown!r}" if token else " at the end of the expression"
             if position is not None:
                 where += f" (column {position + 1})"
         text = reason if reason.startswith(category) else f"{category}: {reason}"

@@ -108,6 +108,10 @@ class Token(NamedTuple):
 def number(text: str, pos: int | None = None) -> int:
     """A number as libpcap reads one: ``0x`` hex, octal after a leading 0,
     decimal otherwise; at most 32 bits."""
+    digits = text[2:] if text[:2] in ("0x", "0X") else text
+    if len(digits.lstrip("0")) > 32:  # past 32 bits in any base, and cheap to refuse
+        raise FilterExpressionError(VALUE, f"number {text[:20]}... overflows 32 bits",
+                                    token=text, position=pos)
     if text[:2] in ("0x", "0X"):
         value = int(text[2:], 16)
     elif len(text) > 1 and text[0] == "0":

@@ -32,6 +32,7 @@ def read_classic_program(path: str) -> list[Any]:
     form, or raw ``struct sock_filter`` bytes."""
     from ..cbpf.asm import parse_program
     from ..cbpf.insn import decode
+    from ..spec.cbpf import BPF_MAXINSNS
     from .inputs import read_bytes
 
     data = read_bytes(path)
@@ -43,6 +44,9 @@ def read_classic_program(path: str) -> list[Any]:
         if len(data) % 8:
             raise BPFError(f"{path}: {len(data)} bytes of binary data are not whole "
                            f"8-byte sock_filter instructions")
+        if len(data) // 8 > BPF_MAXINSNS:
+            raise BPFError(f"{path}: {len(data) // 8} sock_filter instructions: a classic "
+                           f"program has at most {BPF_MAXINSNS}")
         program = decode(data)
     else:
         with about(path):

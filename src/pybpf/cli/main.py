@@ -36,6 +36,11 @@ def _cmd_disasm(args: argparse.Namespace) -> int:
     from . import object_cmds
     from .inputs import classify, read_bytes
 
+    if args.graph:
+        from .graphs import emit_graph, file_graphs
+
+        emit_graph(args, file_graphs(args.file, args.syntax, args.section))
+        return 0
     if args.file != "-" and object_cmds.is_object_file(args.file):
         return object_cmds.cmd_disasm_object(args)
 
@@ -397,6 +402,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", action="store_true", help="name jump targets instead of offsets")
     p.add_argument("--pcs", action="store_true", help="prefix each line with its slot index")
     p.add_argument("--big-endian", action="store_true", help="decode big-endian bytecode")
+    from .graphs import add_graph_options
+
+    add_graph_options(p, "each program (assembly too), without verifying it ('pybpf verify "
+                         "--graph' adds the verifier's states)")
     p.set_defaults(func=_cmd_disasm)
 
     p = sub.add_parser("run", help="run a program in the userspace VM and print r0",
@@ -487,6 +496,10 @@ def build_parser() -> argparse.ArgumentParser:
     register_kernel_commands(sub)
     cbpf_cmds.register(sub)
     filter_cmds.register(sub)
+    from . import export_cmds, gen_cmds
+
+    export_cmds.register(sub)
+    gen_cmds.register(sub)
     return parser
 
 

@@ -148,8 +148,63 @@ def _keyless(info: Any, verb: str) -> None:
         raise ArgumentError(f"map {verb}: {info.type} maps have no keys to walk (use {what})")
 
 
+HIST_MAX_BUCKETS = 4096
+"""The highest bucket index ``map dump --bars`` draws."""
+
+
+def parse_bars(text: str) -> tuple[str, int, int]:
+    """``--bars``'s argument: ``log2``, or ``linear:STEP[:LOW]`` ->
+    (shape, step, low)."""
+    shape, *rest = text.split(":")
+    try:
+        numbers = [int(x, 0) for x in rest]
+    except ValueError:
+        numbers = []
+    if shape == "log2" and not rest:
+        return "log2", 0, 0
+    if shape == "linear" and len(numbers) in (1, 2) and len(numbers) == len(rest) \
+            and numbers[0] > 0:
+        return "linear", numbers[0], numbers[1] if len(numbers) == 2 else 0
+    raise argparse.ArgumentTypeError(f"{text!r}: expected log2 or linear:STEP[:LOW] "
+                                     f"(for example linear:10)")
+
+
+def histogram_text(info: Any, shown: list, bars: tuple[str, int, int], as_json: bool) -> Any:
+    """A map whose keys are bucket numbers and whose values are counts (the
+    values of a per-CPU map summed) as bars (``pybpf.pictures``), or their
+    buckets as JSON."""
+    import sys
+
+    from ..pictures import Style, linear_bars, linear_label, log2_bars, log2_label
+
+    if not 0 < info.key_size <= 8 or not 0 < info.value_size <= 8:
+        raise ArgumentError(f"map dump --bars: map {info.id} is not a histogram: keys and "
+                            f"values must be integers of up to 8 bytes (its keys are "
+                            f"{info.key_size} bytes, its values {info.value_size})")
+    counts: dict[int, int] = {}
+    for e in shown:
+        bucket = int.from_bytes(e.key, sys.byteorder)
+        if bucket >= HIST_MAX_BUCKETS:
+            raise ArgumentError(f"map dump --bars: map {info.id} is not a histogram: key "
+                                f"{bucket} is no bucket number (0..{HIST_MAX_BUCKETS - 1})")
+        values = e.value if isinstance(e.value, list) else [e.value]
+        counts[bucket] = counts.get(bucket, 0) + sum(int.from_bytes(v, sys.byteorder)
+                                                     for v in values)
+    series = [counts.get(i, 0) for i in range(max(counts, default=-1) + 1)]
+    shape, step, low = bars
+    labels = [log2_label(i) if shape == "log2" else linear_label(i, low, step)
+              for i in range(len(series))]
+    if as_json:
+        return [{"bucket": labels[i], "index": i, "count": c} for i, c in enumerate(series) if c]
+    title = f"@{info.name or f'map_{info.id}'}:"
+    style = Style.for_stream()
+    if shape == "log2":
+        return log2_bars(series, title, style=style)
+    return linear_bars(series, low, step, title, style=style)
+
+
 def cmd_map_dump(args: argparse.Namespace) -> int:
-    """``pybpf map dump MAP [--hex] [--max-entries N]``."""
+    """``pybpf map dump MAP [--hex] [--max-entries N] [--bars log2|linear:STEP]``."""
     from ..kernel.map_dump import entries
 
     words = Words(args.words, "map dump")
@@ -158,8 +213,15 @@ def cmd_map_dump(args: argparse.Namespace) -> int:
         info = m.info()
         _keyless(info, "dump")
         btf = _btf_for(info, args)
-        limit = args.max_entries or None
+        limit = None if args.bars else args.max_entries or None
         shown, total = entries(m, limit)
+    if args.bars:
+        out = histogram_text(info, shown, args.bars, json_mode(args))
+        if json_mode(args):
+            print_json(args, out)
+        else:
+            print(out)
+        return 0
     if json_mode(args):
         print_json(args, [_entry_json(btf, info, e) for e in shown])
     elif btf is not None:
@@ -485,6 +547,10 @@ def register(sub: Any) -> None:
                 q.add_argument("--max-entries", type=int, default=DEFAULT_MAX_ENTRIES,
                                metavar="N", help="print at most N elements (0: all; "
                                                  "default %(default)s)")
+                q.add_argument("--bars", type=parse_bars, metavar="log2|linear:STEP[:LOW]",
+                               help="a histogram map (keys: bucket numbers, values: counts, "
+                                    "per-CPU values summed) drawn as bars, log2 buckets "
+                                    "or linear ones STEP wide from LOW")
             elif func in (cmd_map_lookup, cmd_map_peek, cmd_map_pop):
                 q.add_argument("--hex", action="store_true",
                                help="print bytes even where the map has BTF")

@@ -1,9 +1,10 @@
 """``pybpf prog``: programs loaded in the kernel, as bpftool shows them.
 
 ``prog list|show [PROG]``, ``prog dump xlated PROG [file F] [opcodes]
-[linum]``, ``prog dump jited PROG [file F] [opcodes]`` and ``prog pin PROG
-FILE``, where PROG is ``id N | name NAME | tag TAG | pinned PATH`` (or a
-bare id, path or name).  Text and JSON follow bpftool's; the listing comes
+[linum] [visual]``, ``prog dump jited PROG [file F] [opcodes]`` and ``prog
+pin PROG FILE``, where PROG is ``id N | name NAME | tag TAG | pinned PATH``
+(or a bare id, path or name).  ``prog show PROG --graph dot|svg`` and
+``visual`` draw the control-flow graph (:mod:`.graphs`).  Text and JSON follow bpftool's; the listing comes
 from :mod:`pybpf.kernel.info`, the dumps from :mod:`pybpf.kernel.xlated`.
 """
 
@@ -85,6 +86,8 @@ def cmd_prog_show(args: argparse.Namespace) -> int:
     from ..kernel import info
 
     words = Words(args.words, "prog show")
+    if getattr(args, "graph", None):
+        return _show_graph(args, words)
     if words:
         programs = [_info_of(i) for i in select_ids(words, "prog")]
         words.done()
@@ -109,8 +112,22 @@ def cmd_prog_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dump_options(words: Words, jited: bool) -> tuple[str | None, bool, bool]:
-    path, opcodes, linum = None, False, False
+def _show_graph(args: argparse.Namespace, words: Words) -> int:
+    """``prog show PROG --graph dot|svg``: the selected programs' graphs."""
+    from ..kernel.xlated import KernelSymbols
+    from .graphs import emit_graph, kernel_program_graph
+
+    if not words:
+        raise ArgumentError("prog show --graph: name the programs to draw (PROG)")
+    ids = select_ids(words, "prog")
+    words.done()
+    symbols = KernelSymbols()
+    emit_graph(args, [kernel_program_graph(i, symbols) for i in ids])
+    return 0
+
+
+def _dump_options(words: Words, jited: bool) -> tuple[str | None, bool, bool, bool]:
+    path, opcodes, linum, visual = None, False, False, False
     while words:
         word = words.take("file FILE | opcodes | linum")
         if word == "file":
@@ -120,12 +137,11 @@ def _dump_options(words: Words, jited: bool) -> tuple[str | None, bool, bool]:
         elif word == "linum":
             linum = True
         elif word == "visual" and not jited:
-            raise ArgumentError("prog dump xlated: 'visual' (a control-flow graph in DOT) is "
-                                "not supported")
+            visual = True
         else:
             raise ArgumentError(f"prog dump: expected file FILE | opcodes | linum, "
                                 f"got {word!r}")
-    return path, opcodes, linum
+    return path, opcodes, linum, visual
 
 
 def _opcodes_json(raw: bytes) -> dict[str, Any]:
@@ -219,10 +235,20 @@ def cmd_prog_dump(args: argparse.Namespace) -> int:
 
     words = Words(args.words, f"prog dump {args.mode}")
     ids = select_ids(words, "prog")
-    path, opcodes, linum = _dump_options(words, args.mode == "jited")
+    path, opcodes, linum, visual = _dump_options(words, args.mode == "jited")
     if path and len(ids) > 1:
         raise ArgumentError(f"prog dump: {len(ids)} programs match; 'file' takes one")
     symbols = KernelSymbols()
+    if visual:  # bpftool's control-flow graph in DOT
+        from ..pictures.graph import to_dot
+        from .graphs import kernel_program_graph
+
+        text = to_dot([kernel_program_graph(i, symbols) for i in ids])
+        if path:
+            write_file(path, text)
+        else:
+            print(text, end="")
+        return 0
     outputs = [_xlated(i, args, path, opcodes, linum, symbols) if args.mode == "xlated"
                else _jited(i, args, path, symbols) for i in ids]
     if path:
@@ -266,6 +292,8 @@ def register(sub: Any) -> None:
     add_output_options(p)
     psub = p.add_subparsers(dest="prog_command", metavar="COMMAND", required=True,
                              help="the verb")
+    from .graphs import add_graph_options
+
     for verb in ("list", "show"):
         q = psub.add_parser(verb, help="every loaded program, or the ones PROG selects",
                             description="Show every program loaded in the kernel, or the "
@@ -274,11 +302,14 @@ def register(sub: Any) -> None:
         q.add_argument("words", nargs="*", metavar="PROG",
                        help="which programs (default: all)")
         add_output_options(q)
+        add_graph_options(q, "the programs PROG selects, from their translated "
+                             "instructions")
         q.set_defaults(func=cmd_prog_show)
     q = psub.add_parser("dump", help="print a program's instructions as the kernel holds them",
                         description="xlated: the instructions after the verifier's rewrites, "
                                     "with source lines and prototypes from BTF ('linum' adds "
-                                    "file and line numbers, 'opcodes' the bytes); jited: the "
+                                    "file and line numbers, 'opcodes' the bytes, 'visual' "
+                                    "the control-flow graph in DOT); jited: the "
                                     "native code, per function. 'file FILE' writes the raw "
                                     "bytes instead. " + PROG_HELP + ".")
     q.add_argument("mode", choices=("xlated", "jited"),

@@ -36,3 +36,7 @@ AARCH64_PT_REGS_OFFSETS = {**{f"regs[{n}]": 8 * n for n in range(31)}, "sp": 248
 """arm64 ``struct user_pt_regs`` member -> byte offset (31 registers, sp, pc)."""
 
 REGISTERS = {"x86_64": X86_64_REGS, "aarch64": AARCH64_REGS, "arm64": AARCH64_REGS}
+
+RETURN_REGISTERS = {"x86_64": "rax", "aarch64": "x0", "arm64": "x0"}
+"""The register a function returns its (integer or pointer) value in, by
+machine (the SysV x86-64 and AAPCS64 calling conventions)."""

@@ -37,6 +37,11 @@ TOOLS = {
     "hardirqs": "time in hard interrupt handlers, by handler",
     "softirqs": "time in soft interrupts, by kind",
     "bpftop": "what each loaded BPF program costs, refreshed like top",
+    "profile": "CPU profile by sampling stacks (folded output, flame graph SVG)",
+    "offcputime": "time spent blocked (off CPU), by stack",
+    "funclatency": "latency of a function as a log2 histogram (uprobes; kprobes)",
+    "bashreadline": "command lines typed into bash (uretprobe on readline)",
+    "cachestat": "page cache hits, misses and dirtied pages (tracepoints)",
 }
 """Tool name -> one-line description."""
 

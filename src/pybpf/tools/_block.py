@@ -6,16 +6,7 @@ from __future__ import annotations
 import os
 from functools import cache
 
-MINORBITS = 20
-"""The kernel's internal ``dev_t``: ``major << 20 | minor`` (include/linux/kdev_t.h)."""
-
-REQ_OPS = {0: "Read", 1: "Write", 2: "Flush", 3: "Discard", 5: "SecureErase",
-           7: "ZoneAppend", 9: "WriteZeroes", 10: "ZoneOpen", 11: "ZoneClose",
-           12: "ZoneFinish", 13: "ZoneReset", 15: "ZoneResetAll", 34: "DrvIn", 35: "DrvOut"}
-"""Request operations by number (``REQ_OP_*``, include/linux/blk_types.h)."""
-
-REQ_OP_MASK = 0xFF
-"""The bits of ``cmd_flags`` that hold the operation."""
+from ..spec.tracing import MINORBITS, REQ_OP_MASK, REQ_OPS
 
 
 def op_name(op: int) -> str:

@@ -1,28 +1,20 @@
-"""Log2 histograms printed the way bpftrace's ``hist()`` prints them."""
+"""Log2 histograms printed the way bpftrace's ``hist()`` prints them, and
+the pictures the histogram tools draw instead with ``--bars`` and
+``--heatmap`` (:mod:`pybpf.pictures`)."""
 
 from __future__ import annotations
 
+import argparse
+import sys
 from collections.abc import Sequence
+from typing import TextIO
+
+from ..pictures import HeatmapRows, Style, log2_axis_labels, log2_bars, log2_label
 
 WIDTH = 52
 
-
-def _human(n: int) -> str:
-    for suffix, scale in (("P", 1 << 50), ("T", 1 << 40), ("G", 1 << 30), ("M", 1 << 20),
-                          ("K", 1 << 10)):
-        if n >= scale and n % scale == 0:
-            return f"{n // scale}{suffix}"
-    return str(n)
-
-
-def bucket_label(slot: int) -> str:
-    """The range slot ``slot`` counts: ``[0]``, ``[1]``, ``[2, 4)``, ``[1K, 2K)``..."""
-    if slot == 0:
-        return "[0]"
-    if slot == 1:
-        return "[1]"
-    lo, hi = 1 << (slot - 1), 1 << slot
-    return f"[{_human(lo)}, {_human(hi)})"
+bucket_label = log2_label
+"""The range slot ``slot`` counts: ``[0]``, ``[1]``, ``[2, 4)``, ``[1K, 2K)``..."""
 
 
 def format_log2(counts: Sequence[int], title: str = "") -> str:
@@ -46,3 +38,70 @@ def hist_json(counts: list[int], unit: str, **labels) -> dict:
     buckets = [{"bucket": bucket_label(i), "low": 0 if i == 0 else 1 << (i - 1),
                 "high": 1 if i == 0 else (1 << i), "count": c} for i, c in enumerate(counts) if c]
     return {**labels, "unit": unit, "buckets": buckets}
+
+
+def add_picture_options(p: argparse.ArgumentParser) -> None:
+    """Give a histogram tool ``--bars`` and ``--heatmap`` (bcc's ``@`` bars
+    stay the default: scripts parse them)."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--bars", action="store_true",
+                   help="draw histograms with Unicode block bars (eighths of a cell; colour "
+                        "on a terminal unless NO_COLOR is set; ASCII where the terminal "
+                        "cannot show them)")
+    g.add_argument("--heatmap", action="store_true",
+                   help="draw a heatmap: one row per interval (time down, buckets across, "
+                        "shaded by count); implies -i 1 unless -i is given")
+
+
+class HistogramView:
+    """How a histogram tool prints its histograms: bcc's ``@`` bars,
+    ``--bars`` or ``--heatmap`` rows, for the stream it writes to."""
+
+    def __init__(self, args: argparse.Namespace, unit: str, stream: TextIO | None = None):
+        self.mode = "heatmap" if getattr(args, "heatmap", False) else \
+            "bars" if getattr(args, "bars", False) else "text"
+        if self.mode == "heatmap" and not getattr(args, "interval", None):
+            args.interval = 1.0
+        self.unit = unit
+        self.style = Style.for_stream(stream if stream is not None else sys.stdout)
+        self.rows: HeatmapRows | None = None
+
+    @property
+    def heatmap(self) -> bool:
+        """Whether each interval is one heatmap row (the tool then prints no
+        time line or blank line of its own)."""
+        return self.mode == "heatmap"
+
+    def render(self, counts: Sequence[int], title: str = "", when: str = "") -> str:
+        """One histogram as the options ask: ``title`` over it (bcc's
+        ``@usecs:``-style name goes first), or, for a heatmap, one row
+        labelled ``when`` (the time, and which histogram when there are several)."""
+        if self.mode == "heatmap":
+            if self.rows is None:
+                self.rows = HeatmapRows(log2_axis_labels(max(len(counts), 1)), unit=self.unit,
+                                        style=self.style)
+            return self.rows.row(when, counts)
+        name = f"@{self.unit}:"
+        if self.mode == "bars":
+            return log2_bars(counts, title + name, style=self.style)
+        return title + format_log2(counts, name)
+
+
+def read_u64_array(m, count: int, *, clear: bool = False) -> list[int]:
+    """The first ``count`` values of an array map of 64-bit counters
+    (zeroed afterwards with ``clear``)."""
+    import ctypes
+
+    from ..kernel import sys as _sys
+
+    out = []
+    key = ctypes.c_uint32(0)
+    value = ctypes.c_uint64(0)
+    zero = ctypes.c_uint64(0)
+    for i in range(count):
+        key.value = i
+        _sys.map_lookup_elem(m.fd, ctypes.addressof(key), ctypes.addressof(value))
+        out.append(value.value)
+        if clear and value.value:
+            _sys.map_update_elem(m.fd, ctypes.addressof(key), ctypes.addressof(zero))
+    return out

@@ -10,8 +10,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..errors import BPFError
 from . import _runtime as rt
-from ._hist import format_log2, hist_json
+from ._hist import HistogramView, add_picture_options, hist_json
 
 SLOTS = 32
 """Slots of a log2 histogram."""
@@ -46,6 +47,7 @@ def build_parser(name: str, description: str, *, count_help: str,
     mode.add_argument("-C", "--count", action="store_true", help=count_help)
     mode.add_argument("-D", "--dist", action="store_true", help=dist_help)
     p.add_argument("-i", "--interval", type=float, help="print every INTERVAL seconds")
+    add_picture_options(p)
     rt.add_json_option(p)
     return p
 
@@ -57,6 +59,11 @@ def run(name: str, args: argparse.Namespace, decode_key: KeyDecoder, *, kind: st
     and JSON field, ``width`` the label column's width, ``order`` sorts the
     histograms (by label without it)."""
     unit = "nsecs" if args.nanoseconds else "usecs"
+    if args.bars or args.heatmap:  # pictures of histograms: -D's histograms
+        if args.count:
+            raise BPFError(f"{name}: --bars and --heatmap draw histograms; -C counts runs")
+        args.dist = True
+    view = HistogramView(args, unit)
     variables = {"count_only": 1 if args.count else None,
                  "distribution": 1 if args.dist else None,
                  "nanoseconds": 1 if args.nanoseconds else None}
@@ -65,7 +72,7 @@ def run(name: str, args: argparse.Namespace, decode_key: KeyDecoder, *, kind: st
 
         def tick() -> None:
             table = read_totals(totals, decode_key, clear=bool(args.interval))
-            if not args.json and (args.interval or args.timestamp):
+            if not args.json and not view.heatmap and (args.interval or args.timestamp):
                 print(time.strftime("%H:%M:%S"))
             if args.dist:
                 hists: dict[str, list[int]] = {}
@@ -75,8 +82,11 @@ def run(name: str, args: argparse.Namespace, decode_key: KeyDecoder, *, kind: st
                     if args.json:
                         rt.print_json({"time": time.time(),
                                        **hist_json(counts, unit, **{kind: label})})
+                    elif view.heatmap:
+                        print(view.render(counts, when=f"{time.strftime('%H:%M:%S')} {label}"),
+                              flush=True)
                     else:
-                        print(f"{kind} = {label!r}\n" + format_log2(counts, f"@{unit}:"))
+                        print(view.render(counts, f"{kind} = {label!r}\n"))
                         print(flush=True)
                 return
             rows = sorted(((label, n) for (label, _), n in table.items()), key=lambda r: -r[1])

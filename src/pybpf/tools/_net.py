@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import socket
 
-TCP_STATES = {1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1",
-              5: "FIN_WAIT2", 6: "TIME_WAIT", 7: "CLOSE", 8: "CLOSE_WAIT", 9: "LAST_ACK",
-              10: "LISTEN", 11: "CLOSING", 12: "NEW_SYN_RECV"}
-"""TCP states by number (the kernel's include/net/tcp_states.h)."""
+from ..spec.tracing import TCP_STATES
 
 
 def tcp_state(n: int) -> str:

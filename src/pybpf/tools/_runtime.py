@@ -165,8 +165,14 @@ COMMAND_DRAIN_SECONDS = 0.25
 
 def run(coll: Any, readers: list[Any], duration: float | None, *, header: str = "",
         optional: Iterable[str] = (), every: float | None = None,
-        tick: Callable[[], Any] | None = None, command: list[str] | None = None) -> int:
-    """Attach every program of ``coll`` (those in ``optional`` may fail),
+        tick: Callable[[], Any] | None = None, command: list[str] | None = None,
+        options: dict[str, Any] | None = None,
+        attach_with: Callable[[], list[Any]] | None = None,
+        at_end: Callable[[], Any] | None = None) -> int:
+    """Attach every program of ``coll`` (those in ``optional`` may fail;
+    ``options`` are given to the programs whose hook takes them, as
+    :func:`pybpf.kernel.runner.attach_all` does) — or, with ``attach_with``,
+    call it to attach them: it returns the attachments, closed at the end —
     honour the measuring hooks (:func:`attached`), print ``header``, then
     poll ``readers`` until Ctrl-C, SIGTERM or ``duration`` seconds, calling
     ``tick()`` every ``every`` seconds and once at the end
@@ -174,7 +180,10 @@ def run(coll: Any, readers: list[Any], duration: float | None, *, header: str = 
 
     With ``command``, start it once everything is attached and stop when it
     has exited (after :data:`COMMAND_DRAIN_SECONDS` more, so its last
-    events are read).  Returns the command's exit status (a signal ``N``
+    events are read).  ``at_end()`` is called once everything is detached,
+    however the run ended (Ctrl-C included), if it got as far as attaching:
+    where a tool that reports at the end (a profile) reports.  Returns the
+    command's exit status (a signal ``N``
     as ``128 + N``, as shells do), or 0 without one."""
     import subprocess
 
@@ -183,8 +192,13 @@ def run(coll: Any, readers: list[Any], duration: float | None, *, header: str = 
 
     child: list[subprocess.Popen] = []
     ended: list[float] = []
+    attachments: list[Any] = []
+    started: list[bool] = []
 
     def ready() -> None:
+        if attach_with is not None:
+            attachments.extend(attach_with())
+        started.append(True)
         attached()
         if header:
             print(header, flush=True)
@@ -202,10 +216,14 @@ def run(coll: Any, readers: list[Any], duration: float | None, *, header: str = 
         return time.monotonic() - ended[0] >= COMMAND_DRAIN_SECONDS
 
     try:
-        run_collection(coll, optional=optional, readers=readers, on_ready=ready,
-                       duration=duration, every=every, tick=tick,
-                       until=command_done if command else None)
+        run_collection(coll, attach=attach_with is None, options=options, optional=optional,
+                       readers=readers, on_ready=ready, duration=duration, every=every,
+                       tick=tick, until=command_done if command else None)
     finally:
+        for attachment in reversed(attachments):
+            attachment.close()
+        if at_end is not None and started:
+            at_end()
         if child and child[0].poll() is None:
             child[0].terminate()
             child[0].wait()

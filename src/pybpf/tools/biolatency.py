@@ -16,7 +16,7 @@ import time
 
 from . import _runtime as rt
 from ._block import disk_dev, disk_name, op_name
-from ._hist import format_log2, hist_json
+from ._hist import HistogramView, add_picture_options, format_log2, hist_json
 
 NAME = "biolatency"
 DESCRIPTION = "Summarize block device I/O latency as log2 histograms (overall, per disk " \
@@ -61,6 +61,7 @@ def build_parser():
     p.add_argument("--disk", type=parse_disk, metavar="DISK",
                    help="only this disk (vda, /dev/sda)")
     p.add_argument("-i", "--interval", type=float, help="print every INTERVAL seconds")
+    add_picture_options(p)
     rt.add_json_option(p)
     return p
 
@@ -69,6 +70,7 @@ def run(argv: list[str] | None = None) -> int:
     """Run biolatency with command-line arguments ``argv``."""
     args = rt.parse_args(build_parser(), argv)
     unit = "msecs" if args.milliseconds else "usecs"
+    view = HistogramView(args, unit)
     variables = {"per_disk": 1 if args.disks else None, "per_op": 1 if args.flags else None,
                  "millis": 1 if args.milliseconds else None,
                  "queued": 1 if args.queued else None, "target_dev": args.disk}
@@ -78,6 +80,12 @@ def run(argv: list[str] | None = None) -> int:
         def tick() -> None:
             hists = read_hists(hist, clear=bool(args.interval))
             now = time.strftime("%H:%M:%S")
+            if view.heatmap and not args.json:
+                for (dev, op), counts in sorted(hists.items()) or [((0, 0), [0] * SLOTS)]:
+                    who = " ".join(([disk_name(dev)] if args.disks else [])
+                                   + ([op_name(op)] if args.flags else []))
+                    print(view.render(counts, when=f"{now} {who}".rstrip()), flush=True)
+                return
             if not args.json and (args.interval or args.timestamp):
                 print(now)
             if not hists and not args.json:
@@ -92,7 +100,7 @@ def run(argv: list[str] | None = None) -> int:
                     rt.print_json({"time": time.time(), **hist_json(counts, unit, **labels)})
                     continue
                 title = "".join(f"{k} = {v!r}\n" for k, v in labels.items())
-                print(title + format_log2(counts, f"@{unit}:"))
+                print(view.render(counts, title))
                 print(flush=True)
 
         header = "" if args.json else "Tracing block device I/O... Hit Ctrl-C to end."

@@ -16,10 +16,11 @@
 #include "tools.h"
 
 #define PATH_LEN 128
-#define O_CREAT 0100			/* include/uapi/asm-generic/fcntl.h */
-#define FMODE_CREATED (1 << 20)		/* include/linux/fs.h */
-
 const volatile int target_pid = 0;	/* only files created by this process (0: all) */
+/* set by user space from pybpf.spec.tracing: open(2)'s O_CREAT and the
+ * f_mode bit FMODE_CREATED (a file its open created) */
+const volatile unsigned int o_creat = 0;
+const volatile unsigned int fmode_created = 0;
 
 struct open_start {
 	const char *path;
@@ -78,7 +79,7 @@ static __always_inline int enter(const char *path, int flags)
 	int tid = (unsigned int)id;
 	struct open_start s = {.path = path, .flags = flags};
 
-	if (!(flags & O_CREAT))
+	if (!(flags & o_creat))
 		return 0;
 	if (target_pid && (int)(id >> 32) != target_pid)
 		return 0;
@@ -113,7 +114,7 @@ static __always_inline int leave(long ret)
 	if (ret < 0)
 		goto done;
 	file = file_of_fd(ret);
-	if (!file || !(BPF_CORE_READ(file, f_mode) & FMODE_CREATED))
+	if (!file || !(BPF_CORE_READ(file, f_mode) & fmode_created))
 		goto done;
 	inode = BPF_CORE_READ(file, f_inode);
 	b = bpf_map_lookup_elem(&scratch, &zero);
@@ -159,7 +160,7 @@ int exit_open(struct syscall_exit_args *ctx)
 SEC("tracepoint/syscalls/sys_enter_creat")
 int enter_creat(struct syscall_enter_args *ctx)
 {
-	return enter((const char *)ctx->args[0], O_CREAT);
+	return enter((const char *)ctx->args[0], o_creat);
 }
 
 SEC("tracepoint/syscalls/sys_exit_creat")

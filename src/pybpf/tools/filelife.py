@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import time
 
+from ..spec.tracing import FMODE_CREATED, O_CREAT
 from . import _runtime as rt
 
 NAME = "filelife"
@@ -60,7 +61,8 @@ def run(argv: list[str] | None = None) -> int:
             print(format_event(e, full_path=args.path), flush=True)
 
     header = "" if args.json else f"{'TIME':<8} {'PID':<7} {'COMM':<16} {'AGE(s)':>7} FILE"
-    with rt.open_tool(NAME, variables={"target_pid": args.pid}) as coll:
+    with rt.open_tool(NAME, variables={"target_pid": args.pid, "o_creat": O_CREAT,
+                                       "fmode_created": FMODE_CREATED}) as coll:
         rb = coll.ringbuf("events", show)
         status = rt.run(coll, [rb], args.duration, header=header,
                         optional=("enter_open", "exit_open", "enter_creat", "exit_creat"),

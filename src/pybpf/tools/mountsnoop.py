@@ -12,6 +12,7 @@ import errno
 import os
 import time
 
+from ..spec.tracing import MOUNT_FLAGS, UMOUNT_FLAGS
 from . import _runtime as rt
 
 NAME = "mountsnoop"
@@ -19,21 +20,6 @@ DESCRIPTION = "Trace mount(2), umount(2), fsopen(2), fsmount(2) and move_mount(2
               "process, mount namespace, arguments and result."
 CALLS = ("mount", "umount", "fsopen", "fsmount", "move_mount")
 """The system calls, as the events number them."""
-
-MOUNT_FLAGS = (("MS_RDONLY", 1), ("MS_NOSUID", 2), ("MS_NODEV", 4), ("MS_NOEXEC", 8),
-               ("MS_SYNCHRONOUS", 16), ("MS_REMOUNT", 32), ("MS_MANDLOCK", 64),
-               ("MS_DIRSYNC", 128), ("MS_NOSYMFOLLOW", 256), ("MS_NOATIME", 1024),
-               ("MS_NODIRATIME", 2048), ("MS_BIND", 4096), ("MS_MOVE", 8192),
-               ("MS_REC", 16384), ("MS_SILENT", 32768), ("MS_POSIXACL", 1 << 16),
-               ("MS_UNBINDABLE", 1 << 17), ("MS_PRIVATE", 1 << 18), ("MS_SLAVE", 1 << 19),
-               ("MS_SHARED", 1 << 20), ("MS_RELATIME", 1 << 21), ("MS_KERNMOUNT", 1 << 22),
-               ("MS_I_VERSION", 1 << 23), ("MS_STRICTATIME", 1 << 24),
-               ("MS_LAZYTIME", 1 << 25))
-"""mount(2)'s flags (include/uapi/linux/mount.h)."""
-
-UMOUNT_FLAGS = (("MNT_FORCE", 1), ("MNT_DETACH", 2), ("MNT_EXPIRE", 4),
-                ("UMOUNT_NOFOLLOW", 8))
-"""umount2(2)'s flags (include/linux/fs.h)."""
 
 
 def flag_names(flags: int, table: tuple[tuple[str, int], ...]) -> str:

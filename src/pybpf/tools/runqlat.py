@@ -12,7 +12,7 @@ import ctypes
 import time
 
 from . import _runtime as rt
-from ._hist import format_log2, hist_json
+from ._hist import HistogramView, add_picture_options, hist_json
 
 NAME = "runqlat"
 DESCRIPTION = "Summarize run queue (scheduler) latency as a log2 histogram."
@@ -42,6 +42,7 @@ def build_parser():
     p.add_argument("-p", "--pid", type=int, help="only this process")
     p.add_argument("-m", "--milliseconds", action="store_true", help="in milliseconds")
     p.add_argument("-i", "--interval", type=float, help="print every INTERVAL seconds")
+    add_picture_options(p)
     rt.add_json_option(p)
     return p
 
@@ -50,6 +51,7 @@ def run(argv: list[str] | None = None) -> int:
     """Run runqlat with command-line arguments ``argv``."""
     args = rt.parse_args(build_parser(), argv)
     unit = "msecs" if args.milliseconds else "usecs"
+    view = HistogramView(args, unit)
     with rt.open_tool(NAME, variables={"target_pid": args.pid,
                                        "millis": 1 if args.milliseconds else None}) as coll:
         hist = coll.maps["hist"]
@@ -59,9 +61,12 @@ def run(argv: list[str] | None = None) -> int:
             if args.json:
                 rt.print_json({"time": time.time(), **hist_json(counts, unit)})
                 return
+            if view.heatmap:
+                print(view.render(counts, when=time.strftime("%H:%M:%S")), flush=True)
+                return
             if args.interval:
                 print(time.strftime("%H:%M:%S"))
-            print(format_log2(counts, f"@{unit}:"), flush=True)
+            print(view.render(counts), flush=True)
             print()
 
         status = rt.run(coll, [], args.duration, every=args.interval, tick=tick,

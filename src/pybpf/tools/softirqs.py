@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import struct
 
+from ..spec.tracing import SOFTIRQ_VECTORS
 from . import _irqtime
 from . import _runtime as rt
 
@@ -18,9 +19,8 @@ NAME = "softirqs"
 DESCRIPTION = "Summarize soft interrupt time (or runs) by kind, as totals or log2 histograms."
 _KEY = struct.Struct("<II")
 
-VECTORS = ("hi", "timer", "net_tx", "net_rx", "block", "irq_poll", "tasklet", "sched",
-           "hrtimer", "rcu")
-"""Soft interrupt kinds by vector number (include/linux/interrupt.h)."""
+VECTORS = SOFTIRQ_VECTORS
+"""Soft interrupt kinds by vector number (:data:`pybpf.spec.tracing.SOFTIRQ_VECTORS`)."""
 
 
 def vector_name(vec: int) -> str:

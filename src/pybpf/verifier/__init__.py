@@ -28,7 +28,7 @@ walk), :mod:`.memory`, :mod:`.context`, :mod:`.alu`, :mod:`.jumps`,
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,6 +105,11 @@ class VerifierResult:
     must give at least that much context, as the kernel checks at attach
     time for tracepoints)."""
     max_pkt_offset: int = 0
+    states_at: dict[int, list[str]] = field(default_factory=dict)
+    """For each instruction given to :func:`verify` as ``states_at``: the
+    distinct states the verifier's paths reached it with (registers and
+    stack as the kernel's log prints them; empty when no path got there,
+    at most 16 kept)."""
 
     @property
     def proven_accesses(self) -> frozenset[int]:
@@ -213,7 +218,7 @@ def verify(program: Any, maps: Mapping[str, Any] | None = None, *,
            privileged: bool = True, log_level: int = 0, flags: int | None = None,
            nr_cpu_ids: int | None = None, name: str | None = None,
            memory_size: int | None = None,
-           btf: Any = None) -> VerifierResult:
+           btf: Any = None, states_at: Iterable[int] = ()) -> VerifierResult:
     """Verify ``program`` as Linux 6.18 would load it.
 
     ``program`` is a :class:`pybpf.linked.LinkedProgram` (its map
@@ -225,7 +230,9 @@ def verify(program: Any, maps: Mapping[str, Any] | None = None, *,
     False verifies as an unprivileged user would load it (the kernel's
     pointer-leak and Spectre rules).  ``log_level`` 1 or 2 keeps the
     kernel-format log; ``btf`` (the object's BTF, raw or parsed) gives it
-    source lines and function names.  The result never raises: a rejection is in
+    source lines and function names.  ``states_at`` names instructions
+    (the starts of basic blocks, say) whose entry states the result keeps
+    in :attr:`VerifierResult.states_at`.  The result never raises: a rejection is in
     ``result.error`` (a :class:`pybpf.errors.VerifierError`).
     """
     started = time.perf_counter()
@@ -259,6 +266,7 @@ def verify(program: Any, maps: Mapping[str, Any] | None = None, *,
     env = Env(insns, prog_type=prog_type or "socket_filter",
               attach_type=_attach_name(attach_type), options=opts, maps=map_at,
               log_level=log_level, prog=prog)
+    env.watched = {pc: [] for pc in states_at}
     if prog is not None:
         _read_debug_info(env, prog, _btf_object(btf))
     error = None
@@ -281,18 +289,23 @@ def verify(program: Any, maps: Mapping[str, Any] | None = None, *,
     return VerifierResult("reject" if error else "accept", error, env.insn_processed,
                           env.total_states, env.peak_states, env.max_states_per_insn, text,
                           [s.stack_depth for s in env.subprogs], facts,
-                          time.perf_counter() - started, env.max_ctx_offset, env.max_pkt_offset)
+                          time.perf_counter() - started, env.max_ctx_offset, env.max_pkt_offset,
+                          env.watched)
 
 
 def verify_object(obj: Any, *, programs: Sequence[str] | None = None,
                   prog_type: str | None = None, attach_type: str | int | None = None,
-                  privileged: bool = True, log_level: int = 0) -> dict[str, VerifierResult]:
+                  privileged: bool = True, log_level: int = 0,
+                  states_at: Mapping[str, Iterable[int]] | None = None
+                  ) -> dict[str, VerifierResult]:
     """Verify the programs of a :class:`pybpf.linked.LinkedObject` (all, or
     those named in ``programs``) against its maps, with its BTF for source
     lines and the special fields of map values.  An
     :class:`~pybpf.objects.ObjectSpec` is linked first
     (:func:`pybpf.linker.link`, knowing no kernel symbols: link it with
-    ``pybpf.kernel.KernelResolver()`` yourself for ksyms and kfuncs)."""
+    ``pybpf.kernel.KernelResolver()`` yourself for ksyms and kfuncs).
+    ``states_at`` names, per program, the instructions whose entry states
+    to keep (:attr:`VerifierResult.states_at`)."""
     if isinstance(obj, ObjectSpec):
         from ..linker import link
 
@@ -306,7 +319,8 @@ def verify_object(obj: Any, *, programs: Sequence[str] | None = None,
         if programs is not None and name not in programs:
             continue
         out[name] = verify(prog, maps, prog_type=prog_type, attach_type=attach_type,
-                           privileged=privileged, log_level=log_level, btf=btf)
+                           privileged=privileged, log_level=log_level, btf=btf,
+                           states_at=(states_at or {}).get(name, ()))
     return out
 
 

@@ -238,6 +238,10 @@ class Env:
         self.path: list[tuple[int, int]] = []
         self.explored: dict[int, list] = {}
         self.cur_hist_state: VerifierState | None = None
+        self.watched: dict[int, list[str]] = {}
+        """The distinct states paths entered these instructions with, as the
+        log prints them (``verify(..., states_at=...)``; at most
+        ``WATCHED_STATES`` each)."""
         self.line_info: list[tuple[int, str, str, int]] = []  # (insn, file, line, line number)
         self.prev_linfo = -1
         self.pending: list = []

@@ -551,6 +551,10 @@ def check_insn(env: Env, insn: Insn) -> int:
 RECOVERABLE_ON_SPECULATION = frozenset({"EPERM", "EACCES", "EINVAL"})
 
 
+WATCHED_STATES = 16
+"""Distinct entry states kept per watched instruction (``Env.watched``)."""
+
+
 def do_check(env: Env, state: VerifierState) -> None:
     """Walk every path from ``state`` at ``env.subprogs[...]`` start."""
     env.cur = state
@@ -590,6 +594,10 @@ def do_check(env: Env, state: VerifierState) -> None:
         if not ended and a.jmp_point:
             push_jmp_history(env, cur)
         if not ended:
+            if env.watched and idx in env.watched and len(env.watched[idx]) < WATCHED_STATES:
+                text = state_str(cur).lstrip()
+                if text not in env.watched[idx]:
+                    env.watched[idx].append(text)
             if log:
                 if log.level >= 2 and env.do_print_state:
                     spec = " (speculative execution)" if cur.speculative else ""

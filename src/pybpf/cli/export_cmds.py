@@ -1,0 +1,126 @@
+"""``pybpf export``: serve BPF maps as Prometheus metrics.
+
+``pybpf export CONFIG.toml`` loads the objects the configuration names,
+attaches their programs and serves the metrics it describes at
+``http://ADDR:PORT/metrics``; ``--map NAME`` (or ``id:N``, or a bpffs
+path) adds gauges for a map already in the kernel and ``--object FILE.o``
+loads an object and exports every hash and array map it has, both without
+a configuration.  ``--once`` prints one scrape and exits.  The library
+side is :mod:`pybpf.export`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Run the exporter until Ctrl-C, SIGTERM or ``--duration``."""
+    from ..errors import BPFError
+    from ..export.config import (
+        DEFAULT_LISTEN,
+        DEFAULT_MAX_ENTRIES,
+        ExporterConfig,
+        ObjectConfig,
+        read_config,
+    )
+    from ..export.exporter import build, parse_listen, serve
+    from ..export.sources import parse_map_argument
+    from ..kernel.runner import Stop, stoppable
+
+    if args.config:
+        cfg = read_config(args.config)
+    else:
+        if not (args.map or args.object or args.program_stats):
+            raise BPFError("export: give a configuration file, or --map NAME / --object "
+                           "FILE.o / --program-stats to export without one")
+        cfg = ExporterConfig(path="<command line>")
+    for path in args.object or ():
+        from pathlib import Path
+
+        name = Path(path).name.removesuffix(".o").removesuffix(".bpf")
+        if not Path(path).is_file():
+            raise BPFError(f"--object {path}: no such file")
+        cfg.objects.append(ObjectConfig(name=name, path=path))
+    if args.max_entries is not None:
+        if args.max_entries <= 0:
+            raise BPFError("--max-entries must be positive")
+        cfg.max_entries = args.max_entries
+    elif not args.config:
+        cfg.max_entries = DEFAULT_MAX_ENTRIES
+    if args.program_stats:
+        cfg.program_stats = args.program_stats
+    listen = args.listen or cfg.listen or DEFAULT_LISTEN
+    host, port = parse_listen(listen) if not args.once else ("", 0)
+    selectors = [parse_map_argument(text) for text in args.map or ()]
+    exporter = build(cfg, selectors, auto_objects=bool(args.object))
+    with exporter:
+        for obj in exporter.objects:
+            for prog, error in obj.failed.items():
+                print(f"pybpf: export: {obj.name}: cannot attach {prog}: {error}",
+                      file=sys.stderr)
+        if args.once:
+            sys.stdout.write(exporter.render())
+            return 0
+        server = serve(exporter, host, port, quiet=not args.verbose)
+        bound = server.server_address
+        print(f"serving {len(exporter.metrics)} metric{'s' if len(exporter.metrics) != 1 else ''}"
+              f" at http://{_url_host(str(bound[0]))}:{bound[1]}/metrics; Ctrl-C to stop",
+              file=sys.stderr, flush=True)
+        try:
+            with stoppable():
+                _wait(args.duration)
+        except (KeyboardInterrupt, Stop):
+            pass
+        finally:
+            server.shutdown()
+            server.server_close()
+    return 0
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _wait(duration: float | None) -> None:
+    import time
+
+    end = None if duration is None else time.monotonic() + duration
+    while end is None or time.monotonic() < end:
+        time.sleep(0.2 if end is None else max(0.0, min(0.2, end - time.monotonic())))
+
+
+def register(sub: Any) -> None:
+    """Add ``export`` to the CLI's subparsers."""
+    p = sub.add_parser(
+        "export", help="serve BPF maps as Prometheus metrics (/metrics over HTTP)",
+        description="Serve BPF maps as Prometheus metrics: counters, gauges and log2/linear "
+                    "histograms with labels decoded from the maps' BTF-typed keys, from "
+                    "objects the exporter loads and attaches (a TOML configuration, or "
+                    "--object) and maps already in the kernel (pinned, or by id or name). "
+                    "See the README's 'Prometheus metrics' section for the file format.")
+    p.add_argument("config", nargs="?", metavar="CONFIG.toml",
+                   help="the configuration: objects to load and the metrics to serve")
+    p.add_argument("--listen", metavar="ADDR:PORT",
+                   help="where to serve /metrics (default: the configuration's listen, else "
+                        "127.0.0.1:9435; :9435 for every address)")
+    p.add_argument("--map", action="append", metavar="MAP",
+                   help="also export a kernel map as gauges: NAME, id:N or a bpffs path "
+                        "(repeatable)")
+    p.add_argument("--object", action="append", metavar="FILE.o",
+                   help="load and attach an object and export every hash and array map it "
+                        "has (repeatable)")
+    p.add_argument("--max-entries", type=int, metavar="N",
+                   help="read at most N elements per map and scrape (default: the "
+                        "configuration's, else 100000)")
+    p.add_argument("--program-stats", choices=("loaded", "all"),
+                   help="also export run counts and run time (BPF_ENABLE_STATS) of the "
+                        "programs the exporter loaded, or of every program")
+    p.add_argument("--once", action="store_true",
+                   help="print one scrape on standard output and exit")
+    p.add_argument("-d", "--duration", type=float, metavar="SECONDS",
+                   help="stop after SECONDS")
+    p.add_argument("-v", "--verbose", action="store_true", help="log every request")
+    p.set_defaults(func=cmd_export)
