@@ -319,7 +319,7 @@ def api_units() -> list[str]:
     for path in sorted(PACKAGE.iterdir()):
         if path.name.startswith("_"):
             continue
-        if path.is_dir() and (path / "__init__.py").is_file():
+        if path.is_dir() and any(path.glob("*.py")):  # namespace packages too
             units.append(path.name)
         elif path.suffix == ".py":
             units.append(path.stem)
@@ -330,7 +330,45 @@ def api_page(unit: str | None) -> str:
     """The API page of ``pybpf.<unit>`` (``None``: the ``pybpf`` package)."""
     if unit is None:
         return top_level_page()
+    folder = PACKAGE / unit
+    if folder.is_dir() and not (folder / "__init__.py").is_file():
+        return namespace_page(unit)
     return f"# pybpf.{unit}\n\n::: pybpf.{unit}\n"
+
+
+def namespace_page(unit: str) -> str:
+    """The API page of a namespace package (a folder without
+    ``__init__.py``), which mkdocstrings cannot collect: its modules'
+    public classes, functions and methods with their docstrings, read with
+    ``ast``."""
+    import ast
+
+    def signature(node) -> str:
+        return f"{node.name}({ast.unparse(node.args)})"
+
+    def doc(node) -> list[str]:
+        text = ast.get_docstring(node)
+        return [rst_to_markdown(text), ""] if text else []
+
+    out = [f"# pybpf.{unit}", "",
+           f"`pybpf.{unit}` is a namespace package: its modules, one section each.", ""]
+    for path in sorted((PACKAGE / unit).glob("*.py")):
+        if path.stem.startswith("_"):
+            continue
+        tree = ast.parse(path.read_text())
+        out += [f"## pybpf.{unit}.{path.stem}", "", *doc(tree)]
+        for node in tree.body:
+            if getattr(node, "name", "_").startswith("_"):
+                continue
+            if isinstance(node, ast.ClassDef):
+                out += [f"### class `{node.name}`", "", *doc(node)]
+                for item in node.body:
+                    if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef) \
+                            and not item.name.startswith("_"):
+                        out += [f"#### `{node.name}.{signature(item)}`", "", *doc(item)]
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                out += [f"### `{signature(node)}`", "", *doc(node)]
+    return "\n".join(out) + "\n"
 
 
 def top_level_page() -> str:
