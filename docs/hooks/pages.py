@@ -281,8 +281,7 @@ def tool_page(name: str, summary: str) -> str:
     """One tool's page: its docstring, options and where its program is."""
     module = _import(f"pybpf.tools.{name}")
     doc = rst_to_markdown(module.__doc__ or summary)
-    first, _, rest = doc.partition("\n")
-    out = [f"# {name}", "", first, "", rest.strip(), ""]
+    out = [f"# {name}", "", doc.strip(), ""]
     with _help_width():
         out += ["## Options", "", _text_block(_tool_help(module))]
     source = PACKAGE / "tools" / f"{name}.bpf.c"
