@@ -45,8 +45,8 @@ def compile_filter(expression: str, linktype: str | int = "en10mb",
     network and Ethernet names (default: the system's files and resolver).
     ``optimize=False`` skips the optimizer (libpcap's ``-O``).
 
-    >>> from pybpf.cbpf import compile_filter, disassemble
-    >>> print(disassemble(compile_filter("ip")), end="")
+    >>> from pybpf.cbpf import compile_filter, dump
+    >>> print(dump(compile_filter("ip")), end="")
     (000) ldh      [12]
     (001) jeq      #0x800           jt 2	jf 3
     (002) ret      #262144
