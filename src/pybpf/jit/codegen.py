@@ -81,6 +81,33 @@ CALLBACK_TYPES = {
 }
 
 
+#: ``pybpf_run_py``: ``pybpf_run`` as a CPython "fast call" function (what a
+#: C extension's function is), so Python calls it without ctypes' argument
+#: conversion: ``self`` is the runtime block's address as an int, the two
+#: arguments r1 and r2 as ints (already reduced to 64 bits); the result is
+#: r0 as an int.  Any other argument count returns NULL (a SystemError).
+PYTHON_RUN = [
+    "define ptr @pybpf_run_py(ptr %self, ptr %args, i64 %nargs) #0 {",
+    "start:",
+    "  %two = icmp eq i64 %nargs, 2",
+    "  br i1 %two, label %go, label %bad",
+    "go:",
+    "  %rtv = call i64 @PyLong_AsUnsignedLongLongMask(ptr %self)",
+    "  %rt = inttoptr i64 %rtv to ptr",
+    "  %o1 = load ptr, ptr %args, align 8",
+    "  %a1 = call i64 @PyLong_AsUnsignedLongLongMask(ptr %o1)",
+    "  %p2 = getelementptr ptr, ptr %args, i64 1",
+    "  %o2 = load ptr, ptr %p2, align 8",
+    "  %a2 = call i64 @PyLong_AsUnsignedLongLongMask(ptr %o2)",
+    "  %r0 = call i64 @pybpf_run(ptr %rt, i64 %a1, i64 %a2)",
+    "  %out = call ptr @PyLong_FromUnsignedLongLong(i64 %r0)",
+    "  ret ptr %out",
+    "bad:",
+    "  ret ptr null",
+    "}",
+]
+
+
 class Unsupported(Exception):
     """A program the JIT does not compile (the interpreter runs it instead)."""
 
@@ -273,6 +300,10 @@ class Generator:
                                    self.facts):
                     self._site_of[pc] = len(self.layout.sites)
                     self.layout.sites.append(pc)
+                    op = sem.operation
+                    kind = "read" if op in ("load", "load_acquire") else \
+                        "write" if op in ("store", "store_release") else "atomic"
+                    self.layout.site_info.append((sem.size, kind))
             elif sem.operation == "call_helper" and \
                     self.options.helper_calls.get(pc, "step") == "python":
                 self._helper_of[pc] = len(self.layout.helpers)
@@ -297,6 +328,8 @@ class Generator:
             "declare i16 @llvm.bswap.i16(i16)",
             "declare i32 @llvm.bswap.i32(i32)",
             "declare i64 @llvm.bswap.i64(i64)",
+            "declare i64 @PyLong_AsUnsignedLongLongMask(ptr)",
+            "declare ptr @PyLong_FromUnsignedLongLong(i64)",
             'attributes #0 = { nounwind "no-jump-tables"="true" }',
             '!0 = !{!"branch_weights", i32 4000, i32 1}',
             '!1 = !{!"branch_weights", i32 1, i32 4000}',
@@ -310,6 +343,8 @@ class Generator:
         out.extend(self._run_function())
         out.append("")
         out.extend(self._repeat_function())
+        out.append("")
+        out.extend(PYTHON_RUN)
         return "\n".join(out) + "\n"
 
     # --- small emitters -----------------------------------------------------------------

@@ -66,6 +66,8 @@ class Layout:
     helpers: list[int] = field(default_factory=list)
     maps: list[int] = field(default_factory=list)
     entries: list[int] = field(default_factory=list)
+    #: (size, "read" | "write" | "atomic") of each access site.
+    site_info: list[tuple[int, str]] = field(default_factory=list)
 
     @property
     def lddw_base(self) -> int:
@@ -90,10 +92,12 @@ class Layout:
     def to_data(self) -> dict:
         """Plain data (for the disk cache)."""
         return {"lddw": sorted(self.lddw.items()), "sites": self.sites,
-                "helpers": self.helpers, "maps": self.maps, "entries": self.entries}
+                "helpers": self.helpers, "maps": self.maps, "entries": self.entries,
+                "site_info": self.site_info}
 
     @classmethod
     def from_data(cls, data: dict) -> Layout:
         """The inverse of :meth:`to_data`."""
         return cls(dict(data["lddw"]), list(data["sites"]), list(data["helpers"]),
-                   list(data["maps"]), list(data["entries"]))
+                   list(data["maps"]), list(data["entries"]),
+                   [tuple(i) for i in data["site_info"]])

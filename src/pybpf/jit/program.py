@@ -21,24 +21,27 @@ from __future__ import annotations
 
 import ctypes
 import time
+from array import array
 from collections.abc import Callable, Mapping, Sequence
+from itertools import chain
 from typing import Any
 
 from ..errors import BPFError, HelperError, InstructionLimitExceeded, VMError
-from ..isa import Insn, OpForm, encode, format_insn
+from ..isa import Insn, OpForm, format_insn
+from ..isa.insn import LDDW_OPCODE
+from ..isa.opcodes import BPF_CALL, BPF_JMP
 from ..spec.layout import helper_id
 from ..vm.interpreter import TAIL_CALL_ID, CompiledProgram, Helper, Meter, StackFrames, code_region
 from ..vm.memory import AddressSpace, Region
 from ..vm.semantics import M64, Control, semantics_of
 from . import cache
 from . import layout as L
-from .codegen import Options, Unsupported, forms_of, generate
+from .codegen import Options, Unsupported, generate
 from .loader import NativeCode
 
 U64 = ctypes.c_uint64
 # Entries hold the GIL, as the interpreter does (PYFUNCTYPE: a cheaper call than CFUNCTYPE).
 ENTRY = ctypes.PYFUNCTYPE(U64, ctypes.c_void_p, U64, U64, U64, U64, U64, U64, U64, U64)
-RUN = ctypes.PYFUNCTYPE(U64, ctypes.c_void_p, U64, U64)
 REPEAT = ctypes.PYFUNCTYPE(U64, ctypes.c_void_p, U64, U64, U64, U64, U64, U64)
 CALLBACK_PROTOTYPES = {
     "helper": ctypes.CFUNCTYPE(U64, U64, U64, U64, U64, U64, U64, U64),
@@ -92,7 +95,8 @@ class JitProgram:
         # it too; a wall-clock limit (max_seconds) is the interpreter's only.
         self.meter = meter if meter is not None else Meter(max_insns)
         max_insns = self.meter.max_insns
-        self.insns = [Insn(*i) for i in insns]
+        self.insns = list(insns) if all(type(i) is Insn for i in insns) else \
+            [Insn(*i) for i in insns]
         self.name = name
         self.space = space
         self.stack = stack
@@ -107,35 +111,41 @@ class JitProgram:
         if code is None:
             code = code_region(space, self.insns, name)
         self.code = code
-        sems = forms_of(self.insns)
+        # Only calls and lddw decide the options: their semantics are looked
+        # up; the rest of the program is read only when it is compiled.
+        sems = _LazySemantics(self.insns)
         options = Options(frame_size=stack.frame_size, max_depth=stack.max_depth,
                           max_insns=max_insns, may_goto_budget=_may_goto_budget())
         values: dict[int, int] = {}
-        for pc, sem in enumerate(sems):
+        for pc, insn in enumerate(self.insns):
+            if insn.opcode not in _DECISIVE:
+                continue
+            sem = sems[pc]
             if sem is None:
                 continue
             if sem.operation == "call_helper":
-                imm = self.insns[pc].imm
+                imm = insn.imm
                 options.helper_calls[pc] = "tail" if imm == TAIL_CALL_ID else \
                     "python" if imm in helpers else "step"
             elif sem.operation == "load_imm64" and sem.reference is not None \
-                    and not sem.enters_function:
+                    and not sem.enters_function and pc + 1 < len(self.insns):
                 if resolve_pseudo is None:
                     options.references[pc] = "unresolved"
                 else:
-                    values[pc] = resolve_pseudo(pc, self.insns[pc].form, self.insns[pc].imm,
-                                                self.insns[pc + 1].imm)
+                    values[pc] = resolve_pseudo(pc, insn.form, insn.imm, self.insns[pc + 1].imm)
                     options.references[pc] = "slot"
         lookups = _array_lookups(self.insns, sems, helpers, values)
         options.inline_lookups = {pc: stride for pc, (stride, _facts) in lookups.items()}
-        self.bytecode = encode(self.insns)
+        self.bytecode = bytecode_of(self.insns)
         self.native, self.layout = _native_code(self.insns, self.bytecode, options, facts)
         self._entry = self.native.function("pybpf_entry", ENTRY)
         self._repeat = self.native.function("pybpf_repeat", REPEAT)
-        self._run = self.native.function("pybpf_run", RUN)
         self.entries = set(self.layout.entries)
         self.rt = (U64 * self.layout.slots)()
         self._rt_address = ctypes.addressof(self.rt)
+        #: The runtime block as a memoryview of u64 (cheaper to index than the ctypes array).
+        self.slots = memoryview(self.rt).cast("B").cast("Q")
+        self._run = self.native.python_function("pybpf_run_py", self._rt_address)
         rt = self.rt
         frames = stack.frames
         rt[L.STACK_TOP] = frames[0].end
@@ -157,14 +167,7 @@ class JitProgram:
                 self._callbacks[cb] = thunk
                 rt[L.CALLBACKS + i] = ctypes.cast(thunk, ctypes.c_void_p).value or 0
         self._helper_fns = [helpers[self.insns[pc].imm] for pc in self.layout.helpers]
-        self._site_info = []
-        for pc in self.layout.sites:
-            sem = sems[pc]
-            assert sem is not None
-            op = sem.operation
-            kind = "read" if op in ("load", "load_acquire") else \
-                "write" if op in ("store", "store_release") else "atomic"
-            self._site_info.append((sem.size, kind))
+        self._site_info = self.layout.site_info
         self._pending: tuple[BaseException, int] | None = None
         self._repeating = False
         self._run_seen = -1
@@ -190,28 +193,29 @@ class JitProgram:
     @property
     def insn_count(self) -> int:
         """Instructions the last run executed (with the callbacks it made)."""
-        return self.rt[L.COUNT] + self._extra
+        return self.slots[L.COUNT] + self._extra
 
     def run(self, r1: int = 0, r2: int = 0, r3: int = 0, r4: int = 0, r5: int = 0) -> int:
         """Run from the first instruction in a fresh frame 0; returns r0."""
         self._extra = 0
-        self.meter.start()
+        meter = self.meter
+        meter.start()
         stack = self.stack
         if r3 or r4 or r5:
             try:
                 return self._enter(0, 0, ZERO_FRAME, r1, r2, r3, r4, r5)[0]
             finally:
-                self.meter.n = self.insn_count
+                meter.n = self.insn_count
                 if stack.depth != -1:
                     stack.reset()
-        r0 = self._run(self._rt_address, r1 & M64, r2 & M64)
-        self.meter.n = self.insn_count
+        r0 = self._run(r1 & M64, r2 & M64)
+        slots = self.slots
+        meter.n = slots[L.COUNT]
         if stack.depth != -1:
             stack.reset()
-        rt = self.rt
-        if rt[L.STATUS]:
-            status = rt[L.STATUS]
-            rt[L.STATUS] = L.RUNNING
+        status = slots[L.STATUS]
+        if status:
+            slots[L.STATUS] = L.RUNNING
             if status == L.ABORTED:
                 return 0
             raise self._take_error()
@@ -449,7 +453,41 @@ class JitProgram:
         return 0
 
 
-def _array_lookups(insns: list[Insn], sems: list, helpers: Mapping[int, Helper],
+class _LazySemantics:
+    """Each slot's semantics, looked up when first asked (None for an invalid
+    slot or the second half of a lddw), as :func:`~pybpf.jit.codegen.forms_of`
+    gives them all."""
+
+    def __init__(self, insns: list[Insn]):
+        self.insns = insns
+        self.known: dict[int, Any] = {}
+
+    def __getitem__(self, pc: int) -> Any:
+        try:
+            return self.known[pc]
+        except KeyError:
+            form = self.insns[pc].form
+            sem = self.known[pc] = semantics_of(form) if form is not None else None
+            return sem
+
+    def __len__(self) -> int:
+        return len(self.insns)
+
+
+#: Opcodes whose instructions decide the compile options (calls, lddw).
+_DECISIVE = frozenset({BPF_JMP | BPF_CALL, LDDW_OPCODE})
+
+
+def bytecode_of(insns: list[Insn]) -> bytes:
+    """What the disk cache keys a program by: its slots' fields as 64-bit
+    integers (as exact as the bytecode, and made in C)."""
+    try:
+        return array("q", chain.from_iterable(insns)).tobytes()
+    except OverflowError as e:
+        raise Unsupported(f"an instruction field is out of range: {e}") from None
+
+
+def _array_lookups(insns: list[Insn], sems: Any, helpers: Mapping[int, Helper],
                    values: dict[int, int]) -> dict[int, tuple[int, tuple[int, int, int]]]:
     """The ``bpf_map_lookup_elem`` calls to inline: call pc -> (value stride,
     (map pointer, first value's address, max_entries)).
@@ -464,9 +502,11 @@ def _array_lookups(insns: list[Insn], sems: list, helpers: Mapping[int, Helper],
 
     builtin = BUILTINS.get("map_lookup_elem")
     out: dict[int, tuple[int, tuple[int, int, int]]] = {}
-    for pc, sem in enumerate(sems):
-        if sem is None or sem.operation != "call_helper" or \
-                insns[pc].imm != MAP_LOOKUP_ELEM_ID:
+    for pc, insn in enumerate(insns):
+        if insn.imm != MAP_LOOKUP_ELEM_ID or insn.opcode not in _DECISIVE:
+            continue
+        sem = sems[pc]
+        if sem is None or sem.operation != "call_helper":
             continue
         fn = helpers.get(insns[pc].imm)
         if fn is None or getattr(fn, "func", None) is not builtin:
@@ -489,7 +529,7 @@ def _array_lookups(insns: list[Insn], sems: list, helpers: Mapping[int, Helper],
     return out
 
 
-def _last_write_of_r1(insns: list[Insn], sems: list, pc: int) -> int | None:
+def _last_write_of_r1(insns: list[Insn], sems: Any, pc: int) -> int | None:
     """The pc of the ``lddw`` that last set r1 before ``pc``, looking back
     through straight-line code that leaves r1 alone; None otherwise."""
     back = pc - 1
