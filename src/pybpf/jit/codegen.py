@@ -38,7 +38,7 @@ Shape of the code:
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..isa import Insn, lddw_value
@@ -128,26 +128,32 @@ class Options:
     #: stride: the lookup is inlined (the kernel does the same), with the
     #: Python helper as its slow path (another map in r1, a key off the stack).
     inline_lookups: dict[int, int] = field(default_factory=dict)
+    #: pc of a memory access a verifier proved in bounds -> what it goes
+    #: through: "stack" (translated with no check at all) or "memory" (a
+    #: region found through the site's cache, the stack test skipped).
+    #: Empty for an unverified program: every access is checked.
+    proven: dict[int, str] = field(default_factory=dict)
 
     def key(self) -> tuple:
         """The options as plain data."""
         return (self.frame_size, self.max_depth, self.max_insns, self.may_goto_budget,
                 sorted(self.helper_calls.items()), sorted(self.references.items()),
-                sorted(self.inline_lookups.items()))
+                sorted(self.inline_lookups.items()), sorted(self.proven.items()))
 
 
 def proven_safe(pc: int, base: int, off: int, size: int, options: Options,
-                r10_fixed: bool, facts: Callable[[int], bool] | None = None) -> bool:
+                r10_fixed: bool) -> bool:
     """Whether the access at ``pc`` (``size`` bytes at register ``base`` +
-    ``off``) is known to be inside memory it may use, so it runs unchecked.
+    ``off``) is known to be inside the stack, so it runs unchecked.
 
     Without a verifier's facts, only the stack through ``r10`` qualifies: r10
-    is the end of the current frame whenever nothing writes it.  ``facts``
-    (a verifier's per-instruction result) adds the accesses it proved.
+    is the end of the current frame whenever nothing writes it.
+    ``options.proven`` adds the stack accesses a verifier proved, through any
+    register.
     """
     if base == 10 and r10_fixed and -options.frame_size <= off and off + size <= 0:
         return True
-    return facts is not None and facts(pc)
+    return options.proven.get(pc) == "stack"
 
 
 # --- program structure ----------------------------------------------------------------
@@ -229,6 +235,9 @@ class _Function:
     def __init__(self, counter: itertools.count):
         self.lines: list[str] = []
         self.counter = counter
+        #: register -> the SSA value it holds, known since the last label
+        #: (a label may be reached from elsewhere: it forgets them all).
+        self.known: dict[int, str] = {}
 
     def tmp(self) -> str:
         return f"%t{next(self.counter)}"
@@ -241,16 +250,15 @@ class _Function:
 
     def block(self, name: str) -> None:
         self.lines.append(f"{name}:")
+        self.known = {}
 
 
 class Generator:
     """Writes the module of one program."""
 
-    def __init__(self, insns: Sequence[Insn], options: Options,
-                 facts: Callable[[int], bool] | None = None):
+    def __init__(self, insns: Sequence[Insn], options: Options):
         self.insns = list(insns)
         self.options = options
-        self.facts = facts
         self.sems = forms_of(self.insns)
         self.n = len(self.insns)
         self._check()
@@ -296,8 +304,7 @@ class Generator:
                     self.layout.lddw[pc] = len(self.layout.lddw)
             elif sem.operation in MEMORY:
                 base, off = self._address_operands(sem, insn)
-                if not proven_safe(pc, base, off, sem.size, self.options, self.r10_fixed,
-                                   self.facts):
+                if not proven_safe(pc, base, off, sem.size, self.options, self.r10_fixed):
                     self._site_of[pc] = len(self.layout.sites)
                     self.layout.sites.append(pc)
                     op = sem.operation
@@ -381,12 +388,15 @@ class Generator:
         f.block(ok)
 
     def _get(self, f: _Function, reg: int) -> str:
-        v = f.tmp()
-        f(f"{v} = load i64, ptr %r{reg}")
+        v = f.known.get(reg)
+        if v is None:
+            v = f.known[reg] = f.tmp()
+            f(f"{v} = load i64, ptr %r{reg}")
         return v
 
     def _set(self, f: _Function, reg: int, value: str) -> None:
         f(f"store i64 {value}, ptr %r{reg}")
+        f.known[reg] = value
 
     def _spill(self, f: _Function) -> None:
         """Registers to the runtime block (for the interpreter)."""
@@ -577,7 +587,6 @@ class Generator:
     def _alu(self, f: _Function, sem: Semantics, insn: Insn) -> None:
         op, width = sem.operation, sem.width
         ty = f"i{width}"
-        d = self._get(f, insn.dst)
         if op == "mov" and sem.signed:         # movsx: the low size bytes, sign-extended
             s = self._get(f, insn.src)
             bits = 8 * sem.size
@@ -588,7 +597,7 @@ class Generator:
             self._set(f, insn.dst, self._widen(f, x, width))
             return
         if op == "neg":
-            a = self._narrow(f, d, width)
+            a = self._narrow(f, self._get(f, insn.dst), width)
             x = f.tmp()
             f(f"{x} = sub {ty} 0, {a}")
             self._set(f, insn.dst, self._widen(f, x, width))
@@ -598,7 +607,7 @@ class Generator:
         if op == "mov":
             self._set(f, insn.dst, self._widen(f, b, width))
             return
-        a = self._narrow(f, d, width)
+        a = self._narrow(f, self._get(f, insn.dst), width)
         x = f.tmp()
         if op in BINARY:
             f(f"{x} = {BINARY[op]} {ty} {a}, {b}")
@@ -930,15 +939,20 @@ class Generator:
             "cached", "stack", "slow", "access", "step", "cont"))
         # The stack first: its bounds are values in registers, not loads from
         # the runtime block (which stores through program pointers may alias).
-        so = f.tmp()
-        f(f"{so} = sub i64 {addr}, %slo")
-        sh = f.tmp()
-        f(f"{sh} = icmp ult i64 {so}, %slim{size}")
-        f(f"br i1 {sh}, label %{stack}, label %{cached}")
-        f.block(stack)
-        h2 = f.tmp()
-        f(f"{h2} = add i64 {addr}, %sdelta")
-        f(f"br label %{do}")
+        # An access the verifier proved goes through another pointer skips it.
+        h2 = None
+        if self.options.proven.get(pc) != "memory":
+            so = f.tmp()
+            f(f"{so} = sub i64 {addr}, %slo")
+            sh = f.tmp()
+            f(f"{sh} = icmp ult i64 {so}, %slim{size}")
+            f(f"br i1 {sh}, label %{stack}, label %{cached}")
+            f.block(stack)
+            h2 = f.tmp()
+            f(f"{h2} = add i64 {addr}, %sdelta")
+            f(f"br label %{do}")
+        else:
+            f(f"br label %{cached}")
         f.block(cached)
         lo = self._load_slot(f, slots)
         lim = self._load_slot(f, slots + 1)
@@ -960,7 +974,10 @@ class Generator:
         f(f"br i1 {z}, label %{step}, label %{do}, {UNLIKELY}")
         f.block(do)
         h = f.tmp()
-        f(f"{h} = phi i64 [{h2}, %{stack}], [{h1}, %{cache_hit}], [{h3}, %{slow}]")
+        incoming = [f"[{h1}, %{cache_hit}]", f"[{h3}, %{slow}]"]
+        if h2 is not None:
+            incoming.append(f"[{h2}, %{stack}]")
+        f(f"{h} = phi i64 {', '.join(incoming)}")
         ptr = f.tmp()
         f(f"{ptr} = inttoptr i64 {h} to ptr")
         if atomic and size > 1:
@@ -1160,10 +1177,9 @@ def _signed(v: int, bits: int) -> int:
     return v - (1 << bits) if v >> (bits - 1) else v
 
 
-def generate(insns: Sequence[Insn], options: Options,
-             facts: Callable[[int], bool] | None = None) -> tuple[str, L.Layout]:
+def generate(insns: Sequence[Insn], options: Options) -> tuple[str, L.Layout]:
     """The LLVM module of a program and the layout of its runtime block.
     Raises :class:`Unsupported` for a program the JIT leaves to the
     interpreter (an invalid slot, a call into the middle of a function)."""
-    gen = Generator(insns, options, facts)
+    gen = Generator(insns, options)
     return gen.module(), gen.layout

@@ -87,7 +87,7 @@ class JitProgram:
                  max_insns: int | None = None, name: str = "prog", arena_base: int = 0,
                  code: Region | None = None,
                  tail_call: Callable[..., tuple[int, int] | None] | None = None,
-                 facts: Callable[[int], bool] | None = None, meter: Meter | None = None):
+                 verification: Any = None, meter: Meter | None = None):
         if trace is not None:
             raise Unsupported("tracing runs in the interpreter")
         # The instruction limit is compiled in; the VM's meter (one budget
@@ -136,8 +136,10 @@ class JitProgram:
                     options.references[pc] = "slot"
         lookups = _array_lookups(self.insns, sems, helpers, values)
         options.inline_lookups = {pc: stride for pc, (stride, _facts) in lookups.items()}
+        if verification is not None:
+            options.proven = proven_accesses(verification, self.insns, stack.frame_size)
         self.bytecode = bytecode_of(self.insns)
-        self.native, self.layout = _native_code(self.insns, self.bytecode, options, facts)
+        self.native, self.layout = _native_code(self.insns, self.bytecode, options)
         self._entry = self.native.function("pybpf_entry", ENTRY)
         self._repeat = self.native.function("pybpf_repeat", REPEAT)
         self.entries = set(self.layout.entries)
@@ -555,36 +557,54 @@ def _may_goto_budget() -> int:
     return MAY_GOTO_BUDGET
 
 
-def _native_code(insns: list[Insn], bytecode: bytes, options: Options,
-                 facts: Callable[[int], bool] | None) -> tuple[NativeCode, L.Layout]:
+def _native_code(insns: list[Insn], bytecode: bytes, options: Options
+                 ) -> tuple[NativeCode, L.Layout]:
     """The loaded code of a program: from this process, the disk cache, or LLVM."""
-    key = cache.key_of(bytecode, options.key()) if facts is None else None
-    if key is not None:
-        hit = _native.get(key)
-        if hit is not None:
-            return hit
-        stored = cache.read(key)
-        if stored is not None:
-            obj, data = stored
-            try:
-                loaded = NativeCode(obj), L.Layout.from_data(data)
-            except (BPFError, KeyError, TypeError, ValueError):
-                loaded = None
-            if loaded is not None:
-                _remember(key, loaded)
-                return loaded
+    key = cache.key_of(bytecode, options.key())
+    hit = _native.get(key)
+    if hit is not None:
+        return hit
+    stored = cache.read(key)
+    if stored is not None:
+        obj, data = stored
+        try:
+            loaded = NativeCode(obj), L.Layout.from_data(data)
+        except (BPFError, KeyError, TypeError, ValueError):
+            loaded = None
+        if loaded is not None:
+            _remember(key, loaded)
+            return loaded
     from .llvm import compile_module
 
     start = time.perf_counter()
-    text, layout = generate(insns, options, facts)
+    text, layout = generate(insns, options)
     obj = compile_module(text)
-    if key is not None:
-        compile_seconds[key] = time.perf_counter() - start
-        cache.write(key, obj, layout.to_data())
+    compile_seconds[key] = time.perf_counter() - start
+    cache.write(key, obj, layout.to_data())
     loaded = NativeCode(obj), layout
-    if key is not None:
-        _remember(key, loaded)
+    _remember(key, loaded)
     return loaded
+
+
+def proven_accesses(verification: Any, insns: list[Insn], frame_size: int) -> dict[int, str]:
+    """The accesses a :class:`pybpf.verifier.VerifierResult` of ``insns``
+    proved in bounds, as :attr:`pybpf.jit.codegen.Options.proven` takes them:
+    pc -> "stack" or "memory".  Nothing for a rejected result, a result of
+    another program (its length differs), or stack proofs when the VM's
+    frames are smaller than the verifier's (``MAX_BPF_STACK``)."""
+    from ..spec.verifier import MAX_BPF_STACK
+    from ..verifier.state import PTR_TO_STACK, base_type
+
+    if not getattr(verification, "accepted", False) or len(verification.facts) != len(insns):
+        return {}
+    out = {}
+    for pc in verification.proven_accesses:
+        if base_type(verification.facts[pc].ptr_type) == PTR_TO_STACK:
+            if frame_size >= MAX_BPF_STACK:
+                out[pc] = "stack"
+        else:
+            out[pc] = "memory"
+    return out
 
 
 def _remember(key: str, loaded: tuple[NativeCode, L.Layout]) -> None:
