@@ -128,6 +128,10 @@ class Options:
     #: stride: the lookup is inlined (the kernel does the same), with the
     #: Python helper as its slow path (another map in r1, a key off the stack).
     inline_lookups: dict[int, int] = field(default_factory=dict)
+    #: pc of a ``bpf_map_lookup_elem`` call on a hash map -> its key size
+    #: (1, 2, 4 or 8): a table of recent answers in native memory serves
+    #: repeated keys (see :meth:`Generator._hash_lookup`).
+    inline_hash: dict[int, int] = field(default_factory=dict)
     #: pc of a memory access a verifier proved in bounds -> what it goes
     #: through: "stack" (translated with no check at all) or "memory" (a
     #: region found through the site's cache, the stack test skipped).
@@ -138,7 +142,8 @@ class Options:
         """The options as plain data."""
         return (self.frame_size, self.max_depth, self.max_insns, self.may_goto_budget,
                 sorted(self.helper_calls.items()), sorted(self.references.items()),
-                sorted(self.inline_lookups.items()), sorted(self.proven.items()))
+                sorted(self.inline_lookups.items()), sorted(self.proven.items()),
+                sorted(self.inline_hash.items()))
 
 
 def proven_safe(pc: int, base: int, off: int, size: int, options: Options,
@@ -272,6 +277,7 @@ class Generator:
         self._site_of: dict[int, int] = {}
         self._helper_of: dict[int, int] = {}
         self._map_of: dict[int, int] = {}
+        self._hash_of: dict[int, int] = {}
         self._plan()
 
     # --- planning: the runtime block's tables -------------------------------------
@@ -318,6 +324,9 @@ class Generator:
                 if pc in self.options.inline_lookups:
                     self._map_of[pc] = len(self.layout.maps)
                     self.layout.maps.append(pc)
+                elif pc in self.options.inline_hash:
+                    self._hash_of[pc] = len(self.layout.hashes)
+                    self.layout.hashes.append(pc)
 
     @staticmethod
     def _address_operands(sem: Semantics, insn: Insn) -> tuple[int, int]:
@@ -839,14 +848,32 @@ class Generator:
             self._step(f, pc)
             self._forget_sites(f)
             return
-        done = None
+        done = fill = None
         if pc in self._map_of:
             done = self._array_lookup(f, pc)
+        elif pc in self._hash_of:
+            done, fill = self._hash_lookup(f, pc)
         args = [self._get(f, reg) for reg in range(1, 6)]
         r = self._callback(f, "helper", [str(self._helper_of[pc]), "%depth", *args])
         self._check_status(f)
         self._set(f, 0, r)
         self._forget_sites(f)
+        if fill is not None:
+            entry, key, tag = fill
+            store, stored = f.label("hash_fill"), f.label("hash_filled")
+            c = f.tmp()
+            f(f"{c} = icmp ne i64 {entry}, 0")
+            f(f"br i1 {c}, label %{store}, label %{stored}")
+            f.block(store)
+            for i, value in enumerate((key, r, tag)):
+                at = f.tmp()
+                f(f"{at} = add i64 {entry}, {8 * i}")
+                p = f.tmp()
+                f(f"{p} = inttoptr i64 {at} to ptr")
+                f(f"store i64 {value}, ptr {p}, align 8")
+            f(f"br label %{stored}")
+            f.block(stored)
+            self._set(f, 0, r)
         if done is not None:
             f(f"br label %{done}")
             f.block(done)
@@ -892,6 +919,91 @@ class Generator:
         f(f"br label %{done}")
         f.block(slow)
         return done
+
+    def _hash_lookup(self, f: _Function, pc: int) -> tuple[str, tuple[str, str, str]]:
+        """``bpf_map_lookup_elem`` on a hash map answered from the call
+        site's table of recent answers, when r1 is the map the call was
+        compiled for and the key is on the stack.  An entry holds a key, the
+        answer (a value's address or 0) and the map's change counter + 1 at
+        the time it was asked: it answers while no key has come into or
+        left the map since (updates in place keep addresses).  The counter
+        is read before the helper runs, so a change made meanwhile (another
+        thread, during the callback) leaves the entry stale, never wrong.
+
+        Emits the probe and leaves the builder in the slow path (the
+        helper); returns the label both continue at and (entry address or
+        0, key, tag) for the slow path to fill the entry with its answer."""
+        slots = self.layout.hashes_base + L.HASH_SLOTS * self._hash_of[pc]
+        key_size = self.options.inline_hash[pc]
+        probe, hit, miss, slow, done = (f.label(x) for x in (
+            "hash_probe", "hash_hit", "hash_miss", "hash_slow", "hash_done"))
+        r1, r2 = self._get(f, 1), self._get(f, 2)
+        same_map = f.tmp()
+        f(f"{same_map} = icmp eq i64 {r1}, {self._load_slot(f, slots)}")
+        so = f.tmp()
+        f(f"{so} = sub i64 {r2}, %slo")
+        on_stack = f.tmp()
+        f(f"{on_stack} = icmp ult i64 {so}, %slim{key_size}")
+        go = f.tmp()
+        f(f"{go} = and i1 {same_map}, {on_stack}")
+        entry_from = f.label("hash_skip")
+        f(f"br i1 {go}, label %{probe}, label %{entry_from}, {LIKELY}")
+        f.block(probe)
+        host = f.tmp()
+        f(f"{host} = add i64 {r2}, %sdelta")
+        kp = f.tmp()
+        f(f"{kp} = inttoptr i64 {host} to ptr")
+        raw = f.tmp()
+        f(f"{raw} = load i{8 * key_size}, ptr {kp}, align 1")
+        key = raw
+        if key_size < 8:
+            key = f.tmp()
+            f(f"{key} = zext i{8 * key_size} {raw} to i64")
+        mixed = f.tmp()
+        f(f"{mixed} = mul i64 {key}, -7046029254386353131")     # 0x9E3779B97F4A7C15
+        high = f.tmp()
+        f(f"{high} = lshr i64 {mixed}, 32")
+        index = f.tmp()
+        f(f"{index} = and i64 {high}, {self._load_slot(f, slots + 3)}")
+        offset = f.tmp()
+        f(f"{offset} = mul i64 {index}, {8 * L.HASH_ENTRY}")
+        entry = f.tmp()
+        f(f"{entry} = add i64 {self._load_slot(f, slots + 2)}, {offset}")
+        words = []
+        for i in range(L.HASH_ENTRY):
+            at = f.tmp()
+            f(f"{at} = add i64 {entry}, {8 * i}")
+            p = f.tmp()
+            f(f"{p} = inttoptr i64 {at} to ptr")
+            w = f.tmp()
+            f(f"{w} = load i64, ptr {p}, align 8")
+            words.append(w)
+        counter = f.tmp()
+        f(f"{counter} = inttoptr i64 {self._load_slot(f, slots + 1)} to ptr")
+        changes = f.tmp()
+        f(f"{changes} = load i64, ptr {counter}, align 8")
+        tag = f.tmp()
+        f(f"{tag} = add i64 {changes}, 1")
+        same_key = f.tmp()
+        f(f"{same_key} = icmp eq i64 {words[0]}, {key}")
+        fresh = f.tmp()
+        f(f"{fresh} = icmp eq i64 {words[2]}, {tag}")
+        found = f.tmp()
+        f(f"{found} = and i1 {same_key}, {fresh}")
+        f(f"br i1 {found}, label %{hit}, label %{miss}, {LIKELY}")
+        f.block(hit)
+        self._set(f, 0, words[1])
+        f(f"br label %{done}")
+        f.block(miss)
+        f(f"br label %{slow}")
+        f.block(entry_from)
+        f(f"br label %{slow}")
+        f.block(slow)
+        e, k, t = f.tmp(), f.tmp(), f.tmp()
+        f(f"{e} = phi i64 [{entry}, %{miss}], [0, %{entry_from}]")
+        f(f"{k} = phi i64 [{key}, %{miss}], [0, %{entry_from}]")
+        f(f"{t} = phi i64 [{tag}, %{miss}], [0, %{entry_from}]")
+        return done, (e, k, t)
 
     def _tail_call(self, f: _Function, pc: int) -> None:
         args = [self._get(f, reg) for reg in range(1, 4)]

@@ -46,6 +46,12 @@ TRAP_BAD_ENTRY = 4  # an entry pc that is not a function
 SITE_SLOTS = 3
 # Each inlined array lookup: (the map's pointer, its first value's address, max_entries).
 MAP_SLOTS = 3
+# Each cached hash lookup: (the map's pointer, the address of its change
+# counter, the host address of the site's table, the table's index mask).
+HASH_SLOTS = 4
+# A hash lookup table entry (u64 words): the key, r0 of the lookup, the change
+# counter + 1 when it was filled (0: empty).
+HASH_ENTRY = 3
 
 
 @dataclass
@@ -58,7 +64,8 @@ class Layout:
     access (its index is the site number); ``helpers`` the pc of each
     helper call that goes to Python (the index is what the callback gets);
     ``maps`` the pc of each ``bpf_map_lookup_elem`` call inlined for an
-    array map (its index is the call's slots in the block).
+    array map (its index is the call's slots in the block), ``hashes`` of
+    each one on a hash map answered from a lookup table when it can.
     """
 
     lddw: dict[int, int] = field(default_factory=dict)
@@ -66,6 +73,8 @@ class Layout:
     helpers: list[int] = field(default_factory=list)
     maps: list[int] = field(default_factory=list)
     entries: list[int] = field(default_factory=list)
+    #: pc of each ``bpf_map_lookup_elem`` call on a hash map with a lookup cache.
+    hashes: list[int] = field(default_factory=list)
     #: (size, "read" | "write" | "atomic") of each access site.
     site_info: list[tuple[int, str]] = field(default_factory=list)
 
@@ -85,19 +94,25 @@ class Layout:
         return self.sites_base + SITE_SLOTS * len(self.sites)
 
     @property
+    def hashes_base(self) -> int:
+        """The first slot of the cached hash lookups' facts."""
+        return self.maps_base + MAP_SLOTS * len(self.maps)
+
+    @property
     def slots(self) -> int:
         """The size of the runtime block in 64-bit words."""
-        return self.maps_base + MAP_SLOTS * len(self.maps)
+        return self.hashes_base + HASH_SLOTS * len(self.hashes)
 
     def to_data(self) -> dict:
         """Plain data (for the disk cache)."""
         return {"lddw": sorted(self.lddw.items()), "sites": self.sites,
                 "helpers": self.helpers, "maps": self.maps, "entries": self.entries,
-                "site_info": self.site_info}
+                "site_info": self.site_info, "hashes": self.hashes}
 
     @classmethod
     def from_data(cls, data: dict) -> Layout:
         """The inverse of :meth:`to_data`."""
-        return cls(dict(data["lddw"]), list(data["sites"]), list(data["helpers"]),
-                   list(data["maps"]), list(data["entries"]),
-                   [tuple(i) for i in data["site_info"]])
+        return cls(lddw=dict(data["lddw"]), sites=list(data["sites"]),
+                   helpers=list(data["helpers"]), maps=list(data["maps"]),
+                   entries=list(data["entries"]), hashes=list(data["hashes"]),
+                   site_info=[tuple(i) for i in data["site_info"]])

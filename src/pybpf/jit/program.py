@@ -136,6 +136,8 @@ class JitProgram:
                     options.references[pc] = "slot"
         lookups = _array_lookups(self.insns, sems, helpers, values)
         options.inline_lookups = {pc: stride for pc, (stride, _facts) in lookups.items()}
+        hashed = _hash_lookups(self.insns, sems, helpers, values, lookups)
+        options.inline_hash = {pc: m.key_size for pc, m in hashed.items()}
         if verification is not None:
             options.proven = proven_accesses(verification, self.insns, stack.frame_size)
         self.bytecode = bytecode_of(self.insns)
@@ -159,6 +161,16 @@ class JitProgram:
         for i, pc in enumerate(self.layout.maps):
             base = self.layout.maps_base + L.MAP_SLOTS * i
             rt[base:base + L.MAP_SLOTS] = [v & M64 for v in lookups[pc][1]]
+        self._hash_tables = []
+        for i, pc in enumerate(self.layout.hashes):
+            m = hashed[pc]
+            entries = hash_table_entries(m.max_entries)
+            table = (U64 * (L.HASH_ENTRY * entries))()
+            self._hash_tables.append((m, table))
+            base = self.layout.hashes_base + L.HASH_SLOTS * i
+            rt[base:base + L.HASH_SLOTS] = [values[_last_write_of_r1(self.insns, sems, pc)] & M64,
+                                            ctypes.addressof(m.changes),
+                                            ctypes.addressof(table), entries - 1]
         self._callbacks = {}
         bound = {"helper": self._helper_callback, "resolve": self._resolve_callback,
                  "step": self._step_callback, "tail": self._tail_callback,
@@ -528,6 +540,55 @@ def _array_lookups(insns: list[Insn], sems: Any, helpers: Mapping[int, Helper],
         if not first:
             continue
         out[pc] = (m.value_stride, (values[source], first, m.max_entries))
+    return out
+
+
+HASH_TABLE_MAX = 1 << 16
+"""The most entries a hash lookup site's table has (24 bytes each)."""
+
+
+def hash_table_entries(max_entries: int) -> int:
+    """Entries of a hash lookup site's table: a power of two, twice the
+    map's capacity (few collisions), at most :data:`HASH_TABLE_MAX`."""
+    n = 16
+    while n < 2 * max_entries and n < HASH_TABLE_MAX:
+        n *= 2
+    return n
+
+
+def _hash_lookups(insns: list[Insn], sems: Any, helpers: Mapping[int, Helper],
+                  values: dict[int, int], inlined: Mapping[int, Any]) -> dict[int, Any]:
+    """The ``bpf_map_lookup_elem`` calls to give a lookup table: call pc ->
+    the hash map.  As :func:`_array_lookups`, on a plain ``hash`` map (not
+    per-CPU, not LRU: their lookups do more than read) whose key is 1, 2, 4
+    or 8 bytes and whose lookup is the class's own."""
+    from ..helpers.core import BUILTINS
+    from ..maps.hash import HashMap
+
+    builtin = BUILTINS.get("map_lookup_elem")
+    out: dict[int, Any] = {}
+    for pc, insn in enumerate(insns):
+        if insn.imm != MAP_LOOKUP_ELEM_ID or insn.opcode not in _DECISIVE or pc in inlined:
+            continue
+        sem = sems[pc]
+        if sem is None or sem.operation != "call_helper":
+            continue
+        fn = helpers.get(insn.imm)
+        if fn is None or getattr(fn, "func", None) is not builtin:
+            continue
+        source = _last_write_of_r1(insns, sems, pc)
+        if source is None or source not in values:
+            continue
+        owner = fn.args[0] if getattr(fn, "args", None) else None
+        if owner is None or not hasattr(owner, "map_at"):
+            continue
+        m = owner.map_at(values[source])
+        if not isinstance(m, HashMap) or m.type != "hash" or m.percpu or m.lru or \
+                m.key_size not in (1, 2, 4, 8) or \
+                getattr(m.bpf_lookup, "__func__", None) is not HashMap.bpf_lookup or \
+                not hasattr(m, "changes"):
+            continue
+        out[pc] = m
     return out
 
 
