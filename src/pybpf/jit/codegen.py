@@ -504,19 +504,23 @@ class Generator:
         return [header, *f.lines, "}"]
 
     def _limit_check(self, f: _Function, pc: int) -> None:
-        """Stop when the instruction limit is passed (checked where the
-        interpreter checks: entering a function and at backward jumps)."""
-        limit = self.options.max_insns
-        if limit is None:
-            return
+        """Ask Python when the count has passed the runtime block's CHECK_AT
+        (checked where the interpreter checks: entering a function and at
+        backward jumps): it raises for the instruction limit or the
+        wall-clock one (``max_seconds``) or says when to ask next."""
         n = f.tmp()
         f(f"{n} = load i64, ptr %n")
+        at = self._load_slot(f, L.CHECK_AT)
         over = f.tmp()
-        f(f"{over} = icmp ugt i64 {n}, {limit}")
-        stop, go = f.label("over"), f.label("go")
-        f(f"br i1 {over}, label %{stop}, label %{go}, {UNLIKELY}")
-        f.block(stop)
-        self._trap(f, L.TRAP_LIMIT, pc, n)
+        f(f"{over} = icmp ugt i64 {n}, {at}")
+        ask, go = f.label("check"), f.label("go")
+        f(f"br i1 {over}, label %{ask}, label %{go}, {UNLIKELY}")
+        f.block(ask)
+        self._callback(f, "trap", [str(L.TRAP_CHECK), str(pc), "%depth", n])
+        st = self._load_slot(f, L.STATUS)
+        c = f.tmp()
+        f(f"{c} = icmp ne i64 {st}, 0")
+        f(f"br i1 {c}, label %bail, label %{go}")
         f.block(go)
 
     def _goto(self, f: _Function, target: int, from_pc: int) -> None:
@@ -527,7 +531,7 @@ class Generator:
                 return
             f("br label %ranoff")
             return
-        if target <= from_pc and self.options.max_insns is not None:
+        if target <= from_pc:
             self._limit_check(f, target)
         f(f"br label %b{target}")
 

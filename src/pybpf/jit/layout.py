@@ -25,7 +25,7 @@ TAIL_TAKEN = 7      # whether the last tail call jumped
 TAIL_COUNT = 8      # instructions the tail-called program executed
 RUN_INDEX = 9       # which run of a repeated test run is executing
 CPU = 10            # the CPU the program runs on (per-CPU maps)
-NATIVE_CLOCK = 11   # non-zero: ktime_get_ns reads CLOCK_MONOTONIC natively
+CHECK_AT = 11       # the count past which the code asks Python (limits, the clock)
 REGS = 12           # r0..r10 for instructions run by the interpreter (11 slots)
 CALLBACKS = 23      # the Python callbacks (see CALLBACK_NAMES)
 CALLBACK_NAMES = ("helper", "resolve", "step", "tail", "trap", "callx", "clock")
@@ -40,6 +40,8 @@ ABORTED = 2         # a legacy packet load went out of bounds: r0 = 0
 TRAP_RAN_OFF = 1    # execution left the program (pc: where)
 TRAP_DEPTH = 2      # call depth exceeded (arg: the depth)
 TRAP_LIMIT = 3      # instruction limit exceeded (arg: instructions so far)
+TRAP_CHECK = 5      # the count passed CHECK_AT (arg: instructions so far): Python
+                    # raises for a limit or the clock, or moves CHECK_AT on
 TRAP_BAD_ENTRY = 4  # an entry pc that is not a function
 
 # Each access site caches one region: (first address, accepted offsets, host delta).

@@ -90,9 +90,10 @@ class JitProgram:
                  verification: Any = None, meter: Meter | None = None):
         if trace is not None:
             raise Unsupported("tracing runs in the interpreter")
-        # The instruction limit is compiled in; the VM's meter (one budget
-        # per run) is told what each run executed.  Callbacks count against
-        # it too; a wall-clock limit (max_seconds) is the interpreter's only.
+        # The code asks the VM's meter (one budget per run) when its count
+        # passes the runtime block's CHECK_AT, as the interpreter does: the
+        # instruction limit and the wall-clock one (max_seconds) both hold.
+        # Callbacks count against it too.
         self.meter = meter if meter is not None else Meter(max_insns)
         max_insns = self.meter.max_insns
         self.insns = list(insns) if all(type(i) is Insn for i in insns) else \
@@ -183,6 +184,7 @@ class JitProgram:
         self._helper_fns = [helpers[self.insns[pc].imm] for pc in self.layout.helpers]
         self._site_info = self.layout.site_info
         self._pending: tuple[BaseException, int] | None = None
+        self._clock_run = 0
         self._repeating = False
         self._run_seen = -1
         self.on_new_run: Callable[[], None] | None = None
@@ -193,6 +195,7 @@ class JitProgram:
     def _enter(self, pc: int, depth: int, flags: int, r1: int, r2: int, r3: int, r4: int,
                r5: int) -> tuple[int, int]:
         rt = self.rt
+        rt[L.CHECK_AT] = self.meter.next_check
         r0 = self._entry(self._rt_address, pc, depth, flags, r1 & M64, r2 & M64, r3 & M64,
                          r4 & M64, r5 & M64)
         status = rt[L.STATUS]
@@ -214,6 +217,8 @@ class JitProgram:
         self._extra = 0
         meter = self.meter
         meter.start()
+        slots = self.slots
+        slots[L.CHECK_AT] = meter.next_check
         stack = self.stack
         if r3 or r4 or r5:
             try:
@@ -223,7 +228,6 @@ class JitProgram:
                 if stack.depth != -1:
                     stack.reset()
         r0 = self._run(r1 & M64, r2 & M64)
-        slots = self.slots
         meter.n = slots[L.COUNT]
         if stack.depth != -1:
             stack.reset()
@@ -244,8 +248,10 @@ class JitProgram:
         counts it: time spent preempted by other processes is left out."""
         self._extra = 0
         self.meter.start()
+        self.slots[L.CHECK_AT] = self.meter.next_check
         self._repeating = True
         self._run_seen = 0
+        self._clock_run = 0
         rt = self.rt
         try:
             start = time.thread_time_ns()
@@ -280,11 +286,14 @@ class JitProgram:
         finally:
             self._sync(depth - 1)
         self._extra += n
-        limit = self.meter.max_insns
+        meter = self.meter
+        limit = meter.max_insns
         if limit is not None and self._extra > limit:
             raise InstructionLimitExceeded(
                 f"instruction limit exceeded: callbacks executed {self._extra}, limit "
                 f"max_insns={limit} (for the whole run)")
+        if meter.deadline is not None:      # a helper calling back many times (bpf_loop)
+            meter.check(self._extra)
         return r0
 
     def run_in_frame(self, r1: int, depth: int, n: int = 0) -> tuple[int, int]:
@@ -456,6 +465,15 @@ class JitProgram:
             if code == L.TRAP_DEPTH:
                 self._sync(depth)
                 self.stack.enter(arg)         # raises CallDepthExceeded
+            if code == L.TRAP_CHECK:
+                self._new_run_check()
+                meter = self.meter
+                if self._repeating and self.slots[L.RUN_INDEX] != self._clock_run:
+                    # test_run(repeat=N): each run has max_seconds, as in the interpreter
+                    self._clock_run = self.slots[L.RUN_INDEX]
+                    meter.start()
+                self.slots[L.CHECK_AT] = meter.check(arg)
+                return 0
             if code == L.TRAP_LIMIT:
                 raise InstructionLimitExceeded(
                     f"instruction limit exceeded: {arg} executed, limit "
