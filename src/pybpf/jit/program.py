@@ -20,9 +20,10 @@ the interpreter places it.
 from __future__ import annotations
 
 import ctypes
+import struct
 import time
-from array import array
 from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
 from itertools import chain
 from typing import Any
 
@@ -512,11 +513,16 @@ _DECISIVE = frozenset({BPF_JMP | BPF_CALL, LDDW_OPCODE})
 
 def bytecode_of(insns: list[Insn]) -> bytes:
     """What the disk cache keys a program by: its slots' fields as 64-bit
-    integers (as exact as the bytecode, and made in C)."""
+    integers (as exact as the bytecode, and packed in C)."""
     try:
-        return array("q", chain.from_iterable(insns)).tobytes()
-    except OverflowError as e:
+        return _fields_format(len(insns)).pack(*chain.from_iterable(insns))
+    except struct.error as e:
         raise Unsupported(f"an instruction field is out of range: {e}") from None
+
+
+@lru_cache(maxsize=64)
+def _fields_format(n: int) -> struct.Struct:
+    return struct.Struct(f"<{5 * n}q")
 
 
 def _array_lookups(insns: list[Insn], sems: Any, helpers: Mapping[int, Helper],
