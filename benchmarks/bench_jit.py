@@ -1,22 +1,26 @@
 """The JIT beside the interpreter and the kernel's JIT, in one run.
 
-Four tables:
+Five tables:
 
 1. ns per executed instruction on the fixed workloads (``workloads.py``):
    pybpf's interpreter, pybpf's JIT (``test_run(repeat=N)``, the loop in
    native code) and the kernel's JIT under ``BPF_PROG_TEST_RUN`` on the same
-   bytecode.  Both test-run timers count CPU time (the kernel's stops while
+   bytecode (FNV-1a once more loaded with its verification: the accesses
+   the verifier proved run unchecked).  Both test-run timers count CPU time (the kernel's stops while
    it reschedules; the JIT's is the thread's CPU time), so a loaded machine
    does not charge other processes' time to either.
 2. Compile time per 1,000 instructions (LLVM, an empty disk cache), and
    the load time of a program whose code is in the disk cache (a new VM,
-   the process's own cache of loaded code emptied), beside the
-   interpreter's load of the same program.  CPU time of this thread.
+   the process's own cache of loaded code emptied; the whole ``VM.load``
+   and the JIT engine's part of it), beside the interpreter's load of the
+   same program.  CPU time of this thread.
 3. Per-call overhead from Python: ``Program.test_run`` and ``Program.run``
    of a two-instruction program under the JIT, beside the kernel's
    ``BPF_PROG_TEST_RUN`` round trip through ctypes.  CPU time (user and
    system) of this thread.
-4. Map operations per second from inside a program (``bench_maps.py``'s
+4. What the limits cost in native code (xorshift with none, the default
+   instruction limit, max_seconds).
+5. Map operations per second from inside a program (``bench_maps.py``'s
    workloads): interpreter, JIT, kernel.
 
     PYTHONPATH=src python benchmarks/bench_jit.py [--rounds N]
@@ -79,10 +83,49 @@ def instruction_speed(rounds: int) -> None:
         else:
             row += [kern, "-"]
         rows.append(row)
+        if name == "fnv1a":
+            rows.append(verified_row(insns, expected[name], count, repeat, rounds, row))
     print_table(["workload", "insns/run", "interp ns/insn", "JIT ns/insn",
                  "kernel JIT ns/insn", "JIT/kernel"], rows)
     print("(JIT/kernel below 1: the JIT is faster.  LLVM may fold a loop whose "
           "result it can compute: 0.000 means the loop is gone.)")
+
+
+def verified_row(insns, expected: int, count: int, repeat: int, rounds: int,
+                 unverified: list[str]) -> list[str]:
+    """The same workload loaded with its verification: the accesses the
+    verifier proved run without checks (beside the unverified row's kernel
+    figure)."""
+    from pybpf.verifier import verify
+
+    result = verify(insns, prog_type="socket_filter")
+    prog = VM(helpers=HelperRegistry(), jit=True).load(insns, verification=result)
+    run = prog.run()
+    assert (run.r0, run.insn_count) == (expected, count)
+    t_jit = min(prog.test_run(b"", repeat=repeat).duration_ns for _ in range(rounds)) / count
+    row = [f"{unverified[0]} (verified)", str(count), "-", f"{t_jit:.3f}", unverified[4]]
+    try:
+        row.append(f"{t_jit / float(unverified[4]):.2f}")
+    except ValueError:
+        row.append("-")
+    return row
+
+
+def limit_costs(rounds: int) -> None:
+    """What the limits cost in native code: the xorshift workload with no
+    limit, the default instruction limit, and max_seconds (the clock read
+    every CLOCK_INTERVAL instructions)."""
+    insns = assemble(WORKLOADS["xorshift"])
+    rows = []
+    for label, options in (("no limit (max_insns=None)", {"max_insns": None}),
+                           ("default max_insns", {}),
+                           ("max_insns=None, max_seconds=60", {"max_insns": None,
+                                                               "max_seconds": 60})):
+        prog = jit_program(insns, helpers=HelperRegistry(), **options)
+        count = prog.run().insn_count
+        t = min(prog.test_run(b"", repeat=40).duration_ns for _ in range(rounds)) / count
+        rows.append([label, f"{t:.3f}"])
+    print_table(["xorshift under the JIT", "ns/insn"], rows)
 
 
 def synthetic_program(size: int, seed: int) -> list:
@@ -119,7 +162,7 @@ def compile_and_load(rounds: int) -> None:
         os.environ["PYBPF_JIT_CACHE"] = cache_dir
         try:
             for size in (100, 1000, 4000):
-                compile_ms, load_ms = [], []
+                compile_ms, load_ms, engine_ms, interp_ms = [], [], [], []
                 for r in range(rounds):
                     insns = synthetic_program(size, seed=size * 1000 + r)
                     jitprogram._native.clear()
@@ -128,22 +171,30 @@ def compile_and_load(rounds: int) -> None:
                     compile_ms.append((time.thread_time() - t0) * 1e3)
                     jitprogram._native.clear()     # a new process: code from the disk
                     t0 = time.thread_time()
-                    jit_program(insns)
+                    prog = jit_program(insns)
                     load_ms.append((time.thread_time() - t0) * 1e3)
+                    jitprogram._native.clear()     # the engine alone (no validation)
+                    t0 = time.thread_time()
+                    prog._compile(None)
+                    engine_ms.append((time.thread_time() - t0) * 1e3)
                     t0 = time.thread_time()
                     VM(jit=False).load(insns)
-                    interp_ms = (time.thread_time() - t0) * 1e3
+                    interp_ms.append((time.thread_time() - t0) * 1e3)
                 n = len(insns)
                 best = min(compile_ms)
                 rows.append([str(n), f"{best:.1f}", f"{best * 1000 / n:.1f}",
-                             f"{min(load_ms):.2f}", f"{interp_ms:.1f}"])
+                             f"{min(load_ms):.2f}", f"{min(engine_ms):.2f}",
+                             f"{min(interp_ms):.1f}"])
         finally:
             if saved is None:
                 os.environ.pop("PYBPF_JIT_CACHE", None)
             else:
                 os.environ["PYBPF_JIT_CACHE"] = saved
     print_table(["insns", "first load (compile) ms", "compile ms / 1,000 insns",
-                 "cached load ms", "interpreter load ms"], rows)
+                 "cached load ms (VM.load)", "of which the JIT ms", "interpreter load ms"],
+                rows)
+    print("(VM.load validates every instruction (isa.validate) before the engine runs; "
+          "'of which the JIT' is the engine's part: options, cache key, disk read, linking.)")
 
 
 def call_overhead(rounds: int) -> None:
@@ -207,6 +258,7 @@ def main() -> None:
     for title, table in (("instruction speed", instruction_speed),
                          ("compile and load", compile_and_load),
                          ("call overhead", call_overhead),
+                         ("limits", limit_costs),
                          ("maps", map_rates)):
         print(f"\n## {title}\n")
         table(args.rounds)

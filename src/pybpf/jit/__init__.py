@@ -40,11 +40,14 @@ def available() -> bool:
 def compile_program(insns: Any, **options: Any) -> Any:
     """The engine's factory: a :class:`JitProgram` for ``insns`` with
     :class:`~pybpf.vm.interpreter.CompiledProgram`'s arguments, or that
-    interpreter for a program the JIT leaves to it (tracing, invalid slots)."""
+    interpreter for a program the JIT leaves to it (tracing, invalid slots).
+    ``verification`` (a :class:`pybpf.verifier.VerifierResult` of exactly
+    these instructions) lets the code skip the checks of proven accesses."""
+    verification = options.pop("verification", None)
     if options.get("trace") is not None:
         return CompiledProgram(insns, **options)
     try:
-        return JitProgram(insns, **options)
+        return JitProgram(insns, verification=verification, **options)
     except Unsupported:
         return CompiledProgram(insns, **options)
     except (LLVMUnavailable, LoaderError) as e:

@@ -38,7 +38,7 @@ Shape of the code:
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..isa import Insn, lddw_value
@@ -81,6 +81,33 @@ CALLBACK_TYPES = {
 }
 
 
+#: ``pybpf_run_py``: ``pybpf_run`` as a CPython "fast call" function (what a
+#: C extension's function is), so Python calls it without ctypes' argument
+#: conversion: ``self`` is the runtime block's address as an int, the two
+#: arguments r1 and r2 as ints (already reduced to 64 bits); the result is
+#: r0 as an int.  Any other argument count returns NULL (a SystemError).
+PYTHON_RUN = [
+    "define ptr @pybpf_run_py(ptr %self, ptr %args, i64 %nargs) #0 {",
+    "start:",
+    "  %two = icmp eq i64 %nargs, 2",
+    "  br i1 %two, label %go, label %bad",
+    "go:",
+    "  %rtv = call i64 @PyLong_AsUnsignedLongLongMask(ptr %self)",
+    "  %rt = inttoptr i64 %rtv to ptr",
+    "  %o1 = load ptr, ptr %args, align 8",
+    "  %a1 = call i64 @PyLong_AsUnsignedLongLongMask(ptr %o1)",
+    "  %p2 = getelementptr ptr, ptr %args, i64 1",
+    "  %o2 = load ptr, ptr %p2, align 8",
+    "  %a2 = call i64 @PyLong_AsUnsignedLongLongMask(ptr %o2)",
+    "  %r0 = call i64 @pybpf_run(ptr %rt, i64 %a1, i64 %a2)",
+    "  %out = call ptr @PyLong_FromUnsignedLongLong(i64 %r0)",
+    "  ret ptr %out",
+    "bad:",
+    "  ret ptr null",
+    "}",
+]
+
+
 class Unsupported(Exception):
     """A program the JIT does not compile (the interpreter runs it instead)."""
 
@@ -101,26 +128,37 @@ class Options:
     #: stride: the lookup is inlined (the kernel does the same), with the
     #: Python helper as its slow path (another map in r1, a key off the stack).
     inline_lookups: dict[int, int] = field(default_factory=dict)
+    #: pc of a ``bpf_map_lookup_elem`` call on a hash map -> its key size
+    #: (1, 2, 4 or 8): a table of recent answers in native memory serves
+    #: repeated keys (see :meth:`Generator._hash_lookup`).
+    inline_hash: dict[int, int] = field(default_factory=dict)
+    #: pc of a memory access a verifier proved in bounds -> what it goes
+    #: through: "stack" (translated with no check at all) or "memory" (a
+    #: region found through the site's cache, the stack test skipped).
+    #: Empty for an unverified program: every access is checked.
+    proven: dict[int, str] = field(default_factory=dict)
 
     def key(self) -> tuple:
         """The options as plain data."""
         return (self.frame_size, self.max_depth, self.max_insns, self.may_goto_budget,
                 sorted(self.helper_calls.items()), sorted(self.references.items()),
-                sorted(self.inline_lookups.items()))
+                sorted(self.inline_lookups.items()), sorted(self.proven.items()),
+                sorted(self.inline_hash.items()))
 
 
 def proven_safe(pc: int, base: int, off: int, size: int, options: Options,
-                r10_fixed: bool, facts: Callable[[int], bool] | None = None) -> bool:
+                r10_fixed: bool) -> bool:
     """Whether the access at ``pc`` (``size`` bytes at register ``base`` +
-    ``off``) is known to be inside memory it may use, so it runs unchecked.
+    ``off``) is known to be inside the stack, so it runs unchecked.
 
     Without a verifier's facts, only the stack through ``r10`` qualifies: r10
-    is the end of the current frame whenever nothing writes it.  ``facts``
-    (a verifier's per-instruction result) adds the accesses it proved.
+    is the end of the current frame whenever nothing writes it.
+    ``options.proven`` adds the stack accesses a verifier proved, through any
+    register.
     """
     if base == 10 and r10_fixed and -options.frame_size <= off and off + size <= 0:
         return True
-    return facts is not None and facts(pc)
+    return options.proven.get(pc) == "stack"
 
 
 # --- program structure ----------------------------------------------------------------
@@ -202,6 +240,9 @@ class _Function:
     def __init__(self, counter: itertools.count):
         self.lines: list[str] = []
         self.counter = counter
+        #: register -> the SSA value it holds, known since the last label
+        #: (a label may be reached from elsewhere: it forgets them all).
+        self.known: dict[int, str] = {}
 
     def tmp(self) -> str:
         return f"%t{next(self.counter)}"
@@ -214,16 +255,15 @@ class _Function:
 
     def block(self, name: str) -> None:
         self.lines.append(f"{name}:")
+        self.known = {}
 
 
 class Generator:
     """Writes the module of one program."""
 
-    def __init__(self, insns: Sequence[Insn], options: Options,
-                 facts: Callable[[int], bool] | None = None):
+    def __init__(self, insns: Sequence[Insn], options: Options):
         self.insns = list(insns)
         self.options = options
-        self.facts = facts
         self.sems = forms_of(self.insns)
         self.n = len(self.insns)
         self._check()
@@ -237,6 +277,7 @@ class Generator:
         self._site_of: dict[int, int] = {}
         self._helper_of: dict[int, int] = {}
         self._map_of: dict[int, int] = {}
+        self._hash_of: dict[int, int] = {}
         self._plan()
 
     # --- planning: the runtime block's tables -------------------------------------
@@ -269,10 +310,13 @@ class Generator:
                     self.layout.lddw[pc] = len(self.layout.lddw)
             elif sem.operation in MEMORY:
                 base, off = self._address_operands(sem, insn)
-                if not proven_safe(pc, base, off, sem.size, self.options, self.r10_fixed,
-                                   self.facts):
+                if not proven_safe(pc, base, off, sem.size, self.options, self.r10_fixed):
                     self._site_of[pc] = len(self.layout.sites)
                     self.layout.sites.append(pc)
+                    op = sem.operation
+                    kind = "read" if op in ("load", "load_acquire") else \
+                        "write" if op in ("store", "store_release") else "atomic"
+                    self.layout.site_info.append((sem.size, kind))
             elif sem.operation == "call_helper" and \
                     self.options.helper_calls.get(pc, "step") == "python":
                 self._helper_of[pc] = len(self.layout.helpers)
@@ -280,6 +324,9 @@ class Generator:
                 if pc in self.options.inline_lookups:
                     self._map_of[pc] = len(self.layout.maps)
                     self.layout.maps.append(pc)
+                elif pc in self.options.inline_hash:
+                    self._hash_of[pc] = len(self.layout.hashes)
+                    self.layout.hashes.append(pc)
 
     @staticmethod
     def _address_operands(sem: Semantics, insn: Insn) -> tuple[int, int]:
@@ -297,6 +344,8 @@ class Generator:
             "declare i16 @llvm.bswap.i16(i16)",
             "declare i32 @llvm.bswap.i32(i32)",
             "declare i64 @llvm.bswap.i64(i64)",
+            "declare i64 @PyLong_AsUnsignedLongLongMask(ptr)",
+            "declare ptr @PyLong_FromUnsignedLongLong(i64)",
             'attributes #0 = { nounwind "no-jump-tables"="true" }',
             '!0 = !{!"branch_weights", i32 4000, i32 1}',
             '!1 = !{!"branch_weights", i32 1, i32 4000}',
@@ -310,6 +359,8 @@ class Generator:
         out.extend(self._run_function())
         out.append("")
         out.extend(self._repeat_function())
+        out.append("")
+        out.extend(PYTHON_RUN)
         return "\n".join(out) + "\n"
 
     # --- small emitters -----------------------------------------------------------------
@@ -346,12 +397,15 @@ class Generator:
         f.block(ok)
 
     def _get(self, f: _Function, reg: int) -> str:
-        v = f.tmp()
-        f(f"{v} = load i64, ptr %r{reg}")
+        v = f.known.get(reg)
+        if v is None:
+            v = f.known[reg] = f.tmp()
+            f(f"{v} = load i64, ptr %r{reg}")
         return v
 
     def _set(self, f: _Function, reg: int, value: str) -> None:
         f(f"store i64 {value}, ptr %r{reg}")
+        f.known[reg] = value
 
     def _spill(self, f: _Function) -> None:
         """Registers to the runtime block (for the interpreter)."""
@@ -450,19 +504,23 @@ class Generator:
         return [header, *f.lines, "}"]
 
     def _limit_check(self, f: _Function, pc: int) -> None:
-        """Stop when the instruction limit is passed (checked where the
-        interpreter checks: entering a function and at backward jumps)."""
-        limit = self.options.max_insns
-        if limit is None:
-            return
+        """Ask Python when the count has passed the runtime block's CHECK_AT
+        (checked where the interpreter checks: entering a function and at
+        backward jumps): it raises for the instruction limit or the
+        wall-clock one (``max_seconds``) or says when to ask next."""
         n = f.tmp()
         f(f"{n} = load i64, ptr %n")
+        at = self._load_slot(f, L.CHECK_AT)
         over = f.tmp()
-        f(f"{over} = icmp ugt i64 {n}, {limit}")
-        stop, go = f.label("over"), f.label("go")
-        f(f"br i1 {over}, label %{stop}, label %{go}, {UNLIKELY}")
-        f.block(stop)
-        self._trap(f, L.TRAP_LIMIT, pc, n)
+        f(f"{over} = icmp ugt i64 {n}, {at}")
+        ask, go = f.label("check"), f.label("go")
+        f(f"br i1 {over}, label %{ask}, label %{go}, {UNLIKELY}")
+        f.block(ask)
+        self._callback(f, "trap", [str(L.TRAP_CHECK), str(pc), "%depth", n])
+        st = self._load_slot(f, L.STATUS)
+        c = f.tmp()
+        f(f"{c} = icmp ne i64 {st}, 0")
+        f(f"br i1 {c}, label %bail, label %{go}")
         f.block(go)
 
     def _goto(self, f: _Function, target: int, from_pc: int) -> None:
@@ -473,7 +531,7 @@ class Generator:
                 return
             f("br label %ranoff")
             return
-        if target <= from_pc and self.options.max_insns is not None:
+        if target <= from_pc:
             self._limit_check(f, target)
         f(f"br label %b{target}")
 
@@ -542,7 +600,6 @@ class Generator:
     def _alu(self, f: _Function, sem: Semantics, insn: Insn) -> None:
         op, width = sem.operation, sem.width
         ty = f"i{width}"
-        d = self._get(f, insn.dst)
         if op == "mov" and sem.signed:         # movsx: the low size bytes, sign-extended
             s = self._get(f, insn.src)
             bits = 8 * sem.size
@@ -553,7 +610,7 @@ class Generator:
             self._set(f, insn.dst, self._widen(f, x, width))
             return
         if op == "neg":
-            a = self._narrow(f, d, width)
+            a = self._narrow(f, self._get(f, insn.dst), width)
             x = f.tmp()
             f(f"{x} = sub {ty} 0, {a}")
             self._set(f, insn.dst, self._widen(f, x, width))
@@ -563,7 +620,7 @@ class Generator:
         if op == "mov":
             self._set(f, insn.dst, self._widen(f, b, width))
             return
-        a = self._narrow(f, d, width)
+        a = self._narrow(f, self._get(f, insn.dst), width)
         x = f.tmp()
         if op in BINARY:
             f(f"{x} = {BINARY[op]} {ty} {a}, {b}")
@@ -795,14 +852,32 @@ class Generator:
             self._step(f, pc)
             self._forget_sites(f)
             return
-        done = None
+        done = fill = None
         if pc in self._map_of:
             done = self._array_lookup(f, pc)
+        elif pc in self._hash_of:
+            done, fill = self._hash_lookup(f, pc)
         args = [self._get(f, reg) for reg in range(1, 6)]
         r = self._callback(f, "helper", [str(self._helper_of[pc]), "%depth", *args])
         self._check_status(f)
         self._set(f, 0, r)
         self._forget_sites(f)
+        if fill is not None:
+            entry, key, tag = fill
+            store, stored = f.label("hash_fill"), f.label("hash_filled")
+            c = f.tmp()
+            f(f"{c} = icmp ne i64 {entry}, 0")
+            f(f"br i1 {c}, label %{store}, label %{stored}")
+            f.block(store)
+            for i, value in enumerate((key, r, tag)):
+                at = f.tmp()
+                f(f"{at} = add i64 {entry}, {8 * i}")
+                p = f.tmp()
+                f(f"{p} = inttoptr i64 {at} to ptr")
+                f(f"store i64 {value}, ptr {p}, align 8")
+            f(f"br label %{stored}")
+            f.block(stored)
+            self._set(f, 0, r)
         if done is not None:
             f(f"br label %{done}")
             f.block(done)
@@ -848,6 +923,91 @@ class Generator:
         f(f"br label %{done}")
         f.block(slow)
         return done
+
+    def _hash_lookup(self, f: _Function, pc: int) -> tuple[str, tuple[str, str, str]]:
+        """``bpf_map_lookup_elem`` on a hash map answered from the call
+        site's table of recent answers, when r1 is the map the call was
+        compiled for and the key is on the stack.  An entry holds a key, the
+        answer (a value's address or 0) and the map's change counter + 1 at
+        the time it was asked: it answers while no key has come into or
+        left the map since (updates in place keep addresses).  The counter
+        is read before the helper runs, so a change made meanwhile (another
+        thread, during the callback) leaves the entry stale, never wrong.
+
+        Emits the probe and leaves the builder in the slow path (the
+        helper); returns the label both continue at and (entry address or
+        0, key, tag) for the slow path to fill the entry with its answer."""
+        slots = self.layout.hashes_base + L.HASH_SLOTS * self._hash_of[pc]
+        key_size = self.options.inline_hash[pc]
+        probe, hit, miss, slow, done = (f.label(x) for x in (
+            "hash_probe", "hash_hit", "hash_miss", "hash_slow", "hash_done"))
+        r1, r2 = self._get(f, 1), self._get(f, 2)
+        same_map = f.tmp()
+        f(f"{same_map} = icmp eq i64 {r1}, {self._load_slot(f, slots)}")
+        so = f.tmp()
+        f(f"{so} = sub i64 {r2}, %slo")
+        on_stack = f.tmp()
+        f(f"{on_stack} = icmp ult i64 {so}, %slim{key_size}")
+        go = f.tmp()
+        f(f"{go} = and i1 {same_map}, {on_stack}")
+        entry_from = f.label("hash_skip")
+        f(f"br i1 {go}, label %{probe}, label %{entry_from}, {LIKELY}")
+        f.block(probe)
+        host = f.tmp()
+        f(f"{host} = add i64 {r2}, %sdelta")
+        kp = f.tmp()
+        f(f"{kp} = inttoptr i64 {host} to ptr")
+        raw = f.tmp()
+        f(f"{raw} = load i{8 * key_size}, ptr {kp}, align 1")
+        key = raw
+        if key_size < 8:
+            key = f.tmp()
+            f(f"{key} = zext i{8 * key_size} {raw} to i64")
+        mixed = f.tmp()
+        f(f"{mixed} = mul i64 {key}, -7046029254386353131")     # 0x9E3779B97F4A7C15
+        high = f.tmp()
+        f(f"{high} = lshr i64 {mixed}, 32")
+        index = f.tmp()
+        f(f"{index} = and i64 {high}, {self._load_slot(f, slots + 3)}")
+        offset = f.tmp()
+        f(f"{offset} = mul i64 {index}, {8 * L.HASH_ENTRY}")
+        entry = f.tmp()
+        f(f"{entry} = add i64 {self._load_slot(f, slots + 2)}, {offset}")
+        words = []
+        for i in range(L.HASH_ENTRY):
+            at = f.tmp()
+            f(f"{at} = add i64 {entry}, {8 * i}")
+            p = f.tmp()
+            f(f"{p} = inttoptr i64 {at} to ptr")
+            w = f.tmp()
+            f(f"{w} = load i64, ptr {p}, align 8")
+            words.append(w)
+        counter = f.tmp()
+        f(f"{counter} = inttoptr i64 {self._load_slot(f, slots + 1)} to ptr")
+        changes = f.tmp()
+        f(f"{changes} = load i64, ptr {counter}, align 8")
+        tag = f.tmp()
+        f(f"{tag} = add i64 {changes}, 1")
+        same_key = f.tmp()
+        f(f"{same_key} = icmp eq i64 {words[0]}, {key}")
+        fresh = f.tmp()
+        f(f"{fresh} = icmp eq i64 {words[2]}, {tag}")
+        found = f.tmp()
+        f(f"{found} = and i1 {same_key}, {fresh}")
+        f(f"br i1 {found}, label %{hit}, label %{miss}, {LIKELY}")
+        f.block(hit)
+        self._set(f, 0, words[1])
+        f(f"br label %{done}")
+        f.block(miss)
+        f(f"br label %{slow}")
+        f.block(entry_from)
+        f(f"br label %{slow}")
+        f.block(slow)
+        e, k, t = f.tmp(), f.tmp(), f.tmp()
+        f(f"{e} = phi i64 [{entry}, %{miss}], [0, %{entry_from}]")
+        f(f"{k} = phi i64 [{key}, %{miss}], [0, %{entry_from}]")
+        f(f"{t} = phi i64 [{tag}, %{miss}], [0, %{entry_from}]")
+        return done, (e, k, t)
 
     def _tail_call(self, f: _Function, pc: int) -> None:
         args = [self._get(f, reg) for reg in range(1, 4)]
@@ -895,15 +1055,20 @@ class Generator:
             "cached", "stack", "slow", "access", "step", "cont"))
         # The stack first: its bounds are values in registers, not loads from
         # the runtime block (which stores through program pointers may alias).
-        so = f.tmp()
-        f(f"{so} = sub i64 {addr}, %slo")
-        sh = f.tmp()
-        f(f"{sh} = icmp ult i64 {so}, %slim{size}")
-        f(f"br i1 {sh}, label %{stack}, label %{cached}")
-        f.block(stack)
-        h2 = f.tmp()
-        f(f"{h2} = add i64 {addr}, %sdelta")
-        f(f"br label %{do}")
+        # An access the verifier proved goes through another pointer skips it.
+        h2 = None
+        if self.options.proven.get(pc) != "memory":
+            so = f.tmp()
+            f(f"{so} = sub i64 {addr}, %slo")
+            sh = f.tmp()
+            f(f"{sh} = icmp ult i64 {so}, %slim{size}")
+            f(f"br i1 {sh}, label %{stack}, label %{cached}")
+            f.block(stack)
+            h2 = f.tmp()
+            f(f"{h2} = add i64 {addr}, %sdelta")
+            f(f"br label %{do}")
+        else:
+            f(f"br label %{cached}")
         f.block(cached)
         lo = self._load_slot(f, slots)
         lim = self._load_slot(f, slots + 1)
@@ -925,7 +1090,10 @@ class Generator:
         f(f"br i1 {z}, label %{step}, label %{do}, {UNLIKELY}")
         f.block(do)
         h = f.tmp()
-        f(f"{h} = phi i64 [{h2}, %{stack}], [{h1}, %{cache_hit}], [{h3}, %{slow}]")
+        incoming = [f"[{h1}, %{cache_hit}]", f"[{h3}, %{slow}]"]
+        if h2 is not None:
+            incoming.append(f"[{h2}, %{stack}]")
+        f(f"{h} = phi i64 {', '.join(incoming)}")
         ptr = f.tmp()
         f(f"{ptr} = inttoptr i64 {h} to ptr")
         if atomic and size > 1:
@@ -1125,10 +1293,9 @@ def _signed(v: int, bits: int) -> int:
     return v - (1 << bits) if v >> (bits - 1) else v
 
 
-def generate(insns: Sequence[Insn], options: Options,
-             facts: Callable[[int], bool] | None = None) -> tuple[str, L.Layout]:
+def generate(insns: Sequence[Insn], options: Options) -> tuple[str, L.Layout]:
     """The LLVM module of a program and the layout of its runtime block.
     Raises :class:`Unsupported` for a program the JIT leaves to the
     interpreter (an invalid slot, a call into the middle of a function)."""
-    gen = Generator(insns, options, facts)
+    gen = Generator(insns, options)
     return gen.module(), gen.layout

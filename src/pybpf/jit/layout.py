@@ -25,7 +25,7 @@ TAIL_TAKEN = 7      # whether the last tail call jumped
 TAIL_COUNT = 8      # instructions the tail-called program executed
 RUN_INDEX = 9       # which run of a repeated test run is executing
 CPU = 10            # the CPU the program runs on (per-CPU maps)
-NATIVE_CLOCK = 11   # non-zero: ktime_get_ns reads CLOCK_MONOTONIC natively
+CHECK_AT = 11       # the count past which the code asks Python (limits, the clock)
 REGS = 12           # r0..r10 for instructions run by the interpreter (11 slots)
 CALLBACKS = 23      # the Python callbacks (see CALLBACK_NAMES)
 CALLBACK_NAMES = ("helper", "resolve", "step", "tail", "trap", "callx", "clock")
@@ -40,12 +40,20 @@ ABORTED = 2         # a legacy packet load went out of bounds: r0 = 0
 TRAP_RAN_OFF = 1    # execution left the program (pc: where)
 TRAP_DEPTH = 2      # call depth exceeded (arg: the depth)
 TRAP_LIMIT = 3      # instruction limit exceeded (arg: instructions so far)
+TRAP_CHECK = 5      # the count passed CHECK_AT (arg: instructions so far): Python
+                    # raises for a limit or the clock, or moves CHECK_AT on
 TRAP_BAD_ENTRY = 4  # an entry pc that is not a function
 
 # Each access site caches one region: (first address, accepted offsets, host delta).
 SITE_SLOTS = 3
 # Each inlined array lookup: (the map's pointer, its first value's address, max_entries).
 MAP_SLOTS = 3
+# Each cached hash lookup: (the map's pointer, the address of its change
+# counter, the host address of the site's table, the table's index mask).
+HASH_SLOTS = 4
+# A hash lookup table entry (u64 words): the key, r0 of the lookup, the change
+# counter + 1 when it was filled (0: empty).
+HASH_ENTRY = 3
 
 
 @dataclass
@@ -58,7 +66,8 @@ class Layout:
     access (its index is the site number); ``helpers`` the pc of each
     helper call that goes to Python (the index is what the callback gets);
     ``maps`` the pc of each ``bpf_map_lookup_elem`` call inlined for an
-    array map (its index is the call's slots in the block).
+    array map (its index is the call's slots in the block), ``hashes`` of
+    each one on a hash map answered from a lookup table when it can.
     """
 
     lddw: dict[int, int] = field(default_factory=dict)
@@ -66,6 +75,10 @@ class Layout:
     helpers: list[int] = field(default_factory=list)
     maps: list[int] = field(default_factory=list)
     entries: list[int] = field(default_factory=list)
+    #: pc of each ``bpf_map_lookup_elem`` call on a hash map with a lookup cache.
+    hashes: list[int] = field(default_factory=list)
+    #: (size, "read" | "write" | "atomic") of each access site.
+    site_info: list[tuple[int, str]] = field(default_factory=list)
 
     @property
     def lddw_base(self) -> int:
@@ -83,17 +96,25 @@ class Layout:
         return self.sites_base + SITE_SLOTS * len(self.sites)
 
     @property
+    def hashes_base(self) -> int:
+        """The first slot of the cached hash lookups' facts."""
+        return self.maps_base + MAP_SLOTS * len(self.maps)
+
+    @property
     def slots(self) -> int:
         """The size of the runtime block in 64-bit words."""
-        return self.maps_base + MAP_SLOTS * len(self.maps)
+        return self.hashes_base + HASH_SLOTS * len(self.hashes)
 
     def to_data(self) -> dict:
         """Plain data (for the disk cache)."""
         return {"lddw": sorted(self.lddw.items()), "sites": self.sites,
-                "helpers": self.helpers, "maps": self.maps, "entries": self.entries}
+                "helpers": self.helpers, "maps": self.maps, "entries": self.entries,
+                "site_info": self.site_info, "hashes": self.hashes}
 
     @classmethod
     def from_data(cls, data: dict) -> Layout:
         """The inverse of :meth:`to_data`."""
-        return cls(dict(data["lddw"]), list(data["sites"]), list(data["helpers"]),
-                   list(data["maps"]), list(data["entries"]))
+        return cls(lddw=dict(data["lddw"]), sites=list(data["sites"]),
+                   helpers=list(data["helpers"]), maps=list(data["maps"]),
+                   entries=list(data["entries"]), hashes=list(data["hashes"]),
+                   site_info=[tuple(i) for i in data["site_info"]])

@@ -41,14 +41,25 @@ def _binding() -> Any:
     return llvm
 
 
-@lru_cache(maxsize=1)
-def target_machine() -> Any:
-    """The host's target machine (its CPU and features: code is cached per CPU)."""
+@lru_cache(maxsize=3)
+def target_machine(opt: int = 2) -> Any:
+    """The host's target machine (its CPU and features: code is cached per
+    CPU), generating code at LLVM's level ``opt`` (0-3)."""
     llvm = _binding()
     target = llvm.Target.from_default_triple()
     return target.create_target_machine(cpu=llvm.get_host_cpu_name(),
                                         features=llvm.get_host_cpu_features().flatten(),
-                                        opt=2, reloc="pic", codemodel="small")
+                                        opt=opt, reloc="pic", codemodel="small")
+
+
+#: The passes of the default pipeline (``optimize=1``), chosen by measurement
+#: (benchmarks/bench_jit.py, 1,000 instructions): registers out of their
+#: stack slots (SROA), then instruction combining and CFG simplification,
+#: and code generation at level 1.  That compiles in about a third of the
+#: time of LLVM's -O2 pipeline with its level-2 code generation and runs
+#: the FNV-1a and xorshift workloads as fast or faster; what it gives up is
+#: the loop analyses (-O2 computes a counting loop's result in closed form).
+LIGHT_PASSES = ("sroa", "instruction_combine", "simplify_cfg")
 
 
 @lru_cache(maxsize=1)
@@ -59,20 +70,28 @@ def host_description() -> str:
            f"{llvm.get_host_cpu_features().flatten()}/{llvm.llvm_version_info}"
 
 
-def compile_module(text: str, *, optimize: int = 2) -> bytes:
-    """An object file from the text of an LLVM module."""
+def compile_module(text: str, *, optimize: int = 1) -> bytes:
+    """An object file from the text of an LLVM module: ``optimize`` 0 runs
+    no pass (code generation at level 0), 1 the :data:`LIGHT_PASSES`
+    (level 1), 2 LLVM's -O2 pipeline without vectorisation (level 2)."""
     llvm = _binding()
     with _lock:
-        tm = target_machine()
+        tm = target_machine(min(optimize, 2))
         module = llvm.parse_assembly(text)
         module.triple = tm.triple
         module.data_layout = str(tm.target_data)
-        if optimize:
+        if optimize >= 2:
             tuning = llvm.create_pipeline_tuning_options(speed_level=optimize)
             tuning.loop_vectorization = False
             tuning.slp_vectorization = False
             builder = llvm.create_pass_builder(tm, tuning)
             builder.getModulePassManager().run(module, builder)
+        elif optimize == 1:
+            builder = llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(0))
+            passes = llvm.create_new_module_pass_manager()
+            for name in LIGHT_PASSES:
+                getattr(passes, f"add_{name}_pass")()
+            passes.run(module, builder)
         return bytes(tm.emit_object(module))
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import ctypes
 import mmap
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from ..elf.reader import (
     EM_X86_64,
@@ -62,12 +62,31 @@ class LoaderError(BPFError):
     """Compiled code that cannot be placed in memory on this machine."""
 
 
+#: The Python C API functions generated code calls (its fast-call entry).
+PYTHON_API = ("PyLong_AsUnsignedLongLongMask", "PyLong_FromUnsignedLongLong")
+
+
 def c_library_symbols() -> dict[str, int]:
-    """The C library functions generated code may call, by name."""
+    """The C library (and Python C API) functions generated code may call, by name."""
     out = {}
     for name in ("memset", "memcpy", "memmove", "memcmp"):
         out[name] = ctypes.cast(getattr(_libc, name), ctypes.c_void_p).value or 0
+    for name in PYTHON_API:
+        out[name] = ctypes.cast(getattr(ctypes.pythonapi, name), ctypes.c_void_p).value or 0
     return out
+
+
+class MethodDef(ctypes.Structure):
+    """CPython's ``PyMethodDef``: how a C function becomes a Python callable."""
+
+    _fields_ = [("name", ctypes.c_char_p), ("meth", ctypes.c_void_p), ("flags", ctypes.c_int),
+                ("doc", ctypes.c_char_p)]
+
+
+METH_FASTCALL = 0x0080
+_new_function = ctypes.pythonapi.PyCFunction_NewEx
+_new_function.argtypes = (ctypes.c_void_p, ctypes.py_object, ctypes.py_object)
+_new_function.restype = ctypes.py_object
 
 
 class NativeCode:
@@ -169,6 +188,7 @@ class NativeCode:
                     sections[sym.shndx].flags & SHF_EXECINSTR:
                 self.symbols[sym.name] = value_of(sym)
         del anchor
+        self._methods: dict[str, MethodDef] = {}
         self.base = base
         self.size = len(self._map)
         if _libc.mprotect(base, self.size, mmap.PROT_READ | mmap.PROT_EXEC) != 0:
@@ -182,6 +202,20 @@ class NativeCode:
         fn = prototype(address)
         fn._code = self  # keeps the memory alive as long as the function
         return fn
+
+    def python_function(self, name: str, bound: int) -> Callable[..., int]:
+        """The fast-call function ``name`` (``PyObject *f(PyObject *self,
+        PyObject *const *args, Py_ssize_t nargs)``) as a Python builtin whose
+        ``self`` is the int ``bound``.  Whoever holds it must hold this
+        object too (the function does not keep the code alive)."""
+        address = self.symbols.get(name)
+        if address is None:
+            raise LoaderError(f"compiled code has no function {name!r}")
+        method = self._methods.get(name)
+        if method is None:
+            method = MethodDef(name.encode(), address, METH_FASTCALL, None)
+            self._methods[name] = method
+        return _new_function(ctypes.addressof(method), bound, None)
 
 
 def _pack32(buf: mmap.mmap, where: int, value: int, *, signed: bool) -> None:

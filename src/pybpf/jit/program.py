@@ -20,25 +20,29 @@ the interpreter places it.
 from __future__ import annotations
 
 import ctypes
+import struct
 import time
 from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
+from itertools import chain
 from typing import Any
 
 from ..errors import BPFError, HelperError, InstructionLimitExceeded, VMError
-from ..isa import Insn, OpForm, encode, format_insn
+from ..isa import Insn, OpForm, format_insn
+from ..isa.insn import LDDW_OPCODE
+from ..isa.opcodes import BPF_CALL, BPF_JMP
 from ..spec.layout import helper_id
 from ..vm.interpreter import TAIL_CALL_ID, CompiledProgram, Helper, Meter, StackFrames, code_region
 from ..vm.memory import AddressSpace, Region
 from ..vm.semantics import M64, Control, semantics_of
 from . import cache
 from . import layout as L
-from .codegen import Options, Unsupported, forms_of, generate
+from .codegen import Options, Unsupported, generate
 from .loader import NativeCode
 
 U64 = ctypes.c_uint64
 # Entries hold the GIL, as the interpreter does (PYFUNCTYPE: a cheaper call than CFUNCTYPE).
 ENTRY = ctypes.PYFUNCTYPE(U64, ctypes.c_void_p, U64, U64, U64, U64, U64, U64, U64, U64)
-RUN = ctypes.PYFUNCTYPE(U64, ctypes.c_void_p, U64, U64)
 REPEAT = ctypes.PYFUNCTYPE(U64, ctypes.c_void_p, U64, U64, U64, U64, U64, U64)
 CALLBACK_PROTOTYPES = {
     "helper": ctypes.CFUNCTYPE(U64, U64, U64, U64, U64, U64, U64, U64),
@@ -84,15 +88,17 @@ class JitProgram:
                  max_insns: int | None = None, name: str = "prog", arena_base: int = 0,
                  code: Region | None = None,
                  tail_call: Callable[..., tuple[int, int] | None] | None = None,
-                 facts: Callable[[int], bool] | None = None, meter: Meter | None = None):
+                 verification: Any = None, meter: Meter | None = None):
         if trace is not None:
             raise Unsupported("tracing runs in the interpreter")
-        # The instruction limit is compiled in; the VM's meter (one budget
-        # per run) is told what each run executed.  Callbacks count against
-        # it too; a wall-clock limit (max_seconds) is the interpreter's only.
+        # The code asks the VM's meter (one budget per run) when its count
+        # passes the runtime block's CHECK_AT, as the interpreter does: the
+        # instruction limit and the wall-clock one (max_seconds) both hold.
+        # Callbacks count against it too.
         self.meter = meter if meter is not None else Meter(max_insns)
         max_insns = self.meter.max_insns
-        self.insns = [Insn(*i) for i in insns]
+        self.insns = list(insns) if all(type(i) is Insn for i in insns) else \
+            [Insn(*i) for i in insns]
         self.name = name
         self.space = space
         self.stack = stack
@@ -107,35 +113,45 @@ class JitProgram:
         if code is None:
             code = code_region(space, self.insns, name)
         self.code = code
-        sems = forms_of(self.insns)
+        # Only calls and lddw decide the options: their semantics are looked
+        # up; the rest of the program is read only when it is compiled.
+        sems = _LazySemantics(self.insns)
         options = Options(frame_size=stack.frame_size, max_depth=stack.max_depth,
                           max_insns=max_insns, may_goto_budget=_may_goto_budget())
         values: dict[int, int] = {}
-        for pc, sem in enumerate(sems):
+        for pc, insn in enumerate(self.insns):
+            if insn.opcode not in _DECISIVE:
+                continue
+            sem = sems[pc]
             if sem is None:
                 continue
             if sem.operation == "call_helper":
-                imm = self.insns[pc].imm
+                imm = insn.imm
                 options.helper_calls[pc] = "tail" if imm == TAIL_CALL_ID else \
                     "python" if imm in helpers else "step"
             elif sem.operation == "load_imm64" and sem.reference is not None \
-                    and not sem.enters_function:
+                    and not sem.enters_function and pc + 1 < len(self.insns):
                 if resolve_pseudo is None:
                     options.references[pc] = "unresolved"
                 else:
-                    values[pc] = resolve_pseudo(pc, self.insns[pc].form, self.insns[pc].imm,
-                                                self.insns[pc + 1].imm)
+                    values[pc] = resolve_pseudo(pc, insn.form, insn.imm, self.insns[pc + 1].imm)
                     options.references[pc] = "slot"
         lookups = _array_lookups(self.insns, sems, helpers, values)
         options.inline_lookups = {pc: stride for pc, (stride, _facts) in lookups.items()}
-        self.bytecode = encode(self.insns)
-        self.native, self.layout = _native_code(self.insns, self.bytecode, options, facts)
+        hashed = _hash_lookups(self.insns, sems, helpers, values, lookups)
+        options.inline_hash = {pc: m.key_size for pc, m in hashed.items()}
+        if verification is not None:
+            options.proven = proven_accesses(verification, self.insns, stack.frame_size)
+        self.bytecode = bytecode_of(self.insns)
+        self.native, self.layout = _native_code(self.insns, self.bytecode, options)
         self._entry = self.native.function("pybpf_entry", ENTRY)
         self._repeat = self.native.function("pybpf_repeat", REPEAT)
-        self._run = self.native.function("pybpf_run", RUN)
         self.entries = set(self.layout.entries)
         self.rt = (U64 * self.layout.slots)()
         self._rt_address = ctypes.addressof(self.rt)
+        #: The runtime block as a memoryview of u64 (cheaper to index than the ctypes array).
+        self.slots = memoryview(self.rt).cast("B").cast("Q")
+        self._run = self.native.python_function("pybpf_run_py", self._rt_address)
         rt = self.rt
         frames = stack.frames
         rt[L.STACK_TOP] = frames[0].end
@@ -147,6 +163,16 @@ class JitProgram:
         for i, pc in enumerate(self.layout.maps):
             base = self.layout.maps_base + L.MAP_SLOTS * i
             rt[base:base + L.MAP_SLOTS] = [v & M64 for v in lookups[pc][1]]
+        self._hash_tables = []
+        for i, pc in enumerate(self.layout.hashes):
+            m = hashed[pc]
+            entries = hash_table_entries(m.max_entries)
+            table = (U64 * (L.HASH_ENTRY * entries))()
+            self._hash_tables.append((m, table))
+            base = self.layout.hashes_base + L.HASH_SLOTS * i
+            rt[base:base + L.HASH_SLOTS] = [values[_last_write_of_r1(self.insns, sems, pc)] & M64,
+                                            ctypes.addressof(m.changes),
+                                            ctypes.addressof(table), entries - 1]
         self._callbacks = {}
         bound = {"helper": self._helper_callback, "resolve": self._resolve_callback,
                  "step": self._step_callback, "tail": self._tail_callback,
@@ -157,15 +183,9 @@ class JitProgram:
                 self._callbacks[cb] = thunk
                 rt[L.CALLBACKS + i] = ctypes.cast(thunk, ctypes.c_void_p).value or 0
         self._helper_fns = [helpers[self.insns[pc].imm] for pc in self.layout.helpers]
-        self._site_info = []
-        for pc in self.layout.sites:
-            sem = sems[pc]
-            assert sem is not None
-            op = sem.operation
-            kind = "read" if op in ("load", "load_acquire") else \
-                "write" if op in ("store", "store_release") else "atomic"
-            self._site_info.append((sem.size, kind))
+        self._site_info = self.layout.site_info
         self._pending: tuple[BaseException, int] | None = None
+        self._clock_run = 0
         self._repeating = False
         self._run_seen = -1
         self.on_new_run: Callable[[], None] | None = None
@@ -176,6 +196,7 @@ class JitProgram:
     def _enter(self, pc: int, depth: int, flags: int, r1: int, r2: int, r3: int, r4: int,
                r5: int) -> tuple[int, int]:
         rt = self.rt
+        rt[L.CHECK_AT] = self.meter.next_check
         r0 = self._entry(self._rt_address, pc, depth, flags, r1 & M64, r2 & M64, r3 & M64,
                          r4 & M64, r5 & M64)
         status = rt[L.STATUS]
@@ -190,28 +211,30 @@ class JitProgram:
     @property
     def insn_count(self) -> int:
         """Instructions the last run executed (with the callbacks it made)."""
-        return self.rt[L.COUNT] + self._extra
+        return self.slots[L.COUNT] + self._extra
 
     def run(self, r1: int = 0, r2: int = 0, r3: int = 0, r4: int = 0, r5: int = 0) -> int:
         """Run from the first instruction in a fresh frame 0; returns r0."""
         self._extra = 0
-        self.meter.start()
+        meter = self.meter
+        meter.start()
+        slots = self.slots
+        slots[L.CHECK_AT] = meter.next_check
         stack = self.stack
         if r3 or r4 or r5:
             try:
                 return self._enter(0, 0, ZERO_FRAME, r1, r2, r3, r4, r5)[0]
             finally:
-                self.meter.n = self.insn_count
+                meter.n = self.insn_count
                 if stack.depth != -1:
                     stack.reset()
-        r0 = self._run(self._rt_address, r1 & M64, r2 & M64)
-        self.meter.n = self.insn_count
+        r0 = self._run(r1 & M64, r2 & M64)
+        meter.n = slots[L.COUNT]
         if stack.depth != -1:
             stack.reset()
-        rt = self.rt
-        if rt[L.STATUS]:
-            status = rt[L.STATUS]
-            rt[L.STATUS] = L.RUNNING
+        status = slots[L.STATUS]
+        if status:
+            slots[L.STATUS] = L.RUNNING
             if status == L.ABORTED:
                 return 0
             raise self._take_error()
@@ -226,8 +249,10 @@ class JitProgram:
         counts it: time spent preempted by other processes is left out."""
         self._extra = 0
         self.meter.start()
+        self.slots[L.CHECK_AT] = self.meter.next_check
         self._repeating = True
         self._run_seen = 0
+        self._clock_run = 0
         rt = self.rt
         try:
             start = time.thread_time_ns()
@@ -262,11 +287,14 @@ class JitProgram:
         finally:
             self._sync(depth - 1)
         self._extra += n
-        limit = self.meter.max_insns
+        meter = self.meter
+        limit = meter.max_insns
         if limit is not None and self._extra > limit:
             raise InstructionLimitExceeded(
                 f"instruction limit exceeded: callbacks executed {self._extra}, limit "
                 f"max_insns={limit} (for the whole run)")
+        if meter.deadline is not None:      # a helper calling back many times (bpf_loop)
+            meter.check(self._extra)
         return r0
 
     def run_in_frame(self, r1: int, depth: int, n: int = 0) -> tuple[int, int]:
@@ -438,6 +466,15 @@ class JitProgram:
             if code == L.TRAP_DEPTH:
                 self._sync(depth)
                 self.stack.enter(arg)         # raises CallDepthExceeded
+            if code == L.TRAP_CHECK:
+                self._new_run_check()
+                meter = self.meter
+                if self._repeating and self.slots[L.RUN_INDEX] != self._clock_run:
+                    # test_run(repeat=N): each run has max_seconds, as in the interpreter
+                    self._clock_run = self.slots[L.RUN_INDEX]
+                    meter.start()
+                self.slots[L.CHECK_AT] = meter.check(arg)
+                return 0
             if code == L.TRAP_LIMIT:
                 raise InstructionLimitExceeded(
                     f"instruction limit exceeded: {arg} executed, limit "
@@ -449,7 +486,46 @@ class JitProgram:
         return 0
 
 
-def _array_lookups(insns: list[Insn], sems: list, helpers: Mapping[int, Helper],
+class _LazySemantics:
+    """Each slot's semantics, looked up when first asked (None for an invalid
+    slot or the second half of a lddw), as :func:`~pybpf.jit.codegen.forms_of`
+    gives them all."""
+
+    def __init__(self, insns: list[Insn]):
+        self.insns = insns
+        self.known: dict[int, Any] = {}
+
+    def __getitem__(self, pc: int) -> Any:
+        try:
+            return self.known[pc]
+        except KeyError:
+            form = self.insns[pc].form
+            sem = self.known[pc] = semantics_of(form) if form is not None else None
+            return sem
+
+    def __len__(self) -> int:
+        return len(self.insns)
+
+
+#: Opcodes whose instructions decide the compile options (calls, lddw).
+_DECISIVE = frozenset({BPF_JMP | BPF_CALL, LDDW_OPCODE})
+
+
+def bytecode_of(insns: list[Insn]) -> bytes:
+    """What the disk cache keys a program by: its slots' fields as 64-bit
+    integers (as exact as the bytecode, and packed in C)."""
+    try:
+        return _fields_format(len(insns)).pack(*chain.from_iterable(insns))
+    except struct.error as e:
+        raise Unsupported(f"an instruction field is out of range: {e}") from None
+
+
+@lru_cache(maxsize=64)
+def _fields_format(n: int) -> struct.Struct:
+    return struct.Struct(f"<{5 * n}q")
+
+
+def _array_lookups(insns: list[Insn], sems: Any, helpers: Mapping[int, Helper],
                    values: dict[int, int]) -> dict[int, tuple[int, tuple[int, int, int]]]:
     """The ``bpf_map_lookup_elem`` calls to inline: call pc -> (value stride,
     (map pointer, first value's address, max_entries)).
@@ -464,9 +540,11 @@ def _array_lookups(insns: list[Insn], sems: list, helpers: Mapping[int, Helper],
 
     builtin = BUILTINS.get("map_lookup_elem")
     out: dict[int, tuple[int, tuple[int, int, int]]] = {}
-    for pc, sem in enumerate(sems):
-        if sem is None or sem.operation != "call_helper" or \
-                insns[pc].imm != MAP_LOOKUP_ELEM_ID:
+    for pc, insn in enumerate(insns):
+        if insn.imm != MAP_LOOKUP_ELEM_ID or insn.opcode not in _DECISIVE:
+            continue
+        sem = sems[pc]
+        if sem is None or sem.operation != "call_helper":
             continue
         fn = helpers.get(insns[pc].imm)
         if fn is None or getattr(fn, "func", None) is not builtin:
@@ -489,7 +567,56 @@ def _array_lookups(insns: list[Insn], sems: list, helpers: Mapping[int, Helper],
     return out
 
 
-def _last_write_of_r1(insns: list[Insn], sems: list, pc: int) -> int | None:
+HASH_TABLE_MAX = 1 << 16
+"""The most entries a hash lookup site's table has (24 bytes each)."""
+
+
+def hash_table_entries(max_entries: int) -> int:
+    """Entries of a hash lookup site's table: a power of two, twice the
+    map's capacity (few collisions), at most :data:`HASH_TABLE_MAX`."""
+    n = 16
+    while n < 2 * max_entries and n < HASH_TABLE_MAX:
+        n *= 2
+    return n
+
+
+def _hash_lookups(insns: list[Insn], sems: Any, helpers: Mapping[int, Helper],
+                  values: dict[int, int], inlined: Mapping[int, Any]) -> dict[int, Any]:
+    """The ``bpf_map_lookup_elem`` calls to give a lookup table: call pc ->
+    the hash map.  As :func:`_array_lookups`, on a plain ``hash`` map (not
+    per-CPU, not LRU: their lookups do more than read) whose key is 1, 2, 4
+    or 8 bytes and whose lookup is the class's own."""
+    from ..helpers.core import BUILTINS
+    from ..maps.hash import HashMap
+
+    builtin = BUILTINS.get("map_lookup_elem")
+    out: dict[int, Any] = {}
+    for pc, insn in enumerate(insns):
+        if insn.imm != MAP_LOOKUP_ELEM_ID or insn.opcode not in _DECISIVE or pc in inlined:
+            continue
+        sem = sems[pc]
+        if sem is None or sem.operation != "call_helper":
+            continue
+        fn = helpers.get(insn.imm)
+        if fn is None or getattr(fn, "func", None) is not builtin:
+            continue
+        source = _last_write_of_r1(insns, sems, pc)
+        if source is None or source not in values:
+            continue
+        owner = fn.args[0] if getattr(fn, "args", None) else None
+        if owner is None or not hasattr(owner, "map_at"):
+            continue
+        m = owner.map_at(values[source])
+        if not isinstance(m, HashMap) or m.type != "hash" or m.percpu or m.lru or \
+                m.key_size not in (1, 2, 4, 8) or \
+                getattr(m.bpf_lookup, "__func__", None) is not HashMap.bpf_lookup or \
+                not hasattr(m, "changes"):
+            continue
+        out[pc] = m
+    return out
+
+
+def _last_write_of_r1(insns: list[Insn], sems: Any, pc: int) -> int | None:
     """The pc of the ``lddw`` that last set r1 before ``pc``, looking back
     through straight-line code that leaves r1 alone; None otherwise."""
     back = pc - 1
@@ -515,36 +642,54 @@ def _may_goto_budget() -> int:
     return MAY_GOTO_BUDGET
 
 
-def _native_code(insns: list[Insn], bytecode: bytes, options: Options,
-                 facts: Callable[[int], bool] | None) -> tuple[NativeCode, L.Layout]:
+def _native_code(insns: list[Insn], bytecode: bytes, options: Options
+                 ) -> tuple[NativeCode, L.Layout]:
     """The loaded code of a program: from this process, the disk cache, or LLVM."""
-    key = cache.key_of(bytecode, options.key()) if facts is None else None
-    if key is not None:
-        hit = _native.get(key)
-        if hit is not None:
-            return hit
-        stored = cache.read(key)
-        if stored is not None:
-            obj, data = stored
-            try:
-                loaded = NativeCode(obj), L.Layout.from_data(data)
-            except (BPFError, KeyError, TypeError, ValueError):
-                loaded = None
-            if loaded is not None:
-                _remember(key, loaded)
-                return loaded
+    key = cache.key_of(bytecode, options.key())
+    hit = _native.get(key)
+    if hit is not None:
+        return hit
+    stored = cache.read(key)
+    if stored is not None:
+        obj, data = stored
+        try:
+            loaded = NativeCode(obj), L.Layout.from_data(data)
+        except (BPFError, KeyError, TypeError, ValueError):
+            loaded = None
+        if loaded is not None:
+            _remember(key, loaded)
+            return loaded
     from .llvm import compile_module
 
     start = time.perf_counter()
-    text, layout = generate(insns, options, facts)
+    text, layout = generate(insns, options)
     obj = compile_module(text)
-    if key is not None:
-        compile_seconds[key] = time.perf_counter() - start
-        cache.write(key, obj, layout.to_data())
+    compile_seconds[key] = time.perf_counter() - start
+    cache.write(key, obj, layout.to_data())
     loaded = NativeCode(obj), layout
-    if key is not None:
-        _remember(key, loaded)
+    _remember(key, loaded)
     return loaded
+
+
+def proven_accesses(verification: Any, insns: list[Insn], frame_size: int) -> dict[int, str]:
+    """The accesses a :class:`pybpf.verifier.VerifierResult` of ``insns``
+    proved in bounds, as :attr:`pybpf.jit.codegen.Options.proven` takes them:
+    pc -> "stack" or "memory".  Nothing for a rejected result, a result of
+    another program (its length differs), or stack proofs when the VM's
+    frames are smaller than the verifier's (``MAX_BPF_STACK``)."""
+    from ..spec.verifier import MAX_BPF_STACK
+    from ..verifier.state import PTR_TO_STACK, base_type
+
+    if not getattr(verification, "accepted", False) or len(verification.facts) != len(insns):
+        return {}
+    out = {}
+    for pc in verification.proven_accesses:
+        if base_type(verification.facts[pc].ptr_type) == PTR_TO_STACK:
+            if frame_size >= MAX_BPF_STACK:
+                out[pc] = "stack"
+        else:
+            out[pc] = "memory"
+    return out
 
 
 def _remember(key: str, loaded: tuple[NativeCode, L.Layout]) -> None:

@@ -36,6 +36,7 @@ lock) never sees a half-made element.
 
 from __future__ import annotations
 
+import ctypes
 import errno as E
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict
@@ -127,6 +128,10 @@ class HashMap(Map):
         self._slot_keys: list[bytes | None] = []    # slot -> key; grows as slots are used
         self._free: list[int] = []                  # freed slots, reused last-freed first
         self._order: list[bytes] | None = []        # the keys sorted; None after a change
+        self.changes = ctypes.c_uint64(0)
+        """Counts the keys that came into or left the map (never an update
+        in place), where native code can read it: a JIT's lookup cache
+        trusts what it saw only while this has not moved."""
         if self.lru:
             per_cpu_lists = bool(self.flags & BPF_F_NO_COMMON_LRU)
             nlists = self.num_cpus if per_cpu_lists else 1
@@ -166,6 +171,7 @@ class HashMap(Map):
         """Drop ``key`` (present); returns its value offset."""
         offset = self._index.pop(key)
         self._order = None
+        self.changes.value += 1
         slot = offset // self.value_stride
         self._slot_keys[slot] = None
         self._free.append(slot)
@@ -215,6 +221,7 @@ class HashMap(Map):
         self._slot_keys[slot] = key
         index[key] = offset
         self._order = None
+        self.changes.value += 1
         if self.lru:
             home = self._home
             if home is None:

@@ -25,7 +25,7 @@ object's ``__arena`` globals, in a 4 GiB window of its own;
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .. import backend
@@ -96,10 +96,7 @@ def load(spec: ObjectSpec, *, vm: VM | None = None, core_target: Any = None,
     linked = link(spec, NoKernel(), core_target=core_target, debug_info=verify)
     results = verify_linked(linked, privileged=privileged, log_level=log_level) if verify \
         else {}
-    coll = load_linked(linked, vm=vm or VM(**vm_options))
-    for name, result in results.items():
-        coll.programs[name].verification = result
-    return coll
+    return load_linked(linked, vm=vm or VM(**vm_options), verification=results)
 
 
 def verify_linked(linked: LinkedObject, *, privileged: bool = True,
@@ -111,9 +108,11 @@ def verify_linked(linked: LinkedObject, *, privileged: bool = True,
     return results
 
 
-def load_linked(linked: LinkedObject, *, vm: VM) -> Collection:
+def load_linked(linked: LinkedObject, *, vm: VM,
+                verification: Mapping[str, VerifierResult] | None = None) -> Collection:
     """Load what :func:`pybpf.linker.link` made of a spec (``linked.spec``,
-    whose map specs give the maps their codecs) into ``vm``."""
+    whose map specs give the maps their codecs) into ``vm``; ``verification``
+    gives programs by name their :class:`~pybpf.verifier.VerifierResult`."""
     spec = linked.spec
     if spec is None:
         raise BPFError("the VM loads linked objects with their spec (link(spec), not "
@@ -143,7 +142,8 @@ def load_linked(linked: LinkedObject, *, vm: VM) -> Collection:
             return vm.value_pointer(m, ref.offset) if ref.value else vm.map_pointer(m)
 
         coll.programs[name] = vm.load(lp.insns, name=name, prog_type=lp.type,
-                                      resolve_pseudo=resolve)
+                                      resolve_pseudo=resolve,
+                                      verification=(verification or {}).get(name))
     for name in linked.fill_after:
         _fill(coll, linked, name)
     return coll

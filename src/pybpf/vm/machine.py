@@ -342,7 +342,8 @@ class VM:
 
     def load(self, program: ProgramSource, *, name: str = "prog", prog_type: str = "memory",
              check: bool = True,
-             resolve_pseudo: Callable[[int, OpForm, int, int], int] | None = None) -> Program:
+             resolve_pseudo: Callable[[int, OpForm, int, int], int] | None = None,
+             verification: Any = None) -> Program:
         """Validate and prepare a program (slots, bytecode or assembly text).
 
         ``prog_type`` is the kernel's program type name (``xdp``,
@@ -351,13 +352,16 @@ class VM:
         map[fd:F]``) resolve against this VM's maps unless ``resolve_pseudo``
         is given.  Raises :class:`~pybpf.errors.InstructionError` for a
         malformed program and :class:`~pybpf.errors.AssemblerError` for bad
-        text.
+        text.  ``verification`` is the :class:`pybpf.verifier.VerifierResult`
+        that proved exactly these instructions safe (the JIT then leaves out
+        the checks of the accesses it proved).
         """
         with collector_paused(), self.lock:
             insns = as_instructions(program)
             if check:
                 validate(insns, version=self.version)
-            return Program(self, insns, name, resolve_pseudo or self.resolve_pseudo, prog_type)
+            return Program(self, insns, name, resolve_pseudo or self.resolve_pseudo, prog_type,
+                           verification=verification)
 
     def run(self, program: ProgramSource, mem: bytes | bytearray | None = None, *,
             trace: Tracer | TextIO | None = None) -> RunResult:
@@ -376,7 +380,7 @@ class Program(backend.Program):
 
     def __init__(self, vm: VM, insns: list[Insn], name: str,
                  resolve_pseudo: Callable[[int, OpForm, int, int], int] | None = None,
-                 prog_type: str = "memory"):
+                 prog_type: str = "memory", verification: Any = None):
         self.vm = vm
         self.insns = insns
         self.name = name
@@ -386,7 +390,7 @@ class Program(backend.Program):
         self.env = vm.env
         self.invocation: Invocation | None = None
         self.redirect: Any = None
-        self.verification: Any = None
+        self.verification: Any = verification
         """The :class:`pybpf.verifier.VerifierResult` that proved this
         program safe (what :func:`pybpf.vm.load` verified), else None."""
         self.code = code_region(vm.memory, insns, name)
@@ -450,11 +454,15 @@ class Program(backend.Program):
             bound[entry.id] = functools.partial(entry.fn, self)
         self._tail_call_target = bound.get(TAIL_CALL_ID)
         factory = self.vm.engine if tracer is None else None
+        # An engine (the JIT) may use what verification proved.
+        extra = {"verification": self.verification} \
+            if factory is not None and self.verification is not None else {}
         return (factory or CompiledProgram)(self.insns, space=self.vm.memory, stack=self.vm.stack,
                                helpers=bound, resolve_pseudo=self._resolve_pseudo,
                                packet=self._packet_bytes, trace=tracer,
                                meter=self.vm.meter, name=self.name, code=self.code,
-                               tail_call=self._tail_call, arena_base=self.vm.arena_base)
+                               tail_call=self._tail_call, arena_base=self.vm.arena_base,
+                               **extra)
 
     def _tail_call(self, ctx_ptr: int, map_ptr: int, index: int, depth: int, n: int
                    ) -> tuple[int, int] | None:
