@@ -358,3 +358,13 @@ def test_program_reuse_is_independent():
     assert prog.run().r0 == 0
     assert prog.run().r0 == 0  # the stack is zeroed for every run
     assert Insn(0x95).encode() == bytes.fromhex("9500000000000000")
+
+
+def test_unchecked_loading_allows_newer_instructions_but_never_malformed_ones():
+    v4_only = "mov %r0, 7\nsdiv %r0, 2\nexit"     # signed division: cpu v4
+    with pytest.raises(InstructionError):
+        VM(version=1).load(v4_only)
+    assert VM(version=1).load(v4_only, check=False).run().r0 == 3
+    r11 = bytes.fromhex("b70b000001000000" "9500000000000000")
+    with pytest.raises(InstructionError):
+        VM().load(r11, check=False)

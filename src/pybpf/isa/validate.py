@@ -28,8 +28,12 @@ _NO_SECOND_IMM = (PSEUDO_MAP_FD, PSEUDO_MAP_IDX, PSEUDO_FUNC)
 
 MAX_REGISTER = 10
 
+LATEST_CPU_VERSION = 4
+"""The newest instruction set version (``-mcpu=v4``): every form is allowed."""
 
-def validate(insns: Sequence[Insn], *, version: int = 4, extensions: bool = True) -> None:
+
+def validate(insns: Sequence[Insn], *, version: int = LATEST_CPU_VERSION,
+             extensions: bool = True) -> None:
     """Raise :class:`InstructionError` for the first malformed instruction.
 
     ``version`` is the highest CPU version (1-4) whose instructions are
@@ -42,7 +46,7 @@ def validate(insns: Sequence[Insn], *, version: int = 4, extensions: bool = True
         raise problems[0]
 
 
-def find_problems(insns: Sequence[Insn], *, version: int = 4, extensions: bool = True,
+def find_problems(insns: Sequence[Insn], *, version: int = LATEST_CPU_VERSION, extensions: bool = True,
                   first_only: bool = False) -> list[InstructionError]:
     """Every structural problem of a program, as errors naming the pc."""
     found: list[InstructionError] = []

@@ -31,6 +31,7 @@ from ..backend import TestRunResult, verdict
 from ..errors import HelperError, VMError
 from ..isa import Insn, OpForm, assemble, decode, validate
 from ..isa.opcodes import PSEUDO_MAP_FD, PSEUDO_MAP_IDX, PSEUDO_MAP_IDX_VALUE, PSEUDO_MAP_VALUE
+from ..isa.validate import LATEST_CPU_VERSION
 from ..objects import MapSpec
 from ..spec.defines import BPF_COMPLEXITY_LIMIT_INSNS, MAX_TAIL_CALLS
 from ..spec.net import ETH_HLEN
@@ -354,12 +355,14 @@ class VM:
         malformed program and :class:`~pybpf.errors.AssemblerError` for bad
         text.  ``verification`` is the :class:`pybpf.verifier.VerifierResult`
         that proved exactly these instructions safe (the JIT then leaves out
-        the checks of the accesses it proved).
+        the checks of the accesses it proved).  ``check=False`` allows
+        instructions beyond this VM's CPU ``version``; a structurally
+        malformed program (unknown opcode, register above r10, jump out of
+        the program...) is refused either way, since no engine can run it.
         """
         with collector_paused(), self.lock:
             insns = as_instructions(program)
-            if check:
-                validate(insns, version=self.version)
+            validate(insns, version=self.version if check else LATEST_CPU_VERSION)
             return Program(self, insns, name, resolve_pseudo or self.resolve_pseudo, prog_type,
                            verification=verification)
 
