@@ -97,7 +97,7 @@ def test_tracing_runs_in_the_interpreter():
 def test_a_malformed_program_is_refused_at_load_even_unchecked():
     # r11 does not exist: no engine may be asked to run it (it used to reach
     # the interpreter's generated code and fail there with NameError)
-    with pytest.raises(InstructionError, match="r11|register"):
+    with pytest.raises(InstructionError, match=r"r11|register"):
         VM(jit=True).load(bytes.fromhex("b70b000001000000" "9500000000000000"), check=False)
 
 
