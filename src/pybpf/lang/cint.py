@@ -4,7 +4,7 @@
 returns a :class:`CInt`, an ``int`` that carries its C type and whose
 operators follow C: operands converted by the usual arithmetic conversions
 (:func:`pybpf.lang.backend.common_type`), results wrapped at the width,
-comparisons signed or unsigned by type, ``//`` and ``%`` truncating toward
+comparisons signed or unsigned by type (their result an ``int`` 0 or 1), ``//`` and ``%`` truncating toward
 zero, with BPF's answers where C has none (``x // 0 == 0``, ``x % 0 == x``,
 shift counts modulo the width).  A plain Python ``int`` is a C literal:
 ``int`` (s32) when it fits, else ``long`` (s64), else ``unsigned long``.
@@ -55,6 +55,11 @@ def c_remainder(x: int, y: int, ctype: t.IntType) -> int:
         return x
     r = abs(x) % abs(y)
     return ctype.wrap(-r if x < 0 else r)
+
+
+def _truth(value: bool) -> CInt:
+    """A comparison's result as C gives it: an ``int`` 0 or 1."""
+    return CInt(int(value), t.S32)
 
 
 def _ctype(v: Any) -> t.IntType:
@@ -177,29 +182,29 @@ class CInt(int):
         ct = common(self.ctype, _ctype(o))
         return ct.wrap(int(self)), ct.wrap(int(o))
 
-    def __eq__(self, o: object) -> bool:
+    def __eq__(self, o: object) -> CInt:  # type: ignore[override]
         p = self._cmp(o)
-        return NotImplemented if p is None else p[0] == p[1]
+        return NotImplemented if p is None else _truth(p[0] == p[1])
 
-    def __ne__(self, o: object) -> bool:
+    def __ne__(self, o: object) -> CInt:  # type: ignore[override]
         p = self._cmp(o)
-        return NotImplemented if p is None else p[0] != p[1]
+        return NotImplemented if p is None else _truth(p[0] != p[1])
 
-    def __lt__(self, o: Any) -> bool:
+    def __lt__(self, o: Any) -> CInt:  # type: ignore[override]
         p = self._cmp(o)
-        return NotImplemented if p is None else p[0] < p[1]
+        return NotImplemented if p is None else _truth(p[0] < p[1])
 
-    def __le__(self, o: Any) -> bool:
+    def __le__(self, o: Any) -> CInt:  # type: ignore[override]
         p = self._cmp(o)
-        return NotImplemented if p is None else p[0] <= p[1]
+        return NotImplemented if p is None else _truth(p[0] <= p[1])
 
-    def __gt__(self, o: Any) -> bool:
+    def __gt__(self, o: Any) -> CInt:  # type: ignore[override]
         p = self._cmp(o)
-        return NotImplemented if p is None else p[0] > p[1]
+        return NotImplemented if p is None else _truth(p[0] > p[1])
 
-    def __ge__(self, o: Any) -> bool:
+    def __ge__(self, o: Any) -> CInt:  # type: ignore[override]
         p = self._cmp(o)
-        return NotImplemented if p is None else p[0] >= p[1]
+        return NotImplemented if p is None else _truth(p[0] >= p[1])
 
     __hash__ = int.__hash__
 

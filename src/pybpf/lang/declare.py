@@ -496,9 +496,21 @@ class FunctionDef:
         self.inline = inline
         self.name = func.__name__
         functools.update_wrapper(self, func)
+        self._conversions: tuple[list[Any], Any] | None = None
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.func(*args, **kwargs)
+    def __call__(self, *args: Any) -> Any:
+        """Run in CPython as the program would: integer arguments and the
+        result converted to the annotated types (C's conversions)."""
+        if self._conversions is None:
+            import inspect
+
+            ann = inspect.get_annotations(self.func, eval_str=True)
+            params = [ann.get(p) for p in inspect.signature(self.func).parameters]
+            self._conversions = (params, ann.get("return"))
+        params, ret = self._conversions
+        args = tuple(p(a) if isinstance(p, IntLangType) else a for p, a in zip(params, args))
+        result = self.func(*args)
+        return ret(result) if isinstance(ret, IntLangType) else result
 
 
 def program(section: str) -> Any:
