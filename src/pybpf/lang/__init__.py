@@ -16,7 +16,7 @@ shares) into a standard ELF object and an :class:`~pybpf.objects.ObjectSpec`::
 
 ``pybpf compile FILE.py`` writes the object; ``pybpf run-py FILE.py``
 compiles, loads, attaches and prints.  :func:`compile_file` and
-:func:`load` do the same from Python.  See :mod:`pybpf.lang.compiler` for
+:func:`pybpf.lang.run.load` do the same from Python.  See :mod:`pybpf.lang.compiler` for
 the subset of Python a program may use.
 """
 
@@ -74,8 +74,7 @@ from .declare import (
 )
 from .errors import CompileError
 
-_LAZY = {"compile_file": "compiler", "compile_module": "compiler", "Compilation": "compiler",
-         "load": "run", "run": "run", "LoadedFile": "run"}
+_LAZY = {"compile_file": "compiler", "compile_module": "compiler", "Compilation": "compiler"}
 
 
 def __getattr__(name: str) -> Any:
@@ -139,7 +138,6 @@ __all__ = [
     "HashMap",
     "HashOfMaps",
     "Knob",
-    "LoadedFile",
     "LpmTrie",
     "LruHash",
     "LruPerCPUHash",
@@ -169,13 +167,11 @@ __all__ = [
     "kernel",
     "kprobe",
     "kretprobe",
-    "load",
     "ntohl",
     "ntohs",
     "program",
     "ptr",
     "raw_tracepoint",
-    "run",
     "s8",
     "s16",
     "s32",

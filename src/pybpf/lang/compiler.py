@@ -74,8 +74,11 @@ class Compilation:
 
     def __init__(self, pymodule: Any, backend: bk.Module, maps: dict[str, d.MapDef],
                  globals_: dict[str, d.Global], programs: dict[str, d.ProgramDef],
-                 elf: bytes, frontend_seconds: float):
+                 elf: bytes, frontend_seconds: float,
+                 record_types: dict[str, t.CType] | None = None):
         self.module = pymodule
+        self.record_types = record_types or {}
+        """The record type each ring or perf buffer carries, by map name."""
         self.backend = backend
         self.maps = maps
         self.globals = globals_
@@ -142,7 +145,7 @@ def compile_module(pymodule: Any, *, optimize: int = 2, source: str | None = Non
     frontend_seconds = time.perf_counter() - start
     elf = backend.compile(optimize=optimize)
     return Compilation(pymodule, backend, front.maps, front.globals, front.programs, elf,
-                       frontend_seconds)
+                       frontend_seconds, front.record_types)
 
 
 class _ModuleCompiler:
@@ -165,6 +168,7 @@ class _ModuleCompiler:
         self.calls: dict[str, list[tuple[str, ast.AST]]] = {}
         self.map_decls: dict[str, bk.MapDecl] = {}
         self.global_decls: dict[str, bk.GlobalDecl] = {}
+        self.record_types: dict[str, t.CType] = {}
 
     def error(self, reason: str, node: ast.AST | None) -> CompileError:
         return CompileError(reason, path=self.path, line=getattr(node, "lineno", None),
@@ -379,6 +383,8 @@ class _FunctionCompiler:
                 raise e.at(self.owner.path, arg.lineno, arg.col_offset + 1) from None
         if prog_type == "kprobe":
             return _Context(ctx, bk.context_record("pt_regs"), "pt_regs")
+        if prog_type in ("tracing", "raw_tracepoint", "raw_tracepoint_writable"):
+            return _Context(ctx, None, "args")
         return _Context(ctx, None, "opaque")
 
     def _bind_param(self, name: str, v: Value) -> None:
@@ -546,7 +552,10 @@ class _FunctionCompiler:
             if not isinstance(m.value, t.IntType):
                 raise self.error(f"{m.name}[...] {_op_text(s.op)}= needs integer values", s)
             key = self._key_pointer(m, target.slice)
-            slot = self.b.map_lookup_or_init(m, key)
+            if m.kind in ("array", "percpu_array"):
+                slot = self.b.map_lookup(m, key)        # every index exists
+            else:
+                slot = self.b.map_lookup_or_init(m, key)
             rhs = self.scalar(s.value)
             with self.b.if_then(self.b.is_null(slot, negate=True)):
                 if op == "+" and m.kind not in ("percpu_hash", "percpu_array", "lru_percpu_hash"):
@@ -566,8 +575,24 @@ class _FunctionCompiler:
                 self.b.store(ptr, self.b.binop(op, self.b.load(ptr), rhs))
             return
         ptr = self.lvalue(target)
+        if op == "+" and self._shared_memory(target) and isinstance(ptr.ctype.target, t.IntType) \
+                and ptr.ctype.target.bits in (32, 64):      # type: ignore[union-attr]
+            # a map value, a ring record, a global: others may add at the same time
+            self.b.atomic_add(ptr, self.scalar(s.value))
+            return
         current = self.b.load(ptr)
         self.b.store(ptr, self.arith(op, current, self.scalar(s.value), s))
+
+    def _shared_memory(self, target: ast.expr) -> bool:
+        """Whether ``target`` (a field or element) lives outside this
+        function's stack and its context: reached through a pointer variable."""
+        base = target
+        while isinstance(base, (ast.Attribute, ast.Subscript)):
+            base = base.value
+        if not isinstance(base, ast.Name) or self._is_context(base):
+            return False
+        var = self.vars.get(base.id)
+        return var is not None and var.kind == "slot" and isinstance(var.ctype, t.PointerType)
 
     def stmt_Delete(self, s: ast.Delete) -> None:
         for target in s.targets:
@@ -1145,16 +1170,19 @@ class _FunctionCompiler:
                 v = self.expr(args[0])
                 if not isinstance(v.ctype, t.PointerType):
                     v = self._in_memory(v, v.ctype, call)
+                self._record_type(m, v.ctype.target, call)  # type: ignore[union-attr]
                 return b.ringbuf_output(m, v)
             if m.kind == "perf_event_array":
                 need(2)
                 v = self.expr(args[1])
                 if not isinstance(v.ctype, t.PointerType):
                     v = self._in_memory(v, v.ctype, call)
-                return b.perf_output(self.expr(args[0]), m, v)
+                self._record_type(m, v.ctype.target, call)  # type: ignore[union-attr]
+                return b.perf_output(self._argument(args[0]), m, v)
         if method == "reserve" and m.kind == "ringbuf":
             need(1)
             ctype = self.owner.resolve_type(args[0])
+            self._record_type(m, ctype, call)
             p = b.ringbuf_reserve(m, ctype)
             with b.if_then(b.is_null(p)):
                 self._return_nothing()
@@ -1188,6 +1216,13 @@ class _FunctionCompiler:
             return b.call_helper("get_stackid", self.expr(args[0]), b.map_pointer(m),
                                  b.const(t.U64, flags))
         raise self.error(f"a {m.kind} map has no method {method!r}", call)
+
+    def _record_type(self, m: bk.MapDecl, ctype: Any, node: ast.AST) -> None:
+        """Remember what records ``m`` carries (user space decodes them so)."""
+        known = self.owner.record_types.setdefault(m.name, ctype)
+        if known is not ctype and known != ctype:
+            raise self.error(f"{m.name} carries {known!r} elsewhere, not {ctype!r}: one record "
+                             "type per buffer", node)
 
     def _return_nothing(self) -> None:
         ret = self.fn.ret
@@ -1286,6 +1321,14 @@ class _FunctionCompiler:
                 return self.b.context_field(ctx.value, ctx.record, PT_REGS_ARGS[n])
             if name == "ret":
                 return self.b.context_field(ctx.value, ctx.record, "ax")
+        if ctx.kind == "args" and name == "arg":
+            # tp_btf, fentry, raw tracepoints: the context is an array of u64 arguments
+            n = self.constant_value(node.args[0]) if len(node.args) == 1 else None
+            if n is None or not 0 <= n < 12:
+                raise self.error("ctx.arg(n) takes a constant n from 0 to 11", node)
+            slot = self.b.binop("+", Value(ctx.value.ir, t.PointerType(t.U64)),
+                                self.b.const(t.S64, n))
+            return self.b.load(slot)
         raise self.error(f"the context has no method {name!r}", node)
 
     # builtins -------------------------------------------------------------------------
