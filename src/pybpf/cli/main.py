@@ -487,6 +487,9 @@ def build_parser() -> argparse.ArgumentParser:
     register_kernel_commands(sub)
     cbpf_cmds.register(sub)
     filter_cmds.register(sub)
+    from . import lang_cmds
+
+    lang_cmds.register(sub)
     return parser
 
 
