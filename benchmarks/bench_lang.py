@@ -12,15 +12,18 @@ median of ``--runs`` compiles after one warm-up — and, for the C version,
 pybpf.toolchain runs them: the exact command line, run ``--runs`` times as
 a process (median wall time).  Ratios are C time over Python time.  The
 first compile in a process also reads vmlinux BTF (for CO-RE types) and
-initialises LLVM; that one-time cost is printed apart.  The machine's load
-average is printed too: on a shared machine every figure grows with it, and
-the ratios (measured in the same minutes) are the steadier figure.
+initialises LLVM; that one-time cost is printed apart.  Two tables: wall
+time, and CPU time (user + system: this process's for the Python compile,
+the child's for clang and zig), which a loaded machine lengthens far less.
+The machine's load average is printed too: on a shared machine every wall
+figure grows with it; the ratios (same minutes) and CPU times are steadier.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -54,13 +57,21 @@ def c_command(name: str, compiler: str, out_dir: Path) -> list[str] | None:
     return seen[-1] if seen else None
 
 
-def time_command(cmd: list[str], runs: int) -> float:
-    times = []
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def time_command(cmd: list[str], runs: int) -> tuple[float, float]:
+    """Median wall time and median CPU time (user + system) of ``cmd``."""
+    walls, cpus = [], []
     for _ in range(runs):
+        cpu0 = children_cpu()
         start = time.perf_counter()
         subprocess.run(cmd, check=True, capture_output=True)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        walls.append(time.perf_counter() - start)
+        cpus.append(children_cpu() - cpu0)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def main() -> int:
@@ -80,32 +91,43 @@ def main() -> int:
     first_ms = (time.perf_counter() - start) * 1000
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; one-time costs: "
           f"vmlinux BTF {btf_ms:.0f} ms, first compile (LLVM start) {first_ms:.0f} ms")
-    print(f"{'tool':<10} {'front':>7} {'LLVM':>7} {'python':>7} {'clang':>7} {'zig':>7} "
-          f"{'clang/py':>8} {'zig/py':>7}   (ms, medians of {args.runs})")
+    header = (f"{'tool':<10} {'front':>7} {'LLVM':>7} {'python':>7} {'clang':>7} {'zig':>7} "
+              f"{'clang/py':>8} {'zig/py':>7}")
+    rows: dict[str, list[str]] = {"wall": [], "cpu": []}
     with tempfile.TemporaryDirectory() as d:
         out = Path(d)
         for name in names:
             module = load_module(ROOT / "examples" / "lang" / f"{name}.py")
             compile_module(module)                      # warm: the module's kernel types
-            front, llvm = [], []
+            front, llvm, cpu = [], [], []
             for _ in range(args.runs):
+                cpu0 = time.process_time()
                 c = compile_module(module)
+                cpu.append(time.process_time() - cpu0)
                 front.append(c.frontend_seconds)
                 llvm.append(c.llvm_seconds)
-            py = statistics.median(front) + statistics.median(llvm)
-            row = [statistics.median(front) * 1000, statistics.median(llvm) * 1000, py * 1000]
-            c_times = []
+            py_wall = statistics.median(front) + statistics.median(llvm)
+            py_cpu = statistics.median(cpu)
+            c_times: list[tuple[float, float] | None] = []
             for compiler in ("clang", "zig"):
-                if compiler == "clang" and not shutil.which("clang"):
-                    c_times.append(None)
-                    continue
-                cmd = c_command(name, compiler, out)
+                cmd = c_command(name, compiler, out) if (
+                    compiler != "clang" or shutil.which("clang")) else None
                 c_times.append(time_command(cmd, args.runs) if cmd else None)
-            cells = [f"{v:7.1f}" for v in row]
-            cells += [f"{t * 1000:7.1f}" if t else "      -" for t in c_times]
-            cells += [f"{t / py:8.1f}" if t else "       -" for t in c_times[:1]]
-            cells += [f"{t / py:7.1f}" if t else "      -" for t in c_times[1:]]
-            print(f"{name:<10} " + " ".join(cells), flush=True)
+            for kind, py, front_llvm in (
+                    ("wall", py_wall, [statistics.median(front), statistics.median(llvm)]),
+                    ("cpu", py_cpu, [None, None])):
+                idx = 0 if kind == "wall" else 1
+                cells = [f"{v * 1000:7.1f}" if v is not None else "      -" for v in front_llvm]
+                cells.append(f"{py * 1000:7.1f}")
+                cells += [f"{t[idx] * 1000:7.1f}" if t else "      -" for t in c_times]
+                cells.append(f"{c_times[0][idx] / py:8.1f}" if c_times[0] else "       -")
+                cells.append(f"{c_times[1][idx] / py:7.1f}" if c_times[1] else "      -")
+                rows[kind].append(f"{name:<10} " + " ".join(cells))
+            print(f"  {name} done", file=sys.stderr, flush=True)
+    for kind, title in (("wall", "wall time"), ("cpu", "CPU time")):
+        print(f"\n{title} (ms, medians of {args.runs})")
+        print(header)
+        print("\n".join(rows[kind]))
     return 0
 
 
