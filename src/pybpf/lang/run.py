@@ -125,8 +125,13 @@ def load(source: str | Path | Compilation, *, backend: str = "kernel",
                           else value)
     if backend == "kernel":
         from .. import kernel
+        from ..errors import VerifierError
 
-        coll = kernel.load(spec)
+        try:
+            coll = kernel.load(spec)
+        except VerifierError as e:
+            _name_the_python_line(e)
+            raise
     elif backend == "vm":
         from .. import vm
 
@@ -134,6 +139,17 @@ def load(source: str | Path | Compilation, *, backend: str = "kernel",
     else:
         raise ValueError(f"backend is 'kernel' or 'vm', not {backend!r}")
     return LoadedFile(compilation, coll, backend)
+
+
+def _name_the_python_line(error: Any) -> None:
+    """Add the program file's line where the kernel's verifier stopped (from
+    the log's line info) to a refusal's message."""
+    from ..kernel.refusals import source_of_refusal
+
+    log = getattr(error, "log", "") or ""
+    where = source_of_refusal(log, getattr(error, "pc", None)) if log else None
+    if where is not None and error.args and str(where) not in str(error.args[0]):
+        error.args = (f"{error.args[0]}\n  {where}", *error.args[1:])
 
 
 def format_value(value: Any) -> str:
