@@ -62,6 +62,23 @@ class LoadedFile:
         self.readers.append(reader)
         return reader
 
+    def records(self, m: Any, *, wait: float = 0.1) -> list[Any]:
+        """The records waiting in ring buffer ``m``, decoded (on the kernel,
+        those that arrive within ``wait`` seconds)."""
+        name = self._name(m)
+        decode = _decoder(self.compilation.record_types.get(name))
+        if self.backend == "vm":
+            return list(self.collection.ringbuf(name, record=decode))
+        from ..kernel.runner import poll
+
+        got: list[Any] = []
+        reader = self.collection.ringbuf(name, got.append, record=decode)
+        try:
+            poll([reader], duration=wait)
+        finally:
+            reader.close()
+        return got
+
     def perfbuf(self, m: Any, callback: Callable[[Any], Any]) -> Any:
         """Read perf event array ``m`` (kernel only), records decoded likewise."""
         name = self._name(m)
