@@ -287,3 +287,27 @@ def test_compiles_fast_once_warm():
     m = xdp_counter()
     m.compile()
     assert m.compile_seconds < 0.5
+
+
+@pytest.mark.skipif(not HAVE_VMLINUX, reason="the kernel exposes no BTF")
+def test_kernel_layouts_come_from_the_cache_without_parsing_vmlinux(tmp_path, monkeypatch):
+    from pybpf import cache
+    from pybpf.lang.types import KernelLayouts, kernel_struct_by_key
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    cache.reset()
+    try:
+        first = KernelLayouts()
+        task = kernel_struct_by_key(first, "task_struct")
+        tgid = task.member("tgid")
+        task.member("real_parent").ctype.target.member("pid")
+        first.save()
+        again = KernelLayouts()                 # a new process, in effect
+        assert not again.parsed
+        cached = kernel_struct_by_key(again, "task_struct")
+        assert (cached.size, cached.member("tgid").offset) == (task.size, tgid.offset)
+        assert cached.member("real_parent").ctype.target.member("pid").offset == \
+            task.member("real_parent").ctype.target.member("pid").offset
+        assert not again.parsed                 # vmlinux BTF never parsed
+    finally:
+        cache.reset()

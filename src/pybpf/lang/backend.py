@@ -805,7 +805,7 @@ class FunctionBuilder:
                 if f.offset else ptr.ir
             return Value(p, PointerType(f.ctype))
         if isinstance(t, KernelStruct):
-            if not any(m.name == name for m in t.btf[t.type_id].members) and t.has(name):
+            if not t.direct(name) and t.has(name):
                 anon = t.anonymous_member(name)
                 return self.field(self._core_access(ptr, t, anon), name)
             return self._core_access(ptr, t, t.member(name))
@@ -1220,7 +1220,7 @@ class Module:
         """The LLVM struct standing for ``ks`` (its body: the used members)."""
         if ks not in self._kernel_ir:
             self._kernel_ir[ks] = self.ir.context.get_identified_type(
-                f"{ks.kind}.{ks.name or 'anon'}.{ks.type_id}")
+                f"{ks.kind}.{ks.name or 'anon'}.{ks.key.lstrip('#')}")
         return self._kernel_ir[ks]
 
     def _finish_kernel_types(self) -> None:
@@ -1265,6 +1265,8 @@ class Module:
         if self._elf is not None and self._elf_optimize == optimize:
             return self._elf
         text = self.ir_text()
+        for layouts in {id(ks.layouts): ks.layouts for ks in self.debug.kernel_uses}.values():
+            layouts.save()          # what this module learnt of the kernel's layouts
         start = time.perf_counter()
         self._elf = compile_ir(text, optimize=optimize, name=self.path)
         self.compile_seconds = time.perf_counter() - start

@@ -11,6 +11,7 @@ up in the object's BTF, as a ``preserve_access_index`` struct does in C.
 
 from __future__ import annotations
 
+import contextlib
 from functools import lru_cache
 from typing import Any
 
@@ -226,6 +227,8 @@ VOID_PTR = PointerType(None)
 
 # -- kernel types, from vmlinux BTF ------------------------------------------------
 
+VMLINUX = "/sys/kernel/btf/vmlinux"
+
 
 @lru_cache(maxsize=1)
 def vmlinux() -> Any:
@@ -233,6 +236,143 @@ def vmlinux() -> Any:
     from ..btf import BTF
 
     return BTF.load_vmlinux()
+
+
+class KernelLayouts:
+    """The layouts of the kernel's structs a process has used, read from
+    vmlinux BTF on first need and kept in the per-user cache
+    (:mod:`pybpf.cache`, one sealed file per booted kernel), so a compile
+    that needs only known structs does not parse vmlinux BTF again.
+
+    A layout is ``{"name", "kind", "size", "align", "members": [[name,
+    bit_offset, bitfield_size, desc]...]}`` with members in BTF order; a
+    member's ``desc`` says what :func:`ctype_from_desc` builds:
+    ``["int", bits, signed, "char"|"bool"|""]``, ``["ptr", desc|null]``,
+    ``["array", desc, count]``, ``["struct", key]`` (a named struct's name,
+    or ``"#ID"`` for an anonymous one), ``["bytes", size]``."""
+
+    def __init__(self, btf: Any = None):
+        self._btf = btf
+        self._layouts: dict[str, Any] = {}
+        self._path: Any = None
+        self._dirty = False
+        if btf is None:
+            self._load_cache()
+
+    @property
+    def parsed(self) -> bool:
+        """Whether BTF has been parsed (False while the cache answered everything)."""
+        return self._btf is not None
+
+    @property
+    def btf(self) -> Any:
+        """The BTF the layouts come from (vmlinux, parsed on first need)."""
+        if self._btf is None:
+            self._btf = vmlinux()
+        return self._btf
+
+    def _cache_key(self) -> str | None:
+        import hashlib
+        import os
+
+        try:
+            st = os.stat(VMLINUX)
+            with open("/proc/sys/kernel/random/boot_id") as f:
+                boot = f.read().strip()
+        except OSError:
+            return None
+        return hashlib.sha256(f"{boot}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:32]
+
+    def _load_cache(self) -> None:
+        import json
+
+        from ..cache import private_dir, read_sealed
+
+        key = self._cache_key()
+        if key is None:
+            return
+        try:
+            self._path = private_dir("lang") / f"kernel-{key}.json"
+        except Exception:       # no usable cache directory: work without one
+            self._path = None
+            return
+        data = read_sealed(self._path)
+        if data is not None:
+            try:
+                self._layouts = json.loads(data)
+            except ValueError:
+                self._layouts = {}
+
+    def save(self) -> None:
+        """Write the layouts learnt since the last save to the cache."""
+        import json
+
+        from ..cache import write_sealed
+
+        if self._dirty and self._path is not None:
+            with contextlib.suppress(Exception):    # a cache is an optimisation only
+                write_sealed(self._path, json.dumps(self._layouts).encode())
+        self._dirty = False
+
+    def layout(self, key: str) -> dict[str, Any]:
+        """The layout of struct ``key`` (a name, or ``#ID``); raises
+        :class:`CompileError` when the kernel has no such struct."""
+        if key not in self._layouts:
+            self._layouts[key] = self._read(key)
+            self._dirty = True
+        return self._layouts[key]
+
+    def _read(self, key: str) -> dict[str, Any]:
+        btf = self.btf
+        if key.startswith("#"):
+            t = btf[int(key[1:])]
+        else:
+            t = None
+            for kind in ("struct", "union"):
+                t = btf.get_named(key, kind)
+                if t is not None:
+                    break
+            if t is None:
+                raise CompileError(f"the kernel's BTF has no struct or union named {key!r}")
+        members = [[m.name, m.bit_offset, m.bitfield_size, self._desc(m.type_id)]
+                   for m in t.members]
+        return {"name": t.name, "kind": "union" if type(t).__name__ == "Union" else "struct",
+                "size": t.size, "align": btf.align_of(t.id) or 1, "members": members}
+
+    def _desc(self, type_id: int) -> list[Any]:
+        btf = self.btf
+        t = btf.resolve(type_id)
+        kind = type(t).__name__
+        if kind == "Int":
+            special = "char" if t.name == "char" or (t.size == 1 and "char" in t.name) else \
+                "bool" if t.name == "_Bool" else ""
+            return ["int", t.size * 8, bool(t.encoding & 1), special]
+        if kind in ("Enum", "Enum64"):
+            return ["int", t.size * 8, bool(getattr(t, "signed", False)), ""]
+        if kind == "Ptr":
+            target = btf.resolve(t.type_id)
+            tkind = type(target).__name__
+            if tkind in ("Struct", "Union") and target.name:
+                return ["ptr", ["struct", target.name]]
+            if tkind in ("Int", "Enum"):
+                return ["ptr", self._desc(target.id)]
+            return ["ptr", None]
+        if kind == "Array":
+            return ["array", self._desc(t.elem_type_id), t.nelems]
+        if kind in ("Struct", "Union"):
+            return ["struct", t.name or f"#{t.id}"]
+        return ["bytes", btf.size_of(type_id) if kind != "Func" else 0]
+
+
+_LAYOUTS: KernelLayouts | None = None
+
+
+def kernel_layouts() -> KernelLayouts:
+    """The process's :class:`KernelLayouts` of the running kernel."""
+    global _LAYOUTS
+    if _LAYOUTS is None:
+        _LAYOUTS = KernelLayouts()
+    return _LAYOUTS
 
 
 class KernelMember:
@@ -248,133 +388,131 @@ class KernelMember:
 
 class KernelStruct(CType):
     """A struct or union of the kernel, by name (or anonymous, inside
-    another), read from vmlinux BTF.  Members are converted on first use and
-    remembered in ``used``: the object's BTF carries only those, and CO-RE
-    relocates each access against the running kernel."""
+    another: key ``#ID``), laid out as vmlinux BTF says.  Members are
+    converted on first use; a module's BTF carries only the members it used,
+    and CO-RE relocates each access against the running kernel."""
 
-    def __init__(self, btf: Any, type_id: int):
-        t = btf[type_id]
-        self.btf = btf
-        self.type_id = type_id
-        self.kind = "union" if type(t).__name__ == "Union" else "struct"
-        self.name = t.name
-        self.size = t.size
-        self.align = btf.align_of(type_id) or 1
+    def __init__(self, layouts: KernelLayouts, key: str):
+        layout = layouts.layout(key)
+        self.layouts = layouts
+        self.key = key
+        self.kind = layout["kind"]
+        self.name = layout["name"]
+        self.size = layout["size"]
+        self.align = layout["align"]
+        self._members = layout["members"]
         self.used: dict[str, KernelMember] = {}
 
     def c_name(self) -> str:
         return f"{self.kind} {self.name or '(anonymous)'}"
 
+    def direct(self, name: str) -> bool:
+        """Whether ``name`` is a member of this struct itself."""
+        return any(m[0] == name for m in self._members)
+
     def member(self, name: str) -> KernelMember:
-        """The member ``name`` (direct members only; anonymous members are
-        reached by their own names through :meth:`path_to`)."""
+        """The member ``name`` (direct members only; see :meth:`anonymous_member`)."""
         if name in self.used:
             return self.used[name]
-        t = self.btf[self.type_id]
-        for index, m in enumerate(t.members):
-            if m.name == name:
-                if m.bitfield_size:
+        for index, (mname, bit_offset, bits, desc) in enumerate(self._members):
+            if mname == name:
+                if bits:
                     raise CompileError(f"{self.c_name()}.{name} is a bitfield; "
-                                     "bitfields cannot be read through CO-RE here")
-                member = KernelMember(name, index, m.bit_offset // 8,
-                                      ctype_from_btf(self.btf, m.type_id))
+                                       "bitfields cannot be read through CO-RE here")
+                member = KernelMember(name, index, bit_offset // 8,
+                                      ctype_from_desc(self.layouts, desc))
                 self.used[name] = member
                 return member
         raise CompileError(f"{self.c_name()} has no member {name!r}")
 
     def has(self, name: str) -> bool:
         """Whether ``name`` is a member, directly or inside anonymous members."""
-        for m in self.btf[self.type_id].members:
-            if m.name == name:
+        for mname, _, _, desc in self._members:
+            if mname == name:
                 return True
-            if not m.name:
-                inner = self.btf.resolve(m.type_id)
-                if hasattr(inner, "members") and _kernel_struct_by_id(self.btf, inner.id).has(name):
-                    return True
+            if not mname and desc[0] == "struct" and \
+                    kernel_struct_by_key(self.layouts, desc[1]).has(name):
+                return True
         return False
 
     def anonymous_member(self, name: str) -> KernelMember:
         """The anonymous member (a struct or union) that holds ``name``."""
-        for index, m in enumerate(self.btf[self.type_id].members):
-            if not m.name:
-                inner = self.btf.resolve(m.type_id)
-                if hasattr(inner, "members"):
-                    sub = _kernel_struct_by_id(self.btf, inner.id)
-                    if sub.has(name):
-                        key = f"<anon{index}>"
-                        if key not in self.used:
-                            self.used[key] = KernelMember("", index, m.bit_offset // 8, sub)
-                        return self.used[key]
+        for index, (mname, bit_offset, _, desc) in enumerate(self._members):
+            if not mname and desc[0] == "struct":
+                sub = kernel_struct_by_key(self.layouts, desc[1])
+                if sub.has(name):
+                    key = f"<anon{index}>"
+                    if key not in self.used:
+                        self.used[key] = KernelMember("", index, bit_offset // 8, sub)
+                    return self.used[key]
         raise CompileError(f"{self.c_name()} has no member {name!r}")
 
     def ir_type(self) -> ir.Type:
         return ir.ArrayType(I8, self.size)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, KernelStruct) and (self.btf, self.type_id) == \
-            (other.btf, other.type_id)
+        return isinstance(other, KernelStruct) and (self.layouts, self.key) == \
+            (other.layouts, other.key)
 
     def __hash__(self) -> int:
-        return hash(("kernel", self.type_id))
+        return hash(("kernel", self.key))
 
 
-_KERNEL_STRUCTS: dict[tuple[int, int], KernelStruct] = {}
+_KERNEL_STRUCTS: dict[tuple[int, str], KernelStruct] = {}
 
 
-def _kernel_struct_by_id(btf: Any, type_id: int) -> KernelStruct:
-    key = (id(btf), type_id)
-    if key not in _KERNEL_STRUCTS:
-        _KERNEL_STRUCTS[key] = KernelStruct(btf, type_id)
-    return _KERNEL_STRUCTS[key]
+def kernel_struct_by_key(layouts: KernelLayouts, key: str) -> KernelStruct:
+    """The :class:`KernelStruct` for ``key`` (one object per key)."""
+    k = (id(layouts), key)
+    if k not in _KERNEL_STRUCTS:
+        _KERNEL_STRUCTS[k] = KernelStruct(layouts, key)
+    return _KERNEL_STRUCTS[k]
 
 
 def kernel_struct(name: str, btf: Any = None) -> KernelStruct:
-    """The kernel's ``struct name`` (or union) from vmlinux BTF (or ``btf``).
-
-    The same object is returned for the same name, so the members used by
-    every program of a process accumulate (each compile emits the members
-    its own module used: see :class:`pybpf.lang.backend.Module`)."""
-    btf = btf if btf is not None else vmlinux()
-    for kind in ("struct", "union"):
-        found = btf.get_named(name, kind)
-        if found is not None:
-            return _kernel_struct_by_id(btf, found.id)
-    raise CompileError(f"the kernel's BTF has no struct or union named {name!r}")
+    """The kernel's ``struct name`` (or union), from vmlinux BTF (or
+    ``btf``) through the cached layouts."""
+    layouts = kernel_layouts() if btf is None else _layouts_for(btf)
+    return kernel_struct_by_key(layouts, name)
 
 
-def ctype_from_btf(btf: Any, type_id: int) -> CType:
-    """A :class:`CType` for a BTF type: integers and enums by size and sign,
-    pointers (to kernel structs, integers or ``void``), arrays, structs."""
-    t = btf.resolve(type_id)
-    kind = type(t).__name__
-    if kind == "Int":
-        if t.name == "char" or (t.size == 1 and "char" in t.name):
+_BTF_LAYOUTS: dict[int, KernelLayouts] = {}
+
+
+def _layouts_for(btf: Any) -> KernelLayouts:
+    if id(btf) not in _BTF_LAYOUTS:
+        _BTF_LAYOUTS[id(btf)] = KernelLayouts(btf)
+    return _BTF_LAYOUTS[id(btf)]
+
+
+def ctype_from_desc(layouts: KernelLayouts, desc: list[Any]) -> CType:
+    """The :class:`CType` a layout member's ``desc`` describes."""
+    kind = desc[0]
+    if kind == "int":
+        _, bits, signed, special = desc
+        if special == "char":
             return CHAR
-        if t.name == "_Bool":
+        if special == "bool":
             return BOOL
-        return int_type(t.size * 8, bool(t.encoding & 1))
-    if kind in ("Enum", "Enum64"):
-        return int_type(t.size * 8, bool(getattr(t, "signed", False)))
-    if kind == "Ptr":
-        target = btf.resolve(t.type_id)
-        tkind = type(target).__name__
-        if tkind in ("Struct", "Union") and target.name:
-            return PointerType(_kernel_struct_by_id(btf, target.id))
-        if tkind in ("Int", "Enum"):
-            return PointerType(ctype_from_btf(btf, target.id))
-        return VOID_PTR
-    if kind == "Array":
-        return ArrayType(ctype_from_btf(btf, t.elem_type_id), t.nelems)
-    if kind in ("Struct", "Union"):
-        return _kernel_struct_by_id(btf, t.id)
-    if kind == "Fwd":
-        return ArrayType(U8, 0)
-    raise CompileError(f"the kernel type {btf.describe(type_id)} cannot be used here ({kind})")
+        return int_type(bits, signed)
+    if kind == "ptr":
+        target = desc[1]
+        if target is None:
+            return VOID_PTR
+        if target[0] == "struct":
+            return PointerType(kernel_struct_by_key(layouts, target[1]))
+        return PointerType(ctype_from_desc(layouts, target))
+    if kind == "array":
+        return ArrayType(ctype_from_desc(layouts, desc[1]), desc[2])
+    if kind == "struct":
+        return kernel_struct_by_key(layouts, desc[1])
+    return ArrayType(U8, desc[1])
 
 
 __all__ = [
     "BOOL", "CHAR", "I1", "I8", "I32", "I64", "INTS", "PTR", "S8", "S16", "S32", "S64",
     "U8", "U16", "U32", "U64", "VOID", "VOID_PTR", "ArrayType", "CType", "Field", "IntType",
-    "KernelMember", "KernelStruct", "PointerType", "StructType", "VoidType",
-    "ctype_from_btf", "int_type", "kernel_struct", "vmlinux",
+    "KernelLayouts", "KernelMember", "KernelStruct", "PointerType", "StructType", "VoidType",
+    "ctype_from_desc", "int_type", "kernel_layouts", "kernel_struct", "kernel_struct_by_key",
+    "vmlinux",
 ]
