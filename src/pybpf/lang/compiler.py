@@ -461,12 +461,11 @@ class _FunctionCompiler:
 
     def _assign_aggregate(self, dst: Value, v: Value, node: ast.AST) -> None:
         target = dst.ctype.target  # type: ignore[union-attr]
-        if not isinstance(v.ctype, t.PointerType) or v.ctype.target != target:
-            if isinstance(v.ctype, t.PointerType) and isinstance(v.ctype.target, type(target)) \
-                    and v.ctype.target.size == target.size:
-                pass
-            else:
-                raise self.error(f"cannot assign a {v.ctype!r} to a {target.c_name()}", node)
+        source = v.ctype.target if isinstance(v.ctype, t.PointerType) else None
+        # the same record, or one laid out alike (two Struct classes, a char[N] of a field)
+        if source != target and not (type(source) is type(target) and
+                                     source.size == target.size):  # type: ignore[union-attr]
+            raise self.error(f"cannot assign a {v.ctype!r} to a {target.c_name()}", node)
         if v.ir is not dst.ir:
             self.b.copy(dst, v)
 
@@ -503,7 +502,8 @@ class _FunctionCompiler:
         self._store(ptr, self.expr(s.value), s)
 
     def _bind_new(self, name: str, value_node: ast.expr, node: ast.AST) -> None:
-        # a call that reserves a record checks for null here (returns 0)
+        """The first assignment of ``name``: a local of the value's type (a
+        record made here is referred to, not copied)."""
         v = self.expr(value_node)
         if isinstance(v.ctype, t.VoidType):
             raise self.error(f"the call returns nothing: {name!r} would have no value", node)
@@ -763,10 +763,7 @@ class _FunctionCompiler:
         return v
 
     def convert(self, v: Value, ctype: t.CType, node: ast.AST) -> Value:
-        if isinstance(v.ctype, t.PointerType) and isinstance(v.ctype.target,
-                                                             (t.StructType, t.ArrayType)) \
-                and isinstance(ctype, t.IntType) and getattr(v, "aggregate", False):
-            raise self.error("a record is not a number", node)
+        """``v`` converted to ``ctype`` as C converts on assignment."""
         try:
             return self.b.cast(v, ctype)
         except CompileError as e:
