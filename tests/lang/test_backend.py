@@ -311,3 +311,19 @@ def test_kernel_layouts_come_from_the_cache_without_parsing_vmlinux(tmp_path, mo
         assert not again.parsed                 # vmlinux BTF never parsed
     finally:
         cache.reset()
+
+
+@pytest.mark.skipif(not HAVE_VMLINUX, reason="the kernel exposes no BTF")
+def test_the_module_docstring_example_compiles_and_runs_as_documented():
+    import re
+
+    doc = bk.__doc__
+    code = re.search(r"compiles\n\(this example is run by tests/lang/test_backend.py\)::\n\n"
+                     r"(.*?)\n\nThe API", doc, re.S).group(1)
+    namespace = {"text": "line one\nline two\n"}
+    exec(compile("\n".join(line[4:] for line in code.splitlines()), "<doc>", "exec"), namespace)
+    spec = namespace["spec"]
+    assert spec.programs["on_exit"].type == "tracepoint"
+    assert set(spec.maps) >= {"counts", "events", ".rodata"}
+    assert len(spec.programs["on_exit"].core_relocations) == 2
+    assert spec.programs["on_exit"].line_info[0].line == "line two"

@@ -4,32 +4,71 @@ that object to an :class:`~pybpf.objects.ObjectSpec`.
 
 A front end (the Python subset of :mod:`pybpf.lang`, bpftrace's language in
 :mod:`pybpf.trace`) builds one :class:`Module`, declares its types, maps and
-globals, builds each function with a :class:`FunctionBuilder`, and compiles::
+globals, builds each function with a :class:`FunctionBuilder`, and compiles
+(this example is run by tests/lang/test_backend.py)::
 
     from pybpf.lang import backend as bk
-    from pybpf.lang.types import U32, U64, ArrayType, CHAR, StructType
+    from pybpf.lang.types import CHAR, S32, U32, U64, ArrayType, PointerType, StructType
+    from pybpf.lang.types import kernel_struct
 
-    m = bk.Module("demo", path="demo.py", source=text, license="GPL")
-    event = StructType("event", [("pid", U32), ("comm", ArrayType(CHAR, 16))])
+    m = bk.Module("demo", path="demo.bt", source=text, license="GPL")
+    event = StructType("event", [("pid", U32), ("ppid", U32), ("comm", ArrayType(CHAR, 16))])
     counts = m.map("counts", "hash", key=U32, value=U64, max_entries=1024)
     events = m.map("events", "ringbuf", max_entries=1 << 16)
     knob = m.global_var("target_pid", U32, const=True)        # const volatile, .rodata
 
-    f = m.function("on_exit", section="tp/sched/sched_process_exit", line=10)
+    f = m.function("on_exit", section="tracepoint/sched/sched_process_exit", line=1)
     b = f.builder                       # a FunctionBuilder
-    b.locate(11, 5)                     # source line and column of what follows
-    pid = b.cast(b.call_helper("get_current_pid_tgid"), U32)   # wraps as C does
-    key = b.local(U32, "key"); b.store(key, pid)
-    slot = b.map_lookup_or_init(counts, key)                    # ptr to the value
-    b.store(slot, b.binop("+", b.load(slot), b.const(U64, 1)))
+    b.locate(2, 5)                      # source line and column of what follows
+    pid = b.cast(b.binop(">>", b.call_helper("get_current_pid_tgid"), b.const(U64, 32)), U32)
+    with b.if_then(b.compare("!=", b.read_global(knob), b.const(U32, 0))):
+        with b.if_then(b.compare("!=", pid, b.read_global(knob))):
+            b.ret(b.const(S32, 0))
+    key = b.local(U32, "key")
+    b.store(key, pid)
+    slot = b.map_lookup_or_init(counts, key)                    # ptr to the value, or null
+    with b.if_then(b.is_null(slot, negate=True)):
+        b.atomic_add(slot, b.const(U64, 1))
+    task = b.cast(b.call_helper("get_current_task"), PointerType(kernel_struct("task_struct")))
     e = b.ringbuf_reserve(events, event)                        # may be null
     with b.if_then(b.is_null(e, negate=True)):
         b.store(b.field(e, "pid"), pid)
+        b.store(b.field(e, "ppid"), b.core_read(task, "real_parent.tgid"))   # CO-RE
         b.call_helper("get_current_comm", b.field(e, "comm"), b.const(U32, 16))
         b.ringbuf_submit(e)
     b.ret(b.const(S32, 0))
     elf = m.compile()               # bytes of an ELF object (libbpf loads it too)
     spec = m.object_spec()          # the same object as pybpf's ObjectSpec
+
+The API, in short:
+
+- types (:mod:`pybpf.lang.types`): ``U8``..``U64``, ``S8``..``S64``,
+  ``CHAR``, ``BOOL``, ``ArrayType(elem, n)``, ``StructType(name, fields,
+  offsets=None, size=None)``, ``PointerType(target)``, ``VOID``,
+  ``kernel_struct(name)`` (vmlinux BTF, CO-RE); each knows ``size``,
+  ``align``, ``ir_type()`` and ``c_name()``; :func:`context_record` gives
+  ``__sk_buff``, ``xdp_md``, ``pt_regs``... and :func:`tracepoint_record`
+  a tracepoint's record (tracefs), both as ``StructType``;
+- :class:`Module`: ``map(name, kind, key=, value=, max_entries=, flags=,
+  inner=, pinned=)`` for every kind of :data:`MAP_TYPES`;
+  ``global_var(name, ctype, init, const=)``; ``string(text)``;
+  ``function(name, params=, ret=, section=, line=, inline=)`` (with a
+  section: a program, validated against :mod:`pybpf.spec.sections`;
+  without: a bpf-to-bpf subprogram); ``compile(optimize=2)`` -> ELF bytes
+  (``compile_seconds``), ``object_spec()``, ``ir_text()``;
+- :class:`FunctionBuilder` (``function.builder``): ``ir`` (llvmlite's
+  IRBuilder), ``args``, ``locate(line, col)``, ``block()``,
+  ``terminated()``, ``if_then``/``if_else``; values: ``const``, ``null``,
+  ``local(ctype, zero=)``, ``load``, ``store``, ``zero``, ``copy``,
+  ``cast``, ``binop``, ``neg``, ``invert``, ``compare``, ``truth``,
+  ``bool_value``, ``is_null``, ``atomic_add``; records: ``field``,
+  ``index``, ``context_field``, ``packet_pointer``; kernel memory:
+  ``core_read``, ``probe_read``; calls: ``call_helper(name, *args)``,
+  ``call(function, *args)``, ``ret``, ``tail_call``, ``trace_printk``;
+  maps: ``map_pointer``, ``map_lookup``, ``map_update``, ``map_delete``,
+  ``map_lookup_or_init``, ``ringbuf_reserve``/``submit``/``discard``/
+  ``output``, ``perf_output``; globals: ``global_pointer``,
+  ``read_global``.
 
 Values are :class:`Value` ``(ir, ctype)`` pairs: ``ir`` an llvmlite value,
 ``ctype`` a :mod:`pybpf.lang.types` type.  Pointers carry what they point
