@@ -327,3 +327,14 @@ def test_the_module_docstring_example_compiles_and_runs_as_documented():
     assert set(spec.maps) >= {"counts", "events", ".rodata"}
     assert len(spec.programs["on_exit"].core_relocations) == 2
     assert spec.programs["on_exit"].line_info[0].line == "line two"
+
+
+@pytest.mark.skipif(not HAVE_VMLINUX, reason="the kernel exposes no BTF")
+def test_tracepoint_record_from_btf_when_tracefs_is_missing(tmp_path):
+    from_tracefs = bk.tracepoint_record("sched", "sched_process_exec")
+    from_btf = bk.tracepoint_record("sched", "sched_process_exec", str(tmp_path))
+    for name in ("pid", "old_pid"):
+        assert from_btf.field(name).offset == from_tracefs.field(name).offset
+        assert from_btf.field(name).ctype.size == from_tracefs.field(name).ctype.size
+    with pytest.raises(CompileError, match="no tracepoint"):
+        bk.tracepoint_record("nope", "no_such_event_here", str(tmp_path))

@@ -423,13 +423,20 @@ def tracepoint_record(category: str, event: str, tracefs: str = str(TRACEFS)) ->
     ``sched_process_exec``), read from the event's tracefs format file:
     fields by name at their offsets.  ``__data_loc`` strings are ``u32``
     (offset in the low half, length in the high half); pointers are
-    ``void *``; arrays keep their element type."""
+    ``void *``; arrays keep their element type.  Without tracefs, the
+    kernel's BTF ``struct trace_event_raw_EVENT`` gives the fields (events
+    of the same class share one: ``syscalls`` events have none of their
+    own)."""
     path = Path(tracefs) / category / event / "format"
     try:
         text = path.read_text()
     except OSError as e:
+        record = _tracepoint_record_from_btf(category, event)
+        if record is not None:
+            return record
         raise CompileError(f"no tracepoint {category}/{event}: cannot read {path} "
-                           f"({e.strerror or e})") from None
+                           f"({e.strerror or e}), and the kernel's BTF has no "
+                           f"trace_event_raw_{event}") from None
     fields: list[tuple[str, CType]] = []
     offsets: list[int] = []
     end = 0
@@ -459,6 +466,34 @@ def tracepoint_record(category: str, event: str, tracefs: str = str(TRACEFS)) ->
     if not fields:
         raise CompileError(f"tracepoint {category}/{event}: no fields in {path}")
     return StructType(f"tp_{category}_{event}", fields, offsets=offsets, size=end)
+
+
+def _tracepoint_record_from_btf(category: str, event: str) -> StructType | None:
+    from .types import kernel_struct
+
+    try:
+        raw = kernel_struct(f"trace_event_raw_{event}")
+    except Exception:           # no BTF, or no such struct
+        return None
+    fields: list[tuple[str, CType]] = []
+    offsets: list[int] = []
+    for name in raw.member_names():
+        if name == "ent":       # struct trace_entry: the common fields
+            continue
+        try:
+            member = raw.member(name)
+        except CompileError:     # a bitfield
+            continue
+        ctype = member.ctype
+        if isinstance(ctype, KernelStruct):
+            ctype = ArrayType(U8, ctype.size)
+        elif isinstance(ctype, ArrayType) and ctype.count == 0:
+            continue            # the __data[] tail
+        elif isinstance(ctype, PointerType) and isinstance(ctype.target, KernelStruct):
+            ctype = VOID_PTR
+        fields.append((name, ctype))
+        offsets.append(member.offset)
+    return StructType(f"tp_{category}_{event}", fields, offsets=offsets, size=raw.size)
 
 
 @cache

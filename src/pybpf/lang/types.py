@@ -406,6 +406,10 @@ class KernelStruct(CType):
     def c_name(self) -> str:
         return f"{self.kind} {self.name or '(anonymous)'}"
 
+    def member_names(self) -> list[str]:
+        """The names of the direct members, in order (anonymous ones as '')."""
+        return [m[0] for m in self._members]
+
     def direct(self, name: str) -> bool:
         """Whether ``name`` is a member of this struct itself."""
         return any(m[0] == name for m in self._members)
