@@ -22,6 +22,9 @@ def test_compile_writes_an_object_with_python_line_info(tmp_path, capsys):
     spec = load_object(out)
     assert list(spec.programs) == ["count_packets"]
     assert spec.programs["count_packets"].line_info[0].file_name.endswith("xdp_count.py")
+    assert main(["disasm", str(out)]) == 0
+    listing = capsys.readouterr().out
+    assert "; xdp_count.py:" in listing and "proto = data[23]" in listing
 
 
 def test_compile_emits_llvm_ir(capsys):

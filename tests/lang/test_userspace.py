@@ -40,7 +40,9 @@ def count(skb) -> int:
         s.packets += 1
         s.bytes += skb.len
     seq += 1
-    e = events.reserve(Event)
+    e = events.try_reserve(Event)
+    if e is None:
+        return 0
     e.seq = seq
     e.size = u16(skb.len)
     e.tag[0] = 80

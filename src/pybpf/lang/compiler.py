@@ -26,7 +26,8 @@ the subset allows, and what each construct becomes:
   (lookup or insert, then an atomic add), ``del counts[k]``, ``k in counts``,
   ``counts.get(k)`` (a pointer or ``None``), ``events.output(e)``,
   ``e = events.reserve(Event)`` (the function returns 0 when the ring is
-  full: the null check the verifier needs), ``events.submit(e)``;
+  full: the null check the verifier needs; ``events.try_reserve(Event)``
+  gives ``None`` instead), ``events.submit(e)``, ``events.discard(e)``;
 - the context: ``ctx.data``/``ctx.data_end`` are packet pointers (``u8*``)
   in XDP and tc programs, other ``__sk_buff``/``xdp_md`` fields by name,
   tracepoint fields by name (from tracefs), ``ctx.arg(n)``/``ctx.ret()`` in
@@ -1184,6 +1185,11 @@ class _FunctionCompiler:
             with b.if_then(b.is_null(p)):
                 self._return_nothing()
             return p
+        if method == "try_reserve" and m.kind == "ringbuf":
+            need(1)
+            ctype = self.owner.resolve_type(args[0])
+            self._record_type(m, ctype, call)
+            return b.ringbuf_reserve(m, ctype)          # None when the ring is full
         if method in ("submit", "discard") and m.kind == "ringbuf":
             need(1)
             v = self.expr(args[0])
