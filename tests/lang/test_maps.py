@@ -84,3 +84,36 @@ def test_map_kinds_from_programs_in_the_vm(program):
 @pytest.mark.kernel("test_run")
 def test_map_kinds_from_programs_in_the_kernel(program):
     check(*program, "kernel")
+
+
+MAPS_OF_MAPS = '''
+from pybpf.lang import Array, ArrayOfMaps, socket_filter, u32, u64
+
+inner = Array[u32, u64](max_entries=4)
+outer = ArrayOfMaps(u32, max_entries=2, inner=inner)
+
+
+@socket_filter
+def prog(skb) -> int:
+    m = outer.get(0)            # the map at outer[0], or None
+    if m is None:
+        return 1
+    m[1] += 5
+    return 2
+'''
+
+
+@pytest.mark.parametrize("backend", ["vm", pytest.param("kernel", marks=pytest.mark.kernel(
+    "test_run"))])
+def test_a_map_of_maps_gives_a_map_the_program_uses(tmp_path, backend):
+    from pybpf.lang.run import load
+
+    path = tmp_path / "mom.py"
+    path.write_text(MAPS_OF_MAPS)
+    module = load_module(path)
+    with load(compile_module(module), backend=backend) as f:
+        prog = f.collection.programs["prog"]
+        assert prog.test_run(bytes(40)).retval == 1
+        f.collection.maps["outer"][0] = f.collection.maps["inner"]
+        assert prog.test_run(bytes(40)).retval == 2
+        assert module.inner[1] == 5

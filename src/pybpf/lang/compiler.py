@@ -327,6 +327,27 @@ class _Var:
         return target
 
 
+class _MapHandle(t.PointerType):
+    """What a map of maps holds: a pointer to a map like ``decl``."""
+
+    def __init__(self, decl: bk.MapDecl):
+        super().__init__(None)
+        self.decl = decl
+        self.name = f"map {decl.name}*"
+
+
+class _InnerMap:
+    """A map reached through a map of maps at run time: the declaration of
+    the maps it holds, and the pointer the lookup gave in place of ``glob``."""
+
+    def __init__(self, decl: bk.MapDecl, pointer: Any):
+        self.name = decl.name
+        self.kind = decl.kind
+        self.key = decl.key
+        self.value = decl.value
+        self.glob = pointer
+
+
 class _Context:
     """What ``ctx`` is in a program: a record laid out by the kernel, or
     ``pt_regs``."""
@@ -1094,9 +1115,13 @@ class _FunctionCompiler:
         return self._read(self._element_pointer(base, node.slice, node))
 
     # -- maps ----------------------------------------------------------------------------------
-    def _map_of(self, node: ast.expr) -> bk.MapDecl | None:
+    def _map_of(self, node: ast.expr) -> Any:
         if isinstance(node, ast.Name) and node.id not in self.vars and node.id in self.owner.maps:
             return self.owner.map_decls[node.id]
+        if isinstance(node, ast.Name) and node.id in self.vars:
+            var = self.vars[node.id]
+            if var.kind == "slot" and isinstance(var.ctype, _MapHandle):
+                return _InnerMap(var.ctype.decl, self.b.load(var.value).ir)
         return None
 
     def _key_pointer(self, m: bk.MapDecl, key_node: ast.expr) -> Value:
@@ -1145,7 +1170,11 @@ class _FunctionCompiler:
 
         if method in ("get", "lookup"):
             need(1)
-            return b.map_lookup(m, self._key_pointer(m, args[0]))
+            found = b.map_lookup(m, self._key_pointer(m, args[0]))
+            if m.kind in ("array_of_maps", "hash_of_maps"):
+                assert m.inner is not None          # a pointer to an inner map, or None
+                return Value(found.ir, _MapHandle(m.inner))
+            return found
         if method == "setdefault":
             need(1)
             return b.map_lookup_or_init(m, self._key_pointer(m, args[0]))
