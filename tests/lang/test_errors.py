@@ -170,3 +170,16 @@ def test_a_kernel_verifier_refusal_names_the_python_line(tmp_path):
         load(path, backend="kernel")
     assert "map_value_or_null" in str(info.value)
     assert f"nullderef.py:{HEADER_LINES + 5}: return v[0]" in str(info.value)
+
+
+def test_an_error_in_the_files_own_code_names_its_line(tmp_path):
+    path = tmp_path / "broken.py"
+    path.write_text("from pybpf.lang import HashMap, u32\n\ncounts = HashMap[u32, list](max_entries=4)\n")
+    with pytest.raises(CompileError) as info:
+        compile_file(path)
+    assert info.value.line == 3
+    assert "a Python list cannot live in an eBPF program" in str(info.value)
+    path.write_text("x = 1\ny = undefined_name\n")
+    with pytest.raises(CompileError, match="NameError") as info:
+        compile_file(path)
+    assert info.value.line == 2

@@ -118,12 +118,23 @@ def load_module(path: str | Path) -> Any:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except CompileError as e:
-        raise e.at(str(path), None, None) from None
     except SyntaxError as e:
         raise CompileError(f"Python syntax error: {e.msg}", path=str(path), line=e.lineno,
                            column=e.offset) from None
+    except CompileError as e:          # a declaration refused (HashMap[u32, list]...)
+        raise e.at(str(path), _line_in(path, e), None) from None
+    except Exception as e:             # the file's own top-level code failed
+        raise CompileError(f"running the file failed: {type(e).__name__}: {e}",
+                           path=str(path), line=_line_in(path, e)) from None
     return module
+
+
+def _line_in(path: Path, error: BaseException) -> int | None:
+    """The line of ``path`` the traceback of ``error`` last passed through."""
+    import traceback
+
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if Path(f.filename) == path]
+    return frames[-1].lineno if frames else None
 
 
 def compile_file(path: str | Path, *, optimize: int = 2) -> Compilation:
