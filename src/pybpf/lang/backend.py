@@ -1389,13 +1389,13 @@ def compile_ir(text: str, *, optimize: int = 2, name: str = "<module>") -> bytes
                                f"{e}") from None
         module.triple = BPF_TRIPLE
         module.data_layout = str(tm.target_data)
-        if optimize:
-            tuning = llvm.create_pipeline_tuning_options(speed_level=optimize)
-            tuning.loop_vectorization = False
-            tuning.slp_vectorization = False
-            tuning.loop_unrolling = True
-            builder = llvm.create_pass_builder(tm, tuning)
-            builder.getModulePassManager().run(module, builder)
+        # the pipeline runs even at -O0: the BPF backend's CO-RE pass sits in it
+        tuning = llvm.create_pipeline_tuning_options(speed_level=optimize)
+        tuning.loop_vectorization = False
+        tuning.slp_vectorization = False
+        tuning.loop_unrolling = optimize > 0
+        builder = llvm.create_pass_builder(tm, tuning)
+        builder.getModulePassManager().run(module, builder)
         try:
             return bytes(tm.emit_object(module))
         except RuntimeError as e:
