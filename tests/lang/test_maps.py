@@ -117,3 +117,39 @@ def test_a_map_of_maps_gives_a_map_the_program_uses(tmp_path, backend):
         f.collection.maps["outer"][0] = f.collection.maps["inner"]
         assert prog.test_run(bytes(40)).retval == 2
         assert module.inner[1] == 5
+
+
+BPF_LOOP = '''
+from pybpf.lang import Global, function, ptr, socket_filter, u32, u64
+from pybpf.lang.helpers import bpf_loop
+
+total = Global(u64)
+
+
+@function
+def step(index: u32, acc: ptr[u64]) -> int:
+    acc[0] += index * index
+    return 0                    # 1 would stop the loop
+
+
+@socket_filter
+def prog(skb) -> int:
+    global total
+    acc = u64[1]()
+    bpf_loop(100, step, acc, 0)
+    total = acc[0]
+    return 0
+'''
+
+
+@pytest.mark.parametrize("backend", ["vm", pytest.param("kernel", marks=pytest.mark.kernel(
+    "test_run"))])
+def test_bpf_loop_calls_a_function_of_the_file(tmp_path, backend):
+    from pybpf.lang.run import load
+
+    path = tmp_path / "loop.py"
+    path.write_text(BPF_LOOP)
+    module = load_module(path)
+    with load(compile_module(module), backend=backend) as f:
+        f.collection.programs["prog"].test_run(bytes(40))
+        assert module.total.value == sum(i * i for i in range(100))

@@ -1319,6 +1319,12 @@ class _FunctionCompiler:
     def _argument(self, node: ast.expr) -> Value:
         if isinstance(node, ast.Name) and node.id in self.owner.maps:
             return self.b.map_pointer(self.owner.map_decls[node.id])
+        if isinstance(node, ast.Name) and node.id not in self.vars and \
+                node.id in self.owner.defs and node.id not in self.owner.programs:
+            # a function of the file as a callback (bpf_loop, bpf_for_each_map_elem...)
+            callee = self.owner.function_for(node.id, node)
+            self.owner.calls.setdefault(self.fn.name, []).append((node.id, node))
+            return Value(callee.ir, t.VOID_PTR)
         if isinstance(node, ast.Name) and self._is_context(node):
             assert self.context is not None
             return self.context.value
