@@ -15,7 +15,8 @@ the subset allows, and what each construct becomes:
 - ``if``/``elif``/``else``, ``while`` (``while True`` needs a ``break``),
   ``for i in range(...)``, ``break``, ``continue``, ``return``, ``pass``;
 - calls of other functions of the file (bpf-to-bpf calls; ``@inline``
-  ones are inlined by LLVM; recursion is refused), helpers by name
+  ones are inlined by LLVM; recursion is refused; a function named as a
+  helper's argument is a callback: ``bpf_loop(n, step, ctx, 0)``), helpers by name
   (``bpf_ktime_get_ns()``), casts (``u32(x)``, ``ptr[T](x)``),
   ``sizeof(T)``, ``len(array)``, ``ntohs``/``htons``/``ntohl``/``htonl``,
   ``current_task()`` (the current ``task_struct`` for CO-RE reads);
@@ -24,7 +25,8 @@ the subset allows, and what each construct becomes:
   reads each hop with ``bpf_probe_read_kernel`` at CO-RE offsets;
 - maps: ``counts[k]`` (0 when absent), ``counts[k] = v``, ``counts[k] += v``
   (lookup or insert, then an atomic add), ``del counts[k]``, ``k in counts``,
-  ``counts.get(k)`` (a pointer or ``None``), ``events.output(e)``,
+  ``counts.get(k)`` (a pointer or ``None``; from a map of maps, the inner
+  map, used like a declared one), ``events.output(e)``,
   ``e = events.reserve(Event)`` (the function returns 0 when the ring is
   full: the null check the verifier needs; ``events.try_reserve(Event)``
   gives ``None`` instead), ``events.submit(e)``, ``events.discard(e)``;
