@@ -334,12 +334,13 @@ class KernelLayouts:
                     break
             if t is None:
                 raise CompileError(f"the kernel's BTF has no struct or union named {key!r}")
-        members = [[m.name, m.bit_offset, m.bitfield_size, self._desc(m.type_id)]
+        members = [[m.name, m.bit_offset, m.bitfield_size, self.desc(m.type_id)]
                    for m in t.members]
         return {"name": t.name, "kind": "union" if type(t).__name__ == "Union" else "struct",
                 "size": t.size, "align": btf.align_of(t.id) or 1, "members": members}
 
-    def _desc(self, type_id: int) -> list[Any]:
+    def desc(self, type_id: int) -> list[Any]:
+        """The description of BTF type ``type_id`` a layout member carries."""
         btf = self.btf
         t = btf.resolve(type_id)
         kind = type(t).__name__
@@ -355,10 +356,10 @@ class KernelLayouts:
             if tkind in ("Struct", "Union") and target.name:
                 return ["ptr", ["struct", target.name]]
             if tkind in ("Int", "Enum"):
-                return ["ptr", self._desc(target.id)]
+                return ["ptr", self.desc(target.id)]
             return ["ptr", None]
         if kind == "Array":
-            return ["array", self._desc(t.elem_type_id), t.nelems]
+            return ["array", self.desc(t.elem_type_id), t.nelems]
         if kind in ("Struct", "Union"):
             return ["struct", t.name or f"#{t.id}"]
         return ["bytes", btf.size_of(type_id) if kind != "Func" else 0]
@@ -405,6 +406,18 @@ class KernelStruct(CType):
 
     def c_name(self) -> str:
         return f"{self.kind} {self.name or '(anonymous)'}"
+
+    @property
+    def btf(self) -> Any:
+        """The BTF the struct comes from (parsed on first use)."""
+        return self.layouts.btf
+
+    @property
+    def type_id(self) -> int:
+        """The struct's id in :attr:`btf`."""
+        if self.key.startswith("#"):
+            return int(self.key[1:])
+        return self.btf.get_named(self.key, self.kind).id
 
     def member_names(self) -> list[str]:
         """The names of the direct members, in order (anonymous ones as '')."""
@@ -489,6 +502,13 @@ def _layouts_for(btf: Any) -> KernelLayouts:
     return _BTF_LAYOUTS[id(btf)]
 
 
+def ctype_from_btf(btf: Any, type_id: int) -> CType:
+    """A :class:`CType` for BTF type ``type_id`` of ``btf``: integers and
+    enums by size and sign, pointers, arrays, kernel structs."""
+    layouts = _layouts_for(btf)
+    return ctype_from_desc(layouts, layouts.desc(type_id))
+
+
 def ctype_from_desc(layouts: KernelLayouts, desc: list[Any]) -> CType:
     """The :class:`CType` a layout member's ``desc`` describes."""
     kind = desc[0]
@@ -517,6 +537,6 @@ __all__ = [
     "BOOL", "CHAR", "I1", "I8", "I32", "I64", "INTS", "PTR", "S8", "S16", "S32", "S64",
     "U8", "U16", "U32", "U64", "VOID", "VOID_PTR", "ArrayType", "CType", "Field", "IntType",
     "KernelLayouts", "KernelMember", "KernelStruct", "PointerType", "StructType", "VoidType",
-    "ctype_from_desc", "int_type", "kernel_layouts", "kernel_struct", "kernel_struct_by_key",
+    "ctype_from_btf", "ctype_from_desc", "int_type", "kernel_layouts", "kernel_struct", "kernel_struct_by_key",
     "vmlinux",
 ]
