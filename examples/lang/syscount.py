@@ -7,9 +7,10 @@ pybpf.lang.
 
 from pybpf.lang import HashMap, Knob, Struct, char, s32, sizeof, tracepoint, u8, u32, u64
 from pybpf.lang.helpers import bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns
+from pybpf.spec import constant
 
 LICENSE = "Dual MIT/GPL"
-BPF_NOEXIST = 1
+BPF_NOEXIST = constant("BPF_NOEXIST")
 
 target_pid = Knob(s32, 0)       # only this process (0: all)
 by_process = Knob(u8, 0)        # key by pid instead of syscall

@@ -110,6 +110,7 @@ import llvmlite.ir as ir
 from llvmlite.ir.values import ArgumentAttributes
 
 from ..spec import constant, enum_values, helper_id, struct_layout
+from ..spec.defines import PERF_MAX_STACK_DEPTH
 from ..spec.helper_protos import prototype
 from ..spec.sections import SectionError
 from ..spec.sections import lookup as lookup_section
@@ -1145,7 +1146,7 @@ class Module:
         elif kind in _SIZES_ONLY:
             members.append(("key_size", dbg.pointer_to_int_array(4)))
             vsize = value.size if value is not None else (
-                8 * 127 if kind == "stack_trace" else 4)
+                U64.size * PERF_MAX_STACK_DEPTH if kind == "stack_trace" else 4)
             members.append(("value_size", dbg.pointer_to_int_array(vsize)))
         elif kind in _NO_KEY:
             if value is None:

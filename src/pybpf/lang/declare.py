@@ -386,13 +386,16 @@ class PerfEventArray(MapDef):
 
 
 class StackTrace(MapDef):
-    """Stack ids to arrays of addresses (``value``: ``u64[127]`` by default)."""
+    """Stack ids to arrays of addresses (``value``: ``u64[PERF_MAX_STACK_DEPTH]``
+    by default)."""
 
     kind = "stack_trace"
     has_key = False
 
     def __init__(self, value: Any = None, **kw: Any):
-        super().__init__(None, value if value is not None else u64[127], **kw)
+        from ..spec.defines import PERF_MAX_STACK_DEPTH
+
+        super().__init__(None, value if value is not None else u64[PERF_MAX_STACK_DEPTH], **kw)
 
 
 class ProgArray(MapDef):
