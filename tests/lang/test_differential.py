@@ -49,8 +49,9 @@ def expression(draw, depth: int = 0) -> str:
     if kind == 2:
         t = draw(st.sampled_from(TYPES))
         return f"{t}({a})"
-    if kind == 3:
-        return f"({a} if {draw(expression(depth + 1))} else {b})"
+    if kind == 3:               # both branches of one type, as the subset requires
+        t = draw(st.sampled_from(TYPES))
+        return f"({t}({a}) if {draw(expression(depth + 1))} else {t}({b}))"
     return f"({a} {draw(st.sampled_from(OPS))} {b})"
 
 

@@ -12,7 +12,7 @@ from pybpf.errors import BPFError
 from pybpf.lang import compile_file
 from pybpf.lang.errors import CompileError
 
-HEADER = ("from pybpf.lang import HashMap, Knob, Global, function, socket_filter, "
+HEADER = ("from pybpf.lang import HashMap, Knob, Global, function, socket_filter, s32, "
           "u32, u64\n\n"
           "counts = HashMap[u32, u64](max_entries=16)\nknob = Knob(u32, 0)\n\n\n")
 HEADER_LINES = HEADER.count("\n")
@@ -183,3 +183,15 @@ def test_an_error_in_the_files_own_code_names_its_line(tmp_path):
     with pytest.raises(CompileError, match="NameError") as info:
         compile_file(path)
     assert info.value.line == 2
+
+
+def test_a_conditional_expression_with_branches_of_two_types_is_refused(tmp_path):
+    e = refused(tmp_path, """
+     @socket_filter
+     def prog(ctx) -> int:
+         x = u32(5)
+         y = s32(-1) if x > 3 else x
+         return 0
+     """.replace("u32, u64", "u32, u64"))
+    assert "different types (s32 and u32)" in e.reason
+    assert e.line == HEADER_LINES + 5

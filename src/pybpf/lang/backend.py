@@ -853,15 +853,15 @@ class FunctionBuilder:
         return Value(self.ir.not_(self.cast(a, t).ir), t)
 
     def compare(self, op: str, a: Value, b: Value) -> Value:
-        """``a op b`` for ``== != < <= > >=``: a ``bool``; integers compare
-        in :func:`common_type` (signed or unsigned), pointers unsigned."""
+        """``a op b`` for ``== != < <= > >=``: C's ``int`` 0 or 1; integers
+        compare in :func:`common_type` (signed or unsigned), pointers unsigned."""
         if isinstance(a.ctype, PointerType) or isinstance(b.ctype, PointerType):
             x = a.ir if isinstance(a.ctype, PointerType) else self.cast(a, VOID_PTR).ir
             y = b.ir if isinstance(b.ctype, PointerType) else self.cast(b, VOID_PTR).ir
-            return self.bool_value(self.ir.icmp_unsigned(op, x, y))
+            return Value(self.ir.zext(self.ir.icmp_unsigned(op, x, y), I32), S32)
         t = common_type(a.ctype, b.ctype)
         cmp = self.ir.icmp_signed if t.signed else self.ir.icmp_unsigned
-        return self.bool_value(cmp(op, self.cast(a, t).ir, self.cast(b, t).ir))
+        return Value(self.ir.zext(cmp(op, self.cast(a, t).ir, self.cast(b, t).ir), I32), S32)
 
     def atomic_add(self, ptr: Value, value: Value) -> None:
         """``*ptr += value`` atomically (``__sync_fetch_and_add``)."""

@@ -10,6 +10,9 @@ the subset allows, and what each construct becomes:
 - integers of fixed width (``u8``...``s64``, literals typed as C types
   them), C's conversions and wrap-around (:mod:`pybpf.lang.cint` gives
   CPython the same semantics); ``//`` and ``%`` truncate; ``/`` is refused;
+  comparisons give C's ``int`` 0 or 1; ``a if c else b`` needs branches of
+  one type (a plain constant takes the other's), since C and CPython would
+  otherwise disagree on its value;
 - ``x: u32 = ...`` declares a local; ``x = ...`` declares one with the
   value's type; later assignments convert to the variable's type;
 - ``if``/``elif``/``else``, ``while`` (``while True`` needs a ``break``),
@@ -937,7 +940,7 @@ class _FunctionCompiler:
         left_node = node.left
         if len(node.ops) == 1:
             return self._compare_one(node.ops[0], left_node, node.comparators[0], node)
-        result = self.b.local(t.BOOL, "cmp")
+        result = self.b.local(t.S32, "cmp")
         done = self.b.block("cmp.end")
         left = self.expr(left_node)
         for i, (op, right_node) in enumerate(zip(node.ops, node.comparators)):
@@ -990,6 +993,20 @@ class _FunctionCompiler:
             raise self.error(f"the comparison {_op_text(op)} is not allowed here", node)
         return self.b.compare(text, a, b)
 
+    def _plain_constant(self, node: ast.expr) -> bool:
+        """Whether ``node`` is built of untyped integer constants only (literals,
+        the file's plain ``int`` names): such a value fits whatever it meets."""
+        if isinstance(node, ast.Constant):
+            return isinstance(node.value, int) and not isinstance(node.value, bool)
+        if isinstance(node, ast.Name) and node.id not in self.vars:
+            value = self.owner.namespace.get(node.id)
+            return isinstance(value, int) and not isinstance(value, (bool, CInt))
+        if isinstance(node, ast.UnaryOp):
+            return self._plain_constant(node.operand)
+        if isinstance(node, ast.BinOp):
+            return self._plain_constant(node.left) and self._plain_constant(node.right)
+        return False
+
     def expr__Loaded(self, node: _Loaded) -> Value:
         return self.b.load(node.slot)
 
@@ -1006,8 +1023,16 @@ class _FunctionCompiler:
         else_end = self.b.ir.block
         if isinstance(a.ctype, t.PointerType) or isinstance(b.ctype, t.PointerType):
             ctype: t.CType = a.ctype if isinstance(a.ctype, t.PointerType) else b.ctype
+        elif a.ctype == b.ctype or self._plain_constant(node.orelse):
+            ctype = a.ctype         # a constant branch takes the other branch's type
+        elif self._plain_constant(node.body):
+            ctype = b.ctype
         else:
-            ctype = bk.common_type(a.ctype, b.ctype)
+            # C would convert both to their common type, CPython keeps the chosen
+            # one's: refuse rather than compute something CPython would not
+            raise self.error(f"the branches of a conditional expression have different "
+                             f"types ({a.ctype.name} and {b.ctype.name}): convert one "
+                             f"({b.ctype.name}(...) or {a.ctype.name}(...))", node)
         self.b.ir.position_at_end(then_end)
         a = self.b.cast(a, ctype)
         self.b.ir.branch(done)
