@@ -496,10 +496,11 @@ def build_parser() -> argparse.ArgumentParser:
     register_kernel_commands(sub)
     cbpf_cmds.register(sub)
     filter_cmds.register(sub)
-    from . import export_cmds, gen_cmds
+    from . import export_cmds, gen_cmds, lang_cmds
 
     export_cmds.register(sub)
     gen_cmds.register(sub)
+    lang_cmds.register(sub)
     return parser
 
 
