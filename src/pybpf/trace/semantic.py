@@ -475,7 +475,8 @@ class Checker:
             return T.String(len(self.target.name) + 1)  # type: ignore[union-attr]
         if name == "func":
             if kind in ("uprobe", "uretprobe"):
-                return T.Symbol(True)
+                sym = self.target.params.get("symbol") or hex(self.target.params["offset"])  # type: ignore[union-attr]
+                return T.String(len(sym) + 1)
             raise self.probe_error("The func builtin can only be used with uprobes here", e)
         if name == "curtask":
             return T.Pointer(self.record("task_struct", e))
