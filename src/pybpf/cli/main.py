@@ -487,6 +487,9 @@ def build_parser() -> argparse.ArgumentParser:
     register_kernel_commands(sub)
     cbpf_cmds.register(sub)
     filter_cmds.register(sub)
+    from .trace_cmds import register as register_trace_command
+
+    register_trace_command(sub)
     return parser
 
 

@@ -11,7 +11,6 @@ attach, read and print.
 
 from __future__ import annotations
 
-import contextlib
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,7 +44,7 @@ from .errors import TraceSemanticError
 from .layout import MapLayout, ctype, record_ctype
 from .semantic import Analysis, ProbeProgram, recheck
 
-__all__ = ["Generated", "ProgramInfo", "generate", "EVENTS_MAP", "STACKS_MAP", "CONFIG_MAP"]
+__all__ = ["CONFIG_MAP", "EVENTS_MAP", "STACKS_MAP", "Generated", "ProgramInfo", "generate"]
 
 EVENTS_MAP = "events"
 """The ring buffer carrying printf and every other action to user space."""
@@ -88,7 +87,7 @@ class TV:
     """A lowered value: ``v`` (a backend Value) and its bpftrace type ``t``.
     Strings, tuples and other records are pointers to stack copies."""
 
-    __slots__ = ("v", "t")
+    __slots__ = ("t", "v")
 
     def __init__(self, v: Any, t: Any):
         self.v = v
@@ -426,7 +425,7 @@ class ProbeBuilder:
         want = S64 if t.signed else U64
         return TV(self.b.binop(op, self.to64(a), self.to64(c), want), t)
 
-    def expr(self, e: A.Expr) -> TV:  # noqa: C901 - one case per node
+    def expr(self, e: A.Expr) -> TV:
         b = self.b
         t = e.type
         if isinstance(e, A.Int):
@@ -501,8 +500,7 @@ class ProbeBuilder:
             if isinstance(t, T.Int):
                 narrow = int_type(t.bits, t.signed)
                 return TV(b.cast(b.cast(self.to64(v), narrow), S64 if t.signed else U64), t)
-            return TV(b.cast(v.v, U64) if not isinstance(v.v.ctype, PointerType)
-                      else b.cast(v.v, U64), t)
+            return TV(b.cast(v.v, U64), t)
         if isinstance(e, A.Tuple):
             ct = ctype(t)
             slot = self.local(ct, "tuple")
@@ -628,7 +626,7 @@ class ProbeBuilder:
             b.store(out, b.load(found))
         return b.load(out)
 
-    def builtin(self, e: A.Builtin) -> TV:  # noqa: C901 - one case per builtin
+    def builtin(self, e: A.Builtin) -> TV:
         b = self.b
         name, t = e.name, e.type
         if name in ("pid", "tid"):
@@ -757,7 +755,7 @@ class ProbeBuilder:
         return TV(b.cast(v, S64 if getattr(t, "signed", False) else U64), t)
 
     # --- calls ------------------------------------------------------------------------
-    def call(self, e: A.Call) -> TV:  # noqa: C901 - one case per function
+    def call(self, e: A.Call) -> TV:
         b = self.b
         name, t = e.name, e.type
         if name in ("printf", "system", "cat", "print", "time", "exit", "clear", "zero"):

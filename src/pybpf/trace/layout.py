@@ -95,7 +95,7 @@ class MapLayout:
         lead = [] if keys else [("zero", U64)]
         if self.histogram:
             self.key = struct_of(f"key_{info.name or 'AT'}", keys,
-                                 lead=lead + [("bucket", U64)])
+                                 lead=[*lead, ("bucket", U64)])
         else:
             self.key = struct_of(f"key_{info.name or 'AT'}", keys, lead=lead)
         if info.kind in ("avg", "stats"):

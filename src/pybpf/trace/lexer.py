@@ -28,8 +28,7 @@ class Token(NamedTuple):
     end: int
 
 
-_OPERATORS = sorted("""<<= >>= -> ++ -- == != <= >= && || << >> += -= *= /= %= &= |= ^=
-+ - * / % & | ^ ! ~ < > = ? : ; , . ( ) [ ] { }""".split(), key=len, reverse=True)
+_OPERATORS = sorted(["<<=", ">>=", "->", "++", "--", "==", "!=", "<=", ">=", "&&", "||", "<<", ">>", "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "+", "-", "*", "/", "%", "&", "|", "^", "!", "~", "<", ">", "=", "?", ":", ";", ",", ".", "(", ")", "[", "]", "{", "}"], key=len, reverse=True)
 _IDENT = re.compile(r"[_a-zA-Z][_a-zA-Z0-9]*")
 _NUMBER = re.compile(r"0[xX][0-9a-fA-F_]+|[0-9][0-9_]*(?:[eE][0-9]+)?")
 _SUFFIX = re.compile(r"(?:[uU](?:ll|LL|l|L)?|(?:ll|LL|l|L)[uU]?)(?![_a-zA-Z0-9])")
@@ -188,7 +187,7 @@ def scan_probe(source: Source, pos: int) -> Token:
         if text.startswith("//", i) or text.startswith("/*", i):
             break
         if ch == "/":
-            if i > pos and text[i - 1] == ":" or segment_is_path:
+            if (i > pos and text[i - 1] == ":") or segment_is_path:
                 segment_is_path = True
             else:
                 break

@@ -19,9 +19,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["BAR_WIDTH", "MapDump", "Stack", "format_key", "format_map", "format_maps",
-           "format_printf", "format_value", "hist_bucket", "hist_label", "hist_lines",
-           "json_map", "json_line", "lhist_bucket", "lhist_lines"]
+__all__ = [
+    "BAR_WIDTH",
+    "MapDump",
+    "Stack",
+    "format_key",
+    "format_map",
+    "format_maps",
+    "format_printf",
+    "format_value",
+    "hist_bucket",
+    "hist_label",
+    "hist_lines",
+    "json_line",
+    "json_map",
+    "lhist_bucket",
+    "lhist_lines",
+]
 
 BAR_WIDTH = 52
 """Columns of a histogram's bar (bpftrace's)."""

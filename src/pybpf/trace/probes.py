@@ -21,8 +21,14 @@ from .errors import Source, TraceProbeError
 from .parser import PROVIDERS
 from .tracefs import EventFormat, event_format, tracefs_dir
 
-__all__ = ["SOFTWARE_EVENTS", "HARDWARE_EVENTS", "Target", "expand", "list_probes",
-           "kernel_refusal"]
+__all__ = [
+    "HARDWARE_EVENTS",
+    "SOFTWARE_EVENTS",
+    "Target",
+    "expand",
+    "kernel_refusal",
+    "list_probes",
+]
 
 SOFTWARE_EVENTS = {
     "cpu-clock": "cpu_clock", "cpu": "cpu_clock", "task-clock": "task_clock",

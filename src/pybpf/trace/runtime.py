@@ -31,8 +31,16 @@ from . import types as T
 from .codegen import CONFIG_MAP, EVENTS_MAP, STACKS_MAP, Generated, generate
 from .errors import TraceError
 from .layout import MapLayout, decode
-from .output import MapDump, Stack, format_map, format_maps, format_printf, format_value, \
-    json_line, json_map
+from .output import (
+    MapDump,
+    Stack,
+    format_map,
+    format_maps,
+    format_printf,
+    format_value,
+    json_line,
+    json_map,
+)
 from .parser import parse
 from .semantic import analyze
 
@@ -62,7 +70,7 @@ class Compiled:
         return self.spec
 
 
-def compile(text: str, name: str = "stdin", *, params: Sequence[str] = (),  # noqa: A001
+def compile(text: str, name: str = "stdin", *, params: Sequence[str] = (),
             unsafe: bool = False, pid: int | None = None) -> Compiled:
     """Parse, check and lower program ``text`` (``name`` is what errors
     call it).  Raises :class:`~pybpf.trace.errors.TraceError`."""
@@ -338,7 +346,7 @@ def run(compiled: Compiled, *, out: TextIO | None = None, json: bool = False,
         probes = [pi for pi in gen.programs if pi.program.target.kind not in ("BEGIN", "END")]
         n = len(gen.programs)
         if json:
-            printer.write('{"type": "attached_probes", "data": {"probes": %d}}\n' % n)
+            printer.write(json_line("attached_probes", {"probes": n}))
         else:
             printer.write(f"Attaching {n} probe{'s' if n != 1 else ''}...\n")
         links = []
@@ -389,13 +397,12 @@ def _spawn_stopped(command: str) -> subprocess.Popen:
     def stop_self() -> None:
         os.kill(os.getpid(), signal.SIGSTOP)
 
-    child = subprocess.Popen(argv, preexec_fn=stop_self)  # noqa: PLW1509
+    child = subprocess.Popen(argv, preexec_fn=stop_self)
     # wait until it has stopped
     for _ in range(200):
-        with contextlib.suppress(OSError):
-            with open(f"/proc/{child.pid}/stat") as f:
-                if f.read().split(") ", 1)[1].startswith("T"):
-                    break
+        with contextlib.suppress(OSError), open(f"/proc/{child.pid}/stat") as f:
+            if f.read().split(") ", 1)[1].startswith("T"):
+                break
         time.sleep(0.005)
     return child
 

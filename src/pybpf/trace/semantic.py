@@ -24,8 +24,15 @@ from .errors import Source, TraceSemanticError
 from .output import format_conversions
 from .probes import Target, expand
 
-__all__ = ["Action", "Analysis", "MapInfo", "ProbeProgram", "analyze", "BUILTINS",
-           "FUNCTIONS"]
+__all__ = [
+    "BUILTINS",
+    "FUNCTIONS",
+    "Action",
+    "Analysis",
+    "MapInfo",
+    "ProbeProgram",
+    "analyze",
+]
 
 BUILTINS = {
     "pid": T.UINT64, "tid": T.UINT64, "uid": T.UINT64, "gid": T.UINT64,
@@ -210,9 +217,8 @@ class Checker:
             self.loop_depth -= 1
         elif isinstance(s, A.Unroll):
             self.stmts(s.body)
-        elif isinstance(s, A.Jump):
-            if s.kind in ("break", "continue") and not self.loop_depth:
-                raise self.error(f"{s.kind} used outside of a loop", s)
+        elif isinstance(s, A.Jump) and s.kind in ("break", "continue") and not self.loop_depth:
+            raise self.error(f"{s.kind} used outside of a loop", s)
 
     def condition(self, e: A.Expr) -> None:
         t = self.expr(e)
@@ -341,7 +347,7 @@ class Checker:
         e.type = t
         return t
 
-    def _expr(self, e: A.Expr, statement: bool) -> Any:  # noqa: C901 - one case per node
+    def _expr(self, e: A.Expr, statement: bool) -> Any:
         if isinstance(e, A.Int):
             return T.UINT64 if e.value >= 1 << 63 else T.INT64
         if isinstance(e, A.Str):
@@ -592,7 +598,7 @@ class Checker:
         elif isinstance(base, T.Record):
             rec = base
             if e.arrow:
-                raise self.error(f"Can not use '->' on a struct value: use '.'", e)
+                raise self.error("Can not use '->' on a struct value: use '.'", e)
         if rec is None:
             raise self.error(f"Can not access field '{e.name}' on type "
                              f"'{T.type_name(base)}'", e)
@@ -606,7 +612,7 @@ class Checker:
         return btf_value_type(btf, member.type_id)
 
     # --- calls ------------------------------------------------------------------------
-    def call(self, e: A.Call, statement: bool) -> Any:  # noqa: C901 - one case per function
+    def call(self, e: A.Call, statement: bool) -> Any:
         name, args = e.name, e.args
         if name not in FUNCTIONS:
             raise self.error(f"Unknown function: '{name}'", e)

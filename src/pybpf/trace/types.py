@@ -12,9 +12,29 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["AGGREGATE_KINDS", "Aggregate", "Args", "Buf", "Int", "Pointer", "Record",
-           "STRLEN", "Stack", "String", "Symbol", "Tuple", "TType", "Void", "INT64",
-           "UINT64", "UINT32", "INT32", "Inet", "int_named", "type_name"]
+__all__ = [
+    "AGGREGATE_KINDS",
+    "INT32",
+    "INT64",
+    "STRLEN",
+    "UINT32",
+    "UINT64",
+    "Aggregate",
+    "Args",
+    "Buf",
+    "Inet",
+    "Int",
+    "Pointer",
+    "Record",
+    "Stack",
+    "String",
+    "Symbol",
+    "TType",
+    "Tuple",
+    "Void",
+    "int_named",
+    "type_name",
+]
 
 STRLEN = 64
 """Bytes of a ``str()`` result (bpftrace's BPFTRACE_STRLEN default)."""
