@@ -390,19 +390,18 @@ def run(compiled: Compiled, *, out: TextIO | None = None, json: bool = False,
 
 
 def _spawn_stopped(command: str) -> subprocess.Popen:
-    """Start ``command`` stopped before it runs its program (SIGSTOP from
-    the child itself before exec), so probes attach first."""
-    argv = shlex.split(command)
-
-    def stop_self() -> None:
-        os.kill(os.getpid(), signal.SIGSTOP)
-
-    child = subprocess.Popen(argv, preexec_fn=stop_self)
-    # wait until it has stopped
-    for _ in range(200):
-        with contextlib.suppress(OSError), open(f"/proc/{child.pid}/stat") as f:
-            if f.read().split(") ", 1)[1].startswith("T"):
-                break
+    """Start ``command`` stopped before it runs its program (a shell stops
+    itself, then execs the command in the same process once continued), so
+    probes attach first and ``cpid`` is the command's pid."""
+    argv = ["/bin/sh", "-c", 'kill -STOP $$; exec "$0" "$@"', *shlex.split(command)]
+    child = subprocess.Popen(argv)
+    for _ in range(400):
+        try:
+            with open(f"/proc/{child.pid}/stat") as f:
+                if f.read().rsplit(") ", 1)[1].startswith("T"):
+                    break
+        except OSError:
+            break
         time.sleep(0.005)
     return child
 
