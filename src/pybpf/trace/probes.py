@@ -293,17 +293,14 @@ def _list_binary(provider: str, rest: str) -> Iterator[str]:
     path = find_binary(binary)
     what = what or "*"
     if provider == "usdt":
-        seen = set()
-        for s in usdt.probes(path, parse=False):
-            name = f"{s.provider}:{s.name}"
-            if name not in seen and (fnmatch.fnmatchcase(name, what)
-                                     or fnmatch.fnmatchcase(s.name, what)):
-                seen.add(name)
-                yield f"usdt:{path}:{name}"
+        names = {f"{s.provider}:{s.name}" for s in usdt.probes(path, parse=False)}
+        for name in sorted(names):
+            if fnmatch.fnmatchcase(name, what) or fnmatch.fnmatchcase(name.split(":")[1], what):
+                yield f"usdt:{binary}:{name}"
         return
     with ElfBinary(path) as elf:
         for s in elf.functions_matching(what):
-            yield f"{provider}:{path}:{s.name}"
+            yield f"{provider}:{binary}:{s.name}"
 
 
 def list_probes(pattern: str | None = None, *, verbose: bool = False) -> list[str]:

@@ -360,7 +360,7 @@ def run(compiled: Compiled, *, out: TextIO | None = None, json: bool = False,
             if on_attached is not None:
                 on_attached()
             if child is not None:
-                os.kill(child.pid, signal.SIGCONT)
+                _resume(child)
             readers = [reader] if reader is not None else []
 
             def finished() -> bool:
@@ -390,20 +390,33 @@ def run(compiled: Compiled, *, out: TextIO | None = None, json: bool = False,
 
 
 def _spawn_stopped(command: str) -> subprocess.Popen:
-    """Start ``command`` stopped before it runs its program (a shell stops
-    itself, then execs the command in the same process once continued), so
-    probes attach first and ``cpid`` is the command's pid."""
-    argv = ["/bin/sh", "-c", 'kill -STOP $$; exec "$0" "$@"', *shlex.split(command)]
-    child = subprocess.Popen(argv)
-    for _ in range(400):
-        try:
-            with open(f"/proc/{child.pid}/stat") as f:
-                if f.read().rsplit(") ", 1)[1].startswith("T"):
-                    break
-        except OSError:
-            break
-        time.sleep(0.005)
+    """Start ``command`` stopped right after its ``execve`` (as bpftrace
+    does, through ptrace: the child asks to be traced and stops with
+    SIGTRAP at exec), so probes attach before it runs; :func:`_resume`
+    lets it go."""
+    import ctypes
+
+    from ..spec.defines import PTRACE_TRACEME
+
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def traceme() -> None:
+        libc.ptrace(PTRACE_TRACEME, 0, None, None)
+
+    child = subprocess.Popen(shlex.split(command), preexec_fn=traceme)  # noqa: PLW1509
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(child.pid, os.WUNTRACED)
     return child
+
+
+def _resume(child: subprocess.Popen) -> None:
+    """Let a child :func:`_spawn_stopped` started run (detach ptrace)."""
+    import ctypes
+
+    from ..spec.defines import PTRACE_DETACH
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.ptrace(PTRACE_DETACH, child.pid, None, None)
 
 
 # --- the VM ---------------------------------------------------------------------------------
