@@ -17,7 +17,6 @@ import contextlib
 import io
 import os
 import shlex
-import signal
 import subprocess
 import sys
 import time
@@ -403,7 +402,7 @@ def _spawn_stopped(command: str) -> subprocess.Popen:
     def traceme() -> None:
         libc.ptrace(PTRACE_TRACEME, 0, None, None)
 
-    child = subprocess.Popen(shlex.split(command), preexec_fn=traceme)  # noqa: PLW1509
+    child = subprocess.Popen(shlex.split(command), preexec_fn=traceme)
     with contextlib.suppress(ChildProcessError):
         os.waitpid(child.pid, os.WUNTRACED)
     return child
