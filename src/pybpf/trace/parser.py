@@ -69,7 +69,7 @@ class Parser:
     def __init__(self, source: Source):
         self.source = source
         self.pos = 0
-        self.tok = next_token(source, 0)
+        self.tok = Token("eof", "", None, 0, 0)  # read once the preamble is skipped
         self._ahead: list[Token] = []
 
     # --- tokens -------------------------------------------------------------------
