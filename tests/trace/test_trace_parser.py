@@ -15,7 +15,7 @@ def body(text: str) -> list:
 
 
 def test_probes_with_short_names_paths_and_wildcards():
-    prog = parse('t:syscalls:sys_enter_* , u:/bin/bash:readline,uretprobe:./a.out:main '
+    prog = parse('t:syscalls:sys_enter_* , u:/bin/bash:readline,uretprobe:./a.out:main,'
                  'usdt:/usr/bin/python3:python:function__entry { @[probe] = count(); } '
                  'i:s:1 { exit(); } BEGIN { } END { }')
     names = [[p.name for p in b.probes] for b in prog.blocks]
