@@ -667,9 +667,7 @@ class Checker:
         if name == "print":
             nargs(1, 3)
             first = args[0]
-            if isinstance(first, A.MapRef) and first.keys is None and \
-                    first.name in self.maps and (len(args) > 1 or self.maps[first.name].keys
-                                                 or self.maps[first.name].kind != "value"):
+            if isinstance(first, A.MapRef) and first.keys is None and first.name in self.maps:
                 extra = []
                 for a in args[1:]:
                     if not isinstance(a, A.Int):
