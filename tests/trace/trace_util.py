@@ -14,7 +14,7 @@ def tracefs_reason() -> str | None:
 
         if event_format("syscalls", "sys_enter_openat") is None:
             return "tracefs has no syscalls:sys_enter_openat format"
-    except Exception as e:  # noqa: BLE001 - any failure to reach tracefs is a skip reason
+    except Exception as e:
         return f"tracefs cannot be read: {e}"
     return None
 
