@@ -71,7 +71,7 @@ class MapDump:
 
 def _item(v: Any) -> str:
     if isinstance(v, Stack):
-        return "\n" + "".join(f"        {frame}\n" for frame in v)
+        return "\n" + "".join(f"    {frame}\n" for frame in v) if v else ""
     if isinstance(v, tuple):
         return "(" + ", ".join(_item(x) for x in v) + ")"
     if isinstance(v, bytes):
