@@ -11,8 +11,6 @@ attach, read and print.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
 from typing import Any
 
 import llvmlite.ir as ir
@@ -41,46 +39,19 @@ from ..spec import constant, struct_layout
 from . import ast as A
 from . import types as T
 from .errors import TraceSemanticError
-from .layout import MapLayout, ctype, record_ctype
+from .layout import CONFIG_MAP, EVENTS_MAP, STACKS_MAP, MapLayout, Plan, ctype, plan
 from .semantic import Analysis, ProbeProgram, recheck
 
-__all__ = ["CONFIG_MAP", "EVENTS_MAP", "STACKS_MAP", "Generated", "ProgramInfo", "generate"]
+__all__ = ["CONFIG_MAP", "EVENTS_MAP", "STACKS_MAP", "Generated", "generate"]
 
-EVENTS_MAP = "events"
-"""The ring buffer carrying printf and every other action to user space."""
-STACKS_MAP = "stacks"
-"""The stack trace map ``kstack`` and ``ustack`` record into."""
-CONFIG_MAP = "config"
-"""An array user space fills before attaching: [0] the start time
-(``elapsed``), [1] the child's pid (``cpid``)."""
 RINGBUF_SIZE = 1 << 20
 STACK_ENTRIES = 4096
 MAP_ENTRIES = 4096
 _ARG_REGS = ("di", "si", "dx", "cx", "r8", "r9")
 
 
-@dataclass
-class ProgramInfo:
-    """One generated program: its function name and the probe it serves."""
-
-    name: str
-    program: ProbeProgram
-
-
-@dataclass
-class Generated:
-    """The result of :func:`generate`."""
-
-    module: Any
-    analysis: Analysis
-    programs: list[ProgramInfo]
-    layouts: dict[str, MapLayout]
-    uses_stacks: bool = False
-    records: dict[int, StructType] = field(default_factory=dict)
-
-    def object_spec(self) -> Any:
-        """The compiled object (see :meth:`pybpf.lang.backend.Module.object_spec`)."""
-        return self.module.object_spec()
+Generated = Plan
+"""A generated program: its :class:`~pybpf.trace.layout.Plan` with ``module`` set."""
 
 
 class TV:
@@ -116,11 +87,6 @@ def _section(pp: ProbeProgram) -> str:
     raise TraceSemanticError(f"{kind} probes cannot be generated here")
 
 
-def _func_name(pp: ProbeProgram) -> str:
-    base = re.sub(r"[^A-Za-z0-9_]", "_", pp.target.name)[:40]
-    return f"p{pp.index}_{base}"
-
-
 class Lowering:
     """Builds the module for one analysis."""
 
@@ -130,32 +96,29 @@ class Lowering:
         self.m = bk.Module("bpftrace", path=src.name if src else "stdin",
                            source=src.text if src else None, license="GPL",
                            producer="pybpf.trace")
-        self.layouts: dict[str, MapLayout] = {}
-        for name, info in sorted(analysis.maps.items()):
-            lay = MapLayout(info)
+        self.plan = plan(analysis)
+        self.layouts: dict[str, MapLayout] = self.plan.layouts
+        for lay in self.layouts.values():
             lay.decl = self.m.map(lay.name, lay.kind, key=lay.key, value=lay.value,
                                   max_entries=MAP_ENTRIES)
-            self.layouts[name] = lay
         self.events = self.m.map(EVENTS_MAP, "ringbuf", max_entries=RINGBUF_SIZE) \
             if analysis.actions else None
         self.config = self.m.map(CONFIG_MAP, "array", key=U32, value=U64, max_entries=4)
-        self.uses_stacks = any(isinstance(getattr(n, "type", None), T.Stack)
-                               for b in analysis.program.blocks for n in A.walk(b))
+        self.uses_stacks = self.plan.uses_stacks
         self.stacks = self.m.map(STACKS_MAP, "stack_trace", key=U32,
                                  value=ArrayType(U64, 127), max_entries=STACK_ENTRIES) \
             if self.uses_stacks else None
-        self.records = {a.id: record_ctype(a.args) for a in analysis.actions}
+        self.records = self.plan.records
 
-    def generate(self) -> Generated:
-        infos = []
-        for pp in self.a.programs:
+    def generate(self) -> Plan:
+        for info in self.plan.programs:
+            pp = info.program
             recheck(self.a, pp)
-            name = _func_name(pp)
-            f = self.m.function(name, section=_section(pp),
+            f = self.m.function(info.name, section=_section(pp),
                                 line=self.line_of(pp.block.span[0]))
             ProbeBuilder(self, pp, f.builder).build()
-            infos.append(ProgramInfo(name, pp))
-        return Generated(self.m, self.a, infos, self.layouts, self.uses_stacks, self.records)
+        self.plan.module = self.m
+        return self.plan
 
     def line_of(self, offset: int) -> int:
         src = self.a.program.source
@@ -867,6 +830,6 @@ class ProbeBuilder:
 
 
 
-def generate(analysis: Analysis) -> Generated:
+def generate(analysis: Analysis) -> Plan:
     """Lower ``analysis`` into a backend module (not compiled yet)."""
     return Lowering(analysis).generate()

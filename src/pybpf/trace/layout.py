@@ -9,13 +9,24 @@ is a struct of its key parts (``u64 0`` for a map without a key, plus a
 
 from __future__ import annotations
 
+import re
 import struct
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..lang.types import CHAR, S64, U8, U64, ArrayType, CType, StructType
 from . import types as T
 
-__all__ = ["MapLayout", "ctype", "decode", "record_ctype", "struct_of"]
+__all__ = ["CONFIG_MAP", "EVENTS_MAP", "STACKS_MAP", "MapLayout", "Plan", "ProgramInfo", "ctype", "decode", "plan", "program_name",
+           "record_ctype", "struct_of"]
+
+EVENTS_MAP = "events"
+"""The ring buffer carrying printf and every other action to user space."""
+STACKS_MAP = "stacks"
+"""The stack trace map ``kstack`` and ``ustack`` record into."""
+CONFIG_MAP = "config"
+"""An array user space fills before attaching: [0] the start time
+(``elapsed``), [1] the child's pid (``cpid``)."""
 
 
 def ctype(t: Any) -> CType:
@@ -139,3 +150,48 @@ class MapLayout:
                 return 0
             return min(got) if kind == "min" else max(got)
         return decode(self.info.value, values[0])
+
+
+@dataclass
+class ProgramInfo:
+    """One program of the object: its function name and the probe it serves
+    (a :class:`~pybpf.trace.semantic.ProbeProgram`)."""
+
+    name: str
+    program: Any
+
+
+@dataclass
+class Plan:
+    """What user space needs to know of a lowered program: its programs,
+    map layouts, action records, whether it records stacks; ``module`` the
+    backend module once generated (None when the object came from the cache)."""
+
+    analysis: Any
+    programs: list[ProgramInfo]
+    layouts: dict[str, MapLayout]
+    records: dict[int, StructType] = field(default_factory=dict)
+    uses_stacks: bool = False
+    module: Any = None
+
+    def object_spec(self) -> Any:
+        """The compiled object (see :meth:`pybpf.lang.backend.Module.object_spec`)."""
+        return self.module.object_spec()
+
+
+def program_name(pp: Any) -> str:
+    """The function (and program) name of probe program ``pp``."""
+    base = re.sub(r"[^A-Za-z0-9_]", "_", pp.target.name)[:40]
+    return f"p{pp.index}_{base}"
+
+
+def plan(analysis: Any) -> Plan:
+    """The layouts, records and program names of ``analysis`` (no code)."""
+    from . import ast as A
+
+    layouts = {name: MapLayout(info) for name, info in sorted(analysis.maps.items())}
+    records = {a.id: record_ctype(a.args) for a in analysis.actions}
+    uses_stacks = any(isinstance(getattr(n, "type", None), T.Stack)
+                      for b in analysis.program.blocks for n in A.walk(b))
+    programs = [ProgramInfo(program_name(pp), pp) for pp in analysis.programs]
+    return Plan(analysis, programs, layouts, records, uses_stacks)

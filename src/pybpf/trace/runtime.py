@@ -27,9 +27,8 @@ from typing import Any, TextIO
 
 from ..errors import BPFError
 from . import types as T
-from .codegen import CONFIG_MAP, EVENTS_MAP, STACKS_MAP, Generated, generate
 from .errors import TraceError
-from .layout import MapLayout, decode
+from .layout import CONFIG_MAP, EVENTS_MAP, STACKS_MAP, MapLayout, Plan, decode, plan
 from .output import (
     MapDump,
     Stack,
@@ -48,12 +47,16 @@ __all__ = ["Compiled", "Event", "Printer", "compile", "run", "run_vm"]
 
 @dataclass
 class Compiled:
-    """A program parsed, checked and lowered: ``generated`` (the backend
-    module and layouts) and, once built, ``spec`` (the ObjectSpec)."""
+    """A program parsed, checked and lowered: ``generated`` (its
+    :class:`~pybpf.trace.layout.Plan`, with the backend module unless the
+    object came from the cache) and, once built, ``spec`` (the ObjectSpec);
+    ``cache_key`` names its entry in the compile cache."""
 
-    generated: Generated
+    generated: Plan
     spec: Any = None
     compile_seconds: float = 0.0
+    cache_key: str | None = None
+    cached: bool = False
 
     @property
     def analysis(self) -> Any:
@@ -61,27 +64,88 @@ class Compiled:
         return self.generated.analysis
 
     def object_spec(self) -> Any:
-        """The ObjectSpec (compiled with LLVM on first use)."""
+        """The ObjectSpec (compiled with LLVM on first use, and kept in the
+        compile cache)."""
         if self.spec is None:
             start = time.perf_counter()
             self.spec = self.generated.object_spec()
             self.compile_seconds = time.perf_counter() - start
+            if self.cache_key is not None:
+                _cache_store(self.cache_key, self.generated.module.compile())
         return self.spec
 
 
+_CACHE_SALT_FILES = ("codegen.py", "layout.py", "semantic.py", "types.py", "tracefs.py",
+                     "probes.py")
+
+
+def _cache_key(text: str, params: Sequence[str], unsafe: bool, pid: int | None,
+               analysis: Any) -> str:
+    """What the object of a program depends on: its text and parameters,
+    the code generator's sources, the kernel, and the binaries it probes."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for part in (text, "\0".join(params), str(unsafe), str(pid), os.uname().release):
+        h.update(part.encode() + b"\1")
+    here = os.path.dirname(os.path.abspath(__file__))
+    lang = os.path.join(os.path.dirname(here), "lang", "backend.py")
+    files = [os.path.join(here, f) for f in _CACHE_SALT_FILES] + [lang]
+    files += sorted({pp.target.params["binary"] for pp in analysis.programs
+                     if "binary" in pp.target.params})
+    for path in files:
+        with contextlib.suppress(OSError):
+            st = os.stat(path)
+            h.update(f"{path}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()
+
+
+def _cache_path(key: str) -> Any:
+    from ..cache import private_dir
+
+    return private_dir("trace") / f"{key}.o"
+
+
+def _cache_load(key: str) -> bytes | None:
+    from ..cache import read_sealed
+
+    with contextlib.suppress(Exception):
+        return read_sealed(_cache_path(key))
+    return None
+
+
+def _cache_store(key: str, elf: bytes) -> None:
+    from ..cache import write_sealed
+
+    with contextlib.suppress(Exception):
+        write_sealed(_cache_path(key), elf)
+
+
 def compile(text: str, name: str = "stdin", *, params: Sequence[str] = (),
-            unsafe: bool = False, pid: int | None = None) -> Compiled:
+            unsafe: bool = False, pid: int | None = None, cache: bool = True) -> Compiled:
     """Parse, check and lower program ``text`` (``name`` is what errors
-    call it).  Raises :class:`~pybpf.trace.errors.TraceError`."""
+    call it).  With ``cache``, an object compiled before for the same text,
+    parameters, code generator and kernel is read back instead of compiled
+    again.  Raises :class:`~pybpf.trace.errors.TraceError`."""
     program = parse(text, name)
     analysis = analyze(program, params=list(params), unsafe=unsafe, pid=pid)
+    key = _cache_key(text, params, unsafe, pid, analysis) if cache else None
+    if key is not None:
+        elf = _cache_load(key)
+        if elf is not None:
+            from ..elf import load_object
+
+            return Compiled(plan(analysis), load_object(elf, path=f"{name} (cached)"),
+                            cache_key=key, cached=True)
+    from .codegen import generate
+
     try:
         generated = generate(analysis)
     except TraceError:
         raise
     except BPFError as e:
         raise TraceError(f"code generation failed: {e}") from None
-    return Compiled(generated)
+    return Compiled(generated, cache_key=key)
 
 
 # --- symbols -------------------------------------------------------------------------------
