@@ -523,6 +523,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ..conformance import plugin_main
 
         return plugin_main(argv[1:])
+    if argv[:1] == ["trace"]:
+        # a one-liner's start-up is measured in milliseconds: only its own parser
+        from .trace_cmds import main as trace_main
+
+        return trace_main(argv[1:])
     if argv[:1] == ["tools"] and len(argv) > 1 and not argv[1].startswith("-"):
         # A tool's own arguments, '--' and the command after it, reach it untouched.
         from ..tools import run_tool

@@ -14,7 +14,7 @@ import argparse
 import sys
 from typing import Any
 
-__all__ = ["register"]
+__all__ = ["main", "register"]
 
 
 def _read_program(args: argparse.Namespace) -> tuple[str, str, list[str]]:
@@ -83,13 +83,37 @@ def _cmd_trace(args: argparse.Namespace) -> int:
             out.close()
 
 
-def register(sub: Any) -> None:
-    """Add ``trace`` to the ``pybpf`` subcommands ``sub``."""
-    p = sub.add_parser(
-        "trace", help="run a bpftrace program (one-liners, .bt files) on pybpf",
-        description="Run a program in bpftrace's language: probes (tracepoint, uprobe, usdt, "
+_DESCRIPTION = ("Run a program in bpftrace's language: probes (tracepoint, uprobe, usdt, "
                     "interval, profile, software, hardware, BEGIN/END), maps and their "
                     "functions, printf; maps are printed at exit as bpftrace prints them.")
+
+
+def register(sub: Any) -> None:
+    """Add ``trace`` to the ``pybpf`` subcommands ``sub``."""
+    p = sub.add_parser("trace", help="run a bpftrace program (one-liners, .bt files) on pybpf",
+                       description=_DESCRIPTION)
+    _add_arguments(p)
+
+
+def main(argv: list[str]) -> int:
+    """``pybpf trace ARGS``, parsing only its own arguments (fast start-up)."""
+    p = argparse.ArgumentParser(prog="pybpf trace", description=_DESCRIPTION)
+    _add_arguments(p)
+    args = p.parse_args(argv)
+    from ..errors import BPFError
+
+    try:
+        return _cmd_trace(args)
+    except BPFError as e:
+        print(f"pybpf: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", nargs="?", metavar="FILE",
                    help="a .bt program ('-': standard input); with -e, the first parameter")
     p.add_argument("params", nargs="*", metavar="ARG", help="positional parameters $1, $2...")
