@@ -605,6 +605,7 @@ class FunctionBuilder:
         with self._at_entry():
             slot = self._allocas.alloca(ctype.ir_type(), name=name)
             slot.align = max(ctype.align, 1)
+            slot.type = PTR         # opaque: Value.ctype says what it points to
         v = Value(slot, PointerType(ctype))
         if zero:
             self.zero(v)
@@ -623,14 +624,25 @@ class FunctionBuilder:
         """Fill ``size`` bytes (default: the pointed-to type's) with zeros."""
         n = size if size is not None else self._pointee(ptr).size
         memset = self.module.ir.declare_intrinsic("llvm.memset", [PTR, I64])
-        self.ir.call(memset, [ptr.ir, ir.Constant(I8, 0), ir.Constant(I64, n),
-                              ir.Constant(I1, 0)])
+        call = self.ir.call(memset, [ptr.ir, ir.Constant(I8, 0), ir.Constant(I64, n),
+                                     ir.Constant(I1, 0)])
+        self._align_argument(call, 0, ptr)
 
     def copy(self, dst: Value, src: Value, size: int | None = None) -> None:
         """Copy ``size`` bytes (default: the pointed-to type's) from src to dst."""
         n = size if size is not None else self._pointee(dst).size
         memcpy = self.module.ir.declare_intrinsic("llvm.memcpy", [PTR, PTR, I64])
-        self.ir.call(memcpy, [dst.ir, src.ir, ir.Constant(I64, n), ir.Constant(I1, 0)])
+        call = self.ir.call(memcpy, [dst.ir, src.ir, ir.Constant(I64, n), ir.Constant(I1, 0)])
+        self._align_argument(call, 0, dst)
+        self._align_argument(call, 1, src)
+
+    def _align_argument(self, call: Any, index: int, ptr: Value) -> None:
+        """Tell LLVM a pointer argument's alignment (its type's), so copies and
+        fills use 8-byte accesses rather than bytes."""
+        if isinstance(ptr.ctype, PointerType) and ptr.ctype.target is not None:
+            attrs = ArgumentAttributes()
+            attrs.align = max(ptr.ctype.target.align, 1)
+            call.arg_attributes[index] = attrs
 
     def _pointee(self, ptr: Value) -> CType:
         if not isinstance(ptr.ctype, PointerType) or ptr.ctype.target is None:
@@ -1110,6 +1122,7 @@ class Module:
         else:
             section = ".data" if init else ".bss"
         g = ir.GlobalVariable(self.ir, ctype.ir_type(), name)
+        g.type = PTR                # opaque: GlobalDecl.ctype says what it holds
         g.section = section
         g.align = max(ctype.align, 1)
         g.initializer = self._initializer(ctype, init)
