@@ -39,7 +39,7 @@ from ..spec import constant, struct_layout
 from . import ast as A
 from . import types as T
 from .errors import TraceSemanticError
-from .layout import CONFIG_MAP, EVENTS_MAP, STACKS_MAP, MapLayout, Plan, ctype, plan
+from .layout import CONFIG_MAP, EVENTS_MAP, STACKS_MAP, Layout, MapLayout, Plan, plan, tuple_layout
 from .semantic import Analysis, ProbeProgram, recheck
 
 __all__ = ["CONFIG_MAP", "EVENTS_MAP", "STACKS_MAP", "Generated", "generate"]
@@ -52,6 +52,34 @@ _ARG_REGS = ("di", "si", "dx", "cx", "r8", "r9")
 
 Generated = Plan
 """A generated program: its :class:`~pybpf.trace.layout.Plan` with ``module`` set."""
+
+
+def to_struct(layout: Layout) -> StructType:
+    """The C struct of a :class:`~pybpf.trace.layout.Layout` (same offsets)."""
+    fields = list(layout.fields.values())
+    return StructType(layout.name, [(f.name, ctype(f.type)) for f in fields],
+                      offsets=[f.offset for f in fields], size=layout.size)
+
+
+def ctype(t: Any) -> CType:
+    """The C type a value of bpftrace type ``t`` is stored as."""
+    if isinstance(t, Layout):
+        return to_struct(t)
+    if isinstance(t, T.Int):
+        return S64 if t.signed else U64
+    if isinstance(t, T.String):
+        return ArrayType(CHAR, t.length)
+    if isinstance(t, T.Tuple):
+        return to_struct(tuple_layout(t))
+    if isinstance(t, (T.Symbol, T.Pointer)):
+        return U64
+    if isinstance(t, T.Stack):
+        return S64
+    if isinstance(t, T.Inet):
+        return ArrayType(U8, 24)
+    if isinstance(t, T.Buf):
+        return ArrayType(U8, t.length + 8)
+    raise TypeError(f"no storage for {T.type_name(t)}")
 
 
 class TV:
@@ -99,7 +127,9 @@ class Lowering:
         self.plan = plan(analysis)
         self.layouts: dict[str, MapLayout] = self.plan.layouts
         for lay in self.layouts.values():
-            lay.decl = self.m.map(lay.name, lay.kind, key=lay.key, value=lay.value,
+            lay.key_ct = to_struct(lay.key)
+            lay.value_ct = ctype(lay.value)
+            lay.decl = self.m.map(lay.name, lay.kind, key=lay.key_ct, value=lay.value_ct,
                                   max_entries=MAP_ENTRIES)
         self.events = self.m.map(EVENTS_MAP, "ringbuf", max_entries=RINGBUF_SIZE) \
             if analysis.actions else None
@@ -108,7 +138,7 @@ class Lowering:
         self.stacks = self.m.map(STACKS_MAP, "stack_trace", key=U32,
                                  value=ArrayType(U64, 127), max_entries=STACK_ENTRIES) \
             if self.uses_stacks else None
-        self.records = self.plan.records
+        self.records = {i: to_struct(r) for i, r in self.plan.records.items()}
 
     def generate(self) -> Plan:
         for info in self.plan.programs:
@@ -284,7 +314,7 @@ class ProbeBuilder:
             assert isinstance(target, A.MapRef)
             lay = self.low.layouts[target.name]
             key = self.map_key(target, lay)
-            value = self.local(lay.value, "value", zero=_is_memory(lay.info.value))
+            value = self.local(lay.value_ct, "value", zero=_is_memory(lay.info.value))
             self.copy_into(value, lay.info.value, new)
             self.b.map_update(lay.decl, key, value, constant("BPF_ANY"))
 
@@ -295,7 +325,7 @@ class ProbeBuilder:
 
     # --- maps ------------------------------------------------------------------------
     def map_key(self, ref: A.MapRef, lay: MapLayout, bucket: Any = None) -> Any:
-        key = self.local(lay.key, "key")
+        key = self.local(lay.key_ct, "key")
         for i, (kexpr, kt) in enumerate(zip(ref.keys or [], lay.info.keys or [])):
             v = self.expr(kexpr)
             self.copy_into(self.b.field(key, f"f{i}"), kt, v)
@@ -371,9 +401,9 @@ class ProbeBuilder:
         key = self.map_key(ref, lay)
         found = b.map_lookup(lay.decl, key)
         t = lay.info.value
-        out = self.local(lay.value, "read")
+        out = self.local(lay.value_ct, "read")
         with b.if_then(b.is_null(found, negate=True)):
-            b.copy(out, bk.Value(found.ir, PointerType(lay.value)), lay.value.size)
+            b.copy(out, bk.Value(found.ir, PointerType(lay.value_ct)), lay.value_ct.size)
         if _is_memory(t):
             return TV(out, t)
         return TV(b.load(out), t)
@@ -562,7 +592,7 @@ class ProbeBuilder:
         lay = self.low.layouts[tgt.name]
         key = self.map_key(tgt, lay)
         slot = b.map_lookup_or_init(lay.decl, key)
-        out = self.local(lay.value, "incdec")
+        out = self.local(lay.value_ct, "incdec")
         with b.if_then(b.is_null(slot, negate=True)):
             old = b.load(slot)
             new = b.binop("+", old, b.const(old.ctype, delta), old.ctype)

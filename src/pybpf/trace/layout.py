@@ -1,6 +1,8 @@
 """How bpftrace values are laid out in maps and ring buffer records, both
-ways: the C types the code generator stores (:func:`ctype`), and decoding
-the bytes user space reads back (:func:`decode`).
+ways: the structs the code generator stores (:class:`Layout`, which
+:mod:`pybpf.trace.codegen` turns into C types), and decoding the bytes
+user space reads back (:func:`decode`).  Nothing here needs LLVM, so a
+program read back from the compile cache starts without it.
 
 Integers are 8 bytes, strings ``char[N]``, tuples C structs; a map's key
 is a struct of its key parts (``u64 0`` for a map without a key, plus a
@@ -12,13 +14,12 @@ from __future__ import annotations
 import re
 import struct
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
-from ..lang.types import CHAR, S64, U8, U64, ArrayType, CType, StructType
 from . import types as T
 
-__all__ = ["CONFIG_MAP", "EVENTS_MAP", "STACKS_MAP", "MapLayout", "Plan", "ProgramInfo", "ctype", "decode", "plan", "program_name",
-           "record_ctype", "struct_of"]
+__all__ = ["CONFIG_MAP", "EVENTS_MAP", "STACKS_MAP", "Layout", "LayoutField", "MapLayout",
+           "Plan", "ProgramInfo", "decode", "plan", "program_name", "record_layout"]
 
 EVENTS_MAP = "events"
 """The ring buffer carrying printf and every other action to user space."""
@@ -29,44 +30,40 @@ CONFIG_MAP = "config"
 (``elapsed``), [1] the child's pid (``cpid``)."""
 
 
-def ctype(t: Any) -> CType:
-    """The C type a value of bpftrace type ``t`` is stored as."""
-    if isinstance(t, T.Int):
-        return S64 if t.signed else U64
-    if isinstance(t, T.String):
-        return ArrayType(CHAR, t.length)
-    if isinstance(t, T.Tuple):
-        return struct_of("tuple", list(t.items))
-    if isinstance(t, (T.Symbol, T.Pointer)):
-        return U64
-    if isinstance(t, T.Stack):
-        return S64
-    if isinstance(t, T.Inet):
-        return ArrayType(U8, 24)
-    if isinstance(t, T.Buf):
-        return ArrayType(U8, t.length + 8)
-    raise TypeError(f"no storage for {T.type_name(t)}")
+class LayoutField(NamedTuple):
+    """One member of a :class:`Layout`: its bpftrace ``type`` at byte ``offset``."""
+
+    name: str
+    offset: int
+    type: Any
 
 
-def struct_of(name: str, items: list[Any], *, lead: list[tuple[str, CType]] = ()) -> StructType:
-    """A struct of ``lead`` fields then ``items`` (bpftrace types) named
-    ``f0``, ``f1``..., at the offsets :class:`~pybpf.trace.types.Tuple` gives."""
-    fields = list(lead)
-    for i, t in enumerate(items):
-        fields.append((f"f{i}", ctype(t)))
-    offsets = []
-    off = 0
-    for _, c in fields:
-        off = -(-off // c.align) * c.align
-        offsets.append(off)
-        off += c.size
-    size = -(-off // 8) * 8 if fields else 8
-    return StructType(name, fields, offsets=offsets, size=max(size, 8))
+class Layout:
+    """A C struct of bpftrace values: members at natural alignment, the
+    size a multiple of 8 (at least 8)."""
+
+    def __init__(self, name: str, members: list[tuple[str, Any]]):
+        self.name = name
+        self.fields: dict[str, LayoutField] = {}
+        off = 0
+        for fname, t in members:
+            off = -(-off // t.align) * t.align
+            self.fields[fname] = LayoutField(fname, off, t)
+            off += t.size
+        self.size = max(-(-off // 8) * 8, 8)
+
+    def __repr__(self) -> str:
+        return f"Layout({self.name!r}, {list(self.fields.values())!r})"
 
 
-def record_ctype(args: tuple) -> StructType:
+def tuple_layout(t: T.Tuple) -> Layout:
+    """The struct a tuple is stored as (items ``f0``, ``f1``...)."""
+    return Layout("tuple", [(f"f{i}", item) for i, item in enumerate(t.items)])
+
+
+def record_layout(args: tuple) -> Layout:
     """The ring buffer record of an action: ``u64 id`` then its values."""
-    return struct_of("record", list(args), lead=[("id", U64)])
+    return Layout("record", [("id", T.UINT64), *((f"f{i}", t) for i, t in enumerate(args))])
 
 
 def decode(t: Any, data: bytes) -> Any:
@@ -76,7 +73,7 @@ def decode(t: Any, data: bytes) -> Any:
     if isinstance(t, T.String):
         return data[:t.length].split(b"\0", 1)[0].decode("utf-8", "replace")
     if isinstance(t, T.Tuple):
-        st = struct_of("tuple", list(t.items))
+        st = tuple_layout(t)
         return tuple(decode(item, data[st.fields[f"f{i}"].offset:])
                      for i, item in enumerate(t.items))
     if isinstance(t, (T.Symbol, T.Pointer)):
@@ -103,22 +100,23 @@ class MapLayout:
         self.kind = "percpu_hash" if self.aggregate else "hash"
         keys = list(info.keys or [])
         self.histogram = info.kind in ("hist", "lhist")
-        lead = [] if keys else [("zero", U64)]
+        lead = [] if keys else [("zero", T.UINT64)]
         if self.histogram:
-            self.key = struct_of(f"key_{info.name or 'AT'}", keys,
-                                 lead=[*lead, ("bucket", U64)])
-        else:
-            self.key = struct_of(f"key_{info.name or 'AT'}", keys, lead=lead)
+            lead.append(("bucket", T.UINT64))
+        self.key = Layout(f"key_{info.name or 'AT'}",
+                          lead + [(f"f{i}", t) for i, t in enumerate(keys)])
+        self.value: Any
         if info.kind in ("avg", "stats"):
-            self.value: CType = StructType(f"val_{info.name}", [("count", U64), ("total", S64)])
+            self.value = Layout(f"val_{info.name}", [("count", T.UINT64), ("total", T.INT64)])
         elif info.kind in ("min", "max"):
-            self.value = StructType(f"val_{info.name}", [("value", S64), ("set", U64)])
-        elif info.kind in ("count",):
-            self.value = U64
-        elif info.kind in ("sum", "hist", "lhist"):
-            self.value = S64 if info.kind == "sum" else U64
+            self.value = Layout(f"val_{info.name}", [("value", T.INT64), ("set", T.UINT64)])
+        elif info.kind in ("count", "hist", "lhist"):
+            self.value = T.UINT64
+        elif info.kind == "sum":
+            self.value = T.INT64
         else:
-            self.value = ctype(info.value)
+            self.value = info.value
+        self.decl: Any = None
 
     def decode_key(self, raw: bytes) -> tuple[tuple, int | None]:
         """``(the key's parts, the histogram bucket or None)``."""
@@ -170,7 +168,7 @@ class Plan:
     analysis: Any
     programs: list[ProgramInfo]
     layouts: dict[str, MapLayout]
-    records: dict[int, StructType] = field(default_factory=dict)
+    records: dict[int, Layout] = field(default_factory=dict)
     uses_stacks: bool = False
     module: Any = None
 
@@ -190,7 +188,7 @@ def plan(analysis: Any) -> Plan:
     from . import ast as A
 
     layouts = {name: MapLayout(info) for name, info in sorted(analysis.maps.items())}
-    records = {a.id: record_ctype(a.args) for a in analysis.actions}
+    records = {a.id: record_layout(a.args) for a in analysis.actions}
     uses_stacks = any(isinstance(getattr(n, "type", None), T.Stack)
                       for b in analysis.program.blocks for n in A.walk(b))
     programs = [ProgramInfo(program_name(pp), pp) for pp in analysis.programs]
