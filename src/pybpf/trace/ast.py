@@ -7,22 +7,70 @@ in the program, so errors point at it.  Expression nodes get a ``type``
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import inspect
 from typing import Any
 
 Span = tuple[int, int]
 
+_REQUIRED = object()
+_LIST = object()
+"""A field default meaning "a new empty list"."""
 
-@dataclass(eq=False)
+
+def node(cls: type) -> type:
+    """Make ``cls`` a syntax node class: its annotated names, after those of
+    its bases, are its fields in order (what :func:`walk` visits); class
+    attributes give defaults.  Plain classes rather than dataclasses: a
+    one-liner's start-up pays for every class created at import."""
+    fields: list[str] = []
+    for klass in reversed(cls.__mro__):
+        for name in inspect.get_annotations(klass):
+            if name not in fields and not name.startswith("_"):
+                fields.append(name)
+    cls._fields = tuple(fields)  # type: ignore[attr-defined]
+    return cls
+
+
 class Node:
     """Base of every node: where it is in the program."""
 
+    _fields: tuple[str, ...] = ()
     span: Span
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        fields = self._fields
+        if len(args) > len(fields):
+            raise TypeError(f"{type(self).__name__} takes {len(fields)} fields")
+        for name, value in zip(fields, args):
+            setattr(self, name, value)
+        for name in fields[len(args):]:
+            if name in kwargs:
+                value = kwargs.pop(name)
+            else:
+                value = getattr(type(self), name, _REQUIRED)
+                if value is _REQUIRED:
+                    raise TypeError(f"{type(self).__name__}: {name} is missing")
+                if value is _LIST:
+                    value = []
+            setattr(self, name, value)
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}: no field {', '.join(kwargs)}")
+        self.__post_init__()
+
+    def __post_init__(self) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{n}={getattr(self, n)!r}" for n in self._fields)
+        return f"{type(self).__name__}({inner})"
+
+
+node(Node)
 
 
 # --- expressions -------------------------------------------------------------------
 
-@dataclass(eq=False)
+@node
 class Expr(Node):
     """Base of expressions; ``type`` is filled by semantic analysis."""
 
@@ -30,49 +78,49 @@ class Expr(Node):
         self.type: Any = None
 
 
-@dataclass(eq=False)
+@node
 class Int(Expr):
     """An integer constant (decimal, octal, hex, ``2e3``, ``'c'``)."""
 
     value: int
 
 
-@dataclass(eq=False)
+@node
 class Str(Expr):
     """A string constant."""
 
     value: str
 
 
-@dataclass(eq=False)
+@node
 class Builtin(Expr):
     """A builtin variable: ``pid``, ``comm``, ``nsecs``, ``arg0``, ``args``..."""
 
     name: str
 
 
-@dataclass(eq=False)
+@node
 class Identifier(Expr):
     """A bare name that is not a builtin (an enum constant, a type name)."""
 
     name: str
 
 
-@dataclass(eq=False)
+@node
 class Var(Expr):
     """A scratch variable ``$name``."""
 
     name: str
 
 
-@dataclass(eq=False)
+@node
 class Param(Expr):
     """A positional parameter ``$1`` (``index`` 1...) or ``$#`` (index 0)."""
 
     index: int
 
 
-@dataclass(eq=False)
+@node
 class MapRef(Expr):
     """``@name`` or ``@name[k1, k2]`` (``keys`` None without brackets)."""
 
@@ -80,16 +128,16 @@ class MapRef(Expr):
     keys: list[Expr] | None = None
 
 
-@dataclass(eq=False)
+@node
 class Call(Expr):
     """A function call: ``count()``, ``printf("%d\\n", pid)``, ``str(arg0)``."""
 
     name: str
-    args: list[Expr] = field(default_factory=list)
+    args: list[Expr] = _LIST  # type: ignore[assignment]
     name_span: Span = (0, 0)
 
 
-@dataclass(eq=False)
+@node
 class Binary(Expr):
     """``left op right`` for arithmetic, comparison, logic and bits."""
 
@@ -98,7 +146,7 @@ class Binary(Expr):
     right: Expr
 
 
-@dataclass(eq=False)
+@node
 class Unary(Expr):
     """``op operand`` for ``!``, ``~``, ``-``, ``*`` (dereference), ``&``."""
 
@@ -106,7 +154,7 @@ class Unary(Expr):
     operand: Expr
 
 
-@dataclass(eq=False)
+@node
 class IncDec(Expr):
     """``x++``, ``++x``, ``x--``, ``--x`` on a variable or map entry."""
 
@@ -115,7 +163,7 @@ class IncDec(Expr):
     target: Expr
 
 
-@dataclass(eq=False)
+@node
 class Ternary(Expr):
     """``cond ? then : other``."""
 
@@ -124,7 +172,7 @@ class Ternary(Expr):
     other: Expr
 
 
-@dataclass(eq=False)
+@node
 class FieldAccess(Expr):
     """``e.field`` or ``e->field`` (``arrow``), also ``tuple.0``."""
 
@@ -133,7 +181,7 @@ class FieldAccess(Expr):
     arrow: bool = False
 
 
-@dataclass(eq=False)
+@node
 class Index(Expr):
     """``e[i]`` on an array or pointer."""
 
@@ -141,7 +189,7 @@ class Index(Expr):
     index: Expr
 
 
-@dataclass(eq=False)
+@node
 class TypeName(Node):
     """A type written in a cast or ``sizeof``: ``uint32``, ``struct task_struct *``."""
 
@@ -152,7 +200,7 @@ class TypeName(Node):
         return self.name + (" " + "*" * self.pointer if self.pointer else "")
 
 
-@dataclass(eq=False)
+@node
 class Cast(Expr):
     """``(type) e``."""
 
@@ -160,14 +208,14 @@ class Cast(Expr):
     operand: Expr
 
 
-@dataclass(eq=False)
+@node
 class Tuple(Expr):
     """``(a, b, ...)``."""
 
     items: list[Expr]
 
 
-@dataclass(eq=False)
+@node
 class Sizeof(Expr):
     """``sizeof(type)`` or ``sizeof(expression)``."""
 
@@ -176,19 +224,19 @@ class Sizeof(Expr):
 
 # --- statements --------------------------------------------------------------------
 
-@dataclass(eq=False)
+@node
 class Stmt(Node):
     """Base of statements."""
 
 
-@dataclass(eq=False)
+@node
 class ExprStmt(Stmt):
     """An expression evaluated for its effect (a call, ``@x++``)."""
 
     expr: Expr
 
 
-@dataclass(eq=False)
+@node
 class Assign(Stmt):
     """``target = value`` or ``target op= value`` (``op`` the operator
     without ``=``, None for plain assignment); target a map or variable."""
@@ -198,7 +246,7 @@ class Assign(Stmt):
     op: str | None = None
 
 
-@dataclass(eq=False)
+@node
 class If(Stmt):
     """``if (cond) {then} else {other}``."""
 
@@ -207,7 +255,7 @@ class If(Stmt):
     other: list[Stmt] | None = None
 
 
-@dataclass(eq=False)
+@node
 class While(Stmt):
     """``while (cond) {body}`` (the verifier bounds it)."""
 
@@ -215,7 +263,7 @@ class While(Stmt):
     body: list[Stmt]
 
 
-@dataclass(eq=False)
+@node
 class Unroll(Stmt):
     """``unroll(count) {body}``: body repeated ``count`` times at compile time."""
 
@@ -223,7 +271,7 @@ class Unroll(Stmt):
     body: list[Stmt]
 
 
-@dataclass(eq=False)
+@node
 class Jump(Stmt):
     """``break``, ``continue`` or ``return``."""
 
@@ -232,7 +280,7 @@ class Jump(Stmt):
 
 # --- program -----------------------------------------------------------------------
 
-@dataclass(eq=False)
+@node
 class Probe(Node):
     """One attach point as written (``text``) and split: ``provider`` (the
     long name: ``tracepoint``, ``uprobe``...) and the rest of its parts."""
@@ -248,7 +296,7 @@ class Probe(Node):
         return ":".join([self.provider, *self.parts]) if self.parts else self.provider
 
 
-@dataclass(eq=False)
+@node
 class ProbeBlock(Node):
     """``probe[, probe...] /predicate/ { statements }``."""
 
@@ -257,20 +305,20 @@ class ProbeBlock(Node):
     body: list[Stmt]
 
 
-@dataclass(eq=False)
+@node
 class Program(Node):
     """A whole program: its probe blocks in order, and the ``#include``
     lines of its preamble (kept, not interpreted)."""
 
     blocks: list[ProbeBlock]
-    includes: list[str] = field(default_factory=list)
+    includes: list[str] = _LIST  # type: ignore[assignment]
     source: Any = None
 
 
 def walk(node: Any):
     """Every node under ``node`` (itself first), depth first."""
     yield node
-    for name in getattr(node, "__dataclass_fields__", {}):
+    for name in getattr(node, "_fields", ()):
         if name == "span":
             continue
         value = getattr(node, name)

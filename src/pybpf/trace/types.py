@@ -9,7 +9,7 @@ out with C alignment.  :class:`Aggregate` is the value of a map function
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import inspect
 from typing import Any
 
 __all__ = [
@@ -43,13 +43,46 @@ AGGREGATE_KINDS = ("count", "sum", "avg", "min", "max", "stats", "hist", "lhist"
 
 
 class TType:
-    """Base of the types: ``size`` in bytes when stored in a map or record."""
+    """Base of the types: ``size`` in bytes when stored in a map or record.
+    Types are values: equal (and hashing alike) when of the same class with
+    the same fields (the annotated names of the class, see :func:`value_type`)."""
 
+    _fields: tuple[str, ...] = ()
     size = 8
     align = 8
 
+    def __init__(self, *args: Any, **kwargs: Any):
+        fields = self._fields
+        values = dict(zip(fields, args))
+        values.update(kwargs)
+        for name in fields:
+            object.__setattr__(self, name, values[name] if name in values
+                               else getattr(type(self), name))
 
-@dataclass(frozen=True)
+    def _key(self) -> tuple:
+        return (type(self), *(getattr(self, n) for n in self._fields))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TType) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{n}={getattr(self, n)!r}" for n in self._fields)
+        return f"{type(self).__name__}({inner})"
+
+
+def value_type(cls: type) -> type:
+    """Make ``cls`` a type class: its own annotated names are its fields
+    (defaults from the class attributes).  Plain classes rather than frozen
+    dataclasses: creating classes at import is start-up time."""
+    cls._fields = tuple(n for n in inspect.get_annotations(cls)  # type: ignore[attr-defined]
+                        if not n.startswith("_"))
+    return cls
+
+
+@value_type
 class Int(TType):
     """An integer of ``bits`` bits, ``signed`` or not (stored as 8 bytes)."""
 
@@ -74,7 +107,7 @@ INT32 = Int(32, True)
 UINT32 = Int(32, False)
 
 
-@dataclass(frozen=True)
+@value_type
 class String(TType):
     """A NUL-padded string of ``length`` bytes (``string[16]`` for comm)."""
 
@@ -87,7 +120,7 @@ class String(TType):
     align = 1
 
 
-@dataclass(frozen=True)
+@value_type
 class Buf(TType):
     """``buf()``: ``length`` raw bytes, printed with ``%r``."""
 
@@ -100,7 +133,7 @@ class Buf(TType):
     align = 8
 
 
-@dataclass(frozen=True)
+@value_type
 class Inet(TType):
     """``ntop()``: an address family and 16 address bytes."""
 
@@ -108,14 +141,14 @@ class Inet(TType):
     align = 8
 
 
-@dataclass(frozen=True)
+@value_type
 class Symbol(TType):
     """``ksym()``/``usym()``/``func``: an address printed as its symbol."""
 
     user: bool = False
 
 
-@dataclass(frozen=True)
+@value_type
 class Stack(TType):
     """``kstack``/``ustack``: a stack id (in a stack trace map), printed
     as frames."""
@@ -124,7 +157,7 @@ class Stack(TType):
     limit: int = 127
 
 
-@dataclass(frozen=True)
+@value_type
 class Tuple(TType):
     """``(a, b, ...)``: items laid out with C alignment."""
 
@@ -149,7 +182,7 @@ class Tuple(TType):
         return (off + 7) // 8 * 8
 
 
-@dataclass(frozen=True)
+@value_type
 class Record(TType):
     """A kernel struct or union from BTF (``type_id`` in vmlinux), read
     through a pointer."""
@@ -158,14 +191,14 @@ class Record(TType):
     type_id: int = 0
 
 
-@dataclass(frozen=True)
+@value_type
 class Args(TType):
     """``args`` of a tracepoint: the record the format file describes."""
 
     probe: str = ""
 
 
-@dataclass(frozen=True)
+@value_type
 class Pointer(TType):
     """A pointer: to ``target`` (an :class:`Int`, :class:`Record`, or None
     for ``void *``), into kernel or ``user`` memory."""
@@ -174,14 +207,14 @@ class Pointer(TType):
     user: bool = False
 
 
-@dataclass(frozen=True)
+@value_type
 class Void(TType):
     """No value (``printf()`` and other statements)."""
 
     size = 0
 
 
-@dataclass(frozen=True)
+@value_type
 class Aggregate(TType):
     """A map function's value: ``kind`` in :data:`AGGREGATE_KINDS`; for
     ``lhist`` its ``(min, max, step)``."""
