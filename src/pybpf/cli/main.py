@@ -490,6 +490,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .trace_cmds import register as register_trace_command
 
     register_trace_command(sub)
+    from . import lang_cmds
+
+    lang_cmds.register(sub)
     return parser
 
 

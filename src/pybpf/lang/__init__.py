@@ -120,6 +120,13 @@ def ntohl(x: int) -> int:
     return _swap(x, 4)
 
 
+def trace_printk(fmt: str, *args: int) -> int:
+    """In a program: ``bpf_trace_printk`` (read it with ``pybpf tracepipe``);
+    in CPython: print the formatted line."""
+    print(fmt % args, end="" if fmt.endswith("\n") else "\n")
+    return 0
+
+
 def current_task() -> Any:
     """In a program: the current ``task_struct`` (read its fields through
     CO-RE: ``current_task().real_parent.tgid``)."""
@@ -180,6 +187,7 @@ __all__ = [
     "socket_filter",
     "tc",
     "tp_btf",
+    "trace_printk",
     "tracepoint",
     "u8",
     "u16",

@@ -974,6 +974,17 @@ class FunctionBuilder:
         """``bpf_tail_call(ctx, &prog_array, index)`` (returns when it fails)."""
         self.call_helper("tail_call", ctx, self.map_pointer(m), index)
 
+    def trace_printk(self, fmt: str | bytes, *args: Value) -> Value:
+        """``bpf_trace_printk(fmt, sizeof(fmt), args...)`` (at most 3 args;
+        the format is a read-only string of the module)."""
+        if len(args) > 3:
+            raise CompileError(f"bpf_trace_printk takes at most 3 values, {len(args)} given")
+        s = self.module.string(fmt)
+        ptr = Value(s.glob, PointerType(s.ctype))
+        return self.call_helper("trace_printk", ptr, self.const(U32, s.ctype.size),
+                                *[self.cast(a, U64) if isinstance(a.ctype, IntType) else a
+                                  for a in args])
+
     # -- globals and contexts ---------------------------------------------------------
     def global_pointer(self, g: GlobalDecl) -> Value:
         """A pointer to global ``g``."""
@@ -1028,6 +1039,7 @@ class Module:
         self.compile_seconds = 0.0
         self._elf: bytes | None = None
         self._elf_optimize = -1
+        self._strings: dict[bytes, GlobalDecl] = {}
 
     # -- declarations --------------------------------------------------------------
     def _check_name(self, name: str) -> None:
@@ -1154,6 +1166,24 @@ class Module:
         if isinstance(ctype, StructType):
             return ir.Constant(ctype.ir_type(), bytearray(data))
         raise CompileError(f"bytes cannot initialize a {ctype.c_name()}")
+
+    def string(self, text: str | bytes) -> GlobalDecl:
+        """A read-only NUL-terminated string in ``.rodata`` (one global per
+        distinct text): format strings of ``bpf_trace_printk``, keys..."""
+        data = (text.encode() if isinstance(text, str) else bytes(text)) + b"\0"
+        name = f"__str_{len(self._strings)}"
+        if data in self._strings:
+            return self._strings[data]
+        ctype = ArrayType(CHAR, len(data))
+        g = ir.GlobalVariable(self.ir, ctype.ir_type(), name)
+        g.type = PTR
+        g.section = ".rodata"
+        g.linkage = "internal"
+        g.global_constant = True
+        g.initializer = ir.Constant(ctype.ir_type(), bytearray(data))
+        decl = GlobalDecl(name, ctype, ".rodata", True, g)
+        self._strings[data] = decl
+        return decl
 
     def function(self, name: str, *, params: Sequence[tuple[str, CType]] = (),
                  ret: CType = S32, section: str | None = None, line: int = 0,

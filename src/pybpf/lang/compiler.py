@@ -1376,6 +1376,12 @@ class _FunctionCompiler:
         task = self.b.call_helper("get_current_task")
         return self.b.cast(task, t.PointerType(t.kernel_struct("task_struct")))
 
+    def builtin_trace_printk(self, node: ast.Call) -> Value:
+        if not node.args or not isinstance(node.args[0], ast.Constant) or \
+                not isinstance(node.args[0].value, (str, bytes)):
+            raise self.error("trace_printk() takes a constant format string first", node)
+        return self.b.trace_printk(node.args[0].value, *[self.scalar(a) for a in node.args[1:]])
+
     def builtin_min(self, node: ast.Call) -> Value:
         return self._minmax(node, "<")
 

@@ -62,6 +62,23 @@ class LoadedFile:
         self.readers.append(reader)
         return reader
 
+    def records(self, m: Any, *, wait: float = 0.1) -> list[Any]:
+        """The records waiting in ring buffer ``m``, decoded (on the kernel,
+        those that arrive within ``wait`` seconds)."""
+        name = self._name(m)
+        decode = _decoder(self.compilation.record_types.get(name))
+        if self.backend == "vm":
+            return list(self.collection.ringbuf(name, record=decode))
+        from ..kernel.runner import poll
+
+        got: list[Any] = []
+        reader = self.collection.ringbuf(name, got.append, record=decode)
+        try:
+            poll([reader], duration=wait)
+        finally:
+            reader.close()
+        return got
+
     def perfbuf(self, m: Any, callback: Callable[[Any], Any]) -> Any:
         """Read perf event array ``m`` (kernel only), records decoded likewise."""
         name = self._name(m)
@@ -125,8 +142,13 @@ def load(source: str | Path | Compilation, *, backend: str = "kernel",
                           else value)
     if backend == "kernel":
         from .. import kernel
+        from ..errors import VerifierError
 
-        coll = kernel.load(spec)
+        try:
+            coll = kernel.load(spec)
+        except VerifierError as e:
+            _name_the_python_line(e)
+            raise
     elif backend == "vm":
         from .. import vm
 
@@ -134,6 +156,17 @@ def load(source: str | Path | Compilation, *, backend: str = "kernel",
     else:
         raise ValueError(f"backend is 'kernel' or 'vm', not {backend!r}")
     return LoadedFile(compilation, coll, backend)
+
+
+def _name_the_python_line(error: Any) -> None:
+    """Add the program file's line where the kernel's verifier stopped (from
+    the log's line info) to a refusal's message."""
+    from ..kernel.refusals import source_of_refusal
+
+    log = getattr(error, "log", "") or ""
+    where = source_of_refusal(log, getattr(error, "pc", None)) if log else None
+    if where is not None and error.args and str(where) not in str(error.args[0]):
+        error.args = (f"{error.args[0]}\n  {where}", *error.args[1:])
 
 
 def format_value(value: Any) -> str:
