@@ -497,6 +497,9 @@ def build_parser() -> argparse.ArgumentParser:
     cbpf_cmds.register(sub)
     filter_cmds.register(sub)
     from . import export_cmds, gen_cmds, lang_cmds
+    from .trace_cmds import register as register_trace_command
+
+    register_trace_command(sub)
 
     export_cmds.register(sub)
     gen_cmds.register(sub)
@@ -534,6 +537,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ..conformance import plugin_main
 
         return plugin_main(argv[1:])
+    if argv[:1] == ["trace"]:
+        # a one-liner's start-up is measured in milliseconds: only its own parser
+        from .trace_cmds import main as trace_main
+
+        return trace_main(argv[1:])
     if argv[:1] == ["tools"] and len(argv) > 1 and not argv[1].startswith("-"):
         # A tool's own arguments, '--' and the command after it, reach it untouched.
         from ..tools import run_tool

@@ -173,3 +173,9 @@ MAX_BPRINTF_VARARGS = 12            # arguments of bpf_snprintf and bpf_trace_vp
 MAX_TRACE_PRINTK_VARARGS = 3        # arguments of bpf_trace_printk
 FIELD_WIDTH_MAX = (1 << 23) - 1     # printf field widths are clamped to this
 TASK_COMM_LEN = 16                  # include/linux/sched.h
+
+# --- include/uapi/linux/ptrace.h: starting a traced command stopped at exec ----
+PTRACE_TRACEME = 0
+"""The calling process asks to be traced: it stops with SIGTRAP after execve."""
+PTRACE_DETACH = 17
+"""Stop tracing a process and let it run."""
