@@ -70,6 +70,18 @@ def verdict(prog_type: str, r0: int) -> str | None:
     return None
 
 
+def checked_repeat(repeat: int, what: str = "test run") -> int:
+    """``repeat`` for ``BPF_PROG_TEST_RUN`` as the kernel takes it: 0 and 1
+    both mean once; more than its 32-bit field holds is refused with
+    :class:`~pybpf.errors.BPFError` (the kernel would see it truncated)."""
+    from .errors import BPFError
+
+    if not isinstance(repeat, int) or not 0 <= repeat <= _U32:
+        raise BPFError(f"{what}: repeat {repeat} is out of range: 0 to {_U32} "
+                       f"(BPF_PROG_TEST_RUN's field is 32 bits)")
+    return max(repeat, 1)
+
+
 class Program(abc.ABC):
     """A loaded program: ``name``, ``type`` (the kernel's program type
     name: ``xdp``, ``sched_cls``...) and :meth:`test_run`."""

@@ -115,3 +115,22 @@ def test_conformance_directories(capsys):
     assert status == 0 and out.strip().endswith("313/313 passed")
     status, out, _ = run_cli(capsys, "conformance", str(tests.parent / "negative"), "--negative")
     assert status == 0 and out.strip().endswith("60/60 refused")
+
+
+def test_an_option_given_double_dash_as_its_value_is_refused(capsys):
+    # Python 3.11's argparse reads "--syntax=--" as [] past its choices (cli fuzz
+    # seed 20261206 case 33983 printed a ValueError traceback)
+    status, _, err = run_cli(capsys, "run", str(EXAMPLES / "sum.s"), "--syntax=--")
+    assert status == 2 and "'--' is not a value for --syntax" in err
+    status, out, _ = run_cli(capsys, "run", str(EXAMPLES / "sum.s"), "--mem", "01 02 03 04")
+    assert status == 0 and out
+
+
+def test_test_run_refuses_a_repeat_beyond_32_bits(capsys):
+    # cli fuzz seed 20261206 case 29025 ran 2**64 repeats
+    status, _, err = run_cli(capsys, "test-run", str(EXAMPLES / "sum.s"), "--data", "01 02",
+                             "--repeat", str(1 << 64))
+    assert status == 1 and "repeat 18446744073709551616 is out of range" in err
+    status, out, _ = run_cli(capsys, "test-run", str(EXAMPLES / "sum.s"), "--data", "01 02",
+                             "--repeat", "3")
+    assert status == 0 and "retval" in out

@@ -89,7 +89,8 @@ FIXED = [("objects", 7, 521, "a BTF variable chain recursed in btf.format"),
          ("cli", 20261206, 2053, "cbpf asm decoded and printed 4 MiB of sock_filter bytes "
                                  "for over 30 s"),
          ("cli", 20261206, 10196, "a 5000-digit number in a filter raised ValueError"),
-         ("cli", 20261206, 17110, "the harness exec'd an argument over MAX_ARG_STRLEN (E2BIG)")]
+         ("cli", 20261206, 17110, "the harness exec'd an argument over MAX_ARG_STRLEN (E2BIG)"),
+         ("cli", 20261206, 33983, "--syntax=-- reached the assembler as [] (ValueError)")]
 """Findings of earlier runs (target, seed, case, what it was): each replays clean."""
 
 

@@ -199,3 +199,15 @@ def test_cli_graph_of_a_kernel_program(capsys):
         assert main(["prog", "show", "id", pid, "--graph", "svg"]) == 0
         root = ET.fromstring(capsys.readouterr().out)
         assert len([e for e in root.iter(f"{SVG}g") if e.get("class") == "block"]) == 2
+
+
+def test_a_program_too_large_to_draw_is_refused_at_once():
+    # cli fuzz seed 20261206 case 26105: 4 MiB of random slots kept verify --graph busy for minutes
+    from pybpf.errors import BPFError
+    from pybpf.isa import Insn
+    from pybpf.pictures.cfg import MAX_GRAPH_SLOTS, control_flow_graph
+
+    with pytest.raises(BPFError, match="at most"):
+        control_flow_graph([Insn(0xB7, 0, 0, 0, 1)] * (MAX_GRAPH_SLOTS + 1))
+    graph = control_flow_graph([Insn(0xB7, 0, 0, 0, 1)] * 1000 + [Insn(0x95, 0, 0, 0, 0)])
+    assert len(graph.blocks) == 1 and len(graph.blocks[0].lines) == 1001

@@ -537,6 +537,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ..conformance import plugin_main
 
         return plugin_main(argv[1:])
+    for arg in argv:
+        if arg == "--":       # what follows is a command's own arguments
+            break
+        if arg.startswith("-") and arg.endswith("=--"):
+            # Python 3.11's argparse reads "--opt=--" as an empty list, past choices and types
+            print(f"pybpf: error: {arg}: '--' is not a value for {arg[:-3]}", file=sys.stderr)
+            return 2
     if argv[:1] == ["trace"]:
         # a one-liner's start-up is measured in milliseconds: only its own parser
         from .trace_cmds import main as trace_main

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .. import backend
-from ..backend import TestRunResult, verdict
+from ..backend import TestRunResult, checked_repeat, verdict
 from ..errors import BPFError, CoreRelocationError, KernelError, VerifierError
 from ..spec.defines import (
     BPF_F_SLEEPABLE,
@@ -333,6 +333,7 @@ class KernelProgram(FDOwner, backend.Program):
         the program runs exactly ``repeat`` times.  A non-zero ``cpu`` runs on
         that CPU (raw tracepoint programs).
         """
+        repeat = checked_repeat(repeat, f"program {self.name!r}")
         din = ctypes.create_string_buffer(bytes(data), len(data)) if data else None
         cin = ctypes.create_string_buffer(bytes(ctx), len(ctx)) if ctx else None
         dsize = data_size_out if data_size_out is not None else (

@@ -23,9 +23,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ..errors import BPFError
 from ..isa import Insn
 from ..isa.disasm import format_insn
 from ..isa.opcodes import PSEUDO_FUNC, Kind
+
+MAX_GRAPH_SLOTS = 100_000
+"""The largest program a graph is drawn for: past it no picture is readable,
+and a hostile file of a million slots would take minutes to lay out."""
 
 TAKEN = "taken"
 FALLTHROUGH = "fallthrough"
@@ -150,6 +155,9 @@ def control_flow_graph(insns: Sequence[Insn], text: Callable[[int], str] | None 
     ``functions`` names subprograms by entry pc (``subprog_N`` by default,
     the program's ``name`` at pc 0).  Targets outside the program are left
     without an edge."""
+    if len(insns) > MAX_GRAPH_SLOTS:
+        raise BPFError(f"{name}: {len(insns)} instruction slots: control-flow graphs are "
+                       f"drawn for programs of at most {MAX_GRAPH_SLOTS}")
     insns = [i if isinstance(i, Insn) else Insn(*i) for i in insns]
     n = len(insns)
     if text is None:
@@ -180,12 +188,19 @@ def control_flow_graph(insns: Sequence[Insn], text: Callable[[int], str] | None 
     names = {pc: nm for pc, nm in names.items() if pc in entries}
     blocks: list[Block] = []
     function = 0
+    first = 0                       # index into starts of the block's first instruction
     for bi, start in enumerate(ordered):
         end = ordered[bi + 1] if bi + 1 < len(ordered) else n
         if start in entries:
             function = start
-        blocks.append(Block(bi, start, end, [(pc, text(pc)) for pc in starts
-                                             if start <= pc < end], function))
+        while first < len(starts) and starts[first] < start:
+            first += 1
+        last = first
+        while last < len(starts) and starts[last] < end:
+            last += 1
+        blocks.append(Block(bi, start, end, [(pc, text(pc)) for pc in starts[first:last]],
+                            function))
+        first = last
     by_start = {b.start: b.id for b in blocks}
     edges: list[Edge] = []
     for b in blocks:
@@ -207,5 +222,5 @@ def control_flow_graph(insns: Sequence[Insn], text: Callable[[int], str] | None 
     return ControlFlowGraph(name, blocks, edges, names)
 
 
-__all__ = ["CALL", "EDGE_KINDS", "FALLTHROUGH", "GOTO", "TAKEN", "Block", "ControlFlowGraph",
+__all__ = ["CALL", "EDGE_KINDS", "FALLTHROUGH", "GOTO", "MAX_GRAPH_SLOTS", "TAKEN", "Block", "ControlFlowGraph",
            "Edge", "control_flow_graph", "jump_target"]

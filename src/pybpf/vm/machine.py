@@ -557,8 +557,9 @@ class Program(backend.Program):
         packet (or memory), ``ctx`` the context struct's bytes; the program
         runs ``repeat`` times on the same input.  Returns retval (the low 32
         bits of r0), data_out, ctx_out and the average duration."""
+        repeat = backend.checked_repeat(repeat, f"program {self.name!r}")
         with self.vm.lock:
-            return self._test_run(data, ctx, max(repeat, 1), trace)
+            return self._test_run(data, ctx, repeat, trace)
 
     def _test_run(self, data: bytes, ctx: bytes | None, repeat: int,
                   trace: Tracer | TextIO | None) -> TestRunResult:
