@@ -140,16 +140,18 @@ def test_reloads_keep_counts_add_metrics_and_survive_a_broken_file(object_dir):
             assert fams["packets_total"].value(proto="17") == 5
             assert fams["packets_now"].value(proto="17") == 5
 
-            # the object's variables changed: loaded again, the counter goes on from 5
+            # the object's variables changed: loaded again, the counter goes on from 6:
+            # the packet counted after the last scrape is not lost either
+            run(1)
             config.write_text(OBJECT.format(variables="variables = { drop_proto = 6 }")
                               + PACKETS + PER_PROTO)
             assert request(server, "/-/reload", "POST")[0] == 200
             assert exporter.objects[0] is not first
             fams = parse(request(server)[1])
-            assert fams["packets_total"].value(proto="17") == 5
+            assert fams["packets_total"].value(proto="17") == 6
             assert fams["packets_now"].value(proto="17") == 0   # a gauge: the map as it is
             run(1)
-            assert udp_packets(server) == 6
+            assert udp_packets(server) == 7
 
             # a broken file, then one that parses but names a missing map: both refused
             kept = exporter.objects[0]
@@ -161,7 +163,7 @@ def test_reloads_keep_counts_add_metrics_and_survive_a_broken_file(object_dir):
             assert request(server, "/-/reload", "POST")[0] == 500
             assert exporter.objects[0] is kept
             fams = parse(request(server)[1])
-            assert fams["packets_total"].value(proto="17") == 6
+            assert fams["packets_total"].value(proto="17") == 7
             reloads = fams["pybpf_exporter_config_reloads_total"]
             assert reloads.value(result="success") == 2
             assert reloads.value(result="failure") == 2

@@ -115,7 +115,7 @@ class Exporter:
         self.reloads = {"success": 0, "failure": 0}
         self.last_reload_success = time.time()
         self.last_reload_ok = True
-        self._reload_lock = threading.Lock()
+        self._reload_lock = threading.RLock()
 
     def collect(self) -> list[MetricFamily]:
         """Read every map once and return every metric family, the
@@ -214,9 +214,11 @@ class Exporter:
             new = open_sources(cfg, self.auto_maps, auto_objects=self.auto_objects,
                                previous=self)
             with self._lock:
-                before = {m.spec.name: m.handle.map for m in self.metrics}
-                replaced = [m.spec.name for m in new.metrics
-                            if m.spec.name in before and before[m.spec.name] is not m.handle.map]
+                before = {m.spec.name: m for m in self.metrics}
+                replaced = [m.spec.name for m in new.metrics if m.spec.name in before
+                            and before[m.spec.name].handle.map is not m.handle.map]
+                for name in replaced:
+                    self._read_last(before[name])
                 names = {m.spec.name for m in new.metrics}
                 self.offsets.keep_only(names)
                 self.offsets.rebase(replaced)
@@ -245,26 +247,35 @@ class Exporter:
             if old_stats is not None and old_stats is not new.stats:
                 old_stats.close()
 
+    def _read_last(self, metric: MapMetric) -> None:
+        """Read a map about to be replaced one last time, so the counts
+        made since the last scrape carry over too."""
+        with contextlib.suppress(BPFError, MapError, OSError, ValueError):
+            read = read_entries(metric.handle.map, self.max_entries)
+            self.offsets.apply(metric.family(read.entries))
+
     def reload_config(self) -> str | None:
         """Read the configuration again (:attr:`loader`) and :meth:`reload`
         it; log the outcome in one line and count it.  Returns the error
         (the old configuration keeps serving), or None."""
-        try:
-            if self.loader is None:
-                raise BPFError("no configuration file to read again")
-            cfg = self.loader()
-            self.reload(cfg)
-        except Exception as e:  # any failure leaves the old configuration serving
-            message = " ".join(str(e).split()) or type(e).__name__
-            self.reloads["failure"] += 1
-            self.last_reload_ok = False
-            self.log(f"pybpf: export: reload failed, keeping the old configuration: {message}")
-            return message
-        self.reloads["success"] += 1
-        self.last_reload_ok = True
-        self.last_reload_success = time.time()
-        self.log(f"pybpf: export: reloaded {cfg.path}: serving {len(self.metrics)} metrics")
-        return None
+        with self._reload_lock:
+            try:
+                if self.loader is None:
+                    raise BPFError("no configuration file to read again")
+                cfg = self.loader()
+                self.reload(cfg)
+            except Exception as e:  # any failure leaves the old configuration serving
+                message = " ".join(str(e).split()) or type(e).__name__
+                self.reloads["failure"] += 1
+                self.last_reload_ok = False
+                self.log(f"pybpf: export: reload failed, keeping the old configuration: "
+                         f"{message}")
+                return message
+            self.reloads["success"] += 1
+            self.last_reload_ok = True
+            self.last_reload_success = time.time()
+            self.log(f"pybpf: export: reloaded {cfg.path}: serving {len(self.metrics)} metrics")
+            return None
 
     def close(self) -> None:
         """Close the maps opened and the objects loaded."""
