@@ -29,9 +29,10 @@ whose map cannot be read is left out of that scrape and counted in
 ``pybpf_exporter_program_attached{object,program}`` 1 attached, 0 not (objects loaded)
 ``pybpf_exporter_config_reloads_total{result}``     reloads, ``success`` or ``failure``
 ``pybpf_exporter_config_last_reload_successful``    0 when the last reload failed
-``pybpf_exporter_config_last_reload_success_``      when the configuration was last
-``timestamp_seconds``                               loaded (Unix time)
 ==================================================  ===============================
+
+and ``pybpf_exporter_config_last_reload_success_timestamp_seconds``, when
+the configuration was last loaded (Unix time).
 
 :meth:`Exporter.reload` swaps in a new configuration while serving: it is
 opened and checked in full first (a bad one changes nothing), objects and
