@@ -142,3 +142,35 @@ def test_a_config_error_is_one_line(tmp_path):
     assert out.returncode == 1
     assert out.stderr.count("\n") == 1, out.stderr
     assert "metric 'x'" in out.stderr and "nosuchmap_zz" in out.stderr
+
+
+def test_a_reload_keeps_unchanged_kernel_maps_and_closes_removed_ones(tmp_path):
+    from pybpf.export import read_config
+    from pybpf.kernel import KernelMap
+
+    tag = f"{os.getpid() % 100000}"
+    metric = ('[[metrics]]\nname = "{name}"\nkind = "counter"\nmap = "{map}"\n'
+              'labels = [{{ name = "k", decoder = "int" }}]\n')
+    with KernelMap.create("hash", 4, 8, 16, name=f"rla{tag}", key_codec="int",
+                          value_codec="int") as a, \
+            KernelMap.create("hash", 4, 8, 16, name=f"rlb{tag}", key_codec="int",
+                             value_codec="int") as b:
+        a[1], b[1] = 10, 20
+        config = tmp_path / "e.toml"
+        config.write_text(metric.format(name="a_total", map=f"rla{tag}"))
+        with build(read_config(config)) as exporter:
+            exporter.loader = lambda: read_config(config)
+            exporter.log = lambda line: None
+            (first,) = exporter.owned
+            assert parse(exporter.render())["a_total"].value(k="1") == 10
+            config.write_text(metric.format(name="a_total", map=f"rla{tag}")
+                              + metric.format(name="b_total", map=f"rlb{tag}"))
+            assert exporter.reload_config() is None
+            assert exporter.owned[0] is first and not first.map.closed   # kept, not reopened
+            a[1] = 11
+            fams = parse(exporter.render())
+            assert fams["a_total"].value(k="1") == 11 and fams["b_total"].value(k="1") == 20
+            config.write_text(metric.format(name="b_total", map=f"rlb{tag}"))
+            assert exporter.reload_config() is None
+            assert first.map.closed                                      # removed: closed
+            assert "a_total" not in parse(exporter.render())

@@ -5,30 +5,28 @@ attaches their programs and serves the metrics it describes at
 ``http://ADDR:PORT/metrics``; ``--map NAME`` (or ``id:N``, or a bpffs
 path) adds gauges for a map already in the kernel and ``--object FILE.o``
 loads an object and exports every hash and array map it has, both without
-a configuration.  ``--once`` prints one scrape and exits.  The library
-side is :mod:`pybpf.export`.
+a configuration.  ``--once`` prints one scrape and exits.  SIGHUP (and
+``POST /-/reload`` with ``--enable-reload``) reads the configuration again
+without losing counts.  The library side is :mod:`pybpf.export`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+from collections.abc import Callable, Iterator
 from typing import Any
 
 
-def cmd_export(args: argparse.Namespace) -> int:
-    """Run the exporter until Ctrl-C, SIGTERM or ``--duration``."""
+def _config(args: argparse.Namespace) -> Any:
+    """The configuration the command line asks for: the file's (read
+    afresh), with the options' additions and overrides."""
+    from pathlib import Path
+
     from ..errors import BPFError
-    from ..export.config import (
-        DEFAULT_LISTEN,
-        DEFAULT_MAX_ENTRIES,
-        ExporterConfig,
-        ObjectConfig,
-        read_config,
-    )
-    from ..export.exporter import build, parse_listen, serve
-    from ..export.sources import parse_map_argument
-    from ..kernel.runner import Stop, stoppable
+    from ..export.config import DEFAULT_MAX_ENTRIES, ExporterConfig, ObjectConfig, read_config
 
     if args.config:
         cfg = read_config(args.config)
@@ -38,8 +36,6 @@ def cmd_export(args: argparse.Namespace) -> int:
                            "FILE.o / --program-stats to export without one")
         cfg = ExporterConfig(path="<command line>")
     for path in args.object or ():
-        from pathlib import Path
-
         name = Path(path).name.removesuffix(".o").removesuffix(".bpf")
         if not Path(path).is_file():
             raise BPFError(f"--object {path}: no such file")
@@ -52,10 +48,23 @@ def cmd_export(args: argparse.Namespace) -> int:
         cfg.max_entries = DEFAULT_MAX_ENTRIES
     if args.program_stats:
         cfg.program_stats = args.program_stats
+    return cfg
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Run the exporter until Ctrl-C, SIGTERM or ``--duration``; SIGHUP
+    reloads the configuration."""
+    from ..export.config import DEFAULT_LISTEN
+    from ..export.exporter import build, parse_listen, serve
+    from ..export.sources import parse_map_argument
+    from ..kernel.runner import Stop, stoppable
+
+    cfg = _config(args)
     listen = args.listen or cfg.listen or DEFAULT_LISTEN
     host, port = parse_listen(listen) if not args.once else ("", 0)
     selectors = [parse_map_argument(text) for text in args.map or ()]
     exporter = build(cfg, selectors, auto_objects=bool(args.object))
+    exporter.loader = lambda: _config(args)
     with exporter:
         for obj in exporter.objects:
             for prog, error in obj.failed.items():
@@ -64,14 +73,15 @@ def cmd_export(args: argparse.Namespace) -> int:
         if args.once:
             sys.stdout.write(exporter.render())
             return 0
-        server = serve(exporter, host, port, quiet=not args.verbose)
+        server = serve(exporter, host, port, quiet=not args.verbose,
+                       enable_reload=args.enable_reload)
         bound = server.server_address
         print(f"serving {len(exporter.metrics)} metric{'s' if len(exporter.metrics) != 1 else ''}"
               f" at http://{_url_host(str(bound[0]))}:{bound[1]}/metrics; Ctrl-C to stop",
               file=sys.stderr, flush=True)
         try:
-            with stoppable():
-                _wait(args.duration)
+            with stoppable(), _on_sighup() as hangups:
+                _wait(args.duration, hangups, exporter.reload_config)
         except (KeyboardInterrupt, Stop):
             pass
         finally:
@@ -80,15 +90,35 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _on_sighup() -> Iterator[list[int]]:
+    """Within the block each SIGHUP appends to the list yielded (the wait
+    loop reloads then, outside the signal handler)."""
+    import threading
+
+    hangups: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield hangups     # signals reach the main thread only
+        return
+    old = signal.signal(signal.SIGHUP, lambda signum, frame: hangups.append(signum))
+    try:
+        yield hangups
+    finally:
+        signal.signal(signal.SIGHUP, old)
+
+
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def _wait(duration: float | None) -> None:
+def _wait(duration: float | None, hangups: list[int], reload: Callable[[], Any]) -> None:
     import time
 
     end = None if duration is None else time.monotonic() + duration
     while end is None or time.monotonic() < end:
+        if hangups:
+            hangups.clear()
+            reload()
         time.sleep(0.2 if end is None else max(0.0, min(0.2, end - time.monotonic())))
 
 
@@ -118,6 +148,9 @@ def register(sub: Any) -> None:
     p.add_argument("--program-stats", choices=("loaded", "all"),
                    help="also export run counts and run time (BPF_ENABLE_STATS) of the "
                         "programs the exporter loaded, or of every program")
+    p.add_argument("--enable-reload", action="store_true",
+                   help="reload the configuration on POST /-/reload too (SIGHUP always "
+                        "does)")
     p.add_argument("--once", action="store_true",
                    help="print one scrape on standard output and exit")
     p.add_argument("-d", "--duration", type=float, metavar="SECONDS",

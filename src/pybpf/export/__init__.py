@@ -12,7 +12,8 @@ by a threaded HTTP server of the standard library.
 * :mod:`~pybpf.export.metrics` — a metric's spec bound to a map, bounded reads;
 * :mod:`~pybpf.export.config` — the TOML configuration file;
 * :mod:`~pybpf.export.sources` — objects loaded and maps found in the kernel;
-* :mod:`~pybpf.export.exporter` — scrapes, the exporter's own metrics, HTTP.
+* :mod:`~pybpf.export.offsets` — counters carried across configuration reloads;
+* :mod:`~pybpf.export.exporter` — scrapes, reloads, the exporter's own metrics, HTTP.
 """
 
 from __future__ import annotations

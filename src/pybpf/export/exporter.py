@@ -27,7 +27,19 @@ whose map cannot be read is left out of that scrape and counted in
                                                     ``max_entries`` (the rest unread)
 ``pybpf_exporter_max_entries``                      the cap
 ``pybpf_exporter_program_attached{object,program}`` 1 attached, 0 not (objects loaded)
+``pybpf_exporter_config_reloads_total{result}``     reloads, ``success`` or ``failure``
+``pybpf_exporter_config_last_reload_successful``    0 when the last reload failed
 ==================================================  ===============================
+
+and ``pybpf_exporter_config_last_reload_success_timestamp_seconds``, when
+the configuration was last loaded (Unix time).
+
+:meth:`Exporter.reload` swaps in a new configuration while serving: it is
+opened and checked in full first (a bad one changes nothing), objects and
+kernel maps that did not change are kept as they are (their counts go on),
+and a counter whose map had to be replaced continues from its last value
+(:mod:`pybpf.export.offsets`).  ``pybpf export`` reloads on SIGHUP, and on
+``POST /-/reload`` with ``--enable-reload``.
 
 With program statistics on (:mod:`pybpf.export.programs`),
 ``bpf_program_runs_total`` and ``bpf_program_run_seconds_total`` say what
@@ -37,16 +49,26 @@ each program costs.
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from ..errors import BPFError, MapError
 from .config import DEFAULT_MAX_ENTRIES, ExporterConfig, MapSelector
 from .metrics import MapHandle, MapMetric, MetricConfigError, MetricSpec, read_entries
-from .sources import LoadedObject, kernel_map, object_map, open_object
+from .offsets import CounterOffsets
+from .sources import (
+    LoadedObject,
+    kernel_map,
+    object_key,
+    object_map,
+    open_object,
+    selector_key,
+)
 from .textformat import CONTENT_TYPE, MetricFamily, render, sanitize_name
 
 SELF = "pybpf_exporter"
@@ -56,6 +78,10 @@ AUTO_PREFIX = "bpf_map"
 AUTO_MAP_TYPES = frozenset({"hash", "array", "percpu_hash", "percpu_array", "lru_hash",
                             "lru_percpu_hash"})
 """Map types an object exported without a configuration gives metrics for."""
+
+
+def _log(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 class Exporter:
@@ -80,6 +106,17 @@ class Exporter:
         self.entries: dict[str, int] = {}
         self.truncated: dict[str, bool] = {}
         self.last_errors: dict[str, str] = {}
+        self.config: ExporterConfig | None = None
+        self.auto_maps: list[MapSelector] = []
+        self.auto_objects = False
+        self.loader: Callable[[], ExporterConfig] | None = None
+        """Reads the configuration again, for :meth:`reload_config`."""
+        self.log: Callable[[str], None] = _log
+        self.offsets = CounterOffsets()
+        self.reloads = {"success": 0, "failure": 0}
+        self.last_reload_success = time.time()
+        self.last_reload_ok = True
+        self._reload_lock = threading.RLock()
 
     def collect(self) -> list[MetricFamily]:
         """Read every map once and return every metric family, the
@@ -97,7 +134,7 @@ class Exporter:
                                                                     self.max_entries)
                         self.entries[handle.name] = len(read.entries)
                         self.truncated[handle.name] = read.truncated
-                    families.append(metric.family(read.entries))
+                    families.append(self.offsets.apply(metric.family(read.entries)))
                 except (BPFError, MapError, OSError, ValueError) as e:
                     self.errors[metric.spec.name] = self.errors.get(metric.spec.name, 0) + 1
                     self.last_errors[metric.spec.name] = str(e)
@@ -143,6 +180,19 @@ class Exporter:
         f = MetricFamily(f"{SELF}_max_entries", "gauge", "Elements read per map at most.")
         f.add((), self.max_entries)
         own.append(f)
+        f = MetricFamily(f"{SELF}_config_reloads_total", "counter",
+                         "Configuration reloads, by result.")
+        for result, count in self.reloads.items():
+            f.add((("result", result),), count)
+        own.append(f)
+        f = MetricFamily(f"{SELF}_config_last_reload_successful", "gauge",
+                         "1 when the last reload succeeded (or none was tried).")
+        f.add((), int(self.last_reload_ok))
+        own.append(f)
+        f = MetricFamily(f"{SELF}_config_last_reload_success_timestamp_seconds", "gauge",
+                         "When the configuration was last loaded successfully.")
+        f.add((), round(self.last_reload_success, 3))
+        own.append(f)
         if self.objects:
             f = MetricFamily(f"{SELF}_program_attached", "gauge",
                              "1 for each program the exporter attached, 0 where it failed.")
@@ -153,6 +203,80 @@ class Exporter:
                     f.add((("object", obj.name), ("program", prog)), 0)
             own.append(f)
         return own
+
+    def reload(self, cfg: ExporterConfig) -> None:
+        """Serve ``cfg`` instead of the current configuration.  Everything
+        is opened and checked first; on an error nothing changes (the
+        error is raised).  Objects and kernel maps unchanged between the
+        two are kept as they are, so their counts continue; those no longer
+        needed are closed.  A counter whose map was replaced carries on
+        from its last value (:class:`~pybpf.export.offsets.CounterOffsets`)."""
+        with self._reload_lock:
+            new = open_sources(cfg, self.auto_maps, auto_objects=self.auto_objects,
+                               previous=self)
+            with self._lock:
+                before = {m.spec.name: m for m in self.metrics}
+                replaced = [m.spec.name for m in new.metrics if m.spec.name in before
+                            and before[m.spec.name].handle.map is not m.handle.map]
+                for name in replaced:
+                    self._read_last(before[name])
+                names = {m.spec.name for m in new.metrics}
+                self.offsets.keep_only(names)
+                self.offsets.rebase(replaced)
+                old_objects, old_owned, old_stats = self.objects, self.owned, self.program_stats
+                self.metrics, self.objects, self.owned = new.metrics, new.objects, new.owned
+                self.program_stats = new.stats
+                if new.stats is not None:
+                    new.stats.objects = list(new.objects)
+                self.max_entries = cfg.max_entries
+                self.config = cfg
+                self.errors = {name: count for name, count in self.errors.items()
+                               if name in names or name == "program_stats"}
+                for name in names:
+                    self.errors.setdefault(name, 0)
+                self.entries.clear()
+                self.truncated.clear()
+            kept_objects = {id(o) for o in new.objects}
+            kept_maps = {id(h) for h in new.owned}
+            for handle in old_owned:
+                if id(handle) not in kept_maps:
+                    with contextlib.suppress(BPFError, OSError):
+                        handle.map.close()
+            for obj in old_objects:
+                if id(obj) not in kept_objects:
+                    obj.close()
+            if old_stats is not None and old_stats is not new.stats:
+                old_stats.close()
+
+    def _read_last(self, metric: MapMetric) -> None:
+        """Read a map about to be replaced one last time, so the counts
+        made since the last scrape carry over too."""
+        with contextlib.suppress(BPFError, MapError, OSError, ValueError):
+            read = read_entries(metric.handle.map, self.max_entries)
+            self.offsets.apply(metric.family(read.entries))
+
+    def reload_config(self) -> str | None:
+        """Read the configuration again (:attr:`loader`) and :meth:`reload`
+        it; log the outcome in one line and count it.  Returns the error
+        (the old configuration keeps serving), or None."""
+        with self._reload_lock:
+            try:
+                if self.loader is None:
+                    raise BPFError("no configuration file to read again")
+                cfg = self.loader()
+                self.reload(cfg)
+            except Exception as e:  # any failure leaves the old configuration serving
+                message = " ".join(str(e).split()) or type(e).__name__
+                self.reloads["failure"] += 1
+                self.last_reload_ok = False
+                self.log(f"pybpf: export: reload failed, keeping the old configuration: "
+                         f"{message}")
+                return message
+            self.reloads["success"] += 1
+            self.last_reload_ok = True
+            self.last_reload_success = time.time()
+            self.log(f"pybpf: export: reloaded {cfg.path}: serving {len(self.metrics)} metrics")
+            return None
 
     def close(self) -> None:
         """Close the maps opened and the objects loaded."""
@@ -193,24 +317,61 @@ def auto_metrics(handle: MapHandle, prefix: str = AUTO_PREFIX) -> list[MapMetric
     return out
 
 
-def build(cfg: ExporterConfig, auto_maps: Iterable[MapSelector] = (), *,
-          auto_objects: bool = False) -> Exporter:
-    """An exporter for a configuration: objects loaded and attached, maps
-    opened, metrics checked against the maps' BTF.  Besides, automatic
-    gauges (:func:`auto_metrics`) for the kernel maps ``auto_maps`` select
-    and, with ``auto_objects``, for every hash and array map of the loaded
-    objects.  Errors name the file and the metric; whatever was opened is
-    closed again."""
+@dataclass
+class Sources:
+    """What a configuration opened: the metrics bound to their maps, the
+    objects loaded, the kernel maps opened (``owned``) and the program
+    statistics."""
+
+    metrics: list[MapMetric]
+    objects: list[LoadedObject]
+    owned: list[MapHandle]
+    stats: Any = None
+
+
+def open_sources(cfg: ExporterConfig, auto_maps: Iterable[MapSelector] = (), *,
+                 auto_objects: bool = False, previous: Exporter | None = None) -> Sources:
+    """Open what ``cfg`` needs and check every metric against its map.
+    Objects and kernel maps that ``previous`` already holds, unchanged
+    (:func:`~pybpf.export.sources.object_key`,
+    :func:`~pybpf.export.sources.selector_key`), are taken from it as they
+    are, not loaded again.  On an error whatever was newly opened is closed
+    again (``previous`` is left untouched) and the error names the file
+    and the metric."""
+    object_pool = {o.key: o for o in previous.objects} if previous else {}
+    map_pool: dict[Any, list[MapHandle]] = {}
+    for handle in previous.owned if previous else ():
+        map_pool.setdefault(handle.source, []).append(handle)
     objects: list[LoadedObject] = []
     metrics: list[MapMetric] = []
     opened: list[MapHandle] = []
+    fresh_objects: list[LoadedObject] = []
+    fresh_maps: list[MapHandle] = []
     stats = None
+    fresh_stats = False
+
+    def kernel_handle(selector: MapSelector) -> MapHandle:
+        kept = map_pool.get(selector_key(selector))
+        if kept:
+            handle = kept.pop(0)
+        else:
+            handle = kernel_map(selector)
+            fresh_maps.append(handle)
+        opened.append(handle)
+        return handle
+
     try:
         for ocfg in cfg.objects:
+            kept_object = object_pool.pop(object_key(ocfg), None)
+            if kept_object is not None:
+                objects.append(kept_object)
+                continue
             try:
-                objects.append(open_object(ocfg))
+                obj = open_object(ocfg)
             except BPFError as e:
                 raise BPFError(f"{cfg.path}: object {ocfg.name!r}: {e}") from None
+            fresh_objects.append(obj)
+            objects.append(obj)
         by_name = {o.name: o for o in objects}
         for mcfg in cfg.metrics:
             source = mcfg.source
@@ -224,8 +385,7 @@ def build(cfg: ExporterConfig, auto_maps: Iterable[MapSelector] = (), *,
                                        f"a map {source.map!r}: say which with object = ...")
                     handle = object_map(owners[0], source.map)
                 else:
-                    handle = kernel_map(source)
-                    opened.append(handle)
+                    handle = kernel_handle(source)
                 metrics.append(MapMetric(mcfg.spec, handle))
             except BPFError as e:
                 where = f"metric {mcfg.spec.name!r}"
@@ -239,29 +399,74 @@ def build(cfg: ExporterConfig, auto_maps: Iterable[MapSelector] = (), *,
                         handle = object_map(obj, name)
                         metrics.extend(auto_metrics(handle, cfg.namespace or AUTO_PREFIX))
         for selector in auto_maps:
-            handle = kernel_map(selector)
-            opened.append(handle)
-            metrics.extend(auto_metrics(handle, cfg.namespace or AUTO_PREFIX))
+            metrics.extend(auto_metrics(kernel_handle(selector), cfg.namespace or AUTO_PREFIX))
         if cfg.program_stats != "off":
-            from .programs import ProgramStats
+            old = previous.program_stats if previous else None
+            if old is not None and old.scope == cfg.program_stats:
+                stats = old      # its objects are swapped in with the rest
+            else:
+                from .programs import ProgramStats
 
-            stats = ProgramStats(cfg.program_stats, objects)
+                stats = ProgramStats(cfg.program_stats, objects)
+                fresh_stats = True
     except BaseException:
-        for handle in opened:
-            handle.map.close()
-        for obj in objects:
+        if fresh_stats:
+            stats.close()
+        for handle in fresh_maps:
+            with contextlib.suppress(BPFError, OSError):
+                handle.map.close()
+        for obj in fresh_objects:
             obj.close()
         raise
-    return Exporter(metrics, max_entries=cfg.max_entries, objects=objects, owned=opened,
-                    program_stats=stats)
+    return Sources(metrics, objects, opened, stats)
+
+
+def build(cfg: ExporterConfig, auto_maps: Iterable[MapSelector] = (), *,
+          auto_objects: bool = False) -> Exporter:
+    """An exporter for a configuration: objects loaded and attached, maps
+    opened, metrics checked against the maps' BTF.  Besides, automatic
+    gauges (:func:`auto_metrics`) for the kernel maps ``auto_maps`` select
+    and, with ``auto_objects``, for every hash and array map of the loaded
+    objects.  Errors name the file and the metric; whatever was opened is
+    closed again.  :meth:`Exporter.reload` applies a new configuration
+    with the same ``auto_maps`` and ``auto_objects``."""
+    auto_maps = list(auto_maps)
+    sources = open_sources(cfg, auto_maps, auto_objects=auto_objects)
+    exporter = Exporter(sources.metrics, max_entries=cfg.max_entries, objects=sources.objects,
+                        owned=sources.owned, program_stats=sources.stats)
+    exporter.config = cfg
+    exporter.auto_maps = auto_maps
+    exporter.auto_objects = auto_objects
+    return exporter
 
 
 class MetricsHandler(BaseHTTPRequestHandler):
-    """``GET /metrics``: one scrape; ``GET /``: a page linking to it."""
+    """``GET /metrics``: one scrape; ``GET /``: a page linking to it;
+    ``POST /-/reload`` (with ``enable_reload``): read the configuration
+    again (200, or 500 and the error)."""
 
     exporter: Exporter
     server_version = "pybpf-exporter"
     quiet = True
+    enable_reload = False
+
+    def do_POST(self) -> None:
+        """Answer a POST: only ``/-/reload``."""
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        if self.path.split("?", 1)[0] != "/-/reload":
+            self._send(404, "text/plain; charset=utf-8", b"not found\n", True)
+        elif not self.enable_reload:
+            self._send(403, "text/plain; charset=utf-8",
+                       b"reloading over HTTP is off (--enable-reload turns it on)\n", True)
+        else:
+            error = self.exporter.reload_config()
+            if error is None:
+                self._send(200, "text/plain; charset=utf-8", b"reloaded\n", True)
+            else:
+                self._send(500, "text/plain; charset=utf-8",
+                           f"reload failed: {error}\n".encode(), True)
 
     def do_GET(self) -> None:
         """Answer a GET."""
@@ -325,13 +530,16 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", number
 
 
-def serve(exporter: Exporter, host: str, port: int, *, quiet: bool = True) -> MetricsServer:
+def serve(exporter: Exporter, host: str, port: int, *, quiet: bool = True,
+          enable_reload: bool = False) -> MetricsServer:
     """Serve ``exporter`` on ``host:port`` (port 0: any free one; the
     server's ``server_address`` says which) from a background thread;
-    ``server.shutdown()`` stops it."""
+    ``server.shutdown()`` stops it.  ``enable_reload``: ``POST /-/reload``
+    calls :meth:`Exporter.reload_config`."""
     import socket
 
-    handler = type("Handler", (MetricsHandler,), {"exporter": exporter, "quiet": quiet})
+    handler = type("Handler", (MetricsHandler,), {"exporter": exporter, "quiet": quiet,
+                                                   "enable_reload": enable_reload})
     server_class = MetricsServer
     if ":" in host:
         server_class = type("MetricsServer6", (MetricsServer,),
@@ -347,4 +555,5 @@ def serve(exporter: Exporter, host: str, port: int, *, quiet: bool = True) -> Me
 
 
 __all__ = ["AUTO_MAP_TYPES", "AUTO_PREFIX", "SELF", "Exporter", "MetricsHandler",
-           "MetricsServer", "auto_metrics", "build", "parse_listen", "serve"]
+           "MetricsServer", "Sources", "auto_metrics", "build", "open_sources", "parse_listen",
+           "serve"]

@@ -121,6 +121,9 @@ class MapHandle:
     btf: Any = None
     key_type: Any = None
     value_type: Any = None
+    source: Any = None
+    """For a kernel map the exporter opened: the selector's key
+    (:func:`pybpf.export.sources.selector_key`), so a reload can keep it."""
 
     @property
     def key_fields(self) -> list[Field]:

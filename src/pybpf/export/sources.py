@@ -12,6 +12,7 @@ found in the kernel.
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,9 @@ class LoadedObject:
     collection: Any
     attached: dict[str, Any] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
+    key: tuple = ()
+    """What it was made from (:func:`object_key`): a reload keeps an
+    object whose key is unchanged."""
 
     def close(self) -> None:
         """Detach and close everything."""
@@ -40,12 +44,32 @@ class LoadedObject:
         self.collection.close()
 
 
+def object_key(cfg: ObjectConfig) -> tuple:
+    """Everything an object loaded from ``cfg`` depends on: its settings
+    and the file's identity (device, inode, size, modification time), so a
+    rebuilt file counts as changed."""
+    try:
+        st = os.stat(cfg.path)
+        file: tuple = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    except OSError:
+        file = ()
+    variables = tuple(sorted((name, repr(value)) for name, value in cfg.variables.items()))
+    return (cfg.name, cfg.path, cfg.backend, cfg.attach, variables, file)
+
+
+def selector_key(selector: MapSelector) -> tuple:
+    """Which kernel map a selector names, as a comparable value: a reload
+    keeps the map it opened for an unchanged selector."""
+    return (selector.pinned, selector.map_id, selector.map)
+
+
 def open_object(cfg: ObjectConfig) -> LoadedObject:
     """Load (and with ``cfg.attach``, attach) the object ``cfg`` names.
     A program that cannot be attached is reported in ``failed``; the
     others run."""
     from ..elf import load_object
 
+    key = object_key(cfg)
     spec = load_object(cfg.path)
     for name, value in cfg.variables.items():
         if isinstance(value, str):
@@ -56,11 +80,11 @@ def open_object(cfg: ObjectConfig) -> LoadedObject:
     if cfg.backend == "vm":
         from .. import vm
 
-        return LoadedObject(cfg.name, spec, vm.load(spec))
+        return LoadedObject(cfg.name, spec, vm.load(spec), key=key)
     from .. import kernel
 
     coll = kernel.load(spec)
-    loaded = LoadedObject(cfg.name, spec, coll)
+    loaded = LoadedObject(cfg.name, spec, coll, key=key)
     if cfg.attach:
         from ..kernel.runner import attach_all
 
@@ -105,7 +129,7 @@ def kernel_map(selector: MapSelector) -> MapHandle:
     btf = map_btf(info)
     label = info.name or selector.pinned or f"id{info.id}"
     return MapHandle(label, m, btf, info.btf_key_type_id or None,
-                     info.btf_value_type_id or None)
+                     info.btf_value_type_id or None, source=selector_key(selector))
 
 
 def parse_map_argument(text: str) -> MapSelector:
@@ -121,4 +145,5 @@ def parse_map_argument(text: str) -> MapSelector:
     return MapSelector(map=text)
 
 
-__all__ = ["LoadedObject", "kernel_map", "object_map", "open_object", "parse_map_argument"]
+__all__ = ["LoadedObject", "kernel_map", "object_key", "object_map", "open_object",
+           "parse_map_argument", "selector_key"]
