@@ -466,7 +466,7 @@ def execute(state: State, case: Case) -> Result:
     err = state.scratch / "stderr"
     long_running = bool(case.argv) and case.argv[0] in LONG_RUNNING
     start = time.monotonic()
-    if case.fresh and _execable(case.argv):
+    if case.fresh and execable(case.argv):
         status, interrupted, killed = _run_fresh(state, case, out, err, long_running)
     else:
         status, interrupted, killed = _run_forked(state, case, out, err, long_running)
@@ -584,7 +584,7 @@ def _run_forked(state: State, case: Case, out: Path, err: Path,
     return _wait(pid, long_running, start)
 
 
-def _execable(argv: list[str]) -> bool:
+def execable(argv: list[str]) -> bool:
     """Whether the kernel would exec these arguments (each string below
     ``MAX_ARG_STRLEN``, 32 pages, and all together well below ``ARG_MAX``);
     a case it would refuse runs in the forked worker instead."""
