@@ -492,6 +492,10 @@ def _tracepoint_record_from_btf(category: str, event: str) -> StructType | None:
             continue            # the __data[] tail
         elif isinstance(ctype, PointerType) and isinstance(ctype.target, KernelStruct):
             ctype = VOID_PTR
+        for prefix in ("__data_loc_", "__rel_loc_"):   # tracefs names these fields bare
+            if name.startswith(prefix):
+                name = name[len(prefix):]
+                ctype = U32
         fields.append((name, ctype))
         offsets.append(member.offset)
     return StructType(f"tp_{category}_{event}", fields, offsets=offsets, size=raw.size)
