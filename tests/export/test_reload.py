@@ -171,7 +171,10 @@ def test_reloads_keep_counts_add_metrics_and_survive_a_broken_file(object_dir):
             stamp = fams["pybpf_exporter_config_last_reload_success_timestamp_seconds"].value()
             assert time.time() - 60 < stamp <= time.time()
             assert len(logged) == 4 and all("\n" not in line for line in logged)
-            assert "reload failed" in logged[-1] and "nosuch" in logged[-1]
+            assert "reload failed" in logged[-1]
+            # as root the message names the map; a non-root user's lookup of a
+            # map outside the object is refused by bpf() first, and says that
+            assert "nosuch" in logged[-1] or (os.geteuid() != 0 and "EPERM" in logged[-1])
         finally:
             server.shutdown()
             server.server_close()

@@ -16,6 +16,7 @@ from lang_util import HAVE_VMLINUX, bpftool_loadall
 from conftest import ROOT
 from pybpf.lang import compile_file
 from pybpf.lang.compiler import load_module
+from pybpf.lang.errors import CompileError
 
 EXAMPLES = ROOT / "examples" / "lang"
 TOOLS = ["exitsnoop", "execsnoop", "opensnoop", "syscount", "runqlat"]
@@ -24,7 +25,14 @@ pytestmark = pytest.mark.skipif(not HAVE_VMLINUX, reason="the kernel exposes no 
 
 @pytest.mark.parametrize("name", TOOLS)
 def test_tool_compiles_with_line_info_and_core_relocations(name):
-    compiled = compile_file(EXAMPLES / f"{name}.py")
+    try:
+        compiled = compile_file(EXAMPLES / f"{name}.py")
+    except CompileError as e:
+        # a syscall tracepoint's fields are named only by tracefs (no BTF
+        # record), which is root's to read
+        if "Permission denied" in str(e) and "syscalls/" in str(e):
+            pytest.skip(str(e))
+        raise
     spec = compiled.object_spec()
     assert spec.programs and all(p.license == "Dual MIT/GPL" for p in spec.programs.values())
     for prog in spec.programs.values():
