@@ -51,3 +51,16 @@ def test_a_script_file_with_parameters(tmp_path, capsys):
 def test_run_in_the_kernel(capsys):
     assert main(["trace", "-e", 'BEGIN { printf("hi %d\\n", 42); @n = count(); exit(); }']) == 0
     assert capsys.readouterr().out == "Attaching 1 probe...\nhi 42\n\n\n@n: 1\n"
+
+
+def test_unreadable_scripts_and_outputs_are_one_line_errors(tmp_path, capsys):
+    # cli fuzz seed 20261206 cases 38981, 39253, 40138, 40503: tracebacks
+    binary = tmp_path / "x.o"
+    binary.write_bytes(b"\x7fELF\xf7\xff" * 10)
+    for argv, said in ([str(tmp_path / "missing.bt")], "No such file"), \
+                      ([str(binary)], "not a bpftrace script"), \
+                      ([str(tmp_path / ("n" * 300))], "too long"), \
+                      (["-e", "BEGIN { exit(); }", "-o", str(tmp_path)], "Is a directory"):
+        assert main(["trace", *argv]) == 1
+        err = capsys.readouterr().err
+        assert said in err and "Traceback" not in err and len(err.splitlines()) == 1

@@ -24,8 +24,15 @@ def _read_program(args: argparse.Namespace) -> tuple[str, str, list[str]]:
         raise SystemExit("pybpf trace: give a program with -e, or a .bt file (or -l)")
     if args.file == "-":
         return sys.stdin.read(), "stdin", args.params
-    with open(args.file) as f:
-        return f.read(), args.file, args.params
+    from ..errors import BPFError
+    from .inputs import read_bytes
+
+    data = read_bytes(args.file)
+    try:
+        return data.decode("utf-8"), args.file, args.params
+    except UnicodeDecodeError as e:
+        raise BPFError(f"{args.file}: not a bpftrace script (byte {e.start} is not "
+                       f"UTF-8 text)") from None
 
 
 def _dry_run(compiled: Any, out: Any) -> None:
@@ -52,10 +59,14 @@ def _dry_run(compiled: Any, out: Any) -> None:
 
 
 def _cmd_trace(args: argparse.Namespace) -> int:
+    from ..errors import BPFError
     from ..trace import errors as trace_errors
     from ..trace import list_probes
 
-    out = open(args.output, "w") if args.output else sys.stdout  # noqa: SIM115
+    try:
+        out = open(args.output, "w") if args.output else sys.stdout  # noqa: SIM115
+    except OSError as e:
+        raise BPFError(f"{args.output}: {e.strerror or e}") from None
     try:
         if args.list is not None:
             pattern = args.list or args.program or args.file or None
