@@ -53,7 +53,7 @@ INTERRUPT_AFTER = 1.0
 CASE_TIMEOUT = 90.0
 SETUP_TIMEOUT = 300.0
 FRESH_PROCESS_EVERY = 50
-LONG_RUNNING = ("load", "tools")
+LONG_RUNNING = ("load", "tools", "export", "trace", "run-py")
 WEIGHTS = {"cc": 0.05, "btf": 0.2, "conformance": 0.2, "tools": 0.1, "load": 0.3,
            "map": 0.2, "prog": 0.2}
 """How often each command is picked (default 1): the slow ones (compiling,
