@@ -9,17 +9,46 @@ instruction is a 16-bit ``code`` whose low byte is built from these fields.
 
 from __future__ import annotations
 
+# Classes, sizes, modes and ALU/JMP operations classic BPF shares with eBPF
+# (eBPF's encoding extends the classic one): the same values, defined once.
+from ..isa.opcodes import (  # noqa: F401  (re-exported: this module is classic BPF's ABI)
+    BPF_ABS,
+    BPF_ADD,
+    BPF_ALU,
+    BPF_AND,
+    BPF_B,
+    BPF_DIV,
+    BPF_H,
+    BPF_IMM,
+    BPF_IND,
+    BPF_JA,
+    BPF_JEQ,
+    BPF_JGE,
+    BPF_JGT,
+    BPF_JMP,
+    BPF_JSET,
+    BPF_K,
+    BPF_LD,
+    BPF_LDX,
+    BPF_LSH,
+    BPF_MEM,
+    BPF_MOD,
+    BPF_MUL,
+    BPF_NEG,
+    BPF_OR,
+    BPF_RSH,
+    BPF_ST,
+    BPF_STX,
+    BPF_SUB,
+    BPF_W,
+    BPF_X,
+    BPF_XOR,
+)
 from .net import SKF_AD_OFF as SKF_AD_OFF
 from .net import SKF_LL_OFF as SKF_LL_OFF
 from .net import SKF_NET_OFF as SKF_NET_OFF
 
 # --- bpf_common.h: instruction classes (code & 0x07) ----------------------------
-BPF_LD = 0x00
-BPF_LDX = 0x01
-BPF_ST = 0x02
-BPF_STX = 0x03
-BPF_ALU = 0x04
-BPF_JMP = 0x05
 BPF_RET = 0x06
 BPF_MISC = 0x07
 
@@ -28,44 +57,19 @@ CLASS_NAMES = {BPF_LD: "ld", BPF_LDX: "ldx", BPF_ST: "st", BPF_STX: "stx",
                BPF_ALU: "alu", BPF_JMP: "jmp", BPF_RET: "ret", BPF_MISC: "misc"}
 
 # --- load sizes (code & 0x18) -----------------------------------------------------
-BPF_W = 0x00
-BPF_H = 0x08
-BPF_B = 0x10
 SIZE_MASK = 0x18
 SIZE_BYTES = {BPF_W: 4, BPF_H: 2, BPF_B: 1}
 
 # --- addressing modes (code & 0xe0) -----------------------------------------------
-BPF_IMM = 0x00
-BPF_ABS = 0x20
-BPF_IND = 0x40
-BPF_MEM = 0x60
 BPF_LEN = 0x80
 BPF_MSH = 0xA0
 MODE_MASK = 0xE0
 
 # --- ALU and jump operations (code & 0xf0) ----------------------------------------
-BPF_ADD = 0x00
-BPF_SUB = 0x10
-BPF_MUL = 0x20
-BPF_DIV = 0x30
-BPF_OR = 0x40
-BPF_AND = 0x50
-BPF_LSH = 0x60
-BPF_RSH = 0x70
-BPF_NEG = 0x80
-BPF_MOD = 0x90
-BPF_XOR = 0xA0
 
-BPF_JA = 0x00
-BPF_JEQ = 0x10
-BPF_JGT = 0x20
-BPF_JGE = 0x30
-BPF_JSET = 0x40
 OP_MASK = 0xF0
 
 # --- operand source (code & 0x08) ---------------------------------------------------
-BPF_K = 0x00
-BPF_X = 0x08
 SRC_MASK = 0x08
 
 # --- return value source (code & 0x18) ---------------------------------------------
