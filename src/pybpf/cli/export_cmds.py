@@ -76,11 +76,14 @@ def cmd_export(args: argparse.Namespace) -> int:
         server = serve(exporter, host, port, quiet=not args.verbose,
                        enable_reload=args.enable_reload)
         bound = server.server_address
-        print(f"serving {len(exporter.metrics)} metric{'s' if len(exporter.metrics) != 1 else ''}"
-              f" at http://{_url_host(str(bound[0]))}:{bound[1]}/metrics; Ctrl-C to stop",
-              file=sys.stderr, flush=True)
         try:
             with stoppable(), _on_sighup() as hangups:
+                # announced only once SIGHUP is handled: a supervisor that
+                # reloads right after this line must not kill the exporter
+                print(f"serving {len(exporter.metrics)} "
+                      f"metric{'s' if len(exporter.metrics) != 1 else ''}"
+                      f" at http://{_url_host(str(bound[0]))}:{bound[1]}/metrics;"
+                      " Ctrl-C to stop", file=sys.stderr, flush=True)
                 _wait(args.duration, hangups, exporter.reload_config)
         except (KeyboardInterrupt, Stop):
             pass
