@@ -278,3 +278,11 @@ def test_btf_dump_of_an_object_as_json(capsys):
     assert all({"id", "kind", "name"} <= set(t) for t in types)
     assert main(["btf", "dump", "file", str(rich), "format", "c"]) == 0
     assert "struct task_struct {" in capsys.readouterr().out
+
+
+def test_an_error_names_pybpf_once(tmp_path, capsys):
+    empty = tmp_path / "empty.asm"
+    empty.write_text("")
+    assert main(["run", str(empty)]) != 0
+    err = capsys.readouterr().err.strip()
+    assert err == "pybpf: error: empty program", err

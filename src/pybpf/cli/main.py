@@ -511,7 +511,8 @@ def format_error(error: BPFError) -> str:
     """One or two lines describing a user error: the message and, for an
     assembler error, the offending line; for a verifier refusal, the source
     line of the instruction the verifier stopped at."""
-    text = f"pybpf: error: {error}"
+    message = str(error).removeprefix("pybpf: ")   # pybpf's own verifier messages say so
+    text = f"pybpf: error: {message}"
     if isinstance(error, AssemblerError) and error.column and error.source and error.line:
         try:
             with open(error.source) as f:
