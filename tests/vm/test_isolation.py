@@ -359,3 +359,43 @@ def test_a_map_value_lddw_of_a_hash_map_is_a_vm_error():
     with pytest.raises(VMError, match="hash map has no value at a fixed address") as info:
         vm.load(f"r0 = map[fd:{vm.fd_of(h)}][0]+0 ll\nexit")   # the fuzz suite's case: AttributeError
     assert info.value.pc == 0
+
+
+def _first_fit_by_scanning(space, size: int) -> int:
+    """The lowest free place for ``size`` bytes, found by scanning every
+    reservation from HEAP_BASE (the definition the fast search must keep)."""
+    from pybpf.vm.memory import PAGE, round_up
+
+    span = round_up(max(size, 1), PAGE)
+    candidate = HEAP_BASE
+    while True:
+        clash = [(s, e) for s, e in zip(space._span_starts, space._span_ends)
+                 if s < candidate + span + GUARD and e + GUARD > candidate]
+        if not clash:
+            return candidate
+        candidate = round_up(max(e for _, e in clash) + GUARD, PAGE)
+
+
+def test_reservations_take_the_lowest_fit():
+    import random
+
+    from pybpf.vm.memory import AddressSpace
+
+    rng = random.Random(20261203)
+    space = AddressSpace()
+    live: list[int] = []
+    for _ in range(3000):
+        if live and rng.random() < 0.45:
+            space.release(live.pop(rng.randrange(len(live))))
+        else:
+            size = rng.choice([1, 64, 4096, 5000, 1 << 16, 1 << 20])
+            expected = _first_fit_by_scanning(space, size)
+            live.append(space.reserve(size))
+            assert live[-1] == expected
+    for start in live:
+        space.release(start)
+    many = [space.reserve(64) for _ in range(500)]        # a long-lived VM's regions
+    space.release(many[250])
+    assert space.reserve(64) == many[250]                 # the freed hole is reused
+    expected = _first_fit_by_scanning(space, 1 << 20)
+    assert space.reserve(1 << 20) == expected

@@ -155,6 +155,7 @@ class AddressSpace:
         self._host_starts: list[int] = []
         self._span_starts: list[int] = []       # reserved address ranges
         self._span_ends: list[int] = []
+        self._fit_hint = 0      # no gap before reservation i < this holds a page
         self._hot_read: Region = _NOWHERE
         self._hot_write: Region = _NOWHERE
         self._hot_host: Region = _NOWHERE
@@ -176,6 +177,8 @@ class AddressSpace:
         i = bisect.bisect_left(self._span_starts, at)
         self._span_starts.insert(i, at)
         self._span_ends.insert(i, at + span)
+        if i < self._fit_hint:      # it split a gap that was already too small
+            self._fit_hint += 1
         return at
 
     def release(self, start: int) -> None:
@@ -184,6 +187,7 @@ class AddressSpace:
         if i < len(self._span_starts) and self._span_starts[i] == start:
             del self._span_starts[i]
             del self._span_ends[i]
+            self._fit_hint = min(self._fit_hint, i)
 
     def is_free(self, start: int, size: int) -> bool:
         """Whether no reservation touches ``[start, start + size)``."""
@@ -193,14 +197,20 @@ class AddressSpace:
         return i >= len(self._span_starts) or self._span_starts[i] >= start + size
 
     def _first_fit(self, span: int) -> int:
+        # Gaps below the hint cannot hold even one page, so the search starts
+        # there: reserving and releasing small regions stays O(1) amortized
+        # however many reservations a long-lived VM holds.
         starts, ends = self._span_starts, self._span_ends
-        candidate = HEAP_BASE
-        i = bisect.bisect_right(starts, candidate)
-        if i > 0 and ends[i - 1] + GUARD > candidate:
-            candidate = round_up(ends[i - 1] + GUARD, PAGE)
+        i = max(self._fit_hint, bisect.bisect_right(starts, HEAP_BASE))
+        candidate = HEAP_BASE if i == 0 else max(HEAP_BASE, round_up(ends[i - 1] + GUARD, PAGE))
+        all_too_small = True
         for j in range(i, len(starts)):
             if candidate + span + GUARD <= starts[j]:
                 break
+            if all_too_small and candidate + PAGE + GUARD > starts[j]:
+                self._fit_hint = j + 1
+            else:
+                all_too_small = False
             candidate = max(candidate, round_up(ends[j] + GUARD, PAGE))
         return candidate
 
