@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import BPFError
+from ..errors import BPFError, KernelError
 from .config import MapSelector, ObjectConfig
 from .metrics import MapHandle
 
@@ -116,11 +116,16 @@ def kernel_map(selector: MapSelector) -> MapHandle:
     from ..kernel.map_dump import map_btf, open_map
 
     if selector.pinned:
-        ids = select("map", "pinned", selector.pinned)
+        how, value = "pinned", selector.pinned
     elif selector.map_id is not None:
-        ids = select("map", "id", selector.map_id)
+        how, value = "id", selector.map_id
     else:
-        ids = select("map", "name", selector.map or "")
+        how, value = "name", selector.map or ""
+    try:
+        ids = select("map", how, value)
+    except KernelError as e:
+        raise KernelError(f"looking for the kernel map {how} {value!r}: {e}", errno=e.errno,
+                          operation=e.operation) from e
     if len(ids) > 1:
         raise BPFError(f"{len(ids)} kernel maps are named {selector.map!r} (ids "
                        f"{', '.join(map(str, ids))}): select one with map_id = N or pinned")
