@@ -217,17 +217,23 @@ def _root_only() -> None:
 def other_user():
     """(uid, gid) of a system user without a home, created if missing."""
     _root_only()
+    import grp
     import pwd
 
     try:
         pw = pwd.getpwnam(TEST_USER)
     except KeyError:
+        try:        # a group left behind by a user deleted earlier is reused
+            group = ["--gid", grp.getgrnam(TEST_USER).gr_name]
+        except KeyError:
+            group = []
         proc = subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir",
-                               "/nonexistent", "--shell", "/usr/sbin/nologin", TEST_USER],
-                              capture_output=True, text=True)
-        if proc.returncode not in (0, 9):  # 9: created meanwhile by a parallel run
+                               "/nonexistent", "--shell", "/usr/sbin/nologin", *group,
+                               TEST_USER], capture_output=True, text=True)
+        try:        # exit status 9 also means a parallel run created it meanwhile
+            pw = pwd.getpwnam(TEST_USER)
+        except KeyError:
             pytest.skip(f"useradd failed: {proc.stderr.strip()}")
-        pw = pwd.getpwnam(TEST_USER)
     return pw.pw_uid, pw.pw_gid
 
 
