@@ -53,7 +53,9 @@ INTERRUPT_AFTER = 1.0
 CASE_TIMEOUT = 90.0
 SETUP_TIMEOUT = 300.0
 FRESH_PROCESS_EVERY = 50
-LONG_RUNNING = ("load", "tools", "export", "trace", "run-py")
+LONG_RUNNING = ("load", "tools", "export", "trace", "run-py", "test-run")
+"""Commands that run until interrupted, or as long as asked (``test-run
+--repeat 4294967295``): these must stop on SIGINT."""
 WEIGHTS = {"cc": 0.05, "btf": 0.2, "conformance": 0.2, "tools": 0.1, "load": 0.3,
            "map": 0.2, "prog": 0.2}
 """How often each command is picked (default 1): the slow ones (compiling,
@@ -98,7 +100,7 @@ def setup(seed: int) -> State:
     scratch = Path(tempfile.mkdtemp(prefix="pybpf-fuzz-cli-"))
     sandboxed, note = _sandbox()
     files = _files(scratch, random.Random(seed))
-    os.chdir(scratch)
+    os.chdir(confined_cwd(scratch))
     from pybpf.cli.main import build_parser
 
     commands = list(_walk(build_parser(), []))
@@ -110,6 +112,25 @@ def setup(seed: int) -> State:
     if sandboxed:
         _own_objects(state)
     return state
+
+
+TRAVERSAL = "../../../../etc/passwd"
+"""A path that climbs out of the working directory: commands run as root, so
+it must land inside the scratch directory, never on the host's file."""
+
+
+def confined_cwd(scratch: Path) -> Path:
+    """The working directory cases run in: deep enough inside ``scratch``
+    that :data:`TRAVERSAL` resolves to a decoy there (a case whose command
+    writes to a path it was given once truncated the host's /etc/passwd)."""
+    cwd = scratch.joinpath("cwd", "a", "b", "c")
+    cwd.mkdir(parents=True, exist_ok=True)
+    decoy = (cwd / TRAVERSAL).resolve()
+    if not decoy.is_relative_to(scratch.resolve()):
+        raise RuntimeError(f"{TRAVERSAL} escapes the scratch directory from {cwd}")
+    decoy.parent.mkdir(parents=True, exist_ok=True)
+    decoy.write_text("root:x:0:0:decoy:/nonexistent:/bin/false\n")
+    return cwd
 
 
 def _own_objects(state: State) -> None:
@@ -295,7 +316,7 @@ def _walk(parser: Any, path: list[str]):
 
 STRINGS = ("", "-", "--", "x", "\x1b[2J\x1b[31m", "%s%s%n", "a" * 100_000, "\u00e9\u2603",
            os.fsdecode(b"\xff\xfe"), "0", "-1", "1e309", "nan", "inf", "=", "a=b", "x=",
-           "=1", "../../../../etc/passwd", "lo", "eth0", "nonexistent0",
+           "=1", TRAVERSAL, "lo", "eth0", "nonexistent0",
            "9" * 5000, "NAME=" + "7" * 5000, "counts=hash:4:8:1024", "m=array:4:4:4294967295",
            "m=hash:0:0:0", "m=nosuch:4:4:4", "m=hash:a:b:c", ":::", "'", '"', "\\")
 NUMBERS = ("0", "1", "-1", "7", "4096", "2147483648", "18446744073709551616", "9" * 5000,
@@ -603,7 +624,7 @@ def _run_fresh(state: State, case: Case, out: Path, err: Path,
     with open(out, "wb") as fo, open(err, "wb") as fe:
         proc = subprocess.Popen([sys.executable, "-m", "pybpf.cli", *case.argv],
                                 stdin=subprocess.PIPE, stdout=fo, stderr=fe, env=env,
-                                cwd=state.scratch, start_new_session=True)
+                                cwd=os.getcwd(), start_new_session=True)
         with contextlib.suppress(BrokenPipeError):
             proc.stdin.write(case.stdin)
             proc.stdin.close()

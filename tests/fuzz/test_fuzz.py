@@ -112,3 +112,15 @@ def test_cli_cases_the_kernel_would_not_exec_run_in_the_forked_worker():
     assert execable(["run", "x" * 100_000])
     assert not execable(["run", "\u00e9" * 100_000])     # 200,000 bytes in UTF-8
     assert not execable(["run"] + ["x" * 100_000] * 20)
+
+
+def test_cli_cases_climbing_out_of_their_directory_stay_in_the_scratch(tmp_path):
+    # cli seed 20261206, cases 52995-60000: a command writing to the path
+    # '../../../../etc/passwd' it was given, run as root from the scratch
+    # directory, truncated the host's /etc/passwd
+    from fuzz.targets.cli import TRAVERSAL, confined_cwd
+
+    cwd = confined_cwd(tmp_path)
+    target = (cwd / TRAVERSAL).resolve()
+    assert target.is_relative_to(tmp_path.resolve())
+    assert target.read_text().startswith("root:x:0:0:decoy")
