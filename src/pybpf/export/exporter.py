@@ -634,7 +634,8 @@ class Listener:
     stopped; when the new address cannot be bound the reload fails and the
     old server goes on.  (An address that overlaps the old one on the same
     port, ``0.0.0.0:9435`` after ``127.0.0.1:9435``, cannot be bound while
-    the old one listens: restart the exporter for that.)"""
+    the old one listens: restart the exporter for that.)  A configuration
+    without ``listen`` asks for :data:`~pybpf.export.config.DEFAULT_LISTEN`."""
 
     def __init__(self, exporter: Exporter, listen: str, *, quiet: bool = True,
                  enable_reload: bool = False):

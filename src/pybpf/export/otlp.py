@@ -350,6 +350,11 @@ class OtlpPusher:
         exporter.reload_steps.append(pusher.stage)
         return pusher
 
+    @property
+    def running(self) -> bool:
+        """Whether the pushing thread runs."""
+        return self._thread is not None and self._thread.is_alive()
+
     def describe(self) -> str:
         """Where and how often it pushes, in words."""
         if self.config is None:
