@@ -130,8 +130,11 @@ def points(metric: dict) -> list[dict]:
     return metric[kind]["dataPoints"]
 
 
-def value(body: dict, name: str, **labels: Any) -> float:
-    """The value of metric ``name``'s data point with exactly ``labels``."""
+def value(body: dict, name: str, default: float | None = None, **labels: Any) -> float:
+    """The value of metric ``name``'s data point with exactly ``labels``
+    (``default`` when there is none and a default is given)."""
     found = [p for p in points(metrics(body)[name]) if attrs(p) == labels]
+    if not found and default is not None:
+        return default
     assert len(found) == 1, f"{name}{labels}: {len(found)} points"
     return number(found[0])
