@@ -198,6 +198,8 @@ def test_the_otlp_table_reads():
     ('interval = 5\n', "otlp: endpoint = "),
     ('endpoint = "collector:4318"\n', "expected an http:// or https:// URL"),
     ('endpoint = "http://c:99999"\n', "the port must be 0-65535"),
+    ('endpoint = "http://[::1"\n', "Invalid IPv6 URL"),
+    ('endpoint = "http://c /x"\n', "no spaces or control characters"),
     ('endpoint = "http://c"\ninterval = 0\n', "interval must be a positive number"),
     ('endpoint = "http://c"\ntimeout = -1\n', "timeout must be a positive number"),
     ('endpoint = "http://c"\nheaders = { "a b" = "x" }\n', "not an HTTP header name"),

@@ -141,7 +141,12 @@ class OtlpConfig:
 def check_otlp_endpoint(text: str) -> str:
     """``text`` if it is an http or https URL with a host, else a one-line
     :class:`~pybpf.errors.BPFError` saying so."""
-    parts = urllib.parse.urlsplit(text)
+    if any(c.isspace() or not c.isprintable() for c in text):
+        raise BPFError(f"OTLP endpoint {text!r}: a URL has no spaces or control characters")
+    try:
+        parts = urllib.parse.urlsplit(text)
+    except ValueError as e:
+        raise BPFError(f"OTLP endpoint {text!r}: {e}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise BPFError(f"OTLP endpoint {text!r}: expected an http:// or https:// URL, e.g. "
                        f"http://127.0.0.1:4318")
