@@ -348,6 +348,27 @@ def test_an_unreachable_receiver_never_stops_the_pushing_thread():
     assert len(logged) == 1 and "refused" in logged[0].lower() and "\n" not in logged[0]
 
 
+def test_a_receiver_that_never_answers_cannot_hold_up_stopping(monkeypatch):
+    import socket
+
+    from pybpf.export import otlp
+
+    monkeypatch.setattr(otlp, "STOP_SECONDS", 0.5)
+    with socket.socket() as silent:              # takes connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        exporter, _, _ = counts_exporter()
+        exporter.log = lambda line: None
+        pusher = OtlpPusher.for_exporter(exporter, OtlpConfig(
+            f"http://127.0.0.1:{silent.getsockname()[1]}", interval=0.05, timeout=60))
+        pusher.start()
+        time.sleep(0.3)                          # a push is waiting for its answer
+        start = time.monotonic()
+        pusher.stop(flush=True)
+        assert time.monotonic() - start < 5      # 0.5 s for the thread, 0.5 s for the flush
+        assert not pusher.running
+
+
 # --- reloads and the command (an object in the VM, packets run through it) ----------------------
 
 needs_zig = pytest.mark.skipif(importlib.util.find_spec("ziglang") is None, reason="no ziglang")

@@ -30,7 +30,9 @@ when the failure may pass — no connection, a timeout, HTTP 429, 502, 503,
 504 — and given up at once otherwise.  A push given up is logged in one
 line (the same error again at most once a minute) and counted in
 ``pybpf_exporter_otlp_exports_total{result="failure"}``; the exporter goes
-on serving and pushing.
+on serving and pushing.  Stopping pushes once more, so the last counts
+are sent too, but waits :data:`STOP_SECONDS` at most for a push under way
+and for that last one: a receiver that hangs cannot hold the exporter up.
 """
 
 from __future__ import annotations
@@ -73,6 +75,9 @@ RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
 """HTTP statuses after which OTLP/HTTP clients try again."""
 REPEAT_LOG_SECONDS = 60.0
 """The same push error is logged again after this long at the soonest."""
+STOP_SECONDS = 5.0
+"""Stopping waits this long at most for a push under way, and as long
+again for the last push (whatever a receiver's timeout)."""
 INT64_MAX = (1 << 63) - 1
 
 
@@ -370,6 +375,7 @@ class OtlpPusher:
         config = self.config
         if config is None:
             return False
+        stop = self._stop
         with self._push_lock:
             if families is None:
                 families = self.collect()
@@ -389,7 +395,7 @@ class OtlpPusher:
                     wait = min(e.after if e.after is not None else delay, MAX_BACKOFF)
                     if (not e.retry or tries >= attempts
                             or time.monotonic() + wait > budget_end
-                            or self._stop.wait(wait)):
+                            or stop.wait(wait)):
                         self._failed(config, f"{e} ({tries} tr{'y' if tries == 1 else 'ies'})")
                         return False
                     self.retries += 1
@@ -432,18 +438,21 @@ class OtlpPusher:
         self._wanted = True
         if self._thread is not None or self.config is None:
             return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="pybpf-otlp", daemon=True)
+        # events of this thread's own: one that outlives stop() (a push stuck
+        # in a request) still sees that it was told to stop
+        self._stop, self._changed = threading.Event(), threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(self._stop, self._changed),
+                                        name="pybpf-otlp", daemon=True)
         self._thread.start()
 
-    def _run(self) -> None:
+    def _run(self, stop: threading.Event, changed: threading.Event) -> None:
         next_push = time.monotonic() + self._interval()
-        while not self._stop.is_set():
-            if self._changed.wait(max(0.0, next_push - time.monotonic())):
-                self._changed.clear()      # a new interval: count it from now
+        while not stop.is_set():
+            if changed.wait(max(0.0, next_push - time.monotonic())):
+                changed.clear()            # a new interval: count it from now
                 next_push = time.monotonic() + self._interval()
                 continue
-            if self._stop.is_set() or self.config is None:
+            if stop.is_set() or self.config is None:
                 return
             with contextlib.suppress(Exception):   # a push must never end the thread
                 self.push()
@@ -458,19 +467,24 @@ class OtlpPusher:
         the last counts are not lost."""
         self._wanted = False
         if self._stop_thread() and flush and self.config is not None:
-            with contextlib.suppress(Exception):
-                self.push(attempts=1)
+            def last() -> None:
+                with contextlib.suppress(Exception):
+                    self.push(attempts=1)
+
+            flusher = threading.Thread(target=last, name="pybpf-otlp-flush", daemon=True)
+            flusher.start()
+            flusher.join(STOP_SECONDS)
 
     def _stop_thread(self) -> bool:
-        """End the thread; whether one ran."""
+        """Tell the thread to end and wait for it (:data:`STOP_SECONDS` at
+        most); whether one ran."""
         thread, self._thread = self._thread, None
         if thread is None:
             return False
         self._stop.set()
         self._changed.set()
-        thread.join()
-        self._changed.clear()
-        self._stop.clear()
+        thread.join(STOP_SECONDS)
+        self._stop = threading.Event()   # push() once more, outside any thread
         return True
 
     # -- reloads and own metrics --
@@ -508,6 +522,6 @@ class OtlpPusher:
 
 __all__ = ["AGGREGATION_TEMPORALITY_CUMULATIVE", "ATTEMPTS", "DEFAULT_SERVICE_NAME",
            "FIRST_BACKOFF", "JSON_CONTENT_TYPE", "MAX_BACKOFF", "RETRYABLE_STATUS",
-           "SCOPE_NAME", "HistogramPoint", "OtlpPusher", "PushError", "StartTimes",
+           "SCOPE_NAME", "STOP_SECONDS", "HistogramPoint", "OtlpPusher", "PushError", "StartTimes",
            "attribute_value", "attributes", "encode_metrics", "histogram_points",
            "number_value", "post", "resource_of"]
