@@ -20,8 +20,15 @@ to an OpenTelemetry receiver over OTLP/HTTP (JSON).
 
 from __future__ import annotations
 
-from .config import ExportConfigError, ExporterConfig, OtlpConfig, parse_config, read_config
-from .exporter import Exporter, Listener, auto_metrics, build, parse_listen, serve
+from .config import (
+    ExportConfigError,
+    ExporterConfig,
+    OtlpConfig,
+    parse_config,
+    parse_listen,
+    read_config,
+)
+from .exporter import Exporter, Listener, auto_metrics, build, serve
 from .metrics import LabelSpec, MapHandle, MapMetric, MetricConfigError, MetricSpec
 from .otlp import OtlpPusher, encode_metrics
 from .textformat import MetricFamily, Sample, render

@@ -138,6 +138,21 @@ class OtlpConfig:
         return base if base.endswith(OTLP_METRICS_PATH) else base + OTLP_METRICS_PATH
 
 
+def parse_listen(text: str, *, what: str = "--listen") -> tuple[str, int]:
+    """``ADDR:PORT`` (``:PORT`` for every address, ``[::1]:PORT`` for
+    IPv6) as ``(host, port)``; ``what`` names the setting in errors."""
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        raise BPFError(f"{what} {text!r}: expected ADDR:PORT, e.g. 127.0.0.1:9435")
+    try:
+        number = int(port)
+    except ValueError:
+        raise BPFError(f"{what} {text!r}: the port must be a number") from None
+    if not 0 <= number <= 65535:
+        raise BPFError(f"{what} {text!r}: the port must be 0-65535")
+    return host.strip("[]") or "0.0.0.0", number
+
+
 def check_otlp_endpoint(text: str) -> str:
     """``text`` if it is an http or https URL with a host, else a one-line
     :class:`~pybpf.errors.BPFError` saying so."""
@@ -238,6 +253,11 @@ def parse_config(text: str, *, path: str = "<config>", base: Path | None = None
     if cfg.max_entries <= 0:
         top.fail("max_entries must be positive")
     cfg.listen = top.get("listen", str)
+    if cfg.listen is not None:
+        try:
+            parse_listen(cfg.listen, what="listen")
+        except BPFError as e:
+            top.fail(str(e))
     cfg.program_stats = top.get("program_stats", str, "off")
     if cfg.program_stats not in PROGRAM_STATS:
         top.fail(f"program_stats must be one of {', '.join(PROGRAM_STATS)}")
@@ -383,4 +403,4 @@ def _metric(file: str, i: int, table: Any, cfg: ExporterConfig) -> MetricConfig:
 __all__ = ["BACKENDS", "DEFAULT_LISTEN", "DEFAULT_MAX_ENTRIES", "DEFAULT_OTLP_INTERVAL",
            "DEFAULT_OTLP_TIMEOUT", "OTLP_METRICS_PATH", "PROGRAM_STATS", "ExportConfigError",
            "ExporterConfig", "MapSelector", "MetricConfig", "ObjectConfig", "OtlpConfig",
-           "check_otlp_endpoint", "parse_config", "read_config"]
+           "check_otlp_endpoint", "parse_config", "parse_listen", "read_config"]

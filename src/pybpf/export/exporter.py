@@ -59,7 +59,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from ..errors import BPFError, MapError
-from .config import DEFAULT_LISTEN, DEFAULT_MAX_ENTRIES, ExporterConfig, MapSelector
+from .config import (
+    DEFAULT_LISTEN,
+    DEFAULT_MAX_ENTRIES,
+    ExporterConfig,
+    MapSelector,
+    parse_listen,
+)
 from .metrics import MapHandle, MapMetric, MetricConfigError, MetricSpec, read_entries
 from .offsets import CounterOffsets
 from .sources import (
@@ -562,21 +568,6 @@ class MetricsServer(ThreadingHTTPServer):
     allow_reuse_address = True
 
 
-def parse_listen(text: str) -> tuple[str, int]:
-    """``ADDR:PORT`` (``:PORT`` for every address, ``[::1]:PORT`` for
-    IPv6) as ``(host, port)``."""
-    host, sep, port = text.rpartition(":")
-    if not sep:
-        raise BPFError(f"--listen {text!r}: expected ADDR:PORT, e.g. 127.0.0.1:9435")
-    try:
-        number = int(port)
-    except ValueError:
-        raise BPFError(f"--listen {text!r}: the port must be a number") from None
-    if not 0 <= number <= 65535:
-        raise BPFError(f"--listen {text!r}: the port must be 0-65535")
-    return host.strip("[]") or "0.0.0.0", number
-
-
 def bind(exporter: Exporter, host: str, port: int, *, quiet: bool = True,
          enable_reload: bool = False) -> MetricsServer:
     """A server for ``exporter`` bound to ``host:port`` and listening, not
@@ -654,7 +645,7 @@ class Listener:
     def stage(self, cfg: ExporterConfig) -> StagedChange | None:
         """Bind the address ``cfg`` asks for if it is another one (a
         :class:`StagedChange`; None when it is the same)."""
-        wanted = parse_listen(cfg.listen or DEFAULT_LISTEN)
+        wanted = parse_listen(cfg.listen or DEFAULT_LISTEN, what="listen")
         if wanted == self.requested:
             return None
         server = bind(self.exporter, *wanted, quiet=self.quiet,
