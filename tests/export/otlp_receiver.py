@@ -6,6 +6,7 @@ mapping, independently of the exporter's encoder."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 import time
@@ -61,6 +62,8 @@ def start_receiver() -> Receiver:
         def do_POST(self) -> None:
             receiver = state["r"]
             data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if self.headers.get("Content-Encoding") == "gzip":
+                data = gzip.decompress(data)
             status = receiver.statuses.pop(0) if receiver.statuses else 200
             if status == 200:
                 receiver.requests.append(Request(

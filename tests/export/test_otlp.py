@@ -184,11 +184,11 @@ METRIC = '[[metrics]]\nname = "a"\nkind = "gauge"\nmap = "m"\n'
 def test_the_otlp_table_reads():
     cfg = parse_config(METRIC + '[otlp]\nendpoint = "http://collector:4318/"\ninterval = 15\n'
                        'timeout = 2.5\nheaders = { authorization = "Bearer x" }\n'
-                       'resource_attributes = { "service.name" = "edge", shard = 3 }\n',
-                       path="e.toml")
+                       'resource_attributes = { "service.name" = "edge", shard = 3 }\n'
+                       'compression = "gzip"\n', path="e.toml")
     assert cfg.otlp == OtlpConfig("http://collector:4318/", 15.0, 2.5,
                                   {"authorization": "Bearer x"},
-                                  {"service.name": "edge", "shard": 3})
+                                  {"service.name": "edge", "shard": 3}, "gzip")
     assert cfg.otlp.url == "http://collector:4318/v1/metrics"
     assert OtlpConfig("https://x/v1/metrics").url == "https://x/v1/metrics"
     assert parse_config(METRIC, path="e.toml").otlp is None
@@ -206,6 +206,7 @@ def test_the_otlp_table_reads():
     ('endpoint = "http://c"\nheaders = { a = "x\\ny" }\n', "headers.a must be a string on one"),
     ('endpoint = "http://c"\nresource_attributes = { a = [1] }\n', "resource_attributes.a"),
     ('endpoint = "http://c"\nintervall = 5\n', "otlp: unknown key 'intervall'"),
+    ('endpoint = "http://c"\ncompression = "zstd"\n', "compression must be one of none, gzip"),
 ])
 def test_otlp_table_errors_are_one_line(table, message):
     with pytest.raises(ExportConfigError) as e:
@@ -243,7 +244,7 @@ def bump(m, key, n=1):
 def test_pushes_carry_the_values_a_scrape_serves(receiver):
     exporter, counts, hist = counts_exporter()
     config = OtlpConfig(receiver.url, interval=0.2, headers={"x-tenant": "lab"},
-                        resource_attributes={"service.name": "edge"})
+                        resource_attributes={"service.name": "edge"}, compression="gzip")
     pusher = OtlpPusher.for_exporter(exporter, config)
     server = serve(exporter, "127.0.0.1", 0)
     try:
@@ -256,6 +257,7 @@ def test_pushes_carry_the_values_a_scrape_serves(receiver):
         first = receiver.wait(1)[0]
         assert first.path == "/v1/metrics"
         assert first.headers["content-type"] == "application/json"
+        assert first.headers["content-encoding"] == "gzip"
         assert first.headers["x-tenant"] == "lab"
         assert resource(first.body)["service.name"] == "edge"
         assert resource(first.body)["host.name"]

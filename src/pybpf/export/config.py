@@ -39,6 +39,7 @@ library's ``tomllib``).
     endpoint = "http://127.0.0.1:4318"   # POST {endpoint}/v1/metrics (--otlp-endpoint overrides)
     interval = 60                  # seconds between pushes (--otlp-interval overrides)
     timeout = 10                   # seconds one request may take
+    compression = "gzip"           # or "none" (the default)
     headers = { authorization = "Bearer ..." }
     resource_attributes = { "service.name" = "pybpf-export", "deployment.environment" = "lab" }
 
@@ -71,6 +72,8 @@ DEFAULT_OTLP_TIMEOUT = 10.0
 """Seconds one OTLP request may take unless the configuration says."""
 OTLP_METRICS_PATH = "/v1/metrics"
 """Where OTLP/HTTP receivers take metrics, below the endpoint."""
+OTLP_COMPRESSIONS = ("none", "gzip")
+"""How an OTLP request body may be compressed (``Content-Encoding``)."""
 
 
 class ExportConfigError(BPFError):
@@ -122,14 +125,16 @@ class MetricConfig:
 class OtlpConfig:
     """Where and how often to push the metrics over OTLP/HTTP: ``endpoint``
     (the receiver's base URL: requests go to :attr:`url`), ``interval`` and
-    ``timeout`` in seconds, extra HTTP ``headers`` and the
-    ``resource_attributes`` every push carries."""
+    ``timeout`` in seconds, extra HTTP ``headers``, the
+    ``resource_attributes`` every push carries and the body's
+    ``compression`` (one of :data:`OTLP_COMPRESSIONS`)."""
 
     endpoint: str
     interval: float = DEFAULT_OTLP_INTERVAL
     timeout: float = DEFAULT_OTLP_TIMEOUT
     headers: dict[str, str] = field(default_factory=dict)
     resource_attributes: dict[str, str | int | float | bool] = field(default_factory=dict)
+    compression: str = "none"
 
     @property
     def url(self) -> str:
@@ -195,7 +200,7 @@ _OBJECT = {"name", "path", "tool", "backend", "attach", "variables"}
 _METRIC = {"name", "kind", "help", "map", "object", "pinned", "map_id", "value", "labels",
            "bucket_type", "bucket_field", "bucket_multiplier", "bucket_max", "scale"}
 _LABEL = {"name", "field", "decoder", "values"}
-_OTLP = {"endpoint", "interval", "timeout", "headers", "resource_attributes"}
+_OTLP = {"endpoint", "interval", "timeout", "headers", "resource_attributes", "compression"}
 _HEADER_NAME = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
                          "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
@@ -349,8 +354,13 @@ def _otlp(file: str, table: Any) -> OtlpConfig:
     for name, value in attributes.items():
         if not isinstance(value, str | int | float | bool):
             r.fail(f"resource_attributes.{name} must be a string, a number or true/false")
+    compression = r.get("compression", str, "none")
+    if compression not in OTLP_COMPRESSIONS:
+        r.fail(f"compression must be one of {', '.join(OTLP_COMPRESSIONS)}, not "
+               f"{compression!r}")
     return OtlpConfig(endpoint=endpoint, interval=interval, timeout=timeout,
-                      headers=dict(headers), resource_attributes=dict(attributes))
+                      headers=dict(headers), resource_attributes=dict(attributes),
+                      compression=compression)
 
 
 def _metric(file: str, i: int, table: Any, cfg: ExporterConfig) -> MetricConfig:
@@ -401,6 +411,6 @@ def _metric(file: str, i: int, table: Any, cfg: ExporterConfig) -> MetricConfig:
 
 
 __all__ = ["BACKENDS", "DEFAULT_LISTEN", "DEFAULT_MAX_ENTRIES", "DEFAULT_OTLP_INTERVAL",
-           "DEFAULT_OTLP_TIMEOUT", "OTLP_METRICS_PATH", "PROGRAM_STATS", "ExportConfigError",
+           "DEFAULT_OTLP_TIMEOUT", "OTLP_COMPRESSIONS", "OTLP_METRICS_PATH", "PROGRAM_STATS", "ExportConfigError",
            "ExporterConfig", "MapSelector", "MetricConfig", "ObjectConfig", "OtlpConfig",
            "check_otlp_endpoint", "parse_config", "parse_listen", "read_config"]

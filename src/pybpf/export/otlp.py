@@ -4,7 +4,8 @@ Beside ``/metrics``, an :class:`OtlpPusher` sends the same metric families
 every ``interval`` seconds as ``POST {endpoint}/v1/metrics`` with
 ``Content-Type: application/json``: an ``ExportMetricsServiceRequest`` in
 the protobuf JSON mapping OTLP uses (lowerCamelCase field names, 64-bit
-integers as strings, enums as numbers), with the standard library only::
+integers as strings, enums as numbers), gzip-compressed with
+``compression = "gzip"``, with the standard library only::
 
     {"resourceMetrics": [{
        "resource": {"attributes": [{"key": "service.name",
@@ -39,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import gzip
 import http.client
 import json
 import math
@@ -266,6 +268,9 @@ def post(config: OtlpConfig, body: bytes) -> dict[str, Any]:
     :class:`PushError`."""
     headers = {"Content-Type": JSON_CONTENT_TYPE, "Accept": JSON_CONTENT_TYPE,
                "User-Agent": f"pybpf-exporter/{__version__}", **config.headers}
+    if config.compression == "gzip":
+        body = gzip.compress(body, compresslevel=6)
+        headers["Content-Encoding"] = "gzip"
     request = urllib.request.Request(config.url, data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=config.timeout) as response:
