@@ -320,6 +320,15 @@ def test_a_listen_address_that_cannot_be_bound_fails_the_reload_in_one_line(obje
             config.write_text('listen = "nowhere"\n' + OBJECT.format(variables="") + PACKETS)
             assert "expected ADDR:PORT" in exporter.reload_config()
             assert listener.server is server
+            # a free address but a map that is not there: the new socket is closed again
+            port = free_port()
+            config.write_text(f'listen = "127.0.0.1:{port}"\n' + OBJECT.format(variables="")
+                              + PACKETS.replace('"counts"', '"nosuch"'))
+            error = exporter.reload_config()
+            assert "nosuch" in error or (os.geteuid() != 0 and "EPERM" in error)
+            assert listener.server is server
+            assert refused(f"http://127.0.0.1:{port}/metrics")
+            assert "packets_total" in fetch(url)
         finally:
             listener.close()
 
