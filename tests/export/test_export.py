@@ -328,6 +328,7 @@ def test_a_configuration_reads():
     ("[[objects]]\ntool = \"nosuchtool\"\n", "no tool 'nosuchtool'"),
     ("max_entries = \"many\"\n", "max_entries must be an integer"),
     ("namespace = \"x\"\n", "nothing to export"),
+    ("listen = \"9435\"\n", "e.toml: listen '9435': expected ADDR:PORT"),
 ])
 def test_configuration_errors_are_one_line(tmp_path, text, message):
     with pytest.raises(ExportConfigError) as e:

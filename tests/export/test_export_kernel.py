@@ -1,7 +1,7 @@
 """pybpf export in the kernel: a shipped tool's object loaded and attached
 from a configuration, scraped over HTTP while a workload runs (the counts
-match the calls made), a pinned map exported with --map, and the command
-serving until its duration ends."""
+match the calls made), the same counts pushed over OTLP, a pinned map
+exported with --map, and the command serving until its duration ends."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ import time
 import urllib.request
 
 import pytest
+from otlp_receiver import start_receiver, value
 from promtext import parse
 
 from conftest import SRC
-from pybpf.export import build, parse_config, serve
+from pybpf.export import OtlpConfig, OtlpPusher, build, parse_config, serve
 
 pytestmark = pytest.mark.kernel
 
@@ -82,6 +83,25 @@ def test_a_tool_object_is_loaded_attached_and_its_counts_scraped(tmp_path):
             server.shutdown()
             server.server_close()
     assert not obj.attached   # closed with the exporter
+
+
+def test_the_counts_pushed_over_otlp_match_the_calls_made(tmp_path):
+    cfg = parse_config(CONFIG.format(pid=os.getpid()), path=str(tmp_path / "e.toml"))
+    receiver = start_receiver()
+    try:
+        with build(cfg) as exporter:
+            pusher = OtlpPusher.for_exporter(exporter, OtlpConfig(receiver.url))
+            assert pusher.push()
+            body = receiver.requests[-1].body
+            before = value(body, "test_syscalls_total", 0, syscall="getppid")
+            for _ in range(250):
+                os.getppid()
+            assert pusher.push()
+            after = receiver.requests[-1].body
+            assert value(after, "test_syscalls_total", syscall="getppid") - before == 250
+            assert value(after, "test_syscall_seconds_total", syscall="getppid") > 0
+    finally:
+        receiver.close()
 
 
 def test_a_pinned_map_is_exported_with_map(tmp_path):

@@ -3,14 +3,17 @@ offsets per series, and an object in the VM scraped over HTTP across
 reloads (unchanged source: counts continue from the same maps; changed
 metric set: the new metric appears; changed variables: the object is
 loaded again and its counter goes on from its last value; a broken file:
-the old configuration keeps serving and the failure is counted), and the
-command reloading on SIGHUP."""
+the old configuration keeps serving and the failure is counted), a reload
+that changes ``listen`` moving the server (or failing in one line, the old
+server serving on, when the new address is taken), and the command
+reloading on SIGHUP."""
 
 from __future__ import annotations
 
 import importlib.util
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,7 +24,7 @@ import pytest
 from promtext import parse
 
 from conftest import EXAMPLES, SRC
-from pybpf.export import build, read_config, serve
+from pybpf.export import Listener, build, read_config, serve
 from pybpf.export.offsets import CounterOffsets
 from pybpf.export.textformat import MetricFamily
 
@@ -217,6 +220,140 @@ def test_the_command_reloads_on_sighup(object_dir):
             fams = parse(resp.read().decode())
         assert "packets_now" in fams
         assert fams["pybpf_exporter_config_reloads_total"].value(result="success") == 1
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    assert proc.returncode == 0
+
+
+# --- a reload that changes the listening address ------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fetch(url):
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        return parse(resp.read().decode())
+
+
+def refused(url) -> bool:
+    try:
+        urllib.request.urlopen(url, timeout=10).close()
+    except urllib.error.URLError as e:
+        return isinstance(e.reason, ConnectionRefusedError)
+    return False
+
+
+@needs_zig
+def test_a_reload_that_changes_listen_moves_the_server(object_dir):
+    config = object_dir / "listen.toml"
+    config.write_text(OBJECT.format(variables="") + PACKETS)
+    logged: list[str] = []
+    with build(read_config(config)) as exporter:
+        exporter.loader = lambda: read_config(config)
+        exporter.log = logged.append
+        listener = Listener(exporter, "127.0.0.1:0", enable_reload=True)
+        try:
+            prog = exporter.objects[0].collection.programs["count_packets"]
+            for _ in range(4):
+                prog.test_run(PACKET)
+            old_url = listener.url
+            assert fetch(old_url)["packets_total"].value(proto="17") == 4
+
+            port = free_port()
+            new_url = f"http://127.0.0.1:{port}/metrics"
+            config.write_text(f'listen = "127.0.0.1:{port}"\n' + OBJECT.format(variables="")
+                              + PACKETS + PER_PROTO)
+            # asked over HTTP of the old server, which answers before it goes
+            status, body = request(listener.server, "/-/reload", "POST")
+            assert (status, body) == (200, "reloaded\n")
+            assert listener.url == new_url
+            fams = fetch(new_url)
+            assert fams["packets_total"].value(proto="17") == 4       # counts went along
+            assert fams["packets_now"].value(proto="17") == 4          # the rest of the reload
+            assert refused(old_url)
+            assert f"now serving at {new_url} (no longer at {old_url})" in logged[-1]
+            assert "\n" not in logged[-1]
+
+            # unchanged listen: the same server goes on
+            server = listener.server
+            config.write_text(f'listen = "127.0.0.1:{port}"\n' + OBJECT.format(variables="")
+                              + PACKETS)
+            assert exporter.reload_config() is None
+            assert listener.server is server and "now serving" not in logged[-1]
+        finally:
+            listener.close()
+    assert refused(new_url)
+
+
+@needs_zig
+def test_a_listen_address_that_cannot_be_bound_fails_the_reload_in_one_line(object_dir):
+    config = object_dir / "taken.toml"
+    config.write_text(OBJECT.format(variables="") + PACKETS)
+    logged: list[str] = []
+    with build(read_config(config)) as exporter, socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        exporter.loader = lambda: read_config(config)
+        exporter.log = logged.append
+        listener = Listener(exporter, "127.0.0.1:0")
+        try:
+            url, server = listener.url, listener.server
+            config.write_text(f'listen = "127.0.0.1:{busy}"\n' + OBJECT.format(variables="")
+                              + PACKETS + PER_PROTO)
+            error = exporter.reload_config()
+            assert error is not None and f"cannot listen on 127.0.0.1:{busy}" in error
+            assert len(logged) == 1 and "\n" not in logged[0]
+            assert logged[0].startswith("pybpf: export: reload failed, keeping the old "
+                                        "configuration: ")
+            assert "Address already in use" in logged[0]
+            # the old server and the old configuration, as they were
+            assert listener.server is server and listener.url == url
+            fams = fetch(url)
+            assert "packets_now" not in fams
+            assert fams["pybpf_exporter_config_reloads_total"].value(result="failure") == 1
+            assert fams["pybpf_exporter_config_last_reload_successful"].value() == 0
+            # a bad address is one line too
+            config.write_text('listen = "nowhere"\n' + OBJECT.format(variables="") + PACKETS)
+            assert "expected ADDR:PORT" in exporter.reload_config()
+            assert listener.server is server
+            # a free address but a map that is not there: the new socket is closed again
+            port = free_port()
+            config.write_text(f'listen = "127.0.0.1:{port}"\n' + OBJECT.format(variables="")
+                              + PACKETS.replace('"counts"', '"nosuch"'))
+            error = exporter.reload_config()
+            assert "nosuch" in error or (os.geteuid() != 0 and "EPERM" in error)
+            assert listener.server is server
+            assert refused(f"http://127.0.0.1:{port}/metrics")
+            assert "packets_total" in fetch(url)
+        finally:
+            listener.close()
+
+
+@needs_zig
+def test_the_command_moves_its_server_on_sighup(object_dir):
+    config = object_dir / "hup_listen.toml"
+    config.write_text('listen = "127.0.0.1:0"\n' + OBJECT.format(variables="") + PACKETS)
+    proc = subprocess.Popen([sys.executable, "-m", "pybpf", "export", str(config), "-d", "60"],
+                            stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(SRC)})
+    try:
+        line = proc.stderr.readline()
+        assert "serving 1 metric at http://127.0.0.1:" in line, line
+        old_url = line.split(" at ", 1)[1].split(";", 1)[0]
+        port = free_port()
+        config.write_text(f'listen = "127.0.0.1:{port}"\n' + OBJECT.format(variables="")
+                          + PACKETS)
+        proc.send_signal(signal.SIGHUP)
+        line = proc.stderr.readline()
+        new_url = f"http://127.0.0.1:{port}/metrics"
+        assert "reloaded" in line and f"now serving at {new_url}" in line, line
+        assert "packets_total" in fetch(new_url)
+        assert refused(old_url)
     finally:
         proc.terminate()
         proc.wait(30)

@@ -7,7 +7,10 @@ path) adds gauges for a map already in the kernel and ``--object FILE.o``
 loads an object and exports every hash and array map it has, both without
 a configuration.  ``--once`` prints one scrape and exits.  SIGHUP (and
 ``POST /-/reload`` with ``--enable-reload``) reads the configuration again
-without losing counts.  The library side is :mod:`pybpf.export`.
+without losing counts, and moves the server when ``listen`` changed.  An
+``[otlp]`` table or ``--otlp-endpoint URL`` also pushes the metrics to an
+OpenTelemetry receiver (OTLP/HTTP, JSON) every ``--otlp-interval`` seconds.
+The library side is :mod:`pybpf.export`.
 """
 
 from __future__ import annotations
@@ -26,7 +29,14 @@ def _config(args: argparse.Namespace) -> Any:
     from pathlib import Path
 
     from ..errors import BPFError
-    from ..export.config import DEFAULT_MAX_ENTRIES, ExporterConfig, ObjectConfig, read_config
+    from ..export.config import (
+        DEFAULT_MAX_ENTRIES,
+        ExporterConfig,
+        ObjectConfig,
+        OtlpConfig,
+        check_otlp_endpoint,
+        read_config,
+    )
 
     if args.config:
         cfg = read_config(args.config)
@@ -48,6 +58,21 @@ def _config(args: argparse.Namespace) -> Any:
         cfg.max_entries = DEFAULT_MAX_ENTRIES
     if args.program_stats:
         cfg.program_stats = args.program_stats
+    if args.listen:
+        cfg.listen = args.listen
+    if args.otlp_endpoint:
+        check_otlp_endpoint(args.otlp_endpoint)
+        if cfg.otlp is None:
+            cfg.otlp = OtlpConfig(endpoint=args.otlp_endpoint)
+        else:
+            cfg.otlp.endpoint = args.otlp_endpoint
+    if args.otlp_interval is not None:
+        if not 0 < args.otlp_interval < float("inf"):
+            raise BPFError("--otlp-interval must be a positive number of seconds")
+        if cfg.otlp is None:
+            raise BPFError("--otlp-interval: no OTLP endpoint to push to (--otlp-endpoint URL, "
+                           "or an [otlp] table in the configuration)")
+        cfg.otlp.interval = args.otlp_interval
     return cfg
 
 
@@ -55,13 +80,16 @@ def cmd_export(args: argparse.Namespace) -> int:
     """Run the exporter until Ctrl-C, SIGTERM or ``--duration``; SIGHUP
     reloads the configuration."""
     from ..export.config import DEFAULT_LISTEN
-    from ..export.exporter import build, parse_listen, serve
+    from ..export.exporter import Listener, build, parse_listen
+    from ..export.otlp import OtlpPusher
     from ..export.sources import parse_map_argument
+    from ..export.textformat import render
     from ..kernel.runner import Stop, stoppable
 
     cfg = _config(args)
-    listen = args.listen or cfg.listen or DEFAULT_LISTEN
-    host, port = parse_listen(listen) if not args.once else ("", 0)
+    listen = cfg.listen or DEFAULT_LISTEN
+    if not args.once:
+        parse_listen(listen)          # a mistake is reported before anything is loaded
     selectors = [parse_map_argument(text) for text in args.map or ()]
     exporter = build(cfg, selectors, auto_objects=bool(args.object))
     exporter.loader = lambda: _config(args)
@@ -70,26 +98,30 @@ def cmd_export(args: argparse.Namespace) -> int:
             for prog, error in obj.failed.items():
                 print(f"pybpf: export: {obj.name}: cannot attach {prog}: {error}",
                       file=sys.stderr)
+        pusher = OtlpPusher.for_exporter(exporter, cfg.otlp)
         if args.once:
-            sys.stdout.write(exporter.render())
-            return 0
-        server = serve(exporter, host, port, quiet=not args.verbose,
-                       enable_reload=args.enable_reload)
-        bound = server.server_address
+            families = exporter.collect()
+            sys.stdout.write(render(families))
+            sys.stdout.flush()
+            return 0 if cfg.otlp is None or pusher.push(families) else 1
+        listener = Listener(exporter, listen, quiet=not args.verbose,
+                            enable_reload=args.enable_reload)
         try:
             with stoppable(), _on_sighup() as hangups:
+                pusher.start()
                 # announced only once SIGHUP is handled: a supervisor that
                 # reloads right after this line must not kill the exporter
+                pushing = f"; {pusher.describe()}" if cfg.otlp is not None else ""
                 print(f"serving {len(exporter.metrics)} "
                       f"metric{'s' if len(exporter.metrics) != 1 else ''}"
-                      f" at http://{_url_host(str(bound[0]))}:{bound[1]}/metrics;"
-                      " Ctrl-C to stop", file=sys.stderr, flush=True)
+                      f" at {listener.url}{pushing}; Ctrl-C to stop", file=sys.stderr,
+                      flush=True)
                 _wait(args.duration, hangups, exporter.reload_config)
         except (KeyboardInterrupt, Stop):
             pass
         finally:
-            server.shutdown()
-            server.server_close()
+            pusher.stop(flush=True)
+            listener.close()
     return 0
 
 
@@ -108,10 +140,6 @@ def _on_sighup() -> Iterator[list[int]]:
         yield hangups
     finally:
         signal.signal(signal.SIGHUP, old)
-
-
-def _url_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
 
 
 def _wait(duration: float | None, hangups: list[int], reload: Callable[[], Any]) -> None:
@@ -151,6 +179,12 @@ def register(sub: Any) -> None:
     p.add_argument("--program-stats", choices=("loaded", "all"),
                    help="also export run counts and run time (BPF_ENABLE_STATS) of the "
                         "programs the exporter loaded, or of every program")
+    p.add_argument("--otlp-endpoint", metavar="URL",
+                   help="also push the metrics to an OpenTelemetry receiver: POST "
+                        "URL/v1/metrics, OTLP/HTTP in JSON (overrides the configuration's "
+                        "[otlp] endpoint)")
+    p.add_argument("--otlp-interval", type=float, metavar="S",
+                   help="seconds between OTLP pushes (default: the configuration's, else 60)")
     p.add_argument("--enable-reload", action="store_true",
                    help="reload the configuration on POST /-/reload too (SIGHUP always "
                         "does)")

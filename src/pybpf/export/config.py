@@ -35,6 +35,14 @@ library's ``tomllib``).
     bucket_multiplier = 1e-6       # bucket bounds are microseconds: seconds
     bucket_max = 26
 
+    [otlp]                         # optional: also push the metrics over OTLP/HTTP (JSON)
+    endpoint = "http://127.0.0.1:4318"   # POST {endpoint}/v1/metrics (--otlp-endpoint overrides)
+    interval = 60                  # seconds between pushes (--otlp-interval overrides)
+    timeout = 10                   # seconds one request may take
+    compression = "gzip"           # or "none" (the default)
+    headers = { authorization = "Bearer ..." }
+    resource_attributes = { "service.name" = "pybpf-export", "deployment.environment" = "lab" }
+
 Paths are relative to the file.  Any error is one line naming the file and
 the table (``exporter.toml: metrics[1] ('x'): unknown key 'lables'``).
 """
@@ -42,6 +50,7 @@ the table (``exporter.toml: metrics[1] ('x'): unknown key 'lables'``).
 from __future__ import annotations
 
 import tomllib
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +65,15 @@ DEFAULT_LISTEN = "127.0.0.1:9435"
 0.0.0.0:9435`` serves the network)."""
 BACKENDS = ("kernel", "vm")
 """Where a configured object is loaded."""
+DEFAULT_OTLP_INTERVAL = 60.0
+"""Seconds between OTLP pushes unless the configuration says (the
+OpenTelemetry SDKs' default export interval)."""
+DEFAULT_OTLP_TIMEOUT = 10.0
+"""Seconds one OTLP request may take unless the configuration says."""
+OTLP_METRICS_PATH = "/v1/metrics"
+"""Where OTLP/HTTP receivers take metrics, below the endpoint."""
+OTLP_COMPRESSIONS = ("none", "gzip")
+"""How an OTLP request body may be compressed (``Content-Encoding``)."""
 
 
 class ExportConfigError(BPFError):
@@ -104,6 +122,64 @@ class MetricConfig:
 
 
 @dataclass
+class OtlpConfig:
+    """Where and how often to push the metrics over OTLP/HTTP: ``endpoint``
+    (the receiver's base URL: requests go to :attr:`url`), ``interval`` and
+    ``timeout`` in seconds, extra HTTP ``headers``, the
+    ``resource_attributes`` every push carries and the body's
+    ``compression`` (one of :data:`OTLP_COMPRESSIONS`)."""
+
+    endpoint: str
+    interval: float = DEFAULT_OTLP_INTERVAL
+    timeout: float = DEFAULT_OTLP_TIMEOUT
+    headers: dict[str, str] = field(default_factory=dict)
+    resource_attributes: dict[str, str | int | float | bool] = field(default_factory=dict)
+    compression: str = "none"
+
+    @property
+    def url(self) -> str:
+        """``{endpoint}/v1/metrics`` (an endpoint that already ends so is used as it is)."""
+        base = self.endpoint.rstrip("/")
+        return base if base.endswith(OTLP_METRICS_PATH) else base + OTLP_METRICS_PATH
+
+
+def parse_listen(text: str, *, what: str = "--listen") -> tuple[str, int]:
+    """``ADDR:PORT`` (``:PORT`` for every address, ``[::1]:PORT`` for
+    IPv6) as ``(host, port)``; ``what`` names the setting in errors."""
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        raise BPFError(f"{what} {text!r}: expected ADDR:PORT, e.g. 127.0.0.1:9435")
+    try:
+        number = int(port)
+    except ValueError:
+        raise BPFError(f"{what} {text!r}: the port must be a number") from None
+    if not 0 <= number <= 65535:
+        raise BPFError(f"{what} {text!r}: the port must be 0-65535")
+    return host.strip("[]") or "0.0.0.0", number
+
+
+def check_otlp_endpoint(text: str) -> str:
+    """``text`` if it is an http or https URL with a host, else a one-line
+    :class:`~pybpf.errors.BPFError` saying so."""
+    if any(c.isspace() or not c.isprintable() for c in text):
+        raise BPFError(f"OTLP endpoint {text!r}: a URL has no spaces or control characters")
+    try:
+        parts = urllib.parse.urlsplit(text)
+    except ValueError as e:
+        raise BPFError(f"OTLP endpoint {text!r}: {e}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BPFError(f"OTLP endpoint {text!r}: expected an http:// or https:// URL, e.g. "
+                       f"http://127.0.0.1:4318")
+    if parts.query or parts.fragment:
+        raise BPFError(f"OTLP endpoint {text!r}: no query or fragment, please")
+    try:
+        _ = parts.port    # urlsplit checks the port only when asked
+    except ValueError:
+        raise BPFError(f"OTLP endpoint {text!r}: the port must be 0-65535") from None
+    return text
+
+
+@dataclass
 class ExporterConfig:
     """A whole configuration (see the module docstring)."""
 
@@ -114,15 +190,19 @@ class ExporterConfig:
     listen: str | None = None
     path: str | None = None
     program_stats: str = "off"
+    otlp: OtlpConfig | None = None
 
 
-_TOP = {"namespace", "max_entries", "listen", "objects", "metrics", "program_stats"}
+_TOP = {"namespace", "max_entries", "listen", "objects", "metrics", "program_stats", "otlp"}
 PROGRAM_STATS = ("off", "loaded", "all")
 """``program_stats``: whose run counts and times to export (BPF_ENABLE_STATS)."""
 _OBJECT = {"name", "path", "tool", "backend", "attach", "variables"}
 _METRIC = {"name", "kind", "help", "map", "object", "pinned", "map_id", "value", "labels",
            "bucket_type", "bucket_field", "bucket_multiplier", "bucket_max", "scale"}
 _LABEL = {"name", "field", "decoder", "values"}
+_OTLP = {"endpoint", "interval", "timeout", "headers", "resource_attributes", "compression"}
+_HEADER_NAME = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
+                         "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
 class _Reader:
@@ -178,6 +258,11 @@ def parse_config(text: str, *, path: str = "<config>", base: Path | None = None
     if cfg.max_entries <= 0:
         top.fail("max_entries must be positive")
     cfg.listen = top.get("listen", str)
+    if cfg.listen is not None:
+        try:
+            parse_listen(cfg.listen, what="listen")
+        except BPFError as e:
+            top.fail(str(e))
     cfg.program_stats = top.get("program_stats", str, "off")
     if cfg.program_stats not in PROGRAM_STATS:
         top.fail(f"program_stats must be one of {', '.join(PROGRAM_STATS)}")
@@ -191,6 +276,8 @@ def parse_config(text: str, *, path: str = "<config>", base: Path | None = None
     metrics = top.get("metrics", list, [])
     for i, table in enumerate(metrics):
         cfg.metrics.append(_metric(path, i, table, cfg))
+    if "otlp" in data:
+        cfg.otlp = _otlp(path, data["otlp"])
     if not cfg.metrics and cfg.program_stats == "off":
         top.fail("no [[metrics]]: nothing to export")
     seen: set[str] = set()
@@ -243,6 +330,39 @@ def _object(file: str, i: int, table: Any, base: Path) -> ObjectConfig:
                         variables=dict(variables))
 
 
+def _otlp(file: str, table: Any) -> OtlpConfig:
+    r = _Reader(file, "otlp", table, _OTLP)
+    endpoint = r.get("endpoint", str)
+    if not endpoint:
+        r.fail("endpoint = \"http://HOST:4318\" is missing")
+    try:
+        check_otlp_endpoint(endpoint)
+    except BPFError as e:
+        r.fail(str(e))
+    interval = float(r.get("interval", (int, float), DEFAULT_OTLP_INTERVAL))
+    timeout = float(r.get("timeout", (int, float), DEFAULT_OTLP_TIMEOUT))
+    for key, value in (("interval", interval), ("timeout", timeout)):
+        if not 0 < value < float("inf"):
+            r.fail(f"{key} must be a positive number of seconds")
+    headers = r.get("headers", dict, {})
+    for name, value in headers.items():
+        if not name or not set(name) <= _HEADER_NAME:
+            r.fail(f"headers: {name!r} is not an HTTP header name")
+        if not isinstance(value, str) or any(c in value for c in "\r\n\0"):
+            r.fail(f"headers.{name} must be a string on one line")
+    attributes = r.get("resource_attributes", dict, {})
+    for name, value in attributes.items():
+        if not isinstance(value, str | int | float | bool):
+            r.fail(f"resource_attributes.{name} must be a string, a number or true/false")
+    compression = r.get("compression", str, "none")
+    if compression not in OTLP_COMPRESSIONS:
+        r.fail(f"compression must be one of {', '.join(OTLP_COMPRESSIONS)}, not "
+               f"{compression!r}")
+    return OtlpConfig(endpoint=endpoint, interval=interval, timeout=timeout,
+                      headers=dict(headers), resource_attributes=dict(attributes),
+                      compression=compression)
+
+
 def _metric(file: str, i: int, table: Any, cfg: ExporterConfig) -> MetricConfig:
     r = _Reader(file, f"metrics[{i}]", table, _METRIC)
     name = r.get("name", str)
@@ -290,6 +410,7 @@ def _metric(file: str, i: int, table: Any, cfg: ExporterConfig) -> MetricConfig:
     return MetricConfig(spec, source)
 
 
-__all__ = ["BACKENDS", "DEFAULT_LISTEN", "DEFAULT_MAX_ENTRIES", "PROGRAM_STATS", "ExportConfigError",
-           "ExporterConfig", "MapSelector", "MetricConfig", "ObjectConfig", "parse_config",
-           "read_config"]
+__all__ = ["BACKENDS", "DEFAULT_LISTEN", "DEFAULT_MAX_ENTRIES", "DEFAULT_OTLP_INTERVAL",
+           "DEFAULT_OTLP_TIMEOUT", "OTLP_COMPRESSIONS", "OTLP_METRICS_PATH", "PROGRAM_STATS", "ExportConfigError",
+           "ExporterConfig", "MapSelector", "MetricConfig", "ObjectConfig", "OtlpConfig",
+           "check_otlp_endpoint", "parse_config", "parse_listen", "read_config"]

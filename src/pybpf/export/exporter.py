@@ -39,7 +39,8 @@ opened and checked in full first (a bad one changes nothing), objects and
 kernel maps that did not change are kept as they are (their counts go on),
 and a counter whose map had to be replaced continues from its last value
 (:mod:`pybpf.export.offsets`).  ``pybpf export`` reloads on SIGHUP, and on
-``POST /-/reload`` with ``--enable-reload``.
+``POST /-/reload`` with ``--enable-reload``; a :class:`Listener` moves the
+HTTP server when the new configuration listens elsewhere.
 
 With program statistics on (:mod:`pybpf.export.programs`),
 ``bpf_program_runs_total`` and ``bpf_program_run_seconds_total`` say what
@@ -58,7 +59,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from ..errors import BPFError, MapError
-from .config import DEFAULT_MAX_ENTRIES, ExporterConfig, MapSelector
+from .config import (
+    DEFAULT_LISTEN,
+    DEFAULT_MAX_ENTRIES,
+    ExporterConfig,
+    MapSelector,
+    parse_listen,
+)
 from .metrics import MapHandle, MapMetric, MetricConfigError, MetricSpec, read_entries
 from .offsets import CounterOffsets
 from .sources import (
@@ -82,6 +89,16 @@ AUTO_MAP_TYPES = frozenset({"hash", "array", "percpu_hash", "percpu_array", "lru
 
 def _log(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
+
+
+@dataclass
+class StagedChange:
+    """A part of a reload made ready but not yet in force (see
+    :meth:`Exporter.reload`): ``commit`` puts it in force and says what
+    changed in a few words (or None), ``abort`` undoes the preparation."""
+
+    commit: Callable[[], str | None]
+    abort: Callable[[], None]
 
 
 class Exporter:
@@ -117,10 +134,20 @@ class Exporter:
         self.last_reload_success = time.time()
         self.last_reload_ok = True
         self._reload_lock = threading.RLock()
+        self.start_time_ns = time.time_ns()
+        """When the exporter started (Unix nanoseconds): where its counters
+        count from, across reloads too (:mod:`pybpf.export.offsets`)."""
+        self.own_metrics: list[Callable[[], Iterable[MetricFamily]]] = []
+        """More of the exporter's own metrics, added to every collection
+        (the OTLP pusher's counts, for one)."""
+        self.reload_steps: list[Callable[[ExporterConfig], StagedChange | None]] = []
+        """Parts of the exporter outside the maps that a new configuration
+        may change (the listening address, the OTLP push): see :meth:`reload`."""
 
-    def collect(self) -> list[MetricFamily]:
+    def collect(self, *, scrape: bool = True) -> list[MetricFamily]:
         """Read every map once and return every metric family, the
-        exporter's own last."""
+        exporter's own last.  ``scrape`` False (an OTLP push) leaves the
+        scrape count and duration as they are."""
         with self._lock:
             start = time.monotonic()
             families: list[MetricFamily] = []
@@ -144,9 +171,12 @@ class Exporter:
                 except (BPFError, OSError) as e:
                     self.errors["program_stats"] = self.errors.get("program_stats", 0) + 1
                     self.last_errors["program_stats"] = str(e)
-            self.scrapes += 1
-            self.last_duration = time.monotonic() - start
+            if scrape:
+                self.scrapes += 1
+                self.last_duration = time.monotonic() - start
             families.extend(self._own())
+            for more in self.own_metrics:
+                families.extend(more())
             return families
 
     def render(self) -> str:
@@ -204,49 +234,71 @@ class Exporter:
             own.append(f)
         return own
 
-    def reload(self, cfg: ExporterConfig) -> None:
+    def reload(self, cfg: ExporterConfig) -> list[str]:
         """Serve ``cfg`` instead of the current configuration.  Everything
         is opened and checked first; on an error nothing changes (the
         error is raised).  Objects and kernel maps unchanged between the
         two are kept as they are, so their counts continue; those no longer
         needed are closed.  A counter whose map was replaced carries on
-        from its last value (:class:`~pybpf.export.offsets.CounterOffsets`)."""
+        from its last value (:class:`~pybpf.export.offsets.CounterOffsets`).
+
+        Each of :attr:`reload_steps` is staged first (a new listening
+        socket bound, say) and put in force only once the maps are in
+        place; when one fails, those staged are undone and nothing changes.
+        Returns what the steps changed, in words (``now serving at ...``)."""
         with self._reload_lock:
-            new = open_sources(cfg, self.auto_maps, auto_objects=self.auto_objects,
-                               previous=self)
-            with self._lock:
-                before = {m.spec.name: m for m in self.metrics}
-                replaced = [m.spec.name for m in new.metrics if m.spec.name in before
-                            and before[m.spec.name].handle.map is not m.handle.map]
-                for name in replaced:
-                    self._read_last(before[name])
-                names = {m.spec.name for m in new.metrics}
-                self.offsets.keep_only(names)
-                self.offsets.rebase(replaced)
-                old_objects, old_owned, old_stats = self.objects, self.owned, self.program_stats
-                self.metrics, self.objects, self.owned = new.metrics, new.objects, new.owned
-                self.program_stats = new.stats
-                if new.stats is not None:
-                    new.stats.objects = list(new.objects)
-                self.max_entries = cfg.max_entries
-                self.config = cfg
-                self.errors = {name: count for name, count in self.errors.items()
-                               if name in names or name == "program_stats"}
-                for name in names:
-                    self.errors.setdefault(name, 0)
-                self.entries.clear()
-                self.truncated.clear()
-            kept_objects = {id(o) for o in new.objects}
-            kept_maps = {id(h) for h in new.owned}
-            for handle in old_owned:
-                if id(handle) not in kept_maps:
-                    with contextlib.suppress(BPFError, OSError):
-                        handle.map.close()
-            for obj in old_objects:
-                if id(obj) not in kept_objects:
-                    obj.close()
-            if old_stats is not None and old_stats is not new.stats:
-                old_stats.close()
+            staged: list[StagedChange] = []
+            try:
+                for step in self.reload_steps:
+                    change = step(cfg)
+                    if change is not None:
+                        staged.append(change)
+                new = open_sources(cfg, self.auto_maps, auto_objects=self.auto_objects,
+                                   previous=self)
+            except BaseException:
+                for change in reversed(staged):
+                    with contextlib.suppress(Exception):
+                        change.abort()
+                raise
+            self._swap(cfg, new)
+            return [note for change in staged if (note := change.commit())]
+
+    def _swap(self, cfg: ExporterConfig, new: Sources) -> None:
+        """Put the sources ``new`` opened for ``cfg`` in force; close what
+        they no longer need."""
+        with self._lock:
+            before = {m.spec.name: m for m in self.metrics}
+            replaced = [m.spec.name for m in new.metrics if m.spec.name in before
+                        and before[m.spec.name].handle.map is not m.handle.map]
+            for name in replaced:
+                self._read_last(before[name])
+            names = {m.spec.name for m in new.metrics}
+            self.offsets.keep_only(names)
+            self.offsets.rebase(replaced)
+            old_objects, old_owned, old_stats = self.objects, self.owned, self.program_stats
+            self.metrics, self.objects, self.owned = new.metrics, new.objects, new.owned
+            self.program_stats = new.stats
+            if new.stats is not None:
+                new.stats.objects = list(new.objects)
+            self.max_entries = cfg.max_entries
+            self.config = cfg
+            self.errors = {name: count for name, count in self.errors.items()
+                           if name in names or name == "program_stats"}
+            for name in names:
+                self.errors.setdefault(name, 0)
+            self.entries.clear()
+            self.truncated.clear()
+        kept_objects = {id(o) for o in new.objects}
+        kept_maps = {id(h) for h in new.owned}
+        for handle in old_owned:
+            if id(handle) not in kept_maps:
+                with contextlib.suppress(BPFError, OSError):
+                    handle.map.close()
+        for obj in old_objects:
+            if id(obj) not in kept_objects:
+                obj.close()
+        if old_stats is not None and old_stats is not new.stats:
+            old_stats.close()
 
     def _read_last(self, metric: MapMetric) -> None:
         """Read a map about to be replaced one last time, so the counts
@@ -264,7 +316,7 @@ class Exporter:
                 if self.loader is None:
                     raise BPFError("no configuration file to read again")
                 cfg = self.loader()
-                self.reload(cfg)
+                notes = self.reload(cfg)
             except Exception as e:  # any failure leaves the old configuration serving
                 message = " ".join(str(e).split()) or type(e).__name__
                 self.reloads["failure"] += 1
@@ -275,7 +327,8 @@ class Exporter:
             self.reloads["success"] += 1
             self.last_reload_ok = True
             self.last_reload_success = time.time()
-            self.log(f"pybpf: export: reloaded {cfg.path}: serving {len(self.metrics)} metrics")
+            self.log(f"pybpf: export: reloaded {cfg.path}: serving {len(self.metrics)} metrics"
+                     + "".join(f"; {note}" for note in notes))
             return None
 
     def close(self) -> None:
@@ -515,27 +568,10 @@ class MetricsServer(ThreadingHTTPServer):
     allow_reuse_address = True
 
 
-def parse_listen(text: str) -> tuple[str, int]:
-    """``ADDR:PORT`` (``:PORT`` for every address, ``[::1]:PORT`` for
-    IPv6) as ``(host, port)``."""
-    host, sep, port = text.rpartition(":")
-    if not sep:
-        raise BPFError(f"--listen {text!r}: expected ADDR:PORT, e.g. 127.0.0.1:9435")
-    try:
-        number = int(port)
-    except ValueError:
-        raise BPFError(f"--listen {text!r}: the port must be a number") from None
-    if not 0 <= number <= 65535:
-        raise BPFError(f"--listen {text!r}: the port must be 0-65535")
-    return host.strip("[]") or "0.0.0.0", number
-
-
-def serve(exporter: Exporter, host: str, port: int, *, quiet: bool = True,
-          enable_reload: bool = False) -> MetricsServer:
-    """Serve ``exporter`` on ``host:port`` (port 0: any free one; the
-    server's ``server_address`` says which) from a background thread;
-    ``server.shutdown()`` stops it.  ``enable_reload``: ``POST /-/reload``
-    calls :meth:`Exporter.reload_config`."""
+def bind(exporter: Exporter, host: str, port: int, *, quiet: bool = True,
+         enable_reload: bool = False) -> MetricsServer:
+    """A server for ``exporter`` bound to ``host:port`` and listening, not
+    yet answering (:func:`start` does); errors are one line."""
     import socket
 
     handler = type("Handler", (MetricsHandler,), {"exporter": exporter, "quiet": quiet,
@@ -545,15 +581,93 @@ def serve(exporter: Exporter, host: str, port: int, *, quiet: bool = True,
         server_class = type("MetricsServer6", (MetricsServer,),
                             {"address_family": socket.AF_INET6})
     try:
-        server = server_class((host, port), handler)
-    except OSError as e:
-        raise BPFError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+        return server_class((host, port), handler)
+    except (OSError, OverflowError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise BPFError(f"cannot listen on {url_host(host)}:{port}: {reason}") from None
+
+
+def start(server: MetricsServer) -> MetricsServer:
+    """Answer requests on ``server`` from a background thread."""
     thread = threading.Thread(target=server.serve_forever, name="pybpf-exporter",
                               daemon=True)
     thread.start()
     return server
 
 
-__all__ = ["AUTO_MAP_TYPES", "AUTO_PREFIX", "SELF", "Exporter", "MetricsHandler",
-           "MetricsServer", "Sources", "auto_metrics", "build", "open_sources", "parse_listen",
-           "serve"]
+def serve(exporter: Exporter, host: str, port: int, *, quiet: bool = True,
+          enable_reload: bool = False) -> MetricsServer:
+    """Serve ``exporter`` on ``host:port`` (port 0: any free one; the
+    server's ``server_address`` says which) from a background thread;
+    ``server.shutdown()`` stops it.  ``enable_reload``: ``POST /-/reload``
+    calls :meth:`Exporter.reload_config`."""
+    return start(bind(exporter, host, port, quiet=quiet, enable_reload=enable_reload))
+
+
+def url_host(host: str) -> str:
+    """``host`` as a URL writes it (IPv6 addresses in brackets)."""
+    return f"[{host}]" if ":" in host else host
+
+
+def metrics_url(server: MetricsServer) -> str:
+    """Where ``server`` serves the metrics, as a URL."""
+    host, port = server.server_address[:2]
+    return f"http://{url_host(str(host))}:{port}/metrics"
+
+
+class Listener:
+    """The exporter's HTTP server, moved when a reload changes ``listen``.
+
+    ``listen`` is ``ADDR:PORT`` (:func:`parse_listen`).  The listener adds
+    itself to the exporter's :attr:`~Exporter.reload_steps`: a configuration
+    with another address gets a new server bound first, which answers once
+    the rest of the reload is in place, and only then is the old server
+    stopped; when the new address cannot be bound the reload fails and the
+    old server goes on.  (An address that overlaps the old one on the same
+    port, ``0.0.0.0:9435`` after ``127.0.0.1:9435``, cannot be bound while
+    the old one listens: restart the exporter for that.)  A configuration
+    without ``listen`` asks for :data:`~pybpf.export.config.DEFAULT_LISTEN`."""
+
+    def __init__(self, exporter: Exporter, listen: str, *, quiet: bool = True,
+                 enable_reload: bool = False):
+        self.exporter = exporter
+        self.quiet, self.enable_reload = quiet, enable_reload
+        self.requested = parse_listen(listen)
+        self.server = start(bind(exporter, *self.requested, quiet=quiet,
+                                 enable_reload=enable_reload))
+        exporter.reload_steps.append(self.stage)
+
+    @property
+    def url(self) -> str:
+        """Where the metrics are served now."""
+        return metrics_url(self.server)
+
+    def stage(self, cfg: ExporterConfig) -> StagedChange | None:
+        """Bind the address ``cfg`` asks for if it is another one (a
+        :class:`StagedChange`; None when it is the same)."""
+        wanted = parse_listen(cfg.listen or DEFAULT_LISTEN, what="listen")
+        if wanted == self.requested:
+            return None
+        server = bind(self.exporter, *wanted, quiet=self.quiet,
+                      enable_reload=self.enable_reload)
+
+        def commit() -> str:
+            old, old_url = self.server, self.url
+            self.server, self.requested = start(server), wanted
+            old.shutdown()
+            old.server_close()
+            return f"now serving at {self.url} (no longer at {old_url})"
+
+        return StagedChange(commit, server.server_close)
+
+    def close(self) -> None:
+        """Stop serving."""
+        self.server.shutdown()
+        self.server.server_close()
+        with contextlib.suppress(ValueError):
+            self.exporter.reload_steps.remove(self.stage)
+
+
+__all__ = ["AUTO_MAP_TYPES", "AUTO_PREFIX", "SELF", "Exporter", "Listener", "MetricsHandler",
+           "MetricsServer", "Sources", "StagedChange", "auto_metrics", "bind", "build",
+           "metrics_url", "open_sources", "parse_listen", "serve", "start", "url_host"]
