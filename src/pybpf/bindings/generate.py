@@ -12,7 +12,9 @@
   before loading;
 * a class of typed maps, one of programs, and the object class (a
   :class:`~pybpf.bindings.runtime.ObjectBindings`) tying them together,
-  with the object's bytes embedded (base64) unless ``embed`` is False.
+  with the object's bytes embedded (base64) unless ``embed`` is False —
+  or, with ``object_file``, the path of the object file relative to the
+  module (for objects shipped beside their bindings, as pybpf's tools are).
 
 The text depends only on the object: the same object gives the same
 module, byte for byte.  It passes ruff's default rules and pybpf's own
@@ -33,7 +35,7 @@ from ..btf.types import Array, Composite, EnumBase, Float, Int, Ptr, Union, Var
 from ..records import RECORD_VAR_PREFIX
 
 _IDENT = re.compile(r"[^0-9a-zA-Z_]")
-_RESERVED = {"Any", "ClassVar", "IntEnum", "ObjectBindings", "Program", "RingBuffer",
+_RESERVED = {"Any", "ClassVar", "IntEnum", "ObjectBindings", "Path", "Program", "RingBuffer",
              "Section", "TypedMap", "Variable", "dataclass", "enum_or_int", "field",
              "base64", "annotations"}
 _SKIPPED_SECTIONS = (".kconfig", ".ksyms")
@@ -48,12 +50,20 @@ def camel(name: str) -> str:
     return "_" + text if text[0].isdigit() else text
 
 
+_ANNOTATION_NAMES = frozenset({"bool", "bytes", "dict", "float", "int", "list", "str"})
+"""Builtins the generated annotations use: an attribute of one of these names
+would hide the type from the annotations after it in its class."""
+
+
 def identifier(name: str) -> str:
-    """A C name as a Python attribute name (``class`` -> ``class_``)."""
+    """A C name as a Python attribute name (``class`` -> ``class_``,
+    ``str`` -> ``str_``)."""
     text = _IDENT.sub("_", name) or "_"
     if text[0].isdigit():
         text = "_" + text
-    return text + "_" if keyword.iskeyword(text) or keyword.issoftkeyword(text) else text
+    if keyword.iskeyword(text) or keyword.issoftkeyword(text) or text in _ANNOTATION_NAMES:
+        return text + "_"
+    return text
 
 
 @dataclass
@@ -233,8 +243,16 @@ def _module_doc(object_name: str, digest: str) -> list[str]:
 
 
 def generate(spec: Any, object_bytes: bytes, *, object_name: str = "object.bpf.o",
-             class_name: str | None = None, embed: bool = True) -> str:
-    """The bindings module for ``spec`` (parsed from ``object_bytes``)."""
+             class_name: str | None = None, embed: bool = True,
+             object_file: str | None = None) -> str:
+    """The bindings module for ``spec`` (parsed from ``object_bytes``).
+
+    The object class loads the embedded object by default; with ``embed``
+    False it takes the object's path; with ``object_file`` (a path relative
+    to the generated module, ``/``-separated: ``../objects/x.bpf.o``) the
+    object is not embedded and the class loads that file by default."""
+    if object_file is not None:
+        embed = False
     gen = Generator(spec)
     stem = object_name.rsplit("/", 1)[-1].removesuffix(".o").removesuffix(".bpf")
     cls = class_name or camel(stem)
@@ -307,6 +325,8 @@ def generate(spec: Any, object_bytes: bytes, *, object_name: str = "object.bpf.o
         out += ["OBJECT = base64.b64decode("]
         out += [f'    "{text[i:i + _LINE]}"' for i in range(0, len(text), _LINE)]
         out += [")"]
+    if object_file is not None:
+        out += _fit(f"OBJECT_FILE = Path(__file__).resolve().parent.joinpath({json.dumps(object_file)})")
     out += ["", ""]
 
     # enums and records, in dependency order
@@ -362,6 +382,10 @@ def generate(spec: Any, object_bytes: bytes, *, object_name: str = "object.bpf.o
         out += ["    def __init__(self, path: str | None = None) -> None:",
                 '        """The embedded object, or the object file at ``path``."""',
                 "        super().__init__(OBJECT if path is None else path)"]
+    elif object_file is not None:
+        out += ["    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:",
+                '        """The object file beside this module, or the one at ``path``."""',
+                "        super().__init__(OBJECT_FILE if path is None else path)"]
     else:
         out += ["    def __init__(self, path: str) -> None:",
                 '        """The object file at ``path``."""',
@@ -370,10 +394,12 @@ def generate(spec: Any, object_bytes: bytes, *, object_name: str = "object.bpf.o
     for attr, sec_cls, _ in section_classes:
         out.append(f"        self.{attr} = {sec_cls}(self)")
     out += ["", ""]
-    exported = ", ".join(f'"{n}"' for n in sorted(_exported(gen, cls, section_classes),
-                                                  key=_isort_key))
+    referenced = object_file is not None
+    names = _exported(gen, cls, section_classes, referenced)
+    exported = ", ".join(f'"{n}"' for n in sorted(names, key=_isort_key))
     out.append(f"__all__ = [{exported}]")
-    return "\n".join(_imports(out, object_name, digest, embed) + _wrap_all(out)) + "\n"
+    head = _imports(out, object_name, digest, embed, referenced)
+    return "\n".join(head + _wrap_all(out)) + "\n"
 
 
 def _docstring(text: str, indent: int) -> list[str]:
@@ -404,7 +430,8 @@ _RUNTIME_NAMES = ("ObjectBindings", "RingBuffer", "Section", "TypedMap", "Variab
                   "enum_or_int")
 
 
-def _imports(body: list[str], object_name: str, digest: str, embed: bool) -> list[str]:
+def _imports(body: list[str], object_name: str, digest: str, embed: bool,
+             referenced: bool = False) -> list[str]:
     """The module's docstring and the imports ``body`` uses (and no more)."""
     code = "\n".join(line for line in body if not line.startswith('    "'))
 
@@ -414,11 +441,15 @@ def _imports(body: list[str], object_name: str, digest: str, embed: bool) -> lis
     out = [*_module_doc(object_name, digest), "from __future__ import annotations", ""]
     if embed:
         out.append("import base64")
+    if referenced:
+        out.append("import os")
     if used("dataclass"):
         out.append("from dataclasses " + ("import dataclass, field" if used("field")
                                           else "import dataclass"))
     if used("IntEnum"):
         out.append("from enum import IntEnum")
+    if referenced:
+        out.append("from pathlib import Path")
     typing_names = [n for n in ("Any", "ClassVar") if used(n)]
     if typing_names:
         out.append(f"from typing import {', '.join(typing_names)}")
@@ -516,8 +547,11 @@ def _fit(line: str) -> list[str]:
     return [line[:cut + 1], " " * (indent + 4) + line[cut + 1:].lstrip()]
 
 
-def _exported(gen: Generator, cls: str, sections: list[tuple[str, str, str]]) -> list[str]:
+def _exported(gen: Generator, cls: str, sections: list[tuple[str, str, str]],
+              referenced: bool) -> list[str]:
     names = [cls, f"{cls}Maps", f"{cls}Programs", "OBJECT_NAME", "OBJECT_SHA256"]
+    if referenced:
+        names.append("OBJECT_FILE")
     names += [c for c, _ in gen.enums.values()] + [r.cls for r in gen.order]
     names += [c for _, c, _ in sections]
     return names
