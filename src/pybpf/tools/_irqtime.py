@@ -67,7 +67,7 @@ def run(name: str, args: argparse.Namespace, decode_key: KeyDecoder, *, kind: st
     variables = {"count_only": 1 if args.count else None,
                  "distribution": 1 if args.dist else None,
                  "nanoseconds": 1 if args.nanoseconds else None}
-    with rt.open_tool(name, variables=variables) as coll:
+    with rt.load_tool(name, variables=variables) as coll:
         totals = coll.maps["totals"]
 
         def tick() -> None:

@@ -20,7 +20,12 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from ..bindings.runtime import ObjectBindings
+
+B = TypeVar("B", bound="ObjectBindings")
 
 HERE = Path(__file__).resolve().parent
 INCLUDE = HERE / "include"
@@ -86,9 +91,21 @@ def object_path(name: str, *, quiet: bool = False) -> Path:
     return out
 
 
-def open_tool(name: str, *, record_types: dict[str, str] | None = None,
-              variables: dict[str, Any] | None = None) -> Any:
-    """Load tool ``name``'s object into the kernel (a Collection)."""
+def open_tool(skel: B) -> B:
+    """Load a tool's object into the kernel through its generated bindings
+    (``tools/bindings/NAME_bpf.py``: ``Exitsnoop(object_path("exitsnoop"))``,
+    knobs set as ``skel.rodata.target_pid = 42``), by the prepared-object
+    cache (:mod:`pybpf.kernel.load_cache`: later runs start fast).  Returns
+    ``skel``, loaded: use it as a ``with`` block."""
+    return skel.load("kernel", cache=True)
+
+
+def load_tool(name: str, *, variables: dict[str, Any] | None = None) -> Any:
+    """Load tool ``name``'s object into the kernel as a bare Collection,
+    ``variables`` (None values left alone) set by name: the older path,
+    for the tools that read their maps without bindings yet (biolatency,
+    cachestat, funclatency, hardirqs, softirqs, offcputime, profile);
+    :func:`open_tool` is the typed one."""
     from ..kernel.load_cache import load_cached
 
     def parse(data: bytes) -> Any:
@@ -96,7 +113,7 @@ def open_tool(name: str, *, record_types: dict[str, str] | None = None,
 
         return load_object(data)
 
-    return load_cached(object_path(name), parse, record_types=record_types,
+    return load_cached(object_path(name), parse,
                        set_variables={k: v for k, v in (variables or {}).items()
                                       if v is not None})
 
@@ -152,10 +169,12 @@ def print_json(obj: dict[str, Any]) -> None:
 
 
 def record_json(record: Any, **extra: Any) -> dict[str, Any]:
-    """A decoded record (a named tuple) as a dict for :func:`print_json`,
-    without its padding fields, with ``extra`` keys added (or replaced)."""
+    """A decoded record (a generated record class, or a named tuple) as a
+    dict for :func:`print_json`, keyed by its C field names, without its
+    padding fields, with ``extra`` keys added (or replaced)."""
+    fields = record.to_value() if hasattr(record, "to_value") else record._asdict()
     out = {k: (list(v) if isinstance(v, tuple) else v)
-           for k, v in record._asdict().items() if not k.startswith("pad")}
+           for k, v in fields.items() if not k.startswith("pad")}
     out.update(extra)
     return out
 
@@ -163,13 +182,14 @@ def record_json(record: Any, **extra: Any) -> dict[str, Any]:
 COMMAND_DRAIN_SECONDS = 0.25
 
 
-def run(coll: Any, readers: list[Any], duration: float | None, *, header: str = "",
+def run(tool: Any, readers: list[Any], duration: float | None, *, header: str = "",
         optional: Iterable[str] = (), every: float | None = None,
         tick: Callable[[], Any] | None = None, command: list[str] | None = None,
         options: dict[str, Any] | None = None,
         attach_with: Callable[[], list[Any]] | None = None,
         at_end: Callable[[], Any] | None = None) -> int:
-    """Attach every program of ``coll`` (those in ``optional`` may fail;
+    """Attach every program of ``tool`` (loaded bindings, or a collection;
+    those in ``optional`` may fail;
     ``options`` are given to the programs whose hook takes them, as
     :func:`pybpf.kernel.runner.attach_all` does) — or, with ``attach_with``,
     call it to attach them: it returns the attachments, closed at the end —
@@ -190,6 +210,7 @@ def run(coll: Any, readers: list[Any], duration: float | None, *, header: str = 
     from ..errors import BPFError
     from ..kernel.runner import run as run_collection
 
+    coll = getattr(tool, "collection", tool)
     child: list[subprocess.Popen] = []
     ended: list[float] = []
     attachments: list[Any] = []

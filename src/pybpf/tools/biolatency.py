@@ -74,7 +74,7 @@ def run(argv: list[str] | None = None) -> int:
     variables = {"per_disk": 1 if args.disks else None, "per_op": 1 if args.flags else None,
                  "millis": 1 if args.milliseconds else None,
                  "queued": 1 if args.queued else None, "target_dev": args.disk}
-    with rt.open_tool(NAME, variables=variables) as coll:
+    with rt.load_tool(NAME, variables=variables) as coll:
         hist = coll.maps["hist"]
 
         def tick() -> None:

@@ -112,7 +112,7 @@ def run(argv: list[str] | None = None) -> int:
         limit = args.count * args.interval + args.interval / 2
         duration = min(duration, limit) if duration else limit
     printed = [0]
-    with rt.open_tool(NAME) as coll:
+    with rt.load_tool(NAME) as coll:
         counters = coll.maps["counters"]
 
         def tick() -> None:

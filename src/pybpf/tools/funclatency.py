@@ -101,7 +101,7 @@ def run(argv: list[str] | None = None) -> int:
                               f"user-space functions (LIBRARY:FUNCTION) work")
     variables = {"target_tgid": args.pid, "unit_ns": UNITS[unit]}
     view = HistogramView(args, unit)
-    with rt.open_tool(NAME, variables=variables) as coll:
+    with rt.load_tool(NAME, variables=variables) as coll:
         hist = coll.maps["hist"]
 
         def tick() -> None:

@@ -89,7 +89,7 @@ def run(argv: list[str] | None = None) -> int:
                  "min_block_ns": max(1, args.min_block_time * 1000),
                  "max_block_ns": args.max_block_time * 1000 if args.max_block_time else None}
     symbolizer = Symbolizer()
-    with rt.open_tool(NAME, variables=variables) as coll:
+    with rt.load_tool(NAME, variables=variables) as coll:
         totals, stacks = coll.maps["info"], coll.maps["stacks"]
 
         def remember() -> None:

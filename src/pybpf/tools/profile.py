@@ -95,7 +95,7 @@ def run(argv: list[str] | None = None) -> int:
     if args.cpu is not None:
         options["cpus"] = [args.cpu]
     symbolizer = Symbolizer()
-    with rt.open_tool(NAME, variables=variables) as coll:
+    with rt.load_tool(NAME, variables=variables) as coll:
         counts, stacks = coll.maps["counts"], coll.maps["stacks"]
 
         def remember() -> None:
