@@ -293,8 +293,9 @@ def generate(spec: Any, object_bytes: bytes, *, object_name: str = "object.bpf.o
         if mspec.type in _OBJECT_VALUE_TYPES:
             value = PyType("Any")
         value_ann = f"list[{value.ann}]" if mspec.type in _PERCPU_TYPES else value.ann
-        key_conv = _callable(key) if key.inp != "%s" else "None"
-        value_conv = _callable(value) if value.inp != "%s" else "None"
+        key_conv = _callable(key) if key.inp != "%s" else _int_codec(gen, mspec.key_type)
+        value_conv = _callable(value) if value.inp != "%s" else \
+            _int_codec(gen, mspec.value_type if mspec.type not in _OBJECT_VALUE_TYPES else None)
         map_lines += [
             "    @property",
             f"    def {attr}(self) -> TypedMap[{key.ann}, {value_ann}]:",
@@ -476,6 +477,20 @@ def _side(gen: Generator, mspec: Any, type_ref: Any, size: int, hint: str, *,
             return PyType("Any")
         return gen.pytype(type_ref, hint)
     return PyType("int" if index or size == 0 else "bytes")
+
+
+def _int_codec(gen: Generator, type_ref: Any) -> str:
+    """``"int"`` or ``"sint"`` (quoted) for a map side of a BTF integer or
+    pointer type: the codec the typed map gives it whatever the backend's
+    default (a map loaded from a prepared form has bytes keys); else None."""
+    if type_ref is None or gen.btf is None:
+        return "None"
+    t = gen.btf.resolve(type_ref)
+    if isinstance(t, Int) and not t.is_bool:
+        return '"sint"' if t.is_signed else '"int"'
+    if isinstance(t, Ptr):
+        return '"int"'
+    return "None"
 
 
 def _type_text(btf: Any, t: Any) -> str:

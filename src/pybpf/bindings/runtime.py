@@ -346,12 +346,21 @@ class ObjectBindings:
             raise BPFError(f"{self.OBJECT_NAME} is not loaded: call load() first")
         return self.collection
 
-    def typed_map(self, name: str, key: Callable[[Any], Any] | None = None,
-                  value: Callable[[Any], Any] | None = None) -> TypedMap[Any, Any]:
+    def typed_map(self, name: str, key: Callable[[Any], Any] | str | None = None,
+                  value: Callable[[Any], Any] | str | None = None) -> TypedMap[Any, Any]:
         """Loaded map ``name``; ``key``/``value`` turn decoded BTF values
-        into the generated types (records, enums)."""
+        into the generated types (records, enums), or are ``"int"`` or
+        ``"sint"`` for integers (which need no BTF)."""
         if name not in self._maps:
             m = self._loaded().maps[name]
+            if isinstance(key, str):
+                from ..codecs import make_codec
+
+                m.key_codec, key = make_codec(key, m.key_size), None
+            if isinstance(value, str):
+                from ..codecs import make_codec
+
+                m.value_codec, value = make_codec(value, m.value_size), None
             if key is not None or value is not None:   # records or enums: BTF codecs
                 mspec = self.spec.maps[name]
                 btf = mspec.btf or self.spec.btf

@@ -117,7 +117,7 @@ class BindsnoopMaps:
     @property
     def starts(self) -> TypedMap[int, BindStart]:
         """Map starts (hash, 8192 entries)."""
-        return self._skel.typed_map("starts", None, BindStart.from_value)
+        return self._skel.typed_map("starts", "sint", BindStart.from_value)
 
     @property
     def events(self) -> RingBuffer[BindEvent]:

@@ -69,12 +69,12 @@ class BiolatencyMaps:
     @property
     def starts(self) -> TypedMap[int, int]:
         """Map starts (hash, 16384 entries)."""
-        return self._skel.typed_map("starts", None, None)
+        return self._skel.typed_map("starts", "int", "int")
 
     @property
     def hist(self) -> TypedMap[HistKey, int]:
         """Map hist (hash, 4096 entries)."""
-        return self._skel.typed_map("hist", HistKey.from_value, None)
+        return self._skel.typed_map("hist", HistKey.from_value, "int")
 
 
 class BiolatencyPrograms:

@@ -116,7 +116,7 @@ class BiosnoopMaps:
     @property
     def starts(self) -> TypedMap[int, RqStart]:
         """Map starts (hash, 16384 entries)."""
-        return self._skel.typed_map("starts", None, RqStart.from_value)
+        return self._skel.typed_map("starts", "int", RqStart.from_value)
 
     @property
     def events(self) -> RingBuffer[BioEvent]:

@@ -56,12 +56,12 @@ class CachestatMaps:
     @property
     def counters(self) -> TypedMap[int, int]:
         """Map counters (array, 4 entries)."""
-        return self._skel.typed_map("counters", None, None)
+        return self._skel.typed_map("counters", "int", "int")
 
     @property
     def reads(self) -> TypedMap[int, ReadPos]:
         """Map reads (hash, 10240 entries)."""
-        return self._skel.typed_map("reads", None, ReadPos.from_value)
+        return self._skel.typed_map("reads", "int", ReadPos.from_value)
 
 
 class CachestatPrograms:

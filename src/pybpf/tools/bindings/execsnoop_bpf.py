@@ -85,12 +85,12 @@ class ExecsnoopMaps:
     @property
     def scratch(self) -> TypedMap[int, list[ExecEvent]]:
         """Map scratch (percpu_array, 1 entries)."""
-        return self._skel.typed_map("scratch", None, ExecEvent.from_value)
+        return self._skel.typed_map("scratch", "sint", ExecEvent.from_value)
 
     @property
     def pending(self) -> TypedMap[int, ExecEvent]:
         """Map pending (hash, 4096 entries)."""
-        return self._skel.typed_map("pending", None, ExecEvent.from_value)
+        return self._skel.typed_map("pending", "sint", ExecEvent.from_value)
 
     @property
     def events(self) -> RingBuffer[ExecEvent]:

@@ -138,17 +138,17 @@ class FilelifeMaps:
     @property
     def opens(self) -> TypedMap[int, OpenStart]:
         """Map opens (hash, 8192 entries)."""
-        return self._skel.typed_map("opens", None, OpenStart.from_value)
+        return self._skel.typed_map("opens", "sint", OpenStart.from_value)
 
     @property
     def births(self) -> TypedMap[int, Birth]:
         """Map births (hash, 16384 entries)."""
-        return self._skel.typed_map("births", None, Birth.from_value)
+        return self._skel.typed_map("births", "int", Birth.from_value)
 
     @property
     def scratch(self) -> TypedMap[int, list[Birth]]:
         """Map scratch (percpu_array, 1 entries)."""
-        return self._skel.typed_map("scratch", None, Birth.from_value)
+        return self._skel.typed_map("scratch", "sint", Birth.from_value)
 
     @property
     def events(self) -> RingBuffer[LifeEvent]:

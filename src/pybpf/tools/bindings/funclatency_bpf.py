@@ -39,12 +39,12 @@ class FunclatencyMaps:
     @property
     def starts(self) -> TypedMap[int, int]:
         """Map starts (hash, 10240 entries)."""
-        return self._skel.typed_map("starts", None, None)
+        return self._skel.typed_map("starts", "int", "int")
 
     @property
     def hist(self) -> TypedMap[int, int]:
         """Map hist (array, 34 entries)."""
-        return self._skel.typed_map("hist", None, None)
+        return self._skel.typed_map("hist", "int", "int")
 
 
 class FunclatencyPrograms:

@@ -87,12 +87,12 @@ class HardirqsMaps:
     @property
     def starts(self) -> TypedMap[int, list[IrqStart]]:
         """Map starts (percpu_array, 1 entries)."""
-        return self._skel.typed_map("starts", None, IrqStart.from_value)
+        return self._skel.typed_map("starts", "sint", IrqStart.from_value)
 
     @property
     def totals(self) -> TypedMap[IrqKey, int]:
         """Map totals (hash, 4096 entries)."""
-        return self._skel.typed_map("totals", IrqKey.from_value, None)
+        return self._skel.typed_map("totals", IrqKey.from_value, "int")
 
 
 class HardirqsPrograms:

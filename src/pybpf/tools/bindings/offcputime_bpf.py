@@ -102,7 +102,7 @@ class OffcputimeMaps:
     @property
     def start(self) -> TypedMap[int, StartInfo]:
         """Map start (hash, 10240 entries)."""
-        return self._skel.typed_map("start", None, StartInfo.from_value)
+        return self._skel.typed_map("start", "sint", StartInfo.from_value)
 
     @property
     def stacks(self) -> TypedMap[bytes, bytes]:
@@ -112,7 +112,7 @@ class OffcputimeMaps:
     @property
     def info(self) -> TypedMap[OffcpuKey, int]:
         """Map info (hash, 10240 entries)."""
-        return self._skel.typed_map("info", OffcpuKey.from_value, None)
+        return self._skel.typed_map("info", OffcpuKey.from_value, "int")
 
 
 class OffcputimePrograms:

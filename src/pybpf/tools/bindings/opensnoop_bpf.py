@@ -108,7 +108,7 @@ class OpensnoopMaps:
     @property
     def starts(self) -> TypedMap[int, OpenStart]:
         """Map starts (hash, 8192 entries)."""
-        return self._skel.typed_map("starts", None, OpenStart.from_value)
+        return self._skel.typed_map("starts", "sint", OpenStart.from_value)
 
     @property
     def events(self) -> RingBuffer[OpenEvent]:

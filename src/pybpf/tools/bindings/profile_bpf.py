@@ -77,7 +77,7 @@ class ProfileMaps:
     @property
     def counts(self) -> TypedMap[StackKey, int]:
         """Map counts (hash, 10240 entries)."""
-        return self._skel.typed_map("counts", StackKey.from_value, None)
+        return self._skel.typed_map("counts", StackKey.from_value, "int")
 
 
 class ProfilePrograms:

@@ -39,12 +39,12 @@ class RunqlatMaps:
     @property
     def queued(self) -> TypedMap[int, int]:
         """Map queued (hash, 16384 entries)."""
-        return self._skel.typed_map("queued", None, None)
+        return self._skel.typed_map("queued", "sint", "int")
 
     @property
     def hist(self) -> TypedMap[int, int]:
         """Map hist (array, 32 entries)."""
-        return self._skel.typed_map("hist", None, None)
+        return self._skel.typed_map("hist", "sint", "int")
 
 
 class RunqlatPrograms:

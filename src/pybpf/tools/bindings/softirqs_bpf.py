@@ -64,12 +64,12 @@ class SoftirqsMaps:
     @property
     def starts(self) -> TypedMap[int, list[int]]:
         """Map starts (percpu_array, 1 entries)."""
-        return self._skel.typed_map("starts", None, None)
+        return self._skel.typed_map("starts", "sint", "int")
 
     @property
     def totals(self) -> TypedMap[SoftirqKey, int]:
         """Map totals (hash, 1024 entries)."""
-        return self._skel.typed_map("totals", SoftirqKey.from_value, None)
+        return self._skel.typed_map("totals", SoftirqKey.from_value, "int")
 
 
 class SoftirqsPrograms:

@@ -67,12 +67,12 @@ class SyscountMaps:
     @property
     def starts(self) -> TypedMap[int, int]:
         """Map starts (hash, 16384 entries)."""
-        return self._skel.typed_map("starts", None, None)
+        return self._skel.typed_map("starts", "sint", "int")
 
     @property
     def stats(self) -> TypedMap[int, SysStat]:
         """Map stats (hash, 4096 entries)."""
-        return self._skel.typed_map("stats", None, SysStat.from_value)
+        return self._skel.typed_map("stats", "sint", SysStat.from_value)
 
 
 class SyscountPrograms:

@@ -122,12 +122,12 @@ class TcplifeMaps:
     @property
     def births(self) -> TypedMap[int, int]:
         """Map births (hash, 16384 entries)."""
-        return self._skel.typed_map("births", None, None)
+        return self._skel.typed_map("births", "int", "int")
 
     @property
     def owners(self) -> TypedMap[int, Owner]:
         """Map owners (hash, 16384 entries)."""
-        return self._skel.typed_map("owners", None, Owner.from_value)
+        return self._skel.typed_map("owners", "int", Owner.from_value)
 
     @property
     def events(self) -> RingBuffer[LifeEvent]:
