@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..btf.types import Array, Composite, EnumBase, Float, Int, Ptr, Union, Var
+from ..codecs import INDEX_KEY_TYPES
 from ..records import RECORD_VAR_PREFIX
 
 _IDENT = re.compile(r"[^0-9a-zA-Z_]")
@@ -293,9 +294,10 @@ def generate(spec: Any, object_bytes: bytes, *, object_name: str = "object.bpf.o
         if mspec.type in _OBJECT_VALUE_TYPES:
             value = PyType("Any")
         value_ann = f"list[{value.ann}]" if mspec.type in _PERCPU_TYPES else value.ann
-        key_conv = _callable(key) if key.inp != "%s" else _int_codec(gen, mspec.key_type)
-        value_conv = _callable(value) if value.inp != "%s" else \
-            _int_codec(gen, mspec.value_type if mspec.type not in _OBJECT_VALUE_TYPES else None)
+        key_conv = _callable(key) if key.inp != "%s" else _int_codec(gen, mspec.key_type, key)
+        value_conv = _callable(value) if value.inp != "%s" else _int_codec(gen,
+                                                                            mspec.value_type,
+                                                                            value)
         map_lines += [
             "    @property",
             f"    def {attr}(self) -> TypedMap[{key.ann}, {value_ann}]:",
@@ -464,7 +466,7 @@ def _imports(body: list[str], object_name: str, digest: str, embed: bool,
     return out
 
 
-_INDEX_TYPES = frozenset({"array", "percpu_array", "prog_array", "array_of_maps"})
+_INDEX_TYPES = INDEX_KEY_TYPES
 _OBJECT_VALUE_TYPES = frozenset({"prog_array", "array_of_maps", "hash_of_maps"})
 _PERCPU_TYPES = frozenset({"percpu_hash", "percpu_array", "lru_percpu_hash",
                            "percpu_cgroup_storage"})
@@ -479,18 +481,15 @@ def _side(gen: Generator, mspec: Any, type_ref: Any, size: int, hint: str, *,
     return PyType("int" if index or size == 0 else "bytes")
 
 
-def _int_codec(gen: Generator, type_ref: Any) -> str:
-    """``"int"`` or ``"sint"`` (quoted) for a map side of a BTF integer or
-    pointer type: the codec the typed map gives it whatever the backend's
-    default (a map loaded from a prepared form has bytes keys); else None."""
-    if type_ref is None or gen.btf is None:
+def _int_codec(gen: Generator, type_ref: Any, py: PyType) -> str:
+    """``"int"`` or ``"sint"`` (quoted) for a map side typed ``int``: a BTF
+    integer or pointer, or an index without a type — the codec the typed
+    map gives it whatever the backend's default (a map loaded from a
+    prepared form has bytes keys); else None."""
+    if py.ann != "int":
         return "None"
-    t = gen.btf.resolve(type_ref)
-    if isinstance(t, Int) and not t.is_bool:
-        return '"sint"' if t.is_signed else '"int"'
-    if isinstance(t, Ptr):
-        return '"int"'
-    return "None"
+    t = gen.btf.resolve(type_ref) if type_ref is not None and gen.btf is not None else None
+    return '"sint"' if isinstance(t, Int) and t.is_signed else '"int"'
 
 
 def _type_text(btf: Any, t: Any) -> str:

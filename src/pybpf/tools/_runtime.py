@@ -1,7 +1,9 @@
 """What every tool shares: finding its BPF object (shipped in the package,
 :mod:`pybpf.tools.prebuilt`; compiled once per source only where the
-sources were edited), loading it fast (:mod:`pybpf.kernel.load_cache`), the
-common options, and running it (:func:`pybpf.kernel.run`: attach, poll,
+sources were edited), loading it through its generated bindings
+(``tools/bindings/NAME_bpf.py``, ``pybpf gen bindings``: typed knobs, maps
+and records) fast (:mod:`pybpf.kernel.load_cache`), the common options,
+and running it (:func:`pybpf.kernel.run`: attach, poll,
 stop cleanly on Ctrl-C, SIGTERM or after ``--duration``).
 
 Environment variables for measuring and testing:
@@ -100,24 +102,6 @@ def open_tool(skel: B) -> B:
     return skel.load("kernel", cache=True)
 
 
-def load_tool(name: str, *, variables: dict[str, Any] | None = None) -> Any:
-    """Load tool ``name``'s object into the kernel as a bare Collection,
-    ``variables`` (None values left alone) set by name: the older path,
-    for the tools that read their maps without bindings yet (biolatency,
-    cachestat, funclatency, hardirqs, softirqs, offcputime, profile);
-    :func:`open_tool` is the typed one."""
-    from ..kernel.load_cache import load_cached
-
-    def parse(data: bytes) -> Any:
-        from ..elf import load_object
-
-        return load_object(data)
-
-    return load_cached(object_path(name), parse,
-                       set_variables={k: v for k, v in (variables or {}).items()
-                                      if v is not None})
-
-
 def attached() -> None:
     """Call once the programs are attached: honours the measuring hooks."""
     mark = os.environ.get("PYBPF_TOOL_ATTACHED_MARK")
@@ -182,14 +166,14 @@ def record_json(record: Any, **extra: Any) -> dict[str, Any]:
 COMMAND_DRAIN_SECONDS = 0.25
 
 
-def run(tool: Any, readers: list[Any], duration: float | None, *, header: str = "",
-        optional: Iterable[str] = (), every: float | None = None,
+def run(skel: ObjectBindings, readers: list[Any], duration: float | None, *,
+        header: str = "", optional: Iterable[str] = (), every: float | None = None,
         tick: Callable[[], Any] | None = None, command: list[str] | None = None,
         options: dict[str, Any] | None = None,
         attach_with: Callable[[], list[Any]] | None = None,
         at_end: Callable[[], Any] | None = None) -> int:
-    """Attach every program of ``tool`` (loaded bindings, or a collection;
-    those in ``optional`` may fail;
+    """Attach every program of ``skel`` (a tool's bindings, loaded by
+    :func:`open_tool`; those in ``optional`` may fail;
     ``options`` are given to the programs whose hook takes them, as
     :func:`pybpf.kernel.runner.attach_all` does) — or, with ``attach_with``,
     call it to attach them: it returns the attachments, closed at the end —
@@ -210,7 +194,7 @@ def run(tool: Any, readers: list[Any], duration: float | None, *, header: str = 
     from ..errors import BPFError
     from ..kernel.runner import run as run_collection
 
-    coll = getattr(tool, "collection", tool)
+    coll = skel.collection
     child: list[subprocess.Popen] = []
     ended: list[float] = []
     attachments: list[Any] = []

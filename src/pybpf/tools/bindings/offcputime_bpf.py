@@ -105,9 +105,9 @@ class OffcputimeMaps:
         return self._skel.typed_map("start", "sint", StartInfo.from_value)
 
     @property
-    def stacks(self) -> TypedMap[bytes, bytes]:
+    def stacks(self) -> TypedMap[int, bytes]:
         """Map stacks (stack_trace, 10240 entries)."""
-        return self._skel.typed_map("stacks", None, None)
+        return self._skel.typed_map("stacks", "int", None)
 
     @property
     def info(self) -> TypedMap[OffcpuKey, int]:

@@ -70,9 +70,9 @@ class ProfileMaps:
         self._skel = skel
 
     @property
-    def stacks(self) -> TypedMap[bytes, bytes]:
+    def stacks(self) -> TypedMap[int, bytes]:
         """Map stacks (stack_trace, 10240 entries)."""
-        return self._skel.typed_map("stacks", None, None)
+        return self._skel.typed_map("stacks", "int", None)
 
     @property
     def counts(self) -> TypedMap[StackKey, int]:
