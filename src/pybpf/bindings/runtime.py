@@ -335,11 +335,14 @@ class ObjectBindings:
         if isinstance(self.source, bytes):
             raise BPFError(f"{self.OBJECT_NAME}: the prepared cache loads object files: give "
                            f"the bindings the object's path")
-        from ..elf import load_object
         from ..kernel.load_cache import load_cached
 
-        return load_cached(self.source, load_object, set_variables=dict(self.initial),
-                           **options)
+        def parse(data: bytes) -> Any:   # only when the cache has no entry yet
+            from ..elf import load_object
+
+            return load_object(data)
+
+        return load_cached(self.source, parse, set_variables=dict(self.initial), **options)
 
     def _loaded(self) -> Any:
         if self.collection is None:

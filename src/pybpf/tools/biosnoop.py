@@ -28,7 +28,7 @@ def format_event(e: BioEvent, *, start: int, queued: bool = False) -> str:
     op = op_name(e.op)
     sector = "-" if e.sector == NO_SECTOR else e.sector
     line = (f"{(e.ts_ns - start) / 1e9:<11.6f} {e.comm:<14.14} {e.pid:<7} "
-            f"{disk_name(e.dev):<9} {OP_LETTERS.get(op, '?')} {sector:<10} {e.bytes:<7} ")
+            f"{disk_name(e.dev):<9} {OP_LETTERS.get(op, '?')} {sector:<10} {e.bytes_:<7} ")
     if queued:
         line += f"{e.queued_ns / 1e6:>7.2f} "
     return line + f"{e.latency_ns / 1e6:>7.2f}"
