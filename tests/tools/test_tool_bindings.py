@@ -88,3 +88,25 @@ def test_a_tool_loads_through_the_cache_and_decodes_records_without_parsing(tmp_
                 break
         assert any(isinstance(e, ExitEvent) and e.exit_code == 5 for e in heard), heard
         assert not skel.parsed                  # knobs, load and records: no ELF or BTF
+
+
+@pytest.mark.kernel
+def test_a_map_of_records_decodes_through_the_loaded_btf_without_parsing(tmp_path,
+                                                                         monkeypatch):
+    from pybpf.tools import _runtime as rt
+    from pybpf.tools.bindings.syscount_bpf import Syscount, SysStat
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    rt.open_tool(Syscount(rt.object_path("syscount"))).close()       # prepares the entry
+    skel = Syscount(rt.object_path("syscount"))
+    skel.rodata.target_pid = os.getpid()
+    with rt.open_tool(skel):
+        skel.attach()
+        for _ in range(20):
+            os.getppid()
+        stats = dict(skel.maps.stats.items())
+        getppid = 110 if os.uname().machine == "x86_64" else 173
+        assert isinstance(stats[getppid], SysStat) and stats[getppid].count >= 20, stats
+        skel.maps.stats[getppid] = SysStat(count=1, total_ns=2, comm="x")
+        assert skel.maps.stats[getppid] == SysStat(1, 2, "x")
+        assert not skel.parsed

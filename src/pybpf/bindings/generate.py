@@ -298,11 +298,17 @@ def generate(spec: Any, object_bytes: bytes, *, object_name: str = "object.bpf.o
         value_conv = _callable(value) if value.inp != "%s" else _int_codec(gen,
                                                                             mspec.value_type,
                                                                             value)
+        named = [f"{side}_type={json.dumps(text)}" for side, py, ref in
+                 (("key", key, mspec.key_type), ("value", value, mspec.value_type))
+                 if py.inp != "%s" and (text := _named_type(gen, ref)) is not None]
+        call = f'"{name}", {key_conv}, {value_conv}'
         map_lines += [
             "    @property",
             f"    def {attr}(self) -> TypedMap[{key.ann}, {value_ann}]:",
             f'        """Map {name} ({mspec.type}, {mspec.max_entries} entries)."""',
-            *_fit(f'        return self._skel.typed_map("{name}", {key_conv}, {value_conv})'),
+            *(_fit(f"        return self._skel.typed_map({call})") if not named else
+              ["        return self._skel.typed_map(", f"            {call},",
+               f"            {', '.join(named)})"]),
             ""]
 
     # data sections
@@ -490,6 +496,20 @@ def _int_codec(gen: Generator, type_ref: Any, py: PyType) -> str:
         return "None"
     t = gen.btf.resolve(type_ref) if type_ref is not None and gen.btf is not None else None
     return '"sint"' if isinstance(t, Int) and t.is_signed else '"int"'
+
+
+def _named_type(gen: Generator, type_ref: Any) -> str | None:
+    """``struct name``/``union name``/``enum name`` for a map side's BTF
+    type when it has a name (the typed map then finds it in the loaded
+    object's BTF, parsing no ELF); None otherwise."""
+    if type_ref is None or gen.btf is None:
+        return None
+    t = gen.btf.resolve(type_ref)
+    if isinstance(t, Composite | EnumBase) and t.name:
+        kind = "union" if isinstance(t, Union) else "struct" if isinstance(t, Composite) \
+            else "enum"
+        return f"{kind} {t.name}"
+    return None
 
 
 def _type_text(btf: Any, t: Any) -> str:

@@ -276,6 +276,7 @@ class ObjectBindings:
         self.collection: Any = None
         self.backend: str | None = None
         self._spec: Any = None
+        self._btf: Any = None
         self._maps: dict[str, Any] = {}
 
     @property
@@ -350,10 +351,15 @@ class ObjectBindings:
         return self.collection
 
     def typed_map(self, name: str, key: Callable[[Any], Any] | str | None = None,
-                  value: Callable[[Any], Any] | str | None = None) -> TypedMap[Any, Any]:
+                  value: Callable[[Any], Any] | str | None = None, *,
+                  key_type: str | None = None, value_type: str | None = None
+                  ) -> TypedMap[Any, Any]:
         """Loaded map ``name``; ``key``/``value`` turn decoded BTF values
         into the generated types (records, enums), or are ``"int"`` or
-        ``"sint"`` for integers (which need no BTF)."""
+        ``"sint"`` for integers (which need no BTF).  ``key_type`` and
+        ``value_type`` name the BTF types converted (``"struct hist_key"``):
+        with them a map of a kernel load from the prepared cache decodes
+        through the loaded object's BTF, and nothing is parsed."""
         if name not in self._maps:
             m = self._loaded().maps[name]
             if isinstance(key, str):
@@ -365,14 +371,40 @@ class ObjectBindings:
 
                 m.value_codec, value = make_codec(value, m.value_size), None
             if key is not None or value is not None:   # records or enums: BTF codecs
-                mspec = self.spec.maps[name]
-                btf = mspec.btf or self.spec.btf
-                if key is not None and mspec.key_type is not None and btf is not None:
-                    m.key_codec = RecordCodec(btf, mspec.key_type, key)
-                if value is not None and mspec.value_type is not None and btf is not None:
-                    m.value_codec = RecordCodec(btf, mspec.value_type, value)
+                named = (key is None or key_type is not None) and \
+                    (value is None or value_type is not None)
+                btf, key_ref, value_ref = self._map_types(name, key_type, value_type, named)
+                if key is not None and key_ref is not None and btf is not None:
+                    m.key_codec = RecordCodec(btf, key_ref, key)
+                if value is not None and value_ref is not None and btf is not None:
+                    m.value_codec = RecordCodec(btf, value_ref, value)
             self._maps[name] = TypedMap(m)
         return self._maps[name]  # type: ignore[no-any-return]
+
+    def _map_types(self, name: str, key_type: str | None, value_type: str | None,
+                   named: bool) -> tuple[Any, Any, Any]:
+        """The BTF and the key and value types of map ``name`` to decode
+        with: the loaded object's BTF and the names given when the object
+        is not parsed and every side converted is ``named`` (a kernel
+        load), else the spec's (parsing the object)."""
+        if named and not self.parsed:
+            btf = self._loaded_btf()
+            if btf is not None:
+                return btf, key_type, value_type
+        mspec = self.spec.maps[name]
+        return mspec.btf or self.spec.btf, mspec.key_type, mspec.value_type
+
+    def _loaded_btf(self) -> Any:
+        """The object's BTF as the kernel holds it (None in the VM, or
+        without BTF), parsed once."""
+        if self._btf is None:
+            kbtf = getattr(self.collection, "btf", None)
+            if kbtf is None or not hasattr(kbtf, "raw"):
+                return None
+            from ..btf import BTF
+
+            self._btf = BTF.from_bytes(kbtf.raw())
+        return self._btf
 
     def ring_buffer(self, name: str, record: str | None = None,
                     convert: Callable[[Any], T] | None = None) -> RingBuffer[T]:
@@ -436,6 +468,7 @@ class ObjectBindings:
             self.collection.close()
         self.collection = None
         self.backend = None
+        self._btf = None
         self._maps.clear()
 
     def __enter__(self: B) -> B:

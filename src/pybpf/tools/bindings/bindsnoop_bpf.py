@@ -117,7 +117,9 @@ class BindsnoopMaps:
     @property
     def starts(self) -> TypedMap[int, BindStart]:
         """Map starts (hash, 8192 entries)."""
-        return self._skel.typed_map("starts", "sint", BindStart.from_value)
+        return self._skel.typed_map(
+            "starts", "sint", BindStart.from_value,
+            value_type="struct bind_start")
 
     @property
     def events(self) -> RingBuffer[BindEvent]:

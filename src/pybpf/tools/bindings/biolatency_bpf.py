@@ -74,7 +74,9 @@ class BiolatencyMaps:
     @property
     def hist(self) -> TypedMap[HistKey, int]:
         """Map hist (hash, 4096 entries)."""
-        return self._skel.typed_map("hist", HistKey.from_value, "int")
+        return self._skel.typed_map(
+            "hist", HistKey.from_value, "int",
+            key_type="struct hist_key")
 
 
 class BiolatencyPrograms:

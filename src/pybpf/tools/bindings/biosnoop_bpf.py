@@ -116,7 +116,9 @@ class BiosnoopMaps:
     @property
     def starts(self) -> TypedMap[int, RqStart]:
         """Map starts (hash, 16384 entries)."""
-        return self._skel.typed_map("starts", "int", RqStart.from_value)
+        return self._skel.typed_map(
+            "starts", "int", RqStart.from_value,
+            value_type="struct rq_start")
 
     @property
     def events(self) -> RingBuffer[BioEvent]:

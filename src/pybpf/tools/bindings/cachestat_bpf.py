@@ -61,7 +61,9 @@ class CachestatMaps:
     @property
     def reads(self) -> TypedMap[int, ReadPos]:
         """Map reads (hash, 10240 entries)."""
-        return self._skel.typed_map("reads", "int", ReadPos.from_value)
+        return self._skel.typed_map(
+            "reads", "int", ReadPos.from_value,
+            value_type="struct read_pos")
 
 
 class CachestatPrograms:

@@ -85,12 +85,16 @@ class ExecsnoopMaps:
     @property
     def scratch(self) -> TypedMap[int, list[ExecEvent]]:
         """Map scratch (percpu_array, 1 entries)."""
-        return self._skel.typed_map("scratch", "sint", ExecEvent.from_value)
+        return self._skel.typed_map(
+            "scratch", "sint", ExecEvent.from_value,
+            value_type="struct exec_event")
 
     @property
     def pending(self) -> TypedMap[int, ExecEvent]:
         """Map pending (hash, 4096 entries)."""
-        return self._skel.typed_map("pending", "sint", ExecEvent.from_value)
+        return self._skel.typed_map(
+            "pending", "sint", ExecEvent.from_value,
+            value_type="struct exec_event")
 
     @property
     def events(self) -> RingBuffer[ExecEvent]:

@@ -138,17 +138,23 @@ class FilelifeMaps:
     @property
     def opens(self) -> TypedMap[int, OpenStart]:
         """Map opens (hash, 8192 entries)."""
-        return self._skel.typed_map("opens", "sint", OpenStart.from_value)
+        return self._skel.typed_map(
+            "opens", "sint", OpenStart.from_value,
+            value_type="struct open_start")
 
     @property
     def births(self) -> TypedMap[int, Birth]:
         """Map births (hash, 16384 entries)."""
-        return self._skel.typed_map("births", "int", Birth.from_value)
+        return self._skel.typed_map(
+            "births", "int", Birth.from_value,
+            value_type="struct birth")
 
     @property
     def scratch(self) -> TypedMap[int, list[Birth]]:
         """Map scratch (percpu_array, 1 entries)."""
-        return self._skel.typed_map("scratch", "sint", Birth.from_value)
+        return self._skel.typed_map(
+            "scratch", "sint", Birth.from_value,
+            value_type="struct birth")
 
     @property
     def events(self) -> RingBuffer[LifeEvent]:

@@ -87,12 +87,16 @@ class HardirqsMaps:
     @property
     def starts(self) -> TypedMap[int, list[IrqStart]]:
         """Map starts (percpu_array, 1 entries)."""
-        return self._skel.typed_map("starts", "sint", IrqStart.from_value)
+        return self._skel.typed_map(
+            "starts", "sint", IrqStart.from_value,
+            value_type="struct irq_start")
 
     @property
     def totals(self) -> TypedMap[IrqKey, int]:
         """Map totals (hash, 4096 entries)."""
-        return self._skel.typed_map("totals", IrqKey.from_value, "int")
+        return self._skel.typed_map(
+            "totals", IrqKey.from_value, "int",
+            key_type="struct irq_key")
 
 
 class HardirqsPrograms:

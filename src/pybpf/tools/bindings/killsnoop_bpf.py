@@ -116,7 +116,9 @@ class KillsnoopMaps:
     @property
     def starts(self) -> TypedMap[int, KillStart]:
         """Map starts (hash, 8192 entries)."""
-        return self._skel.typed_map("starts", "sint", KillStart.from_value)
+        return self._skel.typed_map(
+            "starts", "sint", KillStart.from_value,
+            value_type="struct kill_start")
 
     @property
     def events(self) -> RingBuffer[KillEvent]:

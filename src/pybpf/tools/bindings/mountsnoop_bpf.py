@@ -131,7 +131,9 @@ class MountsnoopMaps:
     @property
     def starts(self) -> TypedMap[int, MountStart]:
         """Map starts (hash, 1024 entries)."""
-        return self._skel.typed_map("starts", "sint", MountStart.from_value)
+        return self._skel.typed_map(
+            "starts", "sint", MountStart.from_value,
+            value_type="struct mount_start")
 
     @property
     def events(self) -> RingBuffer[MountEvent]:

@@ -102,7 +102,9 @@ class OffcputimeMaps:
     @property
     def start(self) -> TypedMap[int, StartInfo]:
         """Map start (hash, 10240 entries)."""
-        return self._skel.typed_map("start", "sint", StartInfo.from_value)
+        return self._skel.typed_map(
+            "start", "sint", StartInfo.from_value,
+            value_type="struct start_info")
 
     @property
     def stacks(self) -> TypedMap[int, bytes]:
@@ -112,7 +114,9 @@ class OffcputimeMaps:
     @property
     def info(self) -> TypedMap[OffcpuKey, int]:
         """Map info (hash, 10240 entries)."""
-        return self._skel.typed_map("info", OffcpuKey.from_value, "int")
+        return self._skel.typed_map(
+            "info", OffcpuKey.from_value, "int",
+            key_type="struct offcpu_key")
 
 
 class OffcputimePrograms:

@@ -108,7 +108,9 @@ class OpensnoopMaps:
     @property
     def starts(self) -> TypedMap[int, OpenStart]:
         """Map starts (hash, 8192 entries)."""
-        return self._skel.typed_map("starts", "sint", OpenStart.from_value)
+        return self._skel.typed_map(
+            "starts", "sint", OpenStart.from_value,
+            value_type="struct open_start")
 
     @property
     def events(self) -> RingBuffer[OpenEvent]:

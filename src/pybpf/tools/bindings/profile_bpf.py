@@ -77,7 +77,9 @@ class ProfileMaps:
     @property
     def counts(self) -> TypedMap[StackKey, int]:
         """Map counts (hash, 10240 entries)."""
-        return self._skel.typed_map("counts", StackKey.from_value, "int")
+        return self._skel.typed_map(
+            "counts", StackKey.from_value, "int",
+            key_type="struct stack_key")
 
 
 class ProfilePrograms:

@@ -69,7 +69,9 @@ class SoftirqsMaps:
     @property
     def totals(self) -> TypedMap[SoftirqKey, int]:
         """Map totals (hash, 1024 entries)."""
-        return self._skel.typed_map("totals", SoftirqKey.from_value, "int")
+        return self._skel.typed_map(
+            "totals", SoftirqKey.from_value, "int",
+            key_type="struct softirq_key")
 
 
 class SoftirqsPrograms:

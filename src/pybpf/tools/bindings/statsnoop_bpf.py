@@ -105,7 +105,9 @@ class StatsnoopMaps:
     @property
     def starts(self) -> TypedMap[int, StatStart]:
         """Map starts (hash, 8192 entries)."""
-        return self._skel.typed_map("starts", "sint", StatStart.from_value)
+        return self._skel.typed_map(
+            "starts", "sint", StatStart.from_value,
+            value_type="struct stat_start")
 
     @property
     def events(self) -> RingBuffer[StatEvent]:

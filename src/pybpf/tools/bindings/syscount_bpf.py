@@ -72,7 +72,9 @@ class SyscountMaps:
     @property
     def stats(self) -> TypedMap[int, SysStat]:
         """Map stats (hash, 4096 entries)."""
-        return self._skel.typed_map("stats", "sint", SysStat.from_value)
+        return self._skel.typed_map(
+            "stats", "sint", SysStat.from_value,
+            value_type="struct sys_stat")
 
 
 class SyscountPrograms:

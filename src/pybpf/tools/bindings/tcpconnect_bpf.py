@@ -126,7 +126,9 @@ class TcpconnectMaps:
     @property
     def starts(self) -> TypedMap[int, ConnectStart]:
         """Map starts (hash, 8192 entries)."""
-        return self._skel.typed_map("starts", "int", ConnectStart.from_value)
+        return self._skel.typed_map(
+            "starts", "int", ConnectStart.from_value,
+            value_type="struct connect_start")
 
     @property
     def events(self) -> RingBuffer[ConnectEvent]:

@@ -127,7 +127,9 @@ class TcplifeMaps:
     @property
     def owners(self) -> TypedMap[int, Owner]:
         """Map owners (hash, 16384 entries)."""
-        return self._skel.typed_map("owners", "int", Owner.from_value)
+        return self._skel.typed_map(
+            "owners", "int", Owner.from_value,
+            value_type="struct owner")
 
     @property
     def events(self) -> RingBuffer[LifeEvent]:
