@@ -4,6 +4,7 @@
     python generators/build_tools.py            # rebuild src/pybpf/tools/objects/*.bpf.o
     python generators/build_tools.py --check    # rebuild in a temporary directory, compare
     python generators/build_tools.py exitsnoop  # one tool
+    python generators/build_tools.py --bindings # only tools/bindings/*_bpf.py, from the objects
 
 Needs the ziglang wheel (``pip install 'pybpf[tools]'``): the objects are
 built with zig so that the same sources give the same bytes anywhere;

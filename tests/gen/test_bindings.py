@@ -295,3 +295,27 @@ def test_every_shape_type_checks(shapes, tmp_path):
                          capture_output=True, text=True, cwd=tmp_path, timeout=600,
                          env={**os.environ, "MYPYPATH": f"{SRC}:{module.parent}"})
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_object_file_refers_to_the_object_beside_the_module(tmp_path):
+    obj = OBJECTS / "syscount.bpf.o"
+    (tmp_path / "objects").mkdir()
+    shutil.copy(obj, tmp_path / "objects" / "sc.bpf.o")
+    (tmp_path / "mod").mkdir()
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    out = subprocess.run([sys.executable, "-m", "pybpf", "gen", "bindings", str(obj),
+                          "--object-file", "../objects/sc.bpf.o", "-o",
+                          str(tmp_path / "mod" / "sc_ref_bpf.py")], capture_output=True,
+                         text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    text = (tmp_path / "mod" / "sc_ref_bpf.py").read_text()
+    assert "base64" not in text and '"../objects/sc.bpf.o"' in text
+    module = import_module(tmp_path / "mod" / "sc_ref_bpf.py")
+    skel = module.Syscount()                    # the file beside it, by default
+    assert skel.rodata.target_pid == 0 and skel.spec.programs
+    assert module.Syscount(str(obj)).rodata.by_process == 0
+
+
+def test_a_field_named_like_a_builtin_type_does_not_hide_it():
+    assert identifier("str") == "str_" and identifier("int") == "int_"
+    assert identifier("strlen") == "strlen"

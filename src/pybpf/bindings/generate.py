@@ -12,7 +12,9 @@
   before loading;
 * a class of typed maps, one of programs, and the object class (a
   :class:`~pybpf.bindings.runtime.ObjectBindings`) tying them together,
-  with the object's bytes embedded (base64) unless ``embed`` is False.
+  with the object's bytes embedded (base64) unless ``embed`` is False —
+  or, with ``object_file``, the path of the object file relative to the
+  module (for objects shipped beside their bindings, as pybpf's tools are).
 
 The text depends only on the object: the same object gives the same
 module, byte for byte.  It passes ruff's default rules and pybpf's own
@@ -30,10 +32,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..btf.types import Array, Composite, EnumBase, Float, Int, Ptr, Union, Var
+from ..codecs import INDEX_KEY_TYPES
 from ..records import RECORD_VAR_PREFIX
 
 _IDENT = re.compile(r"[^0-9a-zA-Z_]")
-_RESERVED = {"Any", "ClassVar", "IntEnum", "ObjectBindings", "Program", "RingBuffer",
+_RESERVED = {"Any", "ClassVar", "IntEnum", "ObjectBindings", "Path", "Program", "RingBuffer",
              "Section", "TypedMap", "Variable", "dataclass", "enum_or_int", "field",
              "base64", "annotations"}
 _SKIPPED_SECTIONS = (".kconfig", ".ksyms")
@@ -48,12 +51,20 @@ def camel(name: str) -> str:
     return "_" + text if text[0].isdigit() else text
 
 
+_ANNOTATION_NAMES = frozenset({"bool", "bytes", "dict", "float", "int", "list", "str"})
+"""Builtins the generated annotations use: an attribute of one of these names
+would hide the type from the annotations after it in its class."""
+
+
 def identifier(name: str) -> str:
-    """A C name as a Python attribute name (``class`` -> ``class_``)."""
+    """A C name as a Python attribute name (``class`` -> ``class_``,
+    ``str`` -> ``str_``)."""
     text = _IDENT.sub("_", name) or "_"
     if text[0].isdigit():
         text = "_" + text
-    return text + "_" if keyword.iskeyword(text) or keyword.issoftkeyword(text) else text
+    if keyword.iskeyword(text) or keyword.issoftkeyword(text) or text in _ANNOTATION_NAMES:
+        return text + "_"
+    return text
 
 
 @dataclass
@@ -233,8 +244,16 @@ def _module_doc(object_name: str, digest: str) -> list[str]:
 
 
 def generate(spec: Any, object_bytes: bytes, *, object_name: str = "object.bpf.o",
-             class_name: str | None = None, embed: bool = True) -> str:
-    """The bindings module for ``spec`` (parsed from ``object_bytes``)."""
+             class_name: str | None = None, embed: bool = True,
+             object_file: str | None = None) -> str:
+    """The bindings module for ``spec`` (parsed from ``object_bytes``).
+
+    The object class loads the embedded object by default; with ``embed``
+    False it takes the object's path; with ``object_file`` (a path relative
+    to the generated module, ``/``-separated: ``../objects/x.bpf.o``) the
+    object is not embedded and the class loads that file by default."""
+    if object_file is not None:
+        embed = False
     gen = Generator(spec)
     stem = object_name.rsplit("/", 1)[-1].removesuffix(".o").removesuffix(".bpf")
     cls = class_name or camel(stem)
@@ -275,13 +294,21 @@ def generate(spec: Any, object_bytes: bytes, *, object_name: str = "object.bpf.o
         if mspec.type in _OBJECT_VALUE_TYPES:
             value = PyType("Any")
         value_ann = f"list[{value.ann}]" if mspec.type in _PERCPU_TYPES else value.ann
-        key_conv = _callable(key) if key.inp != "%s" else "None"
-        value_conv = _callable(value) if value.inp != "%s" else "None"
+        key_conv = _callable(key) if key.inp != "%s" else _int_codec(gen, mspec.key_type, key)
+        value_conv = _callable(value) if value.inp != "%s" else _int_codec(gen,
+                                                                            mspec.value_type,
+                                                                            value)
+        named = [f"{side}_type={json.dumps(text)}" for side, py, ref in
+                 (("key", key, mspec.key_type), ("value", value, mspec.value_type))
+                 if py.inp != "%s" and (text := _named_type(gen, ref)) is not None]
+        call = f'"{name}", {key_conv}, {value_conv}'
         map_lines += [
             "    @property",
             f"    def {attr}(self) -> TypedMap[{key.ann}, {value_ann}]:",
             f'        """Map {name} ({mspec.type}, {mspec.max_entries} entries)."""',
-            *_fit(f'        return self._skel.typed_map("{name}", {key_conv}, {value_conv})'),
+            *(_fit(f"        return self._skel.typed_map({call})") if not named else
+              ["        return self._skel.typed_map(", f"            {call},",
+               f"            {', '.join(named)})"]),
             ""]
 
     # data sections
@@ -307,6 +334,8 @@ def generate(spec: Any, object_bytes: bytes, *, object_name: str = "object.bpf.o
         out += ["OBJECT = base64.b64decode("]
         out += [f'    "{text[i:i + _LINE]}"' for i in range(0, len(text), _LINE)]
         out += [")"]
+    if object_file is not None:
+        out += _fit(f"OBJECT_FILE = Path(__file__).resolve().parent.joinpath({json.dumps(object_file)})")
     out += ["", ""]
 
     # enums and records, in dependency order
@@ -362,6 +391,10 @@ def generate(spec: Any, object_bytes: bytes, *, object_name: str = "object.bpf.o
         out += ["    def __init__(self, path: str | None = None) -> None:",
                 '        """The embedded object, or the object file at ``path``."""',
                 "        super().__init__(OBJECT if path is None else path)"]
+    elif object_file is not None:
+        out += ["    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:",
+                '        """The object file beside this module, or the one at ``path``."""',
+                "        super().__init__(OBJECT_FILE if path is None else path)"]
     else:
         out += ["    def __init__(self, path: str) -> None:",
                 '        """The object file at ``path``."""',
@@ -370,10 +403,12 @@ def generate(spec: Any, object_bytes: bytes, *, object_name: str = "object.bpf.o
     for attr, sec_cls, _ in section_classes:
         out.append(f"        self.{attr} = {sec_cls}(self)")
     out += ["", ""]
-    exported = ", ".join(f'"{n}"' for n in sorted(_exported(gen, cls, section_classes),
-                                                  key=_isort_key))
+    referenced = object_file is not None
+    names = _exported(gen, cls, section_classes, referenced)
+    exported = ", ".join(f'"{n}"' for n in sorted(names, key=_isort_key))
     out.append(f"__all__ = [{exported}]")
-    return "\n".join(_imports(out, object_name, digest, embed) + _wrap_all(out)) + "\n"
+    head = _imports(out, object_name, digest, embed, referenced)
+    return "\n".join(head + _wrap_all(out)) + "\n"
 
 
 def _docstring(text: str, indent: int) -> list[str]:
@@ -404,7 +439,8 @@ _RUNTIME_NAMES = ("ObjectBindings", "RingBuffer", "Section", "TypedMap", "Variab
                   "enum_or_int")
 
 
-def _imports(body: list[str], object_name: str, digest: str, embed: bool) -> list[str]:
+def _imports(body: list[str], object_name: str, digest: str, embed: bool,
+             referenced: bool = False) -> list[str]:
     """The module's docstring and the imports ``body`` uses (and no more)."""
     code = "\n".join(line for line in body if not line.startswith('    "'))
 
@@ -414,11 +450,15 @@ def _imports(body: list[str], object_name: str, digest: str, embed: bool) -> lis
     out = [*_module_doc(object_name, digest), "from __future__ import annotations", ""]
     if embed:
         out.append("import base64")
+    if referenced:
+        out.append("import os")
     if used("dataclass"):
         out.append("from dataclasses " + ("import dataclass, field" if used("field")
                                           else "import dataclass"))
     if used("IntEnum"):
         out.append("from enum import IntEnum")
+    if referenced:
+        out.append("from pathlib import Path")
     typing_names = [n for n in ("Any", "ClassVar") if used(n)]
     if typing_names:
         out.append(f"from typing import {', '.join(typing_names)}")
@@ -432,7 +472,7 @@ def _imports(body: list[str], object_name: str, digest: str, embed: bool) -> lis
     return out
 
 
-_INDEX_TYPES = frozenset({"array", "percpu_array", "prog_array", "array_of_maps"})
+_INDEX_TYPES = INDEX_KEY_TYPES
 _OBJECT_VALUE_TYPES = frozenset({"prog_array", "array_of_maps", "hash_of_maps"})
 _PERCPU_TYPES = frozenset({"percpu_hash", "percpu_array", "lru_percpu_hash",
                            "percpu_cgroup_storage"})
@@ -445,6 +485,31 @@ def _side(gen: Generator, mspec: Any, type_ref: Any, size: int, hint: str, *,
             return PyType("Any")
         return gen.pytype(type_ref, hint)
     return PyType("int" if index or size == 0 else "bytes")
+
+
+def _int_codec(gen: Generator, type_ref: Any, py: PyType) -> str:
+    """``"int"`` or ``"sint"`` (quoted) for a map side typed ``int``: a BTF
+    integer or pointer, or an index without a type — the codec the typed
+    map gives it whatever the backend's default (a map loaded from a
+    prepared form has bytes keys); else None."""
+    if py.ann != "int":
+        return "None"
+    t = gen.btf.resolve(type_ref) if type_ref is not None and gen.btf is not None else None
+    return '"sint"' if isinstance(t, Int) and t.is_signed else '"int"'
+
+
+def _named_type(gen: Generator, type_ref: Any) -> str | None:
+    """``struct name``/``union name``/``enum name`` for a map side's BTF
+    type when it has a name (the typed map then finds it in the loaded
+    object's BTF, parsing no ELF); None otherwise."""
+    if type_ref is None or gen.btf is None:
+        return None
+    t = gen.btf.resolve(type_ref)
+    if isinstance(t, Composite | EnumBase) and t.name:
+        kind = "union" if isinstance(t, Union) else "struct" if isinstance(t, Composite) \
+            else "enum"
+        return f"{kind} {t.name}"
+    return None
 
 
 def _type_text(btf: Any, t: Any) -> str:
@@ -516,8 +581,11 @@ def _fit(line: str) -> list[str]:
     return [line[:cut + 1], " " * (indent + 4) + line[cut + 1:].lstrip()]
 
 
-def _exported(gen: Generator, cls: str, sections: list[tuple[str, str, str]]) -> list[str]:
+def _exported(gen: Generator, cls: str, sections: list[tuple[str, str, str]],
+              referenced: bool) -> list[str]:
     names = [cls, f"{cls}Maps", f"{cls}Programs", "OBJECT_NAME", "OBJECT_SHA256"]
+    if referenced:
+        names.append("OBJECT_FILE")
     names += [c for c, _ in gen.enums.values()] + [r.cls for r in gen.order]
     names += [c for _, c, _ in sections]
     return names

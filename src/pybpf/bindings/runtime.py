@@ -232,7 +232,13 @@ class Section:
 
     def write(self, name: str, value: Any) -> None:
         """Set variable ``name``: in the object before loading, in the map
-        after (``.rodata`` cannot change after loading)."""
+        after (``.rodata`` cannot change after loading).  An ``int`` set
+        before the object is parsed waits for the load (or the parse): a
+        load through the prepared cache parses nothing."""
+        skel = self.skel
+        if skel.collection is None and not skel.parsed and isinstance(value, int):
+            skel.set_initial(name, int(value))
+            return
         map_name, offset, size, vtype = self._where(name)
         btf = self.skel.spec.btf
         if isinstance(value, bytes | bytearray):
@@ -243,9 +249,8 @@ class Section:
             data = int(value).to_bytes(size, "little", signed=int(value) < 0)
         if len(data) != size:
             raise BPFError(f"{self.SECTION}: {name} holds {size} bytes, not {len(data)}")
-        skel = self.skel
         if skel.collection is None:
-            skel.spec.set_variable(name, data)
+            skel.set_initial(name, data)
             return
         if map_name.startswith(".rodata"):
             raise BPFError(f"{name} is in {map_name}, read-only once loaded: set it before "
@@ -264,21 +269,55 @@ class ObjectBindings:
     OBJECT_NAME: ClassVar[str] = ""
 
     def __init__(self, obj: bytes | str | os.PathLike[str]):
-        from ..elf import load_object
-
-        path = None if isinstance(obj, bytes) else os.fspath(obj)
-        self.spec = load_object(obj if path is None else path)
+        self.source: bytes | str = obj if isinstance(obj, bytes) else os.fspath(obj)
+        """The object: its bytes, or its path."""
+        self.initial: dict[str, int | bytes] = {}
+        """Global variables set before load, by name (ints, or encoded bytes)."""
         self.collection: Any = None
         self.backend: str | None = None
+        self._spec: Any = None
+        self._btf: Any = None
         self._maps: dict[str, Any] = {}
 
-    def load(self: B, backend: str = "vm", **options: Any) -> B:
+    @property
+    def spec(self) -> Any:
+        """The object parsed (:func:`pybpf.elf.load_object`), on first use,
+        with the variables set so far: a load through the prepared cache
+        (``load("kernel", cache=True)``) needs no parse."""
+        if self._spec is None:
+            from ..elf import load_object
+
+            spec = load_object(self.source)
+            for name, value in self.initial.items():
+                spec.set_variable(name, value)
+            self._spec = spec
+        return self._spec
+
+    @property
+    def parsed(self) -> bool:
+        """Whether :attr:`spec` was parsed already."""
+        return self._spec is not None
+
+    def set_initial(self, name: str, value: int | bytes) -> None:
+        """Set global variable ``name``'s value before load (an int, or its
+        encoded bytes): in the spec when parsed, and for a cached load."""
+        if self._spec is not None:
+            self._spec.set_variable(name, value)
+        self.initial[name] = value
+
+    def load(self: B, backend: str = "vm", *, cache: bool = False, **options: Any) -> B:
         """Load the object: ``backend`` ``"vm"`` (:func:`pybpf.vm.load`) or
         ``"kernel"`` (:func:`pybpf.kernel.load`), ``options`` passed on.
-        Returns the bindings themselves, now loaded."""
+        With ``cache`` (the kernel, an object file), load through the
+        prepared-object cache (:func:`pybpf.kernel.load_cache.load_cached`):
+        the first load for this object and kernel prepares it, later ones
+        parse no ELF, BTF or CO-RE relocation (fast start, as the tools
+        need).  Returns the bindings themselves, now loaded."""
         if self.collection is not None:
             raise BPFError(f"{self.OBJECT_NAME} is loaded already")
-        if backend == "vm":
+        if cache:
+            self.collection = self._load_cached(backend, options)
+        elif backend == "vm":
             from .. import vm
 
             self.collection = vm.load(self.spec, **options)
@@ -291,25 +330,81 @@ class ObjectBindings:
         self.backend = backend
         return self
 
+    def _load_cached(self, backend: str, options: dict[str, Any]) -> Any:
+        if backend != "kernel":
+            raise BPFError(f"{self.OBJECT_NAME}: the prepared cache is for the kernel backend")
+        if isinstance(self.source, bytes):
+            raise BPFError(f"{self.OBJECT_NAME}: the prepared cache loads object files: give "
+                           f"the bindings the object's path")
+        from ..kernel.load_cache import load_cached
+
+        def parse(data: bytes) -> Any:   # only when the cache has no entry yet
+            from ..elf import load_object
+
+            return load_object(data)
+
+        return load_cached(self.source, parse, set_variables=dict(self.initial), **options)
+
     def _loaded(self) -> Any:
         if self.collection is None:
             raise BPFError(f"{self.OBJECT_NAME} is not loaded: call load() first")
         return self.collection
 
-    def typed_map(self, name: str, key: Callable[[Any], Any] | None = None,
-                  value: Callable[[Any], Any] | None = None) -> TypedMap[Any, Any]:
+    def typed_map(self, name: str, key: Callable[[Any], Any] | str | None = None,
+                  value: Callable[[Any], Any] | str | None = None, *,
+                  key_type: str | None = None, value_type: str | None = None
+                  ) -> TypedMap[Any, Any]:
         """Loaded map ``name``; ``key``/``value`` turn decoded BTF values
-        into the generated types (records, enums)."""
+        into the generated types (records, enums), or are ``"int"`` or
+        ``"sint"`` for integers (which need no BTF).  ``key_type`` and
+        ``value_type`` name the BTF types converted (``"struct hist_key"``):
+        with them a map of a kernel load from the prepared cache decodes
+        through the loaded object's BTF, and nothing is parsed."""
         if name not in self._maps:
             m = self._loaded().maps[name]
-            mspec = self.spec.maps[name]
-            btf = mspec.btf or self.spec.btf
-            if key is not None and mspec.key_type is not None and btf is not None:
-                m.key_codec = RecordCodec(btf, mspec.key_type, key)
-            if value is not None and mspec.value_type is not None and btf is not None:
-                m.value_codec = RecordCodec(btf, mspec.value_type, value)
+            if isinstance(key, str):
+                from ..codecs import make_codec
+
+                m.key_codec, key = make_codec(key, m.key_size), None
+            if isinstance(value, str):
+                from ..codecs import make_codec
+
+                m.value_codec, value = make_codec(value, m.value_size), None
+            if key is not None or value is not None:   # records or enums: BTF codecs
+                named = (key is None or key_type is not None) and \
+                    (value is None or value_type is not None)
+                btf, key_ref, value_ref = self._map_types(name, key_type, value_type, named)
+                if key is not None and key_ref is not None and btf is not None:
+                    m.key_codec = RecordCodec(btf, key_ref, key)
+                if value is not None and value_ref is not None and btf is not None:
+                    m.value_codec = RecordCodec(btf, value_ref, value)
             self._maps[name] = TypedMap(m)
         return self._maps[name]  # type: ignore[no-any-return]
+
+    def _map_types(self, name: str, key_type: str | None, value_type: str | None,
+                   named: bool) -> tuple[Any, Any, Any]:
+        """The BTF and the key and value types of map ``name`` to decode
+        with: the loaded object's BTF and the names given when the object
+        is not parsed and every side converted is ``named`` (a kernel
+        load), else the spec's (parsing the object)."""
+        if named and not self.parsed:
+            btf = self._loaded_btf()
+            if btf is not None:
+                return btf, key_type, value_type
+        mspec = self.spec.maps[name]
+        return mspec.btf or self.spec.btf, mspec.key_type, mspec.value_type
+
+    def _loaded_btf(self) -> Any:
+        """The object's BTF as the kernel holds it (None in the VM, or
+        without BTF), parsed once."""
+        if self._btf is None:
+            kbtf = getattr(self.collection, "btf", None)
+            if kbtf is None or not hasattr(kbtf, "raw"):
+                return None
+            from ..btf import BTF
+
+            self._btf = BTF.from_bytes(kbtf.raw())
+        return self._btf
 
     def ring_buffer(self, name: str, record: str | None = None,
                     convert: Callable[[Any], T] | None = None) -> RingBuffer[T]:
@@ -317,14 +412,37 @@ class ObjectBindings:
         into ``convert(decoded)`` (raw bytes without a type)."""
         if name not in self._maps:
             self._loaded()
-            btf = self.spec.btf
-            if record is not None and btf is not None:
-                codec = RecordCodec(btf, record, convert or (lambda v: v))
-                decode: Callable[[bytes], Any] = codec.decode
-            else:
-                decode = bytes
+            decode = self._prepared_decoder(name, record, convert)
+            if decode is None:
+                btf = self.spec.btf
+                if record is not None and btf is not None:
+                    decode = RecordCodec(btf, record, convert or (lambda v: v)).decode
+                else:
+                    decode = bytes
             self._maps[name] = RingBuffer(self, name, decode)
         return self._maps[name]  # type: ignore[no-any-return]
+
+    def _prepared_decoder(self, name: str, record: str | None,
+                          convert: Callable[[Any], Any] | None) -> Callable[[bytes], Any] | None:
+        """A decoder of ``name``'s records that needs no BTF: the flat record
+        type a collection loaded from the prepared cache carries, when it is
+        ``record``; its fields make the dict ``convert`` takes."""
+        from ..records import RecordType
+
+        rtype = (getattr(self.collection, "record_types", None) or {}).get(name)
+        if not isinstance(rtype, RecordType) or record is None or \
+                record.split()[-1] != rtype.name:
+            return None
+        unpack = rtype.decoder()
+        names = [f[0] for f in rtype.fields]
+        make = convert or (lambda v: v)
+
+        def decode(data: bytes) -> Any:
+            got = unpack(data)
+            if isinstance(got, bytes):   # shorter than the type
+                return got
+            return make(dict(zip(names, got, strict=True)))
+        return decode
 
     def program(self, name: str) -> Any:
         """Loaded program ``name``."""
@@ -350,6 +468,7 @@ class ObjectBindings:
             self.collection.close()
         self.collection = None
         self.backend = None
+        self._btf = None
         self._maps.clear()
 
     def __enter__(self: B) -> B:

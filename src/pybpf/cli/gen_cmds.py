@@ -19,7 +19,7 @@ def cmd_gen_bindings(args: argparse.Namespace) -> int:
     data = read_bytes(args.object)
     spec = load_object(data, path=args.object)
     text = generate(spec, data, object_name=Path(args.object).name, class_name=args.name,
-                    embed=not args.no_embed)
+                    embed=not args.no_embed, object_file=args.object_file)
     if args.output:
         from .output import write_file
 
@@ -48,4 +48,8 @@ def register(sub: Any) -> None:
                                                    "the file name, xdp_count.bpf.o -> XdpCount)")
     q.add_argument("--no-embed", action="store_true",
                    help="do not embed the object: the class takes its path")
+    q.add_argument("--object-file", metavar="PATH",
+                   help="do not embed the object: the class loads the file at PATH, relative "
+                        "to the generated module (../objects/x.bpf.o), unless given another "
+                        "path (for objects shipped beside their bindings)")
     q.set_defaults(func=cmd_gen_bindings)

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+from ..bindings.runtime import TypedMap
 from ..pictures import HeatmapRows, Style, log2_axis_labels, log2_bars, log2_label
 
 WIDTH = 52
@@ -87,21 +88,13 @@ class HistogramView:
         return title + format_log2(counts, name)
 
 
-def read_u64_array(m, count: int, *, clear: bool = False) -> list[int]:
+def read_u64_array(counters: TypedMap[int, int], count: int, *, clear: bool = False
+                   ) -> list[int]:
     """The first ``count`` values of an array map of 64-bit counters
     (zeroed afterwards with ``clear``)."""
-    import ctypes
-
-    from ..kernel import sys as _sys
-
-    out = []
-    key = ctypes.c_uint32(0)
-    value = ctypes.c_uint64(0)
-    zero = ctypes.c_uint64(0)
-    for i in range(count):
-        key.value = i
-        _sys.map_lookup_elem(m.fd, ctypes.addressof(key), ctypes.addressof(value))
-        out.append(value.value)
-        if clear and value.value:
-            _sys.map_update_elem(m.fd, ctypes.addressof(key), ctypes.addressof(zero))
+    out = [counters[i] for i in range(count)]
+    if clear:
+        for i, n in enumerate(out):
+            if n:
+                counters[i] = 0
     return out

@@ -10,28 +10,30 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..bindings.runtime import TypedMap
 from ..errors import BPFError
 from . import _runtime as rt
 from ._hist import HistogramView, add_picture_options, hist_json
+from .bindings.hardirqs_bpf import Hardirqs
+from .bindings.softirqs_bpf import Softirqs
 
 SLOTS = 32
 """Slots of a log2 histogram."""
 
-KeyDecoder = Callable[[bytes], tuple[str, int]]
-"""A totals-map key's bytes -> (the interrupt's label, histogram slot)."""
+KeyLabel = Callable[[Any], tuple[str, int]]
+"""A totals-map key -> (the interrupt's label, histogram slot)."""
 
 
-def read_totals(m: Any, decode_key: KeyDecoder, *, clear: bool = False
+def read_totals(totals: TypedMap[Any, int], label_key: KeyLabel, *, clear: bool = False
                 ) -> dict[tuple[str, int], int]:
     """``{(label, slot): value}`` from the totals map (emptied with ``clear``)."""
     out: dict[tuple[str, int], int] = {}
-    for key, value in m.items():
-        label, slot = decode_key(bytes(key))
-        count = value if isinstance(value, int) else int.from_bytes(bytes(value), "little")
+    for key, count in totals.items():
+        label, slot = label_key(key)
         out[(label, slot)] = out.get((label, slot), 0) + count
         if clear:
             with contextlib.suppress(KeyError):  # gone meanwhile
-                del m[key]
+                del totals[key]
     return out
 
 
@@ -52,26 +54,27 @@ def build_parser(name: str, description: str, *, count_help: str,
     return p
 
 
-def run(name: str, args: argparse.Namespace, decode_key: KeyDecoder, *, kind: str,
-        width: int, header: str, order: Callable[[str], Any] | None = None) -> int:
-    """Load tool ``name``, run it, and print its totals map every interval and
-    at the end; ``kind`` (``hardirq``/``softirq``) names the label column
+def run(skel: Hardirqs | Softirqs, args: argparse.Namespace, label_key: KeyLabel, *,
+        kind: str, width: int, header: str, order: Callable[[str], Any] | None = None) -> int:
+    """Load tool ``skel`` (bindings, not loaded yet), run it, and print its
+    totals map every interval and at the end; ``label_key`` labels its keys;
+    ``kind`` (``hardirq``/``softirq``) names the label column
     and JSON field, ``width`` the label column's width, ``order`` sorts the
     histograms (by label without it)."""
     unit = "nsecs" if args.nanoseconds else "usecs"
     if args.bars or args.heatmap:  # pictures of histograms: -D's histograms
         if args.count:
-            raise BPFError(f"{name}: --bars and --heatmap draw histograms; -C counts runs")
+            raise BPFError(f"{kind}s: --bars and --heatmap draw histograms; -C counts runs")
         args.dist = True
     view = HistogramView(args, unit)
-    variables = {"count_only": 1 if args.count else None,
-                 "distribution": 1 if args.dist else None,
-                 "nanoseconds": 1 if args.nanoseconds else None}
-    with rt.open_tool(name, variables=variables) as coll:
-        totals = coll.maps["totals"]
+    skel.rodata.count_only = args.count
+    skel.rodata.distribution = args.dist
+    skel.rodata.nanoseconds = args.nanoseconds
+    with rt.open_tool(skel):
+        totals = skel.maps.totals
 
         def tick() -> None:
-            table = read_totals(totals, decode_key, clear=bool(args.interval))
+            table = read_totals(totals, label_key, clear=bool(args.interval))
             if not args.json and not view.heatmap and (args.interval or args.timestamp):
                 print(time.strftime("%H:%M:%S"))
             if args.dist:
@@ -100,5 +103,5 @@ def run(name: str, args: argparse.Namespace, decode_key: KeyDecoder, *, kind: st
             for label, n in rows:
                 print(f"{label:<{width}} {n:>11}", flush=True)
 
-        return rt.run(coll, [], args.duration, every=args.interval, tick=tick,
+        return rt.run(skel, [], args.duration, every=args.interval, tick=tick,
                       header="" if args.json else header, command=args.command)

@@ -1,7 +1,9 @@
 """What every tool shares: finding its BPF object (shipped in the package,
 :mod:`pybpf.tools.prebuilt`; compiled once per source only where the
-sources were edited), loading it fast (:mod:`pybpf.kernel.load_cache`), the
-common options, and running it (:func:`pybpf.kernel.run`: attach, poll,
+sources were edited), loading it through its generated bindings
+(``tools/bindings/NAME_bpf.py``, ``pybpf gen bindings``: typed knobs, maps
+and records) fast (:mod:`pybpf.kernel.load_cache`), the common options,
+and running it (:func:`pybpf.kernel.run`: attach, poll,
 stop cleanly on Ctrl-C, SIGTERM or after ``--duration``).
 
 Environment variables for measuring and testing:
@@ -20,7 +22,12 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from ..bindings.runtime import ObjectBindings
+
+B = TypeVar("B", bound="ObjectBindings")
 
 HERE = Path(__file__).resolve().parent
 INCLUDE = HERE / "include"
@@ -86,19 +93,13 @@ def object_path(name: str, *, quiet: bool = False) -> Path:
     return out
 
 
-def open_tool(name: str, *, record_types: dict[str, str] | None = None,
-              variables: dict[str, Any] | None = None) -> Any:
-    """Load tool ``name``'s object into the kernel (a Collection)."""
-    from ..kernel.load_cache import load_cached
-
-    def parse(data: bytes) -> Any:
-        from ..elf import load_object
-
-        return load_object(data)
-
-    return load_cached(object_path(name), parse, record_types=record_types,
-                       set_variables={k: v for k, v in (variables or {}).items()
-                                      if v is not None})
+def open_tool(skel: B) -> B:
+    """Load a tool's object into the kernel through its generated bindings
+    (``tools/bindings/NAME_bpf.py``: ``Exitsnoop(object_path("exitsnoop"))``,
+    knobs set as ``skel.rodata.target_pid = 42``), by the prepared-object
+    cache (:mod:`pybpf.kernel.load_cache`: later runs start fast).  Returns
+    ``skel``, loaded: use it as a ``with`` block."""
+    return skel.load("kernel", cache=True)
 
 
 def attached() -> None:
@@ -152,10 +153,12 @@ def print_json(obj: dict[str, Any]) -> None:
 
 
 def record_json(record: Any, **extra: Any) -> dict[str, Any]:
-    """A decoded record (a named tuple) as a dict for :func:`print_json`,
-    without its padding fields, with ``extra`` keys added (or replaced)."""
+    """A decoded record (a generated record class, or a named tuple) as a
+    dict for :func:`print_json`, keyed by its C field names, without its
+    padding fields, with ``extra`` keys added (or replaced)."""
+    fields = record.to_value() if hasattr(record, "to_value") else record._asdict()
     out = {k: (list(v) if isinstance(v, tuple) else v)
-           for k, v in record._asdict().items() if not k.startswith("pad")}
+           for k, v in fields.items() if not k.startswith("pad")}
     out.update(extra)
     return out
 
@@ -163,13 +166,14 @@ def record_json(record: Any, **extra: Any) -> dict[str, Any]:
 COMMAND_DRAIN_SECONDS = 0.25
 
 
-def run(coll: Any, readers: list[Any], duration: float | None, *, header: str = "",
-        optional: Iterable[str] = (), every: float | None = None,
+def run(skel: ObjectBindings, readers: list[Any], duration: float | None, *,
+        header: str = "", optional: Iterable[str] = (), every: float | None = None,
         tick: Callable[[], Any] | None = None, command: list[str] | None = None,
         options: dict[str, Any] | None = None,
         attach_with: Callable[[], list[Any]] | None = None,
         at_end: Callable[[], Any] | None = None) -> int:
-    """Attach every program of ``coll`` (those in ``optional`` may fail;
+    """Attach every program of ``skel`` (a tool's bindings, loaded by
+    :func:`open_tool`; those in ``optional`` may fail;
     ``options`` are given to the programs whose hook takes them, as
     :func:`pybpf.kernel.runner.attach_all` does) — or, with ``attach_with``,
     call it to attach them: it returns the attachments, closed at the end —
@@ -190,6 +194,7 @@ def run(coll: Any, readers: list[Any], duration: float | None, *, header: str = 
     from ..errors import BPFError
     from ..kernel.runner import run as run_collection
 
+    coll = skel.collection
     child: list[subprocess.Popen] = []
     ended: list[float] = []
     attachments: list[Any] = []

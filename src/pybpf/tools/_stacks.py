@@ -19,12 +19,13 @@ build id (the ELF ``NT_GNU_BUILD_ID`` note).
 from __future__ import annotations
 
 import bisect
-import ctypes
 import lzma
 import os
+import struct
 from collections.abc import Iterable
 from typing import Any
 
+from ..bindings.runtime import TypedMap
 from ..elf.reader import PT_LOAD, SHT_DYNSYM, SHT_SYMTAB, ElfImage
 from ..errors import BPFError
 from ..kernel import kallsyms
@@ -40,22 +41,20 @@ GNU_BUILD_ID_NOTE = 3
 MINIDEBUGINFO_SECTION = ".gnu_debugdata"
 
 
-def read_stack(stacks: Any, stack_id: int) -> list[int]:
+def read_stack(stacks: TypedMap[int, bytes], stack_id: int) -> list[int]:
     """The addresses of stack ``stack_id`` in stack trace map ``stacks``,
     innermost first (empty for a negative id — the program's error — or one
     gone from the map)."""
-    from ..kernel import sys as _sys
-
     if stack_id < 0:
         return []
-    key = ctypes.c_uint32(stack_id)
-    value = (ctypes.c_uint64 * MAX_DEPTH)()
     try:
-        _sys.map_lookup_elem(stacks.fd, ctypes.addressof(key), ctypes.addressof(value))
+        raw = stacks.get(stack_id)
     except OSError:
         return []
+    if raw is None:
+        return []
     out = []
-    for ip in value:
+    for (ip,) in struct.iter_unpack("<Q", raw[:len(raw) - len(raw) % 8]):
         if not ip:
             break
         out.append(ip)
@@ -321,7 +320,7 @@ class Symbolizer:
         self.kernel_symbols = KernelSymbols()
         self.user_symbols = UserSymbols()
 
-    def kernel_frames(self, stacks: Any, stack_id: int, *, user_only: bool = False) -> list[str]:
+    def kernel_frames(self, stacks: TypedMap[int, bytes], stack_id: int, *, user_only: bool = False) -> list[str]:
         """Kernel stack ``stack_id``, symbolized (innermost first)."""
         if user_only or stack_id == -EFAULT or stack_id == -1:
             return []
@@ -332,7 +331,7 @@ class Symbolizer:
             del frames[0]
         return frames
 
-    def user_frames(self, stacks: Any, stack_id: int, pid: int, *,
+    def user_frames(self, stacks: TypedMap[int, bytes], stack_id: int, pid: int, *,
                     kernel_only: bool = False) -> list[str]:
         """User stack ``stack_id`` of process ``pid``, symbolized (innermost first)."""
         if kernel_only or stack_id == -EFAULT or stack_id == -1:

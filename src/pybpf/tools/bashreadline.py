@@ -19,6 +19,7 @@ import os
 import time
 
 from . import _runtime as rt
+from .bindings.bashreadline_bpf import Bashreadline, ReadlineEvent
 
 NAME = "bashreadline"
 DESCRIPTION = "Print entered bash commands from all running shells."
@@ -80,28 +81,29 @@ def run(argv: list[str] | None = None) -> int:
     """Run bashreadline with command-line arguments ``argv``."""
     args = rt.parse_args(build_parser(), argv)
     binary = readline_binary(args.bash, args.shared)
-    variables = {"ret_reg_offset": return_register_offset(), "target_pid": args.pid,
-                 "any_comm": 1 if args.any_command else None}
+    skel = Bashreadline(rt.object_path(NAME))
+    skel.rodata.ret_reg_offset = return_register_offset()
+    skel.rodata.target_pid = args.pid or 0
+    skel.rodata.any_comm = args.any_command
 
-    def show(e) -> None:
-        line = e.str.rstrip("\n") if isinstance(e.str, str) else \
-            bytes(e.str).split(b"\0", 1)[0].decode(errors="replace")
+    def show(e: ReadlineEvent) -> None:
+        line = e.str_.rstrip("\n")
         if args.json:
             rt.print_json({"time": time.time(), "pid": e.pid, "comm": e.comm, "line": line})
         else:
             print(f"{time.strftime('%H:%M:%S'):<9} {e.pid:<7} {line}", flush=True)
 
-    def attach_readline(coll) -> list:
+    def attach_readline() -> list:
         from ..kernel import attach
 
-        return [attach.uprobe(coll.programs["on_readline_return"], binary, FUNCTION,
+        return [attach.uprobe(skel.progs.on_readline_return, binary, FUNCTION,
                               retprobe=True)]
 
-    with rt.open_tool(NAME, variables=variables) as coll:
-        rb = coll.ringbuf("events", show)
+    with rt.open_tool(skel):
+        rb = skel.maps.events.reader(show)
         header = "" if args.json else f"{'TIME':<9} {'PID':<7} COMMAND"
-        status = rt.run(coll, [rb], args.duration, header=header, command=args.command,
-                        attach_with=lambda: attach_readline(coll))
+        status = rt.run(skel, [rb], args.duration, header=header, command=args.command,
+                        attach_with=attach_readline)
     return status
 
 

@@ -15,6 +15,7 @@ import time
 
 from . import _runtime as rt
 from ._net import parse_ports
+from .bindings.bindsnoop_bpf import BindEvent, Bindsnoop
 
 NAME = "bindsnoop"
 DESCRIPTION = "Trace bind(2): process, protocol, bound interface, port, address and result."
@@ -38,12 +39,12 @@ def decode_sockaddr(raw: bytes) -> tuple[str, str, int]:
     return f"AF{family}", "", 0
 
 
-def protocol_name(e) -> str:
+def protocol_name(e: BindEvent) -> str:
     """``TCP``, ``UDP``... or the protocol's number."""
     return PROTOCOLS.get(e.protocol, str(e.protocol))
 
 
-def format_event(e, *, timestamp: bool = False, uid: bool = False) -> str:
+def format_event(e: BindEvent, *, timestamp: bool = False, uid: bool = False) -> str:
     """One output line for a bind, in bcc's bindsnoop columns."""
     _family, addr, port = decode_sockaddr(e.addr)
     line = (f"{e.pid:>7} {e.comm:<16} {e.ret:>3} {protocol_name(e):<5} {e.bound_if:>2} "
@@ -53,7 +54,7 @@ def format_event(e, *, timestamp: bool = False, uid: bool = False) -> str:
     return (time.strftime("%H:%M:%S ") + line) if timestamp else line
 
 
-def event_json(e) -> dict:
+def event_json(e: BindEvent) -> dict:
     """One bind as a JSON object."""
     family, addr, port = decode_sockaddr(e.addr)
     out = rt.record_json(e, time=time.time(), family=family, address=addr, port=port,
@@ -79,7 +80,7 @@ def run(argv: list[str] | None = None) -> int:
     """Run bindsnoop with command-line arguments ``argv``."""
     args = rt.parse_args(build_parser(), argv)
 
-    def show(e) -> None:
+    def show(e: BindEvent) -> None:
         if args.ports and decode_sockaddr(e.addr)[2] not in args.ports:
             return
         if args.json:
@@ -87,13 +88,15 @@ def run(argv: list[str] | None = None) -> int:
         else:
             print(format_event(e, timestamp=args.timestamp, uid=args.print_uid), flush=True)
 
-    with rt.open_tool(NAME, variables={"target_pid": args.pid,
-                                       "failed_only": 1 if args.failed else None}) as coll:
-        rb = coll.ringbuf("events", show)
+    skel = Bindsnoop(rt.object_path(NAME))
+    skel.rodata.target_pid = args.pid or 0
+    skel.rodata.failed_only = args.failed
+    with rt.open_tool(skel):
+        rb = skel.maps.events.reader(show)
         header = "" if args.json else (
             ("TIME     " if args.timestamp else "") + (f"{'UID':>6} " if args.print_uid else "")
             + f"{'PID':>7} {'COMM':<16} {'RET':>3} {'PROTO':<5} {'IF':>2} {'PORT':>5} ADDR")
-        status = rt.run(coll, [rb], args.duration, header=header, command=args.command)
+        status = rt.run(skel, [rb], args.duration, header=header, command=args.command)
     return status
 
 

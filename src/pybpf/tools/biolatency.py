@@ -11,31 +11,30 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import struct
 import time
 
+from ..bindings.runtime import TypedMap
 from . import _runtime as rt
 from ._block import disk_dev, disk_name, op_name
 from ._hist import HistogramView, add_picture_options, format_log2, hist_json
+from .bindings.biolatency_bpf import Biolatency, HistKey
 
 NAME = "biolatency"
 DESCRIPTION = "Summarize block device I/O latency as log2 histograms (overall, per disk " \
               "or per operation)."
 SLOTS = 32
-_KEY = struct.Struct("<III")
 
 
-def read_hists(m, *, clear: bool = False) -> dict[tuple[int, int], list[int]]:
+def read_hists(hist: TypedMap[HistKey, int], *, clear: bool = False
+               ) -> dict[tuple[int, int], list[int]]:
     """``{(dev, op): slot counts}`` from the histogram map (``dev`` and
     ``op`` are 0 unless counted per disk/operation); emptied with ``clear``."""
     out: dict[tuple[int, int], list[int]] = {}
-    for key, value in m.items():
-        dev, op, slot = _KEY.unpack(bytes(key)[:_KEY.size])
-        count = value if isinstance(value, int) else int.from_bytes(bytes(value), "little")
-        out.setdefault((dev, op), [0] * SLOTS)[min(slot, SLOTS - 1)] += count
+    for key, count in hist.items():
+        out.setdefault((key.dev, key.op), [0] * SLOTS)[min(key.slot, SLOTS - 1)] += count
         if clear:
             with contextlib.suppress(KeyError):  # gone meanwhile
-                del m[key]
+                del hist[key]
     return out
 
 
@@ -71,11 +70,14 @@ def run(argv: list[str] | None = None) -> int:
     args = rt.parse_args(build_parser(), argv)
     unit = "msecs" if args.milliseconds else "usecs"
     view = HistogramView(args, unit)
-    variables = {"per_disk": 1 if args.disks else None, "per_op": 1 if args.flags else None,
-                 "millis": 1 if args.milliseconds else None,
-                 "queued": 1 if args.queued else None, "target_dev": args.disk}
-    with rt.open_tool(NAME, variables=variables) as coll:
-        hist = coll.maps["hist"]
+    skel = Biolatency(rt.object_path(NAME))
+    skel.rodata.per_disk = args.disks
+    skel.rodata.per_op = args.flags
+    skel.rodata.millis = args.milliseconds
+    skel.rodata.queued = args.queued
+    skel.rodata.target_dev = args.disk or 0
+    with rt.open_tool(skel):
+        hist = skel.maps.hist
 
         def tick() -> None:
             hists = read_hists(hist, clear=bool(args.interval))
@@ -104,7 +106,7 @@ def run(argv: list[str] | None = None) -> int:
                 print(flush=True)
 
         header = "" if args.json else "Tracing block device I/O... Hit Ctrl-C to end."
-        status = rt.run(coll, [], args.duration, every=args.interval, tick=tick,
+        status = rt.run(skel, [], args.duration, every=args.interval, tick=tick,
                         optional=("on_insert",), header=header, command=args.command)
     return status
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from . import _runtime as rt
 from ._block import disk_name, op_name
+from .bindings.biosnoop_bpf import BioEvent, Biosnoop
 from .biolatency import parse_disk
 
 NAME = "biosnoop"
@@ -22,18 +23,18 @@ OP_LETTERS = {"Read": "R", "Write": "W", "Flush": "F", "Discard": "D", "WriteZer
 """bcc's one-letter operation column."""
 
 
-def format_event(e, *, start: int, queued: bool = False) -> str:
+def format_event(e: BioEvent, *, start: int, queued: bool = False) -> str:
     """One output line for a request, in bcc's biosnoop columns."""
     op = op_name(e.op)
     sector = "-" if e.sector == NO_SECTOR else e.sector
     line = (f"{(e.ts_ns - start) / 1e9:<11.6f} {e.comm:<14.14} {e.pid:<7} "
-            f"{disk_name(e.dev):<9} {OP_LETTERS.get(op, '?')} {sector:<10} {e.bytes:<7} ")
+            f"{disk_name(e.dev):<9} {OP_LETTERS.get(op, '?')} {sector:<10} {e.bytes_:<7} ")
     if queued:
         line += f"{e.queued_ns / 1e6:>7.2f} "
     return line + f"{e.latency_ns / 1e6:>7.2f}"
 
 
-def event_json(e) -> dict:
+def event_json(e: BioEvent) -> dict:
     """One request as a JSON object."""
     return rt.record_json(e, disk=disk_name(e.dev), op=op_name(e.op),
                           sector=None if e.sector == NO_SECTOR else e.sector,
@@ -57,7 +58,7 @@ def run(argv: list[str] | None = None) -> int:
     args = rt.parse_args(build_parser(), argv)
     first: list[int] = []
 
-    def show(e) -> None:
+    def show(e: BioEvent) -> None:
         if args.pid and e.pid != args.pid:
             return
         if args.json:
@@ -70,9 +71,11 @@ def run(argv: list[str] | None = None) -> int:
     header = "" if args.json else (
         f"{'TIME(s)':<11} {'COMM':<14} {'PID':<7} {'DISK':<9} T {'SECTOR':<10} {'BYTES':<7} "
         + (f"{'QUE(ms)':>7} " if args.queue else "") + f"{'LAT(ms)':>7}")
-    with rt.open_tool(NAME, variables={"target_dev": args.disk}) as coll:
-        rb = coll.ringbuf("events", show)
-        status = rt.run(coll, [rb], args.duration, header=header,
+    skel = Biosnoop(rt.object_path(NAME))
+    skel.rodata.target_dev = args.disk or 0
+    with rt.open_tool(skel):
+        rb = skel.maps.events.reader(show)
+        status = rt.run(skel, [rb], args.duration, header=header,
                         optional=("on_io_start", "on_insert"), command=args.command)
     return status
 

@@ -48,6 +48,7 @@ import time
 
 from . import _runtime as rt
 from ._hist import read_u64_array
+from .bindings.cachestat_bpf import Cachestat
 
 NAME = "cachestat"
 DESCRIPTION = "Count page cache hits and misses, from the filemap and writeback tracepoints."
@@ -112,8 +113,8 @@ def run(argv: list[str] | None = None) -> int:
         limit = args.count * args.interval + args.interval / 2
         duration = min(duration, limit) if duration else limit
     printed = [0]
-    with rt.open_tool(NAME) as coll:
-        counters = coll.maps["counters"]
+    with rt.open_tool(Cachestat(rt.object_path(NAME))) as skel:
+        counters = skel.maps.counters
 
         def tick() -> None:
             if args.count and printed[0] >= args.count:
@@ -136,7 +137,7 @@ def run(argv: list[str] | None = None) -> int:
         header = "" if args.json else (f"{'TIME':<8} " if args.timestamp else "") + \
             f"{'HITS':>8} {'MISSES':>8} {'DIRTIES':>8} {'HITRATIO':>8} {'BUFFERS_MB':>12} " \
             f"{'CACHED_MB':>10}"
-        status = rt.run(coll, [], duration, header=header, every=args.interval, tick=tick,
+        status = rt.run(skel, [], duration, header=header, every=args.interval, tick=tick,
                         command=args.command)
     return status
 

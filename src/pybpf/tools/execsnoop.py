@@ -11,12 +11,13 @@ from __future__ import annotations
 import time
 
 from . import _runtime as rt
+from .bindings.execsnoop_bpf import ExecEvent, Execsnoop
 
 NAME = "execsnoop"
 DESCRIPTION = "Trace execve(2): command, pid, parent, return value and arguments."
 
 
-def format_event(e, *, timestamp: bool = False) -> str:
+def format_event(e: ExecEvent, *, timestamp: bool = False) -> str:
     """One output line for an exec event."""
     args = list(e.argv[:e.argc])
     if not args:
@@ -26,7 +27,7 @@ def format_event(e, *, timestamp: bool = False) -> str:
     return (time.strftime("%H:%M:%S ") + line) if timestamp else line
 
 
-def event_json(e) -> dict:
+def event_json(e: ExecEvent) -> dict:
     """One exec as a JSON object (``argv`` cut to ``argc``)."""
     return rt.record_json(e, time=time.time(), argv=list(e.argv[:e.argc]))
 
@@ -45,16 +46,18 @@ def run(argv: list[str] | None = None) -> int:
     """Run execsnoop with command-line arguments ``argv``."""
     args = rt.parse_args(build_parser(), argv)
 
-    def show(e) -> None:
+    def show(e: ExecEvent) -> None:
         if args.json:
             rt.print_json(event_json(e))
         else:
             print(format_event(e, timestamp=args.timestamp), flush=True)
 
-    with rt.open_tool(NAME, variables={"target_ppid": args.ppid,
-                                       "failed_only": 1 if args.failed else None}) as coll:
-        rb = coll.ringbuf("events", show)
-        status = rt.run(coll, [rb], args.duration,
+    skel = Execsnoop(rt.object_path(NAME))
+    skel.rodata.target_ppid = args.ppid or 0
+    skel.rodata.failed_only = args.failed
+    with rt.open_tool(skel):
+        rb = skel.maps.events.reader(show)
+        status = rt.run(skel, [rb], args.duration,
                         header="" if args.json else ("TIME     " if args.timestamp else "") +
                         f"{'PCOMM':<16} {'PID':>7} {'PPID':>7} {'RET':>4} ARGS",
                         command=args.command)

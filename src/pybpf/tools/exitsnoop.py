@@ -12,12 +12,13 @@ from __future__ import annotations
 import time
 
 from . import _runtime as rt
+from .bindings.exitsnoop_bpf import ExitEvent, Exitsnoop
 
 NAME = "exitsnoop"
 DESCRIPTION = "Trace process exits: pid, parent, exit code or signal, lifetime, command."
 
 
-def format_event(e, *, timestamp: bool = False) -> str:
+def format_event(e: ExitEvent, *, timestamp: bool = False) -> str:
     """One output line for an exit event."""
     age = (e.exit_ns - e.start_ns) / 1e9 if e.exit_ns >= e.start_ns else 0.0
     how = f"signal {e.sig}" if e.sig else f"code {e.exit_code}"
@@ -25,7 +26,7 @@ def format_event(e, *, timestamp: bool = False) -> str:
     return (time.strftime("%H:%M:%S ") + line) if timestamp else line
 
 
-def event_json(e) -> dict:
+def event_json(e: ExitEvent) -> dict:
     """One exit as a JSON object."""
     age = (e.exit_ns - e.start_ns) / 1e9 if e.exit_ns >= e.start_ns else 0.0
     return rt.record_json(e, time=time.time(), age_s=age)
@@ -47,17 +48,20 @@ def run(argv: list[str] | None = None) -> int:
     """Run exitsnoop with command-line arguments ``argv``."""
     args = rt.parse_args(build_parser(), argv)
 
-    def show(e) -> None:
+    def show(e: ExitEvent) -> None:
         if args.json:
             rt.print_json(event_json(e))
         else:
             print(format_event(e, timestamp=args.timestamp), flush=True)
 
-    with rt.open_tool(NAME, variables={"target_pid": args.pid, "target_ppid": args.ppid,
-                                       "failed_only": 1 if args.failed else None}) as coll:
+    skel = Exitsnoop(rt.object_path(NAME))
+    skel.rodata.target_pid = args.pid or 0
+    skel.rodata.target_ppid = args.ppid or 0
+    skel.rodata.failed_only = args.failed
+    with rt.open_tool(skel):
         head = f"{'PCOMM':<16} {'PID':>7} {'PPID':>7} {'TID':>7} {'AGE(s)':>9} EXIT"
-        rb = coll.ringbuf("events", show)
-        status = rt.run(coll, [rb], args.duration,
+        rb = skel.maps.events.reader(show)
+        status = rt.run(skel, [rb], args.duration,
                         header="" if args.json else ("TIME     " if args.timestamp else "") + head,
                         command=args.command)
     return status

@@ -19,6 +19,7 @@ import time
 
 from ..spec.tracing import FMODE_CREATED, O_CREAT
 from . import _runtime as rt
+from .bindings.filelife_bpf import Filelife, LifeEvent
 
 NAME = "filelife"
 DESCRIPTION = ("Trace files created and deleted while tracing: who deleted them, their "
@@ -27,14 +28,14 @@ DESCRIPTION = ("Trace files created and deleted while tracing: who deleted them,
                "bcc's kprobe on vfs_unlink is not available here).")
 
 
-def format_event(e, *, full_path: bool = False) -> str:
+def format_event(e: LifeEvent, *, full_path: bool = False) -> str:
     """One output line for a file, in bcc's filelife columns (the path as
     given at creation with ``full_path``, else its last part)."""
     name = e.path if full_path else os.path.basename(e.path) or e.path
     return f"{time.strftime('%H:%M:%S')} {e.pid:<7} {e.comm:<16} {e.age_ns / 1e9:>7.2f} {name}"
 
 
-def event_json(e) -> dict:
+def event_json(e: LifeEvent) -> dict:
     """One file as a JSON object."""
     return rt.record_json(e, time=time.time(), age_s=e.age_ns / 1e9,
                           file=os.path.basename(e.path) or e.path)
@@ -54,17 +55,20 @@ def run(argv: list[str] | None = None) -> int:
     """Run filelife with command-line arguments ``argv``."""
     args = rt.parse_args(build_parser(), argv)
 
-    def show(e) -> None:
+    def show(e: LifeEvent) -> None:
         if args.json:
             rt.print_json(event_json(e))
         else:
             print(format_event(e, full_path=args.path), flush=True)
 
     header = "" if args.json else f"{'TIME':<8} {'PID':<7} {'COMM':<16} {'AGE(s)':>7} FILE"
-    with rt.open_tool(NAME, variables={"target_pid": args.pid, "o_creat": O_CREAT,
-                                       "fmode_created": FMODE_CREATED}) as coll:
-        rb = coll.ringbuf("events", show)
-        status = rt.run(coll, [rb], args.duration, header=header,
+    skel = Filelife(rt.object_path(NAME))
+    skel.rodata.target_pid = args.pid or 0
+    skel.rodata.o_creat = O_CREAT
+    skel.rodata.fmode_created = FMODE_CREATED
+    with rt.open_tool(skel):
+        rb = skel.maps.events.reader(show)
+        status = rt.run(skel, [rb], args.duration, header=header,
                         optional=("enter_open", "exit_open", "enter_creat", "exit_creat"),
                         command=args.command)
     return status

@@ -23,6 +23,7 @@ import time
 
 from . import _runtime as rt
 from ._hist import HistogramView, add_picture_options, hist_json, read_u64_array
+from .bindings.funclatency_bpf import Funclatency
 
 NAME = "funclatency"
 DESCRIPTION = "Time functions and print latency as a histogram."
@@ -63,12 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def attach_pair(coll, library: str | None, function: str, pid: int | None) -> list:
+def attach_pair(skel: Funclatency, library: str | None, function: str, pid: int | None
+                ) -> list:
     """Attach the entry and return programs to ``function`` (of
     ``library``, or of the kernel: kprobes); the attachments."""
     from ..kernel import attach
 
-    entry, ret = coll.programs["on_entry"], coll.programs["on_return"]
+    entry, ret = skel.progs.on_entry, skel.progs.on_return
     done: list = []
     try:
         if library is None:
@@ -99,10 +101,12 @@ def run(argv: list[str] | None = None) -> int:
         if reason:
             raise AttachError(f"cannot time kernel function {function!r}: {reason}; "
                               f"user-space functions (LIBRARY:FUNCTION) work")
-    variables = {"target_tgid": args.pid, "unit_ns": UNITS[unit]}
+    skel = Funclatency(rt.object_path(NAME))
+    skel.rodata.target_tgid = args.pid or 0
+    skel.rodata.unit_ns = UNITS[unit]
     view = HistogramView(args, unit)
-    with rt.open_tool(NAME, variables=variables) as coll:
-        hist = coll.maps["hist"]
+    with rt.open_tool(skel):
+        hist = skel.maps.hist
 
         def tick() -> None:
             values = read_u64_array(hist, SLOTS + 2, clear=bool(args.interval))
@@ -123,9 +127,9 @@ def run(argv: list[str] | None = None) -> int:
             print(flush=True)
 
         header = "" if args.json else f"Tracing {label}.  Hit Ctrl-C to exit"
-        status = rt.run(coll, [], args.duration, header=header, every=args.interval,
+        status = rt.run(skel, [], args.duration, header=header, every=args.interval,
                         tick=tick, command=args.command,
-                        attach_with=lambda: attach_pair(coll, library, function, args.pid))
+                        attach_with=lambda: attach_pair(skel, library, function, args.pid))
     return status
 
 

@@ -9,22 +9,18 @@
 
 from __future__ import annotations
 
-import struct
-
 from . import _irqtime
 from . import _runtime as rt
+from .bindings.hardirqs_bpf import Hardirqs, IrqKey
 
 NAME = "hardirqs"
 DESCRIPTION = "Summarize hard interrupt handler time (or runs) by handler name, as totals " \
               "or log2 histograms."
-IRQ_NAME_LEN = 32
-_KEY = struct.Struct(f"<{IRQ_NAME_LEN}sI")
 
 
-def decode_key(key: bytes) -> tuple[str, int]:
+def label_key(key: IrqKey) -> tuple[str, int]:
     """A totals key: (the handler's name, histogram slot)."""
-    raw, slot = _KEY.unpack(key[:_KEY.size])
-    return raw.split(b"\0", 1)[0].decode("utf-8", "replace"), slot
+    return (key.name, key.slot)
 
 
 def build_parser():
@@ -36,7 +32,8 @@ def build_parser():
 
 def run(argv: list[str] | None = None) -> int:
     """Run hardirqs with command-line arguments ``argv``."""
-    return _irqtime.run(NAME, rt.parse_args(build_parser(), argv), decode_key, kind="hardirq",
+    args = rt.parse_args(build_parser(), argv)
+    return _irqtime.run(Hardirqs(rt.object_path(NAME)), args, label_key, kind="hardirq",
                         width=26, header="Tracing hard irq event time... Hit Ctrl-C to end.")
 
 

@@ -13,6 +13,7 @@ import signal
 import time
 
 from . import _runtime as rt
+from .bindings.killsnoop_bpf import KillEvent, Killsnoop
 
 NAME = "killsnoop"
 DESCRIPTION = "Trace signals issued by kill(2), tkill(2) and tgkill(2): sender, signal, " \
@@ -42,13 +43,13 @@ def parse_signal(text: str) -> int:
         raise argparse.ArgumentTypeError(f"no signal {text!r}") from None
 
 
-def format_event(e) -> str:
+def format_event(e: KillEvent) -> str:
     """One output line for a signal, as bcc's killsnoop prints it."""
     return (f"{time.strftime('%H:%M:%S')} {e.pid:<7} {e.comm:<16} {e.sig:<4} {e.tpid:<7} "
             f"{e.ret}")
 
 
-def event_json(e) -> dict:
+def event_json(e: KillEvent) -> dict:
     """One signal as a JSON object."""
     return rt.record_json(e, time=time.time(), signal=signal_name(e.sig),
                           call=CALLS[e.call] if 0 <= e.call < len(CALLS) else e.call)
@@ -71,19 +72,22 @@ def run(argv: list[str] | None = None) -> int:
     """Run killsnoop with command-line arguments ``argv``."""
     args = rt.parse_args(build_parser(), argv)
 
-    def show(e) -> None:
+    def show(e: KillEvent) -> None:
         if args.json:
             rt.print_json(event_json(e))
         else:
             print(format_event(e), flush=True)
 
-    with rt.open_tool(NAME, variables={"target_pid": args.pid, "target_signal": args.signal,
-                                       "failed_only": 1 if args.failed else None,
-                                       "kill_only": 1 if args.kill else None}) as coll:
-        rb = coll.ringbuf("events", show)
+    skel = Killsnoop(rt.object_path(NAME))
+    skel.rodata.target_pid = args.pid or 0
+    skel.rodata.target_signal = args.signal or 0
+    skel.rodata.failed_only = args.failed
+    skel.rodata.kill_only = args.kill
+    with rt.open_tool(skel):
+        rb = skel.maps.events.reader(show)
         header = "" if args.json else \
             f"{'TIME':<8} {'PID':<7} {'COMM':<16} {'SIG':<4} {'TPID':<7} RESULT"
-        status = rt.run(coll, [rb], args.duration, header=header, command=args.command)
+        status = rt.run(skel, [rb], args.duration, header=header, command=args.command)
     return status
 
 

@@ -14,6 +14,7 @@ import time
 
 from ..spec.tracing import MOUNT_FLAGS, UMOUNT_FLAGS
 from . import _runtime as rt
+from .bindings.mountsnoop_bpf import MountEvent, Mountsnoop
 
 NAME = "mountsnoop"
 DESCRIPTION = "Trace mount(2), umount(2), fsopen(2), fsmount(2) and move_mount(2): " \
@@ -41,7 +42,7 @@ def result(ret: int) -> str:
     return "-" + errno.errorcode.get(-ret, str(-ret))
 
 
-def describe_call(e) -> str:
+def describe_call(e: MountEvent) -> str:
     """The call as C would write it, with its result: ``mount("none",
     "/mnt", "tmpfs", MS_NOSUID, "") = 0``."""
     call = CALLS[e.call] if 0 <= e.call < len(CALLS) else str(e.call)
@@ -59,13 +60,13 @@ def describe_call(e) -> str:
     return f"{call}({args}) = {result(e.ret)}"
 
 
-def format_event(e, *, timestamp: bool = False) -> str:
+def format_event(e: MountEvent, *, timestamp: bool = False) -> str:
     """One output line, in bcc's mountsnoop columns."""
     line = f"{e.comm:<16} {e.pid:<7} {e.tid:<7} {e.mnt_ns:<11} {describe_call(e)}"
     return (time.strftime("%H:%M:%S ") + line) if timestamp else line
 
 
-def event_json(e) -> dict:
+def event_json(e: MountEvent) -> dict:
     """One call as a JSON object."""
     return rt.record_json(e, time=time.time(),
                           call=CALLS[e.call] if 0 <= e.call < len(CALLS) else e.call,
@@ -86,7 +87,7 @@ def run(argv: list[str] | None = None) -> int:
     args = rt.parse_args(build_parser(), argv)
     me = os.getpid()
 
-    def show(e) -> None:
+    def show(e: MountEvent) -> None:
         if e.pid == me:
             return
         if args.json:
@@ -96,9 +97,11 @@ def run(argv: list[str] | None = None) -> int:
 
     header = "" if args.json else (("TIME     " if args.timestamp else "") +
                                    f"{'COMM':<16} {'PID':<7} {'TID':<7} {'MNT_NS':<11} CALL")
-    with rt.open_tool(NAME, variables={"target_pid": args.pid}) as coll:
-        rb = coll.ringbuf("events", show)
-        status = rt.run(coll, [rb], args.duration, header=header,
+    skel = Mountsnoop(rt.object_path(NAME))
+    skel.rodata.target_pid = args.pid or 0
+    with rt.open_tool(skel):
+        rb = skel.maps.events.reader(show)
+        status = rt.run(skel, [rb], args.duration, header=header,
                         optional=("enter_fsopen", "exit_fsopen", "enter_fsmount",
                                   "exit_fsmount", "enter_move_mount", "exit_move_mount"),
                         command=args.command)

@@ -17,29 +17,23 @@ libbpf-tools' offcputime prints them, folded (``-f``), as JSON lines
 from __future__ import annotations
 
 import argparse
-import struct
 
+from ..bindings.runtime import TypedMap
 from . import _runtime as rt
 from ._flamegraph import write_svg
 from ._stacks import StackSample, Symbolizer, flame_stacks, print_samples
+from .bindings.offcputime_bpf import OffcpuKey, Offcputime
 
 NAME = "offcputime"
 DESCRIPTION = "Summarize off-CPU time by stack trace."
-_KEY = struct.Struct("<iiii16s")
-"""``struct offcpu_key``: thread, process, user stack id, kernel stack id, comm."""
 REMEMBER_EVERY = 0.5
 
 
-def read_totals(m) -> list[tuple[int, int, int, int, str, int]]:
+def read_totals(info: TypedMap[OffcpuKey, int]) -> list[tuple[int, int, int, int, str, int]]:
     """``(tid, pid, user stack id, kernel stack id, comm, microseconds)``
     of each key."""
-    out = []
-    for key, value in m.items():
-        tid, pid, ustack, kstack, comm = _KEY.unpack(bytes(key)[:_KEY.size])
-        us = value if isinstance(value, int) else int.from_bytes(bytes(value), "little")
-        out.append((tid, pid, ustack, kstack, comm.split(b"\0", 1)[0].decode(errors="replace"),
-                    us))
-    return out
+    return [(key.pid, key.tgid, key.user_stack_id, key.kernel_stack_id, key.comm, us)
+            for key, us in info.items()]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,17 +74,21 @@ def build_parser() -> argparse.ArgumentParser:
 def run(argv: list[str] | None = None) -> int:
     """Run offcputime with command-line arguments ``argv``."""
     args = rt.parse_args(build_parser(), argv)
-    variables = {"target_tgid": args.pid, "target_pid": args.tid,
-                 "user_threads_only": 1 if args.user_threads_only else None,
-                 "kernel_threads_only": 1 if args.kernel_threads_only else None,
-                 "user_stacks_only": 1 if args.user_stacks_only else None,
-                 "kernel_stacks_only": 1 if args.kernel_stacks_only else None,
-                 "state": args.state,
-                 "min_block_ns": max(1, args.min_block_time * 1000),
-                 "max_block_ns": args.max_block_time * 1000 if args.max_block_time else None}
+    skel = Offcputime(rt.object_path(NAME))
+    skel.rodata.target_tgid = args.pid or 0
+    skel.rodata.target_pid = args.tid or 0
+    skel.rodata.user_threads_only = args.user_threads_only
+    skel.rodata.kernel_threads_only = args.kernel_threads_only
+    skel.rodata.user_stacks_only = args.user_stacks_only
+    skel.rodata.kernel_stacks_only = args.kernel_stacks_only
+    if args.state is not None:
+        skel.rodata.state = args.state
+    skel.rodata.min_block_ns = max(1, args.min_block_time * 1000)
+    if args.max_block_time:
+        skel.rodata.max_block_ns = args.max_block_time * 1000
     symbolizer = Symbolizer()
-    with rt.open_tool(NAME, variables=variables) as coll:
-        totals, stacks = coll.maps["info"], coll.maps["stacks"]
+    with rt.open_tool(skel):
+        totals, stacks = skel.maps.info, skel.maps.stacks
 
         def remember() -> None:
             for _tid, pid, *_rest in read_totals(totals):
@@ -111,7 +109,7 @@ def run(argv: list[str] | None = None) -> int:
 
         header = "" if args.json or args.folded else \
             "Tracing off-CPU time (us) of all threads by user + kernel stack... Hit Ctrl-C to end."
-        status = rt.run(coll, [], args.duration, header=header, every=REMEMBER_EVERY,
+        status = rt.run(skel, [], args.duration, header=header, every=REMEMBER_EVERY,
                         tick=remember, at_end=report, command=args.command)
     return status
 

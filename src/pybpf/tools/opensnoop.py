@@ -12,12 +12,13 @@ import os
 import time
 
 from . import _runtime as rt
+from .bindings.opensnoop_bpf import OpenEvent, Opensnoop
 
 NAME = "opensnoop"
 DESCRIPTION = "Trace open(2)/openat(2): process, fd or error, flags and path."
 
 
-def format_event(e, *, timestamp: bool = False) -> str:
+def format_event(e: OpenEvent, *, timestamp: bool = False) -> str:
     """One output line for an open event."""
     if e.ret >= 0:
         fd, err = e.ret, 0
@@ -27,7 +28,7 @@ def format_event(e, *, timestamp: bool = False) -> str:
     return (time.strftime("%H:%M:%S ") + line) if timestamp else line
 
 
-def event_json(e) -> dict:
+def event_json(e: OpenEvent) -> dict:
     """One open as a JSON object."""
     return rt.record_json(e, time=time.time())
 
@@ -48,7 +49,7 @@ def run(argv: list[str] | None = None) -> int:
     args = rt.parse_args(build_parser(), argv)
     me = os.getpid()
 
-    def show(e) -> None:
+    def show(e: OpenEvent) -> None:
         if e.pid == me or (args.name and args.name not in e.comm):
             return
         if args.json:
@@ -56,10 +57,12 @@ def run(argv: list[str] | None = None) -> int:
         else:
             print(format_event(e, timestamp=args.timestamp), flush=True)
 
-    with rt.open_tool(NAME, variables={"target_pid": args.pid,
-                                       "failed_only": 1 if args.failed else None}) as coll:
-        rb = coll.ringbuf("events", show)
-        status = rt.run(coll, [rb], args.duration, optional=("enter_open", "exit_open"),
+    skel = Opensnoop(rt.object_path(NAME))
+    skel.rodata.target_pid = args.pid or 0
+    skel.rodata.failed_only = args.failed
+    with rt.open_tool(skel):
+        rb = skel.maps.events.reader(show)
+        status = rt.run(skel, [rb], args.duration, optional=("enter_open", "exit_open"),
                         header="" if args.json else ("TIME     " if args.timestamp else "") +
                         f"{'PID':>7} {'COMM':<16} {'FD':>4} {'ERR':>3} {'FLAGS':>8} PATH",
                         command=args.command)

@@ -15,6 +15,12 @@ same bytes (paths are written relative to the package, the compilation
 directory as ``.``), on any machine and kernel, for either architecture
 (the objects must not depend on it: :func:`build_all` checks).
 :func:`check` rebuilds into a temporary directory and compares.
+
+Each object has typed bindings beside it, ``tools/bindings/NAME_bpf.py``
+(``pybpf gen bindings``, :mod:`pybpf.bindings.generate`), which the tools
+load it through: written from the shipped object whenever it is built
+(:func:`write_bindings`), referring to the object file rather than
+embedding it (the package ships the object already).
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ PACKAGE = HERE.parent
 INCLUDE = HERE / "include"
 OBJECTS = HERE / "objects"
 MANIFEST = OBJECTS / "manifest.json"
+BINDINGS = HERE / "bindings"
+"""The package of the objects' generated bindings (``NAME_bpf.py``)."""
 ARCHES = ("x86", "arm64")
 """The objects are built for each and must come out the same."""
 
@@ -78,6 +86,55 @@ def shipped_object(name: str) -> tuple[Path | None, str]:
         return None, (f"{name}.bpf.c or the headers changed since {path.name} was built "
                       f"(python generators/build_tools.py rebuilds it)")
     return path, ""
+
+
+# --- bindings -----------------------------------------------------------------------------
+
+def bindings_path(name: str) -> Path:
+    """Where tool ``name``'s bindings module is shipped."""
+    return BINDINGS / f"{name}_bpf.py"
+
+
+def bindings_text(name: str, data: bytes | None = None) -> str:
+    """Tool ``name``'s bindings module for its object (the shipped one, or
+    ``data``): the object is referred to (``../objects/NAME.bpf.o``), not
+    embedded."""
+    from ..bindings.generate import generate
+    from ..elf import load_object
+
+    if data is None:
+        data = (OBJECTS / f"{name}.bpf.o").read_bytes()
+    return generate(load_object(data), data, object_name=f"{name}.bpf.o",
+                    object_file=f"../{OBJECTS.name}/{name}.bpf.o")
+
+
+def write_bindings(names: list[str] | None = None) -> list[Path]:
+    """Write the bindings of the shipped objects (or those of ``names``);
+    the paths written."""
+    written = []
+    for name in names or tool_names():
+        path = bindings_path(name)
+        text = bindings_text(name)
+        if not path.is_file() or path.read_text() != text:
+            path.write_text(text)
+        written.append(path)
+    return written
+
+
+def stale_bindings(names: list[str] | None = None) -> list[str]:
+    """The shipped bindings that differ from the ones the shipped objects
+    give now (generated in memory), as problems; empty when all match."""
+    problems = []
+    for name in names or tool_names():
+        path = bindings_path(name)
+        if not (OBJECTS / f"{name}.bpf.o").is_file():
+            continue
+        if not path.is_file():
+            problems.append(f"{name}: no bindings module {path}")
+        elif path.read_text() != bindings_text(name):
+            problems.append(f"{name}: {path} is stale (python generators/build_tools.py "
+                            f"--bindings writes it again)")
+    return problems
 
 
 # --- building -----------------------------------------------------------------------------
@@ -159,9 +216,10 @@ def write_manifest(manifest: dict[str, Any], path: str | os.PathLike = MANIFEST)
 
 def check(names: list[str] | None = None) -> list[str]:
     """Rebuild the objects in a temporary directory and compare them with
-    the shipped ones; returns the differences found (empty: they match)."""
+    the shipped ones, and the bindings with the shipped objects'; returns
+    the differences found (empty: they match)."""
     shipped = read_manifest()
-    problems = []
+    problems = stale_bindings(names)
     with tempfile.TemporaryDirectory(prefix="pybpf-tools-check-") as tmp:
         fresh = build_all(tmp, names)
         if shipped.get("compiler") != fresh["compiler"]:
@@ -184,7 +242,7 @@ def check(names: list[str] | None = None) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python generators/build_tools.py [--check] [NAME...]``."""
+    """``python generators/build_tools.py [--check | --bindings] [NAME...]``."""
     import argparse
 
     p = argparse.ArgumentParser(prog="build_tools.py",
@@ -194,8 +252,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("names", nargs="*", metavar="NAME", help="tools to build (default: all)")
     p.add_argument("--check", action="store_true",
                    help="rebuild in a temporary directory and compare with the shipped "
-                        "objects; exit 1 when they differ")
+                        "objects (and the bindings with the objects); exit 1 when they differ")
+    p.add_argument("--bindings", action="store_true",
+                   help="only write the bindings modules (tools/bindings/NAME_bpf.py) of the "
+                        "shipped objects, compiling nothing")
     args = p.parse_args(argv)
+    if args.bindings:
+        for path in write_bindings(args.names or None):
+            print(f"wrote {path}")
+        return 0
     if args.check:
         problems = check(args.names or None)
         for line in problems:
@@ -210,13 +275,15 @@ def main(argv: list[str] | None = None) -> int:
         old = read_manifest().get("tools", {})
         manifest["tools"] = {**old, **manifest["tools"]}
     write_manifest(manifest)
+    write_bindings(args.names or None)
     for name, entry in sorted(manifest["tools"].items()):
         size = (OBJECTS / f"{name}.bpf.o").stat().st_size
         print(f"{name:<12} {size:>7} bytes  sha256 {entry['object'][:16]}")
-    print(f"wrote {MANIFEST} ({manifest['compiler']})")
+    print(f"wrote {MANIFEST} ({manifest['compiler']}) and the bindings in {BINDINGS}")
     return 0
 
 
-__all__ = ["ARCHES", "INCLUDE", "MANIFEST", "OBJECTS", "build_all", "build_object", "check",
-           "compiler_identity", "inputs_digest", "main", "read_manifest",
-           "shipped_object", "tool_names", "write_manifest"]
+__all__ = ["ARCHES", "BINDINGS", "INCLUDE", "MANIFEST", "OBJECTS", "bindings_path",
+           "bindings_text", "build_all", "build_object", "check", "compiler_identity",
+           "inputs_digest", "main", "read_manifest", "shipped_object", "stale_bindings",
+           "tool_names", "write_bindings", "write_manifest"]

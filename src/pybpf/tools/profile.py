@@ -26,31 +26,24 @@ runs (every half second), so short-lived processes are still named.
 
 from __future__ import annotations
 
-import struct
-
+from ..bindings.runtime import TypedMap
 from . import _runtime as rt
 from ._flamegraph import write_svg
 from ._stacks import StackSample, Symbolizer, flame_stacks, print_samples
+from .bindings.profile_bpf import Profile, StackKey
 
 NAME = "profile"
 DESCRIPTION = "Profile CPU usage by sampling stack traces at a timed interval."
 DEFAULT_FREQUENCY = 49
-_KEY = struct.Struct("<iii16s")
-"""``struct stack_key``: pid, user stack id, kernel stack id, comm."""
 REMEMBER_EVERY = 0.5
 """Seconds between readings of the new processes' mappings."""
 
 
-def read_counts(m) -> list[tuple[int, int, int, str, int]]:
-    """``(pid, user stack id, kernel stack id, comm, count)`` of each
+def read_counts(counts: TypedMap[StackKey, int]) -> list[tuple[int, int, int, str, int]]:
+    """``(pid, user stack id, kernel stack id, comm, samples)`` of each
     counted stack pair."""
-    out = []
-    for key, value in m.items():
-        pid, ustack, kstack, comm = _KEY.unpack(bytes(key)[:_KEY.size])
-        count = value if isinstance(value, int) else int.from_bytes(bytes(value), "little")
-        out.append((pid, ustack, kstack, comm.split(b"\0", 1)[0].decode(errors="replace"),
-                    count))
-    return out
+    return [(key.pid, key.user_stack_id, key.kernel_stack_id, key.comm, n)
+            for key, n in counts.items()]
 
 
 def build_parser():
@@ -87,16 +80,18 @@ def run(argv: list[str] | None = None) -> int:
         from ..errors import BPFError
 
         raise BPFError(f"-F {args.frequency}: the frequency must be positive")
-    variables = {"target_pid": args.pid, "target_tid": args.tid,
-                 "user_only": 1 if args.user_stacks_only else None,
-                 "kernel_only": 1 if args.kernel_stacks_only else None,
-                 "include_idle": 1 if args.include_idle else None}
+    skel = Profile(rt.object_path(NAME))
+    skel.rodata.target_pid = args.pid or 0
+    skel.rodata.target_tid = args.tid or 0
+    skel.rodata.user_only = args.user_stacks_only
+    skel.rodata.kernel_only = args.kernel_stacks_only
+    skel.rodata.include_idle = args.include_idle
     options = {"frequency": args.frequency}
     if args.cpu is not None:
         options["cpus"] = [args.cpu]
     symbolizer = Symbolizer()
-    with rt.open_tool(NAME, variables=variables) as coll:
-        counts, stacks = coll.maps["counts"], coll.maps["stacks"]
+    with rt.open_tool(skel):
+        counts, stacks = skel.maps.counts, skel.maps.stacks
 
         def remember() -> None:
             for pid, *_rest in read_counts(counts):
@@ -120,7 +115,7 @@ def run(argv: list[str] | None = None) -> int:
             f"{'PID ' + str(args.pid) if args.pid else 'TID ' + str(args.tid) if args.tid else 'all threads'}"
             f" by {'user' if args.user_stacks_only else 'kernel' if args.kernel_stacks_only else 'user + kernel'}"
             f" stack... Hit Ctrl-C to end.")
-        status = rt.run(coll, [], args.duration, header=header, options=options,
+        status = rt.run(skel, [], args.duration, header=header, options=options,
                         every=REMEMBER_EVERY, tick=remember, at_end=report,
                         command=args.command)
     return status

@@ -8,31 +8,25 @@
 
 from __future__ import annotations
 
-import ctypes
 import time
 
+from ..bindings.runtime import TypedMap
 from . import _runtime as rt
 from ._hist import HistogramView, add_picture_options, hist_json
+from .bindings.runqlat_bpf import Runqlat
 
 NAME = "runqlat"
 DESCRIPTION = "Summarize run queue (scheduler) latency as a log2 histogram."
 SLOTS = 32
 
 
-def read_hist(m, *, clear: bool = False) -> list[int]:
+def read_hist(hist: TypedMap[int, int], *, clear: bool = False) -> list[int]:
     """The histogram's slot counts (zeroed afterwards with ``clear``)."""
-    from ..kernel import sys as _sys
-
-    counts = []
-    key = ctypes.c_int32(0)
-    value = ctypes.c_uint64(0)
-    zero = ctypes.c_uint64(0)
-    for slot in range(SLOTS):
-        key.value = slot
-        _sys.map_lookup_elem(m.fd, ctypes.addressof(key), ctypes.addressof(value))
-        counts.append(value.value)
-        if clear and value.value:
-            _sys.map_update_elem(m.fd, ctypes.addressof(key), ctypes.addressof(zero))
+    counts = [hist[slot] for slot in range(SLOTS)]
+    if clear:
+        for slot, n in enumerate(counts):
+            if n:
+                hist[slot] = 0
     return counts
 
 
@@ -52,9 +46,11 @@ def run(argv: list[str] | None = None) -> int:
     args = rt.parse_args(build_parser(), argv)
     unit = "msecs" if args.milliseconds else "usecs"
     view = HistogramView(args, unit)
-    with rt.open_tool(NAME, variables={"target_pid": args.pid,
-                                       "millis": 1 if args.milliseconds else None}) as coll:
-        hist = coll.maps["hist"]
+    skel = Runqlat(rt.object_path(NAME))
+    skel.rodata.target_pid = args.pid or 0
+    skel.rodata.millis = args.milliseconds
+    with rt.open_tool(skel):
+        hist = skel.maps.hist
 
         def tick() -> None:
             counts = read_hist(hist, clear=bool(args.interval))
@@ -69,7 +65,7 @@ def run(argv: list[str] | None = None) -> int:
             print(view.render(counts), flush=True)
             print()
 
-        status = rt.run(coll, [], args.duration, every=args.interval, tick=tick,
+        status = rt.run(skel, [], args.duration, every=args.interval, tick=tick,
                         header="" if args.json else
                         "Tracing run queue latency... Ctrl-C to end.",
                         command=args.command)

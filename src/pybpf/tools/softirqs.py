@@ -9,15 +9,13 @@
 
 from __future__ import annotations
 
-import struct
-
 from ..spec.tracing import SOFTIRQ_VECTORS
 from . import _irqtime
 from . import _runtime as rt
+from .bindings.softirqs_bpf import SoftirqKey, Softirqs
 
 NAME = "softirqs"
 DESCRIPTION = "Summarize soft interrupt time (or runs) by kind, as totals or log2 histograms."
-_KEY = struct.Struct("<II")
 
 VECTORS = SOFTIRQ_VECTORS
 """Soft interrupt kinds by vector number (:data:`pybpf.spec.tracing.SOFTIRQ_VECTORS`)."""
@@ -33,10 +31,9 @@ def vector_order(name: str) -> int:
     return VECTORS.index(name) if name in VECTORS else int(name) if name.isdigit() else 1 << 30
 
 
-def decode_key(key: bytes) -> tuple[str, int]:
+def label_key(key: SoftirqKey) -> tuple[str, int]:
     """A totals key: (the kind's name, histogram slot)."""
-    vec, slot = _KEY.unpack(key[:_KEY.size])
-    return vector_name(vec), slot
+    return (vector_name(key.vec), key.slot)
 
 
 def build_parser():
@@ -48,7 +45,8 @@ def build_parser():
 
 def run(argv: list[str] | None = None) -> int:
     """Run softirqs with command-line arguments ``argv``."""
-    return _irqtime.run(NAME, rt.parse_args(build_parser(), argv), decode_key, kind="softirq",
+    args = rt.parse_args(build_parser(), argv)
+    return _irqtime.run(Softirqs(rt.object_path(NAME)), args, label_key, kind="softirq",
                         width=18, header="Tracing soft irq event time... Hit Ctrl-C to end.",
                         order=vector_order)
 

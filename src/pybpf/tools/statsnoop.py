@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 
 from . import _runtime as rt
+from .bindings.statsnoop_bpf import StatEvent, Statsnoop
 
 NAME = "statsnoop"
 DESCRIPTION = "Trace stat(2), lstat(2), fstatat(2), statx(2) and statfs(2): process, " \
@@ -19,7 +20,7 @@ CALLS = ("stat", "lstat", "fstatat", "statx", "statfs")
 """The system calls, as the events number them."""
 
 
-def format_event(e, *, start: int | None = None) -> str:
+def format_event(e: StatEvent, *, start: int | None = None) -> str:
     """One output line for a call, in bcc's statsnoop columns (RET is 0 or
     -1 as the call returns to the program, ERR the errno)."""
     ret, err = (e.ret, 0) if e.ret >= 0 else (-1, -e.ret)
@@ -27,7 +28,7 @@ def format_event(e, *, start: int | None = None) -> str:
     return f"{(e.ts_ns - start) / 1e9:<14.9f} " + line if start is not None else line
 
 
-def event_json(e) -> dict:
+def event_json(e: StatEvent) -> dict:
     """One call as a JSON object."""
     return rt.record_json(e, time=time.time(),
                           call=CALLS[e.call] if 0 <= e.call < len(CALLS) else e.call)
@@ -52,7 +53,7 @@ def run(argv: list[str] | None = None) -> int:
     me = os.getpid()
     first: list[int] = []
 
-    def show(e) -> None:
+    def show(e: StatEvent) -> None:
         if e.pid == me:
             return
         if args.json:
@@ -64,10 +65,12 @@ def run(argv: list[str] | None = None) -> int:
 
     header = "" if args.json else (("TIME(s)        " if args.timestamp else "") +
                                    f"{'PID':<7} {'COMM':<16} {'RET':>4} {'ERR':>3} PATH")
-    with rt.open_tool(NAME, variables={"target_pid": args.pid,
-                                       "failed_only": 1 if args.failed else None}) as coll:
-        rb = coll.ringbuf("events", show)
-        status = rt.run(coll, [rb], args.duration, header=header,
+    skel = Statsnoop(rt.object_path(NAME))
+    skel.rodata.target_pid = args.pid or 0
+    skel.rodata.failed_only = args.failed
+    with rt.open_tool(skel):
+        rb = skel.maps.events.reader(show)
+        status = rt.run(skel, [rb], args.duration, header=header,
                         optional=("enter_stat", "exit_stat", "enter_lstat", "exit_lstat"),
                         command=args.command)
     return status

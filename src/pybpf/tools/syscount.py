@@ -8,35 +8,19 @@
 
 from __future__ import annotations
 
-import ctypes
-import struct
 import time
 
+from ..bindings.runtime import TypedMap
 from . import _runtime as rt
 from ._syscalls import syscall_name
+from .bindings.syscount_bpf import Syscount, SysStat
 
 NAME = "syscount"
 DESCRIPTION = "Count system calls by name or process, with the time spent in them."
 
-_STAT = struct.Struct("<QQ16s")
-
-
-def read_stats(m) -> dict[int, tuple[int, int, str]]:
+def read_stats(stats: TypedMap[int, SysStat]) -> dict[int, tuple[int, int, str]]:
     """``{key: (count, total_ns, comm)}`` from the stats map."""
-    from ..kernel import sys as _sys
-
-    out = {}
-    key, nxt = ctypes.c_int32(0), ctypes.c_int32(0)
-    value = ctypes.create_string_buffer(_STAT.size)
-    first = True
-    while _sys.map_get_next_key(m.fd, 0 if first else ctypes.addressof(key),
-                                ctypes.addressof(nxt)):
-        first = False
-        key.value = nxt.value
-        if _sys.map_lookup_elem(m.fd, ctypes.addressof(key), ctypes.addressof(value)):
-            count, total, comm = _STAT.unpack(value.raw)
-            out[key.value] = (count, total, comm.split(b"\0", 1)[0].decode("utf-8", "replace"))
-    return out
+    return {key: (stat.count, stat.total_ns, stat.comm) for key, stat in stats.items()}
 
 
 def format_table(stats: dict[int, tuple[int, int, str]], *, top: int, by_process: bool,
@@ -79,10 +63,12 @@ def build_parser():
 def run(argv: list[str] | None = None) -> int:
     """Run syscount with command-line arguments ``argv``."""
     args = rt.parse_args(build_parser(), argv)
-    with rt.open_tool(NAME, variables={"target_pid": args.pid,
-                                       "by_process": 1 if args.process else None,
-                                       "failed_only": 1 if args.failed else None}) as coll:
-        stats = coll.maps["stats"]
+    skel = Syscount(rt.object_path(NAME))
+    skel.rodata.target_pid = args.pid or 0
+    skel.rodata.by_process = args.process
+    skel.rodata.failed_only = args.failed
+    with rt.open_tool(skel):
+        stats = skel.maps.stats
 
         def tick() -> None:
             table = read_stats(stats)
@@ -96,19 +82,12 @@ def run(argv: list[str] | None = None) -> int:
                                    latency=args.latency), flush=True)
             if args.interval:
                 for k in table:
-                    _delete(stats, k)
+                    stats.delete(k)
 
-        status = rt.run(coll, [], args.duration, every=args.interval, tick=tick,
+        status = rt.run(skel, [], args.duration, every=args.interval, tick=tick,
                         header="" if args.json else "Tracing system calls... Ctrl-C to end.",
                         command=args.command)
     return status
-
-
-def _delete(m, key: int) -> None:
-    from ..kernel import sys as _sys
-
-    k = ctypes.c_int32(key)
-    _sys.map_delete_elem(m.fd, ctypes.addressof(k))
 
 
 main = rt.main_wrapper(run)

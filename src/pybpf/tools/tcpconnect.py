@@ -14,6 +14,7 @@ from collections import Counter
 
 from . import _runtime as rt
 from ._net import address, ip_version, parse_ports, tcp_state
+from .bindings.tcpconnect_bpf import ConnectEvent, Tcpconnect
 
 NAME = "tcpconnect"
 DESCRIPTION = ("Trace active TCP connections (connect): process, addresses, ports and "
@@ -22,7 +23,7 @@ DESCRIPTION = ("Trace active TCP connections (connect): process, addresses, port
                "not, with its local port.")
 
 
-def format_event(e, *, start: float | None = None, uid: bool = False, lport: bool = False
+def format_event(e: ConnectEvent, *, start: float | None = None, uid: bool = False, lport: bool = False
                  ) -> str:
     """One output line for a connect, in bcc's tcpconnect columns."""
     line = f"{e.pid:<7} {e.comm:<16} {ip_version(e.family):<2} " \
@@ -39,7 +40,7 @@ def format_event(e, *, start: float | None = None, uid: bool = False, lport: boo
     return line
 
 
-def event_json(e) -> dict:
+def event_json(e: ConnectEvent) -> dict:
     """One connect as a JSON object."""
     out = rt.record_json(e, time=time.time(), ip=ip_version(e.family),
                          saddr=address(e.family, e.saddr), daddr=address(e.family, e.daddr),
@@ -70,7 +71,7 @@ def run(argv: list[str] | None = None) -> int:
     counts: Counter = Counter()
     first: list[int] = []
 
-    def show(e) -> None:
+    def show(e: ConnectEvent) -> None:
         if args.port and e.dport not in args.port:
             return
         if args.count:
@@ -101,10 +102,13 @@ def run(argv: list[str] | None = None) -> int:
                   (f"{'UID':<6} " if args.print_uid else "") +
                   f"{'PID':<7} {'COMM':<16} {'IP':<2} {'SADDR':<16} " +
                   (f"{'LPORT':<6} " if args.lport else "") + f"{'DADDR':<16} DPORT")
-    with rt.open_tool(NAME, variables={"target_pid": args.pid, "target_uid": args.uid}
-                      ) as coll:
-        rb = coll.ringbuf("events", show)
-        status = rt.run(coll, [rb], args.duration, header=header, command=args.command)
+    skel = Tcpconnect(rt.object_path(NAME))
+    skel.rodata.target_pid = args.pid or 0
+    if args.uid is not None:
+        skel.rodata.target_uid = args.uid
+    with rt.open_tool(skel):
+        rb = skel.maps.events.reader(show)
+        status = rt.run(skel, [rb], args.duration, header=header, command=args.command)
     summary()
     return status
 

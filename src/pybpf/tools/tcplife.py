@@ -14,13 +14,14 @@ import time
 
 from . import _runtime as rt
 from ._net import address, ip_version, parse_ports
+from .bindings.tcplife_bpf import LifeEvent, Tcplife
 
 NAME = "tcplife"
 DESCRIPTION = ("Trace TCP sessions that close: process, local and remote address and "
                "port, kilobytes sent and received, lifespan in milliseconds.")
 
 
-def format_event(e, *, wide: bool = False, csv: bool = False, clock: bool = False,
+def format_event(e: LifeEvent, *, wide: bool = False, csv: bool = False, clock: bool = False,
                  start: float | None = None) -> str:
     """One output line for a session, in bcc's tcplife columns."""
     laddr, raddr = address(e.family, e.saddr), address(e.family, e.daddr)
@@ -57,7 +58,7 @@ def header(*, wide: bool = False, csv: bool = False, clock: bool = False,
             f"{'RPORT':<5} {'TX_KB':>5} {'RX_KB':>5} MS")
 
 
-def event_json(e) -> dict:
+def event_json(e: LifeEvent) -> dict:
     """One session as a JSON object."""
     return rt.record_json(e, time=time.time(), ip=ip_version(e.family),
                           saddr=address(e.family, e.saddr), daddr=address(e.family, e.daddr),
@@ -89,7 +90,7 @@ def run(argv: list[str] | None = None) -> int:
     args = rt.parse_args(build_parser(), argv)
     first: list[int] = []
 
-    def wanted(e) -> bool:
+    def wanted(e: LifeEvent) -> bool:
         family = socket.AF_INET if args.ipv4 else socket.AF_INET6 if args.ipv6 else None
         if family is not None and e.family != family:
             return False
@@ -97,7 +98,7 @@ def run(argv: list[str] | None = None) -> int:
             return False
         return not (args.remoteport and e.dport not in args.remoteport)
 
-    def show(e) -> None:
+    def show(e: LifeEvent) -> None:
         if not wanted(e):
             return
         if args.json:
@@ -110,9 +111,11 @@ def run(argv: list[str] | None = None) -> int:
 
     head = "" if args.json else header(wide=args.wide, csv=args.csv, clock=args.time,
                                          stamp=args.timestamp)
-    with rt.open_tool(NAME, variables={"target_pid": args.pid}) as coll:
-        rb = coll.ringbuf("events", show)
-        status = rt.run(coll, [rb], args.duration, header=head, command=args.command)
+    skel = Tcplife(rt.object_path(NAME))
+    skel.rodata.target_pid = args.pid or 0
+    with rt.open_tool(skel):
+        rb = skel.maps.events.reader(show)
+        status = rt.run(skel, [rb], args.duration, header=head, command=args.command)
     return status
 
 

@@ -14,6 +14,7 @@ from collections import Counter
 
 from . import _runtime as rt
 from ._net import address, ip_version, tcp_state
+from .bindings.tcpretrans_bpf import RetransEvent, Tcpretrans
 
 NAME = "tcpretrans"
 DESCRIPTION = ("Trace TCP retransmissions: time, address and port of both ends, state.\n\n"
@@ -21,7 +22,7 @@ DESCRIPTION = ("Trace TCP retransmissions: time, address and port of both ends, 
                "needs kprobes and is not offered.")
 
 
-def ends(e) -> tuple[str, str]:
+def ends(e: RetransEvent) -> tuple[str, str]:
     """``("LADDR:LPORT", "RADDR:RPORT")`` (IPv6 addresses in brackets)."""
     la, ra = address(e.family, e.saddr), address(e.family, e.daddr)
     if e.family == socket.AF_INET6:
@@ -29,14 +30,14 @@ def ends(e) -> tuple[str, str]:
     return f"{la}:{e.sport}", f"{ra}:{e.dport}"
 
 
-def format_event(e) -> str:
+def format_event(e: RetransEvent) -> str:
     """One output line for a retransmission, in bcc's tcpretrans columns."""
     local, remote = ends(e)
     return (f"{time.strftime('%H:%M:%S')} {e.pid:<6} {ip_version(e.family):<2} {local:<20} R> "
             f"{remote:<20} {tcp_state(e.state)}")
 
 
-def event_json(e) -> dict:
+def event_json(e: RetransEvent) -> dict:
     """One retransmission as a JSON object."""
     return rt.record_json(e, time=time.time(), ip=ip_version(e.family),
                           saddr=address(e.family, e.saddr), daddr=address(e.family, e.daddr),
@@ -61,7 +62,7 @@ def run(argv: list[str] | None = None) -> int:
     family = socket.AF_INET if args.ipv4 else socket.AF_INET6 if args.ipv6 else None
     counts: Counter = Counter()
 
-    def show(e) -> None:
+    def show(e: RetransEvent) -> None:
         if family is not None and e.family != family:
             return
         if args.count:
@@ -84,9 +85,9 @@ def run(argv: list[str] | None = None) -> int:
         header = "Tracing retransmits ... Ctrl-C to end"
     else:
         header = f"{'TIME':<8} {'PID':<6} {'IP':<2} {'LADDR:LPORT':<20} T> {'RADDR:RPORT':<20} STATE"
-    with rt.open_tool(NAME) as coll:
-        rb = coll.ringbuf("events", show)
-        status = rt.run(coll, [rb], args.duration, header=header, command=args.command)
+    with rt.open_tool(Tcpretrans(rt.object_path(NAME))) as skel:
+        rb = skel.maps.events.reader(show)
+        status = rt.run(skel, [rb], args.duration, header=header, command=args.command)
     if args.count:
         if not args.json:
             print(f"\n{'LADDR:LPORT':<20}     {'RADDR:RPORT':<20} {'RETRANSMITS':>10}")
