@@ -39,24 +39,27 @@ from .output import (
     json_line,
     json_map,
 )
-from .parser import parse
-from .semantic import analyze
 
-__all__ = ["Compiled", "Event", "Printer", "compile", "run", "run_vm"]
+__all__ = ["Compiled", "Event", "Printer", "compile", "compile_for_run", "run", "run_vm"]
 
 
 @dataclass
 class Compiled:
     """A program parsed, checked and lowered: ``generated`` (its
     :class:`~pybpf.trace.layout.Plan`, with the backend module unless the
-    object came from the cache) and, once built, ``spec`` (the ObjectSpec);
-    ``cache_key`` names its entry in the compile cache."""
+    object came from a cache) and, once built, ``spec`` (the ObjectSpec);
+    ``cache_key`` names its entry in the compile cache.  A program read
+    back from the start-up cache (:func:`compile_for_run`) has ``prepared``
+    (the object linked for this kernel) and a plan without the analysis;
+    ``start_key`` names its entry there."""
 
     generated: Plan
     spec: Any = None
     compile_seconds: float = 0.0
     cache_key: str | None = None
     cached: bool = False
+    prepared: dict[str, Any] | None = None
+    start_key: str | None = None
 
     @property
     def analysis(self) -> Any:
@@ -127,6 +130,9 @@ def compile(text: str, name: str = "stdin", *, params: Sequence[str] = (),
     call it).  With ``cache``, an object compiled before for the same text,
     parameters, code generator and kernel is read back instead of compiled
     again.  Raises :class:`~pybpf.trace.errors.TraceError`."""
+    from .parser import parse
+    from .semantic import analyze
+
     program = parse(text, name)
     analysis = analyze(program, params=list(params), unsafe=unsafe, pid=pid)
     key = _cache_key(text, params, unsafe, pid, analysis) if cache else None
@@ -146,6 +152,27 @@ def compile(text: str, name: str = "stdin", *, params: Sequence[str] = (),
     except BPFError as e:
         raise TraceError(f"code generation failed: {e}") from None
     return Compiled(generated, cache_key=key)
+
+
+def compile_for_run(text: str, name: str = "stdin", *, params: Sequence[str] = (),
+                    unsafe: bool = False, pid: int | None = None) -> Compiled:
+    """The program to :func:`run` in the kernel: read back prepared from
+    the start-up cache (:mod:`pybpf.trace.startup`) when this text and
+    these options ran before on this kernel, without parsing it or
+    importing the compiler; else :func:`compile` (and :func:`run` keeps
+    the prepared object for next time)."""
+    from . import startup
+
+    key = None
+    if startup.enabled():
+        key = startup.start_key(text, params, unsafe, pid)
+        entry = startup.read(key)
+        if entry is not None:
+            prepared, plan_ = entry
+            return Compiled(plan_, cached=True, prepared=prepared, start_key=key)
+    compiled = compile(text, name, params=params, unsafe=unsafe, pid=pid)
+    compiled.start_key = key
+    return compiled
 
 
 # --- symbols -------------------------------------------------------------------------------
@@ -193,7 +220,7 @@ class Printer:
         self.json = json
         self.exited = False
         self.ksyms = KernelSymbols()
-        self.actions = {a.id: a for a in compiled.analysis.actions}
+        self.actions = {a.id: a for a in compiled.generated.actions}
 
     def write(self, text: str) -> None:
         self.out.write(text)
@@ -379,16 +406,23 @@ def run(compiled: Compiled, *, out: TextIO | None = None, json: bool = False,
     print what the programs send until Ctrl-C, SIGTERM, ``exit()``,
     ``duration`` seconds or the end of ``command`` (run as a child, its pid
     is ``cpid``); then run END and print the maps."""
-    from .. import kernel
     from ..kernel.runner import poll, stoppable
 
     out = out or sys.stdout
     start = start if start is not None else time.perf_counter()
     stats = RunStats()
-    spec = compiled.object_spec()
+    from ..kernel.load_cache import load_prepared, prepare
+
+    prepared = compiled.prepared
+    if prepared is None:
+        prepared = compiled.prepared = prepare(compiled.object_spec())
+        if compiled.start_key is not None:
+            from . import startup
+
+            startup.write(compiled.start_key, prepared, compiled.generated)
     gen = compiled.generated
     child: subprocess.Popen | None = None
-    with kernel.load(spec, log_level=1 if verbose else 0) as coll:
+    with load_prepared(prepared, log_level=1 if verbose else 0) as coll:
         if verbose:
             for name, prog in coll.programs.items():
                 log = getattr(prog, "log", None) or getattr(prog, "verifier_log", None)
@@ -404,9 +438,9 @@ def run(compiled: Compiled, *, out: TextIO | None = None, json: bool = False,
         cfg.update((1).to_bytes(4, "little"), (pid or 0).to_bytes(8, "little"))
         reader = coll.ringbuf(EVENTS_MAP, printer.record, raw=True) \
             if EVENTS_MAP in coll.maps else None
-        begin = [pi for pi in gen.programs if pi.program.target.kind == "BEGIN"]
-        end = [pi for pi in gen.programs if pi.program.target.kind == "END"]
-        probes = [pi for pi in gen.programs if pi.program.target.kind not in ("BEGIN", "END")]
+        begin = [pi for pi in gen.programs if pi.target.kind == "BEGIN"]
+        end = [pi for pi in gen.programs if pi.target.kind == "END"]
+        probes = [pi for pi in gen.programs if pi.target.kind not in ("BEGIN", "END")]
         n = len(gen.programs)
         if json:
             printer.write(json_line("attached_probes", {"probes": n}))
@@ -417,7 +451,7 @@ def run(compiled: Compiled, *, out: TextIO | None = None, json: bool = False,
             for pi in begin:
                 coll.programs[pi.name].test_run()
             for pi in probes:
-                links.append(_attach(coll.programs[pi.name], pi.program.target, pid))
+                links.append(_attach(coll.programs[pi.name], pi.target, pid))
             stats.attached = len(links) + len(begin)
             stats.attached_seconds = time.perf_counter() - start
             if on_attached is not None:
@@ -539,7 +573,7 @@ def run_vm(compiled: Compiled, events: Iterable[Event], *, json: bool = False,
 
         by_probe: dict[str, list[Any]] = {}
         for pi in gen.programs:
-            by_probe.setdefault(pi.program.target.name, []).append(pi)
+            by_probe.setdefault(pi.target.name, []).append(pi)
         for pi in by_probe.get("BEGIN", []):
             coll.programs[pi.name].test_run(ctx=bytes(8))
         drain()
@@ -556,7 +590,7 @@ def run_vm(compiled: Compiled, events: Iterable[Event], *, json: bool = False,
             env.uid = env.gid = ev.uid
             env.cpu = ev.cpu
             for pi in targets:
-                fmt = pi.program.target.format
+                fmt = pi.target.format
                 ctx = encode_record(fmt, ev.fields) if fmt is not None else bytes(8)
                 coll.programs[pi.name].test_run(ctx=ctx)
             drain()

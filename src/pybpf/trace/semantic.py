@@ -21,6 +21,7 @@ from typing import Any
 from . import ast as A
 from . import types as T
 from .errors import Source, TraceSemanticError
+from .layout import Action, MapInfo
 from .output import format_conversions
 from .probes import Target, expand
 
@@ -52,45 +53,6 @@ FUNCTIONS = {"printf", "print", "time", "str", "buf", "ntop", "ksym", "usym", "e
 
 UNSAFE = {"system", "signal"}
 _MAX_PRINTF_ARGS = 12
-
-
-@dataclass
-class MapInfo:
-    """A map: ``kind`` (an aggregate kind, or ``value`` for plain
-    assignments), ``keys`` (types of its key parts; None for a map without
-    a key), ``value`` type, and ``lhist`` parameters."""
-
-    name: str
-    kind: str
-    keys: list[Any] | None
-    value: Any
-    lhist: tuple[int, int, int] | None = None
-    span: A.Span = (0, 0)
-
-    @property
-    def key_type(self) -> T.Tuple | None:
-        """The key as one tuple type (None without a key)."""
-        return T.Tuple(tuple(self.keys)) if self.keys else None
-
-
-@dataclass
-class Action:
-    """Something user space does for the program: ``kind`` is ``printf``,
-    ``system``, ``cat``, ``time``, ``print`` (a value), ``print_map``,
-    ``clear``, ``zero``, ``exit``; ``fmt`` the format string (or map name);
-    ``args`` the types of the values sent; ``extra`` constant arguments
-    (``print(@m, top, div)``)."""
-
-    id: int
-    kind: str
-    fmt: str = ""
-    args: tuple = ()
-    extra: tuple = ()
-
-    @property
-    def record(self) -> T.Tuple:
-        """The layout of the values after the 8-byte action id."""
-        return T.Tuple(tuple(self.args))
 
 
 @dataclass

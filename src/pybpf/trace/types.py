@@ -9,7 +9,6 @@ out with C alignment.  :class:`Aggregate` is the value of a map function
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 __all__ = [
@@ -32,7 +31,9 @@ __all__ = [
     "TType",
     "Tuple",
     "Void",
+    "from_data",
     "int_named",
+    "to_data",
     "type_name",
 ]
 
@@ -77,7 +78,7 @@ def value_type(cls: type) -> type:
     """Make ``cls`` a type class: its own annotated names are its fields
     (defaults from the class attributes).  Plain classes rather than frozen
     dataclasses: creating classes at import is start-up time."""
-    cls._fields = tuple(n for n in inspect.get_annotations(cls)  # type: ignore[attr-defined]
+    cls._fields = tuple(n for n in cls.__annotations__  # type: ignore[attr-defined]
                         if not n.startswith("_"))
     return cls
 
@@ -277,3 +278,29 @@ def type_name(t: Any) -> str:
     if isinstance(t, Args):
         return f"args of {t.probe}"
     return "none"
+
+
+def to_data(t: Any) -> Any:
+    """Type ``t`` as plain data (tuples, strings, numbers) that :mod:`marshal`
+    stores and :func:`from_data` turns back into the type; None stays None."""
+    if t is None:
+        return None
+    if isinstance(t, (list, tuple)):
+        return ("[]", tuple(to_data(x) for x in t))
+    if not isinstance(t, TType):
+        return t
+    return (type(t).__name__, tuple(to_data(getattr(t, n)) for n in t._fields))
+
+
+_TYPE_CLASSES = {c.__name__: c for c in (Int, String, Buf, Inet, Symbol, Stack, Tuple, Record,
+                                         Args, Pointer, Void, Aggregate)}
+
+
+def from_data(data: Any) -> Any:
+    """The type (or tuple of types) :func:`to_data` gave ``data`` for."""
+    if not isinstance(data, tuple):
+        return data
+    name, values = data
+    if name == "[]":
+        return tuple(from_data(x) for x in values)
+    return _TYPE_CLASSES[name](*(from_data(v) for v in values))
