@@ -216,3 +216,27 @@ def test_kprobe_one_liners_are_refused_clearly(program):
     first = r.stderr.splitlines()[0]
     assert re.match(r"stdin:1:\d+-\d+: ERROR: k(ret)?probe probes cannot be used here: "
                     r"this kernel has no kprobe support", first), r.stderr
+
+
+@need_bpftrace
+def test_join_of_execve_arguments(tmp_path):
+    # the workload's own execs, told apart by a marker argument: at most 16
+    # elements of at most 1023 bytes, an empty element ends the list
+    prog = ('tracepoint:syscalls:sys_enter_execve { join(args->argv); '
+            'join(args->argv, ","); }')
+    work = script(tmp_path, "import subprocess\n"
+                            "many = [f'a{i}' for i in range(20)]\n"
+                            "subprocess.run(['/bin/true', 'joinmark', *many])\n"
+                            "subprocess.run(['/bin/true', 'joinmark', 'x' * 1500, 'end'])\n"
+                            "subprocess.run(['/bin/true', 'joinmark', '', 'after'])\n")
+    a, b = both(prog, "-c", work)
+
+    def marked(text: str) -> list[str]:
+        return [x for x in text.splitlines() if x.startswith("/bin/true") and "joinmark" in x]
+
+    mine, theirs_ = marked(a), marked(b)
+    assert mine == theirs_
+    assert len(mine) == 6
+    assert mine[0].split() == ["/bin/true", "joinmark", *(f"a{i}" for i in range(14))]
+    assert mine[3] == f"/bin/true,joinmark,{'x' * 1023},end"
+    assert mine[4] == "/bin/true joinmark"

@@ -762,6 +762,9 @@ class ProbeBuilder:
                 b.ret(b.const(S32, 0))
                 b.ir.position_at_end(b.block("after_exit"))
             return TV(b.const(S64, 0), t)
+        if name == "join":
+            self.join(e.action, self.expr(e.args[0]))  # type: ignore[attr-defined]
+            return TV(b.const(S64, 0), t)
         if name == "delete":
             ref = e.args[0]
             lay = self.low.layouts[ref.name]  # type: ignore[attr-defined]
@@ -847,6 +850,30 @@ class ProbeBuilder:
         if name == "strftime":
             return TV(self.to64(self.expr(e.args[1])), t)
         raise self.error(f"{name}() cannot be generated", e)
+
+    def join(self, action: Any, array: TV) -> None:
+        """``join(arr, delim)``: up to :data:`~pybpf.trace.types.JOIN_ARGS`
+        strings read from the pointers at ``arr`` straight into a reserved
+        ring buffer record (16 KiB: more than the stack); a null pointer or
+        an unreadable string reads as empty, where user space stops."""
+        b = self.b
+        rec = self.low.records[action.id]
+        user = getattr(array.t, "user", False) or self.kind in ("uprobe", "uretprobe", "usdt")
+        read, read_str = ("probe_read_user", "probe_read_user_str") if user else \
+            ("probe_read", "probe_read_str") if self.kind == "tracepoint" else \
+            ("probe_read_kernel", "probe_read_kernel_str")
+        base = self.to64(array)
+        slot = self.local(U64, "join_ptr")
+        ptr = b.ringbuf_reserve(self.low.events, rec)
+        with b.if_then(b.is_null(ptr, negate=True)):
+            b.store(b.field(ptr, "id"), b.const(U64, action.id))
+            for i in range(len(action.args)):
+                b.store(slot, b.const(U64, 0))
+                addr = bk.Value(b.ir.add(base.ir, ir.Constant(I64, 8 * i)), U64)
+                b.call_helper(read, slot, b.const(U32, 8), b.cast(addr, PointerType(None)))
+                b.call_helper(read_str, b.field(ptr, f"f{i}"), b.const(U32, T.JOIN_ARG_SIZE),
+                              b.cast(b.load(slot), PointerType(None)))
+            b.ringbuf_submit(ptr)
 
     def send(self, action: Any, values: list[TV]) -> None:
         """Put ``action``'s record in the events ring buffer."""

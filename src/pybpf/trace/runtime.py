@@ -283,6 +283,17 @@ class Printer:
                 self.write(json_line("value", values[0]))
             else:
                 self.write(format_value(values[0]) + "\n")
+        elif kind == "join":
+            parts = []
+            for v in values:
+                if not v:
+                    break
+                parts.append(v)
+            joined = action.fmt.join(parts)
+            if self.json:
+                self.write(json_line("join", joined))
+            else:
+                self.write(joined + "\n")
         elif kind == "time":
             self.emit("time", time.strftime(action.fmt))
         elif kind == "exit":
@@ -522,7 +533,10 @@ def _resume(child: subprocess.Popen) -> None:
 class Event:
     """A synthetic event for :func:`run_vm`: the ``probe`` it fires
     (``tracepoint:sched:sched_switch``), its record's ``fields`` by name
-    (ints, or bytes/str for char arrays), and the task it happens in."""
+    (ints, or bytes/str for char arrays; for pointer fields, a str/bytes is
+    a NUL-terminated string and a list of them an array of string pointers
+    ending in NULL, like ``argv``, placed in the VM's memory for the
+    event), and the task it happens in."""
 
     probe: str
     fields: dict[str, Any] = field(default_factory=dict)
@@ -533,8 +547,11 @@ class Event:
     cpu: int = 0
 
 
-def encode_record(fmt: Any, fields: dict[str, Any]) -> bytes:
-    """A tracepoint record of format ``fmt`` with ``fields`` set (by name)."""
+def encode_record(fmt: Any, fields: dict[str, Any],
+                  place: Callable[[Any], int] | None = None) -> bytes:
+    """A tracepoint record of format ``fmt`` with ``fields`` set (by name).
+    A pointer field given a string or a list of strings holds the address
+    ``place`` puts it at (see :class:`Event`)."""
     size = max((f.offset + f.size for f in fmt.fields), default=8)
     buf = bytearray(max(size, 8))
     for name, value in fields.items():
@@ -542,6 +559,12 @@ def encode_record(fmt: Any, fields: dict[str, Any]) -> bytes:
         if f is None:
             raise TraceError(f"tracepoint:{fmt.category}:{fmt.event} has no field {name!r} "
                              f"(fields: {', '.join(x.name for x in fmt.fields)})")
+        pointer = f.ctype.rstrip().endswith("*") and not f.data_loc
+        if pointer and isinstance(value, (str, bytes, bytearray, list, tuple)):
+            if place is None:
+                raise TraceError(f"field {name!r} of tracepoint:{fmt.category}:{fmt.event} "
+                                 f"is a pointer: give an address")
+            value = place(value)
         if isinstance(value, str):
             value = value.encode()
         if isinstance(value, (bytes, bytearray)):
@@ -550,6 +573,23 @@ def encode_record(fmt: Any, fields: dict[str, Any]) -> bytes:
             data = (value & ((1 << (8 * f.size)) - 1)).to_bytes(f.size, "little")
         buf[f.offset:f.offset + f.size] = data
     return bytes(buf)
+
+
+def _placer(memory: Any, placed: list[Any]) -> Callable[[Any], int]:
+    """Puts an event's strings and string arrays in the VM's ``memory``
+    (read-only regions, listed in ``placed``): their addresses."""
+
+    def place(value: Any) -> int:
+        if isinstance(value, (list, tuple)):
+            pointers = [place(v) for v in value] + [0]
+            data = b"".join(p.to_bytes(8, "little") for p in pointers)
+        else:
+            data = (value.encode() if isinstance(value, str) else bytes(value)) + b"\0"
+        region = memory.map_buffer(bytearray(data), "event data", writable=False)
+        placed.append(region)
+        return region.start
+
+    return place
 
 
 def run_vm(compiled: Compiled, events: Iterable[Event], *, json: bool = False,
@@ -589,10 +629,14 @@ def run_vm(compiled: Compiled, events: Iterable[Event], *, json: bool = False,
             env.comm = ev.comm.encode()[:15]
             env.uid = env.gid = ev.uid
             env.cpu = ev.cpu
+            placed: list[Any] = []
             for pi in targets:
                 fmt = pi.target.format
-                ctx = encode_record(fmt, ev.fields) if fmt is not None else bytes(8)
+                ctx = encode_record(fmt, ev.fields, _placer(coll.vm.memory, placed)) \
+                    if fmt is not None else bytes(8)
                 coll.programs[pi.name].test_run(ctx=ctx)
+            for region in placed:
+                coll.vm.memory.unmap(region)
             drain()
         for pi in by_probe.get("END", []):
             coll.programs[pi.name].test_run(ctx=bytes(8))

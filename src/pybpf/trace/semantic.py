@@ -777,7 +777,14 @@ class Checker:
             e.fmt = fmt  # type: ignore[attr-defined]
             return T.UINT64
         if name == "join":
-            raise self.error("join() is not supported by pybpf trace yet", e)
+            nargs(1, 2)
+            t = self.expr(args[0])
+            if not isinstance(t, (T.Int, T.Pointer)):
+                raise self.error(f"join() expects an array of strings (a pointer), not "
+                                 f"{T.type_name(t)}", args[0])
+            delim = const_str(1) if len(args) == 2 else " "
+            self.action("join", e, delim, (T.String(T.JOIN_ARG_SIZE),) * T.JOIN_ARGS)
+            return T.Void()
         if name == "sizeof":
             raise self.error("sizeof needs a type or an expression", e)
         raise self.error(f"{name}() is not supported", e)

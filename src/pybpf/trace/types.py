@@ -15,6 +15,8 @@ __all__ = [
     "AGGREGATE_KINDS",
     "INT32",
     "INT64",
+    "JOIN_ARGS",
+    "JOIN_ARG_SIZE",
     "STRLEN",
     "UINT32",
     "UINT64",
@@ -39,6 +41,11 @@ __all__ = [
 
 STRLEN = 64
 """Bytes of a ``str()`` result (bpftrace's BPFTRACE_STRLEN default)."""
+
+JOIN_ARGS = 16
+"""Elements ``join()`` reads from an array of strings (bpftrace's join_argnum)."""
+JOIN_ARG_SIZE = 1024
+"""Bytes ``join()`` reads of each element, its NUL included (bpftrace's join_argsize)."""
 
 AGGREGATE_KINDS = ("count", "sum", "avg", "min", "max", "stats", "hist", "lhist")
 
