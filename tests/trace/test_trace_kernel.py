@@ -240,3 +240,20 @@ def test_join_of_execve_arguments(tmp_path):
     assert mine[0].split() == ["/bin/true", "joinmark", *(f"a{i}" for i in range(14))]
     assert mine[3] == f"/bin/true,joinmark,{'x' * 1023},end"
     assert mine[4] == "/bin/true joinmark"
+
+
+@need_bpftrace
+def test_usym_and_ustack_are_symbolized(tmp_path):
+    # the workload stays alive a moment: both tools name frames from its mappings
+    prog = (f'uprobe:{LIBC}:getpid /pid == cpid/ {{ printf("%s\\n", usym(reg("ip"))); '
+            f'printf("%s\\n", ustack); }}')
+    work = script(tmp_path, "import os, time\nfor _ in range(3):\n    os.getpid()\n"
+                            "time.sleep(1)\n")
+    a, b = both(prog, "-c", work)
+    assert printed(a) == printed(b)
+    lines = printed(a)
+    # the strong name of glibc's getpid (its weak alias is 'getpid'), with an
+    # offset in stacks (8 spaces in printf, as bpftrace indents them)
+    assert lines[0] == "__getpid"
+    assert lines[1] == "        __getpid+0"
+    assert len(lines) >= 6 and lines.count("__getpid") == 3

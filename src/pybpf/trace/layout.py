@@ -79,6 +79,9 @@ def decode(t: Any, data: bytes) -> Any:
         st = tuple_layout(t)
         return tuple(decode(item, data[st.fields[f"f{i}"].offset:])
                      for i, item in enumerate(t.items))
+    if isinstance(t, (T.Symbol, T.Stack)) and t.user:  # (value, pid)
+        return (int.from_bytes(data[:8], "little", signed=isinstance(t, T.Stack)),
+                int.from_bytes(data[8:16], "little"))
     if isinstance(t, (T.Symbol, T.Pointer)):
         return int.from_bytes(data[:8], "little")
     if isinstance(t, T.Stack):

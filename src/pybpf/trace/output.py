@@ -386,6 +386,8 @@ def format_printf(fmt: str, args: Sequence[Any]) -> str:
         if conv in ("s", "r", "rx", "rh"):
             if isinstance(value, bytes) and conv != "s":
                 text = _buf_text(value, conv)
+            elif isinstance(value, Stack):  # printf indents frames by 8, maps by 4
+                text = "\n" + "".join(f"        {frame}\n" for frame in value) if value else ""
             else:
                 text = value if isinstance(value, str) else format_value(value)
             out.append(("%" + spec + "s") % text)

@@ -220,6 +220,7 @@ class Printer:
         self.json = json
         self.exited = False
         self.ksyms = KernelSymbols()
+        self.usyms: Any = None
         self.actions = {a.id: a for a in compiled.generated.actions}
 
     def write(self, text: str) -> None:
@@ -238,9 +239,15 @@ class Printer:
     def present(self, t: Any, value: Any) -> Any:
         """A decoded value as it prints (symbols, stacks, addresses resolved)."""
         if isinstance(t, T.Symbol):
-            return self.ksyms.lookup(value, offset=False) if not t.user else hex(value)
+            if t.user:
+                address, pid = value
+                return self.user_symbol(pid, address, offset=False)
+            return self.ksyms.lookup(value, offset=False)
         if isinstance(t, T.Stack):
-            return self.stack(value, t.user)
+            if t.user:
+                stack_id, pid = value
+                return self.stack(stack_id, True, pid)
+            return self.stack(value, False)
         if isinstance(t, T.Inet):
             import socket
 
@@ -252,7 +259,22 @@ class Printer:
             return tuple(self.present(it, v) for it, v in zip(t.items, value))
         return value
 
-    def stack(self, stack_id: int, user: bool) -> Stack:
+    def user_symbol(self, pid: int, address: int, offset: bool = True) -> str:
+        """``name+offset`` (or ``name``) of user ``address`` in process
+        ``pid``, from its mappings and the mapped files' symbols
+        (:class:`pybpf.kernel.stack_symbols.UserSymbols`); hex when nothing
+        names it (or the process is gone), as bpftrace prints it."""
+        if self.usyms is None:
+            from ..kernel.stack_symbols import UserSymbols
+
+            self.usyms = UserSymbols()
+        found = self.usyms.symbol(pid, address)
+        if found is None:
+            return hex(address)
+        name, off = found
+        return f"{name}+{off}" if offset else name
+
+    def stack(self, stack_id: int, user: bool, pid: int = 0) -> Stack:
         if stack_id < 0 or STACKS_MAP not in self.maps:
             return Stack()
         raw = self.maps[STACKS_MAP].raw.get(stack_id.to_bytes(4, "little"))
@@ -263,7 +285,7 @@ class Printer:
             ip = int.from_bytes(raw[i:i + 8], "little")
             if not ip:
                 break
-            frames.append(hex(ip) if user else self.ksyms.lookup(ip))
+            frames.append(self.user_symbol(pid, ip) if user else self.ksyms.lookup(ip))
         return Stack(frames)
 
     def record(self, data: bytes) -> None:

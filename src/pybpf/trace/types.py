@@ -151,18 +151,28 @@ class Inet(TType):
 
 @value_type
 class Symbol(TType):
-    """``ksym()``/``usym()``/``func``: an address printed as its symbol."""
+    """``ksym()``/``usym()``/``func``: an address printed as its symbol; a
+    user address is stored with the pid of the process it belongs to."""
 
     user: bool = False
+
+    @property
+    def size(self) -> int:  # type: ignore[override]
+        return 16 if self.user else 8
 
 
 @value_type
 class Stack(TType):
     """``kstack``/``ustack``: a stack id (in a stack trace map), printed
-    as frames."""
+    as frames; a user stack is stored with the pid of its process (whose
+    mappings name its frames)."""
 
     user: bool = False
     limit: int = 127
+
+    @property
+    def size(self) -> int:  # type: ignore[override]
+        return 16 if self.user else 8
 
 
 @value_type
