@@ -16,14 +16,12 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import shlex
-import subprocess
 import sys
 import time
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ..errors import BPFError
 from . import types as T
@@ -39,6 +37,9 @@ from .output import (
     json_line,
     json_map,
 )
+
+if TYPE_CHECKING:
+    import subprocess
 
 __all__ = ["Compiled", "Event", "Printer", "compile", "compile_for_run", "run", "run_vm"]
 
@@ -326,6 +327,8 @@ class Printer:
             self.clear(action.fmt, zero=kind == "zero")
         elif kind == "system":
             cmd = format_printf(action.fmt, values)
+            import subprocess
+
             res = subprocess.run(cmd, shell=True, capture_output=True, text=True, check=False)
             self.emit("system", res.stdout)
         elif kind == "cat":
@@ -532,6 +535,9 @@ def _spawn_stopped(command: str) -> subprocess.Popen:
 
     def traceme() -> None:
         libc.ptrace(PTRACE_TRACEME, 0, None, None)
+
+    import shlex
+    import subprocess
 
     child = subprocess.Popen(shlex.split(command), preexec_fn=traceme)
     with contextlib.suppress(ChildProcessError):
