@@ -123,3 +123,14 @@ def test_second_run_starts_from_the_cache_without_the_compiler(tmp_path):
     first = set(re.findall(r"\|\s*([\w.]+)\s*$", runs[0].stderr, re.M))
     assert "pybpf.trace.codegen" in first          # the first run compiled it
     assert list((tmp_path / "pybpf" / "trace").glob("*.start"))
+
+
+def test_only_the_newest_entries_are_kept(cache_home, monkeypatch):
+    monkeypatch.setattr(startup, "KEEP", 3)
+    plan = small_plan()
+    for i in range(5):
+        startup.write(f"k{i}", {"format": 0}, plan)
+        os.utime(cache_home / f"k{i}.start", ns=(i * 10**9, i * 10**9))
+    startup.write("k5", {"format": 0}, plan)
+    assert sorted(p.name for p in cache_home.glob("*.start")) == ["k3.start", "k4.start",
+                                                                  "k5.start"]

@@ -20,9 +20,9 @@ instructions, maps, BTF, CO-RE already resolved) and the
 So the key is the SHA-256 of the first three, computed from the command's
 arguments alone.  Entries are kept with the project's cache code
 (:mod:`pybpf.cache`): in this user's private cache directory
-(``<cache>/trace``, mode 0700, owner-checked), written atomically and
-sealed with their SHA-256, read only when they are regular files of this
-user that nobody else can write; the payload is :mod:`marshal` data (plain
+(``<cache>/trace``, mode 0700, owner-checked; the newest :data:`KEEP`
+kept), written atomically and sealed with their SHA-256, read only when
+they are regular files of this user that nobody else can write; the payload is :mod:`marshal` data (plain
 values, no code).  An entry that is absent, damaged, of another format or
 made for other binaries or another boot is ignored and the program is
 compiled again.  ``PYBPF_TRACE_CACHE=0`` turns the cache off.
@@ -37,12 +37,14 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["FORMAT", "MAX_ENTRY", "binaries", "enabled", "read", "start_key", "write"]
+__all__ = ["FORMAT", "KEEP", "MAX_ENTRY", "binaries", "enabled", "read", "start_key", "write"]
 
 FORMAT = 1
 """Version of an entry's layout; entries of another version are ignored."""
 MAX_ENTRY = 64 << 20
 """The largest entry read back (bytes)."""
+KEEP = 512
+"""Entries kept (the least recently written go first when one is added)."""
 
 _SOURCE_DIRS = ("trace", "lang")
 _SOURCE_FILES = ("linker.py", "linked.py", "records.py", "objects.py",
@@ -157,9 +159,10 @@ def write(key: str, prepared: dict[str, Any], plan: Any) -> None:
     """Keep ``prepared`` (:func:`pybpf.kernel.load_cache.prepare`'s form)
     and ``plan`` as entry ``key`` (failures to write are ignored: the cache
     only saves time)."""
-    from ..cache import CacheError, write_sealed
+    from ..cache import CacheError, trim, write_sealed
 
     entry = {"format": FORMAT, "prepared": prepared, "plan": plan.to_data(),
              "binaries": binaries(plan)}
     with contextlib.suppress(CacheError, OSError, ValueError):
-        write_sealed(_path(key), marshal.dumps(entry))
+        path = write_sealed(_path(key), marshal.dumps(entry))
+        trim(path.parent, ".start", KEEP)
