@@ -14,8 +14,11 @@ The time from starting the tool to reading that line is start-up to
 attached (plus at most half a millisecond).  pybpf runs from a warm cache:
 its bytecode is compiled first (``compileall``: this environment may set
 PYTHONDONTWRITEBYTECODE) and one run before the measured ones fills its
-compile cache (the object is read back, not compiled); bpftrace has no
-such cache.  Medians of wall
+start-up cache (the object prepared for this kernel is read back: no
+parsing, no LLVM, no ELF or BTF); bpftrace has no such cache.  pybpf
+cold is each run with an empty cache directory (``XDG_CACHE_HOME`` a new
+temporary directory: parsed, analysed, compiled with LLVM, linked against
+the kernel's BTF).  Medians of wall
 time and of CPU time (user + system of the tool's process, steadier than
 wall time on a loaded machine), and their ratio; the machine's load is
 printed with the figures.
@@ -31,6 +34,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -87,11 +91,18 @@ def one_run(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     return seen, cpu
 
 
-def measure(cmd: list[str], runs: int, env: dict[str, str]) -> tuple[float, float]:
-    one_run(cmd, env)                      # warm: page cache, pybpf's compile cache
+def measure(cmd: list[str], runs: int, env: dict[str, str],
+            cold: bool = False) -> tuple[float, float]:
+    """Medians of (wall, CPU); ``cold``: each run with an empty cache directory."""
+    if not cold:
+        one_run(cmd, env)                  # warm: page cache, pybpf's start-up cache
     walls, cpus = [], []
     for _ in range(runs):
-        w, c = one_run(cmd, env)
+        if cold:
+            with tempfile.TemporaryDirectory(prefix="bench-trace-cold-") as cache:
+                w, c = one_run(cmd, dict(env, XDG_CACHE_HOME=cache))
+        else:
+            w, c = one_run(cmd, env)
         walls.append(w)
         cpus.append(c)
     return statistics.median(walls), statistics.median(cpus)
@@ -100,6 +111,8 @@ def measure(cmd: list[str], runs: int, env: dict[str, str]) -> tuple[float, floa
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--cold-runs", type=int, default=3,
+                    help="runs of pybpf with an empty cache (0: none)")
     args = ap.parse_args()
     env = dict(os.environ, PYTHONPATH=str(SRC))
     compileall.compile_dir(str(SRC / "pybpf"), quiet=1)   # warm: bytecode written once
@@ -111,13 +124,15 @@ def main() -> int:
     print(f"program: {prog}")
     with Poke():
         rows = [("pybpf trace (warm cache)", *measure(ours, args.runs, env))]
+        cold = ("pybpf trace (cold cache)", *measure(ours, args.cold_runs, env, cold=True)) \
+            if args.cold_runs else None
         if bpftrace:
             rows.append(("bpftrace " + subprocess.run([bpftrace, "--version"],
                                                       capture_output=True, text=True)
                          .stdout.strip().removeprefix("bpftrace "),
                          *measure([bpftrace, "-e", prog], args.runs, env)))
     print(f"{'tool':28} {'to attached (wall)':>20} {'CPU time':>12}")
-    for name, wall, cpu in rows:
+    for name, wall, cpu in rows + ([cold] if cold else []):
         print(f"{name:28} {wall * 1000:>17.1f} ms {cpu * 1000:>9.1f} ms")
     if len(rows) == 2:
         print(f"ratio pybpf / bpftrace: wall {rows[0][1] / rows[1][1]:.2f}, "

@@ -277,6 +277,26 @@ def read_sealed(path: str | os.PathLike, *, max_size: int | None = None) -> byte
     return payload
 
 
+def trim(directory: str | os.PathLike, suffix: str, keep: int) -> int:
+    """Remove the least recently written entries named ``*suffix`` of cache
+    ``directory`` beyond the newest ``keep``; how many were removed."""
+    entries = []
+    with contextlib.suppress(OSError), os.scandir(directory) as it:
+        for e in it:
+            if e.name.endswith(suffix) and e.is_file(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    entries.append((e.stat(follow_symlinks=False).st_mtime_ns, e.path))
+    if len(entries) <= keep:
+        return 0
+    entries.sort()
+    removed = 0
+    for _, path in entries[:len(entries) - keep]:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+            removed += 1
+    return removed
+
+
 __all__ = ["CacheError", "CacheWarning", "cache_root", "candidates", "private_dir",
-           "read_file", "read_sealed", "reset", "trusted_file", "unsafe_reason",
+           "read_file", "read_sealed", "reset", "trim", "trusted_file", "unsafe_reason",
            "write_file", "write_sealed"]

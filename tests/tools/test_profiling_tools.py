@@ -327,7 +327,7 @@ def test_symbols_from_a_debug_file_found_by_build_id(tmp_path):
     (tmp_path / "ab").mkdir()
     shutil.copy("/bin/bash", tmp_path / "ab" / "cdef.debug")
     found = st.debug_file_symbols("abcdef", str(tmp_path))
-    assert any(name == "readline" for _start, _size, name in found)
+    assert any(name == "readline" for _start, _size, name, _weak in found)
     assert st.debug_file_symbols("abcd99", str(tmp_path)) == []
     assert st.debug_file_symbols(None, str(tmp_path)) == []
     from pybpf.kernel.symbols import ElfBinary

@@ -216,3 +216,44 @@ def test_kprobe_one_liners_are_refused_clearly(program):
     first = r.stderr.splitlines()[0]
     assert re.match(r"stdin:1:\d+-\d+: ERROR: k(ret)?probe probes cannot be used here: "
                     r"this kernel has no kprobe support", first), r.stderr
+
+
+@need_bpftrace
+def test_join_of_execve_arguments(tmp_path):
+    # the workload's own execs, told apart by a marker argument: at most 16
+    # elements of at most 1023 bytes, an empty element ends the list
+    prog = ('tracepoint:syscalls:sys_enter_execve { join(args->argv); '
+            'join(args->argv, ","); }')
+    work = script(tmp_path, "import subprocess\n"
+                            "many = [f'a{i}' for i in range(20)]\n"
+                            "subprocess.run(['/bin/true', 'joinmark', *many])\n"
+                            "subprocess.run(['/bin/true', 'joinmark', 'x' * 1500, 'end'])\n"
+                            "subprocess.run(['/bin/true', 'joinmark', '', 'after'])\n")
+    a, b = both(prog, "-c", work)
+
+    def marked(text: str) -> list[str]:
+        return [x for x in text.splitlines() if x.startswith("/bin/true") and "joinmark" in x]
+
+    mine, theirs_ = marked(a), marked(b)
+    assert mine == theirs_
+    assert len(mine) == 6
+    assert mine[0].split() == ["/bin/true", "joinmark", *(f"a{i}" for i in range(14))]
+    assert mine[3] == f"/bin/true,joinmark,{'x' * 1023},end"
+    assert mine[4] == "/bin/true joinmark"
+
+
+@need_bpftrace
+def test_usym_and_ustack_are_symbolized(tmp_path):
+    # the workload stays alive a moment: both tools name frames from its mappings
+    prog = (f'uprobe:{LIBC}:getpid /pid == cpid/ {{ printf("%s\\n", usym(reg("ip"))); '
+            f'printf("%s\\n", ustack); }}')
+    work = script(tmp_path, "import os, time\nfor _ in range(3):\n    os.getpid()\n"
+                            "time.sleep(1)\n")
+    a, b = both(prog, "-c", work)
+    assert printed(a) == printed(b)
+    lines = printed(a)
+    # the strong name of glibc's getpid (its weak alias is 'getpid'), with an
+    # offset in stacks (8 spaces in printf, as bpftrace indents them)
+    assert lines[0] == "__getpid"
+    assert lines[1] == "        __getpid+0"
+    assert len(lines) >= 6 and lines.count("__getpid") == 3

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pybpf.trace.output import (
     MapDump,
+    Stack,
     format_map,
     format_maps,
     format_printf,
@@ -152,3 +153,21 @@ def test_json_matches_bpftrace():
     assert json_map(MapDump("l", "lhist", [((), lhist_of(0, 10, 5, -1, 30))], (0, 10, 5))) == (
         '{"type": "hist", "data": {"@l": [{"max": -1, "count": 1}, {"min": 0, "max": 4, '
         '"count": 0}, {"min": 5, "max": 9, "count": 0}, {"min": 10, "count": 1}]}}\n')
+
+
+def test_user_symbols_print_as_bpftrace_prints_them():
+    import ctypes
+    import io
+    import os
+
+    from pybpf.trace import types as T
+    from pybpf.trace.layout import Plan
+    from pybpf.trace.runtime import Compiled, Printer
+
+    printer = Printer(Compiled(Plan(None, [], [], [])), {}, io.StringIO())
+    libc = ctypes.CDLL("libc.so.6")
+    malloc = ctypes.cast(libc.malloc, ctypes.c_void_p).value
+    assert printer.present(T.Symbol(True), (malloc, os.getpid())) == "malloc"
+    assert printer.user_symbol(os.getpid(), malloc + 5) == "malloc+5"
+    assert printer.present(T.Symbol(True), (8, os.getpid())) == "0x8"   # unnamed: hex
+    assert format_printf("%s|", [Stack(["a+1", "b+2"])]) == "\n        a+1\n        b+2\n|"

@@ -4,9 +4,11 @@ verifier first, printing as bpftrace prints."""
 
 from __future__ import annotations
 
+import pytest
 from trace_util import needs_tracefs
 
 from pybpf.trace import Event, compile, run_vm
+from pybpf.trace.errors import TraceSemanticError
 
 pytestmark = needs_tracefs
 
@@ -108,3 +110,33 @@ def test_wildcard_probes_give_one_program_each():
     events = [Event(OPEN), Event(OPEN), Event("tracepoint:syscalls:sys_enter_open")]
     assert run_vm(prog, events) == ("\n\n@[tracepoint:syscalls:sys_enter_open]: 1\n"
                                     "@[tracepoint:syscalls:sys_enter_openat]: 2\n")
+
+
+EXECVE = "tracepoint:syscalls:sys_enter_execve"
+
+
+def test_join_prints_the_argv_strings():
+    prog = compile(f'{EXECVE} {{ join(args->argv); join(args->argv, ","); '
+                   f'printf("%s\\n", str(args->filename)); }}')
+    many = ["/bin/true", *(f"a{i}" for i in range(20))]
+    long = "x" * 1500
+    out = run_vm(prog, [Event(EXECVE, {"filename": "/bin/true", "argv": many}),
+                        Event(EXECVE, {"filename": "/bin/echo", "argv": ["echo", long, "b"]}),
+                        Event(EXECVE, {"filename": "/bin/x", "argv": ["x", "", "after"]})])
+    lines = out.splitlines()
+    # 16 elements at most (bpftrace's join_argnum), a space by default
+    assert lines[0] == " ".join(many[:16])
+    assert lines[1] == ",".join(many[:16])
+    assert lines[2] == "/bin/true"
+    # each element at most 1023 bytes (join_argsize 1024 with its NUL)
+    assert lines[3] == f"echo {'x' * 1023} b"
+    assert lines[4] == f"echo,{'x' * 1023},b"
+    # an empty element ends the list, as in bpftrace
+    assert lines[6:9] == ["x", "x", "/bin/x"]
+
+
+def test_join_refuses_what_is_not_an_array():
+    with pytest.raises(TraceSemanticError, match="join"):
+        compile(f'{EXECVE} {{ join(comm); }}')
+    with pytest.raises(TraceSemanticError, match="string literal"):
+        compile(f'{EXECVE} {{ join(args->argv, comm); }}')

@@ -49,7 +49,7 @@ def _dry_run(compiled: Any, out: Any) -> None:
 
     for pi in compiled.generated.programs:
         ps = spec.programs[pi.name]
-        out.write(f"; {pi.program.target.name}  (section {ps.section}, "
+        out.write(f"; {pi.target.name}  (section {ps.section}, "
                   f"{len(ps.instructions)} instructions)\n")
         out.write(disassemble(ps.instructions, syntax="llvm", helper_names=names, pcs=True))
         out.write("\n")
@@ -61,7 +61,6 @@ def _dry_run(compiled: Any, out: Any) -> None:
 def _cmd_trace(args: argparse.Namespace) -> int:
     from ..errors import BPFError
     from ..trace import errors as trace_errors
-    from ..trace import list_probes
 
     try:
         out = open(args.output, "w") if args.output else sys.stdout  # noqa: SIM115
@@ -69,20 +68,24 @@ def _cmd_trace(args: argparse.Namespace) -> int:
         raise BPFError(f"{args.output}: {e.strerror or e}") from None
     try:
         if args.list is not None:
+            from ..trace.probes import list_probes
+
             pattern = args.list or args.program or args.file or None
             for line in list_probes(pattern, verbose=args.verbose):
                 out.write(line + "\n")
             return 0
-        from ..trace import compile as compile_program
-        from ..trace import run
-
         text, name, params = _read_program(args)
         try:
-            compiled = compile_program(text, name, params=params, unsafe=args.unsafe,
-                                       pid=args.pid)
             if args.dry_run:
-                _dry_run(compiled, out)
+                from ..trace.runtime import compile as compile_program
+
+                _dry_run(compile_program(text, name, params=params, unsafe=args.unsafe,
+                                         pid=args.pid), out)
                 return 0
+            from ..trace.runtime import compile_for_run, run
+
+            compiled = compile_for_run(text, name, params=params, unsafe=args.unsafe,
+                                       pid=args.pid)
             run(compiled, out=out, json=args.format == "json", command=args.command,
                 pid=args.pid, verbose=args.verbose, duration=args.duration)
         except trace_errors.TraceError as e:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import KernelError, VerifierError
+from ..spec.defines import MAP_TYPES_WITH_BTF_KEY_VALUE
 from . import sys as _sys
 from ._abi import ATTACH_TYPES, MAP_FLAGS, MAP_TYPES, PROG_TYPES
 from .kernel_btf import KernelBTF, int_btf
@@ -146,6 +147,8 @@ def probe_map_btf_ids(name: str) -> Probe:
     p = _MAP_PROBES.get(name, {})
     if p.get("btf"):  # the type's probe already needed (and got) BTF ids
         return Probe(True)
+    if name in MAP_TYPES_WITH_BTF_KEY_VALUE:  # no BTF built and loaded just to ask
+        return Probe(True, reason="map BTF came with this map type")
     key_size, value_size = p.get("key_size", 4), p.get("value_size", 4)
     if not key_size and not value_size:
         return Probe(True, reason="maps of this type have no key or value to describe")

@@ -143,6 +143,10 @@ BTF_ENUM_MAX_BYTES = 8
 """The widest BTF enum (and enum64) the kernel accepts."""
 BTF_HEADER_SIZE = 24
 """Size of ``struct btf_header``."""
+MAP_TYPES_WITH_BTF_KEY_VALUE = frozenset({"hash", "array", "percpu_hash", "percpu_array",
+                                          "lru_hash", "lru_percpu_hash"})
+"""Map types that take BTF key and value type ids on every kernel that
+loads BTF at all (map BTF came with them, Linux 4.18): nothing to probe."""
 CORE_POISON_HELPER_ID = 0xBAD2310
 """The helper id libbpf writes into an instruction whose CO-RE relocation
 could not be resolved ("bad relo", 195896080): no such helper exists, so the

@@ -71,6 +71,8 @@ def ctype(t: Any) -> CType:
         return ArrayType(CHAR, t.length)
     if isinstance(t, T.Tuple):
         return to_struct(tuple_layout(t))
+    if isinstance(t, (T.Symbol, T.Stack)) and t.user:
+        return ArrayType(U64, 2)  # the address or stack id, then the pid
     if isinstance(t, (T.Symbol, T.Pointer)):
         return U64
     if isinstance(t, T.Stack):
@@ -94,7 +96,8 @@ class TV:
 
 
 def _is_memory(t: Any) -> bool:
-    return isinstance(t, (T.String, T.Tuple, T.Inet, T.Buf))
+    return isinstance(t, (T.String, T.Tuple, T.Inet, T.Buf)) or \
+        (isinstance(t, (T.Symbol, T.Stack)) and t.user)
 
 
 def _section(pp: ProbeProgram) -> str:
@@ -660,6 +663,8 @@ class ProbeBuilder:
             flags = constant("BPF_F_USER_STACK") if name == "ustack" else 0
             v = self.helper("get_stackid", self.ctx, b.map_pointer(self.low.stacks),
                             b.const(U64, flags))
+            if name == "ustack":
+                return self.with_pid(b.cast(v, S64), t)
             return TV(b.cast(v, S64), t)
         if name == "retval":
             return TV(b.cast(self.pt_reg("ax"), S64), t)
@@ -762,6 +767,9 @@ class ProbeBuilder:
                 b.ret(b.const(S32, 0))
                 b.ir.position_at_end(b.block("after_exit"))
             return TV(b.const(S64, 0), t)
+        if name == "join":
+            self.join(e.action, self.expr(e.args[0]))  # type: ignore[attr-defined]
+            return TV(b.const(S64, 0), t)
         if name == "delete":
             ref = e.args[0]
             lay = self.low.layouts[ref.name]  # type: ignore[attr-defined]
@@ -815,7 +823,8 @@ class ProbeBuilder:
                     b.ir.store(b.ir.trunc(self.to64(addr).ir, ir.IntType(32)), p, align=4)
             return TV(slot, t)
         if name in ("ksym", "usym"):
-            return TV(b.cast(self.to64(self.expr(e.args[0])), U64), t)
+            address = b.cast(self.to64(self.expr(e.args[0])), U64)
+            return self.with_pid(address, t) if name == "usym" else TV(address, t)
         if name in ("kaddr", "cgroupid"):
             return TV(b.const(U64, e.value), t)  # type: ignore[attr-defined]
         if name in ("kptr", "uptr"):
@@ -847,6 +856,40 @@ class ProbeBuilder:
         if name == "strftime":
             return TV(self.to64(self.expr(e.args[1])), t)
         raise self.error(f"{name}() cannot be generated", e)
+
+    def with_pid(self, value: Any, t: Any) -> TV:
+        """A user address or stack id stored with the current process's pid
+        (``[value, pid]``), which user space needs to name it."""
+        b = self.b
+        slot = self.local(ArrayType(U64, 2), "user_value")
+        b.ir.store(b.cast(value, U64).ir, slot.ir, align=8)
+        pid = b.binop(">>", self.helper("get_current_pid_tgid"), b.const(U64, 32))
+        b.ir.store(pid.ir, b.ir.gep(slot.ir, [ir.Constant(I64, 8)], source_etype=I8), align=8)
+        return TV(slot, t)
+
+    def join(self, action: Any, array: TV) -> None:
+        """``join(arr, delim)``: up to :data:`~pybpf.trace.types.JOIN_ARGS`
+        strings read from the pointers at ``arr`` straight into a reserved
+        ring buffer record (16 KiB: more than the stack); a null pointer or
+        an unreadable string reads as empty, where user space stops."""
+        b = self.b
+        rec = self.low.records[action.id]
+        user = getattr(array.t, "user", False) or self.kind in ("uprobe", "uretprobe", "usdt")
+        read, read_str = ("probe_read_user", "probe_read_user_str") if user else \
+            ("probe_read", "probe_read_str") if self.kind == "tracepoint" else \
+            ("probe_read_kernel", "probe_read_kernel_str")
+        base = self.to64(array)
+        slot = self.local(U64, "join_ptr")
+        ptr = b.ringbuf_reserve(self.low.events, rec)
+        with b.if_then(b.is_null(ptr, negate=True)):
+            b.store(b.field(ptr, "id"), b.const(U64, action.id))
+            for i in range(len(action.args)):
+                b.store(slot, b.const(U64, 0))
+                addr = bk.Value(b.ir.add(base.ir, ir.Constant(I64, 8 * i)), U64)
+                b.call_helper(read, slot, b.const(U32, 8), b.cast(addr, PointerType(None)))
+                b.call_helper(read_str, b.field(ptr, f"f{i}"), b.const(U32, T.JOIN_ARG_SIZE),
+                              b.cast(b.load(slot), PointerType(None)))
+            b.ringbuf_submit(ptr)
 
     def send(self, action: Any, values: list[TV]) -> None:
         """Put ``action``'s record in the events ring buffer."""

@@ -1,8 +1,11 @@
 """How bpftrace values are laid out in maps and ring buffer records, both
 ways: the structs the code generator stores (:class:`Layout`, which
 :mod:`pybpf.trace.codegen` turns into C types), and decoding the bytes
-user space reads back (:func:`decode`).  Nothing here needs LLVM, so a
-program read back from the compile cache starts without it.
+user space reads back (:func:`decode`); and the :class:`Plan` user space
+runs a program by, which :meth:`Plan.to_data` keeps as plain data beside
+the prepared object in the start-up cache (:mod:`pybpf.trace.startup`).
+Nothing here needs LLVM, the parser or semantic analysis, so a program
+read back from the cache starts without them.
 
 Integers are 8 bytes, strings ``char[N]``, tuples C structs; a map's key
 is a struct of its key parts (``u64 0`` for a map without a key, plus a
@@ -13,13 +16,13 @@ from __future__ import annotations
 
 import re
 import struct
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from . import types as T
 
-__all__ = ["CONFIG_MAP", "EVENTS_MAP", "STACKS_MAP", "Layout", "LayoutField", "MapLayout",
-           "Plan", "ProgramInfo", "decode", "plan", "program_name", "record_layout"]
+__all__ = ["CONFIG_MAP", "EVENTS_MAP", "STACKS_MAP", "Action", "Layout", "LayoutField",
+           "MapInfo", "MapLayout", "Plan", "ProgramInfo", "Target", "decode", "plan",
+           "program_name", "record_layout"]
 
 EVENTS_MAP = "events"
 """The ring buffer carrying printf and every other action to user space."""
@@ -76,6 +79,9 @@ def decode(t: Any, data: bytes) -> Any:
         st = tuple_layout(t)
         return tuple(decode(item, data[st.fields[f"f{i}"].offset:])
                      for i, item in enumerate(t.items))
+    if isinstance(t, (T.Symbol, T.Stack)) and t.user:  # (value, pid)
+        return (int.from_bytes(data[:8], "little", signed=isinstance(t, T.Stack)),
+                int.from_bytes(data[8:16], "little"))
     if isinstance(t, (T.Symbol, T.Pointer)):
         return int.from_bytes(data[:8], "little")
     if isinstance(t, T.Stack):
@@ -150,31 +156,157 @@ class MapLayout:
         return decode(self.info.value, values[0])
 
 
-@dataclass
-class ProgramInfo:
-    """One program of the object: its function name and the probe it serves
-    (a :class:`~pybpf.trace.semantic.ProbeProgram`)."""
+class _Record:
+    """Plain classes with a readable repr and equality by their fields
+    (not dataclasses: creating those at import is start-up time)."""
 
-    name: str
-    program: Any
+    _fields: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{n}={getattr(self, n)!r}" for n in self._fields)
+        return f"{type(self).__name__}({inner})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and all(
+            getattr(self, n) == getattr(other, n) for n in self._fields)
+
+    __hash__ = None  # type: ignore[assignment]
 
 
-@dataclass
-class Plan:
+class Target(_Record):
+    """One concrete attach point: ``kind`` (the provider's long name),
+    ``name`` (what the ``probe`` builtin gives: ``tracepoint:sched:sched_switch``)
+    and what attaching needs in ``params``: ``category``/``event``/``format``
+    for tracepoints, ``binary``/``symbol``/``offset`` for uprobes,
+    ``binary``/``provider``/``probe``/``sites`` for USDT, ``period_ns`` or
+    ``frequency`` for interval and profile, ``event``/``event_type``/``period``
+    for software and hardware events."""
+
+    _fields = ("kind", "name", "params")
+
+    def __init__(self, kind: str, name: str, params: dict[str, Any] | None = None):
+        self.kind = kind
+        self.name = name
+        self.params: dict[str, Any] = {} if params is None else params
+
+    @property
+    def format(self) -> Any:
+        """The tracepoint's record (a :class:`~pybpf.trace.tracefs.EventFormat`;
+        tracepoints only)."""
+        return self.params.get("format")
+
+
+class MapInfo(_Record):
+    """A map: ``kind`` (an aggregate kind, or ``value`` for plain
+    assignments), ``keys`` (types of its key parts; None for a map without
+    a key), ``value`` type, and ``lhist`` parameters."""
+
+    _fields = ("name", "kind", "keys", "value", "lhist", "span")
+
+    def __init__(self, name: str, kind: str, keys: list[Any] | None, value: Any,
+                 lhist: tuple[int, int, int] | None = None, span: tuple[int, int] = (0, 0)):
+        self.name = name
+        self.kind = kind
+        self.keys = keys
+        self.value = value
+        self.lhist = lhist
+        self.span = span
+
+    @property
+    def key_type(self) -> T.Tuple | None:
+        """The key as one tuple type (None without a key)."""
+        return T.Tuple(tuple(self.keys)) if self.keys else None
+
+
+class Action(_Record):
+    """Something user space does for the program: ``kind`` is ``printf``,
+    ``system``, ``cat``, ``time``, ``print`` (a value), ``print_map``,
+    ``clear``, ``zero``, ``exit``, ``join``; ``fmt`` the format string (or map
+    name); ``args`` the types of the values sent; ``extra`` constant arguments
+    (``print(@m, top, div)``)."""
+
+    _fields = ("id", "kind", "fmt", "args", "extra")
+
+    def __init__(self, id: int, kind: str, fmt: str = "", args: tuple = (),
+                 extra: tuple = ()):
+        self.id = id
+        self.kind = kind
+        self.fmt = fmt
+        self.args = args
+        self.extra = extra
+
+    @property
+    def record(self) -> T.Tuple:
+        """The layout of the values after the 8-byte action id."""
+        return T.Tuple(tuple(self.args))
+
+
+class ProgramInfo(_Record):
+    """One program of the object: its function ``name``, the probe
+    ``target`` it serves, and (when compiled in this process, not read
+    back from the cache) the :class:`~pybpf.trace.semantic.ProbeProgram`."""
+
+    _fields = ("name", "target")
+
+    def __init__(self, name: str, target: Target, program: Any = None):
+        self.name = name
+        self.target = target
+        self.program = program
+
+
+_PLAIN = (int, str, float, bool, type(None))
+
+
+class Plan(_Record):
     """What user space needs to know of a lowered program: its programs,
-    map layouts, action records, whether it records stacks; ``module`` the
-    backend module once generated (None when the object came from the cache)."""
+    map layouts, actions and their records, whether it records stacks;
+    ``analysis`` the semantic analysis and ``module`` the backend module
+    once generated (both None for a plan read back with :meth:`from_data`)."""
 
-    analysis: Any
-    programs: list[ProgramInfo]
-    layouts: dict[str, MapLayout]
-    records: dict[int, Layout] = field(default_factory=dict)
-    uses_stacks: bool = False
-    module: Any = None
+    _fields = ("programs", "maps", "actions", "uses_stacks")
+
+    def __init__(self, analysis: Any, programs: list[ProgramInfo], maps: list[MapInfo],
+                 actions: list[Action], uses_stacks: bool = False, module: Any = None):
+        self.analysis = analysis
+        self.programs = programs
+        self.maps = maps
+        self.actions = actions
+        self.layouts = {info.name: MapLayout(info) for info in maps}
+        self.records = {a.id: record_layout(a.args) for a in actions}
+        self.uses_stacks = uses_stacks
+        self.module = module
 
     def object_spec(self) -> Any:
         """The compiled object (see :meth:`pybpf.lang.backend.Module.object_spec`)."""
         return self.module.object_spec()
+
+    def to_data(self) -> dict[str, Any]:
+        """The plan as plain data for :mod:`marshal` (probe parameters that
+        are not plain values, such as tracepoint formats, are left out:
+        attaching does not need them)."""
+        return {
+            "programs": [(p.name, p.target.kind, p.target.name,
+                          {k: v for k, v in p.target.params.items() if isinstance(v, _PLAIN)})
+                         for p in self.programs],
+            "maps": [(m.name, m.kind, T.to_data(m.keys), T.to_data(m.value), m.lhist)
+                     for m in self.maps],
+            "actions": [(a.id, a.kind, a.fmt, T.to_data(a.args), a.extra) for a in self.actions],
+            "uses_stacks": self.uses_stacks,
+        }
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> Plan:
+        """The plan :meth:`to_data` gave ``data`` for."""
+        programs = [ProgramInfo(name, Target(kind, probe, dict(params)))
+                    for name, kind, probe, params in data["programs"]]
+        maps = []
+        for name, kind, keys, value, lhist in data["maps"]:
+            keys = T.from_data(keys)
+            maps.append(MapInfo(name, kind, None if keys is None else list(keys),
+                                T.from_data(value), lhist))
+        actions = [Action(i, kind, fmt, T.from_data(args), tuple(extra))
+                   for i, kind, fmt, args, extra in data["actions"]]
+        return cls(None, programs, maps, actions, bool(data["uses_stacks"]))
 
 
 def program_name(pp: Any) -> str:
@@ -187,9 +319,8 @@ def plan(analysis: Any) -> Plan:
     """The layouts, records and program names of ``analysis`` (no code)."""
     from . import ast as A
 
-    layouts = {name: MapLayout(info) for name, info in sorted(analysis.maps.items())}
-    records = {a.id: record_layout(a.args) for a in analysis.actions}
+    maps = [info for _, info in sorted(analysis.maps.items())]
     uses_stacks = any(isinstance(getattr(n, "type", None), T.Stack)
                       for b in analysis.program.blocks for n in A.walk(b))
-    programs = [ProgramInfo(program_name(pp), pp) for pp in analysis.programs]
-    return Plan(analysis, programs, layouts, records, uses_stacks)
+    programs = [ProgramInfo(program_name(pp), pp.target, pp) for pp in analysis.programs]
+    return Plan(analysis, programs, maps, list(analysis.actions), uses_stacks)

@@ -13,7 +13,6 @@ total), with the blank lines bpftrace puts after histograms and after
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -295,19 +294,25 @@ def _json_buckets(dump: MapDump, buckets: dict[int, int]) -> list[dict[str, int]
     return out
 
 
+def _json_dumps(value: Any) -> str:
+    import json  # only -f json needs it: imported on first use (start-up)
+
+    return json.dumps(value)
+
+
 def _dumps(value: Any) -> str:
     if isinstance(value, tuple) and not isinstance(value, Stack):
         return "[" + ",".join(_dumps(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{json.dumps(k)}: {_dumps(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{_json_dumps(k)}: {_dumps(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list):
         return "[" + ", ".join(_dumps(v) for v in value) + "]"
-    return json.dumps(_json_scalar(value))
+    return _json_dumps(_json_scalar(value))
 
 
 def json_line(kind: str, data: Any) -> str:
     """One line of ``-f json`` output: ``{"type": kind, "data": data}``."""
-    return '{"type": ' + json.dumps(kind) + ', "data": ' + _dumps(data) + "}\n"
+    return '{"type": ' + _json_dumps(kind) + ', "data": ' + _dumps(data) + "}\n"
 
 
 def json_map(dump: MapDump, top: int = 0, div: int = 0) -> str:
@@ -381,6 +386,8 @@ def format_printf(fmt: str, args: Sequence[Any]) -> str:
         if conv in ("s", "r", "rx", "rh"):
             if isinstance(value, bytes) and conv != "s":
                 text = _buf_text(value, conv)
+            elif isinstance(value, Stack):  # printf indents frames by 8, maps by 4
+                text = "\n" + "".join(f"        {frame}\n" for frame in value) if value else ""
             else:
                 text = value if isinstance(value, str) else format_value(value)
             out.append(("%" + spec + "s") % text)

@@ -13,13 +13,13 @@ from __future__ import annotations
 import fnmatch
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from . import ast as A
 from .errors import Source, TraceProbeError
+from .layout import Target
 from .parser import PROVIDERS
-from .tracefs import EventFormat, event_format, tracefs_dir
+from .tracefs import event_format, tracefs_dir
 
 __all__ = [
     "HARDWARE_EVENTS",
@@ -53,26 +53,6 @@ HARDWARE_EVENTS = {
 _UNITS_NS = {"ns": 1, "us": 1000, "ms": 1000_000, "s": 1000_000_000}
 _DEFAULT_SW_PERIOD = 1000
 _DEFAULT_HW_PERIOD = 1000_000
-
-
-@dataclass
-class Target:
-    """One concrete attach point: ``kind`` (the provider's long name),
-    ``name`` (what the ``probe`` builtin gives: ``tracepoint:sched:sched_switch``)
-    and what attaching needs in ``params``: ``category``/``event``/``format``
-    for tracepoints, ``binary``/``symbol``/``offset`` for uprobes,
-    ``binary``/``provider``/``probe``/``sites`` for USDT, ``period_ns`` or
-    ``frequency`` for interval and profile, ``event``/``event_type``/``period``
-    for software and hardware events."""
-
-    kind: str
-    name: str
-    params: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def format(self) -> EventFormat | None:
-        """The tracepoint's record (tracepoints only)."""
-        return self.params.get("format")
 
 
 def kernel_refusal(kind: str) -> str | None:

@@ -16,14 +16,12 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import shlex
-import subprocess
 import sys
 import time
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ..errors import BPFError
 from . import types as T
@@ -39,24 +37,30 @@ from .output import (
     json_line,
     json_map,
 )
-from .parser import parse
-from .semantic import analyze
 
-__all__ = ["Compiled", "Event", "Printer", "compile", "run", "run_vm"]
+if TYPE_CHECKING:
+    import subprocess
+
+__all__ = ["Compiled", "Event", "Printer", "compile", "compile_for_run", "run", "run_vm"]
 
 
 @dataclass
 class Compiled:
     """A program parsed, checked and lowered: ``generated`` (its
     :class:`~pybpf.trace.layout.Plan`, with the backend module unless the
-    object came from the cache) and, once built, ``spec`` (the ObjectSpec);
-    ``cache_key`` names its entry in the compile cache."""
+    object came from a cache) and, once built, ``spec`` (the ObjectSpec);
+    ``cache_key`` names its entry in the compile cache.  A program read
+    back from the start-up cache (:func:`compile_for_run`) has ``prepared``
+    (the object linked for this kernel) and a plan without the analysis;
+    ``start_key`` names its entry there."""
 
     generated: Plan
     spec: Any = None
     compile_seconds: float = 0.0
     cache_key: str | None = None
     cached: bool = False
+    prepared: dict[str, Any] | None = None
+    start_key: str | None = None
 
     @property
     def analysis(self) -> Any:
@@ -127,6 +131,9 @@ def compile(text: str, name: str = "stdin", *, params: Sequence[str] = (),
     call it).  With ``cache``, an object compiled before for the same text,
     parameters, code generator and kernel is read back instead of compiled
     again.  Raises :class:`~pybpf.trace.errors.TraceError`."""
+    from .parser import parse
+    from .semantic import analyze
+
     program = parse(text, name)
     analysis = analyze(program, params=list(params), unsafe=unsafe, pid=pid)
     key = _cache_key(text, params, unsafe, pid, analysis) if cache else None
@@ -146,6 +153,27 @@ def compile(text: str, name: str = "stdin", *, params: Sequence[str] = (),
     except BPFError as e:
         raise TraceError(f"code generation failed: {e}") from None
     return Compiled(generated, cache_key=key)
+
+
+def compile_for_run(text: str, name: str = "stdin", *, params: Sequence[str] = (),
+                    unsafe: bool = False, pid: int | None = None) -> Compiled:
+    """The program to :func:`run` in the kernel: read back prepared from
+    the start-up cache (:mod:`pybpf.trace.startup`) when this text and
+    these options ran before on this kernel, without parsing it or
+    importing the compiler; else :func:`compile` (and :func:`run` keeps
+    the prepared object for next time)."""
+    from . import startup
+
+    key = None
+    if startup.enabled():
+        key = startup.start_key(text, params, unsafe, pid)
+        entry = startup.read(key)
+        if entry is not None:
+            prepared, plan_ = entry
+            return Compiled(plan_, cached=True, prepared=prepared, start_key=key)
+    compiled = compile(text, name, params=params, unsafe=unsafe, pid=pid)
+    compiled.start_key = key
+    return compiled
 
 
 # --- symbols -------------------------------------------------------------------------------
@@ -193,7 +221,8 @@ class Printer:
         self.json = json
         self.exited = False
         self.ksyms = KernelSymbols()
-        self.actions = {a.id: a for a in compiled.analysis.actions}
+        self.usyms: Any = None
+        self.actions = {a.id: a for a in compiled.generated.actions}
 
     def write(self, text: str) -> None:
         self.out.write(text)
@@ -211,9 +240,15 @@ class Printer:
     def present(self, t: Any, value: Any) -> Any:
         """A decoded value as it prints (symbols, stacks, addresses resolved)."""
         if isinstance(t, T.Symbol):
-            return self.ksyms.lookup(value, offset=False) if not t.user else hex(value)
+            if t.user:
+                address, pid = value
+                return self.user_symbol(pid, address, offset=False)
+            return self.ksyms.lookup(value, offset=False)
         if isinstance(t, T.Stack):
-            return self.stack(value, t.user)
+            if t.user:
+                stack_id, pid = value
+                return self.stack(stack_id, True, pid)
+            return self.stack(value, False)
         if isinstance(t, T.Inet):
             import socket
 
@@ -225,7 +260,22 @@ class Printer:
             return tuple(self.present(it, v) for it, v in zip(t.items, value))
         return value
 
-    def stack(self, stack_id: int, user: bool) -> Stack:
+    def user_symbol(self, pid: int, address: int, offset: bool = True) -> str:
+        """``name+offset`` (or ``name``) of user ``address`` in process
+        ``pid``, from its mappings and the mapped files' symbols
+        (:class:`pybpf.kernel.stack_symbols.UserSymbols`); hex when nothing
+        names it (or the process is gone), as bpftrace prints it."""
+        if self.usyms is None:
+            from ..kernel.stack_symbols import UserSymbols
+
+            self.usyms = UserSymbols()
+        found = self.usyms.symbol(pid, address)
+        if found is None:
+            return hex(address)
+        name, off = found
+        return f"{name}+{off}" if offset else name
+
+    def stack(self, stack_id: int, user: bool, pid: int = 0) -> Stack:
         if stack_id < 0 or STACKS_MAP not in self.maps:
             return Stack()
         raw = self.maps[STACKS_MAP].raw.get(stack_id.to_bytes(4, "little"))
@@ -236,7 +286,7 @@ class Printer:
             ip = int.from_bytes(raw[i:i + 8], "little")
             if not ip:
                 break
-            frames.append(hex(ip) if user else self.ksyms.lookup(ip))
+            frames.append(self.user_symbol(pid, ip) if user else self.ksyms.lookup(ip))
         return Stack(frames)
 
     def record(self, data: bytes) -> None:
@@ -256,6 +306,17 @@ class Printer:
                 self.write(json_line("value", values[0]))
             else:
                 self.write(format_value(values[0]) + "\n")
+        elif kind == "join":
+            parts = []
+            for v in values:
+                if not v:
+                    break
+                parts.append(v)
+            joined = action.fmt.join(parts)
+            if self.json:
+                self.write(json_line("join", joined))
+            else:
+                self.write(joined + "\n")
         elif kind == "time":
             self.emit("time", time.strftime(action.fmt))
         elif kind == "exit":
@@ -266,6 +327,8 @@ class Printer:
             self.clear(action.fmt, zero=kind == "zero")
         elif kind == "system":
             cmd = format_printf(action.fmt, values)
+            import subprocess
+
             res = subprocess.run(cmd, shell=True, capture_output=True, text=True, check=False)
             self.emit("system", res.stdout)
         elif kind == "cat":
@@ -379,16 +442,23 @@ def run(compiled: Compiled, *, out: TextIO | None = None, json: bool = False,
     print what the programs send until Ctrl-C, SIGTERM, ``exit()``,
     ``duration`` seconds or the end of ``command`` (run as a child, its pid
     is ``cpid``); then run END and print the maps."""
-    from .. import kernel
     from ..kernel.runner import poll, stoppable
 
     out = out or sys.stdout
     start = start if start is not None else time.perf_counter()
     stats = RunStats()
-    spec = compiled.object_spec()
+    from ..kernel.load_cache import load_prepared, prepare
+
+    prepared = compiled.prepared
+    if prepared is None:
+        prepared = compiled.prepared = prepare(compiled.object_spec())
+        if compiled.start_key is not None:
+            from . import startup
+
+            startup.write(compiled.start_key, prepared, compiled.generated)
     gen = compiled.generated
     child: subprocess.Popen | None = None
-    with kernel.load(spec, log_level=1 if verbose else 0) as coll:
+    with load_prepared(prepared, log_level=1 if verbose else 0) as coll:
         if verbose:
             for name, prog in coll.programs.items():
                 log = getattr(prog, "log", None) or getattr(prog, "verifier_log", None)
@@ -404,9 +474,9 @@ def run(compiled: Compiled, *, out: TextIO | None = None, json: bool = False,
         cfg.update((1).to_bytes(4, "little"), (pid or 0).to_bytes(8, "little"))
         reader = coll.ringbuf(EVENTS_MAP, printer.record, raw=True) \
             if EVENTS_MAP in coll.maps else None
-        begin = [pi for pi in gen.programs if pi.program.target.kind == "BEGIN"]
-        end = [pi for pi in gen.programs if pi.program.target.kind == "END"]
-        probes = [pi for pi in gen.programs if pi.program.target.kind not in ("BEGIN", "END")]
+        begin = [pi for pi in gen.programs if pi.target.kind == "BEGIN"]
+        end = [pi for pi in gen.programs if pi.target.kind == "END"]
+        probes = [pi for pi in gen.programs if pi.target.kind not in ("BEGIN", "END")]
         n = len(gen.programs)
         if json:
             printer.write(json_line("attached_probes", {"probes": n}))
@@ -417,7 +487,7 @@ def run(compiled: Compiled, *, out: TextIO | None = None, json: bool = False,
             for pi in begin:
                 coll.programs[pi.name].test_run()
             for pi in probes:
-                links.append(_attach(coll.programs[pi.name], pi.program.target, pid))
+                links.append(_attach(coll.programs[pi.name], pi.target, pid))
             stats.attached = len(links) + len(begin)
             stats.attached_seconds = time.perf_counter() - start
             if on_attached is not None:
@@ -466,6 +536,9 @@ def _spawn_stopped(command: str) -> subprocess.Popen:
     def traceme() -> None:
         libc.ptrace(PTRACE_TRACEME, 0, None, None)
 
+    import shlex
+    import subprocess
+
     child = subprocess.Popen(shlex.split(command), preexec_fn=traceme)
     with contextlib.suppress(ChildProcessError):
         os.waitpid(child.pid, os.WUNTRACED)
@@ -488,7 +561,10 @@ def _resume(child: subprocess.Popen) -> None:
 class Event:
     """A synthetic event for :func:`run_vm`: the ``probe`` it fires
     (``tracepoint:sched:sched_switch``), its record's ``fields`` by name
-    (ints, or bytes/str for char arrays), and the task it happens in."""
+    (ints, or bytes/str for char arrays; for pointer fields, a str/bytes is
+    a NUL-terminated string and a list of them an array of string pointers
+    ending in NULL, like ``argv``, placed in the VM's memory for the
+    event), and the task it happens in."""
 
     probe: str
     fields: dict[str, Any] = field(default_factory=dict)
@@ -499,8 +575,11 @@ class Event:
     cpu: int = 0
 
 
-def encode_record(fmt: Any, fields: dict[str, Any]) -> bytes:
-    """A tracepoint record of format ``fmt`` with ``fields`` set (by name)."""
+def encode_record(fmt: Any, fields: dict[str, Any],
+                  place: Callable[[Any], int] | None = None) -> bytes:
+    """A tracepoint record of format ``fmt`` with ``fields`` set (by name).
+    A pointer field given a string or a list of strings holds the address
+    ``place`` puts it at (see :class:`Event`)."""
     size = max((f.offset + f.size for f in fmt.fields), default=8)
     buf = bytearray(max(size, 8))
     for name, value in fields.items():
@@ -508,6 +587,12 @@ def encode_record(fmt: Any, fields: dict[str, Any]) -> bytes:
         if f is None:
             raise TraceError(f"tracepoint:{fmt.category}:{fmt.event} has no field {name!r} "
                              f"(fields: {', '.join(x.name for x in fmt.fields)})")
+        pointer = f.ctype.rstrip().endswith("*") and not f.data_loc
+        if pointer and isinstance(value, (str, bytes, bytearray, list, tuple)):
+            if place is None:
+                raise TraceError(f"field {name!r} of tracepoint:{fmt.category}:{fmt.event} "
+                                 f"is a pointer: give an address")
+            value = place(value)
         if isinstance(value, str):
             value = value.encode()
         if isinstance(value, (bytes, bytearray)):
@@ -516,6 +601,23 @@ def encode_record(fmt: Any, fields: dict[str, Any]) -> bytes:
             data = (value & ((1 << (8 * f.size)) - 1)).to_bytes(f.size, "little")
         buf[f.offset:f.offset + f.size] = data
     return bytes(buf)
+
+
+def _placer(memory: Any, placed: list[Any]) -> Callable[[Any], int]:
+    """Puts an event's strings and string arrays in the VM's ``memory``
+    (read-only regions, listed in ``placed``): their addresses."""
+
+    def place(value: Any) -> int:
+        if isinstance(value, (list, tuple)):
+            pointers = [place(v) for v in value] + [0]
+            data = b"".join(p.to_bytes(8, "little") for p in pointers)
+        else:
+            data = (value.encode() if isinstance(value, str) else bytes(value)) + b"\0"
+        region = memory.map_buffer(bytearray(data), "event data", writable=False)
+        placed.append(region)
+        return region.start
+
+    return place
 
 
 def run_vm(compiled: Compiled, events: Iterable[Event], *, json: bool = False,
@@ -539,7 +641,7 @@ def run_vm(compiled: Compiled, events: Iterable[Event], *, json: bool = False,
 
         by_probe: dict[str, list[Any]] = {}
         for pi in gen.programs:
-            by_probe.setdefault(pi.program.target.name, []).append(pi)
+            by_probe.setdefault(pi.target.name, []).append(pi)
         for pi in by_probe.get("BEGIN", []):
             coll.programs[pi.name].test_run(ctx=bytes(8))
         drain()
@@ -555,10 +657,14 @@ def run_vm(compiled: Compiled, events: Iterable[Event], *, json: bool = False,
             env.comm = ev.comm.encode()[:15]
             env.uid = env.gid = ev.uid
             env.cpu = ev.cpu
+            placed: list[Any] = []
             for pi in targets:
-                fmt = pi.program.target.format
-                ctx = encode_record(fmt, ev.fields) if fmt is not None else bytes(8)
+                fmt = pi.target.format
+                ctx = encode_record(fmt, ev.fields, _placer(coll.vm.memory, placed)) \
+                    if fmt is not None else bytes(8)
                 coll.programs[pi.name].test_run(ctx=ctx)
+            for region in placed:
+                coll.vm.memory.unmap(region)
             drain()
         for pi in by_probe.get("END", []):
             coll.programs[pi.name].test_run(ctx=bytes(8))

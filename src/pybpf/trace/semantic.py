@@ -21,6 +21,7 @@ from typing import Any
 from . import ast as A
 from . import types as T
 from .errors import Source, TraceSemanticError
+from .layout import Action, MapInfo
 from .output import format_conversions
 from .probes import Target, expand
 
@@ -52,45 +53,6 @@ FUNCTIONS = {"printf", "print", "time", "str", "buf", "ntop", "ksym", "usym", "e
 
 UNSAFE = {"system", "signal"}
 _MAX_PRINTF_ARGS = 12
-
-
-@dataclass
-class MapInfo:
-    """A map: ``kind`` (an aggregate kind, or ``value`` for plain
-    assignments), ``keys`` (types of its key parts; None for a map without
-    a key), ``value`` type, and ``lhist`` parameters."""
-
-    name: str
-    kind: str
-    keys: list[Any] | None
-    value: Any
-    lhist: tuple[int, int, int] | None = None
-    span: A.Span = (0, 0)
-
-    @property
-    def key_type(self) -> T.Tuple | None:
-        """The key as one tuple type (None without a key)."""
-        return T.Tuple(tuple(self.keys)) if self.keys else None
-
-
-@dataclass
-class Action:
-    """Something user space does for the program: ``kind`` is ``printf``,
-    ``system``, ``cat``, ``time``, ``print`` (a value), ``print_map``,
-    ``clear``, ``zero``, ``exit``; ``fmt`` the format string (or map name);
-    ``args`` the types of the values sent; ``extra`` constant arguments
-    (``print(@m, top, div)``)."""
-
-    id: int
-    kind: str
-    fmt: str = ""
-    args: tuple = ()
-    extra: tuple = ()
-
-    @property
-    def record(self) -> T.Tuple:
-        """The layout of the values after the 8-byte action id."""
-        return T.Tuple(tuple(self.args))
 
 
 @dataclass
@@ -815,7 +777,14 @@ class Checker:
             e.fmt = fmt  # type: ignore[attr-defined]
             return T.UINT64
         if name == "join":
-            raise self.error("join() is not supported by pybpf trace yet", e)
+            nargs(1, 2)
+            t = self.expr(args[0])
+            if not isinstance(t, (T.Int, T.Pointer)):
+                raise self.error(f"join() expects an array of strings (a pointer), not "
+                                 f"{T.type_name(t)}", args[0])
+            delim = const_str(1) if len(args) == 2 else " "
+            self.action("join", e, delim, (T.String(T.JOIN_ARG_SIZE),) * T.JOIN_ARGS)
+            return T.Void()
         if name == "sizeof":
             raise self.error("sizeof needs a type or an expression", e)
         raise self.error(f"{name}() is not supported", e)

@@ -9,13 +9,14 @@ out with C alignment.  :class:`Aggregate` is the value of a map function
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 __all__ = [
     "AGGREGATE_KINDS",
     "INT32",
     "INT64",
+    "JOIN_ARGS",
+    "JOIN_ARG_SIZE",
     "STRLEN",
     "UINT32",
     "UINT64",
@@ -32,12 +33,19 @@ __all__ = [
     "TType",
     "Tuple",
     "Void",
+    "from_data",
     "int_named",
+    "to_data",
     "type_name",
 ]
 
 STRLEN = 64
 """Bytes of a ``str()`` result (bpftrace's BPFTRACE_STRLEN default)."""
+
+JOIN_ARGS = 16
+"""Elements ``join()`` reads from an array of strings (bpftrace's join_argnum)."""
+JOIN_ARG_SIZE = 1024
+"""Bytes ``join()`` reads of each element, its NUL included (bpftrace's join_argsize)."""
 
 AGGREGATE_KINDS = ("count", "sum", "avg", "min", "max", "stats", "hist", "lhist")
 
@@ -77,7 +85,7 @@ def value_type(cls: type) -> type:
     """Make ``cls`` a type class: its own annotated names are its fields
     (defaults from the class attributes).  Plain classes rather than frozen
     dataclasses: creating classes at import is start-up time."""
-    cls._fields = tuple(n for n in inspect.get_annotations(cls)  # type: ignore[attr-defined]
+    cls._fields = tuple(n for n in cls.__annotations__  # type: ignore[attr-defined]
                         if not n.startswith("_"))
     return cls
 
@@ -143,18 +151,28 @@ class Inet(TType):
 
 @value_type
 class Symbol(TType):
-    """``ksym()``/``usym()``/``func``: an address printed as its symbol."""
+    """``ksym()``/``usym()``/``func``: an address printed as its symbol; a
+    user address is stored with the pid of the process it belongs to."""
 
     user: bool = False
+
+    @property
+    def size(self) -> int:  # type: ignore[override]
+        return 16 if self.user else 8
 
 
 @value_type
 class Stack(TType):
     """``kstack``/``ustack``: a stack id (in a stack trace map), printed
-    as frames."""
+    as frames; a user stack is stored with the pid of its process (whose
+    mappings name its frames)."""
 
     user: bool = False
     limit: int = 127
+
+    @property
+    def size(self) -> int:  # type: ignore[override]
+        return 16 if self.user else 8
 
 
 @value_type
@@ -277,3 +295,29 @@ def type_name(t: Any) -> str:
     if isinstance(t, Args):
         return f"args of {t.probe}"
     return "none"
+
+
+def to_data(t: Any) -> Any:
+    """Type ``t`` as plain data (tuples, strings, numbers) that :mod:`marshal`
+    stores and :func:`from_data` turns back into the type; None stays None."""
+    if t is None:
+        return None
+    if isinstance(t, (list, tuple)):
+        return ("[]", tuple(to_data(x) for x in t))
+    if not isinstance(t, TType):
+        return t
+    return (type(t).__name__, tuple(to_data(getattr(t, n)) for n in t._fields))
+
+
+_TYPE_CLASSES = {c.__name__: c for c in (Int, String, Buf, Inet, Symbol, Stack, Tuple, Record,
+                                         Args, Pointer, Void, Aggregate)}
+
+
+def from_data(data: Any) -> Any:
+    """The type (or tuple of types) :func:`to_data` gave ``data`` for."""
+    if not isinstance(data, tuple):
+        return data
+    name, values = data
+    if name == "[]":
+        return tuple(from_data(x) for x in values)
+    return _TYPE_CLASSES[name](*(from_data(v) for v in values))
