@@ -26,6 +26,11 @@ line before it (invisible on GitHub and on the site):
     for tracing tools to show: it runs ``true`` (an exec and an exit), opens
     a file and makes a TCP connection on 127.0.0.1.  ``kernel`` makes it a
     kernel test, ``slow`` a slow one.
+``<!-- test: transcript [kernel] -->``
+    a terminal session (a ``console`` block): each line starting ``$ `` is
+    a command, run with ``bash -o pipefail`` in order, and the lines after
+    it are its output (standard output and error), which must be what it
+    prints; a line ``...`` stands for any number of lines.
 ``<!-- test: skip REASON -->``
     does not run (an install, a benchmark of minutes): the reason is the
     skip's.  A synopsis (a command line with placeholders, not meant to be
@@ -69,7 +74,7 @@ MARKER = re.compile(r"^<!--\s*test:\s*(\S+)\s*(.*?)\s*-->\s*$")
 FENCE = re.compile(r"^(`{3,}|~{3,})\s*([\w+-]*)")
 RUNNABLE = {"python": "python", "py": "python", "sh": "sh", "bash": "sh", "shell": "sh",
             "console": "sh"}
-KINDS = ("run", "kernel", "skip", "file", "interrupt")
+KINDS = ("run", "kernel", "skip", "file", "interrupt", "transcript")
 TIMEOUT = 300
 """Seconds one block may take (compiling C with zig on a loaded machine is
 the slowest)."""
@@ -194,7 +199,7 @@ def _params():
             if not block.runnable or block.kind == "file":
                 continue
             marks = []
-            if block.kind == "kernel":
+            if block.kind == "kernel" or (block.kind == "transcript" and block.arg == "kernel"):
                 marks.append(pytest.mark.kernel)
             elif block.kind == "interrupt" and _well_formed(block):
                 spec = block.interrupt
@@ -264,6 +269,43 @@ def run_block(block: Block, work: Path) -> subprocess.CompletedProcess:
     command, env = block_command(block, work)
     return subprocess.run(command, cwd=work, env=env, capture_output=True, text=True,
                           timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+
+
+def transcript_steps(code: str) -> list[tuple[str, list[str]]]:
+    """The commands of a transcript (``$ `` lines) and the output lines
+    shown after each."""
+    steps: list[tuple[str, list[str]]] = []
+    for line in code.splitlines():
+        if line.startswith("$ "):
+            steps.append((line[2:], []))
+        elif steps:
+            steps[-1][1].append(line.rstrip())
+    return steps
+
+
+def output_matches(expected: list[str], actual: list[str]) -> bool:
+    """Whether ``actual`` is ``expected``, a ``...`` line there standing
+    for any number of lines."""
+    if not expected:
+        return not actual
+    if expected[0] == "...":
+        return any(output_matches(expected[1:], actual[i:]) for i in range(len(actual) + 1))
+    return bool(actual) and actual[0] == expected[0] and output_matches(expected[1:], actual[1:])
+
+
+def check_transcript(block: Block, work: Path) -> list[str]:
+    """Run a transcript's commands in ``work``; what differs from what it shows."""
+    _, env = block_command(block, work)
+    mismatches = []
+    for command, expected in transcript_steps(block.code):
+        result = subprocess.run(["bash", "-o", "pipefail", "-c", command], cwd=work, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+        actual = [line.rstrip() for line in result.stdout.splitlines()]
+        if not output_matches(expected, actual):
+            mismatches.append(f"$ {command}\n--- shown\n" + "\n".join(expected)
+                              + "\n--- printed\n" + "\n".join(actual[-60:]))
+    return mismatches
 
 
 class Events:
@@ -351,7 +393,12 @@ def test_code_block_runs(block: Block, page_dirs):
         f"{block.where}: a {block.lang} block without a marker: put "
         f"'<!-- test: run -->', '<!-- test: kernel -->' or '<!-- test: skip REASON -->' "
         f"on the line before it (tests/docs/test_docs_code_blocks.py says what each does)")
-    assert block.kind in ("run", "kernel", "interrupt"), f"{block.where}: 'skip' needs a reason"
+    assert block.kind in ("run", "kernel", "interrupt", "transcript"), (
+        f"{block.where}: 'skip' needs a reason")
+    if block.kind == "transcript":
+        mismatches = check_transcript(block, page_dirs(block.source))
+        assert not mismatches, f"{block.where}: the transcript differs:\n" + "\n".join(mismatches)
+        return
     if block.kind == "interrupt":
         status, output = interrupt_block(block, page_dirs(block.source))
         assert status == 0 and "Traceback (most recent call last)" not in output, (
@@ -427,6 +474,15 @@ def test_synopsis_detection():
     assert not looks_like_commands(block("pybpf verify FILE.o [--unpriv]\n"))
     assert not looks_like_commands(block("pybpf asm x.s\npybpf map dump MAP\n"))
     assert not looks_like_commands(block("@bytes:\n[0]   2 |@@@@|\n"))
+
+
+def test_transcript_reader():
+    steps = transcript_steps("$ echo a; echo b\na\n...\n$ true\n")
+    assert steps == [("echo a; echo b", ["a", "..."]), ("true", [])]
+    assert output_matches(["a", "..."], ["a", "b", "c"])
+    assert output_matches(["...", "c"], ["a", "b", "c"])
+    assert not output_matches(["a", "c"], ["a", "b", "c"])
+    assert not output_matches(["a"], [])
 
 
 def test_interrupt_runner(tmp_path):
