@@ -13,6 +13,8 @@ line before it (invisible on GitHub and on the site):
 ``<!-- test: kernel -->``
     runs the same way as a kernel test (``@pytest.mark.kernel``: skipped
     with the reason where ``bpf()`` is refused; needs root).
+``<!-- test: run slow -->``, ``<!-- test: kernel slow -->``
+    the same, as a slow test (``-m slow``): blocks that take many seconds.
 ``<!-- test: interrupt SECONDS [kernel] [slow] [EXPECT ...] -->``
     a block that runs until Ctrl-C: it runs in a process group of its own,
     as a terminal's foreground job, and for each EXPECT (a regular
@@ -156,6 +158,8 @@ def read_blocks(path: Path) -> tuple[list[Block], list[str]]:
             if kind not in KINDS:
                 problems.append(f"{path.name}:{i + 1}: unknown marker {kind!r} "
                                 f"(one of {', '.join(KINDS)})")
+            elif kind in ("run", "kernel") and arg not in ("", "slow"):
+                problems.append(f"{path.name}:{i + 1}: {kind} takes nothing or 'slow', not {arg!r}")
             elif kind == "interrupt":
                 try:
                     Interrupt.parse(arg)
@@ -201,6 +205,8 @@ def _params():
             marks = []
             if block.kind == "kernel" or (block.kind == "transcript" and block.arg == "kernel"):
                 marks.append(pytest.mark.kernel)
+            if block.kind in ("run", "kernel") and block.arg == "slow":
+                marks.append(pytest.mark.slow)
             elif block.kind == "interrupt" and _well_formed(block):
                 spec = block.interrupt
                 marks += [pytest.mark.kernel] if spec.kernel else []
@@ -501,7 +507,7 @@ def test_interrupt_runner(tmp_path):
     status, output = interrupt_block(block("sh", "echo done\n", "0.1"), tmp_path)
     assert status is None and "before Ctrl-C" in output
     status, output = interrupt_block(block("sh", shell, "0.1 'never printed'"), tmp_path,
-                                     timeout=3)
+                                     timeout=1)
     assert status is None and "never printed" in output
     with pytest.raises(ValueError):
         Interrupt.parse("soon kernel")
