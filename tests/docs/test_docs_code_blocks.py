@@ -160,6 +160,9 @@ def read_blocks(path: Path) -> tuple[list[Block], list[str]]:
                                 f"(one of {', '.join(KINDS)})")
             elif kind in ("run", "kernel") and arg not in ("", "slow"):
                 problems.append(f"{path.name}:{i + 1}: {kind} takes nothing or 'slow', not {arg!r}")
+            elif kind == "transcript" and arg not in ("", "kernel"):
+                problems.append(f"{path.name}:{i + 1}: transcript takes nothing or 'kernel', "
+                                f"not {arg!r}")
             elif kind == "interrupt":
                 try:
                     Interrupt.parse(arg)
