@@ -49,6 +49,17 @@ def test_verify_log_goes_to_the_log_file(tmp_path, capsys):
     assert "processed 2 insns" in log.read_text() and "fp0" not in err
 
 
+def test_a_log_file_keeps_an_undecodable_program_name(tmp_path, capsys):
+    # cli fuzz seed 20261206 case 89835: the name '\xff\xfe' given on the
+    # command line (surrogates in Python) made writing the log a traceback
+    log = tmp_path / "v.log"
+    status, _out, _err = run_cli(capsys, "verify", "--log-level", "2", "--log-file", str(log),
+                                 "--program", "\udcff\udcfe", "--prog-type", "lo",
+                                 write(tmp_path, "ok.s", SOCKET_FILTER_OK))
+    assert status == 1
+    assert b"--- verifier log of \xff\xfe ---" in log.read_bytes()
+
+
 def test_run_verifies_for_the_memory_given(tmp_path, capsys):
     prog = write(tmp_path, "m.s", SAFE)
     status, out, _ = run_cli(capsys, "run", prog, "--mem", "01 02 03")

@@ -93,13 +93,14 @@ def note(text: str) -> None:
 
 
 def write_file(path: str, data: bytes | str) -> None:
-    """Write ``data`` (bytes, or text) to ``path``; a path that cannot be
-    written is a one-line :class:`~pybpf.errors.BPFError`."""
+    """Write ``data`` (bytes, or text as UTF-8, where names taken from
+    undecodable arguments go back to their own bytes) to ``path``; a path
+    that cannot be written is a one-line :class:`~pybpf.errors.BPFError`."""
     from ..errors import BPFError
 
     try:
         if isinstance(data, str):
-            with open(path, "w") as f:
+            with open(path, "w", encoding="utf-8", errors="surrogateescape") as f:
                 f.write(data)
         else:
             with open(path, "wb") as f:
