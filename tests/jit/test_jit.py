@@ -423,6 +423,49 @@ def test_the_disk_cache_is_private_and_serves_a_second_load(tmp_path, monkeypatc
     assert VM(jit=True).load(text).run().r0 == 51           # a damaged entry is rewritten
 
 
+def test_a_cached_load_trusts_only_its_own_validation_record(tmp_path, monkeypatch):
+    """The disk cache records the programs that passed structural
+    validation: a second load skips it, but only with a record this user
+    owns, sealed, naming the exact key (bytecode, CPU version, validator)."""
+    import pybpf.jit as jit
+    from pybpf.isa import validate as real_validate
+
+    where = tmp_path / "jit"
+    monkeypatch.setenv("PYBPF_JIT_CACHE", str(where))
+    calls = []
+
+    def counting(insns, *, version):
+        calls.append(version)
+        real_validate(insns, version=version)
+
+    monkeypatch.setattr(jit, "validate", counting)
+    text = "mov %r0, 5\nadd %r0, 2\nexit"
+    assert VM(jit=True).load(text).run().r0 == 7
+    assert len(calls) == 1
+    records = list(where.glob("*.valid"))
+    assert len(records) == 1 and stat.S_IMODE(records[0].stat().st_mode) == 0o600
+    assert VM(jit=True).load(text).run().r0 == 7
+    assert len(calls) == 1                                  # validated from the record
+    assert VM(jit=True, version=3).load(text).run().r0 == 7
+    assert calls == [4, 3]                                  # another version: its own record
+    # a record writable by others, or holding another key, is not trusted
+    for record in where.glob("*.valid"):
+        record.chmod(0o666)
+    VM(jit=True).load(text)
+    assert len(calls) == 3
+    for record in where.glob("*.valid"):
+        record.chmod(0o600)
+        data = record.read_bytes()
+        record.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # the seal no longer matches
+    VM(jit=True).load(text)
+    assert len(calls) == 4
+    # a malformed program is refused as before, and leaves no record
+    before = set(where.glob("*.valid"))
+    with pytest.raises(InstructionError):
+        VM(jit=True).load([(0xFF, 0, 0, 0, 0), (0x95, 0, 0, 0, 0)])
+    assert set(where.glob("*.valid")) == before
+
+
 def test_cache_keys_differ_by_options():
     a = cache.key_of(b"x", ("a",))
     assert a != cache.key_of(b"x", ("b",)) and a != cache.key_of(b"y", ("a",))

@@ -397,6 +397,8 @@ class Generator:
         f.block(ok)
 
     def _get(self, f: _Function, reg: int) -> str:
+        if reg == 10 and self.r10_fixed:
+            return "%fp"
         v = f.known.get(reg)
         if v is None:
             v = f.known[reg] = f.tmp()
@@ -490,6 +492,10 @@ class Generator:
         for size in (1, 2, 4, 8):
             f(f"%slim{size} = sub i64 %sspan, {size - 1}")
         f(f"%sdelta = add i64 {self._load_slot(f, L.STACK_DELTA)}, 0")
+        # The frame's end as a host pointer: accesses at a constant offset
+        # from a fixed r10 address through it ([reg + disp] on the host).
+        f("%hfpv = add i64 %fp, %sdelta")
+        f("%hfp = inttoptr i64 %hfpv to ptr")
         self._limit_check(f, entry)
         f(f"br label %b{entry}")
         for start in blocks:
@@ -1035,11 +1041,16 @@ class Generator:
     def _memory(self, f: _Function, pc: int, sem: Semantics, insn: Insn) -> None:
         op, size = sem.operation, sem.size
         base_reg, off = self._address_operands(sem, insn)
+        atomic = op in ATOMICS or op == "atomic_cmpxchg"
+        site = self._site_of.get(pc)
+        if site is None and base_reg == 10 and self.r10_fixed and not (atomic and size > 1):
+            ptr = f.tmp()                  # proven safe, in this frame
+            f(f"{ptr} = getelementptr i8, ptr %hfp, i64 {_signed64(off & M64)}")
+            self._access(f, sem, insn, ptr)
+            return
         base = self._get(f, base_reg)
         addr = f.tmp()
         f(f"{addr} = add i64 {base}, {_signed64(off & M64)}")
-        atomic = op in ATOMICS or op == "atomic_cmpxchg"
-        site = self._site_of.get(pc)
         if site is None:                   # proven safe: translate and go
             host = f.tmp()
             f(f"{host} = add i64 {addr}, %sdelta")

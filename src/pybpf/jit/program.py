@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 from ..errors import BPFError, HelperError, InstructionLimitExceeded, VMError
@@ -97,7 +98,7 @@ class JitProgram:
         # Callbacks count against it too.
         self.meter = meter if meter is not None else Meter(max_insns)
         max_insns = self.meter.max_insns
-        self.insns = list(insns) if all(type(i) is Insn for i in insns) else \
+        self.insns = list(insns) if set(map(type, insns)) <= {Insn} else \
             [Insn(*i) for i in insns]
         self.name = name
         self.space = space
@@ -119,9 +120,9 @@ class JitProgram:
         options = Options(frame_size=stack.frame_size, max_depth=stack.max_depth,
                           max_insns=max_insns, may_goto_budget=_may_goto_budget())
         values: dict[int, int] = {}
-        for pc, insn in enumerate(self.insns):
-            if insn.opcode not in _DECISIVE:
-                continue
+        decisive = decisive_pcs(self.insns)
+        for pc in decisive:
+            insn = self.insns[pc]
             sem = sems[pc]
             if sem is None:
                 continue
@@ -136,9 +137,9 @@ class JitProgram:
                 else:
                     values[pc] = resolve_pseudo(pc, insn.form, insn.imm, self.insns[pc + 1].imm)
                     options.references[pc] = "slot"
-        lookups = _array_lookups(self.insns, sems, helpers, values)
+        lookups = _array_lookups(self.insns, sems, helpers, values, decisive)
         options.inline_lookups = {pc: stride for pc, (stride, _facts) in lookups.items()}
-        hashed = _hash_lookups(self.insns, sems, helpers, values, lookups)
+        hashed = _hash_lookups(self.insns, sems, helpers, values, lookups, decisive)
         options.inline_hash = {pc: m.key_size for pc, m in hashed.items()}
         if verification is not None:
             options.proven = proven_accesses(verification, self.insns, stack.frame_size)
@@ -511,13 +512,46 @@ class _LazySemantics:
 _DECISIVE = frozenset({BPF_JMP | BPF_CALL, LDDW_OPCODE})
 
 
+def decisive_pcs(insns: list[Insn]) -> list[int]:
+    """The pcs of the calls and ``lddw`` slots, in order (found by byte
+    search over the opcodes: a load does not walk the program in Python)."""
+    try:
+        opcodes = bytes(map(_opcode, insns))
+    except ValueError:                  # an opcode beyond a byte: look at each
+        return [pc for pc, insn in enumerate(insns) if insn.opcode in _DECISIVE]
+    out: list[int] = []
+    for opcode in _DECISIVE:
+        find = opcodes.find
+        at = find(opcode)
+        while at >= 0:
+            out.append(at)
+            at = find(opcode, at + 1)
+    out.sort()
+    return out
+
+
+_opcode = itemgetter(0)
+
+
 def bytecode_of(insns: list[Insn]) -> bytes:
     """What the disk cache keys a program by: its slots' fields as 64-bit
     integers (as exact as the bytecode, and packed in C)."""
+    global _last_bytecode
+    slots = tuple(insns)
+    last = _last_bytecode
+    if last[0] == slots:                # a load asks twice: validation, then code
+        return last[1]
     try:
-        return _fields_format(len(insns)).pack(*chain.from_iterable(insns))
+        bytecode = _fields_format(len(slots)).pack(*chain.from_iterable(slots))
     except struct.error as e:
         raise Unsupported(f"an instruction field is out of range: {e}") from None
+    _last_bytecode = (slots, bytecode)
+    return bytecode
+
+
+#: The last program packed by :func:`bytecode_of` (its slots, which are
+#: immutable, and its bytecode): equal slots pack to equal bytes.
+_last_bytecode: tuple[tuple, bytes] = ((), b"")
 
 
 @lru_cache(maxsize=64)
@@ -526,7 +560,8 @@ def _fields_format(n: int) -> struct.Struct:
 
 
 def _array_lookups(insns: list[Insn], sems: Any, helpers: Mapping[int, Helper],
-                   values: dict[int, int]) -> dict[int, tuple[int, tuple[int, int, int]]]:
+                   values: dict[int, int], decisive: Sequence[int]
+                   ) -> dict[int, tuple[int, tuple[int, int, int]]]:
     """The ``bpf_map_lookup_elem`` calls to inline: call pc -> (value stride,
     (map pointer, first value's address, max_entries)).
 
@@ -540,8 +575,9 @@ def _array_lookups(insns: list[Insn], sems: Any, helpers: Mapping[int, Helper],
 
     builtin = BUILTINS.get("map_lookup_elem")
     out: dict[int, tuple[int, tuple[int, int, int]]] = {}
-    for pc, insn in enumerate(insns):
-        if insn.imm != MAP_LOOKUP_ELEM_ID or insn.opcode not in _DECISIVE:
+    for pc in decisive:
+        insn = insns[pc]
+        if insn.imm != MAP_LOOKUP_ELEM_ID:
             continue
         sem = sems[pc]
         if sem is None or sem.operation != "call_helper":
@@ -581,7 +617,8 @@ def hash_table_entries(max_entries: int) -> int:
 
 
 def _hash_lookups(insns: list[Insn], sems: Any, helpers: Mapping[int, Helper],
-                  values: dict[int, int], inlined: Mapping[int, Any]) -> dict[int, Any]:
+                  values: dict[int, int], inlined: Mapping[int, Any],
+                  decisive: Sequence[int]) -> dict[int, Any]:
     """The ``bpf_map_lookup_elem`` calls to give a lookup table: call pc ->
     the hash map.  As :func:`_array_lookups`, on a plain ``hash`` map (not
     per-CPU, not LRU: their lookups do more than read) whose key is 1, 2, 4
@@ -591,8 +628,9 @@ def _hash_lookups(insns: list[Insn], sems: Any, helpers: Mapping[int, Helper],
 
     builtin = BUILTINS.get("map_lookup_elem")
     out: dict[int, Any] = {}
-    for pc, insn in enumerate(insns):
-        if insn.imm != MAP_LOOKUP_ELEM_ID or insn.opcode not in _DECISIVE or pc in inlined:
+    for pc in decisive:
+        insn = insns[pc]
+        if insn.imm != MAP_LOOKUP_ELEM_ID or pc in inlined:
             continue
         sem = sems[pc]
         if sem is None or sem.operation != "call_helper":

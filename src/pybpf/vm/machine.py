@@ -362,7 +362,11 @@ class VM:
         """
         with collector_paused(), self.lock:
             insns = as_instructions(program)
-            validate(insns, version=self.version if check else LATEST_CPU_VERSION)
+            # An engine may remember the programs it saw validated (the JIT
+            # does, on disk, beside their code): its ``validate`` replaces
+            # pybpf.isa.validate, with the same answers.
+            check_with = getattr(self.engine, "validate", None) or validate
+            check_with(insns, version=self.version if check else LATEST_CPU_VERSION)
             return Program(self, insns, name, resolve_pseudo or self.resolve_pseudo, prog_type,
                            verification=verification)
 
