@@ -54,6 +54,8 @@ CALLBACK_PROTOTYPES = {
     "callx": ctypes.CFUNCTYPE(U64, U64, U64, U64, U64, U64, U64, U64, U64),
 }
 ZERO_FRAME = 1
+# The runtime block slots the hot Python paths read (module globals: cheaper).
+_CHECK_AT, _COUNT, _STATUS = L.CHECK_AT, L.COUNT, L.STATUS
 MAP_LOOKUP_ELEM_ID = helper_id("map_lookup_elem")
 
 _native: dict[str, tuple[NativeCode, L.Layout]] = {}
@@ -212,7 +214,7 @@ class JitProgram:
     @property
     def insn_count(self) -> int:
         """Instructions the last run executed (with the callbacks it made)."""
-        return self.slots[L.COUNT] + self._extra
+        return self.slots[_COUNT] + self._extra
 
     def run(self, r1: int = 0, r2: int = 0, r3: int = 0, r4: int = 0, r5: int = 0) -> int:
         """Run from the first instruction in a fresh frame 0; returns r0."""
@@ -220,7 +222,7 @@ class JitProgram:
         meter = self.meter
         meter.start()
         slots = self.slots
-        slots[L.CHECK_AT] = meter.next_check
+        slots[_CHECK_AT] = meter.next_check
         stack = self.stack
         if r3 or r4 or r5:
             try:
@@ -230,12 +232,12 @@ class JitProgram:
                 if stack.depth != -1:
                     stack.reset()
         r0 = self._run(r1 & M64, r2 & M64)
-        meter.n = slots[L.COUNT]
+        meter.n = slots[_COUNT]
         if stack.depth != -1:
             stack.reset()
-        status = slots[L.STATUS]
-        if status:
-            slots[L.STATUS] = L.RUNNING
+        if slots[_STATUS]:
+            status = slots[_STATUS]
+            slots[_STATUS] = L.RUNNING
             if status == L.ABORTED:
                 return 0
             raise self._take_error()
