@@ -428,6 +428,51 @@ def test_a_single_test_run_without_input_is_the_prepared_run(jit, text):
         prog.test_run(b"", repeat=-1)
 
 
+def _straight_line(size: int, seed: int) -> str:
+    """A loop-free program of about ``size`` instructions: ALU on r0..r5,
+    stack stores and loads, accesses to the memory in r1, forward jumps."""
+    import random
+
+    rnd = random.Random(seed)
+    lines = ["mov %r6, %r1"] + [f"mov %r{r}, {r + 3}" for r in range(6)]
+    ops = ["add", "sub", "mul", "xor", "or", "and", "lsh", "rsh", "arsh", "mov", "div", "mod"]
+    while len(lines) < size - 2:
+        kind = rnd.random()
+        if kind < 0.6:
+            lines.append(f"{rnd.choice(ops)}{'32' if rnd.random() < 0.3 else ''} "
+                         f"%r{rnd.randrange(6)}, {rnd.choice(['%r3', '%r4', str(rnd.randrange(1, 63))])}")
+        elif kind < 0.75:
+            lines.append(f"stxdw [%r10-{8 * rnd.randrange(1, 64)}], %r{rnd.randrange(6)}")
+        elif kind < 0.85:
+            lines.append(f"ldxdw %r{rnd.randrange(6)}, [%r10-{8 * rnd.randrange(1, 64)}]")
+        elif kind < 0.92:
+            lines.append(f"ldxb %r{rnd.randrange(6)}, [%r6+{rnd.randrange(16)}]")
+        else:
+            lines.append(f"jgt %r{rnd.randrange(6)}, {rnd.randrange(100)}, +{rnd.randrange(1, 8)}")
+    lines += ["mov %r5, 0"] * 8 + ["mov %r0, %r2", "exit"]     # jumps land inside
+    return "\n".join(lines)
+
+
+def test_large_functions_without_loops_get_quick_code_generation():
+    from pybpf.isa import assemble
+    from pybpf.jit.codegen import QUICK_MIN_INSNS, Generator, Options
+
+    def quick(text):
+        gen = Generator(assemble(text), Options())
+        gen.module()
+        return gen.quick
+
+    text = _straight_line(QUICK_MIN_INSNS + 50, seed=1)
+    assert quick(text) == ["f0"]
+    assert quick(text.replace("exit", "jeq %r0, 12345, -3\nexit")) == []   # a loop
+    assert quick(_straight_line(QUICK_MIN_INSNS // 2, seed=1)) == []       # small
+    for seed in range(3):                   # quick code computes what the interpreter does
+        text = _straight_line(QUICK_MIN_INSNS + 100, seed)
+        assert engine_of(VM(jit=True).load(text)) == "jit"
+        jit, interp = both(text, bytes(range(16)))
+        assert jit == interp and isinstance(jit[0], int)
+
+
 # --- the cache ------------------------------------------------------------------------------
 
 def test_the_disk_cache_is_private_and_serves_a_second_load(tmp_path, monkeypatch):

@@ -38,12 +38,13 @@ from ..vm.memory import AddressSpace, Region
 from ..vm.semantics import M64, Control, semantics_of
 from . import cache
 from . import layout as L
-from .codegen import Options, Unsupported, generate
+from .codegen import Options, Unsupported, generate, runtime_module
 from .loader import NativeCode
 
 U64 = ctypes.c_uint64
 # Entries hold the GIL, as the interpreter does (PYFUNCTYPE: a cheaper call than CFUNCTYPE).
 ENTRY = ctypes.PYFUNCTYPE(U64, ctypes.c_void_p, U64, U64, U64, U64, U64, U64, U64, U64)
+#: (rt, function address, depth, flags, r1..r5) of ``pybpf_entry``.
 REPEAT = ctypes.PYFUNCTYPE(U64, ctypes.c_void_p, U64, U64, U64, U64, U64, U64)
 CALLBACK_PROTOTYPES = {
     "helper": ctypes.CFUNCTYPE(U64, U64, U64, U64, U64, U64, U64, U64),
@@ -147,15 +148,24 @@ class JitProgram:
             options.proven = proven_accesses(verification, self.insns, stack.frame_size)
         self.bytecode = bytecode_of(self.insns)
         self.native, self.layout = _native_code(self.insns, self.bytecode, options)
-        self._entry = self.native.function("pybpf_entry", ENTRY)
-        self._repeat = self.native.function("pybpf_repeat", REPEAT)
+        runtime = runtime_code()
+        self._runtime = runtime            # the shared entry functions (kept alive)
+        self._entry = runtime.function("pybpf_entry", ENTRY)
+        self._repeat = runtime.function("pybpf_repeat", REPEAT)
         self.entries = set(self.layout.entries)
+        #: pc of each function -> its host address (what ``pybpf_entry`` calls).
+        self._functions = {pc: self.native.symbols[f"f{pc}"] for pc in self.layout.entries}
         self.rt = (U64 * self.layout.slots)()
         self._rt_address = ctypes.addressof(self.rt)
         #: The runtime block as a memoryview of u64 (cheaper to index than the ctypes array).
         self.slots = memoryview(self.rt).cast("B").cast("Q")
-        self._run = self.native.python_function("pybpf_run_py", self._rt_address)
+        self._run = runtime.python_function("pybpf_run_py", self._rt_address)
         rt = self.rt
+        rt[L.FRAME_SIZE] = stack.frame_size
+        rt[L.GOTO_BUDGET] = options.may_goto_budget
+        rt[L.SITES_FROM] = self.layout.sites_base
+        rt[L.SITES_BYTES] = 8 * L.SITE_SLOTS * len(self.layout.sites)
+        rt[L.MAIN] = self._functions[0]
         frames = stack.frames
         rt[L.STACK_TOP] = frames[0].end
         rt[L.STACK_DELTA] = (host_address(frames[-1]) - frames[-1].start) & M64
@@ -200,7 +210,10 @@ class JitProgram:
                r5: int) -> tuple[int, int]:
         rt = self.rt
         rt[L.CHECK_AT] = self.meter.next_check
-        r0 = self._entry(self._rt_address, pc, depth, flags, r1 & M64, r2 & M64, r3 & M64,
+        fn = self._functions.get(pc)
+        if fn is None:
+            raise self._located(VMError(f"no function at pc {pc}"), pc)
+        r0 = self._entry(self._rt_address, fn, depth, flags, r1 & M64, r2 & M64, r3 & M64,
                          r4 & M64, r5 & M64)
         status = rt[L.STATUS]
         n = rt[L.COUNT]
@@ -702,13 +715,41 @@ def _native_code(insns: list[Insn], bytecode: bytes, options: Options
     from .llvm import compile_module
 
     start = time.perf_counter()
-    text, layout = generate(insns, options)
-    obj = compile_module(text)
+    text, layout, quick = generate(insns, options)
+    obj = compile_module(text, quick=quick)
     compile_seconds[key] = time.perf_counter() - start
     cache.write(key, obj, layout.to_data())
     loaded = NativeCode(obj), layout
     _remember(key, loaded)
     return loaded
+
+
+_runtime: list[NativeCode] = []
+
+
+def runtime_code() -> NativeCode:
+    """The shared entry functions (:func:`pybpf.jit.codegen.runtime_module`),
+    loaded once per process: from the disk cache, or compiled."""
+    if _runtime:
+        return _runtime[0]
+    text = runtime_module()
+    key = cache.key_of(text.encode(), ("runtime",))
+    stored = cache.read(key)
+    loaded = None
+    if stored is not None:
+        try:
+            loaded = NativeCode(stored[0])
+        except (BPFError, KeyError, TypeError, ValueError):
+            loaded = None
+    if loaded is None:
+        from .llvm import compile_module
+
+        obj = compile_module(text)
+        cache.write(key, obj, {})
+        loaded = NativeCode(obj)
+    if not _runtime:
+        _runtime.append(loaded)
+    return _runtime[0]
 
 
 def proven_accesses(verification: Any, insns: list[Insn], frame_size: int) -> dict[int, str]:
