@@ -465,6 +465,8 @@ def test_large_functions_without_loops_get_quick_code_generation():
     text = _straight_line(QUICK_MIN_INSNS + 50, seed=1)
     assert quick(text) == ["f0"]
     assert quick(text.replace("exit", "jeq %r0, 12345, -3\nexit")) == []   # a loop
+    looping_callee = text.replace("exit", "call 1\nexit\nmov %r0, 1\njeq %r0, 2, -2\nexit")
+    assert quick(looping_callee) == []            # a loop anywhere: nothing quick
     assert quick(_straight_line(QUICK_MIN_INSNS // 2, seed=1)) == []       # small
     for seed in range(3):                   # quick code computes what the interpreter does
         text = _straight_line(QUICK_MIN_INSNS + 100, seed)

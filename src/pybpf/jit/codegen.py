@@ -71,11 +71,12 @@ CASTS = {(0, 1): "to_kernel", (1, 0): "to_arena"}
 MEMORY = {"load", "load_acquire", "store", "store_release", *ATOMICS, "atomic_cmpxchg"}
 
 RET = "{i64, i64, i64, i64, i64, i64, i64}"
-#: Functions of at least this many instructions and without loops get
-#: LLVM's quick code generation (fast instruction selection, no machine
-#: optimisations, still its full register allocator): it takes about half
-#: the time, and code that runs once per call gains little from more.
-#: Functions with loops, and small ones, get the full level-1 pipeline.
+#: Functions of at least this many instructions, in a program without
+#: loops or callbacks, get LLVM's quick code generation (fast instruction
+#: selection, no machine optimisations, still its full register
+#: allocator): it takes about half the time, and code whose instructions
+#: run once per run gains little from more.  Programs with loops, and
+#: small functions, get the full level-1 pipeline.
 QUICK_MIN_INSNS = 256
 #: Branch weights: slow paths (callbacks into Python, errors) are cold, so
 #: LLVM lays them out of line and spills around them, not in the hot path.
@@ -252,8 +253,9 @@ class Generator:
         self.blocks = blocks_of(self.insns, self.sems)
         self.entries = function_entries(self.insns, self.sems)
         self.layout = L.Layout(entries=list(self.entries))
-        #: The functions to compile quickly (large, without loops).
+        #: The functions to compile quickly (large, in a program without loops).
         self.quick: list[str] = []
+        self._looping: bool | None = None
         self.counter = itertools.count()
         self.r10_fixed = not any(
             sem is not None and insn.dst == 10 and self._writes_dst(sem)
@@ -443,18 +445,21 @@ class Generator:
         return sorted(seen)
 
     def _straight(self, blocks: list[int]) -> bool:
-        """Whether a function over ``blocks`` is large and has no loop (no
-        edge back to a block at or before its own): each of its
-        instructions runs at most once per call, so LLVM's quick code
-        generation serves it (see :data:`QUICK_MIN_INSNS`)."""
-        size = sum(self.blocks[b] - b for b in blocks)
-        if size < QUICK_MIN_INSNS:
+        """Whether a function over ``blocks`` is large and the program has
+        no loop (no edge back to a block at or before its own) and no
+        callback (``lddw`` of a function, which a helper may call again and
+        again): each instruction then runs at most once per run (a call
+        per call site), so LLVM's quick code generation serves it (see
+        :data:`QUICK_MIN_INSNS`)."""
+        if sum(self.blocks[b] - b for b in blocks) < QUICK_MIN_INSNS:
             return False
-        for b in blocks:
-            for s in successors(self.insns, self.sems, b, self.blocks[b]):
-                if s <= b:
-                    return False
-        return True
+        if self._looping is None:
+            self._looping = any(
+                sem is not None and sem.enters_function and sem.operation == "load_imm64"
+                for sem in self.sems) or any(
+                s <= b for b, end in self.blocks.items()
+                for s in successors(self.insns, self.sems, b, end))
+        return not self._looping
 
     def _function(self, entry: int) -> list[str]:
         f = _Function(self.counter)
