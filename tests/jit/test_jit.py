@@ -401,6 +401,80 @@ def test_test_run_repeat_loops_in_native_code_and_agrees():
     assert many.data_out == once.data_out == packet
 
 
+@pytest.mark.parametrize("jit", [False, True])
+@pytest.mark.parametrize("text", [
+    "mov %r0, %r1\nadd %r0, %r2\nadd %r0, 9\nexit",       # r1 = r2 = 0 without input
+    "ldabsw 6\nmov %r0, 7\nexit",                             # a packet load of no packet
+    "lddw %r0, 0x1234567890\nexit",                         # retval: the low 32 bits
+])
+def test_a_single_test_run_without_input_is_the_prepared_run(jit, text):
+    """test_run(b"") of a memory program takes a shorter path than a run
+    with input or repeats; it returns the same thing."""
+    prog = VM(jit=jit).load(text)
+    once, prepared = prog.test_run(b""), prog.test_run(bytearray(), repeat=2)
+    assert (once.retval, once.data_out, once.ctx_out, once.r0, once.verdict, once.redirect) == \
+        (prepared.retval, prepared.data_out, prepared.ctx_out, prepared.r0, prepared.verdict,
+         prepared.redirect)
+
+    def outcome(**kw):
+        try:
+            return prog.run(**kw).r0
+        except BPFError as e:            # ldabs with no memory at all: refused
+            return type(e)
+
+    assert outcome() == outcome(args=[0, 0])
+    assert prog.last_insn_count >= 2
+    with pytest.raises(BPFError):
+        prog.test_run(b"", repeat=-1)
+
+
+def _straight_line(size: int, seed: int) -> str:
+    """A loop-free program of about ``size`` instructions: ALU on r0..r5,
+    stack stores and loads, accesses to the memory in r1, forward jumps."""
+    import random
+
+    rnd = random.Random(seed)
+    lines = ["mov %r6, %r1"] + [f"mov %r{r}, {r + 3}" for r in range(6)]
+    ops = ["add", "sub", "mul", "xor", "or", "and", "lsh", "rsh", "arsh", "mov", "div", "mod"]
+    while len(lines) < size - 2:
+        kind = rnd.random()
+        if kind < 0.6:
+            lines.append(f"{rnd.choice(ops)}{'32' if rnd.random() < 0.3 else ''} "
+                         f"%r{rnd.randrange(6)}, {rnd.choice(['%r3', '%r4', str(rnd.randrange(1, 63))])}")
+        elif kind < 0.75:
+            lines.append(f"stxdw [%r10-{8 * rnd.randrange(1, 64)}], %r{rnd.randrange(6)}")
+        elif kind < 0.85:
+            lines.append(f"ldxdw %r{rnd.randrange(6)}, [%r10-{8 * rnd.randrange(1, 64)}]")
+        elif kind < 0.92:
+            lines.append(f"ldxb %r{rnd.randrange(6)}, [%r6+{rnd.randrange(16)}]")
+        else:
+            lines.append(f"jgt %r{rnd.randrange(6)}, {rnd.randrange(100)}, +{rnd.randrange(1, 8)}")
+    lines += ["mov %r5, 0"] * 8 + ["mov %r0, %r2", "exit"]     # jumps land inside
+    return "\n".join(lines)
+
+
+def test_large_functions_without_loops_get_quick_code_generation():
+    from pybpf.isa import assemble
+    from pybpf.jit.codegen import QUICK_MIN_INSNS, Generator, Options
+
+    def quick(text):
+        gen = Generator(assemble(text), Options())
+        gen.module()
+        return gen.quick
+
+    text = _straight_line(QUICK_MIN_INSNS + 50, seed=1)
+    assert quick(text) == ["f0"]
+    assert quick(text.replace("exit", "jeq %r0, 12345, -3\nexit")) == []   # a loop
+    looping_callee = text.replace("exit", "call 1\nexit\nmov %r0, 1\njeq %r0, 2, -2\nexit")
+    assert quick(looping_callee) == []            # a loop anywhere: nothing quick
+    assert quick(_straight_line(QUICK_MIN_INSNS // 2, seed=1)) == []       # small
+    for seed in range(3):                   # quick code computes what the interpreter does
+        text = _straight_line(QUICK_MIN_INSNS + 100, seed)
+        assert engine_of(VM(jit=True).load(text)) == "jit"
+        jit, interp = both(text, bytes(range(16)))
+        assert jit == interp and isinstance(jit[0], int)
+
+
 # --- the cache ------------------------------------------------------------------------------
 
 def test_the_disk_cache_is_private_and_serves_a_second_load(tmp_path, monkeypatch):
@@ -421,6 +495,49 @@ def test_the_disk_cache_is_private_and_serves_a_second_load(tmp_path, monkeypatc
     entries[0].write_bytes(b"garbage")
     monkeypatch.setattr(jitprogram, "_native", {})
     assert VM(jit=True).load(text).run().r0 == 51           # a damaged entry is rewritten
+
+
+def test_a_cached_load_trusts_only_its_own_validation_record(tmp_path, monkeypatch):
+    """The disk cache records the programs that passed structural
+    validation: a second load skips it, but only with a record this user
+    owns, sealed, naming the exact key (bytecode, CPU version, validator)."""
+    import pybpf.jit as jit
+    from pybpf.isa import validate as real_validate
+
+    where = tmp_path / "jit"
+    monkeypatch.setenv("PYBPF_JIT_CACHE", str(where))
+    calls = []
+
+    def counting(insns, *, version):
+        calls.append(version)
+        real_validate(insns, version=version)
+
+    monkeypatch.setattr(jit, "validate", counting)
+    text = "mov %r0, 5\nadd %r0, 2\nexit"
+    assert VM(jit=True).load(text).run().r0 == 7
+    assert len(calls) == 1
+    records = list(where.glob("*.valid"))
+    assert len(records) == 1 and stat.S_IMODE(records[0].stat().st_mode) == 0o600
+    assert VM(jit=True).load(text).run().r0 == 7
+    assert len(calls) == 1                                  # validated from the record
+    assert VM(jit=True, version=3).load(text).run().r0 == 7
+    assert calls == [4, 3]                                  # another version: its own record
+    # a record writable by others, or holding another key, is not trusted
+    for record in where.glob("*.valid"):
+        record.chmod(0o666)
+    VM(jit=True).load(text)
+    assert len(calls) == 3
+    for record in where.glob("*.valid"):
+        record.chmod(0o600)
+        data = record.read_bytes()
+        record.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # the seal no longer matches
+    VM(jit=True).load(text)
+    assert len(calls) == 4
+    # a malformed program is refused as before, and leaves no record
+    before = set(where.glob("*.valid"))
+    with pytest.raises(InstructionError):
+        VM(jit=True).load([(0xFF, 0, 0, 0, 0), (0x95, 0, 0, 0, 0)])
+    assert set(where.glob("*.valid")) == before
 
 
 def test_cache_keys_differ_by_options():

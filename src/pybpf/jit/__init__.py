@@ -22,12 +22,14 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+from ..isa import Insn, validate
 from ..vm import machine
 from ..vm.interpreter import CompiledProgram
+from . import cache
 from .codegen import Unsupported
 from .llvm import LLVMUnavailable, llvmlite_version
 from .loader import LoaderError
-from .program import JitProgram
+from .program import JitProgram, bytecode_of
 
 
 def available() -> bool:
@@ -56,7 +58,26 @@ def compile_program(insns: Any, **options: Any) -> Any:
         return CompiledProgram(insns, **options)
 
 
+def validate_program(insns: list[Insn], *, version: int) -> None:
+    """:func:`pybpf.isa.validate` (same answers, same errors), remembered in
+    the disk cache: a program validated before by this pybpf for this CPU
+    version is not validated again (see :func:`pybpf.jit.cache.validated_key`
+    for what the record is keyed by and why it can be trusted)."""
+    try:
+        key = cache.validated_key(bytecode_of(insns), version)
+    except Unsupported:                 # a field beyond 64 bits: no key
+        validate(insns, version=version)
+        return
+    if cache.was_validated(key):
+        return
+    validate(insns, version=version)
+    cache.record_validated(key)
+
+
+compile_program.validate = validate_program  # type: ignore[attr-defined]
+
 if available():
     machine.ENGINES["jit"] = compile_program
 
-__all__ = ["JitProgram", "LLVMUnavailable", "Unsupported", "available", "compile_program"]
+__all__ = ["JitProgram", "LLVMUnavailable", "Unsupported", "available", "compile_program",
+           "validate_program"]

@@ -14,6 +14,14 @@ Entries live in this user's private cache (:func:`pybpf.cache.private_dir`:
 :data:`KEEP` kept).  Native code from the cache is executed, so entries are
 sealed (:func:`pybpf.cache.write_sealed`): one that is damaged, not this
 user's or writable by others is ignored and compiled again.
+Beside the code, the cache records which programs passed structural
+validation (:func:`pybpf.isa.validate`), so a cached load skips it: a
+record is a sealed file named by the SHA-256 of the exact bytecode, the CPU
+version, the validator's source and pybpf's version, holding that key
+(:func:`validated_key`).  It is trusted only where a code entry would be
+(this user's, mode 0700, not writable by others, seal intact) and only for
+the exact key: validation is a pure function of those inputs, so the
+record says no more than running it again would.
 ``PYBPF_JIT_CACHE=0`` turns the disk cache off, ``PYBPF_JIT_CACHE=/some/dir``
 moves it (a directory that fails the same ownership checks is not used).
 """
@@ -40,10 +48,31 @@ _SOURCES = ("codegen.py", "layout.py", "llvm.py", "loader.py", "cache.py")
 
 
 def cache_dir() -> Path | None:
-    """Where entries live; None when the disk cache is off."""
-    setting = os.environ.get("PYBPF_JIT_CACHE")
+    """Where entries live; None when the disk cache is off.
+
+    The directory found for a setting is remembered for the process; each
+    later call checks it again (one ``lstat``: still a directory, not a
+    link, this user's, not writable by others), and each entry is checked
+    again when it is opened."""
+    environ = os.environ
+    setting = environ.get("PYBPF_JIT_CACHE")
     if setting == "0":
         return None
+    # what decides the place: the setting, else the user's cache root
+    place = (setting, environ.get("XDG_CACHE_HOME"), environ.get("HOME"), os.geteuid())
+    known = _dirs.get(place)
+    if known is not None and unsafe_reason(known) is None:
+        return known
+    found = _find_dir(setting)
+    if found is not None:
+        _dirs[place] = found
+    return found
+
+
+_dirs: dict[tuple, Path] = {}
+
+
+def _find_dir(setting: str | None) -> Path | None:
     if setting:
         path = Path(setting)
         with contextlib.suppress(OSError):
@@ -89,6 +118,53 @@ def key_of(bytecode: bytes, options: tuple) -> str:
     return h.hexdigest()
 
 
+_VALIDATOR_SOURCES = ("validate.py", "opcodes.py", "insn.py")
+
+
+@lru_cache(maxsize=1)
+def validator_digest() -> str:
+    """A digest of the code that decides whether a program is well formed
+    (:func:`pybpf.isa.validate` and the tables it reads) and of pybpf's version."""
+    from .. import __version__
+
+    isa = Path(__file__).resolve().parent.parent / "isa"
+    h = hashlib.sha256(__version__.encode())
+    for name in _VALIDATOR_SOURCES:
+        h.update((isa / name).read_bytes())
+    return h.hexdigest()
+
+
+def validated_key(bytecode: bytes, version: int) -> str:
+    """The key of the record that ``bytecode`` passed structural validation
+    for CPU ``version``: the exact bytecode, the version, the validator's
+    code and pybpf's version (validation is a function of these alone)."""
+    h = hashlib.sha256(b"validated\0")
+    h.update(bytecode)
+    h.update(f"\0{version}\0".encode())
+    h.update(validator_digest().encode())
+    h.update(code_digest().encode())
+    return h.hexdigest()
+
+
+def was_validated(key: str) -> bool:
+    """Whether this user's cache holds the record ``key`` (sealed, owned by
+    this user, not writable by others, and naming the same key inside)."""
+    where = cache_dir()
+    if where is None:
+        return False
+    return read_sealed(where / f"{key}.valid", max_size=256) == key.encode()
+
+
+def record_validated(key: str) -> None:
+    """Store the record ``key`` (best effort)."""
+    where = cache_dir()
+    if where is None:
+        return
+    with contextlib.suppress(OSError):
+        write_sealed(where / f"{key}.valid", key.encode())
+        _trim(where, "*.valid")
+
+
 def read(key: str) -> tuple[bytes, dict] | None:
     """The (object, layout data) stored under ``key``, or None."""
     where = cache_dir()
@@ -116,8 +192,8 @@ def write(key: str, obj: bytes, layout: dict) -> None:
         pass
 
 
-def _trim(where: Path) -> None:
-    entries = list(where.glob("*.jit"))
+def _trim(where: Path, pattern: str = "*.jit") -> None:
+    entries = list(where.glob(pattern))
     if len(entries) <= KEEP:
         return
     entries.sort(key=lambda p: p.stat().st_mtime)

@@ -19,8 +19,11 @@ Shape of the code:
   count and r1..r5, and returning r0..r5 and the count (the interpreter's
   callers see r1..r5 as the callee left them);
 - registers live in ``alloca`` slots that LLVM promotes to SSA values;
-- ``pybpf_entry`` runs the function at a given pc, ``pybpf_repeat`` runs
-  the program N times (``test_run(repeat=N)``);
+- each bpf function ``f<pc>`` is exported; the functions that start a run
+  (``pybpf_entry``, ``pybpf_run``, ``pybpf_repeat`` for
+  ``test_run(repeat=N)``) are the same for every program and compiled once
+  (:func:`runtime_module`): they reach the program through its runtime
+  block (its main function's address, frame size, may_goto budget);
 - every memory access is ``find region, translate, access``: an access at
   a constant offset from ``r10`` inside the frame needs nothing (r10 is the
   frame's end by construction); others try the active stack frames, then
@@ -68,6 +71,13 @@ CASTS = {(0, 1): "to_kernel", (1, 0): "to_arena"}
 MEMORY = {"load", "load_acquire", "store", "store_release", *ATOMICS, "atomic_cmpxchg"}
 
 RET = "{i64, i64, i64, i64, i64, i64, i64}"
+#: Functions of at least this many instructions, in a program without
+#: loops or callbacks, get LLVM's quick code generation (fast instruction
+#: selection, no machine optimisations, still its full register
+#: allocator): it takes about half the time, and code whose instructions
+#: run once per run gains little from more.  Programs with loops, and
+#: small functions, get the full level-1 pipeline.
+QUICK_MIN_INSNS = 256
 #: Branch weights: slow paths (callbacks into Python, errors) are cold, so
 #: LLVM lays them out of line and spills around them, not in the hot path.
 LIKELY, UNLIKELY = "!prof !0", "!prof !1"
@@ -79,33 +89,6 @@ CALLBACK_TYPES = {
     "trap": "i64 (i64, i64, i64, i64)",
     "callx": "i64 (i64, i64, i64, i64, i64, i64, i64, i64)",
 }
-
-
-#: ``pybpf_run_py``: ``pybpf_run`` as a CPython "fast call" function (what a
-#: C extension's function is), so Python calls it without ctypes' argument
-#: conversion: ``self`` is the runtime block's address as an int, the two
-#: arguments r1 and r2 as ints (already reduced to 64 bits); the result is
-#: r0 as an int.  Any other argument count returns NULL (a SystemError).
-PYTHON_RUN = [
-    "define ptr @pybpf_run_py(ptr %self, ptr %args, i64 %nargs) #0 {",
-    "start:",
-    "  %two = icmp eq i64 %nargs, 2",
-    "  br i1 %two, label %go, label %bad",
-    "go:",
-    "  %rtv = call i64 @PyLong_AsUnsignedLongLongMask(ptr %self)",
-    "  %rt = inttoptr i64 %rtv to ptr",
-    "  %o1 = load ptr, ptr %args, align 8",
-    "  %a1 = call i64 @PyLong_AsUnsignedLongLongMask(ptr %o1)",
-    "  %p2 = getelementptr ptr, ptr %args, i64 1",
-    "  %o2 = load ptr, ptr %p2, align 8",
-    "  %a2 = call i64 @PyLong_AsUnsignedLongLongMask(ptr %o2)",
-    "  %r0 = call i64 @pybpf_run(ptr %rt, i64 %a1, i64 %a2)",
-    "  %out = call ptr @PyLong_FromUnsignedLongLong(i64 %r0)",
-    "  ret ptr %out",
-    "bad:",
-    "  ret ptr null",
-    "}",
-]
 
 
 class Unsupported(Exception):
@@ -270,6 +253,9 @@ class Generator:
         self.blocks = blocks_of(self.insns, self.sems)
         self.entries = function_entries(self.insns, self.sems)
         self.layout = L.Layout(entries=list(self.entries))
+        #: The functions to compile quickly (large, in a program without loops).
+        self.quick: list[str] = []
+        self._looping: bool | None = None
         self.counter = itertools.count()
         self.r10_fixed = not any(
             sem is not None and insn.dst == 10 and self._writes_dst(sem)
@@ -344,8 +330,6 @@ class Generator:
             "declare i16 @llvm.bswap.i16(i16)",
             "declare i32 @llvm.bswap.i32(i32)",
             "declare i64 @llvm.bswap.i64(i64)",
-            "declare i64 @PyLong_AsUnsignedLongLongMask(ptr)",
-            "declare ptr @PyLong_FromUnsignedLongLong(i64)",
             'attributes #0 = { nounwind "no-jump-tables"="true" }',
             '!0 = !{!"branch_weights", i32 4000, i32 1}',
             '!1 = !{!"branch_weights", i32 1, i32 4000}',
@@ -354,13 +338,6 @@ class Generator:
         for entry in self.entries:
             out.extend(self._function(entry))
             out.append("")
-        out.extend(self._entry_function())
-        out.append("")
-        out.extend(self._run_function())
-        out.append("")
-        out.extend(self._repeat_function())
-        out.append("")
-        out.extend(PYTHON_RUN)
         return "\n".join(out) + "\n"
 
     # --- small emitters -----------------------------------------------------------------
@@ -397,6 +374,8 @@ class Generator:
         f.block(ok)
 
     def _get(self, f: _Function, reg: int) -> str:
+        if reg == 10 and self.r10_fixed:
+            return "%fp"
         v = f.known.get(reg)
         if v is None:
             v = f.known[reg] = f.tmp()
@@ -465,11 +444,30 @@ class Generator:
             todo.extend(successors(self.insns, self.sems, start, self.blocks[start]))
         return sorted(seen)
 
+    def _straight(self, blocks: list[int]) -> bool:
+        """Whether a function over ``blocks`` is large and the program has
+        no loop (no edge back to a block at or before its own) and no
+        callback (``lddw`` of a function, which a helper may call again and
+        again): each instruction then runs at most once per run (a call
+        per call site), so LLVM's quick code generation serves it (see
+        :data:`QUICK_MIN_INSNS`)."""
+        if sum(self.blocks[b] - b for b in blocks) < QUICK_MIN_INSNS:
+            return False
+        if self._looping is None:
+            self._looping = any(
+                sem is not None and sem.enters_function and sem.operation == "load_imm64"
+                for sem in self.sems) or any(
+                s <= b for b, end in self.blocks.items()
+                for s in successors(self.insns, self.sems, b, end))
+        return not self._looping
+
     def _function(self, entry: int) -> list[str]:
         f = _Function(self.counter)
         self.f = f
         blocks = self._reachable(entry)
-        header = (f"define internal {RET} @f{entry}(ptr %rt, i64 %depth, i64 %n0, "
+        if self._straight(blocks):
+            self.quick.append(f"f{entry}")
+        header = (f"define dso_local {RET} @f{entry}(ptr %rt, i64 %depth, i64 %n0, "
                   f"i64 %a1, i64 %a2, i64 %a3, i64 %a4, i64 %a5) #0 {{")
         f.block("start")
         for reg in range(11):
@@ -490,6 +488,10 @@ class Generator:
         for size in (1, 2, 4, 8):
             f(f"%slim{size} = sub i64 %sspan, {size - 1}")
         f(f"%sdelta = add i64 {self._load_slot(f, L.STACK_DELTA)}, 0")
+        # The frame's end as a host pointer: accesses at a constant offset
+        # from a fixed r10 address through it ([reg + disp] on the host).
+        f("%hfpv = add i64 %fp, %sdelta")
+        f("%hfp = inttoptr i64 %hfpv to ptr")
         self._limit_check(f, entry)
         f(f"br label %b{entry}")
         for start in blocks:
@@ -1035,11 +1037,16 @@ class Generator:
     def _memory(self, f: _Function, pc: int, sem: Semantics, insn: Insn) -> None:
         op, size = sem.operation, sem.size
         base_reg, off = self._address_operands(sem, insn)
+        atomic = op in ATOMICS or op == "atomic_cmpxchg"
+        site = self._site_of.get(pc)
+        if site is None and base_reg == 10 and self.r10_fixed and not (atomic and size > 1):
+            ptr = f.tmp()                  # proven safe, in this frame
+            f(f"{ptr} = getelementptr i8, ptr %hfp, i64 {_signed64(off & M64)}")
+            self._access(f, sem, insn, ptr)
+            return
         base = self._get(f, base_reg)
         addr = f.tmp()
         f(f"{addr} = add i64 {base}, {_signed64(off & M64)}")
-        atomic = op in ATOMICS or op == "atomic_cmpxchg"
-        site = self._site_of.get(pc)
         if site is None:                   # proven safe: translate and go
             host = f.tmp()
             f(f"{host} = add i64 {addr}, %sdelta")
@@ -1185,98 +1192,167 @@ class Generator:
         f(f"{t} = zext i{8 * size} {value} to i64")
         return t
 
-    # --- exported functions ---------------------------------------------------------------
+def _slot_ptr(index: int) -> str:
+    return f"getelementptr i64, ptr %rt, i64 {index}"
 
-    def _entry_function(self) -> list[str]:
-        """``pybpf_entry(rt, pc, depth, flags, r1..r5)``: run the function at
-        ``pc`` at call depth ``depth`` (flags bit 0: zero its frame first)."""
-        f = _Function(self.counter)
-        f.block("start")
-        self._store_slot(f, L.STATUS, "0")
-        self._forget_sites(f)
-        saved = self._load_slot(f, L.BUDGET)
-        self._store_slot(f, L.BUDGET, str(self.options.may_goto_budget))
-        z = f.tmp()
-        f(f"{z} = and i64 %flags, 1")
-        c = f.tmp()
-        f(f"{c} = icmp ne i64 {z}, 0")
-        f(f"br i1 {c}, label %zero, label %dispatch")
-        f.block("zero")
-        self._zero_frame(f, "%depth")
-        f("br label %dispatch")
-        f.block("dispatch")
-        table = " ".join(f"i64 {e}, label %e{e}" for e in self.entries)
-        f(f"switch i64 %pc, label %bad [ {table} ]")
-        phis = []
-        for e in self.entries:
-            f.block(f"e{e}")
-            f(f"%res{e} = call {RET} @f{e}(ptr %rt, i64 %depth, i64 0, i64 %a1, i64 %a2, "
-              f"i64 %a3, i64 %a4, i64 %a5)")
-            f("br label %done")
-            phis.append(f"[%res{e}, %e{e}]")
-        f.block("bad")
-        self._callback(f, "trap", [str(L.TRAP_BAD_ENTRY), "%pc", "%depth", "0"])
-        f("br label %done")
-        phis.append("[zeroinitializer, %bad]")
-        f.block("done")
-        f(f"%res = phi {RET} {', '.join(phis)}")
-        f(f"%r0 = extractvalue {RET} %res, 0")
-        f(f"%n = extractvalue {RET} %res, 6")
-        self._store_slot(f, L.COUNT, "%n")
-        self._store_slot(f, L.BUDGET, saved)
-        f("ret i64 %r0")
-        return ["define i64 @pybpf_entry(ptr %rt, i64 %pc, i64 %depth, i64 %flags, "
-                "i64 %a1, i64 %a2, i64 %a3, i64 %a4, i64 %a5) #0 {", *f.lines, "}"]
 
-    def _run_function(self) -> list[str]:
-        """``pybpf_run(rt, r1, r2)``: run the program once from instruction 0
-        in a fresh frame 0 (r3..r5 zero): the common call, with few arguments."""
-        f = _Function(self.counter)
-        f.block("start")
-        self._store_slot(f, L.STATUS, "0")
-        self._forget_sites(f)
-        self._store_slot(f, L.BUDGET, str(self.options.may_goto_budget))
-        self._zero_frame(f, "0")
-        f(f"%res = call {RET} @f0(ptr %rt, i64 0, i64 0, i64 %a1, i64 %a2, i64 0, i64 0, "
-          f"i64 0)")
-        f(f"%r0 = extractvalue {RET} %res, 0")
-        f(f"%n = extractvalue {RET} %res, 6")
-        self._store_slot(f, L.COUNT, "%n")
-        f("ret i64 %r0")
-        return ["define i64 @pybpf_run(ptr %rt, i64 %a1, i64 %a2) #0 {", *f.lines, "}"]
+def runtime_module() -> str:
+    """The functions that start runs, the same for every program (compiled
+    once, kept in the disk cache like a program's code).  Each takes the
+    runtime block first and finds the program's function and shape in it
+    (:data:`pybpf.jit.layout.MAIN`, ``FRAME_SIZE``, ``GOTO_BUDGET``,
+    ``SITES_FROM``, ``SITES_BYTES``):
 
-    def _repeat_function(self) -> list[str]:
-        """``pybpf_repeat(rt, repeat, r1..r5)``: run the program ``repeat``
-        times from instruction 0 in a fresh frame 0; r0 of the last run."""
-        f = _Function(self.counter)
-        f.block("start")
-        self._store_slot(f, L.STATUS, "0")
-        self._forget_sites(f)
-        f("br label %loop")
-        f.block("loop")
-        f("%i = phi i64 [0, %start], [%i1, %again]")
-        self._store_slot(f, L.RUN_INDEX, "%i")
-        self._store_slot(f, L.BUDGET, str(self.options.may_goto_budget))
-        self._zero_frame(f, "0")
-        f(f"%res = call {RET} @f0(ptr %rt, i64 0, i64 0, i64 %a1, i64 %a2, i64 %a3, i64 %a4, "
-          f"i64 %a5)")
-        st = self._load_slot(f, L.STATUS)
-        f("%i1 = add i64 %i, 1")
-        stop = f.tmp()
-        f(f"{stop} = icmp ne i64 {st}, 0")
-        f(f"br i1 {stop}, label %out, label %more")
-        f.block("more")
-        f("%again.c = icmp ult i64 %i1, %repeat")
-        f("br i1 %again.c, label %again, label %out")
-        f.block("again")
-        f("br label %loop")
-        f.block("out")
-        f(f"%r0 = extractvalue {RET} %res, 0")
-        f(f"%n = extractvalue {RET} %res, 6")
-        self._store_slot(f, L.COUNT, "%n")
-        f("ret i64 %r0")
-        return ["define i64 @pybpf_repeat(ptr %rt, i64 %repeat, i64 %a1, i64 %a2, "
-                "i64 %a3, i64 %a4, i64 %a5) #0 {", *f.lines, "}"]
+    - ``pybpf_entry(rt, fn, depth, flags, r1..r5)`` calls the bpf function
+      at host address ``fn`` at call depth ``depth`` (flags bit 0: zero its
+      frame first) and returns r0;
+    - ``pybpf_run(rt, r1, r2)`` runs the program once from its first
+      instruction in a fresh frame 0 (r3..r5 zero): the common call;
+    - ``pybpf_repeat(rt, repeat, r1..r5)`` runs it ``repeat`` times, each in
+      a fresh frame 0, and returns r0 of the last run (``test_run(repeat=N)``);
+    - ``pybpf_run_py``: ``pybpf_run`` as a CPython "fast call" function (what
+      a C extension's function is), so Python calls it without ctypes'
+      argument conversion: ``self`` is the runtime block's address as an int,
+      the two arguments r1 and r2 as ints (already reduced to 64 bits); the
+      result is r0 as an int.  Any other argument count returns NULL (a
+      SystemError).
+    """
+    def prologue(prefix: str) -> list[str]:
+        """Status cleared, the site caches dropped (a helper may have
+        remapped memory since the last run)."""
+        return [
+            "  store i64 0, ptr %rt, align 8",
+            f"  %{prefix}sf.p = {_slot_ptr(L.SITES_FROM)}",
+            f"  %{prefix}sf = load i64, ptr %{prefix}sf.p, align 8",
+            f"  %{prefix}sites = getelementptr i64, ptr %rt, i64 %{prefix}sf",
+            f"  %{prefix}sb.p = {_slot_ptr(L.SITES_BYTES)}",
+            f"  %{prefix}sb = load i64, ptr %{prefix}sb.p, align 8",
+            f"  call void @llvm.memset.p0.i64(ptr %{prefix}sites, i8 0, i64 %{prefix}sb, "
+            f"i1 false)",
+        ]
+
+    def zero_frame(prefix: str, depth: str) -> list[str]:
+        """The frame of ``depth`` zeroed (as the interpreter's enter does)."""
+        return [
+            f"  %{prefix}fs.p = {_slot_ptr(L.FRAME_SIZE)}",
+            f"  %{prefix}fs = load i64, ptr %{prefix}fs.p, align 8",
+            f"  %{prefix}d1 = add i64 {depth}, 1",
+            f"  %{prefix}span = mul i64 %{prefix}d1, %{prefix}fs",
+            f"  %{prefix}top.p = {_slot_ptr(L.STACK_TOP)}",
+            f"  %{prefix}top = load i64, ptr %{prefix}top.p, align 8",
+            f"  %{prefix}delta.p = {_slot_ptr(L.STACK_DELTA)}",
+            f"  %{prefix}delta = load i64, ptr %{prefix}delta.p, align 8",
+            f"  %{prefix}lo = sub i64 %{prefix}top, %{prefix}span",
+            f"  %{prefix}host = add i64 %{prefix}lo, %{prefix}delta",
+            f"  %{prefix}frame = inttoptr i64 %{prefix}host to ptr",
+            f"  call void @llvm.memset.p0.i64(ptr align 8 %{prefix}frame, i8 0, "
+            f"i64 %{prefix}fs, i1 false)",
+        ]
+
+    def reset_budget(prefix: str) -> list[str]:
+        return [
+            f"  %{prefix}gb.p = {_slot_ptr(L.GOTO_BUDGET)}",
+            f"  %{prefix}gb = load i64, ptr %{prefix}gb.p, align 8",
+            f"  %{prefix}budget.p = {_slot_ptr(L.BUDGET)}",
+            f"  store i64 %{prefix}gb, ptr %{prefix}budget.p, align 8",
+        ]
+
+    def main(prefix: str) -> list[str]:
+        return [f"  %{prefix}main.p = {_slot_ptr(L.MAIN)}",
+                f"  %{prefix}main = load ptr, ptr %{prefix}main.p, align 8"]
+
+    def finish(res: str) -> list[str]:
+        return [f"  %r0 = extractvalue {RET} {res}, 0",
+                f"  %n = extractvalue {RET} {res}, 6",
+                f"  %count.p = {_slot_ptr(L.COUNT)}",
+                "  store i64 %n, ptr %count.p, align 8"]
+
+    lines = [
+        "declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)",
+        "declare i64 @PyLong_AsUnsignedLongLongMask(ptr)",
+        "declare ptr @PyLong_FromUnsignedLongLong(i64)",
+        'attributes #0 = { nounwind "no-jump-tables"="true" }',
+        "",
+        "define i64 @pybpf_entry(ptr %rt, i64 %fn, i64 %depth, i64 %flags, i64 %a1, i64 %a2, "
+        "i64 %a3, i64 %a4, i64 %a5) #0 {",
+        "start:",
+        *prologue("p."),
+        f"  %budget.p = {_slot_ptr(L.BUDGET)}",
+        "  %saved = load i64, ptr %budget.p, align 8",
+        *reset_budget("b."),
+        "  %z = and i64 %flags, 1",
+        "  %zero = icmp ne i64 %z, 0",
+        "  br i1 %zero, label %clear, label %call",
+        "clear:",
+        *zero_frame("z.", "%depth"),
+        "  br label %call",
+        "call:",
+        "  %f = inttoptr i64 %fn to ptr",
+        f"  %res = call {RET} %f(ptr %rt, i64 %depth, i64 0, i64 %a1, i64 %a2, i64 %a3, "
+        "i64 %a4, i64 %a5)",
+        *finish("%res"),
+        "  store i64 %saved, ptr %budget.p, align 8",
+        "  ret i64 %r0",
+        "}",
+        "",
+        "define dso_local i64 @pybpf_run(ptr %rt, i64 %a1, i64 %a2) #0 {",
+        "start:",
+        *prologue("p."),
+        *reset_budget("b."),
+        *zero_frame("z.", "0"),
+        *main("m."),
+        f"  %res = call {RET} %m.main(ptr %rt, i64 0, i64 0, i64 %a1, i64 %a2, i64 0, i64 0, "
+        "i64 0)",
+        *finish("%res"),
+        "  ret i64 %r0",
+        "}",
+        "",
+        "define i64 @pybpf_repeat(ptr %rt, i64 %repeat, i64 %a1, i64 %a2, i64 %a3, i64 %a4, "
+        "i64 %a5) #0 {",
+        "start:",
+        *prologue("p."),
+        *main("m."),
+        "  br label %loop",
+        "loop:",
+        "  %i = phi i64 [0, %start], [%i1, %more]",
+        f"  %index.p = {_slot_ptr(L.RUN_INDEX)}",
+        "  store i64 %i, ptr %index.p, align 8",
+        *reset_budget("b."),
+        *zero_frame("z.", "0"),
+        f"  %res = call {RET} %m.main(ptr %rt, i64 0, i64 0, i64 %a1, i64 %a2, i64 %a3, "
+        "i64 %a4, i64 %a5)",
+        "  %st = load i64, ptr %rt, align 8",
+        "  %i1 = add i64 %i, 1",
+        "  %stop = icmp ne i64 %st, 0",
+        "  br i1 %stop, label %out, label %more",
+        "more:",
+        "  %again = icmp ult i64 %i1, %repeat",
+        "  br i1 %again, label %loop, label %out",
+        "out:",
+        *finish("%res"),
+        "  ret i64 %r0",
+        "}",
+        "",
+        "define ptr @pybpf_run_py(ptr %self, ptr %args, i64 %nargs) #0 {",
+        "start:",
+        "  %two = icmp eq i64 %nargs, 2",
+        "  br i1 %two, label %go, label %bad",
+        "go:",
+        "  %rtv = call i64 @PyLong_AsUnsignedLongLongMask(ptr %self)",
+        "  %rt = inttoptr i64 %rtv to ptr",
+        "  %o1 = load ptr, ptr %args, align 8",
+        "  %a1 = call i64 @PyLong_AsUnsignedLongLongMask(ptr %o1)",
+        "  %p2 = getelementptr ptr, ptr %args, i64 1",
+        "  %o2 = load ptr, ptr %p2, align 8",
+        "  %a2 = call i64 @PyLong_AsUnsignedLongLongMask(ptr %o2)",
+        "  %r0 = call i64 @pybpf_run(ptr %rt, i64 %a1, i64 %a2)",
+        "  %out = call ptr @PyLong_FromUnsignedLongLong(i64 %r0)",
+        "  ret ptr %out",
+        "bad:",
+        "  ret ptr null",
+        "}",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def _signed64(v: int) -> int:
@@ -1293,9 +1369,12 @@ def _signed(v: int, bits: int) -> int:
     return v - (1 << bits) if v >> (bits - 1) else v
 
 
-def generate(insns: Sequence[Insn], options: Options) -> tuple[str, L.Layout]:
-    """The LLVM module of a program and the layout of its runtime block.
-    Raises :class:`Unsupported` for a program the JIT leaves to the
-    interpreter (an invalid slot, a call into the middle of a function)."""
+def generate(insns: Sequence[Insn], options: Options) -> tuple[str, L.Layout, list[str]]:
+    """The LLVM module of a program, the layout of its runtime block and
+    the functions to compile quickly (large and without loops:
+    :func:`pybpf.jit.llvm.compile_module`'s ``quick``).  Raises
+    :class:`Unsupported` for a program the JIT leaves to the interpreter
+    (an invalid slot, a call into the middle of a function)."""
     gen = Generator(insns, options)
-    return gen.module(), gen.layout
+    text = gen.module()
+    return text, gen.layout, gen.quick

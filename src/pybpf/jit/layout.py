@@ -29,7 +29,14 @@ CHECK_AT = 11       # the count past which the code asks Python (limits, the clo
 REGS = 12           # r0..r10 for instructions run by the interpreter (11 slots)
 CALLBACKS = 23      # the Python callbacks (see CALLBACK_NAMES)
 CALLBACK_NAMES = ("helper", "resolve", "step", "tail", "trap", "callx", "clock")
-FIXED_SLOTS = CALLBACKS + len(CALLBACK_NAMES)
+# What the shared entry functions (pybpf.jit.codegen.RUNTIME) need to know of
+# the program: they are compiled once per process, not with each program.
+FRAME_SIZE = CALLBACKS + len(CALLBACK_NAMES)   # bytes of one stack frame
+GOTO_BUDGET = FRAME_SIZE + 1    # may_goto iterations a run starts with
+SITES_FROM = FRAME_SIZE + 2     # the slot of the first access site's cache
+SITES_BYTES = FRAME_SIZE + 3    # the bytes of all the sites' caches
+MAIN = FRAME_SIZE + 4           # the host address of the function at pc 0
+FIXED_SLOTS = FRAME_SIZE + 5
 
 # STATUS values.
 RUNNING = 0
@@ -42,7 +49,7 @@ TRAP_DEPTH = 2      # call depth exceeded (arg: the depth)
 TRAP_LIMIT = 3      # instruction limit exceeded (arg: instructions so far)
 TRAP_CHECK = 5      # the count passed CHECK_AT (arg: instructions so far): Python
                     # raises for a limit or the clock, or moves CHECK_AT on
-TRAP_BAD_ENTRY = 4  # an entry pc that is not a function
+TRAP_BAD_ENTRY = 4  # an entry pc that is not a function (found in Python)
 
 # Each access site caches one region: (first address, accepted offsets, host delta).
 SITE_SLOTS = 3

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 from ..errors import BPFError, HelperError, InstructionLimitExceeded, VMError
@@ -37,12 +38,13 @@ from ..vm.memory import AddressSpace, Region
 from ..vm.semantics import M64, Control, semantics_of
 from . import cache
 from . import layout as L
-from .codegen import Options, Unsupported, generate
+from .codegen import Options, Unsupported, generate, runtime_module
 from .loader import NativeCode
 
 U64 = ctypes.c_uint64
 # Entries hold the GIL, as the interpreter does (PYFUNCTYPE: a cheaper call than CFUNCTYPE).
 ENTRY = ctypes.PYFUNCTYPE(U64, ctypes.c_void_p, U64, U64, U64, U64, U64, U64, U64, U64)
+#: (rt, function address, depth, flags, r1..r5) of ``pybpf_entry``.
 REPEAT = ctypes.PYFUNCTYPE(U64, ctypes.c_void_p, U64, U64, U64, U64, U64, U64)
 CALLBACK_PROTOTYPES = {
     "helper": ctypes.CFUNCTYPE(U64, U64, U64, U64, U64, U64, U64, U64),
@@ -53,6 +55,8 @@ CALLBACK_PROTOTYPES = {
     "callx": ctypes.CFUNCTYPE(U64, U64, U64, U64, U64, U64, U64, U64, U64),
 }
 ZERO_FRAME = 1
+# The runtime block slots the hot Python paths read (module globals: cheaper).
+_CHECK_AT, _COUNT, _STATUS = L.CHECK_AT, L.COUNT, L.STATUS
 MAP_LOOKUP_ELEM_ID = helper_id("map_lookup_elem")
 
 _native: dict[str, tuple[NativeCode, L.Layout]] = {}
@@ -97,7 +101,7 @@ class JitProgram:
         # Callbacks count against it too.
         self.meter = meter if meter is not None else Meter(max_insns)
         max_insns = self.meter.max_insns
-        self.insns = list(insns) if all(type(i) is Insn for i in insns) else \
+        self.insns = list(insns) if set(map(type, insns)) <= {Insn} else \
             [Insn(*i) for i in insns]
         self.name = name
         self.space = space
@@ -119,9 +123,9 @@ class JitProgram:
         options = Options(frame_size=stack.frame_size, max_depth=stack.max_depth,
                           max_insns=max_insns, may_goto_budget=_may_goto_budget())
         values: dict[int, int] = {}
-        for pc, insn in enumerate(self.insns):
-            if insn.opcode not in _DECISIVE:
-                continue
+        decisive = decisive_pcs(self.insns)
+        for pc in decisive:
+            insn = self.insns[pc]
             sem = sems[pc]
             if sem is None:
                 continue
@@ -136,23 +140,32 @@ class JitProgram:
                 else:
                     values[pc] = resolve_pseudo(pc, insn.form, insn.imm, self.insns[pc + 1].imm)
                     options.references[pc] = "slot"
-        lookups = _array_lookups(self.insns, sems, helpers, values)
+        lookups = _array_lookups(self.insns, sems, helpers, values, decisive)
         options.inline_lookups = {pc: stride for pc, (stride, _facts) in lookups.items()}
-        hashed = _hash_lookups(self.insns, sems, helpers, values, lookups)
+        hashed = _hash_lookups(self.insns, sems, helpers, values, lookups, decisive)
         options.inline_hash = {pc: m.key_size for pc, m in hashed.items()}
         if verification is not None:
             options.proven = proven_accesses(verification, self.insns, stack.frame_size)
         self.bytecode = bytecode_of(self.insns)
         self.native, self.layout = _native_code(self.insns, self.bytecode, options)
-        self._entry = self.native.function("pybpf_entry", ENTRY)
-        self._repeat = self.native.function("pybpf_repeat", REPEAT)
+        runtime = runtime_code()
+        self._runtime = runtime            # the shared entry functions (kept alive)
+        self._entry = runtime.function("pybpf_entry", ENTRY)
+        self._repeat = runtime.function("pybpf_repeat", REPEAT)
         self.entries = set(self.layout.entries)
+        #: pc of each function -> its host address (what ``pybpf_entry`` calls).
+        self._functions = {pc: self.native.symbols[f"f{pc}"] for pc in self.layout.entries}
         self.rt = (U64 * self.layout.slots)()
         self._rt_address = ctypes.addressof(self.rt)
         #: The runtime block as a memoryview of u64 (cheaper to index than the ctypes array).
         self.slots = memoryview(self.rt).cast("B").cast("Q")
-        self._run = self.native.python_function("pybpf_run_py", self._rt_address)
+        self._run = runtime.python_function("pybpf_run_py", self._rt_address)
         rt = self.rt
+        rt[L.FRAME_SIZE] = stack.frame_size
+        rt[L.GOTO_BUDGET] = options.may_goto_budget
+        rt[L.SITES_FROM] = self.layout.sites_base
+        rt[L.SITES_BYTES] = 8 * L.SITE_SLOTS * len(self.layout.sites)
+        rt[L.MAIN] = self._functions[0]
         frames = stack.frames
         rt[L.STACK_TOP] = frames[0].end
         rt[L.STACK_DELTA] = (host_address(frames[-1]) - frames[-1].start) & M64
@@ -197,7 +210,10 @@ class JitProgram:
                r5: int) -> tuple[int, int]:
         rt = self.rt
         rt[L.CHECK_AT] = self.meter.next_check
-        r0 = self._entry(self._rt_address, pc, depth, flags, r1 & M64, r2 & M64, r3 & M64,
+        fn = self._functions.get(pc)
+        if fn is None:
+            raise self._located(VMError(f"no function at pc {pc}"), pc)
+        r0 = self._entry(self._rt_address, fn, depth, flags, r1 & M64, r2 & M64, r3 & M64,
                          r4 & M64, r5 & M64)
         status = rt[L.STATUS]
         n = rt[L.COUNT]
@@ -211,7 +227,7 @@ class JitProgram:
     @property
     def insn_count(self) -> int:
         """Instructions the last run executed (with the callbacks it made)."""
-        return self.slots[L.COUNT] + self._extra
+        return self.slots[_COUNT] + self._extra
 
     def run(self, r1: int = 0, r2: int = 0, r3: int = 0, r4: int = 0, r5: int = 0) -> int:
         """Run from the first instruction in a fresh frame 0; returns r0."""
@@ -219,7 +235,7 @@ class JitProgram:
         meter = self.meter
         meter.start()
         slots = self.slots
-        slots[L.CHECK_AT] = meter.next_check
+        slots[_CHECK_AT] = meter.next_check
         stack = self.stack
         if r3 or r4 or r5:
             try:
@@ -229,12 +245,12 @@ class JitProgram:
                 if stack.depth != -1:
                     stack.reset()
         r0 = self._run(r1 & M64, r2 & M64)
-        meter.n = slots[L.COUNT]
+        meter.n = slots[_COUNT]
         if stack.depth != -1:
             stack.reset()
-        status = slots[L.STATUS]
-        if status:
-            slots[L.STATUS] = L.RUNNING
+        if slots[_STATUS]:
+            status = slots[_STATUS]
+            slots[_STATUS] = L.RUNNING
             if status == L.ABORTED:
                 return 0
             raise self._take_error()
@@ -511,13 +527,46 @@ class _LazySemantics:
 _DECISIVE = frozenset({BPF_JMP | BPF_CALL, LDDW_OPCODE})
 
 
+def decisive_pcs(insns: list[Insn]) -> list[int]:
+    """The pcs of the calls and ``lddw`` slots, in order (found by byte
+    search over the opcodes: a load does not walk the program in Python)."""
+    try:
+        opcodes = bytes(map(_opcode, insns))
+    except ValueError:                  # an opcode beyond a byte: look at each
+        return [pc for pc, insn in enumerate(insns) if insn.opcode in _DECISIVE]
+    out: list[int] = []
+    for opcode in _DECISIVE:
+        find = opcodes.find
+        at = find(opcode)
+        while at >= 0:
+            out.append(at)
+            at = find(opcode, at + 1)
+    out.sort()
+    return out
+
+
+_opcode = itemgetter(0)
+
+
 def bytecode_of(insns: list[Insn]) -> bytes:
     """What the disk cache keys a program by: its slots' fields as 64-bit
     integers (as exact as the bytecode, and packed in C)."""
+    global _last_bytecode
+    slots = tuple(insns)
+    last = _last_bytecode
+    if last[0] == slots:                # a load asks twice: validation, then code
+        return last[1]
     try:
-        return _fields_format(len(insns)).pack(*chain.from_iterable(insns))
+        bytecode = _fields_format(len(slots)).pack(*chain.from_iterable(slots))
     except struct.error as e:
         raise Unsupported(f"an instruction field is out of range: {e}") from None
+    _last_bytecode = (slots, bytecode)
+    return bytecode
+
+
+#: The last program packed by :func:`bytecode_of` (its slots, which are
+#: immutable, and its bytecode): equal slots pack to equal bytes.
+_last_bytecode: tuple[tuple, bytes] = ((), b"")
 
 
 @lru_cache(maxsize=64)
@@ -526,7 +575,8 @@ def _fields_format(n: int) -> struct.Struct:
 
 
 def _array_lookups(insns: list[Insn], sems: Any, helpers: Mapping[int, Helper],
-                   values: dict[int, int]) -> dict[int, tuple[int, tuple[int, int, int]]]:
+                   values: dict[int, int], decisive: Sequence[int]
+                   ) -> dict[int, tuple[int, tuple[int, int, int]]]:
     """The ``bpf_map_lookup_elem`` calls to inline: call pc -> (value stride,
     (map pointer, first value's address, max_entries)).
 
@@ -540,8 +590,9 @@ def _array_lookups(insns: list[Insn], sems: Any, helpers: Mapping[int, Helper],
 
     builtin = BUILTINS.get("map_lookup_elem")
     out: dict[int, tuple[int, tuple[int, int, int]]] = {}
-    for pc, insn in enumerate(insns):
-        if insn.imm != MAP_LOOKUP_ELEM_ID or insn.opcode not in _DECISIVE:
+    for pc in decisive:
+        insn = insns[pc]
+        if insn.imm != MAP_LOOKUP_ELEM_ID:
             continue
         sem = sems[pc]
         if sem is None or sem.operation != "call_helper":
@@ -581,7 +632,8 @@ def hash_table_entries(max_entries: int) -> int:
 
 
 def _hash_lookups(insns: list[Insn], sems: Any, helpers: Mapping[int, Helper],
-                  values: dict[int, int], inlined: Mapping[int, Any]) -> dict[int, Any]:
+                  values: dict[int, int], inlined: Mapping[int, Any],
+                  decisive: Sequence[int]) -> dict[int, Any]:
     """The ``bpf_map_lookup_elem`` calls to give a lookup table: call pc ->
     the hash map.  As :func:`_array_lookups`, on a plain ``hash`` map (not
     per-CPU, not LRU: their lookups do more than read) whose key is 1, 2, 4
@@ -591,8 +643,9 @@ def _hash_lookups(insns: list[Insn], sems: Any, helpers: Mapping[int, Helper],
 
     builtin = BUILTINS.get("map_lookup_elem")
     out: dict[int, Any] = {}
-    for pc, insn in enumerate(insns):
-        if insn.imm != MAP_LOOKUP_ELEM_ID or insn.opcode not in _DECISIVE or pc in inlined:
+    for pc in decisive:
+        insn = insns[pc]
+        if insn.imm != MAP_LOOKUP_ELEM_ID or pc in inlined:
             continue
         sem = sems[pc]
         if sem is None or sem.operation != "call_helper":
@@ -662,13 +715,41 @@ def _native_code(insns: list[Insn], bytecode: bytes, options: Options
     from .llvm import compile_module
 
     start = time.perf_counter()
-    text, layout = generate(insns, options)
-    obj = compile_module(text)
+    text, layout, quick = generate(insns, options)
+    obj = compile_module(text, quick=quick)
     compile_seconds[key] = time.perf_counter() - start
     cache.write(key, obj, layout.to_data())
     loaded = NativeCode(obj), layout
     _remember(key, loaded)
     return loaded
+
+
+_runtime: list[NativeCode] = []
+
+
+def runtime_code() -> NativeCode:
+    """The shared entry functions (:func:`pybpf.jit.codegen.runtime_module`),
+    loaded once per process: from the disk cache, or compiled."""
+    if _runtime:
+        return _runtime[0]
+    text = runtime_module()
+    key = cache.key_of(text.encode(), ("runtime",))
+    stored = cache.read(key)
+    loaded = None
+    if stored is not None:
+        try:
+            loaded = NativeCode(stored[0])
+        except (BPFError, KeyError, TypeError, ValueError):
+            loaded = None
+    if loaded is None:
+        from .llvm import compile_module
+
+        obj = compile_module(text)
+        cache.write(key, obj, {})
+        loaded = NativeCode(obj)
+    if not _runtime:
+        _runtime.append(loaded)
+    return _runtime[0]
 
 
 def proven_accesses(verification: Any, insns: list[Insn], frame_size: int) -> dict[int, str]:

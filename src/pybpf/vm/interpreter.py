@@ -109,8 +109,11 @@ class Meter:
     def start(self) -> None:
         """Begin a run: nothing counted, the clock started."""
         self.n = 0
-        self.deadline = None if self.max_seconds is None else \
-            time.monotonic() + self.max_seconds
+        if self.max_seconds is None:        # the common case, without a call
+            self.deadline = None
+            self.next_check = _NEVER if self.max_insns is None else self.max_insns
+            return
+        self.deadline = time.monotonic() + self.max_seconds
         self.next_check = self._threshold(0)
 
     def _threshold(self, n: int) -> int:

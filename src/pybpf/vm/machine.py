@@ -362,7 +362,11 @@ class VM:
         """
         with collector_paused(), self.lock:
             insns = as_instructions(program)
-            validate(insns, version=self.version if check else LATEST_CPU_VERSION)
+            # An engine may remember the programs it saw validated (the JIT
+            # does, on disk, beside their code): its ``validate`` replaces
+            # pybpf.isa.validate, with the same answers.
+            check_with = getattr(self.engine, "validate", None) or validate
+            check_with(insns, version=self.version if check else LATEST_CPU_VERSION)
             return Program(self, insns, name, resolve_pseudo or self.resolve_pseudo, prog_type,
                            verification=verification)
 
@@ -529,7 +533,22 @@ class Program(backend.Program):
         stream to print one line per executed instruction to.
         """
         with self.vm.lock:
+            if mem is None and args is None and trace is None:
+                return self._run_bare()
             return self._run(mem, args, trace)
+
+    def _run_bare(self) -> RunResult:
+        """:meth:`_run` with no memory, arguments or trace, in fewer steps."""
+        compiled = self._compiled
+        self.invocation = Invocation((0, 0), "memory")
+        self.redirect = None
+        self.vm.tail_calls = 0
+        self._active = compiled
+        try:
+            r0 = compiled.run(0, 0)
+        finally:
+            self.invocation = None
+        return RunResult(r0, compiled.insn_count, None)
 
     def _run(self, mem: bytes | bytearray | None, args: Sequence[int] | None,
              trace: Tracer | TextIO | None) -> RunResult:
@@ -557,9 +576,53 @@ class Program(backend.Program):
         packet (or memory), ``ctx`` the context struct's bytes; the program
         runs ``repeat`` times on the same input.  Returns retval (the low 32
         bits of r0), data_out, ctx_out and the average duration."""
-        repeat = backend.checked_repeat(repeat, f"program {self.name!r}")
+        if type(repeat) is not int or not 0 <= repeat <= 1:
+            repeat = backend.checked_repeat(repeat, f"program {self.name!r}")
         with self.vm.lock:
-            return self._test_run(data, ctx, repeat, trace)
+            if repeat <= 1 and trace is None:
+                return self._test_run_once(data, ctx)
+            return self._test_run(data, ctx, max(repeat, 1), trace)
+
+    def _test_run_bare(self, compiled: Any) -> TestRunResult:
+        """One run of a ``memory`` program with no input: nothing to map
+        (r1 = r2 = 0), nothing to copy out, no verdict (as :func:`prepare`
+        makes it: an empty memory)."""
+        self.invocation = Invocation((0, 0), "memory", memory=bytearray())
+        self.redirect = None
+        self.vm.tail_calls = 0
+        self._active = compiled
+        try:
+            start = time.perf_counter_ns()
+            r0 = compiled.run(0, 0)
+            duration = time.perf_counter_ns() - start
+        finally:
+            self.invocation = None
+        self.last_insn_count = compiled.insn_count
+        return TestRunResult(r0 & 0xFFFFFFFF, b"", None, duration, r0, None, self.redirect)
+
+    def _test_run_once(self, data: bytes, ctx: bytes | None) -> TestRunResult:
+        """:meth:`_test_run` for one untraced run, with fewer steps (what a
+        call from Python costs is mostly this)."""
+        compiled = self._compiled
+        prog_type = self.prog_type
+        if prog_type == "memory" and not data and ctx is None:
+            return self._test_run_bare(compiled)
+        inv = prepare(prog_type, self.memory, data if type(data) is bytes else bytes(data), ctx)
+        try:
+            self.invocation = inv
+            self.redirect = None
+            self.vm.tail_calls = 0
+            self._active = compiled
+            start = time.perf_counter_ns()
+            r0 = compiled.run(*inv.args[:5])
+            duration = time.perf_counter_ns() - start
+            result = TestRunResult(r0 & 0xFFFFFFFF, inv.data_out(), inv.ctx_out(), duration, r0,
+                                   verdict(prog_type, r0), self.redirect)
+        finally:
+            inv.close(self.memory)
+            self.invocation = None
+        self.last_insn_count = compiled.insn_count
+        return result
 
     def _test_run(self, data: bytes, ctx: bytes | None, repeat: int,
                   trace: Tracer | TextIO | None) -> TestRunResult:
