@@ -401,6 +401,27 @@ def test_test_run_repeat_loops_in_native_code_and_agrees():
     assert many.data_out == once.data_out == packet
 
 
+def test_a_long_repeat_stops_on_ctrl_c():
+    # cli fuzz seed 20261206 case 61358: test-run --repeat 2147483648 --jit
+    # ran in one native call that Ctrl-C could not stop
+    import _thread
+    import threading
+    import time
+
+    prog = VM(jit=True).load("mov %r0, 0\nl: add %r0, 1\njlt %r0, 100, l\nexit")
+    assert prog.test_run(b"", repeat=3000).retval == 100
+    timer = threading.Timer(0.3, _thread.interrupt_main)
+    started = time.monotonic()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            prog.test_run(b"", repeat=(1 << 32) - 1)   # minutes of runs in one call
+    finally:
+        timer.cancel()
+    assert time.monotonic() - started < 60
+    assert prog.test_run(b"").retval == 100               # and the program still runs
+
+
 @pytest.mark.parametrize("jit", [False, True])
 @pytest.mark.parametrize("text", [
     "mov %r0, %r1\nadd %r0, %r2\nadd %r0, 9\nexit",       # r1 = r2 = 0 without input

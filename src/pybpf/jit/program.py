@@ -55,6 +55,10 @@ CALLBACK_PROTOTYPES = {
     "callx": ctypes.CFUNCTYPE(U64, U64, U64, U64, U64, U64, U64, U64, U64),
 }
 ZERO_FRAME = 1
+REPEAT_FIRST_BATCH = 1
+REPEAT_SLICE_NS = 50_000_000
+"""``run_repeat`` batches grow from :data:`REPEAT_FIRST_BATCH` runs while a
+batch takes under half of this (CPU ns): Ctrl-C waits at most about this."""
 # The runtime block slots the hot Python paths read (module globals: cheaper).
 _CHECK_AT, _COUNT, _STATUS = L.CHECK_AT, L.COUNT, L.STATUS
 MAP_LOOKUP_ELEM_ID = helper_id("map_lookup_elem")
@@ -262,7 +266,26 @@ class JitProgram:
         fresh frame 0); returns (r0 of the last run, nanoseconds in all).
 
         The time is this thread's CPU time, as the kernel's test-run timer
-        counts it: time spent preempted by other processes is left out."""
+        counts it: time spent preempted by other processes is left out.
+        The runs go in batches of at most about :data:`REPEAT_SLICE_NS`, so
+        Python sees Ctrl-C (KeyboardInterrupt) between them, as the kernel's
+        loop stops for a pending signal."""
+        regs = (r1 & M64, r2 & M64, r3 & M64, r4 & M64, r5 & M64)
+        left = max(repeat, 1)
+        batch = min(left, REPEAT_FIRST_BATCH)
+        total = 0
+        while True:
+            r0, elapsed, stopped = self._repeat_batch(batch, regs)
+            total += elapsed
+            left -= batch
+            if stopped or left <= 0:
+                return r0, total
+            if elapsed < REPEAT_SLICE_NS // 2:
+                batch *= 2
+            batch = min(left, batch)
+
+    def _repeat_batch(self, count: int, regs: tuple[int, ...]) -> tuple[int, int, bool]:
+        """``count`` runs in one native call: (last r0, CPU ns, aborted)."""
         self._extra = 0
         self.meter.start()
         self.slots[L.CHECK_AT] = self.meter.next_check
@@ -272,8 +295,7 @@ class JitProgram:
         rt = self.rt
         try:
             start = time.thread_time_ns()
-            r0 = self._repeat(self._rt_address, max(repeat, 1), r1 & M64, r2 & M64, r3 & M64,
-                              r4 & M64, r5 & M64)
+            r0 = self._repeat(self._rt_address, count, *regs)
             elapsed = time.thread_time_ns() - start
         finally:
             self._repeating = False
@@ -283,9 +305,9 @@ class JitProgram:
         if status:
             rt[L.STATUS] = L.RUNNING
             if status == L.ABORTED:
-                return 0, elapsed
+                return 0, elapsed, True
             raise self._take_error()
-        return r0, elapsed
+        return r0, elapsed, False
 
     def invoke(self, address: int, r1: int = 0, r2: int = 0, r3: int = 0, r4: int = 0,
                r5: int = 0) -> int:
