@@ -184,6 +184,7 @@ def plugin_main(argv: Sequence[str], stdin: TextIO = sys.stdin, stdout: TextIO =
 
     mem_hex = ""
     max_insns: int | None = 10_000_000
+    budget_given = False
     trace = False
     jit: bool | None = None
     args = list(argv)
@@ -193,6 +194,7 @@ def plugin_main(argv: Sequence[str], stdin: TextIO = sys.stdin, stdout: TextIO =
         if arg == "--max-insns" and i + 1 < len(args):
             try:
                 max_insns = int(args[i + 1], 0) or None
+                budget_given = True
             except ValueError:
                 print(f"--max-insns needs a number, not {args[i + 1]!r}", file=stderr)
                 return 2
@@ -214,6 +216,10 @@ def plugin_main(argv: Sequence[str], stdin: TextIO = sys.stdin, stdout: TextIO =
     except ValueError as e:
         print(f"invalid hex input: {e}", file=stderr)
         return 1
+    if trace and not budget_given:
+        from .vm import TRACED_MAX_INSNS
+
+        max_insns = TRACED_MAX_INSNS
     try:
         result = VM(max_insns=max_insns, jit=jit).run(program, mem,
                                                     trace=stderr if trace else None)

@@ -56,6 +56,21 @@ def test_trace_prints_each_instruction(capsys):
     assert any("ldxb" in line and "r3=0x5" in line for line in lines)
 
 
+def test_tracing_a_loop_stops_at_a_budget_meant_for_reading(tmp_path, capsys):
+    # cli fuzz seed 20261206 case 65123: a traced endless loop printed 100
+    # million lines (the run budget) before it stopped
+    from pybpf.vm import TRACED_MAX_INSNS
+
+    loop = tmp_path / "loop.s"
+    loop.write_text("l: ja l\n")
+    status, out, err = run_cli(capsys, "run", str(loop), "--trace", "--no-verify")
+    assert status == 1 and f"limit max_insns={TRACED_MAX_INSNS}" in err
+    assert len(out.splitlines()) == TRACED_MAX_INSNS + 1
+    status, out, err = run_cli(capsys, "run", str(loop), "--trace", "--no-verify",
+                               "--max-insns", "10")
+    assert status == 1 and len(out.splitlines()) == 11
+
+
 def test_test_run_with_a_map(tmp_path, capsys):
     prog = tmp_path / "count.s"
     prog.write_text("""

@@ -115,3 +115,6 @@ def test_plugin_protocol_in_process():
     out, err = io.StringIO(), io.StringIO()
     status = plugin_main([], io.StringIO("0700010001000000\n"), out, err)
     assert status == 1 and "reserved field off" in err.getvalue()
+    out, err = io.StringIO(), io.StringIO()           # ja -1: a traced endless loop
+    status = plugin_main(["--trace"], io.StringIO("05 00 ff ff 00 00 00 00\n"), out, err)
+    assert status == 1 and "max_insns=100000 " in err.getvalue()

@@ -81,7 +81,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise BPFError("--mem must be hex bytes, for example --mem '01 02 aa'") from None
     if not args.no_verify:
         _verify_memory_program(insns, len(mem))
-    vm = VM(max_insns=args.max_insns or None, jit=args.jit or None)
+    max_insns = args.max_insns
+    if max_insns is None:
+        from ..vm import TRACED_MAX_INSNS
+
+        max_insns = TRACED_MAX_INSNS if args.trace else RUN_MAX_INSNS
+    vm = VM(max_insns=max_insns or None, jit=args.jit or None)
     result = vm.run(insns, mem, trace=sys.stdout if args.trace else None)
     print(f"{result.r0:#x}")
     if args.stats:
@@ -163,6 +168,8 @@ _UNLISTED_MAP_TYPES = ("ringbuf", "user_ringbuf", "perf_event_array", "prog_arra
                        "stack_trace")
 """Map types a test run does not print: events, programs, maps and keyless maps."""
 TEST_RUN_MAX_ENTRIES = 64
+RUN_MAX_INSNS = 100_000_000
+"""``pybpf run``'s instruction budget unless told otherwise (without --trace)."""
 """Non-zero elements a test run prints per map unless told otherwise."""
 
 
@@ -413,8 +420,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "at --mem and r2 holding its length; prints r0 in hex.")
     p.add_argument("file", metavar="FILE", help="the program: assembly, raw or hex bytecode")
     p.add_argument("--mem", metavar="HEX", help="input memory as hex bytes")
-    p.add_argument("--max-insns", metavar="N", type=int, default=100_000_000,
-                   help="stop after N instructions (0: no limit; default %(default)s)")
+    p.add_argument("--max-insns", metavar="N", type=int,
+                   help="stop after N instructions (0: no limit; default 100000000, "
+                        "100000 with --trace)")
     p.add_argument("--trace", action="store_true",
                    help="print each executed instruction and the registers it changed")
     p.add_argument("--stats", action="store_true", help="print the instruction count")

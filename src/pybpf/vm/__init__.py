@@ -11,7 +11,15 @@ from __future__ import annotations
 from ..backend import TestRunResult
 from ..errors import TimeLimitExceeded
 from .collection import Collection, load
-from .machine import DEFAULT_MAX_INSNS, VM, EngineUnavailable, Program, RunResult, as_instructions
+from .machine import (
+    DEFAULT_MAX_INSNS,
+    TRACED_MAX_INSNS,
+    VM,
+    EngineUnavailable,
+    Program,
+    RunResult,
+    as_instructions,
+)
 from .memory import AddressSpace, Region
 from .trace import Tracer
 
@@ -22,6 +30,6 @@ def run(program, mem: bytes | bytearray | None = None, **vm_options) -> RunResul
     return VM(**vm_options).run(program, mem)
 
 
-__all__ = ["DEFAULT_MAX_INSNS", "VM", "AddressSpace", "Collection", "EngineUnavailable", "Program",
+__all__ = ["DEFAULT_MAX_INSNS", "TRACED_MAX_INSNS", "VM", "AddressSpace", "Collection", "EngineUnavailable", "Program",
            "Region", "RunResult", "TestRunResult", "TimeLimitExceeded", "Tracer", "as_instructions",
            "load", "run"]

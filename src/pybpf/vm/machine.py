@@ -153,6 +153,11 @@ callbacks) and needs a larger ``max_insns``.  At the interpreter's tens of
 nanoseconds per instruction the default stops a runaway program within a
 second or two."""
 
+TRACED_MAX_INSNS = 100_000
+"""The budget front ends give a traced run when the user gave none: each
+instruction prints a line, and a program that loops would otherwise print
+for an hour before a larger budget stops it."""
+
 
 class VM:
     """A userspace eBPF machine.
