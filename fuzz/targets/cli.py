@@ -56,6 +56,9 @@ FRESH_PROCESS_EVERY = 50
 LONG_RUNNING = ("load", "tools", "export", "trace", "run-py", "test-run")
 """Commands that run until interrupted, or as long as asked (``test-run
 --repeat 4294967295``): these must stop on SIGINT."""
+LONG_RUNNING_SUBCOMMANDS = (("map", "dump"),)
+"""Subcommands that take as long as their input is large (a map of 2**31
+slots dumps for hours): these too must stop on SIGINT."""
 WEIGHTS = {"cc": 0.05, "btf": 0.2, "conformance": 0.2, "tools": 0.1, "load": 0.3,
            "map": 0.2, "prog": 0.2}
 """How often each command is picked (default 1): the slow ones (compiling,
@@ -485,7 +488,8 @@ def execute(state: State, case: Case) -> Result:
     """Run the command in a child process and judge how it ended."""
     out = state.scratch / "stdout"
     err = state.scratch / "stderr"
-    long_running = bool(case.argv) and case.argv[0] in LONG_RUNNING
+    long_running = bool(case.argv) and (case.argv[0] in LONG_RUNNING or
+                                        tuple(case.argv[:2]) in LONG_RUNNING_SUBCOMMANDS)
     start = time.monotonic()
     if case.fresh and execable(case.argv):
         status, interrupted, killed = _run_fresh(state, case, out, err, long_running)

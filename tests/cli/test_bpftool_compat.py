@@ -493,3 +493,31 @@ def test_errors_are_short_and_the_status_non_zero(capsys):
         assert len(err.strip().splitlines()) <= 2 and "Traceback" not in err
         assert main(["-j", *argv]) == 1
         assert words in json.loads(capsys.readouterr().out)["error"]
+
+
+@pytest.mark.parametrize("kind", ["array", "prog_array"])
+def test_dumping_part_of_a_large_indexed_map_is_bounded(kind, monkeypatch, capsys):
+    # cli fuzz seed 20261206 case 87376: 'map dump' of a prog_array with 2**31
+    # slots grew past 1.5 GB (a set of every key seen) and never ended
+    from pybpf.kernel import KernelMap
+    from pybpf.kernel.map_dump import entries
+
+    size = 1 << 16
+    m = KernelMap.create(kind, 4, 4, size, name=f"big_{kind[:4]}")
+    try:
+        walked = []
+        real_next = type(m.raw).get_next_key
+        monkeypatch.setattr(type(m.raw), "get_next_key",
+                            lambda raw, key: walked.append(key) or real_next(raw, key))
+        shown, total = entries(m, limit=3)
+        if kind == "array":       # every slot holds a value: the walk stops at the limit
+            assert (len(shown), total) == (3, size) and len(walked) <= 4
+        else:                     # empty slots: walked to the end to count them
+            assert shown == [] and len(walked) == size + 1
+        monkeypatch.undo()
+        assert main(["map", "dump", "id", str(m.info().id), "--max-entries", "2"]) == 0
+        out, err = capsys.readouterr()
+        if kind == "array":
+            assert "Found 2 elements" in out and f"{size - 2} more elements not shown" in err
+    finally:
+        m.close()

@@ -36,6 +36,7 @@ from ..btf.types import (
     Var,
 )
 from ..btf.values import read_bits
+from ..codecs import ARRAY_TYPES, INDEX_KEY_TYPES
 from ..errors import BPFError
 from .maps import KernelMap
 
@@ -74,8 +75,15 @@ class MapEntry(NamedTuple):
 def entries(m: KernelMap, limit: int | None = None) -> tuple[list[MapEntry], int]:
     """The first ``limit`` elements of ``m`` (all with None) in key order,
     and how many keys the map holds in all.  Keys without a value (empty
-    slots of fd arrays, keys deleted meanwhile) are skipped."""
+    slots of fd arrays, keys deleted meanwhile) are skipped.
+
+    Memory stays bounded by ``limit`` for maps keyed by index (their walk
+    never revisits a key), and a plain array stops at ``limit``: every index
+    holds a value, so the total is ``max_entries``.  Other maps are walked to
+    the end to count them (an fd array of 2**31 empty slots takes that long;
+    Ctrl-C stops it)."""
     raw = m.raw
+    indexed = m.type in INDEX_KEY_TYPES
     shown: list[MapEntry] = []
     total = 0
     key = raw.get_next_key(None)
@@ -83,8 +91,9 @@ def entries(m: KernelMap, limit: int | None = None) -> tuple[list[MapEntry], int
     steps = 2 * m.max_entries + 16  # a walk that restarts (keys deleted meanwhile) ends too
     while key is not None and steps:
         steps -= 1
-        if key not in seen:
-            seen.add(key)
+        if indexed or key not in seen:
+            if not indexed:
+                seen.add(key)
             total += 1
             if limit is None or len(shown) < limit:
                 try:
@@ -97,6 +106,8 @@ def entries(m: KernelMap, limit: int | None = None) -> tuple[list[MapEntry], int
                     shown.append(MapEntry(key, value))
                 else:
                     total -= 1
+            elif m.type in ARRAY_TYPES:
+                return shown, m.max_entries
         key = raw.get_next_key(key)
     return shown, total
 
