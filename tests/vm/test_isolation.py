@@ -399,3 +399,19 @@ def test_reservations_take_the_lowest_fit():
     assert space.reserve(64) == many[250]                 # the freed hole is reused
     expected = _first_fit_by_scanning(space, 1 << 20)
     assert space.reserve(1 << 20) == expected
+
+
+@pytest.mark.parametrize("jit", [False, True])
+@pytest.mark.parametrize("budget", [{"max_insns": -1}, {"max_insns": 1.5}, {"max_insns": True},
+                                    {"max_seconds": 0}, {"max_seconds": -2.0},
+                                    {"max_seconds": float("nan")}, {"max_seconds": "1"}])
+def test_a_budget_that_is_not_one_is_refused(jit, budget):
+    # cli fuzz seed 20261206 case 95985: run --max-insns -1 --jit raised
+    # ValueError from the JIT's runtime block
+    with pytest.raises(VMError, match="must be"):
+        VM(jit=jit, **budget)
+    vm = VM(jit=jit)
+    name, value = next(iter(budget.items()))
+    with pytest.raises(VMError, match="must be"):
+        setattr(vm, name, value)
+    assert vm.run("mov r0, 3\nexit", b"").r0 == 3

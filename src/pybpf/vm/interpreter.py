@@ -87,6 +87,24 @@ _NEVER = 1 << 62
 _CHUNK_STATE = "pc, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, depth, n, frames, budget"
 
 
+def checked_max_insns(value: int | None) -> int | None:
+    """``value`` as an instruction budget: None or a count of at least 0."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                              or value < 0):
+        raise VMError(f"max_insns must be a number of instructions (0 or more) or None, "
+                      f"not {value!r}")
+    return value
+
+
+def checked_max_seconds(value: float | None) -> float | None:
+    """``value`` as a time limit: None or a positive number of seconds."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                              or not value > 0 or value == float("inf")):
+        raise VMError(f"max_seconds must be a positive number of seconds or None, "
+                      f"not {value!r}")
+    return value
+
+
 class Meter:
     """The budget of one run: at most ``max_insns`` instructions (None: no
     limit) and ``max_seconds`` of wall-clock time (None: no limit), shared
@@ -99,8 +117,8 @@ class Meter:
     __slots__ = ("deadline", "max_insns", "max_seconds", "n", "next_check")
 
     def __init__(self, max_insns: int | None = None, max_seconds: float | None = None):
-        self.max_insns = max_insns
-        self.max_seconds = max_seconds
+        self.max_insns = checked_max_insns(max_insns)
+        self.max_seconds = checked_max_seconds(max_seconds)
         self.n = 0
         self.deadline: float | None = None
         self.next_check = _NEVER

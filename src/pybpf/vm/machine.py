@@ -36,7 +36,16 @@ from ..objects import MapSpec
 from ..spec.defines import BPF_COMPLEXITY_LIMIT_INSNS, MAX_TAIL_CALLS
 from ..spec.net import ETH_HLEN
 from .context import StructContext
-from .interpreter import TAIL_CALL_ID, CompiledProgram, Helper, Meter, StackFrames, code_region
+from .interpreter import (
+    TAIL_CALL_ID,
+    CompiledProgram,
+    Helper,
+    Meter,
+    StackFrames,
+    checked_max_insns,
+    checked_max_seconds,
+    code_region,
+)
 from .memory import GUARD, LAYOUT_BASE, AddressSpace, Region
 from .packet import Packet
 from .progtypes import Invocation, prepare
@@ -224,7 +233,7 @@ class VM:
 
     @max_insns.setter
     def max_insns(self, value: int | None) -> None:
-        self.meter.max_insns = value
+        self.meter.max_insns = checked_max_insns(value)
 
     @property
     def max_seconds(self) -> float | None:
@@ -233,7 +242,7 @@ class VM:
 
     @max_seconds.setter
     def max_seconds(self, value: float | None) -> None:
-        self.meter.max_seconds = value
+        self.meter.max_seconds = checked_max_seconds(value)
 
     # --- maps -------------------------------------------------------------------------
 
