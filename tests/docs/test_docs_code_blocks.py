@@ -52,6 +52,7 @@ that no block follows.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -387,9 +388,10 @@ def interrupt_block(block: Block, work: Path, timeout: float = TIMEOUT) -> tuple
     except subprocess.TimeoutExpired:
         problem = problem or f"still running {timeout} s after it started"
     finally:
-        if proc.poll() is None:
+        # the whole group: a command the shell started may outlive the shell
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        proc.wait()
         reader.join(5)
         events.close()
     output = "".join(chunks)
