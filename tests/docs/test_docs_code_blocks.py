@@ -235,6 +235,8 @@ def page_dirs(tmp_path_factory):
             shim = bin_dir / "pybpf"
             shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m pybpf "$@"\n')
             shim.chmod(0o755)
+            for name in ("python", "python3"):   # the docs' python is the one with pybpf
+                (bin_dir / name).symlink_to(sys.executable)
             if os.geteuid() == 0 and shutil.which("sudo") is None:
                 sudo = bin_dir / "sudo"     # root already: the docs' "sudo CMD" is CMD
                 sudo.write_text('#!/bin/sh\nexec "$@"\n')
