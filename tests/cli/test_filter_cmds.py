@@ -148,3 +148,17 @@ def test_capture_prints_summaries_and_writes_pcap(capsys, tmp_path):
 def test_capture_on_a_missing_interface_is_one_line(capsys):
     code, _, err = run(capsys, "capture", "-i", "nosuch0", "-c", "1")
     assert code == 1 and "nosuch0" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", [["filter", "tcp"], ["capture", "--interface=lo", "--lock"]])
+@pytest.mark.parametrize("snaplen", ["18446744073709551616", "-1", "262145"])
+def test_a_snapshot_length_tcpdump_refuses_is_one_line(command, snaplen, capsys):
+    # cli fuzz seed 20261207 case 10465: capture --snaplen=2**64 raised OverflowError
+    assert main([*command, "--snaplen", snaplen]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("pybpf: error: invalid snapshot length") and err.count("\n") == 1
+
+
+def test_a_snapshot_length_of_zero_is_the_largest(capsys):
+    assert main(["filter", "ip", "-s", "0"]) == 0
+    assert "ret      #262144" in capsys.readouterr().out

@@ -62,6 +62,9 @@ class LiveCapture:
                  program: Sequence[SockFilter] | None = None,
                  snaplen: int = P.DEFAULT_SNAPLEN, lock: bool = False,
                  promiscuous: bool = False):
+        from .pcap_compile import checked_snaplen
+
+        snaplen = checked_snaplen(snaplen)
         self.interface = interface
         self.linktype = device_linktype(interface)
         self.snaplen = snaplen

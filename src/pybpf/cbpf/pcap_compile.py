@@ -15,7 +15,7 @@ from __future__ import annotations
 from ..spec import pcap_filter as P
 from .insn import SockFilter
 from .pcap_codegen import Generator
-from .pcap_errors import REJECTS_ALL, UNSUPPORTED, FilterExpressionError
+from .pcap_errors import REJECTS_ALL, UNSUPPORTED, FilterExpressionError, SnapshotLengthError
 from .pcap_ir import finish, layout
 from .pcap_names import Names
 from .pcap_parser import Parser
@@ -30,6 +30,18 @@ def linktype_number(linktype: str | int) -> int:
     except KeyError:
         raise FilterExpressionError(UNSUPPORTED, f"unknown link type {linktype!r} (known: "
                                     f"{', '.join(P.LINKTYPE_BY_NAME)})") from None
+
+
+def checked_snaplen(snaplen: int) -> int:
+    """``snaplen`` as tcpdump takes it: 0 means the largest, and anything
+    outside 0 to MAX_SNAPLEN is a :class:`SnapshotLengthError`."""
+    from ..spec.packets import MAX_SNAPLEN
+
+    if isinstance(snaplen, bool) or not isinstance(snaplen, int) or \
+            not 0 <= snaplen <= MAX_SNAPLEN:
+        raise SnapshotLengthError(f"invalid snapshot length {snaplen!r} (0 to {MAX_SNAPLEN}; "
+                                  f"0 means {MAX_SNAPLEN})")
+    return snaplen or MAX_SNAPLEN
 
 
 def compile_filter(expression: str, linktype: str | int = "en10mb",
@@ -52,6 +64,7 @@ def compile_filter(expression: str, linktype: str | int = "en10mb",
     (002) ret      #262144
     (003) ret      #0
     """
+    snaplen = checked_snaplen(snaplen)
     gen = Generator(linktype_number(linktype), names, netmask)
     root = finish(Parser(expression, gen).parse(), snaplen)
     if optimize:

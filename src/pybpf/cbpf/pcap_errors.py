@@ -32,6 +32,10 @@ TOKEN_SHOWN = 40
 """Characters of a token an error message quotes (a hostile token may be megabytes)."""
 
 
+class SnapshotLengthError(BPFError):
+    """A snapshot length (bytes kept of each packet) tcpdump would refuse."""
+
+
 class FilterExpressionError(BPFError):
     """A filter expression that cannot be compiled.
 

@@ -130,3 +130,5 @@ LINUX_SLL_HLEN = 16
 LINUX_SLL2_HLEN = 20
 DEFAULT_SNAPLEN = 262144
 """tcpdump's default snapshot length."""
+MAX_SNAPLEN = 262144
+"""The largest snapshot length tcpdump accepts (its MAXIMUM_SNAPLEN)."""
