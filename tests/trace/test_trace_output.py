@@ -171,3 +171,19 @@ def test_user_symbols_print_as_bpftrace_prints_them():
     assert printer.user_symbol(os.getpid(), malloc + 5) == "malloc+5"
     assert printer.present(T.Symbol(True), (8, os.getpid())) == "0x8"   # unnamed: hex
     assert format_printf("%s|", [Stack(["a+1", "b+2"])]) == "\n        a+1\n        b+2\n|"
+
+
+def test_kernel_frames_print_their_offset_even_when_zero(monkeypatch):
+    from types import SimpleNamespace
+
+    from pybpf.kernel import kallsyms
+    from pybpf.trace.runtime import KernelSymbols
+
+    table = [SimpleNamespace(address=0xFFFF0000, name="do_one"),
+             SimpleNamespace(address=0xFFFF0100, name="do_two")]
+    monkeypatch.setattr(kallsyms, "symbols", lambda: table)
+    syms = KernelSymbols()
+    assert syms.lookup(0xFFFF0000) == "do_one+0"          # as bpftrace prints kstack
+    assert syms.lookup(0xFFFF0104) == "do_two+4"
+    assert syms.lookup(0xFFFF0104, offset=False) == "do_two"      # ksym()
+    assert syms.lookup(0x10) == "0x10"

@@ -203,7 +203,7 @@ class KernelSymbols:
             return hex(addr)
         name = self._names[i]
         off = addr - addrs[i]
-        return f"{name}+{off}" if offset and off else name
+        return f"{name}+{off}" if offset else name      # bpftrace prints +0 too
 
 
 # --- printing ------------------------------------------------------------------------------
