@@ -373,6 +373,28 @@ class Generator:
         f(f"br i1 {c}, label %bail, label %{ok}, {UNLIKELY}")
         f.block(ok)
 
+    def _on_stack(self, f: _Function, addr: str, size: int) -> str:
+        """An i1: ``size`` bytes at VM address ``addr`` lie in the active stack."""
+        offset, inside = f.tmp(), f.tmp()
+        f(f"{offset} = sub i64 {addr}, %slo")
+        f(f"{inside} = icmp ult i64 {offset}, %slim{size}")
+        return inside
+
+    def _stack_host(self, f: _Function, addr: str) -> str:
+        """The host address of stack address ``addr``."""
+        host = f.tmp()
+        f(f"{host} = add i64 {addr}, %sdelta")
+        return host
+
+    def _map_and_stack_key(self, f: _Function, slots: int, key_size: int) -> tuple[str, str]:
+        """For a map helper call: (r2, an i1 saying r1 is the map in runtime
+        slot ``slots`` and r2 points at a ``key_size``-byte key on the stack)."""
+        r1, r2 = self._get(f, 1), self._get(f, 2)
+        same_map, go = f.tmp(), f.tmp()
+        f(f"{same_map} = icmp eq i64 {r1}, {self._load_slot(f, slots)}")
+        f(f"{go} = and i1 {same_map}, {self._on_stack(f, r2, key_size)}")
+        return r2, go
+
     def _get(self, f: _Function, reg: int) -> str:
         if reg == 10 and self.r10_fixed:
             return "%fp"
@@ -894,19 +916,10 @@ class Generator:
         stride = self.options.inline_lookups[pc]
         fast, slow, done = f.label("array_lookup"), f.label("lookup_slow"), \
             f.label("lookup_done")
-        r1, r2 = self._get(f, 1), self._get(f, 2)
-        same_map = f.tmp()
-        f(f"{same_map} = icmp eq i64 {r1}, {self._load_slot(f, slots)}")
-        so = f.tmp()
-        f(f"{so} = sub i64 {r2}, %slo")
-        on_stack = f.tmp()
-        f(f"{on_stack} = icmp ult i64 {so}, %slim4")
-        go = f.tmp()
-        f(f"{go} = and i1 {same_map}, {on_stack}")
+        r2, go = self._map_and_stack_key(f, slots, 4)
         f(f"br i1 {go}, label %{fast}, label %{slow}, {LIKELY}")
         f.block(fast)
-        host = f.tmp()
-        f(f"{host} = add i64 {r2}, %sdelta")
+        host = self._stack_host(f, r2)
         ptr = f.tmp()
         f(f"{ptr} = inttoptr i64 {host} to ptr")
         key = f.tmp()
@@ -943,20 +956,11 @@ class Generator:
         key_size = self.options.inline_hash[pc]
         probe, hit, miss, slow, done = (f.label(x) for x in (
             "hash_probe", "hash_hit", "hash_miss", "hash_slow", "hash_done"))
-        r1, r2 = self._get(f, 1), self._get(f, 2)
-        same_map = f.tmp()
-        f(f"{same_map} = icmp eq i64 {r1}, {self._load_slot(f, slots)}")
-        so = f.tmp()
-        f(f"{so} = sub i64 {r2}, %slo")
-        on_stack = f.tmp()
-        f(f"{on_stack} = icmp ult i64 {so}, %slim{key_size}")
-        go = f.tmp()
-        f(f"{go} = and i1 {same_map}, {on_stack}")
+        r2, go = self._map_and_stack_key(f, slots, key_size)
         entry_from = f.label("hash_skip")
         f(f"br i1 {go}, label %{probe}, label %{entry_from}, {LIKELY}")
         f.block(probe)
-        host = f.tmp()
-        f(f"{host} = add i64 {r2}, %sdelta")
+        host = self._stack_host(f, r2)
         kp = f.tmp()
         f(f"{kp} = inttoptr i64 {host} to ptr")
         raw = f.tmp()
@@ -1048,8 +1052,7 @@ class Generator:
         addr = f.tmp()
         f(f"{addr} = add i64 {base}, {_signed64(off & M64)}")
         if site is None:                   # proven safe: translate and go
-            host = f.tmp()
-            f(f"{host} = add i64 {addr}, %sdelta")
+            host = self._stack_host(f, addr)
             ptr = f.tmp()
             f(f"{ptr} = inttoptr i64 {host} to ptr")
             if atomic and size > 1:
@@ -1065,14 +1068,10 @@ class Generator:
         # An access the verifier proved goes through another pointer skips it.
         h2 = None
         if self.options.proven.get(pc) != "memory":
-            so = f.tmp()
-            f(f"{so} = sub i64 {addr}, %slo")
-            sh = f.tmp()
-            f(f"{sh} = icmp ult i64 {so}, %slim{size}")
+            sh = self._on_stack(f, addr, size)
             f(f"br i1 {sh}, label %{stack}, label %{cached}")
             f.block(stack)
-            h2 = f.tmp()
-            f(f"{h2} = add i64 {addr}, %sdelta")
+            h2 = self._stack_host(f, addr)
             f(f"br label %{do}")
         else:
             f(f"br label %{cached}")
