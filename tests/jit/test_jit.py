@@ -422,6 +422,34 @@ def test_a_long_repeat_stops_on_ctrl_c():
     assert prog.test_run(b"").retval == 100               # and the program still runs
 
 
+@pytest.mark.parametrize("how", ["run", "test_run", "bpf_loop callback"])
+def test_an_endless_run_without_a_limit_stops_on_ctrl_c(how):
+    # cli fuzz seed 20261208 case 23222: run loop.s --max-insns 0 --jit never
+    # returned to Python, so Ctrl-C could not stop it
+    import _thread
+    import threading
+    import time
+
+    endless = "mov %r0, 0\nl: add %r0, 1\nja l\nexit"
+    if how == "bpf_loop callback":
+        endless = ("mov %r1, 2\nlddw %r2, func[cb]\nmov %r3, 0\nmov %r4, 0\ncall 181\n"
+                   "exit\ncb: mov %r0, 0\nl: add %r0, 1\nja l\nexit")
+    prog = VM(jit=True, max_insns=None).load(endless)
+    assert prog._compiled.engine == "jit"
+    timer = threading.Timer(0.3, _thread.interrupt_main)
+    started = time.monotonic()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            prog.run() if how == "run" else prog.test_run(b"")
+    finally:
+        timer.cancel()
+    assert time.monotonic() - started < 30
+    counted = VM(jit=True, max_insns=1000).load(endless)
+    with pytest.raises(InstructionLimitExceeded):     # and the limits still hold
+        counted.run()
+
+
 @pytest.mark.parametrize("jit", [False, True])
 @pytest.mark.parametrize("text", [
     "mov %r0, %r1\nadd %r0, %r2\nadd %r0, 9\nexit",       # r1 = r2 = 0 without input

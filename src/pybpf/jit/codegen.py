@@ -327,6 +327,7 @@ class Generator:
         """The LLVM module's text."""
         out = [
             "declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)",
+            "declare i32 @PyErr_CheckSignals()",
             "declare i16 @llvm.bswap.i16(i16)",
             "declare i32 @llvm.bswap.i32(i32)",
             "declare i64 @llvm.bswap.i64(i64)",
@@ -540,6 +541,17 @@ class Generator:
         ask, go = f.label("check"), f.label("go")
         f(f"br i1 {over}, label %{ask}, label %{go}, {UNLIKELY}")
         f.block(ask)
+        # Python's signal handlers run here (the code holds the GIL): one
+        # that raises (Ctrl-C) stops the run with its exception set.
+        sig, ok = f.tmp(), f.tmp()
+        f(f"{sig} = call i32 @PyErr_CheckSignals()")
+        f(f"{ok} = icmp eq i32 {sig}, 0")
+        asked, stop = f.label("asked"), f.label("signal")
+        f(f"br i1 {ok}, label %{asked}, label %{stop}, {LIKELY}")
+        f.block(stop)
+        f(f"store i64 {L.INTERRUPTED}, ptr %rt, align 8")
+        f("br label %bail")
+        f.block(asked)
         self._callback(f, "trap", [str(L.TRAP_CHECK), str(pc), "%depth", n])
         st = self._load_slot(f, L.STATUS)
         c = f.tmp()
@@ -1345,6 +1357,10 @@ def runtime_module() -> str:
         "  %o2 = load ptr, ptr %p2, align 8",
         "  %a2 = call i64 @PyLong_AsUnsignedLongLongMask(ptr %o2)",
         "  %r0 = call i64 @pybpf_run(ptr %rt, i64 %a1, i64 %a2)",
+        "  %st = load i64, ptr %rt, align 8",
+        f"  %raised = icmp eq i64 %st, {L.INTERRUPTED}",
+        "  br i1 %raised, label %bad, label %result",
+        "result:",
         "  %out = call ptr @PyLong_FromUnsignedLongLong(i64 %r0)",
         "  ret ptr %out",
         "bad:",

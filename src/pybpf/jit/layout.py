@@ -42,6 +42,8 @@ FIXED_SLOTS = FRAME_SIZE + 5
 RUNNING = 0
 STOPPED = 1         # an error is waiting in Python
 ABORTED = 2         # a legacy packet load went out of bounds: r0 = 0
+INTERRUPTED = 3     # a signal handler raised (Ctrl-C): its exception is set in
+                    # the thread, so the entry returns NULL (ctypes raises it)
 
 # Codes of the trap callback.
 TRAP_RAN_OFF = 1    # execution left the program (pc: where)

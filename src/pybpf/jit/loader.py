@@ -62,8 +62,10 @@ class LoaderError(BPFError):
     """Compiled code that cannot be placed in memory on this machine."""
 
 
-#: The Python C API functions generated code calls (its fast-call entry).
-PYTHON_API = ("PyLong_AsUnsignedLongLongMask", "PyLong_FromUnsignedLongLong")
+#: The Python C API functions generated code calls (its fast-call entry, and
+#: the signal check of long runs).
+PYTHON_API = ("PyLong_AsUnsignedLongLongMask", "PyLong_FromUnsignedLongLong",
+              "PyErr_CheckSignals")
 
 
 def c_library_symbols() -> dict[str, int]:

@@ -59,6 +59,11 @@ REPEAT_FIRST_BATCH = 1
 REPEAT_SLICE_NS = 50_000_000
 """``run_repeat`` batches grow from :data:`REPEAT_FIRST_BATCH` runs while a
 batch takes under half of this (CPU ns): Ctrl-C waits at most about this."""
+INTERRUPT_INTERVAL = 1 << 24
+"""Native code calls back into Python at least every this many instructions
+(at a backward jump or a function entry, where limits are checked) even
+with no limit set, so a signal handler (Ctrl-C) runs while an endless
+program runs: about every 3 ms at the JIT's speed."""
 # The runtime block slots the hot Python paths read (module globals: cheaper).
 _CHECK_AT, _COUNT, _STATUS = L.CHECK_AT, L.COUNT, L.STATUS
 MAP_LOOKUP_ELEM_ID = helper_id("map_lookup_elem")
@@ -213,7 +218,7 @@ class JitProgram:
     def _enter(self, pc: int, depth: int, flags: int, r1: int, r2: int, r3: int, r4: int,
                r5: int) -> tuple[int, int]:
         rt = self.rt
-        rt[L.CHECK_AT] = self.meter.next_check
+        rt[L.CHECK_AT] = min(self.meter.next_check, self.meter.n + INTERRUPT_INTERVAL)
         fn = self._functions.get(pc)
         if fn is None:
             raise self._located(VMError(f"no function at pc {pc}"), pc)
@@ -239,7 +244,7 @@ class JitProgram:
         meter = self.meter
         meter.start()
         slots = self.slots
-        slots[_CHECK_AT] = meter.next_check
+        slots[_CHECK_AT] = min(meter.next_check, INTERRUPT_INTERVAL)
         stack = self.stack
         if r3 or r4 or r5:
             try:
@@ -248,7 +253,12 @@ class JitProgram:
                 meter.n = self.insn_count
                 if stack.depth != -1:
                     stack.reset()
-        r0 = self._run(r1 & M64, r2 & M64)
+        try:
+            r0 = self._run(r1 & M64, r2 & M64)
+        except BaseException:                 # a signal handler raised (INTERRUPTED)
+            slots[_STATUS] = L.RUNNING
+            stack.reset()
+            raise
         meter.n = slots[_COUNT]
         if stack.depth != -1:
             stack.reset()
@@ -288,7 +298,7 @@ class JitProgram:
         """``count`` runs in one native call: (last r0, CPU ns, aborted)."""
         self._extra = 0
         self.meter.start()
-        self.slots[L.CHECK_AT] = self.meter.next_check
+        self.slots[L.CHECK_AT] = min(self.meter.next_check, INTERRUPT_INTERVAL)
         self._repeating = True
         self._run_seen = 0
         self._clock_run = 0
@@ -400,8 +410,8 @@ class JitProgram:
                 error.pc, error.insn = pc, text
                 error.args = (f"pc {pc} ({text}): {error.reason}",)
             return error
-        if isinstance(error, BPFError):
-            return error
+        if isinstance(error, BPFError) or not isinstance(error, Exception):
+            return error                      # KeyboardInterrupt, SystemExit: as they are
         form = self.insns[pc].form if 0 <= pc < len(self.insns) else None
         if form is not None and semantics_of(form).operation in ("call_helper", "callx"):
             wrapped = HelperError(f"helper raised {type(error).__name__}: {error}", pc=pc,
@@ -511,7 +521,7 @@ class JitProgram:
                     # test_run(repeat=N): each run has max_seconds, as in the interpreter
                     self._clock_run = self.slots[L.RUN_INDEX]
                     meter.start()
-                self.slots[L.CHECK_AT] = meter.check(arg)
+                self.slots[L.CHECK_AT] = min(meter.check(arg), arg + INTERRUPT_INTERVAL)
                 return 0
             if code == L.TRAP_LIMIT:
                 raise InstructionLimitExceeded(
