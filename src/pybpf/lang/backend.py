@@ -349,6 +349,29 @@ class _Debug:
         return [m.btf_index for m in used].index(member.btf_index)
 
 
+_ALIGNED_RESULTS = frozenset({"map_lookup_elem", "map_lookup_percpu_elem", "ringbuf_reserve"})
+"""Helpers whose pointer results are 8-byte aligned: map values and ring-buffer
+records start on the kernel's ``round_up(size, 8)`` boundaries."""
+
+
+class _ReturnAlign:
+    """``align N`` on a call's result.  llvmlite has no return attributes; it
+    prints these where fast-math flags go (``call align 8 ptr %f(...)``), which
+    is where LLVM reads return attributes.  Knowing the alignment lets LLVM
+    copy records between map values and ring-buffer slots with 8-byte
+    accesses instead of 4-byte ones (half the instructions, and half the
+    instruction-selection time)."""
+
+    def __init__(self, align: int):
+        self.align = align
+
+    def __bool__(self) -> bool:
+        return True
+
+    def _to_list(self, typ: Any) -> list[str]:
+        return [f"align {self.align}"]
+
+
 class _ElementType(ArgumentAttributes):
     """The ``elementtype(T)`` argument attribute of CO-RE intrinsics."""
 
@@ -970,6 +993,8 @@ class FunctionBuilder:
         callee = ir.Constant(I64, hid).inttoptr(fnty.as_pointer())
         callee.function_type = fnty
         result = self.ir.call(callee, values)
+        if name.removeprefix("bpf_") in _ALIGNED_RESULTS and isinstance(rtype, PointerType):
+            result.fastmath = _ReturnAlign(U64.align)
         return Value(result, rtype)
 
     def call(self, function: Function, *args: Value) -> Value:
