@@ -299,6 +299,15 @@ class _Debug:
             fields["offset"] = offset * 8
         return self.m.add_debug_info("DIDerivedType", fields)
 
+    def bitfield_member(self, name: str, dtype: Any, bits: int, bit_offset: int) -> Any:
+        """A bitfield member: ``bits`` wide, ``bit_offset`` bits into its struct."""
+        fields: dict[str, Any] = {"tag": ir.DIToken("DW_TAG_member"), "name": name,
+                                  "file": self.file, "baseType": dtype, "size": bits,
+                                  "flags": ir.DIToken("DIFlagBitField")}
+        if bit_offset:
+            fields["offset"] = bit_offset
+        return self.m.add_debug_info("DIDerivedType", fields)
+
     def pointer_to_int_array(self, count: int) -> Any:
         """``int (*)[count]``: how a BTF map definition spells a number."""
         return self.m.add_debug_info("DIDerivedType", {
@@ -333,7 +342,10 @@ class _Debug:
                 dt = self.kernel_struct(m.ctype)
             else:
                 dt = self.type(m.ctype)
-            members.append(self.member(m.name, dt, m.ctype.size, m.offset))
+            if m.is_bitfield:
+                members.append(self.bitfield_member(m.name, dt, m.bits, m.bit_offset))
+            else:
+                members.append(self.member(m.name, dt, m.ctype.size, m.offset))
         fields: dict[str, Any] = {
             "tag": ir.DIToken("DW_TAG_union_type" if ks.kind == "union"
                               else "DW_TAG_structure_type"),
@@ -907,11 +919,24 @@ class FunctionBuilder:
                 if f.offset else ptr.ir
             return Value(p, PointerType(f.ctype))
         if isinstance(t, KernelStruct):
-            if not t.direct(name) and t.has(name):
-                anon = t.anonymous_member(name)
-                return self.field(self._core_access(ptr, t, anon), name)
-            return self._core_access(ptr, t, t.member(name))
+            base, holder, member = self._kernel_member(ptr, t, name)
+            if member.is_bitfield:
+                raise CompileError(f"{holder.c_name()}.{name} is a bitfield: it has no "
+                                   "address (read its value instead)")
+            return self._core_access(base, holder, member)
         raise CompileError(f"a {t.c_name()} has no fields (looking for {name!r})")
+
+    def _kernel_member(self, ptr: Value, ks: KernelStruct,
+                       name: str) -> tuple[Value, KernelStruct, KernelMember]:
+        """Member ``name`` of the kernel struct ``ptr`` points to, with the
+        struct that holds it (``ks`` or an anonymous struct or union inside
+        it, reached through CO-RE accesses) and a pointer to that struct."""
+        while not ks.direct(name) and ks.has(name):
+            anon = ks.anonymous_member(name)
+            ptr = self._core_access(ptr, ks, anon)
+            assert isinstance(anon.ctype, KernelStruct)
+            ks = anon.ctype
+        return ptr, ks, ks.member(name)
 
     def _core_access(self, ptr: Value, ks: KernelStruct, member: KernelMember) -> Value:
         dbg = self.module.debug
@@ -946,12 +971,21 @@ class FunctionBuilder:
         field through CO-RE: the final field's value (an integer or pointer),
         or a pointer to a stack copy (arrays, structs)."""
         names = path.split(".") if isinstance(path, str) else list(path)
-        current = ptr
+        current = root = ptr        # root: where LLVM's chain of CO-RE accesses starts
         for i, name in enumerate(names):
             t = self._pointee(current)
-            addr = self.field(current, name)
-            ftype = self._pointee(addr)
             last = i == len(names) - 1
+            if isinstance(t, KernelStruct):
+                base, holder, member = self._kernel_member(current, t, name)
+                if member.is_bitfield:
+                    if not last:
+                        raise CompileError(f"{holder.c_name()}.{name} is a bitfield, not a "
+                                           f"pointer: cannot follow {'.'.join(names[i + 1:])!r}")
+                    return self.core_bitfield(root, base, holder, member)
+                addr = self._core_access(base, holder, member)
+            else:
+                addr = self.field(current, name)
+            ftype = self._pointee(addr)
             if isinstance(ftype, (KernelStruct, StructType)) and not last:
                 current = addr              # embedded: keep walking without reading
                 continue
@@ -965,8 +999,36 @@ class FunctionBuilder:
             if not isinstance(ftype, PointerType):
                 raise CompileError(f"{t.c_name()}.{name} is not a pointer: cannot follow "
                                    f"{'.'.join(names[i + 1:])!r}")
-            current = value
+            current = root = value
         return current
+
+    def core_bitfield(self, root: Value, ptr: Value, ks: KernelStruct,
+                      member: KernelMember) -> Value:
+        """Read bitfield ``member`` of the kernel struct ``ptr`` points to, as
+        libbpf's ``BPF_CORE_READ_BITFIELD_PROBED`` does: the byte offset and
+        size of the word holding it and the two shifts that extract it are
+        CO-RE relocations (``llvm.bpf.preserve.field.info``), so the loader
+        fits them to the running kernel's layout.  ``root`` is where the
+        accesses leading to ``ptr`` start (``ptr`` itself, or the struct
+        whose anonymous member ``ptr`` is): the byte offset counts from it.
+        The value has the member's declared type (sign-extended when that
+        is signed)."""
+
+        def info(kind: str) -> Any:
+            access = self._core_access(ptr, ks, member)
+            value = self.ir.call(self.module.field_info_intrinsic(),
+                                 [access.ir, ir.Constant(I64, constant(f"BPF_CORE_FIELD_{kind}"))])
+            return self.ir.zext(value, I64)
+
+        offset, size = info("BYTE_OFFSET"), info("BYTE_SIZE")
+        lshift, rshift = info("LSHIFT_U64"), info("RSHIFT_U64")
+        word = self.local(U64, f"bits_{member.name}", zero=True)
+        src = self.ir.gep(root.ir, [offset], source_etype=I8)
+        self.probe_read(word, Value(self.ir.trunc(size, I32), U32), Value(src, VOID_PTR))
+        value = self.ir.shl(self.load(word).ir, lshift)
+        signed = isinstance(member.ctype, IntType) and member.ctype.signed
+        value = self.ir.ashr(value, rshift) if signed else self.ir.lshr(value, rshift)
+        return self.cast(Value(value, S64 if signed else U64), member.ctype)
 
     # -- calls --------------------------------------------------------------------
     def call_helper(self, name: str, *args: Value, ret: CType | None = None) -> Value:
@@ -1140,6 +1202,7 @@ class Module:
         self.core_calls: list[tuple[Any, KernelStruct, KernelMember]] = []
         self._kernel_ir: dict[KernelStruct, Any] = {}
         self._core_intrinsic: ir.Function | None = None
+        self._field_info: ir.Function | None = None
         self.compile_seconds = 0.0
         self._elf: bytes | None = None
         self._elf_optimize = -1
@@ -1320,6 +1383,14 @@ class Module:
                 self.ir, fnty, "llvm.preserve.struct.access.index.p0.p0")
         return self._core_intrinsic
 
+    def field_info_intrinsic(self) -> ir.Function:
+        """``llvm.bpf.preserve.field.info`` (declared once): a relocatable
+        fact about a field (byte offset, byte size, shifts of a bitfield)."""
+        if self._field_info is None:
+            fnty = ir.FunctionType(I32, [PTR, I64])
+            self._field_info = ir.Function(self.ir, fnty, "llvm.bpf.preserve.field.info.p0")
+        return self._field_info
+
     def kernel_ir_type(self, ks: KernelStruct) -> Any:
         """The LLVM struct standing for ``ks`` (its body: the used members)."""
         if ks not in self._kernel_ir:
@@ -1334,7 +1405,10 @@ class Module:
         for ks, t in self._kernel_ir.items():
             if t.is_opaque:
                 used = sorted(dbg.kernel_uses.get(ks, {}).values(), key=lambda m: m.btf_index)
-                t.set_body(*[m.ctype.ir_type() if not isinstance(m.ctype, KernelStruct)
+                # a bitfield stands as a u64: LLVM describes bitfields by the
+                # aligned word holding them, the struct's alignment in its IR type
+                t.set_body(*[I64 if m.is_bitfield else m.ctype.ir_type()
+                             if not isinstance(m.ctype, KernelStruct)
                              else self.kernel_ir_type(m.ctype) for m in used] or [I8])
         for call, ks, member in self.core_calls:
             index = ir.Constant(I32, dbg.kernel_index(ks, member))

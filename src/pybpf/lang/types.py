@@ -378,13 +378,23 @@ def kernel_layouts() -> KernelLayouts:
 
 class KernelMember:
     """A member of a kernel struct: name, its index among the BTF members,
-    byte offset and type (converted to a :class:`CType`)."""
+    byte offset and type (converted to a :class:`CType`).  A bitfield has
+    ``bits`` (its width) and ``bit_offset`` (from the struct's start); its
+    ``ctype`` is the integer type it was declared with."""
 
-    def __init__(self, name: str, btf_index: int, offset: int, ctype: CType):
+    def __init__(self, name: str, btf_index: int, offset: int, ctype: CType, *,
+                 bits: int = 0, bit_offset: int | None = None):
         self.name = name
         self.btf_index = btf_index
         self.offset = offset
         self.ctype = ctype
+        self.bits = bits
+        self.bit_offset = offset * 8 if bit_offset is None else bit_offset
+
+    @property
+    def is_bitfield(self) -> bool:
+        """Whether the member is a bitfield (read it, never take its address)."""
+        return self.bits > 0
 
 
 class KernelStruct(CType):
@@ -433,14 +443,25 @@ class KernelStruct(CType):
             return self.used[name]
         for index, (mname, bit_offset, bits, desc) in enumerate(self._members):
             if mname == name:
+                ctype = ctype_from_desc(self.layouts, desc)
                 if bits:
-                    raise CompileError(f"{self.c_name()}.{name} is a bitfield; "
-                                       "bitfields cannot be read through CO-RE here")
-                member = KernelMember(name, index, bit_offset // 8,
-                                      ctype_from_desc(self.layouts, desc))
+                    if desc[0] == "int":    # its signedness, even for (unsigned) char
+                        ctype = int_type(desc[1], bool(desc[2]))
+                    self._check_bitfield(name, bit_offset, bits, ctype)
+                member = KernelMember(name, index, bit_offset // 8, ctype, bits=bits,
+                                      bit_offset=bit_offset)
                 self.used[name] = member
                 return member
         raise CompileError(f"{self.c_name()} has no member {name!r}")
+
+    def _check_bitfield(self, name: str, bit_offset: int, bits: int, ctype: CType) -> None:
+        # LLVM's BPF backend describes a bitfield by the 8-byte-aligned word
+        # holding it (and aborts the process on one it cannot describe)
+        word = U64.size * 8
+        if not isinstance(ctype, IntType) or bits > word or \
+                bit_offset // word != (bit_offset + bits - 1) // word:
+            raise CompileError(f"{self.c_name()}.{name} is a bitfield that does not fit "
+                               "one aligned 64-bit word: it cannot be read through CO-RE")
 
     def has(self, name: str) -> bool:
         """Whether ``name`` is a member, directly or inside anonymous members."""
