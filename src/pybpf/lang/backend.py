@@ -1217,12 +1217,15 @@ class Module:
 
     def map(self, name: str, kind: str, *, key: CType | None = None,
             value: CType | None = None, max_entries: int = 1, flags: int = 0,
-            inner: MapDecl | None = None, pinned: bool = False, line: int = 0) -> MapDecl:
+            inner: MapDecl | None = None, pinned: bool = False, line: int = 0,
+            values: dict[int, MapDecl] | None = None) -> MapDecl:
         """Declare a BTF-defined map in ``.maps``.  ``kind`` is the kernel's
         map type without ``BPF_MAP_TYPE_`` (``hash``, ``percpu_array``,
         ``lru_hash``, ``lpm_trie``, ``ringbuf``, ``perf_event_array``,
         ``stack_trace``, ``prog_array``, ``queue``, ``stack``,
-        ``array_of_maps`` with ``inner``...).  ``pinned`` pins by name."""
+        ``array_of_maps`` with ``inner``...).  ``pinned`` pins by name.
+        ``values`` (maps of maps) puts maps of the module in slots when the
+        object is loaded, as libbpf's ``.values = { [0] = &a }`` does."""
         self._check_name(name)
         if kind not in MAP_TYPES:
             raise CompileError(f"no map type {kind!r} (known: {', '.join(sorted(MAP_TYPES))})")
@@ -1230,6 +1233,17 @@ class Module:
             flags |= constant("BPF_F_NO_PREALLOC")
         if kind in _OF_MAPS and inner is None:
             raise CompileError(f"a {kind} map needs the inner map it holds (inner=...)")
+        values = values or {}
+        if values and kind not in _OF_MAPS:
+            raise CompileError(f"a {kind} map takes no initial maps (values=...)")
+        for index, v in values.items():
+            assert inner is not None
+            if not 0 <= index < max_entries:
+                raise CompileError(f"values: slot {index} is outside max_entries {max_entries}")
+            if (v.kind, v.key, v.value) != (inner.kind, inner.key, inner.value):
+                raise CompileError(f"values[{index}] ({v.name}: {v.kind} {v.key}->{v.value}) "
+                                   f"is not a map like the inner one ({inner.name}: "
+                                   f"{inner.kind} {inner.key}->{inner.value})")
         decl = MapDecl(self, name, kind, key, value, max_entries, flags, inner, pinned, line)
         dbg = self.debug
         members: list[tuple[str, Any]] = [("type", dbg.pointer_to_int_array(MAP_TYPES[kind]))]
@@ -1267,12 +1281,21 @@ class Module:
             "size": 64 * len([n for n, _ in members if n != "values"]),
             "elements": self.ir.add_metadata(di_members)}, is_distinct=True)
         decl.def_type = struct
-        ir_type = ir.LiteralStructType([PTR] * len([n for n, _ in members if n != "values"])
-                                       + ([ir.ArrayType(PTR, 0)] if kind in _OF_MAPS else []))
+        fields = len([n for n, _ in members if n != "values"])
+        slots = max(values) + 1 if values else 0
+        ir_type = ir.LiteralStructType([PTR] * fields
+                                       + ([ir.ArrayType(PTR, slots)] if kind in _OF_MAPS else []))
         g = ir.GlobalVariable(self.ir, ir_type, name)
         g.section = ".maps"
         g.align = 8
-        g.initializer = ir.Constant(ir_type, None)
+        if values:
+            # the slots follow the definition (BTF says 'values' has no elements):
+            # LLVM writes a relocation naming the map for each, which loaders fill
+            array = ir.Constant(ir.ArrayType(PTR, slots), [
+                values[i].glob if i in values else ir.Constant(PTR, None) for i in range(slots)])
+            g.initializer = ir.Constant(ir_type, [ir.Constant(PTR, None)] * fields + [array])
+        else:
+            g.initializer = ir.Constant(ir_type, None)
         self._global_debug(g, name, struct, line)
         decl.glob = g
         self.maps[name] = decl

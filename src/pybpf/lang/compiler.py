@@ -25,11 +25,15 @@ the subset allows, and what each construct becomes:
   ``current_task()`` (the current ``task_struct`` for CO-RE reads);
 - records: ``e = Event()`` (zeroed, on the stack; keyword arguments set
   fields), ``e.pid = ...``; kernel structs: ``task.real_parent.tgid``
-  reads each hop with ``bpf_probe_read_kernel`` at CO-RE offsets;
+  reads each hop with ``bpf_probe_read_kernel`` at CO-RE offsets; a
+  bitfield (``task.sched_reset_on_fork``) is read as libbpf's
+  ``BPF_CORE_READ_BITFIELD_PROBED`` reads it (relocated byte offset, size
+  and shifts); it has no address;
 - maps: ``counts[k]`` (0 when absent), ``counts[k] = v``, ``counts[k] += v``
   (lookup or insert, then an atomic add), ``del counts[k]``, ``k in counts``,
   ``counts.get(k)`` (a pointer or ``None``; from a map of maps, the inner
-  map, used like a declared one), ``events.output(e)``,
+  map, used like a declared one; ``ArrayOfMaps(u32, max_entries=4,
+  inner=a, values={0: a, 1: b})`` fills slots at load), ``events.output(e)``,
   ``e = events.reserve(Event)`` (the function returns 0 when the ring is
   full: the null check the verifier needs; ``events.try_reserve(Event)``
   gives ``None`` instead), ``events.submit(e)``, ``events.discard(e)``;
@@ -255,10 +259,17 @@ class _ModuleCompiler:
             inner_name = m.inner.name or f"{name}_inner"
             m.inner.name = inner_name
             inner = self._declare_map(inner_name, m.inner)
+        values = {}
+        for index, v in m.values.items():
+            if v.name is None or self.maps.get(v.name) is not v:
+                raise CompileError(f"{name}: values[{index}] is not a map declared (assigned "
+                                   "to a name) in this file", path=self.path,
+                                   line=self.line_of(name), column=1)
+            values[index] = self._declare_map(v.name, v)
         try:
             decl = self.module.map(name, m.kind, key=m.key, value=m.value,
                                    max_entries=m.max_entries, flags=m.flags, inner=inner,
-                                   pinned=m.pinned, line=self.line_of(name))
+                                   pinned=m.pinned, line=self.line_of(name), values=values)
         except CompileError as e:
             raise e.at(self.path, self.line_of(name), 1) from None
         self.map_decls[name] = decl
