@@ -1123,12 +1123,28 @@ class _FunctionCompiler:
                 return self.b.const(static.ctype, int(static))
             if isinstance(static, int) and not isinstance(static, bool):
                 return self.b.const(literal_type(int(static)), int(static))
-        base = self.expr(node.value)
-        if isinstance(base.ctype, t.PointerType) and isinstance(base.ctype.target,
-                                                                t.KernelStruct):
-            return self.b.core_read(base, [node.attr])
-        ptr = self._field_pointer(base, node.attr, node)
-        return self._read(ptr)
+        # a.b.c as one path: from a kernel struct on, core_read walks embedded
+        # structs by offset (task.se.vruntime reads 8 bytes, not the whole se)
+        names = [node.attr]
+        inner = node.value
+        while isinstance(inner, ast.Attribute) and not self._is_context(inner.value) \
+                and self._static_or_nothing(inner) is _NOTHING:
+            names.append(inner.attr)
+            inner = inner.value
+        names.reverse()
+        base = self.expr(inner)
+        for i, name in enumerate(names):
+            if isinstance(base.ctype, t.PointerType) and isinstance(base.ctype.target,
+                                                                    t.KernelStruct):
+                return self.b.core_read(base, names[i:])
+            base = self._read(self._field_pointer(base, name, node))
+        return base
+
+    def _static_or_nothing(self, node: ast.expr) -> Any:
+        try:
+            return self.static_value(node)
+        except CompileError:
+            return _NOTHING
 
     def _read(self, ptr: Value) -> Value:
         target = ptr.ctype.target  # type: ignore[union-attr]
