@@ -229,3 +229,73 @@ def prog(skb) -> int:
     with pytest.raises(CompileError, match=message) as e:
         compile_module(load_module(path))
     assert e.value.line == 6
+
+
+FILLED_PROG_ARRAY = '''
+from pybpf.lang import Global, ProgArray, program, socket_filter, u32
+
+hops = Global(u32)
+
+
+@program("socket")
+def second(skb) -> int:
+    global hops
+    hops += 1
+    return 2
+
+
+@program("socket")
+def third(skb) -> int:
+    return 3
+
+
+jumps = ProgArray(max_entries=4, values={0: second, 2: third})
+
+
+@socket_filter
+def first(skb) -> int:
+    jumps.tail_call(skb, skb.len % 4)       # slot = packet length mod 4
+    return 1                                # an empty slot: no tail call
+'''
+
+
+@pytest.mark.parametrize("backend", ["vm", pytest.param("kernel", marks=pytest.mark.kernel(
+    "test_run"))])
+def test_a_program_array_is_filled_from_the_declaration(tmp_path, backend):
+    from lang_util import bpftool_loadall
+
+    from pybpf.lang.run import load
+
+    path = tmp_path / "jumps.py"
+    path.write_text(FILLED_PROG_ARRAY)
+    module = load_module(path)
+    compiled = compile_module(module)
+    assert compiled.object_spec().maps["jumps"].contents == [(0, "second"), (2, "third")]
+    with load(compiled, backend=backend) as f:
+        first = f.collection.programs["first"]
+        # a socket filter's skb.len leaves out the 14-byte Ethernet header
+        assert [first.test_run(bytes(14 + n)).retval for n in (40, 41, 42, 43)] == [2, 1, 3, 1]
+        assert module.hops.value == 1
+    if backend == "kernel":
+        result = bpftool_loadall(compiled.elf, tmp_path)
+        assert result.returncode == 0, result.stderr
+
+
+def test_a_program_array_takes_programs_only(tmp_path):
+    from pybpf.lang import CompileError
+
+    path = tmp_path / "bad.py"
+    path.write_text('''
+from pybpf.lang import Array, ProgArray, socket_filter, u32, u64
+
+a = Array[u32, u64](max_entries=4)
+jumps = ProgArray(max_entries=2, values=[a])
+
+
+@socket_filter
+def prog(skb) -> int:
+    return 0
+''')
+    with pytest.raises(CompileError, match="not a program") as e:
+        compile_module(load_module(path))
+    assert e.value.line == 5

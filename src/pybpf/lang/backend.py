@@ -308,6 +308,11 @@ class _Debug:
             fields["offset"] = bit_offset
         return self.m.add_debug_info("DIDerivedType", fields)
 
+    def program_prototype(self) -> Any:
+        """``int (void *)``: what a program array's ``values`` point to."""
+        return self.m.add_debug_info("DISubroutineType", {
+            "types": self.m.add_metadata([self.type(S32), self.type(VOID_PTR)])})
+
     def pointer_to_int_array(self, count: int) -> Any:
         """``int (*)[count]``: how a BTF map definition spells a number."""
         return self.m.add_debug_info("DIDerivedType", {
@@ -1203,6 +1208,7 @@ class Module:
         self._kernel_ir: dict[KernelStruct, Any] = {}
         self._core_intrinsic: ir.Function | None = None
         self._field_info: ir.Function | None = None
+        self._slot_values: list[tuple[Any, Any, int, int, dict[int, Any]]] = []
         self.compile_seconds = 0.0
         self._elf: bytes | None = None
         self._elf_optimize = -1
@@ -1218,14 +1224,15 @@ class Module:
     def map(self, name: str, kind: str, *, key: CType | None = None,
             value: CType | None = None, max_entries: int = 1, flags: int = 0,
             inner: MapDecl | None = None, pinned: bool = False, line: int = 0,
-            values: dict[int, MapDecl] | None = None) -> MapDecl:
+            values: dict[int, MapDecl | str] | None = None) -> MapDecl:
         """Declare a BTF-defined map in ``.maps``.  ``kind`` is the kernel's
         map type without ``BPF_MAP_TYPE_`` (``hash``, ``percpu_array``,
         ``lru_hash``, ``lpm_trie``, ``ringbuf``, ``perf_event_array``,
         ``stack_trace``, ``prog_array``, ``queue``, ``stack``,
         ``array_of_maps`` with ``inner``...).  ``pinned`` pins by name.
-        ``values`` (maps of maps) puts maps of the module in slots when the
-        object is loaded, as libbpf's ``.values = { [0] = &a }`` does."""
+        ``values`` puts maps of the module (maps of maps) or programs of the
+        module, by function name (``prog_array``), in slots when the object
+        is loaded, as libbpf's ``.values = { [0] = &a }`` does."""
         self._check_name(name)
         if kind not in MAP_TYPES:
             raise CompileError(f"no map type {kind!r} (known: {', '.join(sorted(MAP_TYPES))})")
@@ -1234,12 +1241,18 @@ class Module:
         if kind in _OF_MAPS and inner is None:
             raise CompileError(f"a {kind} map needs the inner map it holds (inner=...)")
         values = values or {}
-        if values and kind not in _OF_MAPS:
-            raise CompileError(f"a {kind} map takes no initial maps (values=...)")
+        if values and kind not in _OF_MAPS and kind != "prog_array":
+            raise CompileError(f"a {kind} map takes no initial values (values=...)")
         for index, v in values.items():
-            assert inner is not None
             if not 0 <= index < max_entries:
                 raise CompileError(f"values: slot {index} is outside max_entries {max_entries}")
+            if kind == "prog_array":
+                if not isinstance(v, str):
+                    raise CompileError(f"values[{index}] of a prog_array must be a program")
+                continue
+            assert inner is not None
+            if not isinstance(v, MapDecl):
+                raise CompileError(f"values[{index}] of a {kind} must be a map")
             if (v.kind, v.key, v.value) != (inner.kind, inner.key, inner.value):
                 raise CompileError(f"values[{index}] ({v.name}: {v.kind} {v.key}->{v.value}) "
                                    f"is not a map like the inner one ({inner.name}: "
@@ -1274,6 +1287,8 @@ class Module:
             assert inner is not None
             inner_type = self._map_def_type(inner)
             members.append(("values", dbg.array(dbg.pointer(inner_type), 64, 0)))
+        elif values:                # prog_array: __array(values, int (void *))
+            members.append(("values", dbg.array(dbg.pointer(dbg.program_prototype()), 64, 0)))
         di_members = [dbg.member(n, t, 8 if n != "values" else 0, 8 * i)
                       for i, (n, t) in enumerate(members)]
         struct = self.ir.add_debug_info("DICompositeType", {
@@ -1283,19 +1298,14 @@ class Module:
         decl.def_type = struct
         fields = len([n for n, _ in members if n != "values"])
         slots = max(values) + 1 if values else 0
-        ir_type = ir.LiteralStructType([PTR] * fields
-                                       + ([ir.ArrayType(PTR, slots)] if kind in _OF_MAPS else []))
+        ir_type = ir.LiteralStructType([PTR] * fields + (
+            [ir.ArrayType(PTR, slots)] if kind in _OF_MAPS or values else []))
         g = ir.GlobalVariable(self.ir, ir_type, name)
         g.section = ".maps"
         g.align = 8
-        if values:
-            # the slots follow the definition (BTF says 'values' has no elements):
-            # LLVM writes a relocation naming the map for each, which loaders fill
-            array = ir.Constant(ir.ArrayType(PTR, slots), [
-                values[i].glob if i in values else ir.Constant(PTR, None) for i in range(slots)])
-            g.initializer = ir.Constant(ir_type, [ir.Constant(PTR, None)] * fields + [array])
-        else:
-            g.initializer = ir.Constant(ir_type, None)
+        g.initializer = ir.Constant(ir_type, None)
+        if values:                  # filled by finish(), once every program exists
+            self._slot_values.append((g, ir_type, fields, slots, values))
         self._global_debug(g, name, struct, line)
         decl.glob = g
         self.maps[name] = decl
@@ -1397,6 +1407,26 @@ class Module:
         self.functions[name] = f
         return f
 
+    def _finish_slot_values(self) -> None:
+        # the slots follow the map's definition (BTF says 'values' has no
+        # elements): LLVM writes a relocation naming the map or program in
+        # each, which pybpf's loader and libbpf fill
+        for g, ir_type, fields, slots, values in self._slot_values:
+            targets = []
+            for i in range(slots):
+                v = values.get(i)
+                if v is None:
+                    targets.append(ir.Constant(PTR, None))
+                elif isinstance(v, MapDecl):
+                    targets.append(v.glob)
+                elif v in self.functions and self.functions[v].section:
+                    targets.append(self.functions[v].ir)
+                else:
+                    raise CompileError(f"map {g.name!r}: values[{i}] names {v!r}, which is "
+                                       "not a program of this module")
+            g.initializer = ir.Constant(ir_type, [ir.Constant(PTR, None)] * fields
+                                        + [ir.Constant(ir.ArrayType(PTR, slots), targets)])
+
     # -- kernel types -------------------------------------------------------------
     def core_intrinsic(self) -> ir.Function:
         """``llvm.preserve.struct.access.index`` (declared once)."""
@@ -1452,6 +1482,7 @@ class Module:
             self.globals["LICENSE"] = GlobalDecl("LICENSE", ctype, "license", False, g)
         for f in self.functions.values():
             f.builder.finish()
+        self._finish_slot_values()
         self._finish_kernel_types()
         for f in self.functions.values():
             f.finish_debug()

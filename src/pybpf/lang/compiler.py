@@ -33,7 +33,9 @@ the subset allows, and what each construct becomes:
   (lookup or insert, then an atomic add), ``del counts[k]``, ``k in counts``,
   ``counts.get(k)`` (a pointer or ``None``; from a map of maps, the inner
   map, used like a declared one; ``ArrayOfMaps(u32, max_entries=4,
-  inner=a, values={0: a, 1: b})`` fills slots at load), ``events.output(e)``,
+  inner=a, values={0: a, 1: b})`` fills slots at load, as
+  ``ProgArray(max_entries=4, values={0: prog})`` does for tail calls),
+  ``events.output(e)``,
   ``e = events.reserve(Event)`` (the function returns 0 when the ring is
   full: the null check the verifier needs; ``events.try_reserve(Event)``
   gives ``None`` instead), ``events.submit(e)``, ``events.discard(e)``;
@@ -259,8 +261,14 @@ class _ModuleCompiler:
             inner_name = m.inner.name or f"{name}_inner"
             m.inner.name = inner_name
             inner = self._declare_map(inner_name, m.inner)
-        values = {}
+        values: dict[int, bk.MapDecl | str] = {}
         for index, v in m.values.items():
+            if isinstance(v, d.ProgramDef):
+                if self.programs.get(v.name) is not v:
+                    raise CompileError(f"{name}: values[{index}] is not a program of this "
+                                       "file", path=self.path, line=self.line_of(name), column=1)
+                values[index] = v.name
+                continue
             if v.name is None or self.maps.get(v.name) is not v:
                 raise CompileError(f"{name}: values[{index}] is not a map declared (assigned "
                                    "to a name) in this file", path=self.path,

@@ -272,20 +272,26 @@ class MapDef:
         self.name: str | None = None
         self.bound: Any = None
 
-    def _initial_values(self, values: Any) -> dict[int, MapDef]:
+    def _initial_values(self, values: Any) -> dict[int, Any]:
+        """``values=`` as ``{slot: map}`` (maps of maps) or ``{slot: program}``
+        (program arrays); a list gives slots 0, 1, ..."""
         if values is None:
             return {}
-        if self.kind not in ("array_of_maps", "hash_of_maps"):
-            raise CompileError(f"a {type(self).__name__} takes no values= (maps of maps do)")
+        wanted: Any = {"array_of_maps": MapDef, "hash_of_maps": MapDef,
+                       "prog_array": ProgramDef}.get(self.kind)
+        if wanted is None:
+            raise CompileError(f"a {type(self).__name__} takes no values= (maps of maps "
+                               "and program arrays do)")
         items = values.items() if isinstance(values, dict) else enumerate(values)
-        out: dict[int, MapDef] = {}
+        out: dict[int, Any] = {}
         for index, m in items:
             if not isinstance(index, int) or isinstance(index, bool) or \
                     not 0 <= index < self.max_entries:
                 raise CompileError(f"values: key {index!r} is not an index below "
                                    f"max_entries ({self.max_entries})")
-            if not isinstance(m, MapDef):
-                raise CompileError(f"values[{index}] is a {type(m).__name__}, not a map "
+            if not isinstance(m, wanted):
+                what = "map" if wanted is MapDef else "program"
+                raise CompileError(f"values[{index}] is a {type(m).__name__}, not a {what} "
                                    "declared in the file")
             out[index] = m
         return out
@@ -419,7 +425,9 @@ class StackTrace(MapDef):
 
 
 class ProgArray(MapDef):
-    """Programs for tail calls: ``progs.tail_call(ctx, index)``."""
+    """Programs for tail calls: ``progs.tail_call(ctx, index)``.
+    ``ProgArray(max_entries=4, values={0: parse_ipv4})`` (programs of the
+    file, declared above it) fills slots when the file is loaded."""
 
     kind = "prog_array"
     has_key = has_value = False
