@@ -299,3 +299,34 @@ def prog(skb) -> int:
     with pytest.raises(CompileError, match="not a program") as e:
         compile_module(load_module(path))
     assert e.value.line == 5
+
+
+GLOBAL_ARRAY = '''
+from pybpf.lang import Array, Global, socket_filter, u32, u64
+
+out = Array[u32, u64](max_entries=1)
+counts = Global(u64[4])
+
+
+@socket_filter
+def prog(skb) -> int:
+    for i in range(0, 4, 2):
+        counts[i] += 1
+    out[0] = counts[2]              # a constant index of a global array
+    return 0
+'''
+
+
+@pytest.mark.parametrize("backend", ["vm", pytest.param("kernel", marks=pytest.mark.kernel(
+    "test_run"))])
+def test_a_global_array_is_read_at_a_constant_index(tmp_path, backend):
+    from pybpf.lang.run import load
+
+    path = tmp_path / "garray.py"
+    path.write_text(GLOBAL_ARRAY)
+    module = load_module(path)
+    with load(compile_module(module), backend=backend) as f:
+        for _ in range(2):
+            f.collection.programs["prog"].test_run(bytes(40))
+        assert module.counts.value == [2, 0, 2, 0]
+        assert module.out[0] == 2

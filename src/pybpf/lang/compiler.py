@@ -789,7 +789,10 @@ class _FunctionCompiler:
             base = self.static_value(node.value)
             index = self.static_value(node.slice) if not isinstance(node.slice, ast.Constant) \
                 else node.slice.value
-            return base[index]
+            try:
+                return base[index]
+            except (TypeError, KeyError, IndexError, ValueError) as e:
+                raise self.error(f"{ast.unparse(node)} is not a constant ({e})", node) from None
         if isinstance(node, ast.Constant):
             return node.value
         raise self.error(f"{ast.unparse(node)} is not a constant", node)
