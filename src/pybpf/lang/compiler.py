@@ -23,6 +23,8 @@ the subset allows, and what each construct becomes:
   (``bpf_ktime_get_ns()``), casts (``u32(x)``, ``ptr[T](x)``),
   ``sizeof(T)``, ``len(array)``, ``ntohs``/``htons``/``ntohl``/``htonl``,
   ``current_task()`` (the current ``task_struct`` for CO-RE reads);
+- ``comm == b"bash"`` (or ``!=``): a char array against a string constant,
+  as ``strcmp`` compares them (unrolled, one byte at a time);
 - records: ``e = Event()`` (zeroed, on the stack; keyword arguments set
   fields), ``e.pid = ...``; kernel structs: ``task.real_parent.tgid``
   reads each hop with ``bpf_probe_read_kernel`` at CO-RE offsets; a
@@ -853,7 +855,7 @@ class _FunctionCompiler:
             return self.b.null()
         if isinstance(v, (str, bytes)):
             raise self.error("a string cannot be a value here (strings live in char arrays "
-                             "of records)", node)
+                             "of records; compare one with comm == b\"bash\")", node)
         raise self.error(f"a {type(v).__name__} constant is not allowed (integers only)", node)
 
     def expr_List(self, node: ast.expr) -> Value:
@@ -1007,7 +1009,40 @@ class _FunctionCompiler:
             if not isinstance(v.ctype, t.PointerType):
                 raise self.error(f"a {v.ctype!r} is never None", node)
             return self.b.is_null(v, negate=isinstance(op, ast.IsNot))
+        if isinstance(op, (ast.Eq, ast.NotEq)):
+            for text_node, other in ((right, left), (left, right)):
+                text = self._static_or_nothing(text_node)
+                if isinstance(text, (bytes, str)):
+                    return self._compare_string(op, other, text, node)
         return self._compare_values(op, self.scalar(left), self.scalar(right), node)
+
+    def _compare_string(self, op: ast.cmpop, array_node: ast.expr, text: bytes | str,
+                        node: ast.AST) -> Value:
+        """``comm == b"bash"``: a char array equals a string constant when it
+        holds its bytes and then a NUL (or ends there), as ``strcmp`` says;
+        one byte comparison per byte of the constant, no loop."""
+        data = text.encode() if isinstance(text, str) else text
+        arr = self.expr(array_node)
+        target = arr.ctype.target if isinstance(arr.ctype, t.PointerType) else None
+        if not isinstance(target, t.ArrayType) or target.elem.size != 1:
+            raise self.error(f"a string compares with a char array (comm == b\"bash\"), "
+                             f"not a {arr.ctype!r}", node)
+        if b"\0" in data:
+            raise self.error("the string holds a NUL: compare a shorter one", node)
+        if len(data) > target.count:
+            equal = self.b.ir.icmp_unsigned("!=", self.b.const(t.U8, 0).ir,
+                                            self.b.const(t.U8, 0).ir)     # never equal
+        else:
+            expected = data + b"\0" if len(data) < target.count else data
+            equal = None
+            for i, byte in enumerate(expected):
+                got = self.b.load(self.b.index(arr, i))
+                same = self.b.ir.icmp_unsigned("==", self.b.cast(got, t.U8).ir,
+                                               self.b.const(t.U8, byte).ir)
+                equal = same if equal is None else self.b.ir.and_(equal, same)
+        if isinstance(op, ast.NotEq):
+            equal = self.b.ir.not_(equal)
+        return Value(self.b.ir.zext(equal, t.I32), t.S32)
 
     def _compare_values(self, op: ast.cmpop, a: Value, b: Value, node: ast.AST) -> Value:
         text = COMPARE_OPS.get(type(op))
