@@ -89,3 +89,38 @@ def test_the_kernel_reads_the_callers_vruntime(compiled):
         out = coll.maps["out"]
         assert out[0] > 0 and out[1] > 0
         assert out[2] > 0                        # pytest's parent
+
+
+U8_FIELD = '''
+from pybpf.lang import Array, current_task, kernel, ptr, raw_tracepoint, u32, u64
+
+out = Array[u32, u64](max_entries=2)
+
+
+@raw_tracepoint("sys_enter")
+def ttl(ctx) -> int:
+    iph = ptr[kernel.iphdr](current_task())     # the VM test plants an iphdr there
+    out[0] = iph.ttl
+    out[1] = iph.protocol
+    return 0
+'''
+
+
+def test_an_unsigned_char_field_is_a_number_not_a_signed_char(tmp_path):
+    """BTF encodes ``char`` and ``unsigned char`` alike; ``iphdr.ttl`` (a
+    ``__u8``) of 200 read as -56 widened to 64 bits when every one-byte
+    ``*char`` type became the signed character type."""
+    from pybpf import vm
+    from pybpf.lang.types import U8, kernel_struct
+
+    assert kernel_struct("iphdr").member("ttl").ctype == U8
+    path = tmp_path / "ttl.py"
+    path.write_text(U8_FIELD)
+    machine = vm.VM()
+    header = bytearray(20)
+    header[offset_of("iphdr", "ttl")] = 200
+    header[offset_of("iphdr", "protocol")] = 17
+    machine.env.task = machine.memory.map_buffer(header, "iphdr").start
+    coll = vm.load(compile_module(load_module(path)).object_spec(), vm=machine)
+    coll.programs["ttl"].test_run(ctx=bytes(16))
+    assert (coll.maps["out"][0], coll.maps["out"][1]) == (200, 17)

@@ -281,7 +281,8 @@ class KernelLayouts:
                 boot = f.read().strip()
         except OSError:
             return None
-        return hashlib.sha256(f"{boot}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:32]
+        return hashlib.sha256(f"{LAYOUT_FORMAT}:{boot}:{st.st_size}:{st.st_mtime_ns}".encode()
+                              ).hexdigest()[:32]
 
     def _load_cache(self) -> None:
         import json
@@ -345,7 +346,9 @@ class KernelLayouts:
         t = btf.resolve(type_id)
         kind = type(t).__name__
         if kind == "Int":
-            special = "char" if t.name == "char" or (t.size == 1 and "char" in t.name) else \
+            # plain char only: BTF encodes 'char' and 'unsigned char' alike, and
+            # a u8 field (iphdr.ttl) is a number, not a character
+            special = "char" if t.name == "char" else \
                 "bool" if t.name == "_Bool" else ""
             return ["int", t.size * 8, bool(t.encoding & 1), special]
         if kind in ("Enum", "Enum64"):
@@ -364,6 +367,10 @@ class KernelLayouts:
             return ["struct", t.name or f"#{t.id}"]
         return ["bytes", btf.size_of(type_id) if kind != "Func" else 0]
 
+
+LAYOUT_FORMAT = 2
+"""The version of the cached layouts' format: a change to what ``desc``
+records (2: only plain ``char`` is a character) needs a fresh cache."""
 
 _LAYOUTS: KernelLayouts | None = None
 
