@@ -11,7 +11,7 @@ import threading
 import time
 
 import pytest
-from lang_util import HAVE_VMLINUX, bpftool_loadall
+from lang_util import HAVE_VMLINUX, bpftool_loadall, run_script
 
 from conftest import ROOT
 from pybpf.lang import compile_file
@@ -229,62 +229,21 @@ def test_runqlat_fills_a_histogram_as_the_c_tool_does(pair):
     assert 0.5 < py_total / c_total < 2.0, (py_hist, c_hist)
 
 
-def _run_script(name: str, trigger, want: str, *args: str) -> str:
-    """Run examples/lang/NAME.py as a user does (``python NAME.py``), wait for
-    its header (it has attached), call ``trigger``, and return its output
-    once ``want`` shows, after Ctrl-C — or, given a duration in ``args``,
-    once it ends by itself."""
-    import selectors
-    import signal
-    import sys
-
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    proc = subprocess.Popen([sys.executable, "-u", str(EXAMPLES / f"{name}.py"), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=env)
-    assert proc.stdout is not None
-    out = ""
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
-    triggered = False
-    end = time.monotonic() + 60
-    try:
-        while time.monotonic() < end and want not in out:
-            if sel.select(timeout=0.2):
-                line = proc.stdout.readline()
-                if not line:
-                    break
-                out += line
-            if not triggered and out:          # the header: attached
-                trigger()
-                triggered = True
-    finally:
-        if proc.poll() is None and not args:       # Ctrl-C; a duration ends by itself
-            proc.send_signal(signal.SIGINT)
-        try:
-            rest, _ = proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            rest, _ = proc.communicate()
-        out += rest or ""
-    return out
-
-
 @pytest.mark.kernel
 def test_the_tools_run_as_scripts_with_their_own_user_space_half(tmp_path):
     """``sudo python examples/lang/exitsnoop.py`` and the others: the file's
     code reads its own declarations (``load(__file__)`` compiles the running
     module, not a second copy whose maps the script does not hold)."""
-    out = _run_script("exitsnoop", lambda: subprocess.run(["sh", "-c", "exit 5"]), "code 5")
+    out = run_script(EXAMPLES / "exitsnoop.py", lambda: subprocess.run(["sh", "-c", "exit 5"]), "code 5")
     assert "code 5" in out and "Traceback" not in out, out
     opened = tmp_path / "opened-by-the-test"
     opened.write_text("x")
-    out = _run_script("opensnoop", lambda: opened.read_text(), opened.name)
+    out = run_script(EXAMPLES / "opensnoop.py", lambda: opened.read_text(), opened.name)
     assert str(opened) in out and "Traceback" not in out, out
-    out = _run_script("execsnoop", lambda: subprocess.run(["/bin/true", "marker-arg"]),
+    out = run_script(EXAMPLES / "execsnoop.py", lambda: subprocess.run(["/bin/true", "marker-arg"]),
                       "marker-arg")
     assert "/bin/true marker-arg" in out and "Traceback" not in out, out
-    out = _run_script("syscount", lambda: None, "TIME(us)", "1")
+    out = run_script(EXAMPLES / "syscount.py", lambda: None, "TIME(us)", "1")
     assert "TIME(us)" in out and "Traceback" not in out, out
-    out = _run_script("runqlat", lambda: None, "usecs", "1")
+    out = run_script(EXAMPLES / "runqlat.py", lambda: None, "usecs", "1")
     assert "usecs" in out and "Traceback" not in out, out
