@@ -75,7 +75,7 @@ def main() -> None:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else None
     with load(__file__) as f:
         f.attach()
-        print("tracing run queue latency; Ctrl-C to stop")
+        print("tracing run queue latency; Ctrl-C to stop", flush=True)
         f.poll(duration=seconds)
         from pybpf.pictures.histogram import log2_bars
 
