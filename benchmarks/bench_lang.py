@@ -52,7 +52,7 @@ def c_command(name: str, compiler: str, out_dir: Path) -> list[str] | None:
                   compiler=compiler, include_dirs=[tools / "include"], vmlinux=False,
                   on_command=seen.append)
     except Exception as e:          # no such compiler here
-        print(f"  ({compiler}: {e})", file=sys.stderr)
+        print(f"  ({compiler}: skipped, {e})", file=sys.stderr)
         return None
     return seen[-1] if seen else None
 
@@ -110,8 +110,13 @@ def main() -> int:
             py_cpu = statistics.median(cpu)
             c_times: list[tuple[float, float] | None] = []
             for compiler in ("clang", "zig"):
-                cmd = c_command(name, compiler, out) if (
-                    compiler != "clang" or shutil.which("clang")) else None
+                if compiler == "clang" and not shutil.which("clang"):
+                    if name == names[0]:
+                        print("  (clang: not installed, its columns show '-'; "
+                              "apt-get install clang)", file=sys.stderr)
+                    cmd = None
+                else:
+                    cmd = c_command(name, compiler, out)
                 c_times.append(time_command(cmd, args.runs) if cmd else None)
             for kind, py, front_llvm in (
                     ("wall", py_wall, [statistics.median(front), statistics.median(llvm)]),

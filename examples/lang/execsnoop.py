@@ -115,7 +115,7 @@ def main() -> None:
     with load(__file__) as f:
         f.attach()
         f.ringbuf(events, show)
-        print(f"{'PCOMM':<16} {'PID':>7} {'PPID':>7} {'RET':>4} ARGS")
+        print(f"{'PCOMM':<16} {'PID':>7} {'PPID':>7} {'RET':>4} ARGS", flush=True)
         f.poll()
 
 

@@ -84,7 +84,7 @@ def main() -> None:
     with load(__file__) as f:
         f.attach()
         f.ringbuf(events, show)
-        print(f"{'PCOMM':<16} {'PID':>7} {'PPID':>7} {'AGE(s)':>9} EXIT")
+        print(f"{'PCOMM':<16} {'PID':>7} {'PPID':>7} {'AGE(s)':>9} EXIT", flush=True)
         f.poll()
 
 

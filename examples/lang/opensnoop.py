@@ -113,7 +113,7 @@ def main() -> None:
     with load(__file__) as f:
         f.attach()
         f.ringbuf(events, show)
-        print(f"{'PID':>7} {'COMM':<16} {'FD':>4} {'ERR':>3} PATH")
+        print(f"{'PID':>7} {'COMM':<16} {'FD':>4} {'ERR':>3} PATH", flush=True)
         f.poll()
 
 

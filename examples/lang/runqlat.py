@@ -75,14 +75,12 @@ def main() -> None:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else None
     with load(__file__) as f:
         f.attach()
-        print("tracing run queue latency; Ctrl-C to stop")
+        print("tracing run queue latency; Ctrl-C to stop", flush=True)
         f.poll(duration=seconds)
+        from pybpf.pictures.histogram import log2_bars
+
         counts = dict(hist.items())
-        top = max((i for i, c in counts.items() if c), default=0)
-        print(f"{'usecs':>24} : count")
-        for i in range(top + 1):
-            low, high = (1 << (i - 1)) if i else 0, (1 << i) - 1
-            print(f"{low:>10} -> {high:<10} : {counts.get(i, 0)}")
+        print(log2_bars([counts.get(i, 0) for i in range(MAX_SLOTS)], "usecs"))
 
 
 if __name__ == "__main__":

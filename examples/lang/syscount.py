@@ -71,7 +71,7 @@ def main() -> None:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else None
     with load(__file__) as f:
         f.attach()
-        print("counting system calls; Ctrl-C to stop")
+        print("counting system calls; Ctrl-C to stop", flush=True)
         f.poll(duration=seconds)
         rows = sorted(stats.items(), key=lambda kv: -kv[1].count)[:20]
         print(f"{'SYSCALL':>8} {'COUNT':>10} {'TIME(us)':>12}")

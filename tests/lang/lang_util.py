@@ -1,5 +1,5 @@
-"""Shared by the pybpf.lang tests: packets, and libbpf's verdict on an
-object through ``bpftool prog loadall``."""
+"""Shared by the pybpf.lang tests: packets, libbpf's verdict on an object
+through ``bpftool prog loadall``, and a program file run as a script."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import os
 import shutil
 import struct
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -40,3 +42,46 @@ def packet(proto: int, dport: int, payload: bytes = b"x" * 8) -> bytes:
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4) + len(payload), 0, 0, 64, proto,
                      0, bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
     return b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip + l4 + payload
+
+
+def run_script(path: Path, trigger: Callable[[], object], want: str | Callable[[str], bool],
+               *args: str) -> str:
+    """Run a program file as a user does (``python tool.py``), wait for
+    its header (it has attached), call ``trigger``, and return its output
+    once ``want`` shows (a string, or a test of the output), after Ctrl-C — or, given a duration in ``args``,
+    once it ends by itself."""
+    import selectors
+    import signal
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    proc = subprocess.Popen([sys.executable, "-u", str(path), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env)
+    assert proc.stdout is not None
+    out = ""
+    seen = want if callable(want) else (lambda text: want in text)
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    triggered = False
+    end = time.monotonic() + 60
+    try:
+        while time.monotonic() < end and not seen(out):
+            if sel.select(timeout=0.2):
+                line = proc.stdout.readline()
+                if not line:
+                    break
+                out += line
+            if not triggered and out:          # the header: attached
+                trigger()
+                triggered = True
+    finally:
+        if proc.poll() is None and not args:       # Ctrl-C; a duration ends by itself
+            proc.send_signal(signal.SIGINT)
+        try:
+            rest, _ = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            rest, _ = proc.communicate()
+        out += rest or ""
+    return out

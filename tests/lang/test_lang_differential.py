@@ -181,3 +181,47 @@ def test_a_known_program_with_every_rule():
         path.write_text(source)
         assert expected_results(path) == {"r0": (1 << 32) - 1, "r1": -31, "r2": 0,
                                           "r3": 128 + 0 + 7}
+
+
+DEAD_BRANCH = """from pybpf.lang import Global, function, socket_filter, u8, u16, u32, u64, s8, s16, s32, s64
+r0 = Global(u8)
+r1 = Global(u8)
+r2 = Global(u8)
+r3 = Global(u8)
+
+@function
+def mix(a: u64, b: s32) -> u64:
+    return a * 31 + u64(b)
+
+@socket_filter
+def prog(ctx) -> int:
+    global r0, r1, r2, r3
+    v0 = u8(s32(0))
+    v1 = u8(s32(0))
+    v2 = u8(s32(0))
+    v3 = u8(s32(2))
+    for i0_0 in range(3):
+        for i1_0 in range(2):
+            v2 = u8(((s32(54) + s64(13074873598)) // (s32(0) - v3)))
+            v0 = u8(v0)
+            v3 = u8((~(v3 | s32(39))))
+            v1 = u8(v1 + i1_0)
+        v0 = u8(mix(v0, v3))
+        v3 = u8((v2 % (v0 == s32(8))))
+        v0 = u8(s32(-2))
+        v3 = u8(v3 + i0_0)
+    r0 = v0
+    r1 = v1
+    r2 = v2
+    r3 = v3
+    return 0
+"""
+
+
+@pytest.mark.parametrize("run", [run_in_vm, pytest.param(run_in_kernel, marks=pytest.mark.kernel(
+    "test_run"))], ids=["vm", "kernel"])
+def test_a_generated_program_with_a_branch_only_the_tnum_shows_dead(run):
+    """Found by the slow run: ``v0 == 8`` where v0 has bit 1 known set.  The
+    kernel skips the branch; pybpf's verifier walked it into a REG
+    INVARIANTS VIOLATION until it compared tnums too."""
+    check(DEAD_BRANCH, run)

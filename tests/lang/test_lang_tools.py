@@ -11,7 +11,7 @@ import threading
 import time
 
 import pytest
-from lang_util import HAVE_VMLINUX, bpftool_loadall
+from lang_util import HAVE_VMLINUX, bpftool_loadall, run_script
 
 from conftest import ROOT
 from pybpf.lang import compile_file
@@ -227,3 +227,23 @@ def test_runqlat_fills_a_histogram_as_the_c_tool_does(pair):
     assert py_total > 20 and c_total > 20
     # both see the same scheduler events, attached a moment apart
     assert 0.5 < py_total / c_total < 2.0, (py_hist, c_hist)
+
+
+@pytest.mark.kernel
+def test_the_tools_run_as_scripts_with_their_own_user_space_half(tmp_path):
+    """``sudo python examples/lang/exitsnoop.py`` and the others: the file's
+    code reads its own declarations (``load(__file__)`` compiles the running
+    module, not a second copy whose maps the script does not hold)."""
+    out = run_script(EXAMPLES / "exitsnoop.py", lambda: subprocess.run(["sh", "-c", "exit 5"]), "code 5")
+    assert "code 5" in out and "Traceback" not in out, out
+    opened = tmp_path / "opened-by-the-test"
+    opened.write_text("x")
+    out = run_script(EXAMPLES / "opensnoop.py", lambda: opened.read_text(), opened.name)
+    assert str(opened) in out and "Traceback" not in out, out
+    out = run_script(EXAMPLES / "execsnoop.py", lambda: subprocess.run(["/bin/true", "marker-arg"]),
+                      "marker-arg")
+    assert "/bin/true marker-arg" in out and "Traceback" not in out, out
+    out = run_script(EXAMPLES / "syscount.py", lambda: None, "TIME(us)", "1")
+    assert "TIME(us)" in out and "Traceback" not in out, out
+    out = run_script(EXAMPLES / "runqlat.py", lambda: None, "usecs", "1")
+    assert "usecs" in out and "Traceback" not in out, out

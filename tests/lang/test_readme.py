@@ -51,3 +51,18 @@ def test_the_readme_tool_reports_an_exit(tmp_path):
                 break
     mine = [e for e in seen if e.pid == child.pid]
     assert mine and mine[0].code == 6 and mine[0].comm == b"sh"
+
+
+@pytest.mark.kernel
+def test_the_readme_tool_runs_as_a_script(tmp_path):
+    """``sudo python exits.py``, as the README's comment says."""
+    from lang_util import run_script
+
+    path = readme_tool(tmp_path)
+    def ours(text: str) -> bool:            # comm, pid, ppid, code, age_ms
+        return any(line.split()[:1] == ["sh"] and line.split()[3:4] == ["6"]
+                   for line in text.splitlines())
+
+    out = run_script(path, lambda: subprocess.run(["sh", "-c", "sleep 0.02; exit 6"]), ours)
+    assert ours(out), out
+    assert "Traceback" not in out, out

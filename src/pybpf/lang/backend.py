@@ -299,6 +299,20 @@ class _Debug:
             fields["offset"] = offset * 8
         return self.m.add_debug_info("DIDerivedType", fields)
 
+    def bitfield_member(self, name: str, dtype: Any, bits: int, bit_offset: int) -> Any:
+        """A bitfield member: ``bits`` wide, ``bit_offset`` bits into its struct."""
+        fields: dict[str, Any] = {"tag": ir.DIToken("DW_TAG_member"), "name": name,
+                                  "file": self.file, "baseType": dtype, "size": bits,
+                                  "flags": ir.DIToken("DIFlagBitField")}
+        if bit_offset:
+            fields["offset"] = bit_offset
+        return self.m.add_debug_info("DIDerivedType", fields)
+
+    def program_prototype(self) -> Any:
+        """``int (void *)``: what a program array's ``values`` point to."""
+        return self.m.add_debug_info("DISubroutineType", {
+            "types": self.m.add_metadata([self.type(S32), self.type(VOID_PTR)])})
+
     def pointer_to_int_array(self, count: int) -> Any:
         """``int (*)[count]``: how a BTF map definition spells a number."""
         return self.m.add_debug_info("DIDerivedType", {
@@ -333,7 +347,10 @@ class _Debug:
                 dt = self.kernel_struct(m.ctype)
             else:
                 dt = self.type(m.ctype)
-            members.append(self.member(m.name, dt, m.ctype.size, m.offset))
+            if m.is_bitfield:
+                members.append(self.bitfield_member(m.name, dt, m.bits, m.bit_offset))
+            else:
+                members.append(self.member(m.name, dt, m.ctype.size, m.offset))
         fields: dict[str, Any] = {
             "tag": ir.DIToken("DW_TAG_union_type" if ks.kind == "union"
                               else "DW_TAG_structure_type"),
@@ -347,6 +364,29 @@ class _Debug:
     def kernel_index(self, ks: KernelStruct, member: KernelMember) -> int:
         used = sorted(self.kernel_uses[ks].values(), key=lambda m: m.btf_index)
         return [m.btf_index for m in used].index(member.btf_index)
+
+
+_ALIGNED_RESULTS = frozenset({"map_lookup_elem", "map_lookup_percpu_elem", "ringbuf_reserve"})
+"""Helpers whose pointer results are 8-byte aligned: map values and ring-buffer
+records start on the kernel's ``round_up(size, 8)`` boundaries."""
+
+
+class _ReturnAlign:
+    """``align N`` on a call's result.  llvmlite has no return attributes; it
+    prints these where fast-math flags go (``call align 8 ptr %f(...)``), which
+    is where LLVM reads return attributes.  Knowing the alignment lets LLVM
+    copy records between map values and ring-buffer slots with 8-byte
+    accesses instead of 4-byte ones (half the instructions, and half the
+    instruction-selection time)."""
+
+    def __init__(self, align: int):
+        self.align = align
+
+    def __bool__(self) -> bool:
+        return True
+
+    def _to_list(self, typ: Any) -> list[str]:
+        return [f"align {self.align}"]
 
 
 class _ElementType(ArgumentAttributes):
@@ -884,11 +924,24 @@ class FunctionBuilder:
                 if f.offset else ptr.ir
             return Value(p, PointerType(f.ctype))
         if isinstance(t, KernelStruct):
-            if not t.direct(name) and t.has(name):
-                anon = t.anonymous_member(name)
-                return self.field(self._core_access(ptr, t, anon), name)
-            return self._core_access(ptr, t, t.member(name))
+            base, holder, member = self._kernel_member(ptr, t, name)
+            if member.is_bitfield:
+                raise CompileError(f"{holder.c_name()}.{name} is a bitfield: it has no "
+                                   "address (read its value instead)")
+            return self._core_access(base, holder, member)
         raise CompileError(f"a {t.c_name()} has no fields (looking for {name!r})")
+
+    def _kernel_member(self, ptr: Value, ks: KernelStruct,
+                       name: str) -> tuple[Value, KernelStruct, KernelMember]:
+        """Member ``name`` of the kernel struct ``ptr`` points to, with the
+        struct that holds it (``ks`` or an anonymous struct or union inside
+        it, reached through CO-RE accesses) and a pointer to that struct."""
+        while not ks.direct(name) and ks.has(name):
+            anon = ks.anonymous_member(name)
+            ptr = self._core_access(ptr, ks, anon)
+            assert isinstance(anon.ctype, KernelStruct)
+            ks = anon.ctype
+        return ptr, ks, ks.member(name)
 
     def _core_access(self, ptr: Value, ks: KernelStruct, member: KernelMember) -> Value:
         dbg = self.module.debug
@@ -923,12 +976,21 @@ class FunctionBuilder:
         field through CO-RE: the final field's value (an integer or pointer),
         or a pointer to a stack copy (arrays, structs)."""
         names = path.split(".") if isinstance(path, str) else list(path)
-        current = ptr
+        current = root = ptr        # root: where LLVM's chain of CO-RE accesses starts
         for i, name in enumerate(names):
             t = self._pointee(current)
-            addr = self.field(current, name)
-            ftype = self._pointee(addr)
             last = i == len(names) - 1
+            if isinstance(t, KernelStruct):
+                base, holder, member = self._kernel_member(current, t, name)
+                if member.is_bitfield:
+                    if not last:
+                        raise CompileError(f"{holder.c_name()}.{name} is a bitfield, not a "
+                                           f"pointer: cannot follow {'.'.join(names[i + 1:])!r}")
+                    return self.core_bitfield(root, base, holder, member)
+                addr = self._core_access(base, holder, member)
+            else:
+                addr = self.field(current, name)
+            ftype = self._pointee(addr)
             if isinstance(ftype, (KernelStruct, StructType)) and not last:
                 current = addr              # embedded: keep walking without reading
                 continue
@@ -942,8 +1004,36 @@ class FunctionBuilder:
             if not isinstance(ftype, PointerType):
                 raise CompileError(f"{t.c_name()}.{name} is not a pointer: cannot follow "
                                    f"{'.'.join(names[i + 1:])!r}")
-            current = value
+            current = root = value
         return current
+
+    def core_bitfield(self, root: Value, ptr: Value, ks: KernelStruct,
+                      member: KernelMember) -> Value:
+        """Read bitfield ``member`` of the kernel struct ``ptr`` points to, as
+        libbpf's ``BPF_CORE_READ_BITFIELD_PROBED`` does: the byte offset and
+        size of the word holding it and the two shifts that extract it are
+        CO-RE relocations (``llvm.bpf.preserve.field.info``), so the loader
+        fits them to the running kernel's layout.  ``root`` is where the
+        accesses leading to ``ptr`` start (``ptr`` itself, or the struct
+        whose anonymous member ``ptr`` is): the byte offset counts from it.
+        The value has the member's declared type (sign-extended when that
+        is signed)."""
+
+        def info(kind: str) -> Any:
+            access = self._core_access(ptr, ks, member)
+            value = self.ir.call(self.module.field_info_intrinsic(),
+                                 [access.ir, ir.Constant(I64, constant(f"BPF_CORE_FIELD_{kind}"))])
+            return self.ir.zext(value, I64)
+
+        offset, size = info("BYTE_OFFSET"), info("BYTE_SIZE")
+        lshift, rshift = info("LSHIFT_U64"), info("RSHIFT_U64")
+        word = self.local(U64, f"bits_{member.name}", zero=True)
+        src = self.ir.gep(root.ir, [offset], source_etype=I8)
+        self.probe_read(word, Value(self.ir.trunc(size, I32), U32), Value(src, VOID_PTR))
+        value = self.ir.shl(self.load(word).ir, lshift)
+        signed = isinstance(member.ctype, IntType) and member.ctype.signed
+        value = self.ir.ashr(value, rshift) if signed else self.ir.lshr(value, rshift)
+        return self.cast(Value(value, S64 if signed else U64), member.ctype)
 
     # -- calls --------------------------------------------------------------------
     def call_helper(self, name: str, *args: Value, ret: CType | None = None) -> Value:
@@ -970,6 +1060,8 @@ class FunctionBuilder:
         callee = ir.Constant(I64, hid).inttoptr(fnty.as_pointer())
         callee.function_type = fnty
         result = self.ir.call(callee, values)
+        if name.removeprefix("bpf_") in _ALIGNED_RESULTS and isinstance(rtype, PointerType):
+            result.fastmath = _ReturnAlign(U64.align)
         return Value(result, rtype)
 
     def call(self, function: Function, *args: Value) -> Value:
@@ -1115,6 +1207,8 @@ class Module:
         self.core_calls: list[tuple[Any, KernelStruct, KernelMember]] = []
         self._kernel_ir: dict[KernelStruct, Any] = {}
         self._core_intrinsic: ir.Function | None = None
+        self._field_info: ir.Function | None = None
+        self._slot_values: list[tuple[Any, Any, int, int, dict[int, Any]]] = []
         self.compile_seconds = 0.0
         self._elf: bytes | None = None
         self._elf_optimize = -1
@@ -1129,12 +1223,16 @@ class Module:
 
     def map(self, name: str, kind: str, *, key: CType | None = None,
             value: CType | None = None, max_entries: int = 1, flags: int = 0,
-            inner: MapDecl | None = None, pinned: bool = False, line: int = 0) -> MapDecl:
+            inner: MapDecl | None = None, pinned: bool = False, line: int = 0,
+            values: dict[int, MapDecl | str] | None = None) -> MapDecl:
         """Declare a BTF-defined map in ``.maps``.  ``kind`` is the kernel's
         map type without ``BPF_MAP_TYPE_`` (``hash``, ``percpu_array``,
         ``lru_hash``, ``lpm_trie``, ``ringbuf``, ``perf_event_array``,
         ``stack_trace``, ``prog_array``, ``queue``, ``stack``,
-        ``array_of_maps`` with ``inner``...).  ``pinned`` pins by name."""
+        ``array_of_maps`` with ``inner``...).  ``pinned`` pins by name.
+        ``values`` puts maps of the module (maps of maps) or programs of the
+        module, by function name (``prog_array``), in slots when the object
+        is loaded, as libbpf's ``.values = { [0] = &a }`` does."""
         self._check_name(name)
         if kind not in MAP_TYPES:
             raise CompileError(f"no map type {kind!r} (known: {', '.join(sorted(MAP_TYPES))})")
@@ -1142,6 +1240,23 @@ class Module:
             flags |= constant("BPF_F_NO_PREALLOC")
         if kind in _OF_MAPS and inner is None:
             raise CompileError(f"a {kind} map needs the inner map it holds (inner=...)")
+        values = values or {}
+        if values and kind not in _OF_MAPS and kind != "prog_array":
+            raise CompileError(f"a {kind} map takes no initial values (values=...)")
+        for index, v in values.items():
+            if not 0 <= index < max_entries:
+                raise CompileError(f"values: slot {index} is outside max_entries {max_entries}")
+            if kind == "prog_array":
+                if not isinstance(v, str):
+                    raise CompileError(f"values[{index}] of a prog_array must be a program")
+                continue
+            assert inner is not None
+            if not isinstance(v, MapDecl):
+                raise CompileError(f"values[{index}] of a {kind} must be a map")
+            if (v.kind, v.key, v.value) != (inner.kind, inner.key, inner.value):
+                raise CompileError(f"values[{index}] ({v.name}: {v.kind} {v.key}->{v.value}) "
+                                   f"is not a map like the inner one ({inner.name}: "
+                                   f"{inner.kind} {inner.key}->{inner.value})")
         decl = MapDecl(self, name, kind, key, value, max_entries, flags, inner, pinned, line)
         dbg = self.debug
         members: list[tuple[str, Any]] = [("type", dbg.pointer_to_int_array(MAP_TYPES[kind]))]
@@ -1172,6 +1287,8 @@ class Module:
             assert inner is not None
             inner_type = self._map_def_type(inner)
             members.append(("values", dbg.array(dbg.pointer(inner_type), 64, 0)))
+        elif values:                # prog_array: __array(values, int (void *))
+            members.append(("values", dbg.array(dbg.pointer(dbg.program_prototype()), 64, 0)))
         di_members = [dbg.member(n, t, 8 if n != "values" else 0, 8 * i)
                       for i, (n, t) in enumerate(members)]
         struct = self.ir.add_debug_info("DICompositeType", {
@@ -1179,12 +1296,16 @@ class Module:
             "size": 64 * len([n for n, _ in members if n != "values"]),
             "elements": self.ir.add_metadata(di_members)}, is_distinct=True)
         decl.def_type = struct
-        ir_type = ir.LiteralStructType([PTR] * len([n for n, _ in members if n != "values"])
-                                       + ([ir.ArrayType(PTR, 0)] if kind in _OF_MAPS else []))
+        fields = len([n for n, _ in members if n != "values"])
+        slots = max(values) + 1 if values else 0
+        ir_type = ir.LiteralStructType([PTR] * fields + (
+            [ir.ArrayType(PTR, slots)] if kind in _OF_MAPS or values else []))
         g = ir.GlobalVariable(self.ir, ir_type, name)
         g.section = ".maps"
         g.align = 8
         g.initializer = ir.Constant(ir_type, None)
+        if values:                  # filled by finish(), once every program exists
+            self._slot_values.append((g, ir_type, fields, slots, values))
         self._global_debug(g, name, struct, line)
         decl.glob = g
         self.maps[name] = decl
@@ -1286,6 +1407,26 @@ class Module:
         self.functions[name] = f
         return f
 
+    def _finish_slot_values(self) -> None:
+        # the slots follow the map's definition (BTF says 'values' has no
+        # elements): LLVM writes a relocation naming the map or program in
+        # each, which pybpf's loader and libbpf fill
+        for g, ir_type, fields, slots, values in self._slot_values:
+            targets = []
+            for i in range(slots):
+                v = values.get(i)
+                if v is None:
+                    targets.append(ir.Constant(PTR, None))
+                elif isinstance(v, MapDecl):
+                    targets.append(v.glob)
+                elif v in self.functions and self.functions[v].section:
+                    targets.append(self.functions[v].ir)
+                else:
+                    raise CompileError(f"map {g.name!r}: values[{i}] names {v!r}, which is "
+                                       "not a program of this module")
+            g.initializer = ir.Constant(ir_type, [ir.Constant(PTR, None)] * fields
+                                        + [ir.Constant(ir.ArrayType(PTR, slots), targets)])
+
     # -- kernel types -------------------------------------------------------------
     def core_intrinsic(self) -> ir.Function:
         """``llvm.preserve.struct.access.index`` (declared once)."""
@@ -1294,6 +1435,14 @@ class Module:
             self._core_intrinsic = ir.Function(
                 self.ir, fnty, "llvm.preserve.struct.access.index.p0.p0")
         return self._core_intrinsic
+
+    def field_info_intrinsic(self) -> ir.Function:
+        """``llvm.bpf.preserve.field.info`` (declared once): a relocatable
+        fact about a field (byte offset, byte size, shifts of a bitfield)."""
+        if self._field_info is None:
+            fnty = ir.FunctionType(I32, [PTR, I64])
+            self._field_info = ir.Function(self.ir, fnty, "llvm.bpf.preserve.field.info.p0")
+        return self._field_info
 
     def kernel_ir_type(self, ks: KernelStruct) -> Any:
         """The LLVM struct standing for ``ks`` (its body: the used members)."""
@@ -1309,7 +1458,10 @@ class Module:
         for ks, t in self._kernel_ir.items():
             if t.is_opaque:
                 used = sorted(dbg.kernel_uses.get(ks, {}).values(), key=lambda m: m.btf_index)
-                t.set_body(*[m.ctype.ir_type() if not isinstance(m.ctype, KernelStruct)
+                # a bitfield stands as a u64: LLVM describes bitfields by the
+                # aligned word holding them, the struct's alignment in its IR type
+                t.set_body(*[I64 if m.is_bitfield else m.ctype.ir_type()
+                             if not isinstance(m.ctype, KernelStruct)
                              else self.kernel_ir_type(m.ctype) for m in used] or [I8])
         for call, ks, member in self.core_calls:
             index = ir.Constant(I32, dbg.kernel_index(ks, member))
@@ -1330,6 +1482,7 @@ class Module:
             self.globals["LICENSE"] = GlobalDecl("LICENSE", ctype, "license", False, g)
         for f in self.functions.values():
             f.builder.finish()
+        self._finish_slot_values()
         self._finish_kernel_types()
         for f in self.functions.values():
             f.finish_debug()

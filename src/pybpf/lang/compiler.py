@@ -23,13 +23,21 @@ the subset allows, and what each construct becomes:
   (``bpf_ktime_get_ns()``), casts (``u32(x)``, ``ptr[T](x)``),
   ``sizeof(T)``, ``len(array)``, ``ntohs``/``htons``/``ntohl``/``htonl``,
   ``current_task()`` (the current ``task_struct`` for CO-RE reads);
+- ``comm == b"bash"`` (or ``!=``): a char array against a string constant,
+  as ``strcmp`` compares them (unrolled, one byte at a time);
 - records: ``e = Event()`` (zeroed, on the stack; keyword arguments set
   fields), ``e.pid = ...``; kernel structs: ``task.real_parent.tgid``
-  reads each hop with ``bpf_probe_read_kernel`` at CO-RE offsets;
+  reads each hop with ``bpf_probe_read_kernel`` at CO-RE offsets; a
+  bitfield (``task.sched_reset_on_fork``) is read as libbpf's
+  ``BPF_CORE_READ_BITFIELD_PROBED`` reads it (relocated byte offset, size
+  and shifts); it has no address;
 - maps: ``counts[k]`` (0 when absent), ``counts[k] = v``, ``counts[k] += v``
   (lookup or insert, then an atomic add), ``del counts[k]``, ``k in counts``,
   ``counts.get(k)`` (a pointer or ``None``; from a map of maps, the inner
-  map, used like a declared one), ``events.output(e)``,
+  map, used like a declared one; ``ArrayOfMaps(u32, max_entries=4,
+  inner=a, values={0: a, 1: b})`` fills slots at load, as
+  ``ProgArray(max_entries=4, values={0: prog})`` does for tail calls),
+  ``events.output(e)``,
   ``e = events.reserve(Event)`` (the function returns 0 when the ring is
   full: the null check the verifier needs; ``events.try_reserve(Event)``
   gives ``None`` instead), ``events.submit(e)``, ``events.discard(e)``;
@@ -255,10 +263,23 @@ class _ModuleCompiler:
             inner_name = m.inner.name or f"{name}_inner"
             m.inner.name = inner_name
             inner = self._declare_map(inner_name, m.inner)
+        values: dict[int, bk.MapDecl | str] = {}
+        for index, v in m.values.items():
+            if isinstance(v, d.ProgramDef):
+                if self.programs.get(v.name) is not v:
+                    raise CompileError(f"{name}: values[{index}] is not a program of this "
+                                       "file", path=self.path, line=self.line_of(name), column=1)
+                values[index] = v.name
+                continue
+            if v.name is None or self.maps.get(v.name) is not v:
+                raise CompileError(f"{name}: values[{index}] is not a map declared (assigned "
+                                   "to a name) in this file", path=self.path,
+                                   line=self.line_of(name), column=1)
+            values[index] = self._declare_map(v.name, v)
         try:
             decl = self.module.map(name, m.kind, key=m.key, value=m.value,
                                    max_entries=m.max_entries, flags=m.flags, inner=inner,
-                                   pinned=m.pinned, line=self.line_of(name))
+                                   pinned=m.pinned, line=self.line_of(name), values=values)
         except CompileError as e:
             raise e.at(self.path, self.line_of(name), 1) from None
         self.map_decls[name] = decl
@@ -770,7 +791,10 @@ class _FunctionCompiler:
             base = self.static_value(node.value)
             index = self.static_value(node.slice) if not isinstance(node.slice, ast.Constant) \
                 else node.slice.value
-            return base[index]
+            try:
+                return base[index]
+            except (TypeError, KeyError, IndexError, ValueError) as e:
+                raise self.error(f"{ast.unparse(node)} is not a constant ({e})", node) from None
         if isinstance(node, ast.Constant):
             return node.value
         raise self.error(f"{ast.unparse(node)} is not a constant", node)
@@ -831,7 +855,7 @@ class _FunctionCompiler:
             return self.b.null()
         if isinstance(v, (str, bytes)):
             raise self.error("a string cannot be a value here (strings live in char arrays "
-                             "of records)", node)
+                             "of records; compare one with comm == b\"bash\")", node)
         raise self.error(f"a {type(v).__name__} constant is not allowed (integers only)", node)
 
     def expr_List(self, node: ast.expr) -> Value:
@@ -985,7 +1009,40 @@ class _FunctionCompiler:
             if not isinstance(v.ctype, t.PointerType):
                 raise self.error(f"a {v.ctype!r} is never None", node)
             return self.b.is_null(v, negate=isinstance(op, ast.IsNot))
+        if isinstance(op, (ast.Eq, ast.NotEq)):
+            for text_node, other in ((right, left), (left, right)):
+                text = self._static_or_nothing(text_node)
+                if isinstance(text, (bytes, str)):
+                    return self._compare_string(op, other, text, node)
         return self._compare_values(op, self.scalar(left), self.scalar(right), node)
+
+    def _compare_string(self, op: ast.cmpop, array_node: ast.expr, text: bytes | str,
+                        node: ast.AST) -> Value:
+        """``comm == b"bash"``: a char array equals a string constant when it
+        holds its bytes and then a NUL (or ends there), as ``strcmp`` says;
+        one byte comparison per byte of the constant, no loop."""
+        data = text.encode() if isinstance(text, str) else text
+        arr = self.expr(array_node)
+        target = arr.ctype.target if isinstance(arr.ctype, t.PointerType) else None
+        if not isinstance(target, t.ArrayType) or target.elem.size != 1:
+            raise self.error(f"a string compares with a char array (comm == b\"bash\"), "
+                             f"not a {arr.ctype!r}", node)
+        if b"\0" in data:
+            raise self.error("the string holds a NUL: compare a shorter one", node)
+        if len(data) > target.count:
+            equal = self.b.ir.icmp_unsigned("!=", self.b.const(t.U8, 0).ir,
+                                            self.b.const(t.U8, 0).ir)     # never equal
+        else:
+            expected = data + b"\0" if len(data) < target.count else data
+            equal = None
+            for i, byte in enumerate(expected):
+                got = self.b.load(self.b.index(arr, i))
+                same = self.b.ir.icmp_unsigned("==", self.b.cast(got, t.U8).ir,
+                                               self.b.const(t.U8, byte).ir)
+                equal = same if equal is None else self.b.ir.and_(equal, same)
+        if isinstance(op, ast.NotEq):
+            equal = self.b.ir.not_(equal)
+        return Value(self.b.ir.zext(equal, t.I32), t.S32)
 
     def _compare_values(self, op: ast.cmpop, a: Value, b: Value, node: ast.AST) -> Value:
         text = COMPARE_OPS.get(type(op))
@@ -1112,12 +1169,28 @@ class _FunctionCompiler:
                 return self.b.const(static.ctype, int(static))
             if isinstance(static, int) and not isinstance(static, bool):
                 return self.b.const(literal_type(int(static)), int(static))
-        base = self.expr(node.value)
-        if isinstance(base.ctype, t.PointerType) and isinstance(base.ctype.target,
-                                                                t.KernelStruct):
-            return self.b.core_read(base, [node.attr])
-        ptr = self._field_pointer(base, node.attr, node)
-        return self._read(ptr)
+        # a.b.c as one path: from a kernel struct on, core_read walks embedded
+        # structs by offset (task.se.vruntime reads 8 bytes, not the whole se)
+        names = [node.attr]
+        inner = node.value
+        while isinstance(inner, ast.Attribute) and not self._is_context(inner.value) \
+                and self._static_or_nothing(inner) is _NOTHING:
+            names.append(inner.attr)
+            inner = inner.value
+        names.reverse()
+        base = self.expr(inner)
+        for i, name in enumerate(names):
+            if isinstance(base.ctype, t.PointerType) and isinstance(base.ctype.target,
+                                                                    t.KernelStruct):
+                return self.b.core_read(base, names[i:])
+            base = self._read(self._field_pointer(base, name, node))
+        return base
+
+    def _static_or_nothing(self, node: ast.expr) -> Any:
+        try:
+            return self.static_value(node)
+        except CompileError:
+            return _NOTHING
 
     def _read(self, ptr: Value) -> Value:
         target = ptr.ctype.target  # type: ignore[union-attr]

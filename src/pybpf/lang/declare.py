@@ -260,15 +260,41 @@ class MapDef:
     has_value = True
 
     def __init__(self, key: Any = None, value: Any = None, *, max_entries: int = 1,
-                 flags: int = 0, inner: MapDef | None = None, pinned: bool = False):
+                 flags: int = 0, inner: MapDef | None = None, pinned: bool = False,
+                 values: Any = None):
         self.key = ctype_of(key) if key is not None else None
         self.value = ctype_of(value) if value is not None else None
         self.max_entries = max_entries
         self.flags = flags
         self.inner = inner
         self.pinned = pinned
+        self.values = self._initial_values(values)
         self.name: str | None = None
         self.bound: Any = None
+
+    def _initial_values(self, values: Any) -> dict[int, Any]:
+        """``values=`` as ``{slot: map}`` (maps of maps) or ``{slot: program}``
+        (program arrays); a list gives slots 0, 1, ..."""
+        if values is None:
+            return {}
+        wanted: Any = {"array_of_maps": MapDef, "hash_of_maps": MapDef,
+                       "prog_array": ProgramDef}.get(self.kind)
+        if wanted is None:
+            raise CompileError(f"a {type(self).__name__} takes no values= (maps of maps "
+                               "and program arrays do)")
+        items = values.items() if isinstance(values, dict) else enumerate(values)
+        out: dict[int, Any] = {}
+        for index, m in items:
+            if not isinstance(index, int) or isinstance(index, bool) or \
+                    not 0 <= index < self.max_entries:
+                raise CompileError(f"values: key {index!r} is not an index below "
+                                   f"max_entries ({self.max_entries})")
+            if not isinstance(m, wanted):
+                what = "map" if wanted is MapDef else "program"
+                raise CompileError(f"values[{index}] is a {type(m).__name__}, not a {what} "
+                                   "declared in the file")
+            out[index] = m
+        return out
 
     def __class_getitem__(cls, params: Any) -> Any:
         if not isinstance(params, tuple):
@@ -399,7 +425,9 @@ class StackTrace(MapDef):
 
 
 class ProgArray(MapDef):
-    """Programs for tail calls: ``progs.tail_call(ctx, index)``."""
+    """Programs for tail calls: ``progs.tail_call(ctx, index)``.
+    ``ProgArray(max_entries=4, values={0: parse_ipv4})`` (programs of the
+    file, declared above it) fills slots when the file is loaded."""
 
     kind = "prog_array"
     has_key = has_value = False
@@ -422,13 +450,17 @@ class Stack(Queue):
 
 
 class ArrayOfMaps(MapDef):
-    """An array whose values are maps like ``inner``."""
+    """An array whose values are maps like ``inner``:
+    ``ArrayOfMaps(u32, max_entries=4, inner=a, values={0: a, 1: b})`` (or
+    ``values=[a, b]``) puts maps ``a`` and ``b`` of the file in slots 0 and
+    1 when the file is loaded."""
 
     kind = "array_of_maps"
 
 
 class HashOfMaps(MapDef):
-    """A hash whose values are maps like ``inner``."""
+    """A hash whose values are maps like ``inner`` (``values={key: map}``
+    fills it at load, as for :class:`ArrayOfMaps`)."""
 
     kind = "hash_of_maps"
 

@@ -16,13 +16,14 @@ and, at the end, every map.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from . import declare as d
 from . import types as t
-from .compiler import Compilation, compile_file
+from .compiler import Compilation, compile_file, compile_module
 
 
 def _decoder(ctype: t.CType | None) -> Callable[[bytes], Any] | None:
@@ -131,8 +132,15 @@ class LoadedFile:
 def load(source: str | Path | Compilation, *, backend: str = "kernel",
          knobs: Mapping[str, Any] | None = None) -> LoadedFile:
     """Compile (unless given a :class:`Compilation`) and load a program file
-    on ``backend`` (``"kernel"`` or ``"vm"``), knobs set first."""
-    compilation = source if isinstance(source, Compilation) else compile_file(source)
+    on ``backend`` (``"kernel"`` or ``"vm"``), knobs set first.  A file that
+    is already running (``load(__file__)`` in a tool run as
+    ``python tool.py``) is compiled from that module, so the declarations
+    its code holds are the ones bound to the loaded maps."""
+    if isinstance(source, Compilation):
+        compilation = source
+    else:
+        running = running_module(Path(source))
+        compilation = compile_module(running) if running is not None else compile_file(source)
     spec = compilation.object_spec()
     for name, value in (knobs or {}).items():
         g = compilation.globals.get(name)
@@ -156,6 +164,23 @@ def load(source: str | Path | Compilation, *, backend: str = "kernel",
     else:
         raise ValueError(f"backend is 'kernel' or 'vm', not {backend!r}")
     return LoadedFile(compilation, coll, backend)
+
+
+def running_module(path: Path) -> Any:
+    """The module already running from ``path`` — the script (``__main__``)
+    or a module imported from it — or None.  Copies :func:`compile_file`
+    made (``pybpf_lang_*``) do not count."""
+    try:
+        target = path.resolve()
+    except OSError:
+        return None
+    main = sys.modules.get("__main__")
+    others = [m for n, m in list(sys.modules.items()) if not n.startswith("pybpf_lang_")]
+    for module in [main, *others]:
+        where = getattr(module, "__file__", None)
+        if where and Path(where).name == target.name and Path(where).resolve() == target:
+            return module
+    return None
 
 
 def _name_the_python_line(error: Any) -> None:

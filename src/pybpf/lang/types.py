@@ -281,7 +281,8 @@ class KernelLayouts:
                 boot = f.read().strip()
         except OSError:
             return None
-        return hashlib.sha256(f"{boot}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:32]
+        return hashlib.sha256(f"{LAYOUT_FORMAT}:{boot}:{st.st_size}:{st.st_mtime_ns}".encode()
+                              ).hexdigest()[:32]
 
     def _load_cache(self) -> None:
         import json
@@ -345,7 +346,9 @@ class KernelLayouts:
         t = btf.resolve(type_id)
         kind = type(t).__name__
         if kind == "Int":
-            special = "char" if t.name == "char" or (t.size == 1 and "char" in t.name) else \
+            # plain char only: BTF encodes 'char' and 'unsigned char' alike, and
+            # a u8 field (iphdr.ttl) is a number, not a character
+            special = "char" if t.name == "char" else \
                 "bool" if t.name == "_Bool" else ""
             return ["int", t.size * 8, bool(t.encoding & 1), special]
         if kind in ("Enum", "Enum64"):
@@ -365,6 +368,10 @@ class KernelLayouts:
         return ["bytes", btf.size_of(type_id) if kind != "Func" else 0]
 
 
+LAYOUT_FORMAT = 2
+"""The version of the cached layouts' format: a change to what ``desc``
+records (2: only plain ``char`` is a character) needs a fresh cache."""
+
 _LAYOUTS: KernelLayouts | None = None
 
 
@@ -378,13 +385,23 @@ def kernel_layouts() -> KernelLayouts:
 
 class KernelMember:
     """A member of a kernel struct: name, its index among the BTF members,
-    byte offset and type (converted to a :class:`CType`)."""
+    byte offset and type (converted to a :class:`CType`).  A bitfield has
+    ``bits`` (its width) and ``bit_offset`` (from the struct's start); its
+    ``ctype`` is the integer type it was declared with."""
 
-    def __init__(self, name: str, btf_index: int, offset: int, ctype: CType):
+    def __init__(self, name: str, btf_index: int, offset: int, ctype: CType, *,
+                 bits: int = 0, bit_offset: int | None = None):
         self.name = name
         self.btf_index = btf_index
         self.offset = offset
         self.ctype = ctype
+        self.bits = bits
+        self.bit_offset = offset * 8 if bit_offset is None else bit_offset
+
+    @property
+    def is_bitfield(self) -> bool:
+        """Whether the member is a bitfield (read it, never take its address)."""
+        return self.bits > 0
 
 
 class KernelStruct(CType):
@@ -433,14 +450,25 @@ class KernelStruct(CType):
             return self.used[name]
         for index, (mname, bit_offset, bits, desc) in enumerate(self._members):
             if mname == name:
+                ctype = ctype_from_desc(self.layouts, desc)
                 if bits:
-                    raise CompileError(f"{self.c_name()}.{name} is a bitfield; "
-                                       "bitfields cannot be read through CO-RE here")
-                member = KernelMember(name, index, bit_offset // 8,
-                                      ctype_from_desc(self.layouts, desc))
+                    if desc[0] == "int":    # its signedness, even for (unsigned) char
+                        ctype = int_type(desc[1], bool(desc[2]))
+                    self._check_bitfield(name, bit_offset, bits, ctype)
+                member = KernelMember(name, index, bit_offset // 8, ctype, bits=bits,
+                                      bit_offset=bit_offset)
                 self.used[name] = member
                 return member
         raise CompileError(f"{self.c_name()} has no member {name!r}")
+
+    def _check_bitfield(self, name: str, bit_offset: int, bits: int, ctype: CType) -> None:
+        # LLVM's BPF backend describes a bitfield by the 8-byte-aligned word
+        # holding it (and aborts the process on one it cannot describe)
+        word = U64.size * 8
+        if not isinstance(ctype, IntType) or bits > word or \
+                bit_offset // word != (bit_offset + bits - 1) // word:
+            raise CompileError(f"{self.c_name()}.{name} is a bitfield that does not fit "
+                               "one aligned 64-bit word: it cannot be read through CO-RE")
 
     def has(self, name: str) -> bool:
         """Whether ``name`` is a member, directly or inside anonymous members."""

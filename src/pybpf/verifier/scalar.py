@@ -700,6 +700,8 @@ def scalar_branch_taken(r1: Reg, r2: Reg, op: int, w32: bool) -> int:
         eq = op == BPF_JEQ
         if t1[1] == 0 and t2[1] == 0:
             return int((t1[0] == t2[0]) == eq)
+        if not tn.overlap(t1, t2):       # a bit known in both differs
+            return int(not eq)
         if umin1 > umax2 or umax1 < umin2 or smin1 > smax2 or smax1 < smin2:
             return int(not eq)
         if not w32 and (r1.u32_min > r2.u32_max or r1.u32_max < r2.u32_min

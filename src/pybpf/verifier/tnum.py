@@ -159,6 +159,12 @@ def is_aligned(a: Tnum, size: int) -> bool:
     return not ((a[0] | a[1]) & (size - 1))
 
 
+def overlap(a: Tnum, b: Tnum) -> bool:
+    """Whether one value can fit both ``a`` and ``b``: the bits both know agree."""
+    known = ~a[1] & ~b[1] & U64
+    return (a[0] & known) == (b[0] & known)
+
+
 def contains(a: Tnum, b: Tnum) -> bool:
     """Whether every member of ``b`` is a member of ``a``."""
     if b[1] & ~a[1]:
