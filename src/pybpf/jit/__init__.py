@@ -30,6 +30,7 @@ from .codegen import Unsupported
 from .llvm import LLVMUnavailable, llvmlite_version
 from .loader import LoaderError
 from .program import JitProgram, bytecode_of
+from .tiers import make_program
 
 
 def available() -> bool:
@@ -49,7 +50,7 @@ def compile_program(insns: Any, **options: Any) -> Any:
     if options.get("trace") is not None:
         return CompiledProgram(insns, **options)
     try:
-        return JitProgram(insns, verification=verification, **options)
+        return make_program(insns, verification=verification, **options)
     except Unsupported:
         return CompiledProgram(insns, **options)
     except (LLVMUnavailable, LoaderError) as e:
