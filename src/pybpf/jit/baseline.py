@@ -751,4 +751,4 @@ class Translator:
             a.store_imm(base, disp, insn.imm, size)
 
 
-__all__ = ["BaselineCode", "REGISTERS", "Translator", "translate"]
+__all__ = ["REGISTERS", "BaselineCode", "Translator", "translate"]

@@ -334,5 +334,26 @@ class Assembler:
         return bytes(code)
 
 
-__all__ = ["ALU", "Assembler", "CC", "Label", "SHIFT", "RAX", "RBP", "RBX", "RCX", "RDI",
-           "RDX", "RSI", "RSP", "R8", "R9", "R10", "R11", "R12", "R13", "R14", "R15"]
+__all__ = [
+    "ALU",
+    "CC",
+    "R8",
+    "R9",
+    "R10",
+    "R11",
+    "R12",
+    "R13",
+    "R14",
+    "R15",
+    "RAX",
+    "RBP",
+    "RBX",
+    "RCX",
+    "RDI",
+    "RDX",
+    "RSI",
+    "RSP",
+    "SHIFT",
+    "Assembler",
+    "Label",
+]
