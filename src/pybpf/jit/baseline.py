@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from ..isa import Insn, lddw_value
 from ..vm.semantics import Control, Semantics
 from . import layout as L
-from .codegen import CASTS, Generator, Options, Unsupported, operands, slot_size, successors
+from .codegen import CASTS, Generator, Options, Unsupported, operands, successors
 from .x86 import (
     R8,
     R9,
@@ -91,6 +91,12 @@ SHIFTS = {("lsh", False): "shl", ("rsh", False): "shr", ("rsh", True): "sar"}
 HELPER_KINDS = ("python", "step", "tail")
 
 
+_CODE_OF: dict[Insn, bytes] = {}
+"""The code of instructions whose code depends on nothing else (ALU, byte
+order, accesses to the frame through r10), by instruction."""
+_CODE_KEEP = 1 << 16
+
+
 def _slot(index: int) -> int:
     return 8 * index
 
@@ -136,6 +142,17 @@ class Translator:
         self.layout = self.gen.layout
         self.site_of = {pc: i for i, pc in enumerate(self.layout.sites)}
         self.helper_of = {pc: i for i, pc in enumerate(self.layout.helpers)}
+        #: The slots each pc's instruction takes, and the instructions before each pc.
+        self.sizes = [2 if insn.is_lddw else 1 for insn in self.insns]
+        self.before = [0] * (self.n + 1)
+        pc = count = 0
+        while pc < self.n:
+            self.before[pc] = count
+            if self.sizes[pc] == 2 and pc + 1 < self.n:
+                self.before[pc + 1] = count + 1
+            count += 1
+            pc += self.sizes[pc]
+        self.before[self.n] = count
         self.a = Assembler()
         self.functions = {e: Label() for e in self.gen.entries}
         self.stubs: list[Callable[[], None]] = []
@@ -375,18 +392,14 @@ class Translator:
     def _block(self, start: int, end: int) -> None:
         a = self.a
         a.bind(self.block_labels[start])
-        count = 0
+        a.alu_imm("add", COUNT, self.before[end] - self.before[start])
         pc = start
+        sems, sizes = self.sems, self.sizes
         while pc < end:
-            count += 1
-            pc += slot_size(self.insns, pc)
-        a.alu_imm("add", COUNT, count)
-        pc = start
-        while pc < end:
-            sem = self.sems[pc]
+            sem = sems[pc]
             if sem is None:
                 raise Unsupported(f"a jump into the middle of the lddw before {pc}")
-            size = slot_size(self.insns, pc)
+            size = sizes[pc]
             self._insn(pc, sem, start)
             if sem.control is Control.NEXT and pc + size >= end:
                 self._goto(end, start)
@@ -423,11 +436,29 @@ class Translator:
         elif op == "addr_space_cast":
             self._addr_space_cast(pc, insn)
         elif op in ("to_le", "to_be", "bswap"):
-            self._byte_order(sem, insn)
-        elif op in ("neg", "mov", "mul", "div", "mod", "lsh", "rsh") or op in SIMPLE_ALU:
-            self._alu(sem, insn)
+            self._cached(insn, self._byte_order, sem)
+        elif op in ("div", "mod"):
+            if insn.dst == 10:
+                raise Unsupported("a write to r10")
+            self._divide(sem, insn, REGISTERS[insn.dst], sem.width == 64)
+        elif op in ("neg", "mov", "mul", "lsh", "rsh") or op in SIMPLE_ALU:
+            self._cached(insn, self._alu, sem)
         else:                               # atomics, kernel functions, packet loads
             self._step(pc)
+
+    def _cached(self, insn: Insn, emit: Callable[[Semantics, Insn], None],
+                sem: Semantics) -> None:
+        """``emit(sem, insn)``, whose code depends on the instruction alone
+        (no label, no runtime block slot), remembered by instruction."""
+        code = _CODE_OF.get(insn)
+        if code is not None:
+            self.a.code += code
+            return
+        at = len(self.a.code)
+        emit(sem, insn)
+        if len(_CODE_OF) >= _CODE_KEEP:
+            _CODE_OF.clear()
+        _CODE_OF[insn] = bytes(self.a.code[at:])
 
     def _alu(self, sem: Semantics, insn: Insn) -> None:
         a = self.a
@@ -442,9 +473,6 @@ class Translator:
             return
         if op == "neg":
             a.neg(d, wide)
-            return
-        if op in ("div", "mod"):
-            self._divide(sem, insn, d, wide)
             return
         reg = sem.source == "reg"
         s = self._value(insn.src, RCX) if reg else 0
@@ -698,7 +726,7 @@ class Translator:
             raise Unsupported("a write to r10")
         site = self.site_of.get(pc)
         if site is None and base == 10:         # proven: in this frame
-            self._access(sem, insn, FRAME, off)
+            self._cached(insn, self._frame_access, sem)
             return
         if base == 10:
             a.load(RAX, RSP, FP)
@@ -737,6 +765,9 @@ class Translator:
         a.bind(access)
         self._access(sem, insn, RAX, 0)
         a.bind(done)
+
+    def _frame_access(self, sem: Semantics, insn: Insn) -> None:
+        self._access(sem, insn, FRAME, insn.off)
 
     def _access(self, sem: Semantics, insn: Insn, base: int, disp: int) -> None:
         """The access itself at host address ``base + disp`` (x86 orders
