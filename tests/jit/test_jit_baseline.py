@@ -364,3 +364,19 @@ def test_forced_tiers(monkeypatch):
     assert tier_of(prog) == "baseline"              # baseline: never tiers up
     monkeypatch.setenv(tiers.TIER_ENV, "llvm")
     assert type(VM(jit=True).load(LOOP)._compiled) is JitProgram     # as before the tiers
+
+
+def test_map_lookups_llvm_code_inlines_weigh_toward_the_switch(monkeypatch):
+    monkeypatch.setenv(tiers.TIER_ENV, "auto")
+    monkeypatch.setattr(tiers, "cached_native_code", lambda *a: None)
+    vm = VM(jit=True)
+    a = vm.create_map(MapSpec("a", "array", 4, 8, 4))
+    h = vm.create_map(MapSpec("h", "hash", 4, 8, 8))
+    prog = vm.load(MAPS.format(a=vm.fd_of(a), h=vm.fd_of(h)))
+    compiled = prog._compiled
+    assert len(compiled.lookup_sites) == 2          # the array lookup and the hash one
+    compiled.tier_up_at = 3 * tiers.LOOKUP_WEIGHT   # 7 lookups a run, ~150 instructions
+    first = prog.run()
+    assert first.insn_count < compiled.tier_up_at <= compiled.baseline_executed
+    assert compiled.tier == "llvm"
+    assert prog.run().r0 == first.r0 == 3
