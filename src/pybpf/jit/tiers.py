@@ -146,12 +146,13 @@ class TieredProgram(JitProgram):
         return super()._helper_callback(site, depth, r1, r2, r3, r4, r5)
 
     def run(self, r1: int = 0, r2: int = 0, r3: int = 0, r4: int = 0, r5: int = 0) -> int:
-        """As :meth:`JitProgram.run`, counting what baseline code executes."""
-        try:
-            return JitProgram.run(self, r1, r2, r3, r4, r5)
-        finally:
-            if self.tier == "baseline":
-                self._executed(self.insn_count)
+        """As :meth:`JitProgram.run`, counting what baseline code executes
+        (a run that raises is not counted)."""
+        r0 = JitProgram.run(self, r1, r2, r3, r4, r5)
+        self.baseline_executed += self.slots[L.COUNT] + self._extra
+        if self.baseline_executed >= self.tier_up_at and self.mode == "auto":
+            self.tier_up()
+        return r0
 
     def _repeat_batch(self, count: int, regs: tuple[int, ...]) -> tuple[int, int, bool]:
         result = super()._repeat_batch(count, regs)
