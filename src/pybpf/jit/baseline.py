@@ -87,6 +87,8 @@ CONDITIONS = {("eq", False): "e", ("ne", False): "ne", ("gt", False): "a", ("ge"
 #: ALU operations that are one x86 instruction on both operands.
 SIMPLE_ALU = ("add", "sub", "or", "and", "xor")
 SHIFTS = {("lsh", False): "shl", ("rsh", False): "shr", ("rsh", True): "sar"}
+#: Operations whose code depends on the instruction alone (see ``Translator._cached``).
+PURE = frozenset(("neg", "mov", "mul", "lsh", "rsh", *SIMPLE_ALU))
 #: The helper-call kinds (:attr:`Options.helper_calls`) this tier compiles.
 HELPER_KINDS = ("python", "step", "tail")
 
@@ -120,7 +122,10 @@ def translate(insns: Sequence[Insn], options: Options) -> tuple[bytes, dict[int,
     of each function's entry in it (by pc) and its runtime block's layout
     (the LLVM tier's).  Raises :class:`Unsupported` for a program this tier
     leaves to LLVM (or LLVM to the interpreter)."""
-    return Translator(insns, options).translate()
+    try:
+        return Translator(insns, options).translate()
+    except ValueError as e:             # a value beyond the encoder's forms
+        raise Unsupported(f"the baseline tier cannot encode it: {e}") from None
 
 
 class Translator:
@@ -411,7 +416,9 @@ class Translator:
         insn = self.insns[pc]
         op = sem.operation
         control = sem.control
-        if control is Control.BRANCH:
+        if control is Control.NEXT and op in PURE:
+            self._cached(insn, self._alu, sem)
+        elif control is Control.BRANCH:
             self._branch(pc, sem, insn, block_start)
         elif control is Control.JUMP:
             self._goto(sem.target_pc(operands(pc, insn)), block_start)
@@ -441,8 +448,6 @@ class Translator:
             if insn.dst == 10:
                 raise Unsupported("a write to r10")
             self._divide(sem, insn, REGISTERS[insn.dst], sem.width == 64)
-        elif op in ("neg", "mov", "mul", "lsh", "rsh") or op in SIMPLE_ALU:
-            self._cached(insn, self._alu, sem)
         else:                               # atomics, kernel functions, packet loads
             self._step(pc)
 
