@@ -714,6 +714,8 @@ class Translator:
             self._step(pc)
             self._forget_sites()
             return
+        if pc not in self.helper_of:        # a call LLVM's code makes some other way
+            raise Unsupported(f"the helper call at {pc} has no callback site")
         self._call_out("helper", [self.helper_of[pc], "depth",
                                   *(("reg", r) for r in range(1, 6))])
         self._check_status()
