@@ -4,12 +4,13 @@ Five tables:
 
 1. ns per executed instruction on the fixed workloads (``workloads.py``):
    pybpf's interpreter, pybpf's JIT (``test_run(repeat=N)``, the loop in
-   native code) and the kernel's JIT under ``BPF_PROG_TEST_RUN`` on the same
+   native code: LLVM's code, and the baseline tier's machine code) and the kernel's JIT under ``BPF_PROG_TEST_RUN`` on the same
    bytecode (FNV-1a once more loaded with its verification: the accesses
    the verifier proved run unchecked).  Both test-run timers count CPU time (the kernel's stops while
    it reschedules; the JIT's is the thread's CPU time), so a loaded machine
    does not charge other processes' time to either.
-2. Compile time per 1,000 instructions (LLVM, an empty disk cache), and
+2. Compile time per 1,000 instructions (the baseline tier's translator
+   and LLVM, an empty disk cache), and
    the load time of a program whose code is in the disk cache (``VM.load``
    in a new VM, the process's own cache of loaded code emptied; the whole
    load and the JIT engine's part of it), beside the interpreter's load of
@@ -23,12 +24,16 @@ Five tables:
 5. Map operations per second from inside a program (``bench_maps.py``'s
    workloads): interpreter, JIT, kernel.
 
-    PYTHONPATH=src python benchmarks/bench_jit.py [--rounds N]
+    PYTHONPATH=src python benchmarks/bench_jit.py [--rounds N] [--tables 1,2,...]
+
+Each JIT figure names its tier (``PYBPF_JIT_TIER``): "JIT" alone is LLVM's
+code; "baseline" the baseline tier's.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import tempfile
@@ -45,9 +50,26 @@ from workloads import WORKLOADS, expected_results
 TRIVIAL = "mov %r0, 1\nexit"
 
 
-def jit_program(insns, **vm_options):
-    prog = VM(jit=True, **vm_options).load(insns)
+@contextlib.contextmanager
+def tier(name: str):
+    """Programs loaded inside get the JIT tier ``name`` (``PYBPF_JIT_TIER``)."""
+    saved = os.environ.get("PYBPF_JIT_TIER")
+    os.environ["PYBPF_JIT_TIER"] = name
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("PYBPF_JIT_TIER", None)
+        else:
+            os.environ["PYBPF_JIT_TIER"] = saved
+
+
+def jit_program(insns, tier_name: str = "llvm", **vm_options):
+    """A program loaded under the JIT with the code of ``tier_name``."""
+    with tier(tier_name):
+        prog = VM(jit=True, **vm_options).load(insns)
     assert getattr(prog._compiled, "engine", None) == "jit", "the JIT did not compile it"
+    assert getattr(prog._compiled, "tier", "llvm") == tier_name, "not the tier asked for"
     return prog
 
 
@@ -76,8 +98,13 @@ def instruction_speed(rounds: int) -> None:
         repeat = max(10, 2_000_000 // count)
         t_jit = min(prog.test_run(b"", repeat=repeat).duration_ns
                     for _ in range(rounds)) / count
+        base = jit_program(insns, "baseline", helpers=HelperRegistry())
+        based = base.run()
+        assert (based.r0, based.insn_count) == (expected[name], count)
+        t_base = min(base.test_run(b"", repeat=repeat).duration_ns
+                     for _ in range(rounds)) / count
         kern = kernel_ns_per_run(encode(insns), repeat, rounds)
-        row = [name, str(count), f"{t_interp:.1f}", f"{t_jit:.3f}"]
+        row = [name, str(count), f"{t_interp:.1f}", f"{t_jit:.3f}", f"{t_base:.3f}"]
         if isinstance(kern, float):
             row += [f"{kern / count:.3f}", f"{t_jit / (kern / count):.2f}"]
         else:
@@ -86,7 +113,7 @@ def instruction_speed(rounds: int) -> None:
         if name == "fnv1a":
             rows.append(verified_row(insns, expected[name], count, repeat, rounds, row))
     print_table(["workload", "insns/run", "interp ns/insn", "JIT ns/insn",
-                 "kernel JIT ns/insn", "JIT/kernel"], rows)
+                 "baseline ns/insn", "kernel JIT ns/insn", "JIT/kernel"], rows)
     print("(JIT/kernel below 1: the JIT is faster.  LLVM may fold a loop whose "
           "result it can compute: 0.000 means the loop is gone.)")
 
@@ -99,13 +126,19 @@ def verified_row(insns, expected: int, count: int, repeat: int, rounds: int,
     from pybpf.verifier import verify
 
     result = verify(insns, prog_type="socket_filter")
-    prog = VM(helpers=HelperRegistry(), jit=True).load(insns, verification=result)
-    run = prog.run()
-    assert (run.r0, run.insn_count) == (expected, count)
-    t_jit = min(prog.test_run(b"", repeat=repeat).duration_ns for _ in range(rounds)) / count
-    row = [f"{unverified[0]} (verified)", str(count), "-", f"{t_jit:.3f}", unverified[4]]
+    times = []
+    for name in ("llvm", "baseline"):
+        with tier(name):
+            prog = VM(helpers=HelperRegistry(), jit=True).load(insns, verification=result)
+        run = prog.run()
+        assert (run.r0, run.insn_count) == (expected, count)
+        times.append(min(prog.test_run(b"", repeat=repeat).duration_ns
+                         for _ in range(rounds)) / count)
+    t_jit = times[0]
+    row = [f"{unverified[0]} (verified)", str(count), "-", f"{t_jit:.3f}", f"{times[1]:.3f}",
+           unverified[5]]
     try:
-        row.append(f"{t_jit / float(unverified[4]):.2f}")
+        row.append(f"{t_jit / float(unverified[5]):.2f}")
     except ValueError:
         row.append("-")
     return row
@@ -155,6 +188,7 @@ def synthetic_program(size: int, seed: int) -> list:
 
 def compile_and_load(rounds: int) -> None:
     from pybpf.jit import program as jitprogram
+    from pybpf.jit import tiers
 
     rows = []
     saved = os.environ.get("PYBPF_JIT_CACHE")
@@ -162,9 +196,19 @@ def compile_and_load(rounds: int) -> None:
         os.environ["PYBPF_JIT_CACHE"] = cache_dir
         try:
             for size in (100, 1000, 4000):
-                compile_ms, load_ms, engine_ms, interp_ms = [], [], [], []
+                base_ms, base_engine_ms, compile_ms, load_ms, engine_ms, interp_ms = \
+                    [], [], [], [], [], []
                 for r in range(rounds):
                     insns = synthetic_program(size, seed=size * 1000 + r)
+                    tiers._baseline.clear()
+                    t0 = time.thread_time()
+                    prog = jit_program(insns, "baseline")
+                    base_ms.append((time.thread_time() - t0) * 1e3)
+                    tiers._baseline.clear()      # the engine alone (no validation)
+                    with tier("baseline"):
+                        t0 = time.thread_time()
+                        prog._compile(None)
+                        base_engine_ms.append((time.thread_time() - t0) * 1e3)
                     jitprogram._native.clear()
                     t0 = time.thread_time()
                     jit_program(insns)
@@ -175,7 +219,7 @@ def compile_and_load(rounds: int) -> None:
                     t0 = time.thread_time()
                     prog = vm.load(insns)
                     load_ms.append((time.thread_time() - t0) * 1e3)
-                    assert prog._compiled.engine == "jit"
+                    assert prog._compiled.engine == "jit" and prog._compiled.tier == "llvm"
                     jitprogram._native.clear()     # the engine alone (no validation)
                     t0 = time.thread_time()
                     prog._compile(None)
@@ -184,8 +228,10 @@ def compile_and_load(rounds: int) -> None:
                     VM(jit=False).load(insns)
                     interp_ms.append((time.thread_time() - t0) * 1e3)
                 n = len(insns)
-                best = min(compile_ms)
-                rows.append([str(n), f"{best:.1f}", f"{best * 1000 / n:.1f}",
+                best, base = min(compile_ms), min(base_ms)
+                rows.append([str(n), f"{base:.2f}", f"{base * 1000 / n:.2f}",
+                             f"{min(base_engine_ms) * 1000 / n:.2f}",
+                             f"{best:.1f}", f"{best * 1000 / n:.1f}",
                              f"{min(load_ms):.2f}", f"{min(engine_ms):.2f}",
                              f"{min(interp_ms):.1f}"])
         finally:
@@ -193,13 +239,16 @@ def compile_and_load(rounds: int) -> None:
                 os.environ.pop("PYBPF_JIT_CACHE", None)
             else:
                 os.environ["PYBPF_JIT_CACHE"] = saved
-    print_table(["insns", "first load (compile) ms", "compile ms / 1,000 insns",
-                 "cached load ms (VM.load)", "of which the JIT ms", "interpreter load ms"],
-                rows)
-    print("(The cached load is VM.load in an existing VM, the process's loaded code "
-          "forgotten: it reads the code and the record that the program passed structural "
-          "validation (isa.validate) from the disk cache.  'of which the JIT' is the "
-          "engine's part: options, cache key, disk read, linking.)")
+    print_table(["insns", "baseline first load ms", "baseline ms / 1,000 insns",
+                 "of which the JIT ms / 1,000", "LLVM first load (compile) ms",
+                 "LLVM compile ms / 1,000 insns", "cached load ms (VM.load)",
+                 "of which the JIT ms", "interpreter load ms"], rows)
+    print("(First loads: VM.load with nothing cached, validation included; the baseline "
+          "tier's 'of which the JIT' is the engine's part: options, translation, mapping.  "
+          "The cached load is VM.load in an existing VM, the process's loaded code "
+          "forgotten: it reads LLVM's code and the record that the program passed structural "
+          "validation (isa.validate) from the disk cache; a cached program starts on "
+          "LLVM's code.)")
 
 
 def call_overhead(rounds: int) -> None:
@@ -242,8 +291,9 @@ def map_rates(rounds: int) -> None:
             vm = VM(jit=jit)
             m = vm.create_map(MapSpec("m", map_type, 4, 8, bench_maps.ENTRIES))
             bench_maps.fill(m, prefill)
-            prog = vm.load(bench_maps.program(op, key_expr, f"map[fd:{vm.fd_of(m)}]", ops),
-                           prog_type="socket_filter")
+            with tier("llvm"):          # LLVM's code (the baseline calls every helper)
+                prog = vm.load(bench_maps.program(op, key_expr, f"map[fd:{vm.fd_of(m)}]", ops),
+                               prog_type="socket_filter")
             repeat = 200 if jit else 1
             best = min(prog.test_run(bench_maps.PACKET, repeat=repeat).duration_ns
                        for _ in range(rounds))
@@ -259,12 +309,17 @@ def map_rates(rounds: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="best of N rounds (default 5)")
+    parser.add_argument("--tables", default="1,2,3,4,5",
+                        help="which tables to print, by number (default all: 1,2,3,4,5)")
     args = parser.parse_args()
-    for title, table in (("instruction speed", instruction_speed),
-                         ("compile and load", compile_and_load),
-                         ("call overhead", call_overhead),
-                         ("limits", limit_costs),
-                         ("maps", map_rates)):
+    wanted = {int(t) for t in args.tables.split(",") if t.strip()}
+    for number, (title, table) in enumerate((("instruction speed", instruction_speed),
+                                             ("compile and load", compile_and_load),
+                                             ("call overhead", call_overhead),
+                                             ("limits", limit_costs),
+                                             ("maps", map_rates)), 1):
+        if number not in wanted:
+            continue
         print(f"\n## {title}\n")
         table(args.rounds)
 

@@ -531,6 +531,7 @@ def test_the_disk_cache_is_private_and_serves_a_second_load(tmp_path, monkeypatc
 
     where = tmp_path / "jit"
     monkeypatch.setenv("PYBPF_JIT_CACHE", str(where))
+    monkeypatch.setenv("PYBPF_JIT_TIER", "llvm")     # LLVM's code is what goes to disk
     monkeypatch.setattr(jitprogram, "_native", {})
     text = "mov %r0, 17\nmul %r0, 3\nexit"
     assert VM(jit=True).load(text).run().r0 == 51

@@ -140,6 +140,8 @@ NOT_ABI = {
     "btf/values.py": "character codes of C string escapes",
     "helpers/environment.py": "the fixed, made-up addresses of a reproducible environment",
     "maps/jhash.py": "the jhash algorithm's initial value",
+    "jit/x86.py": "x86-64 instruction encodings (opcodes, prefixes, ModRM forms): the "
+                  "encoder is where they belong",
 }
 
 

@@ -1,4 +1,4 @@
-"""The JIT: eBPF programs to native code through LLVM (llvmlite).
+"""The JIT: eBPF programs to native code, directly and through LLVM (llvmlite).
 
 >>> from pybpf.vm import VM
 >>> prog = VM(jit=True).load("mov %r0, 7\\nexit")       # doctest: +SKIP
@@ -12,7 +12,10 @@ the specification: the code is generated from the same semantics table
 the interpreter (:meth:`pybpf.vm.interpreter.CompiledProgram.execute`), and
 a program the JIT cannot compile at all (an invalid slot, a call into the
 middle of a function) runs in the interpreter entirely.  Compiled code is
-kept on disk (:mod:`pybpf.jit.cache`).
+kept on disk (:mod:`pybpf.jit.cache`).  A program not in the cache first
+runs machine code written without LLVM (:mod:`pybpf.jit.baseline`) and
+moves to LLVM's code when hot (:mod:`pybpf.jit.tiers`;
+``PYBPF_JIT_TIER=baseline|llvm`` forces a tier).
 
 Importing this package installs the engine into :mod:`pybpf.vm.machine`.
 """
@@ -30,6 +33,7 @@ from .codegen import Unsupported
 from .llvm import LLVMUnavailable, llvmlite_version
 from .loader import LoaderError
 from .program import JitProgram, bytecode_of
+from .tiers import make_program
 
 
 def available() -> bool:
@@ -49,7 +53,7 @@ def compile_program(insns: Any, **options: Any) -> Any:
     if options.get("trace") is not None:
         return CompiledProgram(insns, **options)
     try:
-        return JitProgram(insns, verification=verification, **options)
+        return make_program(insns, verification=verification, **options)
     except Unsupported:
         return CompiledProgram(insns, **options)
     except (LLVMUnavailable, LoaderError) as e:

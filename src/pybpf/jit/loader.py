@@ -220,6 +220,22 @@ class NativeCode:
         return _new_function(ctypes.addressof(method), bound, None)
 
 
+class ExecutableMemory:
+    """Position-independent machine code placed in its own mapping: written
+    while the mapping is writable, then made read-and-execute (never both
+    writable and executable).  The memory lives as long as this object;
+    ``base`` is the address of the code's first byte."""
+
+    def __init__(self, code: bytes):
+        self._map = mmap.mmap(-1, max(len(code), 1), prot=mmap.PROT_READ | mmap.PROT_WRITE)
+        anchor = (ctypes.c_char * len(self._map)).from_buffer(self._map)
+        self.base = ctypes.addressof(anchor)
+        del anchor
+        self._map[:len(code)] = code
+        if _libc.mprotect(self.base, len(self._map), mmap.PROT_READ | mmap.PROT_EXEC) != 0:
+            raise LoaderError(f"cannot make JIT code executable (errno {ctypes.get_errno()})")
+
+
 def _pack32(buf: mmap.mmap, where: int, value: int, *, signed: bool) -> None:
     if (signed and not -(1 << 31) <= value < (1 << 31)) or (not signed and not 0 <= value < (1 << 32)):
         raise LoaderError(f"relocation value {value:#x} does not fit in 32 bits")

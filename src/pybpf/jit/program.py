@@ -156,7 +156,8 @@ class JitProgram:
         if verification is not None:
             options.proven = proven_accesses(verification, self.insns, stack.frame_size)
         self.bytecode = bytecode_of(self.insns)
-        self.native, self.layout = _native_code(self.insns, self.bytecode, options)
+        self.options = options
+        self.native, self.layout = self.load_code(options)
         runtime = runtime_code()
         self._runtime = runtime            # the shared entry functions (kept alive)
         self._entry = runtime.function("pybpf_entry", ENTRY)
@@ -212,6 +213,13 @@ class JitProgram:
         self._run_seen = -1
         self.on_new_run: Callable[[], None] | None = None
         self._extra = 0
+
+    def load_code(self, options: Options) -> tuple[Any, L.Layout]:
+        """The program's code (an object with ``symbols``: ``f<pc>`` -> host
+        address) and its runtime block's layout: LLVM's, from this process,
+        the disk cache or a compile (:mod:`pybpf.jit.tiers` starts with
+        other code)."""
+        return native_code(self.insns, self.bytecode, options)
 
     # --- running ----------------------------------------------------------------
 
@@ -727,9 +735,10 @@ def _may_goto_budget() -> int:
     return MAY_GOTO_BUDGET
 
 
-def _native_code(insns: list[Insn], bytecode: bytes, options: Options
-                 ) -> tuple[NativeCode, L.Layout]:
-    """The loaded code of a program: from this process, the disk cache, or LLVM."""
+def cached_native_code(insns: list[Insn], bytecode: bytes, options: Options
+                       ) -> tuple[NativeCode, L.Layout] | None:
+    """The LLVM code of a program when this process or the disk cache has
+    it (None: it would have to be compiled)."""
     key = cache.key_of(bytecode, options.key())
     hit = _native.get(key)
     if hit is not None:
@@ -744,6 +753,16 @@ def _native_code(insns: list[Insn], bytecode: bytes, options: Options
         if loaded is not None:
             _remember(key, loaded)
             return loaded
+    return None
+
+
+def native_code(insns: list[Insn], bytecode: bytes, options: Options
+                ) -> tuple[NativeCode, L.Layout]:
+    """The loaded LLVM code of a program: from this process, the disk cache, or LLVM."""
+    loaded = cached_native_code(insns, bytecode, options)
+    if loaded is not None:
+        return loaded
+    key = cache.key_of(bytecode, options.key())
     from .llvm import compile_module
 
     start = time.perf_counter()
@@ -811,4 +830,5 @@ def _remember(key: str, loaded: tuple[NativeCode, L.Layout]) -> None:
     _native[key] = loaded
 
 
-__all__ = ["JitProgram", "Unsupported", "compile_seconds", "host_address"]
+__all__ = ["JitProgram", "Unsupported", "cached_native_code", "compile_seconds", "host_address",
+           "native_code"]
