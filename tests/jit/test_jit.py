@@ -422,8 +422,9 @@ def test_a_long_repeat_stops_on_ctrl_c():
     assert prog.test_run(b"").retval == 100               # and the program still runs
 
 
+@pytest.mark.parametrize("tier", ["baseline", "llvm"])
 @pytest.mark.parametrize("how", ["run", "test_run", "bpf_loop callback"])
-def test_an_endless_run_without_a_limit_stops_on_ctrl_c(how):
+def test_an_endless_run_without_a_limit_stops_on_ctrl_c(how, tier, monkeypatch):
     # cli fuzz seed 20261208 case 23222: run loop.s --max-insns 0 --jit never
     # returned to Python, so Ctrl-C could not stop it
     import _thread
@@ -434,8 +435,10 @@ def test_an_endless_run_without_a_limit_stops_on_ctrl_c(how):
     if how == "bpf_loop callback":
         endless = ("mov %r1, 2\nlddw %r2, func[cb]\nmov %r3, 0\nmov %r4, 0\ncall 181\n"
                    "exit\ncb: mov %r0, 0\nl: add %r0, 1\nja l\nexit")
+    monkeypatch.setenv("PYBPF_JIT_TIER", tier)
     prog = VM(jit=True, max_insns=None).load(endless)
     assert prog._compiled.engine == "jit"
+    assert getattr(prog._compiled, "tier", "llvm") == tier
     timer = threading.Timer(0.3, _thread.interrupt_main)
     started = time.monotonic()
     timer.start()

@@ -81,6 +81,8 @@ ENCODINGS = [
     ("bswap r12", "490fcc", lambda a: a.bswap(R12)),
     ("bswap esi", "0fce", lambda a: a.bswap(RSI, wide=False)),
     ("call qword ptr [rax+200]", "ff90c8000000", lambda a: a.call_mem(RAX, 200)),
+    ("call rax", "ffd0", lambda a: a.call_reg(RAX)),
+    ("call r11", "41ffd3", lambda a: a.call_reg(R11)),
     ("push r13", "4155", lambda a: a.push(R13)),
     ("pop rbx", "5b", lambda a: a.pop(RBX)),
     ("ret", "c3", lambda a: a.ret()),

@@ -31,6 +31,7 @@ else the interpreter (which raises the ``MemoryFault``).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 
 from ..isa import Insn, lddw_value
 from ..vm.semantics import Control, Semantics
@@ -117,6 +118,15 @@ class BaselineCode:
         self.symbols = {f"f{pc}": self.memory.base + at for pc, at in offsets.items()}
 
 
+@lru_cache(maxsize=1)
+def signal_check_address() -> int:
+    """The host address of ``PyErr_CheckSignals`` (baseline code is made
+    for this process only, so it calls it at its address)."""
+    from .loader import c_library_symbols
+
+    return c_library_symbols()["PyErr_CheckSignals"]
+
+
 def translate(insns: Sequence[Insn], options: Options) -> tuple[bytes, dict[int, int], L.Layout]:
     """The machine code of a program (position independent), the offset
     of each function's entry in it (by pc) and its runtime block's layout
@@ -193,9 +203,10 @@ class Translator:
             return scratch
         return REGISTERS[bpf]
 
-    def _call_out(self, name: str, args: Sequence[int | str | tuple[str, int]],
+    def _call_out(self, name: str | int, args: Sequence[int | str | tuple[str, int]],
                   everything: bool = False) -> None:
-        """Call the callback ``name`` (rax: its result).  The registers are
+        """Call the callback ``name`` (or the C function at host address
+        ``name``; rax: its result).  The registers are
         saved in the runtime block's REGS (all of them with
         ``everything``, for the interpreter; else those a call clobbers)
         and loaded back after.  An argument is an int, "depth", "depth+1",
@@ -214,7 +225,11 @@ class Translator:
             a.store(RSP, OUTGOING + 8 * k, RDX)
         for reg, arg in zip(ARGUMENTS, args):
             self._argument(reg, arg)
-        a.call_mem(RAX, _slot(L.CALLBACKS + L.CALLBACK_NAMES.index(name)))
+        if isinstance(name, int):
+            a.mov_imm(RAX, name)
+            a.call_reg(RAX)
+        else:
+            a.call_mem(RAX, _slot(L.CALLBACKS + L.CALLBACK_NAMES.index(name)))
         self._rt(RDX)
         for i in saved:
             if i < 10:
@@ -353,6 +368,11 @@ class Translator:
             for emit in stubs:
                 emit()
 
+    def _interrupted(self) -> None:
+        self._rt(RDX)
+        self.a.store_imm(RDX, _slot(L.STATUS), L.INTERRUPTED)
+        self.a.jmp(self.bail)
+
     def _limit_check(self, pc: int, resume: Label | None) -> None:
         """Ask Python when the count has passed CHECK_AT (at function entries
         and backward jumps, as LLVM's code does); then go on at ``resume``
@@ -361,6 +381,11 @@ class Translator:
         here = Label() if resume is None else resume
 
         def ask() -> None:
+            # Python's signal handlers run here (the code holds the GIL): one
+            # that raises (Ctrl-C) stops the run with its exception set.
+            self._call_out(signal_check_address(), [])
+            a.test(RAX, RAX, wide=False)
+            a.jcc("ne", self._stub(self._interrupted))
             self._call_out("trap", [L.TRAP_CHECK, pc, "depth", "count"])
             self._check_status()
             a.jmp(here)

@@ -303,6 +303,10 @@ class Assembler:
         """``call qword [base + disp]``."""
         self._rm(b"\xFF", 2, base, disp, False)
 
+    def call_reg(self, reg: int) -> None:
+        """``call reg``."""
+        self._rr(b"\xFF", 2, reg, False)
+
     def push(self, reg: int) -> None:
         """``push reg``."""
         self._rex(False, 0, reg)
