@@ -23,7 +23,7 @@ Five tables:
 5. Map operations per second from inside a program (``bench_maps.py``'s
    workloads): interpreter, JIT, kernel.
 
-    PYTHONPATH=src python benchmarks/bench_jit.py [--rounds N]
+    PYTHONPATH=src python benchmarks/bench_jit.py [--rounds N] [--tables 2,3]
 """
 
 from __future__ import annotations
@@ -259,12 +259,17 @@ def map_rates(rounds: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="best of N rounds (default 5)")
+    parser.add_argument("--tables", default="1,2,3,4,5",
+                        help="the tables to print, by number (default all: 1,2,3,4,5)")
     args = parser.parse_args()
-    for title, table in (("instruction speed", instruction_speed),
-                         ("compile and load", compile_and_load),
-                         ("call overhead", call_overhead),
-                         ("limits", limit_costs),
-                         ("maps", map_rates)):
+    chosen = {int(n) for n in args.tables.split(",") if n.strip()}
+    for number, (title, table) in enumerate((("instruction speed", instruction_speed),
+                                             ("compile and load", compile_and_load),
+                                             ("call overhead", call_overhead),
+                                             ("limits", limit_costs),
+                                             ("maps", map_rates)), start=1):
+        if number not in chosen:
+            continue
         print(f"\n## {title}\n")
         table(args.rounds)
 
