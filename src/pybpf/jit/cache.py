@@ -16,9 +16,9 @@ sealed (:func:`pybpf.cache.write_sealed`): one that is damaged, not this
 user's or writable by others is ignored and compiled again.
 Beside the code, the cache records which programs passed structural
 validation (:func:`pybpf.isa.validate`), so a cached load skips it: a
-record is a sealed file named by the SHA-256 of the exact bytecode, the CPU
-version, the validator's source and pybpf's version, holding that key
-(:func:`validated_key`).  It is trusted only where a code entry would be
+record is a sealed file named by the SHA-256 of the exact instructions (the
+digest of their packed slots), the CPU version, the validator's source and
+pybpf's version, holding that key (:func:`validated_key`).  It is trusted only where a code entry would be
 (this user's, mode 0700, not writable by others, seal intact) and only for
 the exact key: validation is a pure function of those inputs, so the
 record says no more than running it again would.
@@ -109,9 +109,11 @@ def host_digest() -> str:
     return h.hexdigest()
 
 
-def key_of(bytecode: bytes, options: tuple) -> str:
-    """The cache key of a program compiled with ``options``."""
-    h = hashlib.sha256(bytecode)
+def key_of(program: bytes, options: tuple) -> str:
+    """The cache key of a program compiled with ``options``; ``program``
+    names the program exactly (the JIT passes the SHA-256 digest of its
+    packed slots, :func:`pybpf.jit.program.packed_program`)."""
+    h = hashlib.sha256(program)
     h.update(repr(options).encode())
     h.update(code_digest().encode())
     h.update(host_digest().encode())
@@ -134,12 +136,13 @@ def validator_digest() -> str:
     return h.hexdigest()
 
 
-def validated_key(bytecode: bytes, version: int) -> str:
-    """The key of the record that ``bytecode`` passed structural validation
-    for CPU ``version``: the exact bytecode, the version, the validator's
-    code and pybpf's version (validation is a function of these alone)."""
+def validated_key(program: bytes, version: int) -> str:
+    """The key of the record that ``program`` (named exactly, as for
+    :func:`key_of`) passed structural validation for CPU ``version``: the
+    program, the version, the validator's code and pybpf's version
+    (validation is a function of these alone)."""
     h = hashlib.sha256(b"validated\0")
-    h.update(bytecode)
+    h.update(program)
     h.update(f"\0{version}\0".encode())
     h.update(validator_digest().encode())
     h.update(code_digest().encode())

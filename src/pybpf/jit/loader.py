@@ -21,6 +21,7 @@ import ctypes
 import mmap
 import struct
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 
 from ..elf.reader import (
     EM_X86_64,
@@ -68,6 +69,12 @@ PYTHON_API = ("PyLong_AsUnsignedLongLongMask", "PyLong_FromUnsignedLongLong")
 
 def c_library_symbols() -> dict[str, int]:
     """The C library (and Python C API) functions generated code may call, by name."""
+    return dict(_c_library_symbols())
+
+
+@lru_cache(maxsize=1)
+def _c_library_symbols() -> dict[str, int]:
+    # The addresses are the process's: looked up once (each load needs them).
     out = {}
     for name in ("memset", "memcpy", "memmove", "memcmp"):
         out[name] = ctypes.cast(getattr(_libc, name), ctypes.c_void_p).value or 0
@@ -102,7 +109,7 @@ class NativeCode:
         if image.machine != EM_X86_64 or not image.is64 or image.byteorder != "little":
             raise LoaderError(f"the JIT loads x86-64 code; this object is for ELF machine "
                               f"{image.machine}")
-        externals = dict(externals if externals is not None else c_library_symbols())
+        externals = externals if externals is not None else _c_library_symbols()
         sections = image.sections
         # Lay out the allocated sections one after another, aligned.
         placed: dict[int, int] = {}
