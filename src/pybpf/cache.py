@@ -254,10 +254,12 @@ def read_file(path: str | os.PathLike, *, max_size: int | None = None) -> bytes 
             return None
         # Plain reads on the descriptor (no file object: a cached JIT load
         # reads two small entries, and the buffered reader's setup cost more
-        # than the reads), asking for one byte more than the size to see the end.
-        chunks = []
-        while chunk := os.read(fd, st.st_size + 1):
-            chunks.append(chunk)
+        # than the reads), asking for one byte more than the size: a regular
+        # file reads short only at its end, so one read usually does.
+        want = st.st_size + 1
+        chunks = [os.read(fd, want)]
+        while len(chunks[-1]) == want:
+            chunks.append(os.read(fd, want))
         return b"".join(chunks)
     except OSError:
         return None

@@ -88,7 +88,7 @@ class HelperRegistry:
         if known is None or known[0] != changes:
             table: dict[int, HelperFunction] = {}
             for r in reversed(chain):
-                table.update((helper_id, entry.fn) for helper_id, entry in r._own.items())
+                table.update({helper_id: entry.fn for helper_id, entry in r._own.items()})
             known = self._functions = (changes, MappingProxyType(table))
         return known[1]
 

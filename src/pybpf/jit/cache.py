@@ -1,6 +1,7 @@
 """Compiled programs kept on disk, so a second load costs a file read.
 
-An entry is the object file LLVM made and the layout of the program's
+An entry is the object file LLVM made, already parsed for loading (its
+:func:`~pybpf.jit.loader.link_plan`), and the layout of the program's
 runtime block, keyed by the SHA-256 of everything that decides them: the
 bytecode, the compile options (how each helper call and reference is
 compiled, the stack shape, the instruction limit), a digest of the JIT's
@@ -168,8 +169,9 @@ def record_validated(key: str) -> None:
         _trim(where, "*.valid")
 
 
-def read(key: str) -> tuple[bytes, dict] | None:
-    """The (object, layout data) stored under ``key``, or None."""
+def read(key: str) -> tuple[dict, dict] | None:
+    """The (code, layout data) stored under ``key``, or None; the code is
+    the :func:`pybpf.jit.loader.link_plan` of the object LLVM made."""
     where = cache_dir()
     if where is None:
         return None
@@ -178,18 +180,19 @@ def read(key: str) -> tuple[bytes, dict] | None:
         return None
     try:
         entry = marshal.loads(data)
-        return entry["object"], entry["layout"]
+        return entry["code"], entry["layout"]
     except (EOFError, ValueError, TypeError, KeyError):
         return None
 
 
-def write(key: str, obj: bytes, layout: dict) -> None:
-    """Store an entry (best effort: a cache that cannot be written is skipped)."""
+def write(key: str, code: dict, layout: dict) -> None:
+    """Store an entry: ``code`` a link plan (see :func:`read`).  Best
+    effort: a cache that cannot be written is skipped."""
     where = cache_dir()
     if where is None:
         return
     try:
-        write_sealed(where / f"{key}.jit", marshal.dumps({"object": obj, "layout": layout}))
+        write_sealed(where / f"{key}.jit", marshal.dumps({"code": code, "layout": layout}))
         _trim(where)
     except OSError:
         pass

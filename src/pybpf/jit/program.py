@@ -40,7 +40,7 @@ from ..vm.semantics import M64, Control, semantics_of
 from . import cache
 from . import layout as L
 from .codegen import Options, Unsupported, generate, runtime_module
-from .loader import NativeCode
+from .loader import NativeCode, link_plan
 
 U64 = ctypes.c_uint64
 # Entries hold the GIL, as the interpreter does (PYFUNCTYPE: a cheaper call than CFUNCTYPE).
@@ -757,10 +757,10 @@ def _native_code(insns: list[Insn], digest: bytes, options: Options
         return hit
     stored = cache.read(key)
     if stored is not None:
-        obj, data = stored
+        plan, data = stored
         try:
-            loaded = NativeCode(obj), L.Layout.from_data(data)
-        except (BPFError, KeyError, TypeError, ValueError):
+            loaded = NativeCode.from_plan(plan), L.Layout.from_data(data)
+        except (BPFError, KeyError, TypeError, ValueError, IndexError):
             loaded = None
         if loaded is not None:
             _remember(key, loaded)
@@ -769,10 +769,10 @@ def _native_code(insns: list[Insn], digest: bytes, options: Options
 
     start = time.perf_counter()
     text, layout, quick = generate(insns, options)
-    obj = compile_module(text, quick=quick)
+    plan = link_plan(compile_module(text, quick=quick))
     compile_seconds[key] = time.perf_counter() - start
-    cache.write(key, obj, layout.to_data())
-    loaded = NativeCode(obj), layout
+    cache.write(key, plan, layout.to_data())
+    loaded = NativeCode.from_plan(plan), layout
     _remember(key, loaded)
     return loaded
 
@@ -791,15 +791,15 @@ def runtime_code() -> NativeCode:
     loaded = None
     if stored is not None:
         try:
-            loaded = NativeCode(stored[0])
-        except (BPFError, KeyError, TypeError, ValueError):
+            loaded = NativeCode.from_plan(stored[0])
+        except (BPFError, KeyError, TypeError, ValueError, IndexError):
             loaded = None
     if loaded is None:
         from .llvm import compile_module
 
-        obj = compile_module(text)
-        cache.write(key, obj, {})
-        loaded = NativeCode(obj)
+        plan = link_plan(compile_module(text))
+        cache.write(key, plan, {})
+        loaded = NativeCode.from_plan(plan)
     if not _runtime:
         _runtime.append(loaded)
     return _runtime[0]

@@ -631,6 +631,8 @@ class Program(backend.Program):
             repeat = backend.checked_repeat(repeat, f"program {self.name!r}")
         with self.vm.lock:
             if repeat <= 1 and trace is None:
+                if not data and ctx is None and self.prog_type == "memory":
+                    return self._test_run_bare(self._compiled)
                 return self._test_run_once(data, ctx)
             return self._test_run(data, ctx, max(repeat, 1), trace)
 
