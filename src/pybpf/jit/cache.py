@@ -150,13 +150,18 @@ def validated_key(program: bytes, version: int) -> str:
     return h.hexdigest()
 
 
+def _entry(where: Path, name: str) -> str:
+    # A plain string: joining Paths costs more than the reads of a cached load.
+    return f"{os.fspath(where)}/{name}"
+
+
 def was_validated(key: str) -> bool:
     """Whether this user's cache holds the record ``key`` (sealed, owned by
     this user, not writable by others, and naming the same key inside)."""
     where = cache_dir()
     if where is None:
         return False
-    return read_sealed(where / f"{key}.valid", max_size=256) == key.encode()
+    return read_sealed(_entry(where, f"{key}.valid"), max_size=256) == key.encode()
 
 
 def record_validated(key: str) -> None:
@@ -175,7 +180,7 @@ def read(key: str) -> tuple[dict, dict] | None:
     where = cache_dir()
     if where is None:
         return None
-    data = read_sealed(where / f"{key}.jit", max_size=MAX_ENTRY)
+    data = read_sealed(_entry(where, f"{key}.jit"), max_size=MAX_ENTRY)
     if data is None:
         return None
     try:
