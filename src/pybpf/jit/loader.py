@@ -193,7 +193,10 @@ class NativeCode:
         size += _STUB_SIZE * len(externs)
         got_at = size
         size += 8 * len(externs)
-        self._map = mmap.mmap(-1, max(size, 1), prot=mmap.PROT_READ | mmap.PROT_WRITE)
+        # Private: an anonymous mapping is shared (shmem-backed) by default,
+        # and its page faults cost about as much again as the whole placing.
+        self._map = mmap.mmap(-1, max(size, 1), flags=mmap.MAP_PRIVATE,
+                              prot=mmap.PROT_READ | mmap.PROT_WRITE)
         anchor = (ctypes.c_char * len(self._map)).from_buffer(self._map)
         base = ctypes.addressof(anchor)
         buf = self._map
