@@ -9,8 +9,9 @@ Helpers raise :class:`~pybpf.errors.BPFError` subclasses for misuse.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Protocol
 
 HelperFunction = Callable[..., int]
@@ -62,12 +63,34 @@ class HelperRegistry:
     def __init__(self, parent: HelperRegistry | None = None):
         self._own: dict[int, Helper] = {}
         self.parent = parent
+        self._changes = 0               # counts add(): when functions() is out of date
+        self._functions: tuple[tuple, Mapping[int, HelperFunction]] | None = None
 
     def add(self, helper_id: int, fn: HelperFunction, name: str | None = None) -> Helper:
         """Register ``fn`` as helper ``helper_id``; returns the entry."""
         entry = Helper(helper_id, name or getattr(fn, "__name__", f"helper_{helper_id}"), fn)
         self._own[helper_id] = entry
+        self._changes += 1
         return entry
+
+    def functions(self) -> Mapping[int, HelperFunction]:
+        """The implementation of every helper this registry sees, by id (as
+        iterating it gives them: its own over its parents'), read-only.
+        Made again only after an :meth:`add` here or in a parent: each
+        program a VM loads asks for it."""
+        chain = []
+        registry: HelperRegistry | None = self
+        while registry is not None:
+            chain.append(registry)
+            registry = registry.parent
+        changes = tuple((r, r._changes) for r in chain)     # the layers as they are now
+        known = self._functions
+        if known is None or known[0] != changes:
+            table: dict[int, HelperFunction] = {}
+            for r in reversed(chain):
+                table.update({helper_id: entry.fn for helper_id, entry in r._own.items()})
+            known = self._functions = (changes, MappingProxyType(table))
+        return known[1]
 
     def register(self, helper_id: int, name: str | None = None
                  ) -> Callable[[HelperFunction], HelperFunction]:

@@ -32,7 +32,7 @@ from . import cache
 from .codegen import Unsupported
 from .llvm import LLVMUnavailable, llvmlite_version
 from .loader import LoaderError
-from .program import JitProgram, bytecode_of
+from .program import JitProgram, packed_program
 from .tiers import make_program
 
 
@@ -68,7 +68,7 @@ def validate_program(insns: list[Insn], *, version: int) -> None:
     version is not validated again (see :func:`pybpf.jit.cache.validated_key`
     for what the record is keyed by and why it can be trusted)."""
     try:
-        key = cache.validated_key(bytecode_of(insns), version)
+        key = cache.validated_key(packed_program(insns).digest, version)
     except Unsupported:                 # a field beyond 64 bits: no key
         validate(insns, version=version)
         return

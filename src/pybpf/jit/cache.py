@@ -1,6 +1,7 @@
 """Compiled programs kept on disk, so a second load costs a file read.
 
-An entry is the object file LLVM made and the layout of the program's
+An entry is the object file LLVM made, already parsed for loading (its
+:func:`~pybpf.jit.loader.link_plan`), and the layout of the program's
 runtime block, keyed by the SHA-256 of everything that decides them: the
 bytecode, the compile options (how each helper call and reference is
 compiled, the stack shape, the instruction limit), a digest of the JIT's
@@ -16,9 +17,9 @@ sealed (:func:`pybpf.cache.write_sealed`): one that is damaged, not this
 user's or writable by others is ignored and compiled again.
 Beside the code, the cache records which programs passed structural
 validation (:func:`pybpf.isa.validate`), so a cached load skips it: a
-record is a sealed file named by the SHA-256 of the exact bytecode, the CPU
-version, the validator's source and pybpf's version, holding that key
-(:func:`validated_key`).  It is trusted only where a code entry would be
+record is a sealed file named by the SHA-256 of the exact instructions (the
+digest of their packed slots), the CPU version, the validator's source and
+pybpf's version, holding that key (:func:`validated_key`).  It is trusted only where a code entry would be
 (this user's, mode 0700, not writable by others, seal intact) and only for
 the exact key: validation is a pure function of those inputs, so the
 record says no more than running it again would.
@@ -109,9 +110,11 @@ def host_digest() -> str:
     return h.hexdigest()
 
 
-def key_of(bytecode: bytes, options: tuple) -> str:
-    """The cache key of a program compiled with ``options``."""
-    h = hashlib.sha256(bytecode)
+def key_of(program: bytes, options: tuple) -> str:
+    """The cache key of a program compiled with ``options``; ``program``
+    names the program exactly (the JIT passes the SHA-256 digest of its
+    packed slots, :func:`pybpf.jit.program.packed_program`)."""
+    h = hashlib.sha256(program)
     h.update(repr(options).encode())
     h.update(code_digest().encode())
     h.update(host_digest().encode())
@@ -134,16 +137,22 @@ def validator_digest() -> str:
     return h.hexdigest()
 
 
-def validated_key(bytecode: bytes, version: int) -> str:
-    """The key of the record that ``bytecode`` passed structural validation
-    for CPU ``version``: the exact bytecode, the version, the validator's
-    code and pybpf's version (validation is a function of these alone)."""
+def validated_key(program: bytes, version: int) -> str:
+    """The key of the record that ``program`` (named exactly, as for
+    :func:`key_of`) passed structural validation for CPU ``version``: the
+    program, the version, the validator's code and pybpf's version
+    (validation is a function of these alone)."""
     h = hashlib.sha256(b"validated\0")
-    h.update(bytecode)
+    h.update(program)
     h.update(f"\0{version}\0".encode())
     h.update(validator_digest().encode())
     h.update(code_digest().encode())
     return h.hexdigest()
+
+
+def _entry(where: Path, name: str) -> str:
+    # A plain string: joining Paths costs more than the reads of a cached load.
+    return f"{os.fspath(where)}/{name}"
 
 
 def was_validated(key: str) -> bool:
@@ -152,7 +161,7 @@ def was_validated(key: str) -> bool:
     where = cache_dir()
     if where is None:
         return False
-    return read_sealed(where / f"{key}.valid", max_size=256) == key.encode()
+    return read_sealed(_entry(where, f"{key}.valid"), max_size=256) == key.encode()
 
 
 def record_validated(key: str) -> None:
@@ -165,28 +174,30 @@ def record_validated(key: str) -> None:
         _trim(where, "*.valid")
 
 
-def read(key: str) -> tuple[bytes, dict] | None:
-    """The (object, layout data) stored under ``key``, or None."""
+def read(key: str) -> tuple[dict, dict] | None:
+    """The (code, layout data) stored under ``key``, or None; the code is
+    the :func:`pybpf.jit.loader.link_plan` of the object LLVM made."""
     where = cache_dir()
     if where is None:
         return None
-    data = read_sealed(where / f"{key}.jit", max_size=MAX_ENTRY)
+    data = read_sealed(_entry(where, f"{key}.jit"), max_size=MAX_ENTRY)
     if data is None:
         return None
     try:
         entry = marshal.loads(data)
-        return entry["object"], entry["layout"]
+        return entry["code"], entry["layout"]
     except (EOFError, ValueError, TypeError, KeyError):
         return None
 
 
-def write(key: str, obj: bytes, layout: dict) -> None:
-    """Store an entry (best effort: a cache that cannot be written is skipped)."""
+def write(key: str, code: dict, layout: dict) -> None:
+    """Store an entry: ``code`` a link plan (see :func:`read`).  Best
+    effort: a cache that cannot be written is skipped."""
     where = cache_dir()
     if where is None:
         return
     try:
-        write_sealed(where / f"{key}.jit", marshal.dumps({"object": obj, "layout": layout}))
+        write_sealed(where / f"{key}.jit", marshal.dumps({"code": code, "layout": layout}))
         _trim(where)
     except OSError:
         pass

@@ -21,6 +21,8 @@ import ctypes
 import mmap
 import struct
 from collections.abc import Callable, Mapping
+from functools import lru_cache
+from typing import Any
 
 from ..elf.reader import (
     EM_X86_64,
@@ -70,6 +72,12 @@ PYTHON_API = ("PyLong_AsUnsignedLongLongMask", "PyLong_FromUnsignedLongLong",
 
 def c_library_symbols() -> dict[str, int]:
     """The C library (and Python C API) functions generated code may call, by name."""
+    return dict(_c_library_symbols())
+
+
+@lru_cache(maxsize=1)
+def _c_library_symbols() -> dict[str, int]:
+    # The addresses are the process's: looked up once (each load needs them).
     out = {}
     for name in ("memset", "memcpy", "memmove", "memcmp"):
         out[name] = ctypes.cast(getattr(_libc, name), ctypes.c_void_p).value or 0
@@ -91,55 +99,110 @@ _new_function.argtypes = (ctypes.c_void_p, ctypes.py_object, ctypes.py_object)
 _new_function.restype = ctypes.py_object
 
 
+def link_plan(obj: bytes) -> dict[str, Any]:
+    """What placing an object file in memory needs, as plain data (what the
+    disk cache keeps, so that a cached load parses no ELF): ``image``, the
+    allocated sections laid out one after another, aligned (zeros for
+    ``SHT_NOBITS`` and the gaps); ``relocations``, each ``(offset in the
+    image, type, addend, target)`` where the target is an extern's name, an
+    absolute value (``("abs", value)``) or an offset in the image; the
+    ``externs`` called, sorted; the global ``functions`` by name -> offset.
+    Raises :class:`LoaderError` for an object this loader cannot place."""
+    image = ElfImage(obj)
+    if image.machine != EM_X86_64 or not image.is64 or image.byteorder != "little":
+        raise LoaderError(f"the JIT loads x86-64 code; this object is for ELF machine "
+                          f"{image.machine}")
+    sections = image.sections
+    placed: dict[int, int] = {}
+    size = 0
+    for s in sections:
+        if s.flags & SHF_ALLOC and s.size:
+            align = max(s.addralign, 1)
+            size = -(-size // align) * align
+            placed[s.index] = size
+            size += s.size
+    laid_out = bytearray(size)
+    for index, at in placed.items():
+        s = sections[index]
+        if s.type != SHT_NOBITS:
+            laid_out[at:at + s.size] = image.data(s)
+    symtab = next((s for s in sections if s.type == SHT_SYMTAB), None)
+    symbols = image.read_symbols(symtab) if symtab is not None else []
+
+    def target_of(sym) -> Any:
+        if sym.shndx == SHN_UNDEF:
+            return sym.name
+        if sym.shndx == SHN_ABS:
+            return ("abs", sym.value)
+        if sym.shndx not in placed:
+            raise LoaderError(f"symbol {sym.name!r} is in a section that is not loaded")
+        return placed[sym.shndx] + sym.value
+
+    relocations = []
+    for rs in sections:
+        if rs.type != SHT_RELA or rs.info not in placed:
+            continue
+        data = image.data(rs)
+        for i in range(len(data) // _RELA.size):
+            offset, info, addend = _RELA.unpack_from(data, i * _RELA.size)
+            rtype, sym = info & 0xFFFFFFFF, symbols[info >> 32]
+            if rtype == R_X86_64_NONE:
+                continue
+            if rtype not in _RELOCATION_TYPES:
+                raise LoaderError(f"x86-64 relocation type {rtype} is not supported")
+            if rtype in _GOT_TYPES and sym.shndx != SHN_UNDEF:
+                raise LoaderError(f"GOT reference to the local symbol {sym.name!r}")
+            relocations.append((placed[rs.info] + offset, rtype, addend, target_of(sym)))
+    functions = {sym.name: target_of(sym) for sym in symbols
+                 if sym.is_global and sym.shndx in placed
+                 and sections[sym.shndx].flags & SHF_EXECINSTR}
+    externs = sorted({r[3] for r in relocations if isinstance(r[3], str)})
+    return {"image": bytes(laid_out), "relocations": relocations, "externs": externs,
+            "functions": functions}
+
+
+_GOT_TYPES = (R_X86_64_GOTPCREL, R_X86_64_GOTPCRELX, R_X86_64_REX_GOTPCRELX)
+_RELOCATION_TYPES = frozenset({R_X86_64_64, R_X86_64_PC64, R_X86_64_PC32, R_X86_64_PLT32,
+                               R_X86_64_32, R_X86_64_32S, *_GOT_TYPES})
+
+
 class NativeCode:
     """An object file's code, loaded and executable.
 
     ``symbols`` maps each defined global function to its address;
     :meth:`function` wraps one in a ctypes prototype.  The memory lives as
-    long as this object.
+    long as this object.  ``NativeCode(obj)`` loads an object file,
+    :meth:`from_plan` its :func:`link_plan`.
     """
 
     def __init__(self, obj: bytes, externals: Mapping[str, int] | None = None):
-        image = ElfImage(obj)
-        if image.machine != EM_X86_64 or not image.is64 or image.byteorder != "little":
-            raise LoaderError(f"the JIT loads x86-64 code; this object is for ELF machine "
-                              f"{image.machine}")
-        externals = dict(externals if externals is not None else c_library_symbols())
-        sections = image.sections
-        # Lay out the allocated sections one after another, aligned.
-        placed: dict[int, int] = {}
-        size = 0
-        for s in sections:
-            if s.flags & SHF_ALLOC and s.size:
-                align = max(s.addralign, 1)
-                size = -(-size // align) * align
-                placed[s.index] = size
-                size += s.size
-        symtab = next((s for s in sections if s.type == SHT_SYMTAB), None)
-        symbols = image.read_symbols(symtab) if symtab is not None else []
-        relocations = []
-        for rs in sections:
-            if rs.type != SHT_RELA or rs.info not in placed:
-                continue
-            data = image.data(rs)
-            for i in range(len(data) // _RELA.size):
-                offset, info, addend = _RELA.unpack_from(data, i * _RELA.size)
-                relocations.append((rs.info, offset, info & 0xFFFFFFFF, info >> 32, addend))
-        externs = sorted({symbols[r[3]].name for r in relocations
-                          if symbols[r[3]].shndx == SHN_UNDEF})
-        size = -(-size // _STUB_SIZE) * _STUB_SIZE
+        self._place(link_plan(obj), externals)
+
+    @classmethod
+    def from_plan(cls, plan: Mapping[str, Any], externals: Mapping[str, int] | None = None
+                  ) -> NativeCode:
+        """The code of an object file from its :func:`link_plan`."""
+        code = cls.__new__(cls)
+        code._place(plan, externals)
+        return code
+
+    def _place(self, plan: Mapping[str, Any], externals: Mapping[str, int] | None) -> None:
+        externals = externals if externals is not None else _c_library_symbols()
+        image: bytes = plan["image"]
+        externs: list[str] = plan["externs"]
+        size = -(-len(image) // _STUB_SIZE) * _STUB_SIZE
         stubs_at = size
         size += _STUB_SIZE * len(externs)
         got_at = size
         size += 8 * len(externs)
-        self._map = mmap.mmap(-1, max(size, 1), prot=mmap.PROT_READ | mmap.PROT_WRITE)
+        # Private: an anonymous mapping is shared (shmem-backed) by default,
+        # and its page faults cost about as much again as the whole placing.
+        self._map = mmap.mmap(-1, max(size, 1), flags=mmap.MAP_PRIVATE,
+                              prot=mmap.PROT_READ | mmap.PROT_WRITE)
         anchor = (ctypes.c_char * len(self._map)).from_buffer(self._map)
         base = ctypes.addressof(anchor)
         buf = self._map
-        for index, at in placed.items():
-            s = sections[index]
-            if s.type != SHT_NOBITS:
-                buf[at:at + s.size] = image.data(s)
+        buf[:len(image)] = image
         stub_of: dict[str, int] = {}
         got_of: dict[str, int] = {}
         for i, name in enumerate(externs):
@@ -153,42 +216,31 @@ class NativeCode:
             buf[got:got + 8] = target.to_bytes(8, "little")
             got_of[name] = base + got
 
-        def value_of(sym) -> int:
-            if sym.shndx == SHN_UNDEF:
-                return stub_of[sym.name]
-            if sym.shndx == SHN_ABS:
-                return sym.value
-            if sym.shndx not in placed:
-                raise LoaderError(f"symbol {sym.name!r} is in a section that is not loaded")
-            return base + placed[sym.shndx] + sym.value
+        def value_of(target: Any) -> int:
+            if isinstance(target, str):
+                return stub_of[target]
+            if isinstance(target, int):
+                return base + target
+            return target[1]                    # ("abs", value)
 
-        for target_index, offset, rtype, sym_index, addend in relocations:
-            sym = symbols[sym_index]
-            where = placed[target_index] + offset
+        for where, rtype, addend, target in plan["relocations"]:
             p = base + where
-            if rtype == R_X86_64_NONE:
-                continue
             if rtype == R_X86_64_64:
-                struct.pack_into("<Q", buf, where, (value_of(sym) + addend) & ((1 << 64) - 1))
+                struct.pack_into("<Q", buf, where, (value_of(target) + addend) & ((1 << 64) - 1))
             elif rtype == R_X86_64_PC64:
-                struct.pack_into("<q", buf, where, value_of(sym) + addend - p)
+                struct.pack_into("<q", buf, where, value_of(target) + addend - p)
             elif rtype in (R_X86_64_PC32, R_X86_64_PLT32):
-                _pack32(buf, where, value_of(sym) + addend - p, signed=True)
-            elif rtype in (R_X86_64_GOTPCREL, R_X86_64_GOTPCRELX, R_X86_64_REX_GOTPCRELX):
-                if sym.shndx != SHN_UNDEF:
-                    raise LoaderError(f"GOT reference to the local symbol {sym.name!r}")
-                _pack32(buf, where, got_of[sym.name] + addend - p, signed=True)
+                _pack32(buf, where, value_of(target) + addend - p, signed=True)
+            elif rtype in _GOT_TYPES:
+                _pack32(buf, where, got_of[target] + addend - p, signed=True)
             elif rtype == R_X86_64_32:
-                _pack32(buf, where, value_of(sym) + addend, signed=False)
+                _pack32(buf, where, value_of(target) + addend, signed=False)
             elif rtype == R_X86_64_32S:
-                _pack32(buf, where, value_of(sym) + addend, signed=True)
+                _pack32(buf, where, value_of(target) + addend, signed=True)
             else:
                 raise LoaderError(f"x86-64 relocation type {rtype} is not supported")
-        self.symbols: dict[str, int] = {}
-        for sym in symbols:
-            if sym.is_global and sym.shndx in placed and \
-                    sections[sym.shndx].flags & SHF_EXECINSTR:
-                self.symbols[sym.name] = value_of(sym)
+        self.symbols: dict[str, int] = {name: value_of(target)
+                                        for name, target in plan["functions"].items()}
         del anchor
         self._methods: dict[str, MethodDef] = {}
         self.base = base

@@ -20,13 +20,14 @@ the interpreter places it.
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import struct
 import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from itertools import chain
 from operator import itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import BPFError, HelperError, InstructionLimitExceeded, VMError
 from ..isa import Insn, OpForm, format_insn
@@ -39,7 +40,7 @@ from ..vm.semantics import M64, Control, semantics_of
 from . import cache
 from . import layout as L
 from .codegen import Options, Unsupported, generate, runtime_module
-from .loader import NativeCode
+from .loader import NativeCode, link_plan
 
 U64 = ctypes.c_uint64
 # Entries hold the GIL, as the interpreter does (PYFUNCTYPE: a cheaper call than CFUNCTYPE).
@@ -132,7 +133,8 @@ class JitProgram:
         options = Options(frame_size=stack.frame_size, max_depth=stack.max_depth,
                           max_insns=max_insns, may_goto_budget=_may_goto_budget())
         values: dict[int, int] = {}
-        decisive = decisive_pcs(self.insns)
+        packed = packed_program(self.insns)
+        decisive = decisive_pcs(self.insns, packed)
         for pc in decisive:
             insn = self.insns[pc]
             sem = sems[pc]
@@ -155,7 +157,7 @@ class JitProgram:
         options.inline_hash = {pc: m.key_size for pc, m in hashed.items()}
         if verification is not None:
             options.proven = proven_accesses(verification, self.insns, stack.frame_size)
-        self.bytecode = bytecode_of(self.insns)
+        self.digest = packed.digest
         self.options = options
         self.native, self.layout = self.load_code(options)
         runtime = runtime_code()
@@ -219,7 +221,7 @@ class JitProgram:
         address) and its runtime block's layout: LLVM's, from this process,
         the disk cache or a compile (:mod:`pybpf.jit.tiers` starts with
         other code)."""
-        return native_code(self.insns, self.bytecode, options)
+        return native_code(self.insns, self.digest, options)
 
     # --- running ----------------------------------------------------------------
 
@@ -567,13 +569,18 @@ class _LazySemantics:
 _DECISIVE = frozenset({BPF_JMP | BPF_CALL, LDDW_OPCODE})
 
 
-def decisive_pcs(insns: list[Insn]) -> list[int]:
+def decisive_pcs(insns: list[Insn], packed: PackedProgram | None = None) -> list[int]:
     """The pcs of the calls and ``lddw`` slots, in order (found by byte
-    search over the opcodes: a load does not walk the program in Python)."""
-    try:
-        opcodes = bytes(map(_opcode, insns))
-    except ValueError:                  # an opcode beyond a byte: look at each
-        return [pc for pc, insn in enumerate(insns) if insn.opcode in _DECISIVE]
+    search over the opcodes: a load does not walk the program in Python).
+    ``packed`` (the program's :func:`packed_program`) gives the opcodes
+    without reading the slots again."""
+    if packed is not None and packed.stride == _COMPACT.size:
+        opcodes = packed.data[::_COMPACT.size]      # the first byte of each slot
+    else:
+        try:
+            opcodes = bytes(map(_opcode, insns))
+        except ValueError:              # an opcode beyond a byte: look at each
+            return [pc for pc, insn in enumerate(insns) if insn.opcode in _DECISIVE]
     out: list[int] = []
     for opcode in _DECISIVE:
         find = opcodes.find
@@ -588,30 +595,54 @@ def decisive_pcs(insns: list[Insn]) -> list[int]:
 _opcode = itemgetter(0)
 
 
-def bytecode_of(insns: list[Insn]) -> bytes:
-    """What the disk cache keys a program by: its slots' fields as 64-bit
-    integers (as exact as the bytecode, and packed in C)."""
-    global _last_bytecode
+class PackedProgram(NamedTuple):
+    """A program's slots as bytes, for the disk cache's keys: ``data`` holds
+    each slot's fields, ``stride`` bytes a slot; ``digest`` is the SHA-256
+    of ``data`` and of the format (what the keys are made of)."""
+
+    data: bytes
+    stride: int
+    digest: bytes
+
+
+#: How slots are packed: every field in its encoding's range (opcode, dst
+#: and src as bytes, off 16 bits, imm 32 bits signed), else each field as a
+#: signed 64-bit integer.  Both are exact; the digest names the format.
+_COMPACT = struct.Struct("<BBBhi")
+_WIDE = struct.Struct("<5q")
+
+
+def packed_program(insns: Sequence[Insn]) -> PackedProgram:
+    """The program's slots packed (in C, one call) and hashed.  Raises
+    :class:`Unsupported` for a field beyond 64 bits (no key can hold it)."""
+    global _last_packed
     slots = tuple(insns)
-    last = _last_bytecode
+    last = _last_packed
     if last[0] == slots:                # a load asks twice: validation, then code
         return last[1]
-    try:
-        bytecode = _fields_format(len(slots)).pack(*chain.from_iterable(slots))
-    except struct.error as e:
-        raise Unsupported(f"an instruction field is out of range: {e}") from None
-    _last_bytecode = (slots, bytecode)
-    return bytecode
+    fields = tuple(chain.from_iterable(slots))
+    for fmt in (_COMPACT, _WIDE):
+        try:
+            data = _slots_format(fmt.format, len(slots)).pack(*fields)
+        except struct.error as e:
+            error = e
+            continue
+        digest = hashlib.sha256(fmt.format.encode())
+        digest.update(data)
+        out = PackedProgram(data, fmt.size, digest.digest())
+        _last_packed = (slots, out)
+        return out
+    raise Unsupported(f"an instruction field is out of range: {error}") from None
 
 
-#: The last program packed by :func:`bytecode_of` (its slots, which are
-#: immutable, and its bytecode): equal slots pack to equal bytes.
-_last_bytecode: tuple[tuple, bytes] = ((), b"")
+#: The last program packed by :func:`packed_program` (its slots, which are
+#: immutable, and the result): equal slots pack to equal bytes.
+_last_packed: tuple[tuple, Any] = ((), None)
 
 
 @lru_cache(maxsize=64)
-def _fields_format(n: int) -> struct.Struct:
-    return struct.Struct(f"<{5 * n}q")
+def _slots_format(slot_format: str, n: int) -> struct.Struct:
+    return struct.Struct("<" + slot_format[1:] * n)
 
 
 def _array_lookups(insns: list[Insn], sems: Any, helpers: Mapping[int, Helper],
@@ -735,20 +766,21 @@ def _may_goto_budget() -> int:
     return MAY_GOTO_BUDGET
 
 
-def cached_native_code(insns: list[Insn], bytecode: bytes, options: Options
+def cached_native_code(insns: list[Insn], digest: bytes, options: Options
                        ) -> tuple[NativeCode, L.Layout] | None:
-    """The LLVM code of a program when this process or the disk cache has
-    it (None: it would have to be compiled)."""
-    key = cache.key_of(bytecode, options.key())
+    """The LLVM code of a program (``digest``: its :func:`packed_program`
+    digest) when this process or the disk cache has it (None: it would
+    have to be compiled)."""
+    key = cache.key_of(digest, options.key())
     hit = _native.get(key)
     if hit is not None:
         return hit
     stored = cache.read(key)
     if stored is not None:
-        obj, data = stored
+        plan, data = stored
         try:
-            loaded = NativeCode(obj), L.Layout.from_data(data)
-        except (BPFError, KeyError, TypeError, ValueError):
+            loaded = NativeCode.from_plan(plan), L.Layout.from_data(data)
+        except (BPFError, KeyError, TypeError, ValueError, IndexError):
             loaded = None
         if loaded is not None:
             _remember(key, loaded)
@@ -756,21 +788,22 @@ def cached_native_code(insns: list[Insn], bytecode: bytes, options: Options
     return None
 
 
-def native_code(insns: list[Insn], bytecode: bytes, options: Options
+def native_code(insns: list[Insn], digest: bytes, options: Options
                 ) -> tuple[NativeCode, L.Layout]:
-    """The loaded LLVM code of a program: from this process, the disk cache, or LLVM."""
-    loaded = cached_native_code(insns, bytecode, options)
+    """The loaded LLVM code of a program (``digest``: its
+    :func:`packed_program` digest): from this process, the disk cache, or LLVM."""
+    loaded = cached_native_code(insns, digest, options)
     if loaded is not None:
         return loaded
-    key = cache.key_of(bytecode, options.key())
+    key = cache.key_of(digest, options.key())
     from .llvm import compile_module
 
     start = time.perf_counter()
     text, layout, quick = generate(insns, options)
-    obj = compile_module(text, quick=quick)
+    plan = link_plan(compile_module(text, quick=quick))
     compile_seconds[key] = time.perf_counter() - start
-    cache.write(key, obj, layout.to_data())
-    loaded = NativeCode(obj), layout
+    cache.write(key, plan, layout.to_data())
+    loaded = NativeCode.from_plan(plan), layout
     _remember(key, loaded)
     return loaded
 
@@ -789,15 +822,15 @@ def runtime_code() -> NativeCode:
     loaded = None
     if stored is not None:
         try:
-            loaded = NativeCode(stored[0])
-        except (BPFError, KeyError, TypeError, ValueError):
+            loaded = NativeCode.from_plan(stored[0])
+        except (BPFError, KeyError, TypeError, ValueError, IndexError):
             loaded = None
     if loaded is None:
         from .llvm import compile_module
 
-        obj = compile_module(text)
-        cache.write(key, obj, {})
-        loaded = NativeCode(obj)
+        plan = link_plan(compile_module(text))
+        cache.write(key, plan, {})
+        loaded = NativeCode.from_plan(plan)
     if not _runtime:
         _runtime.append(loaded)
     return _runtime[0]

@@ -98,17 +98,17 @@ class TieredProgram(JitProgram):
         """Cached LLVM code when there is some (mode "auto"), else baseline
         code, else (a program the baseline leaves to LLVM) LLVM's."""
         if self.mode != "baseline":
-            cached = cached_native_code(self.insns, self.bytecode, options)
+            cached = cached_native_code(self.insns, self.digest, options)
             if cached is not None:
                 return cached
         try:
-            made = baseline_code(self.insns, self.bytecode, options)
+            made = baseline_code(self.insns, self.digest, options)
         except Unsupported:
-            return native_code(self.insns, self.bytecode, options)
+            return native_code(self.insns, self.digest, options)
         except Exception:
             if self.mode == "baseline":
                 raise
-            return native_code(self.insns, self.bytecode, options)
+            return native_code(self.insns, self.digest, options)
         self.tier = "baseline"
         return made
 
@@ -118,7 +118,7 @@ class TieredProgram(JitProgram):
         program then stays on baseline code)."""
         if self.tier == "llvm":
             return True
-        native, layout = native_code(self.insns, self.bytecode, self.options)
+        native, layout = native_code(self.insns, self.digest, self.options)
         if layout.to_data() != self.layout.to_data():
             self.tier_up_at = float("inf")
             return False
@@ -170,12 +170,12 @@ class TieredProgram(JitProgram):
         return r0, executed
 
 
-def baseline_code(insns: Any, bytecode: bytes, options: Options
+def baseline_code(insns: Any, digest: bytes, options: Options
                   ) -> tuple[BaselineCode, L.Layout]:
     """A program's baseline code, loaded (from this process when it made it before)."""
     from . import cache
 
-    key = cache.key_of(bytecode, options.key())
+    key = cache.key_of(digest, options.key())
     hit = _baseline.get(key)
     if hit is not None:
         return hit

@@ -23,7 +23,7 @@ import os
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
 from .. import backend
@@ -112,6 +112,12 @@ def choose_engine(jit: bool | None) -> Callable[..., Any] | None:
 #: arena keep 32 bits and get the window's upper bits back).
 ARENA_WINDOW = 1 << 32
 ARENA_AREA = LAYOUT_BASE + (1 << 40)
+
+
+#: ``_new_tuple(RunResult, (r0, count, mem))`` builds a NamedTuple from all
+#: its fields in one C call.  The class's own ``__new__`` is Python code: on
+#: the per-call paths of run and test_run it cost about as much as the run.
+_new_tuple = tuple.__new__
 
 
 class RunResult(NamedTuple):
@@ -390,6 +396,35 @@ class VM:
         return self.load(program).run(mem, trace=trace)
 
 
+class BoundHelpers(Mapping[int, Helper]):
+    """The helpers a program's engine calls, by id: the VM's helper
+    functions (as they were when it was compiled), each bound to the
+    program (``functools.partial(fn, program)``: its first argument, the
+    helper context).  Each is bound when first asked for: a program calls
+    a few of the many helpers."""
+
+    def __init__(self, functions: Mapping[int, Callable[..., int]], program: Program):
+        self._functions = functions
+        self._program = program
+        self._bound: dict[int, Helper] = {}
+
+    def __getitem__(self, helper_id: int) -> Helper:
+        fn = self._bound.get(helper_id)
+        if fn is None:
+            fn = self._bound[helper_id] = functools.partial(self._functions[helper_id],
+                                                            self._program)
+        return fn
+
+    def __contains__(self, helper_id: object) -> bool:
+        return helper_id in self._functions
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._functions)
+
+    def __len__(self) -> int:
+        return len(self._functions)
+
+
 class Program(backend.Program):
     """A program loaded into a :class:`VM`, ready to run (a
     :class:`pybpf.backend.Program`).
@@ -417,6 +452,10 @@ class Program(backend.Program):
         self.code = code_region(vm.memory, insns, name)
         self._compiled = self._compile(None)
         self._active = self._compiled
+        # The inputs of the bare runs (no memory, no arguments), made once:
+        # nothing writes to an invocation, and these map nothing.
+        self._bare_run = Invocation((0, 0), "memory")
+        self._bare_test_run = Invocation((0, 0), "memory", memory=bytearray())
 
     @property
     def type(self) -> str:  # type: ignore[override]
@@ -470,9 +509,7 @@ class Program(backend.Program):
         return None
 
     def _compile(self, tracer: Tracer | None) -> CompiledProgram:
-        bound: dict[int, Helper] = {}
-        for entry in self.vm.helpers:
-            bound[entry.id] = functools.partial(entry.fn, self)
+        bound = BoundHelpers(self.vm.helpers.functions(), self)
         self._tail_call_target = bound.get(TAIL_CALL_ID)
         factory = self.vm.engine if tracer is None else None
         # An engine (the JIT) may use what verification proved.
@@ -554,7 +591,7 @@ class Program(backend.Program):
     def _run_bare(self) -> RunResult:
         """:meth:`_run` with no memory, arguments or trace, in fewer steps."""
         compiled = self._compiled
-        self.invocation = Invocation((0, 0), "memory")
+        self.invocation = self._bare_run
         self.redirect = None
         self.vm.tail_calls = 0
         self._active = compiled
@@ -562,7 +599,7 @@ class Program(backend.Program):
             r0 = compiled.run(0, 0)
         finally:
             self.invocation = None
-        return RunResult(r0, compiled.insn_count, None)
+        return _new_tuple(RunResult, (r0, compiled.insn_count, None))
 
     def _run(self, mem: bytes | bytearray | None, args: Sequence[int] | None,
              trace: Tracer | TextIO | None) -> RunResult:
@@ -594,6 +631,8 @@ class Program(backend.Program):
             repeat = backend.checked_repeat(repeat, f"program {self.name!r}")
         with self.vm.lock:
             if repeat <= 1 and trace is None:
+                if not data and ctx is None and self.prog_type == "memory":
+                    return self._test_run_bare(self._compiled)
                 return self._test_run_once(data, ctx)
             return self._test_run(data, ctx, max(repeat, 1), trace)
 
@@ -601,7 +640,7 @@ class Program(backend.Program):
         """One run of a ``memory`` program with no input: nothing to map
         (r1 = r2 = 0), nothing to copy out, no verdict (as :func:`prepare`
         makes it: an empty memory)."""
-        self.invocation = Invocation((0, 0), "memory", memory=bytearray())
+        self.invocation = self._bare_test_run
         self.redirect = None
         self.vm.tail_calls = 0
         self._active = compiled
@@ -612,7 +651,8 @@ class Program(backend.Program):
         finally:
             self.invocation = None
         self.last_insn_count = compiled.insn_count
-        return TestRunResult(r0 & 0xFFFFFFFF, b"", None, duration, r0, None, self.redirect)
+        return _new_tuple(TestRunResult,
+                         (r0 & 0xFFFFFFFF, b"", None, duration, r0, None, self.redirect))
 
     def _test_run_once(self, data: bytes, ctx: bytes | None) -> TestRunResult:
         """:meth:`_test_run` for one untraced run, with fewer steps (what a
