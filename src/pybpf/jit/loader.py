@@ -69,7 +69,7 @@ PYTHON_API = ("PyLong_AsUnsignedLongLongMask", "PyLong_FromUnsignedLongLong")
 def c_library_symbols() -> dict[str, int]:
     """The C library (and Python C API) functions generated code may call, by name."""
     out = {}
-    for name in ("memset", "memcpy", "memmove", "memcmp"):
+    for name in ("memset", "memcpy", "memmove", "memcmp", "clock_gettime"):
         out[name] = ctypes.cast(getattr(_libc, name), ctypes.c_void_p).value or 0
     for name in PYTHON_API:
         out[name] = ctypes.cast(getattr(ctypes.pythonapi, name), ctypes.c_void_p).value or 0

@@ -1,0 +1,412 @@
+"""The JIT's native fast paths of helper calls agree with the interpreter.
+
+Each test runs the same program in an interpreter VM and a JIT VM set up
+alike and compares r0 and the maps; where it matters it also checks that
+the JIT answered in native code (the Python method is replaced after the
+load by one that counts its calls).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+pytest.importorskip("llvmlite")
+
+from pybpf.helpers.environment import RANDOM_POOL, Environment
+from pybpf.objects import MapSpec
+from pybpf.vm import VM
+
+M64 = (1 << 64) - 1
+
+
+def key(i: int) -> bytes:
+    return i.to_bytes(4, "little")
+
+
+def u64(v: int) -> bytes:
+    return v.to_bytes(8, "little")
+
+
+# r0 = the u64 value of key {key}, or -1 when absent.
+LOOKUP = """
+    mov %r1, {key}
+    stxw [%r10-4], %r1
+    lddw %r1, map[fd:{fd}]
+    mov %r2, %r10
+    add %r2, -4
+    call 1
+    jeq %r0, 0, +2
+    ldxdw %r0, [%r0+0]
+    exit
+    mov %r0, -1
+    exit
+"""
+
+# Look keys {keys} up in order (one call site), then insert key {new}
+# (value {new}); r0 = the sum of the values seen.
+LOOKUPS_THEN_INSERT = """
+    lddw %r6, {keys}
+    mov %r9, 0
+again:
+    mov %r1, %r6
+    and %r1, 0xff
+    jeq %r1, 0, insert
+    stxw [%r10-4], %r1
+    lddw %r1, map[fd:{fd}]
+    mov %r2, %r10
+    add %r2, -4
+    call 1
+    rsh %r6, 8
+    jeq %r0, 0, again
+    ldxdw %r1, [%r0+0]
+    add %r9, %r1
+    ja again
+insert:
+    mov %r1, {new}
+    stxw [%r10-4], %r1
+    stxdw [%r10-16], %r1
+    lddw %r1, map[fd:{fd}]
+    mov %r2, %r10
+    add %r2, -4
+    mov %r3, %r10
+    add %r3, -16
+    mov %r4, 0
+    call 2
+    mov %r0, %r9
+    exit
+"""
+
+# Update key {key} with value {value} and flags {flags}; r0 = the helper's answer.
+UPDATE = """
+    mov %r1, {key}
+    stxw [%r10-4], %r1
+    lddw %r1, {value}
+    stxdw [%r10-16], %r1
+    lddw %r1, map[fd:{fd}]
+    mov %r2, %r10
+    add %r2, -4
+    mov %r3, %r10
+    add %r3, -16
+    mov %r4, {flags}
+    call 2
+    exit
+"""
+
+
+def pair(kind: str, cpu: int = 0, entries: int = 16, fill=range(3, 9), **env):
+    """(interpreter VM, map), (JIT VM, map): the same map in each, filled
+    with value 10*k for key k (per-CPU maps: 10*k on CPU 0, 100*k on CPU 1)."""
+    out = []
+    for jit in (False, True):
+        vm = VM(jit=jit, env=Environment.fixed(num_cpus=2, cpu=cpu, **env))
+        m = vm.create_map(MapSpec("m", kind, 4, 8, entries))
+        for k in fill:
+            m.update(key(k), [u64(10 * k), u64(100 * k)] if m.percpu else u64(10 * k))
+        out.append((vm, m))
+    return out
+
+
+def counting(m, name: str) -> list[int]:
+    """Replace map method ``name`` by one that counts its calls."""
+    calls = [0]
+    original = getattr(m, name)
+
+    def counted(*args, **kw):
+        calls[0] += 1
+        return original(*args, **kw)
+
+    setattr(m, name, counted)
+    return calls
+
+
+def contents(m) -> dict:
+    return {bytes(k): v for k, v in m.items()}
+
+
+@pytest.mark.parametrize("kind", ["percpu_array", "percpu_hash", "lru_hash",
+                                  "lru_percpu_hash"])
+@pytest.mark.parametrize("cpu", [0, 1, 7])
+def test_lookups_agree_on_every_cpu_and_key(kind, cpu):
+    (ivm, im), (jvm, jm) = pair(kind, cpu)
+    for k in (7, 7, 3, 20, 0):
+        answers = []
+        for vm, m in ((ivm, im), (jvm, jm)):
+            prog = vm.load(LOOKUP.format(key=k, fd=vm.fd_of(m)))
+            try:
+                answers.append([prog.run().r0, prog.run().r0])
+            except Exception as e:          # CPU 7 of a 2-CPU map: the helper's error
+                answers.append(type(e).__name__)
+        assert answers[0] == answers[1], (kind, cpu, k)
+    assert contents(im) == contents(jm)
+
+
+@pytest.mark.parametrize("kind", ["percpu_array", "percpu_hash", "lru_hash",
+                                  "lru_percpu_hash"])
+def test_lookups_are_answered_in_native_code(kind):
+    (_, _), (vm, m) = pair(kind, cpu=1)
+    prog = vm.load(LOOKUP.format(key=7, fd=vm.fd_of(m)))
+    assert prog._compiled.layout.maps or prog._compiled.layout.hashes
+    calls = counting(m, "bpf_lookup")
+    expected = 700 if m.percpu else 70
+    assert prog.run().r0 == expected
+    first = calls[0]                       # a hash table fills on the first run
+    for _ in range(5):
+        assert prog.run().r0 == expected
+    assert calls[0] == first <= 1
+
+
+def test_a_cpu_change_between_runs_is_seen():
+    for kind in ("percpu_array", "percpu_hash", "lru_percpu_hash"):
+        (_, _), (vm, m) = pair(kind, cpu=0)
+        prog = vm.load(LOOKUP.format(key=5, fd=vm.fd_of(m)))
+        assert prog.run().r0 == 50
+        vm.env.cpu = 1
+        assert prog.run().r0 == 500
+        vm.env.cpu = 0
+        assert prog.run().r0 == 50
+
+
+@pytest.mark.parametrize("kind", ["percpu_hash", "lru_hash", "lru_percpu_hash"])
+def test_map_changes_between_runs_are_seen(kind):
+    (ivm, im), (jvm, jm) = pair(kind, cpu=1)
+    progs = [vm.load(LOOKUP.format(key=7, fd=vm.fd_of(m))) for vm, m in ((ivm, im), (jvm, jm))]
+    steps = [lambda m: None,
+             lambda m: m.delete(key(7)),
+             lambda m: m.update(key(7), [u64(1), u64(2)] if m.percpu else u64(3)),
+             lambda m: m.update(key(7), [u64(4), u64(5)] if m.percpu else u64(6)),
+             lambda m: m.clear()]
+    for step in steps:
+        for m in (im, jm):
+            step(m)
+        assert [p.run().r0 for p in progs for _ in range(2)][::2] == \
+            [p.run().r0 for p in progs]
+
+
+def test_a_change_by_another_thread_during_a_run_is_seen():
+    """Another thread deletes the key while the program sits in a helper
+    call (bpf_loop's callback): the second lookup at the same site must
+    miss."""
+    vm = VM(jit=True, env=Environment.fixed(num_cpus=2, cpu=1))
+    m = vm.create_map(MapSpec("m", "percpu_hash", 4, 8, 16))
+    m.update(key(7), [u64(1), u64(2)])
+    source = """
+        mov %r6, 0
+    again:
+        mov %r1, 7
+        stxw [%r10-4], %r1
+        lddw %r1, map[fd:{fd}]
+        mov %r2, %r10
+        add %r2, -4
+        call 1
+        mov %r8, -1
+        jeq %r0, 0, +1
+        ldxdw %r8, [%r0+0]
+        jne %r6, 0, out
+        call 14
+        mov %r6, 1
+        ja again
+    out:
+        mov %r0, %r8
+        exit
+    """
+    prog = vm.load(source.format(fd=vm.fd_of(m)))
+    assert prog.run().r0 == 2
+    assert prog.run().r0 == 2
+
+    def other_thread_deletes(*_):   # helper 14's place: another thread runs meanwhile
+        worker = threading.Thread(target=lambda: m.delete(key(7)))
+        worker.start()
+        worker.join()
+        return 0
+
+    compiled = prog._compiled
+    assert compiled.engine == "jit"
+    site = next(i for i, pc in enumerate(compiled.layout.helpers) if compiled.insns[pc].imm == 14)
+    compiled._helper_fns[site] = other_thread_deletes
+    assert prog.run().r0 == M64
+
+
+# --- LRU order ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["lru_hash", "lru_percpu_hash"])
+@pytest.mark.parametrize("looked", [(1, 2), (2, 1), (1, 1, 3), (4, 2, 4, 1), (9,), (),
+                                    (3, 2, 1, 4, 3)])
+@pytest.mark.parametrize("insert", ["program", "userspace"])
+def test_lru_evictions_follow_the_lookups_in_order(kind, looked, insert):
+    """A full 4-entry LRU map; one program per key looks it up (each run
+    once first, so that the JIT's lookups below are native hits); then the
+    keys ``looked`` are looked up in that order and key 5, then key 6, is
+    inserted (each evicts the least recently used).  The keys left and the
+    values seen agree."""
+    (ivm, im), (jvm, jm) = pair(kind, fill=range(1, 5), entries=4)
+    answers = []
+    for vm, m in ((ivm, im), (jvm, jm)):
+        fd = vm.fd_of(m)
+        lookups = {k: vm.load(LOOKUP.format(key=k, fd=fd)) for k in (1, 2, 3, 4, 9)}
+        for k in (4, 3, 2, 1, 9):
+            lookups[k].run()
+        seen = [lookups[k].run().r0 for k in looked]
+        for new in (5, 6):
+            if insert == "program":
+                vm.load(LOOKUPS_THEN_INSERT.format(keys=0, fd=fd, new=new)).run()
+            else:
+                m.update(key(new), [u64(new), u64(new)] if m.percpu else u64(new))
+        answers.append((seen, sorted(m.keys())))
+    assert answers[0] == answers[1]
+
+
+def test_lru_touches_from_native_code_are_applied_before_a_userspace_update():
+    (ivm, im), (jvm, jm) = pair("lru_hash", fill=range(1, 5), entries=4)
+    for vm, m in ((ivm, im), (jvm, jm)):
+        lookups = {k: vm.load(LOOKUP.format(key=k, fd=vm.fd_of(m))) for k in (1, 2, 3)}
+        for k in (1, 2, 3, 1, 2):
+            assert lookups[k].run().r0 == 10 * k
+        m.update(key(9), u64(90))           # evicts 4, the only one not looked up
+        m.update(key(8), u64(80))           # evicts 3
+    assert sorted(im.keys()) == sorted(jm.keys()) == [key(1), key(2), key(8), key(9)]
+
+
+def test_lru_hits_are_native_and_leave_a_touch_record():
+    (_, _), (vm, m) = pair("lru_hash", fill=range(1, 5), entries=4)
+    prog = vm.load(LOOKUP.format(key=2, fd=vm.fd_of(m)))
+    prog.run()
+    calls = counting(m, "bpf_lookup")
+    for _ in range(3):
+        assert prog.run().r0 == 20
+    assert calls[0] == 0
+    assert m._touch_words[2] == 1           # one slot recorded, applied on the next change
+    m.update(key(8), u64(80))               # evicts 1 (2 was touched last)
+    assert sorted(m.keys()) == [key(2), key(3), key(4), key(8)]
+    assert m._touch_words[2] == 0
+
+
+# --- array updates -----------------------------------------------------------------
+
+@pytest.mark.parametrize("k, flags", [(3, 0), (3, 2), (3, 1), (3, 4), (15, 0), (16, 0),
+                                      (-(1 << 31), 0), (5, -1)])
+def test_array_updates_agree(k, flags):
+    (ivm, im), (jvm, jm) = pair("array")
+    r0 = []
+    for vm, m in ((ivm, im), (jvm, jm)):
+        prog = vm.load(UPDATE.format(key=k, value=0x1122334455667788, flags=flags,
+                                     fd=vm.fd_of(m)))
+        r0.append(prog.run().r0)
+    assert r0[0] == r0[1]
+    assert contents(im) == contents(jm)
+
+
+def test_array_updates_are_native():
+    (_, _), (vm, m) = pair("array")
+    prog = vm.load(UPDATE.format(key=4, value=99, flags=0, fd=vm.fd_of(m)))
+    assert prog._compiled.layout.maps
+    calls = counting(m, "bpf_update")
+    assert prog.run().r0 == 0
+    assert m[key(4)] == u64(99)
+    assert calls[0] == 0
+
+
+def test_an_array_update_with_the_value_off_the_stack_takes_the_helper():
+    """The value comes from a map value (not the stack): the helper copies it."""
+    (ivm, im), (jvm, jm) = pair("array")
+    source = """
+        mov %r1, 3
+        stxw [%r10-4], %r1
+        lddw %r1, map[fd:{fd}]
+        mov %r2, %r10
+        add %r2, -4
+        call 1
+        jeq %r0, 0, out
+        mov %r3, %r0
+        mov %r1, 9
+        stxw [%r10-4], %r1
+        lddw %r1, map[fd:{fd}]
+        mov %r2, %r10
+        add %r2, -4
+        mov %r4, 0
+        call 2
+    out:
+        exit
+    """
+    for vm, m in ((ivm, im), (jvm, jm)):
+        assert vm.load(source.format(fd=vm.fd_of(m))).run().r0 == 0
+        assert m[key(9)] == u64(30)
+
+
+# --- environment helpers -----------------------------------------------------------
+
+def helper_program(helper_id: int, times: int = 3) -> str:
+    """Call helper ``helper_id`` ``times`` times; r0 = the answers xored, r6.. kept."""
+    body = "".join(f"call {helper_id}\n    mov %r{6 + i}, %r0\n    " for i in range(times))
+    return f"""
+    {body}
+    mov %r0, %r6
+    lsh %r0, 1
+    xor %r0, %r7
+    lsh %r0, 1
+    xor %r0, %r8
+    exit
+    """
+
+
+def test_prandom_follows_the_seeded_sequence_under_both_engines():
+    answers = []
+    for jit in (False, True):
+        vm = VM(jit=jit, env=Environment.fixed(seed=42))
+        prog = vm.load(helper_program(7))
+        # more calls than the pool holds: the refill goes through Python
+        answers.append([prog.run().r0 for _ in range(RANDOM_POOL)] +
+                       [vm.env.prandom_u32() for _ in range(3)])
+    assert answers[0] == answers[1]
+
+
+def test_prandom_is_native():
+    vm = VM(jit=True, env=Environment.fixed(seed=1))
+    prog = vm.load(helper_program(7))
+    assert 7 in {prog._compiled.insns[pc].imm for pc in prog._compiled.layout.helpers}
+    prog.run()                                      # the first run fills the pool
+    drawn = vm.env.native.random_next
+    calls = [0]
+    original = vm.env.prandom_u32
+
+    def counted():
+        calls[0] += 1
+        return original()
+
+    vm.env.prandom_u32 = counted
+    prog.run()
+    assert calls[0] == 0 and vm.env.native.random_next == drawn + 3
+
+
+def test_cpu_id_agrees_and_follows_the_environment():
+    for cpu in (0, 1, 5, (1 << 32) + 3):
+        answers = []
+        for jit in (False, True):
+            vm = VM(jit=jit, env=Environment.fixed(cpu=0))
+            prog = vm.load(helper_program(8, 1))
+            vm.env.cpu = cpu
+            answers.append(prog.run().r0)
+        assert answers[0] == answers[1]
+
+
+def test_ktime_reads_the_monotonic_clock_in_native_code():
+    vm = VM(jit=True)
+    prog = vm.load("call 5\n exit")
+    before = time.monotonic_ns()
+    t = prog.run().r0
+    after = time.monotonic_ns()
+    assert before <= t <= after
+    assert vm.env.native.host_clock == 1
+
+
+def test_ktime_follows_a_frozen_or_replaced_clock():
+    for jit in (False, True):
+        vm = VM(jit=jit, env=Environment.fixed())
+        prog = vm.load("call 5\n exit")
+        assert prog.run().r0 == 1_000_000_000
+        vm.env.monotonic_ns = lambda: 77
+        assert prog.run().r0 == 77
+        vm.env.monotonic_ns = time.monotonic_ns
+        assert prog.run().r0 > 77
