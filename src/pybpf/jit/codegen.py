@@ -49,6 +49,15 @@ from dataclasses import dataclass, field
 from ..helpers.environment import NO_CPU, NativeEnvironment
 from ..isa import Insn, lddw_value
 from ..maps.hash import TOUCH_BUSY, TOUCH_CLOCK, TOUCH_COUNT, TOUCH_LOG, TOUCH_STAMP
+from ..maps.ringbuf import (
+    BPF_RB_NO_WAKEUP,
+    BPF_RINGBUF_BUSY_BIT,
+    BPF_RINGBUF_DISCARD_BIT,
+    BPF_RINGBUF_HDR_SZ,
+    PAGE_SIZE,
+    RINGBUF_META_PAGES,
+    RingPositions,
+)
 from ..spec import constant
 from ..vm.semantics import M32, M64, Control, Operands, Semantics, semantics_of
 from . import layout as L
@@ -139,6 +148,11 @@ class Options:
     #: the environment's :class:`~pybpf.helpers.environment.NativeEnvironment`,
     #: with the Python helper as the slow path.
     native_helpers: dict[int, str] = field(default_factory=dict)
+    #: pcs of ``bpf_ringbuf_output`` calls on a ring buffer named by a
+    #: ``lddw`` just before: reserve, copy and commit in native code when
+    #: the data is on the stack and the commit wakes no consumer (see
+    #: :meth:`Generator._ringbuf_output`).
+    ringbuf_outputs: list[int] = field(default_factory=list)
     #: pc of a memory access a verifier proved in bounds -> what it goes
     #: through: "stack" (translated with no check at all) or "memory" (a
     #: region found through the site's cache, the stack test skipped).
@@ -152,7 +166,7 @@ class Options:
                 sorted(self.inline_lookups.items()), sorted(self.proven.items()),
                 sorted(self.inline_hash.items()), sorted(self.hash_kinds.items()),
                 sorted(self.percpu_lookups.items()), sorted(self.array_updates.items()),
-                sorted(self.native_helpers.items()))
+                sorted(self.native_helpers.items()), sorted(self.ringbuf_outputs))
 
 
 def proven_safe(pc: int, base: int, off: int, size: int, options: Options,
@@ -290,6 +304,7 @@ class Generator:
         self._helper_of: dict[int, int] = {}
         self._map_of: dict[int, int] = {}
         self._hash_of: dict[int, int] = {}
+        self._ring_of: dict[int, int] = {}
         self._plan()
 
     # --- planning: the runtime block's tables -------------------------------------
@@ -340,6 +355,9 @@ class Generator:
                 elif pc in self.options.inline_hash:
                     self._hash_of[pc] = len(self.layout.hashes)
                     self.layout.hashes.append(pc)
+                elif pc in self.options.ringbuf_outputs:
+                    self._ring_of[pc] = len(self.layout.rings)
+                    self.layout.rings.append(pc)
 
     @staticmethod
     def _address_operands(sem: Semantics, insn: Insn) -> tuple[int, int]:
@@ -914,6 +932,8 @@ class Generator:
             done = self._array_lookup(f, pc)
         elif pc in self.options.native_helpers:
             done = self._native_helper(f, pc)
+        elif pc in self._ring_of:
+            done = self._ringbuf_output(f, pc)
         elif pc in self._hash_of:
             done, fill = self._hash_lookup(f, pc)
         args = [self._get(f, reg) for reg in range(1, 6)]
@@ -1101,6 +1121,133 @@ class Generator:
         f(f"br label %{done}")
         f.block(big)
         self._set(f, 0, str(-errno.E2BIG))
+        f(f"br label %{done}")
+        f.block(slow)
+        return done
+
+    def _ringbuf_output(self, f: _Function, pc: int) -> str:
+        """``bpf_ringbuf_output`` in native code, as the map's own
+        (:meth:`pybpf.maps.ringbuf.RingBuf.bpf_ringbuf_output`) does it:
+        move the pending position past the committed records, reserve
+        ``r3`` bytes (+ the header, rounded to 8) at the producer position,
+        copy the data, copy a record that runs past the end back to the
+        start, clear the busy bit; r0 = 0.  Only when r1 is the ring the call
+        was compiled for, the data (1 or more bytes) is on the stack, the
+        flags are 0 or BPF_RB_NO_WAKEUP, no Python reservation is under way
+        (the positions' busy word) and a consumer needs no wake-up (flags
+        0 and the consumer at the new record): else, and when the ring is
+        full, the helper does it (counting the drop, waking the consumer).
+        Emits the fast path and leaves the builder in the slow path;
+        returns the label both continue at."""
+        slots = self.layout.rings_base + L.RING_SLOTS * self._ring_of[pc]
+        fast, scan, check, step, scanned, write, wrap, commit, slow, done = (
+            f.label(x) for x in ("ring_fast", "ring_scan", "ring_check", "ring_step",
+                                 "ring_scanned", "ring_write", "ring_wrap", "ring_commit",
+                                 "ring_slow", "ring_done"))
+        r1, r2, r3, r4 = (self._get(f, reg) for reg in range(1, 5))
+        t = [f.tmp() for _ in range(12)]
+        f(f"{t[0]} = icmp eq i64 {r1}, {self._load_slot(f, slots)}")
+        f(f"{t[1]} = sub i64 {r3}, 1")
+        f(f"{t[2]} = icmp ult i64 {t[1]}, %sspan")            # 1 <= size <= the stack
+        f(f"{t[3]} = sub i64 {r2}, %slo")
+        f(f"{t[4]} = sub i64 %sspan, {r3}")
+        f(f"{t[5]} = icmp ule i64 {t[3]}, {t[4]}")            # the data is on the stack
+        f(f"{t[6]} = icmp eq i64 {r4}, 0")
+        f(f"{t[7]} = icmp eq i64 {r4}, {BPF_RB_NO_WAKEUP}")
+        f(f"{t[8]} = or i1 {t[6]}, {t[7]}")
+        positions = self._load_slot(f, slots + 3)
+        busy = self._load_at(f, positions, RingPositions.busy.offset)
+        f(f"{t[9]} = icmp eq i64 {busy}, 0")
+        f(f"{t[10]} = and i1 {t[0]}, {t[2]}")
+        f(f"{t[11]} = and i1 {t[10]}, {t[5]}")
+        go1, go2 = f.tmp(), f.tmp()
+        f(f"{go1} = and i1 {t[11]}, {t[8]}")
+        f(f"{go2} = and i1 {go1}, {t[9]}")
+        f(f"br i1 {go2}, label %{fast}, label %{slow}, {LIKELY}")
+        f.block(fast)
+        data = self._load_slot(f, slots + 1)
+        size = self._load_slot(f, slots + 2)
+        cons = self._load_at(f, positions, RingPositions.consumer.offset)
+        prod = self._load_at(f, positions, RingPositions.producer.offset)
+        pend0 = self._load_at(f, positions, RingPositions.pending.offset)
+        mask, cmask, pmask, same, wake = (f.tmp() for _ in range(5))
+        f(f"{mask} = sub i64 {size}, 1")
+        f(f"{cmask} = and i64 {cons}, {mask}")
+        f(f"{pmask} = and i64 {prod}, {mask}")
+        f(f"{same} = icmp eq i64 {cmask}, {pmask}")
+        f(f"{wake} = and i1 {same}, {t[6]}")
+        f(f"br i1 {wake}, label %{slow}, label %{scan}, {UNLIKELY}")
+        # the pending position: past every committed record before the producer
+        f.block(scan)
+        pend, pend1 = f.tmp(), f.tmp()
+        f(f"{pend} = phi i64 [{pend0}, %{fast}], [{pend1}, %{step}]")
+        more = f.tmp()
+        f(f"{more} = icmp ult i64 {pend}, {prod}")
+        f(f"br i1 {more}, label %{check}, label %{scanned}")
+        f.block(check)
+        hoff = f.tmp()
+        f(f"{hoff} = and i64 {pend}, {mask}")
+        hdr = self._load_at(f, data, hoff, "i32")
+        hbusy, is_busy = f.tmp(), f.tmp()
+        f(f"{hbusy} = and i32 {hdr}, {_signed32(BPF_RINGBUF_BUSY_BIT)}")
+        f(f"{is_busy} = icmp ne i32 {hbusy}, 0")
+        f(f"br i1 {is_busy}, label %{scanned}, label %{step}")
+        f.block(step)
+        hlen, hlen64, grown, rounded = f.tmp(), f.tmp(), f.tmp(), f.tmp()
+        f(f"{hlen} = and i32 {hdr}, {_signed32(~BPF_RINGBUF_DISCARD_BIT)}")
+        f(f"{hlen64} = zext i32 {hlen} to i64")
+        f(f"{grown} = add i64 {hlen64}, {BPF_RINGBUF_HDR_SZ + 7}")
+        f(f"{rounded} = and i64 {grown}, -8")
+        f(f"{pend1} = add i64 {pend}, {rounded}")
+        f(f"br label %{scan}")
+        f.block(scanned)
+        pend_f = f.tmp()
+        f(f"{pend_f} = phi i64 [{pend}, %{scan}], [{pend}, %{check}]")
+        f(f"store i64 {pend_f}, ptr {self._pointer(f, positions, RingPositions.pending.offset)}, "
+          f"align 8")
+        length, new_prod, ahead_c, ahead_p, full_c, full_p, full = (f.tmp() for _ in range(7))
+        grown2 = f.tmp()
+        f(f"{grown2} = add i64 {r3}, {BPF_RINGBUF_HDR_SZ + 7}")
+        f(f"{length} = and i64 {grown2}, -8")
+        f(f"{new_prod} = add i64 {prod}, {length}")
+        f(f"{ahead_c} = sub i64 {new_prod}, {cons}")
+        f(f"{ahead_p} = sub i64 {new_prod}, {pend_f}")
+        f(f"{full_c} = icmp ugt i64 {ahead_c}, {mask}")
+        f(f"{full_p} = icmp ugt i64 {ahead_p}, {mask}")
+        f(f"{full} = or i1 {full_c}, {full_p}")
+        f(f"br i1 {full}, label %{slow}, label %{write}, {UNLIKELY}")
+        f.block(write)
+        header = self._pointer(f, data, pmask)
+        size32, busy32, page, page32, pg = (f.tmp() for _ in range(5))
+        f(f"{size32} = trunc i64 {r3} to i32")
+        f(f"{busy32} = or i32 {size32}, {_signed32(BPF_RINGBUF_BUSY_BIT)}")
+        f(f"store i32 {busy32}, ptr {header}, align 4")
+        f(f"{page} = udiv i64 {pmask}, {PAGE_SIZE}")
+        f(f"{pg} = add i64 {page}, {RINGBUF_META_PAGES}")
+        f(f"{page32} = trunc i64 {pg} to i32")
+        pg_at = f.tmp()
+        f(f"{pg_at} = getelementptr i8, ptr {header}, i64 4")
+        f(f"store i32 {page32}, ptr {pg_at}, align 4")
+        f(f"store i64 {new_prod}, ptr "
+          f"{self._pointer(f, positions, RingPositions.producer.offset)}, align 8")
+        sample = f.tmp()
+        f(f"{sample} = getelementptr i8, ptr {header}, i64 {BPF_RINGBUF_HDR_SZ}")
+        src = self._pointer(f, self._stack_host(f, r2), 0)
+        f(f"call void @llvm.memcpy.p0.p0.i64(ptr {sample}, ptr {src}, i64 {r3}, i1 false)")
+        end, past = f.tmp(), f.tmp()
+        f(f"{end} = add i64 {pmask}, {length}")
+        f(f"{past} = icmp ugt i64 {end}, {size}")
+        f(f"br i1 {past}, label %{wrap}, label %{commit}")
+        f.block(wrap)
+        start, second, spill = f.tmp(), f.tmp(), f.tmp()
+        f(f"{start} = inttoptr i64 {data} to ptr")
+        f(f"{second} = getelementptr i8, ptr {start}, i64 {size}")
+        f(f"{spill} = sub i64 {end}, {size}")
+        f(f"call void @llvm.memcpy.p0.p0.i64(ptr {start}, ptr {second}, i64 {spill}, i1 false)")
+        f(f"br label %{commit}")
+        f.block(commit)
+        f(f"store i32 {size32}, ptr {header}, align 4")
+        self._set(f, 0, "0")
         f(f"br label %{done}")
         f.block(slow)
         return done

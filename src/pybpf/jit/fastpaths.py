@@ -16,7 +16,12 @@ into Python:
   (LRU hits record their touches for the map to apply in order);
 - ``bpf_ktime_get_ns``, ``bpf_get_prandom_u32``, ``bpf_get_smp_processor_id``:
   answered from the environment's
-  :class:`~pybpf.helpers.environment.NativeEnvironment`.
+  :class:`~pybpf.helpers.environment.NativeEnvironment`;
+- ``bpf_ringbuf_output`` on a ring buffer: reserved, copied and committed
+  in native code (the ring's data area is host memory, its positions a
+  :class:`~pybpf.maps.ringbuf.RingPositions`).  ``bpf_ringbuf_reserve``,
+  ``submit`` and ``discard`` stay in Python: the record a submit names is
+  found by address (``map_owning``), which the compiled code cannot know.
 
 A call qualifies when the last write to r1 before it is a ``lddw`` of the
 map (the compiled code still compares r1 with the map's pointer at run
@@ -69,6 +74,8 @@ class FastPaths:
     arrays: dict[int, tuple[Any, int]] = field(default_factory=dict)
     #: pc of a cached hash lookup -> (the map, its pointer in the VM).
     hashes: dict[int, tuple[Any, int]] = field(default_factory=dict)
+    #: pc of a native ``bpf_ringbuf_output`` -> (the ring, its pointer in the VM).
+    rings: dict[int, tuple[Any, int]] = field(default_factory=dict)
     #: The environment whose native mirror the code reads (None: no code does).
     env: Any = None
     #: The VM's address space (host addresses -> program addresses).
@@ -103,6 +110,12 @@ class FastPaths:
                 ctypes.addressof(bases), len(bases),
                 ctypes.addressof(touches) if touches is not None else 0,
                 m.value_stride, m.max_entries * m.value_stride]
+        for i, pc in enumerate(layout.rings):
+            m, pointer = self.rings[pc]
+            keep.append(m)
+            base = layout.rings_base + L.RING_SLOTS * i
+            rt[base:base + L.RING_SLOTS] = [pointer & M64, m.data_address, m.size,
+                                            ctypes.addressof(m.positions)]
         return keep
 
     def _bases(self, m: Any) -> ctypes.Array:
@@ -122,7 +135,8 @@ def plan(insns: list[Insn], sems: Any, helpers: Mapping[int, Any], values: Mappi
     from ..helpers.core import BUILTINS
 
     names = {id(fn): name for name, fn in BUILTINS.items()
-             if name in ENVIRONMENT_HELPERS or name in ("map_lookup_elem", "map_update_elem")}
+             if name in ENVIRONMENT_HELPERS or
+             name in ("map_lookup_elem", "map_update_elem", "ringbuf_output")}
     paths = FastPaths()
     for pc in decisive:
         sem = sems[pc]
@@ -150,6 +164,11 @@ def plan(insns: list[Insn], sems: Any, helpers: Mapping[int, Any], values: Mappi
         memory = owner.vm.memory
         if paths.memory is not None and paths.memory is not memory:
             continue
+        if name == "ringbuf_output":
+            if _native_ring(m):
+                options.ringbuf_outputs.append(pc)
+                paths.rings[pc] = (m, values[source])
+            continue
         choice = _map_path(name, m, options, memory)
         if choice is None:
             continue
@@ -168,6 +187,15 @@ def plan(insns: list[Insn], sems: Any, helpers: Mapping[int, Any], values: Mappi
                 options.hash_kinds[pc] = kind
             paths.hashes[pc] = (m, values[source])
     return paths
+
+
+def _native_ring(m: Any) -> bool:
+    """Whether ``m`` is a ring buffer whose output native code may do."""
+    from ..maps.ringbuf import RingBuf
+
+    return isinstance(m, RingBuf) and m.type == "ringbuf" and \
+        getattr(m.bpf_ringbuf_output, "__func__", None) is RingBuf.bpf_ringbuf_output and \
+        hasattr(m, "positions")
 
 
 def _same_env(paths: FastPaths, env: Any) -> bool:

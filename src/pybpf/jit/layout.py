@@ -69,6 +69,9 @@ HASH_SLOTS = 9
 # counter + 1 when it was filled (0: empty).  The answer is r0 of the lookup
 # for a plain hash map, else 0 for a missing key or its value slot + 1.
 HASH_ENTRY = 3
+# Each native bpf_ringbuf_output: (the ring's map pointer, the host address of
+# its data area, its size, the host address of its RingPositions).
+RING_SLOTS = 4
 
 
 @dataclass
@@ -93,6 +96,8 @@ class Layout:
     entries: list[int] = field(default_factory=list)
     #: pc of each ``bpf_map_lookup_elem`` call on a hash map with a lookup cache.
     hashes: list[int] = field(default_factory=list)
+    #: pc of each ``bpf_ringbuf_output`` call with a native path.
+    rings: list[int] = field(default_factory=list)
     #: (size, "read" | "write" | "atomic") of each access site.
     site_info: list[tuple[int, str]] = field(default_factory=list)
 
@@ -117,15 +122,20 @@ class Layout:
         return self.maps_base + MAP_SLOTS * len(self.maps)
 
     @property
+    def rings_base(self) -> int:
+        """The first slot of the native ring buffer outputs' facts."""
+        return self.hashes_base + HASH_SLOTS * len(self.hashes)
+
+    @property
     def slots(self) -> int:
         """The size of the runtime block in 64-bit words."""
-        return self.hashes_base + HASH_SLOTS * len(self.hashes)
+        return self.rings_base + RING_SLOTS * len(self.rings)
 
     def to_data(self) -> dict:
         """Plain data (for the disk cache)."""
         return {"lddw": sorted(self.lddw.items()), "sites": self.sites,
                 "helpers": self.helpers, "maps": self.maps, "entries": self.entries,
-                "site_info": self.site_info, "hashes": self.hashes}
+                "site_info": self.site_info, "hashes": self.hashes, "rings": self.rings}
 
     @classmethod
     def from_data(cls, data: dict) -> Layout:
@@ -133,4 +143,5 @@ class Layout:
         return cls(lddw=dict(data["lddw"]), sites=list(data["sites"]),
                    helpers=list(data["helpers"]), maps=list(data["maps"]),
                    entries=list(data["entries"]), hashes=list(data["hashes"]),
+                   rings=list(data.get("rings", [])),
                    site_info=[tuple(i) for i in data["site_info"]])
