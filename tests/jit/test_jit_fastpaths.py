@@ -531,3 +531,115 @@ def test_ringbuf_output_beside_a_reserved_record():
         out.append((ring_state(rb), rb.consume()))
     assert out[0] == out[1]
     assert len(out[1][1]) == 8
+
+
+# Reserve {n} records of {size} bytes with flags {rflags}, fill each with
+# the counter, submit (or discard every second one when {discard}) with
+# flags {sflags}; r0 = how many reservations failed.
+RING_RESERVE = """
+    mov %r7, {n}
+    mov %r9, 0
+loop:
+    lddw %r1, map[fd:{fd}]
+    mov %r2, {size}
+    mov %r3, {rflags}
+    call 131
+    jne %r0, 0, got
+    add %r9, 1
+    ja next
+got:
+    stxb [%r0+0], %r7
+    mov %r1, %r0
+    mov %r2, {sflags}
+    mov %r3, %r7
+    and %r3, {discard}
+    jne %r3, 0, drop
+    call 132
+    ja next
+drop:
+    call 133
+next:
+    sub %r7, 1
+    jne %r7, 0, loop
+    mov %r0, %r9
+    exit
+"""
+
+
+@pytest.mark.parametrize("size, rflags, sflags, discard, n, consume", [
+    (8, 0, 0, 0, 3, False),        # the first submit wakes the consumer (Python)
+    (13, 0, 1, 1, 400, False),     # BPF_RB_NO_WAKEUP, every second discarded, until full
+    (16, 0, 1, 0, 300, True),      # consumed between runs: records wrap past the end
+    (16, 0, 2, 0, 4, False),       # BPF_RB_FORCE_WAKEUP: Python
+    (16, 1, 0, 0, 4, False),       # reserve flags: NULL
+    (0, 0, 1, 0, 4, False),        # empty records: Python
+    (5000, 0, 1, 0, 2, False),     # larger than the ring: NULL, counted
+])
+def test_ringbuf_reserve_submit_discard_agree(size, rflags, sflags, discard, n, consume):
+    out = []
+    for jit in (False, True):
+        vm = VM(jit=jit, env=Environment.fixed())
+        rb = vm.create_map(MapSpec("rb", "ringbuf", 0, 0, 4096))
+        prog = vm.load(RING_RESERVE.format(fd=vm.fd_of(rb), size=size, rflags=rflags,
+                                           sflags=sflags, discard=discard, n=n))
+        if jit:
+            assert len(prog._compiled.layout.rings) == 3
+        seen = []
+        for _ in range(4):
+            seen.append(prog.run().r0)
+            if consume:
+                seen.append(rb.consume())
+        out.append((seen, ring_state(rb), rb.consume()))
+    assert out[0] == out[1]
+
+
+def test_ringbuf_reserve_and_submit_are_native():
+    vm = VM(jit=True)
+    rb = vm.create_map(MapSpec("rb", "ringbuf", 0, 0, 1 << 16))
+    prog = vm.load(RING_RESERVE.format(fd=vm.fd_of(rb), size=8, rflags=0, sflags=1,
+                                       discard=0, n=5))
+    calls = counting(rb, "bpf_ringbuf_reserve") + counting(rb, "bpf_ringbuf_submit")
+    assert prog.run().r0 == 0
+    assert calls == [0, 0]
+    assert [r[0] for r in rb.consume()] == [5, 4, 3, 2, 1]
+
+
+def test_a_submit_of_another_rings_record_takes_the_helper():
+    """The program reserves from two rings: its submits go to Python, which
+    finds each record's ring by address."""
+    source = """
+        lddw %r1, map[fd:{a}]
+        mov %r2, 8
+        mov %r3, 0
+        call 131
+        jeq %r0, 0, out
+        mov %r6, %r0
+        lddw %r1, map[fd:{b}]
+        mov %r2, 8
+        mov %r3, 0
+        call 131
+        jeq %r0, 0, out
+        mov %r7, %r0
+        mov %r1, %r7
+        mov %r2, 1
+        call 132
+        mov %r1, %r6
+        mov %r2, 1
+        call 133
+    out:
+        mov %r0, 0
+        exit
+    """
+    out = []
+    for jit in (False, True):
+        vm = VM(jit=jit)
+        a = vm.create_map(MapSpec("a", "ringbuf", 0, 0, 4096))
+        b = vm.create_map(MapSpec("b", "ringbuf", 0, 0, 4096))
+        prog = vm.load(source.format(a=vm.fd_of(a), b=vm.fd_of(b)))
+        if jit:
+            kinds = prog._compiled.layout.rings
+            assert len(kinds) == 2              # the two reserves only
+        prog.run()
+        out.append((ring_state(a), ring_state(b), a.consume(), b.consume()))
+    assert out[0] == out[1]
+    assert out[1][3] == [bytes(8)] and out[1][2] == []

@@ -50,11 +50,13 @@ from ..helpers.environment import NO_CPU, NativeEnvironment
 from ..isa import Insn, lddw_value
 from ..maps.hash import TOUCH_BUSY, TOUCH_CLOCK, TOUCH_COUNT, TOUCH_LOG, TOUCH_STAMP
 from ..maps.ringbuf import (
+    BPF_RB_FORCE_WAKEUP,
     BPF_RB_NO_WAKEUP,
     BPF_RINGBUF_BUSY_BIT,
     BPF_RINGBUF_DISCARD_BIT,
     BPF_RINGBUF_HDR_SZ,
     PAGE_SIZE,
+    RINGBUF_MAX_RECORD_SZ,
     RINGBUF_META_PAGES,
     RingPositions,
 )
@@ -82,6 +84,8 @@ ATOMICS = {"atomic_add": "add", "atomic_or": "or", "atomic_and": "and", "atomic_
 #: addr_space_cast by (destination space, source space): what the compiler emits.
 CASTS = {(0, 1): "to_kernel", (1, 0): "to_arena"}
 BPF_ANY, BPF_EXIST = constant("BPF_ANY"), constant("BPF_EXIST")
+#: A ring buffer record header's length bits (busy and discard bits clear).
+_LEN_MASK32 = ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT) & M32
 #: Memory operations the access machinery handles.
 MEMORY = {"load", "load_acquire", "store", "store_release", *ATOMICS, "atomic_cmpxchg"}
 
@@ -148,11 +152,11 @@ class Options:
     #: the environment's :class:`~pybpf.helpers.environment.NativeEnvironment`,
     #: with the Python helper as the slow path.
     native_helpers: dict[int, str] = field(default_factory=dict)
-    #: pcs of ``bpf_ringbuf_output`` calls on a ring buffer named by a
-    #: ``lddw`` just before: reserve, copy and commit in native code when
-    #: the data is on the stack and the commit wakes no consumer (see
-    #: :meth:`Generator._ringbuf_output`).
-    ringbuf_outputs: list[int] = field(default_factory=list)
+    #: pc of a ring buffer helper call done in native code when it can ->
+    #: "output", "reserve" (on a ring named by a ``lddw`` just before),
+    #: "submit" or "discard" (of a record of the program's one reserving
+    #: ring): see :meth:`Generator._ringbuf_call`.
+    ringbuf_calls: dict[int, str] = field(default_factory=dict)
     #: pc of a memory access a verifier proved in bounds -> what it goes
     #: through: "stack" (translated with no check at all) or "memory" (a
     #: region found through the site's cache, the stack test skipped).
@@ -166,7 +170,7 @@ class Options:
                 sorted(self.inline_lookups.items()), sorted(self.proven.items()),
                 sorted(self.inline_hash.items()), sorted(self.hash_kinds.items()),
                 sorted(self.percpu_lookups.items()), sorted(self.array_updates.items()),
-                sorted(self.native_helpers.items()), sorted(self.ringbuf_outputs))
+                sorted(self.native_helpers.items()), sorted(self.ringbuf_calls.items()))
 
 
 def proven_safe(pc: int, base: int, off: int, size: int, options: Options,
@@ -355,7 +359,7 @@ class Generator:
                 elif pc in self.options.inline_hash:
                     self._hash_of[pc] = len(self.layout.hashes)
                     self.layout.hashes.append(pc)
-                elif pc in self.options.ringbuf_outputs:
+                elif pc in self.options.ringbuf_calls:
                     self._ring_of[pc] = len(self.layout.rings)
                     self.layout.rings.append(pc)
 
@@ -933,7 +937,7 @@ class Generator:
         elif pc in self.options.native_helpers:
             done = self._native_helper(f, pc)
         elif pc in self._ring_of:
-            done = self._ringbuf_output(f, pc)
+            done = self._ringbuf_call(f, pc)
         elif pc in self._hash_of:
             done, fill = self._hash_lookup(f, pc)
         args = [self._get(f, reg) for reg in range(1, 6)]
@@ -1125,72 +1129,178 @@ class Generator:
         f.block(slow)
         return done
 
-    def _ringbuf_output(self, f: _Function, pc: int) -> str:
-        """``bpf_ringbuf_output`` in native code, as the map's own
-        (:meth:`pybpf.maps.ringbuf.RingBuf.bpf_ringbuf_output`) does it:
-        move the pending position past the committed records, reserve
-        ``r3`` bytes (+ the header, rounded to 8) at the producer position,
-        copy the data, copy a record that runs past the end back to the
-        start, clear the busy bit; r0 = 0.  Only when r1 is the ring the call
-        was compiled for, the data (1 or more bytes) is on the stack, the
-        flags are 0 or BPF_RB_NO_WAKEUP, no Python reservation is under way
-        (the positions' busy word) and a consumer needs no wake-up (flags
-        0 and the consumer at the new record): else, and when the ring is
-        full, the helper does it (counting the drop, waking the consumer).
-        Emits the fast path and leaves the builder in the slow path;
-        returns the label both continue at."""
+    def _ringbuf_call(self, f: _Function, pc: int) -> str:
+        """A ring buffer helper in native code, as the map's own methods
+        (:class:`pybpf.maps.ringbuf.RingBuf`) do it, while holding the GIL:
+
+        - ``bpf_ringbuf_output``: reserve, copy the data (1 or more bytes on
+          the stack), commit; r0 = 0;
+        - ``bpf_ringbuf_reserve`` (flags 0, 1 or more bytes): r0 = the record;
+        - ``bpf_ringbuf_submit`` / ``bpf_ringbuf_discard`` of a busy record
+          of the ring: copy a record that runs past the end back to the
+          start, clear the busy bit (set the discard bit); r0 = 0.
+
+        Only when r1 is the ring the call was compiled for (a submit: r1
+        inside its data area), no Python reservation is under way (the
+        positions' busy word) and no consumer needs a wake-up (flags
+        BPF_RB_FORCE_WAKEUP, or no BPF_RB_NO_WAKEUP with the consumer at
+        the record); else, and when the ring is full, the helper does it
+        (counting the drop, waking the consumer).  Emits the fast path and
+        leaves the builder in the slow path; returns the label both
+        continue at."""
+        kind = self.options.ringbuf_calls[pc]
         slots = self.layout.rings_base + L.RING_SLOTS * self._ring_of[pc]
-        fast, scan, check, step, scanned, write, wrap, commit, slow, done = (
-            f.label(x) for x in ("ring_fast", "ring_scan", "ring_check", "ring_step",
-                                 "ring_scanned", "ring_write", "ring_wrap", "ring_commit",
-                                 "ring_slow", "ring_done"))
+        fast, slow, done = f.label("ring_fast"), f.label("ring_slow"), f.label("ring_done")
         r1, r2, r3, r4 = (self._get(f, reg) for reg in range(1, 5))
-        t = [f.tmp() for _ in range(12)]
-        f(f"{t[0]} = icmp eq i64 {r1}, {self._load_slot(f, slots)}")
-        f(f"{t[1]} = sub i64 {r3}, 1")
-        f(f"{t[2]} = icmp ult i64 {t[1]}, %sspan")            # 1 <= size <= the stack
-        f(f"{t[3]} = sub i64 {r2}, %slo")
-        f(f"{t[4]} = sub i64 %sspan, {r3}")
-        f(f"{t[5]} = icmp ule i64 {t[3]}, {t[4]}")            # the data is on the stack
-        f(f"{t[6]} = icmp eq i64 {r4}, 0")
-        f(f"{t[7]} = icmp eq i64 {r4}, {BPF_RB_NO_WAKEUP}")
-        f(f"{t[8]} = or i1 {t[6]}, {t[7]}")
         positions = self._load_slot(f, slots + 3)
-        busy = self._load_at(f, positions, RingPositions.busy.offset)
-        f(f"{t[9]} = icmp eq i64 {busy}, 0")
-        f(f"{t[10]} = and i1 {t[0]}, {t[2]}")
-        f(f"{t[11]} = and i1 {t[10]}, {t[5]}")
-        go1, go2 = f.tmp(), f.tmp()
-        f(f"{go1} = and i1 {t[11]}, {t[8]}")
-        f(f"{go2} = and i1 {go1}, {t[9]}")
-        f(f"br i1 {go2}, label %{fast}, label %{slow}, {LIKELY}")
+        conditions = []
+        if kind in ("output", "reserve"):
+            size, flags = (r3, r4) if kind == "output" else (r2, r3)
+            conditions.append(self._icmp(f, "eq", r1, self._load_slot(f, slots)))
+            less = f.tmp()
+            f(f"{less} = sub i64 {size}, 1")
+            limit = "%sspan" if kind == "output" else str(RINGBUF_MAX_RECORD_SZ)
+            conditions.append(self._icmp(f, "ult", less, limit))       # 1 <= size <= limit
+            if kind == "output":                       # the data is on the stack
+                off, room = f.tmp(), f.tmp()
+                f(f"{off} = sub i64 {r2}, %slo")
+                f(f"{room} = sub i64 %sspan, {size}")
+                conditions.append(self._icmp(f, "ule", off, room))
+                zero = self._icmp(f, "eq", flags, "0")
+                conditions.append(self._or(f, zero, self._icmp(f, "eq", flags,
+                                                               str(BPF_RB_NO_WAKEUP))))
+            else:
+                conditions.append(self._icmp(f, "eq", flags, "0"))
+        else:
+            record = f.tmp()
+            f(f"{record} = sub i64 {r1}, {self._load_slot(f, slots + 4)}")
+            conditions.append(self._icmp(f, "uge", record, str(BPF_RINGBUF_HDR_SZ)))
+            conditions.append(self._icmp(f, "ule", record, self._load_slot(f, slots + 2)))
+        conditions.append(self._icmp(f, "eq", self._load_at(
+            f, positions, RingPositions.busy.offset), "0"))
+        go = conditions[0]
+        for c in conditions[1:]:
+            both = f.tmp()
+            f(f"{both} = and i1 {go}, {c}")
+            go = both
+        f(f"br i1 {go}, label %{fast}, label %{slow}, {LIKELY}")
         f.block(fast)
         data = self._load_slot(f, slots + 1)
-        size = self._load_slot(f, slots + 2)
+        ring_size = self._load_slot(f, slots + 2)
+        mask = f.tmp()
+        f(f"{mask} = sub i64 {ring_size}, 1")
         cons = self._load_at(f, positions, RingPositions.consumer.offset)
+        if kind in ("output", "reserve"):
+            header, offset, length, size32 = self._ring_reserve(
+                f, data, mask, cons, positions, size, zero if kind == "output" else None, slow)
+            if kind == "reserve":
+                address = f.tmp()
+                f(f"{address} = add i64 {self._load_slot(f, slots + 4)}, "
+                  f"{offset}")
+                record_at = f.tmp()
+                f(f"{record_at} = add i64 {address}, {BPF_RINGBUF_HDR_SZ}")
+                address = record_at
+                self._set(f, 0, address)
+                f(f"br label %{done}")
+                f.block(slow)
+                return done
+            sample = f.tmp()
+            f(f"{sample} = getelementptr i8, ptr {header}, i64 {BPF_RINGBUF_HDR_SZ}")
+            src = self._pointer(f, self._stack_host(f, r2), 0)
+            f(f"call void @llvm.memcpy.p0.p0.i64(ptr {sample}, ptr {src}, i64 {size}, i1 false)")
+            self._ring_commit(f, data, ring_size, header, offset, length, size32)
+        else:
+            offset = f.tmp()
+            f(f"{offset} = sub i64 {record}, {BPF_RINGBUF_HDR_SZ}")
+            header = self._pointer(f, data, offset)
+            hdr = f.tmp()
+            f(f"{hdr} = load i32, ptr {header}, align 1")
+            hbusy = f.tmp()
+            f(f"{hbusy} = and i32 {hdr}, {_signed32(BPF_RINGBUF_BUSY_BIT)}")
+            idle = self._icmp(f, "eq", hbusy, "0", "i32")
+            # the wake-up Python's commit would make: forced, or the consumer at the record
+            force = f.tmp()
+            f(f"{force} = and i64 {r2}, {BPF_RB_FORCE_WAKEUP}")
+            nowake = f.tmp()
+            f(f"{nowake} = and i64 {r2}, {BPF_RB_NO_WAKEUP}")
+            cmask = f.tmp()
+            f(f"{cmask} = and i64 {cons}, {mask}")
+            at = self._icmp(f, "eq", cmask, offset)
+            quiet = self._icmp(f, "eq", nowake, "0")
+            wake = self._or(f, self._icmp(f, "ne", force, "0"), f"{self._and(f, at, quiet)}")
+            leave = self._or(f, idle, wake)
+            commit = f.label("ring_commit")
+            f(f"br i1 {leave}, label %{slow}, label %{commit}, {UNLIKELY}")
+            f.block(commit)
+            size32, size64, grown, length = f.tmp(), f.tmp(), f.tmp(), f.tmp()
+            f(f"{size32} = and i32 {hdr}, {_LEN_MASK32}")
+            f(f"{size64} = zext i32 {size32} to i64")
+            f(f"{grown} = add i64 {size64}, {BPF_RINGBUF_HDR_SZ + 7}")
+            f(f"{length} = and i64 {grown}, -8")
+            final = size32
+            if kind == "discard":
+                final = f.tmp()
+                f(f"{final} = or i32 {size32}, {BPF_RINGBUF_DISCARD_BIT}")
+            self._ring_commit(f, data, ring_size, header, offset, length, final)
+        self._set(f, 0, "0")
+        f(f"br label %{done}")
+        f.block(slow)
+        return done
+
+    @staticmethod
+    def _icmp(f: _Function, predicate: str, a: str, b: str, ty: str = "i64") -> str:
+        c = f.tmp()
+        f(f"{c} = icmp {predicate} {ty} {a}, {b}")
+        return c
+
+    @staticmethod
+    def _or(f: _Function, a: str, b: str) -> str:
+        c = f.tmp()
+        f(f"{c} = or i1 {a}, {b}")
+        return c
+
+    @staticmethod
+    def _and(f: _Function, a: str, b: str) -> str:
+        c = f.tmp()
+        f(f"{c} = and i1 {a}, {b}")
+        return c
+
+    def _ring_reserve(self, f: _Function, data: str, mask: str, cons: str, positions: str,
+                      size: str, wake_if: str | None, slow: str) -> tuple[str, str, str, str]:
+        """Reserve ``size`` bytes as ``RingBuf._reserve`` does: move the
+        pending position past the committed records, go to ``slow`` when
+        the ring is full (or, when ``wake_if`` holds, when the consumer sits
+        where the record goes: its commit wakes it), else write the busy
+        header and move the producer.  Returns (header pointer, the
+        record's offset, its length, the size as an i32)."""
         prod = self._load_at(f, positions, RingPositions.producer.offset)
         pend0 = self._load_at(f, positions, RingPositions.pending.offset)
-        mask, cmask, pmask, same, wake = (f.tmp() for _ in range(5))
-        f(f"{mask} = sub i64 {size}, 1")
-        f(f"{cmask} = and i64 {cons}, {mask}")
-        f(f"{pmask} = and i64 {prod}, {mask}")
-        f(f"{same} = icmp eq i64 {cmask}, {pmask}")
-        f(f"{wake} = and i1 {same}, {t[6]}")
-        f(f"br i1 {wake}, label %{slow}, label %{scan}, {UNLIKELY}")
-        # the pending position: past every committed record before the producer
+        offset = f.tmp()
+        f(f"{offset} = and i64 {prod}, {mask}")
+        start = f.label("ring_start")
+        scan, check, step, scanned, write = (f.label(x) for x in (
+            "ring_scan", "ring_check", "ring_step", "ring_scanned", "ring_write"))
+        if wake_if is not None:
+            cmask = f.tmp()
+            f(f"{cmask} = and i64 {cons}, {mask}")
+            wake = self._and(f, self._icmp(f, "eq", cmask, offset), wake_if)
+            f(f"br i1 {wake}, label %{slow}, label %{start}, {UNLIKELY}")
+        else:
+            f(f"br label %{start}")
+        f.block(start)
+        f(f"br label %{scan}")
         f.block(scan)
         pend, pend1 = f.tmp(), f.tmp()
-        f(f"{pend} = phi i64 [{pend0}, %{fast}], [{pend1}, %{step}]")
-        more = f.tmp()
-        f(f"{more} = icmp ult i64 {pend}, {prod}")
+        f(f"{pend} = phi i64 [{pend0}, %{start}], [{pend1}, %{step}]")
+        more = self._icmp(f, "ult", pend, prod)
         f(f"br i1 {more}, label %{check}, label %{scanned}")
         f.block(check)
         hoff = f.tmp()
         f(f"{hoff} = and i64 {pend}, {mask}")
         hdr = self._load_at(f, data, hoff, "i32")
-        hbusy, is_busy = f.tmp(), f.tmp()
+        hbusy = f.tmp()
         f(f"{hbusy} = and i32 {hdr}, {_signed32(BPF_RINGBUF_BUSY_BIT)}")
-        f(f"{is_busy} = icmp ne i32 {hbusy}, 0")
+        is_busy = self._icmp(f, "ne", hbusy, "0", "i32")
         f(f"br i1 {is_busy}, label %{scanned}, label %{step}")
         f.block(step)
         hlen, hlen64, grown, rounded = f.tmp(), f.tmp(), f.tmp(), f.tmp()
@@ -1205,52 +1315,49 @@ class Generator:
         f(f"{pend_f} = phi i64 [{pend}, %{scan}], [{pend}, %{check}]")
         f(f"store i64 {pend_f}, ptr {self._pointer(f, positions, RingPositions.pending.offset)}, "
           f"align 8")
-        length, new_prod, ahead_c, ahead_p, full_c, full_p, full = (f.tmp() for _ in range(7))
-        grown2 = f.tmp()
-        f(f"{grown2} = add i64 {r3}, {BPF_RINGBUF_HDR_SZ + 7}")
+        length, new_prod, ahead_c, ahead_p, grown2 = (f.tmp() for _ in range(5))
+        f(f"{grown2} = add i64 {size}, {BPF_RINGBUF_HDR_SZ + 7}")
         f(f"{length} = and i64 {grown2}, -8")
         f(f"{new_prod} = add i64 {prod}, {length}")
         f(f"{ahead_c} = sub i64 {new_prod}, {cons}")
         f(f"{ahead_p} = sub i64 {new_prod}, {pend_f}")
-        f(f"{full_c} = icmp ugt i64 {ahead_c}, {mask}")
-        f(f"{full_p} = icmp ugt i64 {ahead_p}, {mask}")
-        f(f"{full} = or i1 {full_c}, {full_p}")
+        full = self._or(f, self._icmp(f, "ugt", ahead_c, mask),
+                        self._icmp(f, "ugt", ahead_p, mask))
         f(f"br i1 {full}, label %{slow}, label %{write}, {UNLIKELY}")
         f.block(write)
-        header = self._pointer(f, data, pmask)
-        size32, busy32, page, page32, pg = (f.tmp() for _ in range(5))
-        f(f"{size32} = trunc i64 {r3} to i32")
+        header = self._pointer(f, data, offset)
+        size32, busy32, page, page32, pg, pg_at = (f.tmp() for _ in range(6))
+        f(f"{size32} = trunc i64 {size} to i32")
         f(f"{busy32} = or i32 {size32}, {_signed32(BPF_RINGBUF_BUSY_BIT)}")
         f(f"store i32 {busy32}, ptr {header}, align 4")
-        f(f"{page} = udiv i64 {pmask}, {PAGE_SIZE}")
+        f(f"{page} = udiv i64 {offset}, {PAGE_SIZE}")
         f(f"{pg} = add i64 {page}, {RINGBUF_META_PAGES}")
         f(f"{page32} = trunc i64 {pg} to i32")
-        pg_at = f.tmp()
         f(f"{pg_at} = getelementptr i8, ptr {header}, i64 4")
         f(f"store i32 {page32}, ptr {pg_at}, align 4")
         f(f"store i64 {new_prod}, ptr "
           f"{self._pointer(f, positions, RingPositions.producer.offset)}, align 8")
-        sample = f.tmp()
-        f(f"{sample} = getelementptr i8, ptr {header}, i64 {BPF_RINGBUF_HDR_SZ}")
-        src = self._pointer(f, self._stack_host(f, r2), 0)
-        f(f"call void @llvm.memcpy.p0.p0.i64(ptr {sample}, ptr {src}, i64 {r3}, i1 false)")
-        end, past = f.tmp(), f.tmp()
-        f(f"{end} = add i64 {pmask}, {length}")
-        f(f"{past} = icmp ugt i64 {end}, {size}")
+        return header, offset, length, size32
+
+    def _ring_commit(self, f: _Function, data: str, ring_size: str, header: str, offset: str,
+                     length: str, final: str) -> None:
+        """Commit the record at ``offset`` as ``RingBuf._commit`` does: a
+        record running past the end is copied back to the start, then its
+        header's length word becomes ``final`` (busy bit clear)."""
+        wrap, commit = f.label("ring_wrap"), f.label("ring_commit_header")
+        end = f.tmp()
+        f(f"{end} = add i64 {offset}, {length}")
+        past = self._icmp(f, "ugt", end, ring_size)
         f(f"br i1 {past}, label %{wrap}, label %{commit}")
         f.block(wrap)
         start, second, spill = f.tmp(), f.tmp(), f.tmp()
         f(f"{start} = inttoptr i64 {data} to ptr")
-        f(f"{second} = getelementptr i8, ptr {start}, i64 {size}")
-        f(f"{spill} = sub i64 {end}, {size}")
+        f(f"{second} = getelementptr i8, ptr {start}, i64 {ring_size}")
+        f(f"{spill} = sub i64 {end}, {ring_size}")
         f(f"call void @llvm.memcpy.p0.p0.i64(ptr {start}, ptr {second}, i64 {spill}, i1 false)")
         f(f"br label %{commit}")
         f.block(commit)
-        f(f"store i32 {size32}, ptr {header}, align 4")
-        self._set(f, 0, "0")
-        f(f"br label %{done}")
-        f.block(slow)
-        return done
+        f(f"store i32 {final}, ptr {header}, align 1")
 
     def _hash_lookup(self, f: _Function, pc: int) -> tuple[str, tuple[str, str, str, str]]:
         """``bpf_map_lookup_elem`` on a hash map answered from the call

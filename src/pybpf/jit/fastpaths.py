@@ -17,11 +17,12 @@ into Python:
 - ``bpf_ktime_get_ns``, ``bpf_get_prandom_u32``, ``bpf_get_smp_processor_id``:
   answered from the environment's
   :class:`~pybpf.helpers.environment.NativeEnvironment`;
-- ``bpf_ringbuf_output`` on a ring buffer: reserved, copied and committed
-  in native code (the ring's data area is host memory, its positions a
-  :class:`~pybpf.maps.ringbuf.RingPositions`).  ``bpf_ringbuf_reserve``,
-  ``submit`` and ``discard`` stay in Python: the record a submit names is
-  found by address (``map_owning``), which the compiled code cannot know.
+- ``bpf_ringbuf_output`` and ``bpf_ringbuf_reserve`` on a ring buffer, and
+  ``bpf_ringbuf_submit`` / ``bpf_ringbuf_discard`` when the program reserves
+  from one ring only (the record must be that ring's: the helper finds the
+  ring by the record's address, which compiled code checks against the one
+  ring's data area): in native code (the ring's data area is host memory,
+  its positions a :class:`~pybpf.maps.ringbuf.RingPositions`).
 
 A call qualifies when the last write to r1 before it is a ``lddw`` of the
 map (the compiled code still compares r1 with the map's pointer at run
@@ -43,15 +44,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..isa import Insn
-from ..spec.layout import helper_id
 from ..vm.semantics import M64, Control
 from . import layout as L
 from .codegen import Options
 
 #: Helpers answered from the environment's native mirror.
 ENVIRONMENT_HELPERS = ("ktime_get_ns", "get_prandom_u32", "get_smp_processor_id")
-MAP_LOOKUP_ELEM_ID = helper_id("map_lookup_elem")
-MAP_UPDATE_ELEM_ID = helper_id("map_update_elem")
+#: Ring buffer helpers with native paths.
+RING_HELPERS = ("ringbuf_output", "ringbuf_reserve", "ringbuf_submit", "ringbuf_discard")
 
 HASH_TABLE_MAX = 1 << 16
 """The most entries a hash lookup site's table has (24 bytes each)."""
@@ -74,7 +74,7 @@ class FastPaths:
     arrays: dict[int, tuple[Any, int]] = field(default_factory=dict)
     #: pc of a cached hash lookup -> (the map, its pointer in the VM).
     hashes: dict[int, tuple[Any, int]] = field(default_factory=dict)
-    #: pc of a native ``bpf_ringbuf_output`` -> (the ring, its pointer in the VM).
+    #: pc of a native ring buffer call -> (the ring, its pointer in the VM).
     rings: dict[int, tuple[Any, int]] = field(default_factory=dict)
     #: The environment whose native mirror the code reads (None: no code does).
     env: Any = None
@@ -115,7 +115,8 @@ class FastPaths:
             keep.append(m)
             base = layout.rings_base + L.RING_SLOTS * i
             rt[base:base + L.RING_SLOTS] = [pointer & M64, m.data_address, m.size,
-                                            ctypes.addressof(m.positions)]
+                                            ctypes.addressof(m.positions),
+                                            self.memory.from_host(m.data_address)]
         return keep
 
     def _bases(self, m: Any) -> ctypes.Array:
@@ -136,7 +137,8 @@ def plan(insns: list[Insn], sems: Any, helpers: Mapping[int, Any], values: Mappi
 
     names = {id(fn): name for name, fn in BUILTINS.items()
              if name in ENVIRONMENT_HELPERS or
-             name in ("map_lookup_elem", "map_update_elem", "ringbuf_output")}
+             name in ("map_lookup_elem", "map_update_elem", *RING_HELPERS)}
+    commits: list[tuple[int, str]] = []
     paths = FastPaths()
     for pc in decisive:
         sem = sems[pc]
@@ -151,6 +153,9 @@ def plan(insns: list[Insn], sems: Any, helpers: Mapping[int, Any], values: Mappi
             continue
         env = getattr(owner, "env", None)
         native_env = env if hasattr(env, "native") else None
+        if name in ("ringbuf_submit", "ringbuf_discard"):
+            commits.append((pc, name))
+            continue
         if name in ENVIRONMENT_HELPERS:
             if native_env is not None and _same_env(paths, native_env):
                 options.native_helpers[pc] = name
@@ -164,9 +169,10 @@ def plan(insns: list[Insn], sems: Any, helpers: Mapping[int, Any], values: Mappi
         memory = owner.vm.memory
         if paths.memory is not None and paths.memory is not memory:
             continue
-        if name == "ringbuf_output":
-            if _native_ring(m):
-                options.ringbuf_outputs.append(pc)
+        if name in ("ringbuf_output", "ringbuf_reserve"):
+            if _native_ring(m) and memory.from_host(m.data_address):
+                paths.memory = memory
+                options.ringbuf_calls[pc] = name.removeprefix("ringbuf_")
                 paths.rings[pc] = (m, values[source])
             continue
         choice = _map_path(name, m, options, memory)
@@ -186,6 +192,13 @@ def plan(insns: list[Insn], sems: Any, helpers: Mapping[int, Any], values: Mappi
             if kind != "hash":
                 options.hash_kinds[pc] = kind
             paths.hashes[pc] = (m, values[source])
+    reserving = {id(paths.rings[pc][0]): paths.rings[pc] for pc, kind in
+                 options.ringbuf_calls.items() if kind == "reserve"}
+    if len(reserving) == 1:
+        ring = next(iter(reserving.values()))
+        for pc, name in commits:
+            options.ringbuf_calls[pc] = name.removeprefix("ringbuf_")
+            paths.rings[pc] = ring
     return paths
 
 

@@ -69,9 +69,10 @@ HASH_SLOTS = 9
 # counter + 1 when it was filled (0: empty).  The answer is r0 of the lookup
 # for a plain hash map, else 0 for a missing key or its value slot + 1.
 HASH_ENTRY = 3
-# Each native bpf_ringbuf_output: (the ring's map pointer, the host address of
-# its data area, its size, the host address of its RingPositions).
-RING_SLOTS = 4
+# Each native ring buffer call: (the ring's map pointer, the host address of
+# its data area, its size, the host address of its RingPositions, the
+# program address of its data area).
+RING_SLOTS = 5
 
 
 @dataclass
@@ -96,7 +97,7 @@ class Layout:
     entries: list[int] = field(default_factory=list)
     #: pc of each ``bpf_map_lookup_elem`` call on a hash map with a lookup cache.
     hashes: list[int] = field(default_factory=list)
-    #: pc of each ``bpf_ringbuf_output`` call with a native path.
+    #: pc of each ring buffer helper call with a native path.
     rings: list[int] = field(default_factory=list)
     #: (size, "read" | "write" | "atomic") of each access site.
     site_info: list[tuple[int, str]] = field(default_factory=list)
@@ -123,7 +124,7 @@ class Layout:
 
     @property
     def rings_base(self) -> int:
-        """The first slot of the native ring buffer outputs' facts."""
+        """The first slot of the native ring buffer calls' facts."""
         return self.hashes_base + HASH_SLOTS * len(self.hashes)
 
     @property
