@@ -245,6 +245,19 @@ r4 = 0
 call bpf_ringbuf_output#130
 r9 += r0
 """
+RINGBUF_RESERVE_SUBMIT = """
+r1 = {map} ll
+r2 = 8
+r3 = 0
+call bpf_ringbuf_reserve#131
+if r0 == 0 goto next
+*(u64 *)(r0 + 0) = r7
+r1 = r0
+r2 = 0
+call bpf_ringbuf_submit#132
+r9 += 1
+next:
+"""
 KTIME = """
 call bpf_ktime_get_ns#5
 r9 += r0
@@ -260,6 +273,8 @@ HELPER_WORKLOADS = {
                                   200),
     "LRU hash lookup (hit)": (("lru_hash", 4, 8, 2 * bench_maps.ENTRIES), bench_maps.LOOKUP, 200),
     "ringbuf output (8 bytes)": (("ringbuf", 0, 0, 1 << 24), RINGBUF_OUTPUT, 20),
+    "ringbuf reserve + submit (8 bytes)": (("ringbuf", 0, 0, 1 << 24), RINGBUF_RESERVE_SUBMIT,
+                                           20),
     "ktime_get_ns": (None, KTIME, 200),
 }
 
