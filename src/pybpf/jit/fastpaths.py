@@ -166,7 +166,9 @@ def plan(insns: list[Insn], sems: Any, helpers: Mapping[int, Any], values: Mappi
         m = owner.map_at(values[source])
         if m is None:
             continue
-        memory = owner.vm.memory
+        memory = getattr(getattr(owner, "vm", None), "memory", None)
+        if memory is None:
+            continue
         if paths.memory is not None and paths.memory is not memory:
             continue
         if name in ("ringbuf_output", "ringbuf_reserve"):
