@@ -130,7 +130,8 @@ def plan(insns: list[Insn], sems: Any, helpers: Mapping[int, Any], values: Mappi
          decisive: Sequence[int], options: Options) -> FastPaths:
     """Choose the fast paths of a program's helper calls: fills ``options``
     (``inline_lookups``, ``percpu_lookups``, ``array_updates``,
-    ``inline_hash``, ``hash_kinds``, ``native_helpers``) and returns what
+    ``inline_hash``, ``hash_kinds``, ``native_helpers``, ``ringbuf_calls``)
+    and returns what
     :meth:`FastPaths.bind` needs.  ``values`` holds the resolved ``lddw``
     values by pc, ``decisive`` the pcs of the calls and ``lddw``."""
     from ..helpers.core import BUILTINS
