@@ -643,3 +643,114 @@ def test_a_submit_of_another_rings_record_takes_the_helper():
         out.append((ring_state(a), ring_state(b), a.consume(), b.consume()))
     assert out[0] == out[1]
     assert out[1][3] == [bytes(8)] and out[1][2] == []
+
+
+# --- hash updates ----------------------------------------------------------------------
+
+# Update key {key} with value r6 (the run's r1) and flags {flags}, twice at
+# one call site with {between} in between; r0 = the two answers, (first << 8) | second.
+HASH_UPDATE_TWICE = """
+    mov %r6, %r1
+    mov %r8, 0
+    mov %r9, 0
+again:
+    mov %r1, {key}
+    stxw [%r10-4], %r1
+    stxdw [%r10-16], %r6
+    lddw %r1, map[fd:{fd}]
+    mov %r2, %r10
+    add %r2, -4
+    mov %r3, %r10
+    add %r3, -16
+    mov %r4, {flags}
+    call 2
+    and %r0, 0xff
+    lsh %r9, 8
+    or %r9, %r0
+    jne %r8, 0, out
+    {between}
+    mov %r8, 1
+    add %r6, 1
+    ja again
+out:
+    mov %r0, %r9
+    exit
+"""
+DELETE_KEY = """mov %r1, {key}
+    stxw [%r10-4], %r1
+    lddw %r1, map[fd:{fd}]
+    mov %r2, %r10
+    add %r2, -4
+    call 3"""
+
+
+@pytest.mark.parametrize("flags", [0, 1, 2, 3])
+@pytest.mark.parametrize("k", [5, 30])
+@pytest.mark.parametrize("between", ["", "delete"])
+def test_hash_updates_agree(flags, k, between):
+    (ivm, im), (jvm, jm) = pair("hash")
+    answers = []
+    for vm, m in ((ivm, im), (jvm, jm)):
+        fd = vm.fd_of(m)
+        middle = DELETE_KEY.format(key=k, fd=fd) if between else ""
+        prog = vm.load(HASH_UPDATE_TWICE.format(key=k, flags=flags, fd=fd, between=middle))
+        seen = [prog.run(args=[100 + i]).r0 for i in range(3)]
+        m.delete(key(k)) if key(k) in m else m.update(key(k), u64(1))
+        seen += [prog.run(args=[200 + i]).r0 for i in range(3)]
+        answers.append((seen, contents(m)))
+    assert answers[0] == answers[1]
+
+
+def test_hash_updates_of_known_keys_are_native():
+    (_, _), (vm, m) = pair("hash")
+    prog = vm.load(HASH_UPDATE_TWICE.format(key=5, flags=0, fd=vm.fd_of(m), between=""))
+    assert prog._compiled.layout.hashes
+    prog.run(args=[7])                                 # the first update teaches the table
+    calls = counting(m, "bpf_update")
+    assert prog.run(args=[40]).r0 == 0
+    assert calls[0] == 0
+    assert m[key(5)] == u64(41)
+
+
+def test_hash_update_tables_ignore_another_keys_update():
+    """Another program update (another thread's, in real life) lands
+    between the helper's update and the site reading the map's record of
+    it: the record names the other key, and the site learns nothing."""
+    (_, _), (vm, m) = pair("hash")
+    prog = vm.load(HASH_UPDATE_TWICE.format(key=5, flags=0, fd=vm.fd_of(m), between=""))
+    original = m.bpf_update
+
+    def and_another(raw_key, value, flags=0, cpu=0):
+        ret = original(raw_key, value, flags, cpu)
+        original(key(6), u64(66), 0, cpu)          # the record now names key 6
+        return ret
+
+    m.bpf_update = and_another
+    for i in range(3):
+        prog.run(args=[10 * i])
+    m.bpf_update = original
+    assert m[key(5)] == u64(21) and m[key(6)] == u64(66)
+    prog.run(args=[100])                        # no entry was learnt: the helper again
+    assert m[key(5)] == u64(101) and m[key(6)] == u64(66)
+
+
+def test_a_hash_update_after_another_thread_deleted_the_key_inserts_it_again():
+    vm = VM(jit=True, env=Environment.fixed())
+    m = vm.create_map(MapSpec("m", "hash", 4, 8, 16))
+    fd = vm.fd_of(m)
+    prog = vm.load(HASH_UPDATE_TWICE.format(key=5, flags=0, fd=fd, between="call 14"))
+    prog.run(args=[1])
+    prog.run(args=[2])
+    assert m[key(5)] == u64(3)
+
+    def other_thread_deletes(*_):
+        worker = threading.Thread(target=lambda: m.delete(key(5)))
+        worker.start()
+        worker.join()
+        return 0
+
+    compiled = prog._compiled
+    site = next(i for i, pc in enumerate(compiled.layout.helpers) if compiled.insns[pc].imm == 14)
+    compiled._helper_fns[site] = other_thread_deletes
+    assert prog.run(args=[50]).r0 == 0
+    assert m[key(5)] == u64(51)                 # inserted again by the second update

@@ -139,6 +139,12 @@ class Options:
     #: slots (the address is the running CPU's), and an LRU hit records its
     #: touch in the map's native touch record (see :meth:`Generator._hash_lookup`).
     hash_kinds: dict[int, str] = field(default_factory=dict)
+    #: pc of a ``bpf_map_update_elem`` call on a plain hash map with a key of
+    #: 1, 2, 4 or 8 bytes -> (key size, value size): a table of the keys'
+    #: value addresses, learnt from the map after each update, lets later
+    #: updates of those keys write their value in native code (see
+    #: :meth:`Generator._hash_update`).
+    hash_updates: dict[int, tuple[int, int]] = field(default_factory=dict)
     #: pc of a ``bpf_map_lookup_elem`` call on a per-CPU array -> its value
     #: stride: inlined as for :attr:`inline_lookups`, the base being the
     #: running CPU's (the environment's CPU, read in native memory).
@@ -170,7 +176,8 @@ class Options:
                 sorted(self.inline_lookups.items()), sorted(self.proven.items()),
                 sorted(self.inline_hash.items()), sorted(self.hash_kinds.items()),
                 sorted(self.percpu_lookups.items()), sorted(self.array_updates.items()),
-                sorted(self.native_helpers.items()), sorted(self.ringbuf_calls.items()))
+                sorted(self.native_helpers.items()), sorted(self.ringbuf_calls.items()),
+                sorted(self.hash_updates.items()))
 
 
 def proven_safe(pc: int, base: int, off: int, size: int, options: Options,
@@ -356,7 +363,7 @@ class Generator:
                         or pc in self.options.array_updates:
                     self._map_of[pc] = len(self.layout.maps)
                     self.layout.maps.append(pc)
-                elif pc in self.options.inline_hash:
+                elif pc in self.options.inline_hash or pc in self.options.hash_updates:
                     self._hash_of[pc] = len(self.layout.hashes)
                     self.layout.hashes.append(pc)
                 elif pc in self.options.ringbuf_calls:
@@ -938,6 +945,8 @@ class Generator:
             done = self._native_helper(f, pc)
         elif pc in self._ring_of:
             done = self._ringbuf_call(f, pc)
+        elif pc in self.options.hash_updates:
+            done, fill = self._hash_update(f, pc)
         elif pc in self._hash_of:
             done, fill = self._hash_lookup(f, pc)
         args = [self._get(f, reg) for reg in range(1, 6)]
@@ -1399,35 +1408,7 @@ class Generator:
         entry_from = f.label("hash_skip")
         f(f"br i1 {go}, label %{probe}, label %{entry_from}, {LIKELY}")
         f.block(probe)
-        host = self._stack_host(f, r2)
-        kp = f.tmp()
-        f(f"{kp} = inttoptr i64 {host} to ptr")
-        raw = f.tmp()
-        f(f"{raw} = load i{8 * key_size}, ptr {kp}, align 1")
-        key = raw
-        if key_size < 8:
-            key = f.tmp()
-            f(f"{key} = zext i{8 * key_size} {raw} to i64")
-        mixed = f.tmp()
-        f(f"{mixed} = mul i64 {key}, -7046029254386353131")     # 0x9E3779B97F4A7C15
-        high = f.tmp()
-        f(f"{high} = lshr i64 {mixed}, 32")
-        index = f.tmp()
-        f(f"{index} = and i64 {high}, {self._load_slot(f, slots + 3)}")
-        offset = f.tmp()
-        f(f"{offset} = mul i64 {index}, {8 * L.HASH_ENTRY}")
-        entry = f.tmp()
-        f(f"{entry} = add i64 {self._load_slot(f, slots + 2)}, {offset}")
-        words = [self._load_at(f, entry, 8 * i) for i in range(L.HASH_ENTRY)]
-        changes = self._load_at(f, self._load_slot(f, slots + 1), 0)
-        tag = f.tmp()
-        f(f"{tag} = add i64 {changes}, 1")
-        same_key = f.tmp()
-        f(f"{same_key} = icmp eq i64 {words[0]}, {key}")
-        fresh = f.tmp()
-        f(f"{fresh} = icmp eq i64 {words[2]}, {tag}")
-        found = f.tmp()
-        f(f"{found} = and i1 {same_key}, {fresh}")
+        entry, key, words, tag, found = self._hash_probe(f, slots, key_size, r2)
         touches = None
         if lru:
             touches = self._load_slot(f, slots + 6)
@@ -1469,6 +1450,91 @@ class Generator:
         f(f"{t} = phi i64 [{tag}, %{miss}], [0, %{entry_from}]")
         f(f"{c} = phi i64 [{cpu}, %{miss}], [0, %{entry_from}]")
         return done, (e, k, t, c)
+
+    def _hash_probe(self, f: _Function, slots: int, key_size: int, r2: str
+                    ) -> tuple[str, str, list[str], str, str]:
+        """Find the table entry of the key on the stack at ``r2``: returns
+        (the entry's address, the key as an i64, the entry's words, the
+        tag an entry filled now gets (the change counter + 1), an i1 saying
+        the entry holds this key with that tag)."""
+        host = self._stack_host(f, r2)
+        kp = f.tmp()
+        f(f"{kp} = inttoptr i64 {host} to ptr")
+        raw = f.tmp()
+        f(f"{raw} = load i{8 * key_size}, ptr {kp}, align 1")
+        key = raw
+        if key_size < 8:
+            key = f.tmp()
+            f(f"{key} = zext i{8 * key_size} {raw} to i64")
+        mixed = f.tmp()
+        f(f"{mixed} = mul i64 {key}, -7046029254386353131")     # 0x9E3779B97F4A7C15
+        high = f.tmp()
+        f(f"{high} = lshr i64 {mixed}, 32")
+        index = f.tmp()
+        f(f"{index} = and i64 {high}, {self._load_slot(f, slots + 3)}")
+        offset = f.tmp()
+        f(f"{offset} = mul i64 {index}, {8 * L.HASH_ENTRY}")
+        entry = f.tmp()
+        f(f"{entry} = add i64 {self._load_slot(f, slots + 2)}, {offset}")
+        words = [self._load_at(f, entry, 8 * i) for i in range(L.HASH_ENTRY)]
+        changes = self._load_at(f, self._load_slot(f, slots + 1), 0)
+        tag = f.tmp()
+        f(f"{tag} = add i64 {changes}, 1")
+        same_key = f.tmp()
+        f(f"{same_key} = icmp eq i64 {words[0]}, {key}")
+        fresh = f.tmp()
+        f(f"{fresh} = icmp eq i64 {words[2]}, {tag}")
+        found = f.tmp()
+        f(f"{found} = and i1 {same_key}, {fresh}")
+        return entry, key, words, tag, found
+
+    def _hash_update(self, f: _Function, pc: int) -> tuple[str, tuple[str, str, str, str]]:
+        """``bpf_map_update_elem`` on a plain hash map: when r1 is the map
+        the call was compiled for, the key and the value are on the stack
+        and the flags are BPF_ANY or BPF_EXIST, a key the site's table knows
+        (its value's offset, learnt from the map's record of the last
+        update after the helper ran, trusted while no key has come into or
+        left the map) gets its value written in place (r0 = 0), as the
+        map's own update of an existing key does.  Emits the probe and
+        leaves the builder in the slow path (the helper); returns the label
+        both continue at and (entry address or 0, key, tag, "0") for
+        :meth:`_hash_fill`."""
+        slots = self.layout.hashes_base + L.HASH_SLOTS * self._hash_of[pc]
+        key_size, value_size = self.options.hash_updates[pc]
+        probe, hit, miss, slow, done, entry_from = (f.label(x) for x in (
+            "hupd_probe", "hupd_hit", "hupd_miss", "hupd_slow", "hupd_done", "hupd_skip"))
+        r2, go = self._map_and_stack_key(f, slots, key_size)
+        r3, r4 = self._get(f, 3), self._get(f, 4)
+        voff, vlim = f.tmp(), f.tmp()
+        f(f"{voff} = sub i64 {r3}, %slo")
+        f(f"{vlim} = sub i64 %sspan, {value_size - 1}")
+        value_ok = self._icmp(f, "ult", voff, vlim)
+        flags_ok = self._or(f, self._icmp(f, "eq", r4, str(BPF_ANY)),
+                            self._icmp(f, "eq", r4, str(BPF_EXIST)))
+        go = self._and(f, go, self._and(f, value_ok, flags_ok))
+        f(f"br i1 {go}, label %{probe}, label %{entry_from}, {LIKELY}")
+        f.block(probe)
+        entry, key, words, tag, found = self._hash_probe(f, slots, key_size, r2)
+        known = self._and(f, found, self._icmp(f, "ne", words[1], "0"))
+        f(f"br i1 {known}, label %{hit}, label %{miss}, {LIKELY}")
+        f.block(hit)
+        offset = f.tmp()
+        f(f"{offset} = sub i64 {words[1]}, 1")
+        dst = self._pointer(f, self._load_slot(f, slots + 4), offset)
+        src = self._pointer(f, self._stack_host(f, r3), 0)
+        f(f"call void @llvm.memcpy.p0.p0.i64(ptr {dst}, ptr {src}, i64 {value_size}, i1 false)")
+        self._set(f, 0, "0")
+        f(f"br label %{done}")
+        f.block(miss)
+        f(f"br label %{slow}")
+        f.block(entry_from)
+        f(f"br label %{slow}")
+        f.block(slow)
+        e, k, t = f.tmp(), f.tmp(), f.tmp()
+        f(f"{e} = phi i64 [{entry}, %{miss}], [0, %{entry_from}]")
+        f(f"{k} = phi i64 [{key}, %{miss}], [0, %{entry_from}]")
+        f(f"{t} = phi i64 [{tag}, %{miss}], [0, %{entry_from}]")
+        return done, (e, k, t, "0")
 
     def _lru_touch(self, f: _Function, touches: str, slot: str) -> None:
         """Record a touch of value ``slot`` in an LRU map's touch record:
@@ -1515,7 +1581,17 @@ class Generator:
         c = f.tmp()
         f(f"{c} = icmp ne i64 {entry}, 0")
         answer = r
-        if kind is not None:
+        if pc in self.options.hash_updates:
+            # the map's record of its last update: (written, key, offset)
+            record = self._load_slot(f, slots + 6)
+            written, last_key, last_offset = (self._load_at(f, record, 8 * i) for i in range(3))
+            ours = self._and(f, self._icmp(f, "ne", written, "0"),
+                             self._icmp(f, "eq", last_key, key))
+            ok = self._and(f, ours, self._icmp(f, "eq", r, "0"))
+            c = self._and(f, c, ok)
+            answer = f.tmp()
+            f(f"{answer} = add i64 {last_offset}, 1")
+        elif kind is not None:
             absent, off, inside, slot, answer1, valid = (f.tmp() for _ in range(6))
             base = self._word_at(f, self._load_slot(f, slots + 4), cpu)
             f(f"{absent} = icmp eq i64 {r}, 0")

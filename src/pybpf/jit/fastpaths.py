@@ -14,6 +14,11 @@ into Python:
   ``lru_percpu_hash`` maps with 1, 2, 4 or 8-byte keys: a per-call-site
   table of recent answers, trusted while the map's change counter holds
   (LRU hits record their touches for the map to apply in order);
+- ``bpf_map_update_elem`` on a plain ``hash`` map with such keys, the key
+  and value on the stack: a key whose value's offset the site learnt (the
+  map records its last update) is written in place while the change
+  counter holds (an update of an existing key; anything else goes to the
+  helper, which keeps every insert, delete and LRU decision in Python);
 - ``bpf_ktime_get_ns``, ``bpf_get_prandom_u32``, ``bpf_get_smp_processor_id``:
   answered from the environment's
   :class:`~pybpf.helpers.environment.NativeEnvironment`;
@@ -74,6 +79,8 @@ class FastPaths:
     arrays: dict[int, tuple[Any, int]] = field(default_factory=dict)
     #: pc of a cached hash lookup -> (the map, its pointer in the VM).
     hashes: dict[int, tuple[Any, int]] = field(default_factory=dict)
+    #: pc of a hash update site with a table -> (the map, its pointer in the VM).
+    hash_updates: dict[int, tuple[Any, int]] = field(default_factory=dict)
     #: pc of a native ring buffer call -> (the ring, its pointer in the VM).
     rings: dict[int, tuple[Any, int]] = field(default_factory=dict)
     #: The environment whose native mirror the code reads (None: no code does).
@@ -98,9 +105,19 @@ class FastPaths:
                 pointer & M64, bases[0], m.max_entries, ctypes.addressof(bases), len(bases),
                 m.value_address(0)]
         for i, pc in enumerate(layout.hashes):
-            m, pointer = self.hashes[pc]
+            update = pc in self.hash_updates
+            m, pointer = self.hash_updates[pc] if update else self.hashes[pc]
             entries = hash_table_entries(m.max_entries)
             table = (ctypes.c_uint64 * (L.HASH_ENTRY * entries))()
+            if update:       # the values' host address, the map's record of its last update
+                record = m.native_updates()
+                keep += [m, table]
+                base = layout.hashes_base + L.HASH_SLOTS * i
+                rt[base:base + L.HASH_SLOTS] = [
+                    pointer & M64, ctypes.addressof(m.changes), ctypes.addressof(table),
+                    entries - 1, m.arena_addresses[0], 1, ctypes.addressof(record),
+                    m.value_stride, m.max_entries * m.value_stride]
+                continue
             bases = self._bases(m)
             touches = m.native_touches() if m.lru else None
             keep += [m, table, bases]
@@ -130,7 +147,8 @@ def plan(insns: list[Insn], sems: Any, helpers: Mapping[int, Any], values: Mappi
          decisive: Sequence[int], options: Options) -> FastPaths:
     """Choose the fast paths of a program's helper calls: fills ``options``
     (``inline_lookups``, ``percpu_lookups``, ``array_updates``,
-    ``inline_hash``, ``hash_kinds``, ``native_helpers``, ``ringbuf_calls``)
+    ``inline_hash``, ``hash_kinds``, ``hash_updates``, ``native_helpers``,
+    ``ringbuf_calls``)
     and returns what
     :meth:`FastPaths.bind` needs.  ``values`` holds the resolved ``lddw``
     values by pc, ``decisive`` the pcs of the calls and ``lddw``."""
@@ -186,7 +204,10 @@ def plan(insns: list[Insn], sems: Any, helpers: Mapping[int, Any], values: Mappi
                 (native_env is None or not _same_env(paths, native_env)):
             continue
         paths.memory = memory
-        if kind in ("array", "percpu_array", "update"):
+        if kind == "hash_update":
+            options.hash_updates[pc] = what
+            paths.hash_updates[pc] = (m, values[source])
+        elif kind in ("array", "percpu_array", "update"):
             {"array": options.inline_lookups, "percpu_array": options.percpu_lookups,
              "update": options.array_updates}[kind][pc] = what
             paths.arrays[pc] = (m, values[source])
@@ -225,7 +246,8 @@ def _map_path(name: str, m: Any, options: Options, memory: Any) -> tuple[str, An
     """(kind, option value) of the fast path for helper ``name`` on map
     ``m``, or None: "array" / "percpu_array" (value stride) and "update"
     ((stride, value size)) for arrays, "hash", "percpu", "lru",
-    "lru_percpu" (key size) for hash maps."""
+    "lru_percpu" (key size) for hash map lookups, "hash_update" ((key
+    size, value size)) for plain hash map updates."""
     from ..maps.array import ArrayMap
     from ..maps.hash import HashMap
 
@@ -244,6 +266,12 @@ def _map_path(name: str, m: Any, options: Options, memory: Any) -> tuple[str, An
             return "array", m.value_stride
         if m.type == "percpu_array" and func is ArrayMap._bpf_lookup_percpu:
             return "percpu_array", m.value_stride
+        return None
+    if isinstance(m, HashMap) and name == "map_update_elem":
+        if m.type == "hash" and func is HashMap._bpf_update_plain and \
+                m.key_size in (1, 2, 4, 8) and hasattr(m, "changes") and \
+                0 < m.value_size <= options.frame_size:
+            return "hash_update", (m.key_size, m.value_size)
         return None
     if isinstance(m, HashMap) and name == "map_lookup_elem" and \
             m.key_size in (1, 2, 4, 8) and hasattr(m, "changes"):

@@ -147,6 +147,7 @@ class HashMap(Map):
         in place), where native code can read it: a JIT's lookup cache
         trusts what it saw only while this has not moved."""
         self._touch_words: memoryview | None = None
+        self._last_update: ctypes.Array | None = None
         if self.lru:
             self._touches: ctypes.Array | None = None
             self._touch_lock = threading.Lock()
@@ -442,11 +443,29 @@ class HashMap(Map):
         try:
             offset = self._index.get(key)
             if offset is None or flags:
-                return self._update(key, value, flags, cpu, False)
-            self._arena[offset:offset + self.value_size] = value
-            return 0
+                ret = self._update(key, value, flags, cpu, False)
+                offset = self._index.get(key) if ret == 0 else None
+            else:
+                self._arena[offset:offset + self.value_size] = value
+                ret = 0
+            last = self._last_update
+            if last is not None and offset is not None:
+                last[0], last[1], last[2] = 1, int.from_bytes(key, "little"), offset
+            return ret
         finally:
             lock.release()
+
+    def native_updates(self) -> ctypes.Array:
+        """Plain hash maps with keys of at most 8 bytes: the record of the
+        last successful program update (three u64 words: 1 once written,
+        the key as a little-endian number, its value's offset), made on
+        first use.  A JIT's update call site reads it after the helper
+        returns to learn where the key's value lives, and writes later
+        updates of that key in place itself while no key has come into or
+        left the map (:attr:`changes`)."""
+        if self._last_update is None:
+            self._last_update = (ctypes.c_uint64 * 3)()
+        return self._last_update
 
     def bpf_delete(self, key: bytes, cpu: int = 0) -> int:
         """Remove ``key``: 0 or -ENOENT."""
