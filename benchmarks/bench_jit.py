@@ -22,7 +22,9 @@ Five tables:
 4. What the limits cost in native code (xorshift with none, the default
    instruction limit, max_seconds).
 5. Map operations per second from inside a program (``bench_maps.py``'s
-   workloads): interpreter, JIT, kernel.
+   workloads, then the helpers with native paths in the JIT: per-CPU
+   array, per-CPU hash and LRU hash lookups, ``bpf_ringbuf_output`` and
+   ``bpf_ktime_get_ns``): interpreter, JIT, kernel.
 
     PYTHONPATH=src python benchmarks/bench_jit.py [--rounds N] [--tables 1,2,...]
 
@@ -282,6 +284,81 @@ def call_overhead(rounds: int) -> None:
     print_table(["call from Python (mov r0, 1; exit)", "ns per call"], rows)
 
 
+RINGBUF_OUTPUT = """
+*(u64 *)(r10 - 16) = r7
+r1 = {map} ll
+r2 = r10
+r2 += -16
+r3 = 8
+r4 = 0
+call bpf_ringbuf_output#130
+r9 += r0
+"""
+RINGBUF_RESERVE_SUBMIT = """
+r1 = {map} ll
+r2 = 8
+r3 = 0
+call bpf_ringbuf_reserve#131
+if r0 == 0 goto next
+*(u64 *)(r0 + 0) = r7
+r1 = r0
+r2 = 0
+call bpf_ringbuf_submit#132
+r9 += 1
+next:
+"""
+KTIME = """
+call bpf_ktime_get_ns#5
+r9 += r0
+"""
+#: name -> ((map type, key size, value size, max_entries) or None, operation,
+#: JIT runs per test_run): the helpers with native paths under the JIT.
+#: Maps are filled as bench_maps fills them (every CPU's value alike); the
+#: LRU map has room for twice the keys (the kernel's LRU may evict early);
+#: the ring buffer has room for every record the runs write.
+HELPER_WORKLOADS = {
+    "per-CPU array lookup": (("percpu_array", 4, 8, bench_maps.ENTRIES), bench_maps.LOOKUP, 200),
+    "per-CPU hash lookup (hit)": (("percpu_hash", 4, 8, bench_maps.ENTRIES), bench_maps.LOOKUP,
+                                  200),
+    "LRU hash lookup (hit)": (("lru_hash", 4, 8, 2 * bench_maps.ENTRIES), bench_maps.LOOKUP, 200),
+    "ringbuf output (8 bytes)": (("ringbuf", 0, 0, 1 << 24), RINGBUF_OUTPUT, 20),
+    "ringbuf reserve + submit (8 bytes)": (("ringbuf", 0, 0, 1 << 24), RINGBUF_RESERVE_SUBMIT,
+                                           20),
+    "ktime_get_ns": (None, KTIME, 200),
+}
+
+
+def _fill(m, map_type: str) -> None:
+    if map_type == "ringbuf":
+        return
+    for i in range(bench_maps.ENTRIES):
+        value = i.to_bytes(8, "little")
+        m.update(i.to_bytes(4, "little"), [value] * m.num_cpus if m.percpu else value)
+
+
+def _kernel_helper_rate(spec, op: str, ops: int, repeat: int) -> float | str:
+    """Operations per second of a helper workload in the kernel, or why not."""
+    try:
+        from pybpf.kernel import KernelMap, KernelProgram, unavailable_reason
+        reason = unavailable_reason()
+        if reason:
+            return f"refused: {reason}"
+        m = KernelMap.create(*spec) if spec is not None else None
+        try:
+            ref = f"map[fd:{m.fd}]" if m is not None else ""
+            if m is not None:
+                _fill(m, spec[0])
+            insns = assemble(bench_maps.program(op, "", ref, ops))
+            with KernelProgram.load(insns, "socket_filter", name="bench_jit") as prog:
+                result = prog.test_run(bench_maps.PACKET, repeat=repeat)
+        finally:
+            if m is not None:
+                m.close()
+        return ops * 1e9 / max(result.duration_ns, 1)
+    except Exception as e:  # the reason goes into the table
+        return f"refused: {e}"
+
+
 def map_rates(rounds: int) -> None:
     ops = 512
     rows = []
@@ -302,6 +379,25 @@ def map_rates(rounds: int) -> None:
         row = [name, f"{rates[0]:,.0f}", f"{rates[1]:,.0f}"]
         row.append(f"{kern[0]:,.0f}" if isinstance(kern, tuple) else kern)
         rows.append(row)
+    for name, (spec, op, jit_repeat) in HELPER_WORKLOADS.items():
+        rates = []
+        for jit in (False, True):
+            vm = VM(jit=jit)
+            ref = ""
+            if spec is not None:
+                m = vm.create_map(MapSpec("m", *spec))
+                _fill(m, spec[0])
+                ref = f"map[fd:{vm.fd_of(m)}]"
+            prog = vm.load(bench_maps.program(op, "", ref, ops), prog_type="socket_filter")
+            if jit:
+                assert getattr(prog._compiled, "engine", None) == "jit", name
+            repeat = jit_repeat if jit else 1
+            best = min(prog.test_run(bench_maps.PACKET, repeat=repeat).duration_ns
+                       for _ in range(rounds))
+            rates.append(ops * 1e9 / best)
+        kern = _kernel_helper_rate(spec, op, ops, 1000)
+        rows.append([name, f"{rates[0]:,.0f}", f"{rates[1]:,.0f}",
+                     f"{kern:,.0f}" if isinstance(kern, float) else kern])
     print_table(["operation (from a BPF program)", "interpreter ops/s", "JIT ops/s",
                  "kernel ops/s"], rows)
 

@@ -154,10 +154,10 @@ def test_a_change_made_by_another_thread_during_a_run_is_seen_after_it():
     assert answers == [(1 << 64) - 1, (1 << 64) - 1]
 
 
-def test_per_cpu_and_lru_hash_maps_keep_the_python_helper():
-    for kind in ("percpu_hash", "lru_hash"):
+def test_per_cpu_and_lru_hash_maps_have_lookup_tables_too():
+    for kind in ("percpu_hash", "lru_hash", "lru_percpu_hash"):
         vm = VM(jit=True)
         m = vm.create_map(MapSpec("h", kind, 4, 8, 16))
         prog = vm.load(LOOKUP_7.format(fd=vm.fd_of(m)))
-        assert prog._compiled.layout.hashes == []
+        assert prog._compiled.layout.hashes == [6]
         assert prog.run().r0 == (1 << 64) - 1

@@ -8,6 +8,7 @@ and read the host's clocks.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import random
 import time
@@ -21,6 +22,34 @@ def _own_comm() -> bytes:
             return f.read().strip()[:15]
     except OSError:
         return b"python"
+
+
+RANDOM_POOL = 64
+"""How many numbers of the random sequence :class:`NativeEnvironment` holds drawn ahead."""
+NO_CPU = (1 << 64) - 1
+""":attr:`NativeEnvironment.cpu` when ``Environment.cpu`` is not a u32 (native code asks Python)."""
+
+
+class NativeEnvironment(ctypes.Structure):
+    """What native code (the JIT) reads of an :class:`Environment` without
+    calling Python, kept in step with it: the CPU, whether the monotonic
+    clock is the host's, and the random sequence's next numbers.
+
+    ``random[random_next:random_count]`` are the next numbers of the
+    environment's random sequence, drawn ahead from its generator in order:
+    whoever takes one (Python's :meth:`Environment.prandom_u32` or native
+    code) moves ``random_next`` on, so the sequence is the same whichever
+    engine runs the program.  Native code only reads and takes while
+    holding the GIL, as Python does.
+    """
+
+    _fields_ = [("cpu", ctypes.c_uint64), ("host_clock", ctypes.c_uint64),
+                ("random_next", ctypes.c_uint64), ("random_count", ctypes.c_uint64),
+                ("random", ctypes.c_uint32 * RANDOM_POOL)]
+
+
+#: The fields whose change the native mirror follows.
+_MIRRORED = frozenset({"cpu", "monotonic_ns"})
 
 
 @dataclass
@@ -53,13 +82,36 @@ class Environment:
     user_stack: tuple[int, ...] = (0x5555_5555_1000, 0x5555_5555_2000)
     seed: int | None = None
     _random: random.Random = field(init=False, repr=False)
+    native: NativeEnvironment = field(init=False, repr=False, compare=False)
+    """The values native code reads (:class:`NativeEnvironment`), kept in step."""
 
     def __post_init__(self) -> None:
         self._random = random.Random(self.seed)
+        self.native = NativeEnvironment()
+        self._mirror()
+
+    def __setattr__(self, name: str, value: object) -> None:
+        object.__setattr__(self, name, value)
+        if name in _MIRRORED and "native" in self.__dict__:
+            self._mirror()
+
+    def _mirror(self) -> None:
+        native = self.native
+        cpu = self.cpu
+        native.cpu = cpu if type(cpu) is int and 0 <= cpu < (1 << 32) else NO_CPU
+        native.host_clock = self.monotonic_ns is time.monotonic_ns
 
     def prandom_u32(self) -> int:
         """The next pseudo-random 32-bit number (seeded by ``seed``)."""
-        return self._random.getrandbits(32)
+        native = self.native
+        i = native.random_next
+        if i >= native.random_count:
+            bits = self._random.getrandbits
+            native.random[:] = [bits(32) for _ in range(RANDOM_POOL)]
+            native.random_count = RANDOM_POOL
+            i = 0
+        native.random_next = i + 1
+        return native.random[i]
 
     def jiffies(self) -> int:
         """The jiffies counter derived from the monotonic clock and ``hz``."""

@@ -40,11 +40,27 @@ Shape of the code:
 
 from __future__ import annotations
 
+import errno
 import itertools
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from ..helpers.environment import NO_CPU, NativeEnvironment
 from ..isa import Insn, lddw_value
+from ..maps.hash import TOUCH_BUSY, TOUCH_CLOCK, TOUCH_COUNT, TOUCH_LOG, TOUCH_STAMP
+from ..maps.ringbuf import (
+    BPF_RB_FORCE_WAKEUP,
+    BPF_RB_NO_WAKEUP,
+    BPF_RINGBUF_BUSY_BIT,
+    BPF_RINGBUF_DISCARD_BIT,
+    BPF_RINGBUF_HDR_SZ,
+    PAGE_SIZE,
+    RINGBUF_MAX_RECORD_SZ,
+    RINGBUF_META_PAGES,
+    RingPositions,
+)
+from ..spec import constant
 from ..vm.semantics import M32, M64, Control, Operands, Semantics, semantics_of
 from . import layout as L
 
@@ -67,6 +83,9 @@ ATOMICS = {"atomic_add": "add", "atomic_or": "or", "atomic_and": "and", "atomic_
            "atomic_xchg": "xchg"}
 #: addr_space_cast by (destination space, source space): what the compiler emits.
 CASTS = {(0, 1): "to_kernel", (1, 0): "to_arena"}
+BPF_ANY, BPF_EXIST = constant("BPF_ANY"), constant("BPF_EXIST")
+#: A ring buffer record header's length bits (busy and discard bits clear).
+_LEN_MASK32 = ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT) & M32
 #: Memory operations the access machinery handles.
 MEMORY = {"load", "load_acquire", "store", "store_release", *ATOMICS, "atomic_cmpxchg"}
 
@@ -115,6 +134,35 @@ class Options:
     #: (1, 2, 4 or 8): a table of recent answers in native memory serves
     #: repeated keys (see :meth:`Generator._hash_lookup`).
     inline_hash: dict[int, int] = field(default_factory=dict)
+    #: pc in :attr:`inline_hash` -> the map's kind when it is not a plain
+    #: hash map: "percpu", "lru" or "lru_percpu".  Its table keeps value
+    #: slots (the address is the running CPU's), and an LRU hit records its
+    #: touch in the map's native touch record (see :meth:`Generator._hash_lookup`).
+    hash_kinds: dict[int, str] = field(default_factory=dict)
+    #: pc of a ``bpf_map_update_elem`` call on a plain hash map with a key of
+    #: 1, 2, 4 or 8 bytes -> (key size, value size): a table of the keys'
+    #: value addresses, learnt from the map after each update, lets later
+    #: updates of those keys write their value in native code (see
+    #: :meth:`Generator._hash_update`).
+    hash_updates: dict[int, tuple[int, int]] = field(default_factory=dict)
+    #: pc of a ``bpf_map_lookup_elem`` call on a per-CPU array -> its value
+    #: stride: inlined as for :attr:`inline_lookups`, the base being the
+    #: running CPU's (the environment's CPU, read in native memory).
+    percpu_lookups: dict[int, int] = field(default_factory=dict)
+    #: pc of a ``bpf_map_update_elem`` call on a plain array map -> (value
+    #: stride, value size): with the key and the value on the stack and flags
+    #: BPF_ANY or BPF_EXIST, the value is copied in native code.
+    array_updates: dict[int, tuple[int, int]] = field(default_factory=dict)
+    #: pc of a helper call answered in native code when it can -> the helper's
+    #: name ("ktime_get_ns", "get_prandom_u32", "get_smp_processor_id"): from
+    #: the environment's :class:`~pybpf.helpers.environment.NativeEnvironment`,
+    #: with the Python helper as the slow path.
+    native_helpers: dict[int, str] = field(default_factory=dict)
+    #: pc of a ring buffer helper call done in native code when it can ->
+    #: "output", "reserve" (on a ring named by a ``lddw`` just before),
+    #: "submit" or "discard" (of a record of the program's one reserving
+    #: ring): see :meth:`Generator._ringbuf_call`.
+    ringbuf_calls: dict[int, str] = field(default_factory=dict)
     #: pc of a memory access a verifier proved in bounds -> what it goes
     #: through: "stack" (translated with no check at all) or "memory" (a
     #: region found through the site's cache, the stack test skipped).
@@ -126,7 +174,10 @@ class Options:
         return (self.frame_size, self.max_depth, self.max_insns, self.may_goto_budget,
                 sorted(self.helper_calls.items()), sorted(self.references.items()),
                 sorted(self.inline_lookups.items()), sorted(self.proven.items()),
-                sorted(self.inline_hash.items()))
+                sorted(self.inline_hash.items()), sorted(self.hash_kinds.items()),
+                sorted(self.percpu_lookups.items()), sorted(self.array_updates.items()),
+                sorted(self.native_helpers.items()), sorted(self.ringbuf_calls.items()),
+                sorted(self.hash_updates.items()))
 
 
 def proven_safe(pc: int, base: int, off: int, size: int, options: Options,
@@ -264,6 +315,7 @@ class Generator:
         self._helper_of: dict[int, int] = {}
         self._map_of: dict[int, int] = {}
         self._hash_of: dict[int, int] = {}
+        self._ring_of: dict[int, int] = {}
         self._plan()
 
     # --- planning: the runtime block's tables -------------------------------------
@@ -307,12 +359,16 @@ class Generator:
                     self.options.helper_calls.get(pc, "step") == "python":
                 self._helper_of[pc] = len(self.layout.helpers)
                 self.layout.helpers.append(pc)
-                if pc in self.options.inline_lookups:
+                if pc in self.options.inline_lookups or pc in self.options.percpu_lookups \
+                        or pc in self.options.array_updates:
                     self._map_of[pc] = len(self.layout.maps)
                     self.layout.maps.append(pc)
-                elif pc in self.options.inline_hash:
+                elif pc in self.options.inline_hash or pc in self.options.hash_updates:
                     self._hash_of[pc] = len(self.layout.hashes)
                     self.layout.hashes.append(pc)
+                elif pc in self.options.ringbuf_calls:
+                    self._ring_of[pc] = len(self.layout.rings)
+                    self.layout.rings.append(pc)
 
     @staticmethod
     def _address_operands(sem: Semantics, insn: Insn) -> tuple[int, int]:
@@ -331,6 +387,8 @@ class Generator:
             "declare i16 @llvm.bswap.i16(i16)",
             "declare i32 @llvm.bswap.i32(i32)",
             "declare i64 @llvm.bswap.i64(i64)",
+            "declare void @llvm.memcpy.p0.p0.i64(ptr, ptr, i64, i1)",
+            "declare i32 @clock_gettime(i32, ptr)",
             'attributes #0 = { nounwind "no-jump-tables"="true" }',
             '!0 = !{!"branch_weights", i32 4000, i32 1}',
             '!1 = !{!"branch_weights", i32 1, i32 4000}',
@@ -496,6 +554,8 @@ class Generator:
         for reg in range(11):
             f(f"%r{reg} = alloca i64")
         f("%n = alloca i64")
+        if "ktime_get_ns" in self.options.native_helpers.values():
+            f("%ts = alloca [2 x i64], align 8")
         f("store i64 %n0, ptr %n")
         for reg in range(1, 6):
             f(f"store i64 %a{reg}, ptr %r{reg}")
@@ -889,8 +949,16 @@ class Generator:
             self._forget_sites(f)
             return
         done = fill = None
-        if pc in self._map_of:
+        if pc in self.options.array_updates:
+            done = self._array_update(f, pc)
+        elif pc in self._map_of:
             done = self._array_lookup(f, pc)
+        elif pc in self.options.native_helpers:
+            done = self._native_helper(f, pc)
+        elif pc in self._ring_of:
+            done = self._ringbuf_call(f, pc)
+        elif pc in self.options.hash_updates:
+            done, fill = self._hash_update(f, pc)
         elif pc in self._hash_of:
             done, fill = self._hash_lookup(f, pc)
         args = [self._get(f, reg) for reg in range(1, 6)]
@@ -899,36 +967,120 @@ class Generator:
         self._set(f, 0, r)
         self._forget_sites(f)
         if fill is not None:
-            entry, key, tag = fill
-            store, stored = f.label("hash_fill"), f.label("hash_filled")
-            c = f.tmp()
-            f(f"{c} = icmp ne i64 {entry}, 0")
-            f(f"br i1 {c}, label %{store}, label %{stored}")
-            f.block(store)
-            for i, value in enumerate((key, r, tag)):
-                at = f.tmp()
-                f(f"{at} = add i64 {entry}, {8 * i}")
-                p = f.tmp()
-                f(f"{p} = inttoptr i64 {at} to ptr")
-                f(f"store i64 {value}, ptr {p}, align 8")
-            f(f"br label %{stored}")
-            f.block(stored)
+            self._hash_fill(f, pc, r, fill)
             self._set(f, 0, r)
         if done is not None:
             f(f"br label %{done}")
             f.block(done)
 
+    # --- native paths of helper calls ----------------------------------------------------
+
+    @staticmethod
+    def _pointer(f: _Function, base: str, offset: int | str) -> str:
+        """A pointer to host address ``base + offset``."""
+        a, p = f.tmp(), f.tmp()
+        f(f"{a} = add i64 {base}, {offset}")
+        f(f"{p} = inttoptr i64 {a} to ptr")
+        return p
+
+    def _load_at(self, f: _Function, base: str, offset: int | str, ty: str = "i64") -> str:
+        """The ``ty`` at host address ``base + offset``."""
+        p = self._pointer(f, base, offset)
+        v = f.tmp()
+        f(f"{v} = load {ty}, ptr {p}, align {4 if ty == 'i32' else 8}")
+        return v
+
+    def _word_at(self, f: _Function, table: str, index: str) -> str:
+        """Word ``index`` (an i64) of the u64 table at host address ``table``."""
+        off = f.tmp()
+        f(f"{off} = shl i64 {index}, 3")
+        return self._load_at(f, table, off)
+
+    def _env_cpu(self, f: _Function) -> str:
+        """The running CPU as the environment's native mirror says it
+        (:data:`~pybpf.helpers.environment.NO_CPU` when Python must say)."""
+        return self._load_at(f, self._load_slot(f, L.ENV), NativeEnvironment.cpu.offset)
+
+    def _native_helper(self, f: _Function, pc: int) -> str:
+        """``ktime_get_ns``, ``get_prandom_u32`` or ``get_smp_processor_id``
+        in native code, from the environment's
+        :class:`~pybpf.helpers.environment.NativeEnvironment`: the CPU when
+        it is a u32, the host's CLOCK_MONOTONIC when the environment's
+        monotonic clock is the host's (``time.monotonic_ns``), the next
+        number drawn ahead of the random sequence when one is left.  Else
+        the Python helper (the builder is left in that slow path); returns
+        the label both continue at."""
+        name = self.options.native_helpers[pc]
+        fast, slow, done = f.label("native_helper"), f.label("helper_slow"), \
+            f.label("helper_done")
+        env = self._load_slot(f, L.ENV)
+        ok = f.tmp()
+        if name == "get_smp_processor_id":
+            cpu = self._load_at(f, env, NativeEnvironment.cpu.offset)
+            f(f"{ok} = icmp ne i64 {cpu}, {_signed64(NO_CPU)}")
+            f(f"br i1 {ok}, label %{fast}, label %{slow}, {LIKELY}")
+            f.block(fast)
+            self._set(f, 0, cpu)
+        elif name == "ktime_get_ns":
+            host = self._load_at(f, env, NativeEnvironment.host_clock.offset)
+            call = f.label("clock")
+            f(f"{ok} = icmp ne i64 {host}, 0")
+            f(f"br i1 {ok}, label %{call}, label %{slow}, {LIKELY}")
+            f.block(call)
+            rc, good = f.tmp(), f.tmp()
+            f(f"{rc} = call i32 @clock_gettime(i32 {time.CLOCK_MONOTONIC}, ptr %ts)")
+            f(f"{good} = icmp eq i32 {rc}, 0")
+            f(f"br i1 {good}, label %{fast}, label %{slow}, {LIKELY}")
+            f.block(fast)
+            sec, nsp, nsec, ns, total = (f.tmp() for _ in range(5))
+            f(f"{sec} = load i64, ptr %ts, align 8")
+            f(f"{nsp} = getelementptr i64, ptr %ts, i64 1")
+            f(f"{nsec} = load i64, ptr {nsp}, align 8")
+            f(f"{ns} = mul i64 {sec}, 1000000000")
+            f(f"{total} = add i64 {ns}, {nsec}")
+            self._set(f, 0, total)
+        elif name == "get_prandom_u32":
+            next_p = self._pointer(f, env, NativeEnvironment.random_next.offset)
+            i = f.tmp()
+            f(f"{i} = load i64, ptr {next_p}, align 8")
+            count = self._load_at(f, env, NativeEnvironment.random_count.offset)
+            f(f"{ok} = icmp ult i64 {i}, {count}")
+            f(f"br i1 {ok}, label %{fast}, label %{slow}, {LIKELY}")
+            f.block(fast)
+            pool, off, i1, r0 = f.tmp(), f.tmp(), f.tmp(), f.tmp()
+            f(f"{pool} = add i64 {env}, {NativeEnvironment.random.offset}")
+            f(f"{off} = shl i64 {i}, 2")
+            v = self._load_at(f, pool, off, "i32")
+            f(f"{r0} = zext i32 {v} to i64")
+            f(f"{i1} = add i64 {i}, 1")
+            f(f"store i64 {i1}, ptr {next_p}, align 8")
+            self._set(f, 0, r0)
+        else:
+            raise Unsupported(f"no native path for helper {name}")
+        f(f"br label %{done}")
+        f.block(slow)
+        return done
+
     def _array_lookup(self, f: _Function, pc: int) -> str:
         """``bpf_map_lookup_elem`` on an array map in native code, when r1 is
         the map the call was compiled for and the key is on the stack:
-        ``index < max_entries ? values + index * stride : NULL``.  Emits the
-        fast path and leaves the builder in the slow path (the helper);
-        returns the label both continue at."""
+        ``index < max_entries ? values + index * stride : NULL``, the values
+        of a per-CPU array being the running CPU's.  Emits the fast path and
+        leaves the builder in the slow path (the helper; also for a CPU the
+        map has no values for); returns the label both continue at."""
         slots = self.layout.maps_base + L.MAP_SLOTS * self._map_of[pc]
-        stride = self.options.inline_lookups[pc]
+        percpu = pc in self.options.percpu_lookups
+        stride = self.options.percpu_lookups[pc] if percpu else self.options.inline_lookups[pc]
         fast, slow, done = f.label("array_lookup"), f.label("lookup_slow"), \
             f.label("lookup_done")
         r2, go = self._map_and_stack_key(f, slots, 4)
+        cpu = None
+        if percpu:
+            cpu = self._env_cpu(f)
+            known, both = f.tmp(), f.tmp()
+            f(f"{known} = icmp ult i64 {cpu}, {self._load_slot(f, slots + 4)}")
+            f(f"{both} = and i1 {go}, {known}")
+            go = both
         f(f"br i1 {go}, label %{fast}, label %{slow}, {LIKELY}")
         f.block(fast)
         host = self._stack_host(f, r2)
@@ -942,8 +1094,10 @@ class Generator:
         f(f"{inside} = icmp ult i64 {index}, {self._load_slot(f, slots + 2)}")
         offset = f.tmp()
         f(f"{offset} = mul i64 {index}, {stride}")
+        base = self._word_at(f, self._load_slot(f, slots + 3), cpu) if cpu is not None \
+            else self._load_slot(f, slots + 1)
         address = f.tmp()
-        f(f"{address} = add i64 {self._load_slot(f, slots + 1)}, {offset}")
+        f(f"{address} = add i64 {base}, {offset}")
         r0 = f.tmp()
         f(f"{r0} = select i1 {inside}, i64 {address}, i64 0")
         self._set(f, 0, r0)
@@ -951,27 +1105,370 @@ class Generator:
         f.block(slow)
         return done
 
-    def _hash_lookup(self, f: _Function, pc: int) -> tuple[str, tuple[str, str, str]]:
+    def _array_update(self, f: _Function, pc: int) -> str:
+        """``bpf_map_update_elem`` on a plain array map in native code, when
+        r1 is the map the call was compiled for, the key and the value are
+        on the stack and the flags are BPF_ANY or BPF_EXIST: the value is
+        copied into its slot (r0 = 0), or r0 = -E2BIG for an index past the
+        end, as the map's own update answers.  Emits the fast path and
+        leaves the builder in the slow path (the helper); returns the label
+        both continue at."""
+        slots = self.layout.maps_base + L.MAP_SLOTS * self._map_of[pc]
+        stride, size = self.options.array_updates[pc]
+        fast, copy, big, slow, done = (f.label(x) for x in (
+            "array_update", "update_copy", "update_big", "update_slow", "update_done"))
+        r2, go = self._map_and_stack_key(f, slots, 4)
+        r3, r4 = self._get(f, 3), self._get(f, 4)
+        voff, vlim, value_ok, any_, exist, flags_ok, all_ = (f.tmp() for _ in range(7))
+        f(f"{voff} = sub i64 {r3}, %slo")
+        f(f"{vlim} = sub i64 %sspan, {size - 1}")
+        f(f"{value_ok} = icmp ult i64 {voff}, {vlim}")
+        f(f"{any_} = icmp eq i64 {r4}, {BPF_ANY}")
+        f(f"{exist} = icmp eq i64 {r4}, {BPF_EXIST}")
+        f(f"{flags_ok} = or i1 {any_}, {exist}")
+        f(f"{all_} = and i1 {value_ok}, {flags_ok}")
+        go2 = f.tmp()
+        f(f"{go2} = and i1 {go}, {all_}")
+        f(f"br i1 {go2}, label %{fast}, label %{slow}, {LIKELY}")
+        f.block(fast)
+        key = self._load_at(f, self._stack_host(f, r2), 0, "i32")
+        index, inside = f.tmp(), f.tmp()
+        f(f"{index} = zext i32 {key} to i64")
+        f(f"{inside} = icmp ult i64 {index}, {self._load_slot(f, slots + 2)}")
+        f(f"br i1 {inside}, label %{copy}, label %{big}, {LIKELY}")
+        f.block(copy)
+        offset = f.tmp()
+        f(f"{offset} = mul i64 {index}, {stride}")
+        dst = self._pointer(f, self._load_slot(f, slots + 5), offset)
+        src = self._pointer(f, self._stack_host(f, r3), 0)
+        f(f"call void @llvm.memcpy.p0.p0.i64(ptr {dst}, ptr {src}, i64 {size}, i1 false)")
+        self._set(f, 0, "0")
+        f(f"br label %{done}")
+        f.block(big)
+        self._set(f, 0, str(-errno.E2BIG))
+        f(f"br label %{done}")
+        f.block(slow)
+        return done
+
+    def _ringbuf_call(self, f: _Function, pc: int) -> str:
+        """A ring buffer helper in native code, as the map's own methods
+        (:class:`pybpf.maps.ringbuf.RingBuf`) do it, while holding the GIL:
+
+        - ``bpf_ringbuf_output``: reserve, copy the data (1 or more bytes on
+          the stack), commit; r0 = 0;
+        - ``bpf_ringbuf_reserve`` (flags 0, 1 or more bytes): r0 = the record;
+        - ``bpf_ringbuf_submit`` / ``bpf_ringbuf_discard`` of a busy record
+          of the ring: copy a record that runs past the end back to the
+          start, clear the busy bit (set the discard bit); r0 = 0.
+
+        Only when r1 is the ring the call was compiled for (a submit: r1
+        inside its data area), no Python reservation is under way (the
+        positions' busy word) and no consumer needs a wake-up (flags
+        BPF_RB_FORCE_WAKEUP, or no BPF_RB_NO_WAKEUP with the consumer at
+        the record); else, and when the ring is full, the helper does it
+        (counting the drop, waking the consumer).  Emits the fast path and
+        leaves the builder in the slow path; returns the label both
+        continue at."""
+        kind = self.options.ringbuf_calls[pc]
+        slots = self.layout.rings_base + L.RING_SLOTS * self._ring_of[pc]
+        fast, slow, done = f.label("ring_fast"), f.label("ring_slow"), f.label("ring_done")
+        r1, r2, r3, r4 = (self._get(f, reg) for reg in range(1, 5))
+        positions = self._load_slot(f, slots + 3)
+        conditions = []
+        if kind in ("output", "reserve"):
+            size, flags = (r3, r4) if kind == "output" else (r2, r3)
+            conditions.append(self._icmp(f, "eq", r1, self._load_slot(f, slots)))
+            less = f.tmp()
+            f(f"{less} = sub i64 {size}, 1")
+            limit = "%sspan" if kind == "output" else str(RINGBUF_MAX_RECORD_SZ)
+            conditions.append(self._icmp(f, "ult", less, limit))       # 1 <= size <= limit
+            if kind == "output":                       # the data is on the stack
+                off, room = f.tmp(), f.tmp()
+                f(f"{off} = sub i64 {r2}, %slo")
+                f(f"{room} = sub i64 %sspan, {size}")
+                conditions.append(self._icmp(f, "ule", off, room))
+                zero = self._icmp(f, "eq", flags, "0")
+                conditions.append(self._or(f, zero, self._icmp(f, "eq", flags,
+                                                               str(BPF_RB_NO_WAKEUP))))
+            else:
+                conditions.append(self._icmp(f, "eq", flags, "0"))
+        else:
+            record = f.tmp()
+            f(f"{record} = sub i64 {r1}, {self._load_slot(f, slots + 4)}")
+            conditions.append(self._icmp(f, "uge", record, str(BPF_RINGBUF_HDR_SZ)))
+            conditions.append(self._icmp(f, "ule", record, self._load_slot(f, slots + 2)))
+        conditions.append(self._icmp(f, "eq", self._load_at(
+            f, positions, RingPositions.busy.offset), "0"))
+        go = conditions[0]
+        for c in conditions[1:]:
+            both = f.tmp()
+            f(f"{both} = and i1 {go}, {c}")
+            go = both
+        f(f"br i1 {go}, label %{fast}, label %{slow}, {LIKELY}")
+        f.block(fast)
+        data = self._load_slot(f, slots + 1)
+        ring_size = self._load_slot(f, slots + 2)
+        mask = f.tmp()
+        f(f"{mask} = sub i64 {ring_size}, 1")
+        cons = self._load_at(f, positions, RingPositions.consumer.offset)
+        if kind in ("output", "reserve"):
+            header, offset, length, size32 = self._ring_reserve(
+                f, data, mask, cons, positions, size, zero if kind == "output" else None, slow)
+            if kind == "reserve":
+                address = f.tmp()
+                f(f"{address} = add i64 {self._load_slot(f, slots + 4)}, "
+                  f"{offset}")
+                record_at = f.tmp()
+                f(f"{record_at} = add i64 {address}, {BPF_RINGBUF_HDR_SZ}")
+                address = record_at
+                self._set(f, 0, address)
+                f(f"br label %{done}")
+                f.block(slow)
+                return done
+            sample = f.tmp()
+            f(f"{sample} = getelementptr i8, ptr {header}, i64 {BPF_RINGBUF_HDR_SZ}")
+            src = self._pointer(f, self._stack_host(f, r2), 0)
+            f(f"call void @llvm.memcpy.p0.p0.i64(ptr {sample}, ptr {src}, i64 {size}, i1 false)")
+            self._ring_commit(f, data, ring_size, header, offset, length, size32)
+        else:
+            offset = f.tmp()
+            f(f"{offset} = sub i64 {record}, {BPF_RINGBUF_HDR_SZ}")
+            header = self._pointer(f, data, offset)
+            hdr = f.tmp()
+            f(f"{hdr} = load i32, ptr {header}, align 1")
+            hbusy = f.tmp()
+            f(f"{hbusy} = and i32 {hdr}, {_signed32(BPF_RINGBUF_BUSY_BIT)}")
+            idle = self._icmp(f, "eq", hbusy, "0", "i32")
+            # the wake-up Python's commit would make: forced, or the consumer at the record
+            force = f.tmp()
+            f(f"{force} = and i64 {r2}, {BPF_RB_FORCE_WAKEUP}")
+            nowake = f.tmp()
+            f(f"{nowake} = and i64 {r2}, {BPF_RB_NO_WAKEUP}")
+            cmask = f.tmp()
+            f(f"{cmask} = and i64 {cons}, {mask}")
+            at = self._icmp(f, "eq", cmask, offset)
+            quiet = self._icmp(f, "eq", nowake, "0")
+            wake = self._or(f, self._icmp(f, "ne", force, "0"), f"{self._and(f, at, quiet)}")
+            leave = self._or(f, idle, wake)
+            commit = f.label("ring_commit")
+            f(f"br i1 {leave}, label %{slow}, label %{commit}, {UNLIKELY}")
+            f.block(commit)
+            size32, size64, grown, length = f.tmp(), f.tmp(), f.tmp(), f.tmp()
+            f(f"{size32} = and i32 {hdr}, {_LEN_MASK32}")
+            f(f"{size64} = zext i32 {size32} to i64")
+            f(f"{grown} = add i64 {size64}, {BPF_RINGBUF_HDR_SZ + 7}")
+            f(f"{length} = and i64 {grown}, -8")
+            final = size32
+            if kind == "discard":
+                final = f.tmp()
+                f(f"{final} = or i32 {size32}, {BPF_RINGBUF_DISCARD_BIT}")
+            self._ring_commit(f, data, ring_size, header, offset, length, final)
+        self._set(f, 0, "0")
+        f(f"br label %{done}")
+        f.block(slow)
+        return done
+
+    @staticmethod
+    def _icmp(f: _Function, predicate: str, a: str, b: str, ty: str = "i64") -> str:
+        c = f.tmp()
+        f(f"{c} = icmp {predicate} {ty} {a}, {b}")
+        return c
+
+    @staticmethod
+    def _or(f: _Function, a: str, b: str) -> str:
+        c = f.tmp()
+        f(f"{c} = or i1 {a}, {b}")
+        return c
+
+    @staticmethod
+    def _and(f: _Function, a: str, b: str) -> str:
+        c = f.tmp()
+        f(f"{c} = and i1 {a}, {b}")
+        return c
+
+    def _ring_reserve(self, f: _Function, data: str, mask: str, cons: str, positions: str,
+                      size: str, wake_if: str | None, slow: str) -> tuple[str, str, str, str]:
+        """Reserve ``size`` bytes as ``RingBuf._reserve`` does: move the
+        pending position past the committed records, go to ``slow`` when
+        the ring is full (or, when ``wake_if`` holds, when the consumer sits
+        where the record goes: its commit wakes it), else write the busy
+        header and move the producer.  Returns (header pointer, the
+        record's offset, its length, the size as an i32)."""
+        prod = self._load_at(f, positions, RingPositions.producer.offset)
+        pend0 = self._load_at(f, positions, RingPositions.pending.offset)
+        offset = f.tmp()
+        f(f"{offset} = and i64 {prod}, {mask}")
+        start = f.label("ring_start")
+        scan, check, step, scanned, write = (f.label(x) for x in (
+            "ring_scan", "ring_check", "ring_step", "ring_scanned", "ring_write"))
+        if wake_if is not None:
+            cmask = f.tmp()
+            f(f"{cmask} = and i64 {cons}, {mask}")
+            wake = self._and(f, self._icmp(f, "eq", cmask, offset), wake_if)
+            f(f"br i1 {wake}, label %{slow}, label %{start}, {UNLIKELY}")
+        else:
+            f(f"br label %{start}")
+        f.block(start)
+        f(f"br label %{scan}")
+        f.block(scan)
+        pend, pend1 = f.tmp(), f.tmp()
+        f(f"{pend} = phi i64 [{pend0}, %{start}], [{pend1}, %{step}]")
+        more = self._icmp(f, "ult", pend, prod)
+        f(f"br i1 {more}, label %{check}, label %{scanned}")
+        f.block(check)
+        hoff = f.tmp()
+        f(f"{hoff} = and i64 {pend}, {mask}")
+        hdr = self._load_at(f, data, hoff, "i32")
+        hbusy = f.tmp()
+        f(f"{hbusy} = and i32 {hdr}, {_signed32(BPF_RINGBUF_BUSY_BIT)}")
+        is_busy = self._icmp(f, "ne", hbusy, "0", "i32")
+        f(f"br i1 {is_busy}, label %{scanned}, label %{step}")
+        f.block(step)
+        hlen, hlen64, grown, rounded = f.tmp(), f.tmp(), f.tmp(), f.tmp()
+        f(f"{hlen} = and i32 {hdr}, {_signed32(~BPF_RINGBUF_DISCARD_BIT)}")
+        f(f"{hlen64} = zext i32 {hlen} to i64")
+        f(f"{grown} = add i64 {hlen64}, {BPF_RINGBUF_HDR_SZ + 7}")
+        f(f"{rounded} = and i64 {grown}, -8")
+        f(f"{pend1} = add i64 {pend}, {rounded}")
+        f(f"br label %{scan}")
+        f.block(scanned)
+        pend_f = f.tmp()
+        f(f"{pend_f} = phi i64 [{pend}, %{scan}], [{pend}, %{check}]")
+        f(f"store i64 {pend_f}, ptr {self._pointer(f, positions, RingPositions.pending.offset)}, "
+          f"align 8")
+        length, new_prod, ahead_c, ahead_p, grown2 = (f.tmp() for _ in range(5))
+        f(f"{grown2} = add i64 {size}, {BPF_RINGBUF_HDR_SZ + 7}")
+        f(f"{length} = and i64 {grown2}, -8")
+        f(f"{new_prod} = add i64 {prod}, {length}")
+        f(f"{ahead_c} = sub i64 {new_prod}, {cons}")
+        f(f"{ahead_p} = sub i64 {new_prod}, {pend_f}")
+        full = self._or(f, self._icmp(f, "ugt", ahead_c, mask),
+                        self._icmp(f, "ugt", ahead_p, mask))
+        f(f"br i1 {full}, label %{slow}, label %{write}, {UNLIKELY}")
+        f.block(write)
+        header = self._pointer(f, data, offset)
+        size32, busy32, page, page32, pg, pg_at = (f.tmp() for _ in range(6))
+        f(f"{size32} = trunc i64 {size} to i32")
+        f(f"{busy32} = or i32 {size32}, {_signed32(BPF_RINGBUF_BUSY_BIT)}")
+        f(f"store i32 {busy32}, ptr {header}, align 4")
+        f(f"{page} = udiv i64 {offset}, {PAGE_SIZE}")
+        f(f"{pg} = add i64 {page}, {RINGBUF_META_PAGES}")
+        f(f"{page32} = trunc i64 {pg} to i32")
+        f(f"{pg_at} = getelementptr i8, ptr {header}, i64 4")
+        f(f"store i32 {page32}, ptr {pg_at}, align 4")
+        f(f"store i64 {new_prod}, ptr "
+          f"{self._pointer(f, positions, RingPositions.producer.offset)}, align 8")
+        return header, offset, length, size32
+
+    def _ring_commit(self, f: _Function, data: str, ring_size: str, header: str, offset: str,
+                     length: str, final: str) -> None:
+        """Commit the record at ``offset`` as ``RingBuf._commit`` does: a
+        record running past the end is copied back to the start, then its
+        header's length word becomes ``final`` (busy bit clear)."""
+        wrap, commit = f.label("ring_wrap"), f.label("ring_commit_header")
+        end = f.tmp()
+        f(f"{end} = add i64 {offset}, {length}")
+        past = self._icmp(f, "ugt", end, ring_size)
+        f(f"br i1 {past}, label %{wrap}, label %{commit}")
+        f.block(wrap)
+        start, second, spill = f.tmp(), f.tmp(), f.tmp()
+        f(f"{start} = inttoptr i64 {data} to ptr")
+        f(f"{second} = getelementptr i8, ptr {start}, i64 {ring_size}")
+        f(f"{spill} = sub i64 {end}, {ring_size}")
+        f(f"call void @llvm.memcpy.p0.p0.i64(ptr {start}, ptr {second}, i64 {spill}, i1 false)")
+        f(f"br label %{commit}")
+        f.block(commit)
+        f(f"store i32 {final}, ptr {header}, align 1")
+
+    def _hash_lookup(self, f: _Function, pc: int) -> tuple[str, tuple[str, str, str, str]]:
         """``bpf_map_lookup_elem`` on a hash map answered from the call
         site's table of recent answers, when r1 is the map the call was
         compiled for and the key is on the stack.  An entry holds a key, the
-        answer (a value's address or 0) and the map's change counter + 1 at
-        the time it was asked: it answers while no key has come into or
-        left the map since (updates in place keep addresses).  The counter
-        is read before the helper runs, so a change made meanwhile (another
-        thread, during the callback) leaves the entry stale, never wrong.
+        answer and the map's change counter + 1 at the time it was asked: it
+        answers while no key has come into or left the map since (updates in
+        place keep slots).  The counter is read before the helper runs, so a
+        change made meanwhile (another thread, during the callback) leaves
+        the entry stale, never wrong.
+
+        A plain hash map's answer is r0 itself.  Per-CPU and LRU maps keep
+        the value's slot (+ 1; 0 for a missing key): r0 is the running CPU's
+        value of that slot (a CPU the map has no values for goes to Python).
+        An LRU hit also records the touch in the map's native touch record
+        (:mod:`pybpf.maps.hash`: a stamp per slot, a list of the slots
+        stamped), which the map applies to its LRU order before it next
+        reads or changes it, so evictions happen in the interpreter's order;
+        while the map applies them (its busy word set) a hit goes to Python.
 
         Emits the probe and leaves the builder in the slow path (the
         helper); returns the label both continue at and (entry address or
-        0, key, tag) for the slow path to fill the entry with its answer."""
+        0, key, tag, CPU) for :meth:`_hash_fill`."""
         slots = self.layout.hashes_base + L.HASH_SLOTS * self._hash_of[pc]
         key_size = self.options.inline_hash[pc]
+        kind = self.options.hash_kinds.get(pc)
+        percpu = kind in ("percpu", "lru_percpu")
+        lru = kind in ("lru", "lru_percpu")
         probe, hit, miss, slow, done = (f.label(x) for x in (
             "hash_probe", "hash_hit", "hash_miss", "hash_slow", "hash_done"))
         r2, go = self._map_and_stack_key(f, slots, key_size)
+        cpu = "0"
+        if percpu:
+            cpu = self._env_cpu(f)
+            known, both = f.tmp(), f.tmp()
+            f(f"{known} = icmp ult i64 {cpu}, {self._load_slot(f, slots + 5)}")
+            f(f"{both} = and i1 {go}, {known}")
+            go = both
         entry_from = f.label("hash_skip")
         f(f"br i1 {go}, label %{probe}, label %{entry_from}, {LIKELY}")
         f.block(probe)
+        entry, key, words, tag, found = self._hash_probe(f, slots, key_size, r2)
+        touches = None
+        if lru:
+            touches = self._load_slot(f, slots + 6)
+            busy = self._load_at(f, touches, 8 * TOUCH_BUSY)
+            idle, usable = f.tmp(), f.tmp()
+            f(f"{idle} = icmp eq i64 {busy}, 0")
+            f(f"{usable} = and i1 {found}, {idle}")
+            found = usable
+        f(f"br i1 {found}, label %{hit}, label %{miss}, {LIKELY}")
+        f.block(hit)
+        if kind is None:
+            self._set(f, 0, words[1])
+        else:
+            absent = f.tmp()
+            f(f"{absent} = icmp eq i64 {words[1]}, 0")
+            present, none = f.label("hash_present"), f.label("hash_absent")
+            f(f"br i1 {absent}, label %{none}, label %{present}")
+            f.block(none)
+            self._set(f, 0, "0")
+            f(f"br label %{done}")
+            f.block(present)
+            slot, off, address = f.tmp(), f.tmp(), f.tmp()
+            f(f"{slot} = sub i64 {words[1]}, 1")
+            f(f"{off} = mul i64 {slot}, {self._load_slot(f, slots + 7)}")
+            base = self._word_at(f, self._load_slot(f, slots + 4), cpu)
+            f(f"{address} = add i64 {base}, {off}")
+            if touches is not None:
+                self._lru_touch(f, touches, slot)
+            self._set(f, 0, address)
+        f(f"br label %{done}")
+        f.block(miss)
+        f(f"br label %{slow}")
+        f.block(entry_from)
+        f(f"br label %{slow}")
+        f.block(slow)
+        e, k, t, c = f.tmp(), f.tmp(), f.tmp(), f.tmp()
+        f(f"{e} = phi i64 [{entry}, %{miss}], [0, %{entry_from}]")
+        f(f"{k} = phi i64 [{key}, %{miss}], [0, %{entry_from}]")
+        f(f"{t} = phi i64 [{tag}, %{miss}], [0, %{entry_from}]")
+        f(f"{c} = phi i64 [{cpu}, %{miss}], [0, %{entry_from}]")
+        return done, (e, k, t, c)
+
+    def _hash_probe(self, f: _Function, slots: int, key_size: int, r2: str
+                    ) -> tuple[str, str, list[str], str, str]:
+        """Find the table entry of the key on the stack at ``r2``: returns
+        (the entry's address, the key as an i64, the entry's words, the
+        tag an entry filled now gets (the change counter + 1), an i1 saying
+        the entry holds this key with that tag)."""
         host = self._stack_host(f, r2)
         kp = f.tmp()
         f(f"{kp} = inttoptr i64 {host} to ptr")
@@ -991,19 +1488,8 @@ class Generator:
         f(f"{offset} = mul i64 {index}, {8 * L.HASH_ENTRY}")
         entry = f.tmp()
         f(f"{entry} = add i64 {self._load_slot(f, slots + 2)}, {offset}")
-        words = []
-        for i in range(L.HASH_ENTRY):
-            at = f.tmp()
-            f(f"{at} = add i64 {entry}, {8 * i}")
-            p = f.tmp()
-            f(f"{p} = inttoptr i64 {at} to ptr")
-            w = f.tmp()
-            f(f"{w} = load i64, ptr {p}, align 8")
-            words.append(w)
-        counter = f.tmp()
-        f(f"{counter} = inttoptr i64 {self._load_slot(f, slots + 1)} to ptr")
-        changes = f.tmp()
-        f(f"{changes} = load i64, ptr {counter}, align 8")
+        words = [self._load_at(f, entry, 8 * i) for i in range(L.HASH_ENTRY)]
+        changes = self._load_at(f, self._load_slot(f, slots + 1), 0)
         tag = f.tmp()
         f(f"{tag} = add i64 {changes}, 1")
         same_key = f.tmp()
@@ -1012,9 +1498,44 @@ class Generator:
         f(f"{fresh} = icmp eq i64 {words[2]}, {tag}")
         found = f.tmp()
         f(f"{found} = and i1 {same_key}, {fresh}")
-        f(f"br i1 {found}, label %{hit}, label %{miss}, {LIKELY}")
+        return entry, key, words, tag, found
+
+    def _hash_update(self, f: _Function, pc: int) -> tuple[str, tuple[str, str, str, str]]:
+        """``bpf_map_update_elem`` on a plain hash map: when r1 is the map
+        the call was compiled for, the key and the value are on the stack
+        and the flags are BPF_ANY or BPF_EXIST, a key the site's table knows
+        (its value's offset, learnt from the map's record of the last
+        update after the helper ran, trusted while no key has come into or
+        left the map) gets its value written in place (r0 = 0), as the
+        map's own update of an existing key does.  Emits the probe and
+        leaves the builder in the slow path (the helper); returns the label
+        both continue at and (entry address or 0, key, tag, "0") for
+        :meth:`_hash_fill`."""
+        slots = self.layout.hashes_base + L.HASH_SLOTS * self._hash_of[pc]
+        key_size, value_size = self.options.hash_updates[pc]
+        probe, hit, miss, slow, done, entry_from = (f.label(x) for x in (
+            "hupd_probe", "hupd_hit", "hupd_miss", "hupd_slow", "hupd_done", "hupd_skip"))
+        r2, go = self._map_and_stack_key(f, slots, key_size)
+        r3, r4 = self._get(f, 3), self._get(f, 4)
+        voff, vlim = f.tmp(), f.tmp()
+        f(f"{voff} = sub i64 {r3}, %slo")
+        f(f"{vlim} = sub i64 %sspan, {value_size - 1}")
+        value_ok = self._icmp(f, "ult", voff, vlim)
+        flags_ok = self._or(f, self._icmp(f, "eq", r4, str(BPF_ANY)),
+                            self._icmp(f, "eq", r4, str(BPF_EXIST)))
+        go = self._and(f, go, self._and(f, value_ok, flags_ok))
+        f(f"br i1 {go}, label %{probe}, label %{entry_from}, {LIKELY}")
+        f.block(probe)
+        entry, key, words, tag, found = self._hash_probe(f, slots, key_size, r2)
+        known = self._and(f, found, self._icmp(f, "ne", words[1], "0"))
+        f(f"br i1 {known}, label %{hit}, label %{miss}, {LIKELY}")
         f.block(hit)
-        self._set(f, 0, words[1])
+        offset = f.tmp()
+        f(f"{offset} = sub i64 {words[1]}, 1")
+        dst = self._pointer(f, self._load_slot(f, slots + 4), offset)
+        src = self._pointer(f, self._stack_host(f, r3), 0)
+        f(f"call void @llvm.memcpy.p0.p0.i64(ptr {dst}, ptr {src}, i64 {value_size}, i1 false)")
+        self._set(f, 0, "0")
         f(f"br label %{done}")
         f.block(miss)
         f(f"br label %{slow}")
@@ -1025,7 +1546,89 @@ class Generator:
         f(f"{e} = phi i64 [{entry}, %{miss}], [0, %{entry_from}]")
         f(f"{k} = phi i64 [{key}, %{miss}], [0, %{entry_from}]")
         f(f"{t} = phi i64 [{tag}, %{miss}], [0, %{entry_from}]")
-        return done, (e, k, t)
+        return done, (e, k, t, "0")
+
+    def _lru_touch(self, f: _Function, touches: str, slot: str) -> None:
+        """Record a touch of value ``slot`` in an LRU map's touch record:
+        its stamp becomes the record's clock + 1, and a slot not stamped
+        since the map last applied the record joins the record's list."""
+        stamp_off, log_off = f.tmp(), f.tmp()
+        f(f"{stamp_off} = shl i64 {slot}, 4")
+        stamp_p = self._pointer(f, touches, stamp_off)
+        stamp = f.tmp()
+        f(f"{stamp} = getelementptr i64, ptr {stamp_p}, i64 {TOUCH_STAMP}")
+        old = f.tmp()
+        f(f"{old} = load i64, ptr {stamp}, align 8")
+        count_p = self._pointer(f, touches, 8 * TOUCH_COUNT)
+        count = f.tmp()
+        f(f"{count} = load i64, ptr {count_p}, align 8")
+        f(f"{log_off} = shl i64 {count}, 4")
+        log_p = self._pointer(f, touches, log_off)
+        log = f.tmp()
+        f(f"{log} = getelementptr i64, ptr {log_p}, i64 {TOUCH_LOG}")
+        f(f"store i64 {slot}, ptr {log}, align 8")
+        first, grow, count1 = f.tmp(), f.tmp(), f.tmp()
+        f(f"{first} = icmp eq i64 {old}, 0")
+        f(f"{grow} = zext i1 {first} to i64")
+        f(f"{count1} = add i64 {count}, {grow}")
+        f(f"store i64 {count1}, ptr {count_p}, align 8")
+        clock_p = self._pointer(f, touches, 8 * TOUCH_CLOCK)
+        clock, clock1 = f.tmp(), f.tmp()
+        f(f"{clock} = load i64, ptr {clock_p}, align 8")
+        f(f"{clock1} = add i64 {clock}, 1")
+        f(f"store i64 {clock1}, ptr {clock_p}, align 8")
+        f(f"store i64 {clock1}, ptr {stamp}, align 8")
+
+    def _hash_fill(self, f: _Function, pc: int, r: str, fill: tuple[str, str, str, str]
+                   ) -> None:
+        """After the slow path's helper: store its answer ``r`` in the table
+        entry the probe chose (none when it skipped the table).  For a
+        per-CPU or LRU map the answer becomes a slot, stored only when it
+        is one of the map's slots on the CPU the probe read (the CPU may
+        have changed during the callback)."""
+        entry, key, tag, cpu = fill
+        slots = self.layout.hashes_base + L.HASH_SLOTS * self._hash_of[pc]
+        kind = self.options.hash_kinds.get(pc)
+        store, stored = f.label("hash_fill"), f.label("hash_filled")
+        c = f.tmp()
+        f(f"{c} = icmp ne i64 {entry}, 0")
+        answer = r
+        if pc in self.options.hash_updates:
+            # the map's record of its last update: (written, key, offset)
+            record = self._load_slot(f, slots + 6)
+            written, last_key, last_offset = (self._load_at(f, record, 8 * i) for i in range(3))
+            ours = self._and(f, self._icmp(f, "ne", written, "0"),
+                             self._icmp(f, "eq", last_key, key))
+            ok = self._and(f, ours, self._icmp(f, "eq", r, "0"))
+            c = self._and(f, c, ok)
+            answer = f.tmp()
+            f(f"{answer} = add i64 {last_offset}, 1")
+        elif kind is not None:
+            absent, off, inside, slot, answer1, valid = (f.tmp() for _ in range(6))
+            base = self._word_at(f, self._load_slot(f, slots + 4), cpu)
+            f(f"{absent} = icmp eq i64 {r}, 0")
+            f(f"{off} = sub i64 {r}, {base}")
+            f(f"{inside} = icmp ult i64 {off}, {self._load_slot(f, slots + 8)}")
+            f(f"{slot} = udiv i64 {off}, {self._load_slot(f, slots + 7)}")
+            f(f"{answer1} = add i64 {slot}, 1")
+            answer = f.tmp()
+            f(f"{answer} = select i1 {absent}, i64 0, i64 {answer1}")
+            f(f"{valid} = or i1 {absent}, {inside}")
+            if kind in ("percpu", "lru_percpu"):
+                same, both = f.tmp(), f.tmp()
+                f(f"{same} = icmp eq i64 {self._env_cpu(f)}, {cpu}")
+                f(f"{both} = and i1 {valid}, {same}")
+                valid = both
+            go = f.tmp()
+            f(f"{go} = and i1 {c}, {valid}")
+            c = go
+        f(f"br i1 {c}, label %{store}, label %{stored}")
+        f.block(store)
+        for i, value in enumerate((key, answer, tag)):
+            p = self._pointer(f, entry, 8 * i)
+            f(f"store i64 {value}, ptr {p}, align 8")
+        f(f"br label %{stored}")
+        f.block(stored)
 
     def _tail_call(self, f: _Function, pc: int) -> None:
         args = [self._get(f, reg) for reg in range(1, 4)]

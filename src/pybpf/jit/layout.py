@@ -24,7 +24,8 @@ ARENA_BASE = 6      # the upper address bits of arena pointers
 TAIL_TAKEN = 7      # whether the last tail call jumped
 TAIL_COUNT = 8      # instructions the tail-called program executed
 RUN_INDEX = 9       # which run of a repeated test run is executing
-CPU = 10            # the CPU the program runs on (per-CPU maps)
+ENV = 10            # the host address of the environment's NativeEnvironment (the CPU,
+                    # the clock, the random numbers drawn ahead), 0 when no code reads it
 CHECK_AT = 11       # the count past which the code asks Python (limits, the clock)
 REGS = 12           # r0..r10 for instructions run by the interpreter (11 slots)
 CALLBACKS = 23      # the Python callbacks (see CALLBACK_NAMES)
@@ -55,14 +56,25 @@ TRAP_BAD_ENTRY = 4  # an entry pc that is not a function (found in Python)
 
 # Each access site caches one region: (first address, accepted offsets, host delta).
 SITE_SLOTS = 3
-# Each inlined array lookup: (the map's pointer, its first value's address, max_entries).
-MAP_SLOTS = 3
+# Each inlined array call: (the map's pointer, its first value's address,
+# max_entries, the host address of the per-CPU arrays' first values by CPU
+# (u64 each, program addresses), the number of CPUs, the host address of
+# the first value).
+MAP_SLOTS = 6
 # Each cached hash lookup: (the map's pointer, the address of its change
-# counter, the host address of the site's table, the table's index mask).
-HASH_SLOTS = 4
-# A hash lookup table entry (u64 words): the key, r0 of the lookup, the change
-# counter + 1 when it was filled (0: empty).
+# counter, the host address of the site's table, the table's index mask,
+# the host address of its values' bases by CPU (u64 each, program
+# addresses), the number of CPUs, the host address of the map's LRU touch
+# record (0 for other maps), the value stride, max_entries * the stride).
+HASH_SLOTS = 9
+# A hash lookup table entry (u64 words): the key, the answer, the change
+# counter + 1 when it was filled (0: empty).  The answer is r0 of the lookup
+# for a plain hash map, else 0 for a missing key or its value slot + 1.
 HASH_ENTRY = 3
+# Each native ring buffer call: (the ring's map pointer, the host address of
+# its data area, its size, the host address of its RingPositions, the
+# program address of its data area).
+RING_SLOTS = 5
 
 
 @dataclass
@@ -74,8 +86,9 @@ class Layout:
     function) to its slot; ``sites`` lists the pc of each checked memory
     access (its index is the site number); ``helpers`` the pc of each
     helper call that goes to Python (the index is what the callback gets);
-    ``maps`` the pc of each ``bpf_map_lookup_elem`` call inlined for an
-    array map (its index is the call's slots in the block), ``hashes`` of
+    ``maps`` the pc of each ``bpf_map_lookup_elem`` or
+    ``bpf_map_update_elem`` call inlined for an array map (its index is
+    the call's slots in the block), ``hashes`` of
     each one on a hash map answered from a lookup table when it can.
     """
 
@@ -86,6 +99,8 @@ class Layout:
     entries: list[int] = field(default_factory=list)
     #: pc of each ``bpf_map_lookup_elem`` call on a hash map with a lookup cache.
     hashes: list[int] = field(default_factory=list)
+    #: pc of each ring buffer helper call with a native path.
+    rings: list[int] = field(default_factory=list)
     #: (size, "read" | "write" | "atomic") of each access site.
     site_info: list[tuple[int, str]] = field(default_factory=list)
 
@@ -110,15 +125,20 @@ class Layout:
         return self.maps_base + MAP_SLOTS * len(self.maps)
 
     @property
+    def rings_base(self) -> int:
+        """The first slot of the native ring buffer calls' facts."""
+        return self.hashes_base + HASH_SLOTS * len(self.hashes)
+
+    @property
     def slots(self) -> int:
         """The size of the runtime block in 64-bit words."""
-        return self.hashes_base + HASH_SLOTS * len(self.hashes)
+        return self.rings_base + RING_SLOTS * len(self.rings)
 
     def to_data(self) -> dict:
         """Plain data (for the disk cache)."""
         return {"lddw": sorted(self.lddw.items()), "sites": self.sites,
                 "helpers": self.helpers, "maps": self.maps, "entries": self.entries,
-                "site_info": self.site_info, "hashes": self.hashes}
+                "site_info": self.site_info, "hashes": self.hashes, "rings": self.rings}
 
     @classmethod
     def from_data(cls, data: dict) -> Layout:
@@ -126,4 +146,5 @@ class Layout:
         return cls(lddw=dict(data["lddw"]), sites=list(data["sites"]),
                    helpers=list(data["helpers"]), maps=list(data["maps"]),
                    entries=list(data["entries"]), hashes=list(data["hashes"]),
+                   rings=list(data.get("rings", [])),
                    site_info=[tuple(i) for i in data["site_info"]])

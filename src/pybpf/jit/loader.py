@@ -79,7 +79,7 @@ def c_library_symbols() -> dict[str, int]:
 def _c_library_symbols() -> dict[str, int]:
     # The addresses are the process's: looked up once (each load needs them).
     out = {}
-    for name in ("memset", "memcpy", "memmove", "memcmp"):
+    for name in ("memset", "memcpy", "memmove", "memcmp", "clock_gettime"):
         out[name] = ctypes.cast(getattr(_libc, name), ctypes.c_void_p).value or 0
     for name in PYTHON_API:
         out[name] = ctypes.cast(getattr(ctypes.pythonapi, name), ctypes.c_void_p).value or 0

@@ -33,13 +33,13 @@ from ..errors import BPFError, HelperError, InstructionLimitExceeded, VMError
 from ..isa import Insn, OpForm, format_insn
 from ..isa.insn import LDDW_OPCODE
 from ..isa.opcodes import BPF_CALL, BPF_JMP
-from ..spec.layout import helper_id
 from ..vm.interpreter import TAIL_CALL_ID, CompiledProgram, Helper, Meter, StackFrames, code_region
 from ..vm.memory import AddressSpace, Region
-from ..vm.semantics import M64, Control, semantics_of
+from ..vm.semantics import M64, semantics_of
 from . import cache
 from . import layout as L
 from .codegen import Options, Unsupported, generate, runtime_module
+from .fastpaths import plan as plan_fast_paths
 from .loader import NativeCode, link_plan
 
 U64 = ctypes.c_uint64
@@ -67,7 +67,6 @@ with no limit set, so a signal handler (Ctrl-C) runs while an endless
 program runs: about every 3 ms at the JIT's speed."""
 # The runtime block slots the hot Python paths read (module globals: cheaper).
 _CHECK_AT, _COUNT, _STATUS = L.CHECK_AT, L.COUNT, L.STATUS
-MAP_LOOKUP_ELEM_ID = helper_id("map_lookup_elem")
 
 _native: dict[str, tuple[NativeCode, L.Layout]] = {}
 """Code already loaded in this process, by cache key (shared by every
@@ -151,10 +150,7 @@ class JitProgram:
                 else:
                     values[pc] = resolve_pseudo(pc, insn.form, insn.imm, self.insns[pc + 1].imm)
                     options.references[pc] = "slot"
-        lookups = _array_lookups(self.insns, sems, helpers, values, decisive)
-        options.inline_lookups = {pc: stride for pc, (stride, _facts) in lookups.items()}
-        hashed = _hash_lookups(self.insns, sems, helpers, values, lookups, decisive)
-        options.inline_hash = {pc: m.key_size for pc, m in hashed.items()}
+        fast_paths = plan_fast_paths(self.insns, sems, helpers, values, decisive, options)
         if verification is not None:
             options.proven = proven_accesses(verification, self.insns, stack.frame_size)
         self.digest = packed.digest
@@ -185,19 +181,8 @@ class JitProgram:
         rt[L.ARENA_BASE] = arena_base & M64
         for pc, slot in self.layout.lddw.items():
             rt[self.layout.lddw_base + slot] = values[pc] & M64
-        for i, pc in enumerate(self.layout.maps):
-            base = self.layout.maps_base + L.MAP_SLOTS * i
-            rt[base:base + L.MAP_SLOTS] = [v & M64 for v in lookups[pc][1]]
-        self._hash_tables = []
-        for i, pc in enumerate(self.layout.hashes):
-            m = hashed[pc]
-            entries = hash_table_entries(m.max_entries)
-            table = (U64 * (L.HASH_ENTRY * entries))()
-            self._hash_tables.append((m, table))
-            base = self.layout.hashes_base + L.HASH_SLOTS * i
-            rt[base:base + L.HASH_SLOTS] = [values[_last_write_of_r1(self.insns, sems, pc)] & M64,
-                                            ctypes.addressof(m.changes),
-                                            ctypes.addressof(table), entries - 1]
+        #: Native memory the fast paths of helper calls read (tables, per-CPU bases).
+        self._fast_memory = fast_paths.bind(rt, self.layout)
         self._callbacks = {}
         bound = {"helper": self._helper_callback, "resolve": self._resolve_callback,
                  "step": self._step_callback, "tail": self._tail_callback,
@@ -643,121 +628,6 @@ _last_packed: tuple[tuple, Any] = ((), None)
 @lru_cache(maxsize=64)
 def _slots_format(slot_format: str, n: int) -> struct.Struct:
     return struct.Struct("<" + slot_format[1:] * n)
-
-
-def _array_lookups(insns: list[Insn], sems: Any, helpers: Mapping[int, Helper],
-                   values: dict[int, int], decisive: Sequence[int]
-                   ) -> dict[int, tuple[int, tuple[int, int, int]]]:
-    """The ``bpf_map_lookup_elem`` calls to inline: call pc -> (value stride,
-    (map pointer, first value's address, max_entries)).
-
-    A call qualifies when the helper is the built-in one and the last write
-    to r1 before it is a ``lddw`` of a plain array map.  The compiled code
-    still compares r1 with the map's pointer at run time (another path may
-    reach the call with another map), so this only chooses what to inline.
-    """
-    from ..helpers.core import BUILTINS
-    from ..maps.array import ArrayMap
-
-    builtin = BUILTINS.get("map_lookup_elem")
-    out: dict[int, tuple[int, tuple[int, int, int]]] = {}
-    for pc in decisive:
-        insn = insns[pc]
-        if insn.imm != MAP_LOOKUP_ELEM_ID:
-            continue
-        sem = sems[pc]
-        if sem is None or sem.operation != "call_helper":
-            continue
-        fn = helpers.get(insns[pc].imm)
-        if fn is None or getattr(fn, "func", None) is not builtin:
-            continue
-        source = _last_write_of_r1(insns, sems, pc)
-        if source is None or source not in values:
-            continue
-        owner = fn.args[0] if getattr(fn, "args", None) else None   # the VM's Program
-        if owner is None or not hasattr(owner, "map_at"):
-            continue
-        m = owner.map_at(values[source])
-        if not isinstance(m, ArrayMap) or m.type != "array" or m.percpu or \
-                getattr(m.bpf_lookup, "__func__", None) is not ArrayMap.bpf_lookup:
-            continue
-        # the address programs see for the first value: the VM's, not the host's
-        first = owner.vm.memory.from_host(m.value_address(0))
-        if not first:
-            continue
-        out[pc] = (m.value_stride, (values[source], first, m.max_entries))
-    return out
-
-
-HASH_TABLE_MAX = 1 << 16
-"""The most entries a hash lookup site's table has (24 bytes each)."""
-
-
-def hash_table_entries(max_entries: int) -> int:
-    """Entries of a hash lookup site's table: a power of two, twice the
-    map's capacity (few collisions), at most :data:`HASH_TABLE_MAX`."""
-    n = 16
-    while n < 2 * max_entries and n < HASH_TABLE_MAX:
-        n *= 2
-    return n
-
-
-def _hash_lookups(insns: list[Insn], sems: Any, helpers: Mapping[int, Helper],
-                  values: dict[int, int], inlined: Mapping[int, Any],
-                  decisive: Sequence[int]) -> dict[int, Any]:
-    """The ``bpf_map_lookup_elem`` calls to give a lookup table: call pc ->
-    the hash map.  As :func:`_array_lookups`, on a plain ``hash`` map (not
-    per-CPU, not LRU: their lookups do more than read) whose key is 1, 2, 4
-    or 8 bytes and whose lookup is the class's own."""
-    from ..helpers.core import BUILTINS
-    from ..maps.hash import HashMap
-
-    builtin = BUILTINS.get("map_lookup_elem")
-    out: dict[int, Any] = {}
-    for pc in decisive:
-        insn = insns[pc]
-        if insn.imm != MAP_LOOKUP_ELEM_ID or pc in inlined:
-            continue
-        sem = sems[pc]
-        if sem is None or sem.operation != "call_helper":
-            continue
-        fn = helpers.get(insn.imm)
-        if fn is None or getattr(fn, "func", None) is not builtin:
-            continue
-        source = _last_write_of_r1(insns, sems, pc)
-        if source is None or source not in values:
-            continue
-        owner = fn.args[0] if getattr(fn, "args", None) else None
-        if owner is None or not hasattr(owner, "map_at"):
-            continue
-        m = owner.map_at(values[source])
-        if not isinstance(m, HashMap) or m.type != "hash" or m.percpu or m.lru or \
-                m.key_size not in (1, 2, 4, 8) or \
-                getattr(m.bpf_lookup, "__func__", None) is not HashMap.bpf_lookup or \
-                not hasattr(m, "changes"):
-            continue
-        out[pc] = m
-    return out
-
-
-def _last_write_of_r1(insns: list[Insn], sems: Any, pc: int) -> int | None:
-    """The pc of the ``lddw`` that last set r1 before ``pc``, looking back
-    through straight-line code that leaves r1 alone; None otherwise."""
-    back = pc - 1
-    while back >= 0:
-        sem = sems[back]
-        if sem is None:                     # the second half of a lddw
-            back -= 1
-            continue
-        insn = insns[back]
-        if sem.operation == "load_imm64":
-            if insn.dst == 1:
-                return back if sem.reference is not None and not sem.enters_function else None
-        elif insn.dst == 1 or insn.src == 1 or sem.control is not Control.NEXT or \
-                sem.operation in ("call_helper", "call_kfunc"):
-            return None
-        back -= 1
-    return None
 
 
 def _may_goto_budget() -> int:

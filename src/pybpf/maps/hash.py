@@ -29,6 +29,11 @@ num_cpus`` elements (``max_entries`` is rounded up to a multiple of the CPU
 count, as the kernel does) and evicts from its own list.  The kernel's LRU is
 approximate and may evict a little early; this one is exact.
 
+A JIT-compiled program's lookups on an LRU map mark keys in native code:
+they write the map's touch record (:meth:`HashMap.native_touches`), and the
+map applies those touches, in the order they happened, before it next reads
+or changes its LRU order, so evictions come out as the interpreter's.
+
 Threads: updates, deletes and walks hold the map's lock; a new element's
 value is written before its key is published, so a lookup (which takes no
 lock) never sees a half-made element.
@@ -38,6 +43,7 @@ from __future__ import annotations
 
 import ctypes
 import errno as E
+import threading
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -63,6 +69,14 @@ from ._abi import (
     PCPU_MIN_UNIT_SIZE,
 )
 from .base import Batch, Map
+
+# The LRU touch record (u64 words) native code writes on a lookup hit: a busy
+# word (set while the map applies the record: native code then leaves the
+# touch to Python), a clock, the length of the list of slots touched; then
+# two words per value slot: slot s's stamp (the clock at its last touch,
+# 0: not since the record was last applied) at TOUCH_STAMP + 2 s, and the
+# list's entry i at TOUCH_LOG + 2 i.
+TOUCH_BUSY, TOUCH_CLOCK, TOUCH_COUNT, TOUCH_STAMP, TOUCH_LOG = 0, 1, 2, 3, 4
 
 
 def _buckets(max_entries: int) -> int:
@@ -132,7 +146,11 @@ class HashMap(Map):
         """Counts the keys that came into or left the map (never an update
         in place), where native code can read it: a JIT's lookup cache
         trusts what it saw only while this has not moved."""
+        self._touch_words: memoryview | None = None
+        self._last_update: ctypes.Array | None = None
         if self.lru:
+            self._touches: ctypes.Array | None = None
+            self._touch_lock = threading.Lock()
             per_cpu_lists = bool(self.flags & BPF_F_NO_COMMON_LRU)
             nlists = self.num_cpus if per_cpu_lists else 1
             self._lists: list[OrderedDict[bytes, None]] = [OrderedDict() for _ in range(nlists)]
@@ -151,6 +169,8 @@ class HashMap(Map):
         updates when that list is full.  The kernel takes a fresh element
         before it looks the key up, so this happens even when the key exists
         (the map then has a free element afterwards) or the update fails."""
+        if self._touch_words is not None:
+            self._apply_touches()
         lst = self._lists[cpu if self._home is not None else 0]
         if len(lst) >= self._list_capacity:
             # popitem, not an iterator: lookups reorder the list without the lock
@@ -169,6 +189,8 @@ class HashMap(Map):
 
     def _remove(self, key: bytes) -> int:
         """Drop ``key`` (present); returns its value offset."""
+        if self._touch_words is not None:
+            self._apply_touches()
         offset = self._index.pop(key)
         self._order = None
         self.changes.value += 1
@@ -181,8 +203,50 @@ class HashMap(Map):
         return offset
 
     def _touch(self, key: bytes) -> None:
+        if self._touch_words is not None:
+            self._apply_touches()
         home = self._home
         self._lists[0 if home is None else home[key]].move_to_end(key)
+
+    def native_touches(self) -> ctypes.Array:
+        """LRU maps: the touch record native code writes when a lookup hits
+        (see TOUCH_BUSY... above), made on first use; the map applies it
+        before it reads or changes its LRU order."""
+        if self._touches is None:
+            words = 5 + 2 * self.max_entries
+            touches = (ctypes.c_uint64 * words)()
+            self._touches = touches
+            self._touch_words = memoryview(touches).cast("B").cast("Q")
+        return self._touches
+
+    def _apply_touches(self) -> None:
+        """Move the keys native code touched to the recent end of their LRU
+        lists, in the order of their last touches (what touching them one
+        by one then would have left), and empty the record."""
+        words = self._touch_words
+        if words is None or not words[TOUCH_COUNT]:
+            return
+        with self._touch_lock:
+            n = words[TOUCH_COUNT]
+            if not n:
+                return
+            words[TOUCH_BUSY] = 1
+            try:
+                touched = [words[TOUCH_LOG + 2 * i] for i in range(n)]
+                touched.sort(key=lambda slot: words[TOUCH_STAMP + 2 * slot])
+                keys, lists, home = self._slot_keys, self._lists, self._home
+                for slot in touched:
+                    words[TOUCH_STAMP + 2 * slot] = 0
+                    key = keys[slot] if slot < len(keys) else None
+                    if key is None:
+                        continue
+                    try:  # noqa: SIM105 - deleted meanwhile by another thread
+                        lists[0 if home is None else home[key]].move_to_end(key)
+                    except KeyError:
+                        pass
+                words[TOUCH_COUNT] = 0
+            finally:
+                words[TOUCH_BUSY] = 0
 
     # ------------------------------------------------------------ core operations
 
@@ -379,11 +443,29 @@ class HashMap(Map):
         try:
             offset = self._index.get(key)
             if offset is None or flags:
-                return self._update(key, value, flags, cpu, False)
-            self._arena[offset:offset + self.value_size] = value
-            return 0
+                ret = self._update(key, value, flags, cpu, False)
+                offset = self._index.get(key) if ret == 0 else None
+            else:
+                self._arena[offset:offset + self.value_size] = value
+                ret = 0
+            last = self._last_update
+            if last is not None and offset is not None:
+                last[0], last[1], last[2] = 1, int.from_bytes(key, "little"), offset
+            return ret
         finally:
             lock.release()
+
+    def native_updates(self) -> ctypes.Array:
+        """Plain hash maps with keys of at most 8 bytes: the record of the
+        last successful program update (three u64 words: 1 once written,
+        the key as a little-endian number, its value's offset), made on
+        first use.  A JIT's update call site reads it after the helper
+        returns to learn where the key's value lives, and writes later
+        updates of that key in place itself while no key has come into or
+        left the map (:attr:`changes`)."""
+        if self._last_update is None:
+            self._last_update = (ctypes.c_uint64 * 3)()
+        return self._last_update
 
     def bpf_delete(self, key: bytes, cpu: int = 0) -> int:
         """Remove ``key``: 0 or -ENOENT."""

@@ -27,10 +27,17 @@ Threads: reservations and commits hold the map's lock, as the kernel's
 producers hold the ring's spin lock; a producer writes its record without
 it (the record is busy until committed).  Consumers hold a lock of their
 own, so two consuming threads never both take one record.
+
+The positions live in native memory (:class:`RingPositions`), where a JIT's
+``bpf_ringbuf_output`` reads and moves them: it reserves, copies and
+commits in one step while holding the GIL, and leaves the record to Python
+while a Python reservation is under way (the ``busy`` word), when the ring
+is full or when the commit would wake a consumer.
 """
 
 from __future__ import annotations
 
+import ctypes
 import errno as E
 import struct
 import threading
@@ -58,6 +65,25 @@ from .base import Map
 _HDR = struct.Struct("<II")
 _LEN = struct.Struct("<I")
 _LEN_MASK = ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT) & 0xFFFFFFFF
+
+
+class RingPositions(ctypes.Structure):
+    """A ring buffer's positions in native memory: the consumer's, the
+    producer's, the oldest record possibly still being written (pending),
+    and ``busy``, set while Python reserves a record."""
+
+    _fields_ = [("consumer", ctypes.c_uint64), ("producer", ctypes.c_uint64),
+                ("pending", ctypes.c_uint64), ("busy", ctypes.c_uint64)]
+
+
+def _position(field: str) -> property:
+    def get(self: RingBuf) -> int:
+        return getattr(self.positions, field)
+
+    def put(self: RingBuf, value: int) -> None:
+        setattr(self.positions, field, value)
+
+    return property(get, put, doc=f"The {field} position (bytes written since creation).")
 
 
 class RingBuf(Map):
@@ -90,13 +116,20 @@ class RingBuf(Map):
         self.size = self.max_entries
         self.mask = self.size - 1
         self.data, self._data_address = self._new_arena(2 * self.size)
-        self.consumer_pos = 0
-        self.producer_pos = 0
-        self.pending_pos = 0
+        self.positions = RingPositions()
         self.dropped = 0
         self.wakeups = 0
         self._ready = threading.Condition()
         self._consumer = threading.Lock()
+
+    consumer_pos = _position("consumer")
+    producer_pos = _position("producer")
+    pending_pos = _position("pending")
+
+    @property
+    def data_address(self) -> int:
+        """The host address of the data area (twice ``size`` bytes)."""
+        return self._data_address
 
     # ------------------------------------------------------------ BPF side
 
@@ -109,6 +142,14 @@ class RingBuf(Map):
             return self._reserve(size)
 
     def _reserve(self, size: int) -> int:
+        positions = self.positions
+        positions.busy = 1
+        try:
+            return self._reserve_now(size)
+        finally:
+            positions.busy = 0
+
+    def _reserve_now(self, size: int) -> int:
         if size > RINGBUF_MAX_RECORD_SZ:
             self.dropped += 1
             return 0
