@@ -389,8 +389,8 @@ def test_map_lookups_llvm_code_inlines_weigh_toward_the_switch(monkeypatch):
     h = vm.create_map(MapSpec("h", "hash", 4, 8, 8))
     prog = vm.load(MAPS.format(a=vm.fd_of(a), h=vm.fd_of(h)))
     compiled = prog._compiled
-    assert len(compiled.lookup_sites) == 2          # the array lookup and the hash one
-    compiled.tier_up_at = 3 * tiers.LOOKUP_WEIGHT   # 7 lookups a run, ~150 instructions
+    assert len(compiled.lookup_sites) == 3          # the array lookup, the hash update and lookup
+    compiled.tier_up_at = 3 * tiers.LOOKUP_WEIGHT   # 13 native calls a run, ~150 instructions
     first = prog.run()
     assert first.insn_count < compiled.tier_up_at <= compiled.baseline_executed
     assert compiled.tier == "llvm"

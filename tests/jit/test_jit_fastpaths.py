@@ -16,8 +16,15 @@ import pytest
 pytest.importorskip("llvmlite")
 
 from pybpf.helpers.environment import RANDOM_POOL, Environment
+from pybpf.jit import tiers
 from pybpf.objects import MapSpec
 from pybpf.vm import VM
+
+
+@pytest.fixture(autouse=True)
+def llvm_code(monkeypatch):
+    """The fast paths are LLVM's code (the baseline tier calls the helpers)."""
+    monkeypatch.setenv(tiers.TIER_ENV, "llvm")
 
 M64 = (1 << 64) - 1
 
