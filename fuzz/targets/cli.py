@@ -53,9 +53,10 @@ INTERRUPT_AFTER = 1.0
 CASE_TIMEOUT = 90.0
 SETUP_TIMEOUT = 300.0
 FRESH_PROCESS_EVERY = 50
-LONG_RUNNING = ("load", "tools", "export", "trace", "run-py", "test-run")
+LONG_RUNNING = ("load", "tools", "export", "trace", "run-py", "test-run", "run")
 """Commands that run until interrupted, or as long as asked (``test-run
---repeat 4294967295``): these must stop on SIGINT."""
+--repeat 4294967295``, ``run --max-insns 0`` of an endless loop): these
+must stop on SIGINT."""
 LONG_RUNNING_SUBCOMMANDS = (("map", "dump"),)
 """Subcommands that take as long as their input is large (a map of 2**31
 slots dumps for hours): these too must stop on SIGINT."""
