@@ -358,11 +358,18 @@ class Generator:
         f(f"store i64 {value}, ptr {p}, align 8")
 
     def _callback(self, f: _Function, name: str, args: Sequence[str]) -> str:
+        counted = name in L.COUNTED_CALLBACKS
+        if counted:                         # the run's count goes to Python and back
+            n = f.tmp()
+            f(f"{n} = load i64, ptr %n")
+            self._store_slot(f, L.COUNT, n)
         fp = f.tmp()
         p = self._slot(f, L.CALLBACKS + L.CALLBACK_NAMES.index(name))
         f(f"{fp} = load ptr, ptr {p}, align 8")
         r = f.tmp()
         f(f"{r} = call i64 {fp}({', '.join('i64 ' + a for a in args)})")
+        if counted:
+            f(f"store i64 {self._load_slot(f, L.COUNT)}, ptr %n")
         return r
 
     def _check_status(self, f: _Function) -> None:
@@ -1287,7 +1294,9 @@ def runtime_module() -> str:
         "  br label %call",
         "call:",
         "  %f = inttoptr i64 %fn to ptr",
-        f"  %res = call {RET} %f(ptr %rt, i64 %depth, i64 0, i64 %a1, i64 %a2, i64 %a3, "
+        f"  %n0.p = {_slot_ptr(L.COUNT)}",
+        "  %n0 = load i64, ptr %n0.p, align 8",
+        f"  %res = call {RET} %f(ptr %rt, i64 %depth, i64 %n0, i64 %a1, i64 %a2, i64 %a3, "
         "i64 %a4, i64 %a5)",
         *finish("%res"),
         "  store i64 %saved, ptr %budget.p, align 8",

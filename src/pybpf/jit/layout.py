@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 # Fixed slots (indexes of 64-bit words).
 STATUS = 0          # 0 while running; STOPPED after an error, ABORTED after a packet abort
 BUDGET = 1          # may_goto iterations left
-COUNT = 2           # instructions the last entry executed
+COUNT = 2           # the run's instruction count (see COUNTED_CALLBACKS)
 STACK_TOP = 3       # the address of the end of frame 0 (r10 at depth 0)
 STACK_DELTA = 4     # host address - program address, for the stack frames
 CODE_START = 5      # the program address of instruction 0 (function pointers)
@@ -29,6 +29,13 @@ CHECK_AT = 11       # the count past which the code asks Python (limits, the clo
 REGS = 12           # r0..r10 for instructions run by the interpreter (11 slots)
 CALLBACKS = 23      # the Python callbacks (see CALLBACK_NAMES)
 CALLBACK_NAMES = ("helper", "resolve", "step", "tail", "trap", "callx", "clock")
+#: The callbacks around which compiled code keeps COUNT current: it stores
+#: its count there before the call and continues from what is there after,
+#: as the interpreter hands ``METER.n`` to a helper and back.  An entry
+#: (``pybpf_entry``) starts counting from COUNT and leaves its total there,
+#: so a helper's callbacks and a tail call count on from the caller's
+#: instructions: one budget per run.
+COUNTED_CALLBACKS = frozenset({"helper", "step", "tail", "callx"})
 # What the shared entry functions (pybpf.jit.codegen.RUNTIME) need to know of
 # the program: they are compiled once per process, not with each program.
 FRAME_SIZE = CALLBACKS + len(CALLBACK_NAMES)   # bytes of one stack frame
