@@ -8,7 +8,7 @@ behind, the maps, and an error's type, message and pc.  This is what
 ``PYBPF_JIT=1`` (the JIT as every VM's default engine) relies on; the
 differences found by running the whole suite that way are regression cases
 here (the run's one instruction budget across helper callbacks and tail
-calls).
+calls; the registers a bpf-to-bpf call hands its callee).
 """
 
 from __future__ import annotations
@@ -289,6 +289,72 @@ def budgets(vm: VM):
     return stopped_in_callback, whole, limited, counted
 
 
+def calls_hand_over_registers(vm: VM):
+    """A bpf-to-bpf call starts the callee with the caller's r0 and r6..r9,
+    as the interpreter runs it (tests/linker's splice program read its
+    caller's r0: the JIT had zeroed it); a function entered from Python (a
+    bpf_loop callback, the next run) starts with zeros."""
+    carried = """
+        mov %r0, 3
+        mov %r6, 10
+        mov %r7, 20
+        mov %r8, 30
+        call local f
+        add %r0, %r6
+        add %r0, %r7
+        lddw %r2, func[g]
+        mov %r6, 7
+        callx %r2
+        add %r0, %r8
+        exit
+    f:
+        add %r0, %r6
+        add %r0, %r7
+        mov %r6, 1000
+        call local g
+        add %r0, %r6
+        exit
+    g:
+        add %r0, %r6
+        add %r0, %r8
+        exit
+    """
+    looped = """
+        mov %r6, 5
+        mov %r9, 9
+        call local f
+        mov %r1, 3
+        lddw %r2, func[cb]
+        mov %r3, 0
+        mov %r4, 0
+        call 181
+        add %r0, %r6
+        exit
+    f:
+        mov %r0, %r9
+        exit
+    cb:
+        mov %r0, %r6
+        add %r0, %r9
+        exit
+    """
+    linked = """
+        r0 = 0
+        r1 = 5
+    loop:
+        r0 += r1
+        r1 -= 1
+        if r1 != 0 goto loop
+        call sub
+        exit
+    sub:
+        r0 += 100
+        exit
+    """
+    first = vm.load(carried)
+    return ran(first), ran(first), ran(vm.load(looped)), ran(vm.load(linked))
+
+
 def environment_helpers(vm: VM):
     prog = vm.load("""
         r1 = r10
@@ -305,7 +371,7 @@ def environment_helpers(vm: VM):
 
 SCENARIOS = [alu_and_jumps, stack_frames_and_calls, faults, memory_and_legacy_packet_loads,
              callx_may_goto_and_helpers, maps_and_callbacks, packets_and_tail_calls, budgets,
-             environment_helpers]
+             calls_hand_over_registers, environment_helpers]
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.__name__)

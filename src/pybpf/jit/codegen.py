@@ -505,8 +505,9 @@ class Generator:
         f("store i64 %n0, ptr %n")
         for reg in range(1, 6):
             f(f"store i64 %a{reg}, ptr %r{reg}")
-        for reg in (0, 6, 7, 8, 9):
-            f(f"store i64 0, ptr %r{reg}")
+        for i, reg in enumerate(L.CARRIED_REGISTERS):    # what the caller handed over
+            f(f"store i64 {self._load_slot(f, L.CARRIED + i)}, ptr %r{reg}")
+            self._store_slot(f, L.CARRIED + i, "0")
         fs = self.options.frame_size
         top = self._load_slot(f, L.STACK_TOP)
         f(f"%dspan = mul i64 %depth, {fs}")
@@ -830,8 +831,11 @@ class Generator:
         return d1
 
     def _call_function(self, f: _Function, target: int, depth: str) -> None:
-        """Call the bpf function at ``target`` and take back r0..r5 and the count."""
+        """Call the bpf function at ``target`` (handing it r0..r9, see
+        :data:`pybpf.jit.layout.CARRIED`) and take back r0..r5 and the count."""
         args = ", ".join(f"i64 {self._get(f, reg)}" for reg in range(1, 6))
+        for i, reg in enumerate(L.CARRIED_REGISTERS):
+            self._store_slot(f, L.CARRIED + i, self._get(f, reg))
         n = f.tmp()
         f(f"{n} = load i64, ptr %n")
         res = f.tmp()

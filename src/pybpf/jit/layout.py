@@ -43,7 +43,14 @@ GOTO_BUDGET = FRAME_SIZE + 1    # may_goto iterations a run starts with
 SITES_FROM = FRAME_SIZE + 2     # the slot of the first access site's cache
 SITES_BYTES = FRAME_SIZE + 3    # the bytes of all the sites' caches
 MAIN = FRAME_SIZE + 4           # the host address of the function at pc 0
-FIXED_SLOTS = FRAME_SIZE + 5
+#: The registers a bpf-to-bpf call hands its callee besides r1..r5: in the
+#: interpreter a function starts with its caller's r0 and r6..r9 (the
+#: caller's r6..r9 come back when it returns).  The caller stores them here
+#: just before the call; the callee takes them and leaves zeros, so a
+#: function entered from Python finds zeros, as the interpreter starts runs.
+CARRIED = FRAME_SIZE + 5        # r0, r6, r7, r8, r9 (5 slots)
+CARRIED_REGISTERS = (0, 6, 7, 8, 9)
+FIXED_SLOTS = CARRIED + len(CARRIED_REGISTERS)
 
 # STATUS values.
 RUNNING = 0
