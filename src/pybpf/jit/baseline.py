@@ -220,6 +220,9 @@ class Translator:
                 a.store(RAX, _slot(L.REGS + 10), RDX)
             else:
                 a.store(RAX, _slot(L.REGS + i), REGISTERS[i])
+        counted = name in L.COUNTED_CALLBACKS     # the run's count to Python and back
+        if counted:
+            a.store(RAX, _slot(L.COUNT), COUNT)
         for k, arg in enumerate(args[6:]):
             self._argument(RDX, arg)
             a.store(RSP, OUTGOING + 8 * k, RDX)
@@ -231,6 +234,8 @@ class Translator:
         else:
             a.call_mem(RAX, _slot(L.CALLBACKS + L.CALLBACK_NAMES.index(name)))
         self._rt(RDX)
+        if counted:
+            a.load(COUNT, RDX, _slot(L.COUNT))
         for i in saved:
             if i < 10:
                 a.load(REGISTERS[i], RDX, _slot(L.REGS + i))
@@ -315,11 +320,12 @@ class Translator:
         a.mov(REGISTERS[2], R9)
         for i, reg in enumerate((3, 4, 5)):
             a.load(REGISTERS[reg], RSP, ENTRY_ARGS + 8 * i)
-        for reg in (0, 6, 7, 8, 9):
-            a.mov_imm(REGISTERS[reg], 0)
         # fp = STACK_TOP - depth * fs; the active stack runs from fp - fs up
         # through (depth + 1) frames; rbp = fp on the host.
         self._rt(RAX)
+        for i, reg in enumerate(L.CARRIED_REGISTERS):    # what the caller handed over
+            a.load(REGISTERS[reg], RAX, _slot(L.CARRIED + i))
+            a.store_imm(RAX, _slot(L.CARRIED + i), 0)
         a.load(RCX, RAX, _slot(L.STACK_TOP))
         a.load(RDX, RSP, DEPTH)
         a.imul_imm(RDX, RDX, fs)
@@ -676,9 +682,13 @@ class Translator:
         a.jcc("ne", loop)
 
     def _call_function(self, target: int) -> None:
-        """Call the bpf function at ``target`` one level deeper; take back
-        r0..r5 and the count."""
+        """Call the bpf function at ``target`` one level deeper (handing it
+        r0..r9, see :data:`pybpf.jit.layout.CARRIED`); take back r0..r5 and
+        the count."""
         a = self.a
+        self._rt(RAX)
+        for i, reg in enumerate(L.CARRIED_REGISTERS):
+            a.store(RAX, _slot(L.CARRIED + i), REGISTERS[reg])
         for i, reg in enumerate((3, 4, 5)):
             a.store(RSP, OUTGOING + 8 * i, REGISTERS[reg])
         a.mov(R8, REGISTERS[1])

@@ -417,11 +417,18 @@ class Generator:
         f(f"store i64 {value}, ptr {p}, align 8")
 
     def _callback(self, f: _Function, name: str, args: Sequence[str]) -> str:
+        counted = name in L.COUNTED_CALLBACKS
+        if counted:                         # the run's count goes to Python and back
+            n = f.tmp()
+            f(f"{n} = load i64, ptr %n")
+            self._store_slot(f, L.COUNT, n)
         fp = f.tmp()
         p = self._slot(f, L.CALLBACKS + L.CALLBACK_NAMES.index(name))
         f(f"{fp} = load ptr, ptr {p}, align 8")
         r = f.tmp()
         f(f"{r} = call i64 {fp}({', '.join('i64 ' + a for a in args)})")
+        if counted:
+            f(f"store i64 {self._load_slot(f, L.COUNT)}, ptr %n")
         return r
 
     def _check_status(self, f: _Function) -> None:
@@ -559,8 +566,9 @@ class Generator:
         f("store i64 %n0, ptr %n")
         for reg in range(1, 6):
             f(f"store i64 %a{reg}, ptr %r{reg}")
-        for reg in (0, 6, 7, 8, 9):
-            f(f"store i64 0, ptr %r{reg}")
+        for i, reg in enumerate(L.CARRIED_REGISTERS):    # what the caller handed over
+            f(f"store i64 {self._load_slot(f, L.CARRIED + i)}, ptr %r{reg}")
+            self._store_slot(f, L.CARRIED + i, "0")
         fs = self.options.frame_size
         top = self._load_slot(f, L.STACK_TOP)
         f(f"%dspan = mul i64 %depth, {fs}")
@@ -895,8 +903,11 @@ class Generator:
         return d1
 
     def _call_function(self, f: _Function, target: int, depth: str) -> None:
-        """Call the bpf function at ``target`` and take back r0..r5 and the count."""
+        """Call the bpf function at ``target`` (handing it r0..r9, see
+        :data:`pybpf.jit.layout.CARRIED`) and take back r0..r5 and the count."""
         args = ", ".join(f"i64 {self._get(f, reg)}" for reg in range(1, 6))
+        for i, reg in enumerate(L.CARRIED_REGISTERS):
+            self._store_slot(f, L.CARRIED + i, self._get(f, reg))
         n = f.tmp()
         f(f"{n} = load i64, ptr %n")
         res = f.tmp()
@@ -1902,7 +1913,9 @@ def runtime_module() -> str:
         "  br label %call",
         "call:",
         "  %f = inttoptr i64 %fn to ptr",
-        f"  %res = call {RET} %f(ptr %rt, i64 %depth, i64 0, i64 %a1, i64 %a2, i64 %a3, "
+        f"  %n0.p = {_slot_ptr(L.COUNT)}",
+        "  %n0 = load i64, ptr %n0.p, align 8",
+        f"  %res = call {RET} %f(ptr %rt, i64 %depth, i64 %n0, i64 %a1, i64 %a2, i64 %a3, "
         "i64 %a4, i64 %a5)",
         *finish("%res"),
         "  store i64 %saved, ptr %budget.p, align 8",

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 # Fixed slots (indexes of 64-bit words).
 STATUS = 0          # 0 while running; STOPPED after an error, ABORTED after a packet abort
 BUDGET = 1          # may_goto iterations left
-COUNT = 2           # instructions the last entry executed
+COUNT = 2           # the run's instruction count (see COUNTED_CALLBACKS)
 STACK_TOP = 3       # the address of the end of frame 0 (r10 at depth 0)
 STACK_DELTA = 4     # host address - program address, for the stack frames
 CODE_START = 5      # the program address of instruction 0 (function pointers)
@@ -30,6 +30,13 @@ CHECK_AT = 11       # the count past which the code asks Python (limits, the clo
 REGS = 12           # r0..r10 for instructions run by the interpreter (11 slots)
 CALLBACKS = 23      # the Python callbacks (see CALLBACK_NAMES)
 CALLBACK_NAMES = ("helper", "resolve", "step", "tail", "trap", "callx", "clock")
+#: The callbacks around which compiled code keeps COUNT current: it stores
+#: its count there before the call and continues from what is there after,
+#: as the interpreter hands ``METER.n`` to a helper and back.  An entry
+#: (``pybpf_entry``) starts counting from COUNT and leaves its total there,
+#: so a helper's callbacks and a tail call count on from the caller's
+#: instructions: one budget per run.
+COUNTED_CALLBACKS = frozenset({"helper", "step", "tail", "callx"})
 # What the shared entry functions (pybpf.jit.codegen.RUNTIME) need to know of
 # the program: they are compiled once per process, not with each program.
 FRAME_SIZE = CALLBACKS + len(CALLBACK_NAMES)   # bytes of one stack frame
@@ -37,7 +44,14 @@ GOTO_BUDGET = FRAME_SIZE + 1    # may_goto iterations a run starts with
 SITES_FROM = FRAME_SIZE + 2     # the slot of the first access site's cache
 SITES_BYTES = FRAME_SIZE + 3    # the bytes of all the sites' caches
 MAIN = FRAME_SIZE + 4           # the host address of the function at pc 0
-FIXED_SLOTS = FRAME_SIZE + 5
+#: The registers a bpf-to-bpf call hands its callee besides r1..r5: in the
+#: interpreter a function starts with its caller's r0 and r6..r9 (the
+#: caller's r6..r9 come back when it returns).  The caller stores them here
+#: just before the call; the callee takes them and leaves zeros, so a
+#: function entered from Python finds zeros, as the interpreter starts runs.
+CARRIED = FRAME_SIZE + 5        # r0, r6, r7, r8, r9 (5 slots)
+CARRIED_REGISTERS = (0, 6, 7, 8, 9)
+FIXED_SLOTS = CARRIED + len(CARRIED_REGISTERS)
 
 # STATUS values.
 RUNNING = 0

@@ -199,7 +199,6 @@ class JitProgram:
         self._repeating = False
         self._run_seen = -1
         self.on_new_run: Callable[[], None] | None = None
-        self._extra = 0
 
     def load_code(self, options: Options) -> tuple[Any, L.Layout]:
         """The program's code (an object with ``symbols``: ``f<pc>`` -> host
@@ -211,9 +210,12 @@ class JitProgram:
     # --- running ----------------------------------------------------------------
 
     def _enter(self, pc: int, depth: int, flags: int, r1: int, r2: int, r3: int, r4: int,
-               r5: int) -> tuple[int, int]:
+               r5: int, n: int = 0) -> tuple[int, int]:
+        """Run the function at ``pc`` at ``depth``, counting on from ``n``
+        instructions; returns (r0, instructions executed so far)."""
         rt = self.rt
-        rt[L.CHECK_AT] = min(self.meter.next_check, self.meter.n + INTERRUPT_INTERVAL)
+        rt[L.CHECK_AT] = min(self.meter.next_check, n + INTERRUPT_INTERVAL)
+        rt[L.COUNT] = n
         fn = self._functions.get(pc)
         if fn is None:
             raise self._located(VMError(f"no function at pc {pc}"), pc)
@@ -231,11 +233,10 @@ class JitProgram:
     @property
     def insn_count(self) -> int:
         """Instructions the last run executed (with the callbacks it made)."""
-        return self.slots[_COUNT] + self._extra
+        return self.slots[_COUNT]
 
     def run(self, r1: int = 0, r2: int = 0, r3: int = 0, r4: int = 0, r5: int = 0) -> int:
         """Run from the first instruction in a fresh frame 0; returns r0."""
-        self._extra = 0
         meter = self.meter
         meter.start()
         slots = self.slots
@@ -245,7 +246,7 @@ class JitProgram:
             try:
                 return self._enter(0, 0, ZERO_FRAME, r1, r2, r3, r4, r5)[0]
             finally:
-                meter.n = self.insn_count
+                meter.n = slots[_COUNT]
                 if stack.depth != -1:
                     stack.reset()
         try:
@@ -291,7 +292,6 @@ class JitProgram:
 
     def _repeat_batch(self, count: int, regs: tuple[int, ...]) -> tuple[int, int, bool]:
         """``count`` runs in one native call: (last r0, CPU ns, aborted)."""
-        self._extra = 0
         self.meter.start()
         self.slots[L.CHECK_AT] = min(self.meter.next_check, INTERRUPT_INTERVAL)
         self._repeating = True
@@ -317,7 +317,9 @@ class JitProgram:
     def invoke(self, address: int, r1: int = 0, r2: int = 0, r3: int = 0, r4: int = 0,
                r5: int = 0) -> int:
         """Call the subprogram at code ``address`` in a new frame (for helpers
-        that take callbacks, like bpf_loop); returns its r0."""
+        that take callbacks, like bpf_loop); returns its r0.  Its
+        instructions count on from the run's (``meter.n``), against the
+        run's budget, as in the interpreter."""
         pc = self.function_at(address)
         if pc is None:
             raise HelperError(f"callback address {address:#x} is not a function of "
@@ -325,19 +327,11 @@ class JitProgram:
         depth = self.stack.depth + 1
         if depth >= self.stack.max_depth:
             self.stack.enter(depth)           # raises CallDepthExceeded
+        meter = self.meter
         try:
-            r0, n = self._enter(pc, depth, ZERO_FRAME, r1, r2, r3, r4, r5)
+            r0, meter.n = self._enter(pc, depth, ZERO_FRAME, r1, r2, r3, r4, r5, meter.n)
         finally:
             self._sync(depth - 1)
-        self._extra += n
-        meter = self.meter
-        limit = meter.max_insns
-        if limit is not None and self._extra > limit:
-            raise InstructionLimitExceeded(
-                f"instruction limit exceeded: callbacks executed {self._extra}, limit "
-                f"max_insns={limit} (for the whole run)")
-        if meter.deadline is not None:      # a helper calling back many times (bpf_loop)
-            meter.check(self._extra)
         return r0
 
     def run_in_frame(self, r1: int, depth: int, n: int = 0) -> tuple[int, int]:
@@ -345,8 +339,7 @@ class JitProgram:
         ``depth`` (a tail call reuses its caller's frame), counting on from
         ``n`` instructions; returns (r0, instructions executed so far)."""
         try:
-            r0, executed = self._enter(0, depth, 0, r1, 0, 0, 0, 0)
-            return r0, n + executed
+            return self._enter(0, depth, 0, r1, 0, 0, 0, 0, n)
         finally:
             self._sync(depth)
 
@@ -427,10 +420,14 @@ class JitProgram:
 
     def _helper_callback(self, site: int, depth: int, r1: int, r2: int, r3: int, r4: int,
                          r5: int) -> int:
+        meter, slots = self.meter, self.slots
         try:
             self._new_run_check()
             self._sync(depth)
-            return self._helper_fns[site](r1, r2, r3, r4, r5) & M64
+            meter.n = slots[_COUNT]
+            r0 = self._helper_fns[site](r1, r2, r3, r4, r5) & M64
+            slots[_COUNT] = meter.n
+            return r0
         except BaseException as e:  # carried to the entry's caller
             self._fail(e, self.layout.helpers[site])
             return 0
@@ -461,9 +458,11 @@ class JitProgram:
             self._sync(depth)
             rt = self.rt
             regs = rt[L.REGS:L.REGS + 11]
+            self.meter.n = rt[L.COUNT]
             if not self._interpreted().execute(pc, regs):
                 rt[L.STATUS] = L.ABORTED
                 return 0
+            rt[L.COUNT] = self.meter.n
             rt[L.REGS:L.REGS + 11] = [v & M64 for v in regs]
         except BaseException as e:
             self._fail(e, pc)
@@ -474,13 +473,15 @@ class JitProgram:
         try:
             self._new_run_check()
             self._sync(depth)
-            result = self._tail_call(r1, r2, r3, depth, 0) if self._tail_call is not None \
+            n = rt[L.COUNT]
+            result = self._tail_call(r1, r2, r3, depth, n) if self._tail_call is not None \
                 else None
+            rt[L.COUNT] = n
             if result is None:
                 rt[L.TAIL_TAKEN] = 0
                 return 0
             rt[L.TAIL_TAKEN] = 1
-            rt[L.TAIL_COUNT] = result[1]
+            rt[L.TAIL_COUNT] = result[1] - n
             return result[0] & M64
         except BaseException as e:
             self._fail(e, pc)
@@ -495,7 +496,11 @@ class JitProgram:
             if fn is None:
                 raise VMError(f"callx to {target:#x}: neither a function of this program nor "
                               f"a helper id")
-            return fn(r1, r2, r3, r4, r5) & M64
+            meter, slots = self.meter, self.slots
+            meter.n = slots[_COUNT]
+            r0 = fn(r1, r2, r3, r4, r5) & M64
+            slots[_COUNT] = meter.n
+            return r0
         except BaseException as e:
             self._fail(e, pc)
             return 0
@@ -521,7 +526,7 @@ class JitProgram:
             if code == L.TRAP_LIMIT:
                 raise InstructionLimitExceeded(
                     f"instruction limit exceeded: {arg} executed, limit "
-                    f"max_insns={self.max_insns} (for the whole run: callbacks, subprograms "
+                    f"max_insns={self.meter.max_insns} (for the whole run: callbacks, subprograms "
                     f"and tail calls included)", pc=pc, insn=self.describe(pc))
             raise VMError(f"no function at pc {pc}")
         except BaseException as e:

@@ -149,7 +149,7 @@ class TieredProgram(JitProgram):
         """As :meth:`JitProgram.run`, counting what baseline code executes
         (a run that raises is not counted)."""
         r0 = JitProgram.run(self, r1, r2, r3, r4, r5)
-        self.baseline_executed += self.slots[L.COUNT] + self._extra
+        self.baseline_executed += self.slots[L.COUNT]
         if self.baseline_executed >= self.tier_up_at and self.mode == "auto":
             self.tier_up()
         return r0
