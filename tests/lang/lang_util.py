@@ -45,11 +45,12 @@ def packet(proto: int, dport: int, payload: bytes = b"x" * 8) -> bytes:
 
 
 def run_script(path: Path, trigger: Callable[[], object], want: str | Callable[[str], bool],
-               *args: str) -> str:
+               *args: str, every: float | None = None) -> str:
     """Run a program file as a user does (``python tool.py``), wait for
     its header (it has attached), call ``trigger``, and return its output
     once ``want`` shows (a string, or a test of the output), after Ctrl-C — or, given a duration in ``args``,
-    once it ends by itself."""
+    once it ends by itself.  A tool that prints no header is triggered
+    ``every`` seconds instead, until ``want`` shows."""
     import selectors
     import signal
     import sys
@@ -64,7 +65,8 @@ def run_script(path: Path, trigger: Callable[[], object], want: str | Callable[[
     sel = selectors.DefaultSelector()
     sel.register(proc.stdout, selectors.EVENT_READ)
     triggered = False
-    end = time.monotonic() + 60
+    last = time.monotonic()
+    end = last + 60
     try:
         while time.monotonic() < end and not seen(out):
             if sel.select(timeout=0.2):
@@ -75,6 +77,9 @@ def run_script(path: Path, trigger: Callable[[], object], want: str | Callable[[
             if not triggered and out:          # the header: attached
                 trigger()
                 triggered = True
+            elif every is not None and time.monotonic() - last >= every:
+                trigger()
+                last = time.monotonic()
     finally:
         if proc.poll() is None and not args:       # Ctrl-C; a duration ends by itself
             proc.send_signal(signal.SIGINT)

@@ -63,6 +63,7 @@ def test_the_readme_tool_runs_as_a_script(tmp_path):
         return any(line.split()[:1] == ["sh"] and line.split()[3:4] == ["6"]
                    for line in text.splitlines())
 
-    out = run_script(path, lambda: subprocess.run(["sh", "-c", "sleep 0.02; exit 6"]), ours)
+    out = run_script(path, lambda: subprocess.run(["sh", "-c", "sleep 0.02; exit 6"]), ours,
+                     every=1.0)                     # it prints no header: exit until it shows
     assert ours(out), out
     assert "Traceback" not in out, out
