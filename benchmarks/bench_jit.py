@@ -216,7 +216,7 @@ def compile_and_load(rounds: int) -> None:
                     jit_program(insns)
                     compile_ms.append((time.thread_time() - t0) * 1e3)
                     jitprogram._native.clear()     # a new process: code from the disk
-                    jitprogram._last_packed = ((), None)
+                    jitprogram._last_packed = (None, None)
                     vm = VM(jit=True)
                     t0 = time.thread_time()
                     prog = vm.load(insns)

@@ -50,3 +50,11 @@ def test_a_link_plan_survives_the_disk_and_places_the_same_code():
         offset = address - placed.base
         assert 0 <= offset < placed.size
         assert offset == direct.symbols[name] - direct.base
+
+
+def test_an_empty_program_packs_to_its_own_key():
+    # cli fuzz seed 20261209 case 115: conformance-plugin with no program
+    # under --jit met the "last packed" sentinel and got None
+    empty = packed_program([])
+    assert empty is not None and len(empty.digest) == 32 and empty.data == b""
+    assert packed_program([]).digest == empty.digest

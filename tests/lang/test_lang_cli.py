@@ -60,3 +60,15 @@ def test_run_py_prints_records_and_maps():
     out = line + rest
     assert proc.returncode == 0, err
     assert "events: pid=" in out and "exit_code=5" in out and "comm=sh" in out
+
+
+@pytest.mark.parametrize("command", ["run-py", "compile"])
+def test_a_symlink_loop_is_a_one_line_error(tmp_path, capsys, command):
+    # cli fuzz seed 20261209 case 50021: run-py on a symlink loop raised
+    # RuntimeError from pathlib (Python 3.11 reports loops that way)
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    assert main([command, str(loop)]) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and str(loop) in err
+    assert "Traceback" not in err

@@ -627,7 +627,7 @@ def packed_program(insns: Sequence[Insn]) -> PackedProgram:
 
 #: The last program packed by :func:`packed_program` (its slots, which are
 #: immutable, and the result): equal slots pack to equal bytes.
-_last_packed: tuple[tuple, Any] = ((), None)
+_last_packed: tuple[tuple | None, Any] = (None, None)
 
 
 @lru_cache(maxsize=64)

@@ -172,7 +172,7 @@ def running_module(path: Path) -> Any:
     made (``pybpf_lang_*``) do not count."""
     try:
         target = path.resolve()
-    except OSError:
+    except (OSError, RuntimeError):     # RuntimeError: a symlink loop (Python < 3.13)
         return None
     main = sys.modules.get("__main__")
     others = [m for n, m in list(sys.modules.items()) if not n.startswith("pybpf_lang_")]
