@@ -431,6 +431,16 @@ class Generator:
             f(f"store i64 {self._load_slot(f, L.COUNT)}, ptr %n")
         return r
 
+    def _update_from_stack(self, f: _Function, base: str, offset: str, r3: str, size: int,
+                           done: str) -> None:
+        """A native map update's end: ``size`` bytes of the value at stack
+        address ``r3`` copied to host address ``base + offset``, r0 = 0."""
+        dst = self._pointer(f, base, offset)
+        src = self._pointer(f, self._stack_host(f, r3), 0)
+        f(f"call void @llvm.memcpy.p0.p0.i64(ptr {dst}, ptr {src}, i64 {size}, i1 false)")
+        self._set(f, 0, "0")
+        f(f"br label %{done}")
+
     def _check_status(self, f: _Function) -> None:
         st = self._load_slot(f, L.STATUS)
         c = f.tmp()
@@ -1150,11 +1160,7 @@ class Generator:
         f.block(copy)
         offset = f.tmp()
         f(f"{offset} = mul i64 {index}, {stride}")
-        dst = self._pointer(f, self._load_slot(f, slots + 5), offset)
-        src = self._pointer(f, self._stack_host(f, r3), 0)
-        f(f"call void @llvm.memcpy.p0.p0.i64(ptr {dst}, ptr {src}, i64 {size}, i1 false)")
-        self._set(f, 0, "0")
-        f(f"br label %{done}")
+        self._update_from_stack(f, self._load_slot(f, slots + 5), offset, r3, size, done)
         f.block(big)
         self._set(f, 0, str(-errno.E2BIG))
         f(f"br label %{done}")
@@ -1543,11 +1549,7 @@ class Generator:
         f.block(hit)
         offset = f.tmp()
         f(f"{offset} = sub i64 {words[1]}, 1")
-        dst = self._pointer(f, self._load_slot(f, slots + 4), offset)
-        src = self._pointer(f, self._stack_host(f, r3), 0)
-        f(f"call void @llvm.memcpy.p0.p0.i64(ptr {dst}, ptr {src}, i64 {value_size}, i1 false)")
-        self._set(f, 0, "0")
-        f(f"br label %{done}")
+        self._update_from_stack(f, self._load_slot(f, slots + 4), offset, r3, value_size, done)
         f.block(miss)
         f(f"br label %{slow}")
         f.block(entry_from)
