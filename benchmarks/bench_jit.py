@@ -66,25 +66,52 @@ def tier(name: str):
             os.environ["PYBPF_JIT_TIER"] = saved
 
 
-def jit_program(insns, tier_name: str = "llvm", **vm_options):
-    """A program loaded under the JIT with the code of ``tier_name``."""
+def jit_program(insns, tier_name: str = "llvm", verification=None, **vm_options):
+    """A program loaded under the JIT with the code of ``tier_name`` (and
+    the verifier's ``verification`` of it, if given)."""
     with tier(tier_name):
-        prog = VM(jit=True, **vm_options).load(insns)
+        prog = VM(jit=True, **vm_options).load(insns, verification=verification)
     assert getattr(prog._compiled, "engine", None) == "jit", "the JIT did not compile it"
     assert getattr(prog._compiled, "tier", "llvm") == tier_name, "not the tier asked for"
     return prog
 
 
-def kernel_ns_per_run(bytecode: bytes, repeat: int, rounds: int) -> float | str:
-    """The kernel's ns per run (best of ``rounds``), or why it is unavailable."""
-    try:
+def interleaved_minimum(measures: dict, rounds: int) -> dict:
+    """The best of ``rounds`` of each measure (a name -> callable giving
+    ns), taken in turn round by round: a busy phase of the machine then
+    falls on every engine alike, not on whichever was measured during it.
+    A measure that raises gives its reason instead of a figure."""
+    best: dict = {}
+    for _ in range(rounds):
+        for name, measure in measures.items():
+            if isinstance(best.get(name), str):
+                continue
+            try:
+                t = measure()
+            except Exception as e:  # the reason goes into the table
+                best[name] = f"refused: {e}"
+                continue
+            best[name] = min(best.get(name, t), t)
+    return best
+
+
+def kernel_measure(bytecode: bytes, repeat: int):
+    """A callable giving the kernel's ns per run of ``bytecode`` (loaded
+    and run ``repeat`` times under ``BPF_PROG_TEST_RUN``)."""
+    def measure() -> float:
         from pybpf.kernel import probe_test_run
-        return min(probe_test_run(bytecode, repeat)[1] for _ in range(rounds))
-    except Exception as e:  # the reason goes into the table
-        return f"refused: {e}"
+        return probe_test_run(bytecode, repeat)[1]
+    return measure
+
+
+def run_measure(prog, repeat: int):
+    """A callable giving ns per run of ``prog`` under ``test_run(repeat=...)``."""
+    return lambda: prog.test_run(b"", repeat=repeat).duration_ns
 
 
 def instruction_speed(rounds: int) -> None:
+    from pybpf.verifier import verify
+
     expected = expected_results()
     rows = []
     for name, text in WORKLOADS.items():
@@ -93,57 +120,39 @@ def instruction_speed(rounds: int) -> None:
         result = interp.run()
         assert result.r0 == expected[name]
         count = result.insn_count
-        t_interp = min(interp.test_run(b"").duration_ns for _ in range(rounds)) / count
-        prog = jit_program(insns, helpers=HelperRegistry())
-        jitted = prog.run()
-        assert (jitted.r0, jitted.insn_count) == (expected[name], count)
         repeat = max(10, 2_000_000 // count)
-        t_jit = min(prog.test_run(b"", repeat=repeat).duration_ns
-                    for _ in range(rounds)) / count
-        base = jit_program(insns, "baseline", helpers=HelperRegistry())
-        based = base.run()
-        assert (based.r0, based.insn_count) == (expected[name], count)
-        t_base = min(base.test_run(b"", repeat=repeat).duration_ns
-                     for _ in range(rounds)) / count
-        kern = kernel_ns_per_run(encode(insns), repeat, rounds)
-        row = [name, str(count), f"{t_interp:.1f}", f"{t_jit:.3f}", f"{t_base:.3f}"]
-        if isinstance(kern, float):
-            row += [f"{kern / count:.3f}", f"{t_jit / (kern / count):.2f}"]
-        else:
-            row += [kern, "-"]
-        rows.append(row)
-        if name == "fnv1a":
-            rows.append(verified_row(insns, expected[name], count, repeat, rounds, row))
+        measures = {"interp": run_measure(interp, 1)}
+        engines = [("jit", {}), ("baseline", {})]
+        if name == "fnv1a":   # once more with the accesses the verifier proved unchecked
+            proof = verify(insns, prog_type="socket_filter")
+            engines += [("jit verified", {"verification": proof}),
+                        ("baseline verified", {"verification": proof})]
+        for label, options in engines:
+            prog = jit_program(insns, label.split()[0].replace("jit", "llvm"),
+                               helpers=HelperRegistry(), **options)
+            ran = prog.run()
+            assert (ran.r0, ran.insn_count) == (expected[name], count), label
+            measures[label] = run_measure(prog, repeat)
+        measures["kernel"] = kernel_measure(encode(insns), repeat)
+        best = interleaved_minimum(measures, rounds)
+        kern = best["kernel"]
+        for suffix in ("", " verified"):
+            if "jit" + suffix not in best:
+                continue
+            t_jit = best["jit" + suffix] / count
+            row = [name + (" (verified)" if suffix else ""), str(count),
+                   "-" if suffix else f"{best['interp'] / count:.1f}", f"{t_jit:.3f}",
+                   f"{best['baseline' + suffix] / count:.3f}"]
+            if isinstance(kern, float):
+                row += [f"{kern / count:.3f}", f"{t_jit / (kern / count):.2f}"]
+            else:
+                row += [kern, "-"]
+            rows.append(row)
     print_table(["workload", "insns/run", "interp ns/insn", "JIT ns/insn",
                  "baseline ns/insn", "kernel JIT ns/insn", "JIT/kernel"], rows)
-    print("(JIT/kernel below 1: the JIT is faster.  LLVM may fold a loop whose "
-          "result it can compute: 0.000 means the loop is gone.)")
-
-
-def verified_row(insns, expected: int, count: int, repeat: int, rounds: int,
-                 unverified: list[str]) -> list[str]:
-    """The same workload loaded with its verification: the accesses the
-    verifier proved run without checks (beside the unverified row's kernel
-    figure)."""
-    from pybpf.verifier import verify
-
-    result = verify(insns, prog_type="socket_filter")
-    times = []
-    for name in ("llvm", "baseline"):
-        with tier(name):
-            prog = VM(helpers=HelperRegistry(), jit=True).load(insns, verification=result)
-        run = prog.run()
-        assert (run.r0, run.insn_count) == (expected, count)
-        times.append(min(prog.test_run(b"", repeat=repeat).duration_ns
-                         for _ in range(rounds)) / count)
-    t_jit = times[0]
-    row = [f"{unverified[0]} (verified)", str(count), "-", f"{t_jit:.3f}", f"{times[1]:.3f}",
-           unverified[5]]
-    try:
-        row.append(f"{t_jit / float(unverified[5]):.2f}")
-    except ValueError:
-        row.append("-")
-    return row
+    print("(JIT/kernel below 1: the JIT is faster.  Each figure is the best of the "
+          "rounds, the engines measured in turn in each round.  LLVM may fold a loop "
+          "whose result it can compute: 0.000 means the loop is gone.)")
 
 
 def limit_costs(rounds: int) -> None:

@@ -416,19 +416,41 @@ class Generator:
         p = self._slot(f, index)
         f(f"store i64 {value}, ptr {p}, align 8")
 
+    def _count(self, f: _Function) -> str:
+        """The run's instruction count so far: the function keeps the
+        instructions left before it must ask Python (``%left``, counted
+        down by each block) and the CHECK_AT they are counted against."""
+        lim, left, n = f.tmp(), f.tmp(), f.tmp()
+        f(f"{lim} = load i64, ptr %lim")
+        f(f"{left} = load i64, ptr %left")
+        f(f"{n} = sub i64 {lim}, {left}")
+        return n
+
+    def _set_count(self, f: _Function, n: str) -> None:
+        """Continue from count ``n`` against the runtime block's CHECK_AT
+        as it is now (Python may have moved it)."""
+        lim, left = self._load_slot(f, L.CHECK_AT), f.tmp()
+        f(f"store i64 {lim}, ptr %lim")
+        f(f"{left} = sub i64 {lim}, {n}")
+        f(f"store i64 {left}, ptr %left")
+
+    def _add_count(self, f: _Function, extra: int | str) -> None:
+        left, left2 = f.tmp(), f.tmp()
+        f(f"{left} = load i64, ptr %left")
+        f(f"{left2} = sub i64 {left}, {extra}")
+        f(f"store i64 {left2}, ptr %left")
+
     def _callback(self, f: _Function, name: str, args: Sequence[str]) -> str:
+        n = self._count(f)
         counted = name in L.COUNTED_CALLBACKS
         if counted:                         # the run's count goes to Python and back
-            n = f.tmp()
-            f(f"{n} = load i64, ptr %n")
             self._store_slot(f, L.COUNT, n)
         fp = f.tmp()
         p = self._slot(f, L.CALLBACKS + L.CALLBACK_NAMES.index(name))
         f(f"{fp} = load ptr, ptr {p}, align 8")
         r = f.tmp()
         f(f"{r} = call i64 {fp}({', '.join('i64 ' + a for a in args)})")
-        if counted:
-            f(f"store i64 {self._load_slot(f, L.COUNT)}, ptr %n")
+        self._set_count(f, self._load_slot(f, L.COUNT) if counted else n)
         return r
 
     def _update_from_stack(self, f: _Function, base: str, offset: str, r3: str, size: int,
@@ -570,10 +592,11 @@ class Generator:
         f.block("start")
         for reg in range(11):
             f(f"%r{reg} = alloca i64")
-        f("%n = alloca i64")
+        f("%left = alloca i64")
+        f("%lim = alloca i64")
         if "ktime_get_ns" in self.options.native_helpers.values():
             f("%ts = alloca [2 x i64], align 8")
-        f("store i64 %n0, ptr %n")
+        self._set_count(f, "%n0")
         for reg in range(1, 6):
             f(f"store i64 %a{reg}, ptr %r{reg}")
         for i, reg in enumerate(L.CARRIED_REGISTERS):    # what the caller handed over
@@ -598,8 +621,7 @@ class Generator:
         for start in blocks:
             self._block(f, start, self.blocks[start])
         f.block("bail")
-        n = f.tmp()
-        f(f"{n} = load i64, ptr %n")
+        n = self._count(f)
         f(f"%bailv = insertvalue {RET} zeroinitializer, i64 {n}, 6")
         f(f"ret {RET} %bailv")
         f.block("ranoff")
@@ -611,11 +633,9 @@ class Generator:
         (checked where the interpreter checks: entering a function and at
         backward jumps): it raises for the instruction limit or the
         wall-clock one (``max_seconds``) or says when to ask next."""
-        n = f.tmp()
-        f(f"{n} = load i64, ptr %n")
-        at = self._load_slot(f, L.CHECK_AT)
-        over = f.tmp()
-        f(f"{over} = icmp ugt i64 {n}, {at}")
+        left, over = f.tmp(), f.tmp()
+        f(f"{left} = load i64, ptr %left")
+        f(f"{over} = icmp slt i64 {left}, 0")
         ask, go = f.label("check"), f.label("go")
         f(f"br i1 {over}, label %{ask}, label %{go}, {UNLIKELY}")
         f.block(ask)
@@ -630,7 +650,7 @@ class Generator:
         f(f"store i64 {L.INTERRUPTED}, ptr %rt, align 8")
         f("br label %bail")
         f.block(asked)
-        self._callback(f, "trap", [str(L.TRAP_CHECK), str(pc), "%depth", n])
+        self._callback(f, "trap", [str(L.TRAP_CHECK), str(pc), "%depth", self._count(f)])
         st = self._load_slot(f, L.STATUS)
         c = f.tmp()
         f(f"{c} = icmp ne i64 {st}, 0")
@@ -656,11 +676,7 @@ class Generator:
         while pc < end:
             count += 1
             pc += slot_size(self.insns, pc)
-        n = f.tmp()
-        f(f"{n} = load i64, ptr %n")
-        n2 = f.tmp()
-        f(f"{n2} = add i64 {n}, {count}")
-        f(f"store i64 {n2}, ptr %n")
+        self._add_count(f, count)
         pc = start
         while pc < end:
             sem = self.sems[pc]
@@ -889,10 +905,8 @@ class Generator:
             t = f.tmp()
             f(f"{t} = insertvalue {RET} {agg}, i64 {v}, {i}")
             agg = t
-        n = f.tmp()
-        f(f"{n} = load i64, ptr %n")
         t = f.tmp()
-        f(f"{t} = insertvalue {RET} {agg}, i64 {n}, 6")
+        f(f"{t} = insertvalue {RET} {agg}, i64 {self._count(f)}, 6")
         f(f"ret {RET} {t}")
 
     # --- calls ------------------------------------------------------------------------
@@ -918,8 +932,7 @@ class Generator:
         args = ", ".join(f"i64 {self._get(f, reg)}" for reg in range(1, 6))
         for i, reg in enumerate(L.CARRIED_REGISTERS):
             self._store_slot(f, L.CARRIED + i, self._get(f, reg))
-        n = f.tmp()
-        f(f"{n} = load i64, ptr %n")
+        n = self._count(f)
         res = f.tmp()
         f(f"{res} = call {RET} @f{target}(ptr %rt, i64 {depth}, i64 {n}, {args})")
         for reg in range(6):
@@ -928,7 +941,7 @@ class Generator:
             self._set(f, reg, v)
         n2 = f.tmp()
         f(f"{n2} = extractvalue {RET} {res}, 6")
-        f(f"store i64 {n2}, ptr %n")
+        self._set_count(f, n2)
         self._check_status(f)
 
     def _call_local(self, f: _Function, pc: int, target: int) -> None:
@@ -1655,12 +1668,7 @@ class Generator:
         f(f"br i1 {c}, label %{yes}, label %{no}")
         f.block(yes)
         self._set(f, 0, r)
-        extra = self._load_slot(f, L.TAIL_COUNT)
-        n = f.tmp()
-        f(f"{n} = load i64, ptr %n")
-        n2 = f.tmp()
-        f(f"{n2} = add i64 {n}, {extra}")
-        f(f"store i64 {n2}, ptr %n")
+        self._add_count(f, self._load_slot(f, L.TAIL_COUNT))
         self._exit(f)
         f.block(no)
 
