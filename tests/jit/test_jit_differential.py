@@ -21,7 +21,7 @@ pytest.importorskip("llvmlite")
 
 from proggen import PROG_TYPES, programs, run_both
 from pybpf.jit import JitProgram
-from pybpf.vm import machine
+from pybpf.vm import engines as vm_engines
 
 pytestmark = pytest.mark.kernel("test_run")
 
@@ -34,7 +34,7 @@ def engines(monkeypatch) -> Counter:
     """Counts what the JIT made of each program loaded: "jit" (native code)
     or "interpreter" (a program it leaves to the interpreter)."""
     made: Counter[str] = Counter()
-    factory = machine.engine("jit")
+    factory = vm_engines.engine("jit")
     assert factory is not None
 
     def counting(*args, **kwargs):
@@ -42,7 +42,7 @@ def engines(monkeypatch) -> Counter:
         made["jit" if isinstance(compiled, JitProgram) else "interpreter"] += 1
         return compiled
 
-    monkeypatch.setitem(machine.ENGINES, "jit", counting)
+    monkeypatch.setitem(vm_engines.ENGINES, "jit", counting)
     return made
 
 

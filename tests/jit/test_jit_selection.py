@@ -14,7 +14,7 @@ import pytest
 from conftest import SHARED, SRC
 from pybpf.cli.main import main
 from pybpf.conformance import plugin_main
-from pybpf.vm import VM, EngineUnavailable, machine
+from pybpf.vm import VM, EngineUnavailable, engines
 from pybpf.vm.interpreter import CompiledProgram
 
 PROGRAM = "mov %r0, 5\nldxb %r1, [%r1+1]\nadd %r0, %r1\nexit\n"
@@ -55,9 +55,9 @@ def test_conformance_commands_take_jit(capsys):
 
 
 def test_jit_asked_where_the_engine_cannot_load_runs_the_interpreter(monkeypatch):
-    monkeypatch.setattr(machine, "ENGINES", {})
-    monkeypatch.setattr(machine, "ENGINE_PACKAGES", {"jit": "pybpf_no_such_package"})
-    monkeypatch.setattr(machine, "_WARNED", set())
+    monkeypatch.setattr(engines, "ENGINES", {})
+    monkeypatch.setattr(engines, "ENGINE_PACKAGES", {"jit": "pybpf_no_such_package"})
+    monkeypatch.setattr(engines, "_WARNED", set())
     with pytest.warns(EngineUnavailable, match="running programs in the interpreter"):
         vm = VM(jit=True)
     prog = vm.load("mov %r0, 3\nexit")

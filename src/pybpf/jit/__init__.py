@@ -17,7 +17,7 @@ runs machine code written without LLVM (:mod:`pybpf.jit.baseline`) and
 moves to LLVM's code when hot (:mod:`pybpf.jit.tiers`;
 ``PYBPF_JIT_TIER=baseline|llvm`` forces a tier).
 
-Importing this package installs the engine into :mod:`pybpf.vm.machine`.
+Importing this package installs the engine into :mod:`pybpf.vm.engines`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import warnings
 from typing import Any
 
 from ..isa import Insn, validate
-from ..vm import machine
+from ..vm import engines
 from ..vm.interpreter import CompiledProgram
 from . import cache
 from .codegen import Unsupported
@@ -81,7 +81,7 @@ def validate_program(insns: list[Insn], *, version: int) -> None:
 compile_program.validate = validate_program  # type: ignore[attr-defined]
 
 if available():
-    machine.ENGINES["jit"] = compile_program
+    engines.ENGINES["jit"] = compile_program
 
 __all__ = ["JitProgram", "LLVMUnavailable", "Unsupported", "available", "compile_program",
            "validate_program"]

@@ -11,11 +11,11 @@ from __future__ import annotations
 from ..backend import TestRunResult
 from ..errors import TimeLimitExceeded
 from .collection import Collection, load
+from .engines import EngineUnavailable
 from .machine import (
     DEFAULT_MAX_INSNS,
     TRACED_MAX_INSNS,
     VM,
-    EngineUnavailable,
     Program,
     RunResult,
     as_instructions,

@@ -18,11 +18,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
-import importlib
-import os
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
@@ -36,6 +33,7 @@ from ..objects import MapSpec
 from ..spec.defines import BPF_COMPLEXITY_LIMIT_INSNS, MAX_TAIL_CALLS
 from ..spec.net import ETH_HLEN
 from .context import StructContext
+from .engines import WarmingProgram, choose_engine
 from .interpreter import (
     TAIL_CALL_ID,
     CompiledProgram,
@@ -53,59 +51,6 @@ from .trace import Tracer
 
 if TYPE_CHECKING:
     from ..maps import Map
-
-
-#: Compilers a VM can run programs with besides the interpreter, by name.  A
-#: compiler's package installs itself here when imported (pybpf.jit installs
-#: "jit"): a factory taking CompiledProgram's arguments and returning an
-#: object with its interface (or a CompiledProgram where it cannot compile).
-ENGINES: dict[str, Callable[..., Any]] = {}
-#: The package that provides each engine, imported on first use (by name:
-#: the VM does not depend on it, and runs without it).
-ENGINE_PACKAGES = {"jit": "pybpf.jit"}
-#: ``PYBPF_JIT=1`` makes VMs use the JIT unless told otherwise, ``0`` the interpreter.
-JIT_DEFAULT_VARIABLE = "PYBPF_JIT"
-
-
-class EngineUnavailable(RuntimeWarning):
-    """A VM was asked for a compiler that cannot run here (the JIT without
-    llvmlite, or off x86-64): it runs its programs in the interpreter."""
-
-
-def engine(name: str, *, required: bool = True) -> Callable[..., Any] | None:
-    """The compiler ``name`` (importing its package); None when it cannot
-    load.  When it was ``required`` (asked for by name), that is said once
-    per process with an :class:`EngineUnavailable` warning naming the reason:
-    the VM then runs the interpreter, which gives the same results."""
-    factory = ENGINES.get(name)
-    if factory is None:
-        reason = "it does not run on this machine (it needs llvmlite, on x86-64)"
-        try:
-            importlib.import_module(ENGINE_PACKAGES[name])
-        except ImportError as e:
-            reason = f"{e} (pip install 'pybpf[{name}]')"
-        factory = ENGINES.get(name)
-        if factory is None and required and name not in _WARNED:
-            _WARNED.add(name)
-            warnings.warn(EngineUnavailable(
-                f"pybpf: the {name} engine is not available, running programs in the "
-                f"interpreter: {reason}"), stacklevel=3)
-    return factory
-
-
-_WARNED: set[str] = set()
-
-
-def choose_engine(jit: bool | None) -> Callable[..., Any] | None:
-    """What ``VM(jit=...)`` runs programs with: the JIT (True), the
-    interpreter (False, or None where the JIT is not available), or by
-    default what ``PYBPF_JIT`` says (the interpreter when unset)."""
-    if jit is None:
-        setting = os.environ.get(JIT_DEFAULT_VARIABLE, "")
-        if setting not in ("1", "yes", "true"):
-            return None
-        return engine("jit", required=False)
-    return engine("jit") if jit else None
 
 
 #: Arenas live in 4 GiB windows of their own from here (pointers into an
@@ -184,8 +129,10 @@ class VM:
     highest CPU version accepted.
     ``jit`` compiles programs to native code (:mod:`pybpf.jit`, needs
     llvmlite): True asks for it (where it cannot run, the interpreter runs
-    with an :class:`EngineUnavailable` warning), False runs the interpreter,
-    None (the default) follows ``PYBPF_JIT`` (see :func:`choose_engine`).
+    with an :class:`EngineUnavailable` warning) from the load, False runs
+    the interpreter, None (the default) follows ``PYBPF_JIT`` and, when it
+    is unset, interprets a program until it is hot and then compiles it
+    (:class:`~pybpf.vm.engines.WarmingProgram`, :func:`choose_engine`).
 
     LIMITS: each run (``run``, ``test_run``, each repetition of a test run)
     has one budget covering everything it executes — the program, its
@@ -513,14 +460,22 @@ class Program(backend.Program):
         self._tail_call_target = bound.get(TAIL_CALL_ID)
         factory = self.vm.engine if tracer is None else None
         # An engine (the JIT) may use what verification proved.
-        extra = {"verification": self.verification} \
+        extra: dict[str, Any] = {"verification": self.verification} \
             if factory is not None and self.verification is not None else {}
+        if factory is WarmingProgram:
+            extra["replace"] = self._adopt
         return (factory or CompiledProgram)(self.insns, space=self.vm.memory, stack=self.vm.stack,
                                helpers=bound, resolve_pseudo=self._resolve_pseudo,
                                packet=self._packet_bytes, trace=tracer,
                                meter=self.vm.meter, name=self.name, code=self.code,
                                tail_call=self._tail_call, arena_base=self.vm.arena_base,
                                **extra)
+
+    def _adopt(self, compiled: Any) -> None:
+        """Run ``compiled`` from now on (a :class:`WarmingProgram` that got
+        hot hands over the JIT's program, between runs)."""
+        self._compiled = compiled
+        self._active = compiled
 
     def _tail_call(self, ctx_ptr: int, map_ptr: int, index: int, depth: int, n: int
                    ) -> tuple[int, int] | None:

@@ -1,0 +1,151 @@
+"""The default engine: a program starts in the interpreter and moves to the
+JIT once it has interpreted about as much as a compile costs
+(:class:`pybpf.vm.engines.WarmingProgram`).  Results, counts and map
+effects are the same on both sides of the move; where the JIT cannot run
+or fails, the program stays in the interpreter."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+pytest.importorskip("llvmlite")
+
+from pybpf.jit import JitProgram
+from pybpf.objects import MapSpec
+from pybpf.vm import VM, engines
+from pybpf.vm.engines import WarmingProgram
+from pybpf.vm.interpreter import CompiledProgram
+
+LOOP = "mov %r0, 0\nmov %r1, 1000\nloop:\nadd %r0, 3\nsub %r1, 1\njne %r1, 0, loop\nexit"
+
+#: Adds 1 to slot 0 of array map {fd} on every run and returns the new value.
+COUNT_RUNS = """
+    stw [%r10-4], 0
+    lddw %r1, map[fd:{fd}]
+    mov %r2, %r10
+    add %r2, -4
+    call 1
+    jeq %r0, 0, +4
+    mov %r1, 1
+    lock add [%r0+0], %r1
+    ldxdw %r0, [%r0+0]
+    exit
+    mov %r0, 0
+    exit
+"""
+
+
+@pytest.fixture(autouse=True)
+def default_engine(monkeypatch):
+    """The default engine, whatever the environment running the tests says."""
+    monkeypatch.delenv(engines.JIT_DEFAULT_VARIABLE, raising=False)
+
+
+def test_a_program_starts_interpreted_and_moves_to_the_jit_when_hot():
+    prog = VM().load(LOOP)
+    warming = prog._compiled
+    assert type(warming) is WarmingProgram
+    assert warming.warm_at == engines.WARM_BASE + engines.WARM_PER_INSN * len(prog.insns)
+    first = prog.run()
+    assert (first.r0, first.insn_count) == (3000, 3003)
+    assert prog._compiled is warming and warming.interpreted == 3003
+    warming.warm_at = 3 * 3003                      # hot after the third run
+    results = [prog.run() for _ in range(4)]
+    assert [(r.r0, r.insn_count) for r in results] == [(3000, 3003)] * 4
+    assert isinstance(prog._compiled, JitProgram) and prog._compiled is warming.compiled
+    assert warming.interpreted == 3 * 3003          # the fourth run was native
+    assert prog.test_run().retval == 3000 and prog.last_insn_count == 3003
+
+
+def test_a_program_run_once_is_never_compiled():
+    prog = VM().load(LOOP)
+    prog.run()
+    assert type(prog._compiled) is WarmingProgram and prog._compiled.compiled is None
+
+
+def test_the_default_threshold_moves_a_hot_loop():
+    prog = VM().load(LOOP)
+    runs = 0
+    while type(prog._compiled) is WarmingProgram:
+        assert prog.run().r0 == 3000
+        runs += 1
+        assert runs < 1000, "never moved"
+    expected = -(-(engines.WARM_BASE + engines.WARM_PER_INSN * len(prog.insns)) // 3003)
+    assert runs == expected
+
+
+def test_a_repeated_test_run_moves_midway_and_runs_exactly_n_times():
+    vm = VM()
+    counter = vm.create_map(MapSpec("runs", "array", 4, 8, 1))
+    prog = vm.load(COUNT_RUNS.format(fd=vm.fd_of(counter)))
+    warming = prog._compiled
+    warming.warm_at = 5 * warming.insns.__len__()      # a few runs interpreted
+    result = prog.test_run(repeat=1000)
+    assert result.retval == 1000                         # the last run saw 1000
+    assert int.from_bytes(counter[0], "little") == 1000
+    assert isinstance(prog._compiled, JitProgram)
+    assert 0 < warming.interpreted < 1000 * len(prog.insns)
+    assert prog.last_insn_count == prog.run().insn_count
+
+
+def test_plain_interpreter_and_eager_jit_stay_as_asked(monkeypatch):
+    assert type(VM(jit=False).load(LOOP)._compiled) is CompiledProgram
+    assert isinstance(VM(jit=True).load(LOOP)._compiled, JitProgram)
+    monkeypatch.setenv(engines.JIT_DEFAULT_VARIABLE, "0")
+    assert type(VM().load(LOOP)._compiled) is CompiledProgram
+    monkeypatch.setenv(engines.JIT_DEFAULT_VARIABLE, "1")
+    assert isinstance(VM().load(LOOP)._compiled, JitProgram)
+
+
+def test_a_tail_call_target_counts_what_it_interprets():
+    vm = VM()
+    jumps = vm.create_map(MapSpec("jumps", "prog_array", 4, 4, 1))
+    target = vm.load(LOOP)
+    jumps[0] = target
+    caller = vm.load(f"lddw %r2, map[fd:{vm.fd_of(jumps)}]\nmov %r3, 0\ncall 12\n"
+                     f"mov %r0, 1\nexit")
+    assert caller.run().r0 == 3000
+    assert target._compiled.interpreted == 3003
+
+
+def test_where_the_jit_cannot_load_the_program_stays_without_a_warning(monkeypatch):
+    monkeypatch.setattr(engines, "ENGINES", {})
+    monkeypatch.setattr(engines, "ENGINE_PACKAGES", {"jit": "pybpf_no_such_package"})
+    prog = VM().load(LOOP)
+    prog._compiled.warm_at = 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert [prog.run().r0 for _ in range(3)] == [3000] * 3
+    assert type(prog._compiled) is WarmingProgram
+    assert prog._compiled.warm_at == float("inf")       # it stopped trying
+
+
+def test_a_failing_compile_leaves_the_program_interpreted_with_a_warning(monkeypatch):
+    def broken(*args, **kwargs):
+        raise MemoryError("no room for code")
+    monkeypatch.setitem(engines.ENGINES, "jit", broken)
+    prog = VM().load(LOOP)
+    prog._compiled.warm_at = 1
+    with pytest.warns(RuntimeWarning, match="stays in the interpreter.*no room for code"):
+        assert prog.run().r0 == 3000
+    assert prog.run().r0 == 3000 and type(prog._compiled) is WarmingProgram
+
+
+def test_the_verification_goes_to_the_compiler(monkeypatch):
+    from pybpf.verifier import verify
+
+    seen = []
+    factory = engines.engine("jit")
+
+    def recording(*args, **kwargs):
+        seen.append(kwargs.get("verification"))
+        return factory(*args, **kwargs)
+    monkeypatch.setitem(engines.ENGINES, "jit", recording)
+    vm = VM()
+    proof = verify(vm.load(LOOP).insns, prog_type="socket_filter")
+    prog = vm.load(LOOP, verification=proof)
+    prog._compiled.warm_at = 1
+    prog.run()
+    assert seen == [proof] and isinstance(prog._compiled, JitProgram)
