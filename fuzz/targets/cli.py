@@ -29,6 +29,7 @@ the sandbox, attaching and pinning are left out of the vocabulary.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import io
@@ -109,8 +110,6 @@ def setup(seed: int) -> State:
 
     commands = list(_walk(build_parser(), []))
     _warm_up()
-    import atexit
-
     atexit.register(shutil.rmtree, scratch, True)
     state = State(scratch, files, commands, sandboxed, note)
     if sandboxed:
@@ -560,12 +559,27 @@ def _run_forked(state: State, case: Case, out: Path, err: Path,
     stdin = state.scratch / "stdin"
     stdin.write_bytes(case.stdin)
     start = time.monotonic()
-    pid = os.fork()
+    # SIGINT stays blocked until the child's handler is in place: on a
+    # loaded machine our SIGINT can come before the child reaches its try,
+    # and a KeyboardInterrupt there would unwind the worker's own stack in
+    # the child (removing the scratch directory every later case needs)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    pid = -1
+    try:
+        pid = os.fork()
+    finally:
+        if pid != 0:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     if pid == 0:  # the child: become `pybpf ARGV` with these streams
+        # the worker's exit handlers (one removes the scratch directory) are
+        # not the child's: should an exception ever escape to the top here,
+        # the interpreter's exit must not run them
+        atexit._clear()
         code = 1
         try:
             os.setpgid(0, 0)
             signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
             fd_in = os.open(stdin, os.O_RDONLY)
             fd_out = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             fd_err = os.open(err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -602,12 +616,25 @@ def _run_forked(state: State, case: Case, out: Path, err: Path,
                 traceback.print_exc()
             code = 1
         finally:
-            with contextlib.suppress(Exception):
-                sys.stdout.flush()
-            with contextlib.suppress(Exception):
-                sys.stderr.flush()
-            os._exit(code if isinstance(code, int) and 0 <= code < 256 else 1)
+            try:
+                _exit_child(code)
+            finally:        # our one SIGINT raised on the way: exit all the same
+                os._exit(code if isinstance(code, int) and 0 <= code < 256 else 1)
     return _wait(pid, long_running, start)
+
+
+def _exit_child(code: object) -> None:
+    """End a forked child with ``code``, whatever happens meanwhile (a late
+    SIGINT raising in a flush must not unwind into the worker's code)."""
+    status = code if isinstance(code, int) and 0 <= code < 256 else 1
+    try:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+    finally:
+        os._exit(status)
 
 
 def execable(argv: list[str]) -> bool:
