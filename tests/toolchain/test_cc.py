@@ -133,6 +133,17 @@ def test_compile_error_names_the_first_error(tmp_path, compiler):
     assert isinstance(info.value, BPFError)
 
 
+@pytest.mark.parametrize("compiler", COMPILERS)
+def test_a_compiler_message_quoting_non_utf8_source_is_an_error_not_a_crash(tmp_path, compiler):
+    # the compiler quotes the offending line, latin-1 byte and all (cli fuzz
+    # seed 20261210 case 55626: UnicodeDecodeError reading its output)
+    src = tmp_path / "latin1.s"
+    src.write_bytes(b"mov r0, 1 ; caf\xe9\nexit\n\xff\xfe\n")
+    with pytest.raises(CompileError) as info:
+        compile(src, tmp_path / "latin1.o", compiler=compiler)
+    assert "latin1.s:1" in str(info.value)
+
+
 def test_missing_source_and_unknown_compiler(tmp_path):
     with pytest.raises(CompileError, match="no such source"):
         compile(tmp_path / "nope.c")

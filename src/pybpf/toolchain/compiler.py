@@ -211,7 +211,8 @@ def compile(source: str | os.PathLike, output: str | os.PathLike | None = None, 
             env["ZIG_GLOBAL_CACHE_DIR"] = os.fspath(private_dir("zig-cache"))
         env.setdefault("ZIG_LOCAL_CACHE_DIR", env["ZIG_GLOBAL_CACHE_DIR"])
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+        proc = subprocess.run(cmd, capture_output=True, text=True, errors="backslashreplace",
+                              timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
         raise CompileError(f"{src}: the compiler ran longer than {timeout} s",
                            source=str(src), command=cmd) from None

@@ -329,7 +329,8 @@ class Printer:
             cmd = format_printf(action.fmt, values)
             import subprocess
 
-            res = subprocess.run(cmd, shell=True, capture_output=True, text=True, check=False)
+            res = subprocess.run(cmd, shell=True, capture_output=True, text=True,
+                                 errors="backslashreplace", check=False)
             self.emit("system", res.stdout)
         elif kind == "cat":
             path = format_printf(action.fmt, values)
