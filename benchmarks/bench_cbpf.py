@@ -207,7 +207,7 @@ def main() -> None:
         want = [machine.run(s).value for s in skbs]
         interp = rate(best_of(lambda m=machine: [m.run(s) for s in skbs], args.rounds),
                       len(mix))
-        vm_prog = VM().load(insns, prog_type="socket_filter")
+        vm_prog = VM(jit=False).load(insns, prog_type="socket_filter")
         assert [vm_prog.test_run(d).retval for d in datas] == want, name
         vm = rate(best_of(lambda p=vm_prog: [p.test_run(d) for d in datas], args.rounds),
                   len(mix))

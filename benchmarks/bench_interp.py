@@ -41,7 +41,7 @@ def main() -> None:
     for name, text in WORKLOADS.items():
         insns = assemble(text)
         bytecode = encode(insns)
-        prog = VM(helpers=HelperRegistry()).load(insns)
+        prog = VM(helpers=HelperRegistry(), jit=False).load(insns)
         result = prog.run()
         assert result.r0 == expected[name], (name, result.r0)
         count = result.insn_count

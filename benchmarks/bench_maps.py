@@ -82,7 +82,7 @@ def fill(m, prefill: bool) -> None:
 def vm_rate(map_type: str, op: str, key_expr: str, prefill: bool, ops: int,
             rounds: int) -> tuple[float, int]:
     """(operations per second, retval) in the VM, best of ``rounds``."""
-    vm = VM()
+    vm = VM(jit=False)
     m = vm.create_map(MapSpec("m", map_type, 4, 8, ENTRIES))
     fill(m, prefill)
     prog = vm.load(program(op, key_expr, f"map[fd:{vm.fd_of(m)}]", ops),

@@ -362,8 +362,9 @@ def _cmd_conformance(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-JIT_HELP = ("compile to native code with the JIT (pybpf[jit]: llvmlite) instead of "
-            "interpreting; without llvmlite the interpreter runs, with a warning")
+JIT_HELP = ("compile to native code with the JIT (pybpf[jit]: llvmlite) at load; by default "
+            "a program is interpreted until it is hot (PYBPF_JIT=0: always interpreted); "
+            "without llvmlite the interpreter runs, with a warning")
 SYNTAX_HELP = "assembly syntax: ubpf (mov %%r0, 1), llvm (r0 = 1) or auto (detected)"
 
 PLUGIN_DESCRIPTION = (
