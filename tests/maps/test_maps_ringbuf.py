@@ -150,6 +150,24 @@ def test_iteration_and_callback_stop():
     assert list(rb) == []
 
 
+def test_a_record_is_copied_out_before_its_space_goes_back_to_producers(monkeypatch):
+    # a producer in another thread may reuse the space as soon as the
+    # consumer position passes it: the copy must come first
+    from pybpf.maps import ringbuf as module
+
+    rb = ringbuf()
+    for i in range(3):
+        rb.bpf_ringbuf_output(bytes([i]) * 5)
+    positions_at_copy = []
+
+    def spying_bytes(view):
+        positions_at_copy.append(rb.consumer_pos)
+        return bytes(view)
+    monkeypatch.setattr(module, "bytes", spying_bytes, raising=False)
+    assert rb.consume() == [bytes([i]) * 5 for i in range(3)]
+    assert positions_at_copy == [0, 16, 32]       # each copied while still owned
+
+
 def test_poll_wakes_on_producer_in_another_thread():
     rb = ringbuf()
     got: list[bytes] = []

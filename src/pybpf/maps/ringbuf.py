@@ -272,11 +272,13 @@ class RingBuf(Map):
                 break
             size = hdr_len & _LEN_MASK
             cons += (size + BPF_RINGBUF_HDR_SZ + 7) & ~7
-            self.consumer_pos = cons
             if hdr_len & BPF_RINGBUF_DISCARD_BIT:
+                self.consumer_pos = cons
                 continue
             start = offset + BPF_RINGBUF_HDR_SZ
             sample = bytes(data[start:start + size])
+            # the space goes back to producers only once the record is copied out
+            self.consumer_pos = cons
             count += 1
             if callback is None:
                 out.append(sample)
