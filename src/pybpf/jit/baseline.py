@@ -30,6 +30,7 @@ else the interpreter (which raises the ``MemoryFault``).
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 
@@ -159,7 +160,7 @@ class Translator:
         self.helper_of = {pc: i for i, pc in enumerate(self.layout.helpers)}
         #: The slots each pc's instruction takes, and the instructions before each pc.
         self.sizes = [2 if insn.is_lddw else 1 for insn in self.insns]
-        self.before = [0] * (self.n + 1)
+        self.before = array("q", bytes(8 * (self.n + 1)))   # not a list: an int object a pc
         pc = count = 0
         while pc < self.n:
             self.before[pc] = count

@@ -8,7 +8,7 @@ program whose object is in the disk cache loads without it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -74,6 +74,20 @@ def host_description() -> str:
            f"{llvm.get_host_cpu_features().flatten()}/{llvm.llvm_version_info}"
 
 
+#: The stack LLVM compiles on (:func:`compile_module`): bytes per byte of the
+#: module's text, at least STACK_MIN and at most STACK_MAX.  Some of LLVM's
+#: routines recurse once per value of a chain of dependent instructions
+#: (instruction combining asks whether a 32-bit truncation can be pushed
+#: through every add and xor before it): measured about 4 bytes of stack per
+#: byte of text, so a straight 40,000-instruction program overflowed a
+#: main thread's usual 8 MiB and killed the process.  The margin is
+#: fourfold; untouched stack costs address space only.
+STACK_PER_TEXT_BYTE = 16
+STACK_MIN = 64 << 20
+STACK_MAX = 4 << 30
+_stack_size_lock = threading.Lock()
+
+
 def compile_module(text: str, *, optimize: int = 1, quick: Sequence[str] = ()) -> bytes:
     """An object file from the text of an LLVM module: ``optimize`` 0 runs
     no pass (code generation at level 0), 1 the :data:`LIGHT_PASSES`
@@ -81,7 +95,43 @@ def compile_module(text: str, *, optimize: int = 1, quick: Sequence[str] = ()) -
     The functions named in ``quick`` get the passes, then LLVM's quick code
     generation (marked ``optnone`` after the passes: fast instruction
     selection and no machine-level optimisation, register allocation as
-    at ``optimize``)."""
+    at ``optimize``).  LLVM runs on a thread of its own with a stack sized
+    for the module (:data:`STACK_PER_TEXT_BYTE`), whatever the caller's."""
+    stack = min(max(STACK_MIN, STACK_PER_TEXT_BYTE * len(text)), STACK_MAX)
+    return on_stack_of(stack, _compile, text, optimize, quick)
+
+
+def on_stack_of(size: int, work: Callable[..., Any], *args: Any) -> Any:
+    """``work(*args)`` run on a new thread with a stack of ``size`` bytes
+    (rounded up to a MiB), the caller waiting; on the caller's thread when no
+    such thread can be made (the address space refused it)."""
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, work(*args)))
+        except BaseException as e:              # handed to the caller
+            outcome.append((False, e))
+
+    thread = threading.Thread(target=run, name="pybpf-llvm", daemon=True)
+    with _stack_size_lock:                      # the size applies to threads started now
+        previous = threading.stack_size(-(-size // (1 << 20)) << 20)
+        try:
+            thread.start()
+        except RuntimeError:                    # no memory for that stack
+            thread = None
+        finally:
+            threading.stack_size(previous)
+    if thread is None:
+        return work(*args)
+    thread.join()
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value
+
+
+def _compile(text: str, optimize: int, quick: Sequence[str]) -> bytes:
     llvm = _binding()
     with _lock:
         tm = target_machine(min(optimize, 2))

@@ -25,7 +25,7 @@ import struct
 import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
-from itertools import chain
+from itertools import chain, starmap
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -603,19 +603,23 @@ _WIDE = struct.Struct("<5q")
 
 
 def packed_program(insns: Sequence[Insn]) -> PackedProgram:
-    """The program's slots packed (in C, one call) and hashed.  Raises
+    """The program's slots packed (in C) and hashed.  Raises
     :class:`Unsupported` for a field beyond 64 bits (no key can hold it)."""
     global _last_packed
     slots = tuple(insns)
     last = _last_packed
     if last[0] == slots:                # a load asks twice: validation, then code
         return last[1]
-    fields = tuple(chain.from_iterable(slots))
+    small = len(slots) <= _PACK_WHOLE
+    fields = tuple(chain.from_iterable(slots)) if small else ()
     for fmt in (_COMPACT, _WIDE):
         try:
-            data = _slots_format(fmt.format, len(slots)).pack(*fields)
+            if small:
+                data = _slots_format(fmt.format, len(slots)).pack(*fields)
+            else:
+                data = b"".join(starmap(fmt.pack, slots))
         except struct.error as e:
-            error = e
+            error = str(e)          # not e: its traceback holds this frame (a cycle)
             continue
         digest = hashlib.sha256(fmt.format.encode())
         digest.update(data)
@@ -628,6 +632,13 @@ def packed_program(insns: Sequence[Insn]) -> PackedProgram:
 #: The last program packed by :func:`packed_program` (its slots, which are
 #: immutable, and the result): equal slots pack to equal bytes.
 _last_packed: tuple[tuple | None, Any] = (None, None)
+
+
+#: Programs up to this many slots pack in one call of a Struct made for
+#: their length (kept for the next program of that length); longer ones a
+#: slot at a time.  A Struct holds about 32 bytes per field: one made for a
+#: 200,000-instruction program held 32 MB for as long as the cache kept it.
+_PACK_WHOLE = 1024
 
 
 @lru_cache(maxsize=64)
