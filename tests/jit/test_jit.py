@@ -354,6 +354,24 @@ def test_tail_calls_stop_at_the_kernel_limit():
     assert int.from_bytes(counter[0], "little") == 34      # the first run and 33 tail calls
 
 
+@pytest.mark.parametrize("repeat", [2, 3, 20])
+def test_each_repeated_run_gets_the_whole_tail_call_limit(repeat):
+    # test_run(repeat=N) runs in native batches, each numbering its runs
+    # from 0: the first run of a batch used to keep the previous run's
+    # tail-call count (repeat=2 counted 35 executions, not 68)
+    vm = VM(jit=True)
+    jumps = vm.create_map(MapSpec("jumps", "prog_array", 4, 4, 1))
+    counter = vm.create_map(MapSpec("n", "array", 4, 8, 1))
+    text = (f"mov %r6, %r1\nstw [%r10-4], 0\nlddw %r1, map[fd:{vm.fd_of(counter)}]\n"
+            f"mov %r2, %r10\nadd %r2, -4\ncall 1\njeq %r0, 0, +2\nmov %r1, 1\n"
+            f"lock add [%r0+0], %r1\nmov %r1, %r6\nlddw %r2, map[fd:{vm.fd_of(jumps)}]\n"
+            f"mov %r3, 0\ncall 12\nmov %r0, 7\nexit")
+    prog = vm.load(text)
+    jumps[0] = prog
+    assert prog.test_run(repeat=repeat).retval == 7
+    assert int.from_bytes(counter[0], "little") == repeat * 34
+
+
 def test_helpers_and_callbacks_run_through_python():
     vm = VM(jit=True)
     text = """

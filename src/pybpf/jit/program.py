@@ -289,6 +289,10 @@ class JitProgram:
             if elapsed < REPEAT_SLICE_NS // 2:
                 batch *= 2
             batch = min(left, batch)
+            # a batch numbers its runs from 0 (RUN_INDEX), so its first run
+            # is not seen as new by the callbacks: say so here
+            if self.on_new_run is not None:
+                self.on_new_run()
 
     def _repeat_batch(self, count: int, regs: tuple[int, ...]) -> tuple[int, int, bool]:
         """``count`` runs in one native call: (last r0, CPU ns, aborted)."""
