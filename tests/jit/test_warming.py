@@ -90,6 +90,25 @@ def test_a_repeated_test_run_moves_midway_and_runs_exactly_n_times():
     assert prog.last_insn_count == prog.run().insn_count
 
 
+def test_each_repetition_gets_the_whole_tail_call_limit_across_the_move():
+    # a program that tail-calls itself to the kernel's limit (33) every run:
+    # the first native run after the move must not inherit the last
+    # interpreted run's count of tail calls
+    vm = VM()
+    jumps = vm.create_map(MapSpec("jumps", "prog_array", 4, 4, 1))
+    counter = vm.create_map(MapSpec("n", "array", 4, 8, 1))
+    text = (f"mov %r6, %r1\nstw [%r10-4], 0\nlddw %r1, map[fd:{vm.fd_of(counter)}]\n"
+            f"mov %r2, %r10\nadd %r2, -4\ncall 1\njeq %r0, 0, +2\nmov %r1, 1\n"
+            f"lock add [%r0+0], %r1\nmov %r1, %r6\nlddw %r2, map[fd:{vm.fd_of(jumps)}]\n"
+            f"mov %r3, 0\ncall 12\nmov %r0, 7\nexit")
+    prog = vm.load(text)
+    jumps[0] = prog
+    prog._compiled.warm_at = 3 * 34 * len(prog.insns)
+    assert prog.test_run(repeat=20).retval == 7
+    assert isinstance(prog._compiled, JitProgram)
+    assert int.from_bytes(counter[0], "little") == 20 * 34
+
+
 def test_plain_interpreter_and_eager_jit_stay_as_asked(monkeypatch):
     assert type(VM(jit=False).load(LOOP)._compiled) is CompiledProgram
     assert isinstance(VM(jit=True).load(LOOP)._compiled, JitProgram)

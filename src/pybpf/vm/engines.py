@@ -121,6 +121,9 @@ class WarmingProgram(CompiledProgram):
         """The count of interpreted instructions that moves it to the JIT."""
         self.compiled: Any = None
         """The JIT's program once it has moved (None before)."""
+        self.on_new_run: Callable[[], None] | None = None
+        """Called between the runs of :meth:`run_repeat` (the VM resets its
+        per-run state), as the JIT's loop calls it."""
 
     def run(self, r1: int = 0, r2: int = 0, r3: int = 0, r4: int = 0, r5: int = 0) -> int:
         """As :meth:`CompiledProgram.run`, counting the run (a run that
@@ -147,21 +150,23 @@ class WarmingProgram(CompiledProgram):
         the rest in the JIT's own loop once the program is hot; returns (r0
         of the last run, nanoseconds of this thread's CPU time in all the
         runs, as the JIT's loop counts: the compile is not counted)."""
-        total = 0
-        r0 = 0
-        for done in range(max(repeat, 1)):
-            if self.compiled is not None:
-                self.compiled.on_new_run = getattr(self, "on_new_run", None)
-                r0, elapsed = self.compiled.run_repeat(repeat - done, r1, r2, r3, r4, r5)
-                self.insn_count = self.compiled.insn_count
-                return r0, total + elapsed
-            on_new_run = getattr(self, "on_new_run", None)
-            if on_new_run is not None and done:
-                on_new_run()
+        repeat = max(repeat, 1)
+        total = r0 = done = 0
+        while done < repeat and self.compiled is None:
+            if done and self.on_new_run is not None:
+                self.on_new_run()
             start = time.thread_time_ns()
             r0 = CompiledProgram.run(self, r1, r2, r3, r4, r5)
             total += time.thread_time_ns() - start
             self._interpreted(self.insn_count)      # the compile is not a run's time
+            done += 1
+        if done < repeat:                            # hot: the rest in native code
+            if self.on_new_run is not None:
+                self.on_new_run()
+            self.compiled.on_new_run = self.on_new_run
+            r0, elapsed = self.compiled.run_repeat(repeat - done, r1, r2, r3, r4, r5)
+            self.insn_count = self.compiled.insn_count
+            total += elapsed
         return r0, total
 
     def warm_up(self) -> Any:
