@@ -340,26 +340,14 @@ def test_array_lookups_are_inlined_and_agree():
 
 
 def test_tail_calls_stop_at_the_kernel_limit():
-    vm = VM(jit=True)
-    jumps = vm.create_map(MapSpec("jumps", "prog_array", 4, 4, 1))
-    fd = vm.fd_of(jumps)
-    counter = vm.create_map(MapSpec("n", "array", 4, 8, 1))
-    cfd = vm.fd_of(counter)
-    text = (f"mov %r6, %r1\nstw [%r10-4], 0\nlddw %r1, map[fd:{cfd}]\nmov %r2, %r10\n"
-            f"add %r2, -4\ncall 1\njeq %r0, 0, +2\nmov %r1, 1\nlock add [%r0+0], %r1\n"
-            f"mov %r1, %r6\nlddw %r2, map[fd:{fd}]\nmov %r3, 0\ncall 12\nmov %r0, 7\nexit")
-    prog = vm.load(text)
-    jumps[0] = prog
+    prog, counter = self_tail_calling(VM(jit=True))
     assert prog.run().r0 == 7
     assert int.from_bytes(counter[0], "little") == 34      # the first run and 33 tail calls
 
 
-@pytest.mark.parametrize("repeat", [2, 3, 20])
-def test_each_repeated_run_gets_the_whole_tail_call_limit(repeat):
-    # test_run(repeat=N) runs in native batches, each numbering its runs
-    # from 0: the first run of a batch used to keep the previous run's
-    # tail-call count (repeat=2 counted 35 executions, not 68)
-    vm = VM(jit=True)
+def self_tail_calling(vm: VM):
+    """(program, counter map): a program that adds 1 to the counter and
+    tail-calls itself, to the kernel's limit of 33, then returns 7."""
     jumps = vm.create_map(MapSpec("jumps", "prog_array", 4, 4, 1))
     counter = vm.create_map(MapSpec("n", "array", 4, 8, 1))
     text = (f"mov %r6, %r1\nstw [%r10-4], 0\nlddw %r1, map[fd:{vm.fd_of(counter)}]\n"
@@ -368,6 +356,15 @@ def test_each_repeated_run_gets_the_whole_tail_call_limit(repeat):
             f"mov %r3, 0\ncall 12\nmov %r0, 7\nexit")
     prog = vm.load(text)
     jumps[0] = prog
+    return prog, counter
+
+
+@pytest.mark.parametrize("repeat", [2, 3, 20])
+def test_each_repeated_run_gets_the_whole_tail_call_limit(repeat):
+    # test_run(repeat=N) runs in native batches, each numbering its runs
+    # from 0: the first run of a batch used to keep the previous run's
+    # tail-call count (repeat=2 counted 35 executions, not 68)
+    prog, counter = self_tail_calling(VM(jit=True))
     assert prog.test_run(repeat=repeat).retval == 7
     assert int.from_bytes(counter[0], "little") == repeat * 34
 

@@ -12,6 +12,8 @@ import pytest
 
 pytest.importorskip("llvmlite")
 
+from test_jit import self_tail_calling
+
 from pybpf.jit import JitProgram
 from pybpf.objects import MapSpec
 from pybpf.vm import VM, engines
@@ -94,15 +96,7 @@ def test_each_repetition_gets_the_whole_tail_call_limit_across_the_move():
     # a program that tail-calls itself to the kernel's limit (33) every run:
     # the first native run after the move must not inherit the last
     # interpreted run's count of tail calls
-    vm = VM()
-    jumps = vm.create_map(MapSpec("jumps", "prog_array", 4, 4, 1))
-    counter = vm.create_map(MapSpec("n", "array", 4, 8, 1))
-    text = (f"mov %r6, %r1\nstw [%r10-4], 0\nlddw %r1, map[fd:{vm.fd_of(counter)}]\n"
-            f"mov %r2, %r10\nadd %r2, -4\ncall 1\njeq %r0, 0, +2\nmov %r1, 1\n"
-            f"lock add [%r0+0], %r1\nmov %r1, %r6\nlddw %r2, map[fd:{vm.fd_of(jumps)}]\n"
-            f"mov %r3, 0\ncall 12\nmov %r0, 7\nexit")
-    prog = vm.load(text)
-    jumps[0] = prog
+    prog, counter = self_tail_calling(VM())
     prog._compiled.warm_at = 3 * 34 * len(prog.insns)
     assert prog.test_run(repeat=20).retval == 7
     assert isinstance(prog._compiled, JitProgram)
