@@ -97,6 +97,11 @@ RET = "{i64, i64, i64, i64, i64, i64, i64}"
 #: run once per run gains little from more.  Programs with loops, and
 #: small functions, get the full level-1 pipeline.
 QUICK_MIN_INSNS = 256
+#: A block that loops to itself is written as several copies run in a row
+#: (see :meth:`Generator._block`): as many as fit in UNROLL_INSNS
+#: instructions, at least 2 and at most UNROLL_COPIES_MAX, for blocks of up
+#: to UNROLL_BLOCK_MAX instructions.
+UNROLL_INSNS, UNROLL_COPIES_MAX, UNROLL_BLOCK_MAX = 32, 8, 64
 #: Branch weights: slow paths (callbacks into Python, errors) are cold, so
 #: LLVM lays them out of line and spills around them, not in the hot path.
 LIKELY, UNLIKELY = "!prof !0", "!prof !1"
@@ -307,6 +312,9 @@ class Generator:
         #: The functions to compile quickly (large, in a program without loops).
         self.quick: list[str] = []
         self._looping: bool | None = None
+        #: While an unrolled copy of a self-loop is written: (its start,
+        #: the label its back edge goes to instead).
+        self._back_edge: tuple[int, str] | None = None
         self.counter = itertools.count()
         self.r10_fixed = not any(
             sem is not None and insn.dst == 10 and self._writes_dst(sem)
@@ -665,6 +673,9 @@ class Generator:
                 return
             f("br label %ranoff")
             return
+        if self._back_edge is not None and target == self._back_edge[0]:
+            f(f"br label %{self._back_edge[1]}")    # an unrolled copy: no check
+            return
         if target <= from_pc:
             self._limit_check(f, target)
         f(f"br label %b{target}")
@@ -676,6 +687,53 @@ class Generator:
         while pc < end:
             count += 1
             pc += slot_size(self.insns, pc)
+        copies = self._unrolling(start, end, count)
+        if copies < 2:
+            self._body(f, start, end, count)
+            return
+        # A block that loops to itself runs as ``copies`` copies in a row
+        # whenever the budget left covers them all: none of their back
+        # edges could reach CHECK_AT, so only the last one goes back here
+        # to look.  Otherwise it runs singly, checked at each back edge.
+        left, room = f.tmp(), f.tmp()
+        f(f"{left} = load i64, ptr %left")
+        f(f"{room} = icmp sge i64 {left}, {copies * count}")
+        labels = [f.label(f"unrolled{start}") for _ in range(copies)]
+        single = f.label(f"single{start}")
+        f(f"br i1 {room}, label %{labels[0]}, label %{single}")
+        for label, then in zip(labels, [*labels[1:], f"b{start}"]):
+            f.block(label)
+            self._back_edge = (start, then)
+            self._body(f, start, end, count)
+        self._back_edge = None
+        f.block(single)
+        self._body(f, start, end, count)
+
+    def _unrolling(self, start: int, end: int, count: int) -> int:
+        """How many copies of the block at ``start`` to run in a row: 1
+        unless it is a small loop on itself (its last instruction a
+        conditional branch back to ``start``) with no calls, whose
+        callbacks could move CHECK_AT."""
+        if count > UNROLL_BLOCK_MAX:
+            return 1
+        pc, last = start, start
+        while pc < end:
+            sem = self.sems[pc]
+            assert sem is not None
+            if sem.control in (Control.CALL, Control.INDIRECT, Control.EXIT) or \
+                    sem.operation in ("call_helper", "call_kfunc", "load_packet", "may_goto"):
+                return 1
+            last = pc
+            pc += slot_size(self.insns, pc)
+        sem = self.sems[last]
+        assert sem is not None
+        if sem.control is not Control.BRANCH or \
+                sem.target_pc(operands(last, self.insns[last])) != start:
+            return 1
+        return max(2, min(UNROLL_COPIES_MAX, UNROLL_INSNS // count))
+
+    def _body(self, f: _Function, start: int, end: int, count: int) -> None:
+        """The instructions of the block ``start..end`` (``count`` of them)."""
         self._add_count(f, count)
         pc = start
         while pc < end:
