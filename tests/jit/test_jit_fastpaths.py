@@ -398,6 +398,32 @@ def test_cpu_id_agrees_and_follows_the_environment():
         assert answers[0] == answers[1]
 
 
+class MirrorlessEnvironment:
+    """An environment of the user's own, without the native mirror."""
+
+    cpu = 6
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_an_environment_replaced_after_load_is_what_the_helpers_report(jit):
+    vm = VM(jit=jit, env=Environment.fixed(cpu=0))
+    prog = vm.load(helper_program(8, 1))
+
+    def cpu() -> int:
+        return prog.run().r0 >> 2
+
+    assert cpu() == 0
+    prog.env = Environment.fixed(cpu=3)
+    assert cpu() == 3
+    if jit:                         # still answered in native code
+        assert prog._compiled.engine == "jit"
+        assert prog._compiled._fast_paths.env is prog.env
+    prog.env.cpu = 4
+    assert cpu() == 4
+    prog.env = MirrorlessEnvironment()      # the JIT compiles it again for this one
+    assert cpu() == 6
+
+
 def test_ktime_reads_the_monotonic_clock_in_native_code():
     vm = VM(jit=True)
     prog = vm.load("call 5\n exit")

@@ -183,6 +183,7 @@ class JitProgram:
             rt[self.layout.lddw_base + slot] = values[pc] & M64
         #: Native memory the fast paths of helper calls read (tables, per-CPU bases).
         self._fast_memory = fast_paths.bind(rt, self.layout)
+        self._fast_paths = fast_paths
         self._callbacks = {}
         bound = {"helper": self._helper_callback, "resolve": self._resolve_callback,
                  "step": self._step_callback, "tail": self._tail_callback,
@@ -229,6 +230,21 @@ class JitProgram:
                 return 0, n
             raise self._take_error()
         return r0, n
+
+    def adopt_environment(self, env: Any) -> bool:
+        """Have the native helper paths read ``env`` from now on (the
+        program's environment was replaced after load).  False when they
+        cannot (``env`` has no native mirror): the program must be compiled
+        again for it."""
+        paths = self._fast_paths
+        if paths.env is None or paths.env is env:
+            return True
+        if not hasattr(env, "native"):
+            return False
+        paths.env = env
+        self.rt[L.ENV] = ctypes.addressof(env.native)
+        self._fast_memory.append(env)
+        return True
 
     @property
     def insn_count(self) -> int:

@@ -390,7 +390,8 @@ class Program(backend.Program):
         self.prog_type = prog_type
         self._resolve_pseudo = resolve_pseudo
         self.memory = vm.memory
-        self.env = vm.env
+        self._env = vm.env
+        self._compiled: Any = None
         self.invocation: Invocation | None = None
         self.redirect: Any = None
         self.verification: Any = verification
@@ -403,6 +404,20 @@ class Program(backend.Program):
         # nothing writes to an invocation, and these map nothing.
         self._bare_run = Invocation((0, 0), "memory")
         self._bare_test_run = Invocation((0, 0), "memory", memory=bytearray())
+
+    @property
+    def env(self) -> Any:
+        """The :class:`~pybpf.helpers.environment.Environment` the helpers
+        report (the VM's when loaded).  A replacement reaches every engine:
+        the JIT's native helper paths read the new one from the next run."""
+        return self._env
+
+    @env.setter
+    def env(self, env: Any) -> None:
+        self._env = env
+        adopt = getattr(self._compiled, "adopt_environment", None)
+        if adopt is not None and not adopt(env):
+            self._compiled = self._active = self._compile(None)
 
     @property
     def type(self) -> str:  # type: ignore[override]
