@@ -109,6 +109,53 @@ def kernel_measure(bytecode: bytes, repeat: int):
     return measure
 
 
+#: A native loop that calls ``fn(ctx)`` ``count`` times (System V ABI:
+#: ``loop(fn, count, ctx)``), so the kernel's code runs in user space
+#: without a Python call per run:
+#:     push rbx; push r12; push r13; mov rbx, rdi; mov r12, rsi; mov r13, rdx
+#:  1: mov rdi, r13; call rbx; dec r12; jnz 1b
+#:     pop r13; pop r12; pop rbx; ret
+CALL_LOOP = bytes.fromhex("53415441554889fb4989f44989d5" "4c89efffd349ffcc75f6" "415d415c5bc3")
+
+
+def kernel_code_measure(bytecode: bytes, repeat: int, expected: int):
+    """A callable giving ns per run of the kernel JIT's machine code for
+    ``bytecode``, copied out of the kernel and run in this process (CPU
+    time, as the JIT's test runs are timed): the same code as the kernel
+    column without the kernel's test-run loop around it, so the two show
+    how much of a difference is code and how much is where it runs.  Only
+    for programs that call nothing; raises with the reason otherwise."""
+    import ctypes
+
+    from pybpf.jit.loader import ExecutableMemory
+    from pybpf.kernel.info import program_code
+    from pybpf.kernel.programs import KernelProgram
+
+    with KernelProgram.load(bytecode, "socket_filter", name="bench_jit") as prog:
+        code = bytearray(program_code(prog.fd, jited=True))
+    if not code:
+        raise RuntimeError("the kernel withholds its JIT code")
+    if code[-5] == 0xE9:                # jmp to the kernel's return thunk: return here
+        code[-5:] = b"\xc3" + b"\x90" * 4
+    elif code[-1] != 0xC3:
+        raise RuntimeError(f"unexpected end of the kernel's code: {code[-8:].hex()}")
+    native = ExecutableMemory(bytes(code))
+    caller = ExecutableMemory(CALL_LOOP)
+    loop = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_void_p)(caller.base)
+    ctx = ctypes.create_string_buffer(256)
+    result = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p)(native.base)(
+        ctypes.addressof(ctx))
+    if result != expected:
+        raise RuntimeError(f"the kernel's code returned {result:#x} here, not {expected:#x}")
+
+    def measure() -> float:
+        start = time.thread_time_ns()
+        loop(native.base, repeat, ctypes.addressof(ctx))
+        return (time.thread_time_ns() - start) / repeat
+    measure.keep = (native, caller)     # the code lives as long as the measure
+    return measure
+
+
 def run_measure(prog, repeat: int):
     """A callable giving ns per run of ``prog`` under ``test_run(repeat=...)``."""
     return lambda: prog.test_run(b"", repeat=repeat).duration_ns
@@ -139,8 +186,13 @@ def instruction_speed(rounds: int) -> None:
             assert (ran.r0, ran.insn_count) == (expected[name], count), label
             measures[label] = run_measure(prog, repeat)
         measures["kernel"] = kernel_measure(encode(insns), repeat)
+        try:
+            measures["kernel code"] = kernel_code_measure(encode(insns), repeat, expected[name])
+        except Exception as e:  # the reason goes into the table
+            measures["kernel code"] = lambda reason=str(e): reason
         best = interleaved_minimum(measures, rounds)
         kern = best["kernel"]
+        here = best["kernel code"]
         for suffix in ("", " verified"):
             if "jit" + suffix not in best:
                 continue
@@ -152,12 +204,19 @@ def instruction_speed(rounds: int) -> None:
                 row += [f"{kern / count:.3f}", f"{t_jit / (kern / count):.2f}"]
             else:
                 row += [kern, "-"]
+            if isinstance(here, float):
+                row += [f"{here / count:.3f}", f"{t_jit / (here / count):.2f}"]
+            else:
+                row += [f"refused: {here}"[:60], "-"]
             rows.append(row)
     print_table(["workload", "insns/run", "interp ns/insn", "JIT ns/insn",
-                 "baseline ns/insn", "kernel JIT ns/insn", "JIT/kernel"], rows)
+                 "baseline ns/insn", "kernel JIT ns/insn", "JIT/kernel",
+                 "kernel code here ns/insn", "JIT/kernel code"], rows)
     print("(JIT/kernel below 1: the JIT is faster.  Each figure is the best of the "
           "rounds, the engines measured in turn in each round.  LLVM may fold a loop "
-          "whose result it can compute: 0.000 means the loop is gone.)")
+          "whose result it can compute: 0.000 means the loop is gone.  'Kernel code "
+          "here': the kernel JIT's machine code for the same bytecode, copied out "
+          "and run in this process, timed as the JIT is.)")
 
 
 def limit_costs(rounds: int) -> None:
