@@ -63,6 +63,7 @@ from ..maps.ringbuf import (
 from ..spec import constant
 from ..vm.semantics import M32, M64, Control, Operands, Semantics, semantics_of
 from . import layout as L
+from .stackhints import stack_registers
 
 # --- the tables: semantics names -> LLVM ------------------------------------------
 
@@ -315,6 +316,7 @@ class Generator:
         #: While an unrolled copy of a self-loop is written: (its start,
         #: the label its back edge goes to instead).
         self._back_edge: tuple[int, str] | None = None
+        self._stack_hints: dict[int, frozenset[int]] | None = None
         self.counter = itertools.count()
         self.r10_fixed = not any(
             sem is not None and insn.dst == 10 and self._writes_dst(sem)
@@ -1732,6 +1734,16 @@ class Generator:
 
     # --- memory -----------------------------------------------------------------------
 
+    def _stack_registers(self) -> dict[int, frozenset[int]]:
+        """pc of each access -> the registers holding stack addresses there
+        (see :mod:`pybpf.jit.stackhints`), worked out once, when a checked
+        access first asks."""
+        if self._stack_hints is None:
+            flow = {start: (end, successors(self.insns, self.sems, start, end))
+                    for start, end in self.blocks.items()}
+            self._stack_hints = stack_registers(self.insns, self.sems, flow, self.entries)
+        return self._stack_hints
+
     def _memory(self, f: _Function, pc: int, sem: Semantics, insn: Insn) -> None:
         op, size = sem.operation, sem.size
         base_reg, off = self._address_operands(sem, insn)
@@ -1763,7 +1775,8 @@ class Generator:
         h2 = None
         if self.options.proven.get(pc) != "memory":
             sh = self._on_stack(f, addr, size)
-            f(f"br i1 {sh}, label %{stack}, label %{cached}")
+            hint = f", {LIKELY}" if base_reg in self._stack_registers().get(pc, ()) else ""
+            f(f"br i1 {sh}, label %{stack}, label %{cached}{hint}")
             f.block(stack)
             h2 = self._stack_host(f, addr)
             f(f"br label %{do}")
