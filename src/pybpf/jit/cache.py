@@ -45,7 +45,7 @@ KEEP = 2048
 MAX_ENTRY = 64 << 20
 """The largest entry read back (bytes)."""
 
-_SOURCES = ("codegen.py", "layout.py", "llvm.py", "loader.py", "cache.py")
+_SOURCES = ("codegen.py", "stackhints.py", "layout.py", "llvm.py", "loader.py", "cache.py")
 
 
 def cache_dir() -> Path | None:
