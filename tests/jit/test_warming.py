@@ -6,6 +6,7 @@ or fails, the program stays in the interpreter."""
 
 from __future__ import annotations
 
+import time
 import warnings
 
 import pytest
@@ -16,7 +17,7 @@ from test_jit import self_tail_calling
 
 from pybpf.jit import JitProgram
 from pybpf.objects import MapSpec
-from pybpf.vm import VM, engines
+from pybpf.vm import VM, TimeLimitExceeded, engines
 from pybpf.vm.engines import WarmingProgram
 from pybpf.vm.interpreter import CompiledProgram
 
@@ -162,3 +163,140 @@ def test_the_verification_goes_to_the_compiler(monkeypatch):
     prog._compiled.warm_at = 1
     prog.run()
     assert seen == [proof] and isinstance(prog._compiled, JitProgram)
+
+
+# --- moving during a run (on-stack replacement) ---------------------------------------
+
+#: r1 (the memory) gets {n} bytes of a pattern through a stack buffer:
+#: bytes written to the stack in one loop, copied out in a second.
+TWO_LOOPS = """
+    mov %r6, %r1
+    mov %r2, %r10
+    add %r2, -256
+    mov %r3, 0
+fill:
+    mov %r4, %r3
+    mul %r4, 7
+    add %r4, 3
+    stxb [%r2+0], %r4
+    add %r2, 1
+    add %r3, 1
+    jne %r3, 256, fill
+    mov %r3, 0
+    mov %r0, 0
+copy:
+    mov %r2, %r3
+    and %r2, 255
+    mov %r4, %r10
+    add %r4, -256
+    add %r4, %r2
+    ldxb %r5, [%r4+0]
+    mov %r4, %r6
+    add %r4, %r3
+    stxb [%r4+0], %r5
+    add %r0, %r5
+    add %r3, 1
+    jne %r3, {n}, copy
+    exit
+"""
+
+
+def interpreted(text: str, mem: bytes = b"", **vm_options):
+    prog = VM(jit=False, **vm_options).load(text)
+    buffer = bytearray(mem)
+    try:
+        result = prog.run(buffer)
+    except Exception as e:
+        return type(e).__name__, str(e)
+    return result.r0, result.insn_count, bytes(buffer)
+
+
+def moving(text: str, warm_at: int, mem: bytes = b"", **vm_options):
+    """The outcome of one run of ``text`` under the default engine, made hot
+    after ``warm_at`` interpreted instructions, and the program."""
+    prog = VM(**vm_options).load(text)
+    prog._compiled.warm_at = warm_at
+    buffer = bytearray(mem)
+    try:
+        result = prog.run(buffer)
+    except Exception as e:
+        return (type(e).__name__, str(e)), prog
+    return (result.r0, result.insn_count, bytes(buffer)), prog
+
+
+def test_one_long_run_moves_to_native_code_at_the_loop_where_it_gets_hot():
+    long_loop = LOOP.replace("1000", "1000000")
+    outcome, prog = moving(long_loop, 10_000, max_insns=None)
+    assert outcome == interpreted(long_loop, max_insns=None) == (3_000_000, 3_000_003, b"")
+    warming = prog._compiled
+    assert isinstance(warming, JitProgram) and warming.options.resume_at == 2
+    assert prog._compiled.insn_count == outcome[1]        # the JIT counted on to the end
+    assert prog.run().r0 == 3_000_000                     # later runs: native from the start
+
+
+def test_the_stack_frame_registers_and_memory_carry_over():
+    for n, warm_at in ((600, 500), (600, 2_500), (5_000, 4_000)):  # in the fill, in the copy
+        text = TWO_LOOPS.format(n=n)
+        outcome, prog = moving(text, warm_at, bytes(n))
+        assert outcome == interpreted(text, bytes(n)), (n, warm_at)
+        assert isinstance(prog._compiled, JitProgram)
+        resumed = prog._compiled.options.resume_at
+        assert resumed == (4 if warm_at < 7 * 256 else 13), (n, warm_at)
+
+
+def test_limits_hold_across_the_move():
+    long_loop = LOOP.replace("1000", "1000000")
+    for limit in (20_000, 20_001, 2_000_000):
+        outcome, _ = moving(long_loop, 10_000, max_insns=limit)
+        assert outcome == interpreted(long_loop, max_insns=limit), limit
+        assert outcome[0] == "InstructionLimitExceeded"
+    endless = "mov %r0, 0\nadd %r0, 1\nja -2\nexit"
+    prog = VM(max_insns=None, max_seconds=0.3).load(endless)
+    prog._compiled.warm_at = 10_000
+    start = time.monotonic()
+    with pytest.raises(TimeLimitExceeded):
+        prog.run()
+    assert time.monotonic() - start < 3
+    assert isinstance(prog._compiled, JitProgram)
+
+
+def test_a_loop_in_a_called_function_does_not_move_the_run():
+    text = """
+        mov %r1, 200000
+        call local sub
+        add %r0, 1
+        exit
+    sub:
+        mov %r0, 0
+    again:
+        add %r0, 2
+        sub %r1, 1
+        jne %r1, 0, again
+        exit
+    """
+    outcome, prog = moving(text, 10_000)
+    assert outcome == interpreted(text) == (400_001, 600_006, b"")
+    assert isinstance(prog._compiled, JitProgram)          # moved after the run
+    assert prog._compiled.options.resume_at is None
+
+
+def test_a_may_goto_loop_does_not_move_the_run(monkeypatch):
+    from pybpf.vm import interpreter
+
+    monkeypatch.setattr(interpreter, "MAY_GOTO_BUDGET", 5_000)
+    text = "mov %r0, 0\nadd %r0, 1\nmay_goto +1\nja -3\nexit"
+    outcome, prog = moving(text, 1_000)
+    assert outcome == interpreted(text) == (5_001, 15_004, b"")
+    assert prog._compiled.options.resume_at is None         # moved after the run
+
+
+def test_a_program_interpreted_in_chunks_moves_too():
+    from pybpf.vm.interpreter import CHUNK_INSNS
+
+    straight = "\n".join(["mov %r2, 1"] * (CHUNK_INSNS + 100))
+    text = f"mov %r0, 0\nmov %r1, 100000\n{straight}\nloop:\nadd %r0, 3\nsub %r1, 1\n" \
+           "jne %r1, 0, loop\nexit"
+    outcome, prog = moving(text, 50_000, max_insns=None)
+    assert outcome == interpreted(text, max_insns=None) == (300_000, 300_000 + CHUNK_INSNS + 103,
+                                                            b"")
+    assert prog._compiled.options.resume_at == CHUNK_INSNS + 102

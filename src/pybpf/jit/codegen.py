@@ -174,6 +174,10 @@ class Options:
     #: region found through the site's cache, the stack test skipped).
     #: Empty for an unverified program: every access is checked.
     proven: dict[int, str] = field(default_factory=dict)
+    #: A loop header of the main function where a run the interpreter
+    #: began may continue in this code (on-stack replacement: see
+    #: :meth:`pybpf.jit.program.JitProgram.resume`), or None.
+    resume_at: int | None = None
 
     def key(self) -> tuple:
         """The options as plain data."""
@@ -183,7 +187,7 @@ class Options:
                 sorted(self.inline_hash.items()), sorted(self.hash_kinds.items()),
                 sorted(self.percpu_lookups.items()), sorted(self.array_updates.items()),
                 sorted(self.native_helpers.items()), sorted(self.ringbuf_calls.items()),
-                sorted(self.hash_updates.items()))
+                sorted(self.hash_updates.items()), self.resume_at)
 
 
 def proven_safe(pc: int, base: int, off: int, size: int, options: Options,
@@ -327,6 +331,10 @@ class Generator:
         self._hash_of: dict[int, int] = {}
         self._ring_of: dict[int, int] = {}
         self._plan()
+        resume = options.resume_at
+        if resume is not None and (not self.r10_fixed or resume not in self._reachable(0)):
+            raise Unsupported(f"a run cannot continue at pc {resume}: not a block of the "
+                              f"main function, or the program writes r10")
 
     # --- planning: the runtime block's tables -------------------------------------
 
@@ -626,6 +634,8 @@ class Generator:
         # from a fixed r10 address through it ([reg + disp] on the host).
         f("%hfpv = add i64 %fp, %sdelta")
         f("%hfp = inttoptr i64 %hfpv to ptr")
+        if entry == 0 and self.options.resume_at is not None:
+            self._resume_entry(f, self.options.resume_at)
         self._limit_check(f, entry)
         f(f"br label %b{entry}")
         for start in blocks:
@@ -637,6 +647,21 @@ class Generator:
         f.block("ranoff")
         self._trap(f, L.TRAP_RAN_OFF, self.n - 1)
         return [header, *f.lines, "}"]
+
+    def _resume_entry(self, f: _Function, pc: int) -> None:
+        """The way into the main function for a run the interpreter began:
+        while the RESUME slot is set, r0..r9 come from the REGS slots and
+        the run goes on at the block at ``pc`` (the interpreter checked the
+        limits there).  Frame 0 is the interpreter's, contents and all."""
+        flag, resume, fresh = f.tmp(), f.label("resume"), f.label("fresh")
+        f(f"{flag} = icmp ne i64 {self._load_slot(f, L.RESUME)}, 0")
+        f(f"br i1 {flag}, label %{resume}, label %{fresh}, {UNLIKELY}")
+        f.block(resume)
+        self._store_slot(f, L.RESUME, "0")
+        for reg in range(10):
+            self._set(f, reg, self._load_slot(f, L.REGS + reg))
+        f(f"br label %b{pc}")
+        f.block(fresh)
 
     def _limit_check(self, f: _Function, pc: int) -> None:
         """Ask Python when the count has passed the runtime block's CHECK_AT

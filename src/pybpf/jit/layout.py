@@ -51,7 +51,11 @@ MAIN = FRAME_SIZE + 4           # the host address of the function at pc 0
 #: function entered from Python finds zeros, as the interpreter starts runs.
 CARRIED = FRAME_SIZE + 5        # r0, r6, r7, r8, r9 (5 slots)
 CARRIED_REGISTERS = (0, 6, 7, 8, 9)
-FIXED_SLOTS = CARRIED + len(CARRIED_REGISTERS)
+#: Nonzero while a run the interpreter began enters the code compiled to
+#: continue it (``Options.resume_at``): the function at pc 0 then takes
+#: r0..r9 from REGS and goes to that block.  The function clears it.
+RESUME = CARRIED + len(CARRIED_REGISTERS)
+FIXED_SLOTS = RESUME + 1
 
 # STATUS values.
 RUNNING = 0

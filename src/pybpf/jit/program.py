@@ -23,6 +23,7 @@ import ctypes
 import hashlib
 import struct
 import time
+from array import array
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from itertools import chain, starmap
@@ -101,7 +102,8 @@ class JitProgram:
                  max_insns: int | None = None, name: str = "prog", arena_base: int = 0,
                  code: Region | None = None,
                  tail_call: Callable[..., tuple[int, int] | None] | None = None,
-                 verification: Any = None, meter: Meter | None = None):
+                 verification: Any = None, meter: Meter | None = None,
+                 resume_at: int | None = None):
         if trace is not None:
             raise Unsupported("tracing runs in the interpreter")
         # The code asks the VM's meter (one budget per run) when its count
@@ -130,7 +132,8 @@ class JitProgram:
         # up; the rest of the program is read only when it is compiled.
         sems = _LazySemantics(self.insns)
         options = Options(frame_size=stack.frame_size, max_depth=stack.max_depth,
-                          max_insns=max_insns, may_goto_budget=_may_goto_budget())
+                          max_insns=max_insns, may_goto_budget=_may_goto_budget(),
+                          resume_at=resume_at)
         values: dict[int, int] = {}
         packed = packed_program(self.insns)
         decisive = decisive_pcs(self.insns, packed)
@@ -230,6 +233,24 @@ class JitProgram:
                 return 0, n
             raise self._take_error()
         return r0, n
+
+    def resume(self, pc: int, registers: Sequence[int], n: int) -> tuple[int, int]:
+        """Finish a run the interpreter began (on-stack replacement): go on
+        at the block at ``pc`` of the main function, the loop header this
+        code was compiled to enter (``resume_at``), with r0..r9 as
+        ``registers`` and ``n`` instructions counted, in frame 0 as the
+        interpreter left it.  Returns (r0, instructions executed in all)."""
+        if pc != self.options.resume_at:
+            raise VMError(f"this code continues runs at pc {self.options.resume_at}, "
+                          f"not at pc {pc}")
+        slots = self.slots
+        slots[L.REGS:L.REGS + 10] = array("Q", (r & M64 for r in registers))
+        slots[L.RESUME] = 1
+        try:
+            return self._enter(0, 0, 0, 0, 0, 0, 0, 0, n)
+        finally:
+            slots[L.RESUME] = 0
+            self._sync(0)
 
     def adopt_environment(self, env: Any) -> bool:
         """Have the native helper paths read ``env`` from now on (the

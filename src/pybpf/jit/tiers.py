@@ -69,6 +69,10 @@ def make_program(insns: Any, **options: Any) -> JitProgram:
     """A :class:`JitProgram` under the tier policy of :func:`tier_setting`:
     plain LLVM code for ``llvm``, else a :class:`TieredProgram`."""
     mode = tier_setting()
+    if options.get("resume_at") is not None:    # only LLVM's code takes over a run
+        if mode == "baseline":
+            raise Unsupported("the baseline tier does not take over runs")
+        return JitProgram(insns, **options)
     if mode == "llvm":
         return JitProgram(insns, **options)
     return TieredProgram(insns, mode=mode, **options)

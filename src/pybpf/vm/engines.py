@@ -22,11 +22,17 @@ program in about 1 ms plus 5-10 µs per instruction, and the first JIT
 program of a process loads the shared entry code (a few ms from the disk
 cache).  The constants below are those costs over ~50 ns.  The move
 happens between runs; a test run repeated N times moves as soon as its
-repetitions make the program hot, and does the rest in native code.
+repetitions make the program hot, and does the rest in native code.  One
+long run moves during the run (on-stack replacement): at the backward jump
+where it becomes hot, in the main function, the JIT compiles the program
+with a way in at that loop header, and the run goes on there in native
+code with the interpreter's registers, count and stack frame; the later
+runs start in that code.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import time
@@ -35,6 +41,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .interpreter import CompiledProgram
+from .semantics import semantics_of
 
 #: Compilers a VM can run programs with besides the interpreter, by name.  A
 #: compiler's package installs itself here when imported (pybpf.jit installs
@@ -124,13 +131,54 @@ class WarmingProgram(CompiledProgram):
         self.on_new_run: Callable[[], None] | None = None
         """Called between the runs of :meth:`run_repeat` (the VM resets its
         per-run state), as the JIT's loop calls it."""
+        self._movable = False
+        """Whether the run in progress may move to the JIT midway (a run of
+        its own, by :meth:`run`; not a tail call or a callback into it)."""
+        self._may_move = not any(f is not None and semantics_of(f).operation == "may_goto"
+                                 for f in self.forms)
 
     def run(self, r1: int = 0, r2: int = 0, r3: int = 0, r4: int = 0, r5: int = 0) -> int:
         """As :meth:`CompiledProgram.run`, counting the run (a run that
-        raises is not counted) and moving to the JIT when hot."""
-        r0 = CompiledProgram.run(self, r1, r2, r3, r4, r5)
+        raises is not counted) and moving to the JIT when hot, between
+        runs or during one."""
+        self._movable = self._may_move and self.compiled is None
+        try:
+            r0 = CompiledProgram.run(self, r1, r2, r3, r4, r5)
+        finally:
+            self._movable = False
         self._interpreted(self.insn_count)
         return r0
+
+    def _left(self) -> int:
+        """Instructions this run may interpret before it is hot."""
+        return max(int(min(self.warm_at, 1 << 62)) - self.interpreted, 0)
+
+    def _starting_run(self) -> None:
+        if self._movable:       # be asked at the backward jump where it gets hot
+            self.meter.next_check = min(self.meter.next_check, self._left())
+
+    def _check(self, pc: int, n: int) -> int:
+        following = CompiledProgram._check(self, pc, n)    # the limits first
+        if not self._movable:
+            return following
+        if n >= self._left():
+            return -1                                       # see _handover
+        return min(following, self._left())
+
+    def _handover(self, pc: int, n: int, depth: int, frames: list, *registers: int
+                  ) -> tuple[int, int] | None:
+        """The run got hot at the loop header ``pc``: in the main function,
+        compile the program to go on there and finish the run in native
+        code (it then runs every later run); elsewhere go on interpreting
+        and ask again at the next backward jump."""
+        if depth or frames:
+            return None
+        self._movable = False
+        self.interpreted += n
+        compiled = self.warm_up(resume_at=pc)
+        if compiled is None or getattr(compiled, "resume", None) is None:
+            return None
+        return compiled.resume(pc, registers, n)
 
     def _interpreted(self, count: int) -> None:
         self.interpreted += count
@@ -140,7 +188,11 @@ class WarmingProgram(CompiledProgram):
     def run_in_frame(self, r1: int, depth: int, n: int = 0) -> tuple[int, int]:
         """As :meth:`CompiledProgram.run_in_frame` (a tail call into this
         program), counting it; the move waits for a run of its own."""
-        r0, executed = CompiledProgram.run_in_frame(self, r1, depth, n)
+        movable, self._movable = self._movable, False     # a tail call does not move
+        try:
+            r0, executed = CompiledProgram.run_in_frame(self, r1, depth, n)
+        finally:
+            self._movable = movable
         self.interpreted += executed - n
         return r0, executed
 
@@ -169,9 +221,12 @@ class WarmingProgram(CompiledProgram):
             total += elapsed
         return r0, total
 
-    def warm_up(self) -> Any:
+    def warm_up(self, resume_at: int | None = None) -> Any:
         """Compile the program now and hand it over; returns the compiled
-        program, or None where it stays in the interpreter."""
+        program, or None where it stays in the interpreter.  With
+        ``resume_at``, the code can also take over a run at that loop
+        header of the main function; where it cannot, the program is
+        compiled without (the run in progress stays interpreted)."""
         self.warm_at = float("inf")
         factory = engine("jit", required=False)
         if factory is None:
@@ -180,7 +235,12 @@ class WarmingProgram(CompiledProgram):
         if self._verification is not None:
             options["verification"] = self._verification
         try:
-            compiled = factory(self.insns, **options)
+            compiled = None
+            if resume_at is not None:
+                with contextlib.suppress(Exception):    # it then compiles without
+                    compiled = factory(self.insns, resume_at=resume_at, **options)
+            if compiled is None:
+                compiled = factory(self.insns, **options)
         except Exception as e:    # the interpreter runs it as well: say so, go on
             warnings.warn(f"pybpf: {self.name} stays in the interpreter, the JIT failed: "
                           f"{type(e).__name__}: {e}", RuntimeWarning, stacklevel=2)

@@ -278,6 +278,7 @@ class CompiledProgram:
         self.insn_count = 0
         meter = self.meter
         meter.start()
+        self._starting_run()
         r10 = self.stack.enter(0)
         try:
             r0, n = self._run(0, r1, r2, r3, r4, r5, r10, 0, 0)
@@ -402,6 +403,7 @@ class CompiledProgram:
             "ENTER": self.stack.enter, "LEAVE": self.stack.leave,
             "ARENA_BASE": arena_base, "MAY_GOTO_BUDGET": MAY_GOTO_BUDGET,
             "LOCATE": self._locate, "RAN_OFF": self._ran_off, "CHECK": self._check,
+            "HANDOVER": self._handover,
             "METER": self.meter, "ATOMIC": ATOMIC_LOCK,
             "CALLX": self._callx, "PACKET": self._packet_load, "TRACE": trace,
             "VMError": VMError, "TAILCALL": self._tail_call_or_fall_through,
@@ -519,6 +521,20 @@ class CompiledProgram:
             error.pc, error.insn = pc, self.describe(pc)
             error.args = (f"pc {pc} ({error.insn}): {error.reason}",)
             raise
+
+    def _handover(self, pc: int, n: int, depth: int, frames: list, *registers: int
+                  ) -> tuple[int, int] | None:
+        """Where :meth:`_check` answered -1 (a subclass that would go on in
+        other code): finish the run from block ``pc`` of the function at
+        ``depth`` (``frames``: the calls in progress) with r0..r9 and ``n``
+        instructions counted, returning (r0, instructions executed), or None
+        to go on interpreting.  This interpreter always goes on."""
+        return None
+
+    def _starting_run(self) -> None:
+        """Called when :meth:`run` has started the meter, before the first
+        instruction (a subclass may lower ``meter.next_check`` to be asked
+        sooner)."""
 
     def describe(self, pc: int) -> str:
         """The instruction at ``pc`` as uBPF-syntax text."""
@@ -699,6 +715,11 @@ def generate(insns: Sequence[Insn], *, trace: bool = False,
     out.depth = 3
     out("if n > check_at:")
     out("    check_at = CHECK(pc, n)")
+    out("    if check_at < 0:")      # the engine would rather go on in other code
+    out("        handed = HANDOVER(pc, n, depth, frames, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9)")
+    out("        if handed is not None:")
+    out("            return handed")
+    out("        check_at = METER.next_check")
     _emit_tree(out, list(blocks))
     if chunk:   # pc is outside these blocks: the dispatcher finds its chunk
         first, last = blocks[0][0], blocks[-1][1]
