@@ -1,12 +1,13 @@
 """The JIT beside the interpreter and the kernel's JIT, in one run.
 
-Five tables:
+Six tables:
 
 1. ns per executed instruction on the fixed workloads (``workloads.py``):
    pybpf's interpreter, pybpf's JIT (``test_run(repeat=N)``, the loop in
    native code: LLVM's code, and the baseline tier's machine code) and the kernel's JIT under ``BPF_PROG_TEST_RUN`` on the same
    bytecode (FNV-1a once more loaded with its verification: the accesses
-   the verifier proved run unchecked).  Both test-run timers count CPU time (the kernel's stops while
+   the verifier proved run unchecked), and the kernel JIT's own machine
+   code copied out and run in this process.  Both test-run timers count CPU time (the kernel's stops while
    it reschedules; the JIT's is the thread's CPU time), so a loaded machine
    does not charge other processes' time to either.
 2. Compile time per 1,000 instructions (the baseline tier's translator
@@ -25,6 +26,9 @@ Five tables:
    workloads, then the helpers with native paths in the JIT: per-CPU
    array, per-CPU hash and LRU hash lookups, ``bpf_ringbuf_output`` and
    ``bpf_ktime_get_ns``): interpreter, JIT, kernel.
+6. The default engine (interpreter first, the JIT once hot) beside the
+   interpreter alone and the JIT at load: N runs of a small program, and
+   one long run (moved to native code midway), from the load.
 
     PYTHONPATH=src python benchmarks/bench_jit.py [--rounds N] [--tables 1,2,...]
 
@@ -493,11 +497,33 @@ SMALL = "\n".join(["mov %r0, %r1", "add %r0, 12345"] + [
     "mov %r2, %r0\nlsh %r2, 13\nxor %r0, %r2"] * 16 + ["exit"])
 
 
+#: One run of {n} iterations of a 3-instruction loop (table 6, second part).
+LONG_LOOP = "mov %r0, 0\nlddw %r1, {n}\nloop:\nadd %r0, 3\nsub %r1, 1\njne %r1, 0, loop\nexit"
+ENGINES = (("interpreter", False), ("default", None), ("JIT at load", True))
+
+
+def from_load(insns, jit, rounds: int, work) -> float:
+    """Seconds from the load of ``insns`` under engine ``jit`` to the end of
+    ``work(prog)``, best of ``rounds`` (the process's compiled code forgotten)."""
+    best = float("inf")
+    for _ in range(rounds):
+        forget_compiled_code()
+        start = time.perf_counter()
+        work(VM(helpers=HelperRegistry(), jit=jit, max_insns=None).load(insns))
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def engine_row(label: str, times: dict) -> list[str]:
+    fastest = min(times.values())
+    return [label, *(f"{times[k] * 1e3:.2f} ({times[k] / fastest:.1f}x)" for k, _ in ENGINES)]
+
+
 def default_engine(rounds: int) -> None:
     """The default engine (interpreter first, the JIT once hot) beside the
     interpreter alone and the JIT from the load: the total time of N runs
-    of a small program, from its load (wall clock, disk cache off, so the
-    JIT pays its compile)."""
+    of a small program, and of one long run, from its load (wall clock,
+    disk cache off, so the JIT pays its compile)."""
     saved = {k: os.environ.get(k) for k in ("PYBPF_JIT", "PYBPF_JIT_CACHE")}
     os.environ.pop("PYBPF_JIT", None)
     os.environ["PYBPF_JIT_CACHE"] = "0"
@@ -505,30 +531,27 @@ def default_engine(rounds: int) -> None:
     rows = []
     try:
         for runs in (1, 100, 1_000, 10_000, 100_000):
-            times = {}
-            for label, jit in (("interpreter", False), ("default", None), ("JIT at load", True)):
-                best = float("inf")
-                for _ in range(rounds):
-                    forget_compiled_code()
-                    start = time.perf_counter()
-                    prog = VM(helpers=HelperRegistry(), jit=jit).load(insns)
-                    for i in range(runs):
-                        prog.run(args=(i,))
-                    best = min(best, time.perf_counter() - start)
-                times[label] = best
-            fastest = min(times.values())
-            rows.append([f"{runs:,}", *(f"{times[k] * 1e3:.2f} ({times[k] / fastest:.1f}x)"
-                                        for k in ("interpreter", "default", "JIT at load"))])
+            def work(prog, runs=runs):
+                for i in range(runs):
+                    prog.run(args=(i,))
+            rows.append(engine_row(f"{runs:,} runs", {
+                label: from_load(insns, jit, rounds, work) for label, jit in ENGINES}))
+        for n in (10_000, 100_000, 1_000_000, 10_000_000):
+            loop = assemble(LONG_LOOP.format(n=n))
+            rows.append(engine_row(f"1 run of {3 * n + 3:,} insns", {
+                label: from_load(loop, jit, rounds, lambda prog: prog.run())
+                for label, jit in ENGINES}))
     finally:
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    print_table(["runs from load", "interpreter ms", "default engine ms", "JIT at load ms"],
-                rows)
-    print(f"({len(insns)} instructions, {VM(jit=False).load(insns).run().insn_count} executed "
-          f"a run; each cell: load and N runs, best of the rounds; (Nx): over the fastest)")
+    print_table(["from load", "interpreter ms", "default engine ms", "JIT at load ms"], rows)
+    print(f"(runs: {len(insns)} instructions, {VM(jit=False).load(insns).run().insn_count} "
+          f"executed a run; one run: a 3-instruction loop, which the default engine moves to "
+          f"native code midway once hot.  Each cell: load and runs, best of the rounds; "
+          f"(Nx): over the fastest)")
 
 
 def main() -> None:
