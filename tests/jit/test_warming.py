@@ -10,16 +10,20 @@ import time
 import warnings
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("llvmlite")
 
 from test_jit import self_tail_calling
 
+from pybpf.errors import BPFError
 from pybpf.jit import JitProgram
 from pybpf.objects import MapSpec
 from pybpf.vm import VM, TimeLimitExceeded, engines
 from pybpf.vm.engines import WarmingProgram
 from pybpf.vm.interpreter import CompiledProgram
+from strategies import valid_program
 
 LOOP = "mov %r0, 0\nmov %r1, 1000\nloop:\nadd %r0, 3\nsub %r1, 1\njne %r1, 0, loop\nexit"
 
@@ -201,25 +205,24 @@ copy:
 """
 
 
-def interpreted(text: str, mem: bytes = b"", **vm_options):
-    prog = VM(jit=False, **vm_options).load(text)
-    buffer = bytearray(mem)
-    try:
-        result = prog.run(buffer)
-    except Exception as e:
-        return type(e).__name__, str(e)
-    return result.r0, result.insn_count, bytes(buffer)
+def interpreted(text, mem: bytes = b"", **vm_options):
+    """The outcome of one run of ``text`` (program text or instructions) in
+    the interpreter: (r0, count, memory after), or the error's type and text."""
+    return moving(text, None, mem, jit=False, **vm_options)[0]
 
 
-def moving(text: str, warm_at: int, mem: bytes = b"", **vm_options):
+def moving(text, warm_at: int | None, mem: bytes = b"", **vm_options):
     """The outcome of one run of ``text`` under the default engine, made hot
-    after ``warm_at`` interpreted instructions, and the program."""
-    prog = VM(**vm_options).load(text)
-    prog._compiled.warm_at = warm_at
+    after ``warm_at`` interpreted instructions, and the program (None when
+    the load failed)."""
     buffer = bytearray(mem)
+    prog = None
     try:
+        prog = VM(**vm_options).load(text)
+        if warm_at is not None:
+            prog._compiled.warm_at = warm_at
         result = prog.run(buffer)
-    except Exception as e:
+    except BPFError as e:
         return (type(e).__name__, str(e)), prog
     return (result.r0, result.insn_count, bytes(buffer)), prog
 
@@ -300,3 +303,10 @@ def test_a_program_interpreted_in_chunks_moves_too():
     assert outcome == interpreted(text, max_insns=None) == (300_000, 300_000 + CHUNK_INSNS + 103,
                                                             b"")
     assert prog._compiled.options.resume_at == CHUNK_INSNS + 102
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(valid_program(max_size=25), st.binary(max_size=64), st.integers(0, 300))
+def test_random_programs_moving_at_any_point_agree_with_the_interpreter(program, mem, warm_at):
+    outcome, _ = moving(program, warm_at, mem, max_insns=5000)
+    assert outcome == interpreted(program, mem, max_insns=5000)
