@@ -234,6 +234,12 @@ class JitProgram:
             raise self._take_error()
         return r0, n
 
+    @property
+    def resume_at(self) -> int | None:
+        """The loop header where this code can take over a run the
+        interpreter began (:meth:`resume`), or None."""
+        return self.options.resume_at
+
     def resume(self, pc: int, registers: Sequence[int], n: int) -> tuple[int, int]:
         """Finish a run the interpreter began (on-stack replacement): go on
         at the block at ``pc`` of the main function, the loop header this

@@ -176,7 +176,7 @@ class WarmingProgram(CompiledProgram):
         self._movable = False
         self.interpreted += n
         compiled = self.warm_up(resume_at=pc)
-        if compiled is None or getattr(compiled, "resume", None) is None:
+        if getattr(compiled, "resume_at", None) != pc:    # compiled without the way in
             return None
         return compiled.resume(pc, registers, n)
 
