@@ -9,7 +9,6 @@ import shutil
 import socket
 import subprocess
 import threading
-import time
 
 import pytest
 
@@ -116,28 +115,37 @@ def test_capture_prints_summaries_and_writes_pcap(capsys, tmp_path):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
 
+    done = threading.Event()
+
     def send():
-        time.sleep(0.3)
+        # until the capture ends: on a busy machine it may start listening late
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            for _ in range(2):
+            while not done.wait(0.2):
                 s.sendto(b"cli", ("127.0.0.1", port))
 
     thread = threading.Thread(target=send)
     thread.start()
-    code, out, err = run(capsys, "capture", "-i", "lo", "-c", "2", "--timeout", "3",
-                         f"udp dst port {port}")
-    thread.join()
+    try:
+        code, out, err = run(capsys, "capture", "-i", "lo", "-c", "2", "--timeout", "10",
+                             f"udp dst port {port}")
+    finally:
+        done.set()
+        thread.join()
     assert code == 0 and "2 packets captured" in err
     lines = out.splitlines()
     assert len(lines) == 2
     assert all(f"127.0.0.1.{port}: UDP, length 3" in line and " lo " in line for line in lines)
 
     path = tmp_path / "cli.pcap"
+    done.clear()
     thread = threading.Thread(target=send)
     thread.start()
-    code, out, _ = run(capsys, "capture", "-i", "lo", "-c", "2", "--timeout", "3", "-w",
-                       str(path), "udp", "dst", "port", str(port))
-    thread.join()
+    try:
+        code, out, _ = run(capsys, "capture", "-i", "lo", "-c", "2", "--timeout", "10", "-w",
+                           str(path), "udp", "dst", "port", str(port))
+    finally:
+        done.set()
+        thread.join()
     assert code == 0 and not out
     packets = read_packets(path)
     assert len(packets) == 2
