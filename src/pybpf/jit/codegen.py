@@ -40,6 +40,7 @@ Shape of the code:
 
 from __future__ import annotations
 
+import bisect
 import errno
 import itertools
 import time
@@ -98,10 +99,10 @@ RET = "{i64, i64, i64, i64, i64, i64, i64}"
 #: run once per run gains little from more.  Programs with loops, and
 #: small functions, get the full level-1 pipeline.
 QUICK_MIN_INSNS = 256
-#: A block that loops to itself is written as several copies run in a row
-#: (see :meth:`Generator._block`): as many as fit in UNROLL_INSNS
-#: instructions, at least 2 and at most UNROLL_COPIES_MAX, for blocks of up
-#: to UNROLL_BLOCK_MAX instructions.
+#: A small loop is written as several copies run in a row (see
+#: :meth:`Generator._block`): as many as fit in UNROLL_INSNS instructions,
+#: at least 2 and at most UNROLL_COPIES_MAX, for loops of up to
+#: UNROLL_BLOCK_MAX instructions.
 UNROLL_INSNS, UNROLL_COPIES_MAX, UNROLL_BLOCK_MAX = 32, 8, 64
 #: Branch weights: slow paths (callbacks into Python, errors) are cold, so
 #: LLVM lays them out of line and spills around them, not in the hot path.
@@ -317,9 +318,13 @@ class Generator:
         #: The functions to compile quickly (large, in a program without loops).
         self.quick: list[str] = []
         self._looping: bool | None = None
-        #: While an unrolled copy of a self-loop is written: (its start,
-        #: the label its back edge goes to instead).
-        self._back_edge: tuple[int, str] | None = None
+        #: While a copy of a loop is written (see :meth:`_block`): (its
+        #: header, the labels of its blocks in this copy, where its back
+        #: edges go).
+        self._copy: tuple[int, dict[int, str], str] | None = None
+        self._loop_table: dict[int, tuple[list[int], int]] | None = None
+        #: The blocks of the function being written.
+        self._emitting: set[int] = set()
         self._stack_hints: dict[int, frozenset[int]] | None = None
         self.counter = itertools.count()
         self.r10_fixed = not any(
@@ -638,6 +643,7 @@ class Generator:
             self._resume_entry(f, self.options.resume_at)
         self._limit_check(f, entry)
         f(f"br label %b{entry}")
+        self._emitting = set(blocks)
         for start in blocks:
             self._block(f, start, self.blocks[start])
         f.block("bail")
@@ -700,64 +706,101 @@ class Generator:
                 return
             f("br label %ranoff")
             return
-        if self._back_edge is not None and target == self._back_edge[0]:
-            f(f"br label %{self._back_edge[1]}")    # an unrolled copy: no check
-            return
+        if self._copy is not None:                    # in a copy of a loop: no check
+            head, labels, then = self._copy
+            if target == head:
+                f(f"br label %{then}")
+                return
+            if target in labels:
+                f(f"br label %{labels[target]}")
+                return
         if target <= from_pc:
             self._limit_check(f, target)
         f(f"br label %b{target}")
 
     def _block(self, f: _Function, start: int, end: int) -> None:
         f.block(f"b{start}")
-        count = 0
-        pc = start
+        loop = self._loops().get(start)
+        if loop is None or not all(s in self._emitting for s in loop[0]):
+            self._body(f, start, end, self._count_of(start, end))
+            return
+        # A loop (blocks ``start..`` whose last jumps back here, with no
+        # inner loop, call or side entry) runs as ``copies`` copies of its
+        # blocks in a row whenever the budget left covers them all: no back
+        # edge among them could reach CHECK_AT, so only the last copy's go
+        # back here to look.  Otherwise it runs singly, checked at each.
+        members, size = loop
+        copies = max(2, min(UNROLL_COPIES_MAX, UNROLL_INSNS // size))
+        left, room = f.tmp(), f.tmp()
+        f(f"{left} = load i64, ptr %left")
+        f(f"{room} = icmp sge i64 {left}, {copies * size}")
+        heads = [f.label(f"unrolled{start}") for _ in range(copies)]
+        single = f.label(f"single{start}")
+        f(f"br i1 {room}, label %{heads[0]}, label %{single}")
+        for i, head in enumerate(heads):
+            labels = {s: head if s == start else f.label(f"unrolled{s}") for s in members}
+            self._copy = (start, labels, heads[i + 1] if i + 1 < copies else f"b{start}")
+            for s in members:
+                f.block(labels[s])
+                self._body(f, s, self.blocks[s], self._count_of(s, self.blocks[s]))
+        self._copy = None
+        f.block(single)
+        self._body(f, start, end, self._count_of(start, end))
+
+    def _count_of(self, start: int, end: int) -> int:
+        """Instructions in the block ``start..end`` (an lddw is one)."""
+        count, pc = 0, start
         while pc < end:
             count += 1
             pc += slot_size(self.insns, pc)
-        copies = self._unrolling(start, end, count)
-        if copies < 2:
-            self._body(f, start, end, count)
-            return
-        # A block that loops to itself runs as ``copies`` copies in a row
-        # whenever the budget left covers them all: none of their back
-        # edges could reach CHECK_AT, so only the last one goes back here
-        # to look.  Otherwise it runs singly, checked at each back edge.
-        left, room = f.tmp(), f.tmp()
-        f(f"{left} = load i64, ptr %left")
-        f(f"{room} = icmp sge i64 {left}, {copies * count}")
-        labels = [f.label(f"unrolled{start}") for _ in range(copies)]
-        single = f.label(f"single{start}")
-        f(f"br i1 {room}, label %{labels[0]}, label %{single}")
-        for label, then in zip(labels, [*labels[1:], f"b{start}"]):
-            f.block(label)
-            self._back_edge = (start, then)
-            self._body(f, start, end, count)
-        self._back_edge = None
-        f.block(single)
-        self._body(f, start, end, count)
+        return count
 
-    def _unrolling(self, start: int, end: int, count: int) -> int:
-        """How many copies of the block at ``start`` to run in a row: 1
-        unless it is a small loop on itself (its last instruction a
-        conditional branch back to ``start``) with no calls, whose
-        callbacks could move CHECK_AT."""
-        if count > UNROLL_BLOCK_MAX:
-            return 1
-        pc, last = start, start
-        while pc < end:
+    def _loops(self) -> dict[int, tuple[list[int], int]]:
+        """Loops the code may run as copies in a row: header -> (its
+        blocks, in order, the header first; their instructions).  A loop
+        is the blocks from a header to the last block that jumps back to
+        it, when no other block jumps into them, none jumps backward to
+        another of them (an inner loop: an iteration would no longer run
+        each block at most once), they hold at most UNROLL_BLOCK_MAX
+        instructions and no call (whose callbacks could move CHECK_AT)."""
+        if self._loop_table is not None:
+            return self._loop_table
+        starts = list(self.blocks)
+        following = {b: successors(self.insns, self.sems, b, e) for b, e in self.blocks.items()}
+        before: dict[int, list[int]] = {}
+        for b, targets in following.items():
+            for t in targets:
+                before.setdefault(t, []).append(b)
+        table: dict[int, tuple[list[int], int]] = {}
+        for head in starts:
+            latches = [b for b in before.get(head, ()) if b >= head]
+            if not latches:
+                continue
+            end = self.blocks[max(latches)]
+            members = starts[bisect.bisect_left(starts, head):bisect.bisect_left(starts, end)]
+            size = sum(self._count_of(b, self.blocks[b]) for b in members)
+            if size <= UNROLL_BLOCK_MAX and all(
+                    self._plain_loop_block(b, head, end, following[b], before.get(b, ()))
+                    for b in members):
+                table[head] = (members, size)
+        self._loop_table = table
+        return table
+
+    def _plain_loop_block(self, block: int, head: int, end: int, targets: Sequence[int],
+                          sources: Sequence[int]) -> bool:
+        """Whether ``block`` may be copied as part of the loop ``head..end``."""
+        if block != head and (not sources or any(not head <= s < end for s in sources)):
+            return False                                    # entered from outside
+        if any(t != head and (t < head or head < t <= block) for t in targets):
+            return False                                    # another backward jump
+        pc = block
+        while pc < self.blocks[block]:
             sem = self.sems[pc]
-            assert sem is not None
-            if sem.control in (Control.CALL, Control.INDIRECT, Control.EXIT) or \
+            if sem is None or sem.control in (Control.CALL, Control.INDIRECT) or \
                     sem.operation in ("call_helper", "call_kfunc", "load_packet", "may_goto"):
-                return 1
-            last = pc
+                return False
             pc += slot_size(self.insns, pc)
-        sem = self.sems[last]
-        assert sem is not None
-        if sem.control is not Control.BRANCH or \
-                sem.target_pc(operands(last, self.insns[last])) != start:
-            return 1
-        return max(2, min(UNROLL_COPIES_MAX, UNROLL_INSNS // count))
+        return True
 
     def _body(self, f: _Function, start: int, end: int, count: int) -> None:
         """The instructions of the block ``start..end`` (``count`` of them)."""
