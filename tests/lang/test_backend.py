@@ -5,6 +5,8 @@ and load into the kernel and through libbpf (bpftool)."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from lang_util import HAVE_VMLINUX, bpftool_loadall, packet
 
@@ -177,6 +179,36 @@ def test_tracepoint_program_carries_core_relocations_for_the_fields_it_reads():
         got[res.description.split("(")[0].strip().rsplit(".", 1)[-1]] = res.target_value
     assert got == {name: vmlinux.member_offset(task, name)
                    for name in ("real_parent", "tgid", "exit_code")}
+
+
+TWICE = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from test_backend import exit_tracer
+from pybpf.lang import backend as bk
+m = exit_tracer()
+first = m.compile()
+text = m.ir_text()
+again = [bk.compile_ir(text), bk.compile_ir(text), m.compile(optimize=1)]
+assert all(len(elf) > 1000 for elf in [first, *again])
+print("compiled 4 times")
+"""
+
+
+@pytest.mark.skipif(not HAVE_VMLINUX, reason="the kernel exposes no BTF")
+def test_the_same_module_compiles_again_without_aborting_the_process():
+    # LLVM's CO-RE table outlives a module: the same type names in a second
+    # compile used to abort the process (an assertion in LLVM), so this runs
+    # in a child
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    src = here.parents[1] / "src"
+    done = subprocess.run([sys.executable, "-c", TWICE, str(here)], capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(src)})
+    assert done.returncode == 0 and "compiled 4 times" in done.stdout, done.stderr[-2000:]
 
 
 @pytest.mark.kernel

@@ -1533,9 +1533,18 @@ def target_machine() -> Any:
         cpu=BPF_CPU, opt=2, reloc="static", codemodel="small")
 
 
+#: The flavor suffix of a module's kernel type names (see :class:`_Debug`).
+_FLAVOR = re.compile(r"___pybpf\d+")
+
+
 def compile_ir(text: str, *, optimize: int = 2, name: str = "<module>") -> bytes:
-    """An ELF object from LLVM IR text, through LLVM's BPF backend."""
+    """An ELF object from LLVM IR text, through LLVM's BPF backend.  Each
+    compile gets its own flavor of the kernel type names, so the same text
+    compiled again (another optimization level, a second call) never meets
+    the CO-RE table entries of a module LLVM has freed: that aborts the
+    process."""
     llvm = _llvm()
+    text = _FLAVOR.sub(f"___pybpf{next(_serial)}", text)
     with _lock:
         tm = target_machine()
         try:
