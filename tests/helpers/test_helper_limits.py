@@ -97,19 +97,36 @@ def test_trace_printk_with_a_huge_width_keeps_a_kernel_sized_line():
     assert peak < 4 << 20, f"{peak} bytes allocated"
 
 
-def test_snprintf_with_a_huge_precision_writes_what_fits():
-    m_fmt = b"%-.100000000d|\0"
-    machine = vm()
+def snprintf_of(fmt: bytes, machine=None):
+    """(r0, the first 8 bytes written, bytes allocated at the peak) of
+    bpf_snprintf of ``fmt`` (from a map, as the verifier wants it) with the
+    argument 7 into a 16-byte buffer."""
+    machine = machine or vm()
     ro = machine.create_map(MapSpec("fmt", "array", 4, 32, 1))
-    ro.raw.update(0, m_fmt.ljust(32, b"\0"))
+    ro.raw.update(0, fmt.ljust(32, b"\0"))
     body = (f"r3 = map[fd:{machine.fd_of(ro)}][0]+0 ll\n"
             "*(u64 *)(r10 - 8) = 7\nr4 = r10\nr4 += -8\nr5 = 8\n"
             "r1 = r10\nr1 += -32\nr2 = 16\ncall {snprintf}\n"
             "r7 = r0\nr0 = *(u64 *)(r10 - 32)\nr0 ^= r7")
-    (r0, _), peak = peak_of(lambda: run(body, machine=machine))
+    result, peak = peak_of(lambda: run(body, machine=machine))
+    if isinstance(result, Exception):
+        raise result
+    return result[0], peak
+
+
+def test_snprintf_with_a_huge_width_writes_what_fits():
+    r0, peak = snprintf_of(b"%-100000000d|\0")
     assert peak < 4 << 20, f"{peak} bytes allocated"
-    total = 100_000_000 + 2       # the zeros, the digit and "|", the NUL
-    assert r0 ^ int.from_bytes(b"00000000", "little") == min(total, FIELD_WIDTH_MAX + 2)
+    total = FIELD_WIDTH_MAX + 2           # the clamped field, "|", the NUL
+    assert r0 ^ int.from_bytes(b"7       ", "little") == total
+
+
+def test_snprintf_refuses_what_the_kernel_refuses():
+    # the kernel's verifier checks bpf_snprintf's constant format: no
+    # precision, no '#', no 'h'
+    for fmt in (b"%-.100000000d|\0", b"%#x\0", b"%hd\0"):
+        with pytest.raises(HelperError):
+            snprintf_of(fmt)
 
 
 def test_snprintf_output_beyond_its_buffer_is_refused():

@@ -204,7 +204,7 @@ def _reader(ctx: HelperContext):
         try:   # the kernel copies %s strings into a buffer of MAX_BPRINTF_BIN_ARGS bytes
             return ctx.memory.read_cstring(address, MAX_BPRINTF_BIN_ARGS - 1)
         except BPFError:
-            return b"(fault)"
+            return b""          # as the kernel prints a string it cannot read
 
     def read_bytes(address: int, size: int) -> bytes:
         data = _read_or_none(ctx, address, size)
