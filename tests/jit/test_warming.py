@@ -220,7 +220,7 @@ def moving(text, warm_at: int | None, mem: bytes = b"", **vm_options):
     try:
         prog = VM(**vm_options).load(text)
         if warm_at is not None:
-            prog._compiled.warm_at = warm_at
+            prog._compiled.warm_at = prog._compiled.midway_at = warm_at
         result = prog.run(buffer)
     except BPFError as e:
         return (type(e).__name__, str(e)), prog
@@ -255,7 +255,7 @@ def test_limits_hold_across_the_move():
         assert outcome[0] == "InstructionLimitExceeded"
     endless = "mov %r0, 0\nadd %r0, 1\nja -2\nexit"
     prog = VM(max_insns=None, max_seconds=0.3).load(endless)
-    prog._compiled.warm_at = 10_000
+    prog._compiled.warm_at = prog._compiled.midway_at = 10_000
     start = time.monotonic()
     with pytest.raises(TimeLimitExceeded):
         prog.run()
@@ -310,3 +310,13 @@ def test_a_program_interpreted_in_chunks_moves_too():
 def test_random_programs_moving_at_any_point_agree_with_the_interpreter(program, mem, warm_at):
     outcome, _ = moving(program, warm_at, mem, max_insns=5000)
     assert outcome == interpreted(program, mem, max_insns=5000)
+
+
+def test_a_run_moves_midway_later_than_between_runs():
+    prog = VM().load(LOOP)
+    warming = prog._compiled
+    assert warming.midway_at == max(warming.warm_at, engines.MIDWAY_BASE
+                                    + engines.MIDWAY_PER_INSN * len(prog.insns))
+    outcome, prog = moving(LOOP.replace("1000", "100000"), None, max_insns=None)
+    assert outcome == (300_000, 300_003, b"")   # past warm_at, short of midway_at
+    assert type(prog._compiled) is JitProgram and prog._compiled.resume_at is None

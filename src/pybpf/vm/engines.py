@@ -23,8 +23,10 @@ program of a process loads the shared entry code (a few ms from the disk
 cache).  The constants below are those costs over ~50 ns.  The move
 happens between runs; a test run repeated N times moves as soon as its
 repetitions make the program hot, and does the rest in native code.  One
-long run moves during the run (on-stack replacement): at the backward jump
-where it becomes hot, in the main function, the JIT compiles the program
+long run moves during the run (on-stack replacement) once it has
+interpreted ``MIDWAY_BASE + MIDWAY_PER_INSN * len(program)`` instructions
+(an LLVM compile's worth): at that backward jump, in the main function,
+the JIT compiles the program
 with a way in at that loop header, and the run goes on there in native
 code with the interpreter's registers, count and stack frame; the later
 runs start in that code.
@@ -58,6 +60,12 @@ JIT_DEFAULT_VARIABLE = "PYBPF_JIT"
 WARM_BASE = 100_000
 #: More for each instruction of the program (the compile grows with it).
 WARM_PER_INSN = 200
+#: A run moves midway only later: its code is LLVM's (the baseline tier
+#: cannot take over a run), which costs 15-25 ms for a small program when
+#: nothing is cached (the shared entry code included) and about 30 µs more
+#: per instruction: some 400,000 + 700 per instruction interpreted at ~45 ns.
+MIDWAY_BASE = 400_000
+MIDWAY_PER_INSN = 700
 
 
 class EngineUnavailable(RuntimeWarning):
@@ -126,6 +134,8 @@ class WarmingProgram(CompiledProgram):
         """Instructions this program has interpreted (runs and tail calls into it)."""
         self.warm_at: float = WARM_BASE + WARM_PER_INSN * len(self.insns)
         """The count of interpreted instructions that moves it to the JIT."""
+        self.midway_at: float = max(self.warm_at, MIDWAY_BASE + MIDWAY_PER_INSN * len(self.insns))
+        """The count that moves it during a run."""
         self.compiled: Any = None
         """The JIT's program once it has moved (None before)."""
         self.on_new_run: Callable[[], None] | None = None
@@ -151,7 +161,7 @@ class WarmingProgram(CompiledProgram):
 
     def _left(self) -> int:
         """Instructions this run may interpret before it is hot."""
-        return max(int(min(self.warm_at, 1 << 62)) - self.interpreted, 0)
+        return max(int(min(self.midway_at, 1 << 62)) - self.interpreted, 0)
 
     def _starting_run(self) -> None:
         if self._movable:       # be asked at the backward jump where it gets hot
@@ -227,7 +237,7 @@ class WarmingProgram(CompiledProgram):
         ``resume_at``, the code can also take over a run at that loop
         header of the main function; where it cannot, the program is
         compiled without (the run in progress stays interpreted)."""
-        self.warm_at = float("inf")
+        self.warm_at = self.midway_at = float("inf")
         factory = engine("jit", required=False)
         if factory is None:
             return None
@@ -253,5 +263,6 @@ class WarmingProgram(CompiledProgram):
         return compiled
 
 
-__all__ = ["ENGINES", "ENGINE_PACKAGES", "JIT_DEFAULT_VARIABLE", "WARM_BASE", "WARM_PER_INSN",
+__all__ = ["ENGINES", "ENGINE_PACKAGES", "JIT_DEFAULT_VARIABLE", "MIDWAY_BASE", "MIDWAY_PER_INSN",
+           "WARM_BASE", "WARM_PER_INSN",
            "EngineUnavailable", "WarmingProgram", "choose_engine", "engine"]
