@@ -319,4 +319,4 @@ def test_a_run_moves_midway_later_than_between_runs():
                                     + engines.MIDWAY_PER_INSN * len(prog.insns))
     outcome, prog = moving(LOOP.replace("1000", "100000"), None, max_insns=None)
     assert outcome == (300_000, 300_003, b"")   # past warm_at, short of midway_at
-    assert type(prog._compiled) is JitProgram and prog._compiled.resume_at is None
+    assert isinstance(prog._compiled, JitProgram) and prog._compiled.resume_at is None
