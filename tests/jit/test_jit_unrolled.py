@@ -18,15 +18,7 @@ from pybpf.jit import codegen
 from pybpf.vm import VM
 
 #: r1 iterations of a 3-instruction loop (8 copies in a row).
-COUNTED = """
-    mov %r0, 0
-    mov %r1, {n}
-loop:
-    add %r0, 1
-    sub %r1, 1
-    jne %r1, 0, loop
-    exit
-"""
+COUNTED = "mov %r0, 0\nmov %r1, {n}\nloop:\nadd %r0, 1\nsub %r1, 1\njne %r1, 0, loop\nexit"
 
 #: A byte store per iteration walking down the stack, off its end after 512.
 WALK_OFF = """
