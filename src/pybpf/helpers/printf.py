@@ -44,7 +44,8 @@ from ..spec.defines import FIELD_WIDTH_MAX
 
 #: Bytes a format may hold: all but the control characters other than the
 #: spaces (the kernel's answer, byte by byte: 0x80-0xff pass).
-ALLOWED = frozenset(range(0x20, 0x7F)) | frozenset(b"\t\n\v\f\r") | frozenset(range(0x80, 0x100))
+ALLOWED = frozenset(range(ord(" "), ord("~") + 1)) | frozenset(b"\t\n\v\f\r") | \
+    frozenset(range(128, 256))
 FLAGS = b"0+- "
 NUMBERS = b"diuxX"
 #: What may follow ``%p`` for a plain pointer (besides the end, a space or punctuation).
@@ -129,7 +130,7 @@ def _parse(fmt: bytes, start: int) -> tuple[_Spec, int]:
         j += 1
     flags = fmt[start + 1:j]
     digits = j
-    if fmt[j:j + 1] and 0x31 <= fmt[j] <= 0x39:
+    if fmt[j:j + 1] and fmt[j] in b"123456789":
         while fmt[j:j + 1].isdigit():
             j += 1
     width = min(int(fmt[digits:j]), FIELD_WIDTH_MAX) if j > digits else None
