@@ -323,6 +323,7 @@ class Generator:
         #: edges go).
         self._copy: tuple[int, dict[int, str], str] | None = None
         self._loop_table: dict[int, tuple[list[int], int]] | None = None
+        self._flow_table: dict[int, tuple[int, list[int]]] | None = None
         #: The blocks of the function being written.
         self._emitting: set[int] = set()
         self._stack_hints: dict[int, frozenset[int]] | None = None
@@ -766,7 +767,7 @@ class Generator:
         if self._loop_table is not None:
             return self._loop_table
         starts = list(self.blocks)
-        following = {b: successors(self.insns, self.sems, b, e) for b, e in self.blocks.items()}
+        following = {start: targets for start, (_, targets) in self._flow().items()}
         before: dict[int, list[int]] = {}
         for b, targets in following.items():
             for t in targets:
@@ -777,14 +778,25 @@ class Generator:
             if not latches:
                 continue
             end = self.blocks[max(latches)]
-            members = starts[bisect.bisect_left(starts, head):bisect.bisect_left(starts, end)]
-            size = sum(self._count_of(b, self.blocks[b]) for b in members)
+            members, size = [], 0
+            for b in starts[bisect.bisect_left(starts, head):]:
+                if b >= end or size > UNROLL_BLOCK_MAX:
+                    break
+                members.append(b)
+                size += self._count_of(b, self.blocks[b])
             if size <= UNROLL_BLOCK_MAX and all(
                     self._plain_loop_block(b, head, end, following[b], before.get(b, ()))
                     for b in members):
                 table[head] = (members, size)
         self._loop_table = table
         return table
+
+    def _flow(self) -> dict[int, tuple[int, list[int]]]:
+        """Each block's start -> (its end, the blocks it continues at), worked out once."""
+        if self._flow_table is None:
+            self._flow_table = {start: (end, successors(self.insns, self.sems, start, end))
+                                for start, end in self.blocks.items()}
+        return self._flow_table
 
     def _plain_loop_block(self, block: int, head: int, end: int, targets: Sequence[int],
                           sources: Sequence[int]) -> bool:
@@ -1807,9 +1819,8 @@ class Generator:
         (see :mod:`pybpf.jit.stackhints`), worked out once, when a checked
         access first asks."""
         if self._stack_hints is None:
-            flow = {start: (end, successors(self.insns, self.sems, start, end))
-                    for start, end in self.blocks.items()}
-            self._stack_hints = stack_registers(self.insns, self.sems, flow, self.entries)
+            self._stack_hints = stack_registers(self.insns, self.sems, self._flow(),
+                                                self.entries)
         return self._stack_hints
 
     def _memory(self, f: _Function, pc: int, sem: Semantics, insn: Insn) -> None:
