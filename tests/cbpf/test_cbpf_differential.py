@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from kernel_rig import ARPHRD_LOOPBACK, TX_MARK, RigUnavailable, loopback_rig
 from programs import TRANSLATABLE_ANCILLARY, classic_programs
 
-from pybpf.cbpf import disassemble, dump
+from pybpf.cbpf import SockFilter, disassemble, dump
 from pybpf.cbpf.interp import Machine, Skb
 from pybpf.cbpf.translate import translate
 from pybpf.spec import cbpf as C
@@ -62,7 +62,8 @@ def skb_of_test_run(data: bytes, ethertype: int) -> Skb:
     """The skb a socket-filter test run builds: data after the Ethernet
     header (which SKF_LL_OFF still reaches), the loopback device, the
     ctx_in mark."""
-    protocol = ethertype if ethertype >= 0x600 else 0x0004  # ETH_P_802_2
+    protocol = ethertype if ethertype >= 0x600 else \
+        1 if data[14:16] == b"\xff\xff" else 4      # eth_type_trans: ETH_P_802_3, ETH_P_802_2
     return Skb(data, data=14, mac=0, network=14, protocol=protocol, pkttype=0, ifindex=1,
                mark=SKB_MARK)
 
@@ -164,3 +165,17 @@ def test_each_translated_ancillary_load_in_both_backends(name):
             want = Machine(program).run(skb_of_test_run(data, ethertype)).value
             assert vm_prog.test_run(data, CTX).retval == want
             assert kprog.test_run(data, CTX).retval == want
+
+
+@pytest.mark.kernel("test_run")
+def test_a_length_field_before_ffff_is_raw_802_3_as_eth_type_trans_says():
+    # hypothesis found it: a payload starting ff ff after a length field
+    # makes skb->protocol ETH_P_802_3 (1), not ETH_P_802_2 (4)
+    from pybpf.kernel import KernelProgram
+
+    program = [SockFilter(0x20, 0, 0, 0xFFFFF000), SockFilter(0x16, 0, 0, 0)]   # ret [proto]
+    data = bytes(6) + bytes.fromhex("02000000000a") + b"\x00\x26" + b"\xff" * 8 + bytes(16)
+    machine = Machine(program)
+    with KernelProgram.load(translate(program).instructions, "socket_filter") as kprog:
+        got = kprog.test_run(data, CTX).retval
+    assert got == machine.run(skb_of_test_run(data, 0x26)).value == 1

@@ -62,8 +62,8 @@ def skb_for_test_run(packet: bytes, protocol: int | None = None, **fields: Any) 
     the packet addressed to the host; ``fields`` override (``mark``...)."""
     data = frame_for_test_run(packet, protocol)
     proto = int.from_bytes(data[N.ETH_HLEN - 2:N.ETH_HLEN], "big")
-    if proto < N.ETH_P_802_3_MIN:
-        proto = N.ETH_P_802_2  # what eth_type_trans makes of a length field
+    if proto < N.ETH_P_802_3_MIN:   # what eth_type_trans makes of a length field
+        proto = N.ETH_P_802_3 if data[N.ETH_HLEN:N.ETH_HLEN + 2] == b"\xff\xff" else N.ETH_P_802_2
     values: dict[str, Any] = dict(data=N.ETH_HLEN, mac=0, network=N.ETH_HLEN, protocol=proto,
                                   pkttype=N.PACKET_HOST, ifindex=1)
     values.update(fields)
