@@ -79,6 +79,8 @@ def in_kernel(fmt: bytes, pointer: bool = False, *, line: bool = False) -> tuple
 CONVERSIONS = ["d", "i", "u", "x", "X", "ld", "lli", "lu", "llx", "lX", "c", "s", "p", "px",
                "pK", "pKx", "ps", "pS", "pB", "pSR", "pks", "pus", "pi4", "pI4", "pI4h", "pi6",
                "pI6", "pI6c", "p!"]
+#: The conversions the kernel prints as a hash of the pointer.
+HASHED = {"p", "pK", "pKx", "p!"}
 REFUSED = ["o", "%", "hd", "hhd", "zd", "Lx", "ls", "lc", "lp", "l", "llld", "pa", "pb", "pk",
            "pu", "p5", "q"]
 PREFIXES = ["", "-", "+", " ", "0", "5", "-5", "05", "20", "-020", "+08", " 8", "#", ".3",
@@ -97,10 +99,8 @@ def test_each_conversion_with_flags_and_widths_prints_the_kernels_line(conversio
         fmt = f"a%{prefix}{conversion} b".encode()
         pointer = conversion.startswith(READS_MEMORY)
         kernel, vm = in_kernel(fmt, pointer, line=True), in_vm(fmt, pointer)
-        if conversion.startswith(("p", "pK")) and conversion not in (
-                "px", "ps", "pS", "pB", "pSR", "pks", "pus") and \
-                not conversion.startswith(("pi", "pI")):
-            kernel, vm = (kernel[0], len(kernel[1])), (vm[0], len(vm[1]))   # a hash
+        if conversion in HASHED:
+            kernel, vm = (kernel[0], len(kernel[1])), (vm[0], len(vm[1]))
         if conversion == "pus" and kernel[0] >= 0:
             # the VM has one memory: a user read of the stack succeeds there
             kernel, vm = (kernel[0] >= 0, 0), (vm[0] >= 0, 0)

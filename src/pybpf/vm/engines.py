@@ -179,8 +179,8 @@ class WarmingProgram(CompiledProgram):
                   ) -> tuple[int, int] | None:
         """The run got hot at the loop header ``pc``: in the main function,
         compile the program to go on there and finish the run in native
-        code (it then runs every later run); elsewhere go on interpreting
-        and ask again at the next backward jump."""
+        code (it then runs every later run); inside a call go on
+        interpreting (the program moves when the run ends)."""
         if depth or frames:
             return None
         self._movable = False
