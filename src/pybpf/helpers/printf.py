@@ -52,8 +52,6 @@ NUMBERS = b"diuxX"
 POINTER_KINDS = b"KxsSB"
 PUNCTUATION = frozenset(b"!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
 
-MAX_STRING = 4096
-
 
 class FormatError(HelperError):
     """A format string the kernel's printf helpers would refuse."""
